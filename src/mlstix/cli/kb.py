@@ -1,0 +1,180 @@
+"""``mlstix kb``: build, check, validate and read the knowledge base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.markdown import Markdown
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from mlstix.cli._console import console, err_console
+from mlstix.errors import MlstixError, UsageError
+from mlstix.kb.load import load_kb
+from mlstix.kb.model import Cloud, CourseOfAction
+
+__all__ = ["kb"]
+
+_KINDS = ("attack-pattern", "vulnerability", "course-of-action")
+
+
+def find_checkout(start: Path | None = None) -> Path | None:
+    """The mlstix repository root containing ``start`` (default: the working folder), if any."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "src/mlstix/kb/data").is_dir():
+            return folder
+    return None
+
+
+@click.group()
+def kb() -> None:
+    """The knowledge base: build, check, validate, list and show."""
+
+
+@kb.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write into (default: the repository root, when run inside the checkout).",
+)
+def build(out: Path | None) -> None:
+    """Compile the YAML into stix/*.json, relationship-diagram.md and docs/reference/."""
+    from mlstix.kb.build import write_tree
+    from mlstix.kb.compile import BUNDLE_FILES
+    from mlstix.kb.validate import validate_path
+
+    if out is None:
+        out = find_checkout()
+        if out is None:
+            raise UsageError(
+                "not inside an mlstix checkout, so there is no default output folder",
+                hint="pass --out DIR",
+            )
+    knowledge = load_kb()
+    written = write_tree(knowledge, out)
+    bad = 0
+    for name in BUNDLE_FILES:
+        for problem in validate_path(out / "stix" / name):
+            err_console.print(f"stix/{name}: {escape(str(problem))}")
+            bad += 1
+    console.print(
+        f"wrote {len(written)} files to {escape(str(out))}: "
+        f"{len(knowledge.objects)} objects, "
+        f"{sum(1 for r in knowledge.relationships if r.type != 'related-to')} relationships, "
+        f"{sum(1 for r in knowledge.relationships if r.type == 'related-to')} MITRE mappings"
+    )
+    if bad:
+        raise MlstixError(f"stix2-validator reported {bad} problems in the generated bundles")
+
+
+@kb.command()
+def check() -> None:
+    """Load and check the authored YAML without writing anything."""
+    knowledge = load_kb()
+    console.print(
+        f"ok: {len(knowledge.attack_patterns)} attack patterns, "
+        f"{len(knowledge.vulnerabilities)} vulnerabilities, "
+        f"{len(knowledge.courses_of_action)} courses of action, "
+        f"{len(knowledge.relationships)} relationships, {len(knowledge.mitre)} MITRE objects"
+    )
+
+
+@kb.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--lax", is_flag=True, help="Report best-practice findings as warnings, not errors.")
+def validate(files: tuple[Path, ...], lax: bool) -> None:
+    """Validate STIX 2.1 FILES (strict, refs enforced, with mlstix's extension schema)."""
+    from mlstix.kb.validate import validate_path
+
+    failed = 0
+    for path in files:
+        problems = validate_path(path, strict=not lax)
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            failed += 1
+        status = "[red]invalid[/]" if errors else "[green]valid[/]"
+        console.print(f"{escape(str(path))}: {status}")
+        for p in problems:
+            console.print(f"  {escape(str(p))}")
+    if failed:
+        raise MlstixError(f"{failed} of {len(files)} files are not valid STIX 2.1", hint="")
+
+
+@kb.command(name="list")
+@click.option("--type", "kind", type=click.Choice(_KINDS), help="Only objects of this type.")
+def list_(kind: str | None) -> None:
+    """List the objects of the knowledge base."""
+    from mlstix.kb.render.markdown import category_title
+
+    knowledge = load_kb()
+    table = Table(show_lines=False)
+    for col in ("key", "type", "category", "name"):
+        table.add_column(col)
+    for obj in knowledge.objects:
+        if kind is None or obj.kind == kind:
+            table.add_row(obj.key, obj.kind, category_title(obj), obj.name)
+    console.print(table)
+
+
+@kb.command()
+@click.argument("key")
+@click.option(
+    "--cloud",
+    type=click.Choice([c.value for c in Cloud]),
+    help="For a course of action: only this cloud's guidance.",
+)
+def show(key: str, cloud: str | None) -> None:
+    """Show one object as a readable page."""
+    from mlstix.kb.compile import note_content
+    from mlstix.kb.render.markdown import category_title
+
+    knowledge = load_kb()
+    if key not in knowledge:
+        close = [o.key for o in knowledge.objects if key.lower() in o.key]
+        hint = f"did you mean: {', '.join(close)}" if close else "see `mlstix kb list`"
+        raise UsageError(f"no knowledge-base object with key {key!r}", hint=hint)
+    obj = knowledge.get(key)
+    if cloud is not None and not isinstance(obj, CourseOfAction):
+        raise UsageError(f"--cloud applies to courses of action; {key!r} is a {obj.kind}")
+    header = f"[bold]{escape(obj.name)}[/]\n{obj.kind} · {category_title(obj)} · {obj.id}"
+    console.print(Panel(header, expand=False))
+    if cloud is not None:
+        assert isinstance(obj, CourseOfAction)
+        c = Cloud(cloud)
+        console.print(Markdown(f"## On {c.title}\n\n{note_content(obj, c)}"))
+        return
+    body = [obj.summary, "## Description", obj.description, "## Example", obj.example]
+    body += [
+        "## Verification" if isinstance(obj, CourseOfAction) else "## Detection",
+        obj.detection,
+    ]
+    if isinstance(obj, CourseOfAction):
+        for c in Cloud:
+            body += [f"## On {c.title}", note_content(obj, c)]
+        rec = obj.platform_recommendation
+        body += [f"## Platform recommendation: {rec.title}", rec.description]
+    rels = []
+    for r in knowledge.edges_from(key):
+        if r.type != "related-to":
+            rels.append(f"- **{r.type}** {knowledge.get(r.target).name}")
+        else:
+            m = knowledge.mitre_object(r.target)
+            rels.append(f"- **related to** {m.external_id} {m.name} ({m.source})")
+    for r in knowledge.edges_to(key):
+        rels.append(f"- **{r.type} by**: {knowledge.get(r.source).name}")
+    if rels:
+        body += ["## Relationships", "\n".join(rels)]
+    console.print(Markdown("\n\n".join(body)))
+
+
+@kb.command()
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
+def graph(fmt: str) -> None:
+    """Print the relationship graph as Mermaid or Graphviz DOT."""
+    from mlstix.kb.render.diagram import dot, mermaid
+
+    knowledge = load_kb()
+    click.echo(mermaid(knowledge) if fmt == "mermaid" else dot(knowledge), nl=False)

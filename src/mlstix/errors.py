@@ -1,0 +1,44 @@
+"""The one error hierarchy of mlstix.
+
+Library code raises a subclass of :class:`MlstixError`; only ``mlstix.cli`` turns one into a
+message and an exit code. Each error carries a remediation ``hint`` for the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["KbDataError", "MlstixError", "UsageError"]
+
+
+class MlstixError(Exception):
+    """Base of every error mlstix reports to a user."""
+
+    hint: str = ""
+    exit_code: int = 2
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        if hint:
+            self.hint = hint
+
+    def diagnostics(self) -> str:
+        """The full message for a terminal: what went wrong, then what to do."""
+        text = str(self)
+        return f"{text}\nhint: {self.hint}" if self.hint else text
+
+
+class UsageError(MlstixError):
+    """The user asked for something that cannot be done as asked."""
+
+
+class KbDataError(MlstixError):
+    """The authored knowledge base is invalid. ``problems`` each name a file and a field."""
+
+    hint = "fix the authored YAML under src/mlstix/kb/data/ (format: its README.md)"
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"the knowledge base has {count} problem{'s' * (count != 1)}:\n{lines}")

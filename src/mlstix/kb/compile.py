@@ -1,0 +1,442 @@
+"""Compile the knowledge base into STIX 2.1 objects and bundles (OASIS STIX 2.1 CS03).
+
+Every object is built with the ``stix2`` library, carries ``created_by_ref`` (the mlstix
+identity, §4.9) and ``object_marking_refs`` (TLP 2.0 CLEAR, §7.2.1.4 with the OASIS TLP 2.0
+extension), and takes ``created``/``modified`` from the authored YAML, so two builds of the same
+source are byte-identical.
+
+Design choices forced by consumers (see DESIGN.md, "Known traps"):
+
+- Cloud guidance travels as a property extension (§7.3) on each course of action, defined by the
+  ``extension-definition`` below; because OpenCTI and misp-stix drop extension data, each cloud's
+  guidance is also published as a ``note`` (§4.11) referring to its course of action, and the
+  platform recommendation is also a section of the course of action's description.
+- Links to MITRE ATLAS / ATT&CK are ``related-to`` relationships to the canonical MITRE STIX ids,
+  in a separate mappings bundle carrying minimal MITRE objects: an external reference with a
+  ``mitre-*`` source name would make OpenCTI merge our attack pattern into MITRE's.
+- Each bundle file stands alone under ``stix2-validator --enforce-refs``: it carries every object
+  its objects refer to (identity, marking, extension definitions, relationship ends).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import stix2
+
+from mlstix.kb.graph import KnowledgeBase, Relationship
+from mlstix.kb.model import (
+    ATTACK_PATTERN_CATEGORIES,
+    COURSE_OF_ACTION_CATEGORIES,
+    VULNERABILITY_CATEGORIES,
+    AttackPattern,
+    Cloud,
+    CloudGuidance,
+    CourseOfAction,
+    DocLink,
+    KbObject,
+    MitreObject,
+    Vulnerability,
+)
+
+_K = TypeVar("_K", AttackPattern, Vulnerability, CourseOfAction)
+
+__all__ = [
+    "BUNDLE_FILES",
+    "CLOUD_GUIDANCE_EXTENSION_ID",
+    "IDENTITY_ID",
+    "TLP_CLEAR_ID",
+    "CompiledKb",
+    "compile_kb",
+    "note_content",
+    "serialize_bundle",
+    "stix_description",
+]
+
+PROJECT_URL = "https://github.com/mlstix/mlstix"
+DOCS_URL = f"{PROJECT_URL}/blob/main/docs/reference"
+SCHEMA_URL = (
+    f"{PROJECT_URL}/blob/main/src/mlstix/kb/schemas/"
+    "extension-definition--743077e1-e9eb-45cf-87b5-d1d4f7cd9839.json"
+)
+
+IDENTITY_ID = "identity--88ec7a32-9b41-4623-abf6-2a61da8b85f2"
+CLOUD_GUIDANCE_EXTENSION_ID = "extension-definition--743077e1-e9eb-45cf-87b5-d1d4f7cd9839"
+_PROJECT_EPOCH = "2026-11-26T00:00:00.000Z"
+
+# OASIS TLP 2.0, copied verbatim from oasis-open/cti-stix-common-objects
+# (extension-definition-specifications/tlp-2.0/examples/tlp-clear.json and
+# objects/extension-definition/extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d.json).
+TLP_CLEAR_ID = "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"
+TLP2_EXTENSION_ID = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
+_TLP_CLEAR = {
+    "type": "marking-definition",
+    "spec_version": "2.1",
+    "id": TLP_CLEAR_ID,
+    "created": "2022-10-01T00:00:00.000Z",
+    "name": "TLP:CLEAR",
+    "extensions": {TLP2_EXTENSION_ID: {"extension_type": "property-extension", "tlp_2_0": "clear"}},
+}
+_CISA_IDENTITY_ID = "identity--b3bca3c2-1f3d-4b54-b44f-dac42c3a8f01"
+_TLP2_EXTENSION = {
+    "id": TLP2_EXTENSION_ID,
+    "type": "extension-definition",
+    "spec_version": "2.1",
+    "name": "TLP 2.0",
+    "description": "This defines TLP 2.0 as a STIX extension",
+    "created": "2022-10-01T00:00:00.000Z",
+    "modified": "2022-10-01T00:00:00.000Z",
+    "created_by_ref": _CISA_IDENTITY_ID,
+    "schema": "https://github.com/oasis-open/cti-stix-common-objects/tree/master/extension-definition-specifications/tlp-2.0",
+    "version": "1.0.0",
+    "extension_types": ["property-extension"],
+}
+# The TLP 2.0 extension definition is created by CISA. OASIS publishes no STIX object for that
+# identity; this minimal one exists so that the reference resolves inside our bundles.
+_CISA_IDENTITY = {
+    "type": "identity",
+    "spec_version": "2.1",
+    "id": _CISA_IDENTITY_ID,
+    "created": "2022-10-01T00:00:00.000Z",
+    "modified": "2022-10-01T00:00:00.000Z",
+    "name": "Cybersecurity and Infrastructure Security Agency",
+    "identity_class": "organization",
+    "sectors": ["government-national"],
+}
+
+# One fixed bundle id per published file: bundles are regenerated, their ids never change.
+BUNDLE_FILES: dict[str, str] = {
+    "attack-patterns.json": "bundle--5413e9e5-16c3-4b6c-8dc4-5719e2937aa4",
+    "vulnerabilities.json": "bundle--fe8e57ec-3dff-418e-8bcf-720ceeba697a",
+    "courses-of-action.json": "bundle--32e433f5-f595-4da9-9806-9ab45411f205",
+    "relationships.json": "bundle--11934a40-677e-4669-a57f-07170b47f3c0",
+    "mappings.json": "bundle--c260c88d-ee05-47b5-9947-7a9e9a441d55",
+    "bundle.json": "bundle--6dd10b4d-63fb-4e07-9196-0cd560b06b61",
+}
+
+_CATEGORIES: dict[str, dict[str, str]] = {
+    "attack-pattern": ATTACK_PATTERN_CATEGORIES,
+    "vulnerability": VULNERABILITY_CATEGORIES,
+    "course-of-action": COURSE_OF_ACTION_CATEGORIES,
+}
+_OWASP_ML_NAMES = {
+    "ML01": "input-manipulation-attack",
+    "ML02": "data-poisoning-attack",
+    "ML03": "model-inversion-attack",
+    "ML04": "membership-inference-attack",
+    "ML05": "model-theft",
+    "ML06": "ai-supply-chain-attacks",
+    "ML07": "transfer-learning-attack",
+    "ML08": "model-skewing",
+    "ML09": "output-integrity-attack",
+    "ML10": "model-poisoning",
+}
+
+
+@dataclass(frozen=True)
+class CompiledKb:
+    """The STIX objects of the knowledge base, grouped the way the bundle files publish them."""
+
+    common: tuple[Any, ...]  # identity, markings, extension definitions
+    attack_patterns: tuple[Any, ...]
+    vulnerabilities: tuple[Any, ...]
+    courses_of_action: tuple[Any, ...]
+    notes: tuple[Any, ...]
+    relationships: tuple[Any, ...]
+    mitre: tuple[Any, ...]
+    mappings: tuple[Any, ...]
+
+    def bundles(self) -> dict[str, tuple[Any, ...]]:
+        """File name → the objects of that bundle, each file standing alone."""
+        sdos = (*self.attack_patterns, *self.vulnerabilities, *self.courses_of_action)
+        return {
+            "attack-patterns.json": (*self.common, *self.attack_patterns),
+            "vulnerabilities.json": (*self.common, *self.vulnerabilities),
+            "courses-of-action.json": (*self.common, *self.courses_of_action, *self.notes),
+            "relationships.json": (*self.common, *sdos, *self.relationships),
+            "mappings.json": (*self.common, *sdos, *self.mitre, *self.mappings),
+            "bundle.json": (*self.common, *sdos, *self.notes, *self.relationships),
+        }
+
+
+def _ts(value: datetime) -> str:
+    text: str = stix2.utils.format_datetime(
+        stix2.utils.STIXdatetime(value, precision="millisecond")
+    )
+    return text
+
+
+def _common(obj: KbObject) -> dict[str, Any]:
+    return {
+        "id": obj.id,
+        "created": _ts(obj.created),
+        "modified": _ts(obj.modified),
+        "created_by_ref": IDENTITY_ID,
+        "object_marking_refs": [TLP_CLEAR_ID],
+    }
+
+
+def _link(link: DocLink) -> dict[str, str]:
+    return {"source_name": link.source, "description": link.title, "url": link.url}
+
+
+def _external_references(obj: KbObject) -> list[dict[str, str]]:
+    refs: list[dict[str, str]] = [
+        {
+            "source_name": "mlstix",
+            "external_id": obj.key,
+            "url": f"{DOCS_URL}/{obj.kind}/{obj.key}.md",
+        }
+    ]
+    for cwe in obj.references.cwe:
+        number = cwe.split("-", 1)[1]
+        refs.append(
+            {
+                "source_name": "cwe",
+                "external_id": cwe,
+                "url": f"https://cwe.mitre.org/data/definitions/{number}.html",
+            }
+        )
+    for owasp in obj.references.owasp_ml:
+        code = owasp.split(":", 1)[0]
+        refs.append(
+            {
+                "source_name": "owasp-ml-top-10",
+                "external_id": owasp,
+                "url": f"https://owasp.org/www-project-machine-learning-security-top-10/docs/"
+                f"{code}_2023-{_title_slug(code)}",
+            }
+        )
+    refs.extend(_link(link) for link in obj.references.links)
+    return refs
+
+
+def _title_slug(code: str) -> str:
+    return "_".join(part.capitalize() for part in _OWASP_ML_NAMES[code].split("-")).replace(
+        "Ai_", "AI_"
+    )
+
+
+def stix_description(obj: KbObject) -> str:
+    """The STIX ``description``: the authored sections in one Markdown text."""
+    parts = [obj.summary, obj.description, f"## Example\n\n{obj.example}"]
+    heading = "Verification" if isinstance(obj, CourseOfAction) else "Detection"
+    parts.append(f"## {heading}\n\n{obj.detection}")
+    if isinstance(obj, CourseOfAction):
+        rec = obj.platform_recommendation
+        caps = "\n".join(f"- {c}" for c in rec.capabilities)
+        parts.append(f"## Platform recommendation: {rec.title}\n\n{rec.description}\n\n{caps}")
+        clouds = ", ".join(c.title for c in Cloud)
+        parts.append(
+            f"Implementation guidance for {clouds} is published as one note per cloud "
+            "referring to this course of action."
+        )
+    return "\n\n".join(p.strip() for p in parts) + "\n"
+
+
+def _labels(obj: KbObject) -> list[str]:
+    return [obj.category]
+
+
+def _attack_pattern(ap: AttackPattern) -> Any:
+    return stix2.AttackPattern(
+        **_common(ap),
+        name=ap.name,
+        description=stix_description(ap),
+        aliases=list(ap.aliases) or None,
+        kill_chain_phases=[{"kill_chain_name": "mlstix", "phase_name": ap.category}],
+        labels=_labels(ap),
+        external_references=_external_references(ap),
+    )
+
+
+def _vulnerability(v: Vulnerability) -> Any:
+    return stix2.Vulnerability(
+        **_common(v),
+        name=v.name,
+        description=stix_description(v),
+        labels=_labels(v),
+        external_references=_external_references(v),
+    )
+
+
+def _guidance_json(g: CloudGuidance) -> dict[str, Any]:
+    return {
+        "services": list(g.services),
+        "steps": list(g.steps),
+        "example": {
+            "language": g.example.language,
+            "title": g.example.title,
+            "code": g.example.code,
+        },
+        "references": [{"title": r.title, "url": r.url} for r in g.references],
+    }
+
+
+def _course_of_action(coa: CourseOfAction) -> Any:
+    rec = coa.platform_recommendation
+    return stix2.CourseOfAction(
+        **_common(coa),
+        name=coa.name,
+        description=stix_description(coa),
+        labels=_labels(coa),
+        external_references=_external_references(coa),
+        extensions={
+            CLOUD_GUIDANCE_EXTENSION_ID: {
+                "extension_type": "property-extension",
+                "category": coa.category,
+                "cloud_guidance": {c.value: _guidance_json(coa.cloud[c]) for c in Cloud},
+                "platform_recommendation": {
+                    "title": rec.title,
+                    "description": rec.description,
+                    "capabilities": list(rec.capabilities),
+                },
+            }
+        },
+    )
+
+
+def note_content(coa: CourseOfAction, cloud: Cloud) -> str:
+    """Markdown of one cloud's guidance: the body of its STIX note and of the reference page."""
+    g = coa.cloud[cloud]
+    services = "\n".join(f"- {s}" for s in g.services)
+    steps = "\n".join(f"{i}. {s}" for i, s in enumerate(g.steps, 1))
+    refs = "\n".join(f"- [{r.title}]({r.url})" for r in g.references)
+    return (
+        f"### Services\n\n{services}\n\n### Steps\n\n{steps}\n\n"
+        f"### Example: {g.example.title}\n\n"
+        f"```{g.example.language}\n{g.example.code.rstrip()}\n```\n\n"
+        f"### References\n\n{refs}\n"
+    )
+
+
+def _notes(coa: CourseOfAction) -> list[Any]:
+    out = []
+    for cloud in Cloud:
+        g = coa.cloud[cloud]
+        out.append(
+            stix2.Note(
+                id=coa.note_ids[cloud],
+                created=_ts(coa.created),
+                modified=_ts(coa.modified),
+                created_by_ref=IDENTITY_ID,
+                object_marking_refs=[TLP_CLEAR_ID],
+                abstract=f"{coa.name}: implementation on {cloud.title}",
+                content=note_content(coa, cloud),
+                authors=["mlstix"],
+                labels=[f"cloud-guidance-{cloud.value}"],
+                object_refs=[coa.id],
+                external_references=[_link(r) for r in g.references],
+            )
+        )
+    return out
+
+
+def _relationship(kb: KnowledgeBase, rel: Relationship) -> Any:
+    source = kb.get(rel.source)
+    target_id = (
+        kb.mitre_object(rel.target).id if rel.type == "related-to" else kb.get(rel.target).id
+    )
+    return stix2.Relationship(
+        id=rel.id,
+        created=_ts(source.created),
+        modified=_ts(source.modified),
+        created_by_ref=IDENTITY_ID,
+        object_marking_refs=[TLP_CLEAR_ID],
+        relationship_type=rel.type,
+        source_ref=source.id,
+        target_ref=target_id,
+        description=rel.description,
+    )
+
+
+def _mitre_stub(m: MitreObject) -> Any:
+    cls = stix2.AttackPattern if m.id.startswith("attack-pattern--") else stix2.CourseOfAction
+    return cls(
+        id=m.id,
+        created=_ts(m.created),
+        modified=_ts(m.modified),
+        name=m.name,
+        external_references=[{"source_name": m.source, "external_id": m.external_id, "url": m.url}],
+    )
+
+
+def _identity() -> Any:
+    return stix2.Identity(
+        id=IDENTITY_ID,
+        created=_PROJECT_EPOCH,
+        modified=_PROJECT_EPOCH,
+        created_by_ref=IDENTITY_ID,
+        object_marking_refs=[TLP_CLEAR_ID],
+        name="mlstix",
+        identity_class="organization",
+        description=(
+            "The mlstix project: a STIX 2.1 knowledge base and tools for the security of "
+            "machine-learning models in cloud environments."
+        ),
+        contact_information=PROJECT_URL,
+    )
+
+
+def _extension_definition() -> Any:
+    return stix2.ExtensionDefinition(
+        id=CLOUD_GUIDANCE_EXTENSION_ID,
+        created=_PROJECT_EPOCH,
+        modified=_PROJECT_EPOCH,
+        created_by_ref=IDENTITY_ID,
+        object_marking_refs=[TLP_CLEAR_ID],
+        name="mlstix cloud implementation guidance",
+        description=(
+            "Implementation guidance for AWS, Azure and Google Cloud, and a platform-level "
+            "recommendation, on a course of action. The same guidance is published as notes."
+        ),
+        schema=SCHEMA_URL,
+        version="1.0.0",
+        extension_types=["property-extension"],
+    )
+
+
+def compile_kb(kb: KnowledgeBase) -> CompiledKb:
+    common = (
+        _identity(),
+        stix2.parse(_TLP_CLEAR),
+        stix2.parse(_TLP2_EXTENSION),
+        stix2.parse(_CISA_IDENTITY),
+        _extension_definition(),
+    )
+    related = [r for r in kb.relationships if r.type == "related-to"]
+    graph = [r for r in kb.relationships if r.type != "related-to"]
+    return CompiledKb(
+        common=common,
+        attack_patterns=tuple(_attack_pattern(a) for a in _by_key(kb.attack_patterns)),
+        vulnerabilities=tuple(_vulnerability(v) for v in _by_key(kb.vulnerabilities)),
+        courses_of_action=tuple(_course_of_action(c) for c in _by_key(kb.courses_of_action)),
+        notes=tuple(n for c in _by_key(kb.courses_of_action) for n in _notes(c)),
+        relationships=tuple(_relationship(kb, r) for r in _sorted_edges(graph)),
+        mitre=tuple(
+            _mitre_stub(m) for m in kb.mitre if any(r.target == m.external_id for r in related)
+        ),
+        mappings=tuple(_relationship(kb, r) for r in _sorted_edges(related)),
+    )
+
+
+def _by_key(objects: Iterable[_K]) -> list[_K]:
+    return sorted(objects, key=lambda o: o.key)
+
+
+def _sorted_edges(edges: Sequence[Relationship]) -> list[Relationship]:
+    return sorted(edges, key=lambda r: (r.type, r.source, r.target))
+
+
+def serialize_bundle(bundle_id: str, objects: Sequence[Any]) -> str:
+    """A deterministic, pretty-printed STIX bundle with a trailing newline."""
+    bundle: Mapping[str, Any] = {
+        "type": "bundle",
+        "id": bundle_id,
+        "objects": [json.loads(o.serialize()) for o in objects],
+    }
+    return json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"

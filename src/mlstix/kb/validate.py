@@ -1,0 +1,92 @@
+"""Validate STIX 2.1 content with the OASIS ``stix2-validator``.
+
+Runs in strict mode (best-practice warnings count as errors), with ``enforce_refs`` (every
+referenced object must be in the same bundle) and our extension's JSON schema
+(``kb/schemas/``), and returns one :class:`Problem` per finding, naming the object id. The
+validator's ``--interop`` mode is not used: its vulnerability schema is broken (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["Problem", "schema_dir", "validate_json", "validate_path"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: Literal["error", "warning"]
+    object_id: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.object_id or "(file)"
+        return f"{self.severity}: {where}: {self.message}"
+
+
+def schema_dir() -> Path:
+    return Path(str(resources.files("mlstix.kb") / "schemas"))
+
+
+_PREFIX = re.compile(r"^(?P<id>[a-z0-9-]+--[0-9a-fA-F-]{36}): ")
+
+
+def _problem(severity: Literal["error", "warning"], object_id: str | None, text: str) -> Problem:
+    match = _PREFIX.match(text)
+    if match:
+        object_id = match.group("id")
+        text = text[match.end() :]
+    return Problem(severity, object_id, text)
+
+
+def validate_json(document: Any, *, strict: bool = True) -> list[Problem]:
+    """Validate a parsed STIX document (a bundle or a single object)."""
+    from stix2validator import ValidationOptions, validate_instance
+    from stix2validator.errors import ValidationError
+
+    options = ValidationOptions(
+        version="2.1",
+        strict=strict,
+        enforce_refs=True,
+        schema_dir=str(schema_dir()),
+        silent=True,
+    )
+    try:
+        results = validate_instance(document, options)
+    except ValidationError as exc:
+        return [Problem("error", None, str(exc))]
+    problems: list[Problem] = []
+    for result in results.object_results or []:
+        for err in result.errors or []:
+            problems.append(_problem("error", result.object_id, str(err.message)))
+        for warn in result.warnings or []:
+            problems.append(_problem("warning", result.object_id, str(warn)))
+    if not problems and not results.is_valid:
+        problems.append(Problem("error", None, "the validator rejected the document"))
+    return problems
+
+
+def validate_path(path: Path, *, strict: bool = True) -> list[Problem]:
+    """Validate a STIX file; unreadable or non-JSON input is reported as a problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [Problem("error", None, f"cannot read {path}: {exc}")]
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [
+            Problem("error", None, f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+        ]
+    if not isinstance(document, dict) or "type" not in document:
+        return [
+            Problem(
+                "error", None, "not a STIX object or bundle: expected a JSON object with 'type'"
+            )
+        ]
+    return validate_json(document, strict=strict)

@@ -1,0 +1,1 @@
+"""mlstix.taxii."""
