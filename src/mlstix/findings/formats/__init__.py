@@ -19,6 +19,7 @@ Renderer = Callable[[Report, KnowledgeBase], "str | bytes"]
 # format name -> module under mlstix.findings.formats (imported only when used)
 _MODULES: dict[str, str] = {
     "json": "json_format",
+    # "sarif", "stix", "markdown", "html": added as their modules land
 }
 
 FORMAT_NAMES: tuple[str, ...] = ("table", *_MODULES)
