@@ -26,7 +26,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except MlstixError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(exc.diagnostics())}")
+            err_console.print(f"[bold red]error:[/] {escape(exc.diagnostics())}", soft_wrap=True)
             sys.exit(exc.exit_code)
 
 

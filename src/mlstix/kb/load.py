@@ -14,6 +14,7 @@ mistakes in one pass. Checks beyond the per-file schema (``model.py``):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -46,8 +47,13 @@ def data_dir() -> Path:
 
 
 def load_kb() -> KnowledgeBase:
-    """The packaged knowledge base, loaded once per process."""
-    return load_kb_from(data_dir())
+    """The knowledge base, loaded once per process.
+
+    The packaged data, unless the environment variable ``MLSTIX_KB_DATA`` names another data
+    folder (authors use it to try changes on a copy).
+    """
+    override = os.environ.get("MLSTIX_KB_DATA")
+    return load_kb_from(Path(override) if override else data_dir())
 
 
 def load_kb_from(root: Path) -> KnowledgeBase:
