@@ -37,7 +37,6 @@ from mlstix.kb.model import (
     Cloud,
     CloudGuidance,
     CourseOfAction,
-    DocLink,
     KbObject,
     MitreObject,
     Vulnerability,
@@ -58,7 +57,6 @@ __all__ = [
 ]
 
 PROJECT_URL = "https://github.com/mlstix/mlstix"
-DOCS_URL = f"{PROJECT_URL}/blob/main/docs/reference"
 SCHEMA_URL = (
     f"{PROJECT_URL}/blob/main/src/mlstix/kb/schemas/"
     "extension-definition--743077e1-e9eb-45cf-87b5-d1d4f7cd9839.json"
@@ -123,18 +121,6 @@ _CATEGORIES: dict[str, dict[str, str]] = {
     "vulnerability": VULNERABILITY_CATEGORIES,
     "course-of-action": COURSE_OF_ACTION_CATEGORIES,
 }
-_OWASP_ML_NAMES = {
-    "ML01": "input-manipulation-attack",
-    "ML02": "data-poisoning-attack",
-    "ML03": "model-inversion-attack",
-    "ML04": "membership-inference-attack",
-    "ML05": "model-theft",
-    "ML06": "ai-supply-chain-attacks",
-    "ML07": "transfer-learning-attack",
-    "ML08": "model-skewing",
-    "ML09": "output-integrity-attack",
-    "ML10": "model-poisoning",
-}
 
 
 @dataclass(frozen=True)
@@ -180,45 +166,21 @@ def _common(obj: KbObject) -> dict[str, Any]:
     }
 
 
-def _link(link: DocLink) -> dict[str, str]:
-    return {"source_name": link.source, "description": link.title, "url": link.url}
-
-
 def _external_references(obj: KbObject) -> list[dict[str, str]]:
-    refs: list[dict[str, str]] = [
-        {
-            "source_name": "mlstix",
-            "external_id": obj.key,
-            "url": f"{DOCS_URL}/{obj.kind}/{obj.key}.md",
-        }
-    ]
-    for cwe in obj.references.cwe:
-        number = cwe.split("-", 1)[1]
-        refs.append(
-            {
-                "source_name": "cwe",
-                "external_id": cwe,
-                "url": f"https://cwe.mitre.org/data/definitions/{number}.html",
-            }
-        )
-    for owasp in obj.references.owasp_ml:
-        code = owasp.split(":", 1)[0]
-        refs.append(
-            {
-                "source_name": "owasp-ml-top-10",
-                "external_id": owasp,
-                "url": f"https://owasp.org/www-project-machine-learning-security-top-10/docs/"
-                f"{code}_2023-{_title_slug(code)}",
-            }
-        )
-    refs.extend(_link(link) for link in obj.references.links)
-    return refs
+    """Identifier references only (mlstix key, CWE, OWASP ML Top 10).
 
-
-def _title_slug(code: str) -> str:
-    return "_".join(part.capitalize() for part in _OWASP_ML_NAMES[code].split("-")).replace(
-        "Ai_", "AI_"
+    STIX 2.1 §2.5 says an external reference with a ``url`` SHOULD carry ``hashes`` of the
+    content, and ``stix2-validator --strict`` enforces it (check 302). A hash of a living
+    documentation page would be wrong within days, so documentation links travel as Markdown
+    links in the description (and in the notes) instead of as ``url`` properties.
+    """
+    refs: list[dict[str, str]] = [{"source_name": "mlstix", "external_id": obj.key}]
+    refs.extend({"source_name": "cwe", "external_id": cwe} for cwe in obj.references.cwe)
+    refs.extend(
+        {"source_name": "owasp-ml-top-10", "external_id": owasp}
+        for owasp in obj.references.owasp_ml
     )
+    return refs
 
 
 def stix_description(obj: KbObject) -> str:
@@ -235,6 +197,9 @@ def stix_description(obj: KbObject) -> str:
             f"Implementation guidance for {clouds} is published as one note per cloud "
             "referring to this course of action."
         )
+    if obj.references.links:
+        links = "\n".join(f"- [{link.title}]({link.url})" for link in obj.references.links)
+        parts.append(f"## References\n\n{links}")
     return "\n\n".join(p.strip() for p in parts) + "\n"
 
 
@@ -317,7 +282,6 @@ def note_content(coa: CourseOfAction, cloud: Cloud) -> str:
 def _notes(coa: CourseOfAction) -> list[Any]:
     out = []
     for cloud in Cloud:
-        g = coa.cloud[cloud]
         out.append(
             stix2.Note(
                 id=coa.note_ids[cloud],
@@ -330,7 +294,6 @@ def _notes(coa: CourseOfAction) -> list[Any]:
                 authors=["mlstix"],
                 labels=[f"cloud-guidance-{cloud.value}"],
                 object_refs=[coa.id],
-                external_references=[_link(r) for r in g.references],
             )
         )
     return out
@@ -361,7 +324,7 @@ def _mitre_stub(m: MitreObject) -> Any:
         created=_ts(m.created),
         modified=_ts(m.modified),
         name=m.name,
-        external_references=[{"source_name": m.source, "external_id": m.external_id, "url": m.url}],
+        external_references=[{"source_name": m.source, "external_id": m.external_id}],
     )
 
 

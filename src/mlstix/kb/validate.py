@@ -46,8 +46,7 @@ def _problem(severity: Literal["error", "warning"], object_id: str | None, text:
 
 def validate_json(document: Any, *, strict: bool = True) -> list[Problem]:
     """Validate a parsed STIX document (a bundle or a single object)."""
-    from stix2validator import ValidationOptions, validate_instance
-    from stix2validator.errors import ValidationError
+    from stix2validator import ValidationOptions, validate_parsed_json
 
     options = ValidationOptions(
         version="2.1",
@@ -56,17 +55,20 @@ def validate_json(document: Any, *, strict: bool = True) -> list[Problem]:
         schema_dir=str(schema_dir()),
         silent=True,
     )
-    try:
-        results = validate_instance(document, options)
-    except ValidationError as exc:
-        return [Problem("error", None, str(exc))]
+    outcome = validate_parsed_json(document, options)
+    results = outcome if isinstance(outcome, list) else [outcome]
     problems: list[Problem] = []
-    for result in results.object_results or []:
+    valid = True
+    for result in results:
+        valid = valid and bool(result.is_valid)
+        if hasattr(result, "error"):  # ValidationErrorResults: the validator itself failed
+            problems.append(Problem("error", None, str(result.error)))
+            continue
         for err in result.errors or []:
             problems.append(_problem("error", result.object_id, str(err.message)))
         for warn in result.warnings or []:
             problems.append(_problem("warning", result.object_id, str(warn)))
-    if not problems and not results.is_valid:
+    if not problems and not valid:
         problems.append(Problem("error", None, "the validator rejected the document"))
     return problems
 
