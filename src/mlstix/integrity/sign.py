@@ -1,0 +1,178 @@
+"""Signing a model in the OpenSSF model-signing format through the `model-signing` library.
+
+The model is hashed (:mod:`mlstix.integrity.hashing`), the manifest becomes an in-toto
+statement (predicate ``https://model_signing/signature/v1.0``) in a DSSE envelope, signed by a
+private key, a certificate's key, or Sigstore keyless signing, and stored as a Sigstore bundle
+v0.3 JSON file: the format the upstream ``model_signing verify`` command reads. The signature is
+written atomically (:func:`mlstix._io.write_atomic`): a failed run leaves no file behind.
+
+Sigstore keyless signing needs the network (OIDC token, Fulcio certificate, Rekor entry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlstix._io import write_atomic
+from mlstix.errors import UsageError
+from mlstix.integrity.errors import SigningError
+from mlstix.integrity.hashing import HashOptions, build_hashing_config
+
+__all__ = [
+    "CertificateSigner",
+    "KeySigner",
+    "SignResult",
+    "Signer",
+    "SigstoreSigner",
+    "default_signature_path",
+    "sign_model",
+]
+
+
+@dataclass(frozen=True)
+class KeySigner:
+    """Sign with an elliptic-curve private key (PEM; P-256, P-384 or P-521)."""
+
+    private_key: Path
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class CertificateSigner:
+    """Sign with a private key whose certificate chains to a CA the verifier trusts."""
+
+    private_key: Path
+    signing_certificate: Path
+    certificate_chain: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class SigstoreSigner:
+    """Sigstore keyless signing (network): an OIDC identity gets a short-lived certificate."""
+
+    identity_token: str | None = None
+    use_ambient_credentials: bool = True
+    oidc_issuer: str | None = None
+    trust_config: Path | None = None
+    use_staging: bool = False
+
+
+Signer = KeySigner | CertificateSigner | SigstoreSigner
+
+
+@dataclass(frozen=True)
+class SignResult:
+    """What was signed and where the signature went."""
+
+    signature_path: Path
+    method: str
+    files: int
+    resources: int
+
+
+def default_signature_path(model_path: Path) -> Path:
+    """``model.sig`` inside a model folder, ``<file>.sig`` beside a single-file model."""
+    if model_path.is_dir():
+        return model_path / "model.sig"
+    return model_path.parent / f"{model_path.name}.sig"
+
+
+def _need(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise UsageError(f"{what} {path} does not exist or is not a file")
+
+
+def _library_signer(signer: Signer) -> tuple[str, Any]:
+    from model_signing._signing import sign_certificate, sign_ec_key
+
+    if isinstance(signer, KeySigner):
+        _need(signer.private_key, "private key")
+        try:
+            return "key", sign_ec_key.Signer(signer.private_key, signer.password)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(
+                f"cannot use private key {signer.private_key}: {exc}",
+                hint="a PEM elliptic-curve key (P-256, P-384 or P-521); pass --password "
+                "when it is encrypted",
+            ) from None
+    if isinstance(signer, CertificateSigner):
+        _need(signer.private_key, "private key")
+        _need(signer.signing_certificate, "signing certificate")
+        for chain in signer.certificate_chain:
+            _need(chain, "certificate chain file")
+        try:
+            return "certificate", sign_certificate.Signer(
+                signer.private_key, signer.signing_certificate, list(signer.certificate_chain)
+            )
+        except (ValueError, TypeError) as exc:
+            raise UsageError(
+                f"cannot sign with certificate {signer.signing_certificate}: {exc}"
+            ) from None
+    from model_signing._signing import sign_sigstore
+
+    if signer.trust_config is not None:
+        from mlstix.integrity.trust import load_trust_config
+
+        load_trust_config(signer.trust_config)
+    try:
+        return "sigstore", sign_sigstore.Signer(
+            oidc_issuer=signer.oidc_issuer,
+            use_ambient_credentials=signer.use_ambient_credentials,
+            use_staging=signer.use_staging,
+            identity_token=signer.identity_token,
+            trust_config=signer.trust_config,
+        )
+    except Exception as exc:  # boundary: sigstore/TUF raise network, TUF and pydantic errors
+        raise SigningError(
+            f"cannot set up Sigstore signing: {exc}",
+            hint="Sigstore keyless signing needs network access to the Sigstore instance",
+        ) from None
+
+
+def sign_model(
+    model_path: Path | str,
+    signer: Signer,
+    *,
+    signature_path: Path | str | None = None,
+    options: HashOptions | None = None,
+) -> SignResult:
+    """Hash and sign ``model_path``; write the signature atomically and return what was done.
+
+    The signature file itself is ignored when it lies inside the model folder, as upstream does.
+    """
+    from model_signing._signing import signing
+
+    model = Path(model_path)
+    if not model.exists():
+        raise UsageError(f"model path {model} does not exist")
+    options = options or HashOptions()
+    target = Path(signature_path) if signature_path is not None else default_signature_path(model)
+    if target.exists() and target.is_dir():
+        raise UsageError(f"signature path {target} is a folder")
+    method, library_signer = _library_signer(signer)
+    extra: list[Path] = []
+    root, sig = model.resolve(), target.resolve()
+    if model.is_dir() and sig.is_relative_to(root):
+        extra.append(sig.relative_to(root))
+    config = build_hashing_config(options, model, extra)
+    try:
+        manifest = config.hash(model)
+    except ValueError as exc:
+        raise UsageError(f"cannot hash {model}: {exc}") from None
+    descriptors = list(manifest.resource_descriptors())
+    if not descriptors:
+        raise UsageError(f"{model} has no files to sign (all ignored, or an empty folder)")
+    payload = signing.Payload(manifest)
+    try:
+        signature = library_signer.sign(payload)
+    except Exception as exc:  # boundary: a signer (Sigstore: network, OIDC) failing in any way
+        raise SigningError(f"signing {model} failed: {exc}") from None
+    write_atomic(target, signature.bundle.to_json())
+    files = len({_file(d.identifier, options.method == "shards") for d in descriptors})
+    return SignResult(target, method, files, len(descriptors))
+
+
+def _file(identifier: str, sharded: bool) -> str:
+    return identifier.rsplit(":", 2)[0] if sharded else identifier
