@@ -19,6 +19,9 @@ Renderer = Callable[[Report, KnowledgeBase], "str | bytes"]
 # format name -> module under mlstix.findings.formats (imported only when used)
 _MODULES: dict[str, str] = {
     "json": "json_format",
+    "sarif": "sarif",
+    "stix": "stix",
+    "markdown": "markdown",
     # "sarif", "stix", "markdown", "html": added as their modules land
 }
 
