@@ -1,0 +1,213 @@
+"""Find IaC files under the given paths, parse each with the right parser, gather resources.
+
+Which parser reads a file is decided by its name and content: ``*.tf`` folders are Terraform
+modules; a JSON file is a Terraform plan, an ARM template, a CloudFormation template or a
+Kubernetes object by its keys; a YAML file is CloudFormation or Kubernetes by its keys. Files of
+none of these kinds are not scanned. A file that cannot be read or parsed becomes a
+:class:`~mlstix.findings.model.ScanError` with the parser's message, and the scan goes on.
+
+Bounds: files over :data:`MAX_FILE_BYTES` are refused, symlinks out of the scanned root are not
+followed, YAML alias expansion is charged against a node budget. With ``jobs > 1`` files are
+parsed in worker processes (resources are plain picklable values).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlstix.findings.model import ScanError, ScannedFile
+from mlstix.scan.iac import _yaml
+from mlstix.scan.iac._values import BudgetExceeded, walk_limited
+from mlstix.scan.iac.arm import ArmParser, is_arm
+from mlstix.scan.iac.cloudformation import CloudFormationParser, is_cloudformation
+from mlstix.scan.iac.kubernetes import KubernetesParser, is_kubernetes
+from mlstix.scan.iac.resource import Resource, TextParser
+from mlstix.scan.iac.terraform import TerraformDir, evaluate_root, load_dir, module_targets
+from mlstix.scan.iac.tfplan import PlanParser, is_plan
+
+__all__ = ["MAX_FILE_BYTES", "Collection", "collect"]
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+NODE_BUDGET = 2_000_000
+_SKIP_DIRS = frozenset({".git", ".terraform", "node_modules", ".venv", "__pycache__"})
+_YAML_SUFFIXES = frozenset({".yaml", ".yml", ".template"})
+_CFN_HINT = re.compile(r"^(AWSTemplateFormatVersion|Resources)\s*:", re.M)
+_K8S_HINT = re.compile(r"^\s*kind\s*:", re.M)
+
+
+@dataclass(frozen=True)
+class Collection:
+    resources: tuple[Resource, ...]
+    scanned: tuple[ScannedFile, ...]
+    errors: tuple[ScanError, ...]
+
+
+@dataclass(frozen=True)
+class _Unit:
+    kind: str  # "tf" or "file"
+    path: Path
+    shown: str
+    files: tuple[Path, ...] = ()
+    display: tuple[tuple[Path, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class _Done:
+    unit: _Unit
+    resources: tuple[Resource, ...] = ()
+    kind: str | None = None
+    error: str | None = None
+    tfdir: TerraformDir | None = None
+
+
+def _parsers() -> dict[str, TextParser]:
+    return {
+        "plan": PlanParser(),
+        "arm": ArmParser(),
+        "cfn": CloudFormationParser(),
+        "k8s": KubernetesParser(),
+    }
+
+
+def _classify(doc: Any) -> str | None:
+    if is_plan(doc):
+        return "plan"
+    if is_arm(doc):
+        return "arm"
+    if is_cloudformation(doc):
+        return "cfn"
+    if is_kubernetes(doc):
+        return "k8s"
+    return None
+
+
+def _parse_file(unit: _Unit) -> _Done:
+    path = unit.path
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return _Done(unit, error=f"file larger than {MAX_FILE_BYTES} bytes, not scanned")
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        return _Done(unit, error=f"cannot read: {exc}")
+    try:
+        doc: Any
+        if path.suffix == ".json" or (path.suffix == ".template" and text.lstrip()[:1] == "{"):
+            try:
+                doc = json.loads(text)
+            except json.JSONDecodeError as exc:
+                return _Done(unit, error=f"JSON syntax error: {exc}")
+            which = _classify(doc)
+        else:
+            if _CFN_HINT.search(text):
+                doc, which = _yaml.load_cfn(text), None
+                which = "cfn" if is_cloudformation(doc) else None
+            elif _K8S_HINT.search(text):
+                docs = [d for d in _yaml.load_all(text) if d is not None]
+                which = "k8s" if any(is_kubernetes(d) for d in docs) else None
+                doc = docs
+            else:
+                return _Done(unit)
+            walk_limited(doc, [NODE_BUDGET])
+        if which is None:
+            return _Done(unit)
+        parsed = _parsers()[which].parse(doc, text, unit.shown)
+    except yaml.YAMLError as exc:
+        if "{{" in text:
+            return _Done(unit, error=f"looks like an unrendered template (Helm?): {exc}")
+        return _Done(unit, error=f"YAML syntax error: {exc}")
+    except (BudgetExceeded, RecursionError, ValueError, TypeError, AttributeError) as exc:
+        return _Done(unit, error=f"cannot interpret {which or 'file'}: {exc}")
+    return _Done(unit, parsed.resources, parsed.kind)
+
+
+def _run(unit: _Unit) -> _Done:
+    if unit.kind == "tf":
+        return _Done(unit, tfdir=load_dir(unit.path, list(unit.files), dict(unit.display)))
+    return _parse_file(unit)
+
+
+def _units(paths: Sequence[Path]) -> tuple[list[_Unit], list[ScanError], dict[Path, Path]]:
+    """Units of work; also the root each Terraform folder was found under."""
+    units: list[_Unit] = []
+    errors: list[ScanError] = []
+    tf: dict[Path, list[tuple[Path, str]]] = {}
+    roots: dict[Path, Path] = {}
+
+    def add_file(path: Path, shown: str, root: Path) -> None:
+        if (
+            path.suffix == ".tf"
+            or path.name.endswith((".auto.tfvars",))
+            or path.name == ("terraform.tfvars")
+        ):
+            tf.setdefault(path.parent.resolve(), []).append((path, shown))
+            roots.setdefault(path.parent.resolve(), root)
+        elif path.suffix in _YAML_SUFFIXES or path.suffix == ".json":
+            units.append(_Unit("file", path, shown))
+
+    for given in paths:
+        if not given.exists():
+            errors.append(ScanError(str(given), "no such file or directory"))
+            continue
+        if given.is_file():
+            add_file(given, str(given), given.parent.resolve())
+            continue
+        root = given.resolve()
+        for folder, dirnames, filenames in os.walk(given):
+            dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+            for name in sorted(filenames):
+                path = Path(folder) / name
+                if path.is_symlink():
+                    try:
+                        path.resolve().relative_to(root)
+                    except ValueError:
+                        errors.append(ScanError(str(path), "symlink leaves the scanned root"))
+                        continue
+                add_file(path, str(path), root)
+    for tf_folder, files in sorted(tf.items()):
+        shown = os.path.commonpath([s for _, s in files]) if len(files) > 1 else files[0][1]
+        units.append(
+            _Unit(
+                "tf", tf_folder, shown, tuple(p for p, _ in files), tuple((p, s) for p, s in files)
+            )
+        )
+    return units, errors, roots
+
+
+def collect(paths: Sequence[Path], jobs: int = 1) -> Collection:
+    units, errors, roots = _units(paths)
+    done: Iterable[_Done]
+    if jobs > 1 and len(units) > 8:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            done = list(pool.map(_run, units, chunksize=max(1, len(units) // (jobs * 8))))
+    else:
+        done = [_run(u) for u in units]
+    resources: list[Resource] = []
+    scanned: list[ScannedFile] = []
+    dirs: dict[Path, TerraformDir] = {}
+    for d in done:
+        if d.tfdir is not None:
+            dirs[d.unit.path] = d.tfdir
+            errors.extend(ScanError(p, m) for p, m in d.tfdir.errors)
+            scanned.extend(ScannedFile(f, "terraform") for f in d.tfdir.files)
+        elif d.error is not None:
+            errors.append(ScanError(d.unit.shown, d.error))
+        elif d.kind is not None:
+            resources.extend(d.resources)
+            scanned.append(ScannedFile(d.unit.shown, d.kind))
+    called = {t for tfdir in dirs.values() for t in module_targets(tfdir, roots[tfdir.path])}
+    for folder, tfdir in sorted(dirs.items()):
+        if folder in called:
+            continue  # evaluated through the module call, with its arguments
+        scope = f"terraform:{folder}"
+        resources.extend(evaluate_root(dirs, folder, roots[folder], scope))
+        del tfdir
+    return Collection(tuple(resources), tuple(scanned), tuple(errors))
