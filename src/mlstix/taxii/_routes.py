@@ -1,0 +1,333 @@
+"""The endpoints of the TAXII 2.1 API root (§4.1–§4.3, §5.1–§5.9).
+
+Reads are plain ``def`` handlers (FastAPI runs them in its thread pool); the POST handler reads
+the body asynchronously with a size bound, then validates and stores in the thread pool. Object
+bodies are stored as JSON text and spliced into the envelope without being parsed again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from mlstix.taxii import _models as m
+from mlstix.taxii._http import (
+    STIX_MEDIA,
+    TAXII_MEDIA,
+    TaxiiError,
+    TaxiiResponse,
+    check_content_type,
+    json_response,
+    parse_envelope,
+    read_body,
+)
+from mlstix.taxii._query import decode_cursor, encode_cursor, parse_filters, parse_limit
+from mlstix.taxii._time import format_us
+from mlstix.taxii.store import Filters, Page, StatusRecord, VersionFilter
+from mlstix.taxii.validate import validate_all
+
+__all__ = ["add_routes"]
+
+if TYPE_CHECKING:
+    from mlstix.taxii.app import Server
+    from mlstix.taxii.auth import Principal
+    from mlstix.taxii.store import CollectionInfo
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": m.ErrorModel, "content": {TAXII_MEDIA: {}}, "description": text}
+    for code, text in (
+        (400, "Bad request"),
+        (401, "Authentication needed"),
+        (403, "Not permitted"),
+        (404, "Not found"),
+        (406, "Accept admits no TAXII 2.1 media type"),
+    )
+}
+_POST_ERRORS = {
+    **_ERRORS,
+    413: {"model": m.ErrorModel, "description": "Body too large"},
+    415: {"model": m.ErrorModel, "description": "Content-Type is not TAXII 2.1"},
+}
+_OBJECT_FILTERS = frozenset(
+    {
+        "added_after",
+        "limit",
+        "next",
+        "match[id]",
+        "match[type]",
+        "match[version]",
+        "match[spec_version]",
+    }
+)
+_ONE_OBJECT_FILTERS = frozenset(
+    {"added_after", "limit", "next", "match[version]", "match[spec_version]"}
+)
+_VERSION_FILTERS = frozenset({"added_after", "limit", "next", "match[spec_version]"})
+_DELETE_FILTERS = frozenset({"match[version]", "match[spec_version]"})
+
+
+def _filter_params(
+    added_after: str | None = Query(None, description="RFC 3339 timestamp"),
+    limit: str | None = Query(None, description="positive integer"),
+    next: str | None = Query(None, description="cursor of a previous page"),
+    match_id: str | None = Query(None, alias="match[id]"),
+    match_type: str | None = Query(None, alias="match[type]"),
+    match_version: str | None = Query(None, alias="match[version]"),
+    match_spec_version: str | None = Query(None, alias="match[spec_version]"),
+) -> None:
+    """Documents the filter parameters; the handlers read them from the raw query string."""
+
+
+def _headers(page: Page) -> dict[str, str]:
+    if not page.items:
+        return {}
+    return {
+        "X-TAXII-Date-Added-First": format_us(page.items[0].date_added),
+        "X-TAXII-Date-Added-Last": format_us(page.items[-1].date_added),
+    }
+
+
+def _paging(page: Page) -> str:
+    key = page.last_key
+    if page.more and key is not None:
+        return f'"more":true,"next":"{encode_cursor(key)}"'
+    return '"more":false'
+
+
+def add_routes(app: FastAPI, server: Server) -> None:
+    cfg = server.config
+    root = f"/{cfg.api_root}"
+    docs_filters = [Depends(_filter_params)]
+
+    def page_of(request: Request, cid: str, flt: Filters, *, body: bool = True) -> Page:
+        params = request.query_params
+        limit = parse_limit(params, cfg.default_page_size, cfg.max_page_size)
+        after = decode_cursor(params["next"]) if "next" in params else None
+        return server.store.query(cid, flt, limit, after, with_body=body)
+
+    @app.get(
+        "/taxii2/",
+        response_model=m.DiscoveryModel,
+        response_class=TaxiiResponse,
+        responses=_ERRORS,
+        tags=["discovery"],
+    )
+    def discovery(request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        url = f"{base}{root}/"
+        return json_response(
+            {
+                "title": cfg.title,
+                "description": "mlstix: security of machine-learning models in the cloud.",
+                "default": url,
+                "api_roots": [url],
+            }
+        )
+
+    @app.get(
+        f"{root}/",
+        response_model=m.ApiRootModel,
+        response_class=TaxiiResponse,
+        responses=_ERRORS,
+        tags=["api root"],
+    )
+    def api_root() -> Response:
+        return json_response(
+            {
+                "title": "mlstix",
+                "description": "The mlstix knowledge base and the findings of its scanners.",
+                "versions": [TAXII_MEDIA],
+                "max_content_length": cfg.max_content_length,
+            }
+        )
+
+    @app.get(
+        f"{root}/status/{{status_id}}/",
+        response_model=m.StatusModel,
+        response_class=TaxiiResponse,
+        responses=_ERRORS,
+        tags=["status"],
+    )
+    def get_status(request: Request, status_id: str) -> Response:
+        who = server.principal(request)
+        record = server.store.status(status_id) if len(status_id) <= 64 else None
+        visible = (
+            record is not None
+            and who.name is not None
+            and (record.owner == who.name or who.can_write(record.collection_id))
+        )
+        if record is None or not visible:
+            raise TaxiiError(404, "Not Found", f"no status {status_id!r} for this user")
+        return json_response(record.resource())
+
+    @app.get(
+        f"{root}/collections/",
+        response_model=m.CollectionsModel,
+        response_class=TaxiiResponse,
+        responses=_ERRORS,
+        tags=["collections"],
+    )
+    def get_collections(request: Request) -> Response:
+        who = server.principal(request)
+        server.refresh_collections()
+        visible = [
+            server.collection_resource(c, who)
+            for c in server.store.collections()
+            if who.can_read(c.id) or who.can_write(c.id)
+        ]
+        return json_response({"collections": visible})
+
+    @app.get(
+        f"{root}/collections/{{collection_id}}/",
+        response_model=m.CollectionModel,
+        response_class=TaxiiResponse,
+        responses=_ERRORS,
+        tags=["collections"],
+    )
+    def get_collection(request: Request, collection_id: str) -> Response:
+        who = server.principal(request)
+        info = _readable_or_writable(server, collection_id, who)
+        return json_response(server.collection_resource(info, who))
+
+    @app.get(
+        f"{root}/collections/{{collection_id}}/objects/",
+        response_model=m.EnvelopeModel,
+        response_class=TaxiiResponse,
+        responses=_ERRORS,
+        dependencies=docs_filters,
+        tags=["objects"],
+    )
+    def get_objects(request: Request, collection_id: str) -> Response:
+        who = server.principal(request)
+        server.collection(collection_id, who)
+        flt = parse_filters(request.query_params, allowed=_OBJECT_FILTERS)
+        page = page_of(request, collection_id, flt)
+        body = f'{{{_paging(page)},"objects":[{",".join(o.body for o in page.items)}]}}'
+        return json_response(body, headers=_headers(page))
+
+    @app.post(
+        f"{root}/collections/{{collection_id}}/objects/",
+        response_model=m.StatusModel,
+        response_class=TaxiiResponse,
+        status_code=202,
+        responses=_POST_ERRORS,
+        tags=["objects"],
+    )
+    async def post_objects(request: Request, collection_id: str) -> Response:
+        who = server.principal(request)
+        server.collection(collection_id, who, write=True)
+        check_content_type(request)
+        raw = parse_envelope(await read_body(request, cfg.max_content_length))
+
+        def work() -> StatusRecord:
+            valid, rejected = validate_all(raw, full=cfg.full_validation)
+            return server.store.add_objects(collection_id, valid, rejected, who.name)
+
+        record = await run_in_threadpool(work)
+        return json_response(record.resource(), status=202)
+
+    @app.get(
+        f"{root}/collections/{{collection_id}}/objects/{{object_id}}/",
+        response_model=m.EnvelopeModel,
+        response_class=TaxiiResponse,
+        responses=_ERRORS,
+        dependencies=docs_filters,
+        tags=["objects"],
+    )
+    def get_object(request: Request, collection_id: str, object_id: str) -> Response:
+        who = server.principal(request)
+        server.collection(collection_id, who)
+        flt = parse_filters(request.query_params, allowed=_ONE_OBJECT_FILTERS)
+        flt = Filters(
+            ids=(object_id,),
+            spec_versions=flt.spec_versions,
+            versions=flt.versions,
+            added_after=flt.added_after,
+        )
+        page = page_of(request, collection_id, flt)
+        if not page.items and not _exists(server, collection_id, object_id):
+            raise TaxiiError(404, "Not Found", f"no object {object_id!r} in this collection")
+        body = f'{{{_paging(page)},"objects":[{",".join(o.body for o in page.items)}]}}'
+        return json_response(body, headers=_headers(page))
+
+    @app.delete(
+        f"{root}/collections/{{collection_id}}/objects/{{object_id}}/",
+        responses=_ERRORS,
+        dependencies=docs_filters,
+        tags=["objects"],
+    )
+    def delete_object(request: Request, collection_id: str, object_id: str) -> Response:
+        who = server.principal(request)
+        server.collection(collection_id, who)
+        server.collection(collection_id, who, write=True)
+        flt = parse_filters(request.query_params, allowed=_DELETE_FILTERS, version_default="all")
+        if server.store.delete_object(collection_id, object_id, flt) == 0:
+            raise TaxiiError(404, "Not Found", f"no object {object_id!r} matches")
+        return TaxiiResponse(status_code=200)
+
+    @app.get(
+        f"{root}/collections/{{collection_id}}/objects/{{object_id}}/versions/",
+        response_model=m.VersionsModel,
+        response_class=TaxiiResponse,
+        responses=_ERRORS,
+        dependencies=docs_filters,
+        tags=["objects"],
+    )
+    def get_versions(request: Request, collection_id: str, object_id: str) -> Response:
+        who = server.principal(request)
+        server.collection(collection_id, who)
+        flt = parse_filters(request.query_params, allowed=_VERSION_FILTERS)
+        flt = Filters(
+            ids=(object_id,),
+            spec_versions=flt.spec_versions,
+            versions=VersionFilter(all=True),
+            added_after=flt.added_after,
+        )
+        page = page_of(request, collection_id, flt, body=False)
+        if not page.items and not _exists(server, collection_id, object_id):
+            raise TaxiiError(404, "Not Found", f"no object {object_id!r} in this collection")
+        versions = ",".join(f'"{o.version_text}"' for o in page.items)
+        return json_response(f'{{{_paging(page)},"versions":[{versions}]}}', headers=_headers(page))
+
+    @app.get(
+        f"{root}/collections/{{collection_id}}/manifest/",
+        response_model=m.ManifestModel,
+        response_class=TaxiiResponse,
+        responses=_ERRORS,
+        dependencies=docs_filters,
+        tags=["objects"],
+    )
+    def get_manifest(request: Request, collection_id: str) -> Response:
+        who = server.principal(request)
+        server.collection(collection_id, who)
+        flt = parse_filters(request.query_params, allowed=_OBJECT_FILTERS)
+        page = page_of(request, collection_id, flt, body=False)
+        records = [
+            {
+                "id": o.object_id,
+                "date_added": format_us(o.date_added),
+                "version": o.version_text,
+                "media_type": STIX_MEDIA,
+            }
+            for o in page.items
+        ]
+        body: dict[str, Any] = {"more": page.more, "objects": records}
+        key = page.last_key
+        if page.more and key is not None:
+            body["next"] = encode_cursor(key)
+        return json_response(body, headers=_headers(page))
+
+
+def _readable_or_writable(server: Server, cid: str, who: Principal) -> CollectionInfo:
+    try:
+        return server.collection(cid, who)
+    except TaxiiError:
+        return server.collection(cid, who, write=True)
+
+
+def _exists(server: Server, cid: str, object_id: str) -> bool:
+    flt = Filters(ids=(object_id,), versions=VersionFilter(all=True))
+    return bool(server.store.query(cid, flt, 1, None, with_body=False).items)

@@ -1,0 +1,164 @@
+"""Settings of the TAXII 2.1 server, from defaults, a TOML file and the command line.
+
+The file (``--config FILE``) is TOML with the keys of :class:`ServerConfig`, e.g.::
+
+    db = "postgresql://taxii@db.internal/taxii"
+    host = "0.0.0.0"
+    port = 9000
+    anonymous_kb_read = true
+    max_content_length = 10485760
+
+    [users.scanner]
+    password_hash = "scrypt$..."      # from `mlstix serve hash-password`
+    write = ["findings"]
+
+Passwords and API keys are never written in clear: a user in the file carries only the salted
+hash (see :mod:`mlstix.taxii.auth`). The database location defaults to a SQLite file in the user's
+data directory (``$XDG_DATA_HOME/mlstix/taxii.sqlite3``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from mlstix.errors import UsageError
+
+__all__ = [
+    "FINDINGS_COLLECTION_ID",
+    "KB_COLLECTION_ID",
+    "ConfigUser",
+    "ServerConfig",
+    "default_db_url",
+    "load_config",
+    "normalize_db_url",
+    "resolve_collection",
+]
+
+# Fixed ids, so every process, every restart and every client sees the same collections.
+KB_COLLECTION_ID = "3b4a7f0e-2d55-4f8c-9a1e-6c2f1d0b9e31"
+FINDINGS_COLLECTION_ID = "9d2c5e61-8b7a-4f3e-b0c4-1a6e2f7d3c58"
+_SHORT_NAMES = {"kb": KB_COLLECTION_ID, "findings": FINDINGS_COLLECTION_ID}
+
+
+def resolve_collection(name: str) -> str:
+    """A collection id from an id or a short name (``kb``, ``findings``)."""
+    return _SHORT_NAMES.get(name.lower(), name)
+
+
+@dataclass(frozen=True)
+class ConfigUser:
+    name: str
+    password_hash: str | None = None
+    api_key_hash: str | None = None
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    db: str = ""
+    host: str = "127.0.0.1"
+    port: int = 9000
+    api_root: str = "mlstix"
+    title: str = "mlstix TAXII 2.1 server"
+    anonymous_kb_read: bool = True
+    max_content_length: int = 10 * 1024 * 1024
+    max_page_size: int = 1000
+    default_page_size: int = 100
+    certfile: str | None = None
+    keyfile: str | None = None
+    full_validation: bool = False
+    load_kb: bool = True
+    users: tuple[ConfigUser, ...] = field(default=())
+
+    def with_overrides(self, **values: Any) -> ServerConfig:
+        """A copy with every value that is not ``None`` replaced."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    @property
+    def db_url(self) -> str:
+        return normalize_db_url(self.db or default_db_url())
+
+
+def default_db_url() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return f"sqlite:///{Path(base) / 'mlstix' / 'taxii.sqlite3'}"
+
+
+def normalize_db_url(url: str) -> str:
+    """Pick the drivers we ship: psycopg 3 for PostgreSQL (SQLAlchemy's default is psycopg2)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if not url.startswith(("sqlite://", "postgresql+psycopg://")):
+        raise UsageError(
+            f"unsupported database URL {url!r}",
+            hint="use sqlite:///PATH or postgresql://USER@HOST/DB",
+        )
+    return url
+
+
+# Setting name -> the Python type a TOML value must have (annotations are strings here).
+_SCALARS: dict[str, type] = {
+    f.name: {"int": int, "bool": bool}.get(str(f.type), str)
+    for f in fields(ServerConfig)
+    if f.name != "users"
+}
+
+
+def _user(name: str, raw: Any, where: str) -> ConfigUser:
+    if not isinstance(raw, dict):
+        raise UsageError(f"{where}: [users.{name}] must be a table")
+    unknown = set(raw) - {"password_hash", "api_key_hash", "read", "write"}
+    if unknown:
+        raise UsageError(f"{where}: [users.{name}] has unknown keys {sorted(unknown)}")
+    for key in ("read", "write"):
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise UsageError(f"{where}: users.{name}.{key} must be a list of collection names")
+    for key in ("password_hash", "api_key_hash"):
+        if key in raw and not isinstance(raw[key], str):
+            raise UsageError(f"{where}: users.{name}.{key} must be a string")
+    return ConfigUser(
+        name=name,
+        password_hash=raw.get("password_hash"),
+        api_key_hash=raw.get("api_key_hash"),
+        read=tuple(resolve_collection(c) for c in raw.get("read", [])),
+        write=tuple(resolve_collection(c) for c in raw.get("write", [])),
+    )
+
+
+def load_config(path: Path | None) -> ServerConfig:
+    """The settings in ``path`` (TOML) over the defaults; errors name the file and the key."""
+    if path is None:
+        return ServerConfig()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read the configuration {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} is not valid TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "users":
+            if not isinstance(value, dict):
+                raise UsageError(f"{path}: 'users' must be a table of tables")
+            values["users"] = tuple(_user(n, u, str(path)) for n, u in value.items())
+            continue
+        if key not in _SCALARS:
+            raise UsageError(
+                f"{path}: unknown setting {key!r}", hint=f"known: {', '.join(sorted(_SCALARS))}"
+            )
+        expected = _SCALARS[key]
+        if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise UsageError(f"{path}: {key} must be an integer")
+        if expected is bool and not isinstance(value, bool):
+            raise UsageError(f"{path}: {key} must be true or false")
+        if expected is str and not isinstance(value, str):
+            raise UsageError(f"{path}: {key} must be a string")
+        values[key] = value
+    return ServerConfig(**values)
