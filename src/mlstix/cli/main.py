@@ -42,6 +42,7 @@ def _register() -> None:
     cli.add_command(kb.kb)
     cli.add_command(demo.demo)
     __import__("mlstix.cli.integrity", fromlist=["register"]).register(cli)
+    __import__("mlstix.cli.taxii", fromlist=["register"]).register(cli)
 
 
 _register()

@@ -1,0 +1,261 @@
+"""``mlstix serve`` (the TAXII 2.1 server, ``serve adduser``, ``serve hash-password``) and
+``mlstix publish`` (send a STIX bundle to any TAXII 2.1 server).
+
+FastAPI, uvicorn, SQLAlchemy and httpx are imported inside the commands: ``pip install
+'mlstix[serve]'`` brings them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from mlstix.cli._console import console, err_console
+from mlstix.errors import UsageError
+
+__all__ = ["publish", "register", "serve"]
+
+
+def _need_serve_extra() -> None:
+    try:
+        import fastapi  # noqa: F401
+        import sqlalchemy  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(
+            f"the TAXII server needs {exc.name}", hint="pip install 'mlstix[serve]'"
+        ) from None
+
+
+def _config(config: Path | None, **overrides: Any) -> Any:
+    from mlstix.taxii.config import load_config
+
+    return load_config(config).with_overrides(**overrides)
+
+
+@click.group(invoke_without_command=True)
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 9000; 0 picks a free one).")
+@click.option(
+    "--db",
+    default=None,
+    metavar="URL",
+    help="sqlite:///PATH (default: a file in the user's data directory) or postgresql://...",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML settings file.",
+)
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False), help="TLS certificate.")
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS private key.")
+@click.option(
+    "--anonymous-kb/--no-anonymous-kb",
+    default=None,
+    help="Let anonymous clients read the knowledge-base collection (default: yes).",
+)
+@click.option(
+    "--full-validation/--no-full-validation",
+    default=None,
+    help="Also run stix2-validator on every posted object (~3 ms each).",
+)
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    db: str | None,
+    config_file: Path | None,
+    certfile: str | None,
+    keyfile: str | None,
+    anonymous_kb: bool | None,
+    full_validation: bool | None,
+) -> None:
+    """Run the TAXII 2.1 server: the knowledge base and a Findings collection.
+
+    Users are created with `mlstix serve adduser`.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    _need_serve_extra()
+    cfg = _config(
+        config_file,
+        host=host,
+        port=port,
+        db=db,
+        certfile=certfile,
+        keyfile=keyfile,
+        anonymous_kb_read=anonymous_kb,
+        full_validation=full_validation,
+    )
+    if bool(cfg.certfile) != bool(cfg.keyfile):
+        raise UsageError("TLS needs both --certfile and --keyfile")
+    import uvicorn
+
+    from mlstix.taxii.app import create_app
+
+    app = create_app(cfg)
+    scheme = "https" if cfg.certfile else "http"
+    err_console.print(
+        f"TAXII 2.1 discovery at {scheme}://{cfg.host}:{cfg.port}/taxii2/ "
+        f"(database {escape(_redact(cfg.db_url))})"
+    )
+    uvicorn.run(
+        app,
+        host=cfg.host,
+        port=cfg.port,
+        ssl_certfile=cfg.certfile,
+        ssl_keyfile=cfg.keyfile,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@serve.command("adduser")
+@click.argument("name")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    envvar="MLSTIX_TAXII_PASSWORD",
+    help="Password for HTTP Basic (prompted when omitted; env MLSTIX_TAXII_PASSWORD).",
+)
+@click.option("--api-key", is_flag=True, help="Also create an API key and print it once.")
+@click.option("--read", "read_", multiple=True, metavar="COLLECTION", help="kb, findings or an id.")
+@click.option("--write", multiple=True, metavar="COLLECTION", help="kb is read-only.")
+@click.option("--db", default=None, metavar="URL", help="Database (as for `mlstix serve`).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML settings file.",
+)
+def adduser(
+    name: str,
+    password: str,
+    api_key: bool,
+    read_: tuple[str, ...],
+    write: tuple[str, ...],
+    db: str | None,
+    config_file: Path | None,
+) -> None:
+    """Create or replace user NAME with read and write permissions per collection."""
+    _need_serve_extra()
+    from mlstix.taxii.auth import hash_secret, new_api_key, save_user
+    from mlstix.taxii.config import KB_COLLECTION_ID, resolve_collection
+    from mlstix.taxii.store import Store
+
+    if not name or ":" in name or len(name) > 200:
+        raise UsageError(f"invalid user name {name!r}: 1-200 characters, no ':'")
+    if not password:
+        raise UsageError("the password must not be empty")
+    cfg = _config(config_file, db=db)
+    store = Store(cfg.db_url)
+    try:
+        from mlstix.taxii.config import FINDINGS_COLLECTION_ID
+
+        known = {KB_COLLECTION_ID, FINDINGS_COLLECTION_ID} | {c.id for c in store.collections()}
+        reads = [resolve_collection(c) for c in read_]
+        writes = [resolve_collection(c) for c in write]
+        for given, cid in zip((*read_, *write), (*reads, *writes), strict=True):
+            if cid not in known:
+                raise UsageError(
+                    f"unknown collection {given!r}", hint="use kb, findings or a collection id"
+                )
+        if KB_COLLECTION_ID in writes:
+            raise UsageError("the knowledge-base collection is read-only: no --write kb")
+        key = new_api_key() if api_key else None
+        save_user(
+            store.engine,
+            name,
+            password_hash=hash_secret(password),
+            api_key=(key[1], key[2]) if key else None,
+            read=reads,
+            write=writes,
+        )
+    finally:
+        store.close()
+    console.print(f"user {escape(name)} saved (read: {len(reads)}, write: {len(writes)})")
+    if key:
+        console.print(f"API key (shown once, send as 'Authorization: Bearer KEY'): {key[0]}")
+
+
+@serve.command("hash-password")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def hash_password(password: str) -> None:
+    """Print the salted hash of a password, for a [users.NAME] table of the config file."""
+    from mlstix.taxii.auth import hash_secret
+
+    click.echo(hash_secret(password))
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--to", "url", required=True, help="TAXII 2.1 discovery or API root URL.")
+@click.option("--collection", required=True, help="Collection id, alias or title.")
+@click.option("--user", default=None, help="User for HTTP Basic.")
+@click.option(
+    "--password", default=None, envvar="MLSTIX_TAXII_PASSWORD", help="Env MLSTIX_TAXII_PASSWORD."
+)
+@click.option("--api-key", default=None, envvar="MLSTIX_TAXII_API_KEY", help="Bearer API key.")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=500, show_default=True)
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds.")
+def publish(
+    file: str,
+    url: str,
+    collection: str,
+    user: str | None,
+    password: str | None,
+    api_key: str | None,
+    batch_size: int,
+    timeout: float,
+) -> None:
+    """Send the objects of a STIX bundle FILE ('-' for stdin) to a TAXII 2.1 collection.
+
+    Exits 0 when every object was stored, 1 when the server rejected some, 2 when publishing
+    could not run.
+    """
+    from mlstix.taxii.publish import Credentials, PublishError, objects_of, publish_bundle
+
+    if user and api_key:
+        raise UsageError("give --user/--password or --api-key, not both")
+    if user and password is None:
+        password = click.prompt("Password", hide_input=True)
+    if file == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(file).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {file}: {exc.strerror}") from None
+    try:
+        objects = objects_of(data)
+    except PublishError as exc:
+        raise UsageError(f"{file}: {exc}", hint="give a STIX 2.1 bundle") from None
+    auth = Credentials(user=user, password=password, api_key=api_key)
+    result = publish_bundle(objects, url, collection, auth, batch_size=batch_size, timeout=timeout)
+    console.print(
+        f"published {result.succeeded} of {result.total} objects to "
+        f"{escape(result.collection_url)} ({len(result.status_ids)} requests)"
+    )
+    for oid, message in result.failures:
+        err_console.print(f"[red]rejected[/] {escape(oid or '(no id)')}: {escape(message)}")
+    if not result.ok:
+        sys.exit(1)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(serve)
+    cli.add_command(publish)
