@@ -102,7 +102,7 @@ def read_signature(path: Path) -> SignatureFile:
     if not raw.strip():
         raise _fail(path, "is empty")
     try:
-        bundle = json.loads(raw)
+        bundle = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise _fail(path, "is not text: it is not a Sigstore bundle (JSON)") from None
     except json.JSONDecodeError as exc:

@@ -83,14 +83,9 @@ class Policy:
         return None
 
     def trusts_for(self, model: Path) -> list[Trust]:
-        """What this policy trusts for ``model``; a model it does not cover is an error."""
+        """What this policy trusts for ``model`` (nothing when no rule covers it)."""
         rule = self.rule_for(model)
-        if rule is None:
-            raise UsageError(
-                f"policy {self.path} has no rule for model {model}",
-                hint="add a rule whose `models` pattern matches it",
-            )
-        return list(rule.trusts)
+        return list(rule.trusts) if rule is not None else []
 
 
 def load_policy(path: Path | str) -> Policy:

@@ -84,21 +84,48 @@ def _need(path: Path, what: str) -> None:
         raise UsageError(f"{what} {path} does not exist or is not a file")
 
 
+_CURVES = ("secp256r1", "secp384r1", "secp521r1")
+
+
+def _check_private_key(path: Path, password: str | None) -> None:
+    """Load the key as the library will, so a bad one is a clear usage error, not a crash."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    _need(path, "private key")
+    secret = password.encode("utf-8") if password is not None else None
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), secret)
+    except TypeError as exc:  # encrypted without password, or a password for a plain key
+        raise UsageError(
+            f"cannot use private key {path}: {exc}",
+            hint="pass --password when the key is encrypted, and only then",
+        ) from None
+    except ValueError as exc:
+        raise UsageError(
+            f"cannot use private key {path}: {str(exc).splitlines()[0]}",
+            hint="a PEM elliptic-curve private key; pass --password when it is encrypted",
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name not in _CURVES:
+        kind = type(key).__name__.lstrip("_")
+        raise UsageError(
+            f"cannot use private key {path}: model-signing signs with elliptic-curve keys on "
+            f"P-256, P-384 or P-521, and this is a {kind}"
+            + (f" on {key.curve.name}" if isinstance(key, ec.EllipticCurvePrivateKey) else ""),
+        )
+
+
 def _library_signer(signer: Signer) -> tuple[str, Any]:
     from model_signing._signing import sign_certificate, sign_ec_key
 
     if isinstance(signer, KeySigner):
-        _need(signer.private_key, "private key")
-        try:
-            return "key", sign_ec_key.Signer(signer.private_key, signer.password)
-        except (ValueError, TypeError) as exc:
-            raise UsageError(
-                f"cannot use private key {signer.private_key}: {exc}",
-                hint="a PEM elliptic-curve key (P-256, P-384 or P-521); pass --password "
-                "when it is encrypted",
-            ) from None
+        _check_private_key(signer.private_key, signer.password)
+        # The library hands the password to `cryptography`, which wants bytes (its type hint
+        # says str, and upstream's `--password` fails for that reason).
+        password: Any = signer.password.encode("utf-8") if signer.password else None
+        return "key", sign_ec_key.Signer(signer.private_key, password)
     if isinstance(signer, CertificateSigner):
-        _need(signer.private_key, "private key")
+        _check_private_key(signer.private_key, None)
         _need(signer.signing_certificate, "signing certificate")
         for chain in signer.certificate_chain:
             _need(chain, "certificate chain file")

@@ -130,6 +130,11 @@ def check_signature(
     trusts = _trusts(
         model, public_key, certificate_chain, identity, identity_provider, trust_config, policy
     )
+    _check_trust_files(trusts)
+    if policy is not None and not trusts:
+        return VerificationResult(
+            False, None, None, f"policy {policy.path} has no rule for {model}: no signer is trusted"
+        )
     if signature_path is None:
         found = find_signature(model)
         if found is None:
@@ -176,6 +181,11 @@ def check_signature(
         )
     sharded = serialization.get("method") == "shards"
     changed, added, missing = diff_manifests(expected, actual, sharded=sharded)
+    if not model.is_dir():  # a single-file model's one resource is named "."
+        changed, added, missing = (
+            tuple(model.name if n == "." else n for n in names)
+            for names in (changed, added, missing)
+        )
     intact = not (changed or added or missing)
     result = VerificationResult(
         verified=False,
@@ -256,6 +266,17 @@ def _trusts(
     if policy is not None:
         return policy.trusts_for(model)
     return []
+
+
+def _check_trust_files(trusts: list[Trust]) -> None:
+    """Fail early, as a usage error, on trust material that cannot be loaded."""
+    from mlstix.integrity.trust import key_fingerprint, load_trust_config
+
+    for trust in trusts:
+        if isinstance(trust, KeyTrust):
+            key_fingerprint(trust.public_key)
+        elif isinstance(trust, IdentityTrust) and trust.trust_config is not None:
+            load_trust_config(trust.trust_config)
 
 
 def _hash_model(
