@@ -43,6 +43,7 @@ def _register() -> None:
     cli.add_command(demo.demo)
     __import__("mlstix.cli.integrity", fromlist=["register"]).register(cli)
     __import__("mlstix.cli.taxii", fromlist=["register"]).register(cli)
+    __import__("mlstix.cli.explore", fromlist=["register"]).register(cli)
 
 
 _register()

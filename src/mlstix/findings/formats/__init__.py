@@ -22,6 +22,7 @@ _MODULES: dict[str, str] = {
     "sarif": "sarif",
     "stix": "stix",
     "markdown": "markdown",
+    "html": "html",
     # "sarif", "stix", "markdown", "html": added as their modules land
 }
 

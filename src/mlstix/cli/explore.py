@@ -1,0 +1,136 @@
+"""Seeing the knowledge base and the findings: ``mlstix kb site``, ``mlstix kb export`` and
+``mlstix navigator``.
+
+``register`` attaches ``site`` and ``export`` to the ``kb`` group and ``navigator`` to the root;
+``cli/main.py`` calls it. The generators live in ``mlstix.kb.render`` and are imported inside the
+commands, so ``mlstix --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from mlstix._io import write_output
+from mlstix.cli._console import console, err_console
+from mlstix.cli.kb import kb
+from mlstix.errors import MlstixError, UsageError
+from mlstix.kb.load import load_kb
+
+__all__ = ["register"]
+
+_SUFFIXES = {".zip": "csv", ".xlsx": "xlsx"}
+
+
+@click.command()
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the site into (new, empty, or a site written before).",
+)
+def site(out: Path) -> None:
+    """Write the offline HTML explorer: a page per object, search, and the graph.
+
+    Open OUT/index.html in a browser; it works from disk with no network.
+    """
+    from mlstix.kb.render.site import write_site
+
+    files = write_site(load_kb(), out)
+    index = (out / "index.html").resolve()
+    console.print(f"wrote {len(files)} files to {escape(str(out))}; open {escape(index.as_uri())}")
+
+
+@click.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(sorted(set(_SUFFIXES.values()))),
+    help="csv (a zip of one CSV file per sheet) or xlsx. Default: from the --output suffix.",
+)
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    metavar="FILE",
+    help="File to write (.zip for csv, .xlsx); '-' for stdout when it is not a terminal.",
+)
+def export(fmt: str | None, output: str) -> None:
+    """Export the knowledge base as spreadsheets: a sheet per object type and relationships."""
+    from mlstix.kb.render.export import EXPORTERS, SHEETS
+
+    if fmt is None:
+        fmt = _SUFFIXES.get(Path(output).suffix.lower())
+        if fmt is None:
+            raise UsageError(
+                f"cannot tell the format from {output!r}",
+                hint="pass --format csv or --format xlsx, or name the file *.zip or *.xlsx",
+            )
+    if output == "-" and sys.stdout.isatty():
+        raise UsageError(f"refusing to write a binary {fmt} file to a terminal", hint="use -o FILE")
+    data = EXPORTERS[fmt](load_kb())
+    write_output(output, data)
+    if output != "-":
+        err_console.print(f"wrote {escape(output)} ({fmt}): sheets {', '.join(SHEETS)}")
+
+
+def _read(source: str) -> tuple[bytes, str]:
+    if source == "-":
+        return sys.stdin.buffer.read(), "<stdin>"
+    path = Path(source)
+    try:
+        return path.read_bytes(), path.name
+    except OSError as exc:
+        raise UsageError(f"cannot read the report {source}: {exc.strerror or exc}") from None
+
+
+@click.command()
+@click.option(
+    "--report",
+    metavar="SCAN.json",
+    help="A JSON scan report ('-' for stdin): layer the techniques its findings expose. "
+    "Without it: the techniques the knowledge base covers.",
+)
+@click.option(
+    "--domain",
+    type=click.Choice(["atlas", "attack"]),
+    default="atlas",
+    show_default=True,
+    help="atlas: MITRE ATLAS (ATLAS Navigator, domain atlas-atlas); "
+    "attack: ATT&CK Enterprise (ATT&CK Navigator).",
+)
+@click.option("--output", "-o", default="-", metavar="FILE", help="Layer file ('-': stdout).")
+def navigator(report: str | None, domain: str, output: str) -> None:
+    """Write an ATT&CK/ATLAS Navigator layer (layer format 4.5)."""
+    from mlstix.kb.render.navigator import (
+        DOMAINS,
+        coverage_layer,
+        dumps,
+        findings_layer,
+        read_report,
+        validate_layer,
+    )
+
+    knowledge = load_kb()
+    dom = DOMAINS[domain]
+    if report is None:
+        layer = coverage_layer(knowledge, dom)
+    else:
+        text, name = _read(report)
+        layer = findings_layer(knowledge, read_report(text, name), dom, source=name)
+    problems = validate_layer(layer)
+    if problems:  # a bug of ours, never the user's input
+        raise MlstixError("the generated layer is malformed: " + "; ".join(problems))
+    write_output(output, dumps(layer))
+    if output != "-":
+        scored = sum(1 for t in layer["techniques"] if "score" in t)
+        err_console.print(f"wrote {escape(output)}: {scored} techniques ({dom.layer_domain})")
+
+
+def register(root: click.Group) -> None:
+    kb.add_command(site)
+    kb.add_command(export)
+    root.add_command(navigator)

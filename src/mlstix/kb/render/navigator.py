@@ -1,0 +1,424 @@
+"""ATT&CK / ATLAS Navigator layers: what the knowledge base covers, and what a scan exposes.
+
+Layer file format 4.5 of the MITRE ATT&CK Navigator
+(https://github.com/mitre-attack/attack-navigator/blob/master/layers/LAYERFORMATv4_5.md). The
+ATLAS Navigator is a fork that reads the same format with the domain ``atlas-atlas`` (the domain
+of the layers MITRE publishes in mitre-atlas/atlas-navigator-data); the ATT&CK Navigator uses
+``enterprise-attack``.
+
+- :func:`coverage_layer`: every technique a knowledge-base object maps to (its ``related-to``
+  MITRE mappings), scored by how many objects map to it.
+- :func:`findings_layer`: the techniques a scan's findings expose. A finding is an instance of a
+  KB vulnerability; the techniques are the vulnerability's own MITRE mappings plus those of every
+  attack pattern that targets it. A technique's score is the highest severity among the findings
+  that reach it, on the CVSS-like scale of ``Severity.security_severity`` (critical 9.5 … info 0).
+
+Only techniques go into a layer (MITRE mitigations have no cell in a matrix). A sub-technique
+brings its parent along with ``showSubtechniques`` set, as MITRE's own ATLAS layers do, so the
+scored cell is visible when the layer opens. :data:`LAYER_SCHEMA` is a JSON Schema of the 4.5
+format's structure that :func:`validate_layer` checks a layer against.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mlstix import __version__
+from mlstix.errors import UsageError
+from mlstix.findings.model import Finding, Location, Severity
+from mlstix.kb.graph import KnowledgeBase
+from mlstix.kb.model import MitreObject
+
+__all__ = [
+    "DOMAINS",
+    "LAYER_SCHEMA",
+    "Domain",
+    "coverage_layer",
+    "dumps",
+    "findings_layer",
+    "read_report",
+    "validate_layer",
+]
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str  # the CLI's name: atlas | attack
+    layer_domain: str  # the layer's "domain"
+    source: str  # MitreObject.source of its techniques
+    title: str
+    versions: tuple[tuple[str, str], ...]
+
+
+# ATT&CK version: the catalog under kb/data/mitre/ was checked against ATT&CK v17.
+DOMAINS: dict[str, Domain] = {
+    "atlas": Domain(
+        "atlas",
+        "atlas-atlas",
+        "mitre-atlas",
+        "MITRE ATLAS",
+        (("layer", "4.5"), ("navigator", "5.1.0")),
+    ),
+    "attack": Domain(
+        "attack",
+        "enterprise-attack",
+        "mitre-attack",
+        "MITRE ATT&CK Enterprise",
+        (("attack", "17"), ("layer", "4.5"), ("navigator", "5.1.0")),
+    ),
+}
+
+_SEVERITY_GRADIENT = ("#ffffff", "#ffe766", "#ff6666")
+_COVERAGE_GRADIENT = ("#e8f1fb", "#2b6cb0")
+_MAX_ITEMS = 25  # findings listed per technique in metadata before "and N more"
+
+
+def _techniques(kb: KnowledgeBase, domain: Domain) -> dict[str, MitreObject]:
+    return {
+        m.external_id: m
+        for m in kb.mitre
+        if m.source == domain.source and m.id.startswith("attack-pattern--")
+    }
+
+
+def _interpolate(colors: Sequence[str], t: float) -> str:
+    """The gradient colour at ``t`` in [0, 1], as the Navigator computes it."""
+    t = min(max(t, 0.0), 1.0) * (len(colors) - 1)
+    i = min(int(t), len(colors) - 2)
+    a, b = colors[i], colors[i + 1]
+    mix = [
+        round(int(a[k : k + 2], 16) + (int(b[k : k + 2], 16) - int(a[k : k + 2], 16)) * (t - i))
+        for k in (1, 3, 5)
+    ]
+    return "#" + "".join(f"{c:02x}" for c in mix)
+
+
+def _with_parents(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entries sorted by id, each sub-technique's parent present with ``showSubtechniques``."""
+    for tid in list(entries):
+        if "." in tid.removeprefix("AML."):
+            parent = tid.rsplit(".", 1)[0]
+            entries.setdefault(parent, {"techniqueID": parent})["showSubtechniques"] = True
+    return [entries[k] for k in sorted(entries)]
+
+
+def _base(domain: Domain, name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "versions": dict(domain.versions),
+        "domain": domain.layer_domain,
+        "description": description,
+        "sorting": 3,
+        "layout": {
+            "layout": "side",
+            "showID": True,
+            "showName": True,
+            "expandedSubtechniques": "annotated",
+        },
+        "hideDisabled": False,
+        "selectTechniquesAcrossTactics": True,
+        "selectSubtechniquesWithParent": False,
+    }
+
+
+def coverage_layer(kb: KnowledgeBase, domain: Domain) -> dict[str, Any]:
+    """The techniques of ``domain`` that the knowledge base's objects map to."""
+    techniques = _techniques(kb, domain)
+    mapped: dict[str, list[str]] = defaultdict(list)
+    for rel in kb.relationships:
+        if rel.type == "related-to" and rel.target in techniques:
+            obj = kb.get(rel.source)
+            mapped[rel.target].append(f"{obj.name} ({obj.kind})")
+    entries: dict[str, dict[str, Any]] = {}
+    for tid, names in mapped.items():
+        names = sorted(set(names))
+        entries[tid] = {
+            "techniqueID": tid,
+            "score": len(names),
+            "comment": f"{techniques[tid].name}: mapped by " + "; ".join(names),
+            "metadata": [{"name": "mlstix object", "value": n} for n in names],
+        }
+    top = max((len(v) for v in mapped.values()), default=0)
+    layer = _base(
+        domain,
+        f"mlstix knowledge base: {domain.title} coverage",
+        f"Techniques of {domain.title} that the mlstix knowledge base on the security of ML "
+        "models in the cloud maps to; score: how many attack patterns, vulnerabilities and "
+        "courses of action map to the technique.",
+    )
+    layer["techniques"] = _with_parents(entries)
+    layer["gradient"] = {
+        "colors": list(_COVERAGE_GRADIENT),
+        "minValue": 0,
+        "maxValue": max(top, 1),
+    }
+    layer["legendItems"] = [
+        {"label": "mapped by the mlstix knowledge base", "color": _COVERAGE_GRADIENT[1]}
+    ]
+    layer["metadata"] = [
+        {"name": "generated by", "value": f"mlstix {__version__}"},
+        {"name": "techniques", "value": str(len(mapped))},
+    ]
+    return layer
+
+
+def _reaching(
+    kb: KnowledgeBase, vulnerability: str, techniques: dict[str, MitreObject]
+) -> dict[str, set[str]]:
+    """Technique id → the KB objects through which ``vulnerability`` reaches it."""
+    out: dict[str, set[str]] = defaultdict(set)
+    vuln = kb.vulnerability(vulnerability)
+    sources = [vuln, *kb.attack_patterns_targeting(vulnerability)]
+    for obj in sources:
+        for m in obj.references.mitre:
+            if m.external_id in techniques:
+                out[m.external_id].add(obj.name)
+    return out
+
+
+def findings_layer(
+    kb: KnowledgeBase, findings: Sequence[Finding], domain: Domain, *, source: str = ""
+) -> dict[str, Any]:
+    """The techniques of ``domain`` that ``findings`` expose, scored by their worst severity.
+
+    Raises :class:`UsageError` when a finding names a vulnerability the knowledge base lacks.
+    """
+    techniques = _techniques(kb, domain)
+    hits: dict[str, list[Finding]] = defaultdict(list)
+    via: dict[str, set[str]] = defaultdict(set)
+    for index, finding in enumerate(findings):
+        if finding.vulnerability not in kb or kb.get(finding.vulnerability).kind != "vulnerability":
+            raise UsageError(
+                f"finding {index} ({finding.rule_id}) names {finding.vulnerability!r}, "
+                "which is not a vulnerability of this knowledge base",
+                hint="was the report made by another mlstix version? `mlstix kb list` shows keys",
+            )
+        for tid, names in _reaching(kb, finding.vulnerability, techniques).items():
+            hits[tid].append(finding)
+            via[tid] |= names
+    entries: dict[str, dict[str, Any]] = {}
+    for tid, found in hits.items():
+        worst = max(f.severity for f in found)
+        counts = {s: sum(1 for f in found if f.severity is s) for s in Severity}
+        tally = ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items(), reverse=True) if n)
+        ordered = sorted(found, key=Finding.sort_key)
+        metadata: list[dict[str, Any]] = [
+            {"name": f.severity.value, "value": f"{f.rule_id} at {f.location}"}
+            for f in ordered[:_MAX_ITEMS]
+        ]
+        if len(ordered) > _MAX_ITEMS:
+            metadata.append({"name": "more", "value": f"{len(ordered) - _MAX_ITEMS} findings"})
+        entries[tid] = {
+            "techniqueID": tid,
+            "score": float(worst.security_severity),
+            "comment": (
+                f"{techniques[tid].name}: {len(found)} finding{'s' * (len(found) != 1)} "
+                f"({tally}), through {'; '.join(sorted(via[tid]))}"
+            ),
+            "metadata": metadata,
+        }
+    name = "mlstix scan findings" + (f": {source}" if source else "")
+    layer = _base(
+        domain,
+        name,
+        f"Techniques of {domain.title} exposed by the findings of an mlstix scan: finding → "
+        "knowledge-base vulnerability → the attack patterns that target it → their MITRE "
+        "mappings. Score: the worst severity reaching the technique (critical 9.5, high 8, "
+        "medium 5.5, low 3, info 0).",
+    )
+    layer["techniques"] = _with_parents(entries)
+    layer["gradient"] = {"colors": list(_SEVERITY_GRADIENT), "minValue": 0, "maxValue": 10}
+    layer["legendItems"] = [
+        {
+            "label": s.value,
+            "color": _interpolate(_SEVERITY_GRADIENT, float(s.security_severity) / 10),
+        }
+        for s in sorted(Severity, reverse=True)
+    ]
+    layer["metadata"] = [
+        {"name": "generated by", "value": f"mlstix {__version__}"},
+        {"name": "findings", "value": str(len(findings))},
+        {"name": "techniques", "value": str(len(hits))},
+    ]
+    if source:
+        layer["metadata"].append({"name": "report", "value": source})
+    return layer
+
+
+class _Location(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    path: str
+    member: str | None = None
+    line: int | None = None
+    resource: str | None = None
+
+
+class _Finding(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    rule_id: str
+    severity: Severity
+    title: str = ""
+    message: str = ""
+    location: _Location
+    vulnerability: str
+    courses_of_action: tuple[str, ...] = ()
+
+
+class _Report(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    findings: list[_Finding]
+
+
+def read_report(text: str | bytes, name: str) -> tuple[Finding, ...]:
+    """The findings of an mlstix JSON scan report (DESIGN.md, "JSON report").
+
+    The report is untrusted input: anything that is not the documented shape raises
+    :class:`UsageError` naming ``name`` and the offending field.
+    """
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(
+            f"{name} is not JSON: {exc}", hint="pass a `--format json` report"
+        ) from None
+    try:
+        report = _Report.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise UsageError(
+            f"{name} is not an mlstix JSON report: field {where}: {first['msg']}",
+            hint="pass a report written by `mlstix scan ... --format json`",
+        ) from None
+    return tuple(
+        Finding(
+            rule_id=f.rule_id,
+            severity=f.severity,
+            title=f.title,
+            message=f.message,
+            location=Location(
+                f.location.path, f.location.member, f.location.line, f.location.resource
+            ),
+            vulnerability=f.vulnerability,
+            courses_of_action=f.courses_of_action,
+        )
+        for f in report.findings
+    )
+
+
+def dumps(layer: dict[str, Any]) -> str:
+    """The layer as JSON text, stable across runs."""
+    return json.dumps(layer, indent=2, ensure_ascii=False) + "\n"
+
+
+_COLOR = {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"}
+_META = {
+    "type": "array",
+    "items": {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["name", "value"],
+                "properties": {"name": {"type": "string"}, "value": {"type": "string"}},
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "required": ["divider"],
+                "properties": {"divider": {"type": "boolean"}},
+                "additionalProperties": False,
+            },
+        ]
+    },
+}
+LAYER_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "ATT&CK Navigator layer, format 4.5 (structure)",
+    "type": "object",
+    "required": ["name", "domain", "versions"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "description": {"type": "string"},
+        "domain": {"enum": ["enterprise-attack", "mobile-attack", "ics-attack", "atlas-atlas"]},
+        "versions": {
+            "type": "object",
+            "required": ["layer", "navigator"],
+            "properties": {
+                "layer": {"const": "4.5"},
+                "navigator": {"type": "string", "pattern": r"^(4\.(9|\d\d)|[5-9])(\.\d+)*$"},
+                "attack": {"type": "string"},
+            },
+            "additionalProperties": False,
+        },
+        "sorting": {"enum": [0, 1, 2, 3]},
+        "hideDisabled": {"type": "boolean"},
+        "layout": {"type": "object"},
+        "selectTechniquesAcrossTactics": {"type": "boolean"},
+        "selectSubtechniquesWithParent": {"type": "boolean"},
+        "techniques": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["techniqueID"],
+                "properties": {
+                    "techniqueID": {
+                        "type": "string",
+                        "pattern": r"^(AML\.T\d{4}|T\d{4})(\.\d{3})?$",
+                    },
+                    "tactic": {"type": "string"},
+                    "comment": {"type": "string"},
+                    "enabled": {"type": "boolean"},
+                    "score": {"type": "number"},
+                    "color": _COLOR,
+                    "metadata": _META,
+                    "showSubtechniques": {"type": "boolean"},
+                },
+                "additionalProperties": False,
+            },
+        },
+        "gradient": {
+            "type": "object",
+            "required": ["colors", "minValue", "maxValue"],
+            "properties": {
+                "colors": {"type": "array", "items": _COLOR, "minItems": 2},
+                "minValue": {"type": "number"},
+                "maxValue": {"type": "number"},
+            },
+            "additionalProperties": False,
+        },
+        "legendItems": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["label", "color"],
+                "properties": {"label": {"type": "string"}, "color": _COLOR},
+                "additionalProperties": False,
+            },
+        },
+        "metadata": _META,
+    },
+}
+
+
+def validate_layer(layer: Any) -> list[str]:
+    """Problems of ``layer`` against the 4.5 format; an empty list means it is well formed."""
+    from jsonschema import Draft202012Validator
+
+    problems = [
+        f"{'/'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}"
+        for e in sorted(Draft202012Validator(LAYER_SCHEMA).iter_errors(layer), key=str)
+    ]
+    if not problems:
+        gradient = layer.get("gradient")
+        if gradient and not gradient["maxValue"] > gradient["minValue"]:
+            problems.append("gradient: maxValue must be greater than minValue")
+        ids = [t["techniqueID"] for t in layer.get("techniques", []) if "tactic" not in t]
+        if len(ids) != len(set(ids)):
+            problems.append("techniques: a technique appears twice without a tactic")
+    return problems
