@@ -111,8 +111,10 @@ def list_(kind: str | None) -> None:
 
     knowledge = load_kb()
     table = Table(show_lines=False)
-    for col in ("key", "type", "category", "name"):
-        table.add_column(col)
+    table.add_column("key", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("category")
+    table.add_column("name")
     for obj in knowledge.objects:
         if kind is None or obj.kind == kind:
             table.add_row(obj.key, obj.kind, category_title(obj), obj.name)

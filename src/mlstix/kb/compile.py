@@ -64,6 +64,7 @@ SCHEMA_URL = (
 
 IDENTITY_ID = "identity--88ec7a32-9b41-4623-abf6-2a61da8b85f2"
 CLOUD_GUIDANCE_EXTENSION_ID = "extension-definition--743077e1-e9eb-45cf-87b5-d1d4f7cd9839"
+REPORT_ID = "report--41cec861-748a-4491-91e5-a8e6af9babb4"
 _PROJECT_EPOCH = "2026-11-26T00:00:00.000Z"
 
 # OASIS TLP 2.0, copied verbatim from oasis-open/cti-stix-common-objects
@@ -132,6 +133,7 @@ class CompiledKb:
     vulnerabilities: tuple[Any, ...]
     courses_of_action: tuple[Any, ...]
     notes: tuple[Any, ...]
+    report: Any  # the knowledge base as one STIX report, its container
     relationships: tuple[Any, ...]
     mitre: tuple[Any, ...]
     mappings: tuple[Any, ...]
@@ -145,7 +147,7 @@ class CompiledKb:
             "courses-of-action.json": (*self.common, *self.courses_of_action, *self.notes),
             "relationships.json": (*self.common, *sdos, *self.relationships),
             "mappings.json": (*self.common, *sdos, *self.mitre, *self.mappings),
-            "bundle.json": (*self.common, *sdos, *self.notes, *self.relationships),
+            "bundle.json": (*self.common, self.report, *sdos, *self.notes, *self.relationships),
         }
 
 
@@ -192,10 +194,18 @@ def stix_description(obj: KbObject) -> str:
         rec = obj.platform_recommendation
         caps = "\n".join(f"- {c}" for c in rec.capabilities)
         parts.append(f"## Platform recommendation: {rec.title}\n\n{rec.description}\n\n{caps}")
-        clouds = ", ".join(c.title for c in Cloud)
+        # The steps also travel here, in a standard property: misp-stix keeps neither the
+        # extension nor notes attached to galaxy clusters.
+        for cloud in Cloud:
+            g = obj.cloud[cloud]
+            steps = "\n".join(f"{i}. {step}" for i, step in enumerate(g.steps, 1))
+            parts.append(
+                f"## Implementation on {cloud.title}\n\nServices: {', '.join(g.services)}.\n\n"
+                f"{steps}"
+            )
         parts.append(
-            f"Implementation guidance for {clouds} is published as one note per cloud "
-            "referring to this course of action."
+            "A worked example and documentation links for each cloud are published as one "
+            "note per cloud referring to this course of action."
         )
     if obj.references.links:
         links = "\n".join(f"- [{link.title}]({link.url})" for link in obj.references.links)
@@ -363,6 +373,28 @@ def _extension_definition() -> Any:
     )
 
 
+def _report(kb: KnowledgeBase, contents: Sequence[Any]) -> Any:
+    """The knowledge base as a STIX ``report`` (§4.14): one container that OpenCTI shows as a
+    report and MISP imports as one event (misp-stix needs a report to attach notes)."""
+    latest = _ts(max(o.modified for o in kb.objects))
+    return stix2.Report(
+        id=REPORT_ID,
+        created=_PROJECT_EPOCH,
+        modified=latest,
+        published=latest,
+        created_by_ref=IDENTITY_ID,
+        object_marking_refs=[TLP_CLEAR_ID],
+        name="ML Cloud Security Knowledge Base",
+        description=(
+            "Attack patterns, vulnerabilities and courses of action for machine-learning models "
+            "in cloud environments (AWS, Azure, Google Cloud), the relationships between them, "
+            "and implementation guidance per cloud. Published by mlstix."
+        ),
+        report_types=["threat-report", "attack-pattern", "vulnerability"],
+        object_refs=[o.id for o in contents],
+    )
+
+
 def compile_kb(kb: KnowledgeBase) -> CompiledKb:
     common = (
         _identity(),
@@ -373,13 +405,20 @@ def compile_kb(kb: KnowledgeBase) -> CompiledKb:
     )
     related = [r for r in kb.relationships if r.type == "related-to"]
     graph = [r for r in kb.relationships if r.type != "related-to"]
+    attack_patterns = tuple(_attack_pattern(a) for a in _by_key(kb.attack_patterns))
+    vulnerabilities = tuple(_vulnerability(v) for v in _by_key(kb.vulnerabilities))
+    courses_of_action = tuple(_course_of_action(c) for c in _by_key(kb.courses_of_action))
+    notes = tuple(n for c in _by_key(kb.courses_of_action) for n in _notes(c))
+    relationships = tuple(_relationship(kb, r) for r in _sorted_edges(graph))
+    contents = (*attack_patterns, *vulnerabilities, *courses_of_action, *notes, *relationships)
     return CompiledKb(
         common=common,
-        attack_patterns=tuple(_attack_pattern(a) for a in _by_key(kb.attack_patterns)),
-        vulnerabilities=tuple(_vulnerability(v) for v in _by_key(kb.vulnerabilities)),
-        courses_of_action=tuple(_course_of_action(c) for c in _by_key(kb.courses_of_action)),
-        notes=tuple(n for c in _by_key(kb.courses_of_action) for n in _notes(c)),
-        relationships=tuple(_relationship(kb, r) for r in _sorted_edges(graph)),
+        attack_patterns=attack_patterns,
+        vulnerabilities=vulnerabilities,
+        courses_of_action=courses_of_action,
+        notes=notes,
+        report=_report(kb, contents),
+        relationships=relationships,
         mitre=tuple(
             _mitre_stub(m) for m in kb.mitre if any(r.target == m.external_id for r in related)
         ),

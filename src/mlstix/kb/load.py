@@ -39,6 +39,7 @@ _FOLDERS: dict[str, type[BaseModel]] = {
 }
 
 _cache: dict[Path, KnowledgeBase] = {}
+_NAME_HINT = " (the object's key)"
 
 
 def data_dir() -> Path:
@@ -129,7 +130,7 @@ def _parse(path: Path, model: type[_M], rel: str, problems: list[str]) -> _M | N
         return None
     expected = getattr(obj, "key", None)
     if expected is not None and path.stem != expected:
-        problems.append(f"{rel}: file name must be {expected}.yaml (the object's key)")
+        problems.append(f"{rel}: file name must be {expected}.yaml{_NAME_HINT}")
     return obj
 
 
@@ -155,11 +156,19 @@ def _load(root: Path) -> KnowledgeBase:
         problems.append(f"{root}: knowledge-base data folder not found")
     for name in unknown:
         problems.append(f"{name}/: unknown folder (expected one of {', '.join(_FOLDERS)})")
+    if any(not p.endswith(_NAME_HINT) for p in problems):
+        raise KbDataError(problems)
+    # Only file-name problems so far: assemble anyway so that, say, a copied file reports both
+    # its name and the duplicate key it introduces.
+    try:
+        kb = KnowledgeBase.assemble(
+            attack_patterns=[(r, o) for r, o in parsed.get("attack-patterns", [])],  # type: ignore[misc]
+            vulnerabilities=[(r, o) for r, o in parsed.get("vulnerabilities", [])],  # type: ignore[misc]
+            courses_of_action=[(r, o) for r, o in parsed.get("courses-of-action", [])],  # type: ignore[misc]
+            mitre=[(r, o) for r, o in parsed.get("mitre", [])],  # type: ignore[misc]
+        )
+    except KbDataError as exc:
+        raise KbDataError([*problems, *exc.problems]) from None
     if problems:
         raise KbDataError(problems)
-    return KnowledgeBase.assemble(
-        attack_patterns=[(r, o) for r, o in parsed.get("attack-patterns", [])],  # type: ignore[misc]
-        vulnerabilities=[(r, o) for r, o in parsed.get("vulnerabilities", [])],  # type: ignore[misc]
-        courses_of_action=[(r, o) for r, o in parsed.get("courses-of-action", [])],  # type: ignore[misc]
-        mitre=[(r, o) for r, o in parsed.get("mitre", [])],  # type: ignore[misc]
-    )
+    return kb
