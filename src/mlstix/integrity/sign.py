@@ -115,6 +115,16 @@ def _check_private_key(path: Path, password: str | None) -> None:
         )
 
 
+def _check_certificates(path: Path, what: str) -> None:
+    from cryptography import x509
+
+    _need(path, what)
+    try:
+        x509.load_pem_x509_certificates(path.read_bytes())
+    except ValueError:
+        raise UsageError(f"{what} {path} holds no PEM certificate") from None
+
+
 def _library_signer(signer: Signer) -> tuple[str, Any]:
     from model_signing._signing import sign_certificate, sign_ec_key
 
@@ -126,9 +136,17 @@ def _library_signer(signer: Signer) -> tuple[str, Any]:
         return "key", sign_ec_key.Signer(signer.private_key, password)
     if isinstance(signer, CertificateSigner):
         _check_private_key(signer.private_key, None)
-        _need(signer.signing_certificate, "signing certificate")
-        for chain in signer.certificate_chain:
-            _need(chain, "certificate chain file")
+        if not signer.certificate_chain:
+            raise UsageError(
+                "the certificate method needs --certificate-chain",
+                hint="pass the intermediate certificates (or the root, when it issued the signing"
+                " certificate directly); model-signing 1.1.1 cannot sign without a chain",
+            )
+        for cert_file, what in (
+            (signer.signing_certificate, "signing certificate"),
+            *((chain, "certificate chain file") for chain in signer.certificate_chain),
+        ):
+            _check_certificates(cert_file, what)
         try:
             return "certificate", sign_certificate.Signer(
                 signer.private_key, signer.signing_certificate, list(signer.certificate_chain)
