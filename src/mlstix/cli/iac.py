@@ -1,0 +1,175 @@
+"""``mlstix scan iac`` and ``mlstix rules``: the cloud-configuration scanner and its rule catalog.
+
+``scan iac`` parses Terraform (folders and plan JSON), CloudFormation, ARM and Kubernetes files
+into normalized resources, runs the rules of :mod:`mlstix.scan.iac_rules`, and reports through
+the shared ``report_options``/``emit`` (formats and exit codes of DESIGN.md). ``rules list`` and
+``rules show`` print the catalog with the knowledge-base vulnerability and courses of action.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from mlstix.cli._console import console
+from mlstix.cli._report import emit, report_options
+from mlstix.errors import KbDataError, UsageError
+
+__all__ = ["iac", "register", "rules"]
+
+_CLOUDS = ("aws", "azure", "gcp", "kubernetes")
+
+
+def _select(cloud: tuple[str, ...], only: tuple[str, ...], skip: tuple[str, ...]) -> list:  # type: ignore[type-arg]
+    from mlstix.scan.iac_rules import default_registry
+
+    registry = default_registry()
+    known = set(registry.rules)
+    for rule_id in (*only, *skip):
+        if rule_id.upper() not in known:
+            raise UsageError(
+                f"unknown rule id {rule_id!r}", hint="`mlstix rules list` shows the rule ids"
+            )
+    only_set = {r.upper() for r in only}
+    skip_set = {r.upper() for r in skip}
+    return [
+        r
+        for r in registry
+        if (not cloud or r.cloud in cloud)
+        and (not only_set or r.id in only_set)
+        and r.id not in skip_set
+    ]
+
+
+@click.command("iac")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--cloud",
+    multiple=True,
+    type=click.Choice(_CLOUDS),
+    help="Only rules for this cloud (repeatable).",
+)
+@click.option("--rule", "only", multiple=True, metavar="ID", help="Only this rule (repeatable).")
+@click.option("--skip-rule", "skip", multiple=True, metavar="ID", help="Skip this rule.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Parse files in this many processes.",
+)
+@report_options
+def iac(
+    paths: tuple[Path, ...],
+    cloud: tuple[str, ...],
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
+    jobs: int,
+    fmt: str | None,
+    output: str,
+    fail_on: str,
+) -> None:
+    """Scan Terraform, CloudFormation, ARM and Kubernetes files for ML misconfigurations."""
+    from mlstix.findings.model import Report
+    from mlstix.kb.load import load_kb
+    from mlstix.scan.iac import collect
+    from mlstix.scan.iac_rules import default_registry, evaluate
+
+    selected = _select(cloud, only, skip)
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise UsageError(f"no such file or directory: {', '.join(map(str, missing))}")
+    found = collect(list(paths), jobs=jobs)
+    try:
+        kb = load_kb()
+    except KbDataError:
+        kb = None  # titles fall back to the rule's; emit() reports the KB problem itself
+    findings = evaluate(default_registry(), selected, found.resources, kb)
+    report = Report.build("iac", found.scanned, findings, found.errors)
+    sys.exit(emit(report, fmt, output, fail_on))
+
+
+@click.group("rules")
+def rules() -> None:
+    """The IaC scanner's rules: list them, or show one with its remediation."""
+
+
+@rules.command("list")
+@click.option("--cloud", type=click.Choice(_CLOUDS), help="Only rules for this cloud.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def list_rules(cloud: str | None, fmt: str) -> None:
+    """List every rule: id, severity, cloud, languages, title."""
+    import json
+
+    selected = _select((cloud,) if cloud else (), (), ())
+    if fmt == "json":
+        rows = [
+            {
+                "id": r.id,
+                "severity": r.severity.value,
+                "cloud": r.cloud,
+                "languages": list(r.dialects),
+                "title": r.title,
+                "vulnerability": r.vulnerability,
+                "courses_of_action": list(r.courses_of_action),
+            }
+            for r in selected
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{len(selected)} rules")
+    for col in ("id", "severity", "cloud", "languages", "title"):
+        table.add_column(col, overflow="fold")
+    for r in selected:
+        table.add_row(r.id, r.severity.value, r.cloud, ", ".join(r.dialects), escape(r.title))
+    console.print(table)
+
+
+@rules.command("show")
+@click.argument("rule_id")
+def show_rule(rule_id: str) -> None:
+    """Show one rule: metadata, KB vulnerability, courses of action, fix per language."""
+    from mlstix.kb.load import load_kb
+    from mlstix.scan.iac_rules import default_registry
+
+    rule = default_registry().get(rule_id)
+    kb = load_kb()
+    vuln = kb.vulnerability(rule.vulnerability)
+    console.print(f"[bold]{rule.id}[/]  {escape(vuln.name)}: {escape(rule.title)}")
+    console.print(
+        f"severity: {rule.severity.value}   cloud: {rule.cloud}   "
+        f"languages: {', '.join(rule.dialects)}"
+    )
+    console.print(f"\n[bold]vulnerability[/] {vuln.key}: {escape(' '.join(vuln.summary.split()))}")
+    console.print("\n[bold]courses of action[/]")
+    for key in rule.courses_of_action:
+        coa = kb.course_of_action(key)
+        console.print(f"  {coa.key}: {escape(' '.join(coa.summary.split()))}")
+    for dialect in rule.dialects:
+        console.print(f"\n[bold]fix ({dialect})[/]")
+        console.print(escape(rule.fix[dialect].rstrip()), highlight=False)
+
+
+def register(group: click.Group) -> None:
+    """Add ``scan iac`` (to the ``scan`` group of cli/scan.py when it exists) and ``rules``."""
+    scan = group.commands.get("scan")
+    if scan is None and importlib.util.find_spec("mlstix.cli.scan") is not None:
+        scan = importlib.import_module("mlstix.cli.scan").scan
+        group.add_command(scan)
+    if scan is None:
+
+        @click.group("scan")
+        def scan_group() -> None:
+            """Scan model files or cloud configuration for the knowledge base's vulnerabilities."""
+
+        scan = scan_group
+        group.add_command(scan)
+    assert isinstance(scan, click.Group)
+    scan.add_command(iac)
+    group.add_command(rules)

@@ -1,0 +1,442 @@
+"""Python rules for AWS: model buckets (S3), IAM policies, training jobs, ECR scanning.
+
+These need logic a row cannot hold: finding the buckets that hold models (referenced by a
+SageMaker resource, or named/tagged for models), following Terraform's companion resources
+(``aws_s3_bucket_versioning`` & co.), reading policy documents, walking pipeline definitions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from mlstix.scan.iac._values import is_unknown, lookup, norm
+from mlstix.scan.iac.resource import Resource
+from mlstix.scan.iac_rules._policy import (
+    as_list,
+    decode_json_value,
+    grants_all,
+    matches_action,
+    statements,
+)
+from mlstix.scan.iac_rules._refs import iter_strings, refers_to
+from mlstix.scan.iac_rules.registry import Context, Hit, Logic, RuleRegistry
+
+__all__ = ["ML_NAME", "register"]
+
+ML_NAME = re.compile(
+    r"(?i)(model|sagemaker|vertex|checkpoint|weights|mlflow|inference|training|feature-?store"
+    r"|(^|[-_.])ml([-_.]|$)|(^|[-_.])ai([-_.]|$))"
+)
+_BUCKET = {"terraform": "aws_s3_bucket", "cloudformation": "AWS::S3::Bucket"}
+_ML_PREFIX = {"terraform": "aws_sagemaker_", "cloudformation": "AWS::SageMaker::"}
+
+
+def _tags_text(r: Resource) -> str:
+    tags = r.attributes.get("tags") or r.attributes.get("Tags") or {}
+    return " ".join(str(s) for s in iter_strings(tags))
+
+
+def model_buckets(ctx: Context) -> Iterator[Resource]:
+    """Buckets that hold models: referenced by a SageMaker resource, or named/tagged so."""
+    for dialect, btype in _BUCKET.items():
+        buckets = ctx.of_type(dialect, btype)
+        if not buckets:
+            continue
+        ml = [
+            r
+            for r in ctx.resources
+            if r.dialect == dialect and r.type.startswith(_ML_PREFIX[dialect])
+        ]
+        for b in buckets:
+            label = " ".join(
+                str(x)
+                for x in (
+                    b.name,
+                    b.attributes.get("bucket"),
+                    b.attributes.get("BucketName"),
+                    _tags_text(b),
+                )
+                if x
+            )
+            if ML_NAME.search(label) or any(
+                r.scope == b.scope and refers_to(r.attributes, b) for r in ml
+            ):
+                yield b
+
+
+def _companions(ctx: Context, bucket: Resource, rtype: str) -> list[Resource]:
+    return [
+        r
+        for r in ctx.in_scope(bucket.scope, "terraform", rtype)
+        if refers_to(r.attributes.get("bucket"), bucket)
+    ]
+
+
+def _ok(value: Any, *good: Any) -> bool:
+    """Unknown counts as fine: never report what cannot be shown."""
+    return is_unknown(value) or norm(value) in [norm(g) for g in good]
+
+
+def _s3_versioning(ctx: Context) -> Iterator[Hit]:
+    for b in model_buckets(ctx):
+        if b.dialect == "cloudformation":
+            status = lookup(b.attributes, "VersioningConfiguration.Status")
+            if not _ok(status, "Enabled"):
+                yield Hit(
+                    b,
+                    f"VersioningConfiguration.Status is {status or 'not set'}",
+                    {"attribute": "VersioningConfiguration.Status", "value": status},
+                )
+            continue
+        if _ok(lookup(b.attributes, "versioning.enabled"), True):
+            continue
+        companions = _companions(ctx, b, "aws_s3_bucket_versioning")
+        if any(
+            _ok(lookup(c.attributes, "versioning_configuration.status"), "Enabled")
+            for c in companions
+        ):
+            continue
+        yield Hit(
+            b,
+            "no versioning (no aws_s3_bucket_versioning with status Enabled, "
+            "no inline versioning.enabled)",
+            {"attribute": "versioning", "value": None},
+        )
+
+
+def _s3_object_lock(ctx: Context) -> Iterator[Hit]:
+    for b in model_buckets(ctx):
+        if b.dialect == "cloudformation":
+            value = b.attributes.get("ObjectLockEnabled")
+            if not _ok(value, True):
+                yield Hit(
+                    b,
+                    "ObjectLockEnabled is not true",
+                    {"attribute": "ObjectLockEnabled", "value": value},
+                )
+            continue
+        if _ok(b.attributes.get("object_lock_enabled"), True) or _ok(
+            lookup(b.attributes, "object_lock_configuration.object_lock_enabled"), "Enabled"
+        ):
+            continue
+        yield Hit(
+            b,
+            "object_lock_enabled is not set (default false)",
+            {"attribute": "object_lock_enabled", "value": None, "provider_default": True},
+        )
+
+
+def _kms_algorithms(rules: Any, path: str) -> list[Any]:
+    return [lookup(r, path) for r in as_list(rules)]
+
+
+def _s3_kms(ctx: Context) -> Iterator[Hit]:
+    good = ("aws:kms", "aws:kms:dsse")
+    for b in model_buckets(ctx):
+        if b.dialect == "cloudformation":
+            algos = _kms_algorithms(
+                lookup(b.attributes, "BucketEncryption.ServerSideEncryptionConfiguration"),
+                "ServerSideEncryptionByDefault.SSEAlgorithm",
+            )
+        else:
+            algos = _kms_algorithms(
+                lookup(b.attributes, "server_side_encryption_configuration.rule"),
+                "apply_server_side_encryption_by_default.sse_algorithm",
+            )
+            for c in _companions(ctx, b, "aws_s3_bucket_server_side_encryption_configuration"):
+                algos += _kms_algorithms(
+                    c.attributes.get("rule"),
+                    "apply_server_side_encryption_by_default.sse_algorithm",
+                )
+        if any(_ok(a, *good) for a in algos if a is not None):
+            continue
+        shown = [a for a in algos if a is not None] or ["AES256 (S3 default, SSE-S3)"]
+        yield Hit(
+            b,
+            f"default encryption is {shown[0]}, not aws:kms",
+            {"attribute": "sse_algorithm", "value": str(shown[0]), "provider_default": not algos},
+        )
+
+
+_PAB = ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+_PAB_CFN = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+
+
+def _s3_public_access(ctx: Context) -> Iterator[Hit]:
+    # Since 2023-04 S3 turns on all four Block Public Access settings for new buckets; a bucket
+    # with no configuration is therefore blocked. A configuration that is written replaces the
+    # default, and its omitted flags are false.
+    for b in model_buckets(ctx):
+        if b.dialect == "cloudformation":
+            config = b.attributes.get("PublicAccessBlockConfiguration")
+            if config is None or is_unknown(config):
+                continue
+            off = [k for k in _PAB_CFN if not _ok(lookup(config, k), True)]
+        else:
+            configs = _companions(ctx, b, "aws_s3_bucket_public_access_block")
+            if not configs:
+                continue
+            off = [k for k in _PAB if not any(_ok(c.attributes.get(k), True) for c in configs)]
+        if off:
+            yield Hit(
+                b,
+                f"public access block leaves {', '.join(off)} off",
+                {"attribute": "public_access_block", "value": ", ".join(off)},
+            )
+
+
+def _denies_insecure_transport(stmts: list[Mapping[str, Any]]) -> bool:
+    for st in stmts:
+        if str(st.get("Effect", "")).lower() != "deny":
+            continue
+        cond = st.get("Condition") or {}
+        if not isinstance(cond, Mapping):
+            continue
+        for test, body in cond.items():
+            if not isinstance(body, Mapping):
+                continue
+            for key, values in body.items():
+                k = str(key).lower()
+                if (
+                    k == "aws:securetransport"
+                    and str(test).lower() == "bool"
+                    and any(norm(v) is False for v in as_list(values))
+                ):
+                    return True
+                if k == "s3:tlsversion" and str(test).lower().startswith("numericlessthan"):
+                    return True
+    return False
+
+
+def _s3_tls_only(ctx: Context) -> Iterator[Hit]:
+    for b in model_buckets(ctx):
+        if b.dialect == "cloudformation":
+            policies = [
+                (p, p.attributes.get("PolicyDocument"))
+                for p in ctx.in_scope(b.scope, "cloudformation", "AWS::S3::BucketPolicy")
+                if refers_to(p.attributes.get("Bucket"), b)
+            ]
+        else:
+            policies = [
+                (p, p.attributes.get("policy")) for p in _companions(ctx, b, "aws_s3_bucket_policy")
+            ]
+            if b.attributes.get("policy") is not None:
+                policies.append((b, b.attributes.get("policy")))
+        unknown = False
+        found = False
+        for owner, doc in policies:
+            stmts = statements(doc, ctx, owner)
+            if stmts is None:
+                unknown = True
+            elif _denies_insecure_transport(stmts):
+                found = True
+        if found or unknown:
+            continue
+        yield Hit(
+            b,
+            "no bucket policy denies requests with aws:SecureTransport = false",
+            {"attribute": "policy", "value": None},
+        )
+
+
+_POLICY_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "terraform": (
+        ("aws_iam_policy", "policy"),
+        ("aws_iam_role_policy", "policy"),
+        ("aws_iam_user_policy", "policy"),
+        ("aws_iam_group_policy", "policy"),
+        ("aws_iam_role", "inline_policy"),
+    ),
+    "cloudformation": (
+        ("AWS::IAM::Policy", "PolicyDocument"),
+        ("AWS::IAM::ManagedPolicy", "PolicyDocument"),
+        ("AWS::IAM::Role", "Policies"),
+        ("AWS::IAM::User", "Policies"),
+        ("AWS::IAM::Group", "Policies"),
+    ),
+}
+
+
+def _policies(ctx: Context) -> Iterator[tuple[Resource, list[Mapping[str, Any]]]]:
+    for dialect, sources in _POLICY_SOURCES.items():
+        for rtype, attr in sources:
+            for r in ctx.of_type(dialect, rtype):
+                value = r.attributes.get(attr)
+                if attr in ("inline_policy", "Policies"):
+                    key = "policy" if attr == "inline_policy" else "PolicyDocument"
+                    docs = [p.get(key) for p in as_list(value) if isinstance(p, Mapping)]
+                else:
+                    docs = [value]
+                stmts: list[Mapping[str, Any]] = []
+                for doc in docs:
+                    stmts.extend(statements(doc, ctx, r) or [])
+                if stmts:
+                    yield r, stmts
+
+
+def _iam_sagemaker(ctx: Context) -> Iterator[Hit]:
+    for r, stmts in _policies(ctx):
+        if any(grants_all(st, "sagemaker") for st in stmts):
+            yield Hit(
+                r,
+                "an Allow statement grants sagemaker:* (or *)",
+                {"attribute": "Action", "value": "sagemaker:*"},
+            )
+
+
+_ANY_BUCKET = re.compile(r"^(\*|arn:aws:s3:::\*(/\*)?)$")
+
+
+def _iam_s3(ctx: Context) -> Iterator[Hit]:
+    buckets = list(model_buckets(ctx))
+    for r, stmts in _policies(ctx):
+        for st in stmts:
+            if not grants_all(st, "s3"):
+                continue
+            targets = as_list(st.get("Resource"))
+            hit = [t for t in targets if isinstance(t, str) and _ANY_BUCKET.match(t)]
+            hit += [
+                t
+                for t in targets
+                if isinstance(t, str)
+                and not is_unknown(t)
+                and t.startswith("arn:aws:s3:::")
+                and ML_NAME.search(t[13:].split("/")[0])
+            ]
+            if not hit:
+                hit = [
+                    str(b.address) for b in buckets if b.scope == r.scope and refers_to(targets, b)
+                ]
+            if hit:
+                yield Hit(
+                    r,
+                    f"an Allow statement grants s3:* on {hit[0]}",
+                    {"attribute": "Resource", "value": str(hit[0])},
+                )
+                break
+
+
+_ALL_ROLES = re.compile(r"^(\*|arn:aws:iam::[^:]*:(\*|role/\*))$")
+
+
+def _iam_passrole(ctx: Context) -> Iterator[Hit]:
+    for r, stmts in _policies(ctx):
+        for st in stmts:
+            if str(st.get("Effect", "Allow")).lower() != "allow":
+                continue
+            if not matches_action(st.get("Action"), "iam:PassRole"):
+                continue
+            if "iam:passedtoservice" in str(st.get("Condition") or "").lower():
+                continue
+            if any(isinstance(t, str) and _ALL_ROLES.match(t) for t in as_list(st.get("Resource"))):
+                yield Hit(
+                    r,
+                    "an Allow statement grants iam:PassRole on every role",
+                    {"attribute": "Resource", "value": "*"},
+                )
+                break
+
+
+def _training_steps(steps: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    for step in as_list(steps):
+        if not isinstance(step, Mapping):
+            continue
+        args = step.get("Arguments")
+        if step.get("Type") == "Training" and isinstance(args, Mapping):
+            yield str(step.get("Name", "?")), args
+        elif step.get("Type") == "Condition" and isinstance(args, Mapping):
+            yield from _training_steps(args.get("IfSteps"))
+            yield from _training_steps(args.get("ElseSteps"))
+
+
+def _pipelines(ctx: Context) -> Iterator[tuple[Resource, str, Mapping[str, Any]]]:
+    for r in ctx.of_type("terraform", "aws_sagemaker_pipeline"):
+        definition = decode_json_value(r.attributes.get("pipeline_definition"))
+        if isinstance(definition, Mapping):
+            for name, args in _training_steps(definition.get("Steps")):
+                yield r, name, args
+    for r in ctx.of_type("cloudformation", "AWS::SageMaker::Pipeline"):
+        body = lookup(r.attributes, "PipelineDefinition.PipelineDefinitionBody")
+        definition = decode_json_value(body)
+        if isinstance(definition, Mapping):
+            for name, args in _training_steps(definition.get("Steps")):
+                yield r, name, args
+
+
+def _arg_known(value: Any) -> bool:
+    """Pipeline parameters (``{"Get": "Parameters.X"}``) are decided at run time."""
+    return not (isinstance(value, Mapping) and ("Get" in value or "Std:Join" in value))
+
+
+def _training_check(attr: str, kind: str) -> Logic:
+    def logic(ctx: Context) -> Iterator[Hit]:
+        for r, step, args in _pipelines(ctx):
+            bad: list[str] = []
+            for path in attr.split("+"):
+                value = lookup(args, path)
+                if not _arg_known(value) or is_unknown(value):
+                    continue
+                missing = value in (None, "", [])
+                if (kind == "true" and norm(value) is not True) or (kind == "set" and missing):
+                    bad.append(path)
+            if bad:
+                yield Hit(
+                    r,
+                    f"Training step {step!r}: {', '.join(bad)} "
+                    f"{'is not true (default false)' if kind == 'true' else 'is not set'}",
+                    {"attribute": bad[0], "value": None, "step": step},
+                )
+
+    return logic
+
+
+def _ecr_scan(ctx: Context) -> Iterator[Hit]:
+    for dialect, rtype, path, registry_type in (
+        (
+            "terraform",
+            "aws_ecr_repository",
+            "image_scanning_configuration.scan_on_push",
+            "aws_ecr_registry_scanning_configuration",
+        ),
+        (
+            "cloudformation",
+            "AWS::ECR::Repository",
+            "ImageScanningConfiguration.ScanOnPush",
+            "AWS::ECR::RegistryScanningConfiguration",
+        ),
+    ):
+        for r in ctx.of_type(dialect, rtype):
+            if _ok(lookup(r.attributes, path), True):
+                continue
+            if ctx.in_scope(r.scope, dialect, registry_type):
+                continue  # registry-level scanning covers every repository
+            yield Hit(
+                r,
+                f"{path} is not set (default false) and no registry scanning "
+                "configuration is declared",
+                {"attribute": path, "value": False, "provider_default": True},
+            )
+
+
+def register(registry: RuleRegistry) -> None:
+    registry.logic_function("s3-versioning")(_s3_versioning)
+    registry.logic_function("s3-object-lock")(_s3_object_lock)
+    registry.logic_function("s3-kms-encryption")(_s3_kms)
+    registry.logic_function("s3-public-access-block")(_s3_public_access)
+    registry.logic_function("s3-tls-only")(_s3_tls_only)
+    registry.logic_function("iam-sagemaker-wildcard")(_iam_sagemaker)
+    registry.logic_function("iam-s3-wildcard")(_iam_s3)
+    registry.logic_function("iam-passrole-wildcard")(_iam_passrole)
+    registry.logic_function("training-network-isolation")(
+        _training_check("EnableNetworkIsolation", "true")
+    )
+    registry.logic_function("training-inter-container-encryption")(
+        _training_check("EnableInterContainerTrafficEncryption", "true")
+    )
+    registry.logic_function("training-vpc")(_training_check("VpcConfig.Subnets", "set"))
+    registry.logic_function("training-kms")(
+        _training_check("OutputDataConfig.KmsKeyId+ResourceConfig.VolumeKmsKeyId", "set")
+    )
+    registry.logic_function("ecr-scan-on-push")(_ecr_scan)

@@ -1,0 +1,70 @@
+"""Python rules for Google Cloud: GCS buckets that hold models.
+
+A bucket holds models when a Vertex AI / Workbench / notebook resource of the same module refers
+to it, or its name or labels say so. Provider defaults (google_storage_bucket):
+``uniform_bucket_level_access`` false, no ``versioning`` block = disabled, no retention policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mlstix.scan.iac._values import is_unknown, lookup, norm
+from mlstix.scan.iac.resource import Resource
+from mlstix.scan.iac_rules._refs import iter_strings, refers_to
+from mlstix.scan.iac_rules.aws import ML_NAME
+from mlstix.scan.iac_rules.registry import Context, Hit, Logic, RuleRegistry
+
+__all__ = ["register"]
+
+_ML_PREFIXES = ("google_vertex_ai_", "google_notebooks_", "google_workbench_", "google_ml_")
+
+
+def model_buckets(ctx: Context) -> Iterator[Resource]:
+    buckets = ctx.of_type("terraform", "google_storage_bucket")
+    if not buckets:
+        return
+    ml = [r for r in ctx.resources if r.dialect == "terraform" and r.type.startswith(_ML_PREFIXES)]
+    for b in buckets:
+        labels = " ".join(iter_strings(b.attributes.get("labels") or {}))
+        label = f"{b.name} {b.attributes.get('name', '')} {labels}"
+        if ML_NAME.search(label) or any(
+            r.scope == b.scope and refers_to(r.attributes, b) for r in ml
+        ):
+            yield b
+
+
+def _flag(path: str, detail: str) -> Logic:
+    def logic(ctx: Context) -> Iterator[Hit]:
+        for b in model_buckets(ctx):
+            value = lookup(b.attributes, path)
+            if is_unknown(value) or norm(value) is True:
+                continue
+            yield Hit(
+                b,
+                f"{path} is {value if value is not None else 'not set'}; {detail}",
+                {"attribute": path, "value": value, "provider_default": value is None},
+            )
+
+    return logic
+
+
+def _retention(ctx: Context) -> Iterator[Hit]:
+    for b in model_buckets(ctx):
+        period = lookup(b.attributes, "retention_policy.retention_period")
+        if period is None:
+            yield Hit(
+                b,
+                "no retention_policy: objects can be deleted or replaced at any time",
+                {"attribute": "retention_policy", "value": None, "provider_default": True},
+            )
+
+
+def register(registry: RuleRegistry) -> None:
+    registry.logic_function("gcs-uniform-access")(
+        _flag("uniform_bucket_level_access", "expected true (default false)")
+    )
+    registry.logic_function("gcs-versioning")(
+        _flag("versioning.enabled", "expected true (default: disabled)")
+    )
+    registry.logic_function("gcs-retention")(_retention)

@@ -1,0 +1,313 @@
+"""Python rules for Kubernetes model servers.
+
+A model server is a KServe ``InferenceService`` / ``ServingRuntime`` /
+``ClusterServingRuntime``, a Seldon ``SeldonDeployment``, or a workload (Deployment,
+StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod) running a model-server image. Defaults
+(Kubernetes API reference): ``privileged`` false; without ``runAsNonRoot``/``runAsUser`` the
+image's user applies, which is root unless the image says otherwise; ``readOnlyRootFilesystem``
+false; ``automountServiceAccountToken`` true (pod, else its ServiceAccount); no limits; with no
+NetworkPolicy selecting a pod all ingress is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlstix.scan.iac._values import lookup, norm
+from mlstix.scan.iac.resource import Resource
+from mlstix.scan.iac_rules._policy import as_list
+from mlstix.scan.iac_rules.registry import Context, Hit, RuleRegistry
+
+__all__ = ["register", "servers"]
+
+SERVER_IMAGE = re.compile(
+    r"(?i)(kserve|tritonserver|triton-inference|tensorflow/serving|tensorflow-serving|torchserve"
+    r"|vllm|text-generation-inference|seldon|mlserver|bentoml|rayproject/ray|(^|/)ray(-ml)?:"
+    r"|ollama|openvino/model_server|huggingface/text-embeddings-inference)"
+)
+_WORKLOADS = {
+    "Deployment": "spec.template",
+    "StatefulSet": "spec.template",
+    "DaemonSet": "spec.template",
+    "ReplicaSet": "spec.template",
+    "Job": "spec.template",
+    "CronJob": "spec.jobTemplate.spec.template",
+}
+_KSERVE_COMPONENTS = ("predictor", "transformer", "explainer")
+_AUTH_ANNOTATIONS = ("serving.kserve.io/enable-auth", "security.opendatahub.io/enable-auth")
+_INGRESS_AUTH = (
+    "nginx.ingress.kubernetes.io/auth-url",
+    "nginx.ingress.kubernetes.io/auth-type",
+    "traefik.ingress.kubernetes.io/router.middlewares",
+)
+
+
+@dataclass(frozen=True)
+class Server:
+    resource: Resource
+    pods: tuple[Mapping[str, Any], ...]  # pod specs (or KServe components, which embed one)
+    containers: tuple[Mapping[str, Any], ...]
+    labels: Mapping[str, str]
+    namespace: str
+
+
+def _containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    out = [c for c in as_list(pod.get("containers")) if isinstance(c, Mapping)]
+    for key, value in pod.items():  # KServe: model / sklearn / pytorch ... container specs
+        if (
+            key not in ("containers", "initContainers")
+            and isinstance(value, Mapping)
+            and ("modelFormat" in value or "storageUri" in value or "image" in value)
+        ):
+            out.append(value)
+    return out
+
+
+def servers(ctx: Context) -> Iterator[Server]:
+    for r in ctx.of_type("kubernetes", *_WORKLOADS, "Pod"):
+        tpl = r.attributes if r.type == "Pod" else lookup(r.attributes, _WORKLOADS[r.type])
+        if not isinstance(tpl, Mapping):
+            continue
+        pod = tpl.get("spec")
+        if not isinstance(pod, Mapping):
+            continue
+        containers = _containers(pod)
+        if not any(SERVER_IMAGE.search(str(c.get("image", ""))) for c in containers):
+            continue
+        labels = lookup(tpl, "metadata.labels") or {}
+        yield Server(r, (pod,), tuple(containers), dict(labels), r.extra["namespace"])
+    for r in ctx.of_type("kubernetes", "InferenceService"):
+        spec = r.attributes.get("spec") or {}
+        comps = [spec[k] for k in _KSERVE_COMPONENTS if isinstance(spec.get(k), Mapping)]
+        labels = {
+            **(lookup(r.attributes, "metadata.labels") or {}),
+            "serving.kserve.io/inferenceservice": r.name,
+        }
+        isvc_containers = tuple(c for comp in comps for c in _containers(comp))
+        yield Server(r, tuple(comps), isvc_containers, labels, r.extra["namespace"])
+    for r in ctx.of_type("kubernetes", "ServingRuntime", "ClusterServingRuntime"):
+        spec = r.attributes.get("spec") or {}
+        yield Server(r, (spec,), tuple(_containers(spec)), {}, r.extra["namespace"])
+    for r in ctx.of_type("kubernetes", "SeldonDeployment"):
+        pods: list[Mapping[str, Any]] = [
+            cs["spec"]
+            for p in as_list(lookup(r.attributes, "spec.predictors"))
+            if isinstance(p, Mapping)
+            for cs in as_list(p.get("componentSpecs"))
+            if isinstance(cs, Mapping) and isinstance(cs.get("spec"), Mapping)
+        ]
+        labels = {"seldon-deployment-id": r.name}
+        seldon_containers = tuple(c for pod in pods for c in _containers(pod))
+        yield Server(r, tuple(pods), seldon_containers, labels, r.extra["namespace"])
+
+
+def _sc(obj: Mapping[str, Any], key: str) -> Any:
+    sc = obj.get("securityContext")
+    return sc.get(key) if isinstance(sc, Mapping) else None
+
+
+def _per_container(check: Any, detail: str, attr: str) -> Any:
+    def logic(ctx: Context) -> Iterator[Hit]:
+        for s in servers(ctx):
+            pod = s.pods[0] if s.pods else {}
+            bad = [str(c.get("name", "model")) for c in s.containers if check(c, pod)]
+            if bad:
+                yield Hit(
+                    s.resource,
+                    f"container {', '.join(bad)}: {detail}",
+                    {"attribute": attr, "value": ", ".join(bad)},
+                )
+
+    return logic
+
+
+def _privileged(c: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
+    return norm(_sc(c, "privileged")) is True
+
+
+def _root(c: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
+    user = _sc(c, "runAsUser")
+    if user is None:
+        user = _sc(pod, "runAsUser")
+    non_root = _sc(c, "runAsNonRoot")
+    if non_root is None:
+        non_root = _sc(pod, "runAsNonRoot")
+    if isinstance(user, int) and not isinstance(user, bool):
+        return user == 0
+    return norm(non_root) is not True
+
+
+def _writable(c: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
+    return norm(_sc(c, "readOnlyRootFilesystem")) is not True
+
+
+def _no_limits(c: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
+    limits = lookup(c, "resources.limits")
+    return not (isinstance(limits, Mapping) and "cpu" in limits and "memory" in limits)
+
+
+def _host_path(ctx: Context) -> Iterator[Hit]:
+    for s in servers(ctx):
+        paths = [
+            str(v.get("name"))
+            for pod in s.pods
+            for v in as_list(pod.get("volumes"))
+            if isinstance(v, Mapping) and v.get("hostPath") is not None
+        ]
+        if paths:
+            yield Hit(
+                s.resource,
+                f"hostPath volume {', '.join(paths)}",
+                {"attribute": "volumes.hostPath", "value": ", ".join(paths)},
+            )
+
+
+def _sa_token(ctx: Context) -> Iterator[Hit]:
+    accounts = {
+        (r.extra["namespace"], r.name): r.attributes.get("automountServiceAccountToken")
+        for r in ctx.of_type("kubernetes", "ServiceAccount")
+    }
+    for s in servers(ctx):
+        for pod in s.pods or ({},):
+            value = pod.get("automountServiceAccountToken")
+            if value is None:
+                sa = str(pod.get("serviceAccountName") or "default")
+                value = accounts.get((s.namespace, sa))
+            if norm(value) is not False:
+                yield Hit(
+                    s.resource,
+                    "automountServiceAccountToken is not false (default true)",
+                    {
+                        "attribute": "automountServiceAccountToken",
+                        "value": value,
+                        "provider_default": value is None,
+                    },
+                )
+                break
+
+
+def _selects(selector: Any, labels: Mapping[str, str]) -> bool:
+    if not isinstance(selector, Mapping):
+        return selector is None
+    match = selector.get("matchLabels") or {}
+    if any(labels.get(k) != str(v) for k, v in match.items()):
+        return False
+    for expr in as_list(selector.get("matchExpressions")):
+        if not isinstance(expr, Mapping):
+            continue
+        key, op, values = expr.get("key"), expr.get("operator"), as_list(expr.get("values"))
+        present = key in labels
+        if op == "In" and labels.get(str(key)) not in values:
+            return False
+        if op == "NotIn" and labels.get(str(key)) in values:
+            return False
+        if (op == "Exists") != present and op in ("Exists", "DoesNotExist"):
+            return False
+    return True
+
+
+def _network_policy(ctx: Context) -> Iterator[Hit]:
+    policies = ctx.of_type("kubernetes", "NetworkPolicy")
+    for s in servers(ctx):
+        covered = False
+        for p in policies:
+            if p.extra["namespace"] != s.namespace:
+                continue
+            spec = p.attributes.get("spec") or {}
+            types = as_list(spec.get("policyTypes")) or ["Ingress"]
+            if "Ingress" in types and _selects(spec.get("podSelector") or {}, s.labels):
+                covered = True
+                break
+        if not covered:
+            yield Hit(
+                s.resource,
+                f"no NetworkPolicy in namespace {s.namespace!r} restricts ingress to it",
+                {"attribute": "NetworkPolicy", "value": None},
+            )
+
+
+def _authorized(ctx: Context, s: Server) -> bool:
+    for p in ctx.of_type("kubernetes", "AuthorizationPolicy"):
+        if p.extra["namespace"] == s.namespace and _selects(
+            lookup(p.attributes, "spec.selector") or {}, s.labels
+        ):
+            return True
+    return False
+
+
+def _no_auth(ctx: Context) -> Iterator[Hit]:
+    services = ctx.of_type("kubernetes", "Service")
+    ingresses = ctx.of_type("kubernetes", "Ingress")
+    for s in servers(ctx):
+        r = s.resource
+        meta_annotations = lookup(r.attributes, "metadata.annotations") or {}
+        labels = lookup(r.attributes, "metadata.labels") or {}
+        if r.type in ("ServingRuntime", "ClusterServingRuntime") or _authorized(ctx, s):
+            continue
+        if r.type in ("InferenceService", "SeldonDeployment"):
+            if any(norm(meta_annotations.get(a)) is True for a in _AUTH_ANNOTATIONS):
+                continue
+            if labels.get("networking.kserve.io/visibility") == "cluster-local":
+                continue
+            yield Hit(
+                r,
+                "no auth annotation, no Istio AuthorizationPolicy, and not cluster-local",
+                {"attribute": "metadata.annotations", "value": None},
+            )
+            continue
+        exposed = []
+        for svc in services:
+            spec = svc.attributes.get("spec") or {}
+            selector = spec.get("selector")
+            if svc.extra["namespace"] != s.namespace or not isinstance(selector, Mapping):
+                continue
+            if not selector or not _selects({"matchLabels": selector}, s.labels):
+                continue
+            if spec.get("type") in ("LoadBalancer", "NodePort"):
+                exposed.append(f"Service {svc.name} ({spec.get('type')})")
+            for ing in ingresses:
+                ann = lookup(ing.attributes, "metadata.annotations") or {}
+                if ing.extra["namespace"] == s.namespace and any(a in ann for a in _INGRESS_AUTH):
+                    continue
+                if ing.extra["namespace"] == s.namespace and re.search(
+                    rf"'name': '{re.escape(svc.name)}'", str(ing.attributes.get("spec"))
+                ):
+                    exposed.append(f"Ingress {ing.name}")
+        if exposed:
+            yield Hit(
+                r,
+                f"exposed through {', '.join(exposed)} with no authentication in front",
+                {"attribute": "exposure", "value": ", ".join(exposed)},
+            )
+
+
+def register(registry: RuleRegistry) -> None:
+    registry.logic_function("k8s-privileged")(
+        _per_container(
+            _privileged, "securityContext.privileged is true", "securityContext.privileged"
+        )
+    )
+    registry.logic_function("k8s-root")(
+        _per_container(
+            _root,
+            "neither runAsNonRoot: true nor a non-zero runAsUser",
+            "securityContext.runAsNonRoot",
+        )
+    )
+    registry.logic_function("k8s-writable-rootfs")(
+        _per_container(
+            _writable,
+            "readOnlyRootFilesystem is not true (default false)",
+            "securityContext.readOnlyRootFilesystem",
+        )
+    )
+    registry.logic_function("k8s-limits")(
+        _per_container(_no_limits, "resources.limits lacks cpu or memory", "resources.limits")
+    )
+    registry.logic_function("k8s-host-path")(_host_path)
+    registry.logic_function("k8s-sa-token")(_sa_token)
+    registry.logic_function("k8s-network-policy")(_network_policy)
+    registry.logic_function("k8s-no-auth")(_no_auth)
