@@ -44,6 +44,7 @@ def _register() -> None:
     __import__("mlstix.cli.integrity", fromlist=["register"]).register(cli)
     __import__("mlstix.cli.taxii", fromlist=["register"]).register(cli)
     __import__("mlstix.cli.explore", fromlist=["register"]).register(cli)
+    __import__("mlstix.cli.iac", fromlist=["register"]).register(cli)
 
 
 _register()
