@@ -6,5 +6,5 @@ from rich.console import Console
 
 __all__ = ["console", "err_console"]
 
-console = Console(highlight=False, soft_wrap=True)
+console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -64,7 +64,8 @@ def build(out: Path | None) -> None:
         f"wrote {len(written)} files to {escape(str(out))}: "
         f"{len(knowledge.objects)} objects, "
         f"{sum(1 for r in knowledge.relationships if r.type != 'related-to')} relationships, "
-        f"{sum(1 for r in knowledge.relationships if r.type == 'related-to')} MITRE mappings"
+        f"{sum(1 for r in knowledge.relationships if r.type == 'related-to')} MITRE mappings",
+        soft_wrap=True,
     )
     if bad:
         raise MlstixError(f"stix2-validator reported {bad} problems in the generated bundles")
@@ -78,7 +79,8 @@ def check() -> None:
         f"ok: {len(knowledge.attack_patterns)} attack patterns, "
         f"{len(knowledge.vulnerabilities)} vulnerabilities, "
         f"{len(knowledge.courses_of_action)} courses of action, "
-        f"{len(knowledge.relationships)} relationships, {len(knowledge.mitre)} MITRE objects"
+        f"{len(knowledge.relationships)} relationships, {len(knowledge.mitre)} MITRE objects",
+        soft_wrap=True,
     )
 
 
@@ -96,9 +98,9 @@ def validate(files: tuple[Path, ...], lax: bool) -> None:
         if errors:
             failed += 1
         status = "[red]invalid[/]" if errors else "[green]valid[/]"
-        console.print(f"{escape(str(path))}: {status}")
+        console.print(f"{escape(str(path))}: {status}", soft_wrap=True)
         for p in problems:
-            console.print(f"  {escape(str(p))}")
+            console.print(f"  {escape(str(p))}", soft_wrap=True)
     if failed:
         raise MlstixError(f"{failed} of {len(files)} files are not valid STIX 2.1", hint="")
 
