@@ -41,6 +41,7 @@ def _register() -> None:
 
     cli.add_command(kb.kb)
     cli.add_command(demo.demo)
+    cli.add_command(__import__("mlstix.cli.scan", fromlist=["scan"]).scan)
     __import__("mlstix.cli.integrity", fromlist=["register"]).register(cli)
     __import__("mlstix.cli.taxii", fromlist=["register"]).register(cli)
     __import__("mlstix.cli.explore", fromlist=["register"]).register(cli)

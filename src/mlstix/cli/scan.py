@@ -1,0 +1,111 @@
+"""``mlstix scan``: the scanner command group. ``mlstix scan models PATH...`` lives here; other
+scanners add their command to :data:`scan` (``scan.add_command(...)``) from their own module.
+
+Exit codes (DESIGN.md): 0 no finding at or above ``--fail-on``, 1 findings at or above it,
+2 the scan could not run (bad arguments, missing paths, bad policy or key).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from mlstix.cli._console import err_console
+from mlstix.cli._report import emit, report_options
+from mlstix.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlstix.findings.model import Report
+    from mlstix.kb.graph import KnowledgeBase
+    from mlstix.scan.models import ScanOptions
+
+__all__ = ["scan"]
+
+
+@click.group()
+def scan() -> None:
+    """Scan model artifacts (and, with other sub-commands, infrastructure) for the knowledge
+    base's vulnerabilities."""
+
+
+_POLICY_HELP = (
+    "YAML policy: allow_imports (fnmatch on module.name), severity (rule id -> level), "
+    "ignore_paths (fnmatch on paths relative to the scanned folder)."
+)
+
+
+@scan.command("models")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@report_options
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path),
+              help=_POLICY_HELP)  # fmt: skip
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, show_default="all cores",
+              help="Files scanned in parallel (0: one per core).")  # fmt: skip
+@click.option("--public-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="Verify model.sig signatures against this PEM public key.")  # fmt: skip
+@click.option("--identity", help="Verify Sigstore signatures made by this identity.")
+@click.option("--identity-provider", help="OIDC issuer of --identity.")
+def models(
+    paths: tuple[str, ...],
+    fmt: str | None,
+    output: str,
+    fail_on: str,
+    policy_file: Path | None,
+    jobs: int,
+    public_key: Path | None,
+    identity: str | None,
+    identity_provider: str | None,
+) -> None:
+    """Scan model files, folders and archives (PyTorch, pickle, joblib, NumPy, Keras,
+    TensorFlow, ONNX, GGUF, safetensors) without loading them."""
+    from mlstix.kb.load import load_kb
+    from mlstix.scan.models import ScanOptions, ScanPolicy, Trust, load_policy, scan_models
+
+    if public_key is not None and identity is not None:
+        raise UsageError("give either --public-key or --identity, not both")
+    if (identity is None) != (identity_provider is None):
+        raise UsageError("--identity and --identity-provider go together")
+    if public_key is not None and not public_key.is_file():
+        raise UsageError(f"--public-key {public_key}: no such file")
+    policy = load_policy(policy_file) if policy_file else ScanPolicy()
+    options = ScanOptions(
+        jobs=jobs,
+        policy=policy,
+        trust=Trust(public_key, identity, identity_provider),
+    )
+    kb = load_kb()
+    if sys.stderr.isatty():
+        report = _with_progress(paths, kb, options)
+    else:
+        report = scan_models(paths, kb, options)
+    sys.exit(emit(report, fmt, output, fail_on))
+
+
+def _with_progress(paths: tuple[str, ...], kb: KnowledgeBase, options: ScanOptions) -> Report:
+    """Scan with a progress bar on the terminal (stderr), removed when done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from mlstix.scan.models import scan_models
+
+    with Progress(
+        TextColumn("[bold]scanning models"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("scan", total=None)
+
+        def on_start(files: int, total_bytes: int) -> None:
+            del total_bytes
+            bar.update(task, total=files)
+
+        def progress(result: object) -> None:
+            del result
+            bar.advance(task)
+
+        return scan_models(paths, kb, options, progress=progress, on_start=on_start)

@@ -1,0 +1,223 @@
+"""Analyzers for containers: ZIP (PyTorch checkpoints, TorchScript, Keras v3, NumPy ``.npz``,
+plain zips), tar (PyTorch legacy tar and plain tars), gzip/bz2/xz streams (compressed joblib,
+``.tar.gz``).
+
+ZIPs are read with the tolerant reader of :mod:`._zip` (the way PyTorch reads them). In a
+PyTorch or TorchScript archive every pickle member is analysed whatever the top folder is
+called, tensor storages (``*/data/<n>``) are never read, and quirks Python's ``zipfile`` would
+refuse (CRC mismatch, local/central name mismatch) are findings. Members of other archives are
+recognized by content and scanned recursively. Decompression is bounded per member and per
+top-level file; nesting depth is bounded by :class:`~._core.Limits`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+import tempfile
+import zlib
+from typing import IO
+
+from mlstix.scan.models._core import Context, Source
+from mlstix.scan.models._pickle import analyze_pickle_stream
+from mlstix.scan.models._serialized import report_pickle
+from mlstix.scan.models._zip import (
+    LimitExceeded,
+    Window,
+    ZipEntry,
+    ZipError,
+    crc_ok,
+    open_member,
+    read_central_directory,
+)
+
+__all__ = ["analyze_compressed", "analyze_tar", "analyze_zip"]
+
+_STORAGE = re.compile(r"(^|/)data/\d+$")
+_PICKLE_MEMBER = re.compile(r"\.(pkl|debug_pkl|pickle)$")
+
+
+def _zip_kind(names: list[str]) -> str:
+    if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+        if any("/code/" in n or n.startswith("code/") for n in names) or any(
+            n.endswith("constants.pkl") for n in names
+        ):
+            return "torchscript"
+        return "pytorch-zip"
+    if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
+        return "keras-v3"
+    if names and all(n.endswith(".npy") for n in names if not n.endswith("/")):
+        return "numpy-npz"
+    return "zip"
+
+
+def _anomaly(ctx: Context, src: Source, member: str, quirk: str) -> None:
+    ctx.hit(
+        "models/archive-anomaly",
+        f"{quirk} (PyTorch loads such archives; Python's zipfile refuses or disagrees)",
+        src,
+        archive_member=member,
+        quirk=quirk,
+    )
+
+
+def _limit(ctx: Context, src: Source, message: str, **evidence: object) -> None:
+    ctx.hit("models/archive-limit", message, src, **evidence)
+
+
+def _open(ctx: Context, src: Source, entry: ZipEntry) -> tuple[IO[bytes], list[str]] | None:
+    lim = ctx.limits
+    if entry.method != 0 and entry.size > 10 << 20:
+        ratio = entry.size / max(1, entry.compressed_size)
+        if ratio > lim.max_ratio:
+            _limit(
+                ctx, src,
+                f"member {entry.name} expands {ratio:.0f}x to {entry.size} bytes (zip bomb)",
+                member_name=entry.name, limit="max_ratio",
+            )  # fmt: skip
+            return None
+    try:
+        stream, quirks = open_member(src.fp, entry, ctx.budget())
+    except LimitExceeded as exc:
+        _limit(ctx, src, f"not scanned: {exc}", member_name=entry.name, limit="max_bytes")
+        return None
+    except (ZipError, OSError, zlib.error) as exc:
+        _anomaly(ctx, src, entry.name, f"member {entry.name} cannot be read: {exc}")
+        return None
+    if entry.method != 0:
+        ctx.decompressed += entry.size
+    for quirk in quirks:
+        _anomaly(ctx, src, entry.name, quirk)
+    return stream, quirks
+
+
+def analyze_zip(src: Source, ctx: Context) -> str:
+    try:
+        entries, quirks = read_central_directory(src.fp, src.size)
+    except ZipError as exc:
+        _anomaly(ctx, src, "", f"archive directory cannot be read: {exc}")
+        return "zip"
+    if len(entries) > ctx.limits.max_members:
+        _limit(ctx, src, f"archive has {len(entries)} members; only the first were scanned")
+        entries = entries[: ctx.limits.max_members]
+    for quirk in quirks:
+        _anomaly(ctx, src, "", quirk)
+    files = [e for e in entries if not e.is_dir]
+    kind = _zip_kind([e.name for e in files])
+    if kind in ("pytorch-zip", "torchscript"):
+        _scan_torch(src, ctx, files, kind)
+    elif kind == "keras-v3":
+        from mlstix.scan.models._keras import analyze_keras_zip
+
+        analyze_keras_zip(src, ctx, files, _open)
+    else:
+        _scan_members(src, ctx, files)
+    return kind
+
+
+def _scan_torch(src: Source, ctx: Context, files: list[ZipEntry], kind: str) -> None:
+    found = False
+    for entry in files:
+        if _STORAGE.search(entry.name):
+            continue
+        opened = _open(ctx, src, entry)
+        if opened is None:
+            continue
+        stream, _ = opened
+        with stream:
+            if _PICKLE_MEMBER.search(entry.name):
+                found = True
+                if not crc_ok(stream, entry):
+                    _anomaly(ctx, src, entry.name, f"CRC mismatch in {entry.name}")
+                result = analyze_pickle_stream(stream, ctx.policy)
+                report_pickle(result, _member(src, entry, stream), ctx, kind)
+            else:
+                _scan_child(ctx, src, entry, stream)
+    if found:
+        ctx.hit(
+            "models/pickle-format",
+            f"{kind} format: loading it without weights_only runs what its pickles name",
+            src,
+            format=kind,
+        )
+
+
+def _member(src: Source, entry: ZipEntry, stream: IO[bytes]) -> Source:
+    return Source(stream, entry.size, entry.name.rsplit("/", 1)[-1],
+                  src.child_member(entry.name), src.depth + 1)  # fmt: skip
+
+
+def _scan_child(ctx: Context, src: Source, entry: ZipEntry, stream: IO[bytes]) -> None:
+    ctx.scan(_member(src, entry, stream))
+
+
+def _scan_members(src: Source, ctx: Context, files: list[ZipEntry]) -> None:
+    for entry in files:
+        if entry.size == 0 and entry.compressed_size == 0:
+            continue
+        opened = _open(ctx, src, entry)
+        if opened is None:
+            continue
+        stream, _ = opened
+        with stream:
+            _scan_child(ctx, src, entry, stream)
+
+
+def analyze_tar(src: Source, ctx: Context) -> str:
+    src.fp.seek(0)
+    kind = "tar"
+    try:
+        with tarfile.open(fileobj=src.fp, mode="r:") as tar:
+            members = []
+            for i, info in enumerate(tar):
+                if i >= ctx.limits.max_members:
+                    _limit(ctx, src, "tar has too many members; the rest were not scanned")
+                    break
+                if info.isfile() and info.size:
+                    members.append(info)
+            names = {m.name.rsplit("/", 1)[-1] for m in members}
+            if {"pickle", "storages", "tensors"} <= names:
+                kind = "pytorch-legacy-tar"
+            for info in members:
+                window = Window(src.fp, info.offset_data, info.size)
+                child = Source(io.BufferedReader(window, 1 << 16), info.size,
+                               info.name.rsplit("/", 1)[-1], src.child_member(info.name),
+                               src.depth + 1)  # fmt: skip
+                ctx.scan(child)
+    except tarfile.TarError as exc:
+        _anomaly(ctx, src, "", f"tar cannot be read: {exc}")
+    return kind
+
+
+def analyze_compressed(src: Source, ctx: Context) -> str:
+    import bz2
+    import gzip
+    import lzma
+
+    head = src.head(6)
+    kind = "gzip" if head[:2] == b"\x1f\x8b" else "bz2" if head[:3] == b"BZh" else "xz"
+    opener = {"gzip": gzip.GzipFile, "bz2": bz2.BZ2File, "xz": lzma.LZMAFile}[kind]
+    budget = ctx.budget()
+    total = 0
+    with (
+        (
+            opener(fileobj=src.fp, mode="rb") if kind == "gzip" else opener(src.fp, mode="rb")
+        ) as stream,
+        tempfile.SpooledTemporaryFile(max_size=64 << 20) as out,
+    ):
+        try:
+            while chunk := stream.read(1 << 20):
+                total += len(chunk)
+                if total > budget:
+                    _limit(ctx, src, f"{kind} stream decompresses to more than {budget} bytes; "
+                           "not scanned", limit="max_bytes")  # fmt: skip
+                    return kind
+                out.write(chunk)
+        except (OSError, EOFError, lzma.LZMAError) as exc:
+            _anomaly(ctx, src, "", f"{kind} stream is corrupt: {exc}")
+        ctx.decompressed += total
+        out.seek(0)
+        inner = Source(out, total, src.name, src.member, src.depth + 1)
+        inner_kind = ctx.scan(inner)
+    return f"{kind}+{inner_kind}" if inner_kind else kind

@@ -1,0 +1,218 @@
+"""Scanning one input: a :class:`Source` (a seekable byte stream), its format recognized by
+content, dispatched to the analyzer registered for that format.
+
+Formats are recognized from their bytes (magic numbers, header structure), never from the file
+name alone; the name only breaks ties (``saved_model.pb``) and decides whether an unrecognized
+file is worth a finding ("named like a model"). Analyzers are registered explicitly in
+:func:`analyzers`; each is a function ``(Source, Context) -> kind`` that adds hits to the
+context and may scan nested sources (archive members) through :meth:`Context.scan`, which
+enforces the nesting depth and the decompression budget.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Protocol
+
+from mlstix.scan.models._hits import Hit
+from mlstix.scan.models._imports import ImportPolicy
+from mlstix.scan.models._pickle import looks_like_pickle
+
+__all__ = ["MODEL_SUFFIXES", "Context", "Limits", "Source", "sniff"]
+
+MODEL_SUFFIXES = frozenset(
+    [
+        ".pt",
+        ".pth",
+        ".bin",
+        ".ckpt",
+        ".pkl",
+        ".pickle",
+        ".joblib",
+        ".sav",
+        ".dill",
+        ".h5",
+        ".hdf5",
+        ".keras",
+        ".pb",
+        ".onnx",
+        ".gguf",
+        ".ggml",
+        ".safetensors",
+        ".npy",
+        ".npz",
+        ".mar",
+        ".model",
+        ".tar",
+        ".pkl.gz",
+        ".joblib.gz",
+        ".torchscript",
+        ".ptl",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Safety limits of one scan (per top-level file)."""
+
+    max_depth: int = 4  # archives inside archives
+    max_member_bytes: int = 2 << 30  # decompressed size of one member
+    max_total_bytes: int = 8 << 30  # decompressed bytes for one top-level file
+    max_ratio: int = 1000  # compression ratio beyond which a large member is a bomb
+    max_members: int = 200_000
+
+
+@dataclass
+class Source:
+    """A seekable byte stream to scan. ``member`` is its path inside archives (``None`` for a
+    file on disk); ``name`` is its base name."""
+
+    fp: IO[bytes]
+    size: int
+    name: str
+    member: str | None = None
+    depth: int = 0
+
+    def head(self, n: int = 512) -> bytes:
+        self.fp.seek(0)
+        data = self.fp.read(n)
+        self.fp.seek(0)
+        return data
+
+    def child_member(self, name: str) -> str:
+        return f"{self.member}!{name}" if self.member else name
+
+
+class Analyzer(Protocol):
+    def __call__(self, src: Source, ctx: Context) -> str: ...
+
+
+@dataclass
+class Context:
+    policy: ImportPolicy
+    limits: Limits
+    registry: dict[str, Analyzer]
+    hits: list[Hit] = field(default_factory=list)
+    decompressed: int = 0
+
+    def hit(self, rule_id: str, message: str, src: Source, **evidence: object) -> None:
+        self.hits.append(Hit(rule_id, message, src.member, evidence=dict(evidence)))
+
+    def budget(self) -> int:
+        lim = self.limits
+        return max(0, min(lim.max_member_bytes, lim.max_total_bytes - self.decompressed))
+
+    def scan(self, src: Source) -> str | None:
+        """Recognize ``src`` and run its analyzer; ``None`` when it is no known format."""
+        kind = sniff(src)
+        if kind is None:
+            return None
+        if src.depth > self.limits.max_depth and kind in _CONTAINERS:
+            self.hit(
+                "models/archive-limit",
+                f"archive nested deeper than {self.limits.max_depth} levels was not opened",
+                src,
+                limit="max_depth",
+            )
+            return kind
+        return self.registry[kind](src, self)
+
+
+_CONTAINERS = frozenset({"zip", "tar", "gzip", "bz2", "xz"})
+
+
+def _safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 10:
+        return False
+    (n,) = struct.unpack("<Q", head[:8])
+    return 2 <= n <= size - 8 and head[8:9] == b"{"
+
+
+def _protobuf_kind(src: Source, head: bytes) -> str | None:
+    if not head or head[0] not in (0x08, 0x0A, 0x12):
+        return None
+    from mlstix.scan.models._pb import PbError, fields
+
+    seen: set[int] = set()
+    try:
+        for number, wire, _, _ in fields(src.fp, 0, src.size):
+            seen.add(number * 8 + wire)
+            if len(seen) > 40:
+                break
+    except PbError:
+        return None
+    finally:
+        src.fp.seek(0)
+    if 7 * 8 + 2 in seen and seen <= {8, 18, 26, 34, 40, 50, 58, 66, 82, 98, 114, 162, 202}:
+        return "onnx"
+    if 2 * 8 + 2 in seen and seen <= {8, 18}:
+        return "tf-savedmodel"
+    return None
+
+
+def sniff(src: Source) -> str | None:
+    """The format of ``src`` from its content."""
+    head = src.head(512)
+    if head[:4] == b"PK\x03\x04" or head[:4] == b"PK\x05\x06":
+        return "zip"
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return "tar"
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:3] == b"BZh" and head[3:4].isdigit():
+        return "bz2"
+    if head[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    if head[:6] == b"\x93NUMPY":
+        return "numpy"
+    if head[:8] == b"\x89HDF\r\n\x1a\n":
+        return "hdf5"
+    if head[:4] == b"GGUF":
+        return "gguf"
+    if head[4:8] == b"TFL3":
+        return "tflite"
+    if looks_like_pickle(head):
+        return "pickle"
+    if _safetensors(head, src.size):
+        return "safetensors"
+    kind = _protobuf_kind(src, head)
+    if kind:
+        return kind
+    if src.size >= 22 and _has_eocd(src):
+        return "zip"  # data prepended to a zip: the reader still finds its directory
+    return None
+
+
+def _has_eocd(src: Source) -> bool:
+    n = min(src.size, 22 + 65535)
+    src.fp.seek(src.size - n)
+    tail = src.fp.read(n)
+    src.fp.seek(0)
+    return b"PK\x05\x06" in tail
+
+
+def analyzers() -> dict[str, Analyzer]:
+    """The registry: format name → analyzer (explicit, built when a scan starts)."""
+    from mlstix.scan.models import _archives, _keras, _proto, _serialized, _tensors
+
+    return {
+        "zip": _archives.analyze_zip,
+        "tar": _archives.analyze_tar,
+        "gzip": _archives.analyze_compressed,
+        "bz2": _archives.analyze_compressed,
+        "xz": _archives.analyze_compressed,
+        "pickle": _serialized.analyze_pickle,
+        "numpy": _serialized.analyze_npy,
+        "hdf5": _keras.analyze_hdf5,
+        "gguf": _tensors.analyze_gguf,
+        "safetensors": _tensors.analyze_safetensors,
+        "tflite": _tensors.analyze_tflite,
+        "onnx": _proto.analyze_onnx,
+        "tf-savedmodel": _proto.analyze_savedmodel,
+    }
+
+
+Scanner = Callable[[Source], "str | None"]

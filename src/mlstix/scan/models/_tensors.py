@@ -1,0 +1,185 @@
+"""Analyzers for tensor-only formats: safetensors (huggingface/safetensors format spec), GGUF
+(ggml ``docs/gguf.md``: metadata key/values, chat templates), TFLite (recognized only)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import struct
+from typing import IO, Any
+
+from mlstix.scan.models._core import Context, Source
+
+__all__ = ["analyze_gguf", "analyze_safetensors", "analyze_tflite"]
+
+_ST_DTYPES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "I16": 2, "U16": 2,
+    "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "F64": 8, "I64": 8, "U64": 8,
+    "C64": 8, "F4": 1, "F6_E2M3": 1, "F6_E3M2": 1,
+}  # fmt: skip
+_ST_MAX_HEADER = 100 << 20
+
+
+def analyze_tflite(src: Source, ctx: Context) -> str:
+    del src, ctx  # a FlatBuffer of tensors and builtin ops; custom ops need code in the host
+    return "tflite"
+
+
+def _bad(src: Source, ctx: Context, message: str, **evidence: object) -> str:
+    ctx.hit("models/safetensors-invalid", message, src, **evidence)
+    return "safetensors"
+
+
+def analyze_safetensors(src: Source, ctx: Context) -> str:
+    (n,) = struct.unpack("<Q", src.head(8))
+    if n > _ST_MAX_HEADER:
+        return _bad(src, ctx, f"header length {n} exceeds the 100 MB the format allows")
+    src.fp.seek(8)
+    raw = src.fp.read(n)
+    try:
+        header = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return _bad(src, ctx, f"header is not valid JSON: {exc}")
+    if not isinstance(header, dict):
+        return _bad(src, ctx, "header is not a JSON object")
+    data_len = src.size - 8 - n
+    spans: list[tuple[int, int, str]] = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            if not isinstance(info, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in info.items()
+            ):
+                _bad(src, ctx, "__metadata__ must map strings to strings")
+            continue
+        problem = _tensor_problem(info, data_len)
+        if problem:
+            _bad(src, ctx, f"tensor {name!r}: {problem}", tensor=name)
+            continue
+        begin, end = info["data_offsets"]
+        spans.append((begin, end, name))
+    spans.sort()
+    overlap = False
+    for (_, e1, n1), (b2, _, n2) in itertools.pairwise(spans):
+        if b2 < e1:
+            overlap = True
+            _bad(src, ctx, f"tensors {n1!r} and {n2!r} overlap", tensors=[n1, n2])
+    covered = sum(e - b for b, e, _ in spans)
+    if not overlap and covered != data_len:
+        _bad(src, ctx, f"tensors cover {covered} of the {data_len} data bytes (unindexed data)")
+    return "safetensors"
+
+
+def _tensor_problem(info: Any, data_len: int) -> str | None:
+    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+        return "entry must have exactly dtype, shape and data_offsets"
+    dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+    if dtype not in _ST_DTYPES:
+        return f"unknown dtype {dtype!r}"
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        return f"bad shape {shape!r}"
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(isinstance(o, int) for o in offsets)
+    ):
+        return f"bad data_offsets {offsets!r}"
+    begin, end = offsets
+    if not 0 <= begin <= end <= data_len:
+        return f"data_offsets {offsets} fall outside the {data_len}-byte data section"
+    count = 1
+    for d in shape:
+        count *= d
+    if dtype in ("F4",) or dtype.startswith("F6"):
+        return None  # sub-byte packed types: size checked by the loader
+    if count * _ST_DTYPES[dtype] != end - begin:
+        need = count * _ST_DTYPES[dtype]
+        return f"shape {shape} of {dtype} needs {need} bytes, data_offsets give {end - begin}"
+    return None
+
+
+# -- GGUF -------------------------------------------------------------------------------------
+
+_GGUF_FIXED = {
+    0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q",
+    12: "<d",
+}  # fmt: skip
+_MAX_KV = 1_000_000
+_TEMPLATE_ESCAPES = re.compile(
+    r"__[A-Za-z]\w*__|\|\s*attr\s*\(|\\x5f|\\u005f|\bmro\b|\bos\.popen|\bsubprocess\b"
+    r"|\bimport_module\b|\beval\s*\(|\bexec\s*\("
+)
+
+
+class _GgufError(Exception):
+    pass
+
+
+def _exact(fp: IO[bytes], n: int) -> bytes:
+    data = fp.read(n)
+    if len(data) != n:
+        raise _GgufError("truncated")
+    return data
+
+
+def _gguf_string(fp: IO[bytes], keep: bool, limit: int = 16 << 20) -> str | None:
+    (n,) = struct.unpack("<Q", _exact(fp, 8))
+    if n > limit:
+        raise _GgufError(f"string of {n} bytes")
+    if not keep:
+        fp.seek(n, 1)
+        return None
+    return _exact(fp, n).decode("utf-8", "replace")
+
+
+def _gguf_value(fp: IO[bytes], vtype: int, keep: bool) -> Any:
+    if vtype in _GGUF_FIXED:
+        fmt = _GGUF_FIXED[vtype]
+        return struct.unpack(fmt, _exact(fp, struct.calcsize(fmt)))[0]
+    if vtype == 8:
+        return _gguf_string(fp, keep)
+    if vtype == 9:
+        (itype,) = struct.unpack("<I", _exact(fp, 4))
+        (count,) = struct.unpack("<Q", _exact(fp, 8))
+        if itype in _GGUF_FIXED:
+            fp.seek(count * struct.calcsize(_GGUF_FIXED[itype]), 1)
+            return None
+        items = [_gguf_value(fp, itype, keep) for _ in range(count)]
+        return items if keep else None
+    raise _GgufError(f"unknown value type {vtype}")
+
+
+def analyze_gguf(src: Source, ctx: Context) -> str:
+    fp = src.fp
+    fp.seek(4)
+    try:
+        (version,) = struct.unpack("<I", _exact(fp, 4))
+        if version == 1:
+            raise _GgufError("GGUF v1 is not supported")
+        _tensors, kv_count = struct.unpack("<QQ", _exact(fp, 16))
+        if kv_count > _MAX_KV:
+            raise _GgufError(f"{kv_count} metadata entries")
+        for _ in range(kv_count):
+            key = _gguf_string(fp, True, 1 << 16) or ""
+            (vtype,) = struct.unpack("<I", _exact(fp, 4))
+            is_template = "chat_template" in key
+            value = _gguf_value(fp, vtype, is_template)
+            if is_template:
+                for text in value if isinstance(value, list) else [value]:
+                    if isinstance(text, str):
+                        _check_template(src, ctx, key, text)
+    except (_GgufError, struct.error) as exc:
+        ctx.hit("models/unrecognized-model-file", f"GGUF metadata cannot be read: {exc}", src)
+    return "gguf"
+
+
+def _check_template(src: Source, ctx: Context, key: str, template: str) -> None:
+    found = sorted({m.group(0) for m in _TEMPLATE_ESCAPES.finditer(template)})
+    if found:
+        ctx.hit(
+            "models/gguf-template-injection",
+            f"chat template {key!r} reaches Python internals: {', '.join(found[:5])}",
+            src,
+            key=key,
+            patterns=found[:10],
+        )

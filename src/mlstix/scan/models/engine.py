@@ -1,0 +1,167 @@
+"""``scan_models``: scan files, folders and archives for unsafe model artifacts.
+
+Files are collected (:mod:`._walk`), scanned in parallel worker processes, each opened once and
+recognized by content (:mod:`._core`); the hits of the analyzers and of the integrity checks
+(:mod:`._integrity`) become :class:`~mlstix.findings.model.Finding` s whose severity comes from
+the rule (or the user's policy) and whose title comes from the knowledge base. A file that
+cannot be read or analysed is an ``errors`` entry and, if it is named like a model, a finding:
+unreadable is never silently clean.
+"""
+
+# Paths stay strings here: os.walk/os.path on large trees, no Path object per file.
+# ruff: noqa: PTH119
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from mlstix.findings.model import Finding, Location, Report, ScanError, ScannedFile
+from mlstix.kb.graph import KnowledgeBase
+from mlstix.scan.models._core import MODEL_SUFFIXES, Context, Limits, Source, analyzers
+from mlstix.scan.models._hits import Hit
+from mlstix.scan.models._imports import ImportPolicy
+from mlstix.scan.models._integrity import ModelFile, Trust, check_units
+from mlstix.scan.models._policy import ScanPolicy
+from mlstix.scan.models._walk import Target, collect
+from mlstix.scan.rules import load_rules
+
+__all__ = ["FileResult", "ScanOptions", "scan_file", "scan_models"]
+
+_NOT_MODELS = frozenset({"zip", "tar", "hdf5", "gzip", "bz2", "xz", "unknown"})
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    jobs: int = 0  # 0: all cores
+    policy: ScanPolicy = field(default_factory=ScanPolicy)
+    limits: Limits = field(default_factory=Limits)
+    trust: Trust = field(default_factory=Trust)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    target: Target
+    kind: str | None
+    sha256: str | None
+    hits: tuple[Hit, ...]
+    error: str | None = None
+
+
+def _model_named(name: str) -> bool:
+    lower = name.lower()
+    return any(lower.endswith(s) for s in MODEL_SUFFIXES)
+
+
+def scan_file(target: Target, allow: tuple[str, ...], limits: Limits) -> FileResult:
+    """Scan one file. This is the per-file error boundary: whatever an analyzer raises on
+    hostile input is reported for this file and never stops the scan."""
+    name = os.path.basename(target.display)
+    ctx = Context(ImportPolicy(allow), limits, analyzers())
+    try:
+        with open(target.real, "rb", buffering=1 << 16) as fp:  # noqa: PTH123
+            digest = hashlib.file_digest(fp, "sha256").hexdigest()  # type: ignore[arg-type]
+            fp.seek(0)
+            kind = ctx.scan(Source(fp, target.size, name))
+    except OSError as exc:
+        message = f"cannot read: {exc.strerror or exc}"
+        hits: tuple[Hit, ...] = (Hit("models/unreadable", message),) if _model_named(name) else ()
+        return FileResult(target, "unknown" if hits else None, None, hits, message)
+    except Exception as exc:  # the per-file boundary, see the docstring
+        message = f"analysis failed: {type(exc).__name__}: {exc}"
+        hits = (*ctx.hits, Hit("models/unreadable", message))
+        return FileResult(target, "unknown", None, hits, message)
+    if kind is None and _model_named(name):
+        ctx.hits.append(
+            Hit(
+                "models/unrecognized-model-file",
+                f"{name} is named like a model but is none of the formats mlstix recognizes",
+            )
+        )
+        kind = "unknown"
+    return FileResult(target, kind, digest, tuple(ctx.hits))
+
+
+def _scan_all(
+    targets: list[Target],
+    options: ScanOptions,
+    progress: Callable[[FileResult], None] | None,
+) -> list[FileResult]:
+    allow = options.policy.allow_imports
+    jobs = options.jobs or os.cpu_count() or 1
+    ordered = sorted(targets, key=lambda t: -t.size)  # big files first balances the workers
+    results: list[FileResult] = []
+    if jobs <= 1 or len(ordered) <= 1:
+        for t in ordered:
+            results.append(scan_file(t, allow, options.limits))
+            if progress:
+                progress(results[-1])
+        return results
+    chunk = max(1, min(64, len(ordered) // (jobs * 8)))
+    with ProcessPoolExecutor(max_workers=min(jobs, len(ordered))) as pool:
+        n = len(ordered)
+        for res in pool.map(scan_file, ordered, [allow] * n, [options.limits] * n,
+                            chunksize=chunk):  # fmt: skip
+            results.append(res)
+            if progress:
+                progress(res)
+    return results
+
+
+def _finding(kb: KnowledgeBase, hit: Hit, path: str, policy: ScanPolicy) -> Finding:
+    rule = load_rules("models")[hit.rule_id]
+    return Finding(
+        rule_id=rule.id,
+        severity=policy.severity.get(rule.id, rule.severity),
+        title=kb.vulnerability(rule.vulnerability).name,
+        message=hit.message,
+        location=Location(path, member=hit.member, line=hit.line),
+        vulnerability=rule.vulnerability,
+        courses_of_action=rule.courses_of_action,
+        evidence=hit.evidence,
+    )
+
+
+def collect_targets(
+    paths: Iterable[str], policy: ScanPolicy
+) -> tuple[list[Target], list[ScanError]]:
+    return collect(list(paths), policy.ignored)
+
+
+def scan_models(
+    paths: Iterable[str],
+    kb: KnowledgeBase,
+    options: ScanOptions | None = None,
+    *,
+    progress: Callable[[FileResult], None] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
+) -> Report:
+    """Scan ``paths`` (files, folders, archives) and return the report.
+
+    ``on_start(files, bytes)`` is called once the files are collected; ``progress`` after each
+    file is scanned. Raises :class:`~mlstix.errors.UsageError` for paths that do not exist.
+    """
+    options = options or ScanOptions()
+    targets, errors = collect_targets(paths, options.policy)
+    if on_start:
+        on_start(len(targets), sum(t.size for t in targets))
+    results = _scan_all(targets, options, progress)
+    scanned: list[ScannedFile] = []
+    findings: list[Finding] = []
+    model_files: list[ModelFile] = []
+    for res in results:
+        display = res.target.display
+        if res.error:
+            errors.append(ScanError(display, res.error))
+        if res.kind is None:
+            continue
+        scanned.append(ScannedFile(display, res.kind, res.sha256))
+        findings.extend(_finding(kb, h, display, options.policy) for h in res.hits)
+        if res.kind not in _NOT_MODELS:
+            model_files.append(ModelFile(res.target.real, display, res.target.root))
+    for display, hit in check_units(model_files, options.trust):
+        findings.append(_finding(kb, hit, display, options.policy))
+    return Report.build("models", scanned, findings, errors)
