@@ -19,6 +19,7 @@ from mlstix.scan.iac.resource import ParsedFile, Resource
 
 __all__ = ["ArmParser", "is_arm"]
 
+_INNER = re.compile(r"\b(parameters|variables)\(\s*'([^']+)'\s*\)")
 _SIMPLE = re.compile(r"^\[\s*(parameters|variables)\(\s*'([^']+)'\s*\)\s*\]$")
 
 
@@ -47,12 +48,20 @@ class _Resolver:
                 if m.group(2) in table:
                     found = table[m.group(2)]
                     return found if depth > 90 else self(found, depth + 10)
-            return Expr(value)
+            return Expr(_INNER.sub(self._inline, value))
         if isinstance(value, dict):
             return {k: self(v, depth + 1) for k, v in value.items()}
         if isinstance(value, list):
             return [self(v, depth + 1) for v in value]
         return value
+
+    def _inline(self, m: re.Match[str]) -> str:
+        """``parameters('x')`` inside a larger expression → ``'literal'`` when it is a string."""
+        table = self.params if m.group(1) == "parameters" else self.variables
+        found = table.get(m.group(2))
+        if isinstance(found, str) and "'" not in found and not found.startswith("["):
+            return f"'{found}'"
+        return m.group(0)
 
 
 def _resources(items: Any, parent: str = "") -> Iterator[tuple[str, dict[str, Any]]]:

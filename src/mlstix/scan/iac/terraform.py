@@ -69,13 +69,28 @@ class TerraformDir:
     files: list[str] = field(default_factory=list)
 
 
+_ESCAPE = re.compile(r'\\(["\\nrt]|u[0-9a-fA-F]{4})')
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _unescape(value: Any) -> Any:
+    """HCL string escapes (the parser keeps them as written)."""
+    if isinstance(value, str) and "\\" in value:
+        return _ESCAPE.sub(
+            lambda m: _ESCAPES.get(m.group(1)) or chr(int(m.group(1)[1:], 16)), value
+        )
+    if isinstance(value, list):
+        return [_unescape(v) for v in value]
+    return value
+
+
 def _body(raw: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key.startswith("__") and key.endswith("__"):
             continue
         if isinstance(value, list) and len(value) == 1 and not isinstance(value[0], dict):
-            out[key] = value[0]
+            out[key] = _unescape(value[0])
         elif isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
             out[key] = [_body(x) for x in value]
         else:

@@ -59,7 +59,7 @@ def refers_to(value: Any, target: Resource) -> bool:
     ref = _pattern(target)
     names = [re.compile(rf"(?<![\w.-]){re.escape(n)}(?![\w.-])") for n in literal_names(target)]
     for text in iter_strings(value):
-        if isinstance(text, Expr) and ref.search(text):
+        if (isinstance(text, Expr) or "${" in text) and ref.search(text):
             return True
         if any(p.search(text) for p in names):
             return True
