@@ -41,7 +41,10 @@ def site(out: Path) -> None:
 
     files = write_site(load_kb(), out)
     index = (out / "index.html").resolve()
-    console.print(f"wrote {len(files)} files to {escape(str(out))}; open {escape(index.as_uri())}")
+    console.print(
+        f"wrote {len(files)} files to {escape(str(out))}; open {escape(index.as_uri())}",
+        soft_wrap=True,
+    )
 
 
 @click.command()
@@ -74,7 +77,9 @@ def export(fmt: str | None, output: str) -> None:
     data = EXPORTERS[fmt](load_kb())
     write_output(output, data)
     if output != "-":
-        err_console.print(f"wrote {escape(output)} ({fmt}): sheets {', '.join(SHEETS)}")
+        err_console.print(
+            f"wrote {escape(output)} ({fmt}): sheets {', '.join(SHEETS)}", soft_wrap=True
+        )
 
 
 def _read(source: str) -> tuple[bytes, str]:
@@ -127,7 +132,9 @@ def navigator(report: str | None, domain: str, output: str) -> None:
     write_output(output, dumps(layer))
     if output != "-":
         scored = sum(1 for t in layer["techniques"] if "score" in t)
-        err_console.print(f"wrote {escape(output)}: {scored} techniques ({dom.layer_domain})")
+        err_console.print(
+            f"wrote {escape(output)}: {scored} techniques ({dom.layer_domain})", soft_wrap=True
+        )
 
 
 def register(root: click.Group) -> None:
