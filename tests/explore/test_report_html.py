@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from mlstix.cli.main import cli
 from mlstix.findings.formats import FORMAT_NAMES, render
 from mlstix.findings.formats.html import infer_cloud
 from mlstix.findings.model import Finding, Location, Report, ScanError, ScannedFile, Severity
@@ -179,6 +183,9 @@ def test_deterministic(mixed: Report, kb: KnowledgeBase) -> None:
     ("rule_id", "resource", "evidence", "expected"),
     [
         ("iac/aws-s3-encryption", None, {}, Cloud.AWS),
+        ("MLSTIX-AZ-ML-003", None, {}, Cloud.AZURE),
+        ("MLSTIX-GCP-GCS-001", None, {}, Cloud.GCP),
+        ("MLSTIX-K8S-SRV-001", "StatefulSet/ml/vllm", {}, None),
         ("iac/bucket", "aws_s3_bucket.models", {}, Cloud.AWS),
         ("iac/x", "AWS::SageMaker::Model", {}, Cloud.AWS),
         ("iac/x", "azurerm_machine_learning_workspace.ws", {}, Cloud.AZURE),
@@ -201,3 +208,39 @@ def test_infer_cloud(
         rule_id, Severity.LOW, "t", "m", Location("p", resource=resource), "v", (), evidence
     )
     assert infer_cloud(f) is expected
+
+
+_TERRAFORM = """
+resource "aws_s3_bucket" "fail_referenced" {
+  bucket = "acme-prod-bucket-7"
+}
+resource "aws_sagemaker_model" "m" {
+  name               = "m"
+  execution_role_arn = "arn:aws:iam::123456789012:role/sm"
+  primary_container {
+    image          = "123456789012.dkr.ecr.us-east-1.amazonaws.com/serve:latest"
+    model_data_url = "s3://${aws_s3_bucket.fail_referenced.bucket}/model.tar.gz"
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("scanner", ["models", "iac"])
+def test_every_scanner_writes_the_html_report(tmp_path: Path, scanner: str) -> None:
+    if scanner == "models":
+        target = tmp_path / "evil.pkl"
+        target.write_bytes(b"cos\nsystem\n(S'echo <script>x</script>'\ntR.")
+    else:
+        target = tmp_path / "main.tf"
+        target.write_text(_TERRAFORM)
+    out = tmp_path / "report.html"
+    args = ["scan", scanner, str(target), "--fail-on", "critical"]
+    as_json = CliRunner().invoke(cli, [*args, "--format", "json"])
+    findings = json.loads(as_json.stdout)["findings"]
+    assert findings, f"the {scanner} fixture should produce findings"
+    result = CliRunner().invoke(cli, [*args, "--format", "html", "--output", str(out)])
+    assert result.exit_code == as_json.exit_code, result.output
+    html = out.read_text()
+    assert f"mlstix scan report: {scanner}" in html
+    assert html.count('<article class="finding"') == len(findings)
+    assert "<script>x" not in html

@@ -38,7 +38,7 @@ _SEV_COLORS = {
 }
 _CLOUD_WORDS = {
     Cloud.AWS: {"aws", "amazon", "sagemaker", "s3", "bedrock", "cloudformation"},
-    Cloud.AZURE: {"azure", "azurerm", "azureml", "microsoft", "arm", "bicep"},
+    Cloud.AZURE: {"az", "azure", "azurerm", "azureml", "microsoft", "arm", "bicep"},
     Cloud.GCP: {"gcp", "google", "vertex", "vertexai", "gcs", "gke"},
 }
 _NO_CLOUD = "not cloud-specific"
@@ -107,7 +107,7 @@ def _sev(severity: Severity) -> str:
 
 def _bar_chart(title: str, rows: Sequence[tuple[str, int, str]]) -> str:
     """A horizontal bar chart as inline SVG; ``rows`` are (label, value, colour)."""
-    label_w, bar_w, row_h = 230, 300, 24
+    label_w, bar_w, row_h = 250, 290, 24
     height = row_h * len(rows) + 10
     top = max((v for _, v, _ in rows), default=0) or 1
     parts = [
@@ -117,7 +117,7 @@ def _bar_chart(title: str, rows: Sequence[tuple[str, int, str]]) -> str:
     for i, (label, value, color) in enumerate(rows):
         y = 5 + i * row_h
         w = round(bar_w * value / top)
-        short = label if len(label) <= 34 else label[:33] + "…"
+        short = label if len(label) <= 32 else label[:31] + "…"
         parts.append(
             f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{esc(short)}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{max(w, 1)}" height="{row_h - 8}" '
