@@ -6,13 +6,7 @@ import pytest
 
 from mlstix.findings.model import Finding, Location, Report, ScanError, ScannedFile
 from mlstix.kb.graph import KnowledgeBase
-from mlstix.kb.load import load_kb
 from mlstix.scan.rules import load_rules
-
-
-@pytest.fixture(scope="session")
-def kb() -> KnowledgeBase:
-    return load_kb()
 
 
 def _finding(kb: KnowledgeBase, rule_id: str, location: Location, message: str) -> Finding:
