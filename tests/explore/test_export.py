@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -89,6 +90,13 @@ def test_one_sheet_per_type_and_one_for_relationships(kb: KnowledgeBase, reader:
 def test_exports_are_deterministic(kb: KnowledgeBase) -> None:
     assert csv_zip(kb) == csv_zip(kb)
     assert xlsx(kb) == xlsx(kb)
+    # nothing in the workbook depends on the clock: openpyxl's save-time stamp is replaced
+    newest = max(o.modified for o in kb.objects).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with zipfile.ZipFile(io.BytesIO(xlsx(kb))) as archive:
+        core = archive.read("docProps/core.xml").decode()
+        assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    stamps = re.findall(r"<dcterms:(created|modified)[^>]*>([^<]+)<", core)
+    assert stamps == [("created", newest), ("modified", newest)]
 
 
 def test_xlsx_keeps_formula_like_text_as_text(

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from mlstix.errors import UsageError
 from mlstix.kb.graph import KnowledgeBase
@@ -206,12 +207,20 @@ def csv_zip(kb: KnowledgeBase) -> bytes:
     return buffer.getvalue()
 
 
-def _normalize_zip(data: bytes) -> bytes:
-    """Rewrite a zip with fixed timestamps and member order, for byte-identical output."""
+def _normalize_xlsx(data: bytes, modified: str) -> bytes:
+    """Rewrite a workbook with fixed zip timestamps and a fixed ``dcterms:modified`` (openpyxl
+    stamps the save time there), so the same knowledge base gives the same bytes."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
         for info in src.infolist():
-            dst.writestr(_zip_entry(info.filename), src.read(info))
+            content = src.read(info)
+            if info.filename == "docProps/core.xml":
+                content = re.sub(
+                    rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                    rb"\g<1>" + modified.encode() + rb"\g<2>",
+                    content,
+                )
+            dst.writestr(_zip_entry(info.filename), content)
     return out.getvalue()
 
 
@@ -228,9 +237,9 @@ def xlsx(kb: KnowledgeBase) -> bytes:
         ) from None
     book = Workbook()
     book.remove(book.active)
-    newest = max((o.modified for o in kb.objects), default=datetime(2025, 1, 1))
+    newest = max((o.modified for o in kb.objects), default=datetime(2025, 1, 1, tzinfo=UTC))
     book.properties.creator = "mlstix"
-    book.properties.created = book.properties.modified = newest.replace(tzinfo=None)
+    book.properties.created = newest.replace(tzinfo=None)
     wrap = Alignment(wrap_text=True, vertical="top")
     for name, rows in tables(kb).items():
         sheet = book.create_sheet(name)
@@ -251,7 +260,8 @@ def xlsx(kb: KnowledgeBase) -> bytes:
         sheet.auto_filter.ref = sheet.dimensions
     buffer = io.BytesIO()
     book.save(buffer)
-    return _normalize_zip(buffer.getvalue())
+    stamp = newest.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _normalize_xlsx(buffer.getvalue(), stamp)
 
 
 EXPORTERS: dict[str, Callable[[KnowledgeBase], bytes]] = {"csv": csv_zip, "xlsx": xlsx}
