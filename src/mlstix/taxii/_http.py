@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 __all__ = [
     "STIX_MEDIA",
@@ -31,8 +31,15 @@ TAXII_MEDIA = "application/taxii+json;version=2.1"
 STIX_MEDIA = "application/stix+json;version=2.1"
 
 
-class TaxiiResponse(Response):
+class TaxiiResponse(JSONResponse):
+    """JSON with the TAXII media type. Bytes are sent as they are (already serialized)."""
+
     media_type = TAXII_MEDIA
+
+    def render(self, content: Any) -> bytes:
+        if isinstance(content, bytes):
+            return content
+        return json.dumps(content, ensure_ascii=False).encode("utf-8")
 
 
 class TaxiiError(Exception):

@@ -51,6 +51,10 @@ _POST_ERRORS = {
     413: {"model": m.ErrorModel, "description": "Body too large"},
     415: {"model": m.ErrorModel, "description": "Content-Type is not TAXII 2.1"},
 }
+_ENVELOPE_BODY = {
+    "required": True,
+    "content": {TAXII_MEDIA: {"schema": m.EnvelopeModel.model_json_schema()}},
+}
 _OBJECT_FILTERS = frozenset(
     {
         "added_after",
@@ -215,6 +219,7 @@ def add_routes(app: FastAPI, server: Server) -> None:
         status_code=202,
         responses=_POST_ERRORS,
         tags=["objects"],
+        openapi_extra={"requestBody": _ENVELOPE_BODY},
     )
     async def post_objects(request: Request, collection_id: str) -> Response:
         who = server.principal(request)
@@ -255,7 +260,8 @@ def add_routes(app: FastAPI, server: Server) -> None:
 
     @app.delete(
         f"{root}/collections/{{collection_id}}/objects/{{object_id}}/",
-        responses=_ERRORS,
+        response_class=Response,
+        responses={**_ERRORS, 200: {"description": "Deleted (no body)", "content": {}}},
         dependencies=docs_filters,
         tags=["objects"],
     )
@@ -266,7 +272,7 @@ def add_routes(app: FastAPI, server: Server) -> None:
         flt = parse_filters(request.query_params, allowed=_DELETE_FILTERS, version_default="all")
         if server.store.delete_object(collection_id, object_id, flt) == 0:
             raise TaxiiError(404, "Not Found", f"no object {object_id!r} matches")
-        return TaxiiResponse(status_code=200)
+        return Response(status_code=200)
 
     @app.get(
         f"{root}/collections/{{collection_id}}/objects/{{object_id}}/versions/",
