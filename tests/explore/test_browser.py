@@ -169,3 +169,16 @@ def test_html_report_is_offline_inert_and_prints(
     assert pdf.startswith(b"%PDF")
     (artifacts / "report.pdf").write_bytes(pdf)
     watched.assert_clean()
+
+
+def test_the_watcher_catches_console_errors_and_network(watched: Watched, tmp_path: Path) -> None:
+    page = tmp_path / "bad.html"
+    page.write_text(
+        '<img src="https://example.invalid/x.png"><script>console.error("boom");</script>'
+    )
+    watched.page.goto(page.as_uri())
+    watched.page.wait_for_timeout(100)
+    assert any("boom" in p for p in watched.problems)
+    assert watched.network == ["https://example.invalid/x.png"]
+    with pytest.raises(AssertionError):
+        watched.assert_clean()
