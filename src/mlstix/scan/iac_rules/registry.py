@@ -112,10 +112,12 @@ class RuleRegistry:
 @cache
 def default_registry() -> RuleRegistry:
     """The packaged rules and logic, loaded once."""
-    from mlstix.scan.iac_rules import aws, gcp, kubernetes
+    import mlstix.scan.iac_rules.aws as aws_rules
+    import mlstix.scan.iac_rules.gcp as gcp_rules
+    import mlstix.scan.iac_rules.kubernetes as k8s_rules
 
     registry = RuleRegistry()
-    for module in (aws, gcp, kubernetes):
+    for module in (aws_rules, gcp_rules, k8s_rules):
         module.register(registry)
     folder = resources.files("mlstix.scan.iac_rules") / "data"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
