@@ -1,0 +1,418 @@
+"""Load benchmark of the mlstix TAXII 2.1 server against the OASIS reference server medallion.
+
+Both servers hold the same N STIX 2.1 objects (default 100,000) in one collection and are driven
+on loopback by one sequential HTTP client, with bounded loops:
+
+- paged object reads: GET .../objects/?limit=100, following ``next`` (restarting at the end);
+- paged manifest reads: the same on .../manifest/;
+- posts: POST envelopes of 100 new objects into the full collection.
+
+mlstix runs as ``mlstix serve`` (uvicorn, SQLite file in WAL mode with synchronous=FULL) and is
+loaded through its own POST endpoint (the bulk load is timed too). medallion 3.0.0 runs with its
+memory backend (Flask's server), loaded from its JSON data file, in a venv of its own under
+benchmarks/.work/. medallion is given only objects it can hold: no extension-definition (it
+answers 500 once one is stored, DESIGN.md), so the objects are indicators, vulnerabilities,
+attack patterns, notes and relationships.
+
+Usage: .venv/bin/python benchmarks/taxii_load.py [--objects 100000] [--reads 200] [--posts 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+WORK = Path(__file__).resolve().parent / ".work"
+TAXII = "application/taxii+json;version=2.1"
+HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
+FINDINGS = "9d2c5e61-8b7a-4f3e-b0c4-1a6e2f7d3c58"  # mlstix's Findings collection
+MEDALLION_COLLECTION = "91a7b528-80eb-42ed-a74d-c6fbd5a26116"
+
+
+def make_object(n: int) -> dict[str, Any]:
+    oid = str(uuid.UUID(int=n + 1, version=4))
+    stamp = f"2026-{1 + n % 12:02d}-{1 + n % 28:02d}T{n % 24:02d}:00:00.000Z"
+    common = {"spec_version": "2.1", "created": stamp, "modified": stamp}
+    kind = n % 5
+    if kind == 0:
+        return {
+            "type": "indicator",
+            "id": f"indicator--{oid}",
+            **common,
+            "name": f"model file {n}",
+            "pattern": f"[file:name = 'model-{n}.pt']",
+            "pattern_type": "stix",
+            "valid_from": "2026-01-01T00:00:00Z",
+            "indicator_types": ["malicious-activity"],
+        }
+    if kind == 1:
+        return {
+            "type": "vulnerability",
+            "id": f"vulnerability--{oid}",
+            **common,
+            "name": f"weakness {n}",
+            "description": "Unsafe deserialization of a model. " * 4,
+        }
+    if kind == 2:
+        return {
+            "type": "attack-pattern",
+            "id": f"attack-pattern--{oid}",
+            **common,
+            "name": f"technique {n}",
+            "description": "Tampering with model weights. " * 4,
+        }
+    if kind == 3:
+        return {
+            "type": "note",
+            "id": f"note--{oid}",
+            **common,
+            "content": f"note {n} " * 20,
+            "object_refs": [f"vulnerability--{uuid.UUID(int=n - 1, version=4)}"],
+        }
+    return {
+        "type": "relationship",
+        "id": f"relationship--{oid}",
+        **common,
+        "relationship_type": "related-to",
+        "source_ref": f"attack-pattern--{uuid.UUID(int=n - 1, version=4)}",
+        "target_ref": f"vulnerability--{uuid.UUID(int=n - 2, version=4)}",
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_up(url: str, proc: subprocess.Popen[bytes], auth: Any, limit: float = 600) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}: {url}")
+        try:
+            if httpx.get(url, headers={"Accept": TAXII}, auth=auth, timeout=5).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"server did not start: {url}")
+
+
+def medallion_python() -> Path:
+    venv = WORK / "medallion"
+    python = venv / "bin" / "python"
+    if not (venv / "bin" / "medallion").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "medallion==3.0.0"], check=True)
+    return python
+
+
+def start_medallion(objects: list[dict[str, Any]], port: int) -> subprocess.Popen[bytes]:
+    python = medallion_python()
+    root = f"http://127.0.0.1:{port}/api1/"
+    base_us = 1_795_000_000_000_000
+    manifest = []
+    for i, obj in enumerate(objects):
+        sec, us = divmod(base_us + i, 1_000_000)
+        added = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{us:06d}Z"
+        manifest.append(
+            {
+                "id": obj["id"],
+                "date_added": added,
+                "version": obj["modified"],
+                "media_type": "application/stix+json;version=2.1",
+            }
+        )
+    data = {
+        "/discovery": {"title": "bench", "default": root, "api_roots": [root]},
+        "api1": {
+            "information": {
+                "title": "bench",
+                "versions": [TAXII],
+                "max_content_length": 100_000_000,
+            },
+            "status": [],
+            "collections": [
+                {
+                    "id": MEDALLION_COLLECTION,
+                    "title": "bench",
+                    "can_read": True,
+                    "can_write": True,
+                    "media_types": ["application/stix+json;version=2.1"],
+                    "objects": objects,
+                    "manifest": manifest,
+                }
+            ],
+        },
+    }
+    (WORK / "medallion-data.json").write_text(json.dumps(data))
+    config = {
+        "backend": {
+            "module": "medallion.backends.memory_backend",
+            "module_class": "MemoryBackend",
+            "filename": str(WORK / "medallion-data.json"),
+        },
+        "users": {"bench": "bench-pass"},
+        "taxii": {"max_page_size": 100},
+    }
+    (WORK / "medallion-config.json").write_text(json.dumps(config))
+    log = (WORK / "medallion.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            str(python),
+            "-m",
+            "medallion.scripts.run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            str(WORK / "medallion-config.json"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_up(f"http://127.0.0.1:{port}/taxii2/", proc, ("bench", "bench-pass"))
+    return proc
+
+
+def start_mlstix(port: int) -> subprocess.Popen[bytes]:
+    db = WORK / "mlstix-bench.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{db}"
+    config = WORK / "mlstix-bench.toml"
+    config.write_text("load_kb = false\nmax_content_length = 104857600\n")
+    cli = [sys.executable, "-c", "from mlstix.cli.main import main; main()"]
+    subprocess.run(
+        [
+            *cli,
+            "serve",
+            "adduser",
+            "bench",
+            "--password",
+            "bench-pass",
+            "--write",
+            "findings",
+            "--db",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    log = (WORK / "mlstix.log").open("wb")
+    proc = subprocess.Popen(
+        [*cli, "serve", "--db", url, "--port", str(port), "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_up(f"http://127.0.0.1:{port}/taxii2/", proc, None)
+    return proc
+
+
+class Stats:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.elapsed = 0.0
+        self.note = ""
+
+    def row(self) -> str:
+        if not self.latencies:
+            return f"{self.name:34s} {'-':>6s} {self.errors:>4d}  {self.note}"
+        lat = sorted(self.latencies)
+        p50 = statistics.median(lat) * 1000
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        return (
+            f"{self.name:34s} {len(lat):>6d} {self.errors:>4d} {self.rps:>9.1f} "
+            f"{p50:>9.1f} {p99:>9.1f}  {self.note}"
+        )
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+
+def paged_reads(
+    client: httpx.Client, url: str, name: str, requests: int, budget: float, timeout: float
+) -> Stats:
+    stats = Stats(name)
+    start = time.monotonic()
+    nxt: str | None = None
+    while len(stats.latencies) + stats.errors < requests and time.monotonic() - start < budget:
+        params: dict[str, Any] = {"limit": 100}
+        if nxt:
+            params["next"] = nxt
+        t0 = time.perf_counter()
+        try:
+            resp = client.get(url, params=params, headers={"Accept": TAXII}, timeout=timeout)
+        except httpx.TimeoutException:
+            stats.errors += 1
+            stats.note = f"a request did not answer within {timeout:.0f} s; stopped"
+            break
+        dt = time.perf_counter() - t0
+        if resp.status_code != 200:
+            stats.errors += 1
+            nxt = None  # e.g. medallion's 'next' session expired: start over
+            continue
+        stats.latencies.append(dt)
+        body = resp.json()
+        nxt = body.get("next") if body.get("more") else None
+    stats.elapsed = sum(stats.latencies)
+    return stats
+
+
+def posts(
+    client: httpx.Client, url: str, name: str, first: int, count: int, size: int, timeout: float
+) -> Stats:
+    stats = Stats(name)
+    for i in range(count):
+        batch = [make_object(first + i * size + k) for k in range(size)]
+        body = json.dumps({"objects": batch})
+        t0 = time.perf_counter()
+        try:
+            resp = client.post(url, content=body, headers=HEADERS, timeout=timeout)
+        except httpx.TimeoutException:
+            stats.errors += 1
+            stats.note = f"a POST did not answer within {timeout:.0f} s; stopped"
+            break
+        dt = time.perf_counter() - t0
+        if resp.status_code != 202 or resp.json().get("success_count") != size:
+            stats.errors += 1
+            continue
+        stats.latencies.append(dt)
+    stats.elapsed = sum(stats.latencies)
+    return stats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--objects", type=int, default=100_000)
+    parser.add_argument("--reads", type=int, default=200, help="paged reads per server and kind")
+    parser.add_argument("--posts", type=int, default=20, help="POSTs of --post-size objects")
+    parser.add_argument("--post-size", type=int, default=100)
+    parser.add_argument("--budget", type=float, default=120, help="seconds per measurement")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds per request")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    objects = [make_object(n) for n in range(args.objects)]
+    print(f"{args.objects} objects, {sum(len(json.dumps(o)) for o in objects) / 1e6:.1f} MB")
+    results: dict[str, dict[str, Stats]] = {}
+
+    port = free_port()
+    proc = start_mlstix(port)
+    try:
+        base = f"http://127.0.0.1:{port}/mlstix/collections/{FINDINGS}/"
+        with httpx.Client(auth=("bench", "bench-pass")) as client:
+            load = Stats("mlstix bulk load (POST 500/req)")
+            t0 = time.perf_counter()
+            for start in range(0, len(objects), 500):
+                body = json.dumps({"objects": objects[start : start + 500]})
+                t1 = time.perf_counter()
+                resp = client.post(f"{base}objects/", content=body, headers=HEADERS, timeout=600)
+                load.latencies.append(time.perf_counter() - t1)
+                if resp.status_code != 202 or resp.json()["failure_count"]:
+                    raise SystemExit(f"mlstix refused the load: {resp.text[:500]}")
+            load.elapsed = time.perf_counter() - t0
+            load.note = f"{len(objects) / load.elapsed:.0f} objects/s"
+            results["mlstix"] = {
+                "load": load,
+                "objects": paged_reads(
+                    client,
+                    f"{base}objects/",
+                    "mlstix paged objects",
+                    args.reads,
+                    args.budget,
+                    args.timeout,
+                ),
+                "manifest": paged_reads(
+                    client,
+                    f"{base}manifest/",
+                    "mlstix paged manifest",
+                    args.reads,
+                    args.budget,
+                    args.timeout,
+                ),
+                "posts": posts(
+                    client,
+                    f"{base}objects/",
+                    "mlstix posts",
+                    10_000_000,
+                    args.posts,
+                    args.post_size,
+                    args.timeout,
+                ),
+            }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    port = free_port()
+    t0 = time.perf_counter()
+    proc = start_medallion(objects, port)
+    print(f"medallion started with the data file in {time.perf_counter() - t0:.1f} s")
+    try:
+        base = f"http://127.0.0.1:{port}/api1/collections/{MEDALLION_COLLECTION}/"
+        with httpx.Client(auth=("bench", "bench-pass")) as client:
+            results["medallion"] = {
+                "objects": paged_reads(
+                    client,
+                    f"{base}objects/",
+                    "medallion paged objects",
+                    args.reads,
+                    args.budget,
+                    args.timeout,
+                ),
+                "manifest": paged_reads(
+                    client,
+                    f"{base}manifest/",
+                    "medallion paged manifest",
+                    args.reads,
+                    args.budget,
+                    args.timeout,
+                ),
+                "posts": posts(
+                    client,
+                    f"{base}objects/",
+                    "medallion posts",
+                    10_000_000,
+                    args.posts,
+                    args.post_size,
+                    args.timeout,
+                ),
+            }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    print(
+        f"\n{'measurement':34s} {'reqs':>6s} {'err':>4s} {'req/s':>9s} {'p50 ms':>9s} "
+        f"{'p99 ms':>9s}"
+    )
+    for server in results.values():
+        for stats in server.values():
+            print(stats.row())
+    print()
+    for kind in ("objects", "manifest", "posts"):
+        ours, theirs = results["mlstix"][kind], results["medallion"][kind]
+        if ours.rps and theirs.rps:
+            print(f"{kind}: mlstix/medallion throughput = {ours.rps / theirs.rps:.1f}x")
+        elif ours.rps:
+            bound = ours.rps * args.timeout
+            print(f"{kind}: medallion gave no answer in {args.timeout:.0f} s; ratio > {bound:.0f}x")
+
+
+if __name__ == "__main__":
+    main()
