@@ -26,7 +26,8 @@ from typing import Any
 
 from mlstix import __version__
 from mlstix.errors import MlstixError, UsageError
-from mlstix.integrity.hashing import HashOptions, build_hashing_config
+from mlstix.integrity._fasthash import hash_model
+from mlstix.integrity.hashing import HashOptions
 from mlstix.integrity.modelcard import ModelInfo, read_model_info
 from mlstix.integrity.verify import find_signature
 
@@ -82,12 +83,10 @@ def _timestamp() -> datetime:
 
 
 def _file_hashes(model: Path, exclude: list[Path]) -> dict[str, str]:
-    config = build_hashing_config(HashOptions(), model, exclude)
     try:
-        manifest = config.hash(model)
+        return hash_model(model, HashOptions(), exclude).hex()
     except ValueError as exc:
         raise UsageError(f"cannot hash {model}: {exc}") from None
-    return {rd.identifier: rd.digest.digest_hex for rd in manifest.resource_descriptors()}
 
 
 def model_card_json(info: ModelInfo) -> dict[str, Any]:

@@ -116,7 +116,11 @@ def relative_ignores(model_path: Path, paths: Iterable[str | os.PathLike[str]]) 
 def build_hashing_config(
     options: HashOptions, model_path: Path, extra_ignores: Iterable[Path] = ()
 ) -> Any:
-    """The ``model_signing.hashing.Config`` for ``options`` (library imported lazily)."""
+    """The library's own ``model_signing.hashing.Config`` for ``options``.
+
+    mlstix hashes with :mod:`mlstix.integrity._fasthash`, which produces the same manifest
+    without waiting for the library to load; the tests hold the two equal with this reference.
+    """
     from model_signing import hashing
 
     algorithm = _LIBRARY_NAME[options.algorithm]
@@ -160,7 +164,12 @@ def options_from_serialization(
         shard_size = int(serialization["shard_size"])
     elif method != "files":
         raise ValueError(f"the signature uses an unknown serialization method {method!r}")
-    ignores = serialization.get("ignore_paths") or []
+    # like the library, skip recorded ignore paths that would leave the model folder
+    ignores = [
+        p
+        for p in serialization.get("ignore_paths") or []
+        if isinstance(p, str) and not Path(p).is_absolute() and ".." not in Path(p).parts
+    ]
     return HashOptions(
         algorithm=algorithm,
         shard_size=shard_size,

@@ -17,8 +17,9 @@ from typing import Any
 
 from mlstix._io import write_atomic
 from mlstix.errors import UsageError
+from mlstix.integrity._fasthash import start_hashing
 from mlstix.integrity.errors import SigningError
-from mlstix.integrity.hashing import HashOptions, build_hashing_config
+from mlstix.integrity.hashing import HashOptions
 
 __all__ = [
     "CertificateSigner",
@@ -125,16 +126,11 @@ def _check_certificates(path: Path, what: str) -> None:
         raise UsageError(f"{what} {path} holds no PEM certificate") from None
 
 
-def _library_signer(signer: Signer) -> tuple[str, Any]:
-    from model_signing._signing import sign_certificate, sign_ec_key
-
+def _check_signer(signer: Signer) -> None:
+    """Cheap checks of the key material, before any hashing starts."""
     if isinstance(signer, KeySigner):
         _check_private_key(signer.private_key, signer.password)
-        # The library hands the password to `cryptography`, which wants bytes (its type hint
-        # says str, and upstream's `--password` fails for that reason).
-        password: Any = signer.password.encode("utf-8") if signer.password else None
-        return "key", sign_ec_key.Signer(signer.private_key, password)
-    if isinstance(signer, CertificateSigner):
+    elif isinstance(signer, CertificateSigner):
         _check_private_key(signer.private_key, None)
         if not signer.certificate_chain:
             raise UsageError(
@@ -147,6 +143,22 @@ def _library_signer(signer: Signer) -> tuple[str, Any]:
             *((chain, "certificate chain file") for chain in signer.certificate_chain),
         ):
             _check_certificates(cert_file, what)
+    elif signer.trust_config is not None:
+        from mlstix.integrity.trust import load_trust_config
+
+        load_trust_config(signer.trust_config)
+
+
+def _library_signer(signer: Signer) -> tuple[str, Any]:
+    """The `model-signing` signer for ``signer`` (imports the library)."""
+    from model_signing._signing import sign_certificate, sign_ec_key
+
+    if isinstance(signer, KeySigner):
+        # The library hands the password to `cryptography`, which wants bytes (its type hint
+        # says str, and upstream's `--password` fails for that reason).
+        password: Any = signer.password.encode("utf-8") if signer.password else None
+        return "key", sign_ec_key.Signer(signer.private_key, password)
+    if isinstance(signer, CertificateSigner):
         try:
             return "certificate", sign_certificate.Signer(
                 signer.private_key, signer.signing_certificate, list(signer.certificate_chain)
@@ -157,10 +169,6 @@ def _library_signer(signer: Signer) -> tuple[str, Any]:
             ) from None
     from model_signing._signing import sign_sigstore
 
-    if signer.trust_config is not None:
-        from mlstix.integrity.trust import load_trust_config
-
-        load_trust_config(signer.trust_config)
     try:
         return "sigstore", sign_sigstore.Signer(
             oidc_issuer=signer.oidc_issuer,
@@ -187,8 +195,6 @@ def sign_model(
 
     The signature file itself is ignored when it lies inside the model folder, as upstream does.
     """
-    from model_signing._signing import signing
-
     model = Path(model_path)
     if not model.exists():
         raise UsageError(f"model path {model} does not exist")
@@ -196,27 +202,33 @@ def sign_model(
     target = Path(signature_path) if signature_path is not None else default_signature_path(model)
     if target.exists() and target.is_dir():
         raise UsageError(f"signature path {target} is a folder")
-    method, library_signer = _library_signer(signer)
+    _check_signer(signer)
     extra: list[Path] = []
     root, sig = model.resolve(), target.resolve()
     if model.is_dir() and sig.is_relative_to(root):
         extra.append(sig.relative_to(root))
-    config = build_hashing_config(options, model, extra)
+    # Hash on worker threads while this one imports model-signing and loads the key.
+    job = start_hashing(model, options, extra)
     try:
-        manifest = config.hash(model)
+        method, library_signer = _library_signer(signer)
+        from model_signing._signing import signing
+
+        hashed = job.result()
     except ValueError as exc:
         raise UsageError(f"cannot hash {model}: {exc}") from None
-    descriptors = list(manifest.resource_descriptors())
-    if not descriptors:
+    finally:
+        job.cancel()
+    if not hashed.digests:
         raise UsageError(f"{model} has no files to sign (all ignored, or an empty folder)")
+    manifest = hashed.library_manifest()
     payload = signing.Payload(manifest)
     try:
         signature = library_signer.sign(payload)
     except Exception as exc:  # boundary: a signer (Sigstore: network, OIDC) failing in any way
         raise SigningError(f"signing {model} failed: {exc}") from None
     write_atomic(target, signature.bundle.to_json())
-    files = len({_file(d.identifier, options.method == "shards") for d in descriptors})
-    return SignResult(target, method, files, len(descriptors))
+    files = len({_file(name, options.method == "shards") for name in hashed.digests})
+    return SignResult(target, method, files, len(hashed.digests))
 
 
 def _file(identifier: str, sharded: bool) -> str:

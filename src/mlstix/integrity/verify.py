@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlstix.errors import UsageError
+from mlstix.integrity._fasthash import start_hashing
 from mlstix.integrity.bundle import read_signature
 from mlstix.integrity.errors import SignatureError
-from mlstix.integrity.hashing import build_hashing_config, options_from_serialization
+from mlstix.integrity.hashing import options_from_serialization
 from mlstix.integrity.trust import (
     ChainTrust,
     IdentityTrust,
@@ -149,26 +150,28 @@ def check_signature(
     except SignatureError as exc:
         return VerificationResult(False, None, None, str(exc), sig_path)
 
+    try:
+        options = options_from_serialization(
+            signature.serialization, workers=workers, chunk_size=chunk_size
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        message = f"signature {sig_path} describes a hashing mlstix cannot repeat: {exc}"
+        return VerificationResult(False, signature.method, signature.signer, message, sig_path)
+    # Hash the model on worker threads while this one authenticates the signature.
+    job = start_hashing(model, options, _inside(model, sig_path, list(ignore_paths)))
     manifest: Any = None
     trusted_by: str | None = None
     reasons: list[str] = []
-    for trust in trusts:
-        try:
-            manifest = authenticate(trust, signature)
-        except Untrusted as exc:
-            reasons.append(str(exc))
-            continue
-        trusted_by = trust.describe()
-        break
-
-    if manifest is not None:
-        serialization = dict(manifest.serialization_type)
-        expected = {rd.identifier: rd.digest.digest_hex for rd in manifest.resource_descriptors()}
-    else:
-        serialization = signature.serialization
-        expected = {e.name: e.digest for e in signature.entries}
     try:
-        actual = _hash_model(model, sig_path, serialization, ignore_paths, workers, chunk_size)
+        for trust in trusts:
+            try:
+                manifest = authenticate(trust, signature)
+            except Untrusted as exc:
+                reasons.append(str(exc))
+                continue
+            trusted_by = trust.describe()
+            break
+        hashed = job.result()
     except ValueError as exc:
         return VerificationResult(
             False,
@@ -179,6 +182,16 @@ def check_signature(
             authenticated=manifest is not None,
             trusted_by=trusted_by,
         )
+    finally:
+        job.cancel()
+    actual = hashed.hex()
+    serialization = signature.serialization
+    if manifest is not None:
+        # the authenticated statement is the parsed one (same DSSE payload); use the library's
+        # reading of it for the expected digests
+        expected = {rd.identifier: rd.digest.digest_hex for rd in manifest.resource_descriptors()}
+    else:
+        expected = {e.name: e.digest for e in signature.entries}
     sharded = serialization.get("method") == "shards"
     changed, added, missing = diff_manifests(expected, actual, sharded=sharded)
     if not model.is_dir():  # a single-file model's one resource is named "."
@@ -277,21 +290,6 @@ def _check_trust_files(trusts: list[Trust]) -> None:
             key_fingerprint(trust.public_key)
         elif isinstance(trust, IdentityTrust) and trust.trust_config is not None:
             load_trust_config(trust.trust_config)
-
-
-def _hash_model(
-    model: Path,
-    signature_path: Path,
-    serialization: Mapping[str, Any],
-    ignore_paths: Iterable[str],
-    workers: int | None,
-    chunk_size: int,
-) -> dict[str, str]:
-    options = options_from_serialization(serialization, workers=workers, chunk_size=chunk_size)
-    extra = list(ignore_paths)
-    config = build_hashing_config(options, model, _inside(model, signature_path, extra))
-    actual = config.hash(model)
-    return {rd.identifier: rd.digest.digest_hex for rd in actual.resource_descriptors()}
 
 
 def _inside(model: Path, signature_path: Path, user_ignores: list[str]) -> list[Path]:

@@ -1,0 +1,234 @@
+"""Hashing a model exactly as `model-signing` 1.x serializes it, started before the library loads.
+
+Why not the library's own hasher: importing ``model_signing`` loads Sigstore, protobuf and
+OpenSSL bindings (~0.5 s of single-threaded Python), and its hashing cannot start before that.
+Here the files are hashed by threads that release the GIL (``hashlib``, ``blake3``) while the
+main thread imports the library and loads keys, so the import costs no wall time on a
+multi-core machine. Files are read with ``readinto`` into one reused buffer per task.
+
+The output is the library's manifest, item for item (tests compare both on every setting):
+
+- files are found with ``model_path.glob("**/*")``; each path is checked first (a symlink is
+  refused unless allowed; anything not a file or folder is refused), then skipped when it lies
+  under an ignored path; identifiers are POSIX paths relative to the model (``.`` for a
+  single-file model);
+- ``files``: one digest per file, named ``sha256``, ``blake2b`` or ``blake3``;
+- ``shards``: one digest per ``[start, end)`` slice of ``shard_size`` bytes, identifier
+  ``path:start:end``, named ``<algorithm>-sharded-<shard_size>``; empty files have no shard;
+- ``serialization`` records the method, ``hash_type``, ``allow_symlinks``, ``shard_size`` and
+  the ignored paths relative to the model (git paths included when ignored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from mlstix.integrity.hashing import GIT_PATHS, HashOptions, relative_ignores
+
+__all__ = ["Cancelled", "HashedModel", "hash_model", "start_hashing"]
+
+
+@dataclass(frozen=True)
+class HashedModel:
+    """A fresh manifest: ``digests`` maps identifier → (algorithm name, digest bytes)."""
+
+    model_name: str
+    serialization: dict[str, Any]
+    digests: dict[str, tuple[str, bytes]]
+
+    def hex(self) -> dict[str, str]:
+        return {name: digest.hex() for name, (_, digest) in self.digests.items()}
+
+    def library_manifest(self) -> Any:
+        """The same manifest as a ``model_signing.manifest.Manifest`` (imports the library)."""
+        from model_signing import manifest
+        from model_signing._hashing.hashing import Digest
+
+        serialization = manifest.SerializationType.from_args(self.serialization)
+        items = [
+            serialization.new_item(name, Digest(algorithm, value))
+            for name, (algorithm, value) in self.digests.items()
+        ]
+        return manifest.Manifest(self.model_name, items, serialization)
+
+
+def _check(path: Path, allow_symlinks: bool) -> None:
+    # the library's serialization.check_file_or_directory, with its wording
+    if not allow_symlinks and path.is_symlink():
+        raise ValueError(
+            f"Cannot use '{path}' because it is a symlink. This behavior can be changed with "
+            "`allow_symlinks`."
+        )
+    if not (path.is_file() or path.is_dir()):
+        raise ValueError(
+            f"Cannot use '{path}' as file or directory. It could be a special file, it could "
+            "be missing, or there might be a permission issue."
+        )
+
+
+def _files(model: Path, ignored: list[Path], allow_symlinks: bool) -> list[Path]:
+    out = []
+    for path in itertools.chain((model,), model.glob("**/*")):
+        _check(path, allow_symlinks)
+        if path.is_file() and not any(path.is_relative_to(i) for i in ignored):
+            out.append(path)
+    return out
+
+
+def _new(algorithm: str) -> Any:
+    if algorithm == "sha256":
+        return hashlib.sha256()
+    if algorithm == "blake2b":
+        return hashlib.blake2b()
+    import blake3
+
+    return blake3.blake3()
+
+
+class Cancelled(Exception):
+    """Hashing was stopped because its result is no longer needed."""
+
+
+_NEVER = threading.Event()
+
+
+def _digest_range(
+    path: Path,
+    algorithm: str,
+    start: int,
+    end: int | None,
+    buffer: int,
+    stop: threading.Event = _NEVER,
+) -> bytes:
+    hasher = _new(algorithm)
+    view = memoryview(bytearray(buffer))
+    with path.open("rb", buffering=0) as fh:
+        if start:
+            fh.seek(start)
+        left = end - start if end is not None else None
+        while left is None or left > 0:
+            want = view if left is None or left >= buffer else view[:left]
+            count = fh.readinto(want)
+            if not count:
+                break
+            if stop.is_set():
+                raise Cancelled
+            hasher.update(want[:count])
+            if left is not None:
+                left -= count
+    return bytes(hasher.digest())
+
+
+def _blake3_file(path: Path, workers: int | None) -> bytes:
+    import blake3
+
+    hasher = blake3.blake3(max_threads=workers or blake3.blake3.AUTO)
+    hasher.update_mmap(path)
+    return bytes(hasher.digest())
+
+
+def _serialization(options: HashOptions, recorded_ignores: list[Path]) -> dict[str, Any]:
+    result: dict[str, Any] = {"method": options.method, "hash_type": options.algorithm}
+    if options.method == "shards":
+        result["shard_size"] = options.shard_size
+    result["allow_symlinks"] = options.allow_symlinks
+    if recorded_ignores:
+        result["ignore_paths"] = sorted({str(p) for p in recorded_ignores})
+    return result
+
+
+def hash_model(
+    model: Path,
+    options: HashOptions,
+    extra_ignores: Sequence[Path] = (),
+    stop: threading.Event = _NEVER,
+) -> HashedModel:
+    """Hash ``model`` as the library would with ``options`` (see the module docstring)."""
+    rel = [*relative_ignores(model, options.ignore_paths), *extra_ignores]
+    if options.ignore_git_paths:
+        rel += [Path(p) for p in GIT_PATHS]
+    files = _files(model, [model / p for p in rel], options.allow_symlinks)
+    workers = options.workers or os.cpu_count() or 1
+    buffer = options.chunk_size or (8 << 20)
+    name = model.name if model.name not in ("", "..") else model.resolve().name
+
+    def ident(path: Path) -> str:
+        return str(PurePosixPath(path.relative_to(model)))
+
+    digests: dict[str, tuple[str, bytes]] = {}
+    if options.algorithm == "blake3":  # parallel inside each file, as the library does
+        for path in files:
+            if stop.is_set():
+                raise Cancelled
+            digests[ident(path)] = ("blake3", _blake3_file(path, options.workers))
+    elif options.method == "files":
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            jobs = {
+                ident(p): pool.submit(_digest_range, p, options.algorithm, 0, None, buffer, stop)
+                for p in files
+            }
+            digests = {k: (options.algorithm, job.result()) for k, job in jobs.items()}
+    else:
+        assert options.shard_size is not None
+        size = options.shard_size
+        label = f"{options.algorithm}-sharded-{size}"
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            shard_jobs: dict[str, Future[bytes]] = {}
+            for path in files:
+                length = path.stat().st_size
+                for start in range(0, length, size):
+                    end = min(start + size, length)
+                    shard_jobs[f"{ident(path)}:{start}:{end}"] = pool.submit(
+                        _digest_range,
+                        path,
+                        options.algorithm,
+                        start,
+                        end,
+                        min(buffer, size),
+                        stop,
+                    )
+            digests = {k: (label, job.result()) for k, job in shard_jobs.items()}
+    return HashedModel(name, _serialization(options, rel), digests)
+
+
+class _Running:
+    """A hashing job on a background thread; :meth:`result` joins it and re-raises."""
+
+    def __init__(self, work: Callable[[threading.Event], HashedModel]) -> None:
+        self._stop = threading.Event()
+        self._result: HashedModel | None = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._result = work(self._stop)
+            except BaseException as exc:  # handed to the caller in result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="mlstix-hash", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Stop early (the caller failed) and wait for the workers to notice."""
+        self._stop.set()
+        self._thread.join()
+
+    def result(self) -> HashedModel:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
+def start_hashing(model: Path, options: HashOptions, extra_ignores: Sequence[Path]) -> _Running:
+    """Start :func:`hash_model` on a background thread and return at once."""
+    return _Running(lambda stop: hash_model(model, options, extra_ignores, stop))
