@@ -202,3 +202,34 @@ def test_serve_needs_both_tls_files(tmp_path: Path) -> None:
 def test_serve_rejects_a_bad_database_url() -> None:
     result = CliRunner().invoke(cli, ["serve", "--db", "mysql://x/y"])
     assert result.exit_code == 2 and "unsupported database URL" in result.output
+
+
+def test_a_scan_report_in_stix_publishes_cleanly(
+    live: tuple[LiveServer, Users], kb: object
+) -> None:
+    """What `mlstix scan ... --publish` sends: the STIX rendering of a report."""
+    from mlstix.findings.formats import render
+    from mlstix.findings.model import Finding, Location, Report, ScannedFile, Severity
+
+    server, users = live
+    report = Report.build(
+        "models",
+        [ScannedFile("model.pt", "pytorch-zip", "ab" * 32)],
+        [
+            Finding(
+                rule_id="MLX-TEST",
+                severity=Severity.CRITICAL,
+                title="Unsafe pickle",
+                message="imports os.system",
+                location=Location("model.pt", member="archive/data.pkl"),
+                vulnerability="insecure-model-serialization",
+                courses_of_action=("implement-ml-model-verification-testing",),
+            )
+        ],
+    )
+    bundle = render("stix", report, kb)  # type: ignore[arg-type]
+    result = publish_bundle(bundle, server.root, "findings", Credentials(api_key=users.api_key))
+    assert result.failures == () and result.ok
+    stored = set(_stored_ids(server, users))
+    assert any(i.startswith("sighting--") for i in stored)
+    assert stored == {o["id"] for o in json.loads(bundle)["objects"]}
