@@ -33,8 +33,6 @@ __all__ = ["add_routes"]
 
 if TYPE_CHECKING:
     from mlstix.taxii.app import Server
-    from mlstix.taxii.auth import Principal
-    from mlstix.taxii.store import CollectionInfo
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": m.ErrorModel, "content": {TAXII_MEDIA: {}}, "description": text}
@@ -193,7 +191,7 @@ def add_routes(app: FastAPI, server: Server) -> None:
     )
     def get_collection(request: Request, collection_id: str) -> Response:
         who = server.principal(request)
-        info = _readable_or_writable(server, collection_id, who)
+        info = server.collection(collection_id, who)
         return json_response(server.collection_resource(info, who))
 
     @app.get(
@@ -267,7 +265,6 @@ def add_routes(app: FastAPI, server: Server) -> None:
     )
     def delete_object(request: Request, collection_id: str, object_id: str) -> Response:
         who = server.principal(request)
-        server.collection(collection_id, who)
         server.collection(collection_id, who, write=True)
         flt = parse_filters(request.query_params, allowed=_DELETE_FILTERS, version_default="all")
         if server.store.delete_object(collection_id, object_id, flt) == 0:
@@ -325,13 +322,6 @@ def add_routes(app: FastAPI, server: Server) -> None:
         if page.more and key is not None:
             body["next"] = encode_cursor(key)
         return json_response(body, headers=_headers(page))
-
-
-def _readable_or_writable(server: Server, cid: str, who: Principal) -> CollectionInfo:
-    try:
-        return server.collection(cid, who)
-    except TaxiiError:
-        return server.collection(cid, who, write=True)
 
 
 def _exists(server: Server, cid: str, object_id: str) -> bool:
