@@ -182,3 +182,23 @@ def test_the_watcher_catches_console_errors_and_network(watched: Watched, tmp_pa
     assert watched.network == ["https://example.invalid/x.png"]
     with pytest.raises(AssertionError):
         watched.assert_clean()
+
+
+def test_the_graph_pans_and_zooms(watched: Watched, site: Path) -> None:
+    page = _open_graph(watched, site)
+    box = page.locator("#graph").bounding_box()
+    zoom = page.evaluate("() => window.mlstixGraph.zoom()")
+    pan = page.evaluate("() => window.mlstixGraph.pan()")
+    page.mouse.move(box["x"] + 6, box["y"] + 6)  # the fitted view's padding: background
+    page.mouse.down()
+    page.mouse.move(box["x"] + 126, box["y"] + 86, steps=8)
+    page.mouse.up()
+    moved = page.evaluate("() => window.mlstixGraph.pan()")
+    assert moved["x"] > pan["x"] + 50 and moved["y"] > pan["y"] + 30
+    assert page.url.endswith("index.html")  # a drag is not a click on a node
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -400)
+    page.wait_for_function(f"() => window.mlstixGraph.zoom() > {zoom}")
+    page.click("#graph-fit")
+    assert page.evaluate("() => window.mlstixGraph.zoom()") <= zoom + 1e-6
+    watched.assert_clean()
