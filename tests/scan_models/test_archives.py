@@ -149,3 +149,40 @@ def test_unreadable_model_is_an_error_and_a_finding(tmp_path: Path, scan: Scan) 
         f.chmod(0o644)
     assert [e.path for e in report.errors] == [str(f)]
     assert "models/unreadable" in rules(report)
+
+
+def test_read_error_is_an_error_and_a_finding(
+    tmp_path: Path, scan: Scan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root-independent variant: opening the file fails (as with EACCES or EIO)."""
+    from mlstix.scan.models import engine
+
+    f = tmp_path / "model.pt"
+    f.write_bytes(b.torch_zip(b.torch_state_pickle()))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(engine, "open", refuse, raising=False)
+    report = scan(tmp_path)
+    assert [(e.path, e.message) for e in report.errors] == [
+        (str(f), "cannot read: Permission denied")
+    ]
+    assert rules(report) == ["models/unreadable"]
+
+
+def test_analyzer_crash_is_reported_not_fatal(
+    tmp_path: Path, scan: Scan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlstix.scan.models import _serialized
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(_serialized, "analyze_pickle_stream", boom)
+    (tmp_path / "a.pkl").write_bytes(b.call_pickle("os", "system", "x"))
+    (tmp_path / "b.safetensors").write_bytes(b.safetensors({}, b""))
+    report = scan(tmp_path)
+    assert [e.message for e in report.errors] == ["analysis failed: RuntimeError: parser bug"]
+    assert "models/unreadable" in rules(report, "a.pkl")
+    assert {s.kind for s in report.scanned} == {"unknown", "safetensors"}

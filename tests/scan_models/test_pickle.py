@@ -15,6 +15,14 @@ from mlstix.scan.models._pickle import analyze_pickle_stream, looks_like_pickle
 from . import builders as b
 
 
+@pytest.fixture(autouse=True, params=["buffer", "stream"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both readers: in memory, and streaming from the file (huge pickles)."""
+    if request.param == "stream":
+        monkeypatch.setattr("mlstix.scan.models._pickle.MAX_BUFFER", 0)
+    return str(request.param)
+
+
 def analyze(data: bytes, policy: ImportPolicy | None = None):  # type: ignore[no-untyped-def]
     return analyze_pickle_stream(io.BytesIO(data), policy or ImportPolicy())
 
@@ -191,6 +199,6 @@ def test_big_payloads_are_skipped_not_read() -> None:
 
 
 def test_opcode_table_covers_pickletools() -> None:
-    from mlstix.scan.models._pickle import _OPS
+    from mlstix.scan.models._pickle_read import OPS
 
-    assert {op.name for op in pickletools.opcodes} == {op.name for op in _OPS.values()}
+    assert {op.name for op in pickletools.opcodes} == {op.name for op in OPS.values()}

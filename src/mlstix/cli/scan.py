@@ -18,6 +18,8 @@ from mlstix.cli._report import emit, report_options
 from mlstix.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mlstix.findings.model import Report
     from mlstix.kb.graph import KnowledgeBase
     from mlstix.scan.models import ScanOptions
@@ -76,15 +78,16 @@ def models(
         policy=policy,
         trust=Trust(public_key, identity, identity_provider),
     )
-    kb = load_kb()
     if sys.stderr.isatty():
-        report = _with_progress(paths, kb, options)
+        report = _with_progress(paths, load_kb, options)
     else:
-        report = scan_models(paths, kb, options)
+        report = scan_models(paths, load_kb, options)
     sys.exit(emit(report, fmt, output, fail_on))
 
 
-def _with_progress(paths: tuple[str, ...], kb: KnowledgeBase, options: ScanOptions) -> Report:
+def _with_progress(
+    paths: tuple[str, ...], kb: Callable[[], KnowledgeBase], options: ScanOptions
+) -> Report:
     """Scan with a progress bar on the terminal (stderr), removed when done."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -21,8 +21,7 @@ Reference: the pickle protocol as implemented by CPython's ``Lib/pickle.py`` and
 
 from __future__ import annotations
 
-import io
-import pickletools
+import operator
 import re
 import struct
 from collections.abc import Callable
@@ -31,50 +30,30 @@ from typing import IO, Any
 
 from mlstix.scan.models._hits import Hit
 from mlstix.scan.models._imports import ImportPolicy, Verdict, normalize
+from mlstix.scan.models._pickle_read import (
+    MAX_BUFFER,
+    OPS,
+    BufReader,
+    Call,
+    Global,
+    Malformed,
+    Reader,
+    StreamReader,
+    read_arg,
+)
 
 __all__ = ["PickleResult", "analyze_pickle_stream", "looks_like_pickle"]
 
-_OPS = {op.code.encode("latin-1")[0]: op for op in pickletools.opcodes}
-_BIG = 1 << 20  # byte payloads above this are skipped, not read
-_MAX_LINE = 1 << 16
 _MAX_OPS = 50_000_000
 _MAX_SEGMENTS = 10_000
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-
-
-class Malformed(Exception):
-    """The stream is not a valid pickle at ``pos``."""
-
-    def __init__(self, message: str, pos: int) -> None:
-        super().__init__(message)
-        self.pos = pos
-
-
-@dataclass(frozen=True)
-class Global:
-    module: str
-    name: str
-
-    @property
-    def qualname(self) -> str:
-        return f"{self.module}.{self.name}"
-
-
-@dataclass(frozen=True)
-class Call:
-    func: Any
-    args: Any
-
-
-@dataclass(frozen=True)
-class Blob:
-    """A large byte payload that was skipped."""
-
-    size: int
-
-
-class _Mark:
-    pass
+# Fixed-size literal opcodes that come in long runs (lists of weights): (op width, format).
+_RUNS = {
+    0x47: (9, ">xd", re.compile(rb"(?:G.{8})+", re.DOTALL)),
+    0x4B: (2, "<xB", re.compile(rb"(?:K.)+", re.DOTALL)),
+    0x4A: (5, "<xi", re.compile(rb"(?:J.{4})+", re.DOTALL)),
+}
+_first = operator.itemgetter(0)
 
 
 @dataclass
@@ -163,102 +142,6 @@ def _short(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-class _Reader:
-    """Reads opcodes and their arguments from a binary stream."""
-
-    def __init__(self, fp: IO[bytes]) -> None:
-        self.fp = fp
-        self.seekable = fp.seekable()
-
-    def tell(self) -> int:
-        return self.fp.tell()
-
-    def exact(self, n: int) -> bytes:
-        data = self.fp.read(n)
-        if len(data) != n:
-            raise Malformed(f"truncated: wanted {n} bytes, got {len(data)}", self.tell())
-        return data
-
-    def skip(self, n: int) -> None:
-        if self.seekable:
-            here = self.fp.tell()
-            end = self.fp.seek(0, io.SEEK_END)
-            if here + n > end:
-                raise Malformed(f"truncated: a {n}-byte payload runs past the end", here)
-            self.fp.seek(here + n)
-            return
-        while n:
-            chunk = self.fp.read(min(n, 1 << 20))
-            if not chunk:
-                raise Malformed("truncated payload", self.tell())
-            n -= len(chunk)
-
-    def line(self) -> bytes:
-        data = self.fp.readline(_MAX_LINE)
-        if not data.endswith(b"\n"):
-            raise Malformed("unterminated or overlong text argument", self.tell())
-        return data
-
-    def sized(self, width: int, signed: bool = False) -> bytes | Blob:
-        fmt = {1: "<B", 4: "<i" if signed else "<I", 8: "<Q"}[width]
-        (n,) = struct.unpack(fmt, self.exact(width))
-        if n < 0:
-            raise Malformed("negative length", self.tell())
-        if n > _BIG:
-            self.skip(n)
-            return Blob(n)
-        return self.exact(n)
-
-
-_SIZED = {
-    "bytes1": (1, False),
-    "string1": (1, False),
-    "unicodestring1": (1, False),
-    "bytes4": (4, False),
-    "string4": (4, True),
-    "unicodestring4": (4, False),
-    "bytes8": (8, False),
-    "bytearray8": (8, False),
-    "unicodestring8": (8, False),
-}
-_FIXED = {"uint1": "<B", "uint2": "<H", "int4": "<i", "uint4": "<I", "uint8": "<Q", "float8": ">d"}
-
-
-def _read_arg(r: _Reader, op: pickletools.OpcodeInfo) -> Any:
-    arg = op.arg
-    if arg is None:
-        return None
-    name = arg.name
-    if name in _FIXED:
-        return struct.unpack(_FIXED[name], r.exact(arg.n))[0]
-    if name in _SIZED:
-        width, signed = _SIZED[name]
-        raw = r.sized(width, signed)
-        if isinstance(raw, Blob):
-            return raw
-        if name.startswith("unicode"):
-            return raw.decode("utf-8", "surrogatepass")
-        if name.startswith("string"):
-            return raw.decode("latin-1")
-        return raw
-    if name == "long1":
-        (n,) = struct.unpack("<B", r.exact(1))
-        return int.from_bytes(r.exact(n), "little", signed=True)
-    if name == "long4":
-        (n,) = struct.unpack("<i", r.exact(4))
-        if n < 0 or n > _BIG:
-            raise Malformed("bad LONG4 length", r.tell())
-        return int.from_bytes(r.exact(n), "little", signed=True)
-    # newline-terminated text arguments
-    line = r.line()
-    if name == "stringnl_noescape_pair":
-        line += r.line()
-    try:
-        return arg.reader(io.BytesIO(line))
-    except ValueError as exc:
-        raise Malformed(str(exc), r.tell()) from None
-
-
 class _Machine:
     """Symbolic execution of one pickle (until STOP)."""
 
@@ -279,10 +162,7 @@ class _Machine:
     def pop(self, pos: int) -> Any:
         if not self.stack:
             raise Malformed("stack underflow", pos)
-        v = self.stack.pop()
-        if isinstance(v, _Mark):
-            raise Malformed("unexpected MARK", pos)
-        return v
+        return self.stack.pop()
 
     def pop_mark(self, pos: int) -> list[Any]:
         if not self.meta:
@@ -315,24 +195,154 @@ class _Machine:
                 if st.verdict != "allowed":
                     st.args = _short(args)
 
-    def run(self, r: _Reader) -> Any:
+    def run(self, r: Reader) -> Any:
+        """Interpret opcodes until STOP; return the pickled value."""
+        if isinstance(r, BufReader):
+            return self.run_fast(r)
         ops = 0
         while True:
             pos = r.tell()
-            code = r.fp.read(1)
-            if not code:
+            code = r.code()
+            if code is None:
                 raise Malformed("truncated: no STOP opcode", pos)
-            op = _OPS.get(code[0])
+            op = OPS.get(code)
             if op is None:
-                raise Malformed(f"unknown opcode 0x{code[0]:02x}", pos)
+                raise Malformed(f"unknown opcode 0x{code:02x}", pos)
             ops += 1
             if ops > _MAX_OPS:
                 raise Malformed("too many opcodes", pos)
-            arg = _read_arg(r, op)
-            if self.step(op.name, arg, pos, r):
+            if self.step(op.name, read_arg(r, op), pos, r):
                 return self.stack[-1] if self.stack else None
 
-    def step(self, name: str, arg: Any, pos: int, r: _Reader) -> bool:
+    def run_fast(self, r: BufReader) -> Any:
+        """:meth:`run` over bytes, with the opcodes that make up most of real pickles (numbers,
+        short strings, memo, containers) handled inline; the rest goes through :meth:`step`."""
+        data, end = r.data, r.end
+        unpack = struct.unpack_from
+        stack, memo, meta = self.stack, self.memo, self.meta
+        pos = r.pos
+        ops = 0
+        try:
+            while True:
+                if pos >= end:
+                    raise Malformed("truncated: no STOP opcode", pos)
+                c = data[pos]
+                start = pos
+                pos += 1
+                ops += 1
+                if c in _RUNS:  # BINFLOAT, BININT1, BININT: decode a whole run at once
+                    width, fmt, run = _RUNS[c]
+                    m = run.match(data, start)
+                    if m is None:
+                        raise Malformed("truncated number", start)
+                    j = m.end()
+                    stack.extend(map(_first, struct.iter_unpack(fmt, data[start:j])))
+                    ops += (j - start) // width - 1
+                    pos = j
+                elif c == 0x4D:  # BININT2
+                    stack.append(unpack("<H", data, pos)[0])
+                    pos += 2
+                elif c == 0x8C or c == 0x58:  # SHORT_BINUNICODE, BINUNICODE
+                    if c == 0x8C:
+                        n = data[pos]
+                        pos += 1
+                    else:
+                        n = unpack("<I", data, pos)[0]
+                        pos += 4
+                    if pos + n > end:
+                        raise Malformed("truncated string", start)
+                    stack.append(data[pos : pos + n].decode("utf-8", "surrogatepass"))
+                    pos += n
+                elif c == 0x71 or c == 0x72:  # BINPUT, LONG_BINPUT
+                    if c == 0x71:
+                        key = data[pos]
+                        pos += 1
+                    else:
+                        key = unpack("<I", data, pos)[0]
+                        pos += 4
+                    if not stack:
+                        raise Malformed("stack underflow", start)
+                    memo[key] = stack[-1]
+                elif c == 0x94:  # MEMOIZE
+                    if not stack:
+                        raise Malformed("stack underflow", start)
+                    memo[len(memo)] = stack[-1]
+                elif c == 0x68 or c == 0x6A:  # BINGET, LONG_BINGET
+                    if c == 0x68:
+                        key = data[pos]
+                        pos += 1
+                    else:
+                        key = unpack("<I", data, pos)[0]
+                        pos += 4
+                    if key not in memo:
+                        raise Malformed(f"memo key {key} was never stored", start)
+                    stack.append(memo[key])
+                elif c == 0x28:  # MARK
+                    meta.append(stack)
+                    stack = self.stack = []
+                elif c == 0x65 or c == 0x75:  # APPENDS, SETITEMS
+                    if not meta:
+                        raise Malformed("no MARK on the stack", start)
+                    items = stack
+                    stack = self.stack = meta.pop()
+                    if not stack:
+                        raise Malformed("stack underflow", start)
+                    target = stack[-1]
+                    if c == 0x65 and isinstance(target, list):
+                        target.extend(items)
+                    elif c == 0x75 and isinstance(target, dict):
+                        target.update(_pairs(items))
+                elif c == 0x61:  # APPEND
+                    if len(stack) < 2:
+                        raise Malformed("stack underflow", start)
+                    v = stack.pop()
+                    if isinstance(stack[-1], list):
+                        stack[-1].append(v)
+                elif c == 0x73:  # SETITEM
+                    if len(stack) < 3:
+                        raise Malformed("stack underflow", start)
+                    v = stack.pop()
+                    k = stack.pop()
+                    if isinstance(stack[-1], dict):
+                        stack[-1][_hashable(k)] = v
+                elif c == 0x5D:  # EMPTY_LIST
+                    stack.append([])
+                elif c == 0x7D:  # EMPTY_DICT
+                    stack.append({})
+                elif c == 0x29:  # EMPTY_TUPLE
+                    stack.append(())
+                elif c == 0x4E:  # NONE
+                    stack.append(None)
+                elif c == 0x88 or c == 0x89:  # NEWTRUE, NEWFALSE
+                    stack.append(c == 0x88)
+                elif 0x85 <= c <= 0x87:  # TUPLE1..3
+                    n = c - 0x84
+                    if len(stack) < n:
+                        raise Malformed("stack underflow", start)
+                    tup = tuple(stack[-n:])
+                    del stack[-n:]
+                    stack.append(tup)
+                elif c == 0x95:  # FRAME
+                    pos += 8
+                else:
+                    op = OPS.get(c)
+                    if op is None:
+                        raise Malformed(f"unknown opcode 0x{c:02x}", start)
+                    r.pos = pos
+                    arg = read_arg(r, op)
+                    done = self.step(op.name, arg, start, r)
+                    pos = r.pos
+                    stack, meta = self.stack, self.meta
+                    if done:
+                        return stack[-1] if stack else None
+                if ops > _MAX_OPS:
+                    raise Malformed("too many opcodes", start)
+        except (IndexError, struct.error):
+            raise Malformed("truncated", pos) from None
+        finally:
+            r.pos = min(pos, end)
+
+    def step(self, name: str, arg: Any, pos: int, r: Reader) -> bool:
         s = self.stack
         if name == "STOP":
             if len(s) != 1 or self.meta:
@@ -411,8 +421,6 @@ class _Machine:
                 raise Malformed(f"memo key {arg} was never stored", pos)
             s.append(self.memo[int(arg)])
         elif name == "POP":
-            if s and isinstance(s[-1], _Mark):
-                raise Malformed("POP of a MARK", pos)
             if not s:
                 self.pop_mark(pos)  # pickle pops a mark when the stack is empty
             else:
@@ -484,7 +492,7 @@ class _Machine:
         else:  # literal values: INT, LONG, STRING, BINBYTES, FLOAT, ...
             s.append(arg)
 
-    def skip_joblib_array(self, state: Any, r: _Reader, pos: int) -> None:
+    def skip_joblib_array(self, state: Any, r: Reader, pos: int) -> None:
         """joblib writes an array's bytes right after the wrapper's BUILD."""
         if not isinstance(state, dict):
             raise Malformed("joblib array wrapper without a state dict", pos)
@@ -549,16 +557,17 @@ def looks_like_pickle(head: bytes) -> bool:
         return True
     if not head or head[:1] not in (b"(", b"c", b"}", b"]", b")", b"N", b"I", b"S", b"V"):
         return False
-    r = _Reader(io.BytesIO(head))
+    r = BufReader(head)
     try:
         for _ in range(4):
-            if r.tell() >= len(head):
+            if r.at_end():
                 break
-            op = _OPS.get(r.fp.read(1)[0])
+            op = OPS.get(r.data[r.pos])
             if op is None:
                 return False
-            _read_arg(r, op)
-    except (Malformed, struct.error, IndexError, UnicodeDecodeError):
+            r.pos += 1
+            read_arg(r, op)
+    except (Malformed, struct.error, IndexError, UnicodeDecodeError, ValueError):
         return r.tell() >= len(head) - 1
     return True
 
@@ -566,14 +575,18 @@ def looks_like_pickle(head: bytes) -> bool:
 def analyze_pickle_stream(
     fp: IO[bytes], policy: ImportPolicy, *, stacked: bool = True
 ) -> PickleResult:
-    """Analyse every pickle in ``fp`` from its current position."""
+    """Analyse every pickle in ``fp`` from its current position to its end. Offsets in the
+    result are relative to that position."""
+    here = fp.tell()
+    size = fp.seek(0, 2) - here
+    fp.seek(here)
+    r: Reader = BufReader(fp.read(size)) if size <= MAX_BUFFER else StreamReader(fp)
     result = PickleResult()
-    r = _Reader(fp)
 
-    def one() -> tuple[Any, int]:
+    def one() -> Any:
         machine = _Machine(policy, result, nested)
         try:
-            return machine.run(r), machine.imports_seen
+            return machine.run(r)
         except (Malformed, struct.error, UnicodeDecodeError, OverflowError, ValueError) as exc:
             pos = exc.pos if isinstance(exc, Malformed) else r.tell()
             raise _SegmentError(str(exc), pos, machine.imports_seen) from None
@@ -583,7 +596,7 @@ def analyze_pickle_stream(
 
     while result.segments < _MAX_SEGMENTS:
         try:
-            value, _ = one()
+            value = one()
         except _SegmentError as err:
             if result.segments == 0 or err.imports:
                 result.malformed = (err.message, err.pos)
@@ -591,11 +604,8 @@ def analyze_pickle_stream(
         if result.segments == 0 and value == _TORCH_LEGACY_MAGIC:
             result.torch_legacy = True
         result.segments += 1
-        if not stacked:
+        if not stacked or r.at_end():
             break
-        if not fp.read(1):
-            break
-        fp.seek(-1, io.SEEK_CUR)
     return result
 
 

@@ -71,6 +71,8 @@ def collect(paths: list[str], ignored: object = None) -> tuple[list[Target], lis
                     if not _inside(real, root):
                         errors.append(_escape_error(full, root))
                         continue
+                    if os.path.islink(full):
+                        continue  # its target inside the root is scanned under its own name
                     t = _target(real, display, root)
                     if t is not None:
                         targets.setdefault(real, t)

@@ -89,7 +89,10 @@ def _scan_all(
     targets: list[Target],
     options: ScanOptions,
     progress: Callable[[FileResult], None] | None,
+    meanwhile: Callable[[], object],
 ) -> list[FileResult]:
+    """Scan ``targets``; ``meanwhile`` runs in this process while the workers scan (after they
+    are forked, so no lock of a half-done import can be inherited)."""
     allow = options.policy.allow_imports
     jobs = options.jobs or os.cpu_count() or 1
     ordered = sorted(targets, key=lambda t: -t.size)  # big files first balances the workers
@@ -99,12 +102,14 @@ def _scan_all(
             results.append(scan_file(t, allow, options.limits))
             if progress:
                 progress(results[-1])
+        meanwhile()
         return results
     chunk = max(1, min(64, len(ordered) // (jobs * 8)))
     with ProcessPoolExecutor(max_workers=min(jobs, len(ordered))) as pool:
         n = len(ordered)
-        for res in pool.map(scan_file, ordered, [allow] * n, [options.limits] * n,
-                            chunksize=chunk):  # fmt: skip
+        pending = pool.map(scan_file, ordered, [allow] * n, [options.limits] * n, chunksize=chunk)
+        meanwhile()
+        for res in pending:
             results.append(res)
             if progress:
                 progress(res)
@@ -133,7 +138,7 @@ def collect_targets(
 
 def scan_models(
     paths: Iterable[str],
-    kb: KnowledgeBase,
+    kb: KnowledgeBase | Callable[[], KnowledgeBase],
     options: ScanOptions | None = None,
     *,
     progress: Callable[[FileResult], None] | None = None,
@@ -142,13 +147,20 @@ def scan_models(
     """Scan ``paths`` (files, folders, archives) and return the report.
 
     ``on_start(files, bytes)`` is called once the files are collected; ``progress`` after each
-    file is scanned. Raises :class:`~mlstix.errors.UsageError` for paths that do not exist.
+    file is scanned. ``kb`` may be a loader, called while the workers scan. Raises
+    :class:`~mlstix.errors.UsageError` for paths that do not exist.
     """
     options = options or ScanOptions()
     targets, errors = collect_targets(paths, options.policy)
     if on_start:
         on_start(len(targets), sum(t.size for t in targets))
-    results = _scan_all(targets, options, progress)
+    loaded: list[KnowledgeBase] = []
+
+    def load() -> None:
+        loaded.append(kb if isinstance(kb, KnowledgeBase) else kb())
+
+    results = _scan_all(targets, options, progress, load)
+    knowledge = loaded[0]
     scanned: list[ScannedFile] = []
     findings: list[Finding] = []
     model_files: list[ModelFile] = []
@@ -159,9 +171,9 @@ def scan_models(
         if res.kind is None:
             continue
         scanned.append(ScannedFile(display, res.kind, res.sha256))
-        findings.extend(_finding(kb, h, display, options.policy) for h in res.hits)
+        findings.extend(_finding(knowledge, h, display, options.policy) for h in res.hits)
         if res.kind not in _NOT_MODELS:
             model_files.append(ModelFile(res.target.real, display, res.target.root))
     for display, hit in check_units(model_files, options.trust):
-        findings.append(_finding(kb, hit, display, options.policy))
+        findings.append(_finding(knowledge, hit, display, options.policy))
     return Report.build("models", scanned, findings, errors)
