@@ -1,0 +1,426 @@
+"""Benchmark: ``mlstix scan models`` against ``modelscan`` and ``picklescan`` on one corpus.
+
+Generates a mixed corpus (large PyTorch checkpoints, many small pickles, joblib, NumPy, Keras,
+ONNX, safetensors, GGUF) with planted payloads, each a different evasion, then times the three
+scanners on it in one run (page cache warmed first) and prints files/s, GB/s, the ratios, which
+planted payloads each tool found, and how many clean files each flagged.
+
+    python benchmarks/scan_models.py --gb 3          # corpus size, default 2
+    python benchmarks/scan_models.py --keep          # keep benchmarks/.work/corpus
+
+The peer tools, and numpy/joblib/h5py used to write real joblib and HDF5 files, are installed
+into benchmarks/.work/venv (git-ignored). Nothing generated here is ever loaded or unpickled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import pickle
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+WORK = HERE / ".work"
+VENV = WORK / "venv"
+CORPUS = WORK / "corpus"
+MLSTIX = REPO / ".venv" / "bin" / "mlstix"
+MB = 1 << 20
+
+# -- helpers: raw pickle opcodes (no object is ever unpickled) ---------------------------------
+
+
+def g(module: str, name: str) -> bytes:
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def u(text: str) -> bytes:
+    data = text.encode()
+    return b"\x8c" + bytes([len(data)]) + data
+
+
+def call(module: str, name: str, arg: str, proto: int = 2) -> bytes:
+    return b"\x80" + bytes([proto]) + g(module, name) + u(arg) + b"\x85R."
+
+
+def state_dict_pickle(n_tensors: int) -> bytes:
+    od = g("collections", "OrderedDict") + b")R"
+    out = b"\x80\x02" + od
+    for i in range(n_tensors):
+        storage = (
+            b"("
+            + u("storage")
+            + g("torch", "FloatStorage")
+            + u(str(i))
+            + u("cpu")
+            + b"J"
+            + struct.pack("<i", 1024)
+            + b"tQ"
+        )
+        args = b"(" + storage + b"K\x00" + b"M\x00\x04\x85" + b"K\x01\x85" + b"\x89" + od + b"t"
+        out += u(f"layer{i}.weight") + g("torch._utils", "_rebuild_tensor_v2") + args + b"Rs"
+    return out + b"."
+
+
+def torch_zip(path: Path, pkl: bytes, storages: list[int], block: bytes, top: str = "archive"):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr(f"{top}/data.pkl", pkl)
+        z.writestr(f"{top}/byteorder", "little")
+        for i, size in enumerate(storages):
+            with z.open(f"{top}/data/{i}", "w", force_zip64=True) as fh:
+                left = size
+                while left > 0:
+                    fh.write(block[: min(left, len(block))])
+                    left -= len(block)
+        z.writestr(f"{top}/version", "3\n")
+
+
+def flip_crc(path: Path, member: str) -> None:
+    data = bytearray(path.read_bytes())
+    for sig, crc_at, nlen_at, name_at in ((b"PK\x03\x04", 14, 26, 30), (b"PK\x01\x02", 16, 28, 46)):
+        pos = data.find(sig)
+        while pos >= 0:
+            (nlen,) = struct.unpack("<H", data[pos + nlen_at : pos + nlen_at + 2])
+            if data[pos + name_at : pos + name_at + nlen] == member.encode():
+                data[pos + crc_at : pos + crc_at + 4] = bytes(
+                    b ^ 0xFF for b in data[pos + crc_at : pos + crc_at + 4]
+                )
+            pos = data.find(sig, pos + 4)
+    path.write_bytes(bytes(data))
+
+
+def rename_local(path: Path, old: str, new: str) -> None:
+    data = bytearray(path.read_bytes())
+    pos = data.find(b"PK\x03\x04")
+    while pos >= 0:
+        (nlen,) = struct.unpack("<H", data[pos + 26 : pos + 28])
+        if data[pos + 30 : pos + 30 + nlen] == old.encode():
+            data[pos + 30 : pos + 30 + nlen] = new.encode()
+        pos = data.find(b"PK\x03\x04", pos + 4)
+    path.write_bytes(bytes(data))
+
+
+def npy_bytes(descr: str, shape: tuple[int, ...], payload: bytes) -> bytes:
+    header = repr({"descr": descr, "fortran_order": False, "shape": shape}).encode()
+    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + payload
+
+
+def safetensors_bytes(n: int, each: int, block: bytes) -> bytes:
+    header, off = {}, 0
+    for i in range(n):
+        header[f"t{i}"] = {"dtype": "F32", "shape": [each // 4], "data_offsets": [off, off + each]}
+        off += each
+    raw = json.dumps(header).encode()
+    data = (block * (off // len(block) + 1))[:off]
+    return struct.pack("<Q", len(raw)) + raw + data
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        if not n:
+            return out + bytes([b])
+        out += bytes([b | 0x80])
+
+
+def pb(field: int, payload: bytes) -> bytes:
+    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
+
+
+def onnx_bytes(raw: int, block: bytes, external: str | None = None) -> bytes:
+    graph = pb(1, pb(4, b"MatMul") + pb(7, b""))
+    graph += pb(5, pb(8, b"w") + pb(9, (block * (raw // len(block) + 1))[:raw]))
+    if external:
+        graph += pb(
+            5,
+            pb(8, b"x")
+            + pb(13, pb(1, b"location") + pb(2, external.encode()))
+            + _varint(14 << 3)
+            + b"\x01",
+        )
+    return _varint(8) + b"\x08" + pb(7, graph) + pb(8, _varint(2 << 3) + b"\x11")
+
+
+def gguf_bytes(template: str) -> bytes:
+    def s(x: str) -> bytes:
+        return struct.pack("<Q", len(x.encode())) + x.encode()
+
+    return (
+        b"GGUF"
+        + struct.pack("<IQQ", 3, 0, 1)
+        + s("tokenizer.chat_template")
+        + struct.pack("<I", 8)
+        + s(template)
+    )
+
+
+# -- the corpus -------------------------------------------------------------------------------
+
+NUMPY_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, joblib, numpy as np, h5py, json
+    out = sys.argv[1]; n = int(sys.argv[2]); size = int(sys.argv[3])
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        arr = rng.standard_normal(size // 8)
+        joblib.dump({"coef": arr, "intercept": float(i), "classes": np.arange(10)},
+                    os.path.join(out, "joblib", f"clf{i}.joblib"))
+        np.save(os.path.join(out, "npy", f"emb{i}.npy"), arr.astype(np.float32))
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("touch /tmp/mlstix-bench-PWNED",))
+    joblib.dump({"coef": rng.standard_normal(1000), "hook": Payload()},
+                os.path.join(out, "planted", "payload.joblib"))
+    joblib.dump({"coef": rng.standard_normal(1000), "hook": Payload()},
+                os.path.join(out, "planted", "compressed.joblib"), compress=3)
+    for name, layers in (("clean_keras.h5", [{"class_name": "Dense", "config": {"name": "d"}}]),
+                         ("lambda.h5", [{"class_name": "Lambda", "config": {"name": "l",
+                          "function": ["4wEAAAAAAAAA", None, None]}}])):
+        folder = "keras" if name.startswith("clean") else "planted"
+        with h5py.File(os.path.join(out, folder, name), "w") as f:
+            f.attrs["model_config"] = json.dumps({"class_name": "Sequential",
+                                                  "config": {"layers": layers}})
+            f.attrs["keras_version"] = "2.12.0"
+            f.attrs["backend"] = "tensorflow"
+            f.create_dataset("model_weights/d/kernel", data=rng.standard_normal((256, 256)))
+    """
+)
+
+
+def build(total_gb: float) -> tuple[list[str], int]:
+    """Write the corpus; return the planted files (relative paths) and the file count."""
+    if CORPUS.exists():
+        shutil.rmtree(CORPUS)
+    for d in ("torch", "pickles", "safetensors", "onnx", "joblib", "npy", "keras", "planted"):
+        (CORPUS / d).mkdir(parents=True)
+    block = os.urandom(MB)
+    total = int(total_gb * (1 << 30))
+    # ~60%: large PyTorch checkpoints of 48 tensors each
+    n_big = max(2, int(total * 0.6 // (400 * MB)))
+    per = int(total * 0.6 // n_big)
+    for i in range(n_big):
+        torch_zip(CORPUS / "torch" / f"ckpt{i}.pt", state_dict_pickle(48), [per // 48] * 48, block)
+    # ~20%: safetensors
+    n_st = max(2, int(total * 0.2 // (200 * MB)))
+    for i in range(n_st):
+        (CORPUS / "safetensors" / f"model-{i:05d}.safetensors").write_bytes(
+            safetensors_bytes(32, int(total * 0.2 // n_st // 32) // 4 * 4, block)
+        )
+    # ~8%: ONNX with raw initializers
+    for i in range(2):
+        (CORPUS / "onnx" / f"model{i}.onnx").write_bytes(onnx_bytes(int(total * 0.04), block))
+    # ~10%: joblib + npy (real files written by numpy/joblib), keras h5
+    n_np = 40
+    subprocess.run(
+        [
+            str(VENV / "bin" / "python"),
+            "-c",
+            NUMPY_SCRIPT,
+            str(CORPUS),
+            str(n_np),
+            str(int(total * 0.05 // n_np)),
+        ],
+        check=True,
+    )
+    # many small pickles: what sklearn/xgboost-style pipelines leave around
+    for i in range(3000):
+        obj = {
+            "params": {"alpha": i * 0.1, "layers": list(range(i % 50))},
+            "weights": [float(j) for j in range(500 + i % 500)],
+            "name": f"m{i}",
+        }
+        (CORPUS / "pickles" / f"model{i}.pkl").write_bytes(pickle.dumps(obj, protocol=2 + i % 3))
+    planted = plant(block)
+    count = sum(1 for p in CORPUS.rglob("*") if p.is_file())
+    return planted, count
+
+
+def plant(block: bytes) -> list[str]:
+    p = CORPUS / "planted"
+    marker = "touch /tmp/mlstix-bench-PWNED"
+    torch_zip(p / "checkpoint.pt", call("os", "system", marker), [MB], block)
+    torch_zip(p / "bad_crc.pt", call("os", "system", marker), [MB], block)
+    flip_crc(p / "bad_crc.pt", "archive/data.pkl")
+    torch_zip(p / "name_mismatch.pt", call("os", "system", marker), [MB], block)
+    rename_local(p / "name_mismatch.pt", "archive/data.pkl", "archive/data.pk_")
+    torch_zip(p / "renamed_checkpoint.dat", call("subprocess", "check_call", marker), [MB], block)
+    torch_zip(p / "odd_top_folder.pt", call("os", "system", marker), [MB], block, top="x/y/z")
+    (p / "raw.pkl").write_bytes(call("os", "system", marker))
+    (p / "stacked.pkl").write_bytes(
+        pickle.dumps([1, 2, 3], protocol=2) + call("os", "system", marker)
+    )
+    memo = (
+        b"\x80\x04"
+        + u("os")
+        + b"\x94"
+        + u("system")
+        + b"\x94"
+        + b"00"
+        + b"h\x00h\x01\x93"
+        + u(marker)
+        + b"\x85R."
+    )
+    (p / "memo_stack_global.pkl").write_bytes(memo)
+    (p / "pkgutil_indirection.pkl").write_bytes(call("pkgutil", "resolve_name", "os:system"))
+    (p / "submodule.pkl").write_bytes(call("asyncio.unix_events", "_UnixSubprocessTransport", "x"))
+    (p / "runstring.pkl").write_bytes(
+        call("numpy.testing._private.utils", "runstring", "import os")
+    )
+    (p / "object_array.npy").write_bytes(npy_bytes("|O", (1,), call("os", "system", marker)))
+    legacy = (
+        pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
+        + pickle.dumps(1001, protocol=2)
+        + pickle.dumps({"little_endian": True}, protocol=2)
+        + call("os", "system", marker)
+    )
+    (p / "legacy.pth").write_bytes(legacy)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in (
+            ("sys_info", b"\x80\x02}."),
+            ("pickle", call("os", "system", marker)),
+            ("storages", b"\x80\x02K\x00."),
+            ("tensors", b"\x80\x02K\x00."),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (p / "legacy_tar.pt").write_bytes(buf.getvalue())
+    keras_cfg = {
+        "class_name": "Sequential",
+        "config": {
+            "layers": [{"class_name": "Lambda", "module": "keras.layers", "config": {"name": "l"}}]
+        },
+    }
+    with zipfile.ZipFile(p / "lambda.keras", "w") as z:
+        z.writestr("config.json", json.dumps(keras_cfg))
+        z.writestr("metadata.json", json.dumps({"keras_version": "3.5.0"}))
+        z.writestr("model.weights.h5", b"")
+    (p / "template.gguf").write_bytes(
+        gguf_bytes("{{ cycler.__init__.__globals__.os.popen('id').read() }}")
+    )
+    (p / "external_escape.onnx").write_bytes(
+        onnx_bytes(1024, block, external="../../../etc/passwd")
+    )
+    return sorted(str(f.relative_to(CORPUS)) for f in p.iterdir())
+
+
+# -- running the tools ------------------------------------------------------------------------
+
+
+def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=WORK)
+    return time.perf_counter() - start, proc
+
+
+def found_mlstix(out: Path) -> set[str]:
+    doc = json.loads(out.read_text())
+    ignore = {"models/unsigned-model", "models/no-provenance", "models/pickle-format"}
+    rank = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
+    return {
+        str(Path(f["location"]["path"]).relative_to(CORPUS))
+        for f in doc["findings"]
+        if f["rule_id"] not in ignore and rank[f["severity"]] >= 2
+    }
+
+
+def found_modelscan(out: Path) -> set[str]:
+    if not out.exists():
+        return set()
+    doc = json.loads(out.read_text())
+    return {i["source"].split(":")[0] for i in doc.get("issues", [])}
+
+
+def found_picklescan(stdout: str) -> set[str]:
+    files = set()
+    for line in stdout.splitlines():
+        if " import " in line and "FOUND" in line:
+            path = line.split(": ")[0].split(":")[0]
+            files.add(str(Path(path).relative_to(CORPUS)))
+    return files
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gb", type=float, default=2.0, help="corpus size in GiB (default 2)")
+    ap.add_argument("--keep", action="store_true", help="keep the corpus afterwards")
+    ap.add_argument("--reuse", action="store_true", help="reuse an existing corpus")
+    args = ap.parse_args()
+    WORK.mkdir(exist_ok=True)
+    if not (VENV / "bin" / "modelscan").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run(
+            [
+                str(VENV / "bin" / "pip"),
+                "install",
+                "-q",
+                "modelscan",
+                "picklescan",
+                "joblib",
+                "h5py",
+            ],
+            check=True,
+        )
+    if args.reuse and CORPUS.exists():
+        planted = sorted(str(f.relative_to(CORPUS)) for f in (CORPUS / "planted").iterdir())
+        n_files = sum(1 for p in CORPUS.rglob("*") if p.is_file())
+    else:
+        print(f"building a {args.gb} GiB corpus in {CORPUS} ...", flush=True)
+        planted, n_files = build(args.gb)
+    size = sum(p.stat().st_size for p in CORPUS.rglob("*") if p.is_file())
+    subprocess.run(["cat", *map(str, CORPUS.rglob("*.*"))], stdout=subprocess.DEVNULL, check=False)
+    print(
+        f"corpus: {n_files} files, {size / (1 << 30):.2f} GiB, {len(planted)} planted payloads; "
+        f"{os.cpu_count()} cores\n"
+    )
+    results = {}
+    out = WORK / "mlstix.json"
+    t, proc = timed(
+        [str(MLSTIX), "scan", "models", str(CORPUS), "--format", "json", "--output", str(out)]
+    )
+    results["mlstix"] = (t, found_mlstix(out), proc.returncode)
+    ms_out = WORK / "modelscan.json"
+    ms_out.unlink(missing_ok=True)
+    t, proc = timed(
+        [str(VENV / "bin" / "modelscan"), "-p", str(CORPUS), "-r", "json", "-o", str(ms_out)]
+    )
+    results["modelscan"] = (t, found_modelscan(ms_out), proc.returncode)
+    t, proc = timed([str(VENV / "bin" / "picklescan"), "--path", str(CORPUS)])
+    results["picklescan"] = (t, found_picklescan(proc.stdout), proc.returncode)
+    base = results["mlstix"][0]
+    print(
+        f"{'tool':<11} {'seconds':>8} {'files/s':>9} {'GB/s':>7} {'time/mlstix':>11} "
+        f"{'payloads':>9} {'clean flagged':>14}"
+    )
+    for tool, (secs, flagged, _rc) in results.items():
+        hits = sum(1 for p in planted if p in flagged)
+        false_pos = len({f for f in flagged if not f.startswith("planted/")})
+        print(
+            f"{tool:<11} {secs:8.2f} {n_files / secs:9.0f} {size / 1e9 / secs:7.2f} "
+            f"{secs / base:10.2f}x {hits:>4}/{len(planted):<4} {false_pos:>14}"
+        )
+    print("\nplanted payload           " + "  ".join(f"{t:>10}" for t in results))
+    for p in planted:
+        marks = "  ".join(f"{'found' if p in r[1] else '-':>10}" for r in results.values())
+        print(f"{Path(p).name:<25} {marks}")
+    if Path("/tmp/mlstix-bench-PWNED").exists():
+        print("\nWARNING: the marker file exists: something executed a payload")
+    if not args.keep:
+        shutil.rmtree(CORPUS)
+
+
+if __name__ == "__main__":
+    main()
