@@ -86,6 +86,11 @@ def test_pages_load_nothing_from_the_network_and_every_local_link_resolves(
         if not path.endswith(".html"):
             continue
         html = data.decode()
+        csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
+        assert csp is not None, path
+        policy = csp.group(1).replace("&#x27;", "'")
+        assert "default-src 'none'" in policy and "script-src 'self';" in policy, path
+        assert "<script>" not in html, path  # no inline script: scripts are files
         for tag, _attr, url in refs(html):
             if tag == "a" and url.startswith("https://"):
                 continue  # a link the reader may follow, not a load

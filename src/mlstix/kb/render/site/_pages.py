@@ -22,6 +22,12 @@ _SINGULAR = {
     "vulnerability": "Vulnerability",
     "course-of-action": "Course of action",
 }
+# Only the site's own files: no inline script, nothing from the network (file:// is 'self').
+# Inline styles are allowed: Cytoscape.js injects a <style> element for its container.
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'none'; form-action 'none'; base-uri 'none'"
+)
 _VERBS_OUT = {"targets": "Targets", "mitigates": "Mitigates"}
 _VERBS_IN = {"targets": "Targeted by", "mitigates": "Mitigated by"}
 
@@ -37,6 +43,7 @@ def _shell(title: str, root: str, body: str, *, graph: bool = False) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{_CSP}">
 <meta name="generator" content="mlstix {esc(__version__)}">
 <title>{esc(title)} · mlstix knowledge base</title>
 <link rel="stylesheet" href="{esc(root)}assets/site.css">
