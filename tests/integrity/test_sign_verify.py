@@ -106,6 +106,11 @@ def test_forged_statement_with_the_right_key_hint_fails(run, model, keys):
         (b"", "is empty"),
         (b"[1, 2]", "the JSON is not an object"),
         (b'{"mediaType": "text/plain"}', "mediaType is 'text/plain'"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (
+            b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}',
+            "verificationMaterial is missing",
+        ),
     ],
 )
 def test_truncated_or_garbage_signature_exits_1(run, model, keys, content, expected):
@@ -308,3 +313,30 @@ def test_symlinks_are_refused_unless_allowed(run, model, keys):
     assert not (model / "model.sig").exists()
     assert run("sign", model, "--private-key", keys.private, "--allow-symlinks").exit_code == 0
     assert run("verify", model, "--public-key", keys.public).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda s: s.update(predicateType="https://slsa.dev/provenance/v1"), "predicateType is"),
+        (lambda s: s["predicate"].pop("resources"), "lacks serialization or resources"),
+        (lambda s: s.update(subject=[]), "the statement has no subject"),
+        (
+            lambda s: s["predicate"]["resources"][0].pop("digest"),
+            "a resource lacks its name, algorithm or digest",
+        ),
+    ],
+)
+def test_statement_that_is_not_a_model_signature_is_named(run, model, keys, edit, expected):
+    import base64
+
+    run("sign", model, "--private-key", keys.private)
+    sig = model / "model.sig"
+    bundle = json.loads(sig.read_text())
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    edit(statement)
+    bundle["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+    sig.write_text(json.dumps(bundle))
+    result = run("verify", model, "--public-key", keys.public)
+    assert result.exit_code == 1
+    assert expected in flat(result.stderr)

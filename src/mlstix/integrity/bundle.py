@@ -109,6 +109,8 @@ def read_signature(path: Path) -> SignatureFile:
         raise _fail(
             path, f"is not valid JSON (truncated or garbage?): {exc.msg} at byte {exc.pos}"
         ) from None
+    except RecursionError:
+        raise _fail(path, "is not a Sigstore bundle: its JSON is nested too deeply") from None
     if not isinstance(bundle, dict):
         raise _fail(path, "is not a Sigstore bundle: the JSON is not an object")
     media = bundle.get("mediaType")
@@ -126,7 +128,7 @@ def read_signature(path: Path) -> SignatureFile:
     payload = _b64(path, envelope.get("payload"), "dsseEnvelope.payload")
     try:
         statement = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise _fail(path, f"is damaged: its in-toto statement is not JSON ({exc})") from None
     method, signer, certs, hint = _signer_of(path, material)
     model_name, serialization, entries = _manifest_of(path, statement)
