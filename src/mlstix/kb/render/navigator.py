@@ -56,21 +56,23 @@ class Domain:
     versions: tuple[tuple[str, str], ...]
 
 
-# ATT&CK version: the catalog under kb/data/mitre/ was checked against ATT&CK v17.
+# ATT&CK version: the catalog under kb/data/mitre/ was checked against ATT&CK v17; a newer
+# ATT&CK Navigator offers to upgrade the layer on open. Navigator 5.3.2 reads layer format 4.5,
+# as do the layers MITRE publishes for the ATLAS Navigator.
 DOMAINS: dict[str, Domain] = {
     "atlas": Domain(
         "atlas",
         "atlas-atlas",
         "mitre-atlas",
         "MITRE ATLAS",
-        (("layer", "4.5"), ("navigator", "5.1.0")),
+        (("layer", "4.5"), ("navigator", "5.3.2")),
     ),
     "attack": Domain(
         "attack",
         "enterprise-attack",
         "mitre-attack",
         "MITRE ATT&CK Enterprise",
-        (("attack", "17"), ("layer", "4.5"), ("navigator", "5.1.0")),
+        (("attack", "17"), ("layer", "4.5"), ("navigator", "5.3.2")),
     ),
 }
 
