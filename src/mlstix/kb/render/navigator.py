@@ -57,8 +57,7 @@ class Domain:
 
 
 # ATT&CK version: the catalog under kb/data/mitre/ was checked against ATT&CK v17; a newer
-# ATT&CK Navigator offers to upgrade the layer on open. Navigator 5.3.2 reads layer format 4.5,
-# as do the layers MITRE publishes for the ATLAS Navigator.
+# ATT&CK Navigator offers to upgrade the layer on open. Layer format 4.5 needs navigator >= 4.9.0.
 DOMAINS: dict[str, Domain] = {
     "atlas": Domain(
         "atlas",
