@@ -209,6 +209,7 @@ def main() -> None:
         )
         fast[label] = (s, v)
     startup = measure("mlstix --version (process start-up)", lambda: run(mlstix, "--version"))
+    measure("model_signing --version (process start-up)", lambda: run(upstream, "--version"))
 
     best_label = min(fast, key=lambda k: sum(fast[k]))
     f_sign, f_verify = fast[best_label]

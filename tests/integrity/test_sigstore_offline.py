@@ -166,6 +166,7 @@ def test_sigstore_argument_handling(run, model, keys, tmp_path):
     bad.write_text("{}")
     cases = [
         (["verify", model, "--identity", IDENTITY], "--identity-provider is missing"),
+        (["verify", model, "--sigstore"], "needs --identity and --identity-provider"),
         (["verify", model, "--identity-provider", ISSUER], "--identity is missing"),
         (["verify", model, "--public-key", keys.public, "--trust-config", bad], "add --identity"),
         (

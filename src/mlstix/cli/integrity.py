@@ -218,6 +218,11 @@ def _options(**hashing: Any) -> Any:
     multiple=True,
     help="Trust signing certificates chaining to these PEM certificates (repeat).",
 )
+@click.option(
+    "--sigstore",
+    is_flag=True,
+    help="Sigstore keyless signature (implied by --identity/--identity-provider).",
+)
 @click.option("--identity", default=None, help="Sigstore: the signer's expected identity.")
 @click.option(
     "--identity-provider", default=None, help="Sigstore: the identity's expected OIDC issuer."
@@ -253,6 +258,7 @@ def verify(
     signature: Path | None,
     public_key: Path | None,
     certificate_chain: tuple[Path, ...],
+    sigstore: bool,
     identity: str | None,
     identity_provider: str | None,
     trust_config: Path | None,
@@ -272,6 +278,12 @@ def verify(
     from mlstix.integrity.policy import load_policy
     from mlstix.integrity.verify import check_signature
 
+    if sigstore and not (identity and identity_provider):
+        raise UsageError(
+            "--sigstore verification needs --identity and --identity-provider",
+            hint="e.g. --identity release@example.com --identity-provider "
+            "https://accounts.google.com",
+        )
     if not any((public_key, certificate_chain, identity, identity_provider, policy)):
         raise UsageError(
             "nothing to trust: give --public-key, --certificate-chain, "
