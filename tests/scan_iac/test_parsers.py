@@ -318,7 +318,8 @@ items:
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
-        ("bad.tf", 'resource "a" "b" {\n  x = \n}\n', "HCL syntax error"),
+        ("bad.tf", 'resource "a" "b" {\n  x = \n}\n', "HCL syntax error at line 2"),
+        ("dup.tf", 'resource "a" "b" {\n  x = 1\n  x = 2\n}\n', "'x' redefined at line 3"),
         ("bad.yaml", "AWSTemplateFormatVersion: x\nResources: [\n", "YAML syntax error"),
         ("bad.json", '{"AWSTemplateFormatVersion": ', "JSON syntax error"),
         (

@@ -1,9 +1,7 @@
 """Terraform configuration (``.tf`` directories) → :class:`Resource`.
 
-HCL is parsed with ``bc-python-hcl2`` (chosen by measurement: on a 357-line file it parses in
-~16 ms against ~48 ms warm / 1.6 s cold for ``python-hcl2`` 8.x; see benchmarks/scan_iac.py and
-the issue note). Its output wraps every attribute in a one-element list and every nested block
-in a list of bodies; :func:`_body` reduces that to the shape of ``terraform show -json``.
+HCL is parsed by :mod:`mlstix.scan.iac._hcl` (tree-sitter; the measurements that chose it are
+in its docstring) into the value shape of ``terraform show -json``.
 
 Static evaluation, as far as it is sound without running Terraform:
 
@@ -27,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlstix.scan.iac._hcl import parse_attributes, parse_blocks
 from mlstix.scan.iac._values import Expr
 from mlstix.scan.iac.resource import Resource
 
@@ -37,6 +36,7 @@ _INTERP = re.compile(r"\$\{([^{}]*)\}")
 _REF = re.compile(r"^(var|local)\.([A-Za-z_][A-Za-z0-9_-]*)((?:\.[A-Za-z_][A-Za-z0-9_-]*)*)$")
 _META_ARGS = frozenset({"source", "version", "providers", "count", "for_each", "depends_on"})
 MAX_MODULE_DEPTH = 10
+MAX_HCL_BYTES = 16 * 1024 * 1024
 _PROVIDERS = {"aws": "aws", "azurerm": "azure", "azuread": "azure", "google": "gcp"}
 
 
@@ -69,80 +69,38 @@ class TerraformDir:
     files: list[str] = field(default_factory=list)
 
 
-_ESCAPE = re.compile(r'\\(["\\nrt]|u[0-9a-fA-F]{4})')
-_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
-
-
-def _unescape(value: Any) -> Any:
-    """HCL string escapes (the parser keeps them as written)."""
-    if isinstance(value, str) and "\\" in value:
-        return _ESCAPE.sub(
-            lambda m: _ESCAPES.get(m.group(1)) or chr(int(m.group(1)[1:], 16)), value
-        )
-    if isinstance(value, list):
-        return [_unescape(v) for v in value]
-    return value
-
-
-def _body(raw: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key.startswith("__") and key.endswith("__"):
-            continue
-        if isinstance(value, list) and len(value) == 1 and not isinstance(value[0], dict):
-            out[key] = _unescape(value[0])
-        elif isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
-            out[key] = [_body(x) for x in value]
-        else:
-            out[key] = value
-    return out
-
-
-def _parse_file(path: Path) -> dict[str, Any]:
-    import hcl2
-    from lark.exceptions import LarkError
-
-    text = path.read_text(encoding="utf-8")
-    try:
-        parsed: dict[str, Any] = hcl2.loads(text)  # type: ignore[attr-defined]
-    except LarkError as exc:
-        raise ValueError(f"HCL syntax error: {str(exc).splitlines()[0]}") from None
-    except RecursionError:
-        raise ValueError("HCL nesting too deep") from None
-    return parsed
-
-
 def load_dir(folder: Path, files: list[Path], display: dict[Path, str]) -> TerraformDir:
     """Parse the given ``.tf`` / ``.tfvars`` files of one folder; a bad file is an error entry."""
     out = TerraformDir(path=folder)
     for path in sorted(files):
         shown = display.get(path, str(path))
         try:
-            doc = _parse_file(path)
-        except (ValueError, UnicodeDecodeError, OSError) as exc:
-            out.errors.append((shown, str(exc)))
+            if path.stat().st_size > MAX_HCL_BYTES:
+                raise ValueError(f"file larger than {MAX_HCL_BYTES} bytes, not scanned")
+            text = path.read_text(encoding="utf-8-sig")
+            if path.suffix == ".tfvars":
+                out.tfvars.update(parse_attributes(text))
+                out.files.append(shown)
+                continue
+            blocks = parse_blocks(text)
+        except (ValueError, UnicodeDecodeError, OSError, RecursionError) as exc:
+            out.errors.append((shown, str(exc) or type(exc).__name__))
             continue
         out.files.append(shown)
-        if path.suffix == ".tfvars":
-            out.tfvars.update(_body(doc))
-            continue
-        for var in doc.get("variable", []):
-            for name, body in var.items():
-                out.variables[name] = _body(body).get("default", Expr(f"${{var.{name}}}"))
-        for loc in doc.get("locals", []):
-            out.locals.update(_body(loc))
-        for mode in ("resource", "data"):
-            for group in doc.get(mode, []):
-                for rtype, named in group.items():
-                    for name, body in named.items():
-                        line = int(body.get("__start_line__", 1))
-                        out.blocks.append(
-                            _Block(rtype, name, _body(body), shown, line, mode == "data")
-                        )
-        for mod in doc.get("module", []):
-            for name, body in mod.items():
-                line = int(body.get("__start_line__", 1))
-                out.modules.append(_Block("module", name, _body(body), shown, line))
+        for block in blocks:
+            labels = block.labels
+            if block.type == "variable" and labels:
+                out.variables[labels[0]] = block.body.get("default", Expr(f"${{var.{labels[0]}}}"))
+            elif block.type == "locals":
+                out.locals.update(block.body)
+            elif block.type in ("resource", "data") and len(labels) == 2:
+                out.blocks.append(
+                    _Block(
+                        labels[0], labels[1], block.body, shown, block.line, block.type == "data"
+                    )
+                )
+            elif block.type == "module" and labels:
+                out.modules.append(_Block("module", labels[0], block.body, shown, block.line))
     return out
 
 

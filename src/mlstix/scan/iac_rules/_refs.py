@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 from mlstix.scan.iac._values import Expr
@@ -47,20 +48,28 @@ def literal_names(target: Resource) -> set[str]:
     return out
 
 
-def _pattern(target: Resource) -> re.Pattern[str]:
-    if target.dialect == "terraform":
-        ref = re.escape(f"{target.type}.{target.name}")
-        return re.compile(rf"(?<![\w.]){ref}(?![\w-])")
-    return re.compile(rf"(?<![\w-]){re.escape(target.name)}(?![\w-])")
+@lru_cache(maxsize=65536)
+def _matchers(
+    dialect: str, rtype: str, name: str, names: frozenset[str]
+) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
+    if dialect == "terraform":
+        ref = re.escape(f"{rtype}.{name}")
+        by_ref = re.compile(rf"(?<![\w.]){ref}(?![\w-])")
+    else:
+        by_ref = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+    alternatives = "|".join(re.escape(n) for n in sorted(names))
+    by_name = re.compile(rf"(?<![\w.-])(?:{alternatives})(?![\w.-])") if names else None
+    return by_ref, by_name
 
 
 def refers_to(value: Any, target: Resource) -> bool:
     """True when ``value`` (any attribute subtree) references ``target`` or names it."""
-    ref = _pattern(target)
-    names = [re.compile(rf"(?<![\w.-]){re.escape(n)}(?![\w.-])") for n in literal_names(target)]
+    by_ref, by_name = _matchers(
+        target.dialect, target.type, target.name, frozenset(literal_names(target))
+    )
     for text in iter_strings(value):
-        if (isinstance(text, Expr) or "${" in text) and ref.search(text):
+        if (isinstance(text, Expr) or "${" in text) and by_ref.search(text):
             return True
-        if any(p.search(text) for p in names):
+        if by_name is not None and by_name.search(text):
             return True
     return False

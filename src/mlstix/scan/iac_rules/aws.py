@@ -38,17 +38,23 @@ def _tags_text(r: Resource) -> str:
     return " ".join(str(s) for s in iter_strings(tags))
 
 
-def model_buckets(ctx: Context) -> Iterator[Resource]:
+def model_buckets(ctx: Context) -> list[Resource]:
     """Buckets that hold models: referenced by a SageMaker resource, or named/tagged so."""
+    if "aws-model-buckets" not in ctx.memo:
+        ctx.memo["aws-model-buckets"] = list(_model_buckets(ctx))
+    found: list[Resource] = ctx.memo["aws-model-buckets"]
+    return found
+
+
+def _model_buckets(ctx: Context) -> Iterator[Resource]:
     for dialect, btype in _BUCKET.items():
         buckets = ctx.of_type(dialect, btype)
         if not buckets:
             continue
-        ml = [
-            r
-            for r in ctx.resources
-            if r.dialect == dialect and r.type.startswith(_ML_PREFIX[dialect])
-        ]
+        ml: dict[str, list[Resource]] = {}
+        for r in ctx.resources:
+            if r.dialect == dialect and r.type.startswith(_ML_PREFIX[dialect]):
+                ml.setdefault(r.scope, []).append(r)
         for b in buckets:
             label = " ".join(
                 str(x)
@@ -61,7 +67,7 @@ def model_buckets(ctx: Context) -> Iterator[Resource]:
                 if x
             )
             if ML_NAME.search(label) or any(
-                r.scope == b.scope and refers_to(r.attributes, b) for r in ml
+                refers_to(r.attributes, b) for r in ml.get(b.scope, ())
             ):
                 yield b
 
@@ -290,7 +296,9 @@ _ANY_BUCKET = re.compile(r"^(\*|arn:aws:s3:::\*(/\*)?)$")
 
 
 def _iam_s3(ctx: Context) -> Iterator[Hit]:
-    buckets = list(model_buckets(ctx))
+    by_scope: dict[str, list[Resource]] = {}
+    for b in model_buckets(ctx):
+        by_scope.setdefault(b.scope, []).append(b)
     for r, stmts in _policies(ctx):
         for st in stmts:
             if not grants_all(st, "s3"):
@@ -306,9 +314,7 @@ def _iam_s3(ctx: Context) -> Iterator[Hit]:
                 and ML_NAME.search(t[13:].split("/")[0])
             ]
             if not hit:
-                hit = [
-                    str(b.address) for b in buckets if b.scope == r.scope and refers_to(targets, b)
-                ]
+                hit = [str(b.address) for b in by_scope.get(r.scope, ()) if refers_to(targets, b)]
             if hit:
                 yield Hit(
                     r,

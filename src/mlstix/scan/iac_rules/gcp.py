@@ -20,17 +20,25 @@ __all__ = ["register"]
 _ML_PREFIXES = ("google_vertex_ai_", "google_notebooks_", "google_workbench_", "google_ml_")
 
 
-def model_buckets(ctx: Context) -> Iterator[Resource]:
+def model_buckets(ctx: Context) -> list[Resource]:
+    if "gcs-model-buckets" not in ctx.memo:
+        ctx.memo["gcs-model-buckets"] = list(_model_buckets(ctx))
+    found: list[Resource] = ctx.memo["gcs-model-buckets"]
+    return found
+
+
+def _model_buckets(ctx: Context) -> Iterator[Resource]:
     buckets = ctx.of_type("terraform", "google_storage_bucket")
     if not buckets:
         return
-    ml = [r for r in ctx.resources if r.dialect == "terraform" and r.type.startswith(_ML_PREFIXES)]
+    ml: dict[str, list[Resource]] = {}
+    for r in ctx.resources:
+        if r.dialect == "terraform" and r.type.startswith(_ML_PREFIXES):
+            ml.setdefault(r.scope, []).append(r)
     for b in buckets:
         labels = " ".join(iter_strings(b.attributes.get("labels") or {}))
         label = f"{b.name} {b.attributes.get('name', '')} {labels}"
-        if ML_NAME.search(label) or any(
-            r.scope == b.scope and refers_to(r.attributes, b) for r in ml
-        ):
+        if ML_NAME.search(label) or any(refers_to(r.attributes, b) for r in ml.get(b.scope, ())):
             yield b
 
 

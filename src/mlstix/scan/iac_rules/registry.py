@@ -39,10 +39,13 @@ class Context:
 
     resources: tuple[Resource, ...]
     _by_type: dict[tuple[str, str], list[Resource]] = field(default_factory=dict)
+    _by_scope: dict[tuple[str, str, str], list[Resource]] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)  # per-scan results shared by rules
 
     def __post_init__(self) -> None:
         for r in self.resources:
             self._by_type.setdefault((r.dialect, r.type), []).append(r)
+            self._by_scope.setdefault((r.dialect, r.type, r.scope), []).append(r)
 
     def of_type(self, dialect: str, *types: str) -> list[Resource]:
         out: list[Resource] = []
@@ -51,7 +54,10 @@ class Context:
         return out
 
     def in_scope(self, scope: str, dialect: str, *types: str) -> list[Resource]:
-        return [r for r in self.of_type(dialect, *types) if r.scope == scope]
+        out: list[Resource] = []
+        for t in types:
+            out.extend(self._by_scope.get((dialect, t, scope), ()))
+        return out
 
 
 class Logic(Protocol):
