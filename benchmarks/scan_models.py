@@ -328,7 +328,16 @@ def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
 
 def found_mlstix(out: Path) -> set[str]:
     doc = json.loads(out.read_text())
-    ignore = {"models/unsigned-model", "models/no-provenance", "models/pickle-format"}
+    # what says "this content is unsafe", not "unsigned", "pickle format" or "cannot parse"
+    ignore = {
+        "models/unsigned-model",
+        "models/no-provenance",
+        "models/pickle-format",
+        "models/unrecognized-model-file",
+        "models/archive-anomaly",
+        "models/archive-limit",
+        "models/unreadable",
+    }
     rank = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
     return {
         str(Path(f["location"]["path"]).relative_to(CORPUS))
@@ -388,10 +397,11 @@ def main() -> None:
     )
     results = {}
     out = WORK / "mlstix.json"
-    t, proc = timed(
-        [str(MLSTIX), "scan", "models", str(CORPUS), "--format", "json", "--output", str(out)]
-    )
+    cmd = [str(MLSTIX), "scan", "models", str(CORPUS), "--format", "json", "--output", str(out)]
+    t, proc = timed(cmd)
     results["mlstix"] = (t, found_mlstix(out), proc.returncode)
+    t, proc = timed([*cmd, "--no-hash"])
+    results["mlstix*"] = (t, found_mlstix(out), proc.returncode)
     ms_out = WORK / "modelscan.json"
     ms_out.unlink(missing_ok=True)
     t, proc = timed(
@@ -416,6 +426,10 @@ def main() -> None:
     for p in planted:
         marks = "  ".join(f"{'found' if p in r[1] else '-':>10}" for r in results.values())
         print(f"{Path(p).name:<25} {marks}")
+    print(
+        "\nmlstix* = mlstix scan models --no-hash (no SHA-256 of every file); "
+        "time/mlstix is each tool's time over mlstix's (with hashing)"
+    )
     if Path("/tmp/mlstix-bench-PWNED").exists():
         print("\nWARNING: the marker file exists: something executed a payload")
     if not args.keep:

@@ -186,3 +186,21 @@ def test_analyzer_crash_is_reported_not_fatal(
     assert [e.message for e in report.errors] == ["analysis failed: RuntimeError: parser bug"]
     assert "models/unreadable" in rules(report, "a.pkl")
     assert {s.kind for s in report.scanned} == {"unknown", "safetensors"}
+
+
+@pytest.mark.parametrize("codec", ["gzip", "bz2", "lzma", "zlib"])
+def test_compressed_pickles(tmp_path: Path, scan: Scan, codec: str) -> None:
+    """joblib's compressors: the stream is decompressed (bounded) and scanned."""
+    import bz2
+    import gzip
+    import lzma
+    import zlib
+
+    compress = {"gzip": gzip.compress, "bz2": bz2.compress, "lzma": lzma.compress,
+                "zlib": zlib.compress}[codec]  # fmt: skip
+    (tmp_path / "model.joblib").write_bytes(compress(b.call_pickle("os", "system", "x")))
+    report = scan(tmp_path)
+    assert imports(report) == {"os.system"}
+    assert report.scanned[0].kind.endswith("+pickle")
+    small = scan(tmp_path, limits=Limits(max_member_bytes=10))
+    assert "models/archive-limit" in rules(small)

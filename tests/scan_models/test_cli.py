@@ -141,3 +141,11 @@ def test_jobs_give_the_same_report(tree: Path) -> None:
     many = json.loads(run(str(tree), "--format", "json", "--jobs", "3")[1])
     assert one == many
     assert len([f for f in one["findings"] if f["severity"] == "critical"]) == 22
+
+
+def test_no_hash(tree: Path) -> None:
+    hashed = json.loads(run(str(tree), "--format", "json")[1])
+    assert all(len(s["sha256"]) == 64 for s in hashed["scanned"])
+    bare = json.loads(run(str(tree), "--format", "json", "--no-hash")[1])
+    assert all(s["sha256"] is None for s in bare["scanned"])
+    assert bare["findings"] == hashed["findings"]

@@ -48,6 +48,9 @@ _POLICY_HELP = (
               help="Files scanned in parallel (0: one per core).")  # fmt: skip
 @click.option("--public-key", type=click.Path(dir_okay=False, path_type=Path),
               help="Verify model.sig signatures against this PEM public key.")  # fmt: skip
+@click.option("--no-hash", is_flag=True,
+              help="Do not compute the SHA-256 of every scanned file (faster on large models; "
+              "reports then carry no file hashes).")  # fmt: skip
 @click.option("--identity", help="Verify Sigstore signatures made by this identity.")
 @click.option("--identity-provider", help="OIDC issuer of --identity.")
 def models(
@@ -57,6 +60,7 @@ def models(
     fail_on: str,
     policy_file: Path | None,
     jobs: int,
+    no_hash: bool,
     public_key: Path | None,
     identity: str | None,
     identity_provider: str | None,
@@ -77,6 +81,7 @@ def models(
         jobs=jobs,
         policy=policy,
         trust=Trust(public_key, identity, identity_provider),
+        hash_files=not no_hash,
     )
     if sys.stderr.isatty():
         report = _with_progress(paths, load_kb, options)

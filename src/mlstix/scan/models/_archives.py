@@ -190,20 +190,61 @@ def analyze_tar(src: Source, ctx: Context) -> str:
     return kind
 
 
-def analyze_compressed(src: Source, ctx: Context) -> str:
+class _ZlibReader(io.RawIOBase):
+    """A readable zlib stream (``zlib`` has no file wrapper)."""
+
+    def __init__(self, fp: IO[bytes]) -> None:
+        super().__init__()
+        self._fp = fp
+        self._d = zlib.decompressobj()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while not self._d.eof:
+            chunk = self._d.unconsumed_tail or self._fp.read(1 << 16)
+            if not chunk:
+                return 0  # truncated stream: what was decompressed is scanned
+            data = self._d.decompress(chunk, len(buffer))
+            if data:
+                buffer[: len(data)] = data
+                return len(data)
+        return 0
+
+
+def _opener(kind: str, fp: IO[bytes]) -> IO[bytes]:
     import bz2
     import gzip
     import lzma
 
-    head = src.head(6)
-    kind = "gzip" if head[:2] == b"\x1f\x8b" else "bz2" if head[:3] == b"BZh" else "xz"
-    opener = {"gzip": gzip.GzipFile, "bz2": bz2.BZ2File, "xz": lzma.LZMAFile}[kind]
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=fp, mode="rb")  # type: ignore[return-value]
+    if kind == "bz2":
+        return bz2.BZ2File(fp, mode="rb")
+    if kind == "xz":
+        return lzma.LZMAFile(fp, mode="rb")
+    return io.BufferedReader(_ZlibReader(fp))
+
+
+def _kind_of(head: bytes) -> str:
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:3] == b"BZh":
+        return "bz2"
+    if head[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    return "zlib"
+
+
+def analyze_compressed(src: Source, ctx: Context) -> str:
+    import lzma
+
+    kind = _kind_of(src.head(6))
     budget = ctx.budget()
     total = 0
     with (
-        (
-            opener(fileobj=src.fp, mode="rb") if kind == "gzip" else opener(src.fp, mode="rb")
-        ) as stream,
+        _opener(kind, src.fp) as stream,
         tempfile.SpooledTemporaryFile(max_size=64 << 20) as out,
     ):
         try:
@@ -214,7 +255,7 @@ def analyze_compressed(src: Source, ctx: Context) -> str:
                            "not scanned", limit="max_bytes")  # fmt: skip
                     return kind
                 out.write(chunk)
-        except (OSError, EOFError, lzma.LZMAError) as exc:
+        except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
             _anomaly(ctx, src, "", f"{kind} stream is corrupt: {exc}")
         ctx.decompressed += total
         out.seek(0)

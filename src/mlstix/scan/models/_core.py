@@ -121,7 +121,7 @@ class Context:
         return self.registry[kind](src, self)
 
 
-_CONTAINERS = frozenset({"zip", "tar", "gzip", "bz2", "xz"})
+_CONTAINERS = frozenset({"zip", "tar", "gzip", "bz2", "xz", "zlib"})
 
 
 def _safetensors(head: bytes, size: int) -> bool:
@@ -166,6 +166,8 @@ def sniff(src: Source) -> str | None:
         return "bz2"
     if head[:6] == b"\xfd7zXZ\x00":
         return "xz"
+    if len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
+        return "zlib"  # joblib's default compressor
     if head[:6] == b"\x93NUMPY":
         return "numpy"
     if head[:8] == b"\x89HDF\r\n\x1a\n":
@@ -204,6 +206,7 @@ def analyzers() -> dict[str, Analyzer]:
         "gzip": _archives.analyze_compressed,
         "bz2": _archives.analyze_compressed,
         "xz": _archives.analyze_compressed,
+        "zlib": _archives.analyze_compressed,
         "pickle": _serialized.analyze_pickle,
         "numpy": _serialized.analyze_npy,
         "hdf5": _keras.analyze_hdf5,

@@ -40,6 +40,7 @@ class ScanOptions:
     policy: ScanPolicy = field(default_factory=ScanPolicy)
     limits: Limits = field(default_factory=Limits)
     trust: Trust = field(default_factory=Trust)
+    hash_files: bool = True  # SHA-256 of every scanned file (reads each file in full)
 
 
 @dataclass(frozen=True)
@@ -56,15 +57,19 @@ def _model_named(name: str) -> bool:
     return any(lower.endswith(s) for s in MODEL_SUFFIXES)
 
 
-def scan_file(target: Target, allow: tuple[str, ...], limits: Limits) -> FileResult:
+def scan_file(
+    target: Target, allow: tuple[str, ...], limits: Limits, hash_file: bool = True
+) -> FileResult:
     """Scan one file. This is the per-file error boundary: whatever an analyzer raises on
     hostile input is reported for this file and never stops the scan."""
     name = os.path.basename(target.display)
     ctx = Context(ImportPolicy(allow), limits, analyzers())
     try:
         with open(target.real, "rb", buffering=1 << 16) as fp:  # noqa: PTH123
-            digest = hashlib.file_digest(fp, "sha256").hexdigest()  # type: ignore[arg-type]
-            fp.seek(0)
+            digest = None
+            if hash_file:
+                digest = hashlib.file_digest(fp, "sha256").hexdigest()  # type: ignore[arg-type]
+                fp.seek(0)
             kind = ctx.scan(Source(fp, target.size, name))
     except OSError as exc:
         message = f"cannot read: {exc.strerror or exc}"
@@ -99,7 +104,7 @@ def _scan_all(
     results: list[FileResult] = []
     if jobs <= 1 or len(ordered) <= 1:
         for t in ordered:
-            results.append(scan_file(t, allow, options.limits))
+            results.append(scan_file(t, allow, options.limits, options.hash_files))
             if progress:
                 progress(results[-1])
         meanwhile()
@@ -107,7 +112,14 @@ def _scan_all(
     chunk = max(1, min(64, len(ordered) // (jobs * 8)))
     with ProcessPoolExecutor(max_workers=min(jobs, len(ordered))) as pool:
         n = len(ordered)
-        pending = pool.map(scan_file, ordered, [allow] * n, [options.limits] * n, chunksize=chunk)
+        pending = pool.map(
+            scan_file,
+            ordered,
+            [allow] * n,
+            [options.limits] * n,
+            [options.hash_files] * n,
+            chunksize=chunk,
+        )
         meanwhile()
         for res in pending:
             results.append(res)
