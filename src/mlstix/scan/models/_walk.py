@@ -57,23 +57,23 @@ def collect(paths: list[str], ignored: object = None) -> tuple[list[Target], lis
             root = os.path.realpath(arg)
             for dirpath, dirnames, filenames in os.walk(arg, followlinks=False):
                 dirnames[:] = sorted(d for d in dirnames if d != ".git")
+                rel_dir = os.path.relpath(dirpath, arg)
+                real_dir = os.path.normpath(os.path.join(root, rel_dir))  # no symlinked dirs
                 for d in dirnames:
                     full = os.path.join(dirpath, d)
                     if os.path.islink(full) and not _inside(os.path.realpath(full), root):
                         errors.append(_escape_error(full, root))
                 for name in sorted(filenames):
                     full = os.path.join(dirpath, name)
-                    display = os.path.normpath(full)
-                    rel = os.path.relpath(full, arg)
+                    rel = os.path.normpath(os.path.join(rel_dir, name))
                     if is_ignored(rel):
                         continue
-                    real = os.path.realpath(full)
-                    if not _inside(real, root):
-                        errors.append(_escape_error(full, root))
-                        continue
                     if os.path.islink(full):
-                        continue  # its target inside the root is scanned under its own name
-                    t = _target(real, display, root)
+                        if not _inside(os.path.realpath(full), root):
+                            errors.append(_escape_error(full, root))
+                        continue  # a target inside the root is scanned under its own name
+                    real = os.path.join(real_dir, name)
+                    t = _target(real, os.path.normpath(full), root)
                     if t is not None:
                         targets.setdefault(real, t)
         else:
