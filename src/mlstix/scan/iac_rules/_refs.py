@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
-from functools import lru_cache
 from typing import Any
 
 from mlstix.scan.iac._values import Expr
@@ -48,28 +46,37 @@ def literal_names(target: Resource) -> set[str]:
     return out
 
 
-@lru_cache(maxsize=65536)
-def _matchers(
-    dialect: str, rtype: str, name: str, names: frozenset[str]
-) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
-    if dialect == "terraform":
-        ref = re.escape(f"{rtype}.{name}")
-        by_ref = re.compile(rf"(?<![\w.]){ref}(?![\w-])")
-    else:
-        by_ref = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
-    alternatives = "|".join(re.escape(n) for n in sorted(names))
-    by_name = re.compile(rf"(?<![\w.-])(?:{alternatives})(?![\w.-])") if names else None
-    return by_ref, by_name
+_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _has_token(text: str, needle: str, before: frozenset[str], after: frozenset[str]) -> bool:
+    """``needle`` occurs in ``text`` not glued to a character of ``before``/``after``."""
+    start = text.find(needle)
+    while start != -1:
+        end = start + len(needle)
+        if (start == 0 or text[start - 1] not in before) and (
+            end == len(text) or text[end] not in after
+        ):
+            return True
+        start = text.find(needle, start + 1)
+    return False
+
+
+_DOT = _WORD | {"."}
+_DASH = _WORD | {"-"}
+_DOT_DASH = _WORD | {".", "-"}
 
 
 def refers_to(value: Any, target: Resource) -> bool:
     """True when ``value`` (any attribute subtree) references ``target`` or names it."""
-    by_ref, by_name = _matchers(
-        target.dialect, target.type, target.name, frozenset(literal_names(target))
-    )
+    if target.dialect == "terraform":
+        ref, before = f"{target.type}.{target.name}", _DOT
+    else:
+        ref, before = target.name, _DASH
+    names = literal_names(target)
     for text in iter_strings(value):
-        if (isinstance(text, Expr) or "${" in text) and by_ref.search(text):
+        if (isinstance(text, Expr) or "${" in text) and _has_token(text, ref, before, _DASH):
             return True
-        if by_name is not None and by_name.search(text):
+        if any(_has_token(text, n, _DOT_DASH, _DOT_DASH) for n in names):
             return True
     return False
