@@ -367,8 +367,13 @@ def compare(
             f"{len(ours - bad):>5} | {len(fn_theirs):>10} {len(theirs - bad):>5} | "
             f"{len(fn_ours - fn_theirs):>27}"
         )
-        for example in sorted(fn_theirs)[:1]:
-            print(f"    e.g. checkov misses {example[0]} {example[1]}")
+        if fn_theirs:
+            tf = sum(1 for f, _ in fn_theirs if f.startswith("terraform/"))
+            example = sorted(fn_theirs)[0]
+            print(
+                f"    checkov misses {tf} in Terraform, {len(fn_theirs) - tf} in CloudFormation;"
+                f" e.g. {example[0]} {example[1]}"
+            )
 
 
 def main() -> None:
