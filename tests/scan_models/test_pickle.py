@@ -202,3 +202,21 @@ def test_opcode_table_covers_pickletools() -> None:
     from mlstix.scan.models._pickle_read import OPS
 
     assert {op.name for op in pickletools.opcodes} == {op.name for op in OPS.values()}
+
+
+def test_attribute_chain_through_getattr_is_followed() -> None:
+    """getattr(__import__('os'), 'system')('id'): the final call is reported with its chain."""
+    data = (
+        b"\x80\x02" + b.global_op("builtins", "getattr") + b.global_op("builtins", "__import__")
+        + b.unicode_op("os") + b"\x85R" + b.unicode_op("system") + b"\x86R"
+        + b.unicode_op("id") + b"\x85R."
+    )  # fmt: skip
+    messages = [h.message for h in analyze(data).hits(None, "pickle")]
+    assert (
+        "the pickle calls builtins.getattr(builtins.__import__('os'), 'system')('id')" in messages
+    )
+
+
+def test_calls_of_allowed_results_are_not_chains() -> None:
+    result = analyze(b.torch_state_pickle())
+    assert result.chains == []

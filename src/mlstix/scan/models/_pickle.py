@@ -32,6 +32,7 @@ from mlstix.scan.models._hits import Hit
 from mlstix.scan.models._imports import ImportPolicy, Verdict, normalize
 from mlstix.scan.models._pickle_read import (
     MAX_BUFFER,
+    Blob,
     OPS,
     BufReader,
     Call,
@@ -73,6 +74,7 @@ class PickleResult:
 
     imports: dict[str, _ImportStat] = field(default_factory=dict)
     dynamic: list[tuple[str, int]] = field(default_factory=list)  # computed imports
+    chains: list[str] = field(default_factory=list)  # calls of values built by dangerous calls
     extensions: list[tuple[int, int]] = field(default_factory=list)
     malformed: tuple[str, int] | None = None
     segments: int = 0
@@ -114,6 +116,16 @@ class PickleResult:
                     evidence={"import": text, "opcode": "STACK_GLOBAL", "offset": pos},
                 )
             )
+        for text in self.chains[:20]:
+            out.append(
+                Hit(
+                    "models/pickle-dangerous-import",
+                    f"{'the pickle' if kind == 'pickle' else f'a pickle in this {kind}'} "
+                    f"calls {text}",
+                    member,
+                    evidence={"call": text},
+                )
+            )
         for code, pos in self.extensions:
             out.append(
                 Hit(
@@ -137,8 +149,29 @@ class PickleResult:
         return out
 
 
+def _render(value: Any, depth: int = 0) -> str:
+    """Python-like text of a symbolic value: imports by name, calls as ``f(args)``, so an
+    attribute chain reads ``builtins.getattr(posix, 'system')``."""
+    if depth > 6:
+        return "..."
+    if isinstance(value, Global):
+        return value.qualname
+    if isinstance(value, Call):
+        func = value.func if isinstance(value.func, str) else _render(value.func, depth + 1)
+        args = value.args if isinstance(value.args, tuple) else (value.args,)
+        return f"{func}({', '.join(_render(a, depth + 1) for a in args[:8])})"
+    if isinstance(value, tuple):
+        inner = ", ".join(_render(v, depth + 1) for v in value[:8])
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_render(v, depth + 1) for v in value[:8]) + "]"
+    if isinstance(value, Blob):
+        return f"<{value.size} bytes>"
+    return repr(value)[:200]
+
+
 def _short(value: Any) -> str:
-    text = repr(value) if not isinstance(value, Global) else value.qualname
+    text = _render(value)
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -188,12 +221,26 @@ class _Machine:
         return g
 
     def called(self, func: Any, args: Any) -> None:
+        if isinstance(func, Call) and self._tainted(func):
+            self.result.chains.append(_short(Call(func, args)))
+            return
         if isinstance(func, Global):
             st = self.result.imports.get(func.qualname)
             if st is not None and not st.called:
                 st.called = True
                 if st.verdict != "allowed":
                     st.args = _short(args)
+
+    def _tainted(self, value: Any, depth: int = 0) -> bool:
+        """Whether ``value`` was produced by calling a dangerous or unknown import."""
+        if depth > 16:
+            return True
+        if isinstance(value, Global):
+            st = self.result.imports.get(value.qualname)
+            return st is not None and st.verdict != "allowed"
+        if isinstance(value, Call):
+            return self._tainted(value.func, depth + 1)
+        return False
 
     def run(self, r: Reader) -> Any:
         """Interpret opcodes until STOP; return the pickled value."""
