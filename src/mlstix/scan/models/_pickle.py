@@ -32,8 +32,8 @@ from mlstix.scan.models._hits import Hit
 from mlstix.scan.models._imports import ImportPolicy, Verdict, normalize
 from mlstix.scan.models._pickle_read import (
     MAX_BUFFER,
-    Blob,
     OPS,
+    Blob,
     BufReader,
     Call,
     Global,
