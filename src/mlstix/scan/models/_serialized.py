@@ -8,7 +8,8 @@ import ast
 import struct
 
 from mlstix.scan.models._core import Context, Source
-from mlstix.scan.models._pickle import PickleResult, analyze_pickle_stream
+from mlstix.scan.models._pickle import analyze_pickle_stream
+from mlstix.scan.models._pickle_result import PickleResult
 
 __all__ = ["analyze_npy", "analyze_pickle", "report_pickle"]
 

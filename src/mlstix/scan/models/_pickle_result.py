@@ -1,0 +1,134 @@
+"""What analysing a pickle stream found, and how it reads as hits (:class:`PickleResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlstix.scan.models._hits import Hit
+from mlstix.scan.models._imports import Verdict
+from mlstix.scan.models._pickle_read import (
+    Blob,
+    Call,
+    Global,
+)
+
+__all__ = ["ImportStat", "PickleResult", "short"]
+
+
+@dataclass
+class ImportStat:
+    verdict: Verdict
+    opcode: str
+    pos: int
+    segment: int = 0
+    count: int = 0
+    called: bool = False
+    args: str | None = None
+
+
+@dataclass
+class PickleResult:
+    """What analysing one stream found."""
+
+    imports: dict[str, ImportStat] = field(default_factory=dict)
+    dynamic: list[tuple[str, int]] = field(default_factory=list)  # computed imports
+    chains: list[str] = field(default_factory=list)  # calls of values built by dangerous calls
+    extensions: list[tuple[int, int]] = field(default_factory=list)
+    malformed: tuple[str, int] | None = None
+    segments: int = 0
+    torch_legacy: bool = False
+
+    def hits(self, member: str | None, kind: str) -> list[Hit]:
+        out = []
+        for qualname, st in sorted(self.imports.items()):
+            if st.verdict == "allowed":
+                continue
+            rule = (
+                "models/pickle-dangerous-import"
+                if st.verdict == "dangerous"
+                else "models/pickle-unknown-import"
+            )
+            what = "calls" if st.called else "imports"
+            where = "the pickle" if kind == "pickle" else f"a pickle in this {kind}"
+            if st.segment:
+                where += f" (pickle #{st.segment + 1} of the stream)"
+            message = f"{where} {what} {qualname}"
+            if st.args:
+                message += f" with {st.args}"
+            evidence: dict[str, Any] = {
+                "import": qualname,
+                "opcode": st.opcode,
+                "offset": st.pos,
+                "called": st.called,
+                "pickle_index": st.segment,
+            }
+            if st.args:
+                evidence["args"] = st.args
+            out.append(Hit(rule, message, member, evidence=evidence))
+        for text, pos in self.dynamic:
+            out.append(
+                Hit(
+                    "models/pickle-dangerous-import",
+                    f"a {kind} pickle imports a name computed at load time ({text})",
+                    member,
+                    evidence={"import": text, "opcode": "STACK_GLOBAL", "offset": pos},
+                )
+            )
+        for text in self.chains[:20]:
+            out.append(
+                Hit(
+                    "models/pickle-dangerous-import",
+                    f"{'the pickle' if kind == 'pickle' else f'a pickle in this {kind}'} "
+                    f"calls {text}",
+                    member,
+                    evidence={"call": text},
+                )
+            )
+        for code, pos in self.extensions:
+            out.append(
+                Hit(
+                    "models/pickle-unknown-import",
+                    f"a {kind} pickle imports extension-registry code {code}, resolved by "
+                    "whatever copyreg registry the loading process has",
+                    member,
+                    evidence={"import": f"extension:{code}", "opcode": "EXT", "offset": pos},
+                )
+            )
+        if self.malformed:
+            reason, pos = self.malformed
+            out.append(
+                Hit(
+                    "models/pickle-malformed",
+                    f"a {kind} pickle is malformed at byte {pos}: {reason}",
+                    member,
+                    evidence={"offset": pos, "reason": reason},
+                )
+            )
+        return out
+
+
+def _render(value: Any, depth: int = 0) -> str:
+    """Python-like text of a symbolic value: imports by name, calls as ``f(args)``, so an
+    attribute chain reads ``builtins.getattr(posix, 'system')``."""
+    if depth > 6:
+        return "..."
+    if isinstance(value, Global):
+        return value.qualname
+    if isinstance(value, Call):
+        func = value.func if isinstance(value.func, str) else _render(value.func, depth + 1)
+        args = value.args if isinstance(value.args, tuple) else (value.args,)
+        return f"{func}({', '.join(_render(a, depth + 1) for a in args[:8])})"
+    if isinstance(value, tuple):
+        inner = ", ".join(_render(v, depth + 1) for v in value[:8])
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_render(v, depth + 1) for v in value[:8]) + "]"
+    if isinstance(value, Blob):
+        return f"<{value.size} bytes>"
+    return repr(value)[:200]
+
+
+def short(value: Any) -> str:
+    text = _render(value)
+    return text if len(text) <= 200 else text[:197] + "..."
