@@ -2,15 +2,18 @@
 
 Creates a multi-file model (default 4 GB: 8 weight shards plus small config files) under
 benchmarks/.work/, an EC P-256 key pair, then times in one run, each command as a subprocess
-(what a user runs), best of --repeat:
+(what a user runs):
 
 - raw read: every file read once with 8 MiB buffers (one thread, and one thread per file),
   the physical limit of the machine for these files;
+- hashing alone, in this process: the library's hasher and mlstix's (no start-up);
 - upstream `model_signing sign key` / `verify key` (SHA-256, whole files: all its CLI offers);
 - `mlstix sign` / `verify` with the same settings;
 - `mlstix` with its faster settings: BLAKE3, and SHA-256 / BLAKE2b sharded.
 
-By default the page cache is warm: this compares hashing and signing work, not the disk.
+Every case runs once per round, rounds in shuffled order, so a busy machine slows all cases
+alike; the table gives the median and the minimum. By default the page cache is warm: this
+compares hashing and signing work, not the disk.
 With --cold, the model's files (only those) are evicted from the page cache
 (posix_fadvise DONTNEED) before every timed run, so each run reads from the disk as a model
 fresh from a download would be. Prints a table and the ratios the issue asks for.
@@ -23,10 +26,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -117,16 +123,6 @@ def evict(files: list[Path]) -> None:
             os.close(fd)
 
 
-def best(repeat: int, action, prepare=lambda: None) -> float:
-    times = []
-    for _ in range(repeat):
-        prepare()
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def run(*argv: object) -> None:
     done = subprocess.run([str(a) for a in argv], capture_output=True, text=True)
     if done.returncode != 0:
@@ -137,7 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="4G", help="total model size (e.g. 2G, 500M)")
     parser.add_argument("--shards", type=int, default=8, help="number of weight files")
-    parser.add_argument("--repeat", type=int, default=3, help="best of N runs per command")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds; every case once a round")
     parser.add_argument("--shard-size", default="256M", help="mlstix --shard-size for sharding")
     parser.add_argument("--cold", action="store_true", help="evict the files before every run")
     args = parser.parse_args()
@@ -149,84 +145,111 @@ def main() -> None:
     private, public = make_keys(WORK)
     files = model_files(model)
     total = sum(p.stat().st_size for p in files)
-    sig = WORK / "model.sig"
     upstream, mlstix = BIN / "model_signing", BIN / "mlstix"
+    shard = args.shard_size
+    settings = {
+        "sha256": [],
+        "blake3": ["--hash-algorithm", "blake3"],
+        f"sha256 sharded {shard}": ["--shard-size", shard],
+        f"blake2b sharded {shard}": ["--hash-algorithm", "blake2b", "--shard-size", shard],
+    }
+
+    def sig(name: str) -> Path:
+        return WORK / f"{name.replace(' ', '-')}.sig"
+
+    def up_sign(path: Path) -> None:
+        run(upstream, "sign", "key", model, "--signature", path, "--private_key", private)
+
+    def ml_sign(name: str, path: Path) -> None:
+        run(mlstix, "sign", model, "--signature", path, "--private-key", private, *settings[name])
+
+    # signatures for the verify cases
+    up_sign(sig("upstream"))
+    for name in settings:
+        ml_sign(name, sig(name))
+
+    from mlstix.integrity._fasthash import hash_model
+    from mlstix.integrity.hashing import HashOptions, build_hashing_config
+
+    cases: dict[str, Callable[[], object]] = {
+        "raw read (1 thread, 8 MiB buffers)": lambda: read_all(files),
+        "raw read (thread per file)": lambda: read_parallel(files),
+        "model_signing sign key": lambda: up_sign(WORK / "out-upstream.sig"),
+        "model_signing verify key": lambda: run(
+            upstream,
+            "verify",
+            "key",
+            model,
+            "--signature",
+            sig("upstream"),
+            "--public_key",
+            public,
+        ),
+        "in-process hash, model_signing library (sha256)": lambda: build_hashing_config(
+            HashOptions(), model
+        ).hash(model),
+        "in-process hash, mlstix (sha256)": lambda: hash_model(model, HashOptions()),
+        "in-process hash, mlstix (blake3)": lambda: hash_model(
+            model, HashOptions(algorithm="blake3")
+        ),
+        "mlstix --version (start-up)": lambda: run(mlstix, "--version"),
+        "model_signing --version (start-up)": lambda: run(upstream, "--version"),
+    }
+    for name in settings:
+        cases[f"mlstix sign ({name})"] = lambda name=name: ml_sign(name, WORK / "out.sig")
+        cases[f"mlstix verify ({name})"] = lambda name=name: run(
+            mlstix, "verify", model, "--signature", sig(name), "--public-key", public
+        )
+
     os.sync()
     read_all(files)  # warm the page cache
-    prepare = (lambda: evict(files)) if args.cold else (lambda: None)
-
-    rows: list[tuple[str, float]] = []
-
-    def measure(label: str, action) -> float:
-        seconds = best(args.repeat, action, prepare)
-        rows.append((label, seconds))
-        print(f"  {label:<48} {seconds:7.3f} s  {total / seconds / 1e9:6.2f} GB/s", flush=True)
-        return seconds
-
     print(
         f"{total / 1e9:.2f} GB in {len(files)} files, {os.cpu_count()} CPUs, "
-        f"{'cold' if args.cold else 'warm'} cache, "
-        f"best of {args.repeat}"
+        f"{'cold' if args.cold else 'warm'} cache, {args.repeat} rounds in shuffled order, "
+        "median (min) seconds"
     )
-    raw = measure("raw read (1 thread, 8 MiB buffers)", lambda: read_all(files))
-    raw_par = measure("raw read (thread per file)", lambda: read_parallel(files))
-    physical = min(raw, raw_par)
-
-    up_sign = measure(
-        "model_signing sign key (sha256)",
-        lambda: run(upstream, "sign", "key", model, "--signature", sig, "--private_key", private),
-    )
-    up_verify = measure(
-        "model_signing verify key (sha256)",
-        lambda: run(upstream, "verify", "key", model, "--signature", sig, "--public_key", public),
-    )
-    ml_sign = measure(
-        "mlstix sign (sha256, same settings)",
-        lambda: run(mlstix, "sign", model, "--signature", sig, "--private-key", private),
-    )
-    ml_verify = measure(
-        "mlstix verify (sha256, same settings)",
-        lambda: run(mlstix, "verify", model, "--signature", sig, "--public-key", public),
-    )
-    fast: dict[str, tuple[float, float]] = {}
-    for label, settings in (
-        ("blake3", ["--hash-algorithm", "blake3"]),
-        (f"sha256 sharded {args.shard_size}", ["--shard-size", args.shard_size]),
-        (
-            f"blake2b sharded {args.shard_size}",
-            ["--hash-algorithm", "blake2b", "--shard-size", args.shard_size],
-        ),
-    ):
-        s = measure(
-            f"mlstix sign ({label})",
-            lambda settings=settings: run(
-                mlstix, "sign", model, "--signature", sig, "--private-key", private, *settings
-            ),
+    times: dict[str, list[float]] = {label: [] for label in cases}
+    shuffle = random.Random(4)
+    for _ in range(args.repeat):
+        order = list(cases)
+        shuffle.shuffle(order)
+        for label in order:
+            if args.cold:
+                evict(files)
+            start = time.perf_counter()
+            cases[label]()
+            times[label].append(time.perf_counter() - start)
+    med = {label: statistics.median(t) for label, t in times.items()}
+    for label, values in times.items():
+        print(
+            f"  {label:<50} {med[label]:7.3f} ({min(values):6.3f})  "
+            f"{total / med[label] / 1e9:6.2f} GB/s"
         )
-        v = measure(
-            f"mlstix verify ({label})",
-            lambda: run(mlstix, "verify", model, "--signature", sig, "--public-key", public),
-        )
-        fast[label] = (s, v)
-    startup = measure("mlstix --version (process start-up)", lambda: run(mlstix, "--version"))
-    measure("model_signing --version (process start-up)", lambda: run(upstream, "--version"))
 
-    best_label = min(fast, key=lambda k: sum(fast[k]))
-    f_sign, f_verify = fast[best_label]
+    physical = min(med["raw read (1 thread, 8 MiB buffers)"], med["raw read (thread per file)"])
+    fast = {
+        name: (med[f"mlstix sign ({name})"], med[f"mlstix verify ({name})"]) for name in settings
+    }
+    best_name = min(fast, key=lambda k: sum(fast[k]))
+    up_s, up_v = med["model_signing sign key"], med["model_signing verify key"]
+    same_s, same_v = fast["sha256"]
+    f_s, f_v = fast[best_name]
     print()
-    print("ratios (higher = mlstix faster)")
-    print(f"  same settings  sign:   upstream / mlstix = {up_sign / ml_sign:5.2f}x")
-    print(f"  same settings  verify: upstream / mlstix = {up_verify / ml_verify:5.2f}x")
-    print(f"  fastest ({best_label}) sign:   upstream / mlstix = {up_sign / f_sign:5.2f}x")
-    print(f"  fastest ({best_label}) verify: upstream / mlstix = {up_verify / f_verify:5.2f}x")
-    print("distance from the physical limit (lower = closer; raw read = 1.00x)")
-    print(f"  fastest sign   / raw read = {f_sign / physical:5.2f}x")
-    print(f"  fastest verify / raw read = {f_verify / physical:5.2f}x")
-    print(
-        f"  same, without process start-up ({startup:.2f} s): "
-        f"sign {(f_sign - startup) / physical:5.2f}x, "
-        f"verify {(f_verify - startup) / physical:5.2f}x"
+    print("ratios, from medians (higher = mlstix faster)")
+    print(f"  same settings (sha256) sign:    upstream / mlstix = {up_s / same_s:5.2f}x")
+    print(f"  same settings (sha256) verify:  upstream / mlstix = {up_v / same_v:5.2f}x")
+    print(f"  fastest ({best_name}) sign:     upstream / mlstix = {up_s / f_s:5.2f}x")
+    print(f"  fastest ({best_name}) verify:   upstream / mlstix = {up_v / f_v:5.2f}x")
+    lib, ours = (
+        med["in-process hash, model_signing library (sha256)"],
+        med["in-process hash, mlstix (sha256)"],
     )
+    print(f"  in-process sha256 hashing:      library / mlstix  = {lib / ours:5.2f}x")
+    print("distance from the physical limit (raw read = 1.00x; lower = closer)")
+    print(f"  fastest sign / raw read     = {f_s / physical:5.2f}x")
+    print(f"  fastest verify / raw read   = {f_v / physical:5.2f}x")
+    blake3 = med["in-process hash, mlstix (blake3)"]
+    print(f"  in-process blake3 hashing / raw read = {blake3 / physical:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -156,7 +156,8 @@ def hash_model(
     if options.ignore_git_paths:
         rel += [Path(p) for p in GIT_PATHS]
     files = _files(model, [model / p for p in rel], options.allow_symlinks)
-    workers = options.workers or os.cpu_count() or 1
+    # the library's default (concurrent.futures): more threads than cores keeps reads queued
+    workers = options.workers or min(32, (os.cpu_count() or 1) + 4)
     buffer = options.chunk_size or (8 << 20)
     name = model.name if model.name not in ("", "..") else model.resolve().name
 
