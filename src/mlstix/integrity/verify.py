@@ -4,7 +4,9 @@
 scanner's "Unsigned ML Models" check. It reads the signature (a Sigstore bundle wrapping an
 in-toto statement, see :mod:`mlstix.integrity.bundle`), authenticates it through `model-signing`
 against the trusted key, certificate chain, Sigstore identity or policy, hashes the model again
-with the serialization the statement records, and names every changed, added and missing file.
+with the serialization the statement records (:mod:`mlstix.integrity._fasthash`, on worker
+threads while the signature is checked), and names every changed, added and missing file by
+comparing the two manifests.
 It never raises for what it finds (tampered, untrusted, unreadable signature): that is a
 :class:`VerificationResult` with ``verified=False`` and a message. It raises
 :class:`~mlstix.errors.UsageError` only for bad arguments (a missing key file, a bad policy).
