@@ -29,8 +29,8 @@ def _run(*args: str) -> tuple[int, str]:
 
 def test_json_report_findings_errors_and_exit_code(repo: Path) -> None:
     code, out = _run("scan", "iac", str(repo), "--format", "json")
-    assert code == 1  # high and critical findings, default --fail-on high
-    report = json.loads(out)
+    assert code == 2  # broken.tf could not be parsed: never silently clean
+    report = json.loads(out[out.index("{") : out.rindex("}") + 1])
     rules = {f["rule_id"] for f in report["findings"]}
     assert {"MLSTIX-AWS-SM-001", "MLSTIX-K8S-SRV-001"} <= rules
     sm = next(f for f in report["findings"] if f["rule_id"] == "MLSTIX-AWS-SM-001")
@@ -41,6 +41,17 @@ def test_json_report_findings_errors_and_exit_code(repo: Path) -> None:
     assert sm["vulnerability"] == "exposed-model-endpoints"
     assert [e["path"].endswith("broken.tf") for e in report["errors"]] == [True]
     assert {s["kind"] for s in report["scanned"]} == {"terraform", "kubernetes"}
+
+
+def test_exclude_leaves_files_out_and_findings_decide_the_exit_code(repo: Path) -> None:
+    code, out = _run("scan", "iac", str(repo), "--format", "json", "--exclude", "broken.tf")
+    assert code == 1  # high and critical findings, default --fail-on high
+    assert json.loads(out)["errors"] == []
+    code, out = _run(
+        "scan", "iac", str(repo), "--format", "json", "--exclude", "*.tf", "--exclude", "k8s/"
+    )
+    assert code == 2
+    assert "found no Terraform, CloudFormation, ARM or Kubernetes files" in out
 
 
 def test_sarif_results_point_at_file_and_line(repo: Path) -> None:
@@ -60,6 +71,7 @@ def test_sarif_results_point_at_file_and_line(repo: Path) -> None:
 
 
 def test_cloud_rule_and_skip_filters(repo: Path) -> None:
+    (repo / "broken.tf").unlink()
     _, out = _run("scan", "iac", str(repo), "--format", "json", "--cloud", "kubernetes")
     assert {f["rule_id"].split("-")[1] for f in json.loads(out)["findings"]} == {"K8S"}
     _, out = _run("scan", "iac", str(repo), "--format", "json", "--skip-rule", "mlstix-aws-sm-001")

@@ -16,7 +16,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from mlstix.cli._console import console
+from mlstix.cli._console import console, err_console
 from mlstix.cli._report import emit, report_options
 from mlstix.errors import KbDataError, UsageError
 
@@ -57,6 +57,12 @@ def _select(cloud: tuple[str, ...], only: tuple[str, ...], skip: tuple[str, ...]
 @click.option("--rule", "only", multiple=True, metavar="ID", help="Only this rule (repeatable).")
 @click.option("--skip-rule", "skip", multiple=True, metavar="ID", help="Skip this rule.")
 @click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Leave out files or folders matching GLOB (relative path or name; repeatable).",
+)
+@click.option(
     "--jobs",
     "-j",
     type=click.IntRange(1, 64),
@@ -70,12 +76,17 @@ def iac(
     cloud: tuple[str, ...],
     only: tuple[str, ...],
     skip: tuple[str, ...],
+    exclude: tuple[str, ...],
     jobs: int,
     fmt: str | None,
     output: str,
     fail_on: str,
 ) -> None:
-    """Scan Terraform, CloudFormation, ARM and Kubernetes files for ML misconfigurations."""
+    """Scan Terraform, CloudFormation, ARM and Kubernetes files for ML misconfigurations.
+
+    Exit 0: nothing at or above --fail-on; 1: findings at or above it; 2: the scan could not
+    run, or some file could not be parsed (the report lists it under errors).
+    """
     from mlstix.findings.model import Report
     from mlstix.kb.load import load_kb
     from mlstix.scan.iac import collect
@@ -85,14 +96,32 @@ def iac(
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(map(str, missing))}")
-    found = collect(list(paths), jobs=jobs)
+    found = collect(list(paths), jobs=jobs, exclude=exclude)
+    if not found.scanned and not found.errors:
+        raise UsageError(
+            f"found no Terraform, CloudFormation, ARM or Kubernetes files in {_names(paths)}",
+            hint="pass the folder that holds the .tf / template / manifest files",
+        )
     try:
         kb = load_kb()
     except KbDataError:
         kb = None  # titles fall back to the rule's; emit() reports the KB problem itself
     findings = evaluate(default_registry(), selected, found.resources, kb)
     report = Report.build("iac", found.scanned, findings, found.errors)
-    sys.exit(emit(report, fmt, output, fail_on))
+    code = emit(report, fmt, output, fail_on)
+    if found.errors:
+        # unreadable input is never silently clean (DESIGN.md, exit codes)
+        err_console.print(
+            f"[red]{len(found.errors)} file(s) could not be parsed[/] (listed in the report's "
+            "errors); exit 2. Leave them out with --exclude if they are not IaC.",
+            highlight=False,
+        )
+        code = 2
+    sys.exit(code)
+
+
+def _names(paths: tuple[Path, ...]) -> str:
+    return ", ".join(str(p) for p in paths)
 
 
 @click.group("rules")

@@ -13,6 +13,7 @@ parsed in worker processes (resources are plain picklable values).
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -135,7 +136,22 @@ def _run(unit: _Unit) -> _Done:
     return _parse_file(unit)
 
 
-def _units(paths: Sequence[Path]) -> tuple[list[_Unit], list[ScanError], dict[Path, Path]]:
+def _excluded(path: Path, root: Path, patterns: Sequence[str]) -> bool:
+    try:
+        rel = path.relative_to(root).as_posix()
+    except ValueError:
+        rel = path.as_posix()
+    return any(
+        fnmatch.fnmatch(rel, p)
+        or fnmatch.fnmatch(path.name, p)
+        or rel.startswith(p.rstrip("/") + "/")
+        for p in patterns
+    )
+
+
+def _units(
+    paths: Sequence[Path], exclude: Sequence[str] = ()
+) -> tuple[list[_Unit], list[ScanError], dict[Path, Path]]:
     """Units of work; also the root each Terraform folder was found under."""
     units: list[_Unit] = []
     errors: list[ScanError] = []
@@ -162,9 +178,15 @@ def _units(paths: Sequence[Path]) -> tuple[list[_Unit], list[ScanError], dict[Pa
             continue
         root = given.resolve()
         for folder, dirnames, filenames in os.walk(given):
-            dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+            dirnames[:] = sorted(
+                d
+                for d in dirnames
+                if d not in _SKIP_DIRS and not _excluded(Path(folder) / d, given, exclude)
+            )
             for name in sorted(filenames):
                 path = Path(folder) / name
+                if _excluded(path, given, exclude):
+                    continue
                 if path.is_symlink():
                     try:
                         path.resolve().relative_to(root)
@@ -182,8 +204,10 @@ def _units(paths: Sequence[Path]) -> tuple[list[_Unit], list[ScanError], dict[Pa
     return units, errors, roots
 
 
-def collect(paths: Sequence[Path], jobs: int = 1) -> Collection:
-    units, errors, roots = _units(paths)
+def collect(paths: Sequence[Path], jobs: int = 1, exclude: Sequence[str] = ()) -> Collection:
+    """Parse every IaC file under ``paths``; ``exclude`` holds glob patterns (relative to the
+    given folder, or a file name) of files and folders to leave out."""
+    units, errors, roots = _units(paths, exclude)
     done: Iterable[_Done]
     if jobs > 1 and len(units) > 8:
         with ProcessPoolExecutor(max_workers=jobs) as pool:

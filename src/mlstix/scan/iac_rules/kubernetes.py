@@ -36,6 +36,7 @@ _WORKLOADS = {
     "Job": "spec.template",
     "CronJob": "spec.jobTemplate.spec.template",
 }
+_RUNTIMES = ("ServingRuntime", "ClusterServingRuntime")
 _KSERVE_COMPONENTS = ("predictor", "transformer", "explainer")
 _AUTH_ANNOTATIONS = ("serving.kserve.io/enable-auth", "security.opendatahub.io/enable-auth")
 _INGRESS_AUTH = (
@@ -212,6 +213,8 @@ def _selects(selector: Any, labels: Mapping[str, str]) -> bool:
 def _network_policy(ctx: Context) -> Iterator[Hit]:
     policies = ctx.of_type("kubernetes", "NetworkPolicy")
     for s in servers(ctx):
+        if s.resource.type in _RUNTIMES:
+            continue  # a template for KServe, not a running endpoint
         covered = False
         for p in policies:
             if p.extra["namespace"] != s.namespace:
@@ -245,7 +248,7 @@ def _no_auth(ctx: Context) -> Iterator[Hit]:
         r = s.resource
         meta_annotations = lookup(r.attributes, "metadata.annotations") or {}
         labels = lookup(r.attributes, "metadata.labels") or {}
-        if r.type in ("ServingRuntime", "ClusterServingRuntime") or _authorized(ctx, s):
+        if r.type in _RUNTIMES or _authorized(ctx, s):
             continue
         if r.type in ("InferenceService", "SeldonDeployment"):
             if any(norm(meta_annotations.get(a)) is True for a in _AUTH_ANNOTATIONS):
