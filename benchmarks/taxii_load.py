@@ -37,6 +37,7 @@ TAXII = "application/taxii+json;version=2.1"
 HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
 FINDINGS = "9d2c5e61-8b7a-4f3e-b0c4-1a6e2f7d3c58"  # mlstix's Findings collection
 MEDALLION_COLLECTION = "91a7b528-80eb-42ed-a74d-c6fbd5a26116"
+KINDS = ("objects", "manifest", "posts")
 
 
 def make_object(n: int) -> dict[str, Any]:
@@ -275,10 +276,21 @@ def paged_reads(
 
 
 def posts(
-    client: httpx.Client, url: str, name: str, first: int, count: int, size: int, timeout: float
+    client: httpx.Client,
+    url: str,
+    name: str,
+    first: int,
+    count: int,
+    size: int,
+    budget: float,
+    timeout: float,
 ) -> Stats:
     stats = Stats(name)
+    start = time.monotonic()
     for i in range(count):
+        if time.monotonic() - start > budget:
+            stats.note = f"stopped after the {budget:.0f} s budget"
+            break
         batch = [make_object(first + i * size + k) for k in range(size)]
         body = json.dumps({"objects": batch})
         t0 = time.perf_counter()
@@ -295,6 +307,26 @@ def posts(
         stats.latencies.append(dt)
     stats.elapsed = sum(stats.latencies)
     return stats
+
+
+def measure(
+    client: httpx.Client, base: str, server: str, kind: str, args: argparse.Namespace
+) -> Stats:
+    """One measurement: paged ``objects`` or ``manifest`` reads, or ``posts``."""
+    if kind == "posts":
+        return posts(
+            client,
+            f"{base}objects/",
+            f"{server} posts",
+            10_000_000,
+            args.posts,
+            args.post_size,
+            args.budget,
+            args.timeout,
+        )
+    return paged_reads(
+        client, f"{base}{kind}/", f"{server} paged {kind}", args.reads, args.budget, args.timeout
+    )
 
 
 def main() -> None:
@@ -327,75 +359,28 @@ def main() -> None:
                     raise SystemExit(f"mlstix refused the load: {resp.text[:500]}")
             load.elapsed = time.perf_counter() - t0
             load.note = f"{len(objects) / load.elapsed:.0f} objects/s"
-            results["mlstix"] = {
-                "load": load,
-                "objects": paged_reads(
-                    client,
-                    f"{base}objects/",
-                    "mlstix paged objects",
-                    args.reads,
-                    args.budget,
-                    args.timeout,
-                ),
-                "manifest": paged_reads(
-                    client,
-                    f"{base}manifest/",
-                    "mlstix paged manifest",
-                    args.reads,
-                    args.budget,
-                    args.timeout,
-                ),
-                "posts": posts(
-                    client,
-                    f"{base}objects/",
-                    "mlstix posts",
-                    10_000_000,
-                    args.posts,
-                    args.post_size,
-                    args.timeout,
-                ),
-            }
+            results["mlstix"] = {"load": load}
+            for kind in KINDS:
+                results["mlstix"][kind] = measure(client, base, "mlstix", kind, args)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
-    port = free_port()
-    t0 = time.perf_counter()
-    proc = start_medallion(objects, port)
-    print(f"medallion started with the data file in {time.perf_counter() - t0:.1f} s")
-    try:
-        base = f"http://127.0.0.1:{port}/api1/collections/{MEDALLION_COLLECTION}/"
-        with httpx.Client(auth=("bench", "bench-pass")) as client:
-            results["medallion"] = {
-                "objects": paged_reads(
-                    client,
-                    f"{base}objects/",
-                    "medallion paged objects",
-                    args.reads,
-                    args.budget,
-                    args.timeout,
-                ),
-                "manifest": paged_reads(
-                    client,
-                    f"{base}manifest/",
-                    "medallion paged manifest",
-                    args.reads,
-                    args.budget,
-                    args.timeout,
-                ),
-                "posts": posts(
-                    client,
-                    f"{base}objects/",
-                    "medallion posts",
-                    10_000_000,
-                    args.posts,
-                    args.post_size,
-                    args.timeout,
-                ),
-            }
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    # A fresh medallion per measurement: a request that timed out keeps its worker thread busy
+    # and would slow the next measurement down.
+    results["medallion"] = {}
+    for kind in KINDS:
+        port = free_port()
+        t0 = time.perf_counter()
+        proc = start_medallion(objects, port)
+        print(f"medallion started with the data file in {time.perf_counter() - t0:.1f} s")
+        try:
+            base = f"http://127.0.0.1:{port}/api1/collections/{MEDALLION_COLLECTION}/"
+            with httpx.Client(auth=("bench", "bench-pass")) as client:
+                results["medallion"][kind] = measure(client, base, "medallion", kind, args)
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
 
     print(
         f"\n{'measurement':34s} {'reqs':>6s} {'err':>4s} {'req/s':>9s} {'p50 ms':>9s} "
@@ -405,7 +390,7 @@ def main() -> None:
         for stats in server.values():
             print(stats.row())
     print()
-    for kind in ("objects", "manifest", "posts"):
+    for kind in KINDS:
         ours, theirs = results["mlstix"][kind], results["medallion"][kind]
         if ours.rps and theirs.rps:
             print(f"{kind}: mlstix/medallion throughput = {ours.rps / theirs.rps:.1f}x")

@@ -64,6 +64,9 @@ def _config(config: Path | None, **overrides: Any) -> Any:
     default=None,
     help="Also run stix2-validator on every posted object (~3 ms each).",
 )
+@click.option(
+    "--access-log/--no-access-log", default=True, help="Log every request (default: yes)."
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -75,6 +78,7 @@ def serve(
     keyfile: str | None,
     anonymous_kb: bool | None,
     full_validation: bool | None,
+    access_log: bool,
 ) -> None:
     """Run the TAXII 2.1 server: the knowledge base and a Findings collection.
 
@@ -112,6 +116,7 @@ def serve(
         ssl_certfile=cfg.certfile,
         ssl_keyfile=cfg.keyfile,
         log_level="info",
+        access_log=access_log,
         timeout_graceful_shutdown=5,
     )
 
