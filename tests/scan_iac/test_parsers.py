@@ -390,3 +390,16 @@ def test_parallel_parsing_gives_the_same_resources(tmp_path: Path) -> None:
     two = collect([tmp_path], jobs=2)
     assert sorted(r.address for r in one.resources) == sorted(r.address for r in two.resources)
     assert len(one.resources) == 24
+
+
+def test_files_of_other_kinds_are_skipped_not_errors(tmp_path: Path) -> None:
+    (tmp_path / "tsconfig.json").write_text(
+        '{\n  // comments are fine here\n  "compilerOptions": {}\n}\n'
+    )
+    (tmp_path / "package.json").write_text('{"name": "x"}')
+    (tmp_path / "playbook.yml").write_text("- hosts: all\n  vars:\n    kind: !vault |\n      abc\n")
+    (tmp_path / "workflow.yaml").write_text("on: push\njobs:\n  build:\n    runs-on: x\n")
+    (tmp_path / "pod.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n")
+    found = collect([tmp_path])
+    assert found.errors == ()
+    assert [s.path.rsplit("/", 1)[-1] for s in found.scanned] == ["pod.yaml"]

@@ -42,7 +42,13 @@ NODE_BUDGET = 2_000_000
 _SKIP_DIRS = frozenset({".git", ".terraform", "node_modules", ".venv", "__pycache__"})
 _YAML_SUFFIXES = frozenset({".yaml", ".yml", ".template"})
 _CFN_HINT = re.compile(r"^(AWSTemplateFormatVersion|Resources)\s*:", re.M)
-_K8S_HINT = re.compile(r"^\s*kind\s*:", re.M)
+_K8S_HINT = re.compile(r"^kind\s*:", re.M)
+_K8S_API = re.compile(r"^apiVersion\s*:", re.M)
+# a JSON file is parsed only when it looks like one of our formats (so tsconfig.json with
+# comments, package.json and the like are not scanned, rather than reported as unparseable)
+_JSON_HINT = re.compile(
+    r'"(AWSTemplateFormatVersion|Resources|format_version|apiVersion)"\s*:|deploymentTemplate\.json'
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,8 @@ def _parse_file(unit: _Unit) -> _Done:
     try:
         doc: Any
         if path.suffix == ".json" or (path.suffix == ".template" and text.lstrip()[:1] == "{"):
+            if not _JSON_HINT.search(text):
+                return _Done(unit)
             try:
                 doc = json.loads(text)
             except json.JSONDecodeError as exc:
@@ -111,7 +119,7 @@ def _parse_file(unit: _Unit) -> _Done:
             if _CFN_HINT.search(text):
                 doc, which = _yaml.load_cfn(text), None
                 which = "cfn" if is_cloudformation(doc) else None
-            elif _K8S_HINT.search(text):
+            elif _K8S_HINT.search(text) and _K8S_API.search(text):
                 docs = [d for d in _yaml.load_all(text) if d is not None]
                 which = "k8s" if any(is_kubernetes(d) for d in docs) else None
                 doc = docs
