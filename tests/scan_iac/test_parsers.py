@@ -403,3 +403,15 @@ def test_files_of_other_kinds_are_skipped_not_errors(tmp_path: Path) -> None:
     found = collect([tmp_path])
     assert found.errors == ()
     assert [s.path.rsplit("/", 1)[-1] for s in found.scanned] == ["pod.yaml"]
+
+
+def test_auto_tfvars_override_terraform_tfvars(tmp_path: Path) -> None:
+    (tmp_path / "main.tf").write_text(
+        'variable "access" {\n  default = "Disabled"\n}\n'
+        'resource "aws_sagemaker_notebook_instance" "nb" {\n'
+        "  direct_internet_access = var.access\n}\n"
+    )
+    (tmp_path / "terraform.tfvars").write_text('access = "Disabled"\n')
+    (tmp_path / "a.auto.tfvars").write_text('access = "Enabled"\n')
+    found = collect([tmp_path])
+    assert found.resources[0].attributes["direct_internet_access"] == "Enabled"

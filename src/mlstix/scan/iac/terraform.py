@@ -72,7 +72,8 @@ class TerraformDir:
 def load_dir(folder: Path, files: list[Path], display: dict[Path, str]) -> TerraformDir:
     """Parse the given ``.tf`` / ``.tfvars`` files of one folder; a bad file is an error entry."""
     out = TerraformDir(path=folder)
-    for path in sorted(files):
+    # Terraform's order: terraform.tfvars, then *.auto.tfvars by name; later files win
+    for path in sorted(files, key=lambda p: (p.name != "terraform.tfvars", p.name)):
         shown = display.get(path, str(path))
         try:
             if path.stat().st_size > MAX_HCL_BYTES:
