@@ -415,3 +415,23 @@ def test_auto_tfvars_override_terraform_tfvars(tmp_path: Path) -> None:
     (tmp_path / "a.auto.tfvars").write_text('access = "Enabled"\n')
     found = collect([tmp_path])
     assert found.resources[0].attributes["direct_internet_access"] == "Enabled"
+
+
+def test_terraform_json_syntax(tmp_path: Path) -> None:
+    doc = {
+        "variable": {"access": {"default": "Enabled"}},
+        "resource": {
+            "aws_sagemaker_notebook_instance": {
+                "nb": {"direct_internet_access": "${var.access}", "root_access": "Disabled"}
+            }
+        },
+    }
+    text = json.dumps(doc, indent=2)
+    (tmp_path / "main.tf.json").write_text(text)
+    found = collect([tmp_path])
+    assert not found.errors
+    (nb,) = found.resources
+    assert nb.address == "aws_sagemaker_notebook_instance.nb"
+    assert nb.attributes["direct_internet_access"] == "Enabled"
+    assert text.splitlines()[nb.line - 1].strip() == '"nb": {'
+    assert _rule_hits(found, "MLSTIX-AWS-SM-001") == {"aws_sagemaker_notebook_instance.nb"}

@@ -169,7 +169,7 @@ def _units(
     def add_file(path: Path, shown: str, root: Path) -> None:
         if (
             path.suffix == ".tf"
-            or path.name.endswith((".auto.tfvars",))
+            or path.name.endswith((".auto.tfvars", ".tf.json"))
             or path.name == ("terraform.tfvars")
         ):
             tf.setdefault(path.parent.resolve(), []).append((path, shown))

@@ -3,7 +3,8 @@
 HCL is parsed by :mod:`mlstix.scan.iac._hcl` (tree-sitter; the measurements that chose it are
 in its docstring) into the value shape of ``terraform show -json``.
 
-Static evaluation, as far as it is sound without running Terraform:
+Terraform's JSON syntax (``*.tf.json``) is read too. Static evaluation, as far as it is sound
+without running Terraform:
 
 - ``var.NAME`` resolves to the variable's literal ``default`` (or a value from
   ``terraform.tfvars`` / ``*.auto.tfvars`` in the root folder, or the caller's argument when the
@@ -19,14 +20,15 @@ Anything else (references to other resources, functions, conditionals) stays an
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlstix.scan.iac._hcl import parse_attributes, parse_blocks
-from mlstix.scan.iac._values import Expr
+from mlstix.scan.iac._hcl import TopBlock, parse_attributes, parse_blocks
+from mlstix.scan.iac._values import Expr, LineIndex
 from mlstix.scan.iac.resource import Resource
 
 __all__ = ["TerraformDir", "evaluate_root", "load_dir", "provider_of"]
@@ -83,7 +85,7 @@ def load_dir(folder: Path, files: list[Path], display: dict[Path, str]) -> Terra
                 out.tfvars.update(parse_attributes(text))
                 out.files.append(shown)
                 continue
-            blocks = parse_blocks(text)
+            blocks = _json_blocks(text) if path.name.endswith(".tf.json") else parse_blocks(text)
         except (ValueError, UnicodeDecodeError, OSError, RecursionError) as exc:
             out.errors.append((shown, str(exc) or type(exc).__name__))
             continue
@@ -102,6 +104,47 @@ def load_dir(folder: Path, files: list[Path], display: dict[Path, str]) -> Terra
                 )
             elif block.type == "module" and labels:
                 out.modules.append(_Block("module", labels[0], block.body, shown, block.line))
+    return out
+
+
+def _json_blocks(text: str) -> list[TopBlock]:
+    """Top-level blocks of a ``.tf.json`` file (Terraform's JSON configuration syntax)."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"JSON syntax error: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ValueError("a .tf.json file must hold a JSON object")
+    index = LineIndex(text)
+    out: list[TopBlock] = []
+    cursor = 0
+
+    def line_of(*keys: str) -> int:
+        nonlocal cursor
+        for key in keys:
+            m = re.compile(re.escape(json.dumps(key)) + r"\s*:").search(text, cursor)
+            if m:
+                cursor = m.end()
+        return index.line_of(cursor)
+
+    def bodies(value: Any) -> list[dict[str, Any]]:
+        items = value if isinstance(value, list) else [value]
+        return [v for v in items if isinstance(v, dict)]
+
+    for kind, content in doc.items():
+        for group in bodies(content):
+            if kind in ("resource", "data"):
+                for rtype, named in group.items():
+                    for named_group in bodies(named):
+                        for name, body in named_group.items():
+                            for b in bodies(body):
+                                out.append(TopBlock(kind, (rtype, name), b, line_of(rtype, name)))
+            elif kind in ("variable", "module"):
+                for name, body in group.items():
+                    for b in bodies(body):
+                        out.append(TopBlock(kind, (name,), b, line_of(name)))
+            elif kind == "locals":
+                out.append(TopBlock(kind, (), group, line_of(kind)))
     return out
 
 
