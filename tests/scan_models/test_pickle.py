@@ -220,3 +220,12 @@ def test_attribute_chain_through_getattr_is_followed() -> None:
 def test_calls_of_allowed_results_are_not_chains() -> None:
     result = analyze(b.torch_state_pickle())
     assert result.chains == []
+
+
+def test_global_names_are_read_as_pickle_reads_them() -> None:
+    """pickletools escape-decodes GLOBAL arguments and insists on ASCII; pickle does neither.
+    A scanner built on pickletools crashes or sees another name: we read what pickle imports."""
+    utf8 = b"\x80\x02cos\nsyst" + "\u00e9".encode() + b"m\n)R."
+    assert verdicts(utf8) == {"os.syst\u00e9m": "dangerous"}
+    escaped = b"\x80\x02cmy\\x6fs\nsystem\n)R."  # pickle imports the module literally named so
+    assert verdicts(escaped) == {"my\\x6fs.system": "unknown"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import pickletools
 import struct
+import warnings
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -199,8 +200,24 @@ def read_arg(r: Reader, op: pickletools.OpcodeInfo) -> Any:
     # newline-terminated text arguments
     line = r.line()
     if name == "stringnl_noescape_pair":
-        line += r.line()
+        # As pickle's load_global reads it (pickletools escape-decodes and wants ASCII, so a
+        # scanner built on it sees other names than the unpickler imports, or crashes).
+        second = r.line()
+        try:
+            return f"{line[:-1].decode('utf-8')} {second[:-1].decode('utf-8')}"
+        except UnicodeDecodeError as exc:
+            raise Malformed(f"import name is not UTF-8: {exc}", r.tell()) from None
+    if name == "stringnl_noescape":  # PERSID, as load_persid reads it
+        try:
+            return line[:-1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise Malformed(f"persistent id is not ASCII: {exc}", r.tell()) from None
     try:
+        if name in ("stringnl", "unicodestringnl"):
+            # escape decoding warns (DeprecationWarning) on hostile escapes; the text is data
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return arg.reader(io.BytesIO(line))
         return arg.reader(io.BytesIO(line))
-    except ValueError as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise Malformed(str(exc), r.tell()) from None

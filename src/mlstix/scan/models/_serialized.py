@@ -47,6 +47,9 @@ def _format_hit(src: Source, ctx: Context, kind: str) -> None:
 def analyze_npy(src: Source, ctx: Context) -> str:
     head = src.head(12)
     major = head[6] if len(head) > 6 else 0
+    if len(head) < 12 and not (major == 1 and len(head) >= 10):
+        ctx.hit("models/unrecognized-model-file", "NumPy header is truncated", src)
+        return "numpy"
     if major == 1:
         (hlen,) = struct.unpack("<H", head[8:10])
         start = 10
