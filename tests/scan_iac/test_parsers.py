@@ -338,6 +338,12 @@ items:
             "too large",
         ),
         ("binary.yaml", "kind: x\n\udcff", "cannot read"),
+        ("deep.tf", 'resource "a" "b" {\n  x = ' + "[" * 5000 + "]" * 5000 + "\n}\n", "too deep"),
+        (
+            "deep.yaml",
+            "apiVersion: v1\nkind: ConfigMap\ndata: " + "[" * 5000 + "]" * 5000 + "\n",
+            "maximum nesting depth",
+        ),
     ],
 )
 def test_bad_files_are_errors_and_the_scan_goes_on(
