@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -41,6 +42,8 @@ def test_json_report_findings_errors_and_exit_code(repo: Path) -> None:
     assert sm["vulnerability"] == "exposed-model-endpoints"
     assert [e["path"].endswith("broken.tf") for e in report["errors"]] == [True]
     assert {s["kind"] for s in report["scanned"]} == {"terraform", "kubernetes"}
+    tf = next(s for s in report["scanned"] if s["kind"] == "terraform")
+    assert tf["sha256"] == hashlib.sha256((repo / "tf" / "main.tf").read_bytes()).hexdigest()
 
 
 def test_exclude_leaves_files_out_and_findings_decide_the_exit_code(repo: Path) -> None:

@@ -14,6 +14,7 @@ parsed in worker processes (resources are plain picklable values).
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import os
 import re
@@ -74,6 +75,7 @@ class _Done:
     kind: str | None = None
     error: str | None = None
     tfdir: TerraformDir | None = None
+    sha256: str | None = None
 
 
 def _parsers() -> dict[str, TextParser]:
@@ -102,7 +104,8 @@ def _parse_file(unit: _Unit) -> _Done:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             return _Done(unit, error=f"file larger than {MAX_FILE_BYTES} bytes, not scanned")
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         return _Done(unit, error=f"cannot read: {exc}")
     try:
@@ -135,7 +138,7 @@ def _parse_file(unit: _Unit) -> _Done:
         return _Done(unit, error=f"YAML syntax error: {exc}")
     except (BudgetExceeded, RecursionError, ValueError, TypeError, AttributeError) as exc:
         return _Done(unit, error=f"cannot interpret {which or 'file'}: {exc}")
-    return _Done(unit, parsed.resources, parsed.kind)
+    return _Done(unit, parsed.resources, parsed.kind, sha256=hashlib.sha256(raw).hexdigest())
 
 
 def _run(unit: _Unit) -> _Done:
@@ -229,12 +232,12 @@ def collect(paths: Sequence[Path], jobs: int = 1, exclude: Sequence[str] = ()) -
         if d.tfdir is not None:
             dirs[d.unit.path] = d.tfdir
             errors.extend(ScanError(p, m) for p, m in d.tfdir.errors)
-            scanned.extend(ScannedFile(f, "terraform") for f in d.tfdir.files)
+            scanned.extend(ScannedFile(f, "terraform", sha) for f, sha in d.tfdir.files)
         elif d.error is not None:
             errors.append(ScanError(d.unit.shown, d.error))
         elif d.kind is not None:
             resources.extend(d.resources)
-            scanned.append(ScannedFile(d.unit.shown, d.kind))
+            scanned.append(ScannedFile(d.unit.shown, d.kind, d.sha256))
     called = {t for tfdir in dirs.values() for t in module_targets(tfdir, roots[tfdir.path])}
     for folder, tfdir in sorted(dirs.items()):
         if folder in called:

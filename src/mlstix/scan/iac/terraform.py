@@ -20,6 +20,7 @@ Anything else (references to other resources, functions, conditionals) stays an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -68,7 +69,7 @@ class TerraformDir:
     modules: list[_Block] = field(default_factory=list)  # type = source
     tfvars: dict[str, Any] = field(default_factory=dict)
     errors: list[tuple[str, str]] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
+    files: list[tuple[str, str]] = field(default_factory=list)  # (shown path, sha256)
 
 
 def load_dir(folder: Path, files: list[Path], display: dict[Path, str]) -> TerraformDir:
@@ -80,16 +81,18 @@ def load_dir(folder: Path, files: list[Path], display: dict[Path, str]) -> Terra
         try:
             if path.stat().st_size > MAX_HCL_BYTES:
                 raise ValueError(f"file larger than {MAX_HCL_BYTES} bytes, not scanned")
-            text = path.read_text(encoding="utf-8-sig")
+            raw = path.read_bytes()
+            digest = hashlib.sha256(raw).hexdigest()
+            text = raw.decode("utf-8-sig")
             if path.suffix == ".tfvars":
                 out.tfvars.update(parse_attributes(text))
-                out.files.append(shown)
+                out.files.append((shown, digest))
                 continue
             blocks = _json_blocks(text) if path.name.endswith(".tf.json") else parse_blocks(text)
         except (ValueError, UnicodeDecodeError, OSError, RecursionError) as exc:
             out.errors.append((shown, str(exc) or type(exc).__name__))
             continue
-        out.files.append(shown)
+        out.files.append((shown, digest))
         for block in blocks:
             labels = block.labels
             if block.type == "variable" and labels:
