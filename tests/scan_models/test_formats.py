@@ -262,3 +262,27 @@ def test_keras_h5_lambda(tmp_path: Path, scan: Scan) -> None:
     assert {s.kind for s in report.scanned} == {"keras-h5"}
     assert only(report, "clean.h5") == []
     assert only(report, "lambda.h5") == ["models/keras-lambda"]
+
+
+def test_tf_companions_and_tokenizers(tmp_path: Path, scan: Scan) -> None:
+    """Files that live beside models are recognized, not reported as unknown model files."""
+    sm = tmp_path / "sm"
+    sm.mkdir()
+    (sm / "saved_model.pb").write_bytes(b.saved_model(["MatMul"]))
+    (sm / "fingerprint.pb").write_bytes(b.pb_int(1, 123) + b.pb_int(2, 456))
+    lam = json.dumps({"class_name": "Lambda", "config": {"name": "lam"}}).encode()
+    (sm / "keras_metadata.pb").write_bytes(b.pb_len(1, b.pb_int(1, 3) + b.pb_len(4, lam)))
+    (tmp_path / "frozen.pb").write_bytes(b.pb_len(1, b.pb_len(1, b"n") + b.pb_len(2, b"PyFunc")))
+    (tmp_path / "tokenizer.model").write_bytes(b.pb_len(1, b.pb_len(1, b"<s>")) + b.pb_len(2, b""))
+    report = scan(tmp_path)
+    kinds = {Path(s.path).name: s.kind for s in report.scanned}
+    assert kinds == {
+        "saved_model.pb": "tf-savedmodel",
+        "fingerprint.pb": "tf-fingerprint",
+        "keras_metadata.pb": "keras-metadata",
+        "frozen.pb": "tf-graphdef",
+        "tokenizer.model": "sentencepiece",
+    }
+    assert only(report, "keras_metadata.pb") == ["models/keras-lambda"]
+    assert only(report, "frozen.pb") == ["models/tf-python-op"]
+    assert only(report, "tokenizer.model") == []

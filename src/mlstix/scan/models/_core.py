@@ -131,16 +131,22 @@ def _safetensors(head: bytes, size: int) -> bool:
     return 2 <= n <= size - 8 and head[8:9] == b"{"
 
 
+_PB_NAMED = {"keras_metadata.pb": "keras-metadata", "fingerprint.pb": "tf-fingerprint"}
+
+
 def _protobuf_kind(src: Source, head: bytes) -> str | None:
+    """ONNX, SavedModel, frozen GraphDef, Keras SavedModel metadata, SentencePiece: protobuf
+    messages without a magic number, told apart by their top-level fields (and, where two
+    schemas share field numbers, by the file name)."""
     if not head or head[0] not in (0x08, 0x0A, 0x12):
         return None
     from mlstix.scan.models._pb import PbError, fields
 
     seen: set[int] = set()
     try:
-        for number, wire, _, _ in fields(src.fp, 0, src.size):
+        for count, (number, wire, _, _) in enumerate(fields(src.fp, 0, src.size)):
             seen.add(number * 8 + wire)
-            if len(seen) > 40:
+            if len(seen) > 40 or count > 100_000:
                 break
     except PbError:
         return None
@@ -150,6 +156,12 @@ def _protobuf_kind(src: Source, head: bytes) -> str | None:
         return "onnx"
     if 2 * 8 + 2 in seen and seen <= {8, 18}:
         return "tf-savedmodel"
+    if src.name in _PB_NAMED:
+        return _PB_NAMED[src.name]
+    if 10 in seen and seen <= {10, 18, 26, 34, 42} and src.name.endswith(".model"):
+        return "sentencepiece"
+    if 10 in seen and seen <= {10, 18, 24, 34}:
+        return "tf-graphdef"
     return None
 
 
@@ -215,6 +227,10 @@ def analyzers() -> dict[str, Analyzer]:
         "tflite": _tensors.analyze_tflite,
         "onnx": _proto.analyze_onnx,
         "tf-savedmodel": _proto.analyze_savedmodel,
+        "tf-graphdef": _proto.analyze_graphdef,
+        "keras-metadata": _proto.analyze_keras_metadata,
+        "tf-fingerprint": _proto.analyze_inert,
+        "sentencepiece": _proto.analyze_inert,
     }
 
 

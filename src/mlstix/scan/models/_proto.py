@@ -133,6 +133,27 @@ def _tf_nodes(fp: IO[bytes], start: int, end: int, number: int) -> list[str]:
     return ops
 
 
+def _graph_ops(fp: IO[bytes], start: int, end: int) -> list[str]:
+    """Ops of a GraphDef: its nodes and the nodes of its function library."""
+    ops = _tf_nodes(fp, start, end, 1)  # GraphDef.node = 1
+    for n, w, off, length in fields(fp, start, end):
+        if n == 2 and w == 2:  # library: FunctionDefLibrary.function = 1
+            for n2, w2, o2, l2 in fields(fp, off, off + length):
+                if n2 == 1 and w2 == 2:
+                    ops += _tf_nodes(fp, o2, o2 + l2, 3)  # FunctionDef.node_def = 3
+    return ops
+
+
+def _report_ops(src: Source, ctx: Context, ops: list[str]) -> None:
+    for op in sorted(set(ops)):
+        if op in _PY_OPS:
+            ctx.hit("models/tf-python-op", f"graph uses {op}, which calls Python code", src,
+                    op=op)  # fmt: skip
+        elif op in _FILE_OPS:
+            ctx.hit("models/tf-file-op", f"graph uses {op}, which touches files or processes",
+                    src, op=op)  # fmt: skip
+
+
 def analyze_savedmodel(src: Source, ctx: Context) -> str:
     fp = src.fp
     ops: list[str] = []
@@ -141,21 +162,46 @@ def analyze_savedmodel(src: Source, ctx: Context) -> str:
             if n != 2 or w != 2:  # meta_graphs
                 continue
             for n2, w2, o2, l2 in fields(fp, off, off + length):
-                if n2 != 2 or w2 != 2:  # graph_def
-                    continue
-                ops += _tf_nodes(fp, o2, o2 + l2, 1)  # GraphDef.node = 1
-                for n3, w3, o3, l3 in fields(fp, o2, o2 + l2):
-                    if n3 == 2 and w3 == 2:  # library: FunctionDefLibrary.function = 1
-                        for n4, w4, o4, l4 in fields(fp, o3, o3 + l3):
-                            if n4 == 1 and w4 == 2:
-                                ops += _tf_nodes(fp, o4, o4 + l4, 3)  # FunctionDef.node_def
+                if n2 == 2 and w2 == 2:  # graph_def
+                    ops += _graph_ops(fp, o2, o2 + l2)
     except PbError as exc:
         ctx.hit("models/unrecognized-model-file", f"SavedModel cannot be parsed: {exc}", src)
-    for op in sorted(set(ops)):
-        if op in _PY_OPS:
-            ctx.hit("models/tf-python-op", f"graph uses {op}, which calls Python code", src,
-                    op=op)  # fmt: skip
-        elif op in _FILE_OPS:
-            ctx.hit("models/tf-file-op", f"graph uses {op}, which touches files or processes",
-                    src, op=op)  # fmt: skip
+    _report_ops(src, ctx, ops)
     return "tf-savedmodel"
+
+
+def analyze_graphdef(src: Source, ctx: Context) -> str:
+    """A frozen TensorFlow GraphDef (``.pb``)."""
+    try:
+        _report_ops(src, ctx, _graph_ops(src.fp, 0, src.size))
+    except PbError as exc:
+        ctx.hit("models/unrecognized-model-file", f"GraphDef cannot be parsed: {exc}", src)
+    return "tf-graphdef"
+
+
+def analyze_keras_metadata(src: Source, ctx: Context) -> str:
+    """``keras_metadata.pb`` of a Keras SavedModel: SavedMetadata.nodes[].metadata holds each
+    layer's Keras config as JSON (Lambda layers included)."""
+    import json
+
+    from mlstix.scan.models._keras import check_config
+
+    try:
+        for n, w, off, length in fields(src.fp, 0, src.size):
+            if n != 1 or w != 2:
+                continue
+            for text in strings(src.fp, off, off + length, 4):  # SavedObject.metadata
+                try:
+                    check_config(json.loads(text), src, ctx, "keras_metadata.pb")
+                except json.JSONDecodeError:
+                    continue
+    except PbError as exc:
+        ctx.hit("models/unrecognized-model-file", f"keras_metadata.pb cannot be parsed: {exc}",
+                src)  # fmt: skip
+    return "keras-metadata"
+
+
+def analyze_inert(src: Source, ctx: Context) -> str:
+    """Formats recognized and holding no code (SavedModel fingerprint, SentencePiece)."""
+    del ctx
+    return "tf-fingerprint" if src.name == "fingerprint.pb" else "sentencepiece"

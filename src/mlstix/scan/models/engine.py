@@ -31,7 +31,20 @@ from mlstix.scan.rules import load_rules
 
 __all__ = ["FileResult", "ScanOptions", "scan_file", "scan_models"]
 
-_NOT_MODELS = frozenset({"zip", "tar", "hdf5", "gzip", "bz2", "xz", "unknown"})
+_NOT_MODELS = frozenset(
+    {
+        "zip",
+        "tar",
+        "hdf5",
+        "gzip",
+        "bz2",
+        "xz",
+        "zlib",
+        "unknown",
+        "sentencepiece",
+        "tf-fingerprint",
+    }
+)
 
 
 @dataclass(frozen=True)
