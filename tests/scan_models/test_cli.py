@@ -149,3 +149,33 @@ def test_no_hash(tree: Path) -> None:
     bare = json.loads(run(str(tree), "--format", "json", "--no-hash")[1])
     assert all(s["sha256"] is None for s in bare["scanned"])
     assert bare["findings"] == hashed["findings"]
+
+
+def test_fifo_is_never_opened(tmp_path: Path) -> None:
+    """A FIFO would block a reader forever: as an argument it is refused, inside a folder it
+    is skipped."""
+    import os
+
+    fifo = tmp_path / "model.pkl"
+    os.mkfifo(fifo)
+    code, _, err = run(str(fifo))
+    assert code == 2 and "not a regular file" in err
+    code, out, _ = run(str(tmp_path), "--format", "json")
+    assert code == 0 and json.loads(out)["scanned"] == []
+
+
+def test_progress_bar_on_a_terminal(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal the scan shows a progress bar (on stderr) and still reports everything."""
+    import io
+
+    from rich.console import Console
+
+    from mlstix.cli import scan as scan_cli
+    from mlstix.kb.load import load_kb
+    from mlstix.scan.models import ScanOptions
+
+    buf = io.StringIO()
+    monkeypatch.setattr(scan_cli, "err_console", Console(file=buf, force_terminal=True))
+    report = scan_cli._with_progress((str(tree),), load_kb, ScanOptions(jobs=1))
+    assert len(report.scanned) == 3
+    assert "scanning models" in buf.getvalue()
