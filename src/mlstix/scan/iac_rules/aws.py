@@ -1,8 +1,10 @@
-"""Python rules for AWS: model buckets (S3), IAM policies, training jobs, ECR scanning.
+"""Python rules for AWS storage: S3 buckets that hold models, and ECR scanning.
 
 These need logic a row cannot hold: finding the buckets that hold models (referenced by a
 SageMaker resource, or named/tagged for models), following Terraform's companion resources
-(``aws_s3_bucket_versioning`` & co.), reading policy documents, walking pipeline definitions.
+(``aws_s3_bucket_versioning`` & co., which replaced the inline blocks in provider 4.0), reading
+bucket policies, and registry-level ECR scanning configurations. IAM policies are in
+:mod:`.aws_iam`, training jobs in :mod:`.aws_training`.
 """
 
 from __future__ import annotations
@@ -15,13 +17,10 @@ from mlstix.scan.iac._values import is_unknown, lookup, norm
 from mlstix.scan.iac.resource import Resource
 from mlstix.scan.iac_rules._policy import (
     as_list,
-    decode_json_value,
-    grants_all,
-    matches_action,
     statements,
 )
 from mlstix.scan.iac_rules._refs import iter_strings, refers_to
-from mlstix.scan.iac_rules.registry import Context, Hit, Logic, RuleRegistry
+from mlstix.scan.iac_rules.registry import Context, Hit, RuleRegistry
 
 __all__ = ["ML_NAME", "register"]
 
@@ -247,157 +246,6 @@ def _s3_tls_only(ctx: Context) -> Iterator[Hit]:
         )
 
 
-_POLICY_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
-    "terraform": (
-        ("aws_iam_policy", "policy"),
-        ("aws_iam_role_policy", "policy"),
-        ("aws_iam_user_policy", "policy"),
-        ("aws_iam_group_policy", "policy"),
-        ("aws_iam_role", "inline_policy"),
-    ),
-    "cloudformation": (
-        ("AWS::IAM::Policy", "PolicyDocument"),
-        ("AWS::IAM::ManagedPolicy", "PolicyDocument"),
-        ("AWS::IAM::Role", "Policies"),
-        ("AWS::IAM::User", "Policies"),
-        ("AWS::IAM::Group", "Policies"),
-    ),
-}
-
-
-def _policies(ctx: Context) -> Iterator[tuple[Resource, list[Mapping[str, Any]]]]:
-    for dialect, sources in _POLICY_SOURCES.items():
-        for rtype, attr in sources:
-            for r in ctx.of_type(dialect, rtype):
-                value = r.attributes.get(attr)
-                if attr in ("inline_policy", "Policies"):
-                    key = "policy" if attr == "inline_policy" else "PolicyDocument"
-                    docs = [p.get(key) for p in as_list(value) if isinstance(p, Mapping)]
-                else:
-                    docs = [value]
-                stmts: list[Mapping[str, Any]] = []
-                for doc in docs:
-                    stmts.extend(statements(doc, ctx, r) or [])
-                if stmts:
-                    yield r, stmts
-
-
-def _iam_sagemaker(ctx: Context) -> Iterator[Hit]:
-    for r, stmts in _policies(ctx):
-        if any(grants_all(st, "sagemaker") for st in stmts):
-            yield Hit(
-                r,
-                "an Allow statement grants sagemaker:* (or *)",
-                {"attribute": "Action", "value": "sagemaker:*"},
-            )
-
-
-_ANY_BUCKET = re.compile(r"^(\*|arn:aws:s3:::\*(/\*)?)$")
-
-
-def _iam_s3(ctx: Context) -> Iterator[Hit]:
-    by_scope: dict[str, list[Resource]] = {}
-    for b in model_buckets(ctx):
-        by_scope.setdefault(b.scope, []).append(b)
-    for r, stmts in _policies(ctx):
-        for st in stmts:
-            if not grants_all(st, "s3"):
-                continue
-            targets = as_list(st.get("Resource"))
-            hit = [t for t in targets if isinstance(t, str) and _ANY_BUCKET.match(t)]
-            hit += [
-                t
-                for t in targets
-                if isinstance(t, str)
-                and not is_unknown(t)
-                and t.startswith("arn:aws:s3:::")
-                and ML_NAME.search(t[13:].split("/")[0])
-            ]
-            if not hit:
-                hit = [str(b.address) for b in by_scope.get(r.scope, ()) if refers_to(targets, b)]
-            if hit:
-                yield Hit(
-                    r,
-                    f"an Allow statement grants s3:* on {hit[0]}",
-                    {"attribute": "Resource", "value": str(hit[0])},
-                )
-                break
-
-
-_ALL_ROLES = re.compile(r"^(\*|arn:aws:iam::[^:]*:(\*|role/\*))$")
-
-
-def _iam_passrole(ctx: Context) -> Iterator[Hit]:
-    for r, stmts in _policies(ctx):
-        for st in stmts:
-            if str(st.get("Effect", "Allow")).lower() != "allow":
-                continue
-            if not matches_action(st.get("Action"), "iam:PassRole"):
-                continue
-            if "iam:passedtoservice" in str(st.get("Condition") or "").lower():
-                continue
-            if any(isinstance(t, str) and _ALL_ROLES.match(t) for t in as_list(st.get("Resource"))):
-                yield Hit(
-                    r,
-                    "an Allow statement grants iam:PassRole on every role",
-                    {"attribute": "Resource", "value": "*"},
-                )
-                break
-
-
-def _training_steps(steps: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    for step in as_list(steps):
-        if not isinstance(step, Mapping):
-            continue
-        args = step.get("Arguments")
-        if step.get("Type") == "Training" and isinstance(args, Mapping):
-            yield str(step.get("Name", "?")), args
-        elif step.get("Type") == "Condition" and isinstance(args, Mapping):
-            yield from _training_steps(args.get("IfSteps"))
-            yield from _training_steps(args.get("ElseSteps"))
-
-
-def _pipelines(ctx: Context) -> Iterator[tuple[Resource, str, Mapping[str, Any]]]:
-    for r in ctx.of_type("terraform", "aws_sagemaker_pipeline"):
-        definition = decode_json_value(r.attributes.get("pipeline_definition"))
-        if isinstance(definition, Mapping):
-            for name, args in _training_steps(definition.get("Steps")):
-                yield r, name, args
-    for r in ctx.of_type("cloudformation", "AWS::SageMaker::Pipeline"):
-        body = lookup(r.attributes, "PipelineDefinition.PipelineDefinitionBody")
-        definition = decode_json_value(body)
-        if isinstance(definition, Mapping):
-            for name, args in _training_steps(definition.get("Steps")):
-                yield r, name, args
-
-
-def _arg_known(value: Any) -> bool:
-    """Pipeline parameters (``{"Get": "Parameters.X"}``) are decided at run time."""
-    return not (isinstance(value, Mapping) and ("Get" in value or "Std:Join" in value))
-
-
-def _training_check(attr: str, kind: str) -> Logic:
-    def logic(ctx: Context) -> Iterator[Hit]:
-        for r, step, args in _pipelines(ctx):
-            bad: list[str] = []
-            for path in attr.split("+"):
-                value = lookup(args, path)
-                if not _arg_known(value) or is_unknown(value):
-                    continue
-                missing = value in (None, "", [])
-                if (kind == "true" and norm(value) is not True) or (kind == "set" and missing):
-                    bad.append(path)
-            if bad:
-                yield Hit(
-                    r,
-                    f"Training step {step!r}: {', '.join(bad)} "
-                    f"{'is not true (default false)' if kind == 'true' else 'is not set'}",
-                    {"attribute": bad[0], "value": None, "step": step},
-                )
-
-    return logic
-
-
 def _ecr_scan(ctx: Context) -> Iterator[Hit]:
     for dialect, rtype, path, registry_type in (
         (
@@ -432,17 +280,4 @@ def register(registry: RuleRegistry) -> None:
     registry.logic_function("s3-kms-encryption")(_s3_kms)
     registry.logic_function("s3-public-access-block")(_s3_public_access)
     registry.logic_function("s3-tls-only")(_s3_tls_only)
-    registry.logic_function("iam-sagemaker-wildcard")(_iam_sagemaker)
-    registry.logic_function("iam-s3-wildcard")(_iam_s3)
-    registry.logic_function("iam-passrole-wildcard")(_iam_passrole)
-    registry.logic_function("training-network-isolation")(
-        _training_check("EnableNetworkIsolation", "true")
-    )
-    registry.logic_function("training-inter-container-encryption")(
-        _training_check("EnableInterContainerTrafficEncryption", "true")
-    )
-    registry.logic_function("training-vpc")(_training_check("VpcConfig.Subnets", "set"))
-    registry.logic_function("training-kms")(
-        _training_check("OutputDataConfig.KmsKeyId+ResourceConfig.VolumeKmsKeyId", "set")
-    )
     registry.logic_function("ecr-scan-on-push")(_ecr_scan)

@@ -119,11 +119,13 @@ class RuleRegistry:
 def default_registry() -> RuleRegistry:
     """The packaged rules and logic, loaded once."""
     import mlstix.scan.iac_rules.aws as aws_rules
+    import mlstix.scan.iac_rules.aws_iam as aws_iam_rules
+    import mlstix.scan.iac_rules.aws_training as aws_training_rules
     import mlstix.scan.iac_rules.gcp as gcp_rules
     import mlstix.scan.iac_rules.kubernetes as k8s_rules
 
     registry = RuleRegistry()
-    for module in (aws_rules, gcp_rules, k8s_rules):
+    for module in (aws_rules, aws_iam_rules, aws_training_rules, gcp_rules, k8s_rules):
         module.register(registry)
     folder = resources.files("mlstix.scan.iac_rules") / "data"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):

@@ -1,0 +1,84 @@
+"""Python rules for SageMaker training jobs, as IaC declares them: the Training steps of SageMaker
+Pipelines (Terraform ``aws_sagemaker_pipeline.pipeline_definition``, CloudFormation
+``AWS::SageMaker::Pipeline`` ``PipelineDefinition.PipelineDefinitionBody``), Condition steps
+included. Step arguments follow the CreateTrainingJob API; pipeline parameters
+(``{"Get": "Parameters.X"}``) are decided at run time and not reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from mlstix.scan.iac._values import is_unknown, lookup, norm
+from mlstix.scan.iac.resource import Resource
+from mlstix.scan.iac_rules._policy import as_list, decode_json_value
+from mlstix.scan.iac_rules.registry import Context, Hit, Logic, RuleRegistry
+
+__all__ = ["register"]
+
+
+def _training_steps(steps: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    for step in as_list(steps):
+        if not isinstance(step, Mapping):
+            continue
+        args = step.get("Arguments")
+        if step.get("Type") == "Training" and isinstance(args, Mapping):
+            yield str(step.get("Name", "?")), args
+        elif step.get("Type") == "Condition" and isinstance(args, Mapping):
+            yield from _training_steps(args.get("IfSteps"))
+            yield from _training_steps(args.get("ElseSteps"))
+
+
+def _pipelines(ctx: Context) -> Iterator[tuple[Resource, str, Mapping[str, Any]]]:
+    for r in ctx.of_type("terraform", "aws_sagemaker_pipeline"):
+        definition = decode_json_value(r.attributes.get("pipeline_definition"))
+        if isinstance(definition, Mapping):
+            for name, args in _training_steps(definition.get("Steps")):
+                yield r, name, args
+    for r in ctx.of_type("cloudformation", "AWS::SageMaker::Pipeline"):
+        body = lookup(r.attributes, "PipelineDefinition.PipelineDefinitionBody")
+        definition = decode_json_value(body)
+        if isinstance(definition, Mapping):
+            for name, args in _training_steps(definition.get("Steps")):
+                yield r, name, args
+
+
+def _arg_known(value: Any) -> bool:
+    """Pipeline parameters (``{"Get": "Parameters.X"}``) are decided at run time."""
+    return not (isinstance(value, Mapping) and ("Get" in value or "Std:Join" in value))
+
+
+def _training_check(attr: str, kind: str) -> Logic:
+    def logic(ctx: Context) -> Iterator[Hit]:
+        for r, step, args in _pipelines(ctx):
+            bad: list[str] = []
+            for path in attr.split("+"):
+                value = lookup(args, path)
+                if not _arg_known(value) or is_unknown(value):
+                    continue
+                missing = value in (None, "", [])
+                if (kind == "true" and norm(value) is not True) or (kind == "set" and missing):
+                    bad.append(path)
+            if bad:
+                yield Hit(
+                    r,
+                    f"Training step {step!r}: {', '.join(bad)} "
+                    f"{'is not true (default false)' if kind == 'true' else 'is not set'}",
+                    {"attribute": bad[0], "value": None, "step": step},
+                )
+
+    return logic
+
+
+def register(registry: RuleRegistry) -> None:
+    registry.logic_function("training-network-isolation")(
+        _training_check("EnableNetworkIsolation", "true")
+    )
+    registry.logic_function("training-inter-container-encryption")(
+        _training_check("EnableInterContainerTrafficEncryption", "true")
+    )
+    registry.logic_function("training-vpc")(_training_check("VpcConfig.Subnets", "set"))
+    registry.logic_function("training-kms")(
+        _training_check("OutputDataConfig.KmsKeyId+ResourceConfig.VolumeKmsKeyId", "set")
+    )
