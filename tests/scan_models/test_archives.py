@@ -204,3 +204,24 @@ def test_compressed_pickles(tmp_path: Path, scan: Scan, codec: str) -> None:
     assert report.scanned[0].kind.endswith("+pickle")
     small = scan(tmp_path, limits=Limits(max_member_bytes=10))
     assert "models/archive-limit" in rules(small)
+
+
+def test_a_spinning_parser_is_stopped(
+    tmp_path: Path, scan: Scan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from mlstix.scan.models import _serialized
+
+    def spin(*args: object, **kwargs: object) -> None:
+        time.sleep(30)
+
+    monkeypatch.setattr(_serialized, "analyze_pickle_stream", spin)
+    (tmp_path / "a.pkl").write_bytes(b.call_pickle("os", "system", "x"))
+    start = time.perf_counter()
+    report = scan(tmp_path, limits=Limits(timeout=0.5))
+    assert time.perf_counter() - start < 10
+    assert [e.message for e in report.errors] == [
+        "analysis failed: AnalysisTimeout: gave up after 0.5 s"
+    ]
+    assert "models/unreadable" in rules(report)

@@ -63,6 +63,7 @@ class Limits:
     max_total_bytes: int = 8 << 30  # decompressed bytes for one top-level file
     max_ratio: int = 1000  # compression ratio beyond which a large member is a bomb
     max_members: int = 200_000
+    timeout: float = 300.0  # seconds of analysis per top-level file (hashing not included)
 
 
 @dataclass

@@ -13,9 +13,12 @@ unreadable is never silently clean.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -70,6 +73,35 @@ def _model_named(name: str) -> bool:
     return any(lower.endswith(s) for s in MODEL_SUFFIXES)
 
 
+class AnalysisTimeout(Exception):
+    """The analysis of one file took longer than ``Limits.timeout``."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Raise :class:`AnalysisTimeout` in this thread after ``seconds`` (a parser that spins on
+    hostile input). Uses SIGALRM, so only in a main thread on POSIX; elsewhere no deadline."""
+    usable = (
+        seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise AnalysisTimeout(f"gave up after {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def scan_file(
     target: Target, allow: tuple[str, ...], limits: Limits, hash_file: bool = True
 ) -> FileResult:
@@ -83,7 +115,8 @@ def scan_file(
             if hash_file:
                 digest = hashlib.file_digest(fp, "sha256").hexdigest()  # type: ignore[arg-type]
                 fp.seek(0)
-            kind = ctx.scan(Source(fp, target.size, name))
+            with _deadline(limits.timeout):
+                kind = ctx.scan(Source(fp, target.size, name))
     except OSError as exc:
         message = f"cannot read: {exc.strerror or exc}"
         hits: tuple[Hit, ...] = (Hit("models/unreadable", message),) if _model_named(name) else ()
