@@ -6,10 +6,11 @@ scanners on it in one run (page cache warmed first) and prints files/s, GB/s, th
 planted payloads each tool found, and how many clean files each flagged.
 
     python benchmarks/scan_models.py --gb 3          # corpus size, default 2
-    python benchmarks/scan_models.py --keep          # keep benchmarks/.work/corpus
+    python benchmarks/scan_models.py --keep          # keep benchmarks/.work/scan_models/corpus
 
 The peer tools, and numpy/joblib/h5py used to write real joblib and HDF5 files, are installed
-into benchmarks/.work/venv (git-ignored). Nothing generated here is ever loaded or unpickled.
+into benchmarks/.work/scan_models/venv (git-ignored). Nothing generated here is ever loaded or
+unpickled.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-WORK = HERE / ".work"
+WORK = HERE / ".work" / "scan_models"
 VENV = WORK / "venv"
 CORPUS = WORK / "corpus"
 MLSTIX = REPO / ".venv" / "bin" / "mlstix"
@@ -368,7 +369,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the corpus afterwards")
     ap.add_argument("--reuse", action="store_true", help="reuse an existing corpus")
     args = ap.parse_args()
-    WORK.mkdir(exist_ok=True)
+    WORK.mkdir(parents=True, exist_ok=True)
     if not (VENV / "bin" / "modelscan").exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run(
