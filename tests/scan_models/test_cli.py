@@ -179,3 +179,19 @@ def test_progress_bar_on_a_terminal(tree: Path, monkeypatch: pytest.MonkeyPatch)
     report = scan_cli._with_progress((str(tree),), load_kb, ScanOptions(jobs=1))
     assert len(report.scanned) == 3
     assert "scanning models" in buf.getvalue()
+
+
+def test_files_that_could_not_be_scanned_exit_2_with_the_report(tree: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.pkl"
+    outside.write_bytes(b.call_pickle("os", "system", "x"))
+    (tree / "models" / "link.pkl").symlink_to(outside)
+    report_file = tmp_path / "report.json"
+    code, _, err = run(str(tree), "--format", "json", "--output", str(report_file))
+    assert code == 2
+    assert "1 file(s) could not be scanned" in err
+    doc = json.loads(report_file.read_text())
+    assert [e["path"] for e in doc["errors"]] == [str(tree / "models" / "link.pkl")]
+    assert doc["findings"]  # the rest of the scan is reported
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("ignore_paths: ['models/link.pkl']\n")
+    assert run(str(tree), "--format", "json", "--policy", str(policy))[0] == 1

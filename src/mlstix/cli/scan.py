@@ -2,7 +2,9 @@
 scanners add their command to :data:`scan` (``scan.add_command(...)``) from their own module.
 
 Exit codes (DESIGN.md): 0 no finding at or above ``--fail-on``, 1 findings at or above it,
-2 the scan could not run (bad arguments, missing paths, bad policy or key).
+2 the scan could not run (bad arguments, missing paths, bad policy or key) or some file could
+not be scanned (unreadable, analysis failed, symlink out of the root): the report is still
+written and lists those files under ``errors``.
 """
 
 from __future__ import annotations
@@ -87,7 +89,16 @@ def models(
         report = _with_progress(paths, load_kb, options)
     else:
         report = scan_models(paths, load_kb, options)
-    sys.exit(emit(report, fmt, output, fail_on))
+    code = emit(report, fmt, output, fail_on)
+    if report.errors:
+        # unreadable input is never silently clean (DESIGN.md, exit codes)
+        err_console.print(
+            f"[red]{len(report.errors)} file(s) could not be scanned[/] (listed in the report's "
+            "errors); exit 2. Leave them out with ignore_paths in a --policy file if intended.",
+            highlight=False,
+        )
+        code = 2
+    sys.exit(code)
 
 
 def _with_progress(
