@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -71,16 +71,25 @@ _VERSION_FILTERS = frozenset({"added_after", "limit", "next", "match[spec_versio
 _DELETE_FILTERS = frozenset({"match[version]", "match[spec_version]"})
 
 
-def _filter_params(
-    added_after: str | None = Query(None, description="RFC 3339 timestamp"),
-    limit: str | None = Query(None, description="positive integer"),
-    next: str | None = Query(None, description="cursor of a previous page"),
-    match_id: str | None = Query(None, alias="match[id]"),
-    match_type: str | None = Query(None, alias="match[type]"),
-    match_version: str | None = Query(None, alias="match[version]"),
-    match_spec_version: str | None = Query(None, alias="match[spec_version]"),
-) -> None:
-    """Documents the filter parameters; the handlers read them from the raw query string."""
+_PARAM_DOCS: dict[str, tuple[dict[str, Any], str]] = {
+    "added_after": ({"type": "string"}, "only objects added after this STIX timestamp"),
+    "limit": ({"type": "integer", "minimum": 1}, "page size (lowered to the server's maximum)"),
+    "next": ({"type": "string"}, "cursor of the previous page"),
+    "match[id]": ({"type": "string"}, "comma-separated object ids"),
+    "match[type]": ({"type": "string"}, "comma-separated object types"),
+    "match[version]": ({"type": "string"}, "first, last, all or STIX timestamps"),
+    "match[spec_version]": ({"type": "string"}, "comma-separated STIX versions"),
+}
+
+
+def _params_doc(names: frozenset[str]) -> dict[str, Any]:
+    """OpenAPI query parameters of an endpoint; handlers parse the raw query themselves."""
+    params = [
+        {"name": n, "in": "query", "required": False, "schema": schema, "description": text}
+        for n, (schema, text) in _PARAM_DOCS.items()
+        if n in names
+    ]
+    return {"parameters": params}
 
 
 def _headers(page: Page) -> dict[str, str]:
@@ -102,7 +111,6 @@ def _paging(page: Page) -> str:
 def add_routes(app: FastAPI, server: Server) -> None:
     cfg = server.config
     root = f"/{cfg.api_root}"
-    docs_filters = [Depends(_filter_params)]
 
     def page_of(request: Request, cid: str, flt: Filters, *, body: bool = True) -> Page:
         params = request.query_params
@@ -199,7 +207,7 @@ def add_routes(app: FastAPI, server: Server) -> None:
         response_model=m.EnvelopeModel,
         response_class=TaxiiResponse,
         responses=_ERRORS,
-        dependencies=docs_filters,
+        openapi_extra=_params_doc(_OBJECT_FILTERS),
         tags=["objects"],
     )
     def get_objects(request: Request, collection_id: str) -> Response:
@@ -237,7 +245,7 @@ def add_routes(app: FastAPI, server: Server) -> None:
         response_model=m.EnvelopeModel,
         response_class=TaxiiResponse,
         responses=_ERRORS,
-        dependencies=docs_filters,
+        openapi_extra=_params_doc(_ONE_OBJECT_FILTERS),
         tags=["objects"],
     )
     def get_object(request: Request, collection_id: str, object_id: str) -> Response:
@@ -260,7 +268,7 @@ def add_routes(app: FastAPI, server: Server) -> None:
         f"{root}/collections/{{collection_id}}/objects/{{object_id}}/",
         response_class=Response,
         responses={**_ERRORS, 200: {"description": "Deleted (no body)", "content": {}}},
-        dependencies=docs_filters,
+        openapi_extra=_params_doc(_DELETE_FILTERS),
         tags=["objects"],
     )
     def delete_object(request: Request, collection_id: str, object_id: str) -> Response:
@@ -276,7 +284,7 @@ def add_routes(app: FastAPI, server: Server) -> None:
         response_model=m.VersionsModel,
         response_class=TaxiiResponse,
         responses=_ERRORS,
-        dependencies=docs_filters,
+        openapi_extra=_params_doc(_VERSION_FILTERS),
         tags=["objects"],
     )
     def get_versions(request: Request, collection_id: str, object_id: str) -> Response:
@@ -300,7 +308,7 @@ def add_routes(app: FastAPI, server: Server) -> None:
         response_model=m.ManifestModel,
         response_class=TaxiiResponse,
         responses=_ERRORS,
-        dependencies=docs_filters,
+        openapi_extra=_params_doc(_OBJECT_FILTERS),
         tags=["objects"],
     )
     def get_manifest(request: Request, collection_id: str) -> Response:
