@@ -115,7 +115,12 @@ def test_check_summarizes() -> None:
     assert "10 attack patterns, 10 vulnerabilities, 9 courses of action" in out
 
 
-def test_demo_runs() -> None:
+def test_demo_builds_kb_and_scans_the_examples() -> None:
     code, out = run("demo")
     assert code == 0, out
     assert "stix2-validator --strict: valid" in out
+    assert "problems" not in out
+    # the planted pickle payload and the IaC gaps of examples/ are found
+    assert "os.system" in out
+    assert "MLSTIX-AWS-SM-001" in out
+    assert "MLSTIX-K8S-SRV-001" in out

@@ -1,7 +1,13 @@
-"""``mlstix demo``: the main job on a bundled example (what ``make demo`` runs)."""
+"""``mlstix demo``: the main job on bundled examples (what ``make demo`` runs).
+
+It builds and validates the knowledge base, then scans the example models and cloud
+configuration under ``examples/`` (present in a checkout; an installed package has only the
+knowledge base) and prints the findings with the knowledge base's remediation.
+"""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -14,25 +20,37 @@ from mlstix.kb.load import load_kb
 __all__ = ["demo"]
 
 
+def _examples() -> Path | None:
+    from mlstix.cli.kb import find_checkout
+
+    root = find_checkout() or find_checkout(Path(__file__))
+    folder = root / "examples" if root else None
+    return folder if folder is not None and folder.is_dir() else None
+
+
 @click.command()
 def demo() -> None:
-    """Build the knowledge base into a temporary folder, validate it, and summarize it."""
+    """Build and validate the knowledge base, then scan the bundled example models and IaC."""
+    from mlstix.findings.formats.table import print_table
+    from mlstix.findings.model import Report
     from mlstix.kb.build import write_tree
     from mlstix.kb.compile import BUNDLE_FILES
     from mlstix.kb.render.markdown import category_title
     from mlstix.kb.validate import validate_path
+    from mlstix.scan.iac import collect
+    from mlstix.scan.iac_rules import default_registry, evaluate
+    from mlstix.scan.models import ScanOptions, scan_models
 
     knowledge = load_kb()
     with tempfile.TemporaryDirectory(prefix="mlstix-demo-") as tmp:
         out = Path(tmp)
         written = write_tree(knowledge, out)
-        console.rule("[bold]mlstix knowledge base")
+        console.rule("[bold]1. The knowledge base, compiled to STIX 2.1")
         console.print(f"built {len(written)} files (STIX bundles, diagram, reference pages)")
         for name in BUNDLE_FILES:
             problems = validate_path(out / "stix" / name)
-            count = len(problems)
             size = (out / "stix" / name).stat().st_size
-            verdict = "[green]valid[/]" if not count else f"[red]{count} problems[/]"
+            verdict = "[green]valid[/]" if not problems else f"[red]{len(problems)} problems[/]"
             console.print(f"  stix/{name:<24} {size:>8} bytes  stix2-validator --strict: {verdict}")
     table = Table(title="Objects by category")
     for col in ("type", "category", "objects"):
@@ -49,4 +67,24 @@ def demo() -> None:
         f"({sum(r.type == 'targets' for r in edges)} targets, "
         f"{sum(r.type == 'mitigates' for r in edges)} mitigates), "
         f"{len(knowledge.relationships) - len(edges)} mappings to MITRE ATLAS and ATT&CK"
+    )
+
+    examples = _examples()
+    if examples is None:
+        console.print("(no examples/ folder here: run `make demo` in a checkout to see the scans)")
+        return
+    models = examples / "models"
+    console.rule(f"[bold]2. mlstix scan models {os.path.relpath(models)}")
+    report = scan_models([os.path.relpath(models)], knowledge, ScanOptions(jobs=1))
+    print_table(report, knowledge, console)
+
+    iac = examples / "iac"
+    console.rule(f"[bold]3. mlstix scan iac {os.path.relpath(iac)}")
+    found = collect([Path(os.path.relpath(iac))])
+    registry = default_registry()
+    findings = evaluate(registry, list(registry), found.resources, knowledge)
+    print_table(Report.build("iac", found.scanned, findings, found.errors), knowledge, console)
+    console.print(
+        "\nNext: `mlstix kb show <key>` for any vulnerability above, `--format sarif|stix|html` "
+        "for reports, `mlstix kb site --out site` for the offline explorer."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mlstix.findings.model import Report, Severity
@@ -21,28 +22,27 @@ _COLORS = {
 
 def print_table(report: Report, kb: KnowledgeBase, console: Console) -> None:
     if report.findings:
-        table = Table(title=f"mlstix scan {report.scanner}: {len(report.findings)} findings")
-        table.add_column("severity")
-        table.add_column("rule")
-        table.add_column("location", overflow="fold")
-        table.add_column("finding", overflow="fold")
-        table.add_column("vulnerability")
+        table = Table(
+            title=f"mlstix scan {report.scanner}: {len(report.findings)} findings",
+            show_lines=True,
+        )
+        table.add_column("severity", no_wrap=True)
+        table.add_column("rule", no_wrap=True)
+        table.add_column("location", overflow="fold", ratio=1)
+        table.add_column("finding", overflow="fold", ratio=2)
         for f in report.findings:
-            vuln = (
-                kb.vulnerability(f.vulnerability).name if f.vulnerability in kb else f.vulnerability
-            )
+            # The title already starts with the KB vulnerability's name.
             table.add_row(
                 f"[{_COLORS[f.severity]}]{f.severity.value}[/]",
-                f.rule_id,
-                str(f.location),
-                f"[bold]{f.title}[/]\n{f.message}",
-                vuln,
+                escape(f.rule_id),
+                escape(str(f.location)),
+                f"[bold]{escape(f.title)}[/]\n{escape(f.message)}",
             )
         console.print(table)
     else:
         console.print(f"[green]no findings[/] in {len(report.scanned)} scanned files")
     for err in report.errors:
-        console.print(f"[red]error[/] {err.path}: {err.message}", highlight=False)
+        console.print(f"[red]error[/] {escape(err.path)}: {escape(err.message)}", highlight=False)
     counts = dict.fromkeys(Severity, 0)
     for f in report.findings:
         counts[f.severity] += 1
