@@ -101,7 +101,12 @@ def _hash_options(func: Any) -> Any:
     help="Where to write the signature [default: MODEL/model.sig, or FILE.sig for one file].",
 )
 @click.option("--private-key", type=_EXISTING, help="PEM elliptic-curve private key to sign with.")
-@click.option("--password", default=None, help="Password of an encrypted private key.")
+@click.option(
+    "--password",
+    default=None,
+    envvar="MLSTIX_KEY_PASSWORD",
+    help="Password of an encrypted private key (or set MLSTIX_KEY_PASSWORD).",
+)
 @click.option(
     "--signing-certificate",
     type=_EXISTING,
@@ -111,7 +116,8 @@ def _hash_options(func: Any) -> Any:
     "--certificate-chain",
     type=_EXISTING,
     multiple=True,
-    help="Intermediate/root certificates (PEM) to embed with --signing-certificate (repeat).",
+    help="Intermediate (or root) certificates (PEM) to embed; needed with "
+    "--signing-certificate (repeat).",
 )
 @click.option("--sigstore", is_flag=True, help="Sigstore keyless signing (needs the network).")
 @click.option("--identity-token", default=None, help="Sigstore: an OIDC token to sign with.")
