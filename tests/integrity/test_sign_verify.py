@@ -220,6 +220,14 @@ def test_encrypted_key_needs_its_password(run, model, tmp_path):
     assert "pass --password" in flat(denied.output)
     assert not (model / "model.sig").exists()
     assert run("sign", model, "--private-key", path, "--password", "s3cret").exit_code == 0
+    from click.testing import CliRunner
+
+    from mlstix.cli.main import cli
+
+    via_env = CliRunner(env={"MLSTIX_KEY_PASSWORD": "s3cret"}).invoke(
+        cli, ["sign", str(model), "--private-key", str(path)]
+    )
+    assert via_env.exit_code == 0, via_env.output
 
 
 def test_existing_signature_survives_a_failed_resign(run, model, keys, tmp_path):
