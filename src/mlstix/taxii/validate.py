@@ -41,15 +41,28 @@ class ValidObject:
     body: str  # compact JSON, as the client sent it
 
 
+# Required by STIX 2.1 but silently filled in by the stix2 library when absent.
+_DEFAULTED_REQUIRED = ("created", "modified", "valid_from")
+
+
 def _stix2_problem(obj: dict[str, Any]) -> str | None:
     import stix2
     from stix2.exceptions import STIXError
+    from stix2.v21.base import _Observable
 
     try:
-        stix2.parse(obj, allow_custom=True, version="2.1")
+        parsed = stix2.parse(obj, allow_custom=True, version="2.1")
     except (STIXError, ValueError, TypeError, KeyError, AttributeError) as exc:
         # stix2 raises plain ValueError/TypeError for some malformed values.
         return str(exc) or type(exc).__name__
+    if isinstance(parsed, dict):  # a custom object type: stix2 only checked its id
+        return None
+    added = set(parsed) - set(obj)
+    missing = [p for p in _DEFAULTED_REQUIRED if p in added]
+    if "spec_version" in added and not isinstance(parsed, _Observable):
+        missing.append("spec_version")
+    if missing:
+        return f"missing required properties: {', '.join(missing)}"
     return None
 
 
@@ -83,6 +96,9 @@ def validate_object(raw: Any, *, full: bool = False) -> ValidObject | str:
     if match is None or match.group("type") != obj_type:
         return f"'id' {object_id!r} is not '{obj_type}--<UUID>'"
     spec_version = raw.get("spec_version", "2.1")
+    nulls = sorted(k for k, v in raw.items() if v is None)
+    if nulls:
+        return f"null values are not allowed in STIX (leave the property out): {', '.join(nulls)}"
     if spec_version != "2.1":
         return f"spec_version {spec_version!r} is not supported: this server stores STIX 2.1"
     stamps: dict[str, int] = {}
