@@ -66,3 +66,20 @@ def test_diff_of_shards_groups_by_file():
     fresh = {"a:0:10": "1", "a:10:20": "X", "c:0:1": "4"}
     assert diff_manifests(signed, fresh, sharded=True) == (("a",), ("c",), ("b",))
     assert diff_manifests({"x": "1"}, {"x": "1"}) == ((), (), ())
+
+
+def test_forged_tiny_shard_size_cannot_flood_the_verifier(model, keys):
+    """An unauthenticated statement must not make the verifier queue a task per byte."""
+    import base64
+    import json
+
+    sign_model(model, KeySigner(keys.private), options=HashOptions(shard_size=100_000))
+    sig = model / "model.sig"
+    bundle = json.loads(sig.read_text())
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    statement["predicate"]["serialization"]["shard_size"] = 1
+    bundle["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+    sig.write_text(json.dumps(bundle))
+    result = check_signature(model, public_key=keys.public)
+    assert not result.verified
+    assert "far more than the signature lists" in result.message

@@ -150,8 +150,14 @@ def hash_model(
     options: HashOptions,
     extra_ignores: Sequence[Path] = (),
     stop: threading.Event = _NEVER,
+    max_items: int | None = None,
 ) -> HashedModel:
-    """Hash ``model`` as the library would with ``options`` (see the module docstring)."""
+    """Hash ``model`` as the library would with ``options`` (see the module docstring).
+
+    ``max_items`` bounds the number of shards: a verifier passes a bound from the signature it
+    checks, so an unauthenticated statement with a tiny shard size cannot make it queue
+    millions of tasks.
+    """
     rel = [*relative_ignores(model, options.ignore_paths), *extra_ignores]
     if options.ignore_git_paths:
         rel += [Path(p) for p in GIT_PATHS]
@@ -181,21 +187,24 @@ def hash_model(
         assert options.shard_size is not None
         size = options.shard_size
         label = f"{options.algorithm}-sharded-{size}"
+        plan: list[tuple[Path, int, int]] = []
+        for path in files:
+            length = path.stat().st_size
+            if max_items is not None and len(plan) + -(-length // size) > max_items:
+                raise ValueError(
+                    f"the model has more than {max_items} shards of {size} bytes, far more "
+                    "than the signature lists"
+                )
+            plan.extend(
+                (path, start, min(start + size, length)) for start in range(0, length, size)
+            )
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            shard_jobs: dict[str, Future[bytes]] = {}
-            for path in files:
-                length = path.stat().st_size
-                for start in range(0, length, size):
-                    end = min(start + size, length)
-                    shard_jobs[f"{ident(path)}:{start}:{end}"] = pool.submit(
-                        _digest_range,
-                        path,
-                        options.algorithm,
-                        start,
-                        end,
-                        min(buffer, size),
-                        stop,
-                    )
+            shard_jobs: dict[str, Future[bytes]] = {
+                f"{ident(path)}:{start}:{end}": pool.submit(
+                    _digest_range, path, options.algorithm, start, end, min(buffer, size), stop
+                )
+                for path, start, end in plan
+            }
             digests = {k: (label, job.result()) for k, job in shard_jobs.items()}
     return HashedModel(name, _serialization(options, rel), digests)
 
@@ -230,6 +239,11 @@ class _Running:
         return self._result
 
 
-def start_hashing(model: Path, options: HashOptions, extra_ignores: Sequence[Path]) -> _Running:
+def start_hashing(
+    model: Path,
+    options: HashOptions,
+    extra_ignores: Sequence[Path],
+    max_items: int | None = None,
+) -> _Running:
     """Start :func:`hash_model` on a background thread and return at once."""
-    return _Running(lambda stop: hash_model(model, options, extra_ignores, stop))
+    return _Running(lambda stop: hash_model(model, options, extra_ignores, stop, max_items))

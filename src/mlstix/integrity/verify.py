@@ -160,7 +160,8 @@ def check_signature(
         message = f"signature {sig_path} describes a hashing mlstix cannot repeat: {exc}"
         return VerificationResult(False, signature.method, signature.signer, message, sig_path)
     # Hash the model on worker threads while this one authenticates the signature.
-    job = start_hashing(model, options, _inside(model, sig_path, list(ignore_paths)))
+    bound = 2 * len(signature.entries) + 10_000
+    job = start_hashing(model, options, _inside(model, sig_path, list(ignore_paths)), bound)
     manifest: Any = None
     trusted_by: str | None = None
     reasons: list[str] = []
