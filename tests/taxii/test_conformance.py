@@ -199,3 +199,9 @@ def test_kb_collection_is_served_and_read_only(live: tuple[LiveServer, Users]) -
     )
     assert resp.status_code == 403
     assert resp.json()["title"] == "Forbidden"
+    resp = requests.delete(
+        f"{kb.url}objects/{IDENTITY['id']}/",
+        headers={"Accept": TAXII, **users.basic(users.writer)},
+    )
+    assert resp.status_code == 403
+    assert kb.get_objects()["objects"] == [IDENTITY]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import ssl
 import subprocess
 import sys
@@ -13,7 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from taxii_support import TAXII
+from click.testing import CliRunner
+from taxii_support import TAXII, indicator
+
+from mlstix.cli.main import cli
 
 x509 = pytest.importorskip("cryptography.x509")
 
@@ -64,6 +68,11 @@ def test_serve_over_tls(tmp_path: Path) -> None:
     config = tmp_path / "taxii.toml"
     config.write_text("load_kb = false\n")
     port = _free_port()
+    db = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    added = CliRunner().invoke(
+        cli, ["serve", "adduser", "w", "--password", "pw", "--write", "findings", "--db", db]
+    )
+    assert added.exit_code == 0, added.output
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -101,6 +110,26 @@ def test_serve_over_tls(tmp_path: Path) -> None:
         assert resp.json()["api_roots"] == [f"https://127.0.0.1:{port}/mlstix/"]
         with pytest.raises(httpx.TransportError):  # plain HTTP is refused
             httpx.get(f"http://127.0.0.1:{port}/taxii2/", headers={"Accept": TAXII})
+        # `mlstix publish --cacert` trusts the self-signed certificate; without it, no.
+        bundle = tmp_path / "bundle.json"
+        bundle.write_text(json.dumps({"type": "bundle", "objects": [indicator(1)]}))
+        args = [
+            "publish",
+            str(bundle),
+            "--to",
+            f"https://127.0.0.1:{port}/taxii2/",
+            "--collection",
+            "findings",
+            "--user",
+            "w",
+            "--password",
+            "pw",
+        ]
+        untrusted = CliRunner().invoke(cli, args)
+        assert untrusted.exit_code == 2 and "CERTIFICATE_VERIFY_FAILED" in untrusted.output
+        trusted = CliRunner().invoke(cli, [*args, "--cacert", str(cert)])
+        assert trusted.exit_code == 0, trusted.output
+        assert "published 1 of 1" in trusted.output
     finally:
         proc.terminate()
         proc.wait(timeout=30)

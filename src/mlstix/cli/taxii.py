@@ -217,6 +217,11 @@ def hash_password(password: str) -> None:
 @click.option("--api-key", default=None, envvar="MLSTIX_TAXII_API_KEY", help="Bearer API key.")
 @click.option("--batch-size", type=click.IntRange(1, 10_000), default=500, show_default=True)
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds.")
+@click.option(
+    "--cacert",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CA certificate (PEM) to trust for an https server, e.g. a self-signed one.",
+)
 def publish(
     file: str,
     url: str,
@@ -226,6 +231,7 @@ def publish(
     api_key: str | None,
     batch_size: int,
     timeout: float,
+    cacert: str | None,
 ) -> None:
     """Send the objects of a STIX bundle FILE ('-' for stdin) to a TAXII 2.1 collection.
 
@@ -250,7 +256,15 @@ def publish(
     except PublishError as exc:
         raise UsageError(f"{file}: {exc}", hint="give a STIX 2.1 bundle") from None
     auth = Credentials(user=user, password=password, api_key=api_key)
-    result = publish_bundle(objects, url, collection, auth, batch_size=batch_size, timeout=timeout)
+    result = publish_bundle(
+        objects,
+        url,
+        collection,
+        auth,
+        batch_size=batch_size,
+        timeout=timeout,
+        verify=cacert or True,
+    )
     console.print(
         f"published {result.succeeded} of {result.total} objects to "
         f"{escape(result.collection_url)} ({len(result.status_ids)} requests)"

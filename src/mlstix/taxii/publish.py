@@ -10,6 +10,7 @@ calls it for a file.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -81,8 +82,17 @@ def _describe(response: Any) -> str:
     return f"HTTP {response.status_code}"
 
 
+def _trusting(cafile: str) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise PublishError(f"cannot use {cafile} as a CA certificate: {exc}") from None
+
+
 class _Client:
-    def __init__(self, auth: Credentials | None, timeout: float, verify: bool, transport: Any):
+    def __init__(
+        self, auth: Credentials | None, timeout: float, verify: bool | str, transport: Any
+    ):
         import httpx
 
         headers = {"Accept": TAXII_MEDIA}
@@ -91,8 +101,9 @@ class _Client:
             headers["Authorization"] = f"Bearer {auth.api_key}"
         elif auth is not None and auth.user is not None:
             basic = httpx.BasicAuth(auth.user, auth.password or "")
+        tls: bool | ssl.SSLContext = verify if isinstance(verify, bool) else _trusting(verify)
         self.http = httpx.Client(
-            headers=headers, auth=basic, timeout=timeout, verify=verify, transport=transport
+            headers=headers, auth=basic, timeout=timeout, verify=tls, transport=transport
         )
         self._errors: tuple[type[Exception], ...] = (httpx.HTTPError,)
 
@@ -173,12 +184,13 @@ def publish_bundle(
     batch_size: int = 500,
     timeout: float = 60.0,
     poll_interval: float = 0.5,
-    verify: bool = True,
+    verify: bool | str = True,
     transport: Any = None,
 ) -> PublishResult:
     """Post every object of ``bundle_json`` to ``collection`` at ``url`` and wait for the
     status of each batch. Objects the server rejects are in ``failures``; a server that cannot
-    be reached or refuses the request raises :class:`PublishError`."""
+    be reached or refuses the request raises :class:`PublishError`. ``verify`` is as for httpx:
+    ``False``, or the path of a CA bundle to trust (a server with a self-signed certificate)."""
     objects = objects_of(bundle_json)
     client = _Client(auth, timeout, verify, transport)
     try:
