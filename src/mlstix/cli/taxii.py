@@ -105,6 +105,11 @@ def serve(
 
     app = create_app(cfg)
     scheme = "https" if cfg.certfile else "http"
+    if scheme == "http" and cfg.host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(
+            "[yellow]warning:[/] serving on a network address without TLS: passwords and API "
+            "keys travel in clear (use --certfile/--keyfile, or a TLS proxy in front)"
+        )
     err_console.print(
         f"TAXII 2.1 discovery at {scheme}://{cfg.host}:{cfg.port}/taxii2/ "
         f"(database {escape(_redact(cfg.db_url))})"
