@@ -188,11 +188,12 @@ def start_medallion(objects: list[dict[str, Any]], port: int) -> subprocess.Pope
     return proc
 
 
-def start_mlstix(port: int) -> subprocess.Popen[bytes]:
+def start_mlstix(port: int, db_url: str | None) -> subprocess.Popen[bytes]:
+    """``mlstix serve`` on a fresh SQLite file, or on ``db_url`` (an empty PostgreSQL database)."""
     db = WORK / "mlstix-bench.sqlite3"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    url = f"sqlite:///{db}"
+    url = db_url or f"sqlite:///{db}"
     config = WORK / "mlstix-bench.toml"
     config.write_text("load_kb = false\nmax_content_length = 104857600\n")
     cli = [sys.executable, "-c", "from mlstix.cli.main import main; main()"]
@@ -337,6 +338,8 @@ def main() -> None:
     parser.add_argument("--post-size", type=int, default=100)
     parser.add_argument("--budget", type=float, default=120, help="seconds per measurement")
     parser.add_argument("--timeout", type=float, default=120, help="seconds per request")
+    parser.add_argument("--mlstix-db", help="database URL for mlstix (default: a SQLite file)")
+    parser.add_argument("--no-medallion", action="store_true", help="measure mlstix only")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     objects = [make_object(n) for n in range(args.objects)]
@@ -344,7 +347,7 @@ def main() -> None:
     results: dict[str, dict[str, Stats]] = {}
 
     port = free_port()
-    proc = start_mlstix(port)
+    proc = start_mlstix(port, args.mlstix_db)
     try:
         base = f"http://127.0.0.1:{port}/mlstix/collections/{FINDINGS}/"
         with httpx.Client(auth=("bench", "bench-pass")) as client:
@@ -369,7 +372,7 @@ def main() -> None:
     # A fresh medallion per measurement: a request that timed out keeps its worker thread busy
     # and would slow the next measurement down.
     results["medallion"] = {}
-    for kind in KINDS:
+    for kind in () if args.no_medallion else KINDS:
         port = free_port()
         t0 = time.perf_counter()
         proc = start_medallion(objects, port)
@@ -390,7 +393,7 @@ def main() -> None:
         for stats in server.values():
             print(stats.row())
     print()
-    for kind in KINDS:
+    for kind in () if args.no_medallion else KINDS:
         ours, theirs = results["mlstix"][kind], results["medallion"][kind]
         if ours.rps and theirs.rps:
             print(f"{kind}: mlstix/medallion throughput = {ours.rps / theirs.rps:.1f}x")

@@ -304,21 +304,15 @@ class Store:
         clause = _version_clause(flt.versions)
         if clause is not None:
             where.append(clause)
-        if flt.added_after is not None:
-            where.append(objects.c.date_added > flt.added_after)
-        if after is not None:
-            where.append(
-                or_(
-                    objects.c.date_added > after[0],
-                    and_(objects.c.date_added == after[0], objects.c.object_id > after[1]),
-                )
-            )
-        stmt = (
-            select(*cols)
-            .where(*where)
-            .order_by(objects.c.date_added, objects.c.object_id)
-            .limit(limit + 1)
+        # date_added is unique per collection, so it alone orders the listing and resumes it:
+        # an index range scan, whatever the page.
+        floor = max(
+            (v for v in (flt.added_after, after[0] if after else None) if v is not None),
+            default=None,
         )
+        if floor is not None:
+            where.append(objects.c.date_added > floor)
+        stmt = select(*cols).where(*where).order_by(objects.c.date_added).limit(limit + 1)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
         items = tuple(
