@@ -281,7 +281,6 @@ def verify(
     Exit 0 verified, 1 not verified, 2 bad arguments.
     """
     from mlstix.integrity.errors import SignatureError
-    from mlstix.integrity.policy import load_policy
     from mlstix.integrity.verify import check_signature
 
     if sigstore and not (identity and identity_provider):
@@ -303,7 +302,7 @@ def verify(
         identity=identity,
         identity_provider=identity_provider,
         trust_config=trust_config,
-        policy=load_policy(policy) if policy else None,
+        policy=_load_policy(policy) if policy else None,
         ignore_paths=ignore_paths,
         workers=workers,
     )
@@ -321,6 +320,12 @@ def verify(
             console.print(f"[green]ok:[/] {escape(result.message)}")
     if not result.verified:
         raise SignatureError(f"verification failed: {result.message}")
+
+
+def _load_policy(path: Path) -> Any:
+    from mlstix.integrity.policy import load_policy  # YAML and pydantic: only when asked
+
+    return load_policy(path)
 
 
 @click.command()
