@@ -77,3 +77,21 @@ def test_cancel_stops_the_work(odd_model):
     stop.set()
     with pytest.raises(Cancelled):
         hash_model(odd_model, HashOptions(chunk_size=1024), stop=stop)
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_started_job_gives_the_same_manifest_either_way(odd_model, overlap):
+    from mlstix.integrity._fasthash import start_hashing
+
+    job = start_hashing(odd_model, HashOptions(), [], overlap=overlap)
+    assert job.result().hex() == hash_model(odd_model, HashOptions()).hex()
+    job.cancel()  # harmless once done
+
+
+def test_errors_surface_from_the_background_thread(odd_model):
+    from mlstix.integrity._fasthash import start_hashing
+
+    (odd_model / "link").symlink_to(odd_model / "a-b")
+    job = start_hashing(odd_model, HashOptions(), [], overlap=True)
+    with pytest.raises(ValueError, match="symlink"):
+        job.result()

@@ -4,7 +4,8 @@ Why not the library's own hasher: importing ``model_signing`` loads Sigstore, pr
 OpenSSL bindings (~0.5 s of single-threaded Python), and its hashing cannot start before that.
 Here the files are hashed by threads that release the GIL (``hashlib``, ``blake3``) while the
 main thread imports the library and loads keys, so the import costs no wall time on a
-multi-core machine. Files are read with ``readinto`` into one reused buffer per task.
+machine with a spare core (on a busy one, :func:`start_hashing` hashes after the import, like
+the library). Files are read with ``readinto`` into one reused buffer per task.
 
 The output is the library's manifest, item for item (tests compare both on every setting):
 
@@ -239,11 +240,44 @@ class _Running:
         return self._result
 
 
+class _Deferred:
+    """A hashing job that runs when :meth:`result` is called, on the caller's thread."""
+
+    def __init__(self, work: Callable[[threading.Event], HashedModel]) -> None:
+        self._work = work
+
+    def cancel(self) -> None:
+        """Nothing runs yet, so nothing to stop."""
+
+    def result(self) -> HashedModel:
+        return self._work(_NEVER)
+
+
+def spare_cpu() -> bool:
+    """Whether a core is idle enough for hashing to overlap the library import.
+
+    On a machine whose cores are all busy, running both at once only adds thread switching;
+    there, the import runs first and the hashing after it, as the upstream command does.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    return cores >= 2 and os.getloadavg()[0] <= cores - 1
+
+
 def start_hashing(
     model: Path,
     options: HashOptions,
     extra_ignores: Sequence[Path],
     max_items: int | None = None,
-) -> _Running:
-    """Start :func:`hash_model` on a background thread and return at once."""
-    return _Running(lambda stop: hash_model(model, options, extra_ignores, stop, max_items))
+    *,
+    overlap: bool | None = None,
+) -> _Running | _Deferred:
+    """Begin :func:`hash_model`: on a background thread when a core is spare (``overlap``
+    ``None`` decides with :func:`spare_cpu`), otherwise when the result is asked for."""
+
+    def work(stop: threading.Event) -> HashedModel:
+        return hash_model(model, options, extra_ignores, stop, max_items)
+
+    if overlap is None:
+        overlap = spare_cpu()
+    return _Running(work) if overlap else _Deferred(work)
