@@ -106,6 +106,7 @@ def test_config_users_can_log_in(tmp_path: Path) -> None:
         ("port = \n", "not valid TOML"),
         ("[users.x]\nread = 'kb'\n", "users.x.read must be a list"),
         ("[users.x]\npassword = 'clear'\n", "unknown keys ['password']"),
+        ("[users.x]\nwrite = ['findings']\n", "users.x.password_hash must be a string"),
     ],
 )
 def test_bad_config_names_the_problem(tmp_path: Path, text: str, needle: str) -> None:

@@ -134,15 +134,11 @@ def save_user(
 
 def save_config_users(engine: Engine, config_users: Iterable[ConfigUser]) -> None:
     for user in config_users:
-        key = None
-        if user.api_key_hash:
-            key_id, _, key_hash = user.api_key_hash.partition(":")
-            key = (key_id, key_hash)
         save_user(
             engine,
             user.name,
             password_hash=user.password_hash,
-            api_key=key,
+            api_key=None,
             read=user.read,
             write=user.write,
         )

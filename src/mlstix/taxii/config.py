@@ -12,9 +12,11 @@ The file (``--config FILE``) is TOML with the keys of :class:`ServerConfig`, e.g
     password_hash = "scrypt$..."      # from `mlstix serve hash-password`
     write = ["findings"]
 
-Passwords and API keys are never written in clear: a user in the file carries only the salted
-hash (see :mod:`mlstix.taxii.auth`). The database location defaults to a SQLite file in the user's
-data directory (``$XDG_DATA_HOME/mlstix/taxii.sqlite3``).
+Passwords are never written in clear: a user in the file carries only the salted hash (see
+:mod:`mlstix.taxii.auth`); the users of the file are written into the database at every start,
+replacing users of the same name. API keys are made by ``mlstix serve adduser --api-key``.
+The database location defaults to a SQLite file in the user's data directory
+(``$XDG_DATA_HOME/mlstix/taxii.sqlite3``).
 """
 
 from __future__ import annotations
@@ -53,7 +55,6 @@ def resolve_collection(name: str) -> str:
 class ConfigUser:
     name: str
     password_hash: str | None = None
-    api_key_hash: str | None = None
     read: tuple[str, ...] = ()
     write: tuple[str, ...] = ()
 
@@ -113,20 +114,18 @@ _SCALARS: dict[str, type] = {
 def _user(name: str, raw: Any, where: str) -> ConfigUser:
     if not isinstance(raw, dict):
         raise UsageError(f"{where}: [users.{name}] must be a table")
-    unknown = set(raw) - {"password_hash", "api_key_hash", "read", "write"}
+    unknown = set(raw) - {"password_hash", "read", "write"}
     if unknown:
         raise UsageError(f"{where}: [users.{name}] has unknown keys {sorted(unknown)}")
     for key in ("read", "write"):
         value = raw.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise UsageError(f"{where}: users.{name}.{key} must be a list of collection names")
-    for key in ("password_hash", "api_key_hash"):
-        if key in raw and not isinstance(raw[key], str):
-            raise UsageError(f"{where}: users.{name}.{key} must be a string")
+    if not isinstance(raw.get("password_hash"), str):
+        raise UsageError(f"{where}: users.{name}.password_hash must be a string")
     return ConfigUser(
         name=name,
         password_hash=raw.get("password_hash"),
-        api_key_hash=raw.get("api_key_hash"),
         read=tuple(resolve_collection(c) for c in raw.get("read", [])),
         write=tuple(resolve_collection(c) for c in raw.get("write", [])),
     )
