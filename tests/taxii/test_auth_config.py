@@ -144,3 +144,24 @@ def test_timestamps_and_cursor_round_trip() -> None:
     assert decode_cursor(encode_cursor(key)) == key
     with pytest.raises(QueryError):
         decode_cursor(base64.urlsafe_b64encode(b'[2, 1, "x"]').decode())
+
+
+def test_hash_password_command_feeds_the_config(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mlstix.cli.main import cli
+    from mlstix.taxii.app import create_app
+
+    out = CliRunner().invoke(cli, ["serve", "hash-password"], input="s3cret\ns3cret\n")
+    assert out.exit_code == 0, out.output
+    hashed = out.output.strip().splitlines()[-1]
+    assert hashed.startswith("scrypt$") and "s3cret" not in hashed
+    config = tmp_path / "taxii.toml"
+    config.write_text(
+        f'db = "sqlite:///{tmp_path / "db.sqlite3"}"\nload_kb = false\n'
+        f'[users.ci]\npassword_hash = "{hashed}"\nwrite = ["findings"]\n'
+    )
+    app = create_app(load_config(config))
+    who = app.state.server.auth.authenticate("Basic " + base64.b64encode(b"ci:s3cret").decode())
+    assert who is not None and who.can_write(FINDINGS_COLLECTION_ID)
+    app.state.server.store.close()
