@@ -16,11 +16,10 @@ from rich.markup import escape
 
 from mlstix._io import write_output
 from mlstix.cli._console import console, err_console
-from mlstix.cli.kb import kb
 from mlstix.errors import MlstixError, UsageError
 from mlstix.kb.load import load_kb
 
-__all__ = ["register"]
+__all__ = ["export", "navigator", "site"]
 
 _SUFFIXES = {".zip": "csv", ".xlsx": "xlsx"}
 
@@ -135,9 +134,3 @@ def navigator(report: str | None, domain: str, output: str) -> None:
         err_console.print(
             f"wrote {escape(output)}: {scored} techniques ({dom.layer_domain})", soft_wrap=True
         )
-
-
-def register(root: click.Group) -> None:
-    kb.add_command(site)
-    kb.add_command(export)
-    root.add_command(navigator)

@@ -8,7 +8,6 @@ the shared ``report_options``/``emit`` (formats and exit codes of DESIGN.md). ``
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from mlstix.cli._console import console, err_console
 from mlstix.cli._report import emit, report_options
 from mlstix.errors import KbDataError, UsageError
 
-__all__ = ["iac", "register", "rules"]
+__all__ = ["iac", "rules"]
 
 _CLOUDS = ("aws", "azure", "gcp", "kubernetes")
 
@@ -183,22 +182,3 @@ def show_rule(rule_id: str) -> None:
     for dialect in rule.dialects:
         console.print(f"\n[bold]fix ({dialect})[/]")
         console.print(escape(rule.fix[dialect].rstrip()), highlight=False)
-
-
-def register(group: click.Group) -> None:
-    """Add ``scan iac`` (to the ``scan`` group of cli/scan.py when it exists) and ``rules``."""
-    scan = group.commands.get("scan")
-    if scan is None and importlib.util.find_spec("mlstix.cli.scan") is not None:
-        scan = importlib.import_module("mlstix.cli.scan").scan
-        group.add_command(scan)
-    if scan is None:
-
-        @click.group("scan")
-        def scan_group() -> None:
-            """Scan model files or cloud configuration for the knowledge base's vulnerabilities."""
-
-        scan = scan_group
-        group.add_command(scan)
-    assert isinstance(scan, click.Group)
-    scan.add_command(iac)
-    group.add_command(rules)

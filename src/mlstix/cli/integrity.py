@@ -18,7 +18,7 @@ from rich.markup import escape
 from mlstix.cli._console import console, err_console
 from mlstix.errors import UsageError
 
-__all__ = ["bom", "register", "sign", "verify"]
+__all__ = ["bom", "sign", "verify"]
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
@@ -357,9 +357,3 @@ def bom(model_path: Path, output: str, signature: Path | None) -> None:
     if output != "-":
         signed = f", signature {document.signature}" if document.signature else ", no signature"
         err_console.print(f"wrote {escape(output)}: {document.files} files{escape(signed)}")
-
-
-def register(group: click.Group) -> None:
-    """Add ``sign``, ``verify`` and ``bom`` to the ``mlstix`` group."""
-    for command in (sign, verify, bom):
-        group.add_command(command)

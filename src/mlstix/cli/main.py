@@ -1,12 +1,16 @@
 """The ``mlstix`` command: a click group whose sub-commands live one module per concern.
 
-This is the only place that turns an :class:`~mlstix.errors.MlstixError` into a message and an
-exit code (2 unless the error says otherwise); sub-commands raise, they do not exit.
+Sub-commands are imported only when invoked (or listed by ``--help``): ``mlstix verify`` does
+not pay for importing FastAPI, the scanners or the site generator. This is also the only place
+that turns an :class:`~mlstix.errors.MlstixError` into a message and an exit code (2 unless the
+error says otherwise); sub-commands raise, they do not exit.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -19,8 +23,52 @@ from mlstix.errors import MlstixError
 __all__ = ["cli", "main"]
 
 
+def _attr(spec: str) -> Any:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _kb() -> click.Command:
+    group: click.Group = _attr("mlstix.cli.kb:kb")
+    group.add_command(_attr("mlstix.cli.explore:site"))
+    group.add_command(_attr("mlstix.cli.explore:export"))
+    return group
+
+
+def _scan() -> click.Command:
+    group: click.Group = _attr("mlstix.cli.scan:scan")
+    group.add_command(_attr("mlstix.cli.iac:iac"))
+    return group
+
+
+# command name -> loader; the order is the order of `mlstix --help`
+_COMMANDS: dict[str, Callable[[], click.Command]] = {
+    "demo": lambda: _attr("mlstix.cli.demo:demo"),
+    "kb": _kb,
+    "scan": _scan,
+    "rules": lambda: _attr("mlstix.cli.iac:rules"),
+    "sign": lambda: _attr("mlstix.cli.integrity:sign"),
+    "verify": lambda: _attr("mlstix.cli.integrity:verify"),
+    "bom": lambda: _attr("mlstix.cli.integrity:bom"),
+    "navigator": lambda: _attr("mlstix.cli.explore:navigator"),
+    "serve": lambda: _attr("mlstix.cli.taxii:serve"),
+    "publish": lambda: _attr("mlstix.cli.taxii:publish"),
+}
+
+
 class _Group(click.Group):
-    """A group that reports our errors in one consistent way."""
+    """Loads sub-commands on demand and reports our errors in one consistent way."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        loader = _COMMANDS.get(cmd_name)
+        if loader is None:
+            return None
+        if cmd_name not in self.commands:
+            self.commands[cmd_name] = loader()
+        return self.commands[cmd_name]
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -34,21 +82,6 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="mlstix")
 def cli() -> None:
     """Security of ML models in the cloud: knowledge base, scanners, signing, TAXII."""
-
-
-def _register() -> None:
-    from mlstix.cli import demo, kb
-
-    cli.add_command(kb.kb)
-    cli.add_command(demo.demo)
-    cli.add_command(__import__("mlstix.cli.scan", fromlist=["scan"]).scan)
-    __import__("mlstix.cli.integrity", fromlist=["register"]).register(cli)
-    __import__("mlstix.cli.taxii", fromlist=["register"]).register(cli)
-    __import__("mlstix.cli.explore", fromlist=["register"]).register(cli)
-    __import__("mlstix.cli.iac", fromlist=["register"]).register(cli)
-
-
-_register()
 
 
 def main() -> None:
