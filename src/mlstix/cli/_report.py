@@ -8,6 +8,7 @@ findings at or above it. Errors that stop a scan from running exit 2 through ``M
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -15,10 +16,11 @@ from typing import Any, TypeVar
 import click
 
 from mlstix._io import write_output
-from mlstix.cli._console import console
+from mlstix.cli._console import console, err_console
 from mlstix.findings.formats import FORMAT_NAMES, render
 from mlstix.findings.formats.table import print_table
 from mlstix.findings.model import Report, Severity
+from mlstix.kb.graph import KnowledgeBase
 from mlstix.kb.load import load_kb
 
 __all__ = ["emit", "report_options"]
@@ -28,8 +30,33 @@ F = TypeVar("F", bound=Callable[..., Any])
 _FAIL_ON = [s.value for s in Severity if s is not Severity.INFO]
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta[f"mlstix.{param.name}"] = value
+    return value
+
+
 def report_options(func: F) -> F:
-    """Decorate a scan command with --format, --output and --fail-on."""
+    """Decorate a scan command with --format, --output, --fail-on and --publish."""
+    func = click.option(
+        "--publish-collection",
+        default="findings",
+        show_default=True,
+        metavar="COLLECTION",
+        expose_value=False,
+        callback=_remember,
+        help="Collection (id, alias or title) that --publish writes to.",
+    )(func)
+    func = click.option(
+        "--publish",
+        metavar="URL",
+        expose_value=False,
+        callback=_remember,
+        help=(
+            "Also send the findings as STIX 2.1 to this TAXII 2.1 server (discovery or API-root "
+            "URL). Credentials: MLSTIX_TAXII_API_KEY, or MLSTIX_TAXII_USER and "
+            "MLSTIX_TAXII_PASSWORD."
+        ),
+    )(func)
     func = click.option(
         "--fail-on",
         type=click.Choice(_FAIL_ON),
@@ -68,4 +95,28 @@ def emit(report: Report, fmt: str | None, output: str, fail_on: str) -> int:
                 print_table(report, kb, Console(file=fh, width=140, color_system=None))
     else:
         write_output(output, render(fmt, report, kb))
+    ctx = click.get_current_context(silent=True)
+    url = ctx.meta.get("mlstix.publish") if ctx is not None else None
+    if url and ctx is not None:
+        _publish(report, kb, url, ctx.meta.get("mlstix.publish_collection") or "findings")
     return report.exit_code(Severity(fail_on))
+
+
+def _publish(report: Report, kb: KnowledgeBase, url: str, collection: str) -> None:
+    """Send the report's STIX rendering to a TAXII collection; raise when any object is refused."""
+    from mlstix.taxii.publish import Credentials, PublishError, publish_bundle
+
+    auth = Credentials(
+        os.environ.get("MLSTIX_TAXII_USER"),
+        os.environ.get("MLSTIX_TAXII_PASSWORD"),
+        os.environ.get("MLSTIX_TAXII_API_KEY"),
+    )
+    result = publish_bundle(render("stix", report, kb), url, collection, auth)
+    if not result.ok:
+        raise PublishError(
+            f"{len(result.failures)} of {result.total} findings objects were refused by "
+            f"{result.collection_url}"
+        )
+    err_console.print(
+        f"published {result.succeeded} objects to {result.collection_url}", highlight=False
+    )

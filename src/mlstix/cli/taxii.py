@@ -17,7 +17,7 @@ from rich.markup import escape
 from mlstix.cli._console import console, err_console
 from mlstix.errors import UsageError
 
-__all__ = ["publish", "register", "serve"]
+__all__ = ["publish", "serve"]
 
 
 def _need_serve_extra() -> None:
@@ -278,8 +278,3 @@ def publish(
         err_console.print(f"[red]rejected[/] {escape(oid or '(no id)')}: {escape(message)}")
     if not result.ok:
         sys.exit(1)
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(serve)
-    cli.add_command(publish)
