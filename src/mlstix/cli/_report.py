@@ -80,8 +80,13 @@ def report_options(func: F) -> F:
     )(func)
 
 
-def emit(report: Report, fmt: str | None, output: str, fail_on: str) -> int:
-    """Render and write ``report``; return the exit code."""
+def emit(report: Report, fmt: str | None, output: str, fail_on: str, *, skip_hint: str = "") -> int:
+    """Render and write ``report`` (and publish it with ``--publish``); return the exit code.
+
+    Input that could not be read makes the exit code 2 even though the report is written:
+    unreadable is never silently clean (DESIGN.md, exit codes). ``skip_hint`` tells the user
+    how to leave such files out when they are not meant to be scanned.
+    """
     kb = load_kb()
     if fmt is None:
         fmt = "table" if output == "-" and sys.stdout.isatty() else "json"
@@ -99,6 +104,13 @@ def emit(report: Report, fmt: str | None, output: str, fail_on: str) -> int:
     url = ctx.meta.get("mlstix.publish") if ctx is not None else None
     if url and ctx is not None:
         _publish(report, kb, url, ctx.meta.get("mlstix.publish_collection") or "findings")
+    if report.errors:
+        err_console.print(
+            f"[red]{len(report.errors)} file(s) could not be scanned[/] (listed in the report's "
+            f"errors); exit 2. {skip_hint}".rstrip(),
+            highlight=False,
+        )
+        return 2
     return report.exit_code(Severity(fail_on))
 
 

@@ -15,7 +15,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from mlstix.cli._console import console, err_console
+from mlstix.cli._console import console
 from mlstix.cli._report import emit, report_options
 from mlstix.errors import KbDataError, UsageError
 
@@ -107,16 +107,8 @@ def iac(
         kb = None  # titles fall back to the rule's; emit() reports the KB problem itself
     findings = evaluate(default_registry(), selected, found.resources, kb)
     report = Report.build("iac", found.scanned, findings, found.errors)
-    code = emit(report, fmt, output, fail_on)
-    if found.errors:
-        # unreadable input is never silently clean (DESIGN.md, exit codes)
-        err_console.print(
-            f"[red]{len(found.errors)} file(s) could not be parsed[/] (listed in the report's "
-            "errors); exit 2. Leave them out with --exclude if they are not IaC.",
-            highlight=False,
-        )
-        code = 2
-    sys.exit(code)
+    hint = "Leave them out with --exclude if they are not IaC."
+    sys.exit(emit(report, fmt, output, fail_on, skip_hint=hint))
 
 
 def _names(paths: tuple[Path, ...]) -> str:

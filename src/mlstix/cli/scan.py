@@ -89,16 +89,8 @@ def models(
         report = _with_progress(paths, load_kb, options)
     else:
         report = scan_models(paths, load_kb, options)
-    code = emit(report, fmt, output, fail_on)
-    if report.errors:
-        # unreadable input is never silently clean (DESIGN.md, exit codes)
-        err_console.print(
-            f"[red]{len(report.errors)} file(s) could not be scanned[/] (listed in the report's "
-            "errors); exit 2. Leave them out with ignore_paths in a --policy file if intended.",
-            highlight=False,
-        )
-        code = 2
-    sys.exit(code)
+    hint = "Leave them out with ignore_paths in a --policy file if intended."
+    sys.exit(emit(report, fmt, output, fail_on, skip_hint=hint))
 
 
 def _with_progress(

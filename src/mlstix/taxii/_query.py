@@ -18,17 +18,26 @@ from collections.abc import Mapping
 from mlstix.taxii._time import parse_timestamp
 from mlstix.taxii.store import Filters, VersionFilter
 
-__all__ = ["QueryError", "decode_cursor", "encode_cursor", "parse_filters", "parse_limit"]
+__all__ = [
+    "ALL_FILTERS",
+    "QueryError",
+    "decode_cursor",
+    "encode_cursor",
+    "parse_filters",
+    "parse_limit",
+]
 
-_KNOWN = {
-    "added_after",
-    "limit",
-    "next",
-    "match[id]",
-    "match[type]",
-    "match[version]",
-    "match[spec_version]",
-}
+ALL_FILTERS = frozenset(
+    {
+        "added_after",
+        "limit",
+        "next",
+        "match[id]",
+        "match[type]",
+        "match[version]",
+        "match[spec_version]",
+    }
+)
 
 
 class QueryError(ValueError):
@@ -83,7 +92,7 @@ def parse_filters(
 ) -> Filters:
     """The filters in ``params``; parameters the endpoint does not support are errors."""
     for name in params:
-        if name in _KNOWN and name not in allowed:
+        if name in ALL_FILTERS and name not in allowed:
             raise QueryError(f"{name}: not supported by this endpoint")
     added_after = None
     if "added_after" in params:

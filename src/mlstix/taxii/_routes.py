@@ -24,7 +24,13 @@ from mlstix.taxii._http import (
     parse_envelope,
     read_body,
 )
-from mlstix.taxii._query import decode_cursor, encode_cursor, parse_filters, parse_limit
+from mlstix.taxii._query import (
+    ALL_FILTERS,
+    decode_cursor,
+    encode_cursor,
+    parse_filters,
+    parse_limit,
+)
 from mlstix.taxii._time import format_us
 from mlstix.taxii.store import Filters, Page, StatusRecord, VersionFilter
 from mlstix.taxii.validate import validate_all
@@ -53,17 +59,7 @@ _ENVELOPE_BODY = {
     "required": True,
     "content": {TAXII_MEDIA: {"schema": m.EnvelopeModel.model_json_schema()}},
 }
-_OBJECT_FILTERS = frozenset(
-    {
-        "added_after",
-        "limit",
-        "next",
-        "match[id]",
-        "match[type]",
-        "match[version]",
-        "match[spec_version]",
-    }
-)
+_OBJECT_FILTERS = ALL_FILTERS
 _ONE_OBJECT_FILTERS = frozenset(
     {"added_after", "limit", "next", "match[version]", "match[spec_version]"}
 )
