@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import stix2
 
+from mlstix.kb._oasis import TLP2_OBJECTS, TLP_CLEAR_ID
 from mlstix.kb.graph import KnowledgeBase, Relationship
 from mlstix.kb.model import (
     ATTACK_PATTERN_CATEGORIES,
@@ -66,46 +67,6 @@ IDENTITY_ID = "identity--88ec7a32-9b41-4623-abf6-2a61da8b85f2"
 CLOUD_GUIDANCE_EXTENSION_ID = "extension-definition--743077e1-e9eb-45cf-87b5-d1d4f7cd9839"
 REPORT_ID = "report--41cec861-748a-4491-91e5-a8e6af9babb4"
 _PROJECT_EPOCH = "2026-11-26T00:00:00.000Z"
-
-# OASIS TLP 2.0, copied verbatim from oasis-open/cti-stix-common-objects
-# (extension-definition-specifications/tlp-2.0/examples/tlp-clear.json and
-# objects/extension-definition/extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d.json).
-TLP_CLEAR_ID = "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"
-TLP2_EXTENSION_ID = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
-_TLP_CLEAR = {
-    "type": "marking-definition",
-    "spec_version": "2.1",
-    "id": TLP_CLEAR_ID,
-    "created": "2022-10-01T00:00:00.000Z",
-    "name": "TLP:CLEAR",
-    "extensions": {TLP2_EXTENSION_ID: {"extension_type": "property-extension", "tlp_2_0": "clear"}},
-}
-_CISA_IDENTITY_ID = "identity--b3bca3c2-1f3d-4b54-b44f-dac42c3a8f01"
-_TLP2_EXTENSION = {
-    "id": TLP2_EXTENSION_ID,
-    "type": "extension-definition",
-    "spec_version": "2.1",
-    "name": "TLP 2.0",
-    "description": "This defines TLP 2.0 as a STIX extension",
-    "created": "2022-10-01T00:00:00.000Z",
-    "modified": "2022-10-01T00:00:00.000Z",
-    "created_by_ref": _CISA_IDENTITY_ID,
-    "schema": "https://github.com/oasis-open/cti-stix-common-objects/tree/master/extension-definition-specifications/tlp-2.0",
-    "version": "1.0.0",
-    "extension_types": ["property-extension"],
-}
-# The TLP 2.0 extension definition is created by CISA. OASIS publishes no STIX object for that
-# identity; this minimal one exists so that the reference resolves inside our bundles.
-_CISA_IDENTITY = {
-    "type": "identity",
-    "spec_version": "2.1",
-    "id": _CISA_IDENTITY_ID,
-    "created": "2022-10-01T00:00:00.000Z",
-    "modified": "2022-10-01T00:00:00.000Z",
-    "name": "Cybersecurity and Infrastructure Security Agency",
-    "identity_class": "organization",
-    "sectors": ["government-national"],
-}
 
 # One fixed bundle id per published file: bundles are regenerated, their ids never change.
 BUNDLE_FILES: dict[str, str] = {
@@ -398,9 +359,7 @@ def _report(kb: KnowledgeBase, contents: Sequence[Any]) -> Any:
 def compile_kb(kb: KnowledgeBase) -> CompiledKb:
     common = (
         _identity(),
-        stix2.parse(_TLP_CLEAR),
-        stix2.parse(_TLP2_EXTENSION),
-        stix2.parse(_CISA_IDENTITY),
+        *(stix2.parse(o) for o in TLP2_OBJECTS),
         _extension_definition(),
     )
     related = [r for r in kb.relationships if r.type == "related-to"]
