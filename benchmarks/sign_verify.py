@@ -114,12 +114,6 @@ def read_parallel(files: list[Path]) -> None:
         list(pool.map(lambda p: read_all([p]), files))
 
 
-_LAZY = (
-    "import sys, click; from mlstix.cli import integrity; g = click.Group(); "
-    "integrity.register(g); g(sys.argv[1:], prog_name='mlstix')"
-)
-
-
 def _cpu() -> float:
     """CPU seconds (user + system) of this process and its finished children."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -209,15 +203,6 @@ def main() -> None:
         "mlstix --version (start-up)": lambda: run(mlstix, "--version"),
         "model_signing --version (start-up)": lambda: run(upstream, "--version"),
     }
-    # What `mlstix` would cost if cli/main.py loaded its sub-commands lazily: the same sign and
-    # verify commands in a group holding only them.
-    lazy = [sys.executable, "-c", _LAZY]
-    cases["mlstix sign (sha256), lazy CLI"] = lambda: run(
-        *lazy, "sign", model, "--signature", WORK / "out.sig", "--private-key", private
-    )
-    cases["mlstix verify (sha256), lazy CLI"] = lambda: run(
-        *lazy, "verify", model, "--signature", sig("sha256"), "--public-key", public
-    )
     for name in settings:
         cases[f"mlstix sign ({name})"] = lambda name=name: ml_sign(name, WORK / "out.sig")
         cases[f"mlstix verify ({name})"] = lambda name=name: run(
@@ -271,9 +256,6 @@ def main() -> None:
         med["in-process hash, model_signing library (sha256)"],
         med["in-process hash, mlstix (sha256)"],
     )
-    for kind, up in (("sign", up_s), ("verify", up_v)):
-        lazy = med[f"mlstix {kind} (sha256), lazy CLI"]
-        print(f"  same settings, lazy CLI {kind:<6}  upstream / mlstix = {up / lazy:5.2f}x")
     print(f"  in-process sha256 hashing:      library / mlstix  = {lib / ours:5.2f}x")
     cpu_med = {label: statistics.median(v) for label, v in cpu.items()}
     print("CPU seconds (robust when other work shares the machine; higher = mlstix cheaper)")
@@ -281,11 +263,6 @@ def main() -> None:
         print(
             f"  same settings {kind:<6}          upstream / mlstix = "
             f"{cpu_med[up] / cpu_med[f'mlstix {kind} (sha256)']:5.2f}x"
-        )
-    for kind, up in (("sign", "model_signing sign key"), ("verify", "model_signing verify key")):
-        print(
-            f"  same settings, lazy CLI {kind:<6}  upstream / mlstix = "
-            f"{cpu_med[up] / cpu_med[f'mlstix {kind} (sha256), lazy CLI']:5.2f}x"
         )
     print("distance from the physical limit (raw read = 1.00x; lower = closer)")
     print(f"  fastest sign / raw read     = {f_s / physical:5.2f}x")

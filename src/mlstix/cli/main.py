@@ -14,10 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.markup import escape
 
 from mlstix import __version__
-from mlstix.cli._console import err_console
 from mlstix.errors import MlstixError
 
 __all__ = ["cli", "main"]
@@ -74,6 +72,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except MlstixError as exc:
+            from rich.markup import escape
+
+            from mlstix.cli._console import err_console
+
             err_console.print(f"[bold red]error:[/] {escape(exc.diagnostics())}", soft_wrap=True)
             sys.exit(exc.exit_code)
 
