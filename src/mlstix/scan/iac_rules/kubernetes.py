@@ -119,7 +119,7 @@ def _per_container(check: Any, detail: str, attr: str) -> Any:
                 yield Hit(
                     s.resource,
                     f"container {', '.join(bad)}: {detail}",
-                    {"attribute": attr, "value": ", ".join(bad)},
+                    {"attribute": attr, "containers": bad},
                 )
 
     return logic
