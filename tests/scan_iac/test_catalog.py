@@ -6,7 +6,7 @@ import pytest
 
 from mlstix.errors import MlstixError
 from mlstix.kb.load import load_kb
-from mlstix.scan.iac_rules import RuleRegistry, default_registry
+from mlstix.scan.rules.iac import RuleRegistry, default_registry
 
 
 def test_catalog_covers_the_issue() -> None:

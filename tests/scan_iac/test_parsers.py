@@ -12,7 +12,7 @@ import pytest
 
 from mlstix.scan.iac import collect
 from mlstix.scan.iac._values import Expr
-from mlstix.scan.iac_rules import default_registry, evaluate
+from mlstix.scan.rules.iac import default_registry, evaluate
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:

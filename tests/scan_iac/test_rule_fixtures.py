@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mlstix.scan.iac import collect
-from mlstix.scan.iac_rules import default_registry, evaluate
+from mlstix.scan.rules.iac import default_registry, evaluate
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = sorted(

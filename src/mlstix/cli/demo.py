@@ -38,8 +38,8 @@ def demo() -> None:
     from mlstix.kb.render.markdown import category_title
     from mlstix.kb.validate import validate_path
     from mlstix.scan.iac import collect
-    from mlstix.scan.iac_rules import default_registry, evaluate
     from mlstix.scan.models import ScanOptions, scan_models
+    from mlstix.scan.rules.iac import default_registry, evaluate
 
     knowledge = load_kb()
     with tempfile.TemporaryDirectory(prefix="mlstix-demo-") as tmp:

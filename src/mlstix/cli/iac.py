@@ -1,7 +1,7 @@
 """``mlstix scan iac`` and ``mlstix rules``: the cloud-configuration scanner and its rule catalog.
 
 ``scan iac`` parses Terraform (folders and plan JSON), CloudFormation, ARM and Kubernetes files
-into normalized resources, runs the rules of :mod:`mlstix.scan.iac_rules`, and reports through
+into normalized resources, runs the rules of :mod:`mlstix.scan.rules.iac`, and reports through
 the shared ``report_options``/``emit`` (formats and exit codes of DESIGN.md). ``rules list`` and
 ``rules show`` print the catalog with the knowledge-base vulnerability and courses of action.
 """
@@ -25,7 +25,7 @@ _CLOUDS = ("aws", "azure", "gcp", "kubernetes")
 
 
 def _select(cloud: tuple[str, ...], only: tuple[str, ...], skip: tuple[str, ...]) -> list:  # type: ignore[type-arg]
-    from mlstix.scan.iac_rules import default_registry
+    from mlstix.scan.rules.iac import default_registry
 
     registry = default_registry()
     known = set(registry.rules)
@@ -89,7 +89,7 @@ def iac(
     from mlstix.findings.model import Report
     from mlstix.kb.load import load_kb
     from mlstix.scan.iac import collect
-    from mlstix.scan.iac_rules import default_registry, evaluate
+    from mlstix.scan.rules.iac import default_registry, evaluate
 
     selected = _select(cloud, only, skip)
     missing = [p for p in paths if not p.exists()]
@@ -156,7 +156,7 @@ def list_rules(cloud: str | None, fmt: str) -> None:
 def show_rule(rule_id: str) -> None:
     """Show one rule: metadata, KB vulnerability, courses of action, fix per language."""
     from mlstix.kb.load import load_kb
-    from mlstix.scan.iac_rules import default_registry
+    from mlstix.scan.rules.iac import default_registry
 
     rule = default_registry().get(rule_id)
     kb = load_kb()

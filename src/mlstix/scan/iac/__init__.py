@@ -2,7 +2,7 @@
 
 Parsers: :mod:`.terraform` (HCL folders, local modules), :mod:`.tfplan` (``terraform show
 -json``), :mod:`.cloudformation`, :mod:`.arm`, :mod:`.kubernetes`; :func:`collect` walks paths
-and dispatches. The rules live in :mod:`mlstix.scan.iac_rules`.
+and dispatches. The rules live in :mod:`mlstix.scan.rules.iac`.
 """
 
 from mlstix.scan.iac.collect import Collection, collect

@@ -3,7 +3,7 @@
 Every object with ``apiVersion`` and ``kind`` becomes a resource whose type is its ``kind``
 (``Deployment``, ``InferenceService``, ``NetworkPolicy``, ...) and whose attributes are the whole
 object; ``List`` objects are expanded. Which objects serve models is decided by the rules
-(:mod:`mlstix.scan.iac_rules.kubernetes`), not here.
+(:mod:`mlstix.scan.rules.iac.kubernetes`), not here.
 """
 
 from __future__ import annotations

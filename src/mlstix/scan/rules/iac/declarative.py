@@ -1,4 +1,4 @@
-"""Evaluation of declarative checks (:class:`~mlstix.scan.iac_rules.model.Check`).
+"""Evaluation of declarative checks (:class:`~mlstix.scan.rules.iac.model.Check`).
 
 An attribute that is absent takes the condition's ``default`` (the provider's default). A value
 the parser could not resolve (an :class:`~mlstix.scan.iac._values.Expr`) is unknown and never
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlstix.scan.iac._values import is_unknown, lookup, norm
-from mlstix.scan.iac_rules.model import Condition
+from mlstix.scan.rules.iac.model import Condition
 
 __all__ = ["Failure", "evaluate_condition"]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from mlstix.scan.iac._values import is_unknown, lookup, norm
 from mlstix.scan.iac.resource import Resource
-from mlstix.scan.iac_rules._policy import as_list, decode_json_value
-from mlstix.scan.iac_rules.registry import Context, Hit, Logic, RuleRegistry
+from mlstix.scan.rules.iac._policy import as_list, decode_json_value
+from mlstix.scan.rules.iac.registry import Context, Hit, Logic, RuleRegistry
 
 __all__ = ["register"]
 

@@ -5,7 +5,7 @@ of action by key (title, risk and remediation prose come from the knowledge base
 title suffix, a severity, the cloud, and an IaC fix snippet per language. It is either
 declarative (``check``: per dialect, resource types and conditions on attribute paths, each with
 the provider's default when the attribute is absent) or names a Python ``logic`` function
-registered in :mod:`mlstix.scan.iac_rules.registry`.
+registered in :mod:`mlstix.scan.rules.iac.registry`.
 """
 
 from __future__ import annotations

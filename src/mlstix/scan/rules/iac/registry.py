@@ -3,7 +3,7 @@
 Python rules register explicitly: each logic module exposes ``register(registry)``, called by
 :func:`default_registry` (no work at import time). A logic function receives a
 :class:`Context` (every resource of the scan, indexed) and yields :class:`Hit` values; the
-engine (:mod:`mlstix.scan.iac_rules.engine`) turns hits into findings.
+engine (:mod:`mlstix.scan.rules.iac.engine`) turns hits into findings.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from mlstix.errors import MlstixError
 from mlstix.scan.iac.resource import Resource
-from mlstix.scan.iac_rules.model import Rule, RuleFile
+from mlstix.scan.rules.iac.model import Rule, RuleFile
 
 __all__ = ["Context", "Hit", "Logic", "RuleRegistry", "default_registry"]
 
@@ -118,18 +118,18 @@ class RuleRegistry:
 @cache
 def default_registry() -> RuleRegistry:
     """The packaged rules and logic, loaded once."""
-    import mlstix.scan.iac_rules.aws as aws_rules
-    import mlstix.scan.iac_rules.aws_iam as aws_iam_rules
-    import mlstix.scan.iac_rules.aws_training as aws_training_rules
-    import mlstix.scan.iac_rules.gcp as gcp_rules
-    import mlstix.scan.iac_rules.kubernetes as k8s_rules
+    import mlstix.scan.rules.iac.aws as aws_rules
+    import mlstix.scan.rules.iac.aws_iam as aws_iam_rules
+    import mlstix.scan.rules.iac.aws_training as aws_training_rules
+    import mlstix.scan.rules.iac.gcp as gcp_rules
+    import mlstix.scan.rules.iac.kubernetes as k8s_rules
 
     registry = RuleRegistry()
     for module in (aws_rules, aws_iam_rules, aws_training_rules, gcp_rules, k8s_rules):
         module.register(registry)
-    folder = resources.files("mlstix.scan.iac_rules") / "data"
+    folder = resources.files("mlstix.scan.rules.iac") / "data"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
-            registry.load_yaml(entry.read_text(encoding="utf-8"), f"iac_rules/data/{entry.name}")
+            registry.load_yaml(entry.read_text(encoding="utf-8"), f"rules/iac/data/{entry.name}")
     registry.check()
     return registry

@@ -13,10 +13,10 @@ from mlstix.findings.model import Finding, Location
 from mlstix.kb.graph import KnowledgeBase
 from mlstix.scan.iac._values import lookup
 from mlstix.scan.iac.resource import Resource
-from mlstix.scan.iac_rules._refs import refers_to
-from mlstix.scan.iac_rules.declarative import evaluate_condition
-from mlstix.scan.iac_rules.model import Check, Rule
-from mlstix.scan.iac_rules.registry import Context, Hit, RuleRegistry
+from mlstix.scan.rules.iac._refs import refers_to
+from mlstix.scan.rules.iac.declarative import evaluate_condition
+from mlstix.scan.rules.iac.model import Check, Rule
+from mlstix.scan.rules.iac.registry import Context, Hit, RuleRegistry
 
 __all__ = ["evaluate"]
 

@@ -4,8 +4,8 @@
 findings in knowledge-base terms.
 """
 
-from mlstix.scan.iac_rules.engine import evaluate
-from mlstix.scan.iac_rules.model import Rule
-from mlstix.scan.iac_rules.registry import Context, Hit, RuleRegistry, default_registry
+from mlstix.scan.rules.iac.engine import evaluate
+from mlstix.scan.rules.iac.model import Rule
+from mlstix.scan.rules.iac.registry import Context, Hit, RuleRegistry, default_registry
 
 __all__ = ["Context", "Hit", "Rule", "RuleRegistry", "default_registry", "evaluate"]

@@ -15,12 +15,12 @@ from typing import Any
 
 from mlstix.scan.iac._values import is_unknown, lookup, norm
 from mlstix.scan.iac.resource import Resource
-from mlstix.scan.iac_rules._policy import (
+from mlstix.scan.rules.iac._policy import (
     as_list,
     statements,
 )
-from mlstix.scan.iac_rules._refs import iter_strings, refers_to
-from mlstix.scan.iac_rules.registry import Context, Hit, RuleRegistry
+from mlstix.scan.rules.iac._refs import iter_strings, refers_to
+from mlstix.scan.rules.iac.registry import Context, Hit, RuleRegistry
 
 __all__ = ["ML_NAME", "register"]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from mlstix.scan.iac._values import is_unknown
 from mlstix.scan.iac.resource import Resource
-from mlstix.scan.iac_rules._policy import as_list, grants_all, matches_action, statements
-from mlstix.scan.iac_rules._refs import refers_to
-from mlstix.scan.iac_rules.aws import ML_NAME, model_buckets
-from mlstix.scan.iac_rules.registry import Context, Hit, RuleRegistry
+from mlstix.scan.rules.iac._policy import as_list, grants_all, matches_action, statements
+from mlstix.scan.rules.iac._refs import refers_to
+from mlstix.scan.rules.iac.aws import ML_NAME, model_buckets
+from mlstix.scan.rules.iac.registry import Context, Hit, RuleRegistry
 
 __all__ = ["register"]
 

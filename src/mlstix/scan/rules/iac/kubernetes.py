@@ -18,8 +18,8 @@ from typing import Any
 
 from mlstix.scan.iac._values import lookup, norm
 from mlstix.scan.iac.resource import Resource
-from mlstix.scan.iac_rules._policy import as_list
-from mlstix.scan.iac_rules.registry import Context, Hit, RuleRegistry
+from mlstix.scan.rules.iac._policy import as_list
+from mlstix.scan.rules.iac.registry import Context, Hit, RuleRegistry
 
 __all__ = ["register", "servers"]
 

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 from mlstix.scan.iac._values import is_unknown, lookup, norm
 from mlstix.scan.iac.resource import Resource
-from mlstix.scan.iac_rules._refs import iter_strings, refers_to
-from mlstix.scan.iac_rules.aws import ML_NAME
-from mlstix.scan.iac_rules.registry import Context, Hit, Logic, RuleRegistry
+from mlstix.scan.rules.iac._refs import iter_strings, refers_to
+from mlstix.scan.rules.iac.aws import ML_NAME
+from mlstix.scan.rules.iac.registry import Context, Hit, Logic, RuleRegistry
 
 __all__ = ["register"]
 
