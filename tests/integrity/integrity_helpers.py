@@ -10,12 +10,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    private: Path
-    public: Path
+from tests.keys import KeyPair as KeyPair  # re-exported for the integrity tests
+from tests.keys import write_key as write_key
 
 
 @dataclass(frozen=True)
@@ -24,25 +20,6 @@ class Pki:
     intermediate: Path
     leaf_key: Path
     leaf_cert: Path
-
-
-def write_key(folder: Path, name: str, curve: ec.EllipticCurve | None = None) -> KeyPair:
-    key = ec.generate_private_key(curve or ec.SECP256R1())
-    private = folder / f"{name}.pem"
-    public = folder / f"{name}.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return KeyPair(private, public)
 
 
 def make_cert(

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlstix.findings.model import Severity
 from mlstix.kb.graph import KnowledgeBase
 from mlstix.scan.models import ScanOptions, Trust, scan_models
+from tests.keys import write_key
 
 from . import builders as b
 from .conftest import Scan, rules
@@ -62,32 +61,14 @@ def test_signature_and_provenance_files(
     assert rules(scan(tmp_path)) == expected
 
 
-def _keypair(folder: Path, name: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = folder / f"{name}.pem", folder / f"{name}.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
-
-
 def test_signature_verified_against_a_key(tmp_path: Path, kb: KnowledgeBase) -> None:
     pytest.importorskip("model_signing")
     from mlstix.integrity.sign import KeySigner, sign_model
 
     keys = tmp_path / "keys"
     keys.mkdir()
-    private, public = _keypair(keys, "good")
-    _, other = _keypair(keys, "other")
+    private, public = (pair := write_key(keys, "good")).private, pair.public
+    other = write_key(keys, "other").public
     model = _model(tmp_path / "models" / "bert")
     sign_model(model, KeySigner(private), signature_path=model / "model.sig")
 
