@@ -67,7 +67,8 @@ def test_signature_verified_against_a_key(tmp_path: Path, kb: KnowledgeBase) -> 
 
     keys = tmp_path / "keys"
     keys.mkdir()
-    private, public = (pair := write_key(keys, "good")).private, pair.public
+    pair = write_key(keys, "good")
+    private, public = pair.private, pair.public
     other = write_key(keys, "other").public
     model = _model(tmp_path / "models" / "bert")
     sign_model(model, KeySigner(private), signature_path=model / "model.sig")
