@@ -186,10 +186,18 @@ def _remedy(kb: KnowledgeBase, finding: Finding) -> str:
     )
 
 
+def _evidence_text(value: object) -> str:
+    """Lists read as comma-separated values, everything else as its text."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
 def _finding(kb: KnowledgeBase, index: int, f: Finding) -> str:
     cloud = infer_cloud(f)
     evidence = "".join(
-        f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in sorted(f.evidence.items(), key=str)
+        f"<dt>{esc(k)}</dt><dd>{esc(_evidence_text(v))}</dd>"
+        for k, v in sorted(f.evidence.items(), key=str)
     )
     return (
         f'<article class="finding" id="finding-{index}" style="--c:{_SEV_COLORS[f.severity]}">'
