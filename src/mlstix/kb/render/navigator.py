@@ -15,8 +15,8 @@ of the layers MITRE publishes in mitre-atlas/atlas-navigator-data); the ATT&CK N
 
 Only techniques go into a layer (MITRE mitigations have no cell in a matrix). A sub-technique
 brings its parent along with ``showSubtechniques`` set, as MITRE's own ATLAS layers do, so the
-scored cell is visible when the layer opens. :data:`LAYER_SCHEMA` is a JSON Schema of the 4.5
-format's structure that :func:`validate_layer` checks a layer against.
+scored cell is visible when the layer opens. ``layer_schema`` holds the JSON Schema of the 4.5
+format that every layer is checked against before it is written.
 """
 
 from __future__ import annotations
@@ -27,23 +27,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from mlstix import __version__
 from mlstix.errors import UsageError
-from mlstix.findings.model import Finding, Location, Severity
+from mlstix.findings.model import Finding, Severity
 from mlstix.kb.graph import KnowledgeBase
 from mlstix.kb.model import MitreObject
 
 __all__ = [
     "DOMAINS",
-    "LAYER_SCHEMA",
     "Domain",
     "coverage_layer",
     "dumps",
     "findings_layer",
-    "read_report",
-    "validate_layer",
 ]
 
 
@@ -252,174 +247,6 @@ def findings_layer(
     return layer
 
 
-class _Location(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    path: str
-    member: str | None = None
-    line: int | None = None
-    resource: str | None = None
-
-
-class _Finding(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    rule_id: str
-    severity: Severity
-    title: str = ""
-    message: str = ""
-    location: _Location
-    vulnerability: str
-    courses_of_action: tuple[str, ...] = ()
-
-
-class _Report(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    findings: list[_Finding]
-
-
-def read_report(text: str | bytes, name: str) -> tuple[Finding, ...]:
-    """The findings of an mlstix JSON scan report (DESIGN.md, "JSON report").
-
-    The report is untrusted input: anything that is not the documented shape raises
-    :class:`UsageError` naming ``name`` and the offending field.
-    """
-    try:
-        raw = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(
-            f"{name} is not JSON: {exc}", hint="pass a `--format json` report"
-        ) from None
-    try:
-        report = _Report.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise UsageError(
-            f"{name} is not an mlstix JSON report: field {where}: {first['msg']}",
-            hint="pass a report written by `mlstix scan ... --format json`",
-        ) from None
-    return tuple(
-        Finding(
-            rule_id=f.rule_id,
-            severity=f.severity,
-            title=f.title,
-            message=f.message,
-            location=Location(
-                f.location.path, f.location.member, f.location.line, f.location.resource
-            ),
-            vulnerability=f.vulnerability,
-            courses_of_action=f.courses_of_action,
-        )
-        for f in report.findings
-    )
-
-
 def dumps(layer: dict[str, Any]) -> str:
     """The layer as JSON text, stable across runs."""
     return json.dumps(layer, indent=2, ensure_ascii=False) + "\n"
-
-
-_COLOR = {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"}
-_META = {
-    "type": "array",
-    "items": {
-        "oneOf": [
-            {
-                "type": "object",
-                "required": ["name", "value"],
-                "properties": {"name": {"type": "string"}, "value": {"type": "string"}},
-                "additionalProperties": False,
-            },
-            {
-                "type": "object",
-                "required": ["divider"],
-                "properties": {"divider": {"type": "boolean"}},
-                "additionalProperties": False,
-            },
-        ]
-    },
-}
-LAYER_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "ATT&CK Navigator layer, format 4.5 (structure)",
-    "type": "object",
-    "required": ["name", "domain", "versions"],
-    "properties": {
-        "name": {"type": "string", "minLength": 1},
-        "description": {"type": "string"},
-        "domain": {"enum": ["enterprise-attack", "mobile-attack", "ics-attack", "atlas-atlas"]},
-        "versions": {
-            "type": "object",
-            "required": ["layer", "navigator"],
-            "properties": {
-                "layer": {"const": "4.5"},
-                "navigator": {"type": "string", "pattern": r"^(4\.(9|\d\d)|[5-9])(\.\d+)*$"},
-                "attack": {"type": "string"},
-            },
-            "additionalProperties": False,
-        },
-        "sorting": {"enum": [0, 1, 2, 3]},
-        "hideDisabled": {"type": "boolean"},
-        "layout": {"type": "object"},
-        "selectTechniquesAcrossTactics": {"type": "boolean"},
-        "selectSubtechniquesWithParent": {"type": "boolean"},
-        "techniques": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["techniqueID"],
-                "properties": {
-                    "techniqueID": {
-                        "type": "string",
-                        "pattern": r"^(AML\.T\d{4}|T\d{4})(\.\d{3})?$",
-                    },
-                    "tactic": {"type": "string"},
-                    "comment": {"type": "string"},
-                    "enabled": {"type": "boolean"},
-                    "score": {"type": "number"},
-                    "color": _COLOR,
-                    "metadata": _META,
-                    "showSubtechniques": {"type": "boolean"},
-                },
-                "additionalProperties": False,
-            },
-        },
-        "gradient": {
-            "type": "object",
-            "required": ["colors", "minValue", "maxValue"],
-            "properties": {
-                "colors": {"type": "array", "items": _COLOR, "minItems": 2},
-                "minValue": {"type": "number"},
-                "maxValue": {"type": "number"},
-            },
-            "additionalProperties": False,
-        },
-        "legendItems": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["label", "color"],
-                "properties": {"label": {"type": "string"}, "color": _COLOR},
-                "additionalProperties": False,
-            },
-        },
-        "metadata": _META,
-    },
-}
-
-
-def validate_layer(layer: Any) -> list[str]:
-    """Problems of ``layer`` against the 4.5 format; an empty list means it is well formed."""
-    from jsonschema import Draft202012Validator
-
-    problems = [
-        f"{'/'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}"
-        for e in sorted(Draft202012Validator(LAYER_SCHEMA).iter_errors(layer), key=str)
-    ]
-    if not problems:
-        gradient = layer.get("gradient")
-        if gradient and not gradient["maxValue"] > gradient["minValue"]:
-            problems.append("gradient: maxValue must be greater than minValue")
-        ids = [t["techniqueID"] for t in layer.get("techniques", []) if "tactic" not in t]
-        if len(ids) != len(set(ids)):
-            problems.append("techniques: a technique appears twice without a tactic")
-    return problems
