@@ -8,6 +8,7 @@ the shared ``report_options``/``emit`` (formats and exit codes of DESIGN.md). ``
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -64,10 +65,10 @@ def _select(cloud: tuple[str, ...], only: tuple[str, ...], skip: tuple[str, ...]
 @click.option(
     "--jobs",
     "-j",
-    type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Parse files in this many processes.",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default="all cores",
+    help="Parse files in this many processes (0: one per core; small scans stay in one).",
 )
 @report_options
 def iac(
@@ -95,7 +96,7 @@ def iac(
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(map(str, missing))}")
-    found = collect(list(paths), jobs=jobs, exclude=exclude)
+    found = collect(list(paths), jobs=jobs or os.cpu_count() or 1, exclude=exclude)
     if not found.scanned and not found.errors:
         raise UsageError(
             f"found no Terraform, CloudFormation, ARM or Kubernetes files in {_names(paths)}",
