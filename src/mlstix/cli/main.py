@@ -54,6 +54,24 @@ _COMMANDS: dict[str, Callable[[], click.Command]] = {
 }
 
 
+# top-level module of an optional dependency -> the extra that installs it
+_EXTRAS = {
+    "model_signing": "sign",
+    "cryptography": "sign",
+    "OpenSSL": "sign",
+    "cyclonedx": "sign",
+    "blake3": "sign",
+    "packageurl": "sign",
+    "h5py": "scan",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "sqlalchemy": "serve",
+    "psycopg": "serve",
+    "httpx": "serve",
+    "openpyxl": "export",
+}
+
+
 class _Group(click.Group):
     """Loads sub-commands on demand and reports our errors in one consistent way."""
 
@@ -70,7 +88,16 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except ModuleNotFoundError as exc:
+                extra = _EXTRAS.get((exc.name or "").split(".")[0])
+                if extra is None:
+                    raise
+                raise MlstixError(
+                    f"this command needs the Python package {exc.name!r}, which is not installed",
+                    hint=f"pip install 'mlstix[{extra}]' (or 'mlstix[all]')",
+                ) from None
         except MlstixError as exc:
             from rich.markup import escape
 
