@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from mlstix.integrity import _library
 from mlstix.integrity.hashing import GIT_PATHS, HashOptions, relative_ignores
 
 __all__ = ["Cancelled", "HashedModel", "hash_model", "start_hashing"]
@@ -50,6 +51,7 @@ class HashedModel:
 
     def library_manifest(self) -> Any:
         """The same manifest as a ``model_signing.manifest.Manifest`` (imports the library)."""
+        _library.prepare()
         from model_signing import manifest
         from model_signing._hashing.hashing import Digest
 

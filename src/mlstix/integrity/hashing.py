@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlstix.errors import UsageError
+from mlstix.integrity import _library
 
 __all__ = [
     "ALGORITHMS",
@@ -121,6 +122,7 @@ def build_hashing_config(
     mlstix hashes with :mod:`mlstix.integrity._fasthash`, which produces the same manifest
     without waiting for the library to load; the tests hold the two equal with this reference.
     """
+    _library.prepare()
     from model_signing import hashing
 
     algorithm = _LIBRARY_NAME[options.algorithm]

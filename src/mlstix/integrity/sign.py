@@ -17,6 +17,7 @@ from typing import Any
 
 from mlstix._io import write_atomic
 from mlstix.errors import UsageError
+from mlstix.integrity import _library
 from mlstix.integrity._fasthash import start_hashing
 from mlstix.integrity.errors import SigningError
 from mlstix.integrity.hashing import HashOptions
@@ -151,6 +152,7 @@ def _check_signer(signer: Signer) -> None:
 
 def _library_signer(signer: Signer) -> tuple[str, Any]:
     """The `model-signing` signer for ``signer`` (imports the library)."""
+    _library.prepare()
     from model_signing._signing import sign_certificate, sign_ec_key
 
     if isinstance(signer, KeySigner):
@@ -167,6 +169,7 @@ def _library_signer(signer: Signer) -> tuple[str, Any]:
             raise UsageError(
                 f"cannot sign with certificate {signer.signing_certificate}: {exc}"
             ) from None
+    _library.prepare()
     from model_signing._signing import sign_sigstore
 
     try:
@@ -211,6 +214,7 @@ def sign_model(
     job = start_hashing(model, options, extra)
     try:
         method, library_signer = _library_signer(signer)
+        _library.prepare()
         from model_signing._signing import signing
 
         hashed = job.result()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlstix.errors import UsageError
+from mlstix.integrity import _library
 from mlstix.integrity.bundle import SignatureFile, certificate_identity
 
 __all__ = ["ChainTrust", "IdentityTrust", "KeyTrust", "Trust", "Untrusted", "authenticate"]
@@ -144,6 +145,8 @@ _METHOD_WORDS = {
 
 def _with_key(trust: KeyTrust, signature: SignatureFile) -> Any:
     from cryptography.exceptions import InvalidSignature
+
+    _library.prepare()
     from model_signing._signing import sign_ec_key, sign_sigstore_pb
 
     fingerprint = key_fingerprint(trust.public_key)
@@ -166,6 +169,8 @@ def _with_key(trust: KeyTrust, signature: SignatureFile) -> Any:
 
 def _with_chain(trust: ChainTrust, signature: SignatureFile) -> Any:
     from cryptography.exceptions import InvalidSignature
+
+    _library.prepare()
     from model_signing._signing import sign_certificate, sign_sigstore_pb
     from OpenSSL import crypto
 
@@ -200,6 +205,7 @@ def _with_identity(trust: IdentityTrust, signature: SignatureFile) -> Any:
             f"the signer's identity was issued by {issuer or '(unknown issuer)'}, not the "
             f"trusted {trust.issuer}"
         )
+    _library.prepare()
     from model_signing._signing import sign_sigstore
     from sigstore.errors import Error as SigstoreError
 
@@ -215,6 +221,7 @@ def _with_identity(trust: IdentityTrust, signature: SignatureFile) -> Any:
 
 
 def _sigstore_verifier(trust: IdentityTrust) -> Any:
+    _library.prepare()
     from model_signing._signing import sign_sigstore
     from sigstore.errors import Error as SigstoreError
 
