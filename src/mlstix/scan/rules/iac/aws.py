@@ -9,6 +9,7 @@ bucket policies, and registry-level ECR scanning configurations. IAM policies ar
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -122,14 +123,17 @@ def _s3_object_lock(ctx: Context) -> Iterator[Hit]:
                     {"attribute": "ObjectLockEnabled", "value": value},
                 )
             continue
-        if _ok(b.attributes.get("object_lock_enabled"), True) or _ok(
+        value = b.attributes.get("object_lock_enabled")
+        if _ok(value, True) or _ok(
             lookup(b.attributes, "object_lock_configuration.object_lock_enabled"), "Enabled"
         ):
             continue
         yield Hit(
             b,
-            "object_lock_enabled is not set (default false)",
-            {"attribute": "object_lock_enabled", "value": None, "provider_default": True},
+            "object_lock_enabled is not set (default false)"
+            if value is None
+            else f"object_lock_enabled is {value}",
+            {"attribute": "object_lock_enabled", "value": value, "provider_default": value is None},
         )
 
 
@@ -246,30 +250,71 @@ def _s3_tls_only(ctx: Context) -> Iterator[Hit]:
         )
 
 
+# Registry-level scanning (PutRegistryScanningConfiguration) scans a repository only through a
+# rule whose frequency is SCAN_ON_PUSH or CONTINUOUS_SCAN and one of whose WILDCARD filters
+# matches the repository name; without such a rule the frequency is MANUAL (CloudFormation
+# AWS::ECR::RegistryScanningConfiguration ScanningRule reference).
+_ECR_REGISTRY = {
+    "terraform": (
+        "aws_ecr_registry_scanning_configuration",
+        "rule",
+        "scan_frequency",
+        "repository_filter",
+        "filter",
+        "name",
+    ),
+    "cloudformation": (
+        "AWS::ECR::RegistryScanningConfiguration",
+        "Rules",
+        "ScanFrequency",
+        "RepositoryFilters",
+        "Filter",
+        "RepositoryName",
+    ),
+}
+_SCANNING = ("SCAN_ON_PUSH", "CONTINUOUS_SCAN")
+
+
+def _registry_scans(ctx: Context, repo: Resource) -> bool:
+    """A registry scanning configuration of the repository's scope scans it on push (or unknown)."""
+    rtype, rules_key, freq_key, filters_key, filter_key, name_key = _ECR_REGISTRY[repo.dialect]
+    name = repo.attributes.get(name_key)
+    for config in ctx.in_scope(repo.scope, repo.dialect, rtype):
+        rules = config.attributes.get(rules_key)
+        if is_unknown(rules):
+            return True
+        for rule in as_list(rules):
+            if not isinstance(rule, Mapping) or not _ok(rule.get(freq_key), *_SCANNING):
+                continue
+            filters = rule.get(filters_key)
+            if is_unknown(filters):
+                return True
+            for f in as_list(filters):
+                pattern = f.get(filter_key) if isinstance(f, Mapping) else None
+                if (
+                    not isinstance(name, str)
+                    or is_unknown(name)
+                    or is_unknown(pattern)
+                    or (isinstance(pattern, str) and fnmatch.fnmatchcase(name, pattern))
+                ):
+                    return True
+    return False
+
+
 def _ecr_scan(ctx: Context) -> Iterator[Hit]:
-    for dialect, rtype, path, registry_type in (
-        (
-            "terraform",
-            "aws_ecr_repository",
-            "image_scanning_configuration.scan_on_push",
-            "aws_ecr_registry_scanning_configuration",
-        ),
-        (
-            "cloudformation",
-            "AWS::ECR::Repository",
-            "ImageScanningConfiguration.ScanOnPush",
-            "AWS::ECR::RegistryScanningConfiguration",
-        ),
+    for dialect, rtype, path in (
+        ("terraform", "aws_ecr_repository", "image_scanning_configuration.scan_on_push"),
+        ("cloudformation", "AWS::ECR::Repository", "ImageScanningConfiguration.ScanOnPush"),
     ):
         for r in ctx.of_type(dialect, rtype):
             if _ok(lookup(r.attributes, path), True):
                 continue
-            if ctx.in_scope(r.scope, dialect, registry_type):
-                continue  # registry-level scanning covers every repository
+            if _registry_scans(ctx, r):
+                continue
             yield Hit(
                 r,
-                f"{path} is not set (default false) and no registry scanning "
-                "configuration is declared",
+                f"{path} is not set (default false) and no registry scanning rule "
+                "(SCAN_ON_PUSH or CONTINUOUS_SCAN) has a filter matching the repository",
                 {"attribute": path, "value": False, "provider_default": True},
             )
 

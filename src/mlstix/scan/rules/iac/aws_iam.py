@@ -2,9 +2,9 @@
 or ``iam:PassRole`` on every role.
 
 Policy sources: managed and inline policies (Terraform ``aws_iam_*policy``, ``aws_iam_role``
-``inline_policy``; CloudFormation ``AWS::IAM::Policy``/``ManagedPolicy`` and the ``Policies`` of
-roles, users and groups), read by :mod:`._policy`. Action matching follows the IAM JSON policy
-reference (wildcards, ``NotAction``).
+``inline_policy``; CloudFormation ``AWS::IAM::Policy``/``ManagedPolicy``/``RolePolicy``/
+``UserPolicy``/``GroupPolicy`` and the ``Policies`` of roles, users and groups), read by
+:mod:`._policy`. Action matching follows the IAM JSON policy reference (wildcards, ``NotAction``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ _POLICY_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
     "cloudformation": (
         ("AWS::IAM::Policy", "PolicyDocument"),
         ("AWS::IAM::ManagedPolicy", "PolicyDocument"),
+        ("AWS::IAM::RolePolicy", "PolicyDocument"),
+        ("AWS::IAM::UserPolicy", "PolicyDocument"),
+        ("AWS::IAM::GroupPolicy", "PolicyDocument"),
         ("AWS::IAM::Role", "Policies"),
         ("AWS::IAM::User", "Policies"),
         ("AWS::IAM::Group", "Policies"),

@@ -39,6 +39,9 @@ _WORKLOADS = {
 _RUNTIMES = ("ServingRuntime", "ClusterServingRuntime")
 _KSERVE_COMPONENTS = ("predictor", "transformer", "explainer")
 _AUTH_ANNOTATIONS = ("serving.kserve.io/enable-auth", "security.opendatahub.io/enable-auth")
+# KServe's own label (constants.NetworkVisibility) and Knative's, which a Serverless
+# InferenceService passes on to its Knative Service (constants.VisibilityLabel)
+_VISIBILITY_LABELS = ("networking.kserve.io/visibility", "networking.knative.dev/visibility")
 _INGRESS_AUTH = (
     "nginx.ingress.kubernetes.io/auth-url",
     "nginx.ingress.kubernetes.io/auth-type",
@@ -113,8 +116,14 @@ def _sc(obj: Mapping[str, Any], key: str) -> Any:
 def _per_container(check: Any, detail: str, attr: str) -> Any:
     def logic(ctx: Context) -> Iterator[Hit]:
         for s in servers(ctx):
-            pod = s.pods[0] if s.pods else {}
-            bad = [str(c.get("name", "model")) for c in s.containers if check(c, pod)]
+            # each container against its own pod (KServe predictor / transformer / explainer and
+            # Seldon componentSpecs are separate pods with their own securityContext)
+            bad = [
+                str(c.get("name", "model"))
+                for pod in s.pods
+                for c in _containers(pod)
+                if check(c, pod)
+            ]
             if bad:
                 yield Hit(
                     s.resource,
@@ -172,6 +181,10 @@ def _sa_token(ctx: Context) -> Iterator[Hit]:
         for r in ctx.of_type("kubernetes", "ServiceAccount")
     }
     for s in servers(ctx):
+        if s.resource.type in _RUNTIMES:
+            # ServingRuntimePodSpec has no automountServiceAccountToken nor serviceAccountName:
+            # the InferenceService that uses the runtime decides, and is checked itself
+            continue
         for pod in s.pods or ({},):
             value = pod.get("automountServiceAccountToken")
             if value is None:
@@ -253,7 +266,7 @@ def _no_auth(ctx: Context) -> Iterator[Hit]:
         if r.type in ("InferenceService", "SeldonDeployment"):
             if any(norm(meta_annotations.get(a)) is True for a in _AUTH_ANNOTATIONS):
                 continue
-            if labels.get("networking.kserve.io/visibility") == "cluster-local":
+            if any(labels.get(k) == "cluster-local" for k in _VISIBILITY_LABELS):
                 continue
             yield Hit(
                 r,
