@@ -1,7 +1,8 @@
 """Hashing a model exactly as `model-signing` 1.x serializes it, started before the library loads.
 
 Why not the library's own hasher: importing ``model_signing`` loads Sigstore, protobuf and
-OpenSSL bindings (~0.16 s of single-threaded Python even through ``_library.prepare``), and its hashing cannot start before that.
+OpenSSL bindings (~0.16 s of single-threaded Python even through ``_library.prepare``), and its
+hashing cannot start before that.
 Here the files are hashed by threads that release the GIL (``hashlib``, ``blake3``) while the
 main thread imports the library and loads keys, so the import costs little wall time on any
 machine with two cores (see :func:`spare_cpu`). Files are read with ``readinto`` into one
