@@ -7,7 +7,8 @@ the KB by the output formats). Its location is the resource's file, line and add
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from mlstix.findings.model import Finding, Location
 from mlstix.kb.graph import KnowledgeBase
@@ -36,14 +37,28 @@ def _referenced(ctx: Context, check: Check, resource: Resource) -> bool:
     return False
 
 
+def _with_companions(ctx: Context, check: Check, resource: Resource) -> Mapping[str, Any]:
+    """The resource's attributes, with those of its companion resources merged in."""
+    if not check.companions:
+        return resource.attributes
+    merged = dict(resource.attributes)
+    for spec in check.companions:
+        for other in ctx.in_scope(resource.scope, resource.dialect, spec.type):
+            value = lookup(other.attributes, spec.path)
+            if value is not None and refers_to(value, resource):
+                merged[spec.as_path] = {k: v for k, v in other.attributes.items() if k != spec.path}
+    return merged
+
+
 def _declarative(rule: Rule, ctx: Context) -> Iterable[Hit]:
     for dialect, checks in rule.check.items():
         for check in checks:
             for resource in ctx.of_type(dialect, *check.types):
                 if check.referenced_by and not _referenced(ctx, check, resource):
                     continue
+                attributes = _with_companions(ctx, check, resource)
                 for cond in check.all:
-                    failure = evaluate_condition(cond, resource.attributes)
+                    failure = evaluate_condition(cond, attributes)
                     if failure is not None:
                         yield Hit(resource, failure.describe(), failure.evidence())
                         break

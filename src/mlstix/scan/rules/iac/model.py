@@ -56,17 +56,33 @@ class Ref(_Strict):
     path: str
 
 
+class Companion(_Strict):
+    """A separate resource that configures part of the checked one.
+
+    Terraform often splits a block out into its own resource:
+    ``azurerm_storage_account_network_rules`` (``storage_account_id`` → the account) carries what
+    ``network_rules`` would. Its attributes are judged as if written under ``as_path`` of the
+    resource it refers to through ``path``.
+    """
+
+    type: str
+    path: str
+    as_path: str
+
+
 class Check(_Strict):
     """Resources of ``types`` pass when all ``all`` conditions hold.
 
     ``referenced_by`` restricts the check to resources that a resource of another type refers to
     through an attribute (``{type: azurerm_machine_learning_workspace, path:
-    storage_account_id}``): the storage accounts of ML workspaces.
+    storage_account_id}``): the storage accounts of ML workspaces. ``companions`` name separate
+    resources whose attributes count as part of the checked one.
     """
 
     types: tuple[str, ...] = Field(min_length=1)
     all: tuple[Condition, ...] = Field(min_length=1)
     referenced_by: tuple[Ref, ...] = ()
+    companions: tuple[Companion, ...] = ()
 
 
 class Rule(_Strict):
