@@ -22,6 +22,18 @@ class Pki:
     leaf_cert: Path
 
 
+def certificate_signing_args(pki: Pki) -> list[str | Path]:
+    """The `mlstix sign` options of the certificate method with the leaf of ``pki``."""
+    return [
+        "--private-key",
+        pki.leaf_key,
+        "--signing-certificate",
+        pki.leaf_cert,
+        "--certificate-chain",
+        pki.intermediate,
+    ]
+
+
 def make_cert(
     subject: str,
     key: ec.EllipticCurvePrivateKey,

@@ -5,22 +5,13 @@ from __future__ import annotations
 import json
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from integrity_helpers import flat, make_cert, write_pki
+from integrity_helpers import certificate_signing_args, flat, make_cert, write_pki
 
 from mlstix.integrity import check_signature
 
 
 def _sign(run, model, pki):
-    result = run(
-        "sign",
-        model,
-        "--private-key",
-        pki.leaf_key,
-        "--signing-certificate",
-        pki.leaf_cert,
-        "--certificate-chain",
-        pki.intermediate,
-    )
+    result = run("sign", model, *certificate_signing_args(pki))
     assert result.exit_code == 0, result.output
 
 

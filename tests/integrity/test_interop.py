@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from integrity_helpers import flat
+from integrity_helpers import certificate_signing_args, flat
 
 UPSTREAM = Path(sys.executable).with_name("model_signing")
 if not UPSTREAM.exists():  # pragma: no cover - the sign extra always installs it
@@ -54,19 +54,7 @@ def test_upstream_rejects_a_tampered_model_signed_by_mlstix(run, model, keys):
 
 
 def test_certificate_signatures_interoperate_both_ways(run, model, pki, tmp_path):
-    assert (
-        run(
-            "sign",
-            model,
-            "--private-key",
-            pki.leaf_key,
-            "--signing-certificate",
-            pki.leaf_cert,
-            "--certificate-chain",
-            pki.intermediate,
-        ).exit_code
-        == 0
-    )
+    assert run("sign", model, *certificate_signing_args(pki)).exit_code == 0
     done = upstream(
         "verify",
         "certificate",
