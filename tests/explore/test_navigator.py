@@ -13,10 +13,11 @@ from click.testing import CliRunner
 
 from mlstix.cli.main import cli
 from mlstix.findings.model import Finding, Location, Report, Severity
+from mlstix.findings.navigator import findings_layer
 from mlstix.findings.read import read_report
 from mlstix.kb.graph import KnowledgeBase
 from mlstix.kb.render.layer_schema import validate_layer
-from mlstix.kb.render.navigator import DOMAINS, coverage_layer, findings_layer
+from mlstix.kb.render.navigator import DOMAINS, coverage_layer
 
 SCORES = {"critical": 9.5, "high": 8.0, "medium": 5.5, "low": 3.0, "info": 0.0}
 

@@ -109,9 +109,10 @@ def _read(source: str) -> tuple[bytes, str]:
 @click.option("--output", "-o", default="-", metavar="FILE", help="Layer file ('-': stdout).")
 def navigator(report: str | None, domain: str, output: str) -> None:
     """Write an ATT&CK/ATLAS Navigator layer (layer format 4.5)."""
+    from mlstix.findings.navigator import findings_layer
     from mlstix.findings.read import read_report
     from mlstix.kb.render.layer_schema import validate_layer
-    from mlstix.kb.render.navigator import DOMAINS, coverage_layer, dumps, findings_layer
+    from mlstix.kb.render.navigator import DOMAINS, coverage_layer, dumps
 
     knowledge = load_kb()
     dom = DOMAINS[domain]
