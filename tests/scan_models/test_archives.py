@@ -174,12 +174,12 @@ def test_read_error_is_an_error_and_a_finding(
 def test_analyzer_crash_is_reported_not_fatal(
     tmp_path: Path, scan: Scan, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlstix.scan.models import _serialized
+    from mlstix.scan.models.formats import serialized
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("parser bug")
 
-    monkeypatch.setattr(_serialized, "analyze_pickle_stream", boom)
+    monkeypatch.setattr(serialized, "analyze_pickle_stream", boom)
     (tmp_path / "a.pkl").write_bytes(b.call_pickle("os", "system", "x"))
     (tmp_path / "b.safetensors").write_bytes(b.safetensors({}, b""))
     report = scan(tmp_path)
@@ -211,12 +211,12 @@ def test_a_spinning_parser_is_stopped(
 ) -> None:
     import time
 
-    from mlstix.scan.models import _serialized
+    from mlstix.scan.models.formats import serialized
 
     def spin(*args: object, **kwargs: object) -> None:
         time.sleep(30)
 
-    monkeypatch.setattr(_serialized, "analyze_pickle_stream", spin)
+    monkeypatch.setattr(serialized, "analyze_pickle_stream", spin)
     (tmp_path / "a.pkl").write_bytes(b.call_pickle("os", "system", "x"))
     start = time.perf_counter()
     report = scan(tmp_path, limits=Limits(timeout=0.5))

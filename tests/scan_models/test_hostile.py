@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlstix.scan.models._core import Limits
+from mlstix.scan.models._context import Limits
 from mlstix.scan.models._walk import Target
 from mlstix.scan.models.engine import scan_file
 

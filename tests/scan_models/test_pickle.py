@@ -9,8 +9,8 @@ import pickletools
 
 import pytest
 
-from mlstix.scan.models._imports import ImportPolicy
-from mlstix.scan.models._pickle import analyze_pickle_stream, looks_like_pickle
+from mlstix.scan.models.pickles.allowlist import ImportPolicy
+from mlstix.scan.models.pickles.analyze import analyze_pickle_stream, looks_like_pickle
 
 from . import builders as b
 
@@ -19,7 +19,7 @@ from . import builders as b
 def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test runs on both readers: in memory, and streaming from the file (huge pickles)."""
     if request.param == "stream":
-        monkeypatch.setattr("mlstix.scan.models._pickle.MAX_BUFFER", 0)
+        monkeypatch.setattr("mlstix.scan.models.pickles.analyze.MAX_BUFFER", 0)
     return str(request.param)
 
 
@@ -199,7 +199,7 @@ def test_big_payloads_are_skipped_not_read() -> None:
 
 
 def test_opcode_table_covers_pickletools() -> None:
-    from mlstix.scan.models._pickle_read import OPS
+    from mlstix.scan.models.pickles.opcodes import OPS
 
     assert {op.name for op in pickletools.opcodes} == {op.name for op in OPS.values()}
 

@@ -18,7 +18,7 @@ def test_rules_point_at_kb_objects(kb: KnowledgeBase) -> None:
 
 def test_every_emitted_rule_is_declared() -> None:
     used = set()
-    for path in SRC.glob("*.py"):
+    for path in SRC.rglob("*.py"):
         used |= set(re.findall(r'"(models/[a-z0-9-]+)"', path.read_text()))
     declared = set(load_rules("models").ids)
     assert used, "no rule ids found in the scanner sources"

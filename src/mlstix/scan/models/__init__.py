@@ -4,7 +4,7 @@
 It never loads, imports, unpickles or executes what it scans: it parses bytes.
 """
 
-from mlstix.scan.models._core import Limits
+from mlstix.scan.models._context import Limits
 from mlstix.scan.models._integrity import Trust
 from mlstix.scan.models._policy import ScanPolicy, load_policy
 from mlstix.scan.models.engine import ScanOptions, scan_models

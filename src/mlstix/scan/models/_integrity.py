@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlstix.scan.models._hits import Hit
+from mlstix.scan.models._context import Hit
 
 __all__ = ["Trust", "check_units"]
 

@@ -1,7 +1,7 @@
 """``scan_models``: scan files, folders and archives for unsafe model artifacts.
 
 Files are collected (:mod:`._walk`), scanned in parallel worker processes, each opened once and
-recognized by content (:mod:`._core`); the hits of the analyzers and of the integrity checks
+recognized by content (:mod:`._sniff`); the hits of the analyzers and of the integrity checks
 (:mod:`._integrity`) become :class:`~mlstix.findings.model.Finding` s whose severity comes from
 the rule (or the user's policy) and whose title comes from the knowledge base. A file that
 cannot be read or analysed is an ``errors`` entry and, if it is named like a model, a finding:
@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 
 from mlstix.findings.model import Finding, Location, Report, ScanError, ScannedFile
 from mlstix.kb.graph import KnowledgeBase
-from mlstix.scan.models._core import MODEL_SUFFIXES, Context, Limits, Source, analyzers
-from mlstix.scan.models._hits import Hit
-from mlstix.scan.models._imports import ImportPolicy
+from mlstix.scan.models._context import Context, Hit, Limits, Source
 from mlstix.scan.models._integrity import ModelFile, Trust, check_units
 from mlstix.scan.models._policy import ScanPolicy
+from mlstix.scan.models._sniff import CONTAINERS, MODEL_SUFFIXES, analyzers, sniff
 from mlstix.scan.models._walk import Target, collect
+from mlstix.scan.models.pickles.allowlist import ImportPolicy
 from mlstix.scan.rules import load_rules
 
 __all__ = ["FileResult", "ScanOptions", "scan_file", "scan_models"]
@@ -108,7 +108,7 @@ def scan_file(
     """Scan one file. This is the per-file error boundary: whatever an analyzer raises on
     hostile input is reported for this file and never stops the scan."""
     name = os.path.basename(target.display)
-    ctx = Context(ImportPolicy(allow), limits, analyzers())
+    ctx = Context(ImportPolicy(allow), limits, analyzers(), sniff, CONTAINERS)
     try:
         with open(target.real, "rb", buffering=1 << 16) as fp:  # noqa: PTH123
             digest = None

@@ -15,8 +15,8 @@ import posixpath
 import re
 from typing import IO
 
-from mlstix.scan.models._core import Context, Source
-from mlstix.scan.models._pb import PbError, fields, read_bytes, strings
+from mlstix.scan.models._context import Context, Source
+from mlstix.scan.models.formats.pbwire import PbError, fields, read_bytes, strings
 
 __all__ = ["analyze_onnx", "analyze_savedmodel"]
 
@@ -184,7 +184,7 @@ def analyze_keras_metadata(src: Source, ctx: Context) -> str:
     layer's Keras config as JSON (Lambda layers included)."""
     import json
 
-    from mlstix.scan.models._keras import check_config
+    from mlstix.scan.models.formats.keras import check_config
 
     try:
         for n, w, off, length in fields(src.fp, 0, src.size):

@@ -7,7 +7,7 @@ PyTorch or TorchScript archive every pickle member is analysed whatever the top 
 called, tensor storages (``*/data/<n>``) are never read, and quirks Python's ``zipfile`` would
 refuse (CRC mismatch, local/central name mismatch) are findings. Members of other archives are
 recognized by content and scanned recursively. Decompression is bounded per member and per
-top-level file; nesting depth is bounded by :class:`~._core.Limits`.
+top-level file; nesting depth is bounded by :class:`~mlstix.scan.models._context.Limits`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ import tempfile
 import zlib
 from typing import IO
 
-from mlstix.scan.models._core import Context, Source
-from mlstix.scan.models._pickle import analyze_pickle_stream
-from mlstix.scan.models._serialized import report_pickle
-from mlstix.scan.models._zip import (
+from mlstix.scan.models._context import Context, Source
+from mlstix.scan.models.formats.serialized import report_pickle
+from mlstix.scan.models.formats.ziparchive import (
     LimitExceeded,
     Window,
     ZipEntry,
@@ -31,6 +30,7 @@ from mlstix.scan.models._zip import (
     open_member,
     read_central_directory,
 )
+from mlstix.scan.models.pickles.analyze import analyze_pickle_stream
 
 __all__ = ["analyze_compressed", "analyze_tar", "analyze_zip"]
 
@@ -108,7 +108,7 @@ def analyze_zip(src: Source, ctx: Context) -> str:
     if kind in ("pytorch-zip", "torchscript"):
         _scan_torch(src, ctx, files, kind)
     elif kind == "keras-v3":
-        from mlstix.scan.models._keras import analyze_keras_zip
+        from mlstix.scan.models.formats.keras import analyze_keras_zip
 
         analyze_keras_zip(src, ctx, files, _open)
     else:

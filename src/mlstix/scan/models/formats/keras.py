@@ -13,8 +13,8 @@ import json
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from mlstix.scan.models._core import Context, Source
-from mlstix.scan.models._zip import ZipEntry
+from mlstix.scan.models._context import Context, Source
+from mlstix.scan.models.formats.ziparchive import ZipEntry
 
 __all__ = ["analyze_hdf5", "analyze_keras_zip", "check_config"]
 

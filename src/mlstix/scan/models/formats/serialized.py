@@ -7,9 +7,9 @@ from __future__ import annotations
 import ast
 import struct
 
-from mlstix.scan.models._core import Context, Source
-from mlstix.scan.models._pickle import analyze_pickle_stream
-from mlstix.scan.models._pickle_result import PickleResult
+from mlstix.scan.models._context import Context, Source
+from mlstix.scan.models.pickles.analyze import analyze_pickle_stream
+from mlstix.scan.models.pickles.result import PickleResult
 
 __all__ = ["analyze_npy", "analyze_pickle", "report_pickle"]
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 import struct
 from typing import IO, Any
 
-from mlstix.scan.models._imports import ImportPolicy
-from mlstix.scan.models._pickle_read import (
+from mlstix.scan.models.pickles.allowlist import ImportPolicy
+from mlstix.scan.models.pickles.opcodes import (
     MAX_BUFFER,
     OPS,
     BufReader,
@@ -34,8 +34,8 @@ from mlstix.scan.models._pickle_read import (
     StreamReader,
     read_arg,
 )
-from mlstix.scan.models._pickle_result import PickleResult
-from mlstix.scan.models._pickle_vm import Machine
+from mlstix.scan.models.pickles.result import PickleResult
+from mlstix.scan.models.pickles.vm import Machine
 
 _MAX_SEGMENTS = 10_000
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C

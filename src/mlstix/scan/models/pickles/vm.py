@@ -14,8 +14,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from mlstix.scan.models._imports import ImportPolicy, normalize
-from mlstix.scan.models._pickle_read import (
+from mlstix.scan.models.pickles.allowlist import ImportPolicy, normalize
+from mlstix.scan.models.pickles.opcodes import (
     OPS,
     BufReader,
     Call,
@@ -24,7 +24,7 @@ from mlstix.scan.models._pickle_read import (
     Reader,
     read_arg,
 )
-from mlstix.scan.models._pickle_result import ImportStat, PickleResult, short
+from mlstix.scan.models.pickles.result import ImportStat, PickleResult, short
 
 __all__ = ["Machine", "dtype_size"]
 

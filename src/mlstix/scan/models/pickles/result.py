@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlstix.scan.models._hits import Hit
-from mlstix.scan.models._imports import Verdict
-from mlstix.scan.models._pickle_read import (
+from mlstix.scan.models._context import Hit
+from mlstix.scan.models.pickles.allowlist import Verdict
+from mlstix.scan.models.pickles.opcodes import (
     Blob,
     Call,
     Global,

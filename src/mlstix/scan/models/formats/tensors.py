@@ -9,7 +9,7 @@ import re
 import struct
 from typing import IO, Any
 
-from mlstix.scan.models._core import Context, Source
+from mlstix.scan.models._context import Context, Source
 
 __all__ = ["analyze_gguf", "analyze_safetensors", "analyze_tflite"]
 

@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import IO, Protocol
 
-from mlstix.scan.models._hits import Hit
-from mlstix.scan.models._imports import ImportPolicy
-from mlstix.scan.models._pickle import looks_like_pickle
+from mlstix.scan.models._context import Analyzer, Source
+from mlstix.scan.models.pickles import looks_like_pickle
 
-__all__ = ["MODEL_SUFFIXES", "Context", "Limits", "Source", "sniff"]
+__all__ = ["CONTAINERS", "MODEL_SUFFIXES", "analyzers", "sniff"]
 
 MODEL_SUFFIXES = frozenset(
     [
@@ -54,75 +51,7 @@ MODEL_SUFFIXES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Safety limits of one scan (per top-level file)."""
-
-    max_depth: int = 4  # archives inside archives
-    max_member_bytes: int = 2 << 30  # decompressed size of one member
-    max_total_bytes: int = 8 << 30  # decompressed bytes for one top-level file
-    max_ratio: int = 1000  # compression ratio beyond which a large member is a bomb
-    max_members: int = 200_000
-    timeout: float = 300.0  # seconds of analysis per top-level file (hashing not included)
-
-
-@dataclass
-class Source:
-    """A seekable byte stream to scan. ``member`` is its path inside archives (``None`` for a
-    file on disk); ``name`` is its base name."""
-
-    fp: IO[bytes]
-    size: int
-    name: str
-    member: str | None = None
-    depth: int = 0
-
-    def head(self, n: int = 512) -> bytes:
-        self.fp.seek(0)
-        data = self.fp.read(n)
-        self.fp.seek(0)
-        return data
-
-    def child_member(self, name: str) -> str:
-        return f"{self.member}!{name}" if self.member else name
-
-
-class Analyzer(Protocol):
-    def __call__(self, src: Source, ctx: Context) -> str: ...
-
-
-@dataclass
-class Context:
-    policy: ImportPolicy
-    limits: Limits
-    registry: dict[str, Analyzer]
-    hits: list[Hit] = field(default_factory=list)
-    decompressed: int = 0
-
-    def hit(self, rule_id: str, message: str, src: Source, **evidence: object) -> None:
-        self.hits.append(Hit(rule_id, message, src.member, evidence=dict(evidence)))
-
-    def budget(self) -> int:
-        lim = self.limits
-        return max(0, min(lim.max_member_bytes, lim.max_total_bytes - self.decompressed))
-
-    def scan(self, src: Source) -> str | None:
-        """Recognize ``src`` and run its analyzer; ``None`` when it is no known format."""
-        kind = sniff(src)
-        if kind is None:
-            return None
-        if src.depth > self.limits.max_depth and kind in _CONTAINERS:
-            self.hit(
-                "models/archive-limit",
-                f"archive nested deeper than {self.limits.max_depth} levels was not opened",
-                src,
-                limit="max_depth",
-            )
-            return kind
-        return self.registry[kind](src, self)
-
-
-_CONTAINERS = frozenset({"zip", "tar", "gzip", "bz2", "xz", "zlib"})
+CONTAINERS = frozenset({"zip", "tar", "gzip", "bz2", "xz", "zlib"})
 
 
 def _safetensors(head: bytes, size: int) -> bool:
@@ -141,7 +70,7 @@ def _protobuf_kind(src: Source, head: bytes) -> str | None:
     schemas share field numbers, by the file name)."""
     if not head or head[0] not in (0x08, 0x0A, 0x12):
         return None
-    from mlstix.scan.models._pb import PbError, fields
+    from mlstix.scan.models.formats.pbwire import PbError, fields
 
     seen: set[int] = set()
     try:
@@ -211,27 +140,27 @@ def _has_eocd(src: Source) -> bool:
 
 def analyzers() -> dict[str, Analyzer]:
     """The registry: format name → analyzer (explicit, built when a scan starts)."""
-    from mlstix.scan.models import _archives, _keras, _proto, _serialized, _tensors
+    from mlstix.scan.models.formats import archives, keras, protobuf, serialized, tensors
 
     return {
-        "zip": _archives.analyze_zip,
-        "tar": _archives.analyze_tar,
-        "gzip": _archives.analyze_compressed,
-        "bz2": _archives.analyze_compressed,
-        "xz": _archives.analyze_compressed,
-        "zlib": _archives.analyze_compressed,
-        "pickle": _serialized.analyze_pickle,
-        "numpy": _serialized.analyze_npy,
-        "hdf5": _keras.analyze_hdf5,
-        "gguf": _tensors.analyze_gguf,
-        "safetensors": _tensors.analyze_safetensors,
-        "tflite": _tensors.analyze_tflite,
-        "onnx": _proto.analyze_onnx,
-        "tf-savedmodel": _proto.analyze_savedmodel,
-        "tf-graphdef": _proto.analyze_graphdef,
-        "keras-metadata": _proto.analyze_keras_metadata,
-        "tf-fingerprint": _proto.analyze_inert,
-        "sentencepiece": _proto.analyze_inert,
+        "zip": archives.analyze_zip,
+        "tar": archives.analyze_tar,
+        "gzip": archives.analyze_compressed,
+        "bz2": archives.analyze_compressed,
+        "xz": archives.analyze_compressed,
+        "zlib": archives.analyze_compressed,
+        "pickle": serialized.analyze_pickle,
+        "numpy": serialized.analyze_npy,
+        "hdf5": keras.analyze_hdf5,
+        "gguf": tensors.analyze_gguf,
+        "safetensors": tensors.analyze_safetensors,
+        "tflite": tensors.analyze_tflite,
+        "onnx": protobuf.analyze_onnx,
+        "tf-savedmodel": protobuf.analyze_savedmodel,
+        "tf-graphdef": protobuf.analyze_graphdef,
+        "keras-metadata": protobuf.analyze_keras_metadata,
+        "tf-fingerprint": protobuf.analyze_inert,
+        "sentencepiece": protobuf.analyze_inert,
     }
 
 
