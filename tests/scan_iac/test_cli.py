@@ -120,6 +120,7 @@ def test_missing_path_exits_2_and_writes_no_output(tmp_path: Path) -> None:
 
 def test_output_file_is_written(repo: Path, tmp_path: Path) -> None:
     target = tmp_path / "out" / "report.md"
+    target.parent.mkdir()  # a missing parent folder is an error (issue 11)
     code, _ = _run("scan", "iac", str(repo / "k8s"), "--format", "markdown", "-o", str(target))
     assert code == 1
     assert "MLSTIX-K8S-SRV-001" in target.read_text()

@@ -4,8 +4,9 @@
 findings in knowledge-base terms.
 """
 
+from mlstix.scan.rules.iac.context import Context, Hit
 from mlstix.scan.rules.iac.engine import evaluate
 from mlstix.scan.rules.iac.model import Rule
-from mlstix.scan.rules.iac.registry import Context, Hit, RuleRegistry, default_registry
+from mlstix.scan.rules.iac.registry import RuleRegistry, default_registry
 
 __all__ = ["Context", "Hit", "Rule", "RuleRegistry", "default_registry", "evaluate"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from mlstix.scan.iac._values import Expr
 from mlstix.scan.iac.resource import Resource
-from mlstix.scan.rules.iac.registry import Context
+from mlstix.scan.rules.iac.context import Context
 
 __all__ = ["as_list", "decode_json_value", "grants_all", "matches_action", "statements"]
 

@@ -21,9 +21,9 @@ from mlstix.scan.rules.iac._policy import (
     statements,
 )
 from mlstix.scan.rules.iac._refs import iter_strings, refers_to
-from mlstix.scan.rules.iac.registry import Context, Hit, RuleRegistry
+from mlstix.scan.rules.iac.context import Context, Hit, Logic
 
-__all__ = ["ML_NAME", "register"]
+__all__ = ["LOGIC", "ML_NAME"]
 
 ML_NAME = re.compile(
     r"(?i)(model|sagemaker|vertex|checkpoint|weights|mlflow|inference|training|feature-?store"
@@ -319,10 +319,11 @@ def _ecr_scan(ctx: Context) -> Iterator[Hit]:
             )
 
 
-def register(registry: RuleRegistry) -> None:
-    registry.logic_function("s3-versioning")(_s3_versioning)
-    registry.logic_function("s3-object-lock")(_s3_object_lock)
-    registry.logic_function("s3-kms-encryption")(_s3_kms)
-    registry.logic_function("s3-public-access-block")(_s3_public_access)
-    registry.logic_function("s3-tls-only")(_s3_tls_only)
-    registry.logic_function("ecr-scan-on-push")(_ecr_scan)
+LOGIC: dict[str, Logic] = {
+    "s3-versioning": _s3_versioning,
+    "s3-object-lock": _s3_object_lock,
+    "s3-kms-encryption": _s3_kms,
+    "s3-public-access-block": _s3_public_access,
+    "s3-tls-only": _s3_tls_only,
+    "ecr-scan-on-push": _ecr_scan,
+}

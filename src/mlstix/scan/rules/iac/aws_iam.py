@@ -18,9 +18,9 @@ from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac._policy import as_list, grants_all, matches_action, statements
 from mlstix.scan.rules.iac._refs import refers_to
 from mlstix.scan.rules.iac.aws import ML_NAME, model_buckets
-from mlstix.scan.rules.iac.registry import Context, Hit, RuleRegistry
+from mlstix.scan.rules.iac.context import Context, Hit, Logic
 
-__all__ = ["register"]
+__all__ = ["LOGIC"]
 
 
 _POLICY_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -124,7 +124,8 @@ def _iam_passrole(ctx: Context) -> Iterator[Hit]:
                 break
 
 
-def register(registry: RuleRegistry) -> None:
-    registry.logic_function("iam-sagemaker-wildcard")(_iam_sagemaker)
-    registry.logic_function("iam-s3-wildcard")(_iam_s3)
-    registry.logic_function("iam-passrole-wildcard")(_iam_passrole)
+LOGIC: dict[str, Logic] = {
+    "iam-sagemaker-wildcard": _iam_sagemaker,
+    "iam-s3-wildcard": _iam_s3,
+    "iam-passrole-wildcard": _iam_passrole,
+}

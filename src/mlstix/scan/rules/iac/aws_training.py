@@ -13,9 +13,9 @@ from typing import Any
 from mlstix.scan.iac._values import is_unknown, lookup, norm
 from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac._policy import as_list, decode_json_value
-from mlstix.scan.rules.iac.registry import Context, Hit, Logic, RuleRegistry
+from mlstix.scan.rules.iac.context import Context, Hit, Logic
 
-__all__ = ["register"]
+__all__ = ["LOGIC"]
 
 
 def _training_steps(steps: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -71,14 +71,13 @@ def _training_check(attr: str, kind: str) -> Logic:
     return logic
 
 
-def register(registry: RuleRegistry) -> None:
-    registry.logic_function("training-network-isolation")(
-        _training_check("EnableNetworkIsolation", "true")
-    )
-    registry.logic_function("training-inter-container-encryption")(
+LOGIC: dict[str, Logic] = {
+    "training-network-isolation": (_training_check("EnableNetworkIsolation", "true")),
+    "training-inter-container-encryption": (
         _training_check("EnableInterContainerTrafficEncryption", "true")
-    )
-    registry.logic_function("training-vpc")(_training_check("VpcConfig.Subnets", "set"))
-    registry.logic_function("training-kms")(
+    ),
+    "training-vpc": (_training_check("VpcConfig.Subnets", "set")),
+    "training-kms": (
         _training_check("OutputDataConfig.KmsKeyId+ResourceConfig.VolumeKmsKeyId", "set")
-    )
+    ),
+}

@@ -15,9 +15,10 @@ from mlstix.kb.graph import KnowledgeBase
 from mlstix.scan.iac._values import lookup
 from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac._refs import refers_to
+from mlstix.scan.rules.iac.context import Context, Hit
 from mlstix.scan.rules.iac.declarative import evaluate_condition
 from mlstix.scan.rules.iac.model import Check, Rule
-from mlstix.scan.rules.iac.registry import Context, Hit, RuleRegistry
+from mlstix.scan.rules.iac.registry import RuleRegistry
 
 __all__ = ["evaluate"]
 

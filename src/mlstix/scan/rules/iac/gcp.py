@@ -13,9 +13,9 @@ from mlstix.scan.iac._values import is_unknown, lookup, norm
 from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac._refs import iter_strings, refers_to
 from mlstix.scan.rules.iac.aws import ML_NAME
-from mlstix.scan.rules.iac.registry import Context, Hit, Logic, RuleRegistry
+from mlstix.scan.rules.iac.context import Context, Hit, Logic
 
-__all__ = ["register"]
+__all__ = ["LOGIC"]
 
 _ML_PREFIXES = ("google_vertex_ai_", "google_notebooks_", "google_workbench_", "google_ml_")
 
@@ -68,11 +68,8 @@ def _retention(ctx: Context) -> Iterator[Hit]:
             )
 
 
-def register(registry: RuleRegistry) -> None:
-    registry.logic_function("gcs-uniform-access")(
-        _flag("uniform_bucket_level_access", "expected true (default false)")
-    )
-    registry.logic_function("gcs-versioning")(
-        _flag("versioning.enabled", "expected true (default: disabled)")
-    )
-    registry.logic_function("gcs-retention")(_retention)
+LOGIC: dict[str, Logic] = {
+    "gcs-uniform-access": (_flag("uniform_bucket_level_access", "expected true (default false)")),
+    "gcs-versioning": (_flag("versioning.enabled", "expected true (default: disabled)")),
+    "gcs-retention": _retention,
+}

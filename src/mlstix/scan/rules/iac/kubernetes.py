@@ -19,9 +19,9 @@ from typing import Any
 from mlstix.scan.iac._values import lookup, norm
 from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac._policy import as_list
-from mlstix.scan.rules.iac.registry import Context, Hit, RuleRegistry
+from mlstix.scan.rules.iac.context import Context, Hit, Logic
 
-__all__ = ["register", "servers"]
+__all__ = ["LOGIC", "servers"]
 
 SERVER_IMAGE = re.compile(
     r"(?i)(kserve|tritonserver|triton-inference|tensorflow/serving|tensorflow-serving|torchserve"
@@ -300,30 +300,31 @@ def _no_auth(ctx: Context) -> Iterator[Hit]:
             )
 
 
-def register(registry: RuleRegistry) -> None:
-    registry.logic_function("k8s-privileged")(
+LOGIC: dict[str, Logic] = {
+    "k8s-privileged": (
         _per_container(
             _privileged, "securityContext.privileged is true", "securityContext.privileged"
         )
-    )
-    registry.logic_function("k8s-root")(
+    ),
+    "k8s-root": (
         _per_container(
             _root,
             "neither runAsNonRoot: true nor a non-zero runAsUser",
             "securityContext.runAsNonRoot",
         )
-    )
-    registry.logic_function("k8s-writable-rootfs")(
+    ),
+    "k8s-writable-rootfs": (
         _per_container(
             _writable,
             "readOnlyRootFilesystem is not true (default false)",
             "securityContext.readOnlyRootFilesystem",
         )
-    )
-    registry.logic_function("k8s-limits")(
+    ),
+    "k8s-limits": (
         _per_container(_no_limits, "resources.limits lacks cpu or memory", "resources.limits")
-    )
-    registry.logic_function("k8s-host-path")(_host_path)
-    registry.logic_function("k8s-sa-token")(_sa_token)
-    registry.logic_function("k8s-network-policy")(_network_policy)
-    registry.logic_function("k8s-no-auth")(_no_auth)
+    ),
+    "k8s-host-path": _host_path,
+    "k8s-sa-token": _sa_token,
+    "k8s-network-policy": _network_policy,
+    "k8s-no-auth": _no_auth,
+}

@@ -1,69 +1,26 @@
 """The rule registry: rule metadata from ``data/*.yaml`` plus the Python logic they name.
 
-Python rules register explicitly: each logic module exposes ``register(registry)``, called by
-:func:`default_registry` (no work at import time). A logic function receives a
-:class:`Context` (every resource of the scan, indexed) and yields :class:`Hit` values; the
-engine (:mod:`mlstix.scan.rules.iac.engine`) turns hits into findings.
+Python rules register explicitly: each logic module exports ``LOGIC`` (name → function), which
+:func:`default_registry` adds (no work at import time). A logic function receives a
+:class:`~.context.Context` (every resource of the scan, indexed) and yields
+:class:`~.context.Hit` values; the engine (:mod:`mlstix.scan.rules.iac.engine`) turns hits into
+findings. The rule modules import :mod:`.context` only, never this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from importlib import resources
-from typing import Any, Protocol
 
 import yaml
 from pydantic import ValidationError
 
 from mlstix.errors import MlstixError
-from mlstix.scan.iac.resource import Resource
+from mlstix.scan.rules.iac.context import Context, Hit, Logic
 from mlstix.scan.rules.iac.model import Rule, RuleFile
 
 __all__ = ["Context", "Hit", "Logic", "RuleRegistry", "default_registry"]
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One resource a Python rule judged insecure, and why."""
-
-    resource: Resource
-    detail: str
-    evidence: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Context:
-    """All resources of a scan, indexed by dialect and type, and grouped by scope."""
-
-    resources: tuple[Resource, ...]
-    _by_type: dict[tuple[str, str], list[Resource]] = field(default_factory=dict)
-    _by_scope: dict[tuple[str, str, str], list[Resource]] = field(default_factory=dict)
-    memo: dict[str, Any] = field(default_factory=dict)  # per-scan results shared by rules
-
-    def __post_init__(self) -> None:
-        for r in self.resources:
-            self._by_type.setdefault((r.dialect, r.type), []).append(r)
-            self._by_scope.setdefault((r.dialect, r.type, r.scope), []).append(r)
-
-    def of_type(self, dialect: str, *types: str) -> list[Resource]:
-        out: list[Resource] = []
-        for t in types:
-            out.extend(self._by_type.get((dialect, t), ()))
-        return out
-
-    def in_scope(self, scope: str, dialect: str, *types: str) -> list[Resource]:
-        out: list[Resource] = []
-        for t in types:
-            out.extend(self._by_scope.get((dialect, t, scope), ()))
-        return out
-
-
-class Logic(Protocol):
-    """A Python rule: yields the resources that fail it."""
-
-    def __call__(self, ctx: Context) -> Iterable[Hit]: ...
 
 
 class RuleRegistry:
@@ -83,6 +40,11 @@ class RuleRegistry:
             return fn
 
         return deco
+
+    def add_logic(self, table: Mapping[str, Logic]) -> None:
+        """Register every function of a rule module's ``LOGIC`` table."""
+        for name, fn in table.items():
+            self.logic_function(name)(fn)
 
     def add(self, rule: Rule, origin: str) -> None:
         if rule.id in self.rules:
@@ -126,7 +88,7 @@ def default_registry() -> RuleRegistry:
 
     registry = RuleRegistry()
     for module in (aws_rules, aws_iam_rules, aws_training_rules, gcp_rules, k8s_rules):
-        module.register(registry)
+        registry.add_logic(module.LOGIC)
     folder = resources.files("mlstix.scan.rules.iac") / "data"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
