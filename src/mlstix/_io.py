@@ -1,9 +1,11 @@
-"""Writing outputs safely.
+"""Writing outputs safely: the one helper every command that writes goes through.
 
 A regular file is written atomically: a temporary file in the same folder, flushed and renamed
 over the target, so a failed run leaves no half-written file. ``-`` means stdout. A path that
 exists and is not a regular file (a FIFO, ``/dev/null``, ``/dev/stdout``) is written in place and
-never renamed over.
+never renamed over; a folder is refused. The folder an output file goes into must exist: a typo
+in ``-o reprots/x.json`` is an error, not a new folder. Every ``OSError`` met while writing
+becomes an :class:`~mlstix.errors.OutputError` (``cannot write PATH: reason``, exit 2).
 """
 
 from __future__ import annotations
@@ -12,22 +14,67 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["write_atomic", "write_many_atomic", "write_output"]
+from mlstix.errors import OutputError
+
+__all__ = [
+    "check_output_path",
+    "prepare_out_dir",
+    "write_atomic",
+    "write_many_atomic",
+    "write_output",
+]
 
 
-def _is_special(path: Path) -> bool:
+@contextmanager
+def _writing(path: Path | str) -> Iterator[None]:
     try:
-        mode = path.stat().st_mode
+        yield
+    except OSError as exc:
+        raise OutputError.from_os_error(path, exc) from None
+
+
+def _mode(path: Path) -> int | None:
+    try:
+        return path.stat().st_mode
     except FileNotFoundError:
-        return False
-    return not stat.S_ISREG(mode)
+        return None
+
+
+def check_output_path(path: Path) -> None:
+    """Refuse, before any work is done, an output file that cannot be written: a folder, or a
+    file whose folder does not exist (or is not a folder)."""
+    with _writing(path):
+        mode = _mode(path)
+        if mode is not None and stat.S_ISDIR(mode):
+            raise OutputError(path, "is a directory", hint="give a file name inside it")
+        if mode is None:
+            parent = path.parent
+            parent_mode = _mode(parent)
+            if parent_mode is None:
+                raise OutputError(path, f"the folder {parent} does not exist")
+            if not stat.S_ISDIR(parent_mode):
+                raise OutputError(path, f"{parent} is not a folder")
+
+
+def prepare_out_dir(out: Path) -> None:
+    """Make ``out`` (an output folder such as ``kb site --out``) if it is missing; its parent
+    must exist. A file in its place is refused."""
+    with _writing(out):
+        mode = _mode(out)
+        if mode is not None:
+            if not stat.S_ISDIR(mode):
+                raise OutputError(out, "exists and is not a folder")
+            return
+        if not out.parent.is_dir():
+            raise OutputError(out, f"the folder {out.parent} does not exist")
+        out.mkdir()
 
 
 def _temp_beside(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -42,41 +89,65 @@ def _temp_beside(path: Path, data: bytes) -> Path:
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new, never a part."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new, never a part.
+
+    The folder of ``path`` must exist. Raises :class:`OutputError`.
+    """
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    if _is_special(path):
-        with path.open("wb") as fh:
-            fh.write(payload)
-        return
-    tmp = _temp_beside(path, payload)
-    tmp.replace(path)
+    check_output_path(path)
+    with _writing(path):
+        mode = _mode(path)
+        if mode is not None and not stat.S_ISREG(mode):
+            with path.open("wb") as fh:
+                fh.write(payload)
+            return
+        tmp = _temp_beside(path, payload)
+        try:
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def write_many_atomic(files: Mapping[Path, bytes | str]) -> None:
-    """Write several files: all temporaries first, then the renames, so a failure while
-    preparing leaves every target untouched."""
+    """Write several files of one output tree: all temporaries first, then the renames, so a
+    failure while preparing leaves every target untouched. Sub-folders of the tree are made.
+
+    Raises :class:`OutputError` naming the file that could not be written.
+    """
     staged: list[tuple[Path, Path]] = []
     try:
         for path, data in files.items():
             payload = data.encode("utf-8") if isinstance(data, str) else data
-            staged.append((_temp_beside(path, payload), path))
+            with _writing(path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if path.is_dir():
+                    raise IsADirectoryError(21, "Is a directory")
+                staged.append((_temp_beside(path, payload), path))
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
         raise
-    for tmp, path in staged:
-        tmp.replace(path)
+    for index, (tmp, path) in enumerate(staged):
+        try:
+            with _writing(path):
+                tmp.replace(path)
+        except BaseException:
+            for left, _ in staged[index:]:
+                left.unlink(missing_ok=True)
+            raise
 
 
 def write_output(target: str, data: bytes | str) -> None:
-    """Write a command's output to ``target``: ``-`` for stdout, else a path."""
+    """Write a command's output to ``target``: ``-`` for stdout, else a path (atomically)."""
     if target == "-":
-        if isinstance(data, bytes):
-            sys.stdout.flush()
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        else:
-            sys.stdout.write(data)
-            sys.stdout.flush()
+        with _writing("standard output"):
+            if isinstance(data, bytes):
+                sys.stdout.flush()
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
+            else:
+                sys.stdout.write(data)
+                sys.stdout.flush()
         return
     write_atomic(Path(target), data)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["KbDataError", "MlstixError", "UsageError"]
+__all__ = ["KbDataError", "MlstixError", "OutputError", "UsageError"]
 
 
 class MlstixError(Exception):
@@ -30,6 +30,21 @@ class MlstixError(Exception):
 
 class UsageError(MlstixError):
     """The user asked for something that cannot be done as asked."""
+
+
+class OutputError(MlstixError):
+    """An output could not be written: ``cannot write PATH: reason`` (exit 2)."""
+
+    def __init__(self, path: object, reason: str, *, hint: str = "") -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot write {path}: {reason}", hint=hint)
+
+    @classmethod
+    def from_os_error(cls, path: object, exc: OSError) -> OutputError:
+        """The one wording for every ``OSError`` met while writing ``path``."""
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        return cls(path, reason[:1].lower() + reason[1:])
 
 
 class KbDataError(MlstixError):

@@ -307,6 +307,10 @@ def test_single_file_model_signature_goes_beside_it(run, tmp_path, keys):
 def test_signature_outside_the_model_and_p384_key(run, model, tmp_path):
     pair = write_key(tmp_path, "p384", ec.SECP384R1())
     out = tmp_path / "sigs" / "tiny.sig"
+    refused = run("sign", model, "--private-key", pair.private, "--signature", out)
+    assert refused.exit_code == 2  # the folder of --signature must exist: a typo is no new folder
+    assert "sigs does not exist" in flat(refused.output)
+    out.parent.mkdir()
     assert run("sign", model, "--private-key", pair.private, "--signature", out).exit_code == 0
     assert out.is_file() and not (model / "model.sig").exists()
     result = run("verify", model, "--public-key", pair.public, "--signature", out)

@@ -4,18 +4,22 @@
 report (a rich table on a terminal, JSON when piped, unless ``--format`` says otherwise), writes
 it atomically, and returns the exit code of DESIGN.md: 0 nothing at or above ``--fail-on``, 1
 findings at or above it. Errors that stop a scan from running exit 2 through ``MlstixError``.
+:func:`output_option` is the ``-o/--output FILE`` of every command that writes a file: the path
+is checked before any work is done, and the command says ``wrote PATH`` when it is written.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from mlstix._io import write_output
+from mlstix._io import check_output_path, write_output
 from mlstix.cli._console import console, err_console
 from mlstix.findings.formats import FORMAT_NAMES, render
 from mlstix.findings.formats.table import print_table
@@ -23,11 +27,49 @@ from mlstix.findings.model import Report, Severity
 from mlstix.kb.graph import KnowledgeBase
 from mlstix.kb.load import load_kb
 
-__all__ = ["emit", "report_options"]
+__all__ = ["EXIT_CODES_HELP", "emit", "output_option", "report_options", "wrote"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_FAIL_ON = [s.value for s in Severity if s is not Severity.INFO]
+_FAIL_ON = [*(s.value for s in Severity if s is not Severity.INFO), "none"]
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it; 2 the scan "
+    "could not run, or some input could not be scanned (the report lists it under errors)."
+)
+
+
+def _check_output(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None and value != "-":
+        check_output_path(Path(value))
+    return value
+
+
+def output_option(
+    help: str = "Write to FILE ('-' for stdout, the default).",
+    *,
+    default: str | None = "-",
+    required: bool = False,
+) -> Callable[[F], F]:
+    """``-o/--output FILE``, refused up front when FILE cannot be written (a folder, a missing
+    parent folder)."""
+    return click.option(
+        "--output",
+        "-o",
+        default=default,
+        required=required,
+        metavar="FILE",
+        callback=_check_output,
+        help=help,
+    )
+
+
+def wrote(output: str, detail: str = "") -> None:
+    """Say ``wrote PATH`` on stderr after a file was written (never after stdout)."""
+    if output != "-":
+        from rich.markup import escape
+
+        err_console.print(f"wrote {escape(output)}{escape(detail)}", highlight=False)
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -59,22 +101,16 @@ def report_options(func: F) -> F:
     )(func)
     func = click.option(
         "--fail-on",
-        type=click.Choice(_FAIL_ON),
+        type=click.Choice(_FAIL_ON, case_sensitive=False),
         default="high",
         show_default=True,
-        help="Exit 1 when a finding is at or above this severity.",
+        help="Exit 1 when a finding is at or above this severity ('none': only exit 2 fails).",
     )(func)
-    func = click.option(
-        "--output",
-        "-o",
-        default="-",
-        metavar="FILE",
-        help="Write the report to FILE ('-' for stdout, the default).",
-    )(func)
+    func = output_option("Write the report to FILE ('-' for stdout, the default).")(func)
     return click.option(
         "--format",
         "fmt",
-        type=click.Choice(FORMAT_NAMES),
+        type=click.Choice(FORMAT_NAMES, case_sensitive=False),
         default=None,
         help="Report format (default: table on a terminal, json otherwise).",
     )(func)
@@ -90,28 +126,36 @@ def emit(report: Report, fmt: str | None, output: str, fail_on: str, *, skip_hin
     kb = load_kb()
     if fmt is None:
         fmt = "table" if output == "-" and sys.stdout.isatty() else "json"
-    if fmt == "table":
-        if output == "-":
-            print_table(report, kb, console)
-        else:
-            from rich.console import Console
+    fmt = fmt.lower()
+    if fmt == "table" and output == "-":
+        print_table(report, kb, console)
+    elif fmt == "table":
+        from rich.console import Console
 
-            with open(output, "w", encoding="utf-8") as fh:  # noqa: PTH123
-                print_table(report, kb, Console(file=fh, width=140, color_system=None))
+        buffer = io.StringIO()
+        print_table(report, kb, Console(file=buffer, width=140, color_system=None))
+        write_output(output, buffer.getvalue())
     else:
         write_output(output, render(fmt, report, kb))
+    wrote(output, f" ({fmt})")
     ctx = click.get_current_context(silent=True)
     url = ctx.meta.get("mlstix.publish") if ctx is not None else None
     if url and ctx is not None:
         _publish(report, kb, url, ctx.meta.get("mlstix.publish_collection") or "findings")
     if report.errors:
         err_console.print(
-            f"[red]{len(report.errors)} file(s) could not be scanned[/] (listed in the report's "
+            f"[red]{_files(len(report.errors))} could not be scanned[/] (listed in the report's "
             f"errors); exit 2. {skip_hint}".rstrip(),
             highlight=False,
         )
         return 2
-    return report.exit_code(Severity(fail_on))
+    if fail_on.lower() == "none":
+        return 0
+    return report.exit_code(Severity(fail_on.lower()))
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'s' * (count != 1)}"
 
 
 def _publish(report: Report, kb: KnowledgeBase, url: str, collection: str) -> None:

@@ -1,8 +1,8 @@
 """Seeing the knowledge base and the findings: ``mlstix kb site``, ``mlstix kb export`` and
 ``mlstix navigator``.
 
-``register`` attaches ``site`` and ``export`` to the ``kb`` group and ``navigator`` to the root;
-``cli/main.py`` calls it. The generators live in ``mlstix.kb.render`` and are imported inside the
+``cli/main.py`` attaches ``site`` and ``export`` to the ``kb`` group and ``navigator`` to the
+root. The generators live in ``mlstix.kb.render`` and are imported inside the
 commands, so ``mlstix --help`` stays fast.
 """
 
@@ -14,8 +14,9 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from mlstix._io import write_output
-from mlstix.cli._console import console, err_console
+from mlstix._io import prepare_out_dir, write_output
+from mlstix.cli._console import console
+from mlstix.cli._report import output_option, wrote
 from mlstix.errors import MlstixError, UsageError
 from mlstix.kb.load import load_kb
 
@@ -28,7 +29,7 @@ _SUFFIXES = {".zip": "csv", ".xlsx": "xlsx"}
 @click.option(
     "--out",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Folder to write the site into (new, empty, or a site written before).",
 )
 def site(out: Path) -> None:
@@ -38,7 +39,9 @@ def site(out: Path) -> None:
     """
     from mlstix.kb.render.site import write_site
 
-    files = write_site(load_kb(), out)
+    knowledge = load_kb()
+    prepare_out_dir(out)
+    files = write_site(knowledge, out)
     index = (out / "index.html").resolve()
     console.print(
         f"wrote {len(files)} files to {escape(str(out))}; open {escape(index.as_uri())}",
@@ -53,12 +56,10 @@ def site(out: Path) -> None:
     type=click.Choice(sorted(set(_SUFFIXES.values()))),
     help="csv (a zip of one CSV file per sheet) or xlsx. Default: from the --output suffix.",
 )
-@click.option(
-    "--output",
-    "-o",
+@output_option(
+    "File to write (.zip for csv, .xlsx); '-' for stdout when it is not a terminal.",
+    default=None,
     required=True,
-    metavar="FILE",
-    help="File to write (.zip for csv, .xlsx); '-' for stdout when it is not a terminal.",
 )
 def export(fmt: str | None, output: str) -> None:
     """Export the knowledge base as spreadsheets: a sheet per object type and relationships."""
@@ -75,10 +76,7 @@ def export(fmt: str | None, output: str) -> None:
         raise UsageError(f"refusing to write a binary {fmt} file to a terminal", hint="use -o FILE")
     data = EXPORTERS[fmt](load_kb())
     write_output(output, data)
-    if output != "-":
-        err_console.print(
-            f"wrote {escape(output)} ({fmt}): sheets {', '.join(SHEETS)}", soft_wrap=True
-        )
+    wrote(output, f" ({fmt}): sheets {', '.join(SHEETS)}")
 
 
 def _read(source: str) -> tuple[bytes, str]:
@@ -106,7 +104,7 @@ def _read(source: str) -> tuple[bytes, str]:
     help="atlas: MITRE ATLAS (ATLAS Navigator, domain atlas-atlas); "
     "attack: ATT&CK Enterprise (ATT&CK Navigator).",
 )
-@click.option("--output", "-o", default="-", metavar="FILE", help="Layer file ('-': stdout).")
+@output_option("Write the layer to FILE ('-' for stdout, the default).")
 def navigator(report: str | None, domain: str, output: str) -> None:
     """Write an ATT&CK/ATLAS Navigator layer (layer format 4.5)."""
     from mlstix.findings.navigator import findings_layer
@@ -125,8 +123,5 @@ def navigator(report: str | None, domain: str, output: str) -> None:
     if problems:  # a bug of ours, never the user's input
         raise MlstixError("the generated layer is malformed: " + "; ".join(problems))
     write_output(output, dumps(layer))
-    if output != "-":
-        scored = sum(1 for t in layer["techniques"] if "score" in t)
-        err_console.print(
-            f"wrote {escape(output)}: {scored} techniques ({dom.layer_domain})", soft_wrap=True
-        )
+    scored = sum(1 for t in layer["techniques"] if "score" in t)
+    wrote(output, f": {scored} techniques ({dom.layer_domain})")

@@ -16,6 +16,7 @@ import click
 from rich.markup import escape
 
 from mlstix.cli._console import console, err_console
+from mlstix.cli._report import output_option, wrote
 from mlstix.errors import UsageError
 
 __all__ = ["bom", "sign", "verify"]
@@ -43,6 +44,20 @@ class _Size(click.ParamType[int, Any]):
 
 
 _PATH = click.Path(path_type=Path)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+def _check_signature_path(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None:
+        from mlstix._io import check_output_path
+
+        check_output_path(value)
+    return value
+
+
 _EXISTING = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
@@ -98,6 +113,7 @@ def _hash_options(func: Any) -> Any:
     "--signature",
     type=_PATH,
     default=None,
+    callback=_check_signature_path,
     help="Where to write the signature [default: MODEL/model.sig, or FILE.sig for one file].",
 )
 @click.option("--private-key", type=_EXISTING, help="PEM elliptic-curve private key to sign with.")
@@ -184,7 +200,7 @@ def sign(
         )
     result = sign_model(model_path, method, signature_path=signature, options=_options(**hashing))
     console.print(
-        f"signed {result.files} file{'s' * (result.files != 1)} of {escape(str(model_path))} "
+        f"signed {_plural(result.files, 'file')} of {escape(str(model_path))} "
         f"({result.method}); signature: {escape(str(result.signature_path))}"
     )
 
@@ -330,13 +346,7 @@ def _load_policy(path: Path) -> Any:
 
 @click.command()
 @click.argument("model_path", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--output",
-    "-o",
-    default="-",
-    metavar="FILE",
-    help="Write the BOM to FILE ('-' for stdout, the default).",
-)
+@output_option("Write the BOM to FILE ('-' for stdout, the default).")
 @click.option(
     "--signature",
     type=_EXISTING,
@@ -354,6 +364,5 @@ def bom(model_path: Path, output: str, signature: Path | None) -> None:
     for warning in document.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     write_output(output, document.text)
-    if output != "-":
-        signed = f", signature {document.signature}" if document.signature else ", no signature"
-        err_console.print(f"wrote {escape(output)}: {document.files} files{escape(signed)}")
+    signed = f", signature {document.signature}" if document.signature else ", no signature"
+    wrote(output, f": {_plural(document.files, 'file')}{signed}")

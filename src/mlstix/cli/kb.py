@@ -37,11 +37,12 @@ def kb() -> None:
 @kb.command()
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Folder to write into (default: the repository root, when run inside the checkout).",
 )
 def build(out: Path | None) -> None:
     """Compile the YAML into stix/*.json, relationship-diagram.md and docs/reference/."""
+    from mlstix._io import prepare_out_dir
     from mlstix.kb.build import write_tree
     from mlstix.kb.compile import BUNDLE_FILES
     from mlstix.kb.validate import validate_path
@@ -54,6 +55,7 @@ def build(out: Path | None) -> None:
                 hint="pass --out DIR",
             )
     knowledge = load_kb()
+    prepare_out_dir(out)
     written = write_tree(knowledge, out)
     bad = 0
     for name in BUNDLE_FILES:

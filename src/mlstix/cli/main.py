@@ -8,7 +8,9 @@ error says otherwise); sub-commands raise, they do not exit.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -98,6 +100,12 @@ class _Group(click.Group):
                     f"this command needs the Python package {exc.name!r}, which is not installed",
                     hint=f"pip install 'mlstix[{extra}]' (or 'mlstix[all]')",
                 ) from None
+            except BrokenPipeError:
+                _stdout_closed()
+            except (KeyboardInterrupt, click.Abort):
+                _interrupted()
+            except OSError as exc:  # the last resort: one line, never a traceback
+                raise MlstixError(_os_error(exc)) from None
         except MlstixError as exc:
             from rich.markup import escape
 
@@ -105,6 +113,36 @@ class _Group(click.Group):
 
             err_console.print(f"[bold red]error:[/] {escape(exc.diagnostics())}", soft_wrap=True)
             sys.exit(exc.exit_code)
+
+
+def _os_error(exc: OSError) -> str:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    reason = reason[:1].lower() + reason[1:]
+    return f"{exc.filename}: {reason}" if exc.filename is not None else reason
+
+
+def _interrupted() -> None:
+    """Ctrl-C: exit 130 at once, without click's ``Aborted!`` or a traceback.
+
+    Context managers and ``finally`` blocks have run on the way here (temporary files are gone);
+    ``os._exit`` then skips waiting for hashing threads and pool workers, which got the same
+    SIGINT and stop on their own.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write("\ninterrupted\n")
+        sys.stderr.flush()
+    os._exit(130)
+
+
+def _stdout_closed() -> None:
+    """The reader of our stdout went away (``mlstix … | head``): stop quietly, as a shell
+    tool killed by SIGPIPE would."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlstix._io import write_atomic
+from mlstix._io import check_output_path, write_atomic
 from mlstix.errors import UsageError
 from mlstix.integrity import _library
 from mlstix.integrity._fasthash import start_hashing
@@ -203,8 +203,7 @@ def sign_model(
         raise UsageError(f"model path {model} does not exist")
     options = options or HashOptions()
     target = Path(signature_path) if signature_path is not None else default_signature_path(model)
-    if target.exists() and target.is_dir():
-        raise UsageError(f"signature path {target} is a folder")
+    check_output_path(target)  # a folder, or a missing parent folder: refused before hashing
     _check_signer(signer)
     extra: list[Path] = []
     root, sig = model.resolve(), target.resolve()

@@ -1,0 +1,5 @@
+"""``python -m mlstix``: the ``mlstix`` command without the console script."""
+
+from mlstix.cli.main import main
+
+main()
