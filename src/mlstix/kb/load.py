@@ -38,6 +38,9 @@ _FOLDERS: dict[str, type[BaseModel]] = {
     "mitre": MitreObject,
 }
 
+# folders read by their own loaders (kb/controls.py reads benchmark/)
+_OTHER_FOLDERS = frozenset({"benchmark"})
+
 _cache: dict[Path, KnowledgeBase] = {}
 _NAME_HINT = " (the object's key)"
 
@@ -148,7 +151,10 @@ def _load(root: Path) -> KnowledgeBase:
         sorted(
             p.name
             for p in root.iterdir()
-            if p.is_dir() and p.name not in _FOLDERS and p.name[0] != "_"
+            if p.is_dir()
+            and p.name not in _FOLDERS
+            and p.name not in _OTHER_FOLDERS
+            and p.name[0] != "_"
         )
         if root.is_dir()
         else []
