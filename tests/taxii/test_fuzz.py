@@ -25,7 +25,8 @@ from mlstix.taxii.config import FINDINGS_COLLECTION_ID, ServerConfig
 
 def _schema(tmp_path: Path) -> Any:
     app = create_app(
-        ServerConfig(db=f"sqlite:///{tmp_path / 'fuzz.sqlite3'}"), kb_loader=lambda: [IDENTITY]
+        ServerConfig(db=f"sqlite:///{tmp_path / 'fuzz.sqlite3'}", api_docs=True),
+        kb_loader=lambda: [IDENTITY],
     )
     users = add_users(app)
     token = base64.b64encode(f"{users.writer[0]}:{users.writer[1]}".encode()).decode()

@@ -19,6 +19,7 @@ __all__ = [
     "TAXII_MEDIA",
     "TaxiiError",
     "TaxiiResponse",
+    "accepts_taxii",
     "check_accept",
     "check_content_type",
     "error_response",
@@ -70,7 +71,8 @@ def error_response(exc: TaxiiError) -> TaxiiResponse:
     body: dict[str, Any] = {"title": exc.title, "http_status": str(exc.status)}
     if exc.description:
         body["description"] = exc.description
-    return json_response(body, exc.status, exc.headers)
+    text = json.dumps(body)  # ASCII: a description may quote a lone surrogate
+    return TaxiiResponse(text.encode("ascii"), status_code=exc.status, headers=exc.headers)
 
 
 def _params(item: str) -> tuple[str, dict[str, str]]:
@@ -82,7 +84,7 @@ def _params(item: str) -> tuple[str, dict[str, str]]:
     return parts[0].lower(), params
 
 
-def _accepts_taxii(accept: str) -> bool:
+def accepts_taxii(accept: str) -> bool:
     for item in accept.split(","):
         if not item.strip():
             continue
@@ -98,7 +100,7 @@ def _accepts_taxii(accept: str) -> bool:
 
 def check_accept(request: Request) -> None:
     accept = request.headers.get("accept")
-    if accept is not None and accept.strip() and not _accepts_taxii(accept):
+    if accept is not None and accept.strip() and not accepts_taxii(accept):
         raise TaxiiError(
             406,
             "Not Acceptable",
@@ -120,7 +122,9 @@ def check_content_type(request: Request) -> None:
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing more than ``limit`` bytes without reading them all."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and (not declared.isascii() or not declared.isdigit()):
+        raise TaxiiError(400, "Bad Request", "Content-Length is not a number")
+    if declared is not None and (len(declared) > 18 or int(declared) > limit):
         raise TaxiiError(413, "Payload Too Large", f"the limit is {limit} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -132,14 +136,23 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_envelope(body: bytes) -> list[Any]:
+def parse_envelope(body: bytes, max_objects: int) -> list[Any]:
     try:
         envelope = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise TaxiiError(400, "Bad Request", f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise TaxiiError(400, "Bad Request", "the body is nested too deeply") from None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
         raise TaxiiError(
             400, "Bad Request", 'the body must be a TAXII envelope: {"objects": [...]}'
         )
     objects: list[Any] = envelope["objects"]
+    if len(objects) > max_objects:
+        raise TaxiiError(
+            413,
+            "Payload Too Large",
+            f"the envelope holds {len(objects)} objects; this server takes at most "
+            f"{max_objects} per request",
+        )
     return objects

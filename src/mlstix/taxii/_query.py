@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 
 from mlstix.taxii._time import parse_timestamp
@@ -44,19 +45,37 @@ class QueryError(ValueError):
     """A query parameter the server cannot honour."""
 
 
+_DIGITS = re.compile(r"[0-9]{1,12}")  # ASCII only: str.isdigit() also admits "²" and "١"
+_MAX_CURSOR = 200  # characters of a cursor; ours are ~90
+MAX_LIST = 500  # values of one match[...] filter
+_MAX_ADDED = 2**62  # microseconds; fits BIGINT with room to spare
+
+
 def encode_cursor(key: tuple[int, str]) -> str:
     raw = json.dumps([1, key[0], key[1]], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(text: str) -> tuple[int, str]:
+    bad = QueryError("next: not a cursor this server issued")
+    if len(text) > _MAX_CURSOR or not text.isascii():
+        raise bad
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        form, added, object_id = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise QueryError("next: not a cursor this server issued") from None
-    if form != 1 or not isinstance(added, int) or not isinstance(object_id, str):
-        raise QueryError("next: not a cursor this server issued")
+        value = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, RecursionError):
+        raise bad from None
+    if not isinstance(value, list) or len(value) != 3:
+        raise bad
+    form, added, object_id = value
+    if (
+        type(form) is not int
+        or form != 1
+        or type(added) is not int
+        or not 0 <= added < _MAX_ADDED
+        or not isinstance(object_id, str)
+    ):
+        raise bad
     return added, object_id
 
 
@@ -67,6 +86,8 @@ def _list(params: Mapping[str, str], name: str) -> tuple[str, ...]:
     items = tuple(v.strip() for v in value.split(",") if v.strip())
     if not items:
         raise QueryError(f"{name}: empty value")
+    if len(items) > MAX_LIST:
+        raise QueryError(f"{name}: at most {MAX_LIST} values")
     return items
 
 
@@ -118,6 +139,6 @@ def parse_limit(params: Mapping[str, str], default: int, maximum: int) -> int:
     text = params.get("limit")
     if text is None:
         return default
-    if not text.isdigit() or int(text) < 1:
-        raise QueryError("limit: must be a positive integer")
+    if _DIGITS.fullmatch(text) is None or int(text) < 1:
+        raise QueryError("limit: must be a positive integer of at most 12 digits")
     return min(int(text), maximum)

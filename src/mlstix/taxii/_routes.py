@@ -39,6 +39,7 @@ __all__ = ["add_routes"]
 
 if TYPE_CHECKING:
     from mlstix.taxii.app import Server
+    from mlstix.taxii.config import ServerConfig
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": m.ErrorModel, "content": {TAXII_MEDIA: {}}, "description": text}
@@ -112,7 +113,8 @@ def add_routes(app: FastAPI, server: Server) -> None:
         params = request.query_params
         limit = parse_limit(params, cfg.default_page_size, cfg.max_page_size)
         after = decode_cursor(params["next"]) if "next" in params else None
-        return server.store.query(cid, flt, limit, after, with_body=body)
+        cap = cfg.max_page_bytes if body else None
+        return server.store.query(cid, flt, limit, after, with_body=body, max_bytes=cap)
 
     @app.get(
         "/taxii2/",
@@ -122,8 +124,7 @@ def add_routes(app: FastAPI, server: Server) -> None:
         tags=["discovery"],
     )
     def discovery(request: Request) -> Response:
-        base = str(request.base_url).rstrip("/")
-        url = f"{base}{root}/"
+        url = f"{_base_url(request, cfg)}{root}/"
         return json_response(
             {
                 "title": cfg.title,
@@ -224,14 +225,18 @@ def add_routes(app: FastAPI, server: Server) -> None:
         openapi_extra={"requestBody": _ENVELOPE_BODY},
     )
     async def post_objects(request: Request, collection_id: str) -> Response:
-        who = server.principal(request)
+        who = await run_in_threadpool(server.principal, request)  # scrypt: off the loop
         server.collection(collection_id, who, write=True)
         check_content_type(request)
-        raw = parse_envelope(await read_body(request, cfg.max_content_length))
+        body = await read_body(request, cfg.max_content_length)
+        raw = parse_envelope(body, cfg.max_objects_per_envelope)
+        del body
 
         def work() -> StatusRecord:
             valid, rejected = validate_all(raw, full=cfg.full_validation)
-            return server.store.add_objects(collection_id, valid, rejected, who.name)
+            record = server.store.add_objects(collection_id, valid, rejected, who.name)
+            server.prune_statuses()
+            return record
 
         record = await run_in_threadpool(work)
         return json_response(record.resource(), status=202)
@@ -326,6 +331,18 @@ def add_routes(app: FastAPI, server: Server) -> None:
         if page.more and key is not None:
             body["next"] = encode_cursor(key)
         return json_response(body, headers=_headers(page))
+
+
+def _base_url(request: Request, cfg: ServerConfig) -> str:
+    """``public_url``, else the address of the socket that took the request (never ``Host``)."""
+    if cfg.public_url:
+        return cfg.public_url.rstrip("/")
+    server = request.scope.get("server")
+    if not server:
+        return cfg.base_url
+    host, port = server[0], server[1]
+    host = f"[{host}]" if ":" in str(host) else host
+    return f"{request.scope.get('scheme', 'http')}://{host}:{port}"
 
 
 def _exists(server: Server, cid: str, object_id: str) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     Engine,
     ForeignKey,
     Index,
@@ -32,7 +33,17 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
     make_url,
+)
+from sqlalchemy.exc import DBAPIError
+
+from mlstix.taxii._faults import (
+    DamagedDatabase,
+    StoreError,
+    check_sqlite_file,
+    create_private_file,
+    integrity_hint,
 )
 
 __all__ = ["collections", "grants", "make_engine", "metadata", "objects", "statuses", "users"]
@@ -64,6 +75,7 @@ objects = Table(
     Column("is_first", Boolean, nullable=False),
     Column("is_last", Boolean, nullable=False),
     Column("body", Text, nullable=False),
+    Column("body_crc", BigInteger, nullable=True),
     UniqueConstraint("collection_id", "object_id", "version", name="uq_taxii_object_version"),
     UniqueConstraint("collection_id", "date_added", name="uq_taxii_object_added"),
     Index("ix_taxii_objects_last", "collection_id", "is_last", "date_added"),
@@ -118,23 +130,74 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _schema_current(conn: Connection) -> bool:
+    """Whether every table and column exists already (then a start writes nothing)."""
+    inspector = inspect(conn)
+    names = set(inspector.get_table_names())
+    if not all(t.name in names for t in metadata.sorted_tables):
+        return False
+    return {c["name"] for c in inspector.get_columns(objects.name)} >= set(objects.c.keys())
+
+
+def _migrate(conn: Connection) -> None:
+    metadata.create_all(conn)
+    present = {c["name"] for c in inspect(conn).get_columns(objects.name)}
+    if "body_crc" not in present:  # databases of the first release
+        conn.exec_driver_sql(f"ALTER TABLE {objects.name} ADD COLUMN body_crc BIGINT")
+
+
+def _open_sqlite(url: str, database: str) -> Engine:
+    path = Path(database)
+    if not check_sqlite_file(path):
+        create_private_file(path)
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
+    try:
+        with engine.connect() as conn:
+            current = _schema_current(conn)
+        if not current:
+            with engine.connect().execution_options(taxii_write=True) as conn, conn.begin():
+                _migrate(conn)
+    except DBAPIError as exc:
+        engine.dispose()
+        orig = exc.orig
+        name = str(getattr(orig, "sqlite_errorname", ""))
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+            raise DamagedDatabase(
+                f"the database {path} is damaged ({orig}); {integrity_hint(str(path))}"
+            ) from None
+        raise StoreError(f"cannot open the database {path}: {orig}") from None
+    return engine
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url`` with the tables created (idempotent, safe from several processes)."""
+    """An engine for ``url`` with the tables created (idempotent, safe from several processes).
+
+    A database whose schema is current is only read: a server restarts on a full disk."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8
-        )
+            return _open_sqlite(url, parsed.database)
+        engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        with engine.connect().execution_options(taxii_write=True) as conn, conn.begin():
-            metadata.create_all(conn)
-    else:
-        engine = create_engine(url, pool_size=8, pool_pre_ping=True)
         with engine.begin() as conn:
-            # Serialize schema creation between processes starting at once.
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
             metadata.create_all(conn)
+        return engine
+    engine = create_engine(url, pool_size=8, pool_pre_ping=True)
+    try:
+        with engine.connect() as conn:
+            current = _schema_current(conn)
+        if not current:
+            with engine.begin() as conn:
+                # Serialize schema creation between processes starting at once.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
+                _migrate(conn)
+    except DBAPIError as exc:
+        engine.dispose()
+        where = parsed.render_as_string(hide_password=True)
+        raise StoreError(f"cannot open the database {where}: {exc.orig}") from None
     return engine

@@ -73,17 +73,24 @@ class StatusRecord:
     request_timestamp: int
     successes: tuple[dict[str, str], ...]
     failures: tuple[dict[str, str], ...]
+    success_count: int = -1  # -1: len(successes); larger when the details were capped
+    failure_count: int = -1
 
     def resource(self) -> dict[str, Any]:
-        """The TAXII status resource (§4.3.1). Writes are synchronous: always complete."""
+        """The TAXII status resource (§4.3.1). Writes are synchronous: always complete.
+
+        The counts are exact; the lists hold at most the server's ``max_status_details``
+        entries each (TAXII lists them as optional)."""
+        ok = len(self.successes) if self.success_count < 0 else self.success_count
+        failed = len(self.failures) if self.failure_count < 0 else self.failure_count
         return {
             "id": self.id,
             "status": "complete",
             "request_timestamp": format_us(self.request_timestamp),
-            "total_count": len(self.successes) + len(self.failures),
-            "success_count": len(self.successes),
+            "total_count": ok + failed,
+            "success_count": ok,
             "successes": list(self.successes),
-            "failure_count": len(self.failures),
+            "failure_count": failed,
             "failures": list(self.failures),
             "pending_count": 0,
             "pendings": [],

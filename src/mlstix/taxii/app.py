@@ -10,18 +10,29 @@ collection, objects (GET, POST), object (GET, DELETE), versions and manifest, wi
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from mlstix.taxii._faults import DamagedObject, damaged_object, http_fault
 from mlstix.taxii._http import TaxiiError, check_accept, error_response
 from mlstix.taxii._query import QueryError
-from mlstix.taxii.auth import Authenticator, Principal, save_config_users
+from mlstix.taxii._time import now_us
+from mlstix.taxii.auth import (
+    Authenticator,
+    LoginLimiter,
+    LoginThrottled,
+    Principal,
+    save_config_users,
+)
 from mlstix.taxii.config import FINDINGS_COLLECTION_ID, KB_COLLECTION_ID, ServerConfig
 from mlstix.taxii.store import CollectionInfo, Store
 from mlstix.taxii.validate import validate_all
@@ -46,15 +57,44 @@ class Server:
         self.config = config
         self.store = store
         anonymous = {KB_COLLECTION_ID} if config.anonymous_kb_read else set()
-        self.auth = Authenticator(store.engine, anonymous)
+        limiter = LoginLimiter(config.login_max_failures, float(config.login_window))
+        self.auth = Authenticator(store.engine, anonymous, limiter)
         self._collections: dict[str, CollectionInfo] = {}
+        self.on_close: list[Callable[[], None]] = []
+        self._pruned = 0.0
+        self._prune_lock = threading.Lock()
         self.refresh_collections()
 
     def refresh_collections(self) -> None:
         self._collections = {c.id: c for c in self.store.collections()}
 
+    def cached_collection(self, cid: str) -> CollectionInfo | None:
+        return self._collections.get(cid)
+
+    def prune_statuses(self) -> None:
+        """Delete statuses older than the retention, at most once a minute per process."""
+        days = self.config.status_retention_days
+        now = time.monotonic()
+        if not days or now - self._pruned < 60 or not self._prune_lock.acquire(blocking=False):
+            return
+        try:
+            self._pruned = now
+            self.store.prune_statuses(now_us() - days * 86_400_000_000)
+        finally:
+            self._prune_lock.release()
+
     def principal(self, request: Request) -> Principal:
-        principal = self.auth.authenticate(request.headers.get("authorization"))
+        """Who sent ``request``; blocks for a secret check: call it off the event loop."""
+        address = request.client.host if request.client else None
+        try:
+            principal = self.auth.authenticate(request.headers.get("authorization"), address)
+        except LoginThrottled as exc:
+            raise TaxiiError(
+                429,
+                "Too Many Requests",
+                f"too many failed logins for {exc.what}; retry in {exc.retry_after} s",
+                {"Retry-After": str(exc.retry_after)},
+            ) from None
         if principal is None:
             raise TaxiiError(
                 401,
@@ -105,13 +145,15 @@ class Server:
             from mlstix.errors import KbDataError
 
             raise KbDataError([f"{oid}: {msg}" for oid, msg in rejected])
-        for start in range(0, len(valid), 500):
-            self.store.add_objects(KB_COLLECTION_ID, valid[start : start + 500], [], "mlstix")
+        new = self.store.missing(KB_COLLECTION_ID, valid)  # a restart writes nothing
+        for start in range(0, len(new), 500):
+            chunk = new[start : start + 500]
+            self.store.add_objects(KB_COLLECTION_ID, chunk, [], "mlstix", record_status=False)
 
 
 def create_app(config: ServerConfig, *, kb_loader: KbLoader | None = None) -> FastAPI:
     """The app for ``config``; ``kb_loader`` replaces the packaged KB (tests, benchmarks)."""
-    store = Store(config.db_url)
+    store = Store(config.db_url, max_status_details=config.max_status_details)
     store.ensure_collection(
         CollectionInfo(
             KB_COLLECTION_ID,
@@ -140,14 +182,21 @@ def create_app(config: ServerConfig, *, kb_loader: KbLoader | None = None) -> Fa
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        for close in server.on_close:
+            close()
         store.close()
 
+    docs = config.api_docs
     app = FastAPI(
         title=config.title,
         version="2.1",
         description="TAXII 2.1 server of mlstix (OASIS TAXII Version 2.1).",
         lifespan=lifespan,
         dependencies=[Depends(check_accept)],
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+        redirect_slashes=False,
     )
     app.state.server = server
 
@@ -172,12 +221,28 @@ def create_app(config: ServerConfig, *, kb_loader: KbLoader | None = None) -> Fa
         )
         return error_response(TaxiiError(400, "Bad Request", where))
 
+    async def storage_error(_request: Request, exc: Exception) -> Response:
+        return error_response(http_fault(exc))
+
+    async def damaged(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DamagedObject)
+        return error_response(damaged_object(exc))
+
+    async def unexpected(_request: Request, exc: Exception) -> Response:
+        # Starlette logs the traceback; the client gets a TAXII error resource, not text.
+        return error_response(TaxiiError(500, "Internal Server Error"))
+
     app.add_exception_handler(TaxiiError, taxii_error)
+    app.add_exception_handler(DBAPIError, storage_error)
+    app.add_exception_handler(DamagedObject, damaged)
+    app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(QueryError, query_error)
     app.add_exception_handler(RequestValidationError, validation_error)
 
+    from mlstix.taxii._front import Front, sqlite_file
     from mlstix.taxii._routes import add_routes
 
     add_routes(app, server)
+    app.add_middleware(Front, server=server, sqlite_path=sqlite_file(config.db_url))
     return app

@@ -6,7 +6,11 @@ Secrets are stored only as salted ``scrypt`` hashes (RFC 7914; N=2^14, r=8, p=1,
 An API key is ``mlstix.<key id>.<secret>``: the id finds the user, the secret is verified
 against the hash. Verifying scrypt costs tens of milliseconds, so a verified ``Authorization``
 header is remembered for a minute under an HMAC of it with a per-process random key (the
-header itself is not kept); a changed user is seen within that minute.
+header itself is not kept); a changed user is seen within that minute. At most two checks run
+at once (each takes 16 MiB and a core), and the server runs them off its event loop. Unknown
+users and unknown API-key ids are checked against a dummy hash, so they take as long to refuse
+as known ones. Failed logins are limited per client address and per user name
+(:class:`LoginLimiter`): past the limit, requests are refused without a check (429).
 
 Permissions are per user and per collection (read, write). Anonymous clients may read the
 knowledge-base collection when the server allows it, and nothing else.
@@ -28,11 +32,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Row, delete, insert, select
 
+from mlstix.taxii._limits import LoginLimiter, LoginThrottled
 from mlstix.taxii._schema import grants, users
 from mlstix.taxii.config import ConfigUser
 
 __all__ = [
     "Authenticator",
+    "LoginLimiter",
+    "LoginThrottled",
     "Principal",
     "hash_secret",
     "new_api_key",
@@ -43,6 +50,7 @@ __all__ = [
 _N, _R, _P = 2**14, 8, 1
 _CACHE_SECONDS = 60.0
 _CACHE_MAX = 4096
+_CHECKS = threading.BoundedSemaphore(2)  # scrypt checks running at once, per process
 
 
 def hash_secret(secret: str) -> str:
@@ -132,8 +140,26 @@ def save_user(
             conn.execute(insert(grants), rows)
 
 
+def _stored_as(engine: Engine, user: ConfigUser) -> bool:
+    """Whether ``user`` is stored exactly so (a restart then writes nothing)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(users).where(users.c.name == user.name)).first()
+        if row is None or row.password_hash != user.password_hash or row.api_key_id:
+            return False
+        rows = conn.execute(
+            select(grants.c.collection_id, grants.c.can_read, grants.c.can_write).where(
+                grants.c.user_name == user.name
+            )
+        ).all()
+    write = set(user.write)
+    want = {(c, True, c in write) for c in set(user.read) | write}
+    return {(r[0], bool(r[1]), bool(r[2])) for r in rows} == want
+
+
 def save_config_users(engine: Engine, config_users: Iterable[ConfigUser]) -> None:
     for user in config_users:
+        if _stored_as(engine, user):
+            continue
         save_user(
             engine,
             user.name,
@@ -147,29 +173,50 @@ def save_config_users(engine: Engine, config_users: Iterable[ConfigUser]) -> Non
 class Authenticator:
     """Turns an ``Authorization`` header into a :class:`Principal`."""
 
-    def __init__(self, engine: Engine, anonymous_read: Iterable[str]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        anonymous_read: Iterable[str],
+        limiter: LoginLimiter | None = None,
+    ) -> None:
         self._engine = engine
         self.anonymous = Principal(None, frozenset(anonymous_read), frozenset())
+        self.limiter = limiter or LoginLimiter()
         self._key = secrets.token_bytes(32)
         self._cache: dict[bytes, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
-    def authenticate(self, header: str | None) -> Principal | None:
-        """The principal, the anonymous one without a header, ``None`` for bad credentials."""
+    def cached(self, header: str | None) -> Principal | None:
+        """The principal without checking a secret: anonymous, or a header verified within
+        the last minute; ``None`` when a check is needed."""
         if not header:
             return self.anonymous
         tag = hmac.new(self._key, header.encode("utf-8", "replace"), "sha256").digest()
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(tag)
-        if hit is not None and hit[0] > now:
+        hit = self._cache.get(tag)
+        if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        principal = self._verify(header)
-        if principal is not None:
-            with self._lock:
-                if len(self._cache) >= _CACHE_MAX:
-                    self._cache.clear()
-                self._cache[tag] = (now + _CACHE_SECONDS, principal)
+        return None
+
+    def authenticate(self, header: str | None, address: str | None = None) -> Principal | None:
+        """The principal, the anonymous one without a header, ``None`` for bad credentials.
+
+        Blocks for a scrypt check (call it off the event loop); raises
+        :class:`LoginThrottled` when ``address`` or the user failed too often."""
+        hit = self.cached(header)
+        if hit is not None or not header:
+            return hit
+        user = _claimed_user(header)
+        self.limiter.check(address, user)
+        with _CHECKS:
+            principal = self._verify(header)
+        if principal is None:
+            self.limiter.failed(address, user)
+            return None
+        tag = hmac.new(self._key, header.encode("utf-8", "replace"), "sha256").digest()
+        with self._lock:
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[tag] = (time.monotonic() + _CACHE_SECONDS, principal)
         return principal
 
     def _verify(self, header: str) -> Principal | None:
@@ -192,8 +239,9 @@ class Authenticator:
             parts = value.split(".")
             if len(parts) != 3 or parts[0] != "mlstix":
                 return None
-            row = self._user_row(users.c.api_key_id == parts[1])
+            row = self._user_row(users.c.api_key_id == parts[1][:64])
             if row is None or not row.api_key_hash:
+                verify_secret(parts[2], _dummy_hash())  # same cost as a real check
                 return None
             return self._principal(row.name) if verify_secret(parts[2], row.api_key_hash) else None
         return None
@@ -212,3 +260,17 @@ class Authenticator:
         read = {r[0] for r in rows if r[1]} | set(self.anonymous.read)
         write = {r[0] for r in rows if r[2]}
         return Principal(name, frozenset(read), frozenset(write))
+
+
+def _claimed_user(header: str) -> str | None:
+    """The user name (Basic) or API-key id (Bearer) a header claims, for the login limits."""
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        name, sep, _ = decoded.partition(":")
+        return f"user:{name[:200]}" if sep else None
+    parts = value.strip().split(".")
+    return f"key:{parts[1][:64]}" if len(parts) == 3 else None

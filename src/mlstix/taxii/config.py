@@ -16,7 +16,9 @@ Passwords are never written in clear: a user in the file carries only the salted
 :mod:`mlstix.taxii.auth`); the users of the file are written into the database at every start,
 replacing users of the same name. API keys are made by ``mlstix serve adduser --api-key``.
 The database location defaults to a SQLite file in the user's data directory
-(``$XDG_DATA_HOME/mlstix/taxii.sqlite3``).
+(``$XDG_DATA_HOME/mlstix/taxii.sqlite3``); ``MLSTIX_TAXII_DB`` sets it without putting a
+PostgreSQL password on the command line. Deployment settings (``public_url``, ``workers``, the
+limits) are described in docs/taxii.md.
 """
 
 from __future__ import annotations
@@ -74,7 +76,44 @@ class ServerConfig:
     keyfile: str | None = None
     full_validation: bool = False
     load_kb: bool = True
+    # Deployment (docs/taxii.md): the base URL clients use, processes, proxies, the API docs.
+    public_url: str = ""
+    workers: int = 1
+    forwarded_allow_ips: str = "127.0.0.1"
+    api_docs: bool = False
+    # Limits on what one client can make the server hold or do.
+    max_objects_per_envelope: int = 10_000
+    max_page_bytes: int = 4 * 1024 * 1024
+    max_status_details: int = 1000
+    status_retention_days: int = 30
+    header_timeout: int = 10
+    max_connections: int = 1000
+    login_max_failures: int = 10
+    login_window: int = 60
     users: tuple[ConfigUser, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        for name in (
+            "port", "workers", "max_content_length", "max_page_size", "default_page_size",
+            "max_objects_per_envelope", "max_page_bytes", "max_status_details",
+            "status_retention_days", "header_timeout", "max_connections",
+            "login_max_failures", "login_window",
+        ):  # fmt: skip
+            value = getattr(self, name)
+            low = 0 if name in ("port", "status_retention_days", "login_max_failures") else 1
+            if not low <= value <= 2**40:
+                raise UsageError(f"setting {name} must be an integer of at least {low}")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise UsageError(f"public_url {self.public_url!r} must start with http:// or https://")
+
+    @property
+    def base_url(self) -> str:
+        """Where clients reach the server: ``public_url``, else the address it listens on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.certfile else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
     def with_overrides(self, **values: Any) -> ServerConfig:
         """A copy with every value that is not ``None`` replaced."""

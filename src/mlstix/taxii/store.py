@@ -28,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 
+from mlstix.taxii._bodies import body_crc, check_body, same_json
 from mlstix.taxii._schema import collections, make_engine, objects, statuses
 from mlstix.taxii._time import format_us, now_us
 from mlstix.taxii._values import (
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 _CHUNK = 400  # ids per IN (...) clause
+MAX_STATUS_DETAILS = 1000  # success and failure entries kept per status (counts stay exact)
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -74,8 +76,9 @@ def _version_clause(vf: VersionFilter) -> ColumnElement[bool] | None:
 class Store:
     """The collections of one API root in one database."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, max_status_details: int = MAX_STATUS_DETAILS) -> None:
         self.engine: Engine = make_engine(url)
+        self.max_status_details = max_status_details
 
     def close(self) -> None:
         self.engine.dispose()
@@ -86,6 +89,9 @@ class Store:
     # -- collections -------------------------------------------------------------------------
 
     def ensure_collection(self, info: CollectionInfo) -> None:
+        """Create or update a collection; writes nothing when it is stored as ``info`` says."""
+        if info in self.collections():
+            return
         with self._write() as conn, conn.begin():
             found = conn.execute(
                 select(collections.c.id).where(collections.c.id == info.id).with_for_update()
@@ -122,9 +128,14 @@ class Store:
         valid: Sequence[ValidObject],
         rejected: Sequence[tuple[str | None, str]],
         owner: str | None,
+        *,
+        record_status: bool = True,
     ) -> StatusRecord:
         """Store ``valid`` in one transaction with the status resource that reports them and
-        the ``rejected`` (id, message) pairs; return that status after the commit."""
+        the ``rejected`` (id, message) pairs; return that status after the commit.
+
+        An object stored before with the same id and version is "already stored" when its JSON
+        is the same, whatever the order of its keys, and a failure otherwise."""
         requested = now_us()
         successes: list[dict[str, str]] = []
         failures = [{"id": oid or "", "message": msg} for oid, msg in rejected]
@@ -141,12 +152,14 @@ class Store:
                 versions = existing.setdefault(obj.object_id, {})
                 version = obj.version
                 if version is None:  # unversioned (an SCO): identical content is the same object
-                    same = next((v for v, (_, b) in versions.items() if b == obj.body), None)
+                    same = next(
+                        (v for v, (_, b) in versions.items() if same_json(b, obj.body)), None
+                    )
                     if same is not None:
                         successes.append(_success(obj, versions[same][0], "already stored"))
                         continue
                 elif version in versions:
-                    if versions[version][1] == obj.body:
+                    if same_json(versions[version][1], obj.body):
                         successes.append(_success(obj, versions[version][0], "already stored"))
                     else:
                         failures.append(
@@ -175,6 +188,7 @@ class Store:
                         "is_first": False,
                         "is_last": False,
                         "body": obj.body,
+                        "body_crc": body_crc(obj.body),
                     }
                 )
                 successes.append(_success(obj, text, "added"))
@@ -185,28 +199,53 @@ class Store:
                     .where(collections.c.id == collection_id)
                     .values(last_added=last_added)
                 )
+            cap = self.max_status_details
             record = StatusRecord(
                 id=str(uuid.uuid4()),
                 collection_id=collection_id,
                 owner=owner,
                 request_timestamp=requested,
-                successes=tuple(successes),
-                failures=tuple(failures),
+                successes=tuple(successes[:cap]),
+                failures=tuple(failures[:cap]),
+                success_count=len(successes),
+                failure_count=len(failures),
             )
-            conn.execute(
-                insert(statuses).values(
-                    id=record.id,
-                    collection_id=collection_id,
-                    owner=owner,
-                    request_timestamp=requested,
-                    total_count=len(successes) + len(failures),
-                    success_count=len(successes),
-                    failure_count=len(failures),
-                    successes=json.dumps(successes),
-                    failures=json.dumps(failures),
+            if record_status:
+                conn.execute(
+                    insert(statuses).values(
+                        id=record.id,
+                        collection_id=collection_id,
+                        owner=owner,
+                        request_timestamp=requested,
+                        total_count=len(successes) + len(failures),
+                        success_count=len(successes),
+                        failure_count=len(failures),
+                        successes=json.dumps(record.successes),
+                        failures=json.dumps(record.failures),
+                    )
                 )
-            )
         return record
+
+    def missing(self, collection_id: str, valid: Sequence[ValidObject]) -> list[ValidObject]:
+        """The objects of ``valid`` not stored yet as they are (read only)."""
+        with self.engine.connect() as conn:
+            existing = self._existing(conn, collection_id, sorted({v.object_id for v in valid}))
+        out: list[ValidObject] = []
+        for obj in valid:
+            stored = existing.get(obj.object_id, {})
+            if obj.version is None:
+                if any(same_json(b, obj.body) for _, b in stored.values()):
+                    continue
+            elif obj.version in stored and same_json(stored[obj.version][1], obj.body):
+                continue
+            out.append(obj)
+        return out
+
+    def prune_statuses(self, before_us: int) -> int:
+        """Delete the status resources requested before ``before_us``; how many."""
+        with self._write() as conn, conn.begin():
+            result = conn.execute(delete(statuses).where(statuses.c.request_timestamp < before_us))
+        return int(result.rowcount or 0)
 
     def _existing(
         self, conn: Connection, collection_id: str, ids: Sequence[str]
@@ -290,10 +329,13 @@ class Store:
         after: tuple[int, str] | None,
         *,
         with_body: bool = True,
+        max_bytes: int | None = None,
     ) -> Page:
+        """Up to ``limit`` objects after the cursor key ``after``; with ``max_bytes``, fewer
+        when their bodies would exceed it (at least one), and ``more`` is then true."""
         cols = [objects.c.object_id, objects.c.version_text, objects.c.date_added]
         if with_body:
-            cols.append(objects.c.body)
+            cols += [objects.c.body, objects.c.body_crc]
         where: list[ColumnElement[bool]] = [objects.c.collection_id == collection_id]
         if flt.ids:
             where.append(objects.c.object_id.in_(flt.ids))
@@ -315,10 +357,15 @@ class Store:
         stmt = select(*cols).where(*where).order_by(objects.c.date_added).limit(limit + 1)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
-        items = tuple(
-            StoredObject(r[0], r[1], r[2], r[3] if with_body else "") for r in rows[:limit]
-        )
-        return Page(items=items, more=len(rows) > limit)
+        items: list[StoredObject] = []
+        size = 0
+        for r in rows[:limit]:
+            body = check_body(r[0], r[3], r[4]) if with_body else ""
+            size += len(body) + 1
+            if items and max_bytes is not None and size > max_bytes:
+                return Page(items=tuple(items), more=True)
+            items.append(StoredObject(r[0], r[1], r[2], body))
+        return Page(items=tuple(items), more=len(rows) > limit)
 
     def count(self, collection_id: str) -> int:
         with self.engine.connect() as conn:
@@ -340,6 +387,8 @@ class Store:
             request_timestamp=row.request_timestamp,
             successes=tuple(json.loads(row.successes)),
             failures=tuple(json.loads(row.failures)),
+            success_count=row.success_count,
+            failure_count=row.failure_count,
         )
 
 

@@ -22,11 +22,23 @@ from mlstix.taxii._time import parse_timestamp
 
 __all__ = ["ValidObject", "validate_all", "validate_object"]
 
+# STIX 2.1 §2.9: the UUID part of an identifier is lower case (RFC 4122 §3 output form).
 _ID = re.compile(
-    r"^(?P<type>[a-z0-9][a-z0-9-]{0,248}[a-z0-9])--[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-"
-    r"[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    r"^(?P<type>[a-z0-9][a-z0-9-]{0,248}[a-z0-9])--[0-9a-f]{8}-[0-9a-f]{4}-"
+    r"[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 )
 _MAX_ID = 300
+# STIX 2.1 §11.1: custom property names are a-z, 0-9 and _, 3 to 250 characters.
+_CUSTOM_NAME = re.compile(r"^[a-z0-9_]{3,250}$")
+# Properties every object may carry (STIX 2.1 §3.2); a custom object type's others are custom.
+_COMMON = frozenset(
+    {
+        "type", "spec_version", "id", "created_by_ref", "created", "modified", "revoked",
+        "labels", "confidence", "lang", "external_references", "object_marking_refs",
+        "granular_markings", "extensions", "defanged",
+    }
+)  # fmt: skip
+MAX_DEPTH = 64  # nesting of arrays and objects inside one STIX object
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,34 @@ class ValidObject:
 _DEFAULTED_REQUIRED = ("created", "modified", "valid_from")
 
 
+def _depth_and_refs(obj: dict[str, Any]) -> str | None:
+    """Nesting deeper than :data:`MAX_DEPTH`, or a ``*_ref``/``*_refs`` value that is not an
+    identifier with a lower-case UUID; checked without recursion."""
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"nested more than {MAX_DEPTH} levels deep"
+        if isinstance(value, dict):
+            for key, item in value.items():
+                refs = [item] if key.endswith("_ref") else item if key.endswith("_refs") else ()
+                for ref in refs if isinstance(refs, list) else ():
+                    if isinstance(ref, str) and _ID.match(ref) is None:
+                        return f"{key!r}: {ref[:300]!r} is not an identifier '<type>--<uuid>'"
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return None
+
+
+def _custom_names(obj: dict[str, Any], known: frozenset[str]) -> str | None:
+    bad = sorted(k for k in obj if k not in known and _CUSTOM_NAME.match(k) is None)
+    if bad:
+        shown = ", ".join(repr(b[:60]) for b in bad[:5])
+        return f"custom property names must be 3-250 characters of a-z, 0-9 and _: {shown}"
+    return None
+
+
 def _stix2_problem(obj: dict[str, Any]) -> str | None:
     import stix2
     from stix2.exceptions import STIXError
@@ -52,11 +92,14 @@ def _stix2_problem(obj: dict[str, Any]) -> str | None:
 
     try:
         parsed = stix2.parse(obj, allow_custom=True, version="2.1")
-    except (STIXError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (STIXError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
         # stix2 raises plain ValueError/TypeError for some malformed values.
-        return str(exc) or type(exc).__name__
+        return str(exc)[:500] or type(exc).__name__
     if isinstance(parsed, dict):  # a custom object type: stix2 only checked its id
-        return None
+        return _custom_names(obj, _COMMON)
+    problem = _custom_names(obj, frozenset(parsed._properties))
+    if problem:
+        return problem
     added = set(parsed) - set(obj)
     missing = [p for p in _DEFAULTED_REQUIRED if p in added]
     if "spec_version" in added and not isinstance(parsed, _Observable):
@@ -110,7 +153,20 @@ def validate_object(raw: Any, *, full: bool = False) -> ValidObject | str:
                 return f"'{prop}': {exc}"
     if "created" in stamps and "modified" in stamps and stamps["modified"] < stamps["created"]:
         return "'modified' is earlier than 'created'"
-    problem: str | None = _stix2_problem(raw)
+    confidence = raw.get("confidence", 0)
+    if type(confidence) is not int or not 0 <= confidence <= 100:  # STIX 2.1 §3.2, App. A
+        return f"'confidence' must be an integer from 0 to 100, not {str(confidence)[:40]}"
+    problem: str | None = _depth_and_refs(raw)
+    if problem is not None:
+        return problem
+    try:
+        body = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+        body.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a string holds a lone surrogate (not Unicode text)"
+    except (ValueError, RecursionError) as exc:
+        return f"cannot be stored as JSON: {exc}"
+    problem = _stix2_problem(raw)
     if problem is None and full:
         problem = _validator_problem(raw)
     if problem is not None:
@@ -122,7 +178,7 @@ def validate_object(raw: Any, *, full: bool = False) -> ValidObject | str:
         spec_version="2.1",
         version=stamps[source] if source else None,
         version_text=raw[source] if source else None,
-        body=json.dumps(raw, ensure_ascii=False, separators=(",", ":")),
+        body=body,
     )
 
 

@@ -1,0 +1,204 @@
+"""The ASGI layer in front of the FastAPI app: the lean read path, and slash redirects.
+
+Paged object reads (``GET .../collections/{id}/objects/``, TAXII 2.1 §5.3) are what TAXII
+clients do most: a TIP polls a collection and follows ``next`` page after page. On SQLite this
+layer answers them itself, on the event loop, with one prepared statement through the
+``sqlite3`` module (bodies read as bytes, checked against their digest and joined without being
+decoded): no routing, no dependency injection, no thread-pool hop. It takes a request only when
+it can answer it exactly as the FastAPI route would — an anonymous or recently verified client
+(no secret to check), an acceptable ``Accept``, a known readable collection, valid filters — and
+passes everything else, errors included, to the app, so that every error is written in one place.
+
+A path without its trailing slash is redirected (308) to the path with it, relative to the
+server (RFC 9110 §10.2.2 allows a relative ``Location``): the ``Host`` header is never echoed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import zlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from mlstix.taxii._http import TAXII_MEDIA, accepts_taxii
+from mlstix.taxii._query import (
+    ALL_FILTERS,
+    QueryError,
+    decode_cursor,
+    encode_cursor,
+    parse_filters,
+    parse_limit,
+)
+from mlstix.taxii._time import format_us
+from mlstix.taxii._values import Filters
+
+if TYPE_CHECKING:
+    from mlstix.taxii.app import Server
+
+__all__ = ["Front", "LeanReader"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_COLUMNS = "object_id, version_text, date_added, body, body_crc"
+
+
+def _where(cid: str, flt: Filters, floor: int | None) -> tuple[str, list[Any]]:
+    """The WHERE clause of Store.query, as SQL text for the sqlite3 module."""
+    parts: list[str] = ["collection_id = ?"]
+    args: list[Any] = [cid]
+    for column, values in (
+        ("object_id", flt.ids),
+        ("type", flt.types),
+        ("spec_version", flt.spec_versions),
+    ):
+        if values:
+            parts.append(f"{column} IN ({','.join('?' * len(values))})")
+            args.extend(values)
+    vf = flt.versions
+    if not vf.all:
+        alts = []
+        if vf.first:
+            alts.append("is_first = 1")
+        if vf.last:
+            alts.append("is_last = 1")
+        if vf.timestamps:
+            alts.append(f"version IN ({','.join('?' * len(vf.timestamps))})")
+            args.extend(vf.timestamps)
+        if alts:
+            parts.append(f"({' OR '.join(alts)})")
+    if floor is not None:
+        parts.append("date_added > ?")
+        args.append(floor)
+    return " AND ".join(parts), args
+
+
+class LeanReader:
+    """One ``sqlite3`` connection, used only from the event loop, reading pages of objects."""
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, check_same_thread=False, cached_statements=256)
+        self._conn.text_factory = bytes
+        self._conn.execute("PRAGMA query_only = 1")
+        self._conn.execute("PRAGMA busy_timeout = 2000")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def page(
+        self, cid: str, flt: Filters, limit: int, after: int | None, max_bytes: int
+    ) -> tuple[list[tuple[bytes, bytes, int, bytes]], bool] | None:
+        """Up to ``limit`` rows and whether more follow; ``None`` when a row is damaged (the
+        app then answers, and reports it)."""
+        floor = max((v for v in (flt.added_after, after) if v is not None), default=None)
+        where, args = _where(cid, flt, floor)
+        # Only placeholders and fixed column names go into the text; values are parameters.
+        sql = f"SELECT {_COLUMNS} FROM taxii_objects WHERE {where} ORDER BY date_added LIMIT ?"  # noqa: S608
+        rows = self._conn.execute(sql, [*args, limit + 1]).fetchall()
+        out: list[tuple[bytes, bytes, int, bytes]] = []
+        size = 0
+        for oid, version, added, body, crc in rows[:limit]:
+            if crc is None or zlib.crc32(body) != crc:
+                return None
+            size += len(body) + 1
+            if out and size > max_bytes:
+                return out, True
+            out.append((oid, version, added, body))
+        return out, len(rows) > limit
+
+
+class Front:
+    def __init__(self, app: ASGIApp, server: Server, sqlite_path: str | None) -> None:
+        self.app = app
+        self.server = server
+        self.prefix = f"/{server.config.api_root}/collections/"
+        self.reader = LeanReader(sqlite_path) if sqlite_path else None
+        if self.reader is not None:
+            server.on_close.append(self.reader.close)
+        self._redirects = (f"/{server.config.api_root}", "/taxii2")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            hot = path.startswith(self.prefix) and path.endswith("/objects/")
+            if hot and scope["method"] == "GET" and self.reader is not None:
+                cid = path[len(self.prefix) : -len("/objects/")]
+                if "/" not in cid and await self._objects(scope, send, cid):
+                    return
+            if not path.endswith("/") and path.startswith(self._redirects):
+                await self._redirect(scope, send, path)
+                return
+        await self.app(scope, receive, send)
+
+    async def _redirect(self, scope: Scope, send: Send, path: str) -> None:
+        target = (scope.get("root_path", "") + path + "/").encode("utf-8", "replace")
+        query = scope.get("query_string", b"")
+        location = target.replace(b"\r", b"").replace(b"\n", b"")
+        if query:
+            location += b"?" + query
+        headers = [(b"location", location), (b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 308, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _objects(self, scope: Scope, send: Send, cid: str) -> bool:
+        server, reader = self.server, self.reader
+        assert reader is not None
+        auth = accept = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                auth = value.decode("latin-1")
+            elif name == b"accept":
+                accept = value.decode("latin-1")
+        if accept is not None and accept.strip() and not accepts_taxii(accept):
+            return False
+        who = server.auth.cached(auth)
+        info = server.cached_collection(cid)
+        if who is None or info is None or not who.can_read(cid):
+            return False
+        query = scope.get("query_string", b"").decode("latin-1")
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        cfg = server.config
+        try:
+            flt = parse_filters(params, allowed=ALL_FILTERS)
+            limit = parse_limit(params, cfg.default_page_size, cfg.max_page_size)
+            after = decode_cursor(params["next"])[0] if "next" in params else None
+            page = reader.page(cid, flt, limit, after, cfg.max_page_bytes)
+        except (QueryError, sqlite3.Error):
+            return False
+        if page is None:
+            return False
+        rows, more = page
+        headers = [(b"content-type", TAXII_MEDIA.encode())]
+        if rows:
+            last = rows[-1]
+            headers += [
+                (b"x-taxii-date-added-first", format_us(rows[0][2]).encode()),
+                (b"x-taxii-date-added-last", format_us(last[2]).encode()),
+            ]
+        if more and rows:
+            cursor = encode_cursor((last[2], last[0].decode("utf-8", "replace")))
+            head = b'{"more":true,"next":"' + cursor.encode() + b'","objects":['
+        else:
+            head = b'{"more":false,"objects":['
+        body = head + b",".join(r[3] for r in rows) + b"]}"
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return True
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file of a SQLite URL (the lean path is SQLite only), else ``None``."""
+    from sqlalchemy import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:":
+        return None
+    return str(Path(parsed.database))
