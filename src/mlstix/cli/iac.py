@@ -107,7 +107,8 @@ def iac(
     except KbDataError:
         kb = None  # titles fall back to the rule's; emit() reports the KB problem itself
     findings = evaluate(default_registry(), selected, found.resources, kb)
-    report = Report.build("iac", found.scanned, findings, found.errors)
+    ran = [r.id for r in selected] if found.scanned else []
+    report = Report.build("iac", found.scanned, findings, found.errors, rules_run=ran)
     hint = "Leave them out with --exclude if they are not IaC."
     sys.exit(emit(report, fmt, output, fail_on, skip_hint=hint))
 

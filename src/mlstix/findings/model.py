@@ -155,6 +155,8 @@ class Report:
     scanned: tuple[ScannedFile, ...] = ()
     findings: tuple[Finding, ...] = ()
     errors: tuple[ScanError, ...] = ()
+    # ids of the rules that were evaluated: a rule listed here with no finding passed
+    rules_run: tuple[str, ...] = ()
 
     @classmethod
     def build(
@@ -163,6 +165,7 @@ class Report:
         scanned: Iterable[ScannedFile],
         findings: Iterable[Finding],
         errors: Iterable[ScanError] = (),
+        rules_run: Iterable[str] = (),
     ) -> Report:
         """A report with its parts in a stable order, so outputs are deterministic."""
         return cls(
@@ -170,6 +173,7 @@ class Report:
             scanned=tuple(sorted(scanned, key=lambda s: s.path)),
             findings=tuple(sorted(findings, key=Finding.sort_key)),
             errors=tuple(sorted(errors, key=lambda e: (e.path, e.message))),
+            rules_run=tuple(sorted(set(rules_run))),
         )
 
     def at_or_above(self, threshold: Severity) -> tuple[Finding, ...]:
@@ -185,6 +189,7 @@ class Report:
             "scanned": [s.to_json() for s in self.scanned],
             "findings": [f.to_json() for f in self.findings],
             "errors": [e.to_json() for e in self.errors],
+            "rules_run": list(self.rules_run),
         }
 
 

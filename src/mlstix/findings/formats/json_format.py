@@ -14,7 +14,7 @@ from mlstix.kb.graph import KnowledgeBase
 
 __all__ = ["render"]
 
-_LISTS = ("scanned", "findings", "errors")
+_LISTS = ("scanned", "findings", "errors", "rules_run")
 
 
 def render(report: Report, kb: KnowledgeBase) -> str:

@@ -234,4 +234,7 @@ def scan_models(
             model_files.append(ModelFile(res.target.real, display, res.target.root))
     for display, hit in check_units(model_files, options.trust):
         findings.append(_finding(knowledge, hit, display, options.policy))
-    return Report.build("models", scanned, findings, errors)
+    # every rule runs on every model file, except signature verification without trust options
+    ids = load_rules("models").ids
+    ran = [r for r in ids if options.trust.given or r != "models/signature-invalid"]
+    return Report.build("models", scanned, findings, errors, rules_run=ran if model_files else ())
