@@ -53,6 +53,7 @@ _COMMANDS: dict[str, Callable[[], click.Command]] = {
     "navigator": lambda: _attr("mlstix.cli.explore:navigator"),
     "serve": lambda: _attr("mlstix.cli.taxii:serve"),
     "publish": lambda: _attr("mlstix.cli.taxii:publish"),
+    "assess": lambda: _attr("mlstix.cli.assess:assess"),
 }
 
 
@@ -71,6 +72,8 @@ _EXTRAS = {
     "psycopg": "serve",
     "httpx": "serve",
     "openpyxl": "export",
+    "boto3": "assess",
+    "botocore": "assess",
 }
 
 

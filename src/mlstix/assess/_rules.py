@@ -1,0 +1,31 @@
+"""The live-only rules: what only a running account can show (trails, detectors, registry
+approval of what an endpoint serves, resource policies sharing models, key policies, data capture).
+
+Their metadata is data (``rules/*.yaml``, the format of :mod:`mlstix.scan.rules.iac.model`, mapped
+to knowledge-base keys); their logic is registered explicitly, per cloud, into a registry of their
+own so the IaC scanner's catalog is unchanged. Rule ids never collide with the IaC rules' (a test
+checks).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+from mlstix.scan.rules.iac import RuleRegistry
+
+__all__ = ["live_registry"]
+
+
+@cache
+def live_registry() -> RuleRegistry:
+    from mlstix.assess.aws import _rules as aws_rules
+
+    registry = RuleRegistry()
+    aws_rules.register(registry)
+    folder = resources.files("mlstix.assess") / "rules"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            registry.load_yaml(entry.read_text(encoding="utf-8"), f"assess/rules/{entry.name}")
+    registry.check()
+    return registry

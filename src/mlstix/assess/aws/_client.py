@@ -1,0 +1,307 @@
+# mypy: disable-error-code="import-untyped"
+"""AWS sessions and clients for a read-only assessment, and what a failed call becomes.
+
+Credentials come from boto3's default chain (environment, shared credentials and config files
+with SSO and assume-role profiles, container and instance roles); mlstix never reads, prints or
+stores them. Endpoint overrides follow boto3's own convention (``AWS_ENDPOINT_URL``,
+``AWS_ENDPOINT_URL_<SERVICE>``), which is how the tests reach a local moto server.
+
+Every client carries a ``before-call`` hook that refuses any operation whose name does not start
+with ``List``, ``Describe`` or ``Get`` (a bug can never write to an account), retries in
+botocore's adaptive mode (client-side rate limiting on throttling errors), and a connection pool
+bounded by ``--jobs``. A denied call becomes an ``errors`` entry naming the operation and the IAM
+permission it needs; the assessment goes on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlstix.assess._inventory import Inventory
+from mlstix.errors import MlstixError
+
+__all__ = [
+    "READ_PREFIXES",
+    "AwsAccess",
+    "CredentialsError",
+    "ReadOnlyViolation",
+    "connect",
+    "iam_action",
+]
+
+READ_PREFIXES = ("List", "Describe", "Get")
+
+_DENIED = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "AuthorizationError",
+        "UnauthorizedAccess",
+        "Forbidden",
+        "403",
+    }
+)
+_REGION_OFF = frozenset({"OptInRequired", "UnrecognizedClientException", "InvalidClientTokenId"})
+_SERVICE_OFF = frozenset({"SubscriptionRequiredException"})
+_BAD_CREDENTIALS = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+        "InvalidAccessKeyId",
+        "AuthFailure",
+    }
+)
+
+# API operation -> IAM action, where the action is not "<service prefix>:<operation>"
+# (Service Authorization Reference: Amazon S3 actions).
+_ACTIONS = {
+    ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "GetBucketEncryption"): "s3:GetEncryptionConfiguration",
+    ("s3", "GetPublicAccessBlock"): "s3:GetBucketPublicAccessBlock",
+    ("s3", "GetObjectLockConfiguration"): "s3:GetBucketObjectLockConfiguration",
+    ("s3control", "GetPublicAccessBlock"): "s3:GetAccountPublicAccessBlock",
+}
+_PREFIX = {"s3control": "s3"}
+
+
+def iam_action(service: str, operation: str) -> str:
+    """The IAM permission an API operation needs."""
+    return _ACTIONS.get((service, operation), f"{_PREFIX.get(service, service)}:{operation}")
+
+
+class CredentialsError(MlstixError):
+    """No usable AWS credentials."""
+
+    hint = "configure credentials for boto3 (aws configure, aws sso login, or --profile NAME)"
+
+
+class ReadOnlyViolation(MlstixError):
+    """A collector tried to call an operation that is not a read."""
+
+
+def _read_only_guard(model: Any, **_: Any) -> None:
+    name = str(getattr(model, "name", ""))
+    if not name.startswith(READ_PREFIXES):
+        raise ReadOnlyViolation(
+            f"refused to call {model.service_model.service_name}:{name}: the assessment calls "
+            "only List*, Describe* and Get* operations"
+        )
+
+
+@dataclass
+class AwsAccess:
+    """One identity's view of AWS: clients per (service, region), bounded and read-only."""
+
+    session: Any  # boto3.Session
+    account: str
+    partition: str
+    principal: str
+    credential_source: str
+    inventory: Inventory
+    jobs: int = 8
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # for collectors' shared state
+    _regions_off: set[str] = field(default_factory=set)
+
+    def client(self, service: str, region: str) -> Any:
+        from botocore.config import Config
+
+        key = (service, region)
+        with self._lock:
+            if key not in self._clients:
+                config = Config(
+                    retries={"mode": "adaptive", "max_attempts": 8},
+                    max_pool_connections=max(self.jobs, 4),
+                    connect_timeout=10,
+                    read_timeout=60,
+                    user_agent_extra="mlstix-assess",
+                )
+                self._clients[key] = self.session.client(service, region_name=region, config=config)
+            return self._clients[key]
+
+    def region_off(self, region: str) -> bool:
+        return region in self._regions_off
+
+    @property
+    def home_region(self) -> str:
+        """The region of the partition's global services (IAM, S3 control)."""
+        return {"aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}.get(
+            self.partition, "us-east-1"
+        )
+
+    def call(
+        self,
+        service: str,
+        region: str,
+        operation: str,
+        *,
+        absent: tuple[str, ...] = (),
+        **params: Any,
+    ) -> dict[str, Any] | None:
+        """Call one read operation; None when it failed (recorded) or answered ``absent``."""
+        return self.call_ex(service, region, operation, absent=absent, **params)[1]
+
+    def call_ex(
+        self,
+        service: str,
+        region: str,
+        operation: str,
+        *,
+        absent: tuple[str, ...] = (),
+        **params: Any,
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Like :meth:`call`, with the outcome: ``ok``, ``absent`` or ``failed``."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if region in self._regions_off:
+            return "failed", None
+        client = self.client(service, region)
+        method = getattr(client, _snake(operation))
+        try:
+            result: dict[str, Any] = method(**params)
+            return "ok", result
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in absent:
+                return "absent", None
+            self._failed(service, region, operation, code, exc)
+        except BotoCoreError as exc:
+            self.inventory.error(
+                self._where(service, region),
+                f"{operation} failed: {_one_line(str(exc))}",
+            )
+        return "failed", None
+
+    def pages(
+        self,
+        service: str,
+        region: str,
+        operation: str,
+        key: str,
+        *,
+        limit: int = 10_000,
+        **params: Any,
+    ) -> Iterator[Any]:
+        """Items under ``key`` of every page of a List operation, at most ``limit``."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if region in self._regions_off:
+            return
+        client = self.client(service, region)
+        seen = 0
+        try:
+            paginator = client.get_paginator(_snake(operation))
+            for page in paginator.paginate(**params):
+                for item in page.get(key) or []:
+                    yield item
+                    seen += 1
+                    if seen >= limit:
+                        return
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            self._failed(service, region, operation, code, exc)
+        except BotoCoreError as exc:
+            self.inventory.error(
+                self._where(service, region), f"{operation} failed: {_one_line(str(exc))}"
+            )
+
+    def _where(self, service: str, region: str) -> str:
+        return f"aws://{self.account}/{region}/{service}"
+
+    def _failed(self, service: str, region: str, operation: str, code: str, exc: Any) -> None:
+        message = _one_line(str(exc.response.get("Error", {}).get("Message", "")))
+        if code in _DENIED:
+            self.inventory.error(
+                self._where(service, region),
+                f"{operation} was denied ({code}): grant {iam_action(service, operation)} "
+                "(docs/assess.md lists the read-only role)",
+            )
+        elif code in _REGION_OFF and region != "global":
+            with self._lock:
+                self._regions_off.add(region)
+            self.inventory.note(f"region {region} is not enabled for this account ({code})")
+        elif code in _SERVICE_OFF:
+            self.inventory.note(f"{service} is not enabled in {region} ({code})")
+        else:
+            self.inventory.error(
+                self._where(service, region), f"{operation} failed ({code}): {message}"
+            )
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
+def _snake(operation: str) -> str:
+    from botocore import xform_name
+
+    return str(xform_name(operation))
+
+
+def _chain(botocore_session: Any) -> list[str]:
+    resolver = botocore_session.get_component("credential_provider")
+    return [str(p.METHOD) for p in getattr(resolver, "providers", []) if getattr(p, "METHOD", None)]
+
+
+def connect(
+    inventory: Inventory, *, profile: str | None, jobs: int, session: Any = None
+) -> tuple[AwsAccess, str | None]:
+    """Resolve credentials through the default chain and learn the account with
+    ``sts:GetCallerIdentity``. Returns the access and the session's default region.
+
+    ``session`` (a ``boto3.Session``) is for callers that bring their own, such as tests that
+    hook its events. Raises :class:`CredentialsError` (one line naming the chain tried).
+    """
+    import boto3
+    import botocore.session
+    from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+
+    if session is None:
+        try:
+            core = botocore.session.Session(profile=profile)
+            session = boto3.Session(botocore_session=core)
+        except ProfileNotFound:
+            raise CredentialsError(f"no AWS profile named {profile!r}") from None
+    core = session._session  # the botocore session boto3 wraps
+    core.register("before-call", _read_only_guard, unique_id="mlstix-read-only")
+    core.register("before-call", lambda **_: inventory.count_call(), unique_id="mlstix-count")
+    chain = ", ".join(_chain(core))
+    try:
+        creds = session.get_credentials()
+    except ProfileNotFound:
+        raise CredentialsError(f"no AWS profile named {profile!r}") from None
+    except BotoCoreError as exc:
+        raise CredentialsError(
+            f"AWS credentials could not be loaded ({type(exc).__name__}: {_one_line(str(exc))}); "
+            f"boto3 tried: {chain}"
+        ) from None
+    if creds is None:
+        raise CredentialsError(f"no AWS credentials found; boto3 tried: {chain}")
+    source = str(getattr(creds, "method", "unknown"))
+    region = session.region_name
+    access = AwsAccess(session, "", "aws", "", source, inventory, jobs=jobs)
+    try:
+        ident = access.client("sts", region or "us-east-1").get_caller_identity()
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        what = "expired" if "Expired" in code else "rejected"
+        raise CredentialsError(
+            f"AWS {what} the credentials from {source} ({code}); boto3 tried: {chain}"
+        ) from None
+    except BotoCoreError as exc:
+        raise CredentialsError(
+            f"could not verify the AWS credentials from {source}: {_one_line(str(exc))}"
+        ) from None
+    access.account = str(ident["Account"])
+    access.principal = str(ident["Arn"])
+    access.partition = access.principal.split(":")[1] if access.principal.count(":") > 2 else "aws"
+    return access, region

@@ -1,0 +1,181 @@
+"""``mlstix assess``: judge a running ML estate (``aws``, ``kubernetes``) or a saved snapshot.
+
+Each cloud command reads through the SDK's default credential chain, turns what it reads into
+resources, runs the IaC rules of that cloud plus the live-only rules, and reports through the
+shared ``report_options``/``emit`` (formats, ``--fail-on`` and exit codes of DESIGN.md: 0 clean,
+1 findings at or above ``--fail-on``, 2 could not run or some API could not be read).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mlstix.cli._report import emit, report_options
+from mlstix.errors import KbDataError
+
+__all__ = ["assess"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+_HINT = "Grant the read permissions docs/assess.md lists, or leave the region/service out."
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    text = value.strip().upper().removesuffix("B").removesuffix("I")
+    unit = text[-1:] if text[-1:] in _SIZE_UNITS and text[-1:] else ""
+    try:
+        number = float(text[: len(text) - len(unit)] if unit else text)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a size like 512M or 2G") from None
+    if number <= 0:
+        raise click.BadParameter("must be more than 0")
+    return int(number * _SIZE_UNITS[unit])
+
+
+def _common(func: F) -> F:
+    func = report_options(func)
+    func = click.option(
+        "--jobs",
+        "-j",
+        type=click.IntRange(1, 64),
+        default=8,
+        show_default=True,
+        help="Concurrent API calls (bounded per run; the SDK's adaptive retries on throttling).",
+    )(func)
+    func = click.option(
+        "--snapshot-out",
+        type=click.Path(path_type=Path, file_okay=False),
+        metavar="DIR",
+        help="Also save what was read to DIR/snapshot.json (no credentials, secrets redacted); "
+        "judge it later with `mlstix assess snapshot DIR`.",
+    )(func)
+    func = click.option(
+        "--max-artifact-size",
+        default="2G",
+        show_default=True,
+        callback=_size,
+        metavar="SIZE",
+        help="Largest artifact --scan-artifacts copies (e.g. 512M, 2G).",
+    )(func)
+    return click.option(
+        "--scan-artifacts",
+        is_flag=True,
+        help="Copy the model artifact behind each deployed model (read-only, up to the size "
+        "cap) and run the model scanner on it; findings land on the endpoint serving it.",
+    )(func)
+
+
+@click.group("assess")
+def assess() -> None:
+    """Assess a running ML estate (read-only APIs) with the knowledge base's rules."""
+
+
+def _finish(
+    inventory: Any,
+    artifacts: Sequence[Any],
+    *,
+    scan: bool,
+    max_size: int,
+    snapshot_out: Path | None,
+    fmt: str | None,
+    output: str,
+    fail_on: str,
+) -> None:
+    from mlstix.assess import evaluate_inventory, save_snapshot
+    from mlstix.assess._artifacts import scan_artifacts
+    from mlstix.cli._console import err_console
+    from mlstix.kb.load import load_kb
+
+    try:
+        kb = load_kb()
+    except KbDataError:
+        kb = None
+    extra: list[Any] = []
+    if scan and artifacts and kb is not None:
+        result = scan_artifacts(artifacts, kb, max_size=max_size)
+        extra = result.findings
+        inventory.errors.extend(result.errors)
+        inventory.notes.extend(result.notes)
+    elif scan:
+        inventory.note("--scan-artifacts: no deployed model names an artifact to scan")
+    if snapshot_out is not None:
+        path = save_snapshot(inventory, snapshot_out)
+        err_console.print(f"snapshot written to {path}", highlight=False)
+    report = evaluate_inventory(inventory, kb, extra_findings=extra)
+    for note in sorted(inventory.notes):
+        err_console.print(f"note: {note}", highlight=False, markup=False)
+    sys.exit(emit(report, fmt, output, fail_on, skip_hint=_HINT))
+
+
+@assess.command("aws")
+@click.option("--profile", metavar="NAME", help="Profile of the AWS config files.")
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    metavar="REGION",
+    help="Region to read (repeatable; default: the profile's region).",
+)
+@click.option("--all-regions", is_flag=True, help="Every region enabled for the account.")
+@_common
+def aws(
+    profile: str | None,
+    regions: tuple[str, ...],
+    all_regions: bool,
+    scan_artifacts: bool,
+    max_artifact_size: int,
+    snapshot_out: Path | None,
+    jobs: int,
+    fmt: str | None,
+    output: str,
+    fail_on: str,
+) -> None:
+    """Read SageMaker and what it depends on (S3, KMS, ECR, IAM, CloudTrail, GuardDuty).
+
+    Credentials: boto3's default chain (environment, profiles, SSO, instance/container roles).
+    Exit 0: nothing at or above --fail-on; 1: findings at or above it; 2: could not run, or
+    some API could not be read (listed under errors).
+    """
+    from mlstix.assess.aws import AwsOptions, collect_aws
+
+    if all_regions and regions:
+        raise click.UsageError("--region and --all-regions exclude each other")
+    inventory, artifacts = collect_aws(
+        AwsOptions(profile=profile, regions=regions, all_regions=all_regions, jobs=jobs)
+    )
+    _finish(
+        inventory,
+        artifacts,
+        scan=scan_artifacts,
+        max_size=max_artifact_size,
+        snapshot_out=snapshot_out,
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+    )
+
+
+@assess.command("snapshot")
+@click.argument("folder", type=click.Path(path_type=Path))
+@report_options
+def snapshot(folder: Path, fmt: str | None, output: str, fail_on: str) -> None:
+    """Judge a snapshot saved by --snapshot-out with today's rules, offline."""
+    from mlstix.assess import load_snapshot
+
+    inventory = load_snapshot(folder)
+    _finish(
+        inventory,
+        [],
+        scan=False,
+        max_size=0,
+        snapshot_out=None,
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+    )
