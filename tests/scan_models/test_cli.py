@@ -33,7 +33,7 @@ def test_json_report_and_exit_code(tree: Path) -> None:
     code, out, _ = run(str(tree), "--format", "json")
     assert code == 1
     doc = json.loads(out)
-    assert set(doc) == {"tool", "scanned", "findings", "errors"}
+    assert {"tool", "scanned", "findings", "errors"} <= set(doc)
     assert {s["kind"] for s in doc["scanned"]} == {"pickle"}
     crit = [f for f in doc["findings"] if f["severity"] == "critical"]
     assert {f["location"]["path"].split("repo/")[-1] for f in crit} == {
@@ -153,15 +153,24 @@ def test_no_hash(tree: Path) -> None:
 
 def test_fifo_is_never_opened(tmp_path: Path) -> None:
     """A FIFO would block a reader forever: as an argument it is refused, inside a folder it
-    is skipped."""
+    is reported as an error (exit 2), never opened and never skipped without a word."""
     import os
 
     fifo = tmp_path / "model.pkl"
     os.mkfifo(fifo)
     code, _, err = run(str(fifo))
     assert code == 2 and "not a regular file" in err
+    (tmp_path / "ok.npy").write_bytes(b.npy("<f4", (1,), b"\0\0\0\0"))
     code, out, _ = run(str(tmp_path), "--format", "json")
-    assert code == 0 and json.loads(out)["scanned"] == []
+    doc = json.loads(out)
+    assert code == 2 and [s["path"] for s in doc["scanned"]] == [str(tmp_path / "ok.npy")]
+    assert doc["errors"] == [{"path": str(fifo), "message": "a FIFO, not a regular file: not read"}]
+
+
+def test_empty_folder_is_nothing_to_scan(tmp_path: Path) -> None:
+    code, out, err = run(str(tmp_path))
+    assert (code, out) == (2, "")
+    assert "nothing to scan" in err
 
 
 def test_progress_bar_on_a_terminal(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -38,6 +38,7 @@ class Limits:
     max_ratio: int = 1000  # compression ratio beyond which a large member is a bomb
     max_members: int = 200_000
     timeout: float = 300.0  # seconds of analysis per top-level file (hashing not included)
+    max_memory: int = 8 << 30  # address space of a worker process (RLIMIT_AS); 0: no cap
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Source:
     name: str
     member: str | None = None
     depth: int = 0
+    accounted: bool = False  # an analyzer parsed every byte: no other loader view applies
 
     def head(self, n: int = 512) -> bytes:
         self.fp.seek(0)
@@ -72,27 +74,42 @@ class Context:
     registry: dict[str, Analyzer]
     sniff: Callable[[Source], str | None]
     containers: frozenset[str] = frozenset()
+    views: Callable[[Source, str | None], list[str]] = lambda src, kind: []
     hits: list[Hit] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
     decompressed: int = 0
 
     def hit(self, rule_id: str, message: str, src: Source, **evidence: object) -> None:
         self.hits.append(Hit(rule_id, message, src.member, evidence=dict(evidence)))
+
+    def malformed(self, rule_id: str, message: str, src: Source, **evidence: object) -> None:
+        """A finding *and* an error for the file: what a loader would reject, or what mlstix
+        cannot fully parse, is never quietly clean (the scan exits 2)."""
+        self.hit(rule_id, message, src, **evidence)
+        self.errors.append(f"{src.member}: {message}" if src.member else message)
 
     def budget(self) -> int:
         lim = self.limits
         return max(0, min(lim.max_member_bytes, lim.max_total_bytes - self.decompressed))
 
     def scan(self, src: Source) -> str | None:
-        """Recognize ``src`` and run its analyzer; ``None`` when it is no known format."""
-        kind = self.sniff(src)
-        if kind is None:
-            return None
-        if src.depth > self.limits.max_depth and kind in self.containers:
-            self.hit(
-                "models/archive-limit",
-                f"archive nested deeper than {self.limits.max_depth} levels was not opened",
-                src,
-                limit="max_depth",
-            )
-            return kind
-        return self.registry[kind](src, self)
+        """Recognize ``src`` and run its analyzer, then every other loader's view of the same
+        bytes (a pickle from offset 0, a zip found through its end record, ...): a file is
+        clean only when every view is. ``None`` when no view recognizes it."""
+        sniffed = kind = self.sniff(src)
+        if sniffed is not None:
+            if src.depth > self.limits.max_depth and sniffed in self.containers:
+                self.hit(
+                    "models/archive-limit",
+                    f"archive nested deeper than {self.limits.max_depth} levels was not opened",
+                    src,
+                    limit="max_depth",
+                )
+                return sniffed
+            kind = self.registry[sniffed](src, self)
+            if kind == "none":
+                kind = sniffed = None
+        for view in self.views(src, sniffed):
+            seen = self.registry[view](src, self)
+            kind = kind or (seen if seen != "none" else None)
+        return kind

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from mlstix.scan.models._context import Analyzer, Source
 from mlstix.scan.models.pickles import looks_like_pickle
 
-__all__ = ["CONTAINERS", "MODEL_SUFFIXES", "analyzers", "sniff"]
+__all__ = ["CONTAINERS", "MODEL_SUFFIXES", "analyzers", "sniff", "views"]
 
 MODEL_SUFFIXES = frozenset(
     [
@@ -51,7 +51,9 @@ MODEL_SUFFIXES = frozenset(
 )
 
 
-CONTAINERS = frozenset({"zip", "tar", "gzip", "bz2", "xz", "zlib"})
+CONTAINERS = frozenset(
+    {"zip", "tar", "gzip", "bz2", "xz", "lzma", "lz4", "zstd", "zlib", "joblib-zfile"}
+)
 
 
 def _safetensors(head: bytes, size: int) -> bool:
@@ -95,21 +97,58 @@ def _protobuf_kind(src: Source, head: bytes) -> str | None:
     return None
 
 
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x5d\x00", "lzma"),  # LZMA "alone" (.lzma): joblib's prefix, pandas' xz reader too
+    (b"\x04\x22\x4d\x18", "lz4"),  # LZ4 frame (joblib)
+    (b"\x28\xb5\x2f\xfd", "zstd"),  # Zstandard frame (pandas .zst)
+)
+
+
+def _tar_header(head: bytes) -> bool:
+    """Whether ``tarfile.open(mode="r:")`` accepts the first header, which it decides by the
+    header checksum, not the ``ustar`` magic (V7 and GNU headers have none)."""
+    import tarfile
+
+    if len(head) < 512 or head[:512].count(0) == 512:
+        return False
+    try:
+        tarfile.TarInfo.frombuf(head[:512], "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
+def _hdf5_at(src: Source) -> bool:
+    """The HDF5 superblock sits at offset 0 or, after a user block, at 512, 1024, 2048, ...
+    (the HDF5 library, and so h5py and Keras, looks at each)."""
+    offset = 512
+    while offset + 8 <= src.size:
+        src.fp.seek(offset)
+        if src.fp.read(8) == b"\x89HDF\r\n\x1a\n":
+            src.fp.seek(0)
+            return True
+        offset *= 2
+    src.fp.seek(0)
+    return False
+
+
 def sniff(src: Source) -> str | None:
-    """The format of ``src`` from its content."""
+    """The format of ``src`` from its content: the reader that its first bytes select."""
     head = src.head(512)
     if head[:4] == b"PK\x03\x04" or head[:4] == b"PK\x05\x06":
         return "zip"
-    if len(head) >= 262 and head[257:262] == b"ustar":
+    if _tar_header(head):
         return "tar"
-    if head[:2] == b"\x1f\x8b":
-        return "gzip"
-    if head[:3] == b"BZh" and head[3:4].isdigit():
-        return "bz2"
-    if head[:6] == b"\xfd7zXZ\x00":
-        return "xz"
+    for magic, wrapper in _COMPRESSED:
+        if head.startswith(magic):
+            return wrapper
     if len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
         return "zlib"  # joblib's default compressor
+    if head[:2] == b"ZF" and len(head) >= 21:
+        return "joblib-zfile"  # joblib < 0.10: "ZF", 19 hex digits of length, zlib data
     if head[:6] == b"\x93NUMPY":
         return "numpy"
     if head[:8] == b"\x89HDF\r\n\x1a\n":
@@ -125,9 +164,35 @@ def sniff(src: Source) -> str | None:
     kind = _protobuf_kind(src, head)
     if kind:
         return kind
+    if _hdf5_at(src):
+        return "hdf5"
     if src.size >= 22 and _has_eocd(src):
         return "zip"  # data prepended to a zip: the reader still finds its directory
     return None
+
+
+_PICKLE_KINDS = frozenset({"pickle"})
+
+# Bytes on which every loader's pickle.load fails at the first opcode: not an opcode at all,
+# or PERSID/BINPERSID, which plain pickle.load, joblib and numpy refuse without a
+# persistent_load.
+_NO_PICKLE_START = frozenset(range(256)) - frozenset(
+    b"(.012FIJKLMNRSTUVXabcdeghijlopqrstu}])BCG" + bytes(range(0x80, 0x99))
+)
+
+
+def views(src: Source, kind: str | None) -> list[str]:
+    """The other loaders' views of ``src`` after its own reader's (``kind``): ``pickle.load``
+    from offset 0 (``torch.load`` legacy, joblib, ``numpy.load(allow_pickle=True)`` and
+    ``pandas.read_pickle`` all fall back to it), unless a parser accounted for every byte;
+    and ``zipfile``, which finds an archive by its end record wherever it starts."""
+    out = []
+    head = src.head(1)
+    if kind not in _PICKLE_KINDS and not src.accounted and head and head[0] not in _NO_PICKLE_START:
+        out.append("pickle-view")
+    if kind != "zip" and kind not in CONTAINERS and src.size >= 22 and _has_eocd(src):
+        out.append("zip-view")
+    return out
 
 
 def _has_eocd(src: Source) -> bool:
@@ -149,6 +214,12 @@ def analyzers() -> dict[str, Analyzer]:
         "bz2": archives.analyze_compressed,
         "xz": archives.analyze_compressed,
         "zlib": archives.analyze_compressed,
+        "lzma": archives.analyze_compressed,
+        "lz4": archives.analyze_compressed,
+        "zstd": archives.analyze_compressed,
+        "joblib-zfile": archives.analyze_compressed,
+        "pickle-view": serialized.pickle_view,
+        "zip-view": archives.zip_view,
         "pickle": serialized.analyze_pickle,
         "numpy": serialized.analyze_npy,
         "hdf5": keras.analyze_hdf5,

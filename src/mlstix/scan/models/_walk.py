@@ -2,8 +2,9 @@
 
 Directories are walked without following symlinks out of the scanned root: a symlink whose
 target lies outside the root is reported as an error and not read. Only regular files are
-opened (never FIFOs or devices, which could block). ``.git`` folders are skipped. Each file gets
-a display path (the user's path joined with the relative path) used in every report.
+opened; FIFOs, sockets and devices (a FIFO would block the reader) are reported as errors and
+not read. ``.git`` folders are skipped. Each file gets a display path (the user's path joined
+with the relative path) used in every report.
 """
 
 # Paths stay strings here: os.walk/os.path on large trees, no Path object per file.
@@ -34,14 +35,27 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _target(real: str, display: str, root: str) -> Target | None:
+_SPECIAL = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _target(real: str, display: str, root: str) -> Target | ScanError | None:
+    """The file to scan; a :class:`ScanError` for a special file (never opened: a FIFO
+    would block the reader forever); ``None`` for what vanished or is a directory."""
     try:
         st = os.stat(real)
-    except OSError:
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    return Target(real, display, root, st.st_size)
+    except OSError as exc:
+        return ScanError(display, f"cannot read: {exc.strerror or exc}")
+    if stat.S_ISREG(st.st_mode):
+        return Target(real, display, root, st.st_size)
+    for test, what in _SPECIAL:
+        if test(st.st_mode):
+            return ScanError(display, f"{what}, not a regular file: not read")
+    return None
 
 
 def collect(paths: list[str], ignored: object = None) -> tuple[list[Target], list[ScanError]]:
@@ -74,7 +88,9 @@ def collect(paths: list[str], ignored: object = None) -> tuple[list[Target], lis
                         continue  # a target inside the root is scanned under its own name
                     real = os.path.join(real_dir, name)
                     t = _target(real, os.path.normpath(full), root)
-                    if t is not None:
+                    if isinstance(t, ScanError):
+                        errors.append(t)
+                    elif t is not None:
                         targets.setdefault(real, t)
         else:
             real = os.path.realpath(arg)
@@ -82,7 +98,7 @@ def collect(paths: list[str], ignored: object = None) -> tuple[list[Target], lis
             if is_ignored(os.path.basename(arg)):
                 continue
             t = _target(real, os.path.normpath(arg), root)
-            if t is None:
+            if not isinstance(t, Target):
                 if not os.path.exists(arg):
                     raise UsageError(f"{arg}: broken symlink")
                 raise UsageError(f"{arg}: not a regular file or directory")

@@ -14,20 +14,22 @@ unreadable is never silently clean.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+from mlstix.errors import UsageError
 from mlstix.findings.model import Finding, Location, Report, ScanError, ScannedFile
 from mlstix.kb.graph import KnowledgeBase
 from mlstix.scan.models._context import Context, Hit, Limits, Source
 from mlstix.scan.models._integrity import ModelFile, Trust, check_units
 from mlstix.scan.models._policy import ScanPolicy
-from mlstix.scan.models._sniff import CONTAINERS, MODEL_SUFFIXES, analyzers, sniff
+from mlstix.scan.models._pool import run_isolated
+from mlstix.scan.models._sniff import CONTAINERS, MODEL_SUFFIXES, analyzers, sniff, views
 from mlstix.scan.models._walk import Target, collect
 from mlstix.scan.models.pickles.allowlist import ImportPolicy
 from mlstix.scan.rules import load_rules
@@ -57,6 +59,7 @@ class ScanOptions:
     limits: Limits = field(default_factory=Limits)
     trust: Trust = field(default_factory=Trust)
     hash_files: bool = True  # SHA-256 of every scanned file (reads each file in full)
+    isolate: bool = True  # each file in a worker process whose crash costs only that file
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ def scan_file(
     """Scan one file. This is the per-file error boundary: whatever an analyzer raises on
     hostile input is reported for this file and never stops the scan."""
     name = os.path.basename(target.display)
-    ctx = Context(ImportPolicy(allow), limits, analyzers(), sniff, CONTAINERS)
+    ctx = Context(ImportPolicy(allow), limits, analyzers(), sniff, CONTAINERS, views)
     try:
         with open(target.real, "rb", buffering=1 << 16) as fp:  # noqa: PTH123
             digest = None
@@ -133,7 +136,12 @@ def scan_file(
             )
         )
         kind = "unknown"
-    return FileResult(target, kind, digest, tuple(ctx.hits))
+    error = "; ".join(dict.fromkeys(ctx.errors)) or None
+    return FileResult(target, kind, digest, tuple(ctx.hits), error)
+
+
+def _failed(target: Target, why: str) -> FileResult:
+    return FileResult(target, "unknown", None, (Hit("models/unreadable", why),), why)
 
 
 def _scan_all(
@@ -148,30 +156,35 @@ def _scan_all(
     jobs = options.jobs or os.cpu_count() or 1
     ordered = sorted(targets, key=lambda t: -t.size)  # big files first balances the workers
     results: list[FileResult] = []
-    if jobs <= 1 or len(ordered) <= 1:
+    work = functools.partial(
+        _scan_one, allow=allow, limits=options.limits, hash_file=options.hash_files
+    )
+    if not options.isolate:
         for t in ordered:
-            results.append(scan_file(t, allow, options.limits, options.hash_files))
+            results.append(work(t))
             if progress:
                 progress(results[-1])
         meanwhile()
         return results
-    chunk = max(1, min(64, len(ordered) // (jobs * 8)))
-    with ProcessPoolExecutor(max_workers=min(jobs, len(ordered))) as pool:
-        n = len(ordered)
-        pending = pool.map(
-            scan_file,
-            ordered,
-            [allow] * n,
-            [options.limits] * n,
-            [options.hash_files] * n,
-            chunksize=chunk,
-        )
-        meanwhile()
-        for res in pending:
-            results.append(res)
-            if progress:
-                progress(res)
+    for res in run_isolated(
+        ordered,
+        work,
+        _failed,
+        jobs=jobs,
+        timeout=options.limits.timeout,
+        memory=options.limits.max_memory,
+        meanwhile=meanwhile,
+    ):
+        results.append(res)
+        if progress:
+            progress(res)
     return results
+
+
+def _scan_one(
+    target: Target, *, allow: tuple[str, ...], limits: Limits, hash_file: bool
+) -> FileResult:
+    return scan_file(target, allow, limits, hash_file)
 
 
 def _finding(kb: KnowledgeBase, hit: Hit, path: str, policy: ScanPolicy) -> Finding:
@@ -209,7 +222,10 @@ def scan_models(
     :class:`~mlstix.errors.UsageError` for paths that do not exist.
     """
     options = options or ScanOptions()
+    paths = list(paths)
     targets, errors = collect_targets(paths, options.policy)
+    if not targets and not errors:
+        raise UsageError(f"nothing to scan: no files under {', '.join(paths)}")
     if on_start:
         on_start(len(targets), sum(t.size for t in targets))
     loaded: list[KnowledgeBase] = []

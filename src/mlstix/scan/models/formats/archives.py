@@ -35,21 +35,50 @@ from mlstix.scan.models.pickles.analyze import analyze_pickle_stream
 __all__ = ["analyze_compressed", "analyze_tar", "analyze_zip"]
 
 _STORAGE = re.compile(r"(^|/)data/\d+$")
-_PICKLE_MEMBER = re.compile(r"\.(pkl|debug_pkl|pickle)$")
+_PICKLE_MEMBER = re.compile(r"\.(pkl|debug_pkl|pickle)$", re.IGNORECASE)
 
 
 def _zip_kind(names: list[str]) -> str:
-    if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
-        if any("/code/" in n or n.startswith("code/") for n in names) or any(
-            n.endswith("constants.pkl") for n in names
+    """What the archive is to its loader. PyTorch's reader looks members up case-insensitively
+    under the first member's top folder, whatever that folder is called."""
+    lower = [n.lower() for n in names]
+    if any(n.endswith(".data/extern_modules") for n in lower):
+        return "torch-package"
+    if any(n == "data.pkl" or n.endswith("/data.pkl") for n in lower):
+        if any("/code/" in n or n.startswith("code/") for n in lower) or any(
+            n.endswith("constants.pkl") for n in lower
         ):
             return "torchscript"
         return "pytorch-zip"
+    if any(n.endswith("mar-inf/manifest.json") for n in lower):
+        return "torchserve-mar"
     if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
         return "keras-v3"
     if names and all(n.endswith(".npy") for n in names if not n.endswith("/")):
         return "numpy-npz"
     return "zip"
+
+
+_CODE_KINDS = frozenset({"torch-package", "torchscript", "torchserve-mar"})
+
+
+def _shipped_code(ctx: Context, src: Source, entry: ZipEntry, kind: str) -> bool:
+    """Report source code a loader runs: Python modules of a ``torch.package`` (imported by
+    its importer when the pickles name them) or a TorchServe handler, and the TorchScript
+    program of a ``torch.jit`` archive (compiled and run by ``torch.jit.load``)."""
+    name = entry.name.lower()
+    if kind == "torchscript" and name.endswith(".py") and "/code/" in f"/{name}":
+        ctx.hit("models/torchscript-code", f"TorchScript program {entry.name} runs when "
+                "the archive is loaded with torch.jit.load", src,
+                archive_member=entry.name)  # fmt: skip
+        return True
+    if kind in ("torch-package", "torchserve-mar") and name.endswith(".py"):
+        loader = "torch.package's importer" if kind == "torch-package" else "TorchServe"
+        ctx.hit("models/shipped-python-code", f"Python module {entry.name} ships in the "
+                f"archive and runs when {loader} imports it", src,
+                archive_member=entry.name, format=kind)  # fmt: skip
+        return True
+    return False
 
 
 def _anomaly(ctx: Context, src: Source, member: str, quirk: str) -> None:
@@ -96,8 +125,26 @@ def analyze_zip(src: Source, ctx: Context) -> str:
     try:
         entries, quirks = read_central_directory(src.fp, src.size)
     except ZipError as exc:
-        _anomaly(ctx, src, "", f"archive directory cannot be read: {exc}")
+        ctx.malformed("models/archive-anomaly", f"archive directory cannot be read: {exc}", src,
+                      quirk="unreadable directory")  # fmt: skip
         return "zip"
+    return _analyze_entries(src, ctx, entries, quirks)
+
+
+def zip_view(src: Source, ctx: Context) -> str:
+    """``zipfile``'s view of a file whose own format is another: an archive found through its
+    end record (a polyglot). No readable directory means no zip to any reader: nothing."""
+    try:
+        entries, quirks = read_central_directory(src.fp, src.size)
+    except ZipError:
+        return "none"
+    if not entries:
+        return "none"
+    _anomaly(ctx, src, "", "a zip archive is hidden in a file of another format")
+    return _analyze_entries(src, ctx, entries, quirks)
+
+
+def _analyze_entries(src: Source, ctx: Context, entries: list[ZipEntry], quirks: list[str]) -> str:
     if len(entries) > ctx.limits.max_members:
         _limit(ctx, src, f"archive has {len(entries)} members; only the first were scanned")
         entries = entries[: ctx.limits.max_members]
@@ -105,7 +152,7 @@ def analyze_zip(src: Source, ctx: Context) -> str:
         _anomaly(ctx, src, "", quirk)
     files = [e for e in entries if not e.is_dir]
     kind = _zip_kind([e.name for e in files])
-    if kind in ("pytorch-zip", "torchscript"):
+    if kind in ("pytorch-zip", "torchscript", "torch-package", "torchserve-mar"):
         _scan_torch(src, ctx, files, kind)
     elif kind == "keras-v3":
         from mlstix.scan.models.formats.keras import analyze_keras_zip
@@ -119,7 +166,9 @@ def analyze_zip(src: Source, ctx: Context) -> str:
 def _scan_torch(src: Source, ctx: Context, files: list[ZipEntry], kind: str) -> None:
     found = False
     for entry in files:
-        if _STORAGE.search(entry.name):
+        if _STORAGE.search(entry.name) and kind != "torchserve-mar":
+            continue  # raw tensor bytes: torch.load never parses them
+        if kind in _CODE_KINDS and _shipped_code(ctx, src, entry, kind):
             continue
         opened = _open(ctx, src, entry)
         if opened is None:
@@ -161,6 +210,10 @@ def _scan_members(src: Source, ctx: Context, files: list[ZipEntry]) -> None:
             continue
         stream, _ = opened
         with stream:
+            if not crc_ok(stream, entry):
+                ctx.malformed("models/archive-anomaly", f"CRC mismatch in {entry.name}: zipfile "
+                              "(numpy.load, pandas) refuses this member", src,
+                              archive_member=entry.name, quirk="CRC mismatch")  # fmt: skip
             _scan_child(ctx, src, entry, stream)
 
 
@@ -213,7 +266,13 @@ class _ZlibReader(io.RawIOBase):
         return 0
 
 
+class _MissingModule(Exception):
+    pass
+
+
 def _opener(kind: str, fp: IO[bytes]) -> IO[bytes]:
+    """A decompressing reader, chosen the way joblib (``_detect_compressor``) and pandas
+    (``compression="infer"``) choose theirs."""
     import bz2
     import gzip
     import lzma
@@ -222,31 +281,52 @@ def _opener(kind: str, fp: IO[bytes]) -> IO[bytes]:
         return gzip.GzipFile(fileobj=fp, mode="rb")  # type: ignore[return-value]
     if kind == "bz2":
         return bz2.BZ2File(fp, mode="rb")
-    if kind == "xz":
-        return lzma.LZMAFile(fp, mode="rb")
+    if kind in ("xz", "lzma"):
+        return lzma.LZMAFile(fp, mode="rb")  # FORMAT_AUTO: .xz and LZMA-alone
+    if kind == "lz4":
+        try:
+            import lz4.frame  # type: ignore[import-untyped]
+        except ImportError:
+            raise _MissingModule("lz4") from None
+        return lz4.frame.LZ4FrameFile(fp, mode="rb")  # type: ignore[no-any-return]
+    if kind == "zstd":
+        try:
+            import zstandard
+        except ImportError:
+            raise _MissingModule("zstandard") from None
+        return zstandard.ZstdDecompressor().stream_reader(fp, read_across_frames=True)
+    if kind == "joblib-zfile":
+        fp.seek(21)  # "ZF" and the 19-character hexadecimal length
     return io.BufferedReader(_ZlibReader(fp))
 
 
-def _kind_of(head: bytes) -> str:
-    if head[:2] == b"\x1f\x8b":
-        return "gzip"
-    if head[:3] == b"BZh":
-        return "bz2"
-    if head[:6] == b"\xfd7zXZ\x00":
-        return "xz"
-    return "zlib"
+def _decode_errors(kind: str) -> tuple[type[BaseException], ...]:
+    import lzma
+
+    errors: tuple[type[BaseException], ...] = (
+        OSError, EOFError, lzma.LZMAError, zlib.error, RuntimeError, ValueError,
+    )  # fmt: skip
+    if kind == "zstd":
+        import zstandard
+
+        errors += (zstandard.ZstdError,)
+    return errors
 
 
 def analyze_compressed(src: Source, ctx: Context) -> str:
-    import lzma
+    from mlstix.scan.models._sniff import sniff
 
-    kind = _kind_of(src.head(6))
+    kind = sniff(src) or "zlib"
     budget = ctx.budget()
     total = 0
-    with (
-        _opener(kind, src.fp) as stream,
-        tempfile.SpooledTemporaryFile(max_size=64 << 20) as out,
-    ):
+    src.fp.seek(0)
+    try:
+        stream = _opener(kind, src.fp)
+    except _MissingModule as exc:
+        ctx.malformed("models/unreadable", f"{kind} stream not decompressed: the {exc} module "
+                      "is missing (pip install 'mlstix[scan]')", src)  # fmt: skip
+        return kind
+    with stream, tempfile.SpooledTemporaryFile(max_size=64 << 20) as out:
         try:
             while chunk := stream.read(1 << 20):
                 total += len(chunk)
@@ -255,8 +335,10 @@ def analyze_compressed(src: Source, ctx: Context) -> str:
                            "not scanned", limit="max_bytes")  # fmt: skip
                     return kind
                 out.write(chunk)
-        except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
-            _anomaly(ctx, src, "", f"{kind} stream is corrupt: {exc}")
+        except _decode_errors(kind) as exc:
+            # what was decompressed is still scanned: a loader reads it before the fault
+            ctx.malformed("models/archive-anomaly", f"{kind} stream is corrupt: {exc}", src,
+                          quirk=f"{kind} stream is corrupt")  # fmt: skip
         ctx.decompressed += total
         out.seek(0)
         inner = Source(out, total, src.name, src.member, src.depth + 1)

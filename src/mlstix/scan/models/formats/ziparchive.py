@@ -34,6 +34,7 @@ _EOCD64 = b"PK\x06\x06"
 _CENTRAL = b"PK\x01\x02"
 _LOCAL = b"PK\x03\x04"
 _MAX_ENTRIES = 1_000_000
+_MAX_DIRECTORIES = 16
 
 
 class ZipError(Exception):
@@ -94,43 +95,123 @@ class Window(io.RawIOBase):
         return len(data)
 
 
-def _find_eocd(fp: IO[bytes], file_size: int) -> tuple[int, bytes]:
+def _eocd_candidates(fp: IO[bytes], file_size: int) -> list[int]:
+    """Offsets of the end-of-central-directory records readers pick (last first).
+
+    CPython's ``zipfile`` and miniz (PyTorch) take the last record with room for its fixed
+    part, even inside another record's comment; stricter readers take the record whose
+    comment ends exactly at the end of the file. An archive holding several directories
+    shows one set of members to one tool and another to the next, so both are read. (Records
+    of archives stored inside this one are neither, and are left to the member's own scan.)"""
     tail_len = min(file_size, 22 + 65535)
-    fp.seek(file_size - tail_len)
+    base = file_size - tail_len
+    fp.seek(base)
     tail = fp.read(tail_len)
+    found: list[int] = []
     idx = tail.rfind(_EOCD)
-    while idx >= 0 and len(tail) - idx < 22:
+    while idx >= 0 and len(found) < _MAX_DIRECTORIES:
+        room = len(tail) - idx
+        if room >= 22:
+            (comment,) = struct.unpack("<H", tail[idx + 20 : idx + 22])
+            if not found or comment == room - 22:
+                found.append(base + idx)
         idx = tail.rfind(_EOCD, 0, idx)
-    if idx < 0:
-        raise ZipError("no end-of-central-directory record (truncated or not a zip)")
-    return file_size - tail_len + idx, tail[idx : idx + 22]
+    return found
+
+
+@dataclass(frozen=True)
+class _Directory:
+    count: int
+    size: int
+    offset: int
+    shift: int  # bytes before the archive (a prefix): added to every offset
+    zip64: bool
+
+
+def _zip64_records(fp: IO[bytes], eocd_pos: int) -> list[tuple[int, bytes]]:
+    """The ZIP64 end records a reader may take for this end record: the one right before the
+    locator (CPython, miniz first) and the one the locator points at (miniz's fallback)."""
+    if eocd_pos < 20 + 56:
+        return []
+    fp.seek(eocd_pos - 20)
+    loc = fp.read(20)
+    if loc[:4] != _EOCD64_LOC:
+        return []
+    out = []
+    (pointed,) = struct.unpack("<Q", loc[8:16])
+    for pos in dict.fromkeys((eocd_pos - 20 - 56, pointed)):
+        fp.seek(pos)
+        rec = fp.read(56)
+        if len(rec) == 56 and rec[:4] == _EOCD64:
+            out.append((pos, rec))
+    return out
+
+
+def _directories(fp: IO[bytes], eocd_pos: int) -> list[_Directory]:
+    """The central directories one end record leads readers to."""
+    fp.seek(eocd_pos)
+    eocd = fp.read(22)
+    (_, _, _, _, count, cd_size, cd_offset, _) = struct.unpack("<4sHHHHIIH", eocd)
+    out = []
+    records = _zip64_records(fp, eocd_pos)
+    for pos, rec in records:
+        # Whenever a locator precedes the end record, CPython and miniz take the ZIP64
+        # values, whatever the 32-bit fields say (current PyTorch always writes them).
+        count64, size64, offset64 = struct.unpack("<QQQ", rec[32:56])
+        shift = pos - (offset64 + size64)
+        if shift >= 0:
+            out.append(_Directory(count64, size64, offset64, shift, True))
+    if not out:
+        shift = eocd_pos - (cd_offset + cd_size)
+        if records:
+            shift -= 56 + 20
+        if shift >= 0:
+            out.append(_Directory(count, cd_size, cd_offset, shift, False))
+    return out
 
 
 def read_central_directory(fp: IO[bytes], file_size: int) -> tuple[list[ZipEntry], list[str]]:
-    """The entries of the archive and the quirks noticed while reading its directory."""
+    """The entries of the archive and the quirks noticed while reading its directory.
+
+    Every central directory some reader could pick is read (several end records, ZIP64
+    records that shadow the 32-bit ones); the entries are their union, so a member that any
+    reader sees is analysed."""
     quirks: list[str] = []
-    eocd_pos, eocd = _find_eocd(fp, file_size)
-    (_, _, _, _, count, cd_size, cd_offset, _) = struct.unpack("<4sHHHHIIH", eocd)
-    if count == 0xFFFF or cd_offset == 0xFFFFFFFF or cd_size == 0xFFFFFFFF:
-        fp.seek(max(0, eocd_pos - 20))
-        loc = fp.read(20)
-        if loc[:4] == _EOCD64_LOC:
-            (eocd64_pos,) = struct.unpack("<Q", loc[8:16])
-            fp.seek(eocd64_pos)
-            rec = fp.read(56)
-            if rec[:4] != _EOCD64:
-                raise ZipError("broken ZIP64 end-of-central-directory record")
-            count, cd_size, cd_offset = struct.unpack("<QQQ", rec[32:56])
-    # Archives with a prefix (self-extracting, or data prepended): shift offsets like miniz.
-    shift = eocd_pos - (cd_offset + cd_size)
-    if shift < 0:
+    candidates = _eocd_candidates(fp, file_size)
+    if not candidates:
+        raise ZipError("no end-of-central-directory record (truncated or not a zip)")
+    directories = list(dict.fromkeys(d for pos in candidates for d in _directories(fp, pos)))
+    if not directories:
         raise ZipError("central directory lies beyond the end of the file")
-    if shift:
-        quirks.append(f"{shift} bytes precede the archive")
-    if count > _MAX_ENTRIES:
-        raise ZipError(f"archive claims {count} entries")
-    fp.seek(cd_offset + shift)
-    cd = fp.read(cd_size)
+    if len(directories) > 1:
+        quirks.append(
+            f"{len(directories)} different central directories: readers disagree on the members"
+        )
+    entries: dict[tuple[str, int], ZipEntry] = {}
+    read_any = False
+    for d in directories:
+        try:
+            found = _read_directory(fp, d, quirks)
+        except ZipError as exc:
+            quirks.append(str(exc))
+            continue
+        read_any = True
+        for e in found:
+            entries.setdefault((e.name, e.header_offset), e)
+    if not read_any:
+        raise ZipError(quirks[-1])
+    return list(entries.values()), quirks
+
+
+def _read_directory(fp: IO[bytes], d: _Directory, quirks: list[str]) -> list[ZipEntry]:
+    if d.count > _MAX_ENTRIES:
+        raise ZipError(f"archive claims {d.count} entries")
+    if d.size > _MAX_ENTRIES * 400:
+        raise ZipError(f"central directory of {d.size} bytes")
+    if d.shift:
+        quirks.append(f"{d.shift} bytes precede the archive")
+    fp.seek(d.offset + d.shift)
+    cd = fp.read(d.size)
     entries: list[ZipEntry] = []
     pos = 0
     while pos + 46 <= len(cd) and cd[pos : pos + 4] == _CENTRAL:
@@ -143,11 +224,11 @@ def read_central_directory(fp: IO[bytes], file_size: int) -> tuple[list[ZipEntry
         if 0xFFFFFFFF in (csize, usize, offset):
             usize, csize, offset = _zip64_extra(extra, usize, csize, offset)
         name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
-        entries.append(ZipEntry(name, method, flags, crc, csize, usize, offset + shift))
+        entries.append(ZipEntry(name, method, flags, crc, csize, usize, offset + d.shift))
         pos += 46 + nlen + xlen + clen
-    if len(entries) != count and count != 0xFFFF:
-        quirks.append(f"directory lists {len(entries)} entries, end record says {count}")
-    return entries, quirks
+    if len(entries) != d.count and not (d.count == 0xFFFF and not d.zip64):
+        quirks.append(f"directory lists {len(entries)} entries, end record says {d.count}")
+    return entries
 
 
 def _zip64_extra(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int]:

@@ -1,0 +1,154 @@
+"""Running one analysis per file in worker processes that may die.
+
+A hostile file can crash a C library (h5py, a decompressor) with a segfault, spin in C code
+where no Python signal reaches, or exhaust memory. ``concurrent.futures`` loses the whole pool
+(and every result) when one worker dies; here each worker runs one file at a time, the parent
+watches each worker's pipe, process sentinel and deadline, and a dead or stuck worker becomes
+an error result *for that file only*: the worker is replaced and the scan goes on.
+
+Workers are forked (they inherit the imported analyzers), cap their address space
+(``RLIMIT_AS``), and leave quietly on Ctrl-C (the terminal sends SIGINT to the whole process
+group); the parent kills whatever is left when it stops, normally or not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+__all__ = ["run_isolated"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_GRACE = 10.0  # seconds past the analysis timeout before a worker is killed
+
+
+def _worker(conn: Any, func: Callable[[Any], Any], memory: int) -> None:
+    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(143))
+    if memory > 0:
+        import resource
+
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    try:
+        while True:
+            task = conn.recv()
+            if task is None:
+                return
+            conn.send(func(task))
+    except (EOFError, BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
+        return  # the parent is gone or stopping
+    finally:
+        os._exit(0)
+
+
+@dataclass
+class _Slot(Generic[T]):
+    proc: Any
+    conn: Any
+    task: T | None = None
+    started: float = 0.0
+
+
+def _describe(proc: Any) -> str:
+    code = proc.exitcode
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the analysis crashed ({name})"
+    if code == 0 or code is None:
+        return "the analysis process ended without a result"
+    return f"the analysis process exited with status {code}"
+
+
+def run_isolated(
+    tasks: list[T],
+    func: Callable[[T], R],
+    failed: Callable[[T, str], R],
+    *,
+    jobs: int,
+    timeout: float,
+    memory: int,
+    meanwhile: Callable[[], object] = lambda: None,
+) -> Iterator[R]:
+    """Yield ``func(task)`` for each task, computed in ``jobs`` worker processes; a task whose
+    worker dies, or outlives ``timeout`` (plus a grace period), yields ``failed(task, why)``.
+    ``meanwhile`` runs in this process once the workers are started."""
+    mp = multiprocessing.get_context("fork")
+    queue = deque(tasks)
+    slots: list[_Slot[T]] = []
+    hard = timeout + _GRACE if timeout > 0 else 0.0
+
+    def start() -> _Slot[T]:
+        parent, child = mp.Pipe()
+        proc = mp.Process(target=_worker, args=(child, func, memory), daemon=True)
+        proc.start()
+        child.close()
+        return _Slot(proc, parent)
+
+    def assign(slot: _Slot[T]) -> bool:
+        if not queue:
+            slot.task = None
+            with contextlib.suppress(OSError):
+                slot.conn.send(None)
+            return False
+        slot.task = queue.popleft()
+        slot.started = time.monotonic()
+        with contextlib.suppress(OSError):  # died before reading: seen through its sentinel
+            slot.conn.send(slot.task)
+        return True
+
+    try:
+        for _ in range(max(1, min(jobs, len(tasks)))):
+            slot = start()
+            slots.append(slot)
+            assign(slot)
+        meanwhile()
+        while any(s.task is not None for s in slots):
+            busy = [s for s in slots if s.task is not None]
+            waitables = [s.conn for s in busy] + [s.proc.sentinel for s in busy]
+            multiprocessing.connection.wait(waitables, timeout=0.5)
+            for slot in busy:
+                task = slot.task
+                assert task is not None
+                result: Any = None
+                done = False
+                if slot.conn.poll():
+                    try:
+                        result = slot.conn.recv()
+                        done = True
+                    except (EOFError, OSError):
+                        slot.proc.join(1)
+                        result, done = failed(task, _describe(slot.proc)), True
+                elif not slot.proc.is_alive():
+                    slot.proc.join()
+                    result, done = failed(task, _describe(slot.proc)), True
+                elif hard and time.monotonic() - slot.started > hard:
+                    slot.proc.kill()
+                    slot.proc.join()
+                    result, done = failed(task, f"the analysis took longer than {hard:g} s"), True
+                if not done:
+                    continue
+                yield result
+                if not slot.proc.is_alive():
+                    slots[slots.index(slot)] = slot = start()
+                assign(slot)
+    finally:
+        for slot in slots:
+            if slot.proc.is_alive():
+                slot.proc.kill()
+        for slot in slots:
+            slot.proc.join()
+            slot.conn.close()
