@@ -60,9 +60,11 @@ class LiveServer:
     """uvicorn serving an app on 127.0.0.1 with a free port, in a thread."""
 
     def __init__(self, app: Any) -> None:
+        from mlstix.taxii._serve import uvicorn_config
+
         self.app = app
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-        self.server = uvicorn.Server(config)
+        settings = app.state.server.config.with_overrides(host="127.0.0.1", port=0)
+        self.server = uvicorn.Server(uvicorn_config(app, settings, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

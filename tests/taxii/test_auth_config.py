@@ -152,7 +152,7 @@ def test_hash_password_command_feeds_the_config(tmp_path: Path) -> None:
     from mlstix.cli.main import cli
     from mlstix.taxii.app import create_app
 
-    out = CliRunner().invoke(cli, ["serve", "hash-password"], input="s3cret\ns3cret\n")
+    out = CliRunner().invoke(cli, ["serve", "hash-password", "--password-stdin"], input="s3cret\n")
     assert out.exit_code == 0, out.output
     hashed = out.output.strip().splitlines()[-1]
     assert hashed.startswith("scrypt$") and "s3cret" not in hashed

@@ -2,7 +2,9 @@
 ``mlstix publish`` (send a STIX bundle to any TAXII 2.1 server).
 
 FastAPI, uvicorn, SQLAlchemy and httpx are imported inside the commands: ``pip install
-'mlstix[serve]'`` brings them.
+'mlstix[serve]'`` brings them. Secrets stay out of the process list: passwords come from a
+prompt, stdin (``--password-stdin``) or ``MLSTIX_TAXII_PASSWORD``; a database URL with a password
+from ``MLSTIX_TAXII_DB``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = ["publish", "serve"]
 def _need_serve_extra() -> None:
     try:
         import fastapi  # noqa: F401
+        import httptools  # noqa: F401
         import sqlalchemy  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:
@@ -37,20 +40,76 @@ def _config(config: Path | None, **overrides: Any) -> Any:
     return load_config(config).with_overrides(**overrides)
 
 
+_DB_HELP = (
+    "sqlite:///PATH (default: a file in the user's data directory) or postgresql://...; "
+    "env MLSTIX_TAXII_DB keeps a password out of the process list."
+)
+
+
+def _password(given: str | None, from_stdin: bool) -> str:
+    """The password from stdin, the option/environment, or a prompt on a terminal."""
+    if from_stdin:
+        if given is not None:
+            raise UsageError("give --password-stdin or a password, not both")
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        return password.removesuffix("\r")
+    if given is not None:
+        return given
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "no password: pass --password-stdin or set MLSTIX_TAXII_PASSWORD",
+            hint='e.g. printf %s "$PW" | mlstix serve adduser NAME --password-stdin',
+        )
+    value: str = click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True, err=True, show_default=False
+    )
+    return value
+
+
+def _password_options(func: Any) -> Any:
+    func = click.option(
+        "--password-stdin",
+        is_flag=True,
+        help="Read the password from the first line of stdin.",
+    )(func)
+    return click.option(
+        "--password",
+        default=None,
+        envvar="MLSTIX_TAXII_PASSWORD",
+        show_envvar=True,
+        hidden=True,  # visible in `ps`: kept for old scripts; prefer the environment or stdin
+        help="Password (prompted on a terminal; or env MLSTIX_TAXII_PASSWORD).",
+    )(func)
+
+
 @click.group(invoke_without_command=True)
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 9000; 0 picks a free one).")
-@click.option(
-    "--db",
-    default=None,
-    metavar="URL",
-    help="sqlite:///PATH (default: a file in the user's data directory) or postgresql://...",
-)
+@click.option("--db", default=None, metavar="URL", envvar="MLSTIX_TAXII_DB", help=_DB_HELP)
 @click.option(
     "--config",
     "config_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="TOML settings file.",
+)
+@click.option(
+    "--public-url",
+    default=None,
+    metavar="URL",
+    help="Base URL clients use (e.g. https://taxii.example.org behind a proxy); discovery "
+    "links use it. Default: the address the server listens on.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Server processes sharing the port (default 1).",
+)
+@click.option(
+    "--api-docs/--no-api-docs",
+    default=None,
+    help="Serve /docs and /openapi.json, without authentication (default: no).",
 )
 @click.option("--certfile", type=click.Path(exists=True, dir_okay=False), help="TLS certificate.")
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS private key.")
@@ -74,6 +133,9 @@ def serve(
     port: int | None,
     db: str | None,
     config_file: Path | None,
+    public_url: str | None,
+    workers: int | None,
+    api_docs: bool | None,
     certfile: str | None,
     keyfile: str | None,
     anonymous_kb: bool | None,
@@ -96,14 +158,14 @@ def serve(
         keyfile=keyfile,
         anonymous_kb_read=anonymous_kb,
         full_validation=full_validation,
+        public_url=public_url,
+        workers=workers,
+        api_docs=api_docs,
     )
     if bool(cfg.certfile) != bool(cfg.keyfile):
         raise UsageError("TLS needs both --certfile and --keyfile")
-    import uvicorn
+    from mlstix.taxii._serve import run
 
-    from mlstix.taxii.app import create_app
-
-    app = create_app(cfg)
     scheme = "https" if cfg.certfile else "http"
     if scheme == "http" and cfg.host not in ("127.0.0.1", "localhost", "::1"):
         err_console.print(
@@ -111,19 +173,11 @@ def serve(
             "keys travel in clear (use --certfile/--keyfile, or a TLS proxy in front)"
         )
     err_console.print(
-        f"TAXII 2.1 discovery at {scheme}://{cfg.host}:{cfg.port}/taxii2/ "
-        f"(database {escape(_redact(cfg.db_url))})"
+        f"TAXII 2.1 discovery at {escape(cfg.base_url)}/taxii2/ "
+        f"(database {escape(_redact(cfg.db_url))}, {cfg.workers} process"
+        f"{'es' * (cfg.workers > 1)})"
     )
-    uvicorn.run(
-        app,
-        host=cfg.host,
-        port=cfg.port,
-        ssl_certfile=cfg.certfile,
-        ssl_keyfile=cfg.keyfile,
-        log_level="info",
-        access_log=access_log,
-        timeout_graceful_shutdown=5,
-    )
+    run(cfg, access_log=access_log)
 
 
 def _redact(url: str) -> str:
@@ -134,18 +188,11 @@ def _redact(url: str) -> str:
 
 @serve.command("adduser")
 @click.argument("name")
-@click.option(
-    "--password",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    envvar="MLSTIX_TAXII_PASSWORD",
-    help="Password for HTTP Basic (prompted when omitted; env MLSTIX_TAXII_PASSWORD).",
-)
+@_password_options
 @click.option("--api-key", is_flag=True, help="Also create an API key and print it once.")
 @click.option("--read", "read_", multiple=True, metavar="COLLECTION", help="kb, findings or an id.")
 @click.option("--write", multiple=True, metavar="COLLECTION", help="kb is read-only.")
-@click.option("--db", default=None, metavar="URL", help="Database (as for `mlstix serve`).")
+@click.option("--db", default=None, metavar="URL", envvar="MLSTIX_TAXII_DB", help=_DB_HELP)
 @click.option(
     "--config",
     "config_file",
@@ -154,14 +201,19 @@ def _redact(url: str) -> str:
 )
 def adduser(
     name: str,
-    password: str,
+    password: str | None,
+    password_stdin: bool,
     api_key: bool,
     read_: tuple[str, ...],
     write: tuple[str, ...],
     db: str | None,
     config_file: Path | None,
 ) -> None:
-    """Create or replace user NAME with read and write permissions per collection."""
+    """Create or replace user NAME with read and write permissions per collection.
+
+    The password is prompted for on a terminal; otherwise give --password-stdin or set
+    MLSTIX_TAXII_PASSWORD.
+    """
     _need_serve_extra()
     from mlstix.taxii.auth import hash_secret, new_api_key, save_user
     from mlstix.taxii.config import KB_COLLECTION_ID, resolve_collection
@@ -169,6 +221,7 @@ def adduser(
 
     if not name or ":" in name or len(name) > 200:
         raise UsageError(f"invalid user name {name!r}: 1-200 characters, no ':'")
+    password = _password(password, password_stdin)
     if not password:
         raise UsageError("the password must not be empty")
     cfg = _config(config_file, db=db)
@@ -203,11 +256,18 @@ def adduser(
 
 
 @serve.command("hash-password")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-def hash_password(password: str) -> None:
-    """Print the salted hash of a password, for a [users.NAME] table of the config file."""
+@_password_options
+def hash_password(password: str | None, password_stdin: bool) -> None:
+    """Print the salted hash of a password, for a [users.NAME] table of the config file.
+
+    The password is prompted for on a terminal; otherwise give --password-stdin or set
+    MLSTIX_TAXII_PASSWORD.
+    """
     from mlstix.taxii.auth import hash_secret
 
+    password = _password(password, password_stdin)
+    if not password:
+        raise UsageError("the password must not be empty")
     click.echo(hash_secret(password))
 
 

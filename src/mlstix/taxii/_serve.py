@@ -1,0 +1,155 @@
+"""Running the TAXII server with uvicorn: its HTTP protocol with guards, and ``--workers``.
+
+uvicorn has no timeout for reading a request's headers and no cap on open connections, so a
+client that opens connections and sends requests a byte at a time ("slowloris") holds them open
+for as long as it likes. :class:`GuardedProtocol` (uvicorn's httptools protocol, llhttp in C)
+adds both: a request whose headers are not complete ``header_timeout`` seconds after its first
+byte (or after the connection opened) gets 408 and is closed; headers larger than 64 KiB get 431;
+a connection beyond ``max_connections`` gets 503 and is closed at once. The limits are per
+process; put the server behind a reverse proxy on a network (docs/taxii.md).
+
+With ``workers`` > 1, uvicorn starts that many processes sharing the listening socket. The parent
+prepares the database once (collections, users, the knowledge base); each worker then opens it
+without writing (:func:`worker_app`, settings passed in ``MLSTIX_TAXII_WORKER_CONFIG``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import asdict
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from mlstix.taxii.config import ConfigUser, ServerConfig
+
+__all__ = ["GuardedProtocol", "configure", "run", "uvicorn_config", "worker_app"]
+
+_ENV = "MLSTIX_TAXII_WORKER_CONFIG"
+MAX_HEADER_BYTES = 64 * 1024
+
+
+def _refuse(transport: asyncio.BaseTransport, status: bytes) -> None:
+    if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+        transport.write(
+            b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        )
+    transport.close()
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    header_timeout = 10.0
+    max_connections = 1000
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_bytes = 0
+        self._header_timer: asyncio.TimerHandle | None = None
+        if len(self.connections) > self.max_connections:
+            _refuse(transport, b"503 Service Unavailable")
+            return
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if self.cycle is None or self.cycle.response_complete:
+            _refuse(self.transport, b"408 Request Timeout")
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_timer is not None:
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BYTES:
+                self._disarm()
+                _refuse(self.transport, b"431 Request Header Fields Too Large")
+                return
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        self._header_bytes = 0
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def configure(config: ServerConfig) -> None:
+    """Set the guards of this process from ``config``."""
+    GuardedProtocol.header_timeout = float(config.header_timeout)
+    GuardedProtocol.max_connections = config.max_connections
+
+
+def uvicorn_config(app: Any, config: ServerConfig, **extra: Any) -> Any:
+    import uvicorn
+
+    configure(config)
+    return uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        http=GuardedProtocol,
+        ssl_certfile=config.certfile,
+        ssl_keyfile=config.keyfile,
+        forwarded_allow_ips=config.forwarded_allow_ips,
+        timeout_graceful_shutdown=5,
+        **extra,
+    )
+
+
+def worker_app() -> Any:
+    """The app of one worker process (a uvicorn factory)."""
+    raw = json.loads(os.environ[_ENV])
+    raw["users"] = tuple(ConfigUser(**{**u, "read": tuple(u["read"]), "write": tuple(u["write"])})
+                         for u in raw["users"])  # fmt: skip
+    config = ServerConfig(**raw)
+    configure(config)
+    from mlstix.taxii.app import create_app
+
+    return create_app(config)
+
+
+def run(config: ServerConfig, *, access_log: bool) -> None:
+    """Serve until interrupted: in this process, or in ``config.workers`` processes."""
+    import uvicorn
+
+    from mlstix.taxii.app import create_app
+
+    if config.workers <= 1:
+        server = uvicorn.Server(
+            uvicorn_config(create_app(config), config, log_level="info", access_log=access_log)
+        )
+        server.run()
+        return
+    app = create_app(config)  # prepares the database once; the workers only read at start
+    app.state.server.store.close()
+    os.environ[_ENV] = json.dumps(asdict(config.with_overrides(load_kb=False)))
+    uvicorn.run(
+        "mlstix.taxii._serve:worker_app",
+        factory=True,
+        workers=config.workers,
+        host=config.host,
+        port=config.port,
+        http=GuardedProtocol,
+        ssl_certfile=config.certfile,
+        ssl_keyfile=config.keyfile,
+        forwarded_allow_ips=config.forwarded_allow_ips,
+        timeout_graceful_shutdown=5,
+        log_level="info",
+        access_log=access_log,
+    )
