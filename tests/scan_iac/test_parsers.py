@@ -110,7 +110,10 @@ resource "aws_sagemaker_notebook_instance" "this" {
         },
     )
     found = collect([tmp_path])
-    assert not found.errors
+    # a module folder that is not there is reported with the call's address
+    assert [(e.path.endswith("root/main.tf"), e.message.split(":")[0]) for e in found.errors] == [
+        (True, "module.outside")
+    ]
     addresses = sorted(r.address for r in found.resources)
     # evaluated through each call, not a third time on its own
     assert addresses == [

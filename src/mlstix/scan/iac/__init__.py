@@ -5,7 +5,8 @@ Parsers: :mod:`.terraform` (HCL folders, local modules), :mod:`.tfplan` (``terra
 and dispatches. The rules live in :mod:`mlstix.scan.rules.iac`.
 """
 
+from mlstix.scan.iac._tfmodule import Options
 from mlstix.scan.iac.collect import Collection, collect
 from mlstix.scan.iac.resource import ParsedFile, Resource, TextParser
 
-__all__ = ["Collection", "ParsedFile", "Resource", "TextParser", "collect"]
+__all__ = ["Collection", "Options", "ParsedFile", "Resource", "TextParser", "collect"]

@@ -72,18 +72,21 @@ class BudgetExceeded(ValueError):
     """A document is too large to walk (for example a YAML alias bomb)."""
 
 
-def walk_limited(value: Any, budget: list[int]) -> None:
-    """Charge ``budget[0]`` one unit per node of ``value``; raise when it runs out."""
-    stack = [value]
+def walk_limited(value: Any, budget: list[int], max_depth: int = 1_000_000) -> None:
+    """Charge ``budget[0]`` one unit per node of ``value``; raise when it runs out or when the
+    document nests deeper than ``max_depth`` (checked without recursion)."""
+    stack = [(value, 0)]
     while stack:
-        node = stack.pop()
+        node, depth = stack.pop()
         budget[0] -= 1
         if budget[0] < 0:
             raise BudgetExceeded("document too large (more than the node budget after aliases)")
+        if depth > max_depth:
+            raise BudgetExceeded(f"document nested deeper than {max_depth} levels")
         if isinstance(node, Mapping):
-            stack.extend(node.values())
+            stack.extend((v, depth + 1) for v in node.values())
         elif isinstance(node, list):
-            stack.extend(node)
+            stack.extend((v, depth + 1) for v in node)
 
 
 class LineIndex:

@@ -28,18 +28,20 @@ import yaml
 
 from mlstix.findings.model import ScanError, ScannedFile
 from mlstix.scan.iac import _yaml
+from mlstix.scan.iac._tfmodule import Options, RootEvaluation
 from mlstix.scan.iac._values import BudgetExceeded, walk_limited
 from mlstix.scan.iac.arm import ArmParser, is_arm
 from mlstix.scan.iac.cloudformation import CloudFormationParser, is_cloudformation
 from mlstix.scan.iac.kubernetes import KubernetesParser, is_kubernetes
 from mlstix.scan.iac.resource import Resource, TextParser
-from mlstix.scan.iac.terraform import TerraformDir, evaluate_root, load_dir, module_targets
+from mlstix.scan.iac.terraform import TerraformDir, is_tf_file, load_dir, local_source
 from mlstix.scan.iac.tfplan import PlanParser, is_plan
 
-__all__ = ["MAX_FILE_BYTES", "Collection", "collect"]
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "Collection", "Options", "collect", "read_var_file"]
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 NODE_BUDGET = 2_000_000
+MAX_DEPTH = 64  # nesting of a JSON or YAML document (real templates stay under ~20)
 _SKIP_DIRS = frozenset({".git", ".terraform", "node_modules", ".venv", "__pycache__"})
 _YAML_SUFFIXES = frozenset({".yaml", ".yml", ".template"})
 _CFN_HINT = re.compile(r"^(AWSTemplateFormatVersion|Resources)\s*:", re.M)
@@ -108,6 +110,7 @@ def _parse_file(unit: _Unit) -> _Done:
         text = raw.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         return _Done(unit, error=f"cannot read: {exc}")
+    which: str | None = None
     try:
         doc: Any
         if path.suffix == ".json" or (path.suffix == ".template" and text.lstrip()[:1] == "{"):
@@ -117,6 +120,9 @@ def _parse_file(unit: _Unit) -> _Done:
                 doc = json.loads(text)
             except json.JSONDecodeError as exc:
                 return _Done(unit, error=f"JSON syntax error: {exc}")
+            except RecursionError:
+                return _Done(unit, error=f"JSON nested deeper than {MAX_DEPTH} levels")
+            walk_limited(doc, [NODE_BUDGET], MAX_DEPTH)
             which = _classify(doc)
         else:
             if _CFN_HINT.search(text):
@@ -128,7 +134,7 @@ def _parse_file(unit: _Unit) -> _Done:
                 doc = docs
             else:
                 return _Done(unit)
-            walk_limited(doc, [NODE_BUDGET])
+            walk_limited(doc, [NODE_BUDGET], MAX_DEPTH)
         if which is None:
             return _Done(unit)
         parsed = _parsers()[which].parse(doc, text, unit.shown)
@@ -170,11 +176,7 @@ def _units(
     roots: dict[Path, Path] = {}
 
     def add_file(path: Path, shown: str, root: Path) -> None:
-        if (
-            path.suffix == ".tf"
-            or path.name.endswith((".auto.tfvars", ".tf.json"))
-            or path.name == ("terraform.tfvars")
-        ):
+        if is_tf_file(path.name):
             tf.setdefault(path.parent.resolve(), []).append((path, shown))
             roots.setdefault(path.parent.resolve(), root)
         elif path.suffix in _YAML_SUFFIXES or path.suffix == ".json":
@@ -215,10 +217,51 @@ def _units(
     return units, errors, roots
 
 
-def collect(paths: Sequence[Path], jobs: int = 1, exclude: Sequence[str] = ()) -> Collection:
+def read_var_file(path: Path) -> dict[str, Any]:
+    """A ``--var-file``: HCL or JSON variable assignments; raises ``ValueError`` when unreadable."""
+    from mlstix.scan.iac.terraform import _tfvars
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    return _tfvars(text, path.name.endswith(".json"))
+
+
+class _Dirs:
+    """Parsed Terraform folders; folders outside the scan (called modules) load on demand."""
+
+    def __init__(self, dirs: dict[Path, TerraformDir]) -> None:
+        self.dirs = dirs
+        self.extra: list[TerraformDir] = []
+
+    def __call__(self, folder: Path, shown: str) -> TerraformDir | None:
+        if folder in self.dirs:
+            return self.dirs[folder]
+        if not folder.is_dir():
+            return None
+        try:
+            files = sorted(
+                p for p in folder.iterdir() if p.name.endswith((".tf", ".tf.json")) and p.is_file()
+            )
+        except OSError:
+            return None
+        found = load_dir(folder, files, {p: str(Path(shown) / p.name) for p in files})
+        self.dirs[folder] = found
+        self.extra.append(found)
+        return found
+
+
+def collect(
+    paths: Sequence[Path],
+    jobs: int = 1,
+    exclude: Sequence[str] = (),
+    options: Options | None = None,
+) -> Collection:
     """Parse every IaC file under ``paths``; ``exclude`` holds glob patterns (relative to the
-    given folder, or a file name) of files and folders to leave out."""
-    units, errors, roots = _units(paths, exclude)
+    given folder, or a file name) of files and folders to leave out; ``options`` carries
+    Terraform variable values given on the command line."""
+    units, errors, _roots = _units(paths, exclude)
     done: Iterable[_Done]
     if jobs > 1 and len(units) > 8:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -231,18 +274,27 @@ def collect(paths: Sequence[Path], jobs: int = 1, exclude: Sequence[str] = ()) -
     for d in done:
         if d.tfdir is not None:
             dirs[d.unit.path] = d.tfdir
-            errors.extend(ScanError(p, m) for p, m in d.tfdir.errors)
-            scanned.extend(ScannedFile(f, "terraform", sha) for f, sha in d.tfdir.files)
         elif d.error is not None:
             errors.append(ScanError(d.unit.shown, d.error))
         elif d.kind is not None:
             resources.extend(d.resources)
             scanned.append(ScannedFile(d.unit.shown, d.kind, d.sha256))
-    called = {t for tfdir in dirs.values() for t in module_targets(tfdir, roots[tfdir.path])}
+    called = {
+        target
+        for tfdir in dirs.values()
+        for call in tfdir.modules
+        if (target := local_source(tfdir.path, call)) is not None
+    }
+    loader = _Dirs(dict(dirs))
+    tf_errors: list[tuple[str, str]] = []
     for folder, tfdir in sorted(dirs.items()):
         if folder in called:
             continue  # evaluated through the module call, with its arguments
-        scope = f"terraform:{folder}"
-        resources.extend(evaluate_root(dirs, folder, roots[folder], scope))
-        del tfdir
+        run = RootEvaluation(loader, f"terraform:{folder}")
+        resources.extend(run.run(tfdir, options or Options()))
+        tf_errors.extend(run.errors)
+    for tfdir in (*(dirs[f] for f in sorted(dirs)), *loader.extra):
+        errors.extend(ScanError(p, m) for p, m in tfdir.errors)
+        scanned.extend(ScannedFile(f, "terraform", sha) for f, sha in tfdir.files)
+    errors.extend(ScanError(p, m) for p, m in tf_errors)
     return Collection(tuple(resources), tuple(scanned), tuple(errors))

@@ -10,6 +10,7 @@ so rules can tell "unknown" from "absent".
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -35,6 +36,17 @@ class Resource:
     module: str = ""  # Terraform module path, e.g. "module.net"
     data: bool = False  # a Terraform data source
     extra: Mapping[str, Any] = field(default_factory=dict)  # namespace of a Kubernetes object
+    key: str | int | None = None  # Terraform instance key: count.index or each.key
+
+    @property
+    def local_address(self) -> str:
+        """``type.name`` with the instance key: ``aws_s3_bucket.b[0]``, ``x.users["bob"]``."""
+        base = f"{'data.' if self.data else ''}{self.type}.{self.name}"
+        if self.key is None:
+            return base
+        if isinstance(self.key, int):
+            return f"{base}[{self.key}]"
+        return base + "[" + json.dumps(self.key) + "]"
 
     @property
     def dialect(self) -> Dialect:
@@ -44,7 +56,7 @@ class Resource:
     @property
     def address(self) -> str:
         if self.dialect == "terraform":
-            local = f"{'data.' if self.data else ''}{self.type}.{self.name}"
+            local = self.local_address
             return f"{self.module}.{local}" if self.module else local
         if self.dialect == "kubernetes":
             ns = self.extra.get("namespace")

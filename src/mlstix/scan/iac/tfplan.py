@@ -59,6 +59,12 @@ def _drop_nulls(value: Any) -> Any:
     return value
 
 
+def _key(index: Any) -> str | int | None:
+    if isinstance(index, bool) or not isinstance(index, str | int):
+        return None
+    return index
+
+
 class PlanParser:
     kind = "terraform-plan"
 
@@ -100,6 +106,7 @@ class PlanParser:
                         scope=path,
                         module=module_addr,
                         data=res.get("mode") == "data",
+                        key=_key(res.get("index")),
                     )
                 )
         return ParsedFile(tuple(out), self.kind)

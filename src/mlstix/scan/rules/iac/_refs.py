@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -67,16 +68,45 @@ _DASH = _WORD | {"-"}
 _DOT_DASH = _WORD | {".", "-"}
 
 
+def _instance_ref(text: str, ref: str, key: str) -> bool:
+    """``text`` refers to instance ``key`` of ``ref``: ``ref[key]``, ``ref[*]``, an index that
+    is not known (``ref[var.x]``), or ``ref`` without an index."""
+    start = text.find(ref)
+    while start != -1:
+        end = start + len(ref)
+        if (start == 0 or text[start - 1] not in _DOT) and (
+            end == len(text) or text[end] not in _DASH
+        ):
+            if text[end : end + 1] != "[":
+                return True
+            close = text.find("]", end)
+            index = text[end + 1 : close] if close != -1 else ""
+            if index == key or not (index.isdigit() or index.startswith('"')):
+                return True
+        start = text.find(ref, end)
+    return False
+
+
 def refers_to(value: Any, target: Resource) -> bool:
-    """True when ``value`` (any attribute subtree) references ``target`` or names it."""
+    """True when ``value`` (any attribute subtree) references ``target`` or names it.
+
+    A Terraform instance (``aws_s3_bucket.b[0]``) is referred to by its own index, a splat or
+    an index that is not known, never by another instance's index.
+    """
+    key = None
     if target.dialect == "terraform":
         ref, before = f"{target.type}.{target.name}", _DOT
+        if target.key is not None:
+            key = str(target.key) if isinstance(target.key, int) else json.dumps(target.key)
     else:
         ref, before = target.name, _DASH
     names = literal_names(target)
     for text in iter_strings(value):
-        if (isinstance(text, Expr) or "${" in text) and _has_token(text, ref, before, _DASH):
-            return True
+        if isinstance(text, Expr) or "${" in text:
+            if key is not None and _instance_ref(text, ref, key):
+                return True
+            if key is None and _has_token(text, ref, before, _DASH):
+                return True
         if any(_has_token(text, n, _DOT_DASH, _DOT_DASH) for n in names):
             return True
     return False

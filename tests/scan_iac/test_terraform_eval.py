@@ -1,0 +1,464 @@
+"""Terraform evaluation: each feature with the addresses and findings it must produce."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlstix.scan.iac import Options, collect
+from mlstix.scan.iac._values import Expr
+from mlstix.scan.rules.iac import default_registry, evaluate
+
+NB = """
+resource "aws_sagemaker_notebook_instance" "{name}" {{
+  {meta}
+  name                   = "nb"
+  role_arn               = "r"
+  instance_type          = "ml.t3.medium"
+  direct_internet_access = {dia}
+  root_access            = "Disabled"
+  kms_key_id             = "k"
+  subnet_id              = "s"
+}}
+"""
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def _hits(found: Any, rule_id: str) -> list[str]:
+    registry = default_registry()
+    findings = evaluate(registry, [registry.get(rule_id)], found.resources, None)
+    return sorted(f.location.resource or "" for f in findings)
+
+
+def _attrs(found: Any) -> dict[str, Any]:
+    return {r.address: dict(r.attributes) for r in found.resources}
+
+
+def test_for_each_over_a_tfvars_map_gives_each_instance_its_address_and_finding(
+    tmp_path: Path,
+) -> None:
+    _write(
+        tmp_path,
+        {
+            "main.tf": """
+variable "users" {
+  type    = map(object({ internet = optional(bool, false) }))
+  default = {}
+}
+resource "aws_sagemaker_notebook_instance" "users" {
+  for_each               = var.users
+  name                   = "nb-${each.key}"
+  role_arn               = "r"
+  instance_type          = "ml.t3.medium"
+  direct_internet_access = each.value.internet ? "Enabled" : "Disabled"
+}
+""",
+            "terraform.tfvars": "users = {\n  alice = {}\n  bob = { internet = true }\n}\n",
+        },
+    )
+    found = collect([tmp_path])
+    assert not found.errors
+    attrs = _attrs(found)
+    assert sorted(attrs) == [
+        'aws_sagemaker_notebook_instance.users["alice"]',
+        'aws_sagemaker_notebook_instance.users["bob"]',
+    ]
+    assert attrs['aws_sagemaker_notebook_instance.users["alice"]']["name"] == "nb-alice"
+    # optional(bool, false) fills alice's missing attribute
+    assert _hits(found, "MLSTIX-AWS-SM-001") == ['aws_sagemaker_notebook_instance.users["bob"]']
+    line = next(r.line for r in found.resources)
+    assert (tmp_path / "main.tf").read_text().splitlines()[line - 1].startswith("resource")
+
+
+def test_count_conditionals_and_merge_over_locals(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "main.tf": """
+variable "env" {
+  default = "dev"
+}
+variable "create_legacy" {
+  default = false
+}
+locals {
+  is_prod = var.env == "prod"
+  base    = { team = "ml" }
+  tags    = merge(local.base, { env = var.env }, local.is_prod ? { tier = "1" } : {})
+  names   = ["a", "b", "c"]
+}
+resource "aws_sagemaker_notebook_instance" "pool" {
+  count                  = length(local.names)
+  name                   = format("nb-%s-%02d", local.names[count.index], count.index)
+  role_arn               = "r"
+  instance_type          = "ml.t3.medium"
+  direct_internet_access = !local.is_prod && count.index > 0 ? "Enabled" : "Disabled"
+  tags                   = local.tags
+}
+resource "aws_sagemaker_notebook_instance" "legacy" {
+  count         = var.create_legacy ? 1 : 0
+  name          = "old"
+  role_arn      = "r"
+  instance_type = "ml.t3.medium"
+}
+""",
+        },
+    )
+    found = collect([tmp_path], options=Options(variables=(("env", "staging"),)))
+    attrs = _attrs(found)
+    assert sorted(attrs) == [f"aws_sagemaker_notebook_instance.pool[{i}]" for i in range(3)]
+    assert attrs["aws_sagemaker_notebook_instance.pool[1]"]["name"] == "nb-b-01"
+    assert attrs["aws_sagemaker_notebook_instance.pool[0]"]["tags"] == {
+        "team": "ml",
+        "env": "staging",
+    }
+    assert _hits(found, "MLSTIX-AWS-SM-001") == [
+        "aws_sagemaker_notebook_instance.pool[1]",
+        "aws_sagemaker_notebook_instance.pool[2]",
+    ]
+    prod = collect([tmp_path], options=Options(variables=(("env", "prod"),)))
+    assert _hits(prod, "MLSTIX-AWS-SM-001") == []
+    assert _attrs(prod)["aws_sagemaker_notebook_instance.pool[0]"]["tags"]["tier"] == "1"
+
+
+def test_null_default_is_unset_and_a_variable_without_value_is_unknown(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "main.tf": """
+variable "kms" {
+  type    = string
+  default = null
+}
+variable "subnet" {
+  type = string
+}
+resource "aws_sagemaker_notebook_instance" "nb" {
+  name          = "nb"
+  role_arn      = "r"
+  instance_type = "ml.t3.medium"
+  kms_key_id    = var.kms
+  subnet_id     = var.subnet
+}
+""",
+        },
+    )
+    found = collect([tmp_path])
+    attrs = _attrs(found)["aws_sagemaker_notebook_instance.nb"]
+    assert "kms_key_id" not in attrs  # null: the argument is not set
+    assert isinstance(attrs["subnet_id"], Expr)  # no value anywhere: unknown, not absent
+    assert _hits(found, "MLSTIX-AWS-SM-003") == ["aws_sagemaker_notebook_instance.nb"]
+    assert _hits(found, "MLSTIX-AWS-SM-004") == []
+
+
+def test_var_file_and_auto_tfvars_order(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "main.tf": 'variable "dia" {\n  default = "Disabled"\n}\n'
+            + NB.format(name="nb", meta="", dia="var.dia"),
+            "terraform.tfvars": 'dia = "Enabled"\n',
+            "b.auto.tfvars": 'dia = "Disabled"\n',
+            "a.auto.tfvars": 'dia = "Enabled"\n',
+        },
+    )
+    assert _hits(collect([tmp_path]), "MLSTIX-AWS-SM-001") == []  # b.auto.tfvars is last
+    extra = tmp_path.parent / "prod.tfvars.json"
+    extra.write_text(json.dumps({"dia": "Enabled"}))
+    from mlstix.scan.iac.collect import read_var_file
+
+    options = Options(var_files=((str(extra), read_var_file(extra)),))
+    assert _hits(collect([tmp_path], options=options), "MLSTIX-AWS-SM-001") == [
+        "aws_sagemaker_notebook_instance.nb"
+    ]
+
+
+def test_dynamic_block_that_produces_the_encryption_block_counts_as_present(
+    tmp_path: Path,
+) -> None:
+    _write(
+        tmp_path,
+        {
+            "main.tf": """
+variable "cmk" {
+  default = { key_vault_id = "kv", key_id = "https://kv.vault.azure.net/keys/ml/1" }
+}
+variable "unknown_keys" {}
+resource "azurerm_machine_learning_workspace" "pass_dynamic" {
+  name = "w1"
+  dynamic "encryption" {
+    for_each = var.cmk == null ? [] : [var.cmk]
+    content {
+      key_vault_id = encryption.value.key_vault_id
+      key_id       = encryption.value.key_id
+    }
+  }
+}
+resource "azurerm_machine_learning_workspace" "pass_unknown" {
+  name = "w2"
+  dynamic "encryption" {
+    for_each = var.unknown_keys
+    iterator = k
+    content {
+      key_id = k.value
+    }
+  }
+}
+resource "azurerm_machine_learning_workspace" "fail_empty" {
+  name = "w3"
+  dynamic "encryption" {
+    for_each = []
+    content {
+      key_id = "x"
+    }
+  }
+}
+""",
+        },
+    )
+    found = collect([tmp_path])
+    attrs = _attrs(found)
+    assert attrs["azurerm_machine_learning_workspace.pass_dynamic"]["encryption"] == [
+        {"key_vault_id": "kv", "key_id": "https://kv.vault.azure.net/keys/ml/1"}
+    ]
+    assert _hits(found, "MLSTIX-AZ-ML-002") == ["azurerm_machine_learning_workspace.fail_empty"]
+
+
+def test_local_module_outside_the_scanned_folder_with_for_each_and_outputs(
+    tmp_path: Path,
+) -> None:
+    _write(
+        tmp_path,
+        {
+            "live/prod/main.tf": """
+module "kms" {
+  source = "../../modules/kms"
+}
+module "endpoint" {
+  source   = "../../modules/endpoint"
+  for_each = { public = "", private = "x" }
+  name     = "ep-${each.key}"
+  kms      = each.value == "" ? null : module.kms.arn
+}
+""",
+            "modules/kms/main.tf": 'output "arn" {\n  value = "arn:aws:kms:eu-west-1:1:key/k"\n}\n',
+            "modules/endpoint/main.tf": """
+variable "name" {}
+variable "kms" {
+  default = null
+}
+resource "aws_sagemaker_endpoint_configuration" "this" {
+  name        = var.name
+  kms_key_arn = var.kms
+  production_variants {
+    variant_name  = "v"
+    model_name    = "m"
+    instance_type = "ml.m5.large"
+  }
+}
+""",
+        },
+    )
+    found = collect([tmp_path / "live" / "prod"])
+    assert not found.errors
+    assert _hits(found, "MLSTIX-AWS-SM-007") == [
+        'module.endpoint["public"].aws_sagemaker_endpoint_configuration.this'
+    ]
+    private = _attrs(found)['module.endpoint["private"].aws_sagemaker_endpoint_configuration.this']
+    assert private["kms_key_arn"] == "arn:aws:kms:eu-west-1:1:key/k"
+    shown = {s.path for s in found.scanned}
+    assert str(tmp_path / "modules" / "endpoint" / "main.tf") in shown
+
+
+def test_remote_module_not_on_disk_is_an_error_with_its_address(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "main.tf": """
+module "bucket" {
+  source  = "terraform-aws-modules/s3-bucket/aws"
+  version = "4.1.0"
+}
+module "installed" {
+  source = "git::https://example.com/nb.git"
+}
+""",
+            ".terraform/modules/modules.json": json.dumps(
+                {
+                    "Modules": [
+                        {"Key": "installed", "Source": "git::x", "Dir": ".terraform/modules/nb"}
+                    ]
+                }
+            ),
+            ".terraform/modules/nb/main.tf": NB.format(name="fail", meta="", dia='"Enabled"'),
+        },
+    )
+    found = collect([tmp_path])
+    assert [e.message.split(":")[0] for e in found.errors] == ["module.bucket"]
+    assert "not on disk" in found.errors[0].message
+    assert _hits(found, "MLSTIX-AWS-SM-001") == [
+        "module.installed.aws_sagemaker_notebook_instance.fail"
+    ]
+
+
+def test_unknown_stays_unknown(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "main.tf": """
+data "google_project" "p" {}
+variable "flag" {}
+resource "aws_sagemaker_notebook_instance" "nb" {
+  name                   = "nb"
+  role_arn               = "r"
+  instance_type          = "ml.t3.medium"
+  direct_internet_access = var.flag ? "Enabled" : "Disabled"
+  root_access            = try(var.flag.x, "Disabled")
+  kms_key_id             = timestamp()
+  subnet_id              = coalesce(var.flag, "subnet-1")
+  tags = {
+    sa   = "${data.google_project.p.number}-compute@developer.gserviceaccount.com"
+    same = var.flag ? "x" : "x"
+  }
+}
+""",
+        },
+    )
+    attrs = _attrs(collect([tmp_path]))["aws_sagemaker_notebook_instance.nb"]
+    assert attrs["direct_internet_access"] == Expr('${var.flag ? "Enabled" : "Disabled"}')
+    assert isinstance(attrs["root_access"], Expr)
+    assert isinstance(attrs["kms_key_id"], Expr)
+    assert isinstance(attrs["subnet_id"], Expr)
+    assert attrs["tags"] == {
+        "sa": Expr("${data.google_project.p.number}-compute@developer.gserviceaccount.com"),
+        "same": "x",
+    }
+
+
+def test_companion_resources_pair_by_instance(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "main.tf": """
+resource "aws_s3_bucket" "models" {
+  for_each = toset(["prod", "dev"])
+  bucket   = "acme-models-${each.key}"
+}
+resource "aws_s3_bucket_versioning" "models" {
+  bucket = aws_s3_bucket.models["prod"].id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+""",
+        },
+    )
+    found = collect([tmp_path])
+    assert _hits(found, "MLSTIX-AWS-S3-001") == ['aws_s3_bucket.models["dev"]']
+
+
+def test_functions_and_for_expressions(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "main.tf": """
+locals {
+  envs = { prod = { public = false }, dev = { public = true } }
+  public = [for k, v in local.envs : k if v.public]
+  by_env = { for k, v in local.envs : upper(k) => !v.public }
+  flat   = flatten([["a"], ["b", ["c"]]])
+  joined = join(",", concat(local.flat, tolist(toset(["z", "a"]))))
+  look   = lookup(local.envs.prod, "missing", "dflt")
+  json   = jsonencode({ Statement = [{ Effect = "Allow", Action = "s3:*" }] })
+  text   = replace(trimspace("  a-b  "), "-", "_")
+  nums   = [for i in range(3) : i * 2]
+  keys   = keys(local.envs)
+  one    = one([for k in keys(local.envs) : k if k == "dev"])
+}
+resource "x_thing" "t" {
+  v = [local.public, local.by_env, local.joined, local.look, local.json, local.text,
+       local.nums, local.keys, local.one, substr("abcdef", 1, 3), element(["a", "b"], 3)]
+}
+""",
+        },
+    )
+    found = collect([tmp_path])
+    assert _attrs(found)["x_thing.t"]["v"] == [
+        ["dev"],
+        {"DEV": False, "PROD": True},
+        "a,b,c,a,z",
+        "dflt",
+        '{"Statement":[{"Effect":"Allow","Action":"s3:*"}]}',
+        "a_b",
+        [0, 2, 4],
+        ["dev", "prod"],
+        "dev",
+        "bcd",
+        "b",
+    ]
+
+
+def test_hostile_terraform_is_bounded(tmp_path: Path) -> None:
+    locals_chain = "\n".join(f"  l{i} = concat(local.l{i + 1}, local.l{i + 1})" for i in range(40))
+    _write(
+        tmp_path,
+        {
+            "main.tf": f"""
+locals {{
+{locals_chain}
+  l40 = ["x"]
+  self = local.self
+}}
+resource "x_thing" "t" {{
+  count = 100000000
+  a     = length(local.l0)
+  b     = local.self
+  c     = range(1000000000)
+}}
+""",
+        },
+    )
+    found = collect([tmp_path])
+    assert len(found.resources) == 10_000
+    assert "count 100000000" in found.errors[0].message
+    attrs = found.resources[0].attributes
+    assert all(isinstance(attrs[k], Expr) for k in "abc")
+
+
+def test_parsed_modules_pickle_for_worker_processes(tmp_path: Path) -> None:
+    from mlstix.scan.iac.terraform import load_dir
+
+    path = tmp_path / "main.tf"
+    path.write_text(NB.format(name="nb", meta="count = var.n", dia="var.x ? 1 : 2"))
+    tfdir = load_dir(tmp_path, [path], {})
+    assert pickle.loads(pickle.dumps(tfdir)).blocks[0].body == tfdir.blocks[0].body
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", True), ('["a", "b"]', ["a", "b"]), ("{ a = 1 }", {"a": 1})],
+)
+def test_cli_var_values_follow_the_variable_type(
+    tmp_path: Path, value: str, expected: object
+) -> None:
+    kind = {"true": "bool"}.get(value, "any")
+    _write(
+        tmp_path,
+        {
+            "main.tf": f'variable "v" {{\n  type = {kind}\n}}\n'
+            'resource "x_t" "t" {\n  v = var.v\n}\n'
+        },
+    )
+    found = collect([tmp_path], options=Options(variables=(("v", value),)))
+    assert _attrs(found)["x_t.t"]["v"] == expected
