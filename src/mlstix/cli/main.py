@@ -54,6 +54,8 @@ _COMMANDS: dict[str, Callable[[], click.Command]] = {
     "serve": lambda: _attr("mlstix.cli.taxii:serve"),
     "publish": lambda: _attr("mlstix.cli.taxii:publish"),
     "assess": lambda: _attr("mlstix.cli.assess:assess"),
+    "detect": lambda: _attr("mlstix.cli.detect:detect"),
+    "benchmark": lambda: _attr("mlstix.cli.benchmark:benchmark"),
 }
 
 
@@ -72,8 +74,12 @@ _EXTRAS = {
     "psycopg": "serve",
     "httpx": "serve",
     "openpyxl": "export",
+    "trestle": "benchmark",
     "boto3": "assess",
     "botocore": "assess",
+    "sigma": "detect",
+    "duckdb": "detect",
+    "orjson": "detect",
 }
 
 

@@ -38,6 +38,8 @@ __all__ = [
     "Mappings",
     "Platform",
     "Remediation",
+    "RemediationStep",
+    "Section",
     "load_benchmark",
     "load_benchmark_from",
 ]
@@ -237,3 +239,29 @@ def load_benchmark_from(folder: Path, kb: KnowledgeBase) -> Benchmark:
     from mlstix.kb._controls_load import read_benchmark
 
     return read_benchmark(folder, kb)
+
+
+@dataclass(frozen=True)
+class RemediationStep:
+    platform: str  # a cloud's title ("AWS"), or "" for the control's own note
+    course_of_action: str  # KB key ("" for the note)
+    step: int  # 1-based step of the course of action's cloud guidance (0 for the note)
+    text: str
+
+
+def remediation_steps(
+    bench: Benchmark, control: Control, kb: KnowledgeBase
+) -> list[RemediationStep]:
+    """The control's remediation: the course of action's per-cloud steps it points at (the text
+    comes from the course of action, never a copy), then its own note for other platforms."""
+    from mlstix.kb.model import Cloud
+
+    coa = kb.course_of_action(bench.section_of(control).course_of_action)
+    out = [
+        RemediationStep(cloud.title, coa.key, n, " ".join(coa.cloud[cloud].steps[n - 1].split()))
+        for cloud in Cloud
+        for n in getattr(control.remediation, cloud.value)
+    ]
+    if control.remediation.other:
+        out.append(RemediationStep("", "", 0, " ".join(control.remediation.other.split())))
+    return out

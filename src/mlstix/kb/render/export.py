@@ -3,9 +3,10 @@
 Security teams keep control matrices in spreadsheets; this gives them the knowledge base in that
 shape. Sheets (:data:`SHEETS`): ``attack-patterns``, ``vulnerabilities``, ``courses-of-action``
 (with each cloud's services, steps, example and references in their own columns), ``mitre`` (the
-catalogued ATLAS/ATT&CK objects and what maps to them) and ``relationships`` (targets, mitigates
-and related-to edges, with both ends' keys, types and names). List-valued cells hold one item per
-line.
+catalogued ATLAS/ATT&CK objects and what maps to them), ``relationships`` (targets, mitigates
+and related-to edges, with both ends' keys, types and names) and ``controls`` (the ML Cloud
+Security Benchmark's controls, :mod:`mlstix.kb.render.benchmark`). List-valued cells hold one
+item per line.
 
 Two containers:
 
@@ -32,9 +33,16 @@ from mlstix.kb.graph import KnowledgeBase
 from mlstix.kb.model import AttackPattern, Cloud, CourseOfAction, DocLink, KbObject, Vulnerability
 from mlstix.kb.render.markdown import category_title
 
-__all__ = ["EXPORTERS", "SHEETS", "csv_zip", "tables", "xlsx"]
+__all__ = ["EXPORTERS", "SHEETS", "csv_zip", "tables", "workbook", "xlsx"]
 
-SHEETS = ("attack-patterns", "vulnerabilities", "courses-of-action", "mitre", "relationships")
+SHEETS = (
+    "attack-patterns",
+    "vulnerabilities",
+    "courses-of-action",
+    "mitre",
+    "relationships",
+    "controls",
+)
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _XLSX_CELL_MAX = 32767
 Table = list[list[str]]
@@ -186,7 +194,11 @@ def tables(kb: KnowledgeBase) -> dict[str, Table]:
             to = kb.get(r.target)
             target = (to.key, to.kind, to.name)
         rels.append([r.id, r.type, src.key, src.kind, src.name, *target, r.description.strip()])
-    return dict(zip(SHEETS, (aps, vulns, coas, mitre, rels), strict=True))
+    from mlstix.kb.controls import load_benchmark
+    from mlstix.kb.render.benchmark import control_table
+
+    controls = control_table(load_benchmark(kb), kb)
+    return dict(zip(SHEETS, (aps, vulns, coas, mitre, rels, controls), strict=True))
 
 
 def _zip_entry(name: str) -> zipfile.ZipInfo:
@@ -226,6 +238,12 @@ def _normalize_xlsx(data: bytes, modified: str) -> bytes:
 
 def xlsx(kb: KnowledgeBase) -> bytes:
     """An Excel workbook, one worksheet per sheet."""
+    newest = max((o.modified for o in kb.objects), default=datetime(2025, 1, 1, tzinfo=UTC))
+    return workbook(tables(kb), newest)
+
+
+def workbook(sheets: dict[str, Table], newest: datetime) -> bytes:
+    """An Excel workbook of ``sheets``, stamped with ``newest`` so it is deterministic."""
     try:
         from openpyxl import Workbook
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -237,11 +255,10 @@ def xlsx(kb: KnowledgeBase) -> bytes:
         ) from None
     book = Workbook()
     book.remove(book.active)
-    newest = max((o.modified for o in kb.objects), default=datetime(2025, 1, 1, tzinfo=UTC))
     book.properties.creator = "mlstix"
     book.properties.created = newest.replace(tzinfo=None)
     wrap = Alignment(wrap_text=True, vertical="top")
-    for name, rows in tables(kb).items():
+    for name, rows in sheets.items():
         sheet = book.create_sheet(name)
         for r, row in enumerate(rows, 1):
             for c, value in enumerate(row, 1):
@@ -254,7 +271,10 @@ def xlsx(kb: KnowledgeBase) -> bytes:
                 if r == 1:
                     cell.font = Font(bold=True)
         for c, head in enumerate(rows[0], 1):
-            long_text = head in {"description", "example", "detection", "verification"}
+            long_text = head in {
+                *("description", "example", "detection", "verification"),
+                *("statement", "rationale", "manual_audit", "remediation"),
+            }
             sheet.column_dimensions[get_column_letter(c)].width = 60 if long_text else 24
         sheet.freeze_panes = "C2"
         sheet.auto_filter.ref = sheet.dimensions

@@ -1,0 +1,69 @@
+"""The JSON reports ``benchmark assess`` reads: findings, and which rules ran.
+
+A report is untrusted input. Its findings are read by :func:`mlstix.findings.read.read_report`
+(which names the file and field of any problem); this module adds what the benchmark needs besides:
+``rules_run`` (the rules the scan evaluated) and ``scanned``. A report written before
+``rules_run`` existed still counts its findings, but no rule is taken to have run from it, so it
+can fail controls and never pass one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mlstix.errors import UsageError
+from mlstix.findings.model import Finding
+from mlstix.findings.read import read_report
+
+__all__ = ["ReportInput", "load_reports"]
+
+_MAX_BYTES = 256 * 1024 * 1024
+
+
+class _Extra(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    rules_run: list[str] | None = None
+    scanned: list[dict[str, object]] = []
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    name: str
+    findings: tuple[Finding, ...]
+    rules_run: frozenset[str] | None  # None: an older report that does not say
+    scanned: int
+
+
+def load_reports(paths: list[Path]) -> list[ReportInput]:
+    return [_load(path) for path in paths]
+
+
+def _load(path: Path) -> ReportInput:
+    name = str(path)
+    try:
+        if path.stat().st_size > _MAX_BYTES:
+            raise UsageError(f"{name} is larger than {_MAX_BYTES // (1024 * 1024)} MiB")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"no such report: {name}") from None
+    except IsADirectoryError:
+        raise UsageError(
+            f"{name} is a folder", hint="pass the JSON report files themselves"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
+    findings = read_report(data, name)
+    try:
+        extra = _Extra.model_validate(json.loads(data))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(
+            f"{name} is not an mlstix JSON report: field {where}: {first['msg']}"
+        ) from None
+    rules = frozenset(extra.rules_run) if extra.rules_run is not None else None
+    return ReportInput(name, findings, rules, len(extra.scanned))
