@@ -31,6 +31,7 @@ class Recorded:
         self.responses: dict[str, Any] = {}
         self.denied: set[str] = set()
         self.seen: list[str] = []
+        self.sts_error: str | None = None  # an STS error code GetCallerIdentity answers with
         # moto 5.2 stores no EnableNetworkIsolation for models; remember it from CreateModel and
         # put it back into DescribeModel, as SageMaker answers
         self.isolated: dict[str, bool] = {}
@@ -67,6 +68,17 @@ def _handler(upstream: tuple[str, int], recorded: Recorded) -> type[BaseHTTPRequ
                 )
                 data = {"__type": "AccessDeniedException", "Message": msg}
                 self._reply(400, json.dumps(data).encode(), json_type)
+                return
+            if recorded.sts_error and b"Action=GetCallerIdentity" in body:
+                # the STS query-protocol error document (STS API reference, Common Errors)
+                xml = (
+                    '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>'
+                    f"<Type>Sender</Type><Code>{recorded.sts_error}</Code>"
+                    "<Message>The security token included in the request is expired</Message>"
+                    "</Error><RequestId>4e5d7d5c-0000-0000-0000-000000000000</RequestId>"
+                    "</ErrorResponse>"
+                )
+                self._reply(403, xml.encode(), {"Content-Type": "text/xml"})
                 return
             if target in recorded.responses:
                 answer = recorded.responses[target]

@@ -114,6 +114,7 @@ def evaluate_inventory(
     kb: KnowledgeBase | None,
     *,
     extra_findings: Iterable[Finding] = (),
+    extra_scanned: Iterable[ScannedFile] = (),
 ) -> Report:
     """The report of one assessment: every finding on its real resource, the resources read
     (``scanned``, kind = resource type) and the errors met while reading."""
@@ -123,13 +124,19 @@ def evaluate_inventory(
     views = _views(inventory.resources)
     by_location = {(r.file, r.address): r for r in views}
     iac = default_registry()
-    findings = evaluate(iac, [r for r in iac if r.cloud == inventory.cloud], views, kb)
+    iac_rules = [r for r in iac if r.cloud == inventory.cloud]
+    findings = evaluate(iac, iac_rules, views, kb)
     live = live_registry()
-    findings += evaluate(live, [r for r in live if r.cloud == inventory.cloud], views, kb)
+    live_rules = [r for r in live if r.cloud == inventory.cloud]
+    findings += evaluate(live, live_rules, views, kb)
     relocated = [_relocate(f, by_location) for f in findings]
     scanned = [
         ScannedFile(path=r.file, kind=r.type)
         for r in inventory.resources
         if not r.type.startswith("MLSTIX::")
     ]
-    return Report.build("assess", scanned, [*relocated, *extra_findings], inventory.errors)
+    scanned += extra_scanned
+    ran = [r.id for r in (*iac_rules, *live_rules)]
+    return Report.build(
+        "assess", scanned, [*relocated, *extra_findings], inventory.errors, rules_run=ran
+    )

@@ -97,9 +97,10 @@ def _finish(
     except KbDataError:
         kb = None
     extra: list[Any] = []
+    extra_scanned: list[Any] = []
     if scan and artifacts and kb is not None:
         result = scan_artifacts(artifacts, kb, max_size=max_size)
-        extra = result.findings
+        extra, extra_scanned = result.findings, result.scanned
         inventory.errors.extend(result.errors)
         inventory.notes.extend(result.notes)
     elif scan:
@@ -107,7 +108,7 @@ def _finish(
     if snapshot_out is not None:
         path = save_snapshot(inventory, snapshot_out)
         err_console.print(f"snapshot written to {path}", highlight=False)
-    report = evaluate_inventory(inventory, kb, extra_findings=extra)
+    report = evaluate_inventory(inventory, kb, extra_findings=extra, extra_scanned=extra_scanned)
     for note in sorted(inventory.notes):
         err_console.print(f"note: {note}", highlight=False, markup=False)
     sys.exit(emit(report, fmt, output, fail_on, skip_hint=_HINT))
