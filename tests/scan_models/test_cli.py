@@ -43,7 +43,8 @@ def test_json_report_and_exit_code(tree: Path) -> None:
 
 
 def test_fail_on_threshold(tmp_path: Path) -> None:
-    (tmp_path / "x.pkl").write_bytes(b.call_pickle("acme", "Thing", "x"))  # medium only
+    referenced = b"\x80\x02" + b.global_op("acme", "Thing") + b"."  # unknown, not invoked
+    (tmp_path / "x.pkl").write_bytes(referenced)  # medium only
     assert run(str(tmp_path), "--format", "json")[0] == 0  # default --fail-on high
     assert run(str(tmp_path), "--format", "json", "--fail-on", "medium")[0] == 1
 

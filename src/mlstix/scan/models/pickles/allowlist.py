@@ -1,14 +1,21 @@
-"""The import policy for pickle streams: allowlist first, a denylist for what is dangerous.
+"""The import policy for pickle streams: exact allowlist, denylist on every dotted tail.
 
 A pickle import (``GLOBAL``, ``STACK_GLOBAL``, ``INST``) names ``module`` and a possibly dotted
-``name``; the unpickler imports the module and walks the name's attributes. Verdicts:
+``name``; ``find_class`` imports the module and walks the name's attributes, so what it returns
+is decided by the whole path, not by its first parts. Verdicts:
 
-- ``dangerous``: runs code, touches the OS, loads more code or reaches interpreter internals.
-  Checked first and on every tail of the dotted path, so ``torch.serialization.os.system``,
-  submodules (``asyncio.unix_events``) and ``__globals__`` tricks are caught.
-- ``allowed``: needed to load PyTorch, NumPy, scikit-learn, joblib and similar models, or added
-  by the user's policy.
-- ``unknown``: anything else, reported at medium severity so that new gadgets are never clean.
+- ``dangerous``: runs code, touches the OS, loads more code, reads or writes files, or reaches
+  interpreter internals (:mod:`._denylist`). Checked first and on every tail of the dotted
+  path, so ``torch.serialization.os.system``, ``sklearn.datasets._base.makedirs``,
+  ``pandas.DataFrame.to_csv`` and ``__globals__`` tricks are caught.
+- ``allowed``: an exact ``(module, qualname)`` pair of a data constructor that the libraries
+  users load models from really write: the hand-kept list below (standard library, PyTorch,
+  joblib, names older NumPy and pandas wrote) and ``allowed.txt``, generated from the
+  libraries themselves by ``tests/scan_models/real/make_allowlist.py``. No prefix is trusted:
+  a trusted package's module holds re-exports of anything it imports.
+- ``unknown``: anything else. The machine decides the severity from how the stream uses it:
+  invoked (``REDUCE``, ``NEWOBJ``, ``NEWOBJ_EX``, ``OBJ``, ``INST``, ``BUILD``) is high,
+  invoked with a shell-command-like argument critical, only referenced medium.
 
 Python 2 names are mapped the way ``pickle`` maps them (``__builtin__`` → ``builtins``).
 """
@@ -17,172 +24,25 @@ from __future__ import annotations
 
 import _compat_pickle
 import fnmatch
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
 from typing import Literal
 
-__all__ = ["ImportPolicy", "Verdict", "normalize"]
+from mlstix.scan.models.pickles._denylist import (
+    DANGEROUS_ATTR_PREFIXES,
+    DANGEROUS_ATTRS,
+    DANGEROUS_MODULES,
+    DANGEROUS_NAMES,
+)
+
+__all__ = ["ImportPolicy", "Verdict", "allowed_pairs", "dangerous", "normalize"]
 
 Verdict = Literal["dangerous", "allowed", "unknown"]
 
-# Modules whose every member (and submodule) is dangerous in a model file.
-_DANGEROUS_MODULES = frozenset(
-    [
-        "os",
-        "posix",
-        "nt",
-        "posixpath",
-        "ntpath",
-        "subprocess",
-        "_posixsubprocess",
-        "pty",
-        "shutil",
-        "sys",
-        "socket",
-        "_socket",
-        "ssl",
-        "ctypes",
-        "_ctypes",
-        "cffi",
-        "importlib",
-        "imp",
-        "zipimport",
-        "pkgutil",
-        "runpy",
-        "marshal",
-        "code",
-        "codeop",
-        "pdb",
-        "bdb",
-        "cProfile",
-        "profile",
-        "_lsprof",
-        "timeit",
-        "trace",
-        "pydoc",
-        "webbrowser",
-        "multiprocessing",
-        "concurrent",
-        "asyncio",
-        "threading",
-        "_thread",
-        "signal",
-        "platform",
-        "commands",
-        "popen2",
-        "pickle",
-        "_pickle",
-        "cPickle",
-        "dill",
-        "cloudpickle",
-        "shelve",
-        "pip",
-        "setuptools",
-        "distutils",
-        "http",
-        "urllib",
-        "urllib2",
-        "requests",
-        "httpx",
-        "ftplib",
-        "telnetlib",
-        "smtplib",
-        "poplib",
-        "imaplib",
-        "nntplib",
-        "xmlrpc",
-        "socketserver",
-        "tempfile",
-        "glob",
-        "io",
-        "_io",
-        "fileinput",
-        "mmap",
-        "gc",
-        "inspect",
-        "types",
-        "ast",
-        "tokenize",
-        "compileall",
-        "py_compile",
-        "sysconfig",
-        "site",
-        "builtins.__import__",
-        "idlelib",
-        "venv",
-        "ensurepip",
-        "tkinter",
-        "turtle",
-        "doctest",
-        "unittest",
-        "operator._operator",
-        "_operator",
-        "torch.hub",
-        "torch.serialization",
-        "torch.load",
-        "torch.jit.load",
-        "torch.utils.cpp_extension",
-        "torch._dynamo",
-        "torch._inductor",
-        "torch.package",
-        "numpy.f2py",
-        "numpy.distutils",
-        "numpy.load",
-        "numpy.testing",
-        "numpy.lib.npyio",
-        "numpy.ctypeslib",
-        "pandas.read_pickle",
-        "pandas.io",
-        "joblib.load",
-        "joblib.numpy_pickle.load",
-        "keras.models.load_model",
-        "tensorflow.io",
-        "tensorflow.keras.models.load_model",
-        "jinja2",
-        "mako",
-        "yaml.load",
-        "yaml.unsafe_load",
-    ]
-)
-# Individual dangerous names in otherwise harmless modules.
-_DANGEROUS_NAMES = frozenset(
-    [
-        "builtins.eval",
-        "builtins.exec",
-        "builtins.compile",
-        "builtins.__import__",
-        "builtins.getattr",
-        "builtins.setattr",
-        "builtins.delattr",
-        "builtins.open",
-        "builtins.input",
-        "builtins.breakpoint",
-        "builtins.globals",
-        "builtins.locals",
-        "builtins.vars",
-        "builtins.memoryview",
-        "builtins.help",
-        "builtins.execfile",
-        "builtins.file",
-        "builtins.reload",
-        "builtins.apply",
-        "builtins.__builtins__",
-        "builtins.exit",
-        "builtins.quit",
-        "builtins.classmethod",
-        "builtins.staticmethod",
-        "builtins.property",
-        "builtins.super",
-        "builtins.type",
-        "builtins.object.__subclasses__",
-        "operator.attrgetter",
-        "operator.methodcaller",
-        "operator.itemgetter",
-        "functools.reduce",
-        "copyreg._reconstructor.__globals__",
-        "torch.storage._load_from_bytes",
-    ]
-)
+# Exact names that the generated list does not hold: the standard library's data types, the
+# names PyTorch and joblib write, and the names older NumPy and pandas versions wrote.
 _ALLOWED_NAMES = frozenset(
     [
         "collections.OrderedDict",
@@ -216,10 +76,14 @@ _ALLOWED_NAMES = frozenset(
         "datetime.time",
         "datetime.timedelta",
         "datetime.timezone",
+        "zoneinfo.ZoneInfo",
+        "zoneinfo.ZoneInfo._unpickle",
         "decimal.Decimal",
         "fractions.Fraction",
         "uuid.UUID",
         "argparse.Namespace",
+        "types.SimpleNamespace",
+        "functools.partial",
         "pathlib.PosixPath",
         "pathlib.WindowsPath",
         "pathlib.PurePosixPath",
@@ -227,17 +91,11 @@ _ALLOWED_NAMES = frozenset(
         "re._compile",
         "enum.Enum",
         "numpy.core.multiarray._reconstruct",
-        "numpy._core.multiarray._reconstruct",
         "numpy.core.multiarray.scalar",
         "numpy._core.multiarray.scalar",
-        "numpy.ndarray",
-        "numpy.dtype",
         "numpy.core.numeric._frombuffer",
         "numpy._core.numeric._frombuffer",
         "numpy.ma.core._mareconstruct",
-        "numpy.random._pickle.__randomstate_ctor",
-        "numpy.random._pickle.__bit_generator_ctor",
-        "numpy.random._pickle.__generator_ctor",
         "numpy.random.__RandomState_ctor",
         "numpy.random.mtrand.RandomState",
         "numpy.random._mt19937.MT19937",
@@ -245,6 +103,11 @@ _ALLOWED_NAMES = frozenset(
         "joblib.numpy_pickle.NumpyArrayWrapper",
         "joblib.numpy_pickle_compat.NDArrayWrapper",
         "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper",
+        "pandas._libs.tslibs.timestamps._unpickle_timestamp",
+        "pandas._libs.tslibs.timedeltas._timedelta_unpickle",
+        "pandas._libs.tslibs.nattype.__nat_unpickle",
+        "pandas.core.internals.blocks.new_block",
+        "pandas.core.internals.blocks._unpickle_block",
         "torch.Size",
         "torch.device",
         "torch.dtype",
@@ -349,25 +212,27 @@ _TORCHSCRIPT = [
     "build_tensor_from_id",
     "restore_type_tag",
 ]
-_ALLOWED = (
+_HAND_ALLOWED = (
     _ALLOWED_NAMES
     | {f"torch.{d}" for d in _TORCH_DTYPES}
     | {f"torch.{s}" for s in _TORCH_STORAGES}
     | {f"torch._utils.{r}" for r in _TORCH_REBUILD}
     | {f"torch.jit._pickle.{n}" for n in _TORCHSCRIPT}
 )
-# Prefixes of packages whose classes models legitimately pickle (checked after the denylist).
-_ALLOWED_PREFIXES = (
-    "torch.nn.modules.",
-    "torch.optim.",
-    "__torch__.",
-    "sklearn.",
-    "scipy.sparse.",
-    "xgboost.core.",
-    "xgboost.sklearn.",
-    "lightgbm.basic.",
-    "lightgbm.sklearn.",
-    "numpy.dtypes.",
+# Allowed functions that build an instance of the class they are given as first argument,
+# without the class being the callable the stream names (copyreg._reconstructor(cls, ...),
+# numpy's _reconstruct(subtype, ...), pandas' _new_Index(cls, d)): the class is invoked.
+CONSTRUCTS_FIRST_ARG = frozenset(
+    [
+        "copyreg._reconstructor",
+        "copyreg.__newobj__",
+        "copyreg.__newobj_ex__",
+        "numpy.core.multiarray._reconstruct",
+        "numpy._core.multiarray._reconstruct",
+        "numpy.ma.core._mareconstruct",
+        "pandas.core.indexes.base._new_Index",
+        "pandas._libs.internals._unpickle_block",
+    ]
 )
 
 
@@ -380,17 +245,34 @@ def normalize(module: str, name: str) -> tuple[str, str]:
     return module, name
 
 
+@functools.cache
+def allowed_pairs() -> frozenset[str]:
+    """Every allowed ``module.qualname``: the hand-kept names and ``allowed.txt``."""
+    text = resources.files(__package__).joinpath("allowed.txt").read_text("utf-8")
+    generated = {line.replace(" ", ".", 1) for line in text.splitlines() if line and line[0] != "#"}
+    return frozenset(_HAND_ALLOWED | generated)
+
+
 def _listed(candidate: str) -> bool:
-    return candidate in _DANGEROUS_MODULES or candidate in _DANGEROUS_NAMES
+    return candidate in DANGEROUS_MODULES or candidate in DANGEROUS_NAMES
 
 
-def _dangerous(module: str, name: str) -> bool:
-    """Dangerous if any prefix of ``module.name`` is listed, or any attribute path inside
-    ``name`` starts with a listed module (``torch.serialization`` + ``os.system``)."""
+def _dangerous_attr(part: str) -> bool:
+    return part in DANGEROUS_ATTRS or part.startswith(DANGEROUS_ATTR_PREFIXES)
+
+
+def dangerous(module: str, name: str) -> bool:
+    """Dangerous if any prefix of ``module.name`` is listed, any attribute path inside
+    ``name`` starts with a listed module (``torch.serialization`` + ``os.system``), any part
+    of ``name`` is a dunder (``__globals__``) or an attribute that does I/O or runs code
+    (``DataFrame.to_csv``, ``load``, ``system``)."""
     parts = f"{module}.{name}".split(".")
     first_attr = len(module.split("."))
-    if any(p.startswith("__") and p.endswith("__") and len(p) > 4 for p in parts[first_attr:]):
+    attrs = parts[first_attr:]
+    if any(p.startswith("__") and p.endswith("__") and len(p) > 4 for p in attrs):
         return True  # __globals__, __builtins__, __subclasses__, ...
+    if any(_dangerous_attr(p) for p in attrs):
+        return True
     for start in (0, *range(first_attr, len(parts))):
         tail = parts[start:]
         if any(_listed(".".join(tail[:j])) for j in range(1, len(tail) + 1)):
@@ -414,8 +296,18 @@ class ImportPolicy:
         qualname = f"{module}.{name}"
         if any(fnmatch.fnmatchcase(qualname, p) for p in self.extra_allowed):
             return "allowed"
-        if _dangerous(module, name):
+        if qualname in _HAND_ALLOWED:  # curated: may sit inside a denied module (torch.jit)
+            return "allowed"
+        if dangerous(module, name):
             return "dangerous"
-        if qualname in _ALLOWED or qualname.startswith(_ALLOWED_PREFIXES):
+        if qualname in allowed_pairs():
             return "allowed"
         return "unknown"
+
+    def method_verdict(self, cls_module: str, cls_name: str, attr: str) -> Verdict:
+        """``getattr(instance, attr)`` on an instance of ``cls_module.cls_name``: a bound method
+        of an allowlisted class is allowed unless the attribute itself is dangerous
+        (``to_csv``, ``save_model``, ``__reduce__``); of any other class, as the class."""
+        if dangerous(cls_module, f"{cls_name}.{attr}"):
+            return "dangerous"
+        return self.verdict(cls_module, cls_name)

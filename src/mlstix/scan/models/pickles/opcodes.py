@@ -11,15 +11,24 @@ from __future__ import annotations
 import io
 import pickletools
 import struct
-import warnings
 from dataclasses import dataclass
 from typing import IO, Any
+
+from mlstix.scan.models.pickles._text import (
+    TextError,
+    read_float,
+    read_int,
+    read_long,
+    read_memo_index,
+    read_string,
+    read_unicode,
+)
 
 __all__ = ["OPS", "Blob", "BufReader", "Call", "Global", "Malformed", "StreamReader", "read_arg"]
 
 OPS = {op.code.encode("latin-1")[0]: op for op in pickletools.opcodes}
 BIG = 1 << 20  # byte payloads above this are skipped, not read
-MAX_LINE = 1 << 16
+MAX_LINE = 64 << 20  # text arguments of a streamed file (CPython has no limit; in memory, none)
 MAX_BUFFER = 256 << 20
 
 
@@ -110,9 +119,9 @@ class BufReader(_Sized):
         self.pos += n
 
     def line(self) -> bytes:
-        i = self.data.find(b"\n", self.pos, self.pos + MAX_LINE)
+        i = self.data.find(b"\n", self.pos)
         if i < 0:
-            raise Malformed("unterminated or overlong text argument", self.pos)
+            raise Malformed("pickle exhausted before end of line", self.pos)
         out = self.data[self.pos : i + 1]
         self.pos = i + 1
         return out
@@ -152,7 +161,9 @@ class StreamReader(_Sized):
     def line(self) -> bytes:
         data = self.fp.readline(MAX_LINE)
         if not data.endswith(b"\n"):
-            raise Malformed("unterminated or overlong text argument", self.tell())
+            if len(data) >= MAX_LINE:
+                raise Malformed(f"text argument longer than {MAX_LINE} bytes", self.tell())
+            raise Malformed("pickle exhausted before end of line", self.tell())
         return data
 
 
@@ -194,30 +205,44 @@ def read_arg(r: Reader, op: pickletools.OpcodeInfo) -> Any:
         return int.from_bytes(r.exact(n), "little", signed=True)
     if name == "long4":
         (n,) = struct.unpack("<i", r.exact(4))
-        if n < 0 or n > BIG:
-            raise Malformed("bad LONG4 length", r.tell())
+        if n < 0:
+            raise Malformed("LONG pickle has negative byte count", r.tell())
+        if n > BIG:  # as long as CPython's, never converted: the value is not needed
+            r.skip(n)
+            return Blob(n)
         return int.from_bytes(r.exact(n), "little", signed=True)
-    # newline-terminated text arguments
+    # newline-terminated text arguments, read as Modules/_pickle.c reads them
     line = r.line()
-    if name == "stringnl_noescape_pair":
-        # As pickle's load_global reads it (pickletools escape-decodes and wants ASCII, so a
-        # scanner built on it sees other names than the unpickler imports, or crashes).
+    try:
+        return _text_arg(op.name, name, line, r)
+    except TextError as exc:
+        raise Malformed(str(exc), r.tell()) from None
+
+
+def _text_arg(opname: str, name: str, line: bytes, r: Reader) -> Any:
+    if name == "stringnl_noescape_pair":  # GLOBAL, INST: two lines, UTF-8, neither empty
         second = r.line()
+        if len(line) < 2 or len(second) < 2:
+            raise TextError("pickle exhausted before end of line")
         try:
             return f"{line[:-1].decode('utf-8')} {second[:-1].decode('utf-8')}"
         except UnicodeDecodeError as exc:
-            raise Malformed(f"import name is not UTF-8: {exc}", r.tell()) from None
-    if name == "stringnl_noescape":  # PERSID, as load_persid reads it
+            raise TextError(f"import name is not UTF-8: {exc}") from None
+    if name == "stringnl_noescape":  # PERSID
         try:
             return line[:-1].decode("ascii")
         except UnicodeDecodeError as exc:
-            raise Malformed(f"persistent id is not ASCII: {exc}", r.tell()) from None
-    try:
-        if name in ("stringnl", "unicodestringnl"):
-            # escape decoding warns (DeprecationWarning) on hostile escapes; the text is data
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return arg.reader(io.BytesIO(line))
-        return arg.reader(io.BytesIO(line))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Malformed(str(exc), r.tell()) from None
+            raise TextError(f"persistent id is not ASCII: {exc}") from None
+    if opname in ("GET", "PUT"):
+        return read_memo_index(line, put=opname == "PUT")
+    if name == "decimalnl_short":
+        return read_int(line)
+    if name == "decimalnl_long":
+        return read_long(line)
+    if name == "floatnl":
+        return read_float(line)
+    if name == "stringnl":
+        return read_string(line)
+    if name == "unicodestringnl":
+        return read_unicode(line)
+    raise TextError(f"no reader for argument {name}")

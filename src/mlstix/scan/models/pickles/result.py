@@ -25,6 +25,21 @@ class ImportStat:
     count: int = 0
     called: bool = False
     args: str | None = None
+    command: bool = False  # invoked with a shell-command- or code-like string argument
+    resolver: bool = False  # builtins.getattr: harmless while it only resolves names
+    misused: bool = False  # ... and used otherwise
+
+    def rule(self) -> str | None:
+        """The rule this import breaks, if any."""
+        if self.verdict == "allowed":
+            return None
+        if self.resolver and not self.misused:
+            return None  # getattr(imported, 'attr'): judged as the import it resolves
+        if self.verdict == "dangerous":
+            return "models/pickle-dangerous-import"
+        if self.called:
+            return "models/pickle-gadget-call" if self.command else "models/pickle-unallowed-call"
+        return "models/pickle-unknown-import"
 
 
 @dataclass
@@ -35,20 +50,24 @@ class PickleResult:
     dynamic: list[tuple[str, int]] = field(default_factory=list)  # computed imports
     chains: list[str] = field(default_factory=list)  # calls of values built by dangerous calls
     extensions: list[tuple[int, int]] = field(default_factory=list)
-    malformed: tuple[str, int] | None = None
+    malformed: tuple[str, int] | None = None  # where the analysis cannot follow the stream
     segments: int = 0
     torch_legacy: bool = False
+
+    @property
+    def error(self) -> str | None:
+        """One line for the file's errors entry when the stream cannot be fully analysed."""
+        if self.malformed is None:
+            return None
+        reason, pos = self.malformed
+        return f"pickle stream at byte {pos}: {reason}"
 
     def hits(self, member: str | None, kind: str) -> list[Hit]:
         out = []
         for qualname, st in sorted(self.imports.items()):
-            if st.verdict == "allowed":
+            rule = st.rule()
+            if rule is None:
                 continue
-            rule = (
-                "models/pickle-dangerous-import"
-                if st.verdict == "dangerous"
-                else "models/pickle-unknown-import"
-            )
             what = "calls" if st.called else "imports"
             where = "the pickle" if kind == "pickle" else f"a pickle in this {kind}"
             if st.segment:
@@ -78,7 +97,7 @@ class PickleResult:
         for text in self.chains[:20]:
             out.append(
                 Hit(
-                    "models/pickle-dangerous-import",
+                    "models/pickle-unallowed-call",
                     f"{'the pickle' if kind == 'pickle' else f'a pickle in this {kind}'} "
                     f"calls {text}",
                     member,

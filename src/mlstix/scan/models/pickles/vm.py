@@ -14,7 +14,9 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from mlstix.scan.models.pickles.allowlist import ImportPolicy, normalize
+from mlstix.scan.models.pickles import _values as val
+from mlstix.scan.models.pickles._commands import command_like, strings
+from mlstix.scan.models.pickles.allowlist import CONSTRUCTS_FIRST_ARG, ImportPolicy, normalize
 from mlstix.scan.models.pickles.opcodes import (
     OPS,
     BufReader,
@@ -29,8 +31,8 @@ from mlstix.scan.models.pickles.result import ImportStat, PickleResult, short
 __all__ = ["Machine", "dtype_size"]
 
 _MAX_OPS = 50_000_000
-_MAX_SEGMENTS = 10_000
-_TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_HIGHEST_PROTOCOL = 5
+_GETATTR = "builtins.getattr"
 # Fixed-size literal opcodes that come in long runs (lists of weights): (op width, format).
 _RUNS = {
     0x47: (9, ">xd", re.compile(rb"(?:G.{8})+", re.DOTALL)),
@@ -79,33 +81,104 @@ class Machine:
         st = self.result.imports.get(g.qualname)
         if st is None:
             st = ImportStat(self.policy.verdict(g.module, g.name), opcode, pos,
-                             self.result.segments)  # fmt: skip
+                            self.result.segments)  # fmt: skip
+            st.resolver = g.qualname == _GETATTR
             self.result.imports[g.qualname] = st
         st.count += 1
         self.imports_seen += 1
         return g
 
-    def called(self, func: Any, args: Any) -> None:
-        if isinstance(func, Call) and self._tainted(func):
-            self.result.chains.append(short(Call(func, args)))
-            return
-        if isinstance(func, Global):
-            st = self.result.imports.get(func.qualname)
-            if st is not None and not st.called:
-                st.called = True
-                if st.verdict != "allowed":
-                    st.args = short(args)
+    def soft(self, reason: str, pos: int) -> None:
+        """The analysis cannot follow what the real unpickler does here (it depends on what an
+        import really is): an error for the file, and the analysis goes on."""
+        if self.result.malformed is None:
+            self.result.malformed = (f"cannot follow the stream: {reason}", pos)
 
-    def _tainted(self, value: Any, depth: int = 0) -> bool:
-        """Whether ``value`` was produced by calling a dangerous or unknown import."""
-        if depth > 16:
-            return True
-        if isinstance(value, Global):
-            st = self.result.imports.get(value.qualname)
-            return st is not None and st.verdict != "allowed"
-        if isinstance(value, Call):
-            return self._tainted(value.func, depth + 1)
-        return False
+    def invoke(self, func: Any, args: Any, pos: int) -> Any:
+        """``func(*args)`` as REDUCE, NEWOBJ, OBJ and INST do it (BUILD: ``__setstate__``):
+        record what is invoked; return the value it leaves on the stack."""
+        if isinstance(func, Global):
+            if func.qualname == _GETATTR:
+                resolved = self._getattr(args, pos)
+                if resolved is not None:
+                    return resolved
+            self.mark(func, args)
+            first = args[0] if isinstance(args, tuple) and args else None
+            if func.qualname in CONSTRUCTS_FIRST_ARG and isinstance(first, Global):
+                self.mark(first, args[1:])  # copyreg._reconstructor(cls, ...): cls is built
+        elif isinstance(func, Call):
+            self._invoke_result(func, args)
+        return Call(func, args)
+
+    def _getattr(self, args: Any, pos: int) -> Global | None:
+        """``getattr(imported, 'attr')``: the attribute path ``find_class`` would resolve,
+        judged as an import of its own (``zoneinfo.ZoneInfo._unpickle``); ``getattr(instance,
+        'method')`` on an instance of an allowlisted class: the bound method, judged by
+        :meth:`ImportPolicy.method_verdict`."""
+        if not (isinstance(args, tuple) and len(args) == 2 and isinstance(args[1], str)):
+            return None
+        target, attr = args
+        if not attr:
+            return None
+        if isinstance(target, Global):
+            return self.import_(target.module, f"{target.name}.{attr}", "getattr", pos)
+        cls = instance_class(target)
+        if cls is None or self.policy.verdict(cls.module, cls.name) != "allowed":
+            return None  # getattr on anything else stays a dangerous call
+        g = Global(cls.module, f"{cls.name}.<instance>.{attr}")
+        if g.qualname not in self.result.imports:
+            verdict = self.policy.method_verdict(cls.module, cls.name, attr)
+            st = ImportStat(verdict, "getattr", pos, self.result.segments)
+            self.result.imports[g.qualname] = st
+        self.result.imports[g.qualname].count += 1
+        return g
+
+    def mark(self, g: Global, args: Any) -> None:
+        st = self.result.imports.get(g.qualname)
+        if st is None:
+            return
+        if st.resolver:
+            st.misused = True
+        if st.called:
+            return
+        st.called = True
+        if st.verdict != "allowed":
+            st.args = short(args)
+            st.command = any(command_like(t) for t in strings(args))
+
+    def _invoke_result(self, func: Call, args: Any) -> None:
+        """Calling what a call returned (a partial, a getattr result, a constructed object):
+        every non-allowlisted import inside it may be what runs."""
+        found: list[Global] = []
+        _globals(func, found, 0)
+        risky = False
+        for g in found:
+            st = self.result.imports.get(g.qualname)
+            if st is not None and (st.verdict != "allowed" or st.resolver):
+                self.mark(g, args)
+                risky = True
+        if risky and len(self.result.chains) < 20:
+            self.result.chains.append(short(Call(func, args)))
+
+    def build(self, obj: Any, state: Any, pos: int, r: Reader) -> None:
+        """BUILD: ``obj.__setstate__(state)``, or its ``__dict__`` updated."""
+        if val.concrete(obj):
+            # no __setstate__ and no __dict__ on literal values: only an empty state passes
+            slot = state[1] if isinstance(state, tuple) and len(state) == 2 else None
+            inner = state[0] if isinstance(state, tuple) and len(state) == 2 else state
+            if inner is not None or slot not in (None, {}):
+                raise Malformed("BUILD on a value without __setstate__ or __dict__", pos)
+            return
+        if isinstance(obj, Global):
+            self.mark(obj, state)
+            return
+        cls = instance_class(obj)
+        if cls is not None:
+            self.mark(cls, state)
+            if cls.name.endswith("NumpyArrayWrapper"):
+                self.skip_joblib_array(state, r, pos)
+        elif isinstance(obj.func, Call):
+            self._invoke_result(obj.func, state)
 
     def run(self, r: Reader) -> Any:
         """Interpret opcodes until STOP; return the pickled value."""
@@ -124,7 +197,7 @@ class Machine:
             if ops > _MAX_OPS:
                 raise Malformed("too many opcodes", pos)
             if self.step(op.name, read_arg(r, op), pos, r):
-                return self.stack[-1] if self.stack else None
+                return self.stack[-1]
 
     def run_fast(self, r: BufReader) -> Any:
         """:meth:`run` over bytes, with the opcodes that make up most of real pickles (numbers,
@@ -187,36 +260,17 @@ class Machine:
                         key = unpack("<I", data, pos)[0]
                         pos += 4
                     if key not in memo:
-                        raise Malformed(f"memo key {key} was never stored", start)
+                        raise Malformed(f"memo value not found at index {key}", start)
                     stack.append(memo[key])
                 elif c == 0x28:  # MARK
                     meta.append(stack)
                     stack = self.stack = []
-                elif c == 0x65 or c == 0x75:  # APPENDS, SETITEMS
-                    if not meta:
-                        raise Malformed("no MARK on the stack", start)
-                    items = stack
-                    stack = self.stack = meta.pop()
-                    if not stack:
-                        raise Malformed("stack underflow", start)
-                    target = stack[-1]
-                    if c == 0x65 and isinstance(target, list):
-                        target.extend(items)
-                    elif c == 0x75 and isinstance(target, dict):
-                        target.update(_pairs(items))
-                elif c == 0x61:  # APPEND
-                    if len(stack) < 2:
-                        raise Malformed("stack underflow", start)
-                    v = stack.pop()
-                    if isinstance(stack[-1], list):
-                        stack[-1].append(v)
-                elif c == 0x73:  # SETITEM
-                    if len(stack) < 3:
-                        raise Malformed("stack underflow", start)
-                    v = stack.pop()
-                    k = stack.pop()
-                    if isinstance(stack[-1], dict):
-                        stack[-1][_hashable(k)] = v
+                elif (c == 0x65 or c == 0x75) and meta and _batch(c, meta[-1], stack):
+                    stack = self.stack = meta.pop()  # APPENDS, SETITEMS onto a list, a dict
+                elif c == 0x61 and len(stack) >= 2 and type(stack[-2]) is list:  # APPEND
+                    stack[-2].append(stack.pop())
+                elif c == 0x73 and len(stack) >= 3 and _setitem(stack):  # SETITEM
+                    del stack[-2:]
                 elif c == 0x5D:  # EMPTY_LIST
                     stack.append([])
                 elif c == 0x7D:  # EMPTY_DICT
@@ -234,8 +288,13 @@ class Machine:
                     tup = tuple(stack[-n:])
                     del stack[-n:]
                     stack.append(tup)
-                elif c == 0x95:  # FRAME
+                elif c == 0x95 and pos + 8 <= end:  # FRAME
+                    (n,) = unpack("<Q", data, pos)
                     pos += 8
+                    if n > end - pos:
+                        raise Malformed(
+                            "pickle data was truncated (FRAME longer than the data)", start
+                        )
                 else:
                     op = OPS.get(c)
                     if op is None:
@@ -257,21 +316,28 @@ class Machine:
     def step(self, name: str, arg: Any, pos: int, r: Reader) -> bool:
         s = self.stack
         if name == "STOP":
-            if len(s) != 1 or self.meta:
-                raise Malformed("STOP with an unbalanced stack", pos)
+            if not s:
+                raise Malformed("unpickling stack underflow at STOP", pos)
             return True
-        if name in ("PROTO", "FRAME"):
+        if name == "PROTO":
+            if arg > _HIGHEST_PROTOCOL:
+                raise Malformed(f"unsupported pickle protocol: {arg}", pos)
+            return False
+        if name == "FRAME":
+            if arg > r.end - r.tell():
+                raise Malformed("FRAME longer than the data that follows", pos)
             return False
         if name == "MARK":
             self.meta.append(s)
             self.stack = []
         elif name in ("GLOBAL", "INST"):
+            if name == "INST" and not self.meta:
+                raise Malformed("could not find MARK", pos)
             module, _, gname = str(arg).partition(" ")
             g = self.import_(module, gname, name, pos)
             if name == "INST":
-                args = self.pop_mark(pos)
-                self.called(g, tuple(args))
-                self.stack.append(Call(g, tuple(args)))
+                args = tuple(self.pop_mark(pos))
+                self.stack.append(self.invoke(g, args, pos))
             else:
                 s.append(g)
         elif name == "STACK_GLOBAL":
@@ -279,48 +345,63 @@ class Machine:
             module = self.pop(pos)
             if isinstance(module, str) and isinstance(gname, str):
                 s.append(self.import_(module, gname, name, pos))
+            elif val.concrete(module) and val.concrete(gname):
+                raise Malformed("STACK_GLOBAL requires str", pos)
             else:
                 text = f"{short(module)} . {short(gname)}"
                 self.result.dynamic.append((text, pos))
+                self.soft("an import name computed at load time", pos)
                 s.append(Call("dynamic-import", (module, gname)))
         elif name in ("EXT1", "EXT2", "EXT4"):
+            if int(arg) <= 0:
+                raise Malformed("EXT specifies code <= 0", pos)
             self.result.extensions.append((int(arg), pos))
+            self.soft(f"extension code {arg} (copyreg registry of the loading process)", pos)
             s.append(Call("extension", int(arg)))
         elif name == "REDUCE":
             args = self.pop(pos)
             func = self.pop(pos)
-            self.called(func, args)
-            s.append(Call(func, args))
+            self._check_call(func, args, "REDUCE", pos)
+            s.append(self.invoke(func, args, pos))
         elif name == "NEWOBJ":
             args = self.pop(pos)
             cls = self.pop(pos)
-            self.called(cls, args)
-            s.append(Call(cls, args))
+            self._check_call(cls, args, "NEWOBJ", pos)
+            s.append(self.invoke(cls, args, pos))
         elif name == "NEWOBJ_EX":
             kwargs = self.pop(pos)
             args = self.pop(pos)
             cls = self.pop(pos)
-            self.called(cls, (args, kwargs))
-            s.append(Call(cls, args))
+            self._check_call(cls, args, "NEWOBJ_EX", pos)
+            if val.concrete(kwargs) and not isinstance(kwargs, dict):
+                raise Malformed("NEWOBJ_EX kwargs argument should be a dict", pos)
+            result = self.invoke(cls, (args, kwargs), pos)
+            s.append(Call(cls, args) if isinstance(result, Call) else result)
         elif name == "OBJ":
             items = self.pop_mark(pos)
             if not items:
-                raise Malformed("OBJ without a class", pos)
-            self.called(items[0], tuple(items[1:]))
-            self.stack.append(Call(items[0], tuple(items[1:])))
+                raise Malformed("unpickling stack underflow at OBJ", pos)
+            self._check_call(items[0], (), "OBJ", pos)
+            self.stack.append(self.invoke(items[0], tuple(items[1:]), pos))
         elif name == "BUILD":
             state = self.pop(pos)
-            obj = self.top(pos)
-            if isinstance(obj, Call):
-                self.called(obj.func, state)  # __setstate__ of the class runs
-                if isinstance(obj.func, Global) and obj.func.name.endswith("NumpyArrayWrapper"):
-                    self.skip_joblib_array(state, r, pos)
+            self.build(self.top(pos), state, pos, r)
         elif name in ("PERSID", "BINPERSID"):
             pid = arg if name == "PERSID" else self.pop(pos)
             s.append(Call("persistent_load", pid))
         else:
             self.simple(name, arg, pos)
         return False
+
+    def _check_call(self, func: Any, args: Any, opcode: str, pos: int) -> None:
+        """What CPython checks before it calls: a callable (a class for NEWOBJ), and an
+        argument tuple."""
+        if not val.callable_value(func):
+            raise Malformed(f"{opcode} on a value that cannot be called", pos)
+        if not isinstance(args, tuple):
+            if val.concrete(args):
+                raise Malformed(f"{opcode} argument list must be a tuple", pos)
+            self.soft(f"{opcode} with an argument tuple computed at load time", pos)
 
     def simple(self, name: str, arg: Any, pos: int) -> None:
         s = self.stack
@@ -330,7 +411,7 @@ class Machine:
             self.memo[len(self.memo)] = self.top(pos)
         elif name in ("GET", "BINGET", "LONG_BINGET"):
             if int(arg) not in self.memo:
-                raise Malformed(f"memo key {arg} was never stored", pos)
+                raise Malformed(f"memo value not found at index {arg}", pos)
             s.append(self.memo[int(arg)])
         elif name == "POP":
             if not s:
@@ -360,49 +441,71 @@ class Machine:
             tup = tuple(s[-n:])
             del s[-n:]
             s.append(tup)
-        elif name == "TUPLE":
+        elif name in ("TUPLE", "LIST", "DICT", "FROZENSET"):
             items = self.pop_mark(pos)
-            self.stack.append(tuple(items))
-        elif name == "LIST":
-            items = self.pop_mark(pos)
-            self.stack.append(list(items))
-        elif name == "DICT":
-            items = self.pop_mark(pos)
-            self.stack.append(_pairs(items))
-        elif name == "FROZENSET":
-            items = self.pop_mark(pos)
-            self.stack.append(frozenset(_hashable(v) for v in items))
-        elif name == "APPEND":
-            v = self.pop(pos)
+            self.stack.append(self._collection(name, items, pos))
+        elif name in ("APPEND", "APPENDS"):
+            items = [self.pop(pos)] if name == "APPEND" else self.pop_mark(pos)
             target = self.top(pos)
-            if isinstance(target, list):
-                target.append(v)
-        elif name == "APPENDS":
-            items = self.pop_mark(pos)
-            target = self.top(pos)
+            if not val.appendable(target, items):
+                raise Malformed(f"{name} onto a value without append", pos)
             if isinstance(target, list):
                 target.extend(items)
-        elif name == "SETITEM":
-            v = self.pop(pos)
-            k = self.pop(pos)
+        elif name in ("SETITEM", "SETITEMS"):
+            if name == "SETITEM":
+                value = self.pop(pos)
+                items = [self.pop(pos), value]
+            else:
+                items = self.pop_mark(pos)
             target = self.top(pos)
-            if isinstance(target, dict):
-                target[_hashable(k)] = v
-        elif name == "SETITEMS":
-            items = self.pop_mark(pos)
-            target = self.top(pos)
-            if isinstance(target, dict):
-                target.update(_pairs(items))
+            self._setitems(target, items, pos)
         elif name == "ADDITEMS":
             items = self.pop_mark(pos)
             target = self.top(pos)
+            if val.concrete(target) and not isinstance(target, set):
+                raise Malformed("ADDITEMS onto a value without add", pos)
+            keys = self._keys(items, pos)
             if isinstance(target, set):
-                target.update(_hashable(v) for v in items)
-        elif name in ("NEXT_BUFFER", "READONLY_BUFFER"):
-            if name == "NEXT_BUFFER":
-                s.append(Call("out-of-band-buffer", ()))
+                target.update(keys)
+        elif name == "NEXT_BUFFER":
+            raise Malformed("out-of-band buffer, and no loader passes buffers", pos)
+        elif name == "READONLY_BUFFER":
+            top = self.top(pos)
+            if val.concrete(top) and not val.buffer_like(top):
+                raise Malformed("READONLY_BUFFER on a value without the buffer protocol", pos)
+            if not val.concrete(top):
+                self.soft("READONLY_BUFFER on an object built at load time", pos)
         else:  # literal values: INT, LONG, STRING, BINBYTES, FLOAT, ...
             s.append(arg)
+
+    def _collection(self, name: str, items: list[Any], pos: int) -> Any:
+        if name == "TUPLE":
+            return tuple(items)
+        if name == "LIST":
+            return items
+        if name == "FROZENSET":
+            return frozenset(self._keys(items, pos))
+        try:
+            return val.pairs(items)
+        except (ValueError, TypeError) as exc:
+            raise Malformed(str(exc), pos) from None
+
+    def _keys(self, items: list[Any], pos: int) -> list[Any]:
+        try:
+            return [val.key(i) for i in items]
+        except TypeError:
+            raise Malformed("unhashable set item", pos) from None
+
+    def _setitems(self, target: Any, items: list[Any], pos: int) -> None:
+        if len(items) % 2:
+            raise Malformed("odd number of items for SETITEMS", pos)
+        for i in range(0, len(items), 2):
+            if not val.setitem_ok(target, items[i], items[i + 1]):
+                raise Malformed("SETITEM on a value that does not take this item", pos)
+            if isinstance(target, dict):
+                target[val.key(items[i])] = items[i + 1]
+            elif isinstance(target, list):
+                target[items[i]] = items[i + 1]
 
     def skip_joblib_array(self, state: Any, r: Reader, pos: int) -> None:
         """joblib writes an array's bytes right after the wrapper's BUILD."""
@@ -426,16 +529,61 @@ class Machine:
         r.skip(count * itemsize)
 
 
-def _hashable(v: Any) -> Any:
+def instance_class(value: Any) -> Global | None:
+    """The class of what a call built: the class called, or the class handed to a known
+    constructor function (``copyreg._reconstructor(cls, ...)``)."""
+    if not isinstance(value, Call) or not isinstance(value.func, Global):
+        return None
+    func = value.func
+    if func.qualname in CONSTRUCTS_FIRST_ARG and isinstance(value.args, tuple) and value.args:
+        first = value.args[0]
+        return first if isinstance(first, Global) else None
+    return func
+
+
+def _batch(c: int, below: list[Any], items: list[Any]) -> bool:
+    """APPENDS/SETITEMS onto a plain list or dict, done inline; False: the careful path."""
+    if not below:
+        return False
+    target = below[-1]
+    if c == 0x65 and type(target) is list:
+        target.extend(items)
+        return True
+    if c == 0x75 and type(target) is dict and not len(items) % 2:
+        try:
+            target.update(zip(items[::2], items[1::2], strict=True))
+        except TypeError:  # an unhashable key
+            return False
+        return True
+    return False
+
+
+def _setitem(stack: list[Any]) -> bool:
+    target = stack[-3]
+    if type(target) is not dict:
+        return False
     try:
-        hash(v)
+        target[stack[-2]] = stack[-1]
     except TypeError:
-        return repr(v)[:100]
-    return v
+        return False
+    return True
 
 
-def _pairs(items: list[Any]) -> dict[Any, Any]:
-    return {_hashable(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)}
+def _globals(value: Any, out: list[Global], depth: int) -> None:
+    """The imports inside a symbolic value (bounded)."""
+    if depth > 8 or len(out) > 64:
+        return
+    if isinstance(value, Global):
+        out.append(value)
+    elif isinstance(value, Call):
+        _globals(value.func, out, depth + 1)
+        _globals(value.args, out, depth + 1)
+    elif isinstance(value, tuple | list):
+        for item in value[:32]:
+            _globals(item, out, depth + 1)
+    elif isinstance(value, dict):
+        for item in list(value.values())[:32]:
+            _globals(item, out, depth + 1)
 
 
 _DESCR = re.compile(r"^[<>|=]?([a-zA-Z])(\d*)")

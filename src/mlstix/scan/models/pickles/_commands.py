@@ -1,0 +1,50 @@
+"""Whether a string passed to a call looks like a shell command or Python source: what turns
+a call of an unknown callable into a gadget call (critical) rather than an unexplained one
+(high). Heuristic by design; it only ever raises severity."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["command_like", "strings"]
+
+_PROGRAMS = (
+    r"sh|bash|zsh|dash|ksh|csh|fish|busybox|cmd(?:\.exe)?|powershell(?:\.exe)?|pwsh|"
+    r"curl|wget|nc|ncat|netcat|socat|telnet|ssh|scp|rsync|ftp|tftp|"
+    r"python[0-9.]*|perl|ruby|php|node|lua|java|"
+    r"rm|mv|cp|dd|chmod|chown|touch|mkdir|mkfifo|ln|tee|cat|echo|printf|base64|xxd|"
+    r"id|whoami|uname|hostname|env|sudo|su|kill|pkill|crontab|nohup|"
+    r"ls|ping|nslookup|dig|ifconfig|certutil|bitsadmin|mshta|rundll32|regsvr32|"
+    r"wmic|schtasks|systemctl|apt-get|yum|pip[0-9.]*|npm|git"
+)
+_COMMAND = re.compile(
+    rf"""(?ix)
+    ^\s*(?:[\w./-]*/)?(?:{_PROGRAMS})(?:\s|$)      # a program name, bare or with a path
+    | (?:;|&&|\|\||\||`|\$\(|>\s*/|<\s*/)\s*\S     # shell operators followed by more
+    | /(?:bin|usr/bin|usr/local/bin|tmp|dev/tcp|etc/passwd|etc/shadow)\b
+    | \b(?:import\s+\w|__import__|exec\s*\(|eval\s*\(|compile\s*\(|os\.|subprocess\b|
+        socket\.|getattr\s*\(|globals\s*\(|__builtins__|__subclasses__|lambda\b)
+    | \b(?:https?|ftp|file)://
+    """
+)
+
+
+def command_like(text: str) -> bool:
+    """Whether ``text`` reads as a shell command line or Python code."""
+    return bool(_COMMAND.search(text[:4096]))
+
+
+def strings(value: Any, depth: int = 0) -> list[str]:
+    """The strings inside a call's arguments (tuples, lists, dict values), bounded."""
+    if depth > 4:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, bytes):
+        return [value.decode("latin-1")]
+    if isinstance(value, tuple | list):
+        return [s for v in value[:32] for s in strings(v, depth + 1)]
+    if isinstance(value, dict):
+        return [s for v in list(value.values())[:32] for s in strings(v, depth + 1)]
+    return []

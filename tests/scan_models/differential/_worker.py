@@ -1,0 +1,282 @@
+"""The sandboxed side of the differential harness: real readers on untrusted bytes.
+
+Run as ``python -I _worker.py``; reads one JSON request a line on stdin, answers one JSON line
+on stdout. Nothing it reads is ever executed: pickles go through CPython's own ``_pickle``
+``Unpickler`` whose ``find_class`` and ``persistent_load`` return inert stand-ins, classes that
+record how the stream invokes them (called, ``__new__`` through NEWOBJ/INST/OBJ,
+``__setstate__`` through BUILD) and otherwise accept anything. ``copyreg``'s constructors and
+``builtins.getattr`` on a stand-in behave as the real ones do on the classes they are given, so
+the record names the class that really gets invoked. An audit hook refuses process, network,
+import and file-writing events once the readers are loaded, and the address space is capped.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import pickle
+import resource
+import signal
+import sys
+from typing import Any
+
+EVENTS: list[dict[str, Any]] = []
+_MAX_EVENTS = 2000
+
+
+def _record(origin: tuple[str, str], how: str, depth: int, args: Any = ()) -> None:
+    if len(EVENTS) < _MAX_EVENTS:
+        EVENTS.append(
+            {"module": origin[0], "name": origin[1], "how": how, "depth": depth,
+             "strings": _strings(args)}
+        )  # fmt: skip
+
+
+def _strings(value: Any, depth: int = 0) -> list[str]:
+    if depth > 4:
+        return []
+    if isinstance(value, str):
+        return [value[:200]]
+    if isinstance(value, bytes):
+        return [value[:200].decode("latin-1")]
+    if isinstance(value, tuple | list):
+        return [s for v in value[:16] for s in _strings(v, depth + 1)]
+    if isinstance(value, dict):
+        return [s for v in list(value.values())[:16] for s in _strings(v, depth + 1)]
+    return []
+
+
+class _Meta(type):
+    _origin: tuple[str, str]
+    _depth: int
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        _record(cls._origin, "call", cls._depth, args)
+        special = _SPECIAL.get(cls._origin) if cls._depth == 0 else None
+        if special is not None:
+            return special(*args, **kwargs)
+        return _derive(cls._origin, cls._depth + 1)
+
+
+class Stub(metaclass=_Meta):
+    """What every imported name, call result and persistent id is: a class that accepts any
+    use the unpickler makes of it."""
+
+    _origin = ("", "")
+    _depth = 0
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # NEWOBJ, NEWOBJ_EX, empty INST/OBJ
+        _record(cls._origin, "new", cls._depth, args)
+        return _derive(cls._origin, cls._depth + 1)
+
+    def __setstate__(*args: Any) -> None:  # BUILD
+        cls = args[0] if args and isinstance(args[0], _Meta) else Stub
+        _record(cls._origin, "build", cls._depth, args[1:])
+
+    def append(*args: Any) -> None:
+        pass
+
+    def extend(*args: Any) -> None:
+        pass
+
+    def add(*args: Any) -> None:
+        pass
+
+    def __setitem__(*args: Any) -> None:
+        pass
+
+
+def _derive(origin: tuple[str, str], depth: int) -> Any:
+    return _Meta("Stub", (Stub,), {"_origin": origin, "_depth": depth})
+
+
+def _construct_first(*args: Any, **kwargs: Any) -> Any:
+    """copyreg._reconstructor(cls, base, state), copyreg.__newobj__(cls, *args),
+    copyreg.__newobj_ex__(cls, args, kwargs): ``cls`` is what gets built."""
+    if args and isinstance(args[0], _Meta):
+        cls = args[0]
+        _record(cls._origin, "new", cls._depth, args[1:])
+        return _derive(cls._origin, cls._depth + 1)
+    return _derive(("copyreg", "_reconstructor"), 1)
+
+
+def _getattr(*args: Any) -> Any:
+    """builtins.getattr(stand-in, 'attr'): the attribute path find_class would resolve."""
+    if len(args) == 2 and isinstance(args[0], _Meta) and isinstance(args[1], str):
+        cls = args[0]
+        if cls._depth == 0:
+            origin = (cls._origin[0], f"{cls._origin[1]}.{args[1]}")
+            _record(origin, "resolve", 0)
+            return _derive(origin, 0)
+    return _derive(("builtins", "getattr"), 1)
+
+
+_SPECIAL = {
+    ("copyreg", "_reconstructor"): _construct_first,
+    ("copyreg", "__newobj__"): _construct_first,
+    ("copyreg", "__newobj_ex__"): _construct_first,
+    ("builtins", "getattr"): _getattr,
+}
+
+
+class RecordingUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        _record((module, name), "resolve", 0)
+        return _derive((module, name), 0)
+
+    def persistent_load(self, pid: Any) -> Any:
+        return _derive(("<persistent>", ""), 1)
+
+
+def _load(fp: Any, **kwargs: Any) -> Any:
+    kwargs.setdefault("encoding", "latin1")
+    kwargs.pop("fix_imports", None)
+    return RecordingUnpickler(fp, encoding=kwargs["encoding"]).load()
+
+
+def read_pickle(data: bytes, stacked: bool) -> dict[str, Any]:
+    fp = io.BytesIO(data)
+    segments = 0
+    while True:
+        _load(fp)
+        segments += 1
+        if not stacked or fp.tell() >= len(data):
+            return {"segments": segments, "end": fp.tell()}
+
+
+def read_numpy(data: bytes) -> dict[str, Any]:
+    import numpy as np
+
+    pickle.load = _load  # numpy.lib.format calls pickle.load(fp, **pickle_kwargs)
+    out = np.load(io.BytesIO(data), allow_pickle=True)
+    if hasattr(out, "files"):
+        members = list(out.files)
+        for name in members:
+            out[name]
+        return {"members": members}
+    return {"shape": list(getattr(out, "shape", ()))}
+
+
+def read_zip(data: bytes) -> dict[str, Any]:
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        members = [(i.filename, len(zf.read(i))) for i in zf.infolist()]
+    return {"members": members}
+
+
+def read_tar(data: bytes) -> dict[str, Any]:
+    import tarfile
+
+    out = []
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        for m in tf:
+            f = tf.extractfile(m)
+            out.append((m.name, len(f.read()) if f else -1))
+    return {"members": out}
+
+
+def decompress(kind: str, data: bytes) -> dict[str, Any]:
+    import bz2
+    import gzip
+    import lzma
+    import zlib
+
+    if kind == "gzip":
+        raw = gzip.decompress(data)
+    elif kind == "bz2":
+        raw = bz2.decompress(data)
+    elif kind in ("xz", "lzma"):
+        raw = lzma.decompress(data)
+    elif kind == "zlib":
+        raw = zlib.decompress(data)
+    elif kind == "zstd":
+        import zstandard
+
+        raw = zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    elif kind == "lz4":
+        import lz4.frame
+
+        raw = lz4.frame.decompress(data)
+    else:
+        raise ValueError(f"unknown compressor {kind}")
+    return {"data": base64.b64encode(raw).decode()}
+
+
+def handle(request: dict[str, Any]) -> dict[str, Any]:
+    data = base64.b64decode(request["data"])
+    op = request["op"]
+    if op == "pickle":
+        return read_pickle(data, bool(request.get("stacked")))
+    if op == "numpy":
+        return read_numpy(data)
+    if op == "zip":
+        return read_zip(data)
+    if op == "tar":
+        return read_tar(data)
+    if op == "decompress":
+        return decompress(str(request["kind"]), data)
+    raise ValueError(f"unknown op {op}")
+
+
+_REFUSED = ("os.system", "os.exec", "os.spawn", "os.posix_spawn", "os.fork",
+                            "subprocess.", "socket.", "ctypes.", "os.remove", "os.rename",
+                            "os.rmdir", "os.mkdir", "shutil.", "webbrowser.", "pty.")  # fmt: skip
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event.startswith(_REFUSED) or event in ("import", "exec"):
+        raise RuntimeError(f"sandbox: refused {event}")
+    if (
+        event == "open"
+        and len(args) > 1
+        and isinstance(args[1], str)
+        and set(args[1]) & set("wax+")
+    ):
+        raise RuntimeError(f"sandbox: refused writing {args[0]!r}")
+
+
+def _timeout(signum: int, frame: Any) -> None:
+    raise TimeoutError("real reader timed out")
+
+
+def main() -> None:
+    limit = 2 << 30
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    sys.setrecursionlimit(5000)
+    # load every reader up front, then refuse imports and process/network/file events
+    import bz2  # noqa: F401
+
+    for optional in ("numpy", "numpy.lib.format", "zstandard", "lz4.frame"):
+        with contextlib.suppress(ImportError):
+            __import__(optional)
+    for codec in ("latin-1", "utf-8", "ascii", "raw_unicode_escape", "unicode_escape"):
+        "x".encode(codec).decode(codec)
+    sys.addaudithook(_audit)
+    signal.signal(signal.SIGALRM, _timeout)
+    out = sys.stdout
+    for line in sys.stdin:
+        request = json.loads(line)
+        EVENTS.clear()
+        signal.alarm(int(request.get("timeout", 10)))
+        try:
+            reply = {"ok": True, **handle(request)}
+        except MemoryError:
+            reply = {"ok": False, "error": "MemoryError", "inconclusive": True}
+        except RecursionError:
+            reply = {"ok": False, "error": "RecursionError", "inconclusive": True}
+        except TimeoutError as exc:
+            reply = {"ok": False, "error": str(exc), "inconclusive": True}
+        except Exception as exc:
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        finally:
+            signal.alarm(0)
+        reply["events"] = list(EVENTS)
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()
