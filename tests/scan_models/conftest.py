@@ -15,9 +15,15 @@ Scan = Callable[..., Report]
 @pytest.fixture
 def scan(kb: KnowledgeBase) -> Scan:
     def run(
-        *paths: Path, limits: Limits | None = None, policy: ScanPolicy | None = None, jobs: int = 1
+        *paths: Path,
+        limits: Limits | None = None,
+        policy: ScanPolicy | None = None,
+        jobs: int = 1,
+        isolate: bool = True,
     ) -> Report:
-        options = ScanOptions(jobs=jobs, limits=limits or Limits(), policy=policy or ScanPolicy())
+        options = ScanOptions(
+            jobs=jobs, limits=limits or Limits(), policy=policy or ScanPolicy(), isolate=isolate
+        )
         return scan_models([str(p) for p in paths], kb, options)
 
     return run

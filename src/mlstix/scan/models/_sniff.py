@@ -157,6 +157,8 @@ def sniff(src: Source) -> str | None:
         return "gguf"
     if head[4:8] == b"TFL3":
         return "tflite"
+    if _hdf5_at(src):
+        return "hdf5"  # h5py finds it after the user block; the pickle view reads the block
     if looks_like_pickle(head):
         return "pickle"
     if _safetensors(head, src.size):
@@ -164,8 +166,6 @@ def sniff(src: Source) -> str | None:
     kind = _protobuf_kind(src, head)
     if kind:
         return kind
-    if _hdf5_at(src):
-        return "hdf5"
     if src.size >= 22 and _has_eocd(src):
         return "zip"  # data prepended to a zip: the reader still finds its directory
     return None

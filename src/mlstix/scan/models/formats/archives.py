@@ -319,9 +319,10 @@ def analyze_compressed(src: Source, ctx: Context) -> str:
     kind = sniff(src) or "zlib"
     budget = ctx.budget()
     total = 0
-    src.fp.seek(0)
+    # the decompressors close what they read when they are closed: give them a view
+    raw = io.BufferedReader(Window(src.fp, 0, src.size), 1 << 16)
     try:
-        stream = _opener(kind, src.fp)
+        stream = _opener(kind, raw)
     except _MissingModule as exc:
         ctx.malformed("models/unreadable", f"{kind} stream not decompressed: the {exc} module "
                       "is missing (pip install 'mlstix[scan]')", src)  # fmt: skip
