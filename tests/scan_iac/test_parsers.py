@@ -14,6 +14,8 @@ from mlstix.scan.iac import collect
 from mlstix.scan.iac._values import Expr
 from mlstix.scan.rules.iac import default_registry, evaluate
 
+FIXTURES = Path(__file__).parent / "fixtures"
+
 
 def _write(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
@@ -236,7 +238,8 @@ def test_cloudformation_short_form_tags_all_parse(tmp_path: Path) -> None:
     assert nb.line == 12  # type: ignore[attr-defined]
     assert attrs["LifecycleConfigName"] == "a-b"
     assert isinstance(attrs["RoleArn"], Expr) and "Role" in attrs["RoleArn"]
-    assert isinstance(attrs["DirectInternetAccess"], Expr)  # FindInMap: not guessed
+    assert attrs["DirectInternetAccess"] == "Disabled"  # FindInMap at the parameter default
+    assert attrs["InstanceType"] == "ml.t3.large"  # IsProd is true at Env's default
     assert attrs["Unknown"] == "value"
     assert _rule_hits(found, "MLSTIX-AWS-SM-001") == set()
 
@@ -444,3 +447,26 @@ def test_terraform_json_syntax(tmp_path: Path) -> None:
     assert nb.attributes["direct_internet_access"] == "Enabled"
     assert text.splitlines()[nb.line - 1].strip() == '"nb": {'
     assert _rule_hits(found, "MLSTIX-AWS-SM-001") == {"aws_sagemaker_notebook_instance.nb"}
+
+
+def test_cloudformation_parameter_values_decide_conditions(tmp_path: Path) -> None:
+    from mlstix.scan.iac import Options
+
+    src = FIXTURES / "MLSTIX-AWS-SM-001" / "cloudformation-conditions" / "template.yaml"
+    (tmp_path / "t.yaml").write_text(src.read_text())
+    at_default = collect([tmp_path])
+    assert sorted(_by_name(at_default)) == ["FailOpenWhenProd", "PassClosedInProd"]
+    dev = collect([tmp_path], options=Options(parameters=(("Env", "dev"),)))
+    assert sorted(_by_name(dev)) == ["PassClosedInProd", "PassDevOnlyNotCreated"]
+    assert _rule_hits(dev, "MLSTIX-AWS-SM-001") == {
+        "AWS::SageMaker::NotebookInstance PassClosedInProd",
+        "AWS::SageMaker::NotebookInstance PassDevOnlyNotCreated",
+    }
+    debug = collect(
+        [tmp_path], options=Options(parameters=(("Env", "dev"), ("DebugAccess", "true")))
+    )
+    assert _rule_hits(debug, "MLSTIX-AWS-SM-001") == {
+        "AWS::SageMaker::NotebookInstance PassClosedInProd",
+        "AWS::SageMaker::NotebookInstance PassDevOnlyNotCreated",
+    }
+    assert _by_name(debug)["FailOpenWhenProd"].attributes["DirectInternetAccess"] == "Disabled"  # type: ignore[attr-defined]

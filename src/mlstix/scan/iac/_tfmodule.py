@@ -47,15 +47,18 @@ Loader = Callable[[Path, str], "TerraformDir | None"]
 
 
 class Options:
-    """Values given on the command line: ``--var-file`` paths and ``--var NAME=VALUE``."""
+    """Values given on the command line: Terraform ``--var-file`` contents and ``--var
+    NAME=VALUE``, CloudFormation ``--parameter KEY=VALUE``."""
 
     def __init__(
         self,
         var_files: tuple[tuple[str, dict[str, Any]], ...] = (),
         variables: tuple[tuple[str, str], ...] = (),
+        parameters: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.var_files = var_files
         self.variables = variables
+        self.parameters = parameters
 
 
 class RootEvaluation:

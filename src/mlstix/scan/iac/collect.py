@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,7 @@ class _Unit:
     shown: str
     files: tuple[Path, ...] = ()
     display: tuple[tuple[Path, str], ...] = ()
+    parameters: tuple[tuple[str, str], ...] = ()  # CloudFormation --parameter values
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,11 @@ class _Done:
     sha256: str | None = None
 
 
-def _parsers() -> dict[str, TextParser]:
+def _parsers(parameters: tuple[tuple[str, str], ...] = ()) -> dict[str, TextParser]:
     return {
         "plan": PlanParser(),
         "arm": ArmParser(),
-        "cfn": CloudFormationParser(),
+        "cfn": CloudFormationParser(dict(parameters)),
         "k8s": KubernetesParser(),
     }
 
@@ -137,7 +138,7 @@ def _parse_file(unit: _Unit) -> _Done:
             walk_limited(doc, [NODE_BUDGET], MAX_DEPTH)
         if which is None:
             return _Done(unit)
-        parsed = _parsers()[which].parse(doc, text, unit.shown)
+        parsed = _parsers(unit.parameters)[which].parse(doc, text, unit.shown)
     except yaml.YAMLError as exc:
         if "{{" in text:
             return _Done(unit, error=f"looks like an unrendered template (Helm?): {exc}")
@@ -261,7 +262,10 @@ def collect(
     """Parse every IaC file under ``paths``; ``exclude`` holds glob patterns (relative to the
     given folder, or a file name) of files and folders to leave out; ``options`` carries
     Terraform variable values given on the command line."""
+    options = options or Options()
     units, errors, _roots = _units(paths, exclude)
+    if options.parameters:
+        units = [replace(u, parameters=options.parameters) for u in units]
     done: Iterable[_Done]
     if jobs > 1 and len(units) > 8:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -291,7 +295,7 @@ def collect(
         if folder in called:
             continue  # evaluated through the module call, with its arguments
         run = RootEvaluation(loader, f"terraform:{folder}")
-        resources.extend(run.run(tfdir, options or Options()))
+        resources.extend(run.run(tfdir, options))
         tf_errors.extend(run.errors)
     for tfdir in (*(dirs[f] for f in sorted(dirs)), *loader.extra):
         errors.extend(ScanError(p, m) for p, m in tfdir.errors)

@@ -40,8 +40,46 @@ _POLICY_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
         ("AWS::IAM::Role", "Policies"),
         ("AWS::IAM::User", "Policies"),
         ("AWS::IAM::Group", "Policies"),
+        ("AWS::Serverless::Function", "Policies"),
+        ("AWS::Serverless::StateMachine", "Policies"),
     ),
 }
+
+# SAM ``Policies`` may name AWS managed policies; the statements that matter here, from the AWS
+# Managed Policy Reference (AmazonSageMakerFullAccess v2x: sagemaker:* on all but Studio
+# domain/user-profile/app/space and flow-definition resources; AmazonS3FullAccess: s3:* and
+# s3-object-lambda:* on *; AdministratorAccess: * on *)
+_MANAGED: dict[str, list[Mapping[str, Any]]] = {
+    "amazonsagemakerfullaccess": [
+        {
+            "Effect": "Allow",
+            "Action": ["sagemaker:*"],
+            "NotResource": [
+                "arn:aws:sagemaker:*:*:domain/*",
+                "arn:aws:sagemaker:*:*:user-profile/*",
+                "arn:aws:sagemaker:*:*:app/*",
+                "arn:aws:sagemaker:*:*:space/*",
+                "arn:aws:sagemaker:*:*:flow-definition/*",
+            ],
+        }
+    ],
+    "amazons3fullaccess": [
+        {"Effect": "Allow", "Action": ["s3:*", "s3-object-lambda:*"], "Resource": "*"}
+    ],
+    "administratoraccess": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+
+
+def _sam_policies(value: Any) -> tuple[list[Any], list[Mapping[str, Any]]]:
+    """SAM ``Policies``: inline documents, and the statements of named managed policies."""
+    docs: list[Any] = []
+    managed: list[Mapping[str, Any]] = []
+    for item in as_list(value):
+        if isinstance(item, Mapping) and "Statement" in item:
+            docs.append(item)
+        elif isinstance(item, str) and not is_unknown(item):
+            managed.extend(_MANAGED.get(item.rsplit("/", 1)[-1].lower(), []))
+    return docs, managed
 
 
 def _policies(ctx: Context) -> Iterator[tuple[Resource, list[Mapping[str, Any]]]]:
@@ -49,12 +87,14 @@ def _policies(ctx: Context) -> Iterator[tuple[Resource, list[Mapping[str, Any]]]
         for rtype, attr in sources:
             for r in ctx.of_type(dialect, rtype):
                 value = r.attributes.get(attr)
-                if attr in ("inline_policy", "Policies"):
+                stmts: list[Mapping[str, Any]] = []
+                if rtype.startswith("AWS::Serverless::"):
+                    docs, stmts = _sam_policies(value)
+                elif attr in ("inline_policy", "Policies"):
                     key = "policy" if attr == "inline_policy" else "PolicyDocument"
                     docs = [p.get(key) for p in as_list(value) if isinstance(p, Mapping)]
                 else:
                     docs = [value]
-                stmts: list[Mapping[str, Any]] = []
                 for doc in docs:
                     stmts.extend(statements(doc, ctx, r) or [])
                 if stmts:
