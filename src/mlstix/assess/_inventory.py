@@ -95,7 +95,13 @@ def plain(value: Any, depth: int = 0, secret: bool = False) -> Any:
         return None
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
+        # a Kubernetes env entry {name: API_TOKEN, value: ...}
+        named = value.get("name")
+        hide_value = secret and isinstance(named, str) and bool(_SECRET_KEY.search(named))
         for k, v in value.items():
+            if hide_value and k == "value" and isinstance(v, str):
+                out[k] = _REDACTED
+                continue
             key = str(k)
             if key == "ResponseMetadata":
                 continue

@@ -23,7 +23,7 @@ __all__ = ["assess"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-_HINT = "Grant the read permissions docs/assess.md lists, or leave the region/service out."
+_HINT = "(Here an error is an API that could not be read: docs/assess.md lists the read-only role.)"
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
@@ -154,6 +154,57 @@ def aws(
         inventory,
         artifacts,
         scan=scan_artifacts,
+        max_size=max_artifact_size,
+        snapshot_out=snapshot_out,
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+    )
+
+
+@assess.command("kubernetes")
+@click.option(
+    "--kubeconfig", metavar="FILE", help="Kubeconfig (default: $KUBECONFIG, ~/.kube/config)."
+)
+@click.option("--context", metavar="NAME", help="Kubeconfig context (default: the current one).")
+@click.option(
+    "--namespace",
+    "-n",
+    "namespaces",
+    multiple=True,
+    metavar="NS",
+    help="Namespace to read (repeatable; default: all namespaces).",
+)
+@_common
+def kubernetes(
+    kubeconfig: str | None,
+    context: str | None,
+    namespaces: tuple[str, ...],
+    scan_artifacts: bool,
+    max_artifact_size: int,
+    snapshot_out: Path | None,
+    jobs: int,
+    fmt: str | None,
+    output: str,
+    fail_on: str,
+) -> None:
+    """Read the model servers a cluster runs (KServe, Seldon, Triton, vLLM, ...) and judge them
+    with the IaC Kubernetes rules, as the API server returns them (GET requests only).
+
+    Exit 0: nothing at or above --fail-on; 1: findings at or above it; 2: could not run, or
+    some kind could not be listed (listed under errors).
+    """
+    from mlstix.assess.kubernetes import KubeOptions, collect_kubernetes
+
+    inventory = collect_kubernetes(
+        KubeOptions(context=context, namespaces=namespaces, jobs=jobs, kubeconfig=kubeconfig)
+    )
+    if scan_artifacts:
+        inventory.note("--scan-artifacts reads cloud model stores; it is not available here")
+    _finish(
+        inventory,
+        [],
+        scan=False,
         max_size=max_artifact_size,
         snapshot_out=snapshot_out,
         fmt=fmt,

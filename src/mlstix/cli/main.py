@@ -77,6 +77,7 @@ _EXTRAS = {
     "trestle": "benchmark",
     "boto3": "assess",
     "botocore": "assess",
+    "kubernetes": "assess",
     "sigma": "detect",
     "duckdb": "detect",
     "orjson": "detect",

@@ -1,0 +1,248 @@
+# mypy: disable-error-code="import-untyped"
+"""``mlstix assess kubernetes``: the model servers a cluster runs, as its API server returns them.
+
+Credentials and the server come from the kubeconfig (``$KUBECONFIG`` or ``~/.kube/config``, a
+``--context``), else the in-cluster service account, through the official ``kubernetes`` client.
+Only ``GET`` list requests are sent (verbs ``list`` of the ``view`` ClusterRole), paginated with
+``limit``/``continue``.
+
+A live object is a manifest (the API's own JSON), so the IaC Kubernetes rules judge it as they
+judge files. What the API adds is removed first: ``managedFields``, ``status``, and the
+``kubectl.kubernetes.io/last-applied-configuration`` annotation (a copy of the manifest with its
+environment values). Objects a controller owns (a Deployment's ReplicaSets and Pods, the
+Deployment a KServe ``InferenceService`` makes) are left out: their owner is judged. Custom
+resources whose API the cluster does not serve (KServe, Seldon, Istio not installed) are noted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from mlstix.assess._inventory import Inventory, live_resource
+from mlstix.errors import MlstixError
+
+__all__ = ["KINDS", "KubeOptions", "KubernetesCredentialsError", "collect_kubernetes"]
+
+
+class KubernetesCredentialsError(MlstixError):
+    """No usable cluster credentials, or the API server cannot be reached."""
+
+    hint = "check `kubectl config current-context`, or pass --context NAME"
+
+
+# (group/version, plural, kind, namespaced, custom resource)
+KINDS: tuple[tuple[str, str, str, bool, bool], ...] = (
+    ("v1", "pods", "Pod", True, False),
+    ("v1", "services", "Service", True, False),
+    ("v1", "serviceaccounts", "ServiceAccount", True, False),
+    ("apps/v1", "deployments", "Deployment", True, False),
+    ("apps/v1", "statefulsets", "StatefulSet", True, False),
+    ("apps/v1", "daemonsets", "DaemonSet", True, False),
+    ("apps/v1", "replicasets", "ReplicaSet", True, False),
+    ("batch/v1", "jobs", "Job", True, False),
+    ("batch/v1", "cronjobs", "CronJob", True, False),
+    ("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy", True, False),
+    ("networking.k8s.io/v1", "ingresses", "Ingress", True, False),
+    ("serving.kserve.io/v1beta1", "inferenceservices", "InferenceService", True, True),
+    ("serving.kserve.io/v1alpha1", "servingruntimes", "ServingRuntime", True, True),
+    ("serving.kserve.io/v1alpha1", "clusterservingruntimes", "ClusterServingRuntime", False, True),
+    ("machinelearning.seldon.io/v1", "seldondeployments", "SeldonDeployment", True, True),
+    ("security.istio.io/v1beta1", "authorizationpolicies", "AuthorizationPolicy", True, True),
+)
+_OWNED_SKIPPED = frozenset({"Pod", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job"})
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_PAGE = 500
+
+
+@dataclass(frozen=True)
+class KubeOptions:
+    context: str | None = None
+    namespaces: tuple[str, ...] = ()
+    jobs: int = 8
+    kubeconfig: str | None = None  # default: $KUBECONFIG or ~/.kube/config
+
+
+def _client(options: KubeOptions) -> tuple[Any, str]:
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        api = config.new_client_from_config(
+            config_file=options.kubeconfig, context=options.context, persist_config=False
+        )
+        _, active = config.list_kube_config_contexts(config_file=options.kubeconfig)
+        name = options.context or str((active or {}).get("name") or "kubeconfig")
+        return api, name
+    except (ConfigException, OSError) as exc:
+        kube_error = " ".join(str(exc).split())[:200]
+    if options.context is None:
+        try:
+            config.load_incluster_config()
+            return client.ApiClient(), "in-cluster"
+        except ConfigException:
+            pass
+    raise KubernetesCredentialsError(
+        f"no Kubernetes credentials: tried the kubeconfig ({kube_error}) and the in-cluster "
+        "service account"
+    )
+
+
+def _get(api: Any, path: str, query: list[tuple[str, Any]]) -> tuple[int, Any]:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        resp = api.call_api(
+            path,
+            "GET",
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _request_timeout=(10, 60),
+        )
+    except ApiException as exc:
+        return int(exc.status or 0), exc.reason
+    raw = resp[0] if isinstance(resp, tuple) else resp
+    return 200, json.loads(raw.data)
+
+
+def _clean(obj: dict[str, Any], kind: str, api_version: str, ns: str | None) -> dict[str, Any]:
+    obj = dict(obj)
+    obj.pop("status", None)
+    obj.setdefault("kind", kind)
+    obj.setdefault("apiVersion", api_version)
+    meta = dict(obj.get("metadata") or {})
+    meta.pop("managedFields", None)
+    annotations = dict(meta.get("annotations") or {})
+    annotations.pop(_LAST_APPLIED, None)
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    if ns is not None:
+        meta.setdefault("namespace", ns)
+    obj["metadata"] = meta
+    return obj
+
+
+def _owned(obj: dict[str, Any]) -> bool:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(isinstance(r, dict) and r.get("controller") for r in refs)
+
+
+def _items(api: Any, path: str, inventory: Inventory) -> Iterator[dict[str, Any]]:
+    token = ""
+    while True:
+        query: list[tuple[str, Any]] = [("limit", _PAGE)]
+        if token:
+            query.append(("continue", token))
+        status, body = _get(api, path, query)
+        inventory.count_call()
+        if status != 200:
+            raise _Failed(status, str(body))
+        yield from (i for i in body.get("items") or [] if isinstance(i, dict))
+        token = str((body.get("metadata") or {}).get("continue") or "")
+        if not token:
+            return
+
+
+class _Failed(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def _list_kind(
+    api: Any,
+    inventory: Inventory,
+    cluster: str,
+    kind_row: tuple[str, str, str, bool, bool],
+    namespace: str | None,
+) -> None:
+    group_version, plural, kind, namespaced, custom = kind_row
+    prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+    path = f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
+    resource = plural if "/" not in group_version else f"{plural}.{group_version.split('/')[0]}"
+    try:
+        for obj in _items(api, path, inventory):
+            if kind in _OWNED_SKIPPED and _owned(obj):
+                continue
+            ns = str((obj.get("metadata") or {}).get("namespace") or "") or None
+            clean = _clean(obj, kind, group_version, ns if namespaced else None)
+            name = str(clean["metadata"].get("name", ""))
+            where = f"namespaces/{ns}/" if namespaced and ns else ""
+            inventory.add(
+                live_resource(
+                    provider="kubernetes",
+                    type=kind,
+                    name=name,
+                    ident=f"k8s://{cluster}{prefix}/{where}{plural}/{name}",
+                    attributes=clean,
+                    language="kubernetes",
+                    account=cluster,
+                    namespace=ns or "default",
+                    address=f"{kind}/{ns}/{name}" if namespaced and ns else f"{kind}/{name}",
+                )
+            )
+    except _Failed as exc:
+        scope = f" in namespace {namespace}" if namespace else ""
+        if exc.status == 404 and custom:
+            inventory.note(f"{resource} ({group_version}) is not served by the cluster; not read")
+        elif exc.status == 403:
+            inventory.error(
+                f"k8s://{cluster}{path}",
+                f"list {resource}{scope} was forbidden (403): grant the verb list on "
+                f"{resource} (docs/assess.md lists the read-only ClusterRole)",
+            )
+        elif exc.status == 401:
+            raise KubernetesCredentialsError(
+                f"the API server of {cluster} rejected the credentials (401 Unauthorized)"
+            ) from None
+        else:
+            inventory.error(
+                f"k8s://{cluster}{path}", f"list {resource}{scope} failed: {exc.status} {exc}"
+            )
+
+
+def collect_kubernetes(options: KubeOptions) -> Inventory:
+    """Read the cluster's workloads, services, policies and model-serving custom resources."""
+    from urllib3.exceptions import HTTPError
+
+    api, cluster = _client(options)
+    inventory = Inventory(cloud="kubernetes", target=cluster)
+    inventory.collected_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    host = str(api.configuration.host)
+    try:
+        status, _ = _get(api, "/api", [])
+    except (HTTPError, OSError) as exc:
+        raise KubernetesCredentialsError(
+            f"cannot reach the Kubernetes API server {host}: {type(exc).__name__}"
+        ) from None
+    if status == 401:
+        raise KubernetesCredentialsError(
+            f"the API server {host} rejected the credentials of context {cluster} (401)"
+        )
+    inventory.note(f"cluster {cluster} at {host}")
+    namespaces: tuple[str | None, ...] = options.namespaces or (None,)
+    tasks: list[Callable[[], None]] = [
+        functools.partial(_list_kind, api, inventory, cluster, row, ns)
+        for row in KINDS
+        for ns in (namespaces if row[3] else (None,))
+    ]
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+            for future in [pool.submit(t) for t in tasks]:
+                future.result()
+    except (HTTPError, OSError) as exc:
+        raise KubernetesCredentialsError(
+            f"lost the Kubernetes API server {host}: {type(exc).__name__}"
+        ) from None
+    finally:
+        api.close()
+    return inventory
