@@ -19,7 +19,7 @@ import tempfile
 import zlib
 from typing import IO
 
-from mlstix.scan.models._context import Context, Source
+from mlstix.scan.models._context import Context, Hit, Source
 from mlstix.scan.models.formats.serialized import report_pickle
 from mlstix.scan.models.formats.ziparchive import (
     LimitExceeded,
@@ -180,7 +180,10 @@ def _scan_torch(src: Source, ctx: Context, files: list[ZipEntry], kind: str) -> 
                 if not crc_ok(stream, entry):
                     _anomaly(ctx, src, entry.name, f"CRC mismatch in {entry.name}")
                 result = analyze_pickle_stream(stream, ctx.policy)
+                before = len(ctx.hits)
                 report_pickle(result, _member(src, entry, stream), ctx, kind)
+                if kind == "torchscript":
+                    ctx.hits[before:] = [h for h in ctx.hits[before:] if not _script_class(h)]
             else:
                 _scan_child(ctx, src, entry, stream)
     if found:
@@ -190,6 +193,18 @@ def _scan_torch(src: Source, ctx: Context, files: list[ZipEntry], kind: str) -> 
             src,
             format=kind,
         )
+
+
+def _script_class(hit: Hit) -> bool:
+    """``__torch__.*`` classes in a TorchScript archive are resolved by ``torch.jit.load`` from
+    the archive's compiled program, never imported from Python (and no Python module of that
+    name exists for ``pickle.load`` to import): neither an unknown import nor a call of one."""
+    name = str(hit.evidence.get("import", ""))
+    return (
+        hit.rule_id.startswith("models/pickle-")
+        and hit.rule_id != "models/pickle-dangerous-import"
+        and name.startswith("__torch__.")
+    )
 
 
 def _member(src: Source, entry: ZipEntry, stream: IO[bytes]) -> Source:
