@@ -13,6 +13,7 @@ from typing import Any
 from mlstix.scan.iac._values import is_unknown, lookup, norm
 from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac._policy import as_list, decode_json_value
+from mlstix.scan.rules.iac.aws_sagemaker import local_storage
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
 
 __all__ = ["LOGIC"]
@@ -57,6 +58,10 @@ def _training_check(attr: str, kind: str) -> Logic:
                 value = lookup(args, path)
                 if not _arg_known(value) or is_unknown(value):
                     continue
+                if path == "ResourceConfig.VolumeKmsKeyId" and local_storage(
+                    lookup(args, "ResourceConfig.InstanceType")
+                ):
+                    continue  # local NVMe storage cannot take a VolumeKmsKeyId
                 missing = value in (None, "", [])
                 if (kind == "true" and norm(value) is not True) or (kind == "set" and missing):
                     bad.append(path)

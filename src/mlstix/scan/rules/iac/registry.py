@@ -82,12 +82,21 @@ def default_registry() -> RuleRegistry:
     """The packaged rules and logic, loaded once."""
     import mlstix.scan.rules.iac.aws as aws_rules
     import mlstix.scan.rules.iac.aws_iam as aws_iam_rules
+    import mlstix.scan.rules.iac.aws_sagemaker as aws_sagemaker_rules
     import mlstix.scan.rules.iac.aws_training as aws_training_rules
     import mlstix.scan.rules.iac.gcp as gcp_rules
     import mlstix.scan.rules.iac.kubernetes as k8s_rules
 
     registry = RuleRegistry()
-    for module in (aws_rules, aws_iam_rules, aws_training_rules, gcp_rules, k8s_rules):
+    modules = (
+        aws_rules,
+        aws_iam_rules,
+        aws_sagemaker_rules,
+        aws_training_rules,
+        gcp_rules,
+        k8s_rules,
+    )
+    for module in modules:
         registry.add_logic(module.LOGIC)
     folder = resources.files("mlstix.scan.rules.iac") / "data"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
