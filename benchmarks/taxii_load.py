@@ -1,11 +1,18 @@
 """Load benchmark of the mlstix TAXII 2.1 server against the OASIS reference server medallion.
 
 Both servers hold the same N STIX 2.1 objects (default 100,000) in one collection and are driven
-on loopback by one sequential HTTP client, with bounded loops:
+on loopback, with bounded loops:
 
 - paged object reads: GET .../objects/?limit=100, following ``next`` (restarting at the end);
 - paged manifest reads: the same on .../manifest/;
-- posts: POST envelopes of 100 new objects into the full collection.
+- posts: POST envelopes of 100 new objects into the full collection;
+- follow-on pages against the limit: ``--pages`` pages (default 200) of 100 objects read by
+  following ``next``, by one client and by four client processes, from mlstix (one process and
+  ``--workers`` processes), from nginx serving the very page bytes mlstix served as static files
+  (the limit: no work but sending bytes), and from medallion. The client is a wrk-like loopback
+  client written here (raw sockets, keep-alive, Content-Length framing, the cursor found with one
+  regex): the same client and the same per-page work for every server. nginx comes from Debian
+  (``apt-get install nginx-light``); without it that row is skipped with a message.
 
 mlstix runs as ``mlstix serve`` (uvicorn, SQLite file in WAL mode with synchronous=FULL) and is
 loaded through its own POST endpoint (the bulk load is timed too). medallion 3.0.0 runs with its
@@ -15,12 +22,18 @@ answers 500 once one is stored, DESIGN.md), so the objects are indicators, vulne
 attack patterns, notes and relationships.
 
 Usage: .venv/bin/python benchmarks/taxii_load.py [--objects 100000] [--reads 200] [--posts 20]
+       [--pages 200] [--seconds 5] [--workers 2] [--only-pages]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import multiprocessing
+import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -188,36 +201,40 @@ def start_medallion(objects: list[dict[str, Any]], port: int) -> subprocess.Pope
     return proc
 
 
-def start_mlstix(port: int, db_url: str | None) -> subprocess.Popen[bytes]:
-    """``mlstix serve`` on a fresh SQLite file, or on ``db_url`` (an empty PostgreSQL database)."""
+def start_mlstix(
+    port: int,
+    db_url: str | None,
+    *,
+    fresh: bool = True,
+    workers: int = 1,
+    log_requests: bool = False,
+) -> subprocess.Popen[bytes]:
+    """``mlstix serve`` on a fresh SQLite file, or on ``db_url`` (an empty PostgreSQL database);
+    ``fresh=False`` serves the database of the previous start again."""
     db = WORK / "mlstix-bench.sqlite3"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
     url = db_url or f"sqlite:///{db}"
     config = WORK / "mlstix-bench.toml"
-    config.write_text("load_kb = false\nmax_content_length = 104857600\n")
-    cli = [sys.executable, "-c", "from mlstix.cli.main import main; main()"]
-    subprocess.run(
-        [
-            *cli,
-            "serve",
-            "adduser",
-            "bench",
-            "--password",
-            "bench-pass",
-            "--write",
-            "findings",
-            "--db",
-            url,
-        ],
-        check=True,
-        capture_output=True,
+    config.write_text(
+        "load_kb = false\nmax_content_length = 104857600\nmax_objects_per_envelope = 100000\n"
     )
-    log = (WORK / "mlstix.log").open("wb")
+    cli = [sys.executable, "-c", "from mlstix.cli.main import main; main()"]
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        subprocess.run(
+            [*cli, "serve", "adduser", "bench", "--password-stdin", "--write", "findings"],
+            input=b"bench-pass\n",
+            env={**os.environ, "MLSTIX_TAXII_DB": url},
+            check=True,
+            capture_output=True,
+        )
+    log = (WORK / "mlstix.log").open("ab")
     proc = subprocess.Popen(
-        [*cli, "serve", "--db", url, "--port", str(port), "--config", str(config)],
+        [*cli, "serve", "--port", str(port), "--config", str(config), "--workers", str(workers)]
+        + ([] if log_requests else ["--no-access-log"]),
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, "MLSTIX_TAXII_DB": url},
     )
     wait_up(f"http://127.0.0.1:{port}/taxii2/", proc, None)
     return proc
@@ -330,6 +347,262 @@ def measure(
     )
 
 
+# -- follow-on pages against the limit -------------------------------------------------------
+
+NEXT = re.compile(rb'"next":\s*"([^"]*)"')
+LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
+
+
+class RawClient:
+    """A wrk-like HTTP/1.1 client: one keep-alive socket, Content-Length framing, no parsing
+    beyond the status, the length and (by the caller) one regex."""
+
+    def __init__(self, port: int, auth: tuple[str, str] | None) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        head = f"Host: 127.0.0.1:{port}\r\nAccept: {TAXII}\r\n"
+        if auth:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            head += f"Authorization: Basic {token}\r\n"
+        self.head = head.encode() + b"\r\n"
+        self.buf = bytearray()
+
+    def get(self, target: bytes) -> tuple[int, bytes]:
+        self.sock.sendall(b"GET " + target + b" HTTP/1.1\r\n" + self.head)
+        buf = self.buf
+        while (end := buf.find(b"\r\n\r\n")) < 0:
+            chunk = self.sock.recv(262144)
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            buf += chunk
+        head = bytes(buf[:end])
+        match = LENGTH.search(head)
+        if match is None:
+            raise ConnectionError(f"no Content-Length: {head[:200]!r}")
+        need = end + 4 + int(match.group(1))
+        while len(buf) < need:
+            chunk = self.sock.recv(262144)
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            buf += chunk
+        body = bytes(buf[end + 4 : need])
+        del buf[:need]
+        return int(head[9:12]), body
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def follow(port: int, path: str, auth: Any, pages: int, seconds: float) -> tuple[int, float, int]:
+    """Follow ``next`` from the first page for ``pages`` pages, over and over for ``seconds``;
+    (follow-on pages, their total seconds, errors). ``path`` with ``{i}`` names static files."""
+    client = RawClient(port, auth)
+    static = "{i}" in path
+    done = errors = 0
+    spent = 0.0
+    stop = time.perf_counter() + seconds
+    try:
+        while time.perf_counter() < stop:
+            cursor: bytes | None = None
+            for i in range(pages):
+                if static:
+                    target = path.format(i=i).encode()
+                elif cursor is None:
+                    target = path.encode() + b"?limit=100"
+                else:
+                    target = path.encode() + b"?limit=100&next=" + cursor
+                t0 = time.perf_counter()
+                status, body = client.get(target)
+                match = NEXT.search(body)
+                dt = time.perf_counter() - t0
+                if status != 200:
+                    errors += 1
+                    break
+                if i:
+                    done += 1
+                    spent += dt
+                cursor = match.group(1) if match else None
+                if (cursor is None and not static) or time.perf_counter() >= stop:
+                    break
+    finally:
+        client.close()
+    return done, spent, errors
+
+
+def _follow(job: tuple[int, str, Any, int, float]) -> tuple[int, float, int]:
+    return follow(*job)
+
+
+def follow_rate(
+    port: int, path: str, auth: Any, pages: int, seconds: float, clients: int
+) -> tuple[float, int]:
+    """Follow-on pages per second and errors, with ``clients`` client processes."""
+    if clients == 1:
+        done, spent, errors = follow(port, path, auth, pages, seconds)
+        return (done / spent if spent else 0.0), errors
+    with multiprocessing.get_context("fork").Pool(clients) as pool:
+        t0 = time.perf_counter()
+        results = pool.map(_follow, [(port, path, auth, pages, seconds)] * clients)
+        wall = time.perf_counter() - t0
+    return sum(r[0] for r in results) / wall, sum(r[2] for r in results)
+
+
+def capture_pages(port: int, path: str, auth: Any, pages: int, root: Path) -> int:
+    """Save the bytes of the first ``pages`` pages mlstix serves as static files."""
+    client = RawClient(port, auth)
+    cursor: bytes | None = None
+    try:
+        for i in range(pages):
+            suffix = b"?limit=100" + (b"&next=" + cursor if cursor else b"")
+            status, body = client.get(path.encode() + suffix)
+            if status != 200:
+                raise SystemExit(f"mlstix answered {status} on page {i}")
+            (root / f"{i}.json").write_bytes(body)
+            match = NEXT.search(body)
+            if match is None:
+                return i + 1
+            cursor = match.group(1)
+    finally:
+        client.close()
+    return pages
+
+
+NGINX_CONF = """daemon off;
+worker_processes {workers};
+pid {run}/nginx.pid;
+error_log {run}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 1000000;
+    client_body_temp_path {run}/body;
+    proxy_temp_path {run}/proxy;
+    fastcgi_temp_path {run}/fastcgi;
+    uwsgi_temp_path {run}/uwsgi;
+    scgi_temp_path {run}/scgi;
+    types {{ }}
+    default_type "application/taxii+json;version=2.1";
+    server {{ listen 127.0.0.1:{port}; root {root}; }}
+}}
+"""
+
+
+def start_nginx(root: Path, port: int, workers: str) -> subprocess.Popen[bytes] | None:
+    binary = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
+    )
+    if binary is None:
+        print("nginx: not installed (apt-get install nginx-light); its rows are skipped")
+        return None
+    run = root.parent / "run"
+    run.mkdir(exist_ok=True)
+    conf = run / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(workers=workers, run=run, port=port, root=root.parent))
+    proc = subprocess.Popen(
+        [binary, "-c", str(conf), "-p", str(run)],
+        stdout=subprocess.DEVNULL,
+        stderr=(run / "stderr.log").open("wb"),
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    proc.kill()
+    print(f"nginx did not start: {(run / 'stderr.log').read_text()[-500:]}")
+    return None
+
+
+def against_the_limit(args: argparse.Namespace, objects: list[dict[str, Any]]) -> None:
+    """Follow-on pages: mlstix (1 and --workers processes), nginx on the same bytes, medallion."""
+    import tempfile
+
+    auth = ("bench", "bench-pass")
+    path = f"/mlstix/collections/{FINDINGS}/objects/"
+    rows: dict[str, float] = {}
+    web = Path(tempfile.mkdtemp(prefix="mlstix-nginx-"))
+    web.chmod(0o755)
+    pages_root = web / "p"
+    pages_root.mkdir(mode=0o755)
+    for workers in (1, args.workers):
+        port = free_port()
+        proc = start_mlstix(port, args.mlstix_db, fresh=False, workers=workers)
+        try:
+            if workers == 1:
+                count = capture_pages(port, path, auth, args.pages, pages_root)
+                for f in pages_root.iterdir():
+                    f.chmod(0o644)
+                print(
+                    f"{count} pages captured, "
+                    f"{sum(f.stat().st_size for f in pages_root.iterdir()) / 1e6:.1f} MB"
+                )
+            for clients in (1, 4):
+                if workers != 1 and clients == 1:
+                    continue
+                rate, errors = follow_rate(port, path, auth, args.pages, args.seconds, clients)
+                rows[f"mlstix {workers} proc, {clients} client"] = rate
+                print(
+                    f"mlstix {workers} process(es), {clients} client(s): "
+                    f"{rate:8.0f} pages/s ({errors} errors)"
+                )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    port = free_port()
+    nginx = start_nginx(pages_root, port, "auto")
+    if nginx is not None:
+        try:
+            for clients in (1, 4):
+                rate, errors = follow_rate(port, "/p/{i}.json", None, count, args.seconds, clients)
+                rows[f"nginx, {clients} client"] = rate
+                print(
+                    f"nginx (same bytes), {clients} client(s): "
+                    f"{rate:8.0f} pages/s ({errors} errors)"
+                )
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=30)
+    if not args.no_medallion:
+        port = free_port()
+        proc = start_medallion(objects, port)
+        try:
+            mpath = f"/api1/collections/{MEDALLION_COLLECTION}/objects/"
+            rate, errors = follow_rate(port, mpath, auth, min(args.pages, 50), args.seconds * 2, 1)
+            rows["medallion, 1 client"] = rate
+            print(f"medallion, 1 client: {rate:8.1f} pages/s ({errors} errors)")
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+    shutil.rmtree(web, ignore_errors=True)
+    one = rows.get("mlstix 1 proc, 1 client", 0.0)
+    print()
+    if "nginx, 1 client" in rows and one:
+        print(f"sequential: mlstix/nginx = {one / rows['nginx, 1 client']:.3f}x (target >= 0.25x)")
+    four = rows.get(f"mlstix {args.workers} proc, 4 client", 0.0)
+    if "nginx, 4 client" in rows and four:
+        print(
+            f"4 clients: mlstix ({args.workers} processes)/nginx = "
+            f"{four / rows['nginx, 4 client']:.3f}x"
+        )
+    if one and rows.get("mlstix 1 proc, 4 client"):
+        print(
+            f"4 clients/1 client: 1 process {rows['mlstix 1 proc, 4 client'] / one:.2f}x, "
+            f"{args.workers} processes {four / one:.2f}x"
+        )
+    if rows.get("medallion, 1 client") and one:
+        print(
+            f"follow-on pages: mlstix/medallion = "
+            f"{one / rows['medallion, 1 client']:.1f}x (keep >= 5x)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=100_000)
@@ -340,6 +613,10 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120, help="seconds per request")
     parser.add_argument("--mlstix-db", help="database URL for mlstix (default: a SQLite file)")
     parser.add_argument("--no-medallion", action="store_true", help="measure mlstix only")
+    parser.add_argument("--pages", type=int, default=200, help="pages followed per pass")
+    parser.add_argument("--seconds", type=float, default=5, help="seconds per page measurement")
+    parser.add_argument("--workers", type=int, default=2, help="mlstix processes, 4 clients")
+    parser.add_argument("--only-pages", action="store_true", help="load, then pages only")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     objects = [make_object(n) for n in range(args.objects)]
@@ -363,6 +640,11 @@ def main() -> None:
             load.elapsed = time.perf_counter() - t0
             load.note = f"{len(objects) / load.elapsed:.0f} objects/s"
             results["mlstix"] = {"load": load}
+            if args.only_pages:
+                proc.terminate()
+                proc.wait(timeout=30)
+                against_the_limit(args, objects)
+                return
             for kind in KINDS:
                 results["mlstix"][kind] = measure(client, base, "mlstix", kind, args)
     finally:
@@ -392,6 +674,8 @@ def main() -> None:
     for server in results.values():
         for stats in server.values():
             print(stats.row())
+    print()
+    against_the_limit(args, objects)
     print()
     for kind in () if args.no_medallion else KINDS:
         ours, theirs = results["mlstix"][kind], results["medallion"][kind]

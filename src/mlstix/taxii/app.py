@@ -53,6 +53,8 @@ def _default_kb() -> list[dict[str, Any]]:
 class Server:
     """What the endpoints share: settings, store, authenticator."""
 
+    prune_every = 60.0  # seconds between two prunings of old statuses, per process
+
     def __init__(self, config: ServerConfig, store: Store) -> None:
         self.config = config
         self.store = store
@@ -75,7 +77,11 @@ class Server:
         """Delete statuses older than the retention, at most once a minute per process."""
         days = self.config.status_retention_days
         now = time.monotonic()
-        if not days or now - self._pruned < 60 or not self._prune_lock.acquire(blocking=False):
+        if (
+            not days
+            or now - self._pruned < self.prune_every
+            or not self._prune_lock.acquire(blocking=False)
+        ):
             return
         try:
             self._pruned = now
