@@ -74,8 +74,12 @@ def test_bundle_contents(kb: KnowledgeBase) -> None:
     assert len(by_type["attack-pattern"]) == 10
     assert len(by_type["vulnerability"]) == 10
     assert len(by_type["course-of-action"]) == 9
-    assert len(by_type["note"]) == 27
-    assert len(by_type["relationship"]) == sum(r.type != "related-to" for r in kb.relationships)
+    detections = kb.detections
+    assert len(by_type["note"]) == 27 + len(detections.no_rule)
+    assert len(by_type["indicator"]) == len(detections.rules)
+    assert len(by_type["relationship"]) == sum(
+        r.type != "related-to" for r in kb.relationships
+    ) + len(detections.rules)
     ours = [o for o in objs if o["type"] not in ("marking-definition",)]
     for o in ours:
         if o["id"].startswith("identity--b3bca3c2") or o["id"].startswith(

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import stix2
 
+from mlstix.kb._indicators import indicator_objects
 from mlstix.kb._oasis import TLP2_OBJECTS, TLP_CLEAR_ID
 from mlstix.kb.graph import KnowledgeBase, Relationship
 from mlstix.kb.model import (
@@ -76,6 +77,7 @@ BUNDLE_FILES: dict[str, str] = {
     "relationships.json": "bundle--11934a40-677e-4669-a57f-07170b47f3c0",
     "mappings.json": "bundle--c260c88d-ee05-47b5-9947-7a9e9a441d55",
     "bundle.json": "bundle--6dd10b4d-63fb-4e07-9196-0cd560b06b61",
+    "indicators.json": "bundle--7003830b-61b3-4a97-bd86-2c82e5e8a9db",
 }
 
 _CATEGORIES: dict[str, dict[str, str]] = {
@@ -98,17 +100,30 @@ class CompiledKb:
     relationships: tuple[Any, ...]
     mitre: tuple[Any, ...]
     mappings: tuple[Any, ...]
+    # Sigma rules as indicators, their ``indicates`` edges, notes on patterns without a rule
+    indicators: tuple[Any, ...] = ()
+    indicates: tuple[Any, ...] = ()
+    detection_notes: tuple[Any, ...] = ()
 
     def bundles(self) -> dict[str, tuple[Any, ...]]:
         """File name → the objects of that bundle, each file standing alone."""
         sdos = (*self.attack_patterns, *self.vulnerabilities, *self.courses_of_action)
+        detection = (*self.indicators, *self.indicates, *self.detection_notes)
         return {
             "attack-patterns.json": (*self.common, *self.attack_patterns),
             "vulnerabilities.json": (*self.common, *self.vulnerabilities),
             "courses-of-action.json": (*self.common, *self.courses_of_action, *self.notes),
             "relationships.json": (*self.common, *sdos, *self.relationships),
             "mappings.json": (*self.common, *sdos, *self.mitre, *self.mappings),
-            "bundle.json": (*self.common, self.report, *sdos, *self.notes, *self.relationships),
+            "bundle.json": (
+                *self.common,
+                self.report,
+                *sdos,
+                *self.notes,
+                *self.relationships,
+                *detection,
+            ),
+            "indicators.json": (*self.common, *self.attack_patterns, *detection),
         }
 
 
@@ -337,7 +352,8 @@ def _extension_definition() -> Any:
 def _report(kb: KnowledgeBase, contents: Sequence[Any]) -> Any:
     """The knowledge base as a STIX ``report`` (§4.14): one container that OpenCTI shows as a
     report and MISP imports as one event (misp-stix needs a report to attach notes)."""
-    latest = _ts(max(o.modified for o in kb.objects))
+    stamps = [o.modified for o in kb.objects] + [r.modified for r in kb.detections.rules]
+    latest = _ts(max(stamps + [n.modified for n in kb.detections.no_rule]))
     return stix2.Report(
         id=REPORT_ID,
         created=_PROJECT_EPOCH,
@@ -369,7 +385,9 @@ def compile_kb(kb: KnowledgeBase) -> CompiledKb:
     courses_of_action = tuple(_course_of_action(c) for c in _by_key(kb.courses_of_action))
     notes = tuple(n for c in _by_key(kb.courses_of_action) for n in _notes(c))
     relationships = tuple(_relationship(kb, r) for r in _sorted_edges(graph))
+    indicators, indicates, detection_notes = indicator_objects(kb, IDENTITY_ID)
     contents = (*attack_patterns, *vulnerabilities, *courses_of_action, *notes, *relationships)
+    contents = (*contents, *indicators, *indicates, *detection_notes)
     return CompiledKb(
         common=common,
         attack_patterns=attack_patterns,
@@ -382,6 +400,9 @@ def compile_kb(kb: KnowledgeBase) -> CompiledKb:
             _mitre_stub(m) for m in kb.mitre if any(r.target == m.external_id for r in related)
         ),
         mappings=tuple(_relationship(kb, r) for r in _sorted_edges(related)),
+        indicators=indicators,
+        indicates=indicates,
+        detection_notes=detection_notes,
     )
 
 

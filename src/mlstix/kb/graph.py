@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mlstix.errors import KbDataError
+from mlstix.kb.detections import Detections
 from mlstix.kb.model import AttackPattern, CourseOfAction, KbObject, MitreObject, Vulnerability
 
 __all__ = ["KnowledgeBase", "Relationship"]
@@ -37,6 +38,7 @@ class KnowledgeBase:
     courses_of_action: tuple[CourseOfAction, ...]
     mitre: tuple[MitreObject, ...]
     relationships: tuple[Relationship, ...]
+    detections: Detections = field(default_factory=Detections)
     _by_key: dict[str, KbObject] = field(repr=False, compare=False, default_factory=dict)
     _mitre_by_id: dict[str, MitreObject] = field(repr=False, compare=False, default_factory=dict)
 

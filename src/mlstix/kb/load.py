@@ -14,6 +14,7 @@ mistakes in one pass. Checks beyond the per-file schema (``model.py``):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from importlib import resources
@@ -24,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mlstix.errors import KbDataError
+from mlstix.kb.detections import load_detections
 from mlstix.kb.graph import KnowledgeBase
 from mlstix.kb.model import AttackPattern, CourseOfAction, MitreObject, Vulnerability
 
@@ -38,8 +40,8 @@ _FOLDERS: dict[str, type[BaseModel]] = {
     "mitre": MitreObject,
 }
 
-# folders read by their own loaders (kb/controls.py reads benchmark/)
-_OTHER_FOLDERS = frozenset({"benchmark"})
+# folders read by their own loaders (kb/controls.py reads benchmark/, kb/detections.py sigma/)
+_OTHER_FOLDERS = frozenset({"benchmark", "sigma"})
 
 _cache: dict[Path, KnowledgeBase] = {}
 _NAME_HINT = " (the object's key)"
@@ -176,6 +178,7 @@ def _load(root: Path) -> KnowledgeBase:
         )
     except KbDataError as exc:
         raise KbDataError([*problems, *exc.problems]) from None
+    detections = load_detections(root / "sigma", kb, problems)
     if problems:
         raise KbDataError(problems)
-    return kb
+    return dataclasses.replace(kb, detections=detections)

@@ -1,0 +1,46 @@
+"""Cloud audit logs judged by Sigma rules: ``mlstix detect``.
+
+:func:`detect_logs` reads CloudTrail (S3 delivery, CloudTrail Lake, EventBridge), Azure Activity
+Log, Google Cloud audit LogEntry and Kubernetes audit files (:mod:`._shapes`), evaluates the
+knowledge base's Sigma rules (or a folder of the user's) with pySigma converted to DuckDB SQL
+(:mod:`._sql`, :mod:`._engine`), and returns a :class:`~mlstix.findings.model.Report` whose
+findings name the rule, the event's time, principal, source IP and resource, and carry the event.
+:func:`export_rules` converts the rules for a SIEM (:mod:`.export`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from mlstix.findings.model import Report
+from mlstix.kb.graph import KnowledgeBase
+
+__all__ = ["detect_logs"]
+
+
+def detect_logs(
+    kb: KnowledgeBase,
+    paths: Iterable[Path],
+    *,
+    rules_dir: Path | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    jobs: int | None = None,
+) -> Report:
+    """Evaluate the rules over every log file under ``paths``."""
+    from mlstix.detect.logs._engine import collect, scan_files
+    from mlstix.detect.logs._rules import load_rules, plan
+
+    plans = plan(load_rules(kb, rules_dir))
+    files, errors = collect(paths)
+    workers = jobs if jobs and jobs > 0 else (os.cpu_count() or 1)
+    results = scan_files(kb, plans, files, (since, until), workers)
+    return Report.build(
+        "detect",
+        [r.scanned for r in results if r.scanned is not None],
+        [f for r in results for f in r.findings],
+        [*errors, *(e for r in results for e in r.errors)],
+    )

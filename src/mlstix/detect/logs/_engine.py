@@ -1,0 +1,210 @@
+"""Run Sigma rules over audit-log files with DuckDB: one SQL scan per file, every rule at once.
+
+Why DuckDB (and not SQLite, the other embedded engine pySigma targets): DuckDB reads gzip and
+JSON itself (``read_json_objects``: JSON lines, arrays and whole documents), extracts every field
+the rules need in one parse per event (``json_extract_string`` with a list of paths), and streams,
+so a file is never loaded into Python and memory stays bounded by one file's matches. With SQLite
+every event would have to be parsed in Python and inserted first, which costs more than the
+matching itself (measured in ``benchmarks/detect.py``).
+
+A file DuckDB cannot read whole (a truncated gzip, a malformed line, a record that is not an
+object) is read again in Python by :mod:`._salvage`, which records an error for each bad line with
+its number, keeps the good records and gives them to the same query. Records without the fields
+every event of their source has (``eventTime``/``eventSource``/``eventName`` for CloudTrail …)
+are errors too, never silently skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from mlstix.detect.logs._evidence import finding_of
+from mlstix.detect.logs._rules import Plan
+from mlstix.detect.logs._salvage import salvage
+from mlstix.detect.logs._shapes import Shape, sniff
+from mlstix.findings.model import Finding, ScanError, ScannedFile
+from mlstix.kb.graph import KnowledgeBase
+
+__all__ = ["FileResult", "collect", "scan_files"]
+
+_MAX_OBJECT = 512 * 1024 * 1024  # one CloudTrail document; DuckDB's default is 16 MB
+_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".gz")
+
+
+@dataclass
+class FileResult:
+    scanned: ScannedFile | None = None
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+
+
+def collect(paths: Iterable[Path]) -> tuple[list[Path], list[ScanError]]:
+    """The files to read: given files as they are, folders walked for log files.
+
+    CloudTrail digest files (``CloudTrail-Digest/``) hold hashes, not events, and are skipped.
+    """
+    files: list[Path] = []
+    errors: list[ScanError] = []
+    for path in paths:
+        if path.is_dir():
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if d != "CloudTrail-Digest")
+                files.extend(Path(root, n) for n in sorted(names) if n.lower().endswith(_SUFFIXES))
+        elif path.is_file():
+            files.append(path)
+        elif path.exists():
+            errors.append(ScanError(str(path), "not a regular file or folder"))
+        else:
+            errors.append(ScanError(str(path), "no such file or folder"))
+    return files, errors
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal: file names and JSON paths reach SQL only through this."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _source_sql(shape: Shape, file: str, container: str | None = None) -> str:
+    container = container or shape.container
+    opts = f"compression='{shape.compression}', maximum_object_size={_MAX_OBJECT}"
+    envelope = shape.envelope if container != "salvaged" else None
+    ev = f"json_extract(json, '$.\"{envelope}\"')" if envelope else "json"
+    if container == "document":
+        return (
+            "SELECT generate_subscripts(r, 1) AS rec, unnest(r) AS ev FROM ("  # noqa: S608
+            f"SELECT json_extract(json, '$.\"{shape.records_key}\"[*]') AS r "
+            f"FROM read_json_objects({_literal(file)}, format='unstructured', {opts}))"
+        )
+    fmt = "array" if container == "array" else "newline_delimited"
+    if container == "salvaged":
+        opts = f"compression='none', maximum_object_size={_MAX_OBJECT}"
+    return (
+        f"SELECT ordinality AS rec, {ev} AS ev FROM "  # noqa: S608
+        f"read_json_objects({_literal(file)}, format='{fmt}', {opts}) WITH ORDINALITY"
+    )
+
+
+def _query(plan: Plan, source_sql: str, window: tuple[datetime | None, datetime | None]) -> str:
+    src = plan.source
+    time = f"TRY_CAST({plan.slot(src.time)} AS TIMESTAMPTZ)"
+    missing = " OR ".join([*(f"{plan.slot(r)} IS NULL" for r in src.required), f"{time} IS NULL"])
+    since, until = window
+    conds = [f"({sql})" for _, sql in plan.rules] or ["false"]
+    match = " OR ".join(conds)
+    if since is not None:
+        match = f"({match}) AND {time} >= TIMESTAMPTZ {_literal(since.isoformat())}"
+    if until is not None:
+        match = f"({match}) AND {time} < TIMESTAMPTZ {_literal(until.isoformat())}"
+    hits = ", ".join(f"CASE WHEN {c} THEN {i} END" for i, c in enumerate(conds))
+    paths = ", ".join(_literal(p) for p in plan.paths)
+    # Rule conditions come from pySigma, which quotes and escapes every value; fields are slots.
+    return (
+        f"SELECT rec, ev::VARCHAR, [{hits}], ({missing}) FROM ("  # noqa: S608
+        f"SELECT rec, ev, json_extract_string(ev, [{paths}]) AS f FROM ({source_sql})) "
+        f"WHERE ({missing}) OR ({match})"
+    )
+
+
+class _Runner:
+    def __init__(self, kb: KnowledgeBase, plans: dict[str, Plan], window: Any, jobs: int) -> None:
+        self.kb = kb
+        self.plans = plans
+        self.window = window
+        self.con = duckdb.connect(config={"threads": max(1, jobs)})
+        self.local = threading.local()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self.local, "cursor", None)
+        if cur is None:
+            cur = self.local.cursor = self.con.cursor()
+        return cur
+
+    def rows(self, plan: Plan, sql: str) -> list[tuple[Any, ...]]:
+        return self.cursor().execute(_query(plan, sql, self.window)).fetchall()
+
+    def scan(self, path: Path) -> FileResult:
+        result = FileResult()
+        name = str(path)
+        try:
+            shape = sniff(path)
+        except (OSError, ValueError) as exc:
+            result.errors.append(ScanError(name, f"line 1: {exc}"))
+            return result
+        result.scanned = ScannedFile(name, shape.name)
+        plan = self.plans.get(shape.source.key)
+        if plan is None:
+            return result  # no rule reads this source
+        document = shape.container == "document"
+        try:
+            rows = self.rows(plan, _source_sql(shape, name))
+            locations: Sequence[int] | None = None
+        except duckdb.Error:
+            records, bad = salvage(path, shape)
+            result.errors.extend(ScanError(name, msg) for msg in bad)
+            locations = [loc for loc, _ in records]
+            rows = self._rows_of(plan, shape, records)
+        for rec, raw, hits, missing in rows:
+            where = locations[rec - 1] if locations is not None else rec
+            place = f"record {where}" if document else f"line {where}"
+            if missing:
+                result.errors.append(ScanError(name, _missing(plan, raw, place)))
+                continue
+            event = orjson.loads(raw)
+            for index in (h for h in hits if h is not None):
+                rule = plan.rules[index][0]
+                result.findings.append(
+                    finding_of(self.kb, rule.meta, plan.source, event, name, where, document)
+                )
+        return result
+
+    def _rows_of(self, plan: Plan, shape: Shape, records: list[tuple[int, bytes]]) -> Any:
+        if not records:
+            return []
+        fd, tmp = tempfile.mkstemp(suffix=".ndjson", prefix="mlstix-detect-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(b"\n".join(body for _, body in records) + b"\n")
+            return self.rows(plan, _source_sql(shape, tmp, "salvaged"))
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _missing(plan: Plan, raw: str, place: str) -> str:
+    src = plan.source
+    try:
+        event = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        event = None
+    if not isinstance(event, dict):
+        return f"{place}: not a JSON object"
+    from mlstix.detect.logs._evidence import lookup
+
+    absent = [f for f in (*src.required, src.time) if lookup(event, f) is None]
+    if absent:
+        return f"{place}: a {src.key} record without {', '.join(dict.fromkeys(absent))}"
+    return f"{place}: {src.time} {lookup(event, src.time)!r} is not an ISO 8601 timestamp"
+
+
+def scan_files(
+    kb: KnowledgeBase,
+    plans: dict[str, Plan],
+    files: Sequence[Path],
+    window: tuple[datetime | None, datetime | None],
+    jobs: int,
+) -> list[FileResult]:
+    runner = _Runner(kb, plans, window, jobs)
+    if jobs <= 1 or len(files) <= 1:
+        return [runner.scan(f) for f in files]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(runner.scan, files))
