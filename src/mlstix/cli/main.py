@@ -41,6 +41,12 @@ def _scan() -> click.Command:
     return group
 
 
+def _detect() -> click.Command:
+    group: click.Group = _attr("mlstix.cli.detect:detect")
+    group.add_command(_attr("mlstix.cli.inference:inference"))
+    return group
+
+
 # command name -> loader; the order is the order of `mlstix --help`
 _COMMANDS: dict[str, Callable[[], click.Command]] = {
     "demo": lambda: _attr("mlstix.cli.demo:demo"),
@@ -54,7 +60,7 @@ _COMMANDS: dict[str, Callable[[], click.Command]] = {
     "serve": lambda: _attr("mlstix.cli.taxii:serve"),
     "publish": lambda: _attr("mlstix.cli.taxii:publish"),
     "assess": lambda: _attr("mlstix.cli.assess:assess"),
-    "detect": lambda: _attr("mlstix.cli.detect:detect"),
+    "detect": _detect,
     "benchmark": lambda: _attr("mlstix.cli.benchmark:benchmark"),
 }
 
@@ -81,6 +87,8 @@ _EXTRAS = {
     "sigma": "detect",
     "duckdb": "detect",
     "orjson": "detect",
+    "numpy": "detect",
+    "PIL": "detect",
 }
 
 
