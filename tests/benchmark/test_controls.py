@@ -53,9 +53,9 @@ def test_an_automated_control_only_claims_platforms_its_rules_or_manual_audit_co
     for c in bench.controls:
         judged = {catalog[r].platform for r in bench.rules_of(c, set(catalog))}
         for p in c.platforms:
-            assert (
-                p.value in judged or "any" in judged or p in c.audit.manual
-            ), f"{c.id}: nothing audits {p.value}"
+            assert p.value in judged or "any" in judged or p in c.audit.manual, (
+                f"{c.id}: nothing audits {p.value}"
+            )
 
 
 def test_mappings_use_checked_identifiers(bench: Benchmark, kb: KnowledgeBase) -> None:

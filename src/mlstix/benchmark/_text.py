@@ -74,23 +74,30 @@ def _pct(value: float | None) -> str:
 
 
 def print_scorecard(
-    assessment: Assessment, kb: KnowledgeBase, console: Console, style: Mapping[str, str]
+    assessment: Assessment,
+    kb: KnowledgeBase,
+    console: Console,
+    style: Mapping[str, str],
+    *,
+    controls: bool = True,
 ) -> None:
+    """The scorecard on a terminal; ``controls=False`` leaves out the per-control table."""
     info = assessment.benchmark.info
-    table = Table(title=f"{info.title} {info.version}", show_lines=False)
-    for col in ("control", "lvl", "status", "title", "why"):
-        table.add_column(col, no_wrap=col in {"control", "status"})
-    for r in assessment.results:
-        st = r.status.value
-        table.add_row(
-            r.control.id,
-            str(r.control.level),
-            f"[{style[st]}]{st}[/]",
-            escape(r.control.title),
-            escape(r.reason),
-        )
-    console.print(table)
-    roll = Table(title="By course of action")
+    if controls:
+        table = Table(title=f"{info.title} {info.version}", show_lines=False)
+        for col in ("control", "lvl", "status", "title", "why"):
+            table.add_column(col, no_wrap=col in {"control", "status"})
+        for r in assessment.results:
+            st = r.status.value
+            table.add_row(
+                r.control.id,
+                str(r.control.level),
+                f"[{style[st]}]{st}[/]",
+                escape(r.control.title),
+                escape(r.reason),
+            )
+        console.print(table)
+    roll = Table(title=f"{info.title} {info.version}: by course of action")
     roll.add_column("course of action")
     roll.add_column("score", justify="right")
     for s in Status:

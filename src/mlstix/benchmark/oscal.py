@@ -203,11 +203,11 @@ def _observations(
             title=f"{failure.finding.rule_id} on {where}",
             description=" ".join(failure.finding.message.split()) or failure.finding.title,
             methods=["TEST"],
-            types=[common.ObservationTypeValidValues.finding],
+            types=["finding"],
             subjects=[
                 common.SubjectReference(
                     subject_uuid=res.uuid,
-                    type=common.SubjectReferenceValidValues.resource,
+                    type="resource",
                     title=where,
                 )
             ],

@@ -2,7 +2,8 @@
 
 It builds and validates the knowledge base, then scans the example models and cloud
 configuration under ``examples/`` (present in a checkout; an installed package has only the
-knowledge base) and prints the findings with the knowledge base's remediation.
+knowledge base), prints the findings with the knowledge base's remediation, and assesses the
+ML Cloud Security Benchmark's controls from the two reports.
 """
 
 from __future__ import annotations
@@ -83,8 +84,16 @@ def demo() -> None:
     found = collect([Path(os.path.relpath(iac))])
     registry = default_registry()
     findings = evaluate(registry, list(registry), found.resources, knowledge)
-    print_table(Report.build("iac", found.scanned, findings, found.errors), knowledge, console)
+    ran = [r.id for r in registry]
+    iac_report = Report.build("iac", found.scanned, findings, found.errors, rules_run=ran)
+    print_table(iac_report, knowledge, console)
+
+    console.rule("[bold]4. mlstix benchmark assess (the two reports above)")
+    from mlstix.benchmark.demo import print_demo_scorecard
+
+    print_demo_scorecard({"scan models": report, "scan iac": iac_report}, knowledge, console)
     console.print(
         "\nNext: `mlstix kb show <key>` for any vulnerability above, `--format sarif|stix|html` "
-        "for reports, `mlstix kb site --out site` for the offline explorer."
+        "for reports, `mlstix benchmark show MLCS-7.4` for a control, `mlstix kb site --out "
+        "site` for the offline explorer."
     )

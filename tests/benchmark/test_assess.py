@@ -1,0 +1,256 @@
+"""benchmark assess: control decisions from real JSON reports and attestations, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mlstix.benchmark._attest import Attestation, AttestedResult
+from mlstix.benchmark._catalog import CatalogRule
+from mlstix.benchmark._reports import load_reports
+from mlstix.benchmark.assess import Status, assess
+from mlstix.cli.main import cli
+from mlstix.kb.controls import Benchmark
+
+from .conftest import WriteReport, finding
+
+# MLCS-4.1: S3 and GCS versioning, judged for aws and gcp by two IaC rules
+VERSIONING = ("MLSTIX-AWS-S3-001", "MLSTIX-GCP-GCS-002")
+
+
+def _result(bench: Benchmark, catalog: dict[str, CatalogRule], paths: list[Path], **kw: object):  # type: ignore[no-untyped-def]
+    a = assess(bench, load_reports(paths), catalog, **kw)  # type: ignore[arg-type]
+    return {r.control.id: r for r in a.results}, a
+
+
+def test_pass_needs_every_rule_to_have_run(
+    bench: Benchmark, catalog: dict[str, CatalogRule], write_report: WriteReport
+) -> None:
+    only_aws = write_report(rules_run=[VERSIONING[0]])
+    both = write_report(rules_run=VERSIONING)
+    results, _ = _result(bench, catalog, [only_aws])
+    assert results["MLCS-4.1"].status is Status.NOT_ASSESSED
+    assert results["MLCS-4.1"].rules_not_run == (VERSIONING[1],)
+    assert "mlstix scan iac" in results["MLCS-4.1"].reason
+    results, _ = _result(bench, catalog, [both])
+    assert results["MLCS-4.1"].status is Status.PASS
+    # with --platform aws only the AWS rule decides
+    results, _ = _result(bench, catalog, [only_aws], platform="aws")
+    assert results["MLCS-4.1"].status is Status.PASS
+
+
+def test_a_finding_fails_the_control_and_names_the_resource(
+    bench: Benchmark, catalog: dict[str, CatalogRule], write_report: WriteReport
+) -> None:
+    path = write_report([finding(VERSIONING[0], "aws_s3_bucket.weights")], rules_run=VERSIONING)
+    results, a = _result(bench, catalog, [path])
+    r = results["MLCS-4.1"]
+    assert r.status is Status.FAIL
+    assert [f.finding.location.resource for f in r.failures] == ["aws_s3_bucket.weights"]
+    assert r.failures[0].report == str(path)
+    assert a.failed
+
+
+def test_an_old_report_without_rules_run_can_fail_but_never_pass(
+    bench: Benchmark, catalog: dict[str, CatalogRule], write_report: WriteReport
+) -> None:
+    clean = write_report(rules_run=None)
+    results, a = _result(bench, catalog, [clean])
+    assert all(r.status is not Status.PASS for r in results.values())
+    assert any("does not say which rules ran" in n for n in a.notes)
+    dirty = write_report([finding(VERSIONING[1])], rules_run=None)
+    results, _ = _result(bench, catalog, [dirty])
+    assert results["MLCS-4.1"].status is Status.FAIL
+
+
+def test_platform_and_level_filters(
+    bench: Benchmark, catalog: dict[str, CatalogRule], write_report: WriteReport
+) -> None:
+    path = write_report(rules_run=list(catalog))
+    results, _ = _result(bench, catalog, [path], platform="aws")
+    assert results["MLCS-7.4"].status is Status.NOT_APPLICABLE  # kubernetes only
+    assert results["MLCS-7.4"].reason == "applies to kubernetes only"
+    results, _ = _result(bench, catalog, [path], level=1)
+    assert results and all(r.control.level == 1 for r in results.values())
+
+
+def test_a_control_judged_for_some_platforms_only_stays_manual_for_the_rest(
+    bench: Benchmark, catalog: dict[str, CatalogRule], write_report: WriteReport
+) -> None:
+    """MLCS-9.5 (threat detection) has a rule for AWS only; Azure and GCP need a reviewer."""
+    path = write_report(rules_run=list(catalog))
+    results, _ = _result(bench, catalog, [path])
+    assert results["MLCS-9.5"].status is Status.MANUAL
+    assert "azure, gcp" in results["MLCS-9.5"].reason
+    results, _ = _result(bench, catalog, [path], platform="aws")
+    assert results["MLCS-9.5"].status is Status.PASS
+
+
+def _attest(control: str, result: str, **extra: str) -> Attestation:
+    return Attestation.model_validate(
+        {"control": control, "result": result, "by": "Ana Auditor", "date": "2026-11-20",
+         "evidence": "https://tickets.example.com/SEC-1", **extra}
+    )  # fmt: skip
+
+
+def test_attestations_decide_manual_controls_but_never_hide_a_failure(
+    bench: Benchmark, catalog: dict[str, CatalogRule], write_report: WriteReport
+) -> None:
+    path = write_report([finding(VERSIONING[0])], rules_run=VERSIONING)
+    attestations = {
+        "MLCS-8.2": _attest("MLCS-8.2", "pass"),
+        "MLCS-9.1": _attest("MLCS-9.1", "fail"),
+        "MLCS-4.1": _attest("MLCS-4.1", "pass"),
+        "MLCS-7.9": _attest("MLCS-7.9", "not-applicable"),
+    }
+    results, _ = _result(bench, catalog, [path], attestations=attestations)
+    assert results["MLCS-8.2"].status is Status.PASS and results["MLCS-8.2"].attested
+    assert results["MLCS-9.1"].status is Status.FAIL
+    assert results["MLCS-4.1"].status is Status.FAIL  # the finding wins
+    assert "overrides the attestation" in results["MLCS-4.1"].reason
+    assert results["MLCS-7.9"].status is Status.NOT_APPLICABLE
+    assert results["MLCS-6.10"].status is Status.MANUAL  # nobody attested it
+    assert _attest("MLCS-1.1", "pass").result is AttestedResult.PASS
+
+
+# ---- the command ---------------------------------------------------------------------------
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["benchmark", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_exit_codes_and_json_scorecard(write_report: WriteReport, tmp_path: Path) -> None:
+    clean = write_report(rules_run=VERSIONING)
+    code, out, _ = _run("assess", str(clean), "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    by_id = {c["id"]: c for c in data["controls"]}
+    assert by_id["MLCS-4.1"]["status"] == "pass"
+    assert {g["title"] for g in data["by_level"]} == {"Level 1", "Level 2"}
+    assert sum(data["summary"]["counts"].values()) == len(data["controls"])
+    dirty = write_report([finding(VERSIONING[0])], rules_run=VERSIONING)
+    code, out, _ = _run("assess", str(dirty), "--format", "json")
+    assert code == 1
+    assert json.loads(out)["controls"][0]["id"] == "MLCS-1.1"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("not json", "is not JSON"),
+        ('{"findings": [{"rule_id": 1}]}', "is not an mlstix JSON report"),
+        ('{"findings": [], "rules_run": "MLSTIX-AWS-S3-001"}', "field rules_run"),
+    ],
+)
+def test_cli_bad_reports_are_one_line_and_exit_2(
+    tmp_path: Path, content: str, expected: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content, encoding="utf-8")
+    out = tmp_path / "card.html"
+    code, _, stderr = _run("assess", str(path), "--format", "html", "-o", str(out))
+    assert code == 2
+    assert expected in stderr and "Traceback" not in stderr
+    assert not out.exists()
+
+
+def test_cli_missing_report_and_no_input(tmp_path: Path) -> None:
+    code, _, err = _run("assess", str(tmp_path / "nope.json"))
+    assert code == 2 and "no such report" in err
+    code, _, err = _run("assess", str(tmp_path))
+    assert code == 2 and "is a folder" in err
+    code, _, err = _run("assess")
+    assert code == 2 and "nothing to assess" in err
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("attestations: [{control: MLCS-99.1, result: pass}]", "field attestations.0"),
+        (
+            "attestations: [{control: MLCS-9.9, result: pass, by: a, date: 2026-01-01, "
+            "evidence: x}]",
+            "no control MLCS-9.9",
+        ),
+        (
+            "attestations: [{control: MLCS-9.1, result: maybe, by: a, date: 2026-01-01, "
+            "evidence: x}]",
+            "field attestations.0.result",
+        ),
+        (
+            "attestations: [{control: MLCS-9.1, result: pass, by: a, date: 2999-01-01, "
+            "evidence: x}]",
+            "is in the future",
+        ),
+        ("attestations: [{control: MLCS-9.1", "not valid YAML"),
+        ("- just a list", "field (top level)"),
+    ],
+)
+def test_cli_bad_attestation_files(
+    tmp_path: Path, write_report: WriteReport, yaml_text: str, expected: str
+) -> None:
+    path = tmp_path / "attest.yaml"
+    path.write_text(yaml_text, encoding="utf-8")
+    code, _, err = _run("assess", str(write_report()), "--attest", str(path))
+    assert code == 2
+    assert expected in err and "Traceback" not in err
+
+
+def test_cli_attestation_file_and_expiry(tmp_path: Path, write_report: WriteReport) -> None:
+    path = tmp_path / "attest.yaml"
+    path.write_text(
+        "attestations:\n"
+        "  - {control: MLCS-8.2, result: pass, by: Ana, date: 2026-01-05, evidence: SEC-1}\n"
+        "  - {control: MLCS-8.3, result: pass, by: Ana, date: 2025-01-05, evidence: SEC-2,\n"
+        "     expires: 2025-06-30}\n",
+        encoding="utf-8",
+    )
+    code, out, err = _run("assess", "--attest", str(path), "--format", "json")
+    assert code == 0
+    by_id = {c["id"]: c for c in json.loads(out)["controls"]}
+    assert by_id["MLCS-8.2"]["status"] == "pass"
+    assert by_id["MLCS-8.2"]["attestation"]["evidence"] == "SEC-1"
+    assert by_id["MLCS-8.3"]["status"] != "pass"
+    assert "expired on 2025-06-30" in err
+
+
+def test_html_scorecard_escapes_report_text_and_works_offline(
+    write_report: WriteReport, tmp_path: Path
+) -> None:
+    hostile = finding(VERSIONING[0], '<img src=x onerror="alert(1)">', "<script>alert(1)</script>")
+    path = write_report([hostile], rules_run=VERSIONING)
+    out = tmp_path / "card.html"
+    code, _, _ = _run("assess", str(path), "--format", "html", "-o", str(out))
+    assert code == 1
+    html = out.read_text(encoding="utf-8")
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;" in html
+    assert "default-src 'none'" in html
+    assert 'id="MLCS-4.1"' in html
+
+
+def test_markdown_and_table_scorecards(write_report: WriteReport, tmp_path: Path) -> None:
+    path = write_report([finding(VERSIONING[0], "aws_s3_bucket.a|b")], rules_run=VERSIONING)
+    code, out, _ = _run("assess", str(path), "--format", "markdown")
+    assert code == 1
+    assert "| MLCS-4.1 | 1 | **fail** |" in out
+    assert "aws\\_s3\\_bucket.a\\|b" in out  # table cells cannot be broken by report text
+    out_file = tmp_path / "card.txt"
+    code, _, _ = _run("assess", str(path), "--format", "table", "-o", str(out_file))
+    assert code == 1 and "MLCS-4.1" in out_file.read_text(encoding="utf-8")
+
+
+def test_show_and_list(bench: Benchmark) -> None:
+    code, out, _ = _run("show", "mlcs-3.1")
+    assert code == 0 and "models/no-provenance" in out and "SR-4" in out
+    code, _, err = _run("show", "MLCS-0.1")
+    assert code == 2 and "no control" in err
+    code, out, _ = _run("list", "--format", "json", "--level", "1", "--platform", "kubernetes")
+    rows = json.loads(out)
+    assert rows and all(r["level"] == 1 for r in rows)
+    assert {r["id"] for r in rows} == {c.id for c in bench.select(1, "kubernetes")}
