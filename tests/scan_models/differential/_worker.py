@@ -12,6 +12,7 @@ import and file-writing events once the readers are loaded, and the address spac
 
 from __future__ import annotations
 
+import _compat_pickle
 import base64
 import contextlib
 import io
@@ -53,11 +54,14 @@ class _Meta(type):
     _depth: int
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        _record(cls._origin, "call", cls._depth, args)
         special = _SPECIAL.get(cls._origin) if cls._depth == 0 else None
         if special is not None:
             return special(*args, **kwargs)
+        _record(cls._origin, "call", cls._depth, args)
         return _derive(cls._origin, cls._depth + 1)
+
+    def __setitem__(cls, key: Any, value: Any) -> None:  # SETITEM(S) onto a stand-in
+        pass
 
 
 class Stub(metaclass=_Meta):
@@ -71,20 +75,24 @@ class Stub(metaclass=_Meta):
         _record(cls._origin, "new", cls._depth, args)
         return _derive(cls._origin, cls._depth + 1)
 
-    def __setstate__(*args: Any) -> None:  # BUILD
-        cls = args[0] if args and isinstance(args[0], _Meta) else Stub
-        _record(cls._origin, "build", cls._depth, args[1:])
+    @classmethod
+    def __setstate__(cls, *args: Any) -> None:  # BUILD (every value is a class)
+        _record(cls._origin, "build", cls._depth, args)
 
-    def append(*args: Any) -> None:
+    @classmethod
+    def append(cls, *args: Any) -> None:
         pass
 
-    def extend(*args: Any) -> None:
+    @classmethod
+    def extend(cls, *args: Any) -> None:
         pass
 
-    def add(*args: Any) -> None:
+    @classmethod
+    def add(cls, *args: Any) -> None:
         pass
 
-    def __setitem__(*args: Any) -> None:
+    @classmethod
+    def __setitem__(cls, *args: Any) -> None:
         pass
 
 
@@ -95,6 +103,7 @@ def _derive(origin: tuple[str, str], depth: int) -> Any:
 def _construct_first(*args: Any, **kwargs: Any) -> Any:
     """copyreg._reconstructor(cls, base, state), copyreg.__newobj__(cls, *args),
     copyreg.__newobj_ex__(cls, args, kwargs): ``cls`` is what gets built."""
+    _record(("copyreg", "_reconstructor"), "call", 0, args)
     if args and isinstance(args[0], _Meta):
         cls = args[0]
         _record(cls._origin, "new", cls._depth, args[1:])
@@ -103,13 +112,17 @@ def _construct_first(*args: Any, **kwargs: Any) -> Any:
 
 
 def _getattr(*args: Any) -> Any:
-    """builtins.getattr(stand-in, 'attr'): the attribute path find_class would resolve."""
-    if len(args) == 2 and isinstance(args[0], _Meta) and isinstance(args[1], str):
+    """builtins.getattr(stand-in, 'attr'): on an imported name, the attribute path find_class
+    would resolve; on what a call built, the bound method ``Class.<instance>.attr``."""
+    if len(args) == 2 and isinstance(args[0], _Meta) and isinstance(args[1], str) and args[1]:
         cls = args[0]
         if cls._depth == 0:
             origin = (cls._origin[0], f"{cls._origin[1]}.{args[1]}")
-            _record(origin, "resolve", 0)
-            return _derive(origin, 0)
+        else:
+            origin = (cls._origin[0], f"{cls._origin[1]}.<instance>.{args[1]}")
+        _record(origin, "resolve", 0)
+        return _derive(origin, 0)
+    _record(("builtins", "getattr"), "call", 0, args)
     return _derive(("builtins", "getattr"), 1)
 
 
@@ -121,10 +134,18 @@ _SPECIAL = {
 }
 
 
+def _normalize(module: str, name: str) -> tuple[str, str]:
+    """pickle's Python 2 name mapping (applied by the default find_class below protocol 3)."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]  # type: ignore[no-any-return]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
 class RecordingUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        _record((module, name), "resolve", 0)
-        return _derive((module, name), 0)
+        origin = _normalize(module, name)
+        _record(origin, "resolve", 0)
+        return _derive(origin, 0)
 
     def persistent_load(self, pid: Any) -> Any:
         return _derive(("<persistent>", ""), 1)
@@ -137,13 +158,34 @@ def _load(fp: Any, **kwargs: Any) -> Any:
 
 
 def read_pickle(data: bytes, stacked: bool) -> dict[str, Any]:
-    fp = io.BytesIO(data)
-    segments = 0
-    while True:
-        _load(fp)
-        segments += 1
-        if not stacked or fp.tell() >= len(data):
-            return {"segments": segments, "end": fp.tell()}
+    """``pickle.load`` through two kinds of file, as loaders hand them over: one with ``peek``
+    (``open()``, ``ZipExtFile``, ``GzipFile``; reads like ``pickle.loads``) and ``io.BytesIO``
+    without it (``torch.load``'s zip records), where the C unpickler reads FRAMEs
+    differently. Fails if either fails; ``views_disagree`` when one fails and not the other."""
+    outcomes = []
+    for fp in (io.BufferedReader(io.BytesIO(data)), io.BytesIO(data)):  # type: ignore[arg-type]
+        segments = 0
+        try:
+            while True:
+                _load(fp)
+                segments += 1
+                if not stacked or fp.tell() >= len(data):
+                    break
+        except (MemoryError, RecursionError, TimeoutError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure of the real reader is data
+            outcomes.append(f"{type(exc).__name__}: {exc}"[:300])
+        else:
+            outcomes.append(None)
+    if outcomes[0] is None and outcomes[1] is None:
+        return {"segments": segments}
+    raise _Failed(outcomes[0] or outcomes[1] or "", outcomes[0] is None or outcomes[1] is None)
+
+
+class _Failed(Exception):
+    def __init__(self, message: str, disagree: bool) -> None:
+        super().__init__(message)
+        self.disagree = disagree
 
 
 def read_numpy(data: bytes) -> dict[str, Any]:
@@ -269,6 +311,8 @@ def main() -> None:
             reply = {"ok": False, "error": "RecursionError", "inconclusive": True}
         except TimeoutError as exc:
             reply = {"ok": False, "error": str(exc), "inconclusive": True}
+        except _Failed as exc:
+            reply = {"ok": False, "error": str(exc), "views_disagree": exc.disagree}
         except Exception as exc:
             reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
         finally:

@@ -18,6 +18,7 @@ from mlstix.scan.models.pickles import _values as val
 from mlstix.scan.models.pickles._commands import command_like, strings
 from mlstix.scan.models.pickles.allowlist import CONSTRUCTS_FIRST_ARG, ImportPolicy, normalize
 from mlstix.scan.models.pickles.opcodes import (
+    _SIZED,
     OPS,
     BufReader,
     Call,
@@ -58,6 +59,17 @@ class Machine:
         self.meta: list[list[Any]] = []
         self.memo: dict[int, Any] = {}
         self.imports_seen = 0
+        self.frame_end = -1  # end offset of the current FRAME
+
+    def straddles(self, start: int, end: int, data: bytes | None = None) -> None:
+        """A read that crosses the end of its FRAME: CPython reading a file without ``peek``
+        (``io.BytesIO``, what ``torch.load`` hands its unpickler) drops the rest of the frame
+        and reads on from the file, ``pickle.loads`` reads on in the buffer, and the Python
+        unpickler refuses: loaders disagree on what the stream says."""
+        fe = self.frame_end
+        if not start < fe < end or fe in _read_bounds(start, data):
+            return
+        self.soft("a read crosses the end of its FRAME (loaders read it differently)", start)
 
     def pop(self, pos: int) -> Any:
         if not self.stack:
@@ -180,6 +192,14 @@ class Machine:
         elif isinstance(obj.func, Call):
             self._invoke_result(obj.func, state)
 
+    def _straddle_run(self, c: int, start: int, end: int, data: bytes) -> None:
+        if c in _RUNS:  # a run of fixed-width opcodes: only a read may not cross the frame end
+            width = _RUNS[c][0]
+            if (self.frame_end - start) % width in (0, 1):
+                return
+            start += (self.frame_end - start) // width * width
+        self.straddles(start, end, data)
+
     def run(self, r: Reader) -> Any:
         """Interpret opcodes until STOP; return the pickled value."""
         if isinstance(r, BufReader):
@@ -196,7 +216,9 @@ class Machine:
             ops += 1
             if ops > _MAX_OPS:
                 raise Malformed("too many opcodes", pos)
-            if self.step(op.name, read_arg(r, op), pos, r):
+            done = self.step(op.name, read_arg(r, op), pos, r)
+            self.straddles(pos, r.tell())
+            if done:
                 return self.stack[-1]
 
     def run_fast(self, r: BufReader) -> Any:
@@ -288,13 +310,6 @@ class Machine:
                     tup = tuple(stack[-n:])
                     del stack[-n:]
                     stack.append(tup)
-                elif c == 0x95 and pos + 8 <= end:  # FRAME
-                    (n,) = unpack("<Q", data, pos)
-                    pos += 8
-                    if n > end - pos:
-                        raise Malformed(
-                            "pickle data was truncated (FRAME longer than the data)", start
-                        )
                 else:
                     op = OPS.get(c)
                     if op is None:
@@ -306,6 +321,8 @@ class Machine:
                     stack, meta = self.stack, self.meta
                     if done:
                         return stack[-1] if stack else None
+                if start < self.frame_end < pos:
+                    self._straddle_run(c, start, pos, data)
                 if ops > _MAX_OPS:
                     raise Malformed("too many opcodes", start)
         except (IndexError, struct.error):
@@ -326,6 +343,9 @@ class Machine:
         if name == "FRAME":
             if arg > r.end - r.tell():
                 raise Malformed("FRAME longer than the data that follows", pos)
+            if pos < self.frame_end:
+                self.soft("a FRAME starts before the previous one ends", pos)
+            self.frame_end = r.tell() + arg
             return False
         if name == "MARK":
             self.meta.append(s)
@@ -447,6 +467,8 @@ class Machine:
         elif name in ("APPEND", "APPENDS"):
             items = [self.pop(pos)] if name == "APPEND" else self.pop_mark(pos)
             target = self.top(pos)
+            if not items:
+                return  # CPython: nothing to do, no check
             if not val.appendable(target, items):
                 raise Malformed(f"{name} onto a value without append", pos)
             if isinstance(target, list):
@@ -458,10 +480,13 @@ class Machine:
             else:
                 items = self.pop_mark(pos)
             target = self.top(pos)
-            self._setitems(target, items, pos)
+            if items:  # CPython: nothing to do, no check
+                self._setitems(target, items, pos)
         elif name == "ADDITEMS":
             items = self.pop_mark(pos)
             target = self.top(pos)
+            if not items:
+                return  # CPython: nothing to do, no check
             if val.concrete(target) and not isinstance(target, set):
                 raise Malformed("ADDITEMS onto a value without add", pos)
             keys = self._keys(items, pos)
@@ -527,6 +552,25 @@ class Machine:
             (pad,) = struct.unpack("<B", r.exact(1))
             r.skip(pad)
         r.skip(count * itemsize)
+
+
+_WIDTH = {"long1": 1, "long4": 4, **{k: w for k, (w, _) in _SIZED.items()}}
+
+
+def _read_bounds(start: int, data: bytes | None) -> tuple[int, ...]:
+    """Where the C unpickler's separate reads of one opcode begin: after the opcode byte,
+    after a length field, after the first of two text lines."""
+    after_op = start + 1
+    if data is None:
+        return (after_op,)
+    arg = OPS[data[start]].arg
+    if arg is None:
+        return (after_op,)
+    if arg.name in _WIDTH:
+        return (after_op, after_op + _WIDTH[arg.name])
+    if arg.name == "stringnl_noescape_pair":
+        return (after_op, data.find(b"\n", after_op) + 1)
+    return (after_op,)
 
 
 def instance_class(value: Any) -> Global | None:
