@@ -84,6 +84,7 @@ def default_registry() -> RuleRegistry:
     import mlstix.scan.rules.iac.aws_iam as aws_iam_rules
     import mlstix.scan.rules.iac.aws_sagemaker as aws_sagemaker_rules
     import mlstix.scan.rules.iac.aws_training as aws_training_rules
+    import mlstix.scan.rules.iac.azure as azure_rules
     import mlstix.scan.rules.iac.gcp as gcp_rules
     import mlstix.scan.rules.iac.kubernetes as k8s_rules
 
@@ -93,6 +94,7 @@ def default_registry() -> RuleRegistry:
         aws_iam_rules,
         aws_sagemaker_rules,
         aws_training_rules,
+        azure_rules,
         gcp_rules,
         k8s_rules,
     )
