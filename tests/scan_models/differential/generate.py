@@ -11,7 +11,7 @@ import struct
 
 __all__ = ["mutate", "opcode_stream"]
 
-_OPS = [op for op in pickletools.opcodes]
+_OPS = list(pickletools.opcodes)
 _NAMES = [
     ("os", "system"),
     ("builtins", "getattr"),
@@ -29,8 +29,9 @@ _NAMES = [
 _INT_LINES = [b"0", b"1", b"00", b"01", b"+1", b"-0", b" 7", b"010", b"0x1f", b"0o7", b"0b11",
               b"1_000", b"9" * 25, b"1L", b"12\x00junk", b"", b" ", b"x", b"0x", b"1e3", b"08",
               b"-9223372036854775809", b"\x001"]  # fmt: skip
-_FLOAT_LINES = [b"1.5", b"-0.0", b"inf", b"-Infinity", b"nan", b"1e999", b"1e-999", b".5", b"5.",
-                b"1_0.0", b" 1.0", b"1.0 ", b"0x1p3", b"1e", b"1.5\x00x", b"", b"+.5e+3"]  # fmt: skip
+_FLOAT_LINES = [b"1.5", b"-0.0", b"inf", b"-Infinity", b"nan", b"1e999", b"1e-999", b".5",
+                b"5.", b"1_0.0", b" 1.0", b"1.0 ", b"0x1p3", b"1e", b"1.5\x00x", b"",
+                b"+.5e+3"]  # fmt: skip
 _STRINGS = [b"'abc'", b'"q"', b"'a\\x41'", b"'\\x4'", b"'bad", b"'\\'", b"''", b"noquote",
             b"'a\\q'", b"'\\n'", b"\"mixed'"]  # fmt: skip
 _UNICODE = [b"abc", b"\\u0041", b"\\u00", b"\\U0010ffff", b"\\U00110000", b"caf\xe9", b"a\\b", b""]
