@@ -162,6 +162,11 @@ def test_generated_opcode_streams_agree(real: RealReaders, seed: int, length: in
 
 
 _SEEDS = sorted(p.name for p in REAL.glob("*.pkl"))
+_GETATTR_CHAIN = (
+    b"\x80\x04" + b.global_op("builtins", "getattr") + b.global_op("builtins", "__import__")
+    + b.unicode_op("os") + b"\x85R" + b.unicode_op("system") + b"\x86R"
+    + b.unicode_op("id") + b"\x85R."
+)  # fmt: skip
 
 
 @given(name=st.sampled_from(_SEEDS), seed=st.integers(0, 2**32 - 1))
@@ -177,14 +182,12 @@ def test_mutated_library_pickles_agree(real: RealReaders, name: str, seed: int) 
         b"(V/bin/sh\nios\nsystem\n.",  # INST
         b"\x80\x02(" + b.global_op("subprocess", "Popen") + b"Vid\no.",  # OBJ
         b"\x80\x02" + b.global_op("socket", "socket") + b")\x81.",  # NEWOBJ
-        b"\x80\x04" + b.global_op("builtins", "getattr") + b.global_op("builtins", "__import__")
-        + b.unicode_op("os") + b"\x85R" + b.unicode_op("system") + b"\x86R"
-        + b.unicode_op("id") + b"\x85R.",  # getattr chain
+        _GETATTR_CHAIN,
         b"\x80\x02cos\nsyst" + "\u00e9".encode() + b"m\n)R.",  # UTF-8 names
         b"\x80\x02c__builtin__\neval\n(V1\ntR.",  # Python 2 names
         b"\x80\x02" + b.global_op("acme", "Box") + b")R}b.",  # BUILD on what a call built
         b"\x80\x04\x95\x30\x00\x00\x00\x00\x00\x00\x00" + b.call_pickle("os", "system", "id")[2:],
-    ],  # fmt: skip
+    ],
 )
 def test_public_bypass_fixtures_agree(real: RealReaders, data: bytes) -> None:
     agree(real, data)
