@@ -25,13 +25,13 @@ from __future__ import annotations
 import gzip
 import json
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["Body", "LogProblem", "Record", "read_log"]
+__all__ = ["Body", "LogProblem", "Record", "read_log", "read_logs"]
 
 _MAX_LINE = 16 << 20  # a captured request above this is not a query we judge
 _MAX_PENDING = 200_000  # Azure inputs waiting for their outputs (and the reverse)
@@ -227,11 +227,26 @@ def _plain(obj: dict[str, Any], path: str, line: int) -> Iterator[Record]:
     )
 
 
-def read_log(path: Path, display: str) -> Iterator[Record | LogProblem]:
-    """Every record of one log file, in file order, and a :class:`LogProblem` for each line
-    that is no known shape. Raises ``OSError`` when the file cannot be opened."""
-    loads = _loads()
+def read_logs(files: Iterable[tuple[Path, str]]) -> Iterator[Record | LogProblem]:
+    """Every record of the files (``(path, display name)``), in order, and a
+    :class:`LogProblem` for each line that is no known shape or file that cannot be read. Azure
+    ML inputs are paired with outputs across files (the collector writes them apart)."""
     join = _AzureJoin()
+    for path, display in files:
+        try:
+            yield from _read_one(path, display, join)
+        except OSError as exc:
+            yield LogProblem(display, 0, f"cannot read: {exc.strerror or exc}")
+    yield from join.flush()
+
+
+def read_log(path: Path, display: str) -> Iterator[Record | LogProblem]:
+    """:func:`read_logs` of one file."""
+    return read_logs([(path, display)])
+
+
+def _read_one(path: Path, display: str, join: _AzureJoin) -> Iterator[Record | LogProblem]:
+    loads = _loads()
     with _open(path) as stream:
         try:
             for number, line in enumerate(stream, start=1):
@@ -270,4 +285,3 @@ def read_log(path: Path, display: str) -> Iterator[Record | LogProblem]:
                     yield LogProblem(display, number, f"malformed record: {exc}")
         except (EOFError, gzip.BadGzipFile, OSError) as exc:
             yield LogProblem(display, 0, f"the file ends early or is damaged: {exc}")
-    yield from join.flush()

@@ -23,7 +23,7 @@ import numpy as np
 from mlstix.detect.inference._clients import parse_client_key
 from mlstix.detect.inference._detectors import PROFILES, Baseline, ClientState, Detection
 from mlstix.detect.inference._features import DecodeError, decode_input, decode_labels
-from mlstix.detect.inference._records import LogProblem, Record, read_log
+from mlstix.detect.inference._records import LogProblem, Record, read_logs
 from mlstix.errors import UsageError
 from mlstix.findings.model import Finding, Location, Report, ScanError, ScannedFile
 from mlstix.kb.graph import KnowledgeBase
@@ -111,16 +111,13 @@ class _Run:
             stats.problems.append(problem)
 
     def items(self, files: list[tuple[Path, str]]) -> Iterator[_Item]:
-        for path, display in files:
-            stats = self.files[display] = _FileStats(Counter(), [])
-            try:
-                for entry in read_log(path, display):
-                    if isinstance(entry, LogProblem):
-                        self.problem(entry)
-                        continue
-                    yield from self._instances(entry, stats)
-            except OSError as exc:
-                self.problem(LogProblem(display, 0, f"cannot read: {exc.strerror or exc}"))
+        for _, display in files:
+            self.files[display] = _FileStats(Counter(), [])
+        for entry in read_logs(files):
+            if isinstance(entry, LogProblem):
+                self.problem(entry)
+                continue
+            yield from self._instances(entry, self.files[entry.path])
 
     def _instances(self, record: Record, stats: _FileStats) -> Iterator[_Item]:
         client = self.key(record)
@@ -138,6 +135,7 @@ class _Run:
             labels = decode_labels(record.output, len(instances))
         else:
             labels = [None] * len(instances)
+        self.volumes[client] += len(instances)
         for instance, label in zip(instances, labels, strict=True):
             yield _Item(client, instance.kind, instance.vector, label, record.path, record.line,
                         record.time)  # fmt: skip
@@ -207,7 +205,6 @@ class _Run:
                 [(chunk[r].path, chunk[r].line, chunk[r].time) for r in rows],
                 baseline,
             )
-            self.volumes[client] += len(rows)
 
     def _state(self, client: str) -> ClientState:
         state = self.states.get(client)
