@@ -4,7 +4,10 @@ Layout of the generated folder::
 
     index.html              search, the interactive graph (filters by type and category), lists
     objects/<key>.html      one page per object: description, example, detection, references,
-                            relationships; courses of action get a tab per cloud
+                            relationships; courses of action get a tab per cloud and the list
+                            of the benchmark controls that implement them
+    controls/<id>.html      one page per benchmark control (statement, audit, remediation,
+                            mappings), linked from its courses of action
     assets/site.css         styles (print styles included)
     assets/site.js          search box, graph, tabs (no framework)
     assets/data.js          GENERATED: ``window.MLSTIX_DATA`` = search index + graph elements
@@ -25,6 +28,7 @@ from pathlib import Path
 from mlstix._io import write_many_atomic
 from mlstix.errors import UsageError
 from mlstix.kb.graph import KnowledgeBase
+from mlstix.kb.render.site._controls import control_pages
 from mlstix.kb.render.site._data import data_js, page_path
 from mlstix.kb.render.site._pages import index_page, object_page
 
@@ -49,6 +53,8 @@ def render_site(kb: KnowledgeBase) -> dict[str, bytes]:
     files: dict[str, bytes] = {"index.html": index_page(kb).encode("utf-8")}
     for obj in kb.objects:
         files[page_path(obj.key)] = object_page(kb, obj).encode("utf-8")
+    for path, page in control_pages(kb).items():
+        files[path] = page.encode("utf-8")
     files["assets/data.js"] = data_js(kb).encode("utf-8")
     for name in _STATIC:
         files[f"assets/{name}"] = _asset(name)

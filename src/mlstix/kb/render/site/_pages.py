@@ -225,7 +225,10 @@ def object_page(kb: KnowledgeBase, obj: KbObject) -> str:
         f"<section><h2>{detection}</h2>{markdown(obj.detection)}</section>",
     ]
     if isinstance(obj, CourseOfAction):
+        from mlstix.kb.render.site._controls import controls_section
+
         body.append(_cloud_tabs(obj))
+        body.append(controls_section(kb, obj))
     body.append(_relationships(kb, obj))
     body.append(_references(kb, obj))
     body.append("</article>")
