@@ -43,8 +43,11 @@ def test_rules_carry_kb_text_and_security_severity(report: Report, kb: Knowledge
     assert set(rules) == {f.rule_id for f in report.findings}
     rule = rules["models/pickle-dangerous-import"]
     vuln = kb.vulnerability("insecure-model-serialization")
-    assert rule["shortDescription"]["text"] == vuln.name
-    assert rule["fullDescription"]["text"] == " ".join(vuln.summary.split())
+    # the rule's own title, so rules of one vulnerability differ; a readable name, not the id
+    assert rule["shortDescription"]["text"] == "Pickle dangerous import"
+    assert rule["name"] == "PickleDangerousImport"
+    assert rule["fullDescription"]["text"] == f"{vuln.name}: {' '.join(vuln.summary.split())}"
+    assert vuln.name in rule["help"]["text"] and vuln.name in rule["help"]["markdown"]
     coa = kb.course_of_action("implement-ml-model-verification-testing")
     assert coa.name in rule["help"]["text"]
     assert " ".join(coa.summary.split()) in rule["help"]["text"]

@@ -106,7 +106,7 @@ def test_validate_reports_non_json(tmp_path: Path) -> None:
 def test_validate_reports_missing_file(tmp_path: Path) -> None:
     code, out = run("kb", "validate", str(tmp_path / "absent.json"))
     assert code == 2
-    assert "cannot read" in out
+    assert f"error: {tmp_path / 'absent.json'}: no such file or directory" in out
 
 
 def test_check_summarizes() -> None:

@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from mlstix._io import prepare_out_dir, write_output
 from mlstix.cli._console import console
+from mlstix.cli._params import missing_path
 from mlstix.cli._report import output_option, wrote
 from mlstix.errors import MlstixError, UsageError
 from mlstix.kb.load import load_kb
@@ -85,6 +86,8 @@ def _read(source: str) -> tuple[bytes, str]:
     path = Path(source)
     try:
         return path.read_bytes(), path.name
+    except FileNotFoundError:
+        raise missing_path(source) from None
     except OSError as exc:
         raise UsageError(f"cannot read the report {source}: {exc.strerror or exc}") from None
 

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlstix.cli._console import console
+from mlstix.cli._params import AliasedOption, missing_path
 from mlstix.cli._report import emit, report_options
 from mlstix.errors import KbDataError, UsageError
 
@@ -51,13 +52,17 @@ def _select(cloud: tuple[str, ...], only: tuple[str, ...], skip: tuple[str, ...]
 @click.option(
     "--cloud",
     multiple=True,
-    type=click.Choice(_CLOUDS),
+    type=click.Choice(_CLOUDS, case_sensitive=False),
     help="Only rules for this cloud (repeatable).",
 )
 @click.option("--rule", "only", multiple=True, metavar="ID", help="Only this rule (repeatable).")
 @click.option("--skip-rule", "skip", multiple=True, metavar="ID", help="Skip this rule.")
 @click.option(
     "--exclude",
+    "--ignore-path",
+    "exclude",
+    cls=AliasedOption,
+    hidden_aliases=("--ignore-path",),
     multiple=True,
     metavar="GLOB",
     help="Leave out files or folders matching GLOB (relative path or name; repeatable).",
@@ -65,6 +70,10 @@ def _select(cloud: tuple[str, ...], only: tuple[str, ...], skip: tuple[str, ...]
 @click.option(
     "--jobs",
     "-j",
+    "--workers",
+    "jobs",
+    cls=AliasedOption,
+    hidden_aliases=("--workers",),
     type=click.IntRange(0, 64),
     default=0,
     show_default="all cores",
@@ -84,8 +93,8 @@ def iac(
 ) -> None:
     """Scan Terraform, CloudFormation, ARM and Kubernetes files for ML misconfigurations.
 
-    Exit 0: nothing at or above --fail-on; 1: findings at or above it; 2: the scan could not
-    run, or some file could not be parsed (the report lists it under errors).
+    Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it; 2 the scan
+    could not run, or some file could not be parsed (the report lists it under errors).
     """
     from mlstix.findings.model import Report
     from mlstix.kb.load import load_kb
@@ -95,7 +104,7 @@ def iac(
     selected = _select(cloud, only, skip)
     missing = [p for p in paths if not p.exists()]
     if missing:
-        raise UsageError(f"no such file or directory: {', '.join(map(str, missing))}")
+        raise missing_path(", ".join(map(str, missing)))
     found = collect(list(paths), jobs=jobs or os.cpu_count() or 1, exclude=exclude)
     if not found.scanned and not found.errors:
         raise UsageError(
@@ -123,8 +132,17 @@ def rules() -> None:
 
 
 @rules.command("list")
-@click.option("--cloud", type=click.Choice(_CLOUDS), help="Only rules for this cloud.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--cloud", type=click.Choice(_CLOUDS, case_sensitive=False), help="Only rules for this cloud."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"], case_sensitive=False),
+    default="table",
+    show_default=True,
+    help="table for people, json for machines.",
+)
 def list_rules(cloud: str | None, fmt: str) -> None:
     """List every rule: id, severity, cloud, languages, title."""
     import json

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.markup import escape
 
 from mlstix.cli._console import console, err_console
+from mlstix.cli._params import AliasedOption, ExistingPath
 from mlstix.cli._report import output_option, wrote
 from mlstix.errors import UsageError
 
@@ -43,6 +45,8 @@ class _Size(click.ParamType[int, Any]):
         return size
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 _PATH = click.Path(path_type=Path)
 
 
@@ -58,14 +62,42 @@ def _check_signature_path(ctx: click.Context, param: click.Parameter, value: Any
     return value
 
 
-_EXISTING = click.Path(exists=True, dir_okay=False, path_type=Path)
+_EXISTING = ExistingPath(dir_okay=False)
+
+
+def _jobs_option() -> Callable[[F], F]:
+    return click.option(
+        "--jobs",
+        "-j",
+        "--workers",
+        "workers",
+        cls=AliasedOption,
+        hidden_aliases=("--workers",),
+        type=click.IntRange(min=1),
+        default=None,
+        show_default="cores + 4",
+        help="Files (or shards) hashed in parallel.",
+    )
+
+
+def _exclude_option(help_text: str) -> Callable[[F], F]:
+    return click.option(
+        "--exclude",
+        "--ignore-path",
+        "ignore_paths",
+        cls=AliasedOption,
+        hidden_aliases=("--ignore-path",),
+        multiple=True,
+        metavar="PATH",
+        help=help_text,
+    )
 
 
 def _hash_options(func: Any) -> Any:
     options = [
         click.option(
             "--hash-algorithm",
-            type=click.Choice(["sha256", "blake2b", "blake3"]),
+            type=click.Choice(["sha256", "blake2b", "blake3"], case_sensitive=False),
             default="sha256",
             show_default=True,
             help="Digest of every file (or shard). blake3 hashes each file on all cores.",
@@ -77,9 +109,7 @@ def _hash_options(func: Any) -> Any:
             help="Hash fixed-size shards of every file in parallel (e.g. 1G); default: whole "
             "files. Not with blake3, which is parallel already.",
         ),
-        click.option(
-            "--workers", type=click.IntRange(min=1), default=None, help="Parallel hashing workers."
-        ),
+        _jobs_option(),
         click.option(
             "--chunk-size",
             type=_Size(),
@@ -87,12 +117,8 @@ def _hash_options(func: Any) -> Any:
             show_default=True,
             help="Read size per call while hashing.",
         ),
-        click.option(
-            "--ignore-path",
-            "ignore_paths",
-            multiple=True,
-            metavar="PATH",
-            help="A file or folder of the model to leave out (relative to the model; repeat).",
+        _exclude_option(
+            "A file or folder of the model to leave out (relative to the model; repeat)."
         ),
         click.option(
             "--ignore-git-paths/--no-ignore-git-paths",
@@ -108,7 +134,7 @@ def _hash_options(func: Any) -> Any:
 
 
 @click.command()
-@click.argument("model_path", type=click.Path(exists=True, path_type=Path))
+@click.argument("model_path", type=ExistingPath())
 @click.option(
     "--signature",
     type=_PATH,
@@ -226,7 +252,7 @@ def _options(**hashing: Any) -> Any:
 
 
 @click.command()
-@click.argument("model_path", type=click.Path(exists=True, path_type=Path))
+@click.argument("model_path", type=ExistingPath())
 @click.option(
     "--signature",
     type=_EXISTING,
@@ -257,20 +283,12 @@ def _options(**hashing: Any) -> Any:
 @click.option(
     "--policy", type=_EXISTING, help="A YAML policy: which signers are trusted for which models."
 )
-@click.option(
-    "--ignore-path",
-    "ignore_paths",
-    multiple=True,
-    metavar="PATH",
-    help="Leave a file or folder of the model out of the comparison (repeat).",
-)
-@click.option(
-    "--workers", type=click.IntRange(min=1), default=None, help="Parallel hashing workers."
-)
+@_exclude_option("Leave a file or folder of the model out of the comparison (repeat).")
+@_jobs_option()
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json"], case_sensitive=False),
     default="text",
     show_default=True,
     help="json prints the result for machines.",
@@ -345,7 +363,7 @@ def _load_policy(path: Path) -> Any:
 
 
 @click.command()
-@click.argument("model_path", type=click.Path(exists=True, path_type=Path))
+@click.argument("model_path", type=ExistingPath())
 @output_option("Write the BOM to FILE ('-' for stdout, the default).")
 @click.option(
     "--signature",

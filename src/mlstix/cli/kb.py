@@ -10,7 +10,9 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from mlstix._io import write_output
 from mlstix.cli._console import console, err_console
+from mlstix.cli._params import ExistingPath
 from mlstix.errors import MlstixError, UsageError
 from mlstix.kb.load import load_kb
 from mlstix.kb.model import Cloud, CourseOfAction
@@ -18,6 +20,8 @@ from mlstix.kb.model import Cloud, CourseOfAction
 __all__ = ["kb"]
 
 _KINDS = ("attack-pattern", "vulnerability", "course-of-action")
+# relationship type -> how `kb show` reads it from the target's side
+_PASSIVE = {"targets": "targeted by", "mitigates": "mitigated by", "uses": "used by"}
 
 
 def find_checkout(start: Path | None = None) -> Path | None:
@@ -87,7 +91,7 @@ def check() -> None:
 
 
 @kb.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=ExistingPath(dir_okay=False))
 @click.option("--lax", is_flag=True, help="Report best-practice findings as warnings, not errors.")
 def validate(files: tuple[Path, ...], lax: bool) -> None:
     """Validate STIX 2.1 FILES (strict, refs enforced, with mlstix's extension schema)."""
@@ -108,12 +112,41 @@ def validate(files: tuple[Path, ...], lax: bool) -> None:
 
 
 @kb.command(name="list")
-@click.option("--type", "kind", type=click.Choice(_KINDS), help="Only objects of this type.")
-def list_(kind: str | None) -> None:
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(_KINDS, case_sensitive=False),
+    help="Only objects of this type.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"], case_sensitive=False),
+    default="table",
+    show_default=True,
+    help="table for people, json for machines.",
+)
+def list_(kind: str | None, fmt: str) -> None:
     """List the objects of the knowledge base."""
     from mlstix.kb.render.markdown import category_title
 
     knowledge = load_kb()
+    if fmt == "json":
+        import json
+
+        rows = [
+            {
+                "key": obj.key,
+                "type": obj.kind,
+                "category": category_title(obj),
+                "name": obj.name,
+                "id": obj.id,
+            }
+            for obj in knowledge.objects
+            if kind is None or obj.kind == kind
+        ]
+        write_output("-", json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+        return
     table = Table(show_lines=False)
     table.add_column("key", no_wrap=True)
     table.add_column("type", no_wrap=True)
@@ -129,7 +162,7 @@ def list_(kind: str | None) -> None:
 @click.argument("key")
 @click.option(
     "--cloud",
-    type=click.Choice([c.value for c in Cloud]),
+    type=click.Choice([c.value for c in Cloud], case_sensitive=False),
     help="For a course of action: only this cloud's guidance.",
 )
 def show(key: str, cloud: str | None) -> None:
@@ -170,17 +203,24 @@ def show(key: str, cloud: str | None) -> None:
             m = knowledge.mitre_object(r.target)
             rels.append(f"- **related to** {m.external_id} {m.name} ({m.source})")
     for r in knowledge.edges_to(key):
-        rels.append(f"- **{r.type} by**: {knowledge.get(r.source).name}")
+        rels.append(f"- **{_PASSIVE.get(r.type, r.type + ' by')}** {knowledge.get(r.source).name}")
     if rels:
         body += ["## Relationships", "\n".join(rels)]
     console.print(Markdown("\n\n".join(body)))
 
 
 @kb.command()
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot"], case_sensitive=False),
+    default="mermaid",
+    show_default=True,
+    help="mermaid (renders on GitHub) or dot (Graphviz: pipe to `dot -Tsvg`).",
+)
 def graph(fmt: str) -> None:
     """Print the relationship graph as Mermaid or Graphviz DOT."""
     from mlstix.kb.render.diagram import dot, mermaid
 
     knowledge = load_kb()
-    click.echo(mermaid(knowledge) if fmt == "mermaid" else dot(knowledge), nl=False)
+    write_output("-", mermaid(knowledge) if fmt == "mermaid" else dot(knowledge))

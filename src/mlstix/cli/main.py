@@ -103,7 +103,7 @@ class _Group(click.Group):
         if loader is None:
             return None
         if cmd_name not in self.commands:
-            self.commands[cmd_name] = loader()
+            self.commands[cmd_name] = _case_insensitive(loader())
         return self.commands[cmd_name]
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -131,6 +131,18 @@ class _Group(click.Group):
 
             err_console.print(f"[bold red]error:[/] {escape(exc.diagnostics())}", soft_wrap=True)
             sys.exit(exc.exit_code)
+
+
+def _case_insensitive(command: click.Command) -> click.Command:
+    """Every choice of every command accepts any case (``--format JSON``, ``--fail-on High``):
+    set here once for the whole tree, so no command can forget it."""
+    for param in command.params:
+        if isinstance(param.type, click.Choice):
+            param.type.case_sensitive = False
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _case_insensitive(sub)
+    return command
 
 
 def _os_error(exc: OSError) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mlstix.cli._console import err_console
+from mlstix.cli._params import AliasedOption
 from mlstix.cli._report import emit, report_options
 from mlstix.errors import UsageError
 
@@ -46,7 +47,11 @@ _POLICY_HELP = (
 @report_options
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path),
               help=_POLICY_HELP)  # fmt: skip
-@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, show_default="all cores",
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Leave out paths matching GLOB (fnmatch on the path relative to the scanned "
+              "folder; repeatable). Adds to the policy's ignore_paths.")  # fmt: skip
+@click.option("--jobs", "-j", "--workers", "jobs", cls=AliasedOption, hidden_aliases=("--workers",),
+              type=click.IntRange(min=0), default=0, show_default="all cores",
               help="Files scanned in parallel (0: one per core).")  # fmt: skip
 @click.option("--public-key", type=click.Path(dir_okay=False, path_type=Path),
               help="Verify model.sig signatures against this PEM public key.")  # fmt: skip
@@ -61,6 +66,7 @@ def models(
     output: str,
     fail_on: str,
     policy_file: Path | None,
+    exclude: tuple[str, ...],
     jobs: int,
     no_hash: bool,
     public_key: Path | None,
@@ -68,7 +74,11 @@ def models(
     identity_provider: str | None,
 ) -> None:
     """Scan model files, folders and archives (PyTorch, pickle, joblib, NumPy, Keras,
-    TensorFlow, ONNX, GGUF, safetensors) without loading them."""
+    TensorFlow, ONNX, GGUF, safetensors) without loading them.
+
+    Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it; 2 the scan
+    could not run, or some file could not be scanned (the report lists it under errors).
+    """
     from mlstix.kb.load import load_kb
     from mlstix.scan.models import ScanOptions, ScanPolicy, Trust, load_policy, scan_models
 
@@ -79,6 +89,8 @@ def models(
     if public_key is not None and not public_key.is_file():
         raise UsageError(f"--public-key {public_key}: no such file")
     policy = load_policy(policy_file) if policy_file else ScanPolicy()
+    if exclude:
+        policy = policy.model_copy(update={"ignore_paths": (*policy.ignore_paths, *exclude)})
     options = ScanOptions(
         jobs=jobs,
         policy=policy,
@@ -89,7 +101,7 @@ def models(
         report = _with_progress(paths, load_kb, options)
     else:
         report = scan_models(paths, load_kb, options)
-    hint = "Leave them out with ignore_paths in a --policy file if intended."
+    hint = "Leave them out with --exclude if intended."
     sys.exit(emit(report, fmt, output, fail_on, skip_hint=hint))
 
 

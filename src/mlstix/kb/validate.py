@@ -55,7 +55,14 @@ def validate_json(document: Any, *, strict: bool = True) -> list[Problem]:
         schema_dir=str(schema_dir()),
         silent=True,
     )
-    outcome = validate_parsed_json(document, options)
+    from stix2validator.errors import ValidationError
+
+    try:
+        outcome = validate_parsed_json(document, options)
+    except (ValidationError, KeyError, TypeError, AttributeError, ValueError) as exc:
+        # the validator assumes well-formed JSON shapes and raises on hostile ones
+        detail = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValidationError) else exc
+        return [Problem("error", None, f"malformed STIX the validator cannot check ({detail})")]
     results = outcome if isinstance(outcome, list) else [outcome]
     problems: list[Problem] = []
     valid = True
@@ -85,10 +92,32 @@ def validate_path(path: Path, *, strict: bool = True) -> list[Problem]:
         return [
             Problem("error", None, f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
         ]
+    shape = _shape_problems(document)
+    if shape:
+        return shape
+    return validate_json(document, strict=strict)
+
+
+def _shape_problems(document: Any) -> list[Problem]:
+    """What ``stix2-validator`` cannot be given at all (it raises instead of reporting): a
+    document or object that is not a JSON object with ``type`` and ``id``."""
     if not isinstance(document, dict) or "type" not in document:
         return [
             Problem(
                 "error", None, "not a STIX object or bundle: expected a JSON object with 'type'"
             )
         ]
-    return validate_json(document, strict=strict)
+    if not isinstance(document["type"], str):
+        return [Problem("error", None, "'type' is not a string")]
+    if "id" not in document:
+        return [Problem("error", None, f"the {document['type']:.40} has no 'id' property")]
+    if document["type"] != "bundle":
+        return []
+    objects = document.get("objects", [])
+    if not isinstance(objects, list):
+        return [Problem("error", str(document["id"]), "'objects' is not a list")]
+    return [
+        Problem("error", None, f"object {index} of the bundle has no 'type' and 'id'")
+        for index, obj in enumerate(objects)
+        if not isinstance(obj, dict) or "type" not in obj or "id" not in obj
+    ]

@@ -1,20 +1,30 @@
 """SARIF 2.1.0 output (OASIS SARIF v2.1.0 errata 01), shaped for GitHub code scanning.
 
-One run; ``tool.driver.rules`` holds one reporting descriptor per rule that produced a finding,
-its descriptions and help taken from the knowledge base (vulnerability name and summary, the
-courses of action's summaries) and ``properties.security-severity`` / ``properties.tags`` as
-GitHub reads them (§3.49, §3.19.23 property bags). Each result (§3.27) points at the file by a
-URI relative to the scan root (§3.4), a ``region.startLine`` (1 when the line is unknown: model
-files are binary, and GitHub requires a region), and, for a member inside an archive, a logical
-location (§3.33) naming the member. Scanned files are listed as ``artifacts`` with their SHA-256;
-files that could not be scanned become tool execution notifications (§3.58).
+One run; ``tool.driver.rules`` holds one reporting descriptor per rule that produced a finding
+(§3.49): a readable ``name`` (PascalCase of the rule's title, never equal to the opaque ``id``,
+§3.49.7 and the multitool's SARIF1001), the rule's own title as ``shortDescription`` (so the
+rules of one vulnerability are told apart in a code-scanning list), the knowledge-base
+vulnerability in ``fullDescription`` and ``help`` with the courses of action that fix it, and
+``properties.security-severity`` / ``properties.tags`` as GitHub reads them (§3.19.23).
+
+Each result (§3.27) points at the file by a URI relative to a base (§3.4.4): paths under the
+working folder are relative to ``SRCROOT`` (the working folder, normally the repository root in
+CI), other absolute paths to ``SCANROOT`` (their common folder); both bases are declared in
+``run.originalUriBaseIds`` (§3.14.14) as absolute ``file://`` URIs. A result has a
+``region.startLine`` (1 when the line is unknown: model files are binary, and GitHub requires
+a region), and, for a member inside an archive, a logical location (§3.33) naming the member.
+Scanned files are listed as ``artifacts`` with their SHA-256; files that could not be scanned
+become tool execution notifications (§3.58). Checked in the tests with Microsoft's SARIF
+multitool (``validate --rule-kind "Gh;Sarif"``): no errors, no warnings.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import PurePosixPath
+import os
+import re
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
@@ -23,7 +33,7 @@ from mlstix.findings.model import Finding, Report, Severity
 from mlstix.kb.compile import PROJECT_URL
 from mlstix.kb.graph import KnowledgeBase
 
-__all__ = ["SARIF_SCHEMA", "artifact_uri", "render"]
+__all__ = ["SARIF_SCHEMA", "UriBases", "artifact_uri", "render"]
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -36,14 +46,74 @@ _LEVEL = {
 }
 
 
-def artifact_uri(path: str) -> str:
-    """A SARIF artifact URI for a report path: relative paths stay relative (to the scan root),
-    absolute ones become ``file://`` URIs."""
-    posix = path.replace("\\", "/")
-    if posix.startswith("/"):
-        return "file://" + quote(posix)
+def _relative_uri(posix: str) -> str:
     parts = [p for p in PurePosixPath(posix).parts if p not in (".", "")]
     return quote("/".join(parts))
+
+
+def artifact_uri(path: str) -> str:
+    """A SARIF URI for a report path relative to the working folder (no base resolution)."""
+    return _relative_uri(path.replace("\\", "/"))
+
+
+def _folder_uri(folder: Path) -> str:
+    uri = folder.as_uri()
+    return uri if uri.endswith("/") else uri + "/"
+
+
+class UriBases:
+    """Artifact locations relative to ``SRCROOT`` (``root``, the working folder by default) or,
+    for absolute paths outside it, to ``SCANROOT`` (the common folder of those paths)."""
+
+    def __init__(self, paths: list[str], root: str | None = None) -> None:
+        self.root = Path(root or Path.cwd()).absolute()
+        outside = [Path(p) for p in paths if Path(p).is_absolute() and not self._under_root(p)]
+        self.scan_root = Path(os.path.commonpath([p.parent for p in outside])) if outside else None
+        self.used: set[str] = set()
+
+    def _under_root(self, path: str) -> bool:
+        return Path(path).absolute().is_relative_to(self.root)
+
+    def location(self, path: str) -> dict[str, str]:
+        """An ``artifactLocation`` for ``path``."""
+        target = Path(path)
+        if not target.is_absolute():
+            base, rel = "SRCROOT", path.replace("\\", "/")
+        elif self._under_root(path):
+            base, rel = "SRCROOT", target.absolute().relative_to(self.root).as_posix()
+        else:
+            assert self.scan_root is not None
+            base, rel = "SCANROOT", target.relative_to(self.scan_root).as_posix()
+        self.used.add(base)
+        return {"uri": _relative_uri(rel), "uriBaseId": base}
+
+    def original(self) -> dict[str, Any]:
+        """``run.originalUriBaseIds`` for the bases used."""
+        described = {
+            "SRCROOT": (self.root, "the working folder of the scan"),
+            "SCANROOT": (self.scan_root, "the common folder of the scanned paths outside it"),
+        }
+        out: dict[str, Any] = {}
+        for base in sorted(self.used):
+            folder, text = described[base]
+            assert folder is not None
+            out[base] = {"uri": _folder_uri(folder), "description": {"text": text}}
+        return out
+
+
+def _pascal(text: str) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", text)
+    return "".join(w[:1].upper() + w[1:] for w in words)
+
+
+def _rule_title(finding: Finding, vulnerability_name: str) -> str:
+    """The rule's own title: the finding title without the vulnerability's name in front (IaC
+    rules), or, where the title is the vulnerability alone (model rules), the rule id in words."""
+    prefix = f"{vulnerability_name}: "
+    if finding.title.startswith(prefix) and len(finding.title) > len(prefix):
+        return finding.title[len(prefix) :]
+    slug = finding.rule_id.rsplit("/", 1)[-1].replace("-", " ").replace("_", " ")
+    return slug[:1].upper() + slug[1:]
 
 
 def _one_line(text: str) -> str:
@@ -65,12 +135,19 @@ def _rule(kb: KnowledgeBase, rule_id: str, findings: list[Finding]) -> dict[str,
             *(f"- **{c.name}** (`{c.key}`): {_one_line(c.summary)}" for c in coas),
         ]
     )
+    title = _rule_title(first, vuln.name)
+    name = _pascal(title)
+    if name == rule_id:
+        name = _pascal(f"{vuln.name} {title}")
     return {
         "id": rule_id,
-        "name": rule_id.rsplit("/", 1)[-1],
-        "shortDescription": {"text": vuln.name},
-        "fullDescription": {"text": _one_line(vuln.summary)},
-        "help": {"text": help_text, "markdown": help_md},
+        "name": name,
+        "shortDescription": {"text": title},
+        "fullDescription": {"text": f"{vuln.name}: {_one_line(vuln.summary)}"},
+        "help": {
+            "text": f"{vuln.name}: {_one_line(vuln.summary)}\n{help_text}",
+            "markdown": help_md,
+        },
         "defaultConfiguration": {"level": _LEVEL[worst]},
         "properties": {
             "security-severity": worst.security_severity,
@@ -88,13 +165,13 @@ def _fingerprint(f: Finding) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def _result(f: Finding, rule_index: int) -> dict[str, Any]:
+def _result(f: Finding, rule_index: int, bases: UriBases) -> dict[str, Any]:
     loc = f.location
     text = f"{f.title}: {f.message}"
     if loc.member:
         text += f" (in archive member {loc.member})"
     physical: dict[str, Any] = {
-        "artifactLocation": {"uri": artifact_uri(loc.path)},
+        "artifactLocation": bases.location(loc.path),
         "region": {"startLine": loc.line if loc.line and loc.line > 0 else 1},
     }
     location: dict[str, Any] = {"physicalLocation": physical}
@@ -122,7 +199,12 @@ def _result(f: Finding, rule_index: int) -> dict[str, Any]:
     return result
 
 
-def render(report: Report, kb: KnowledgeBase) -> str:
+def render(report: Report, kb: KnowledgeBase, *, root: str | None = None) -> str:
+    """The report as SARIF; paths are made relative to ``root`` (default: the working folder)."""
+    paths = [s.path for s in report.scanned]
+    paths += [f.location.path for f in report.findings]
+    paths += [e.path for e in report.errors]
+    bases = UriBases(paths, root)
     by_rule: dict[str, list[Finding]] = {}
     for f in report.findings:
         by_rule.setdefault(f.rule_id, []).append(f)
@@ -130,7 +212,7 @@ def render(report: Report, kb: KnowledgeBase) -> str:
     index = {rid: i for i, rid in enumerate(rule_ids)}
     artifacts = []
     for s in report.scanned:
-        artifact: dict[str, Any] = {"location": {"uri": artifact_uri(s.path)}}
+        artifact: dict[str, Any] = {"location": bases.location(s.path)}
         if s.sha256:
             artifact["hashes"] = {"sha-256": s.sha256}
         artifact["properties"] = {"kind": s.kind}
@@ -139,9 +221,7 @@ def render(report: Report, kb: KnowledgeBase) -> str:
         {
             "level": "error",
             "message": {"text": f"{e.path}: {e.message}"},
-            "locations": [
-                {"physicalLocation": {"artifactLocation": {"uri": artifact_uri(e.path)}}}
-            ],
+            "locations": [{"physicalLocation": {"artifactLocation": bases.location(e.path)}}],
         }
         for e in report.errors
     ]
@@ -163,8 +243,10 @@ def render(report: Report, kb: KnowledgeBase) -> str:
             }
         ],
         "artifacts": artifacts,
-        "results": [_result(f, index[f.rule_id]) for f in report.findings],
+        "results": [_result(f, index[f.rule_id], bases) for f in report.findings],
         "columnKind": "unicodeCodePoints",
     }
+    if bases.used:
+        run["originalUriBaseIds"] = bases.original()
     sarif = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(sarif, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,64 @@
+"""Parameter types and option classes shared by every command: one vocabulary, one wording.
+
+- :class:`ExistingPath`: an input path that must exist. A missing one is always
+  ``error: PATH: no such file or directory`` (exit 2), the wording of every command, rather than
+  click's multi-line usage message.
+- :class:`AliasedOption`: an option whose old names still work but are not shown in ``--help``
+  (``--workers`` for ``-j/--jobs``, ``--ignore-path`` for ``--exclude``).
+- :func:`missing_path`: the one error for a path that does not exist.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlstix.errors import UsageError
+
+__all__ = ["AliasedOption", "ExistingPath", "missing_path"]
+
+
+def missing_path(path: object) -> UsageError:
+    """``PATH: no such file or directory``, the wording of every command."""
+    return UsageError(f"{path}: no such file or directory")
+
+
+class ExistingPath(click.ParamType[Path, Any]):
+    """A path that must exist (a file, a folder, or either)."""
+
+    name = "PATH"
+
+    def __init__(self, *, file_okay: bool = True, dir_okay: bool = True) -> None:
+        self.file_okay = file_okay
+        self.dir_okay = dir_okay
+        if not dir_okay:
+            self.name = "FILE"
+        elif not file_okay:
+            self.name = "DIR"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        path = value if isinstance(value, Path) else Path(str(value))
+        if not path.exists() and not path.is_symlink():
+            raise missing_path(path)
+        if not self.dir_okay and path.is_dir():
+            raise UsageError(f"{path}: is a folder, not a file")
+        if not self.file_okay and not path.is_dir():
+            raise UsageError(f"{path}: is not a folder")
+        return path
+
+
+class AliasedOption(click.Option):
+    """A click option with hidden alias names: accepted on the command line, left out of help."""
+
+    def __init__(self, *args: Any, hidden_aliases: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hidden_aliases = hidden_aliases
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        shown, self.opts = self.opts, [o for o in self.opts if o not in self.hidden_aliases]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
