@@ -21,7 +21,7 @@ from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac._policy import as_list
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
 
-__all__ = ["LOGIC", "servers"]
+__all__ = ["LOGIC", "SERVER_IMAGE", "Server", "containers_of", "selects", "servers"]
 
 SERVER_IMAGE = re.compile(
     r"(?i)(kserve|tritonserver|triton-inference|tensorflow/serving|tensorflow-serving|torchserve"
@@ -70,6 +70,16 @@ def _containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return out
 
 
+def containers_of(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The containers of a pod spec (KServe components: their model container too)."""
+    return _containers(pod)
+
+
+def selects(selector: Any, labels: Mapping[str, str]) -> bool:
+    """A label selector (``matchLabels``/``matchExpressions``) selects these labels."""
+    return _selects(selector, labels)
+
+
 def servers(ctx: Context) -> Iterator[Server]:
     for r in ctx.of_type("kubernetes", *_WORKLOADS, "Pod"):
         tpl = r.attributes if r.type == "Pod" else lookup(r.attributes, _WORKLOADS[r.type])
@@ -106,6 +116,25 @@ def servers(ctx: Context) -> Iterator[Server]:
         labels = {"seldon-deployment-id": r.name}
         seldon_containers = tuple(c for pod in pods for c in _containers(pod))
         yield Server(r, tuple(pods), seldon_containers, labels, r.extra["namespace"])
+    for r in ctx.of_type("kubernetes", "RayCluster", "RayService"):
+        spec = r.attributes.get("spec") or {}
+        if r.type == "RayService":
+            spec = spec.get("rayClusterConfig") or {} if isinstance(spec, Mapping) else {}
+        if not isinstance(spec, Mapping):
+            continue
+        groups = [spec.get("headGroupSpec"), *as_list(spec.get("workerGroupSpecs"))]
+        templates = [g.get("template") for g in groups if isinstance(g, Mapping)]
+        ray_pods = [
+            t["spec"]
+            for t in templates
+            if isinstance(t, Mapping) and isinstance(t.get("spec"), Mapping)
+        ]
+        head = templates[0] if templates and isinstance(templates[0], Mapping) else {}
+        labels = dict(lookup(head, "metadata.labels") or {})
+        if r.type == "RayCluster":  # KubeRay labels every pod with its cluster's name
+            labels["ray.io/cluster"] = r.name
+        ray_containers = tuple(c for pod in ray_pods for c in _containers(pod))
+        yield Server(r, tuple(ray_pods), ray_containers, labels, r.extra["namespace"])
 
 
 def _sc(obj: Mapping[str, Any], key: str) -> Any:

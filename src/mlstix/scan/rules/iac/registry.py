@@ -86,6 +86,7 @@ def default_registry() -> RuleRegistry:
     import mlstix.scan.rules.iac.aws_training as aws_training_rules
     import mlstix.scan.rules.iac.azure as azure_rules
     import mlstix.scan.rules.iac.gcp as gcp_rules
+    import mlstix.scan.rules.iac.k8s_serving as k8s_serving_rules
     import mlstix.scan.rules.iac.kubernetes as k8s_rules
 
     registry = RuleRegistry()
@@ -97,6 +98,7 @@ def default_registry() -> RuleRegistry:
         azure_rules,
         gcp_rules,
         k8s_rules,
+        k8s_serving_rules,
     )
     for module in modules:
         registry.add_logic(module.LOGIC)
