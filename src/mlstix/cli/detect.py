@@ -103,9 +103,8 @@ def _targets() -> list[str]:
 @detect.command("export")
 @click.option("--target", "-t", required=True,
               type=click.Choice(_targets(), case_sensitive=False),
-              help="splunk (SPL and savedsearches.conf), esql or lucene (queries and Elastic "
-              "Security rules.ndjson), kusto (KQL for Microsoft Sentinel), sigma (the "
-              "rules).")  # fmt: skip
+              help="splunk (SPL and savedsearches.conf), esql or lucene (Elastic queries), "
+              "kusto (KQL for Microsoft Sentinel), sigma (the rules).")  # fmt: skip
 @click.option("--output", "-o", "out", required=True, type=click.Path(path_type=Path),
               metavar="DIR",
               help="Folder to write to (made if missing; its parent must exist).")  # fmt: skip

@@ -7,9 +7,9 @@ rule, plus the target's import format where the backend has one:
 target     backend (package)                      files
 =========  =====================================  ====================================
 splunk     SplunkBackend (pySigma-backend-splunk)  ``<rule>.spl``, ``savedsearches.conf``
-esql       ESQLBackend (pySigma-backend-           ``<rule>.esql``, ``rules.ndjson``
-           elasticsearch)                          (Elastic Security detection rules)
-lucene     LuceneBackend (same package)            ``<rule>.lucene``, ``rules.ndjson``
+esql       ESQLBackend (pySigma-backend-           ``<rule>.esql``
+           elasticsearch)
+lucene     LuceneBackend (same package)            ``<rule>.lucene``
 kusto      KustoBackend (pySigma-backend-kusto)    ``<rule>.kql`` (Microsoft Sentinel,
                                                    Defender XDR, Azure Data Explorer)
 sigma      none: the rules as authored             ``<rule>.yml``
@@ -62,8 +62,10 @@ def _kusto() -> Any:
 # target -> (backend factory, query file suffix, (bundle format, bundle file name) or None)
 TARGETS: dict[str, tuple[Callable[[], Any] | None, str, tuple[str, str] | None]] = {
     "splunk": (_splunk, ".spl", ("savedsearches", "savedsearches.conf")),
-    "esql": (_esql, ".esql", ("siem_rule_ndjson", "rules.ndjson")),
-    "lucene": (_lucene, ".lucene", ("siem_rule_ndjson", "rules.ndjson")),
+    # The Elastic backends' rule formats (siem_rule_ndjson) download MITRE ATT&CK data while
+    # converting; nothing here may reach the network, so Elastic gets the queries only.
+    "esql": (_esql, ".esql", None),
+    "lucene": (_lucene, ".lucene", None),
     "kusto": (_kusto, ".kql", None),
     "sigma": (None, ".yml", None),
 }
@@ -85,7 +87,7 @@ def render_rules(rules: list[LoadedRule], target: str) -> dict[str, str]:
     for rule in rules:
         try:
             queries = factory().convert(SigmaCollection([rule.sigma]))
-        except SigmaError as exc:
+        except (SigmaError, RuntimeError) as exc:  # pySigma raises RuntimeError for data it lacks
             problems.append(f"{rule.meta.path}: {exc}")
             continue
         files[f"{rule.meta.name}{suffix}"] = _text(queries).rstrip("\n") + "\n"
@@ -93,7 +95,7 @@ def render_rules(rules: list[LoadedRule], target: str) -> dict[str, str]:
         fmt, name = bundle
         try:
             out = factory().convert(SigmaCollection([r.sigma for r in rules]), output_format=fmt)
-        except SigmaError as exc:
+        except (SigmaError, RuntimeError) as exc:
             problems.append(f"{name}: {exc}")
         else:
             files[name] = _text(out).rstrip("\n") + "\n"

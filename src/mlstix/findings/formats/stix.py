@@ -65,6 +65,9 @@ def render(report: Report, kb: KnowledgeBase) -> str:
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     compiled = compile_kb(kb)
     vulns = {v.id: v for v in compiled.vulnerabilities}
+    # a finding of a Sigma rule (mlstix detect) is a sighting of the rule's indicator
+    indicators = {i.id: i for i in compiled.indicators}
+    used_indicators: set[str] = set()
     system = _system_identity(now, report.scanned)
 
     files: dict[str, Any] = {}
@@ -87,6 +90,11 @@ def render(report: Report, kb: KnowledgeBase) -> str:
     for f in report.findings:
         vuln_id = kb.vulnerability(f.vulnerability).id
         used_vulns.add(vuln_id)
+        sighted = f"indicator--{f.evidence.get('sigma_id')}"
+        if sighted in indicators:
+            used_indicators.add(sighted)
+        else:
+            sighted = vuln_id
         props: dict[str, Any] = {}
         obs = observed.get(f.location.path)
         if obs is not None:
@@ -99,7 +107,7 @@ def render(report: Report, kb: KnowledgeBase) -> str:
                 first_seen=now,
                 last_seen=now,
                 count=1,
-                sighting_of_ref=vuln_id,
+                sighting_of_ref=sighted,
                 where_sighted_refs=[system.id],
                 description=_sighting_description(f),
                 **props,
@@ -117,11 +125,13 @@ def render(report: Report, kb: KnowledgeBase) -> str:
         description=f"mlstix {__version__} scan {report.scanner}: {counts}.{errors}",
         published=now,
         report_types=["vulnerability", "observed-data"],
-        object_refs=[o.id for o in scan_objects if o.type != "file"] + sorted(used_vulns),
+        object_refs=[o.id for o in scan_objects if o.type != "file"]
+        + sorted(used_vulns | used_indicators),
     )
     objects = [
         *compiled.common,
         *(vulns[v] for v in sorted(used_vulns)),
+        *(indicators[i] for i in sorted(used_indicators)),
         stix_report,
         *scan_objects,
     ]
