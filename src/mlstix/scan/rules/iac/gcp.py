@@ -7,7 +7,9 @@ to it, or its name or labels say so. Provider defaults (google_storage_bucket):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from typing import Any
 
 from mlstix.scan.iac._values import is_unknown, lookup, norm
 from mlstix.scan.iac.resource import Resource
@@ -57,6 +59,55 @@ def _flag(path: str, detail: str) -> Logic:
     return logic
 
 
+# The Compute Engine default service account, in every form the provider accepts: the email with
+# a literal or interpolated project number ("${data.google_project.p.number}-compute@..."), the
+# google_compute_default_service_account data source's email, and the Compute API's "default".
+_DEFAULT_SA = re.compile(r"(?i)-compute@developer\.gserviceaccount\.com\s*\}?$")
+_DEFAULT_SA_REF = re.compile(r"data\.google_compute_default_service_account\.[\w-]+(\[[^\]]*\])?\.")
+
+
+def default_compute_sa(value: Any) -> bool | None:
+    """True when ``value`` is the default compute service account, None when not known."""
+    if value is None:
+        return True  # unset: the instance runs as the default account
+    if not isinstance(value, str):
+        return None
+    text = str(value).strip()
+    if _DEFAULT_SA.search(text) or _DEFAULT_SA_REF.search(text) or text.lower() == "default":
+        return True
+    return None if is_unknown(value) else False
+
+
+_WORKBENCH = (
+    ("google_notebooks_instance", "service_account"),
+    ("google_workbench_instance", "gce_setup.service_accounts.email"),
+)
+
+
+def _default_sa(ctx: Context) -> Iterator[Hit]:
+    for rtype, path in _WORKBENCH:
+        for r in ctx.of_type("terraform", rtype):
+            if rtype == "google_workbench_instance" and is_unknown(r.attributes.get("gce_setup")):
+                continue
+            value = lookup(r.attributes, path)
+            if default_compute_sa(value) is not True:
+                continue
+            shown = (
+                "not set (the Compute Engine default service account)"
+                if value is None
+                else (f"{value} (the Compute Engine default service account)")
+            )
+            yield Hit(
+                r,
+                f"{path} is {shown}: Editor on the project unless its grants were removed",
+                {
+                    "attribute": path,
+                    "value": None if value is None else str(value),
+                    "provider_default": value is None,
+                },
+            )
+
+
 def _retention(ctx: Context) -> Iterator[Hit]:
     for b in model_buckets(ctx):
         period = lookup(b.attributes, "retention_policy.retention_period")
@@ -72,4 +123,5 @@ LOGIC: dict[str, Logic] = {
     "gcs-uniform-access": (_flag("uniform_bucket_level_access", "expected true (default false)")),
     "gcs-versioning": (_flag("versioning.enabled", "expected true (default: disabled)")),
     "gcs-retention": _retention,
+    "gcp-default-compute-sa": _default_sa,
 }
