@@ -42,12 +42,16 @@ def test_unsigned_and_unprovenanced_model(tmp_path: Path, scan: Scan, kb: Knowle
 @pytest.mark.parametrize(
     ("files", "expected"),
     [
-        ({"bert/model.sig": "x"}, ["models/no-provenance"]),
-        ({"model.sig": "x"}, ["models/no-provenance"]),  # signature of the parent folder
-        ({"bert.sig": "x"}, ["models/no-provenance"]),
-        ({"bert/model.safetensors.sig": "x"}, ["models/no-provenance"]),
+        # "x" is where a signature should be, but is none: never counted as signed
+        ({"bert/model.sig": "x"}, ["models/no-provenance", "models/signature-malformed"]),
+        ({"model.sig": "x"}, ["models/no-provenance", "models/signature-malformed"]),  # parent
+        ({"bert.sig": "x"}, ["models/no-provenance", "models/signature-malformed"]),
+        (
+            {"bert/model.safetensors.sig": "x"},
+            ["models/no-provenance", "models/signature-malformed"],
+        ),
         ({"bert/model.cdx.json": "{}"}, ["models/unsigned-model"]),
-        ({"bom.json": "{}", "bert/model.sig": "x"}, []),
+        ({"bom.json": "{}", "bert/model.sig": "x"}, ["models/signature-malformed"]),
         ({"bert/attestation.intoto.jsonl": "{}"}, ["models/unsigned-model"]),
         ({"bert/unrelated.json": "{}"}, ["models/no-provenance", "models/unsigned-model"]),
     ],
@@ -85,5 +89,11 @@ def test_signature_verified_against_a_key(tmp_path: Path, kb: KnowledgeBase) -> 
 
     assert run(public) == []
     assert run(other) == [("models/signature-invalid", Severity.CRITICAL)]
+    # the same well-formed signature with nothing to verify it against: unverified, not signed
+    report = scan_models([str(tmp_path / "models")], kb, ScanOptions(jobs=1))
+    assert [
+        (f.rule_id, f.severity) for f in report.findings if f.vulnerability == "unsigned-ml-models"
+    ] == [("models/signature-unverified", Severity.MEDIUM)]
+    assert "models/signature-unverified" in report.rules_run
     (model / "model.safetensors").write_bytes((model / "model.safetensors").read_bytes() + b"x")
     assert run(public) == [("models/signature-invalid", Severity.CRITICAL)]

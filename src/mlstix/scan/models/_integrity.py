@@ -8,6 +8,12 @@ through :func:`mlstix.integrity.verify.check_signature` (the ``model-signing`` l
 Provenance is present when an ML-BOM (CycloneDX ``*.cdx.json``, ``bom.json``) or an in-toto /
 SLSA attestation (``*.intoto.jsonl``, ``*.intoto.json``) lies in the folder or a parent up to
 the root.
+
+A signature file is not a signature: one that is not a well-formed Sigstore bundle (the
+format ``model_signing`` writes: a ``mediaType``, verification material and a DSSE envelope
+whose payload is an in-toto statement with subjects) is a finding; a well-formed one that
+nobody verifies (no ``--public-key`` or ``--identity``) is reported as unverified, never
+counted as signed.
 """
 
 # Paths stay strings here: os.walk/os.path on large trees, no Path object per file.
@@ -15,7 +21,10 @@ the root.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import fnmatch
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +35,51 @@ from mlstix.scan.models._context import Hit
 __all__ = ["Trust", "check_units"]
 
 _PROVENANCE = ("*.cdx.json", "bom.json", "*.intoto.jsonl", "*.intoto.json")
+_MAX_BUNDLE = 16 << 20
+_BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle"
+
+
+def bundle_problem(path: str) -> str | None:
+    """Why ``path`` is not a well-formed Sigstore bundle, or ``None`` when it is one. The
+    structure only: the signature itself is checked by :func:`_verify` with a key or an
+    identity."""
+    try:
+        with open(path, "rb") as fp:  # noqa: PTH123
+            raw = fp.read(_MAX_BUNDLE + 1)
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    if len(raw) > _MAX_BUNDLE:
+        return "is larger than any signature bundle"
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        return "is not JSON"
+    if not isinstance(doc, dict):
+        return "is not a JSON object"
+    media = doc.get("mediaType")
+    if not isinstance(media, str) or not media.startswith(_BUNDLE_TYPE):
+        return f"has no Sigstore bundle mediaType ({_BUNDLE_TYPE}...)"
+    material = doc.get("verificationMaterial")
+    if not isinstance(material, dict) or not material:
+        return "has no verificationMaterial"
+    envelope = doc.get("dsseEnvelope")
+    if not isinstance(envelope, dict):
+        return "has no dsseEnvelope (model signatures are DSSE envelopes)"
+    sigs = envelope.get("signatures")
+    if (
+        not isinstance(sigs, list)
+        or not sigs
+        or not all(isinstance(x, dict) and isinstance(x.get("sig"), str) and x["sig"] for x in sigs)
+    ):
+        return "has a DSSE envelope without signatures"
+    try:
+        statement = json.loads(base64.b64decode(str(envelope.get("payload", "")), validate=True))
+    except (binascii.Error, ValueError, RecursionError):
+        return "has a DSSE payload that is not base64-encoded JSON"
+    subjects = statement.get("subject") if isinstance(statement, dict) else None
+    if not isinstance(subjects, list) or not subjects:
+        return "has a DSSE payload that is not an in-toto statement with subjects"
+    return None
 
 
 @dataclass(frozen=True)
@@ -94,8 +148,7 @@ def check_units(files: list[ModelFile], trust: Trust) -> list[tuple[str, Hit]]:
         signature = _folder_signature(folder, root)
         if signature:
             model_path = os.path.dirname(signature) if signature.endswith("model.sig") else folder
-            if trust.given:
-                out.extend((first, h) for h in _verify(model_path, signature, trust))
+            out.extend((first, h) for h in _judge(model_path, signature, trust))
         else:
             unsigned = [m for m in members if not os.path.isfile(m.real + ".sig")]
             if unsigned:
@@ -107,9 +160,9 @@ def check_units(files: list[ModelFile], trust: Trust) -> list[tuple[str, Hit]]:
                     f"({names}{more})",
                     evidence={"folder": display_folder, "files": len(unsigned)},
                 )))  # fmt: skip
-            elif trust.given:
+            else:
                 for m in members:
-                    out.extend((m.display, h) for h in _verify(m.real, m.real + ".sig", trust))
+                    out.extend((m.display, h) for h in _judge(m.real, m.real + ".sig", trust))
         if not _has_provenance(folder, root):
             out.append((first, Hit(
                 "models/no-provenance",
@@ -118,6 +171,20 @@ def check_units(files: list[ModelFile], trust: Trust) -> list[tuple[str, Hit]]:
                 evidence={"folder": display_folder},
             )))  # fmt: skip
     return out
+
+
+def _judge(model_path: str, signature: str, trust: Trust) -> list[Hit]:
+    name = os.path.basename(signature)
+    problem = bundle_problem(signature)
+    if problem:
+        return [Hit("models/signature-malformed",
+                    f"signature file {name} is not a signature: it {problem}",
+                    evidence={"signature": name, "problem": problem})]  # fmt: skip
+    if trust.given:
+        return _verify(model_path, signature, trust)
+    return [Hit("models/signature-unverified",
+                f"signature {name} was not verified: give --public-key or --identity to check "
+                "who signed the model", evidence={"signature": name})]  # fmt: skip
 
 
 def _verify(model_path: str, signature: str, trust: Trust) -> list[Hit]:

@@ -14,6 +14,7 @@ group); the parent kills whatever is left when it stops, normally or not.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -29,10 +30,15 @@ __all__ = ["run_isolated"]
 T = TypeVar("T")
 R = TypeVar("R")
 
-_GRACE = 10.0  # seconds past the analysis timeout before a worker is killed
+
+def _grace(timeout: float) -> float:
+    """Seconds past the analysis timeout (which the worker enforces itself where Python code
+    runs) before the parent kills a worker stuck in C code."""
+    return max(1.0, min(10.0, timeout))
 
 
 def _worker(conn: Any, func: Callable[[Any], Any], memory: int) -> None:
+    faulthandler.disable()  # a crash is reported by the parent, in one line, not as a dump
     signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
     signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(143))
     if memory > 0:
@@ -89,7 +95,7 @@ def run_isolated(
     mp = multiprocessing.get_context("fork")
     queue = deque(tasks)
     slots: list[_Slot[T]] = []
-    hard = timeout + _GRACE if timeout > 0 else 0.0
+    hard = timeout + _grace(timeout) if timeout > 0 else 0.0
 
     def start() -> _Slot[T]:
         parent, child = mp.Pipe()

@@ -52,8 +52,8 @@ def _zip_kind(names: list[str]) -> str:
         return "pytorch-zip"
     if any(n.endswith("mar-inf/manifest.json") for n in lower):
         return "torchserve-mar"
-    if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
-        return "keras-v3"
+    if "config.json" in names:
+        return "keras-v3"  # keras.saving reads config.json whatever else the zip holds
     if names and all(n.endswith(".npy") for n in names if not n.endswith("/")):
         return "numpy-npz"
     return "zip"
@@ -201,7 +201,7 @@ def _script_class(hit: Hit) -> bool:
     name exists for ``pickle.load`` to import): neither an unknown import nor a call of one."""
     name = str(hit.evidence.get("import", ""))
     return (
-        hit.rule_id.startswith("models/pickle-")
+        hit.rule_id.partition("/")[2].startswith("pickle-")
         and hit.rule_id != "models/pickle-dangerous-import"
         and name.startswith("__torch__.")
     )

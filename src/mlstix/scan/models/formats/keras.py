@@ -1,10 +1,22 @@
 """Keras models: HDF5 (``.h5``, Keras 2 ``model_config`` attribute) and Keras v3 ``.keras``
 zips (``config.json``), following the Keras serialization format (``keras.saving``).
 
-Flags ``Lambda`` layers (their Python code is marshalled into the config and runs on load with
-``safe_mode=False`` or on old Keras) and objects whose ``module`` or ``registered_name`` points
-outside Keras (custom code imported at load time). HDF5 attributes are read with ``h5py`` (the
-``scan`` extra); without it, the raw bytes are searched for the config's JSON markers.
+Flags, anywhere a config can hold them (layers, activations, initializers, nested and deeply
+nested models: the whole JSON tree is walked, iteratively):
+
+* ``Lambda`` layers: their Python code is marshalled into the config and runs on load with
+  ``safe_mode=False`` or on old Keras;
+* references that make ``deserialize_keras_object`` import a module and fetch an attribute
+  (``module`` / ``class_name`` / ``registered_name``, function ``config``) outside Keras, and
+  at high when the target is a dangerous callable (CVE-2025-1550: Keras < 3.9 imported any
+  module named in ``config.json``, even in safe mode);
+* Keras' own file-fetching helpers used as a gadget (CVE-2025-8747: ``keras.utils.get_file``
+  downloads to any path while the model loads);
+* lookup layers whose ``vocabulary`` is a path (CVE-2025-12058: ``StringLookup`` and friends
+  read any local or remote file named in the config when the model loads).
+
+HDF5 attributes are read with ``h5py`` (the ``scan`` extra); without it, the raw bytes are
+searched for the config's JSON markers.
 """
 
 from __future__ import annotations
@@ -20,18 +32,25 @@ __all__ = ["analyze_hdf5", "analyze_keras_zip", "check_config"]
 
 _KERAS_MODULES = ("keras", "tf_keras", "tensorflow.keras", "keras_hub", "keras_nlp", "keras_cv")
 _MAX_CONFIG = 64 << 20
+_MAX_NODES = 2_000_000
+_FETCHERS = frozenset({"get_file", "file_utils.get_file"})
+_LOOKUPS = frozenset(
+    {"StringLookup", "IntegerLookup", "TextVectorization", "Hashing", "IndexLookup"}
+)
 
 
-def _walk(node: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
-    if depth > 200:
-        return
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from _walk(v, depth + 1)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _walk(v, depth + 1)
+def _walk(root: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object in ``root``, depth first, without recursion."""
+    stack = [root]
+    seen = 0
+    while stack and seen < _MAX_NODES:
+        node = stack.pop()
+        seen += 1
+        if isinstance(node, dict):
+            yield node
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
 
 
 def _layer_name(node: dict[str, Any]) -> str:
@@ -41,37 +60,75 @@ def _layer_name(node: dict[str, Any]) -> str:
     return "?"
 
 
+def load_json(text: str | bytes, src: Source, ctx: Context, where: str) -> Any:
+    """The parsed config, or ``None`` after reporting why Keras could not parse it either."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        problem = f"is not valid JSON: {exc}"
+    except RecursionError:
+        problem = "is nested too deeply for a JSON parser"
+    ctx.malformed("models/unrecognized-model-file", f"{where} {problem}", src)
+    return None
+
+
+def _reference(node: dict[str, Any]) -> tuple[str, str] | None:
+    """The ``(module, name)`` that deserializing ``node`` imports, if it names one."""
+    module = node.get("module")
+    cls = node.get("class_name")
+    registered = node.get("registered_name")
+    if not isinstance(module, str) or not module:
+        if isinstance(registered, str) and ">" in registered:
+            package, _, name = registered.partition(">")
+            return package, name
+        return None
+    name = cls if isinstance(cls, str) else ""
+    if name == "function" and isinstance(node.get("config"), str):
+        name = str(node["config"])  # a function: module.config is what is fetched
+    return module, name
+
+
 def check_config(config: Any, src: Source, ctx: Context, where: str) -> None:
-    """Flag Lambda layers and non-Keras modules anywhere in a Keras config."""
-    seen: set[tuple[str, str]] = set()
+    """Flag code paths anywhere in a Keras config (see the module docstring)."""
+    seen: set[tuple[str, str, str]] = set()
+
+    def once(rule: str, key: str, message: str, **evidence: object) -> None:
+        if (rule, key, message) not in seen:
+            seen.add((rule, key, message))
+            ctx.hit(rule, f"{where}: {message}", src, **evidence)
+
     for node in _walk(config):
         cls = node.get("class_name")
         if cls == "Lambda":
             name = _layer_name(node)
-            ctx.hit(
-                "models/keras-lambda",
-                f"{where}: Lambda layer {name!r} carries serialized Python code",
-                src,
-                layer=name,
-            )
-        module = node.get("module")
-        registered = node.get("registered_name")
-        outside = None
-        if isinstance(module, str) and module and not module.startswith(_KERAS_MODULES):
-            outside = module
-        elif isinstance(registered, str) and ">" in registered:
-            package = registered.split(">", 1)[0]
-            if not package.startswith(_KERAS_MODULES):
-                outside = registered
-        if outside and (str(cls), outside) not in seen:
-            seen.add((str(cls), outside))
-            ctx.hit(
-                "models/keras-custom-object",
-                f"{where}: {cls} comes from {outside!r}, imported when the model loads",
-                src,
-                class_name=str(cls),
-                module=outside,
-            )
+            once("models/keras-lambda", name,
+                 f"Lambda layer {name!r} carries serialized Python code", layer=name)  # fmt: skip
+        if cls in _LOOKUPS:
+            cfg = node.get("config")
+            vocab = cfg.get("vocabulary") if isinstance(cfg, dict) else None
+            if isinstance(vocab, str) and vocab:
+                once("models/keras-file-reference", vocab,
+                     f"{cls} layer {_layer_name(node)!r} reads its vocabulary from {vocab!r} "
+                     "when the model loads (CVE-2025-12058)", path=vocab,
+                     cve="CVE-2025-12058")  # fmt: skip
+        ref = _reference(node)
+        if ref is None:
+            continue
+        module, name = ref
+        keras_own = module.startswith(_KERAS_MODULES)
+        if keras_own and (name in _FETCHERS or name.endswith(".get_file")):
+            once("models/keras-file-reference", f"{module}.{name}",
+                 f"{cls} refers to {module}.{name}, which downloads files while the model "
+                 "loads (CVE-2025-8747)", module=module, name=name,
+                 cve="CVE-2025-8747")  # fmt: skip
+        elif not keras_own and name and ctx.policy.verdict(module, name) == "dangerous":
+            once("models/keras-dangerous-reference", f"{module}.{name}",
+                 f"{cls} makes Keras import {module}.{name}, which runs code (CVE-2025-1550)",
+                 module=module, name=name, cve="CVE-2025-1550")  # fmt: skip
+        elif not keras_own:
+            once("models/keras-custom-object", f"{cls}:{module}",
+                 f"{cls} comes from {module!r}, imported when the model loads",
+                 class_name=str(cls), module=module)  # fmt: skip
 
 
 def analyze_keras_zip(
@@ -87,13 +144,9 @@ def analyze_keras_zip(
         stream, _ = opened
         with stream:
             if entry.name == "config.json":
-                try:
-                    config = json.loads(stream.read(_MAX_CONFIG))
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    ctx.hit("models/unrecognized-model-file",
-                            f"config.json is not valid JSON: {exc}", src)  # fmt: skip
-                    continue
-                check_config(config, src, ctx, "config.json")
+                config = load_json(stream.read(_MAX_CONFIG), src, ctx, "config.json")
+                if config is not None:
+                    check_config(config, src, ctx, "config.json")
             elif entry.name != "metadata.json":
                 member = Source(stream, entry.size, entry.name.rsplit("/", 1)[-1],
                                 src.child_member(entry.name), src.depth + 1)  # fmt: skip
@@ -115,15 +168,11 @@ def analyze_hdf5(src: Source, ctx: Context) -> str:
                 found = True
                 raw = f.attrs[attr]
                 text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-                try:
-                    config = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    ctx.hit("models/unrecognized-model-file",
-                            f"{attr} attribute is not valid JSON: {exc}", src)  # fmt: skip
-                    continue
-                check_config(config, src, ctx, attr)
+                config = load_json(text, src, ctx, f"{attr} attribute")
+                if config is not None:
+                    check_config(config, src, ctx, attr)
     except OSError as exc:
-        ctx.hit("models/unrecognized-model-file", f"HDF5 file cannot be read: {exc}", src)
+        ctx.malformed("models/unrecognized-model-file", f"HDF5 file cannot be read: {exc}", src)
     return "keras-h5" if found else "hdf5"
 
 

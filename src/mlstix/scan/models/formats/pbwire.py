@@ -10,13 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO
 
-__all__ = ["PbError", "fields", "read_bytes"]
+__all__ = ["PbError", "TooLarge", "fields", "read_bytes", "strings", "walk"]
 
-_MAX_DEPTH = 64
+_MAX_DEPTH = 100  # protobuf's own default recursion limit: deeper, no loader parses it
 
 
 class PbError(Exception):
     """Not a valid protobuf message."""
+
+
+class TooLarge(Exception):
+    """A message has more fields than :func:`walk` will visit."""
 
 
 def _varint(fp: IO[bytes]) -> int:
@@ -89,3 +93,35 @@ def strings(fp: IO[bytes], start: int, end: int, number: int) -> list[str]:
         if n == number and wire == 2:
             out.append(read_bytes(fp, off, length).decode("utf-8", "replace"))
     return out
+
+
+Field = tuple[int, int, int, int]
+
+
+def walk(
+    fp: IO[bytes], start: int, end: int, budget: int = 5_000_000
+) -> Iterator[tuple[int, list[Field]]]:
+    """``(depth, fields)`` of the message ``[start, end)`` and of every length-delimited field
+    inside it, at any depth, that parses as a message: known fields or not, the way a schema-
+    less reader sees them. Iterative (no recursion); raises :class:`TooLarge` past ``budget``
+    fields and :class:`PbError` when the outer message itself does not parse."""
+    stack = [(start, end, 0)]
+    visited = 0
+    while stack:
+        s, e, depth = stack.pop()
+        found: list[Field] = []
+        try:
+            for f in fields(fp, s, e):
+                found.append(f)
+                visited += 1
+                if visited > budget:
+                    raise TooLarge(f"more than {budget} protobuf fields")
+        except PbError:
+            if depth == 0:
+                raise
+            continue  # bytes, not a message
+        yield depth, found
+        if depth < _MAX_DEPTH:
+            for _, wire, off, length in reversed(found):
+                if wire == 2 and 2 <= length <= 64 << 20:
+                    stack.append((off, off + length, depth + 1))

@@ -3,20 +3,25 @@
 ``graph.proto``, ``function.proto``).
 
 ONNX: external-data ``location`` entries that are absolute or leave the model folder (path
-traversal on load), and operators from domains outside the standard and ONNX Runtime ones
-(custom ops ship native code). SavedModel: graph and function-library nodes whose op calls
-into Python (``PyFunc``) or touches files and processes. Large payloads (raw tensor data) are
-skipped by the streaming reader, never loaded.
+traversal on load) wherever a TensorProto sits (initializers, sparse initializers, node
+attributes, subgraphs, functions, training info: every nested message is searched), and
+operators from domains outside the standard and ONNX Runtime ones (custom ops ship native
+code). SavedModel and GraphDef: ops that call into Python (``PyFunc``, ``EagerPyFunc``) or
+touch files (``ReadFile``, ``WriteFile``, ``MatchingFiles``, ``InitializeTableFromTextFile``,
+``PrintV2`` to a ``file://`` stream, ...), found in every nested message, graph, function
+library or field this reader has no schema for. Large payloads (raw tensor data) are skipped by
+the streaming reader, never loaded.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Iterator
 from typing import IO
 
 from mlstix.scan.models._context import Context, Source
-from mlstix.scan.models.formats.pbwire import PbError, fields, read_bytes, strings
+from mlstix.scan.models.formats.pbwire import PbError, TooLarge, fields, read_bytes, strings, walk
 
 __all__ = ["analyze_onnx", "analyze_savedmodel"]
 
@@ -27,8 +32,14 @@ _STANDARD_DOMAINS = frozenset(
 _PY_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
 _FILE_OPS = frozenset(
     {"ReadFile", "WriteFile", "MatchingFiles", "WholeFileReader", "WholeFileReaderV2",
-     "FileSystemSetConfiguration", "ImmutableConst", "LoadLibrary", "Exec", "SystemCall"}
+     "FileSystemSetConfiguration", "ImmutableConst", "InitializeTableFromTextFile",
+     "InitializeTableFromTextFileV2", "TextLineReader", "TextLineReaderV2",
+     "FixedLengthRecordReader", "FixedLengthRecordReaderV2", "TFRecordReader",
+     "TFRecordReaderV2", "CreateSummaryFileWriter", "DebugIdentity", "DebugNanCount",
+     "DebugNumericSummary", "DebugIdentityV2", "DebugIdentityV3"}
 )  # fmt: skip
+_PRINT_OPS = frozenset({"PrintV2"})  # a file only when output_stream is "file://..."
+_ALL_OPS = _PY_OPS | _FILE_OPS | _PRINT_OPS
 _MAX_NODES = 5_000_000
 
 
@@ -68,23 +79,6 @@ class _Onnx:
                 continue
             if number == 1:
                 self.node(off, off + length, depth)
-            elif number in (5, 15):  # initializer, sparse_initializer (values)
-                self.tensor(off, off + length)
-
-    def tensor(self, start: int, end: int) -> None:
-        for number, wire, off, length in fields(self.fp, start, end):
-            if number == 13 and wire == 2:  # external_data: StringStringEntryProto
-                entry = {}
-                for n, w, o, ln in fields(self.fp, off, off + length):
-                    if w == 2 and n in (1, 2):
-                        entry[n] = read_bytes(self.fp, o, ln).decode("utf-8", "replace")
-                if entry.get(1) == "location" and _escapes(entry.get(2, "")):
-                    self.ctx.hit(
-                        "models/onnx-external-data-escape",
-                        f"tensor data is read from {entry.get(2)!r}, outside the model folder",
-                        self.src,
-                        location=entry.get(2),
-                    )
 
     def node(self, start: int, end: int, depth: int) -> None:
         self.nodes += 1
@@ -102,8 +96,6 @@ class _Onnx:
                 for n, w, o, ln in fields(self.fp, off, off + length):
                     if w == 2 and n in (6, 11):
                         self.graph(o, o + ln, depth + 1)
-                    elif w == 2 and n == 5:
-                        self.tensor(o, o + ln)
         if domain not in _STANDARD_DOMAINS and (domain, op_type) not in self.seen_custom:
             self.seen_custom.add((domain, op_type))
             self.ctx.hit(
@@ -115,89 +107,103 @@ class _Onnx:
             )
 
 
+def _external_locations(fp: IO[bytes], size: int) -> Iterator[str]:
+    """``location`` values of every ``StringStringEntryProto`` (``key`` 1, ``value`` 2) in any
+    nested message: wherever a TensorProto sits, its external_data entries are found."""
+    for _, found in walk(fp, 0, size):
+        if len(found) != 2 or [(n, w) for n, w, _, _ in found] != [(1, 2), (2, 2)]:
+            continue
+        (_, _, koff, klen), (_, _, voff, vlen) = found
+        if klen == 8 and read_bytes(fp, koff, klen) == b"location":
+            yield read_bytes(fp, voff, vlen).decode("utf-8", "replace")
+
+
 def analyze_onnx(src: Source, ctx: Context) -> str:
     walker = _Onnx(src, ctx)
     try:
         walker.model()
-    except PbError as exc:
-        ctx.hit("models/unrecognized-model-file", f"ONNX model cannot be parsed: {exc}", src)
+        for location in dict.fromkeys(_external_locations(src.fp, src.size)):
+            if _escapes(location):
+                ctx.hit(
+                    "models/onnx-external-data-escape",
+                    f"tensor data is read from {location!r}, outside the model folder",
+                    src,
+                    location=location,
+                )
+    except (PbError, TooLarge) as exc:
+        ctx.malformed("models/unrecognized-model-file", f"ONNX model cannot be parsed: {exc}", src)
     return "onnx"
 
 
-def _tf_nodes(fp: IO[bytes], start: int, end: int, number: int) -> list[str]:
-    """Op names of the NodeDefs in field ``number`` of the message ``[start, end)``."""
-    ops = []
-    for n, w, off, length in fields(fp, start, end):
-        if n == number and w == 2:
-            ops.extend(strings(fp, off, off + length, 2))  # NodeDef.op = 2
-    return ops
+def _strings_anywhere(fp: IO[bytes], size: int) -> Iterator[tuple[int, str]]:
+    """``(field number, text)`` of every short string field in every nested message."""
+    for _, found in walk(fp, 0, size):
+        for number, wire, off, length in found:
+            if wire == 2 and 0 < length <= 256:
+                yield number, read_bytes(fp, off, length).decode("utf-8", "replace")
 
 
-def _graph_ops(fp: IO[bytes], start: int, end: int) -> list[str]:
-    """Ops of a GraphDef: its nodes and the nodes of its function library."""
-    ops = _tf_nodes(fp, start, end, 1)  # GraphDef.node = 1
-    for n, w, off, length in fields(fp, start, end):
-        if n == 2 and w == 2:  # library: FunctionDefLibrary.function = 1
-            for n2, w2, o2, l2 in fields(fp, off, off + length):
-                if n2 == 1 and w2 == 2:
-                    ops += _tf_nodes(fp, o2, o2 + l2, 3)  # FunctionDef.node_def = 3
-    return ops
+def _tf_ops(fp: IO[bytes], size: int) -> set[str]:
+    """Dangerous op names anywhere in the message (NodeDef.op of graph nodes, function-library
+    nodes, or messages this reader has no schema for)."""
+    found: set[str] = set()
+    to_file = False
+    for _, text in _strings_anywhere(fp, size):
+        if text in _ALL_OPS:
+            found.add(text)
+        elif text.startswith("file://"):
+            to_file = True
+    if not to_file:
+        found -= _PRINT_OPS
+    return found
 
 
-def _report_ops(src: Source, ctx: Context, ops: list[str]) -> None:
-    for op in sorted(set(ops)):
+def _report_ops(src: Source, ctx: Context, ops: set[str]) -> None:
+    for op in sorted(ops):
         if op in _PY_OPS:
             ctx.hit("models/tf-python-op", f"graph uses {op}, which calls Python code", src,
                     op=op)  # fmt: skip
-        elif op in _FILE_OPS:
+        elif op in _PRINT_OPS:
+            ctx.hit("models/tf-file-op", f"graph uses {op} with a file:// output stream, "
+                    "which writes files", src, op=op)  # fmt: skip
+        else:
             ctx.hit("models/tf-file-op", f"graph uses {op}, which touches files or processes",
                     src, op=op)  # fmt: skip
 
 
-def analyze_savedmodel(src: Source, ctx: Context) -> str:
-    fp = src.fp
-    ops: list[str] = []
+def _analyze_tf(src: Source, ctx: Context, kind: str, label: str) -> str:
     try:
-        for n, w, off, length in fields(fp, 0, src.size):
-            if n != 2 or w != 2:  # meta_graphs
-                continue
-            for n2, w2, o2, l2 in fields(fp, off, off + length):
-                if n2 == 2 and w2 == 2:  # graph_def
-                    ops += _graph_ops(fp, o2, o2 + l2)
-    except PbError as exc:
-        ctx.hit("models/unrecognized-model-file", f"SavedModel cannot be parsed: {exc}", src)
-    _report_ops(src, ctx, ops)
-    return "tf-savedmodel"
+        _report_ops(src, ctx, _tf_ops(src.fp, src.size))
+    except (PbError, TooLarge) as exc:
+        ctx.malformed("models/unrecognized-model-file", f"{label} cannot be parsed: {exc}", src)
+    return kind
+
+
+def analyze_savedmodel(src: Source, ctx: Context) -> str:
+    return _analyze_tf(src, ctx, "tf-savedmodel", "SavedModel")
 
 
 def analyze_graphdef(src: Source, ctx: Context) -> str:
     """A frozen TensorFlow GraphDef (``.pb``)."""
-    try:
-        _report_ops(src, ctx, _graph_ops(src.fp, 0, src.size))
-    except PbError as exc:
-        ctx.hit("models/unrecognized-model-file", f"GraphDef cannot be parsed: {exc}", src)
-    return "tf-graphdef"
+    return _analyze_tf(src, ctx, "tf-graphdef", "GraphDef")
 
 
 def analyze_keras_metadata(src: Source, ctx: Context) -> str:
     """``keras_metadata.pb`` of a Keras SavedModel: SavedMetadata.nodes[].metadata holds each
     layer's Keras config as JSON (Lambda layers included)."""
-    import json
-
-    from mlstix.scan.models.formats.keras import check_config
+    from mlstix.scan.models.formats.keras import check_config, load_json
 
     try:
         for n, w, off, length in fields(src.fp, 0, src.size):
             if n != 1 or w != 2:
                 continue
             for text in strings(src.fp, off, off + length, 4):  # SavedObject.metadata
-                try:
-                    check_config(json.loads(text), src, ctx, "keras_metadata.pb")
-                except json.JSONDecodeError:
-                    continue
+                config = load_json(text, src, ctx, "keras_metadata.pb")
+                if config is not None:
+                    check_config(config, src, ctx, "keras_metadata.pb")
     except PbError as exc:
-        ctx.hit("models/unrecognized-model-file", f"keras_metadata.pb cannot be parsed: {exc}",
-                src)  # fmt: skip
+        ctx.malformed("models/unrecognized-model-file",
+                      f"keras_metadata.pb cannot be parsed: {exc}", src)  # fmt: skip
     return "keras-metadata"
 
 

@@ -106,9 +106,27 @@ _GGUF_FIXED = {
 }  # fmt: skip
 _MAX_KV = 1_000_000
 _TEMPLATE_ESCAPES = re.compile(
-    r"__[A-Za-z]\w*__|\|\s*attr\s*\(|\\x5f|\\u005f|\bmro\b|\bos\.popen|\bsubprocess\b"
-    r"|\bimport_module\b|\beval\s*\(|\bexec\s*\("
+    r"__[A-Za-z]\w*__|\|\s*attr\s*\(|\\x5f|\\u005f|\\137|\bmro\b|\bos\.popen|\bsubprocess\b"
+    r"|\bimport_module\b|\beval\s*\(|\bexec\s*\(|\b(?:lipsum|cycler|joiner|url_for)\b"
+    r"|\bself\._|%c|\|\s*format\s*\(\s*9[45]\b"
 )
+# Jinja string literals, for names built at run time: '__cla' ~ 'ss__', ['_','_']|join, ...
+_LITERAL = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"", re.DOTALL)
+
+
+def _unescape(text: str) -> str:
+    """A Jinja string literal's value (Python escapes: ``\x5f`` is ``_``)."""
+    try:
+        return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError:
+        return text
+
+
+def _template_views(template: str) -> list[str]:
+    """What a template can amount to at run time, for the pattern search: the text as stored,
+    without NULs, each literal's value, and all literals joined (run-time concatenation)."""
+    literals = [_unescape(a or b) for a, b in _LITERAL.findall(template)]
+    return [template, template.replace("\0", ""), *literals, "".join(literals)]
 
 
 class _GgufError(Exception):
@@ -129,7 +147,10 @@ def _gguf_string(fp: IO[bytes], keep: bool, limit: int = 16 << 20) -> str | None
     if not keep:
         fp.seek(n, 1)
         return None
-    return _exact(fp, n).decode("utf-8", "replace")
+    raw = _exact(fp, n)
+    # llama.cpp passes the bytes on as they are: keep every one (invalid UTF-8 dropped, not
+    # turned into a replacement character that could split a name)
+    return raw.decode("utf-8", "ignore")
 
 
 def _gguf_value(fp: IO[bytes], vtype: int, keep: bool) -> Any:
@@ -169,12 +190,14 @@ def analyze_gguf(src: Source, ctx: Context) -> str:
                     if isinstance(text, str):
                         _check_template(src, ctx, key, text)
     except (_GgufError, struct.error) as exc:
-        ctx.hit("models/unrecognized-model-file", f"GGUF metadata cannot be read: {exc}", src)
+        ctx.malformed("models/unrecognized-model-file", f"GGUF metadata cannot be read: {exc}", src)
     return "gguf"
 
 
 def _check_template(src: Source, ctx: Context, key: str, template: str) -> None:
-    found = sorted({m.group(0) for m in _TEMPLATE_ESCAPES.finditer(template)})
+    found = sorted(
+        {m.group(0) for text in _template_views(template) for m in _TEMPLATE_ESCAPES.finditer(text)}
+    )
     if found:
         ctx.hit(
             "models/gguf-template-injection",

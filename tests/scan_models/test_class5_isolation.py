@@ -1,0 +1,154 @@
+"""Class 5 of issue 10: no input may crash the scanner. Each file is analysed in a worker
+process of its own: a segfault in a C library, a parser stuck where no Python signal reaches,
+or a memory blow-up becomes an ``errors`` entry for that file, and the rest of the report
+survives. Ctrl-C stops a scan at once (exit 130, no worker tracebacks, no partial output)."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mlstix.scan.models import Limits
+from mlstix.scan.models import engine as engine_module
+from mlstix.scan.models._context import Analyzer, Context, Source
+from mlstix.scan.models._sniff import analyzers
+
+from . import builders as b
+from .conftest import Scan, imports
+
+
+def _with_gguf_analyzer(monkeypatch: pytest.MonkeyPatch, behave: Callable[[], object]) -> None:
+    """Replace the GGUF analyzer with ``behave`` (inherited by the forked workers)."""
+
+    def registry() -> dict[str, Analyzer]:
+        table = analyzers()
+
+        def broken(src: Source, ctx: Context) -> str:
+            del src, ctx
+            behave()
+            return "gguf"
+
+        table["gguf"] = broken
+        return table
+
+    monkeypatch.setattr(engine_module, "analyzers", registry)
+
+
+def _tree(tmp_path: Path) -> Path:
+    (tmp_path / "bad.gguf").write_bytes(b.gguf({"general.name": "x"}))
+    (tmp_path / "evil.pkl").write_bytes(b.call_pickle("os", "system", "id"))
+    (tmp_path / "ok.npy").write_bytes(b.npy("<f4", (1,), b"\0" * 4))
+    return tmp_path
+
+
+def _segfault() -> None:
+    ctypes.string_at(0)
+
+
+def _stuck_in_c() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # as deep in a C loop
+    time.sleep(60)
+
+
+def _memory() -> None:
+    bytearray(64 << 30)
+
+
+@pytest.mark.parametrize(
+    ("behave", "message"),
+    [
+        (_segfault, "the analysis crashed (SIGSEGV)"),
+        (_stuck_in_c, "the analysis took longer than 2 s"),
+        (_memory, "analysis failed: MemoryError: "),
+    ],
+    ids=["segfault", "stuck", "memory"],
+)
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_one_bad_file_costs_only_itself(
+    tmp_path: Path,
+    scan: Scan,
+    monkeypatch: pytest.MonkeyPatch,
+    behave: Callable[[], object],
+    message: str,
+    jobs: int,
+) -> None:
+    _with_gguf_analyzer(monkeypatch, behave)
+    report = scan(_tree(tmp_path), jobs=jobs, limits=Limits(timeout=1.0, max_memory=8 << 30))
+    assert [(os.path.basename(e.path), e.message) for e in report.errors] == [("bad.gguf", message)]
+    assert imports(report) == {"os.system"}
+    assert {os.path.basename(s.path) for s in report.scanned} == {"bad.gguf", "evil.pkl", "ok.npy"}
+    unreadable = [f for f in report.findings if f.rule_id == "models/unreadable"]
+    assert [os.path.basename(f.location.path) for f in unreadable] == ["bad.gguf"]
+
+
+def test_deep_nesting_is_bounded(tmp_path: Path, scan: Scan) -> None:
+    """Containers, pickles and configs nested far deeper than any recursion limit."""
+    deep_list = b"\x80\x02" + b"]" * 200_000 + b"."
+    keras = b.zip_bytes(
+        {
+            "config.json": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+            "metadata.json": b"{}",
+        }
+    )
+    onnx = b"\x3a" + b"\x80\x80\x04"  # graph field claiming 64 KiB, then nothing
+    (tmp_path / "deep.pkl").write_bytes(deep_list)
+    (tmp_path / "deep.keras").write_bytes(keras)
+    (tmp_path / "deep.onnx").write_bytes(onnx)
+    report = scan(tmp_path, limits=Limits(timeout=20))
+    assert {os.path.basename(s.path) for s in report.scanned} == {
+        "deep.pkl",
+        "deep.keras",
+        "deep.onnx",
+    }
+    assert not [e for e in report.errors if "crashed" in e.message or "RecursionError" in e.message]
+
+
+def test_ctrl_c_stops_at_once_with_130(tmp_path: Path) -> None:
+    """The terminal sends SIGINT to the whole process group: the parent exits 130 within a
+    second, the workers leave without a traceback, and nothing is written."""
+    slow = b"\x80\x02" + b"N0" * (24 << 20) + b"N."  # 48 MB of opcodes: seconds to analyse
+    for i in range(2):
+        (tmp_path / f"slow{i}.pkl").write_bytes(slow)
+    out = tmp_path / "report.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlstix", "scan", "models", str(tmp_path), "-j", "2",
+         "--format", "json", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    time.sleep(2.5)
+    assert proc.poll() is None, proc.communicate()
+    os.killpg(proc.pid, signal.SIGINT)
+    sent = time.monotonic()
+    stdout, stderr = proc.communicate(timeout=10)
+    elapsed = time.monotonic() - sent
+    assert proc.returncode == 130, stderr
+    assert elapsed < 1.0
+    assert b"Traceback" not in stderr
+    assert stdout == b""
+    assert not out.exists()
+    time.sleep(0.2)
+    leftover = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
+
+
+def test_report_survives_as_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the command line: the crashed file is an error, the JSON is whole, exit 2."""
+    from click.testing import CliRunner
+
+    from mlstix.cli.main import cli
+
+    _with_gguf_analyzer(monkeypatch, _segfault)
+    result = CliRunner().invoke(cli, ["scan", "models", str(_tree(tmp_path)), "--format", "json"])
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    assert [e["message"] for e in doc["errors"]] == ["the analysis crashed (SIGSEGV)"]
+    assert any(f["severity"] == "critical" for f in doc["findings"])
