@@ -41,7 +41,7 @@ __all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "Collection", "Options", "collect", "r
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 NODE_BUDGET = 2_000_000
-MAX_DEPTH = 64  # nesting of a JSON or YAML document (real templates stay under ~20)
+MAX_DEPTH = 128  # nesting of a JSON or YAML document (CRD schemas reach ~50, templates ~20)
 _SKIP_DIRS = frozenset({".git", ".terraform", "node_modules", ".venv", "__pycache__"})
 _YAML_SUFFIXES = frozenset({".yaml", ".yml", ".template"})
 _CFN_HINT = re.compile(r"^(AWSTemplateFormatVersion|Resources)\s*:", re.M)

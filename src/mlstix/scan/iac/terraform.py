@@ -135,8 +135,10 @@ def _tfvars(text: str, is_json: bool) -> dict[str, Any]:
     if is_json:
         try:
             doc = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except json.JSONDecodeError as exc:
             raise ValueError(f"JSON syntax error: {exc}") from None
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
         if not isinstance(doc, dict):
             raise ValueError("a .tfvars.json file must hold a JSON object")
         return doc
@@ -165,8 +167,10 @@ def _json_blocks(text: str) -> list[TopBlock]:
     """Top-level blocks of a ``.tf.json`` file (Terraform's JSON configuration syntax)."""
     try:
         doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except json.JSONDecodeError as exc:
         raise ValueError(f"JSON syntax error: {exc}") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
     if not isinstance(doc, dict):
         raise ValueError("a .tf.json file must hold a JSON object")
     index = LineIndex(text)
