@@ -152,3 +152,47 @@ def test_rules_list_and_show() -> None:
     code, out = _run("rules", "show", "MLSTIX-NOPE-001")
     assert code == 2
     assert "no rule 'MLSTIX-NOPE-001'" in out
+
+
+def test_var_var_file_and_parameter_options(tmp_path: Path) -> None:
+    (tmp_path / "main.tf").write_text(
+        'variable "dia" {\n  default = "Disabled"\n}\n'
+        'resource "aws_sagemaker_notebook_instance" "nb" {\n'
+        '  name = "nb"\n  role_arn = "r"\n  instance_type = "ml.t3.medium"\n'
+        "  direct_internet_access = var.dia\n}\n"
+    )
+    (tmp_path / "stack.yaml").write_text(
+        "AWSTemplateFormatVersion: '2010-09-09'\n"
+        "Parameters:\n  Dia: {Type: String, Default: Disabled}\n"
+        "Resources:\n  Nb:\n    Type: AWS::SageMaker::NotebookInstance\n    Properties:\n"
+        "      InstanceType: ml.t3.medium\n      RoleArn: r\n      DirectInternetAccess: !Ref Dia\n"
+    )
+    base = ["scan", "iac", str(tmp_path), "--format", "json", "--rule", "MLSTIX-AWS-SM-001"]
+    code, out = _run(*base)
+    assert code == 0 and json.loads(out)["findings"] == []
+    code, out = _run(*base, "--var", "dia=Enabled", "--parameter", "Dia=Enabled")
+    assert code == 1
+    assert sorted(f["location"]["resource"] for f in json.loads(out)["findings"]) == [
+        "AWS::SageMaker::NotebookInstance Nb",
+        "aws_sagemaker_notebook_instance.nb",
+    ]
+    var_file = tmp_path.parent / "open.tfvars"
+    var_file.write_text('dia = "Enabled"\n')
+    code, out = _run(*base, "--var-file", str(var_file))
+    assert code == 1 and len(json.loads(out)["findings"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--var", "novalue"), "--var 'novalue': expected NAME=VALUE"),
+        (("--parameter", "=x"), "--parameter '=x': expected NAME=VALUE"),
+        (("--var-file", "/nonexistent/x.tfvars"), "--var-file /nonexistent/x.tfvars: cannot read"),
+    ],
+)
+def test_bad_variable_options_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    (tmp_path / "main.tf").write_text('resource "aws_ecr_repository" "r" {\n  name = "x"\n}\n')
+    code, out = _run("scan", "iac", str(tmp_path), *args)
+    assert code == 2
+    assert message in out
+    assert "Traceback" not in out

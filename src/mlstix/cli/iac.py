@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
@@ -20,6 +21,9 @@ from mlstix.cli._console import console
 from mlstix.cli._params import AliasedOption, missing_path
 from mlstix.cli._report import emit, report_options
 from mlstix.errors import KbDataError, UsageError
+
+if TYPE_CHECKING:
+    from mlstix.scan.iac import Options
 
 __all__ = ["iac", "rules"]
 
@@ -79,6 +83,28 @@ def _select(cloud: tuple[str, ...], only: tuple[str, ...], skip: tuple[str, ...]
     show_default="all cores",
     help="Parse files in this many processes (0: one per core; small scans stay in one).",
 )
+@click.option(
+    "--var",
+    "tf_vars",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Terraform: set a root-module variable, as terraform plan -var does (repeatable).",
+)
+@click.option(
+    "--var-file",
+    "var_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Terraform: read variable values from a .tfvars or .tfvars.json file (repeatable).",
+)
+@click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="CloudFormation: a parameter value (default: each parameter's Default; repeatable).",
+)
 @report_options
 def iac(
     paths: tuple[Path, ...],
@@ -87,6 +113,9 @@ def iac(
     skip: tuple[str, ...],
     exclude: tuple[str, ...],
     jobs: int,
+    tf_vars: tuple[str, ...],
+    var_files: tuple[Path, ...],
+    parameters: tuple[str, ...],
     fmt: str | None,
     output: str,
     fail_on: str,
@@ -105,7 +134,8 @@ def iac(
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise missing_path(", ".join(map(str, missing)))
-    found = collect(list(paths), jobs=jobs or os.cpu_count() or 1, exclude=exclude)
+    options = _options(tf_vars, var_files, parameters)
+    found = collect(list(paths), jobs=jobs or os.cpu_count() or 1, exclude=exclude, options=options)
     if not found.scanned and not found.errors:
         raise UsageError(
             f"found no Terraform, CloudFormation, ARM or Kubernetes files in {_names(paths)}",
@@ -120,6 +150,35 @@ def iac(
     report = Report.build("iac", found.scanned, findings, found.errors, rules_run=ran)
     hint = "Leave them out with --exclude if they are not IaC."
     sys.exit(emit(report, fmt, output, fail_on, skip_hint=hint))
+
+
+def _pairs(values: tuple[str, ...], option: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for value in values:
+        name, eq, text = value.partition("=")
+        if not eq or not name.strip():
+            raise UsageError(f"{option} {value!r}: expected NAME=VALUE")
+        out.append((name.strip(), text))
+    return tuple(out)
+
+
+def _options(
+    tf_vars: tuple[str, ...], var_files: tuple[Path, ...], parameters: tuple[str, ...]
+) -> Options:
+    from mlstix.scan.iac import Options
+    from mlstix.scan.iac.collect import read_var_file
+
+    files = []
+    for path in var_files:
+        try:
+            files.append((str(path), read_var_file(path)))
+        except ValueError as exc:
+            raise UsageError(f"--var-file {path}: {exc}") from None
+    return Options(
+        var_files=tuple(files),
+        variables=_pairs(tf_vars, "--var"),
+        parameters=_pairs(parameters, "--parameter"),
+    )
 
 
 def _names(paths: tuple[Path, ...]) -> str:
@@ -172,7 +231,7 @@ def list_rules(cloud: str | None, fmt: str) -> None:
 
 
 @rules.command("show")
-@click.argument("rule_id")
+@click.argument("rule_id", metavar="RULE_ID")
 def show_rule(rule_id: str) -> None:
     """Show one rule: metadata, KB vulnerability, courses of action, fix per language."""
     from mlstix.kb.load import load_kb
