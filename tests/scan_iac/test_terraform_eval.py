@@ -462,3 +462,29 @@ def test_cli_var_values_follow_the_variable_type(
     )
     found = collect([tmp_path], options=Options(variables=(("v", value),)))
     assert _attrs(found)["x_t.t"]["v"] == expected
+
+
+def test_large_files_parse_in_chunks_with_the_same_blocks_and_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlstix.scan.iac import _hcl
+
+    parts = []
+    for i in range(3000):
+        parts.append(f'resource "aws_s3_bucket" "b{i}" {{\n  bucket = "models-{i}"\n}}\n')
+        if i == 1500:  # a heredoc holding what looks like a block boundary
+            parts.append(
+                'resource "aws_iam_policy" "p" {\n  policy = <<EOT\n{\n}\n'
+                'resource "x" "y" {\n}\nEOT\n}\n'
+            )
+    text = "".join(parts)
+    monkeypatch.setattr(_hcl, "CHUNK_BYTES", 4096)
+    chunked = _hcl.parse_blocks(text)
+    monkeypatch.setattr(_hcl, "CHUNK_BYTES", len(text) + 1)
+    whole = _hcl.parse_blocks(text)
+    assert [(b.labels, b.line, b.body) for b in chunked] == [
+        (b.labels, b.line, b.body) for b in whole
+    ]
+    assert len(whole) == 3001
+    lines = text.splitlines()
+    assert all(lines[b.line - 1].startswith(f'resource "{b.labels[0]}"') for b in chunked)
