@@ -254,3 +254,19 @@ def test_show_and_list(bench: Benchmark) -> None:
     rows = json.loads(out)
     assert rows and all(r["level"] == 1 for r in rows)
     assert {r["id"] for r in rows} == {c.id for c in bench.select(1, "kubernetes")}
+
+
+def test_oscal_without_the_extra_names_it_and_writes_nothing(
+    write_report: WriteReport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    for name in [m for m in sys.modules if m == "trestle" or m.startswith("trestle.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.delitem(sys.modules, "mlstix.benchmark.oscal", raising=False)
+    monkeypatch.setitem(sys.modules, "trestle", None)  # type: ignore[arg-type]
+    out = tmp_path / "ar.json"
+    code, _, err = _run("assess", str(write_report()), "--format", "oscal", "-o", str(out))
+    assert code == 2
+    assert "mlstix[benchmark]" in err and "Traceback" not in err
+    assert not out.exists()

@@ -100,7 +100,12 @@ def test_assessment_results_tie_findings_to_controls_and_subjects(
 ) -> None:
     path = write_report(
         [finding("MLSTIX-AWS-S3-001", "aws_s3_bucket.weights")],
-        rules_run=["MLSTIX-AWS-S3-001", "MLSTIX-GCP-GCS-002", "MLSTIX-AWS-ECR-001"],
+        rules_run=[
+            "MLSTIX-AWS-S3-001",
+            "MLSTIX-GCP-GCS-002",
+            "MLSTIX-AWS-ECR-001",
+            "MLSTIX-K8S-SRV-014",
+        ],
     )
     result = assess(bench, load_reports([path]), catalog)
     model = oscal.assessment_results(result, WHEN)
