@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import socket
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -40,6 +41,12 @@ class Recorded:
 def _handler(upstream: tuple[str, int], recorded: Recorded) -> type[BaseHTTPRequestHandler]:
     class Proxy(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and
+            # delayed ACKs add 40 ms to every response
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, format: str, *args: Any) -> None:
             return

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from click.testing import CliRunner, Result
@@ -122,7 +123,7 @@ def test_fail_on_critical_exits_zero_and_sarif_renders(aws: Recorded, tmp_path: 
     assert result.exit_code == 0, result.output
     sarif = json.loads((tmp_path / "r.sarif").read_text())
     uris = {
-        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        unquote(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"])
         for r in sarif["runs"][0]["results"]
     }
     assert f"{SM}:model/model-insecure" in uris

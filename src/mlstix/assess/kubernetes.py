@@ -53,9 +53,16 @@ KINDS: tuple[tuple[str, str, str, bool, bool], ...] = (
     ("serving.kserve.io/v1alpha1", "servingruntimes", "ServingRuntime", True, True),
     ("serving.kserve.io/v1alpha1", "clusterservingruntimes", "ClusterServingRuntime", False, True),
     ("machinelearning.seldon.io/v1", "seldondeployments", "SeldonDeployment", True, True),
+    ("mlops.seldon.io/v1alpha1", "models", "Model", True, True),
+    ("ray.io/v1", "rayclusters", "RayCluster", True, True),
+    ("ray.io/v1", "rayservices", "RayService", True, True),
     ("security.istio.io/v1beta1", "authorizationpolicies", "AuthorizationPolicy", True, True),
 )
-_OWNED_SKIPPED = frozenset({"Pod", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job"})
+# a RayService's RayCluster, a Deployment's ReplicaSet and Pods, a KServe Deployment: the owner
+# is judged
+_OWNED_SKIPPED = frozenset(
+    {"Pod", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job", "RayCluster"}
+)
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _PAGE = 500
 
