@@ -14,6 +14,7 @@ from mlstix.benchmark._reports import load_reports
 from mlstix.benchmark.assess import Status, assess
 from mlstix.cli.main import cli
 from mlstix.kb.controls import Benchmark
+from mlstix.kb.graph import KnowledgeBase
 
 from .conftest import WriteReport, finding
 
@@ -264,9 +265,34 @@ def test_oscal_without_the_extra_names_it_and_writes_nothing(
     for name in [m for m in sys.modules if m == "trestle" or m.startswith("trestle.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.delitem(sys.modules, "mlstix.benchmark.oscal", raising=False)
-    monkeypatch.setitem(sys.modules, "trestle", None)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "trestle", None)
     out = tmp_path / "ar.json"
     code, _, err = _run("assess", str(write_report()), "--format", "oscal", "-o", str(out))
     assert code == 2
     assert "mlstix[benchmark]" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_demo_step_assesses_the_example_iac(repo_root: Path, kb: KnowledgeBase) -> None:
+    """What `make demo` prints after its scans: failing controls with the example resources."""
+    import io
+
+    from rich.console import Console
+
+    from mlstix.benchmark.demo import print_demo_scorecard
+    from mlstix.findings.model import Report
+    from mlstix.scan.iac import collect
+    from mlstix.scan.rules.iac import default_registry, evaluate
+
+    found = collect([repo_root / "examples" / "iac"])
+    registry = default_registry()
+    findings = evaluate(registry, list(registry), found.resources, kb)
+    report = Report.build(
+        "iac", found.scanned, findings, found.errors, rules_run=[r.id for r in registry]
+    )
+    buffer = io.StringIO()
+    print_demo_scorecard({"scan iac": report}, kb, Console(file=buffer, width=200))
+    text = buffer.getvalue()
+    assert "MLCS-7.4" in text and "kserve.yaml" in text  # privileged KServe predictor
+    assert "MLCS-4.1" in text and "aws_s3_bucket.models" in text
+    assert "by course of action" in text and "score " in text
