@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: demo test lint typecheck pytest kb clean
+.PHONY: demo test test-deps lint typecheck pytest kb dist clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,12 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-dev
+# What the suite needs beyond Python (PostgreSQL, Chromium, npm tools): scripts/test-deps.sh
+# installs what it can and says what it cannot; the tests that need a missing piece skip.
+test-deps:
+	scripts/test-deps.sh
+
+pytest: $(VENV)/.installed-dev test-deps
 	$(BIN)/pytest -n auto
 
 test: lint typecheck pytest
@@ -40,5 +45,11 @@ test: lint typecheck pytest
 kb: $(VENV)/.installed-base
 	$(BIN)/mlstix kb build
 
+# A wheel and an sdist in dist/: `pip install dist/mlstix-*.whl` (or 'dist/mlstix-*.whl[all]')
+dist: $(PY)
+	$(PY) -m pip install --quiet build
+	rm -rf dist
+	$(PY) -m build --outdir dist
+
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist .cache .mypy_cache .pytest_cache .ruff_cache

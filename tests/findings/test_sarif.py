@@ -98,3 +98,33 @@ def test_artifacts_hashes_and_error_notifications(report: Report, kb: KnowledgeB
 
 def test_fingerprints_are_stable(report: Report, kb: KnowledgeBase) -> None:
     assert render("sarif", report, kb) == render("sarif", report, kb)
+
+
+def test_uris_are_relative_to_declared_bases(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """Relative paths and absolute ones under the working folder: SRCROOT (the working folder);
+    absolute paths elsewhere: SCANROOT (their checkout, else their common folder)."""
+    from mlstix.findings.formats.sarif import UriBases
+
+    work, other = tmp_path / "work", tmp_path / "elsewhere"
+    paths = [
+        "rel/a.pt",
+        str(work / "sub" / "b.pt"),
+        str(other / "x" / "c d.pt"),
+        str(other / "e.pt"),
+    ]
+    bases = UriBases(paths, root=str(work))
+    locations = [bases.location(p) for p in paths]
+    assert locations == [
+        {"uri": "rel/a.pt", "uriBaseId": "SRCROOT"},
+        {"uri": "sub/b.pt", "uriBaseId": "SRCROOT"},
+        {"uri": "x/c%20d.pt", "uriBaseId": "SCANROOT"},
+        {"uri": "e.pt", "uriBaseId": "SCANROOT"},
+    ]
+    original = bases.original()
+    assert original["SRCROOT"]["uri"] == work.as_uri() + "/"
+    assert original["SCANROOT"]["uri"] == other.as_uri() + "/"
+    (other / ".git").mkdir(parents=True)
+    (other / "x").mkdir()
+    in_checkout = UriBases([str(other / "x" / "c.pt")], root=str(work))
+    assert in_checkout.location(str(other / "x" / "c.pt"))["uri"] == "x/c.pt"
+    assert in_checkout.original()["SCANROOT"]["uri"] == other.as_uri() + "/"

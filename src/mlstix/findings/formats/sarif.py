@@ -9,7 +9,8 @@ vulnerability in ``fullDescription`` and ``help`` with the courses of action tha
 
 Each result (§3.27) points at the file by a URI relative to a base (§3.4.4): paths under the
 working folder are relative to ``SRCROOT`` (the working folder, normally the repository root in
-CI), other absolute paths to ``SCANROOT`` (their common folder); both bases are declared in
+CI), other absolute paths to ``SCANROOT`` (the git checkout holding them, else their common
+folder); both bases are declared in
 ``run.originalUriBaseIds`` (§3.14.14) as absolute ``file://`` URIs. A result has a
 ``region.startLine`` (1 when the line is unknown: model files are binary, and GitHub requires
 a region), and, for a member inside an archive, a logical location (§3.33) naming the member.
@@ -63,12 +64,14 @@ def _folder_uri(folder: Path) -> str:
 
 class UriBases:
     """Artifact locations relative to ``SRCROOT`` (``root``, the working folder by default) or,
-    for absolute paths outside it, to ``SCANROOT`` (the common folder of those paths)."""
+    for absolute paths outside it, to ``SCANROOT`` (the git checkout holding those paths, else
+    their common folder)."""
 
     def __init__(self, paths: list[str], root: str | None = None) -> None:
         self.root = Path(root or Path.cwd()).absolute()
         outside = [Path(p) for p in paths if Path(p).is_absolute() and not self._under_root(p)]
-        self.scan_root = Path(os.path.commonpath([p.parent for p in outside])) if outside else None
+        common = Path(os.path.commonpath([p.parent for p in outside])) if outside else None
+        self.scan_root = _repository_root(common) if common is not None else None
         self.used: set[str] = set()
 
     def _under_root(self, path: str) -> bool:
@@ -91,7 +94,7 @@ class UriBases:
         """``run.originalUriBaseIds`` for the bases used."""
         described = {
             "SRCROOT": (self.root, "the working folder of the scan"),
-            "SCANROOT": (self.scan_root, "the common folder of the scanned paths outside it"),
+            "SCANROOT": (self.scan_root, "the checkout (or folder) of the scanned paths"),
         }
         out: dict[str, Any] = {}
         for base in sorted(self.used):
@@ -99,6 +102,15 @@ class UriBases:
             assert folder is not None
             out[base] = {"uri": _folder_uri(folder), "description": {"text": text}}
         return out
+
+
+def _repository_root(folder: Path) -> Path:
+    """The root of the git checkout holding ``folder`` (what code scanning resolves URIs
+    against), else ``folder`` itself."""
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return folder
 
 
 def _pascal(text: str) -> str:
