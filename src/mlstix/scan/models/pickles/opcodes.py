@@ -199,7 +199,7 @@ def read_arg(r: Reader, op: pickletools.OpcodeInfo) -> Any:
             return raw.decode("utf-8", "surrogatepass")
         if name.startswith("string"):
             return raw.decode("latin-1")
-        return raw
+        return bytearray(raw) if name == "bytearray8" else raw
     if name == "long1":
         (n,) = struct.unpack("<B", r.exact(1))
         return int.from_bytes(r.exact(n), "little", signed=True)
@@ -224,10 +224,11 @@ def _text_arg(opname: str, name: str, line: bytes, r: Reader) -> Any:
         second = r.line()
         if len(line) < 2 or len(second) < 2:
             raise TextError("pickle exhausted before end of line")
+        codec = "ascii" if opname == "INST" else "utf-8"  # as load_inst / load_global decode
         try:
-            return f"{line[:-1].decode('utf-8')} {second[:-1].decode('utf-8')}"
+            return f"{line[:-1].decode(codec)} {second[:-1].decode(codec)}"
         except UnicodeDecodeError as exc:
-            raise TextError(f"import name is not UTF-8: {exc}") from None
+            raise TextError(f"import name is not {codec}: {exc}") from None
     if name == "stringnl_noescape":  # PERSID
         try:
             return line[:-1].decode("ascii")

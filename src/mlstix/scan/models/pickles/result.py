@@ -53,6 +53,7 @@ class PickleResult:
     malformed: tuple[str, int] | None = None  # where the analysis cannot follow the stream
     segments: int = 0
     torch_legacy: bool = False
+    frame_straddle: bool = False  # loaders read this stream differently (see Machine.straddles)
 
     @property
     def error(self) -> str | None:

@@ -69,6 +69,7 @@ class Machine:
         fe = self.frame_end
         if not start < fe < end or fe in _read_bounds(start, data):
             return
+        self.result.frame_straddle = True
         self.soft("a read crosses the end of its FRAME (loaders read it differently)", start)
 
     def pop(self, pos: int) -> Any:

@@ -1,0 +1,83 @@
+"""Long-budget differential fuzzing of the pickle analysis against CPython's real unpickler.
+
+The same checks as ``tests/scan_models/test_class3_pickle_parity.py`` (which runs a short,
+seeded budget in ``make test``), for as long as you like: random opcode streams built from
+CPython's opcode table, and byte-level mutations of the real-library corpus and of the public
+bypass fixtures. Each input is read by the real unpickler in the sandboxed worker of
+``tests/scan_models/differential`` (nothing executes) and by mlstix; every disagreement is
+printed with the bytes that caused it (base64), and the exit code is 1 if there was any.
+
+    .venv/bin/python benchmarks/fuzz_models.py --seconds 600 --seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import collections
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.scan_models import builders as b  # noqa: E402
+from tests.scan_models.differential import RealReaders, check_pickle  # noqa: E402
+from tests.scan_models.differential.generate import mutate, opcode_stream  # noqa: E402
+
+
+def seeds() -> list[bytes]:
+    corpus = [
+        p.read_bytes() for p in sorted((ROOT / "tests/scan_models/real/pickling").glob("*.pkl"))
+    ]
+    corpus += [
+        b.torch_state_pickle(),
+        b.call_pickle("os", "system", "id"),
+        b.stack_global_pickle("subprocess", "Popen", "id"),
+        b"(V/bin/sh\nios\nsystem\n.",
+    ]
+    return corpus
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mode", choices=["gen", "mut", "both"], default="both")
+    parser.add_argument("--show", type=int, default=10, help="examples printed per problem")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    corpus = seeds()
+    problems: collections.Counter[str] = collections.Counter()
+    examples: dict[str, list[bytes]] = collections.defaultdict(list)
+    runs = real_ok = 0
+    deadline = time.monotonic() + args.seconds
+    with RealReaders() as real:
+        while time.monotonic() < deadline:
+            generated = args.mode == "gen" or (args.mode == "both" and rng.random() < 0.5)
+            if generated:
+                data = opcode_stream(rng, rng.randrange(1, 24))
+            else:
+                data = mutate(rng, rng.choice(corpus), rng.randrange(1, 6))
+            result = real.pickle(data)
+            runs += 1
+            real_ok += result.ok
+            for problem in check_pickle(data, result):
+                key = problem[:100]
+                problems[key] += 1
+                if len(examples[key]) < args.show:
+                    examples[key].append(data)
+    rate = runs / args.seconds
+    print(f"{runs} inputs in {args.seconds:g} s ({rate:.0f}/s), real reader accepted {real_ok}")
+    for key, count in problems.most_common():
+        print(f"\n{count}x {key}")
+        for data in examples[key]:
+            print("   ", base64.b64encode(data[:400]).decode())
+    print(f"\n{sum(problems.values())} disagreements")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
