@@ -248,14 +248,41 @@ def analyze_tar(src: Source, ctx: Context) -> str:
             if {"pickle", "storages", "tensors"} <= names:
                 kind = "pytorch-legacy-tar"
             for info in members:
-                window = Window(src.fp, info.offset_data, info.size)
-                child = Source(io.BufferedReader(window, 1 << 16), info.size,
-                               info.name.rsplit("/", 1)[-1], src.child_member(info.name),
-                               src.depth + 1)  # fmt: skip
+                if info.sparse is not None:
+                    # GNU/PAX sparse member: its stored bytes are not its content; read it
+                    # through tarfile from the start, as the loader does (holes become zeros;
+                    # tarfile's sparse reader does not survive seeking back)
+                    stream: IO[bytes] | None = _sparse_copy(ctx, src, tar, info)
+                else:
+                    window = Window(src.fp, info.offset_data, info.size)
+                    stream = io.BufferedReader(window, 1 << 16)
+                if stream is None:
+                    continue
+                child = Source(stream, info.size, info.name.rsplit("/", 1)[-1],
+                               src.child_member(info.name), src.depth + 1)  # fmt: skip
                 ctx.scan(child)
-    except tarfile.TarError as exc:
-        _anomaly(ctx, src, "", f"tar cannot be read: {exc}")
+    except (tarfile.TarError, EOFError) as exc:
+        ctx.malformed("models/archive-anomaly", f"tar cannot be read: {exc}", src,
+                      quirk="unreadable tar")  # fmt: skip
     return kind
+
+
+def _sparse_copy(
+    ctx: Context, src: Source, tar: tarfile.TarFile, info: tarfile.TarInfo
+) -> IO[bytes] | None:
+    if info.size > ctx.budget():
+        _limit(ctx, src, f"sparse member {info.name} expands to {info.size} bytes; not scanned",
+               member_name=info.name, limit="max_bytes")  # fmt: skip
+        return None
+    reader = tar.extractfile(info)
+    if reader is None:
+        return None
+    out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=64 << 20)  # noqa: SIM115
+    while chunk := reader.read(1 << 20):
+        out.write(chunk)
+    ctx.decompressed += info.size
+    out.seek(0)
+    return out
 
 
 class _ZlibReader(io.RawIOBase):

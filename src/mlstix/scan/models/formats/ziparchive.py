@@ -16,7 +16,7 @@ import io
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO
 
 __all__ = [
@@ -125,7 +125,7 @@ class _Directory:
     size: int
     offset: int
     shift: int  # bytes before the archive (a prefix): added to every offset
-    zip64: bool
+    zip64: bool = field(compare=False)
 
 
 def _zip64_records(fp: IO[bytes], eocd_pos: int) -> list[tuple[int, bytes]]:
@@ -148,25 +148,31 @@ def _zip64_records(fp: IO[bytes], eocd_pos: int) -> list[tuple[int, bytes]]:
 
 
 def _directories(fp: IO[bytes], eocd_pos: int) -> list[_Directory]:
-    """The central directories one end record leads readers to."""
+    """The central directories one end record leads readers to: the ZIP64 record's (CPython
+    and miniz take it whenever a locator precedes the end record, whatever the 32-bit fields
+    say; current PyTorch always writes one), the 32-bit fields' (readers without ZIP64), each
+    with the prefix shift CPython and new miniz apply and without it (older miniz)."""
     fp.seek(eocd_pos)
     eocd = fp.read(22)
     (_, _, _, _, count, cd_size, cd_offset, _) = struct.unpack("<4sHHHHIIH", eocd)
-    out = []
     records = _zip64_records(fp, eocd_pos)
+    candidates = []
     for pos, rec in records:
-        # Whenever a locator precedes the end record, CPython and miniz take the ZIP64
-        # values, whatever the 32-bit fields say (current PyTorch always writes them).
         count64, size64, offset64 = struct.unpack("<QQQ", rec[32:56])
-        shift = pos - (offset64 + size64)
-        if shift >= 0:
-            out.append(_Directory(count64, size64, offset64, shift, True))
-    if not out:
-        shift = eocd_pos - (cd_offset + cd_size)
-        if records:
-            shift -= 56 + 20
-        if shift >= 0:
-            out.append(_Directory(count, cd_size, cd_offset, shift, False))
+        candidates.append((count64, size64, offset64, pos - (offset64 + size64), True))
+    tail = 56 + 20 if records else 0
+    candidates.append((count, cd_size, cd_offset, eocd_pos - tail - (cd_offset + cd_size), False))
+    out: list[_Directory] = []
+    for n, size, offset, shift, zip64 in candidates:
+        for sh in dict.fromkeys((shift, 0)):
+            if sh < 0 or offset + sh + size > eocd_pos:
+                continue
+            fp.seek(offset + sh)
+            if n and fp.read(4) != _CENTRAL:
+                continue
+            d = _Directory(n, size, offset, sh, zip64)
+            if d not in out:
+                out.append(d)
     return out
 
 
