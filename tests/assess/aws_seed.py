@@ -245,6 +245,35 @@ def seed(session: Any, recorded: Recorded) -> dict[str, str]:
         VpcConfig={"SecurityGroupIds": ["sg-0a1b2c3d"], "Subnets": ["subnet-0a1b2c3d"]},
         **{**common, "ResourceConfig": {**common["ResourceConfig"], "VolumeKmsKeyId": good_key}},
     )
+    train_step = {
+        "Name": "train",
+        "Type": "Training",
+        "Arguments": {
+            "AlgorithmSpecification": common["AlgorithmSpecification"],
+            "OutputDataConfig": {"S3OutputPath": "s3://ml-models-insecure/pipeline"},
+            "ResourceConfig": common["ResourceConfig"],
+            "RoleArn": wide_arn,
+            "StoppingCondition": common["StoppingCondition"],
+        },
+    }
+    sm.create_pipeline(
+        PipelineName="retrain",
+        PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": [train_step]}),
+        RoleArn=wide_arn,
+    )
+    sm.create_processing_job(
+        ProcessingJobName="features",
+        ProcessingResources={
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "VolumeSizeInGB": 10,
+            }
+        },
+        AppSpecification={"ImageUri": f"{IMG}/inference-locked:proc"},
+        RoleArn=narrow_arn,
+        StoppingCondition={"MaxRuntimeInSeconds": 3600},
+    )
     sm.create_domain(
         DomainName="studio-insecure",
         AuthMode="IAM",

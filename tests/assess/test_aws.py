@@ -39,6 +39,8 @@ EXPECTED = {
     ("MLSTIX-AWS-TRN-002", f"{SM}:training-job/train-insecure"),
     ("MLSTIX-AWS-TRN-003", f"{SM}:training-job/train-insecure"),
     ("MLSTIX-AWS-TRN-004", f"{SM}:training-job/train-insecure"),
+    ("MLSTIX-AWS-TRN-001", f"{SM}:pipeline/retrain"),
+    ("MLSTIX-AWS-TRN-004", f"{SM}:pipeline/retrain"),
     ("MLSTIX-AWS-SMR-001", f"{SM}:endpoint/ep-registry"),
     ("MLSTIX-AWS-SMR-002", f"{SM}:model-package-group/fraud"),
     ("MLSTIX-AWS-S3-001", "arn:aws:s3:::ml-models-insecure"),
@@ -158,11 +160,24 @@ def test_collectors_call_only_read_operations(aws: Recorded) -> None:
         "guardduty",
         "sts",
     } <= services
+    # docs/assess.md lists every permission the collectors use
+    from mlstix.assess.aws._client import iam_action
+
+    doc = (Path(__file__).parents[2] / "docs" / "assess.md").read_text()
+    used = {iam_action(*c.split(":")) for c in calls if not c.startswith("sts:")}
+    missing = used - _quoted(doc)
+    assert not missing, f"docs/assess.md does not list {sorted(missing)}"
     # and the collector's own guard refuses a write on the clients it made
     session.events.unregister("before-call", audit)
     client = session.client("s3", region_name="us-east-1")
     with pytest.raises(ReadOnlyViolation, match="CreateBucket"):
         client.create_bucket(Bucket="must-not-exist")
+
+
+def _quoted(text: str) -> set[str]:
+    import re
+
+    return set(re.findall(r'"([a-z0-9-]+:[A-Za-z]+)"', text))
 
 
 def test_missing_credentials_exit_2_naming_the_chain(
