@@ -16,6 +16,8 @@ Design choices forced by consumers (see DESIGN.md, "Known traps"):
   ``mitre-*`` source name would make OpenCTI merge our attack pattern into MITRE's.
 - Each bundle file stands alone under ``stix2-validator --enforce-refs``: it carries every object
   its objects refer to (identity, marking, extension definitions, relationship ends).
+- Detection rules (Sigma) are ``indicator`` objects with ``pattern_type: sigma`` that ``indicate``
+  their attack patterns (:mod:`mlstix.kb._indicators`), in ``indicators.json`` and ``bundle.json``.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ the knowledge base::
       vulnerability: unversioned-model-assets  # what a match is an instance of (a finding's KB key)
       indicates_id: relationship--<uuid4>      # the STIX ``indicates`` relationship, authored once
 
+The rule's ``references`` include the attack pattern's reference page and its ``tags`` an ATLAS
+technique (``atlas.aml.tNNNN``) beside the ATT&CK ones.
+
 They sit beside the rest of the authored data because they are published with it: the compiler
 turns each rule into a STIX ``indicator`` (``pattern_type: sigma``, the rule text as pattern, id
 ``indicator--<rule id>``) that ``indicates`` its attack pattern. An attack pattern whose traces

@@ -74,6 +74,23 @@ def _references(kb: KnowledgeBase, obj: KbObject) -> list[str]:
     return out
 
 
+def _detection_rules(kb: KnowledgeBase, obj: KbObject) -> list[str]:
+    """An attack pattern's Sigma rules (STIX indicators), or why it has none."""
+    if obj.kind != "attack-pattern":
+        return []
+    rules = kb.detections.for_attack_pattern(obj.key)
+    lines = ["", "### Detection rules", ""]
+    for r in rules:
+        lines.append(
+            f"- **{r.title}** (`{r.name}`, {r.product} {r.service}, level {r.level}): "
+            f"`src/mlstix/kb/data/{r.path}`, STIX `{r.indicator_id}`"
+        )
+    for note in kb.detections.no_rule:
+        if note.attack_pattern == obj.key:
+            lines.append(f"No audit-log rule. {' '.join(note.reason.split())}")
+    return lines if len(lines) > 3 else []
+
+
 def _page(kb: KnowledgeBase, obj: KbObject) -> str:
     lines = [
         f"# {obj.name}",
@@ -97,6 +114,7 @@ def _page(kb: KnowledgeBase, obj: KbObject) -> str:
         "",
         obj.detection.strip(),
     ]
+    lines += _detection_rules(kb, obj)
     if isinstance(obj, CourseOfAction):
         for cloud in Cloud:
             lines += ["", f"## On {cloud.title}", "", note_content(obj, cloud).strip()]
