@@ -172,12 +172,15 @@ def serve(
             "[yellow]warning:[/] serving on a network address without TLS: passwords and API "
             "keys travel in clear (use --certfile/--keyfile, or a TLS proxy in front)"
         )
-    err_console.print(
-        f"TAXII 2.1 discovery at {escape(cfg.base_url)}/taxii2/ "
-        f"(database {escape(_redact(cfg.db_url))}, {cfg.workers} process"
-        f"{'es' * (cfg.workers > 1)})"
-    )
-    run(cfg, access_log=access_log)
+
+    def ready() -> None:
+        err_console.print(
+            f"TAXII 2.1 discovery at {escape(cfg.base_url)}/taxii2/ "
+            f"(database {escape(_redact(cfg.db_url))}, {cfg.workers} process"
+            f"{'es' * (cfg.workers > 1)})"
+        )
+
+    run(cfg, access_log=access_log, ready=ready)
 
 
 def _redact(url: str) -> str:

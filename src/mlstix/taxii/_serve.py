@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -31,8 +32,8 @@ _ENV = "MLSTIX_TAXII_WORKER_CONFIG"
 MAX_HEADER_BYTES = 64 * 1024
 
 
-def _refuse(transport: asyncio.BaseTransport, status: bytes) -> None:
-    if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+def _refuse(transport: asyncio.Transport, status: bytes) -> None:
+    if not transport.is_closing():
         transport.write(
             b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
         )
@@ -69,11 +70,12 @@ class GuardedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._header_timer is not None:
             self._header_bytes += len(data)
-            if self._header_bytes > MAX_HEADER_BYTES:
-                self._disarm()
-                _refuse(self.transport, b"431 Request Header Fields Too Large")
-                return
         super().data_received(data)
+        # Still inside the headers after this chunk (the body of a request whose headers
+        # ended in it does not count: on_headers_complete reset the count).
+        if self._header_timer is not None and self._header_bytes > MAX_HEADER_BYTES:
+            self._disarm()
+            _refuse(self.transport, b"431 Request Header Fields Too Large")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -124,19 +126,19 @@ def worker_app() -> Any:
     return create_app(config)
 
 
-def run(config: ServerConfig, *, access_log: bool) -> None:
-    """Serve until interrupted: in this process, or in ``config.workers`` processes."""
+def run(config: ServerConfig, *, access_log: bool, ready: Callable[[], None]) -> None:
+    """Serve until interrupted: in this process, or in ``config.workers`` processes.
+    ``ready`` runs once the database is open and prepared."""
     import uvicorn
 
     from mlstix.taxii.app import create_app
 
+    app = create_app(config)  # prepares the database once; workers only read it at start
+    ready()
     if config.workers <= 1:
-        server = uvicorn.Server(
-            uvicorn_config(create_app(config), config, log_level="info", access_log=access_log)
-        )
-        server.run()
+        uvicorn_settings = uvicorn_config(app, config, log_level="info", access_log=access_log)
+        uvicorn.Server(uvicorn_settings).run()
         return
-    app = create_app(config)  # prepares the database once; the workers only read at start
     app.state.server.store.close()
     os.environ[_ENV] = json.dumps(asdict(config.with_overrides(load_kb=False)))
     uvicorn.run(
