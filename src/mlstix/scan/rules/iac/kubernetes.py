@@ -80,7 +80,15 @@ def selects(selector: Any, labels: Mapping[str, str]) -> bool:
     return _selects(selector, labels)
 
 
-def servers(ctx: Context) -> Iterator[Server]:
+def servers(ctx: Context) -> list[Server]:
+    """Every model server of the scan (computed once per scan, shared by the rules)."""
+    if "k8s-servers" not in ctx.memo:
+        ctx.memo["k8s-servers"] = list(_servers(ctx))
+    found: list[Server] = ctx.memo["k8s-servers"]
+    return found
+
+
+def _servers(ctx: Context) -> Iterator[Server]:
     for r in ctx.of_type("kubernetes", *_WORKLOADS, "Pod"):
         tpl = r.attributes if r.type == "Pod" else lookup(r.attributes, _WORKLOADS[r.type])
         if not isinstance(tpl, Mapping):
