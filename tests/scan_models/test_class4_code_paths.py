@@ -1,0 +1,249 @@
+"""Class 4 of issue 10: code paths outside pickle. Keras configs (Lambda anywhere, references
+that import code, file-fetching gadgets), TensorFlow ops that touch files or run Python
+wherever a graph can hold them, ONNX external data wherever a TensorProto can sit, GGUF chat
+templates that build dangerous names at run time, and Python shipped inside model archives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlstix.findings.model import Report
+
+from . import builders as b
+from .conftest import Scan
+
+LAMBDA = {
+    "module": "keras.layers",
+    "class_name": "Lambda",
+    "config": {"name": "sneaky", "function": {"class_name": "__lambda__", "config": {}}},
+}
+
+
+def found(report: Report, rule: str) -> list[dict[str, Any]]:
+    return [dict(f.evidence) for f in report.findings if f.rule_id == rule]
+
+
+def _keras(tmp_path: Path, scan: Scan, config: dict[str, Any], **extra: bytes) -> Report:
+    members = {"config.json": json.dumps(config).encode(), **extra}
+    (tmp_path / "m.keras").write_bytes(b.zip_bytes(members))
+    return scan(tmp_path / "m.keras")
+
+
+def _nest(inner: dict[str, Any], depth: int) -> dict[str, Any]:
+    node = inner
+    for i in range(depth):
+        node = {
+            "module": "keras",
+            "class_name": "Functional",
+            "config": {"name": f"m{i}", "layers": [node]},
+        }
+    return node
+
+
+def test_lambda_as_an_activation(tmp_path: Path, scan: Scan) -> None:
+    dense = {"module": "keras.layers", "class_name": "Dense",
+             "config": {"name": "d", "activation": LAMBDA}}  # fmt: skip
+    report = _keras(tmp_path, scan, _nest(dense, 1))  # config.json alone is enough for Keras
+    assert report.scanned[0].kind == "keras-v3"
+    assert [e["layer"] for e in found(report, "models/keras-lambda")] == ["sneaky"]
+
+
+def test_lambda_nested_hundreds_of_models_deep(tmp_path: Path, scan: Scan) -> None:
+    """750 JSON levels: Keras' own json.loads still parses it, so the walk must reach it."""
+    report = _keras(tmp_path, scan, _nest(LAMBDA, 250), **{"metadata.json": b"{}"})
+    assert [e["layer"] for e in found(report, "models/keras-lambda")] == ["sneaky"]
+    assert not report.errors
+
+
+def test_cve_2025_1550_reference_to_a_dangerous_callable(tmp_path: Path, scan: Scan) -> None:
+    layer = {"module": "keras.layers", "class_name": "Dense", "config": {"name": "d",
+             "activation": {"module": "os", "class_name": "function", "config": "system",
+                            "registered_name": "function"}}}  # fmt: skip
+    report = _keras(tmp_path, scan, _nest(layer, 1))
+    assert [
+        (e["module"], e["name"]) for e in found(report, "models/keras-dangerous-reference")
+    ] == [("os", "system")]
+
+
+def test_cve_2025_8747_get_file_gadget(tmp_path: Path, scan: Scan) -> None:
+    gadget = {"module": "keras.utils", "class_name": "function", "config": "get_file",
+              "registered_name": "function"}  # fmt: skip
+    report = _keras(tmp_path, scan, _nest(gadget, 2))
+    assert [e["cve"] for e in found(report, "models/keras-file-reference")] == ["CVE-2025-8747"]
+
+
+def test_cve_2025_12058_vocabulary_from_a_path(tmp_path: Path, scan: Scan) -> None:
+    lookup = {"module": "keras.layers", "class_name": "StringLookup",
+              "config": {"name": "s", "vocabulary": "/etc/passwd"}}  # fmt: skip
+    inline = {"module": "keras.layers", "class_name": "StringLookup",
+              "config": {"name": "t", "vocabulary": ["a", "b"]}}  # fmt: skip
+    report = _keras(tmp_path, scan, _nest({"class_name": "X", "config": [lookup, inline]}, 1))
+    assert [e["path"] for e in found(report, "models/keras-file-reference")] == ["/etc/passwd"]
+
+
+def test_keras_h5_user_block_and_nested_lambda(tmp_path: Path, scan: Scan) -> None:
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "m.h5"
+    with h5py.File(path, "w", userblock_size=1024) as f:
+        f.attrs["model_config"] = json.dumps(_nest(LAMBDA, 30))
+    report = scan(path)
+    assert report.scanned[0].kind == "keras-h5"
+    assert [e["layer"] for e in found(report, "models/keras-lambda")] == ["sneaky"]
+
+
+# -- TensorFlow ---------------------------------------------------------------------------------
+
+
+def _node(op: str, attrs: dict[str, str] | None = None) -> bytes:
+    node = b.pb_len(1, b"n") + b.pb_len(2, op.encode())
+    for key, value in (attrs or {}).items():
+        node += b.pb_len(5, b.pb_len(1, key.encode()) + b.pb_len(2, b.pb_len(2, value.encode())))
+    return node
+
+
+@pytest.mark.parametrize(
+    ("graph", "expected"),
+    [
+        (b.pb_len(1, _node("WriteFile")), ["WriteFile"]),
+        # a function library node
+        (b.pb_len(2, b.pb_len(1, b.pb_len(3, _node("EagerPyFunc")))), ["EagerPyFunc"]),
+        # a field number no schema of ours knows, holding a node
+        (b.pb_len(1, _node("Const")) + b.pb_len(99, _node("MatchingFiles")), ["MatchingFiles"]),
+        (b.pb_len(1, _node("InitializeTableFromTextFileV2")), ["InitializeTableFromTextFileV2"]),
+        (b.pb_len(1, _node("PrintV2", {"output_stream": "file:///tmp/x"})), ["PrintV2"]),
+        (b.pb_len(1, _node("PrintV2", {"output_stream": "stderr"})), []),
+    ],
+    ids=["write", "function-library", "unknown-field", "table-from-file", "print-file", "print"],
+)
+def test_tf_ops_wherever_a_graph_holds_them(
+    tmp_path: Path, scan: Scan, graph: bytes, expected: list[str]
+) -> None:
+    saved = b.pb_int(1, 1) + b.pb_len(2, b.pb_len(2, graph))
+    (tmp_path / "saved_model.pb").write_bytes(saved)
+    report = scan(tmp_path / "saved_model.pb")
+    ops = [f.evidence["op"] for f in report.findings if f.rule_id.startswith("models/tf-")]
+    assert ops == expected
+    assert not report.errors
+
+
+# -- ONNX ---------------------------------------------------------------------------------------
+
+
+def _tensor(location: str) -> bytes:
+    entry = b.pb_len(1, b"location") + b.pb_len(2, location.encode())
+    return b.pb_len(8, b"w") + b.pb_len(13, entry) + b.pb_int(14, 1)
+
+
+def _model(graph: bytes, extra: bytes = b"") -> bytes:
+    return b.pb_int(1, 8) + b.pb_len(7, graph) + b.pb_len(8, b.pb_int(2, 17)) + extra
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        _model(b.pb_len(15, b.pb_len(1, _tensor("../../etc/shadow")))),  # sparse values
+        _model(b.pb_len(1, b.pb_len(4, b"Const") + b.pb_len(5, b.pb_len(5, _tensor("/etc/x"))))),
+        _model(  # a tensor attribute inside a subgraph of an If node
+            b.pb_len(
+                1,
+                b.pb_len(4, b"If")
+                + b.pb_len(
+                    5,
+                    b.pb_len(
+                        6,
+                        b.pb_len(
+                            1, b.pb_len(4, b"Const") + b.pb_len(5, b.pb_len(10, _tensor("C:/w")))
+                        ),
+                    ),
+                ),
+            )
+        ),
+        _model(b"", b.pb_len(20, b.pb_len(1, b.pb_len(5, _tensor("/dev/zero"))))),  # training
+    ],
+    ids=["sparse-initializer", "attribute", "subgraph-attribute-list", "training-info"],
+)
+def test_onnx_external_data_wherever_a_tensor_sits(
+    tmp_path: Path, scan: Scan, model: bytes
+) -> None:
+    (tmp_path / "m.onnx").write_bytes(model)
+    report = scan(tmp_path / "m.onnx")
+    assert len(found(report, "models/onnx-external-data-escape")) == 1
+    assert not report.errors
+
+
+# -- GGUF ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ ''['__cla' ~ 'ss__'] }}",
+        "{% set n = ['_','_','glo','bals','_','_']|join %}{{ cycler.__init__|attr(n) }}",
+        "{{ x|attr('\\x5f\\x5fclass\\x5f\\x5f') }}",
+        "{{ self._TemplateReference__context }}",
+        "benign\0{{ ''.__class__.__mro__ }}",
+    ],
+    ids=["concat", "join-attr", "escapes", "self", "after-nul"],
+)
+def test_gguf_template_names_built_at_run_time(tmp_path: Path, scan: Scan, template: str) -> None:
+    (tmp_path / "m.gguf").write_bytes(b.gguf({"tokenizer.chat_template": template}))
+    assert found(scan(tmp_path / "m.gguf"), "models/gguf-template-injection")
+
+
+CHATML = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content']"
+    " + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+LLAMA3 = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}"
+    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'"
+    " + message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}"
+    "{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
+    "{% endif %}"
+)
+
+
+@pytest.mark.parametrize("template", [CHATML, LLAMA3], ids=["chatml", "llama3"])
+def test_ordinary_chat_templates_are_clean(tmp_path: Path, scan: Scan, template: str) -> None:
+    (tmp_path / "m.gguf").write_bytes(b.gguf({"tokenizer.chat_template": template}))
+    assert not found(scan(tmp_path / "m.gguf"), "models/gguf-template-injection")
+
+
+def test_gguf_string_length_past_the_end_is_an_error(tmp_path: Path, scan: Scan) -> None:
+    data = b.gguf({"tokenizer.chat_template": "{{ x }}"})
+    (tmp_path / "m.gguf").write_bytes(data[:-3])
+    report = scan(tmp_path / "m.gguf")
+    assert report.errors and "GGUF metadata cannot be read" in report.errors[0].message
+
+
+# -- Python shipped in archives -----------------------------------------------------------------
+
+
+def test_torch_package_ships_python(tmp_path: Path, scan: Scan) -> None:
+    data = b.zip_bytes({
+        "pkg/.data/version": b"6\n",
+        "pkg/.data/extern_modules": b"torch\n",
+        "pkg/mymodel/model.py": b"import os\nos.system('id')\n",
+        "pkg/mymodel/model.pkl": b.torch_state_pickle(),
+    })  # fmt: skip
+    (tmp_path / "m.pt").write_bytes(data)
+    report = scan(tmp_path / "m.pt")
+    assert report.scanned[0].kind == "torch-package"
+    assert [e["archive_member"] for e in found(report, "models/shipped-python-code")] == [
+        "pkg/mymodel/model.py"
+    ]
+
+
+def test_torchserve_handler(tmp_path: Path, scan: Scan) -> None:
+    data = b.zip_bytes({"MAR-INF/MANIFEST.json": b"{}", "handler.py": b"print(1)\n"})
+    (tmp_path / "m.mar").write_bytes(data)
+    report = scan(tmp_path / "m.mar")
+    assert [e["archive_member"] for e in found(report, "models/shipped-python-code")] == [
+        "handler.py"
+    ]
