@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,28 @@ def test_demo_builds_kb_and_scans_the_examples() -> None:
     assert "os.system" in out
     assert "MLSTIX-AWS-SM-001" in out
     assert "MLSTIX-K8S-SRV-001" in out
+
+
+def test_show_reads_relationships_in_the_passive() -> None:
+    code, out = run("kb", "show", "insecure-model-serialization")
+    assert code == 0
+    assert "targeted by** ML Model Injection" in out
+    assert "mitigated by** Implement ML Model Verification Testing" in out
+    assert "targets by" not in out and "mitigates by" not in out
+
+
+def test_show_piped_is_markdown_with_whole_urls() -> None:
+    """CliRunner's stdout is not a terminal: the page is Markdown source, URLs never wrapped."""
+    code, out = run("kb", "show", "implement-ml-model-signing-with-sigstore", env={"COLUMNS": "60"})
+    assert code == 0
+    assert out.startswith("# Implement ML Model Signing with Sigstore\n")
+    urls = re.findall(r"\]\((https://[^)]*)\)", out)
+    assert urls and all(" " not in u and "\n" not in u for u in urls)
+
+
+def test_list_as_json() -> None:
+    code, out = run("kb", "list", "--type", "VULNERABILITY", "--format", "json")
+    assert code == 0
+    rows = json.loads(out)
+    assert {r["type"] for r in rows} == {"vulnerability"}
+    assert "insecure-model-serialization" in {r["key"] for r in rows}

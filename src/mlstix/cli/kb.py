@@ -178,12 +178,15 @@ def show(key: str, cloud: str | None) -> None:
     obj = knowledge.get(key)
     if cloud is not None and not isinstance(obj, CourseOfAction):
         raise UsageError(f"--cloud applies to courses of action; {key!r} is a {obj.kind}")
-    header = f"[bold]{escape(obj.name)}[/]\n{obj.kind} · {category_title(obj)} · {obj.id}"
-    console.print(Panel(header, expand=False))
+    if console.is_terminal:
+        header = f"[bold]{escape(obj.name)}[/]\n{obj.kind} · {category_title(obj)} · {obj.id}"
+        console.print(Panel(header, expand=False))
+    else:
+        write_output("-", f"# {obj.name}\n\n{obj.kind} · {category_title(obj)} · {obj.id}\n\n")
     if cloud is not None:
         assert isinstance(obj, CourseOfAction)
         c = Cloud(cloud)
-        console.print(Markdown(f"## On {c.title}\n\n{note_content(obj, c)}"))
+        _page(f"## On {c.title}\n\n{note_content(obj, c)}")
         return
     body = [obj.summary, "## Description", obj.description, "## Example", obj.example]
     body += [
@@ -206,7 +209,16 @@ def show(key: str, cloud: str | None) -> None:
         rels.append(f"- **{_PASSIVE.get(r.type, r.type + ' by')}** {knowledge.get(r.source).name}")
     if rels:
         body += ["## Relationships", "\n".join(rels)]
-    console.print(Markdown("\n\n".join(body)))
+    _page("\n\n".join(body))
+
+
+def _page(markdown: str) -> None:
+    """Markdown rendered for a terminal; piped, the Markdown source itself, so that nothing (a
+    URL, a command) is hard-wrapped for the program that reads it."""
+    if console.is_terminal:
+        console.print(Markdown(markdown))
+    else:
+        write_output("-", markdown.rstrip("\n") + "\n")
 
 
 @kb.command()

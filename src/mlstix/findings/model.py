@@ -24,6 +24,7 @@ __all__ = [
     "ScanError",
     "ScannedFile",
     "Severity",
+    "count",
     "remediation",
 ]
 
@@ -200,3 +201,8 @@ def remediation(kb: KnowledgeBase, finding: Finding) -> str:
         coa = kb.course_of_action(key)
         parts.append(f"{coa.name}: {' '.join(coa.summary.split())}")
     return "\n".join(parts)
+
+
+def count(number: int, noun: str) -> str:
+    """``1 file``, ``2 files``: a number with its noun, plural when it is not one."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"

@@ -17,12 +17,16 @@ and the scanned files. The cloud of a finding is inferred from its rule id, its 
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import PurePath
 
 from mlstix import __version__
-from mlstix.findings.model import Finding, Report, Severity, remediation
+from mlstix.findings.evidence import evidence_sentence
+from mlstix.findings.model import Finding, Report, Severity, count, remediation
 from mlstix.kb.graph import KnowledgeBase
 from mlstix.kb.model import Cloud
 from mlstix.kb.render.site.markup import esc, markdown
@@ -65,10 +69,7 @@ padding:.6rem .9rem;margin:.7rem 0;break-inside:avoid}
 font-size:.85rem}
 .msg,.remedy{white-space:pre-wrap;overflow-wrap:anywhere}
 .loc{overflow-wrap:anywhere}
-dl.ev{display:grid;grid-template-columns:max-content 1fr;gap:0 .8rem;margin:.3rem 0;
-font-size:.85rem}
-dl.ev dt{color:var(--muted)}
-dl.ev dd{margin:0;font-family:ui-monospace,monospace;overflow-wrap:anywhere}
+.ev{margin:.3rem 0;font-size:.85rem;overflow-wrap:anywhere}
 .coa{break-inside:avoid-page;border-top:1px solid var(--line);padding-top:.4rem}
 svg text{font:12px system-ui,"DejaVu Sans",sans-serif}
 @page{margin:14mm}
@@ -105,25 +106,46 @@ def _sev(severity: Severity) -> str:
     )
 
 
+def _label_lines(label: str, width: int = 34) -> list[str]:
+    """A chart label folded at word boundaries into lines of about ``width`` characters (never
+    cut: a long vulnerability name keeps every word)."""
+    lines: list[str] = []
+    for word in label.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
 def _bar_chart(title: str, rows: Sequence[tuple[str, int, str]]) -> str:
-    """A horizontal bar chart as inline SVG; ``rows`` are (label, value, colour)."""
-    label_w, bar_w, row_h = 250, 290, 24
-    height = row_h * len(rows) + 10
+    """A horizontal bar chart as inline SVG; ``rows`` are (label, value, colour). Labels wrap
+    onto as many lines as they need, and each row is as tall as its label."""
+    label_w, bar_w, line_h, pad = 250, 290, 15, 9
+    folded = [_label_lines(label) for label, _, _ in rows]
+    height = sum(line_h * len(lines) + pad for lines in folded) + 10
     top = max((v for _, v, _ in rows), default=0) or 1
     parts = [
         f'<svg role="img" aria-label="{esc(title)}" viewBox="0 0 {label_w + bar_w + 50} {height}" '
         f'width="100%" xmlns="http://www.w3.org/2000/svg"><title>{esc(title)}</title>'
     ]
-    for i, (label, value, color) in enumerate(rows):
-        y = 5 + i * row_h
-        w = round(bar_w * value / top)
-        short = label if len(label) <= 32 else label[:31] + "…"
-        parts.append(
-            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{esc(short)}</text>'
-            f'<rect x="{label_w}" y="{y + 3}" width="{max(w, 1)}" height="{row_h - 8}" '
-            f'fill="{esc(color)}" style="print-color-adjust:exact"/>'
-            f'<text x="{label_w + max(w, 1) + 5}" y="{y + 15}">{value}</text>'
+    y = 5
+    for lines, (label, value, color) in zip(folded, rows, strict=True):
+        row_h = line_h * len(lines) + pad
+        w = max(round(bar_w * value / top), 1)
+        mid = y + row_h / 2
+        first = mid - line_h * (len(lines) - 1) / 2 + 4
+        spans = "".join(
+            f'<tspan x="{label_w - 6}" y="{first + i * line_h:g}">{esc(line)}</tspan>'
+            for i, line in enumerate(lines)
         )
+        parts.append(
+            f'<text text-anchor="end"><title>{esc(label)}</title>{spans}</text>'
+            f'<rect x="{label_w}" y="{mid - 8:g}" width="{w}" height="16" '
+            f'fill="{esc(color)}" style="print-color-adjust:exact"/>'
+            f'<text x="{label_w + w + 5}" y="{mid + 4:g}">{value}</text>'
+        )
+        y += row_h
     parts.append("</svg>")
     return "".join(parts)
 
@@ -186,26 +208,20 @@ def _remedy(kb: KnowledgeBase, finding: Finding) -> str:
     )
 
 
-def _evidence_text(value: object) -> str:
-    """Lists read as comma-separated values, everything else as its text."""
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
-    return str(value)
-
-
 def _finding(kb: KnowledgeBase, index: int, f: Finding) -> str:
     cloud = infer_cloud(f)
-    evidence = "".join(
-        f"<dt>{esc(k)}</dt><dd>{esc(_evidence_text(v))}</dd>"
-        for k, v in sorted(f.evidence.items(), key=str)
-    )
+    evidence = evidence_sentence(f.evidence) if f.evidence else ""
     return (
         f'<article class="finding" id="finding-{index}" style="--c:{_SEV_COLORS[f.severity]}">'
         f'<div class="head">{_sev(f.severity)}<h3>{esc(f.title)}</h3>'
         f'<span class="rule muted">{esc(f.rule_id)}</span></div>'
         f'<div class="loc">{esc(f.location)}</div>'
         f'<div class="msg">{esc(f.message)}</div>'
-        + (f'<dl class="ev">{evidence}</dl>' if evidence else "")
+        + (
+            f'<div class="ev"><span class="muted">Evidence:</span> {esc(evidence)}</div>'
+            if evidence
+            else ""
+        )
         + f'<div class="muted">Vulnerability: {esc(_vuln_name(kb, f.vulnerability))}'
         f" ({esc(f.vulnerability)}) · cloud: {esc(cloud.title if cloud else _NO_CLOUD)}</div>"
         f"{_remedy(kb, f)}</article>"
@@ -241,7 +257,24 @@ def _guidance(report: Report, kb: KnowledgeBase) -> str:
     return '<section id="remediation"><h2>Remediation guidance</h2>' + "".join(parts) + "</section>"
 
 
-def render(report: Report, kb: KnowledgeBase) -> str:
+def _scanned_what(report: Report) -> str:
+    """What was scanned, in a few words: the scanner and the folder(s) the files are in."""
+    paths = [s.path for s in report.scanned] or [e.path for e in report.errors]
+    if not paths:
+        return "nothing"
+    folders = sorted({str(PurePath(p).parent) for p in paths})
+    try:
+        common = os.path.commonpath(folders)
+    except ValueError:  # absolute and relative paths together
+        common = ""
+    where = common if common not in ("", ".") or len(folders) == 1 else ", ".join(folders[:3])
+    if len(folders) > 3 and not common:
+        where += ", …"
+    return f"{count(len(report.scanned), 'file')} in {where or '.'}"
+
+
+def render(report: Report, kb: KnowledgeBase, *, now: datetime | None = None) -> str:
+    """The report as one HTML page; ``now`` is when it was made (default: the current time)."""
     findings = "".join(_finding(kb, i, f) for i, f in enumerate(report.findings, 1))
     errors = "".join(
         f'<tr><td class="loc">{esc(e.path)}</td><td class="msg">{esc(e.message)}</td></tr>'
@@ -253,15 +286,17 @@ def render(report: Report, kb: KnowledgeBase) -> str:
         for s in report.scanned
     )
     title = f"mlstix scan report: {report.scanner}"
+    made = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'; img-src data:\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
-        f'<header><h1>{esc(title)}</h1><div class="muted">mlstix {esc(__version__)} · '
-        f"{len(report.scanned)} files scanned · {len(report.findings)} findings · "
-        f"{len(report.errors)} errors</div></header>"
+        f'<header><h1>{esc(title)}</h1><div class="muted">Made {esc(made)} by mlstix '
+        f"{esc(__version__)} · scanned: {esc(_scanned_what(report))} · "
+        f"{count(len(report.findings), 'finding')} · {count(len(report.errors), 'error')}"
+        "</div></header>"
         + _summary(report, kb)
         + '<section id="findings"><h2>Findings</h2>'
         + (findings or "<p>No findings.</p>")

@@ -8,7 +8,8 @@ text from scanned files is escaped so it cannot break the layout.
 from __future__ import annotations
 
 from mlstix import __version__
-from mlstix.findings.model import Report, Severity
+from mlstix.findings.evidence import evidence_sentence
+from mlstix.findings.model import Report, Severity, count
 from mlstix.kb.graph import KnowledgeBase
 
 __all__ = ["render"]
@@ -31,8 +32,8 @@ def render(report: Report, kb: KnowledgeBase) -> str:
     for f in report.findings:
         counts[f.severity] += 1
     out.append(
-        f"mlstix {__version__} scanned {len(report.scanned)} files: "
-        f"{len(report.findings)} findings, {len(report.errors)} errors."
+        f"mlstix {__version__} scanned {count(len(report.scanned), 'file')}: "
+        f"{count(len(report.findings), 'finding')}, {count(len(report.errors), 'error')}."
     )
     out += ["", "| severity | findings |", "|---|---:|"]
     out += [f"| {s.value} | {counts[s]} |" for s in sorted(Severity, reverse=True)]
@@ -50,8 +51,7 @@ def render(report: Report, kb: KnowledgeBase) -> str:
             out.append(f"- **Finding:** {_esc(f.message)}")
             out.append(f"- **Vulnerability:** {vuln.name} ({_code(vuln.key)})")
             if f.evidence:
-                ev = ", ".join(f"{k}={_code(str(v))}" for k, v in sorted(f.evidence.items()))
-                out.append(f"- **Evidence:** {ev}")
+                out.append(f"- **Evidence:** {_esc(evidence_sentence(f.evidence))}")
             out.append("- **Remediation:**")
             for key in f.courses_of_action:
                 coa = kb.course_of_action(key)
