@@ -45,7 +45,10 @@ __all__ = [
 SNAPSHOT_FILE = "snapshot.json"
 _FORMAT = "mlstix-assess-snapshot"
 _MAX_SNAPSHOT = 512 * 1024 * 1024
-_SECRET_KEY = re.compile(r"(?i)(secret|passw|token|api[-_]?key|credential|private[-_]?key|auth)")
+_SECRET_KEY = re.compile(
+    r"(?i)(secret|passw|token|api[-_]?key|credential|private[-_]?key|auth|(^|[-_])key$"
+    r"|conn(ection)?[-_]?str|(^|[-_])sas([-_]|$))"
+)
 _REDACTED = "<redacted by mlstix>"
 
 

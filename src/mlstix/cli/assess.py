@@ -162,6 +162,66 @@ def aws(
     )
 
 
+@assess.command("azure")
+@click.option("--subscription", required=True, metavar="ID", help="Subscription to read.")
+@click.option(
+    "--resource-group",
+    "resource_groups",
+    multiple=True,
+    metavar="RG",
+    help="Only this resource group (repeatable; default: the whole subscription).",
+)
+@click.option(
+    "--arm-endpoint",
+    default="https://management.azure.com",
+    show_default=True,
+    metavar="URL",
+    help="Azure Resource Manager endpoint (sovereign clouds: https://management.chinacloudapi.cn, "
+    "https://management.usgovcloudapi.net).",
+)
+@_common
+def azure(
+    subscription: str,
+    resource_groups: tuple[str, ...],
+    arm_endpoint: str,
+    scan_artifacts: bool,
+    max_artifact_size: int,
+    snapshot_out: Path | None,
+    jobs: int,
+    fmt: str | None,
+    output: str,
+    fail_on: str,
+) -> None:
+    """Read Azure Machine Learning workspaces, computes, endpoints, deployments, registries and
+    the storage accounts, key vaults and container registries they use (Reader role suffices).
+
+    Credentials: azure-identity's DefaultAzureCredential (environment, workload identity,
+    managed identity, Azure CLI, ...). Exit codes as `assess aws`.
+    """
+    from mlstix.assess.azure import AzureOptions, collect_azure
+
+    inventory = collect_azure(
+        AzureOptions(
+            subscription=subscription,
+            resource_groups=resource_groups,
+            jobs=jobs,
+            endpoint=arm_endpoint,
+        )
+    )
+    if scan_artifacts:
+        inventory.note("--scan-artifacts reads SageMaker artifacts only so far")
+    _finish(
+        inventory,
+        [],
+        scan=False,
+        max_size=max_artifact_size,
+        snapshot_out=snapshot_out,
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+    )
+
+
 @assess.command("kubernetes")
 @click.option(
     "--kubeconfig", metavar="FILE", help="Kubeconfig (default: $KUBECONFIG, ~/.kube/config)."

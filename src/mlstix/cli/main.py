@@ -84,6 +84,7 @@ _EXTRAS = {
     "boto3": "assess",
     "botocore": "assess",
     "kubernetes": "assess",
+    "azure": "assess",
     "sigma": "detect",
     "duckdb": "detect",
     "orjson": "detect",
