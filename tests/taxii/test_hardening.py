@@ -305,3 +305,26 @@ def test_cursor_of_this_server_round_trips() -> None:
     from mlstix.taxii._query import decode_cursor
 
     assert decode_cursor(encode_cursor((123, "x--y"))) == (123, "x--y")
+
+
+def test_lean_path_answers_like_the_app_and_sees_every_commit(
+    live: tuple[LiveServer, Users],
+) -> None:
+    """The first read (password checked) goes through the app; later ones take the lean path
+    and its page cache: same bytes, and a POST or DELETE shows at once."""
+    server, users = live
+    url = _objects(server, FINDINGS)
+    post = {**POST, **users.basic(users.writer)}
+    read = {**GET, **users.basic(users.reader)}
+    httpx.post(url, headers=post, content=json.dumps({"objects": [indicator(1)]}))
+    first, second = (httpx.get(url, params={"limit": 5}, headers=read) for _ in range(2))
+    assert first.content == second.content
+    assert {k: v for k, v in first.headers.items() if k != "date"} == {
+        k: v for k, v in second.headers.items() if k != "date"
+    }
+    httpx.post(url, headers=post, content=json.dumps({"objects": [indicator(2)]}))
+    ids = [o["id"] for o in httpx.get(url, params={"limit": 5}, headers=read).json()["objects"]]
+    assert ids == [indicator(1)["id"], indicator(2)["id"]]
+    httpx.delete(f"{url}{indicator(1)['id']}/", headers=post).raise_for_status()
+    ids = [o["id"] for o in httpx.get(url, params={"limit": 5}, headers=read).json()["objects"]]
+    assert ids == [indicator(2)["id"]]

@@ -4,7 +4,9 @@ Paged object reads (``GET .../collections/{id}/objects/``, TAXII 2.1 §5.3) are 
 clients do most: a TIP polls a collection and follows ``next`` page after page. On SQLite this
 layer answers them itself, on the event loop, with one prepared statement through the
 ``sqlite3`` module (bodies read as bytes, checked against their digest and joined without being
-decoded): no routing, no dependency injection, no thread-pool hop. It takes a request only when
+decoded): no routing, no dependency injection, no thread-pool hop. What it sent is kept in a
+:class:`PageCache` until the database changes, so polling clients re-reading the same pages cost
+one ``PRAGMA data_version``. It takes a request only when
 it can answer it exactly as the FastAPI route would — an anonymous or recently verified client
 (no secret to check), an acceptable ``Accept``, a known readable collection, valid filters — and
 passes everything else, errors included, to the app, so that every error is written in one place.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 import zlib
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +40,7 @@ from mlstix.taxii._values import Filters
 if TYPE_CHECKING:
     from mlstix.taxii.app import Server
 
-__all__ = ["Front", "LeanReader"]
+__all__ = ["Front", "LeanReader", "PageCache"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -90,6 +93,10 @@ class LeanReader:
     def close(self) -> None:
         self._conn.close()
 
+    def data_version(self) -> int:
+        """Changes whenever another connection (any process) commits to the database."""
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
     def page(
         self, cid: str, flt: Filters, limit: int, after: int | None, max_bytes: int
     ) -> tuple[list[tuple[bytes, bytes, int, bytes]], bool] | None:
@@ -112,8 +119,44 @@ class LeanReader:
         return out, len(rows) > limit
 
 
+class PageCache:
+    """Answers already sent, keyed by collection and query string, valid while the database's
+    ``data_version`` stays the same (any commit, by any process, empties it). Bounded in bytes,
+    least recently used first out. Polling clients read the same pages again and again."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[str, bytes], tuple[bytes, list[tuple[bytes, bytes]]]]
+        self._entries = OrderedDict()
+        self._size = 0
+        self._version = -1
+
+    def get(
+        self, key: tuple[str, bytes], version: int
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
+        if version != self._version:
+            self._entries.clear()
+            self._size = 0
+            self._version = version
+            return None
+        hit = self._entries.get(key)
+        if hit is not None:
+            self._entries.move_to_end(key)
+        return hit
+
+    def put(self, key: tuple[str, bytes], body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        if len(body) > self.max_bytes // 8 or key in self._entries:
+            return
+        self._entries[key] = (body, headers)
+        self._size += len(body)
+        while self._size > self.max_bytes:
+            _, (old, _) = self._entries.popitem(last=False)
+            self._size -= len(old)
+
+
 class Front:
     def __init__(self, app: ASGIApp, server: Server, sqlite_path: str | None) -> None:
+        self.cache = PageCache()
         self.app = app
         self.server = server
         self.prefix = f"/{server.config.api_root}/collections/"
@@ -160,8 +203,16 @@ class Front:
         info = server.cached_collection(cid)
         if who is None or info is None or not who.can_read(cid):
             return False
-        query = scope.get("query_string", b"").decode("latin-1")
-        params = dict(parse_qsl(query, keep_blank_values=True))
+        raw_query: bytes = scope.get("query_string", b"")
+        key = (cid, raw_query)
+        try:
+            hit = self.cache.get(key, reader.data_version())
+        except sqlite3.Error:
+            return False
+        if hit is not None:
+            await _respond(send, *hit)
+            return True
+        params = dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True))
         cfg = server.config
         try:
             flt = parse_filters(params, allowed=ALL_FILTERS)
@@ -187,9 +238,14 @@ class Front:
             head = b'{"more":false,"objects":['
         body = head + b",".join(r[3] for r in rows) + b"]}"
         headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        self.cache.put(key, body, headers)
+        await _respond(send, body, headers)
         return True
+
+
+async def _respond(send: Send, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def sqlite_file(url: str) -> str | None:
