@@ -177,3 +177,19 @@ def test_one_wording_for_a_missing_path(args: list[str]) -> None:
     assert result.exit_code == 2
     assert f"error: {missing}: no such file or directory" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "whole"),
+    [
+        (["kb", "list"], "implement-ml-model-signing-with-sigstore"),
+        (["rules", "list"], "MLSTIX-AWS-ECR-001"),
+    ],
+)
+def test_lists_fit_80_columns_without_cutting_identifiers(args: list[str], whole: str) -> None:
+    result = CliRunner().invoke(main.cli, args, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert any(whole in line for line in lines)
+    assert "…" not in result.output

@@ -222,11 +222,16 @@ def list_rules(cloud: str | None, fmt: str) -> None:
         ]
         click.echo(json.dumps(rows, indent=2))
         return
+    wide = console.width >= 120  # narrower: no languages column (`rules show` lists them)
     table = Table(title=f"{len(selected)} rules")
-    for col in ("id", "severity", "cloud", "languages", "title"):
-        table.add_column(col, overflow="fold")
+    table.add_column("id", no_wrap=True)
+    for col in (
+        ("severity", "cloud", "languages", "title") if wide else ("severity", "cloud", "title")
+    ):
+        table.add_column(col)  # wrapped at words, never inside one
     for r in selected:
-        table.add_row(r.id, r.severity.value, r.cloud, ", ".join(r.dialects), escape(r.title))
+        languages = (", ".join(r.dialects),) if wide else ()
+        table.add_row(r.id, r.severity.value, r.cloud, *languages, escape(r.title))
     console.print(table)
 
 

@@ -20,6 +20,7 @@ from mlstix.kb.model import Cloud, CourseOfAction
 __all__ = ["kb"]
 
 _KINDS = ("attack-pattern", "vulnerability", "course-of-action")
+_WIDE = 120  # below this many columns, `kb list` prints one narrow table per type
 # relationship type -> how `kb show` reads it from the target's side
 _PASSIVE = {"targets": "targeted by", "mitigates": "mitigated by", "uses": "used by"}
 
@@ -147,14 +148,26 @@ def list_(kind: str | None, fmt: str) -> None:
         ]
         write_output("-", json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
         return
+    chosen = [obj for obj in knowledge.objects if kind is None or obj.kind == kind]
+    if console.width < _WIDE:  # one table per type, no category: keys stay whole at 80 columns
+        for each in _KINDS:
+            rows = [obj for obj in chosen if obj.kind == each]
+            if not rows:
+                continue
+            table = Table(title=f"{each}s", title_justify="left", box=None, padding=(0, 2, 0, 0))
+            table.add_column("key", no_wrap=True)
+            table.add_column("name")
+            for obj in rows:
+                table.add_row(obj.key, escape(obj.name))
+            console.print(table)
+        return
     table = Table(show_lines=False)
     table.add_column("key", no_wrap=True)
     table.add_column("type", no_wrap=True)
     table.add_column("category")
     table.add_column("name")
-    for obj in knowledge.objects:
-        if kind is None or obj.kind == kind:
-            table.add_row(obj.key, obj.kind, category_title(obj), obj.name)
+    for obj in chosen:
+        table.add_row(obj.key, obj.kind, category_title(obj), escape(obj.name))
     console.print(table)
 
 
