@@ -121,7 +121,7 @@ def _unjudged(
 def _decide(
     benchmark: Benchmark,
     control: Control,
-    reports: list[ReportInput],
+    by_rule: Mapping[str, list[Failure]],
     ran: frozenset[str],
     attestation: Attestation | None,
     catalog: Mapping[str, CatalogRule],
@@ -131,13 +131,7 @@ def _decide(
         where = ", ".join(p.value for p in control.platforms)
         return ControlResult(control, Status.NOT_APPLICABLE, f"applies to {where} only", ())
     rules = _relevant_rules(benchmark, control, catalog, platform)
-    wanted = set(rules)
-    failures = tuple(
-        Failure(report.name, f)
-        for report in reports
-        for f in report.findings
-        if f.rule_id in wanted
-    )
+    failures = tuple(f for rule in rules for f in by_rule.get(rule, ()))
     if failures:
         ids = sorted({f.finding.rule_id for f in failures})
         reason = f"{len(failures)} finding{'s' * (len(failures) != 1)} of {', '.join(ids)}"
@@ -188,8 +182,12 @@ def assess(
                 f"{report.name} does not say which rules ran (written by an older mlstix): its "
                 "findings can fail controls, but it passes none"
             )
+    by_rule: dict[str, list[Failure]] = {}
+    for report in reports:
+        for f in report.findings:
+            by_rule.setdefault(f.rule_id, []).append(Failure(report.name, f))
     results = tuple(
-        _decide(benchmark, c, reports, ran, attestations.get(c.id), catalog, platform)
+        _decide(benchmark, c, by_rule, ran, attestations.get(c.id), catalog, platform)
         for c in benchmark.controls
         if level is None or c.level <= level
     )
