@@ -93,6 +93,11 @@ def logs(
     if since is not None and until is not None and since >= until:
         raise UsageError("--since must be earlier than --until")
     report = detect_logs(load_kb(), logs, rules_dir=rules_dir, since=since, until=until, jobs=jobs)
+    if not report.scanned and not report.errors:
+        raise UsageError(
+            f"no log files in {', '.join(map(str, logs))} (folders are searched for *.json, "
+            "*.jsonl, *.ndjson, *.log and *.gz)"
+        )
     sys.exit(emit(report, fmt, output, fail_on))
 
 

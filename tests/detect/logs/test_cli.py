@@ -61,6 +61,7 @@ def test_bad_input_exit_2_report_still_written(tmp_path: Path) -> None:
             "--since must be earlier than --until",
         ),
         (["detect", "{log}", "--rules", "{empty}"], "no .yml or .yaml files"),
+        (["detect", "{empty}"], "no log files in"),
         (["detect", "{log}", "--rules", "{bad}"], "bad.yml: field mlstix"),
         (["detect", "export", "--target", "splunk", "-o", "/no/such/parent/out"], "does not exist"),
     ],

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from mlstix.findings.model import Report
 from mlstix.kb.graph import KnowledgeBase
@@ -32,9 +33,8 @@ def detect_logs(
 ) -> Report:
     """Evaluate the rules over every log file under ``paths``."""
     from mlstix.detect.logs._engine import collect, scan_files
-    from mlstix.detect.logs._rules import load_rules, plan
 
-    plans = plan(load_rules(kb, rules_dir))
+    plans = _plans(kb, rules_dir)
     files, errors = collect(paths)
     workers = jobs if jobs and jobs > 0 else (os.cpu_count() or 1)
     results = scan_files(kb, plans, files, (since, until), workers)
@@ -44,3 +44,20 @@ def detect_logs(
         [f for r in results for f in r.findings],
         [*errors, *(e for r in results for e in r.errors)],
     )
+
+
+# knowledge base (kept alive here, so its id is not reused) and rules folder -> converted rules
+_PLANS: dict[tuple[int, Path | None], tuple[KnowledgeBase, dict[str, Any]]] = {}
+
+
+def _plans(kb: KnowledgeBase, rules_dir: Path | None) -> dict[str, Any]:
+    """The rules converted once per process for the knowledge base's own rules; a user's rules
+    folder is read again on every call (it may have changed)."""
+    from mlstix.detect.logs._rules import load_rules, plan
+
+    if rules_dir is not None:
+        return plan(load_rules(kb, rules_dir))
+    key = (id(kb), None)
+    if key not in _PLANS:
+        _PLANS[key] = (kb, plan(load_rules(kb)))
+    return _PLANS[key][1]

@@ -110,7 +110,13 @@ def plan(rules: list[LoadedRule]) -> dict[str, Plan]:
     problems: list[str] = []
     for rule in rules:
         key = f"{rule.meta.product}/{rule.meta.service}"
-        p = plans.setdefault(key, Plan(SOURCES[key]))
+        if key not in plans:
+            plans[key] = Plan(SOURCES[key])
+            # the fields every scan reads get their slots before any rule: plans are then only
+            # read while files are scanned in parallel
+            for name in (SOURCES[key].time, *SOURCES[key].required):
+                plans[key].slot(name)
+        p = plans[key]
         try:
             queries = DuckDBBackend(p.slots).convert_rule(rule.sigma)
         except SigmaError as exc:
