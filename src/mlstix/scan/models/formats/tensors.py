@@ -67,6 +67,12 @@ def analyze_safetensors(src: Source, ctx: Context) -> str:
     covered = sum(e - b for b, e, _ in spans)
     if not overlap and covered != data_len:
         _bad(src, ctx, f"tensors cover {covered} of the {data_len} data bytes (unindexed data)")
+    elif not overlap and len(spans) == len(header) - ("__metadata__" in header):
+        # Every byte is accounted for. No pickle view applies: a header length the format
+        # accepts (under 100 MB) has zero high bytes, and the only opcode that could step
+        # over them (BINFLOAT) lands on the JSON header, whose characters after "{" are not
+        # pickle opcodes that could reach an import.
+        src.accounted = True
     return "safetensors"
 
 
