@@ -62,6 +62,7 @@ def _populated(tmp_path: Path, count: int = 300) -> Path:
         ("empty", "is empty (0 bytes)"),
         ("foreign", "is not a SQLite database"),
         ("truncated", "is truncated"),
+        ("corrupt", "is damaged"),  # header and schema intact, the tables' pages garbage
     ],
 )
 def test_damaged_files_are_refused_in_one_line(tmp_path: Path, damage: str, needle: str) -> None:
@@ -70,11 +71,14 @@ def test_damaged_files_are_refused_in_one_line(tmp_path: Path, damage: str, need
         db.write_bytes(b"")
     elif damage == "foreign":
         db.write_bytes(b"PK\x03\x04" + b"\x00" * 4096)
+    elif damage == "corrupt":
+        data = db.read_bytes()
+        db.write_bytes(data[:4096] + bytes(range(256)) * ((len(data) - 4096) // 256))
     else:
         data = db.read_bytes()
         db.write_bytes(data[: len(data) // 2])
     with pytest.raises(DamagedDatabase) as caught:
-        Store(f"sqlite:///{db}")
+        create_app(ServerConfig(db=f"sqlite:///{db}"), kb_loader=lambda: [dict(IDENTITY)])
     message = str(caught.value)
     assert needle in message and str(db) in message and "\n" not in message
     if damage != "empty":

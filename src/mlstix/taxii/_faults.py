@@ -32,6 +32,7 @@ __all__ = [
     "damaged_object",
     "http_fault",
     "integrity_hint",
+    "startup_error",
 ]
 
 log = logging.getLogger("mlstix.taxii")
@@ -138,6 +139,19 @@ def http_fault(exc: BaseException) -> TaxiiError:
     if isinstance(orig, sqlite3.Error) or state:
         log.error("database error: %s", orig)
     return TaxiiError(500, "Internal Server Error", "the server's database failed this request")
+
+
+def startup_error(exc: BaseException, url: str) -> StoreError:
+    """One line for a database error while the server prepares its database."""
+    from sqlalchemy import make_url
+
+    parsed = make_url(url)
+    where = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    orig = getattr(exc, "orig", None) or exc
+    shown = where or parsed.render_as_string(hide_password=True)
+    if _sqlite_name(orig).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) and where:
+        return DamagedDatabase(f"the database {where} is damaged ({orig}); {integrity_hint(where)}")
+    return StoreError(f"cannot use the database {shown}: {orig}")
 
 
 def damaged_object(exc: DamagedObject) -> TaxiiError:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from mlstix.taxii._faults import DamagedObject, damaged_object, http_fault
+from mlstix.taxii._faults import DamagedObject, damaged_object, http_fault, startup_error
 from mlstix.taxii._http import TaxiiError, check_accept, error_response
 from mlstix.taxii._query import QueryError
 from mlstix.taxii._time import now_us
@@ -157,9 +157,8 @@ class Server:
             self.store.add_objects(KB_COLLECTION_ID, chunk, [], "mlstix", record_status=False)
 
 
-def create_app(config: ServerConfig, *, kb_loader: KbLoader | None = None) -> FastAPI:
-    """The app for ``config``; ``kb_loader`` replaces the packaged KB (tests, benchmarks)."""
-    store = Store(config.db_url, max_status_details=config.max_status_details)
+def _prepare(config: ServerConfig, store: Store, kb_loader: KbLoader | None) -> Server:
+    """Collections, users and knowledge base as ``config`` says; writes only what changed."""
     store.ensure_collection(
         CollectionInfo(
             KB_COLLECTION_ID,
@@ -184,6 +183,20 @@ def create_app(config: ServerConfig, *, kb_loader: KbLoader | None = None) -> Fa
     server = Server(config, store)
     if config.load_kb:
         server.load_kb(kb_loader or _default_kb)
+    return server
+
+
+def create_app(config: ServerConfig, *, kb_loader: KbLoader | None = None) -> FastAPI:
+    """The app for ``config``; ``kb_loader`` replaces the packaged KB (tests, benchmarks)."""
+    store = Store(config.db_url, max_status_details=config.max_status_details)
+    try:
+        server = _prepare(config, store, kb_loader)
+    except DBAPIError as exc:
+        store.close()
+        raise startup_error(exc, config.db_url) from None
+    except BaseException:
+        store.close()
+        raise
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
