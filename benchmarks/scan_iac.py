@@ -260,7 +260,113 @@ def _cfn_file(rng: random.Random, d: int, per_file: int, truth: Truth, rel: str)
     return "\n".join(out) + "\n"
 
 
-def generate(tf_dirs: int, cfn_files: int, per_file: int) -> tuple[Truth, int]:
+_ENDPOINT_MODULE = """variable "name" {}
+variable "kms" {
+  type    = string
+  default = null
+}
+resource "aws_sagemaker_endpoint_configuration" "this" {
+  name        = var.name
+  kms_key_arn = var.kms
+  production_variants {
+    variant_name  = "main"
+    model_name    = var.name
+    instance_type = "ml.m5.large"
+  }
+}
+output "name" {
+  value = aws_sagemaker_endpoint_configuration.this.name
+}
+"""
+
+_ROOT_MODULE = """variable "env" {
+  default = "dev"
+}
+variable "users" {
+  type    = map(object({ instance_type = string, root = optional(bool, false) }))
+  default = {}
+}
+variable "kms_key_arn" {
+  type    = string
+  default = null
+}
+variable "model_count" {
+  default = 1
+}
+locals {
+  is_prod = var.env == "prod"
+  tags    = merge({ team = "ml" }, { env = var.env }, local.is_prod ? { tier = "1" } : {})
+}
+resource "aws_sagemaker_notebook_instance" "users" {
+  for_each               = var.users
+  name                   = "nb-${each.key}"
+  role_arn               = "arn:aws:iam::111122223333:role/sm"
+  instance_type          = each.value.instance_type
+  root_access            = each.value.root ? "Enabled" : "Disabled"
+  direct_internet_access = local.is_prod ? "Disabled" : "Enabled"
+  kms_key_id             = var.kms_key_arn
+  subnet_id              = local.is_prod ? "subnet-0abc" : null
+  tags                   = local.tags
+}
+resource "aws_sagemaker_model" "m" {
+  count                    = var.model_count
+  name                     = "m-${var.env}-${count.index}"
+  execution_role_arn       = "arn:aws:iam::111122223333:role/sm"
+  enable_network_isolation = local.is_prod
+  primary_container {
+    image = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/serve:1"
+  }
+}
+module "endpoint" {
+  source   = "../../modules/endpoint"
+  for_each = toset(["primary", "canary"])
+  name     = "ep-${var.env}-${each.key}"
+  kms      = var.kms_key_arn
+}
+"""
+
+
+def _module_roots(rng: random.Random, roots: int, truth: Truth) -> None:
+    """Root modules as platform teams write them: tfvars, for_each over a map of users, count,
+    conditionals, merge over locals, null defaults, a local module outside the root folder."""
+    (REPO / "modules" / "endpoint").mkdir(parents=True)
+    (REPO / "modules" / "endpoint" / "main.tf").write_text(_ENDPOINT_MODULE)
+    module_bad = False
+    for d in range(roots):
+        rel = f"live/env{d:03d}/main.tf"
+        path = REPO / rel
+        path.parent.mkdir(parents=True)
+        path.write_text(_ROOT_MODULE)
+        env = rng.choice(["prod", "dev"])
+        kms = rng.choice([None, "arn:aws:kms:eu-west-1:111122223333:key/k"])
+        users = {f"u{d}x{i}": rng.choice([True, False, None]) for i in range(rng.randint(1, 3))}
+        count = rng.randint(0, 2)
+        lines = [f'env = "{env}"', f"model_count = {count}", "users = {"]
+        for user, root in users.items():
+            extra = "" if root is None else f", root = {'true' if root else 'false'}"
+            lines.append(f'  {user} = {{ instance_type = "ml.t3.medium"{extra} }}')
+        lines.append("}")
+        if kms:
+            lines.append(f'kms_key_arn = "{kms}"')
+        (path.parent / "terraform.tfvars").write_text("\n".join(lines) + "\n")
+        for user, root in users.items():
+            bad = set()
+            if env != "prod":
+                bad |= {"MLSTIX-AWS-SM-001", "MLSTIX-AWS-SM-004"}
+            if root:
+                bad.add("MLSTIX-AWS-SM-002")
+            if kms is None:
+                bad.add("MLSTIX-AWS-SM-003")
+            truth[(rel, f'users["{user}"]')] = bad
+        for i in range(count):
+            truth[(rel, f"m[{i}]")] = set() if env == "prod" else {"MLSTIX-AWS-SM-005"}
+        module_bad |= kms is None
+    truth[("modules/endpoint/main.tf", "this")] = {"MLSTIX-AWS-SM-007"} if module_bad else set()
+
+
+def generate(
+    tf_dirs: int, cfn_files: int, per_file: int, module_roots: int = 0
+) -> tuple[Truth, int]:
     shutil.rmtree(REPO, ignore_errors=True)
     rng = random.Random(20261126)
     truth: Truth = {}
@@ -274,6 +380,8 @@ def generate(tf_dirs: int, cfn_files: int, per_file: int) -> tuple[Truth, int]:
         path = REPO / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_cfn_file(rng, d, per_file, truth, rel))
+    if module_roots:
+        _module_roots(rng, module_roots, truth)
     lines = sum(len(p.read_text().splitlines()) for p in REPO.rglob("*") if p.is_file())
     return truth, lines
 
@@ -287,6 +395,13 @@ def ensure_checkov() -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "checkov"], check=True)
     return exe
+
+
+def _local_name(address: str) -> str:
+    """``module.x["a"].aws_t.users["bob"]`` → ``users["bob"]``; ``AWS::X::Y Name`` → ``Name``."""
+    address = address.replace(" ", ".")
+    head, bracket, key = address.partition("[")
+    return head.rsplit(".", 1)[-1] + bracket + key if "." not in key else address.rsplit(".", 1)[-1]
 
 
 def run_mlstix(jobs: int) -> tuple[float, dict[str, set[tuple[str, str]]]]:
@@ -306,8 +421,7 @@ def run_mlstix(jobs: int) -> tuple[float, dict[str, set[tuple[str, str]]]]:
     found: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for f in report["findings"]:
         loc = f["location"]
-        name = loc["resource"].replace(" ", ".").rsplit(".", 1)[-1]
-        found[f["rule_id"]].add((loc["path"].removeprefix("./"), name))
+        found[f["rule_id"]].add((loc["path"].removeprefix("./"), _local_name(loc["resource"])))
     return elapsed, found
 
 
@@ -345,8 +459,7 @@ def run_checkov(exe: Path, only_shared: bool) -> tuple[float, dict[str, set[tupl
         for check in rep.get("results", {}).get("failed_checks", []):
             rule = SHARED.get(check["check_id"])
             if rule:
-                name = check["resource"].rsplit(".", 1)[-1]
-                found[rule].add((check["file_path"].lstrip("/"), name))
+                found[rule].add((check["file_path"].lstrip("/"), _local_name(check["resource"])))
     return elapsed, found
 
 
@@ -368,7 +481,7 @@ def compare(
             f"{len(fn_ours - fn_theirs):>27}"
         )
         if fn_theirs:
-            tf = sum(1 for f, _ in fn_theirs if f.startswith("terraform/"))
+            tf = sum(1 for f, _ in fn_theirs if f.endswith(".tf"))
             example = sorted(fn_theirs)[0]
             print(
                 f"    checkov misses {tf} in Terraform, {len(fn_theirs) - tf} in CloudFormation;"
@@ -376,14 +489,86 @@ def compare(
             )
 
 
+def compare_tfparse(roots: int) -> None:
+    """tfparse (cloud-custodian, on defsec/trivy's evaluator) against mlstix's evaluator on the
+    root modules of the corpus: time, instances found, and what each makes of a null default."""
+    try:
+        import tfparse  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
+        print("\ntfparse is not installed (pip install 'mlstix[iac]'): comparison skipped")
+        return
+    from mlstix.scan.iac import collect
+
+    folders = [REPO / "live" / f"env{d:03d}" for d in range(roots)]
+    start = time.perf_counter()
+    theirs = [tfparse.load_from_path(str(f), vars_paths=["terraform.tfvars"]) for f in folders]
+    t_tfparse = time.perf_counter() - start
+    start = time.perf_counter()
+    ours = [collect([f]) for f in folders]
+    t_mlstix = time.perf_counter() - start
+    nb = "aws_sagemaker_notebook_instance"
+    their_nbs = [r for doc in theirs for r in doc.get(nb, [])]
+    our_nbs = [r for found in ours for r in found.resources if r.type == nb]
+    their_null = sum(1 for r in their_nbs if "kms_key_id" not in r or r["kms_key_id"] is None)
+    our_null = sum(1 for r in our_nbs if "kms_key_id" not in r.attributes)
+    endpoints = "aws_sagemaker_endpoint_configuration"
+    print(f"\n{roots} root modules, evaluated in-process:")
+    print(
+        f"  tfparse {getattr(tfparse, '__version__', '')}: {t_tfparse:6.2f} s, "
+        f"{len(their_nbs)} notebook instances, {their_null} with kms_key_id null/absent, "
+        f"{sum(len(doc.get(endpoints, [])) for doc in theirs)} module endpoint configs"
+    )
+    print(
+        f"  mlstix:  {t_mlstix:6.2f} s, {len(our_nbs)} notebook instances, "
+        f"{our_null} with kms_key_id null/absent, "
+        f"{sum(1 for f in ours for r in f.resources if r.type == endpoints)} "
+        "module endpoint configs"
+    )
+
+
+def big_file(resources: int) -> None:
+    """One Terraform file of ``resources`` S3 buckets: mlstix's time and peak memory."""
+    import resource
+
+    folder = WORK / "big"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    with (folder / "main.tf").open("w") as out:
+        for i in range(resources):
+            out.write(f'resource "aws_s3_bucket" "b{i}" {{\n  bucket = "m{i}"\n}}\n')
+    size = (folder / "main.tf").stat().st_size
+    exe = Path(sys.executable).parent / "mlstix"
+    start = time.perf_counter()
+    subprocess.run(
+        [str(exe), "scan", "iac", str(folder), "-j", "1", "--format", "json", "-o", os.devnull],
+        check=False,
+        capture_output=True,
+    )
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(
+        f"\none file of {resources} resources ({size / 1e6:.1f} MB): mlstix {elapsed:.1f} s, "
+        f"peak RSS {peak:.0f} MB"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tf-dirs", type=int, default=150)
     parser.add_argument("--cfn-files", type=int, default=100)
     parser.add_argument("--per-file", type=int, default=24)
+    parser.add_argument(
+        "--module-roots",
+        type=int,
+        default=40,
+        help="root modules with tfvars, for_each, count, conditionals and a local module",
+    )
+    parser.add_argument(
+        "--big", type=int, default=0, metavar="N", help="also time one file of N resources"
+    )
     args = parser.parse_args()
-    truth, lines = generate(args.tf_dirs, args.cfn_files, args.per_file)
-    files = args.tf_dirs + args.cfn_files
+    truth, lines = generate(args.tf_dirs, args.cfn_files, args.per_file, args.module_roots)
+    files = args.tf_dirs + args.cfn_files + 2 * args.module_roots + 1
     print(
         f"repository: {files} files, {lines} lines, {len(truth)} ML resources "
         f"(+ companions) in {REPO}"
@@ -407,6 +592,10 @@ def main() -> None:
         f"{tc_shared / tn:5.1f}x (-j {cores})"
     )
     compare(truth, ours, theirs)
+    if args.module_roots:
+        compare_tfparse(args.module_roots)
+    if args.big:
+        big_file(args.big)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ __all__ = [
 _ESCAPE = re.compile(r'\\(["\\nrt]|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})')
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
 MAX_DEPTH = 100
-CHUNK_BYTES = 256 * 1024
+CHUNK_BYTES = 1024 * 1024
 # a top-level block starts at column 0 after a line holding only "}" (the end of the last one)
 _BLOCK_START = re.compile(r"\n\}[ \t]*\r?\n(?=[A-Za-z_][\w-]*[ \t]*[\"{A-Za-z_])")
 
