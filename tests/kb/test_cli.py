@@ -125,6 +125,10 @@ def test_demo_builds_kb_and_scans_the_examples() -> None:
     assert "os.system" in out
     assert "MLSTIX-AWS-SM-001" in out
     assert "MLSTIX-K8S-SRV-001" in out
+    # the next step names a key that exists, and that key's page opens
+    match = re.search(r"Next: `mlstix kb show ([a-z0-9-]+)`", " ".join(out.split()))
+    assert match is not None, out[-600:]
+    assert run("kb", "show", match.group(1))[0] == 0
 
 
 def test_show_reads_relationships_in_the_passive() -> None:

@@ -92,8 +92,11 @@ def demo() -> None:
     from mlstix.benchmark.demo import print_demo_scorecard
 
     print_demo_scorecard({"scan models": report, "scan iac": iac_report}, knowledge, console)
+    found_keys = [f.vulnerability for f in (*report.findings, *iac_report.findings)]
+    key = found_keys[0] if found_keys else knowledge.vulnerabilities[0].key
     console.print(
-        "\nNext: `mlstix kb show <key>` for any vulnerability above, `--format sarif|stix|html` "
-        "for reports, `mlstix benchmark show MLCS-7.4` for a control, `mlstix kb site --out "
-        "site` for the offline explorer."
+        f"\nNext: `mlstix kb show {key}` for the first vulnerability above (`mlstix kb list` "
+        "shows every key), `--format sarif|stix|html` for reports, "
+        "`mlstix benchmark show MLCS-7.4` for a control, `mlstix kb site --out site` for the "
+        "offline explorer."
     )
