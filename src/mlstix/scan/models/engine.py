@@ -21,6 +21,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import IO
 
 from mlstix.errors import UsageError
 from mlstix.findings.model import Finding, Location, Report, ScanError, ScannedFile
@@ -34,7 +35,7 @@ from mlstix.scan.models._walk import Target, collect
 from mlstix.scan.models.pickles.allowlist import ImportPolicy
 from mlstix.scan.rules import load_rules
 
-__all__ = ["FileResult", "ScanOptions", "scan_file", "scan_models"]
+__all__ = ["FileResult", "ScanOptions", "scan_file", "scan_models", "to_finding"]
 
 _NOT_MODELS = frozenset(
     {
@@ -105,15 +106,24 @@ def _deadline(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def _open_local(target: Target) -> contextlib.AbstractContextManager[IO[bytes]]:
+    return open(target.real, "rb", buffering=1 << 16)  # noqa: PTH123
+
+
 def scan_file(
-    target: Target, allow: tuple[str, ...], limits: Limits, hash_file: bool = True
+    target: Target,
+    allow: tuple[str, ...],
+    limits: Limits,
+    hash_file: bool = True,
+    opener: Callable[[Target], contextlib.AbstractContextManager[IO[bytes]]] = _open_local,
 ) -> FileResult:
     """Scan one file. This is the per-file error boundary: whatever an analyzer raises on
-    hostile input is reported for this file and never stops the scan."""
+    hostile input is reported for this file and never stops the scan. ``opener`` gives the
+    bytes (a local file; :mod:`mlstix.scan.remote` passes a range reader over an object)."""
     name = os.path.basename(target.display)
     ctx = Context(ImportPolicy(allow), limits, analyzers(), sniff, CONTAINERS, views)
     try:
-        with open(target.real, "rb", buffering=1 << 16) as fp:  # noqa: PTH123
+        with opener(target) as fp:
             digest = None
             if hash_file:
                 digest = hashlib.file_digest(fp, "sha256").hexdigest()  # type: ignore[arg-type]
@@ -199,6 +209,9 @@ def _finding(kb: KnowledgeBase, hit: Hit, path: str, policy: ScanPolicy) -> Find
         courses_of_action=rule.courses_of_action,
         evidence=hit.evidence,
     )
+
+
+to_finding = _finding  # for mlstix.scan.remote, which builds its report from the same hits
 
 
 def collect_targets(
