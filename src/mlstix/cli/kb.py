@@ -81,12 +81,16 @@ def build(out: Path | None) -> None:
 @kb.command()
 def check() -> None:
     """Load and check the authored YAML without writing anything."""
+    from mlstix.kb.controls import load_benchmark
+
     knowledge = load_kb()
+    controls = len(load_benchmark(knowledge).controls)
     console.print(
         f"ok: {len(knowledge.attack_patterns)} attack patterns, "
         f"{len(knowledge.vulnerabilities)} vulnerabilities, "
         f"{len(knowledge.courses_of_action)} courses of action, "
-        f"{len(knowledge.relationships)} relationships, {len(knowledge.mitre)} MITRE objects",
+        f"{len(knowledge.relationships)} relationships, {len(knowledge.mitre)} MITRE objects, "
+        f"{controls} benchmark controls",
         soft_wrap=True,
     )
 
