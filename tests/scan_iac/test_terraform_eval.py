@@ -399,7 +399,7 @@ resource "x_thing" "t" {
         {"DEV": False, "PROD": True},
         "a,b,c,a,z",
         "dflt",
-        '{"Statement":[{"Effect":"Allow","Action":"s3:*"}]}',
+        '{"Statement":[{"Action":"s3:*","Effect":"Allow"}]}',
         "a_b",
         [0, 2, 4],
         ["dev", "prod"],

@@ -170,7 +170,7 @@ def _jsonencode(value: Any) -> Any:
     if has_unknown(value):
         # the shape rules read policies from: a Python literal inside ${jsonencode(...)}
         return Expr("${jsonencode(" + repr(plain) + ")}")
-    return _sized(json.dumps(plain, separators=(",", ":")))
+    return _sized(json.dumps(plain, separators=(",", ":"), sort_keys=True))  # cty sorts keys
 
 
 def _jsondecode(text: Any) -> Any:
