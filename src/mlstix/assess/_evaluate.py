@@ -50,7 +50,11 @@ def _views(resources: Iterable[Resource]) -> list[Resource]:
     }
     out: list[Resource] = []
     for r in resources:
-        if r.provider != "aws":
+        if r.provider == "gcp":
+            from mlstix.assess.gcp import terraform_view
+
+            out.append(terraform_view(r) or r)
+        elif r.provider != "aws":
             out.append(r)
         elif r.type == "AWS::SageMaker::TrainingJob":
             step = {"Name": r.name, "Type": "Training", "Arguments": dict(r.attributes)}

@@ -222,6 +222,53 @@ def azure(
     )
 
 
+@assess.command("gcp")
+@click.option("--project", required=True, metavar="ID", help="Project to read.")
+@click.option(
+    "--location",
+    "locations",
+    multiple=True,
+    metavar="REGION",
+    help="Vertex AI region (repeatable; default us-central1).",
+)
+@_common
+def gcp(
+    project: str,
+    locations: tuple[str, ...],
+    scan_artifacts: bool,
+    max_artifact_size: int,
+    snapshot_out: Path | None,
+    jobs: int,
+    fmt: str | None,
+    output: str,
+    fail_on: str,
+) -> None:
+    """Read Vertex AI (endpoints, models, datasets, featurestores, metadata stores,
+    tensorboards, index endpoints, recent custom and pipeline jobs), Workbench instances, the
+    Cloud Storage buckets behind them and the project's Data Access audit-log configuration.
+
+    Credentials: Google application-default credentials (read-only scope). Exit codes as
+    `assess aws`.
+    """
+    from mlstix.assess.gcp import GcpOptions, collect_gcp
+
+    inventory = collect_gcp(
+        GcpOptions(project=project, locations=locations or ("us-central1",), jobs=jobs)
+    )
+    if scan_artifacts:
+        inventory.note("--scan-artifacts reads SageMaker artifacts only so far")
+    _finish(
+        inventory,
+        [],
+        scan=False,
+        max_size=max_artifact_size,
+        snapshot_out=snapshot_out,
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+    )
+
+
 @assess.command("kubernetes")
 @click.option(
     "--kubeconfig", metavar="FILE", help="Kubeconfig (default: $KUBECONFIG, ~/.kube/config)."

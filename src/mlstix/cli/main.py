@@ -85,6 +85,8 @@ _EXTRAS = {
     "botocore": "assess",
     "kubernetes": "assess",
     "azure": "assess",
+    "googleapiclient": "assess",
+    "google_auth_httplib2": "assess",
     "sigma": "detect",
     "duckdb": "detect",
     "orjson": "detect",
