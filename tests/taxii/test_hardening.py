@@ -183,6 +183,12 @@ def test_too_many_objects_in_one_envelope_is_413(make_server: Any) -> None:
         content=json.dumps({"objects": [{}] * 51}).encode(),
     )
     assert "at most 50" in _is_taxii_error(resp, 413)["description"]
+    # Millions of tiny JSON values are refused before parsing (bounded memory).
+    tiny = b'{"objects": [' + b"{}," * 5_000 + b"{}]}"
+    resp = httpx.post(
+        _objects(server, FINDINGS), headers={**POST, **users.basic(users.writer)}, content=tiny
+    )
+    assert "JSON objects and arrays" in _is_taxii_error(resp, 413)["description"]
 
 
 def test_status_details_are_capped_and_the_counts_exact(make_server: Any) -> None:

@@ -136,7 +136,22 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+STRUCTURES_PER_OBJECT = 100  # JSON objects and arrays an envelope may hold per object allowed
+
+
 def parse_envelope(body: bytes, max_objects: int) -> list[Any]:
+    """The objects of a TAXII envelope (§3.7). Before parsing, the JSON objects and arrays are
+    counted (an upper bound, from the bytes): parsing millions of tiny ones would take hundreds of
+    megabytes, so a body with more than :data:`STRUCTURES_PER_OBJECT` per allowed object is
+    refused unparsed."""
+    structures = body.count(b"{") + body.count(b"[")
+    if structures > max_objects * STRUCTURES_PER_OBJECT:
+        raise TaxiiError(
+            413,
+            "Payload Too Large",
+            f"the envelope holds up to {structures} JSON objects and arrays; this server takes "
+            f"at most {max_objects} STIX objects per request",
+        )
     try:
         envelope = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
