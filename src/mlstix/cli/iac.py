@@ -148,7 +148,10 @@ def iac(
     findings = evaluate(default_registry(), selected, found.resources, kb)
     ran = [r.id for r in selected] if found.scanned else []
     report = Report.build("iac", found.scanned, findings, found.errors, rules_run=ran)
-    hint = "Leave them out with --exclude if they are not IaC."
+    hint = (
+        "Leave them out with --exclude if they are not IaC; for remote Terraform modules, run "
+        "`terraform init` first."
+    )
     sys.exit(emit(report, fmt, output, fail_on, skip_hint=hint))
 
 
