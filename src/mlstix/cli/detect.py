@@ -35,8 +35,8 @@ class _LogsByDefault(click.Group):
 
 @click.group(cls=_LogsByDefault)
 def detect() -> None:
-    """Detect attacks in logs: Sigma rules over cloud audit logs (``detect LOG...``, the same as
-    ``detect logs LOG...``), and the rules exported for a SIEM (``detect export``)."""
+    """Detect attacks in logs: Sigma rules over cloud audit logs ('detect LOG...', the same as
+    'detect logs LOG...'), and the rules exported for a SIEM ('detect export')."""
 
 
 def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:

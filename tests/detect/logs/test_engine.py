@@ -209,3 +209,20 @@ def test_salvage_agrees_with_the_standard_readers(tmp_path: Path) -> None:
         assert problems == []
         assert [json.loads(body) for _, body in records] == events
         assert [n for n, _ in records] == [1, 2, 3]
+
+
+def test_oversized_line_is_refused_with_bounded_memory(tmp_path: Path, kb: Any) -> None:
+    """A gzip that inflates to one 70 MB line: an error for that line (DuckDB reads it as one
+    oversized record without the required fields, or the salvage reader refuses the line), and
+    the other records and files are still read."""
+    bomb = tmp_path / "bomb.jsonl.gz"
+    head = json.dumps(TAMPER).encode() + b"\n"
+    bomb.write_bytes(gzip.compress(head + b'{"eventName": "' + b"A" * (70 << 20) + b'"}\n'))
+    good = write_lines(tmp_path / "good.jsonl", [TAMPER])
+    report = detect_logs(kb, [bomb, good], jobs=1)
+    (error,) = report.errors
+    assert error.path == str(bomb) and error.message.startswith("line 2: ")
+    assert sorted(Path(f.location.path).name for f in report.findings) == [
+        "bomb.jsonl.gz",
+        "good.jsonl",
+    ]

@@ -31,14 +31,17 @@ import orjson
 
 from mlstix.detect.logs._evidence import finding_of
 from mlstix.detect.logs._rules import Plan
-from mlstix.detect.logs._salvage import salvage
+from mlstix.detect.logs._salvage import MAX_DOCUMENT, salvage
 from mlstix.detect.logs._shapes import Shape, sniff
 from mlstix.findings.model import Finding, ScanError, ScannedFile
 from mlstix.kb.graph import KnowledgeBase
 
 __all__ = ["FileResult", "collect", "scan_files"]
 
-_MAX_OBJECT = 512 * 1024 * 1024  # one CloudTrail document; DuckDB's default is 16 MB
+# DuckDB's maximum_object_size (default 16 MB): a whole CloudTrail or Azure records document, or
+# one event of JSON lines and arrays; larger input fails over to the salvage path, which refuses it
+_MAX_DOCUMENT = MAX_DOCUMENT
+_MAX_OBJECT = 64 * 1024 * 1024
 _SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".gz")
 
 
@@ -77,7 +80,8 @@ def _literal(text: str) -> str:
 
 def _source_sql(shape: Shape, file: str, container: str | None = None) -> str:
     container = container or shape.container
-    opts = f"compression='{shape.compression}', maximum_object_size={_MAX_OBJECT}"
+    size = _MAX_DOCUMENT if container == "document" else _MAX_OBJECT
+    opts = f"compression='{shape.compression}', maximum_object_size={size}"
     envelope = shape.envelope if container != "salvaged" else None
     ev = f"json_extract(json, '$.\"{envelope}\"')" if envelope else "json"
     if container == "document":

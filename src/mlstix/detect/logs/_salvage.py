@@ -20,7 +20,8 @@ from mlstix.detect.logs._shapes import Shape
 
 __all__ = ["salvage"]
 
-_MAX_LINE = 64 * 1024 * 1024
+_MAX_LINE = 64 * 1024 * 1024  # one JSON line (an event), as in the fast path
+MAX_DOCUMENT = 512 * 1024 * 1024  # one CloudTrail or Azure records document, decompressed
 
 
 def _chunks(path: Path, gzipped: bool) -> Iterator[bytes]:
@@ -94,6 +95,9 @@ def _from_array(path: Path, shape: Shape, problems: list[str]) -> list[tuple[int
     try:
         for chunk in _chunks(path, shape.compression == "gzip"):
             data += chunk
+            if len(data) > MAX_DOCUMENT:
+                problems.append(f"larger than {MAX_DOCUMENT} bytes decompressed; not read")
+                return []
     except (OSError, EOFError, zlib.error) as exc:
         problems.append(f"{exc}; the records before the cut were read")
     text = data.decode("utf-8", errors="replace")
