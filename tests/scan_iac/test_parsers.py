@@ -470,3 +470,45 @@ def test_cloudformation_parameter_values_decide_conditions(tmp_path: Path) -> No
         "AWS::SageMaker::NotebookInstance PassDevOnlyNotCreated",
     }
     assert _by_name(debug)["FailOpenWhenProd"].attributes["DirectInternetAccess"] == "Disabled"  # type: ignore[attr-defined]
+
+
+def test_arm_conditions_and_parameter_values(tmp_path: Path) -> None:
+    from mlstix.scan.iac import Options
+
+    template = {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "parameters": {
+            "env": {"type": "string", "defaultValue": "dev"},
+            "deployPublic": {"type": "bool", "defaultValue": False},
+        },
+        "resources": [
+            {
+                "type": "Microsoft.MachineLearningServices/workspaces",
+                "name": "prod-only",
+                "condition": "[equals(parameters('env'), 'prod')]",
+                "properties": {},
+            },
+            {
+                "type": "Microsoft.MachineLearningServices/workspaces",
+                "name": "public",
+                "condition": "[parameters('deployPublic')]",
+                "properties": {},
+            },
+            {
+                "type": "Microsoft.MachineLearningServices/workspaces",
+                "name": "not-dev",
+                "condition": "[not(equals(parameters('env'), 'dev'))]",
+                "properties": {},
+            },
+            {
+                "type": "Microsoft.MachineLearningServices/workspaces",
+                "name": "unknown",
+                "condition": "[contains(parameters('env'), 'p')]",
+                "properties": {},
+            },
+        ],
+    }
+    (tmp_path / "t.json").write_text(json.dumps(template))
+    assert sorted(_by_name(collect([tmp_path]))) == ["unknown"]
+    prod = collect([tmp_path], options=Options(parameters=(("env", "prod"),)))
+    assert sorted(_by_name(prod)) == ["not-dev", "prod-only", "unknown"]

@@ -3,8 +3,11 @@
 Template structure: https://learn.microsoft.com/azure/azure-resource-manager/templates/syntax.
 Resources are read from ``resources`` (an array, or a symbolic-name object in language version
 2.0), child resources from a resource's own ``resources`` (their type is the parent's type plus
-the child's, as ARM defines it). ``[parameters('x')]`` and ``[variables('x')]`` resolve to a
-literal ``defaultValue`` / variable; every other template expression becomes an :class:`Expr`.
+the child's, as ARM defines it). ``[parameters('x')]`` and ``[variables('x')]`` resolve to the
+value given with ``--parameter x=...`` or the literal ``defaultValue`` / variable; every other
+template expression becomes an :class:`Expr`. A resource whose ``condition`` is false at these
+values (a literal, ``parameters()``/``variables()``, ``equals``, ``not``, ``and``, ``or`` of
+them) is not deployed, so not reported.
 """
 
 from __future__ import annotations
@@ -74,16 +77,98 @@ def _resources(items: Any, parent: str = "") -> Iterator[tuple[str, dict[str, An
         yield from _resources(res.get("resources"), rtype)
 
 
+_CALL = re.compile(r"^\s*(equals|not|and|or|parameters|variables|bool)\((.*)\)\s*$", re.S)
+
+
+def _split_args(text: str) -> list[str]:
+    args, depth, quoted, start = [], 0, False, 0
+    for i, ch in enumerate(text):
+        if ch == "'":
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")":
+            depth -= 1
+        elif not quoted and ch == "," and depth == 0:
+            args.append(text[start:i])
+            start = i + 1
+    args.append(text[start:])
+    return [a.strip() for a in args if a.strip()]
+
+
+def _condition(
+    expr: str, params: Mapping[str, Any], variables: Mapping[str, Any], depth: int = 0
+) -> Any:
+    """Value of a (small) ARM expression, or None when it cannot be decided."""
+    if depth > 20:
+        return None
+    expr = expr.strip()
+    if expr.startswith("'") and expr.endswith("'"):
+        return expr[1:-1].replace("''", "'")
+    if expr in ("true", "false"):
+        return expr == "true"
+    if re.fullmatch(r"-?\d+", expr):
+        return int(expr)
+    m = _CALL.match(expr)
+    if not m:
+        return None
+    name, args = m.group(1), _split_args(m.group(2))
+    values = [_condition(a, params, variables, depth + 1) for a in args]
+    if any(v is None for v in values):
+        return None
+    if name in ("parameters", "variables") and len(values) == 1:
+        table = params if name == "parameters" else variables
+        found = table.get(str(values[0]))
+        return found if isinstance(found, str | int | bool) else None
+    if name == "equals" and len(values) == 2:
+        a, b = values
+        if isinstance(a, str) and isinstance(b, str) and a != b and a.lower() == b.lower():
+            return None  # differ only in case: not decided here
+        return bool(a == b)
+    if name in ("not", "bool") and len(values) == 1:
+        flag = values[0]
+        if isinstance(flag, str) and flag.lower() in ("true", "false"):
+            flag = flag.lower() == "true"
+        if not isinstance(flag, bool):
+            return None
+        return (not flag) if name == "not" else flag
+    if name in ("and", "or") and values and all(isinstance(v, bool) for v in values):
+        return all(values) if name == "and" else any(values)
+    return None
+
+
+def deployed(
+    res: Mapping[str, Any], params: Mapping[str, Any], variables: Mapping[str, Any]
+) -> bool:
+    """False only when the resource's ``condition`` is known to be false."""
+    cond = res.get("condition")
+    if cond is None:
+        return True
+    if isinstance(cond, bool):
+        return cond
+    if isinstance(cond, str) and cond.startswith("[") and cond.endswith("]"):
+        value = _condition(cond[1:-1], params, variables)
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"  # a bool given as --parameter x=false
+        return value is not False
+    return True
+
+
 class ArmParser:
     kind = "arm"
 
+    def __init__(self, parameters: Mapping[str, str] | None = None) -> None:
+        self.given = dict(parameters or {})
+
     def parse(self, document: Any, text: str, path: str) -> ParsedFile:
         params = {
-            k: p["defaultValue"]
+            k: self.given.get(k, p.get("defaultValue"))
             for k, p in (document.get("parameters") or {}).items()
-            if isinstance(p, dict) and "defaultValue" in p
+            if isinstance(p, dict) and ("defaultValue" in p or k in self.given)
         }
-        resolve = _Resolver(params, document.get("variables") or {})
+        raw_vars = document.get("variables")
+        variables = raw_vars if isinstance(raw_vars, dict) else {}
+        resolve = _Resolver(params, variables)
         index = LineIndex(text)
         cursor = 0
         out = []
@@ -94,6 +179,8 @@ class ArmParser:
             if m:
                 cursor = m.end()
                 line = index.line_of(m.start())
+            if not deployed(res, params, variables):
+                continue
             name = resolve(res.get("name", ""))
             attrs = resolve({k: v for k, v in res.items() if k != "resources"})
             out.append(

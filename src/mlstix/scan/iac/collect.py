@@ -84,7 +84,7 @@ class _Done:
 def _parsers(parameters: tuple[tuple[str, str], ...] = ()) -> dict[str, TextParser]:
     return {
         "plan": PlanParser(),
-        "arm": ArmParser(),
+        "arm": ArmParser(dict(parameters)),
         "cfn": CloudFormationParser(dict(parameters)),
         "k8s": KubernetesParser(),
     }
