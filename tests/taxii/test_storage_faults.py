@@ -177,3 +177,21 @@ def test_a_restart_writes_nothing(tmp_path: Path) -> None:
     assert _digest(db) == before
     wal = Path(f"{db}-wal")
     assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_a_first_release_database_gets_digests_once(tmp_path: Path) -> None:
+    db = _populated(tmp_path, count=5)
+    with sqlite3.connect(db) as conn:  # as the first release stored it: no digest column
+        conn.execute("ALTER TABLE taxii_objects DROP COLUMN body_crc")
+        conn.execute(
+            "UPDATE taxii_objects SET body = 'not json' WHERE object_id = ?", (indicator(3)["id"],)
+        )
+    store = Store(f"sqlite:///{db}")
+    store.close()
+    with sqlite3.connect(db) as conn:
+        rows = dict(conn.execute("SELECT object_id, body_crc FROM taxii_objects").fetchall())
+    assert rows.pop(indicator(3)["id"]) is None  # damaged before the upgrade: stays unserved
+    assert all(isinstance(crc, int) for crc in rows.values()) and len(rows) >= 5
+    before = _digest(db)
+    Store(f"sqlite:///{db}").close()
+    assert _digest(db) == before  # the upgrade ran once

@@ -31,10 +31,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     event,
     inspect,
     make_url,
+    select,
+    update,
 )
 from sqlalchemy.exc import DBAPIError
 
@@ -144,6 +147,28 @@ def _migrate(conn: Connection) -> None:
     present = {c["name"] for c in inspect(conn).get_columns(objects.name)}
     if "body_crc" not in present:  # databases of the first release
         conn.exec_driver_sql(f"ALTER TABLE {objects.name} ADD COLUMN body_crc BIGINT")
+        _add_digests(conn)
+
+
+def _add_digests(conn: Connection) -> None:
+    """Digest the bodies stored without one (once, at the upgrade); a body that is not JSON
+    keeps none and is reported as damaged when read."""
+    import json
+    import zlib
+
+    rows = conn.execute(select(objects.c.seq, objects.c.body)).all()
+    updates = []
+    for seq, body in rows:
+        try:
+            json.loads(body)
+        except ValueError:
+            continue
+        updates.append({"s": seq, "c": zlib.crc32(body.encode("utf-8"))})
+    for start in range(0, len(updates), 1000):
+        conn.execute(
+            update(objects).where(objects.c.seq == bindparam("s")).values(body_crc=bindparam("c")),
+            updates[start : start + 1000],
+        )
 
 
 def _open_sqlite(url: str, database: str) -> Engine:
