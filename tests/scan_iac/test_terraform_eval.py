@@ -488,3 +488,137 @@ def test_large_files_parse_in_chunks_with_the_same_blocks_and_lines(
     assert len(whole) == 3001
     lines = text.splitlines()
     assert all(lines[b.line - 1].startswith(f'resource "{b.labels[0]}"') for b in chunked)
+
+
+def test_registry_module_idioms(tmp_path: Path) -> None:
+    """Idioms of terraform-aws-modules and platform code: create flags, lists of objects turned
+    into maps, nested local modules, outputs feeding other modules, nested dynamic blocks."""
+    _write(
+        tmp_path,
+        {
+            "env/main.tf": """
+variable "create" {
+  default = true
+}
+variable "users" {
+  default = [
+    { name = "ana", internet = false },
+    { name = "ben", internet = true },
+  ]
+}
+variable "settings" {
+  default = {}
+}
+module "platform" {
+  source  = "../modules/platform"
+  create  = var.create
+  users   = { for u in var.users : u.name => u }
+  kms_arn = lookup(var.settings, "kms_arn", null)
+}
+module "serving" {
+  source = "../modules/serving"
+  role   = module.platform.role_name
+}
+""",
+            "modules/platform/main.tf": """
+variable "create" {}
+variable "users" {}
+variable "kms_arn" {
+  default = null
+}
+resource "aws_kms_key" "this" {
+  count = var.create && var.kms_arn == null ? 1 : 0
+}
+module "notebooks" {
+  source   = "./notebooks"
+  for_each = var.create ? var.users : {}
+  name     = each.key
+  internet = each.value.internet
+  kms      = coalesce(var.kms_arn, try(aws_kms_key.this[0].arn, ""))
+}
+output "role_name" {
+  value = "sagemaker-${length(var.users)}-users"
+}
+""",
+            "modules/platform/notebooks/main.tf": """
+variable "name" {}
+variable "internet" {}
+variable "kms" {}
+resource "aws_sagemaker_notebook_instance" "this" {
+  name                   = var.name
+  role_arn               = "r"
+  instance_type          = "ml.t3.medium"
+  direct_internet_access = var.internet ? "Enabled" : "Disabled"
+  kms_key_id             = var.kms
+}
+""",
+            "modules/serving/main.tf": """
+variable "role" {}
+variable "rules" {
+  default = [{ name = "a", ports = [443] }]
+}
+resource "aws_sagemaker_model" "this" {
+  name               = "m"
+  execution_role_arn = "arn:aws:iam::1:role/${var.role}"
+  primary_container {
+    image = "x"
+  }
+  dynamic "vpc_config" {
+    for_each = var.rules
+    content {
+      subnets            = [for p in vpc_config.value.ports : "subnet-${p}"]
+      security_group_ids = ["sg-${vpc_config.value.name}"]
+    }
+  }
+}
+""",
+        },
+    )
+    found = collect([tmp_path / "env"])
+    assert not found.errors, found.errors
+    attrs = _attrs(found)
+    ben = 'module.platform.module.notebooks["ben"].aws_sagemaker_notebook_instance.this'
+    assert ben in attrs
+    assert isinstance(attrs[ben]["kms_key_id"], Expr)  # the created key: known after apply
+    assert "aws_kms_key.this[0]" in attrs[ben]["kms_key_id"]
+    assert _hits(found, "MLSTIX-AWS-SM-001") == [ben]
+    assert _hits(found, "MLSTIX-AWS-SM-003") == []
+    model = attrs["module.serving.aws_sagemaker_model.this"]
+    assert model["execution_role_arn"] == "arn:aws:iam::1:role/sagemaker-2-users"
+    assert model["vpc_config"] == [{"subnets": ["subnet-443"], "security_group_ids": ["sg-a"]}]
+    assert _hits(found, "MLSTIX-AWS-SM-006") == []
+
+
+def test_plan_json_instances_keep_their_keys(tmp_path: Path) -> None:
+    plan = {
+        "format_version": "1.2",
+        "planned_values": {
+            "root_module": {
+                "resources": [
+                    {
+                        "address": 'aws_sagemaker_notebook_instance.users["bob"]',
+                        "mode": "managed",
+                        "type": "aws_sagemaker_notebook_instance",
+                        "name": "users",
+                        "index": "bob",
+                        "values": {"direct_internet_access": "Enabled"},
+                    },
+                    {
+                        "address": "aws_sagemaker_notebook_instance.pool[1]",
+                        "mode": "managed",
+                        "type": "aws_sagemaker_notebook_instance",
+                        "name": "pool",
+                        "index": 1,
+                        "values": {"direct_internet_access": "Disabled"},
+                    },
+                ]
+            }
+        },
+    }
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    found = collect([tmp_path])
+    assert sorted(_attrs(found)) == [
+        "aws_sagemaker_notebook_instance.pool[1]",
+        'aws_sagemaker_notebook_instance.users["bob"]',
+    ]
+    assert _hits(found, "MLSTIX-AWS-SM-001") == ['aws_sagemaker_notebook_instance.users["bob"]']
