@@ -181,9 +181,12 @@ def _scan_torch(src: Source, ctx: Context, files: list[ZipEntry], kind: str) -> 
                     _anomaly(ctx, src, entry.name, f"CRC mismatch in {entry.name}")
                 result = analyze_pickle_stream(stream, ctx.policy)
                 before = len(ctx.hits)
-                report_pickle(result, _member(src, entry, stream), ctx, kind)
+                member = _member(src, entry, stream)
+                report_pickle(result, member, ctx, kind)
                 if kind == "torchscript":
                     ctx.hits[before:] = [h for h in ctx.hits[before:] if not _script_class(h)]
+                if ctx.sniff(member) not in (None, "pickle"):
+                    ctx.scan(member)  # extracted, another loader reads it as what it is
             else:
                 _scan_child(ctx, src, entry, stream)
     if found:
