@@ -55,9 +55,20 @@ _POLICY_HELP = (
               help="Files scanned in parallel (0: one per core).")  # fmt: skip
 @click.option("--public-key", type=click.Path(dir_okay=False, path_type=Path),
               help="Verify model.sig signatures against this PEM public key.")  # fmt: skip
-@click.option("--no-hash", is_flag=True,
-              help="Do not compute the SHA-256 of every scanned file (faster on large models; "
-              "reports then carry no file hashes).")  # fmt: skip
+@click.option("--hash/--no-hash", "hash_files", default=None,
+              help="Compute the SHA-256 of every scanned file (reads each file in full). "
+              "Default: on for local files, off for remote locations.")  # fmt: skip
+@click.option("--state", metavar="FILE|URL",
+              help="Remote locations: incremental state (SQLite file, or a postgresql:// URL); "
+              "a rescan analyses only new and changed objects.")  # fmt: skip
+@click.option("--executor", type=click.Choice(["local", "ray"], case_sensitive=False),
+              default="local", show_default=True,
+              help="Remote locations: analyse here, or as tasks on a Ray cluster.")  # fmt: skip
+@click.option("--ray-address", metavar="ADDRESS",
+              help="Ray cluster for --executor ray (default: RAY_ADDRESS).")  # fmt: skip
+@click.option("--max-bytes-per-file", metavar="SIZE", default=None,
+              help="Remote locations: fetch at most SIZE bytes per object (e.g. 256MiB); an "
+              "object that needs more is an error entry, never skipped silently.")  # fmt: skip
 @click.option("--identity", help="Verify Sigstore signatures made by this identity.")
 @click.option("--identity-provider", help="OIDC issuer of --identity.")
 def models(
@@ -68,13 +79,19 @@ def models(
     policy_file: Path | None,
     exclude: tuple[str, ...],
     jobs: int,
-    no_hash: bool,
+    hash_files: bool | None,
+    state: str | None,
+    executor: str,
+    ray_address: str | None,
+    max_bytes_per_file: str | None,
     public_key: Path | None,
     identity: str | None,
     identity_provider: str | None,
 ) -> None:
     """Scan model files, folders and archives (PyTorch, pickle, joblib, NumPy, Keras,
-    TensorFlow, ONNX, GGUF, safetensors) without loading them.
+    TensorFlow, ONNX, GGUF, safetensors) without loading them. PATH may also be a remote
+    location: s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX,
+    hf://ORG/MODEL[@REVISION] (needs mlstix[remote]; see docs/remote.md).
 
     Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it; 2 the scan
     could not run, or some file could not be scanned (the report lists it under errors).
@@ -95,9 +112,16 @@ def models(
         jobs=jobs,
         policy=policy,
         trust=Trust(public_key, identity, identity_provider),
-        hash_files=not no_hash,
+        hash_files=hash_files is not False,
     )
-    if sys.stderr.isatty():
+    from mlstix.cli._remote import remote_paths, scan_with_remote
+
+    remote = remote_paths(paths)
+    if remote or state or executor.lower() != "local" or ray_address or max_bytes_per_file:
+        report = scan_with_remote(
+            paths, options, hash_files, state, executor.lower(), ray_address, max_bytes_per_file
+        )
+    elif sys.stderr.isatty():
         report = _with_progress(paths, load_kb, options)
     else:
         report = scan_models(paths, load_kb, options)

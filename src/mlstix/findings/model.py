@@ -134,9 +134,13 @@ class ScannedFile:
     path: str
     kind: str  # the detected format, e.g. "pytorch-zip", "terraform"
     sha256: str | None = None
+    bytes_fetched: int | None = None  # remote scans: bytes read from the store in this run
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "kind": self.kind, "sha256": self.sha256}
+        out: dict[str, Any] = {"path": self.path, "kind": self.kind, "sha256": self.sha256}
+        if self.bytes_fetched is not None:
+            out["bytes_fetched"] = self.bytes_fetched
+        return out
 
 
 @dataclass(frozen=True)

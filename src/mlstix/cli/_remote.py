@@ -1,0 +1,103 @@
+"""``scan models`` on remote locations (s3://, gs://, az://, hf://): the options that only
+apply there, and the merge with a local scan when both kinds of path are given."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import TYPE_CHECKING
+
+from mlstix.cli._console import err_console
+from mlstix.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlstix.findings.model import Report
+    from mlstix.scan.models import ScanOptions
+
+__all__ = ["parse_size", "remote_paths", "scan_with_remote"]
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1 << 10, "m": 1000**2, "mb": 1000**2,
+          "mib": 1 << 20, "g": 1000**3, "gb": 1000**3, "gib": 1 << 30, "t": 1000**4,
+          "tb": 1000**4, "tib": 1 << 40}  # fmt: skip
+
+
+def parse_size(text: str) -> int:
+    """``256MiB``, ``1G``, ``500kb``, ``1048576`` -> bytes."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = m.group(2).lower() if m else ""
+    if not m or unit not in _UNITS or float(m.group(1)) <= 0:
+        raise UsageError(f"--max-bytes-per-file {text!r}: not a size (examples: 64MiB, 1G, 500000)")
+    return int(float(m.group(1)) * _UNITS[unit])
+
+
+def remote_paths(paths: tuple[str, ...]) -> list[str]:
+    from mlstix.scan.remote._fs import is_remote
+
+    return [p for p in paths if is_remote(p)]
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def scan_with_remote(
+    paths: tuple[str, ...],
+    options: ScanOptions,
+    hash_files: bool | None,
+    state: str | None,
+    executor: str,
+    ray_address: str | None,
+    max_bytes: str | None,
+) -> Report:
+    """Scan the remote ``paths`` (and the local ones with the local scanner) into one report."""
+    from mlstix.findings.model import Report
+    from mlstix.kb.load import load_kb
+    from mlstix.scan.models import scan_models
+    from mlstix.scan.remote import RemoteOptions, RemoteStats, scan_remote
+
+    remote = remote_paths(paths)
+    local = [p for p in paths if p not in remote]
+    if not remote:
+        raise UsageError(
+            "--state, --executor ray, --ray-address and --max-bytes-per-file apply to remote "
+            "locations (s3://, gs://, az://, hf://); none was given"
+        )
+    if options.trust.given:
+        raise UsageError(
+            "signature verification of remote models is `mlstix verify URL`; "
+            "scan models checks no signatures on s3://, gs://, az:// or hf:// locations"
+        )
+    settings = RemoteOptions(
+        state=state,
+        executor=executor,
+        ray_address=ray_address,
+        max_bytes_per_file=parse_size(max_bytes) if max_bytes else 0,
+        in_flight=options.jobs or 16,
+    )
+    stats = RemoteStats()
+    remote_options = dataclasses.replace(options, hash_files=bool(hash_files))
+    report = scan_remote(remote, load_kb, remote_options, settings, stats=stats)
+    share = f" ({100 * stats.fetched_bytes / stats.total_bytes:.2g}%)" if stats.total_bytes else ""
+    unchanged = f"; {stats.reused} unchanged since the last scan" if state else ""
+    err_console.print(
+        f"fetched {_human(stats.fetched_bytes)} of {_human(stats.total_bytes)}{share} in "
+        f"{stats.requests} range reads for {stats.analysed} of {stats.objects} objects"
+        f"{unchanged}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not local:
+        return report
+    other = scan_models(local, load_kb, options)
+    return Report.build(
+        "models",
+        (*report.scanned, *other.scanned),
+        (*report.findings, *other.findings),
+        (*report.errors, *other.errors),
+        rules_run=(*report.rules_run, *other.rules_run),
+    )

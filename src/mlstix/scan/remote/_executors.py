@@ -1,0 +1,145 @@
+"""Where the per-object work runs: ``local`` (listing in threads, analysis in the model
+scanner's isolated worker processes, each file's crash or stall costing only that file) or
+``ray`` (listing split by prefix and analysis as Ray tasks on an existing cluster, results
+streamed back to the driver). Both run the same functions: :func:`._listing.list_under` and
+:func:`._work.scan_object`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from mlstix.errors import MlstixError, UsageError
+from mlstix.scan.remote._listing import RemoteObject, list_under
+from mlstix.scan.remote._work import ObjectResult, Work, failed, scan_object
+
+__all__ = ["Executor", "LocalExecutor", "RayExecutor"]
+
+# Endpoint settings (never credentials) that Ray workers get from the driver, so both sides
+# read the same store. Credentials come from each worker's own environment (its pod's identity).
+_ENDPOINT_VARS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION",
+                  "STORAGE_EMULATOR_HOST", "HF_ENDPOINT", "AZURE_STORAGE_ACCOUNT_NAME")  # fmt: skip
+
+
+class Executor(Protocol):
+    def list_prefixes(self, root: str, prefixes: list[str]) -> Iterator[list[RemoteObject]]: ...
+
+    def scan(self, objs: list[RemoteObject], work: Work) -> Iterator[ObjectResult]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """``jobs`` objects in flight, each analysed in an isolated worker process (or in this
+    process when ``isolate`` is false)."""
+
+    def __init__(self, jobs: int, *, isolate: bool = True) -> None:
+        self.jobs = jobs
+        self.isolate = isolate
+
+    def list_prefixes(self, root: str, prefixes: list[str]) -> Iterator[list[RemoteObject]]:
+        with ThreadPoolExecutor(max_workers=min(16, max(1, len(prefixes)))) as pool:
+            yield from pool.map(functools.partial(list_under, root), prefixes)
+
+    def scan(self, objs: list[RemoteObject], work: Work) -> Iterator[ObjectResult]:
+        func = functools.partial(scan_object, work=work)
+        if not self.isolate:
+            for obj in objs:
+                yield func(obj)
+            return
+        from mlstix.scan.models._pool import run_isolated
+
+        yield from run_isolated(
+            objs,
+            func,
+            failed,
+            jobs=self.jobs,
+            timeout=work.limits.timeout,
+            memory=work.limits.max_memory,
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise MlstixError(
+            "--executor ray needs the Python package 'ray', which is not installed",
+            hint="pip install 'mlstix[ray]'",
+        ) from None
+    return ray
+
+
+class RayExecutor:
+    """Tasks on the Ray cluster at ``address`` (``--ray-address`` or ``RAY_ADDRESS``), at most
+    ``in_flight`` at once; the driver (this process) keeps the report and the state."""
+
+    def __init__(self, address: str | None, in_flight: int) -> None:
+        ray = _ray()
+        address = address or os.environ.get("RAY_ADDRESS")
+        if not address:
+            raise UsageError(
+                "--executor ray needs a cluster: give --ray-address ADDRESS or set RAY_ADDRESS "
+                "(for example ray://head:10001 or auto)"
+            )
+        env = {k: os.environ[k] for k in _ENDPOINT_VARS if k in os.environ}
+        try:
+            ray.init(
+                address=address,
+                runtime_env={"env_vars": env} if env else None,
+                logging_level="ERROR",
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+            raise MlstixError(
+                f"--ray-address {address}: cannot connect to the Ray cluster: {exc}",
+                hint="start one with `ray start --head`, or point at a KubeRay head service",
+            ) from None
+        self.ray = ray
+        self.in_flight = max(1, in_flight)
+        self._list = ray.remote(max_retries=2)(list_under)
+        self._scan = ray.remote(max_retries=1, num_cpus=1)(scan_object)
+
+    def _stream(
+        self, items: list[Any], submit: Callable[[Any], Any], on_error: Callable[[Any, str], Any]
+    ) -> Iterator[Any]:
+        ray = self.ray
+        queue = list(reversed(items))
+        pending: dict[Any, Any] = {}
+        while queue or pending:
+            while queue and len(pending) < self.in_flight:
+                item = queue.pop()
+                pending[submit(item)] = item
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                item = pending.pop(ref)
+                try:
+                    yield ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:
+                    cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+                    if isinstance(cause, MlstixError):
+                        raise cause from None
+                    yield on_error(item, f"the Ray task failed: {type(cause).__name__}: {cause}")
+                except ray.exceptions.RayError as exc:
+                    yield on_error(item, f"the Ray task failed: {type(exc).__name__}")
+
+    def list_prefixes(self, root: str, prefixes: list[str]) -> Iterator[list[RemoteObject]]:
+        def listing_failed(prefix: str, why: str) -> list[RemoteObject]:
+            raise MlstixError(f"{root}: cannot list {prefix}: {why}")
+
+        yield from self._stream(prefixes, lambda p: self._list.remote(root, p), listing_failed)
+
+    def scan(self, objs: list[RemoteObject], work: Work) -> Iterator[ObjectResult]:
+        work_ref = self.ray.put(work)
+        yield from self._stream(objs, lambda o: self._scan.remote(o, work_ref), failed)
+
+    def close(self) -> None:
+        self.ray.shutdown()

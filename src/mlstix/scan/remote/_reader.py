@@ -1,0 +1,215 @@
+"""A seekable, read-only file over one remote object, fetching by HTTP range only the bytes
+that the model scanner's analyzers read.
+
+Nothing about the analysis changes remotely: the analyzers that scan a local file get this
+object as their ``Source.fp`` and read through it exactly as they read a file, so the bytes a
+local scan looks at are the bytes fetched, and a hostile file can hide nothing from a remote
+scan that a local scan would see (a differential test compares both on the same bytes). Which
+bytes that is follows from the analyzers: safetensors and GGUF their header and metadata, zip
+checkpoints their end records, central directory and the members that can hold code, pickles
+everything.
+
+To keep round trips few, opening an object prefetches, concurrently where the filesystem is
+asynchronous (``cat_ranges``), what every scan reads: the head, the tail (where the zip end
+record sits, which every loader's view looks for), and the power-of-two offsets where the HDF5
+library looks for a superblock after a user block. Small objects are fetched whole. Sequential
+reads (a pickle) double their read-ahead up to 16 MiB. Every byte the filesystem returns is
+counted; a cap (``--max-bytes-per-file``) turns a read past it into an error for that file,
+never into a silently partial, clean result.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
+
+__all__ = ["FetchLimitError", "RangeFile", "RemoteReadError"]
+
+_WHOLE = 1 << 20  # objects up to this size are fetched in one request
+_EDGE = 64 << 10  # head prefetched
+_TAIL = 22 + 65535 + 20 + 56  # zip end record with the longest comment, zip64 locator/record
+_AHEAD_MIN = 16 << 10
+_AHEAD_MAX = 16 << 20
+
+
+class RemoteReadError(OSError):
+    """The store did not return the bytes asked for (network, permission, object changed)."""
+
+
+class FetchLimitError(OSError):
+    """Analysing the object would fetch more than ``--max-bytes-per-file``."""
+
+
+class RangeFile(io.RawIOBase):
+    """``fs``'s object ``path`` of ``size`` bytes, read by range with a cache of fetched spans."""
+
+    def __init__(self, fs: AbstractFileSystem, path: str, size: int, *, max_bytes: int = 0) -> None:
+        super().__init__()
+        self.fs = fs
+        self.path = path
+        self.size = size
+        self.max_bytes = max_bytes
+        self.fetched = 0  # bytes returned by the store
+        self.requests = 0
+        self._pos = 0
+        self._starts: list[int] = []  # sorted, non-overlapping cached spans
+        self._spans: dict[int, bytes] = {}
+        self._ahead = _AHEAD_MIN
+        self._last_end = -1
+
+    # --- io.RawIOBase ---------------------------------------------------------------------
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        pos = base + offset
+        if pos < 0:
+            raise OSError(22, "negative seek position")
+        self._pos = pos
+        return pos
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        start = self._pos
+        end = self.size if size is None or size < 0 else min(self.size, start + size)
+        if start >= end:
+            return b""
+        data = self._get(start, end)
+        self._pos = end
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    # --- fetching -------------------------------------------------------------------------
+    def prefetch(self) -> None:
+        """Fetch, in one concurrent batch, what every scan of the object reads."""
+        if self.size <= _WHOLE:
+            ranges = [(0, self.size)]
+        else:
+            ranges = [(0, _EDGE), (max(_EDGE, self.size - _TAIL), self.size)]
+            probe = 512
+            while probe + 8 <= self.size - _TAIL:
+                if probe >= _EDGE:
+                    ranges.append((probe, probe + 8))
+                probe *= 2
+        if self.max_bytes and sum(e - s for s, e in ranges) > self.max_bytes:
+            return  # under a tight cap, fetch only what the analysis asks for
+        self._fetch(ranges)
+
+    def _missing(self, start: int, end: int) -> list[tuple[int, int]]:
+        gaps: list[tuple[int, int]] = []
+        pos = start
+        i = bisect.bisect_right(self._starts, pos) - 1
+        if i < 0:
+            i = 0
+        while pos < end:
+            if i < len(self._starts):
+                s = self._starts[i]
+                e = s + len(self._spans[s])
+                if s <= pos < e:
+                    pos = e
+                    i += 1
+                    continue
+                if s > pos:
+                    gaps.append((pos, min(s, end)))
+                    pos = min(s, end)
+                    continue
+                i += 1
+                continue
+            gaps.append((pos, end))
+            break
+        return gaps
+
+    def _get(self, start: int, end: int) -> bytes:
+        gaps = self._missing(start, end)
+        if gaps:
+            sequential = gaps[0][0] == self._last_end
+            self._ahead = min(_AHEAD_MAX, self._ahead * 2) if sequential else _AHEAD_MIN
+            last_start, last_end = gaps[-1]
+            grown = min(self.size, max(last_end, last_start + self._ahead))
+            gaps[-1] = (last_start, self._clip(last_start, grown))
+            self._fetch(gaps)
+        out = bytearray()
+        pos = start
+        i = bisect.bisect_right(self._starts, pos) - 1
+        while pos < end:
+            s = self._starts[i]
+            chunk = self._spans[s]
+            take = chunk[pos - s : end - s]
+            if not take:
+                raise RemoteReadError(f"{self.path}: the store returned fewer bytes than asked")
+            out += take
+            pos += len(take)
+            i += 1
+        return bytes(out)
+
+    def _clip(self, start: int, end: int) -> int:
+        """Do not read ahead into bytes that are already cached."""
+        j = bisect.bisect_right(self._starts, start)
+        if j < len(self._starts):
+            end = min(end, self._starts[j])
+        return end
+
+    def _fetch(self, ranges: list[tuple[int, int]]) -> None:
+        ranges = [(s, e) for s, e in ranges if e > s]
+        want = sum(e - s for s, e in ranges)
+        if self.max_bytes and self.fetched + want > self.max_bytes:
+            raise FetchLimitError(
+                f"analysing it needs more than the {self.max_bytes} bytes allowed per file "
+                "(--max-bytes-per-file); not fully analysed"
+            )
+        try:
+            if len(ranges) == 1:
+                blobs = [self.fs.cat_file(self.path, start=ranges[0][0], end=ranges[0][1])]
+            else:
+                n = len(ranges)
+                blobs = self.fs.cat_ranges(
+                    [self.path] * n, [s for s, _ in ranges], [e for _, e in ranges],
+                    on_error="raise",
+                )  # fmt: skip
+        except OSError as exc:
+            raise RemoteReadError(_why(exc)) from None
+        except Exception as exc:  # network libraries' own errors (aiohttp, requests, SDKs)
+            raise RemoteReadError(_why(exc)) from None
+        self.requests += len(ranges)
+        for (s, e), blob in zip(ranges, blobs, strict=True):
+            if not isinstance(blob, bytes):
+                raise RemoteReadError(_why(blob) if isinstance(blob, BaseException) else "no data")
+            self.fetched += len(blob)
+            if len(blob) != e - s:
+                raise RemoteReadError(
+                    f"asked for bytes {s}-{e - 1}, got {len(blob)}: the object changed or is "
+                    "shorter than listed"
+                )
+            self._insert(s, blob)
+        self._last_end = ranges[-1][1]
+
+    def _insert(self, start: int, blob: bytes) -> None:
+        # the cache only ever fetches gaps, so a new span overlaps none; merge is unnecessary
+        if start in self._spans and len(self._spans[start]) >= len(blob):
+            return
+        if start not in self._spans:
+            bisect.insort(self._starts, start)
+        self._spans[start] = blob
+
+
+def _why(exc: BaseException) -> str:
+    from mlstix.scan.remote._fs import describe_failure
+
+    return describe_failure(exc)
