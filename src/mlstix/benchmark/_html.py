@@ -45,8 +45,10 @@ def _control_row(r: ControlResult) -> str:
         if att is not None
         else ""
     )
+    cid = esc(r.control.id)
+    anchor = f'<a href="#{cid}">{cid}</a>' if r.status is Status.FAIL else cid
     return (
-        f'<tr><td><a href="#{esc(r.control.id)}">{esc(r.control.id)}</a></td>'
+        f"<tr><td>{anchor}</td>"
         f'<td class="n">{r.control.level}</td><td class="st">{_badge(r.status)}</td>'
         f"<td>{esc(r.control.title)}</td><td>{esc(r.reason)}{attested}</td></tr>"
     )

@@ -74,6 +74,7 @@ def list_(level: int | None, platform: str | None, fmt: str) -> None:
                 "course_of_action": bench.section_of(c).course_of_action,
                 "automated": c.audit.automated,
                 "rules": list(c.audit.rules),
+                "rule_patterns": list(c.audit.rule_patterns),
             }
             for c in selected
         ]
