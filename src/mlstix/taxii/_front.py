@@ -145,7 +145,7 @@ class PageCache:
         return hit
 
     def put(self, key: tuple[str, bytes], body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-        if len(body) > self.max_bytes // 8 or key in self._entries:
+        if not self.max_bytes or len(body) > self.max_bytes // 8 or key in self._entries:
             return
         self._entries[key] = (body, headers)
         self._size += len(body)
@@ -156,7 +156,7 @@ class PageCache:
 
 class Front:
     def __init__(self, app: ASGIApp, server: Server, sqlite_path: str | None) -> None:
-        self.cache = PageCache()
+        self.cache = PageCache(server.config.page_cache_bytes)
         self.app = app
         self.server = server
         self.prefix = f"/{server.config.api_root}/collections/"

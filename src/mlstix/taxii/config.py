@@ -85,6 +85,7 @@ class ServerConfig:
     max_objects_per_envelope: int = 10_000
     max_page_bytes: int = 4 * 1024 * 1024
     max_status_details: int = 1000
+    page_cache_bytes: int = 64 * 1024 * 1024
     status_retention_days: int = 30
     header_timeout: int = 10
     max_connections: int = 1000
@@ -96,11 +97,12 @@ class ServerConfig:
         for name in (
             "port", "workers", "max_content_length", "max_page_size", "default_page_size",
             "max_objects_per_envelope", "max_page_bytes", "max_status_details",
-            "status_retention_days", "header_timeout", "max_connections",
+            "status_retention_days", "header_timeout", "max_connections", "page_cache_bytes",
             "login_max_failures", "login_window",
         ):  # fmt: skip
             value = getattr(self, name)
             low = 0 if name in ("port", "status_retention_days", "login_max_failures") else 1
+            low = 0 if name == "page_cache_bytes" else low
             if not low <= value <= 2**40:
                 raise UsageError(f"setting {name} must be an integer of at least {low}")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
