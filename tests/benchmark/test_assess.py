@@ -296,3 +296,23 @@ def test_demo_step_assesses_the_example_iac(repo_root: Path, kb: KnowledgeBase) 
     assert "MLCS-7.4" in text and "kserve.yaml" in text  # privileged KServe predictor
     assert "MLCS-4.1" in text and "aws_s3_bucket.models" in text
     assert "by course of action" in text and "score " in text
+
+
+def test_end_to_end_from_a_scan_iac_json_report(repo_root: Path, tmp_path: Path) -> None:
+    """scan iac writes rules_run into its JSON report; benchmark assess reads it back."""
+    report = tmp_path / "iac.json"
+    scan = CliRunner().invoke(
+        cli, ["scan", "iac", str(repo_root / "examples" / "iac"), "--format", "json",
+              "-o", str(report), "--fail-on", "none"],
+    )  # fmt: skip
+    assert scan.exit_code == 0, scan.output
+    assert "MLSTIX-AWS-IAM-001" in json.loads(report.read_text(encoding="utf-8"))["rules_run"]
+    code, out, _ = _run("assess", str(report), "--platform", "aws", "--format", "json")
+    assert code == 1
+    by_id = {c["id"]: c for c in json.loads(out)["controls"]}
+    assert by_id["MLCS-4.1"]["status"] == "fail"  # the example bucket has no versioning
+    assert by_id["MLCS-4.1"]["failures"][0]["location"]["resource"] == "aws_s3_bucket.models"
+    assert by_id["MLCS-6.1"]["status"] == "pass"  # no IAM policy grants sagemaker:*
+    assert by_id["MLCS-9.6"]["status"] == "not-assessed"  # live-only rules did not run
+    assert "mlstix assess" in by_id["MLCS-9.6"]["reason"]
+    assert by_id["MLCS-7.4"]["status"] == "not-applicable"  # kubernetes, not aws
