@@ -226,3 +226,12 @@ def test_oversized_line_is_refused_with_bounded_memory(tmp_path: Path, kb: Any) 
         "bomb.jsonl.gz",
         "good.jsonl",
     ]
+
+
+def test_line_numbers_count_blank_lines(tmp_path: Path, kb: Any) -> None:
+    path = tmp_path / "gaps.jsonl.gz"
+    lines = [json.dumps(BENIGN), "", "   ", json.dumps(TAMPER), "", json.dumps(TAMPER)]
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    report = detect_logs(kb, [path], jobs=1)
+    assert not report.errors
+    assert [f.location.line for f in report.findings] == [4, 6]

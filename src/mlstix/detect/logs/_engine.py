@@ -31,7 +31,7 @@ import orjson
 
 from mlstix.detect.logs._evidence import finding_of
 from mlstix.detect.logs._rules import Plan
-from mlstix.detect.logs._salvage import MAX_DOCUMENT, salvage
+from mlstix.detect.logs._salvage import MAX_DOCUMENT, line_numbers, salvage
 from mlstix.detect.logs._shapes import Shape, sniff
 from mlstix.findings.model import Finding, ScanError, ScannedFile
 from mlstix.kb.graph import KnowledgeBase
@@ -152,14 +152,17 @@ class _Runner:
         document = shape.container == "document"
         try:
             rows = self.rows(plan, _source_sql(shape, name))
-            locations: Sequence[int] | None = None
+            locations: Sequence[int] | dict[int, int] | None = None
+            if rows and shape.container == "lines":
+                # DuckDB numbers records and skips blank lines: map to true line numbers
+                locations = line_numbers(path, shape, max(r[0] for r in rows))
         except duckdb.Error:
             records, bad = salvage(path, shape)
             result.errors.extend(ScanError(name, msg) for msg in bad)
             locations = [loc for loc, _ in records]
             rows = self._rows_of(plan, shape, records)
         for rec, raw, hits, missing in rows:
-            where = locations[rec - 1] if locations is not None else rec
+            where = _at(locations, rec)
             place = f"record {where}" if document else f"line {where}"
             if missing:
                 result.errors.append(ScanError(name, _missing(plan, raw, place)))
@@ -182,6 +185,14 @@ class _Runner:
             return self.rows(plan, _source_sql(shape, tmp, "salvaged"))
         finally:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _at(locations: Sequence[int] | dict[int, int] | None, rec: int) -> int:
+    if locations is None:
+        return rec
+    if isinstance(locations, dict):
+        return locations.get(rec, rec)
+    return locations[rec - 1]
 
 
 def _missing(plan: Plan, raw: str, place: str) -> str:

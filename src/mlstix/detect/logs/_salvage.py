@@ -18,7 +18,7 @@ import orjson
 
 from mlstix.detect.logs._shapes import Shape
 
-__all__ = ["salvage"]
+__all__ = ["MAX_DOCUMENT", "line_numbers", "salvage"]
 
 _MAX_LINE = 64 * 1024 * 1024  # one JSON line (an event), as in the fast path
 MAX_DOCUMENT = 512 * 1024 * 1024  # one CloudTrail or Azure records document, decompressed
@@ -59,6 +59,18 @@ def _lines(path: Path, gzipped: bool, problems: list[str]) -> Iterator[tuple[int
             yield number + 1, pending
     except (OSError, EOFError, zlib.error) as exc:
         problems.append(f"line {number + 1}: {exc}; the lines before it were read")
+
+
+def line_numbers(path: Path, shape: Shape, last: int) -> dict[int, int]:
+    """Record number (as DuckDB counts them: non-blank lines) → line number, up to ``last``."""
+    out: dict[int, int] = {}
+    problems: list[str] = []
+    for number, line in _lines(path, shape.compression == "gzip", problems):
+        if line.strip():
+            out[len(out) + 1] = number
+            if len(out) >= last:
+                break
+    return out
 
 
 def _envelope(obj: object, shape: Shape) -> object:
