@@ -65,6 +65,17 @@ resource "terraform_data" "pool" {
   count = var.replicas + (local.is_prod ? 1 : 0)
   input = format("pool-%s-%02d", var.env, count.index)
 }
+resource "terraform_data" "files" {
+  input = {
+    config  = yamldecode(file("${path.module}/config.yaml"))
+    exists  = [fileexists("config.yaml"), fileexists("nope.yaml")]
+    scalars = yamldecode(join(", ", [
+      "{a: n, b: yes, c: on, d: 010, e: 1:30, f: True, g: ~, h: 1.5, i: 0x1F",
+      "k: 0o17, l: y, m: No, o: OFF, p: 1_000, q: 0b101, r: .5, s: +12}",
+    ]))
+    root    = path.root
+  }
+}
 resource "terraform_data" "funcs" {
   input = {
     names      = local.names
@@ -134,7 +145,12 @@ variable "variants" {
 }
 resource "terraform_data" "variant" {
   count = var.variants
-  input = { name = "${var.name}-${count.index}", kms = var.kms }
+  input = {
+    name   = "${var.name}-${count.index}"
+    kms    = var.kms
+    policy = jsondecode(file("${path.module}/policy.json"))
+    module = path.module
+  }
 }
 output "names" {
   value = [for v in terraform_data.variant : v.input.name]
@@ -196,6 +212,10 @@ def test_evaluation_matches_terraform_plan(tmp_path: Path, with_tfvars: bool) ->
     (tmp_path / "modules" / "endpoint").mkdir(parents=True)
     (root / "main.tf").write_text(ROOT)
     (tmp_path / "modules" / "endpoint" / "main.tf").write_text(MODULE)
+    (tmp_path / "modules" / "endpoint" / "policy.json").write_text(
+        '{"Statement": [{"Effect": "Allow", "Action": "sagemaker:InvokeEndpoint"}]}'
+    )
+    (root / "config.yaml").write_text("endpoints:\n  churn: {instance: ml.m5.large, n: 2}\n")
     if with_tfvars:
         (root / "terraform.tfvars").write_text(TFVARS)
     expected = _terraform_values(root)

@@ -622,3 +622,48 @@ def test_plan_json_instances_keep_their_keys(tmp_path: Path) -> None:
         'aws_sagemaker_notebook_instance.users["bob"]',
     ]
     assert _hits(found, "MLSTIX-AWS-SM-001") == ['aws_sagemaker_notebook_instance.users["bob"]']
+
+
+def test_file_reads_policies_beside_the_modules_and_nothing_else(tmp_path: Path) -> None:
+    outside = tmp_path / "secret.txt"
+    outside.write_text("aws_secret_access_key = hunter2\n")
+    _write(
+        tmp_path,
+        {
+            "live/main.tf": f"""
+module "roles" {{
+  source = "../modules/roles"
+}}
+resource "aws_sagemaker_notebook_instance" "nb" {{
+  name          = "nb"
+  role_arn      = "r"
+  instance_type = "ml.t3.medium"
+  tags = {{
+    leak     = file("{outside}")
+    relative = file("../secret.txt")
+    cfg      = yamldecode(file("settings.yaml")).team
+  }}
+}}
+""",
+            "live/settings.yaml": "team: ml\n",
+            "modules/roles/main.tf": """
+resource "aws_iam_policy" "fail_wildcard" {
+  name   = "sm-all"
+  policy = file("${path.module}/policies/sagemaker.json")
+}
+""",
+            "modules/roles/policies/sagemaker.json": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "sagemaker:*", "Resource": "*"}],
+                }
+            ),
+        },
+    )
+    found = collect([tmp_path / "live"])
+    assert not found.errors
+    tags = _attrs(found)["aws_sagemaker_notebook_instance.nb"]["tags"]
+    assert isinstance(tags["leak"], Expr) and isinstance(tags["relative"], Expr)
+    assert "hunter2" not in json.dumps({k: str(v) for k, v in tags.items()})
+    assert tags["cfg"] == "ml"
+    assert _hits(found, "MLSTIX-AWS-IAM-001") == ["module.roles.aws_iam_policy.fail_wildcard"]

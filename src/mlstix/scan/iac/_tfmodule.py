@@ -28,6 +28,7 @@ from typing import Any
 
 from mlstix.scan.iac._hcl import Node
 from mlstix.scan.iac._tfeval import STEP_BUDGET, Evaluator, Lazy
+from mlstix.scan.iac._tffiles import file_functions, yamldecode
 from mlstix.scan.iac._tffuncs import FUNCTIONS
 from mlstix.scan.iac._tftypes import EvalError, cli_value, to_number, to_string, typed, unknown
 from mlstix.scan.iac._values import Expr
@@ -69,8 +70,10 @@ class RootEvaluation:
         self.scope = scope
         self.errors: list[tuple[str, str]] = []
         self.ev = Evaluator(FUNCTIONS, [STEP_BUDGET])
+        self.folders: set[Path] = set()  # module folders evaluated: file() reads below them
         self._error_seen: set[tuple[str, str]] = set()
         self.root_shown = "."
+        self.root = Path()
 
     def error(self, path: str, message: str) -> None:
         if (path, message) not in self._error_seen:
@@ -79,6 +82,10 @@ class RootEvaluation:
 
     def run(self, tfdir: TerraformDir, options: Options) -> list[Resource]:
         self.root_shown = tfdir.shown or "."
+        self.root = tfdir.path
+        self.folders.add(tfdir.path)
+        files = file_functions(tfdir.path, lambda: tuple(self.folders))
+        self.ev = Evaluator({**FUNCTIONS, **files, "yamldecode": yamldecode}, [STEP_BUDGET])
         values: dict[str, Any] = {}
         for _shown, assigned in (*tfdir.tfvars, *options.var_files):
             for name, raw in assigned.items():
@@ -140,7 +147,7 @@ class _Instance:
             "var": variables,
             "local": Lazy(self._local, "local"),
             "module": Lazy(self._module, "module"),
-            "path": {"module": tfdir.shown or ".", "root": ".", "cwd": "."},
+            "path": {"module": _relative(tfdir.path, run.root), "root": ".", "cwd": "."},
             "terraform": {"workspace": "default"},
         }
 
@@ -330,6 +337,8 @@ class _Instance:
             self.run.error(call.file, f"{address}: module calls itself")
             return None
         target = self.run.loader(folder, shown)
+        if target is not None:
+            self.run.folders.add(target.path)
         if target is None:
             self.run.error(call.file, f"{address}: module folder {shown} does not exist")
         return target
@@ -380,3 +389,8 @@ class _Instance:
             if isinstance(children, list):
                 for _, child in children:
                     child.emit(out)
+
+
+def _relative(folder: Path, root: Path) -> str:
+    """``path.module``: the module's folder relative to the root module's, as Terraform gives it."""
+    return os.path.relpath(folder, root) if folder != root else "."
