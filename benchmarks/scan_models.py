@@ -7,6 +7,7 @@ planted payloads each tool found, and how many clean files each flagged.
 
     python benchmarks/scan_models.py --gb 3          # corpus size, default 2
     python benchmarks/scan_models.py --keep          # keep benchmarks/.work/scan_models/corpus
+    python benchmarks/scan_models.py --reuse --repeat 3   # same corpus, best of 3 runs each
 
 The peer tools, and numpy/joblib/h5py used to write real joblib and HDF5 files, are installed
 into benchmarks/.work/scan_models/venv (git-ignored). Nothing generated here is ever loaded or
@@ -315,16 +316,48 @@ def plant(block: bytes) -> list[str]:
     (p / "external_escape.onnx").write_bytes(
         onnx_bytes(1024, block, external="../../../etc/passwd")
     )
+    plant_evasions(p, marker, block)
     return sorted(str(f.relative_to(CORPUS)) for f in p.iterdir())
+
+
+def plant_evasions(p: Path, marker: str, block: bytes) -> None:
+    """The loader views of issue 10: what torch.load, joblib and pandas read although the
+    first bytes, the name or the extension say otherwise."""
+    import lzma
+
+    evil = call("os", "system", marker)
+    # current PyTorch: ZIP64 end record and locator between the directory and the end record
+    torch_zip(p / "zip64_current_torch.pt", evil, [MB], block)
+    data = (p / "zip64_current_torch.pt").read_bytes()
+    eocd = data.rfind(b"PK\x05\x06")
+    count, cd_size, cd_offset = struct.unpack("<HII", data[eocd + 10 : eocd + 20])
+    rec = struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, cd_size,
+                      cd_offset)  # fmt: skip
+    loc = struct.pack("<4sIQI", b"PK\x06\x07", 0, eocd, 1)
+    (p / "zip64_current_torch.pt").write_bytes(data[:eocd] + rec + loc + data[eocd:])
+    # pickle.load needs no PROTO: a FRAME first
+    frame = evil[2:]
+    (p / "headerless.bin").write_bytes(b"\x95" + len(frame).to_bytes(8, "little") + frame)
+    # joblib's LZMA-alone prefix; pandas' xz reader takes it too
+    (p / "lzma_alone.joblib").write_bytes(lzma.compress(evil, format=lzma.FORMAT_ALONE))
+    # a pickle in front of a GGUF header: torch.load's legacy path reads it from offset 0
+    (p / "polyglot.gguf").write_bytes(evil + gguf_bytes("{{ messages }}"))
 
 
 # -- running the tools ------------------------------------------------------------------------
 
 
+REPEAT = 1
+
+
 def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=WORK)
-    return time.perf_counter() - start, proc
+    """The best of ``REPEAT`` runs (a shared machine's load only ever adds time)."""
+    best = float("inf")
+    for _ in range(REPEAT):
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=WORK)
+        best = min(best, time.perf_counter() - start)
+    return best, proc
 
 
 def found_mlstix(out: Path) -> set[str]:
@@ -368,7 +401,10 @@ def main() -> None:
     ap.add_argument("--gb", type=float, default=2.0, help="corpus size in GiB (default 2)")
     ap.add_argument("--keep", action="store_true", help="keep the corpus afterwards")
     ap.add_argument("--reuse", action="store_true", help="reuse an existing corpus")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per tool; the best is kept")
     args = ap.parse_args()
+    global REPEAT
+    REPEAT = max(1, args.repeat)
     WORK.mkdir(parents=True, exist_ok=True)
     if not (VENV / "bin" / "modelscan").exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)

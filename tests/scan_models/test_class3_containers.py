@@ -13,6 +13,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from . import builders as b
 from .conftest import Scan, imports
@@ -186,3 +188,36 @@ def test_bytes_after_a_numeric_array_are_not_skipped_silently(tmp_path: Path, sc
     (tmp_path / "a.npy").write_bytes(b.npy("<f4", (1,), b"\0" * 4 + EVIL_A))
     report = scan(tmp_path / "a.npy")
     assert any("bytes follow the array data" in f.message for f in report.findings)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    position=st.integers(min_value=0, max_value=511),
+    value=st.integers(min_value=0, max_value=255),
+    field=st.sampled_from(
+        [b"0000644\x00", b" 12345\x00 ", b"\x80" + b"\x00" * 7, b"1 2\x00xyz\x00"]
+    ),
+)
+def test_tar_recognition_agrees_with_tarfile(position: int, value: int, field: bytes) -> None:
+    """Whether a file is a tar is what tarfile decides from its first header (checksum, not
+    the ustar magic): the recognizer agrees with tarfile on mutated headers."""
+    from mlstix.scan.models._sniff import _tar_header
+
+    header = bytearray(_tar("pickle", EVIL_A)[:512])
+    header[position] = value
+    header[148:156] = field if position % 3 == 0 else header[148:156]
+    try:
+        with tarfile.open(fileobj=io.BytesIO(bytes(header) + b"\0" * 1024), mode="r:"):
+            accepted = True
+    except tarfile.TarError:
+        accepted = False
+    assert _tar_header(bytes(header)) == accepted
+
+
+def _tar(name: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

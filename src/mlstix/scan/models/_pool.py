@@ -22,7 +22,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 __all__ = ["run_isolated"]
@@ -58,12 +58,16 @@ def _worker(conn: Any, func: Callable[[Any], Any], memory: int) -> None:
         os._exit(0)
 
 
+_AHEAD = 3  # tasks sent to a worker before it asks: it never waits for the parent
+
+
 @dataclass
 class _Slot(Generic[T]):
     proc: Any
     conn: Any
-    task: T | None = None
-    started: float = 0.0
+    tasks: deque[T] = field(default_factory=deque)  # sent, in the order the worker runs them
+    started: float = 0.0  # when the worker began the first of them
+    closed: bool = False
 
 
 def _describe(proc: Any) -> str:
@@ -104,53 +108,62 @@ def run_isolated(
         child.close()
         return _Slot(proc, parent)
 
-    def assign(slot: _Slot[T]) -> bool:
-        if not queue:
-            slot.task = None
+    def fill(slot: _Slot[T]) -> None:
+        if not slot.tasks:
+            slot.started = time.monotonic()
+        while queue and len(slot.tasks) < _AHEAD:
+            task = queue.popleft()
+            slot.tasks.append(task)
+            with contextlib.suppress(OSError):  # died before reading: seen through its sentinel
+                slot.conn.send(task)
+        if not slot.tasks and not slot.closed:
+            slot.closed = True
             with contextlib.suppress(OSError):
                 slot.conn.send(None)
-            return False
-        slot.task = queue.popleft()
-        slot.started = time.monotonic()
-        with contextlib.suppress(OSError):  # died before reading: seen through its sentinel
-            slot.conn.send(slot.task)
-        return True
+
+    def replace(slot: _Slot[T]) -> _Slot[T]:
+        """A dead or killed worker: what it had not started goes back to the queue."""
+        queue.extendleft(reversed(slot.tasks))
+        fresh = start()
+        slots[slots.index(slot)] = fresh
+        return fresh
 
     try:
         for _ in range(max(1, min(jobs, len(tasks)))):
             slot = start()
             slots.append(slot)
-            assign(slot)
+            fill(slot)
         meanwhile()
-        while any(s.task is not None for s in slots):
-            busy = [s for s in slots if s.task is not None]
+        while any(s.tasks for s in slots):
+            busy = [s for s in slots if s.tasks]
             waitables = [s.conn for s in busy] + [s.proc.sentinel for s in busy]
             multiprocessing.connection.wait(waitables, timeout=0.5)
             for slot in busy:
-                task = slot.task
-                assert task is not None
-                result: Any = None
-                done = False
+                task = slot.tasks[0]
                 if slot.conn.poll():
                     try:
                         result = slot.conn.recv()
-                        done = True
                     except (EOFError, OSError):
                         slot.proc.join(1)
-                        result, done = failed(task, _describe(slot.proc)), True
+                        slot.tasks.popleft()
+                        yield failed(task, _describe(slot.proc))
+                        fill(replace(slot))
+                        continue
+                    slot.tasks.popleft()
+                    slot.started = time.monotonic()
+                    yield result
+                    fill(slot)
                 elif not slot.proc.is_alive():
                     slot.proc.join()
-                    result, done = failed(task, _describe(slot.proc)), True
+                    slot.tasks.popleft()
+                    yield failed(task, _describe(slot.proc))
+                    fill(replace(slot))
                 elif hard and time.monotonic() - slot.started > hard:
                     slot.proc.kill()
                     slot.proc.join()
-                    result, done = failed(task, f"the analysis took longer than {hard:g} s"), True
-                if not done:
-                    continue
-                yield result
-                if not slot.proc.is_alive():
-                    slots[slots.index(slot)] = slot = start()
-                assign(slot)
+                    slot.tasks.popleft()
+                    yield failed(task, f"the analysis took longer than {hard:g} s")
+                    fill(replace(slot))
     finally:
         for slot in slots:
             if slot.proc.is_alive():

@@ -11,6 +11,7 @@ enforces the nesting depth and the decompression budget.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable
 
@@ -107,13 +108,19 @@ _COMPRESSED = (
 )
 
 
+_OCTAL_FIELD = re.compile(rb"[ 0-7]*(\x00.*)?", re.DOTALL)
+
+
 def _tar_header(head: bytes) -> bool:
     """Whether ``tarfile.open(mode="r:")`` accepts the first header, which it decides by the
     header checksum, not the ``ustar`` magic (V7 and GNU headers have none)."""
-    import tarfile
-
     if len(head) < 512 or head[:512].count(0) == 512:
         return False
+    chksum = head[148:156]
+    if chksum[0] not in (0o200, 0o377) and not _OCTAL_FIELD.fullmatch(chksum):
+        return False  # tarfile's nti() would refuse the checksum field: not a tar header
+    import tarfile
+
     try:
         tarfile.TarInfo.frombuf(head[:512], "utf-8", "surrogateescape")
     except tarfile.HeaderError:
