@@ -193,3 +193,15 @@ def test_lists_fit_80_columns_without_cutting_identifiers(args: list[str], whole
     assert all(len(line) <= 80 for line in lines)
     assert any(whole in line for line in lines)
     assert "…" not in result.output
+
+
+def test_scan_models_exclude_leaves_paths_out(repo_root: object) -> None:
+    from pathlib import Path
+
+    models = Path(str(repo_root)) / "examples" / "models"
+    args = ["scan", "models", str(models), "-j", "1", "--format", "json"]
+    everything = CliRunner().invoke(main.cli, args)
+    assert everything.exit_code == 1  # the planted payloads are critical
+    excluded = CliRunner().invoke(main.cli, [*args, "--exclude", "malicious/*"])
+    assert excluded.exit_code == 0, excluded.output
+    assert "malicious" not in excluded.stdout
