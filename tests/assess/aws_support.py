@@ -150,11 +150,15 @@ def clean_tarball() -> bytes:
     return _tarball("config.json", b'{"architectures": ["BertModel"]}')
 
 
-def pickle_tarball() -> bytes:
-    """A SageMaker-style model.tar.gz whose model.pkl calls os.system when unpickled.
+def pickle_payload() -> bytes:
+    """Pickle bytes that call os.system when unpickled.
 
     Hand-assembled protocol-2 opcodes (GLOBAL, MARK, SHORT_BINUNICODE, TUPLE, REDUCE); nothing
     here is ever unpickled."""
     cmd = b"id"
-    payload = b"\x80\x02cos\nsystem\n(\x8c" + bytes([len(cmd)]) + cmd + b"tR."
-    return _tarball("model.pkl", payload)
+    return b"\x80\x02cos\nsystem\n(\x8c" + bytes([len(cmd)]) + cmd + b"tR."
+
+
+def pickle_tarball() -> bytes:
+    """A SageMaker-style model.tar.gz whose model.pkl calls os.system when unpickled."""
+    return _tarball("model.pkl", pickle_payload())

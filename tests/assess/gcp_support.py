@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
+
+from tests.assess.aws_support import pickle_payload
 
 PROJECT = "ml-prod-4821"
 LOC = f"projects/{PROJECT}/locations/us-central1"
@@ -180,6 +182,12 @@ class GoogleReplay:
         self.requests: list[tuple[str, str]] = []
         self.denied: set[str] = set()
         self.page = 1
+        # objects of model folders: name -> bytes (one with a hostile name)
+        self.objects = {
+            "fraud/7/model.pkl": pickle_payload(),
+            "fraud/7/metadata.json": b'{"framework": "sklearn"}',
+            "fraud/7/../../escape.pkl": pickle_payload(),
+        }
 
 
 def _handler(replay: GoogleReplay) -> type[BaseHTTPRequestHandler]:
@@ -243,6 +251,29 @@ def _handler(replay: GoogleReplay) -> type[BaseHTTPRequestHandler]:
             if path == "/storage/v1/b":
                 self._page("items", replay.buckets, query)
                 return
+            if path == "/storage/v1/b/ml-models-open/o":
+                prefix = (query.get("prefix") or [""])[0]
+                items = [
+                    {
+                        "kind": "storage#object",
+                        "bucket": "ml-models-open",
+                        "name": n,
+                        "size": str(len(b)),
+                    }
+                    for n, b in sorted(replay.objects.items())
+                    if n.startswith(prefix)
+                ]
+                self._page("items", items, query)
+                return
+            if path.startswith("/storage/v1/b/ml-models-open/o/") and query.get("alt") == ["media"]:
+                data = replay.objects.get(unquote(path.split("/o/", 1)[1]))
+                if data is not None:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
             if path.startswith("/storage/v1/b/"):
                 name = path.rsplit("/", 1)[-1]
                 found = [b for b in replay.buckets if b["name"] == name]

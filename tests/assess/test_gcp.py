@@ -62,7 +62,7 @@ def _live(monkeypatch: pytest.MonkeyPatch, url: str) -> Any:
     from mlstix.kb.load import load_kb
 
     _env(monkeypatch, url)
-    inventory = collect_gcp(GcpOptions(project=PROJECT, credentials=StaticCredentials()))
+    inventory, _ = collect_gcp(GcpOptions(project=PROJECT, credentials=StaticCredentials()))
     return evaluate_inventory(inventory, load_kb())
 
 
@@ -163,3 +163,38 @@ def test_cli_snapshot_and_missing_credentials(
         result.output
     )
     assert "Traceback" not in result.output
+
+
+def test_scan_artifacts_reports_the_pickle_on_the_vertex_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import google.auth
+
+    with google_server() as (url, replay):
+        _env(monkeypatch, url)
+        monkeypatch.setattr(google.auth, "default", lambda **_: (StaticCredentials(), PROJECT))
+        out = tmp_path / "r.json"
+        result = CliRunner().invoke(
+            cli,
+            [
+                "assess",
+                "gcp",
+                "--project",
+                PROJECT,
+                "--scan-artifacts",
+                "--format",
+                "json",
+                "-o",
+                str(out),
+            ],
+        )
+    assert result.exit_code == 1, result.output
+    report = json.loads(out.read_text())
+    art = [f for f in report["findings"] if f["evidence"].get("artifact")]
+    assert art and {f["location"]["path"] for f in art} == {f"{AIP}/endpoints/111"}
+    assert {f["evidence"]["artifact"] for f in art} == {"gs://ml-models-open/fraud/7/model.pkl"}
+    assert any(f["vulnerability"] == "insecure-model-serialization" for f in art)
+    assert all(f["location"]["member"].startswith("model.pkl") for f in art)
+    assert "unsafe name; not read" in result.output  # ../../escape.pkl stayed outside
+    downloads = [p for m, p in replay.requests if "alt=media" in p]
+    assert len(downloads) == 2 and all(m == "GET" for m, _ in replay.requests if "/o" in _)

@@ -46,6 +46,17 @@ def _file_name(uri: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:120]
 
 
+def _relative(target: Path, path: str) -> str:
+    """``path`` below a fetched folder, or "" for the fetched file itself."""
+    root = str(target)
+    return path[len(root) + 1 :] if path.startswith(root + "/") else ""
+
+
+def _shown(uri: str, target: Path, path: str) -> str:
+    inner = _relative(target, path)
+    return f"{uri.rstrip('/')}/{inner}" if inner else uri
+
+
 def scan_artifacts(
     artifacts: Sequence[Artifact], kb: KnowledgeBase, *, max_size: int
 ) -> ArtifactResult:
@@ -68,22 +79,30 @@ def scan_artifacts(
             if not target.exists():
                 continue  # the fetcher recorded why
             report = scan_models([str(target)], kb, ScanOptions(jobs=1))
-            prefix = str(folder)
             for s in report.scanned:
-                out.scanned.append(ScannedFile(path=art.uri, kind=s.kind, sha256=s.sha256))
+                out.scanned.append(
+                    ScannedFile(path=_shown(art.uri, target, s.path), kind=s.kind, sha256=s.sha256)
+                )
             for e in report.errors:
-                out.errors.append(ScanError(art.uri, e.message.replace(prefix, art.uri)))
+                out.errors.append(
+                    ScanError(
+                        _shown(art.uri, target, e.path), e.message.replace(str(target), art.uri)
+                    )
+                )
             for f in report.findings:
-                inner = f.message.replace(prefix + "/", "")
+                inner = _relative(target, f.location.path)
+                member = "!".join(p for p in (inner, f.location.member) if p) or None
+                message = f.message.replace(str(target) + "/", "").replace(str(target), "")
                 for ident, display in art.served_by:
                     out.findings.append(
                         dataclasses.replace(
                             f,
-                            message=f"{display} serves {art.uri}: {inner}",
-                            location=Location(
-                                path=ident, member=f.location.member, resource=display
-                            ),
-                            evidence={**dict(f.evidence), "artifact": art.uri},
+                            message=f"{display} serves {art.uri}: {message}",
+                            location=Location(path=ident, member=member, resource=display),
+                            evidence={
+                                **dict(f.evidence),
+                                "artifact": _shown(art.uri, target, f.location.path),
+                            },
                         )
                     )
     return out

@@ -33,6 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from mlstix.assess._artifacts import Artifact
+from mlstix.assess._gcp_artifacts import vertex_artifacts
 from mlstix.assess._inventory import Inventory, live_resource
 from mlstix.errors import MlstixError
 from mlstix.scan.iac.resource import Resource
@@ -355,9 +357,9 @@ def _strings(value: Any, key: str = "", depth: int = 0) -> Iterator[tuple[str, s
             yield from _strings(v, key, depth + 1)
 
 
-def collect_gcp(options: GcpOptions) -> Inventory:
+def collect_gcp(options: GcpOptions) -> tuple[Inventory, list[Artifact]]:
     """Read the project's Vertex AI estate; raise :class:`GcpCredentialsError` when no
-    credentials work."""
+    credentials work. Also returns the model artifacts (fetched only if the caller asks)."""
     inventory = Inventory(cloud="gcp", target=options.project, regions=options.locations)
     inventory.collected_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     g = _Google(options, inventory)
@@ -367,7 +369,7 @@ def collect_gcp(options: GcpOptions) -> Inventory:
     tasks += [functools.partial(_workbench, g), functools.partial(_audit, g)]
     _run(tasks, options.jobs)
     _buckets(g)
-    return inventory
+    return inventory, vertex_artifacts(g, inventory)
 
 
 def _run(tasks: Sequence[Callable[[], None]], jobs: int) -> None:

@@ -209,7 +209,7 @@ def azure(
         )
     )
     if scan_artifacts:
-        inventory.note("--scan-artifacts reads SageMaker artifacts only so far")
+        inventory.note("--scan-artifacts reads SageMaker and Vertex AI artifacts only so far")
     _finish(
         inventory,
         [],
@@ -252,15 +252,13 @@ def gcp(
     """
     from mlstix.assess.gcp import GcpOptions, collect_gcp
 
-    inventory = collect_gcp(
+    inventory, artifacts = collect_gcp(
         GcpOptions(project=project, locations=locations or ("us-central1",), jobs=jobs)
     )
-    if scan_artifacts:
-        inventory.note("--scan-artifacts reads SageMaker artifacts only so far")
     _finish(
         inventory,
-        [],
-        scan=False,
+        artifacts,
+        scan=scan_artifacts,
         max_size=max_artifact_size,
         snapshot_out=snapshot_out,
         fmt=fmt,
