@@ -150,6 +150,11 @@ resource "terraform_data" "variant" {
     kms    = var.kms
     policy = jsondecode(file("${path.module}/policy.json"))
     module = path.module
+    rendered = templatefile("${path.module}/bucket.json.tpl", {
+      bucket  = "acme-${count.index}"
+      actions = jsonencode(["s3:GetObject"])
+    })
+    rendered_nl = templatefile("${path.module}/nl.tpl", { n = count.index + 1 })
   }
 }
 output "names" {
@@ -215,6 +220,10 @@ def test_evaluation_matches_terraform_plan(tmp_path: Path, with_tfvars: bool) ->
     (tmp_path / "modules" / "endpoint" / "policy.json").write_text(
         '{"Statement": [{"Effect": "Allow", "Action": "sagemaker:InvokeEndpoint"}]}'
     )
+    (tmp_path / "modules" / "endpoint" / "bucket.json.tpl").write_text(
+        '{"Resource": "arn:aws:s3:::${bucket}/*",\n "Action": ${actions}, "Esc": "$${x}"}'
+    )
+    (tmp_path / "modules" / "endpoint" / "nl.tpl").write_text("n=${n * 2}\n  indented\n")
     (root / "config.yaml").write_text("endpoints:\n  churn: {instance: ml.m5.large, n: 2}\n")
     if with_tfvars:
         (root / "terraform.tfvars").write_text(TFVARS)

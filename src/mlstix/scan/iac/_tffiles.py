@@ -1,22 +1,25 @@
-"""Terraform's file functions for static evaluation: ``file``, ``fileexists``, ``yamldecode``.
+"""Terraform's file functions for static evaluation: ``file``, ``fileexists``, ``templatefile``,
+``yamldecode``.
 
 Platform code keeps IAM policies and settings beside the modules (``file("${path.module}/
 policy.json")``, ``yamldecode(file("config.yaml"))``); reading them lets the rules judge what
 is deployed. As in Terraform, a relative path is taken from the root module's folder. Only
 files inside a folder whose Terraform files are being evaluated are read (a path elsewhere,
 ``/etc/...`` or ``~/.aws/credentials``, stays unknown, so no host file can reach a report), at
-most :data:`MAX_FILE_BYTES`, UTF-8, never executed. ``templatefile`` stays unknown.
+most :data:`MAX_FILE_BYTES`, UTF-8, never executed. ``templatefile`` renders the file as an HCL
+template with the given variables (template directives ``%{...}`` stay unknown).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mlstix.scan.iac._hcl import parse_expression
 from mlstix.scan.iac._tftypes import EvalError, Unknown, to_string
 
 __all__ = ["MAX_FILE_BYTES", "file_functions", "yamldecode"]
@@ -93,8 +96,13 @@ def _string_keys(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def file_functions(root: Path, allowed: Callable[[], Iterable[Path]]) -> dict[str, Any]:
-    """``file``/``fileexists`` reading below ``allowed()`` folders, relative to ``root``."""
+def file_functions(
+    root: Path,
+    allowed: Callable[[], Iterable[Path]],
+    evaluate: Callable[[Any, Mapping[str, Any]], Any],
+) -> dict[str, Any]:
+    """``file``/``fileexists``/``templatefile`` reading below ``allowed()`` folders, relative to
+    ``root``; ``evaluate`` evaluates a parsed template with its variables."""
 
     def resolve(name: Any) -> Path:
         path = Path(to_string(name)).expanduser()
@@ -115,4 +123,22 @@ def file_functions(root: Path, allowed: Callable[[], Iterable[Path]]) -> dict[st
     def fileexists(name: Any) -> bool:
         return resolve(name).is_file()
 
-    return {"file": file, "fileexists": fileexists}
+    def templatefile(name: Any, variables: Any) -> Any:
+        if not isinstance(variables, dict):
+            raise EvalError("templatefile(): variables must be an object")
+        text = file(name)
+        marker = "MLSTIX_TEMPLATE_END"
+        while marker in text:
+            marker += "_"
+        body = text if text.endswith("\n") else text + "\n"
+        try:
+            template = parse_expression(f"<<{marker}\n{body}{marker}\n")
+        except ValueError:
+            raise EvalError(f"templatefile(): {name} is not a template") from None
+        rendered = evaluate(template, variables)
+        if isinstance(rendered, str) and not text.endswith("\n"):
+            cut = rendered[:-1] if rendered.endswith("\n") else rendered
+            return type(rendered)(cut)  # keeps an unknown (Expr) unknown
+        return rendered
+
+    return {"file": file, "fileexists": fileexists, "templatefile": templatefile}

@@ -84,7 +84,9 @@ class RootEvaluation:
         self.root_shown = tfdir.shown or "."
         self.root = tfdir.path
         self.folders.add(tfdir.path)
-        files = file_functions(tfdir.path, lambda: tuple(self.folders))
+        files = file_functions(
+            tfdir.path, lambda: tuple(self.folders), lambda node, roots: self.ev.value(node, roots)
+        )
         self.ev = Evaluator({**FUNCTIONS, **files, "yamldecode": yamldecode}, [STEP_BUDGET])
         values: dict[str, Any] = {}
         for _shown, assigned in (*tfdir.tfvars, *options.var_files):
