@@ -540,7 +540,12 @@ def against_the_limit(args: argparse.Namespace, objects: list[dict[str, Any]]) -
     pages_root = web / "p"
     pages_root.mkdir(mode=0o755)
     # (label, processes, page cache bytes): without the cache every page is a cold read.
-    setups = [("no cache", 1, 0), ("cache", 1, 64 << 20), ("cache", args.workers, 64 << 20)]
+    setups = [
+        ("no cache", 1, 0),
+        ("no cache", args.workers, 0),
+        ("cache", 1, 64 << 20),
+        ("cache", args.workers, 64 << 20),
+    ]
     count = 0
     for label, workers, cache in setups:
         port = free_port()
@@ -608,8 +613,12 @@ def against_the_limit(args: argparse.Namespace, objects: list[dict[str, Any]]) -
             f"{args.workers} processes {four / one:.2f}x"
         )
     cold_four = rows.get("mlstix no cache 1 proc, 4 client", 0.0)
-    if cold and cold_four:
-        print(f"4 clients over 1 client (no cache, 1 process): {cold_four / cold:.2f}x")
+    cold_workers = rows.get(f"mlstix no cache {args.workers} proc, 4 client", 0.0)
+    if cold and cold_four and cold_workers:
+        print(
+            f"4 clients over 1 client (no cache): 1 process {cold_four / cold:.2f}x, "
+            f"{args.workers} processes {cold_workers / cold:.2f}x"
+        )
     if rows.get("medallion, 1 client") and cold:
         print(
             f"follow-on pages, cold: mlstix/medallion = "
