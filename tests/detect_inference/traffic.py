@@ -49,6 +49,10 @@ class Endpoint:
         """Scores for ``x`` (one input), recorded as ``client``'s query."""
         x = np.clip(np.asarray(x, dtype=np.float64), self.low, self.high)
         scores = self.model.predict_proba(x[None, :])[0]
+        self._record(client, x, scores)
+        return scores
+
+    def _record(self, client: str, x: Array, scores: Array) -> None:
         # each client keeps its own pace from its own start; the log interleaves them by time
         clock = self.clocks.get(client)
         if clock is None:
@@ -80,7 +84,12 @@ class Endpoint:
             "eventVersion": "0",
         }
         self.lines.append((clock, json.dumps(record, separators=(",", ":"))))
-        return scores
+
+    def ask_batch(self, client: str, xs: Array) -> None:
+        """Answer many independent queries of one client (honest traffic) in one model call."""
+        xs = np.clip(np.asarray(xs, dtype=np.float64), self.low, self.high)
+        for x, scores in zip(xs, self.model.predict_proba(xs), strict=True):
+            self._record(client, x, scores)
 
     def label(self, client: str, x: Array) -> int:
         return int(np.argmax(self.ask(client, x)))
@@ -130,10 +139,11 @@ def make_world(dataset: str = "digits", seed: int = 7) -> World:
 
 
 def honest(world: World, client: str, count: int) -> None:
-    """A client whose queries are natural inputs drawn from held-back data."""
+    """A client whose queries are natural inputs drawn from held-back data (each at most once
+    until the pool is used up)."""
     pool = world.held_back[0]
-    for index in world.rng.choice(len(pool), size=min(count, len(pool)), replace=False):
-        world.endpoint.ask(client, pool[index])
+    picks = [world.rng.permutation(len(pool)) for _ in range(count // len(pool) + 1)]
+    world.endpoint.ask_batch(client, pool[np.concatenate(picks)[:count]])
 
 
 # -- attacks --------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import base64
 import binascii
 import io
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,15 @@ _TEXT_DIM = 256
 _BATCH_KEYS = ("instances", "inputs", "data", "features", "input_data", "ndarray",
                "dataframe_records", "dataframe_split", "input", "x", "X")  # fmt: skip
 _TEXT_KEYS = ("inputs", "prompt", "text", "input", "query", "question")
+
+
+_fast_loads: Callable[[str], Any] | None
+try:
+    from orjson import loads as _orjson_loads
+
+    _fast_loads = _orjson_loads
+except ModuleNotFoundError:  # optional speed-up (the detect extra has it)
+    _fast_loads = None
 
 
 class DecodeError(ValueError):
@@ -130,16 +139,27 @@ def _b64(text: str) -> bytes:
         raise DecodeError(f"body is not base64: {exc}") from None
 
 
-def _csv(text: str) -> list[Instance]:
-    out = []
-    for row in text.splitlines():
-        if not row.strip():
-            continue
+def _row(row: str) -> Vector:
+    """One CSV row of numbers (orjson reads it as a JSON array, several times faster than
+    ``float()`` per value; anything it refuses, such as ``nan``, takes the slow path)."""
+    if _fast_loads is not None:
         try:
-            values = np.array([float(v) for v in row.split(",")], dtype=np.float32)
+            values = _fast_loads("[" + row + "]")
         except ValueError:
-            raise DecodeError("CSV body has a value that is not a number") from None
-        out.append(Instance("numeric", values))
+            pass
+        else:
+            if values and all(type(v) is float or type(v) is int for v in values):
+                return np.asarray(values, dtype=np.float32)
+    try:
+        return np.array([float(v) for v in row.split(",")], dtype=np.float32)
+    except ValueError:
+        raise DecodeError("CSV body has a value that is not a number") from None
+
+
+def _csv(text: str) -> list[Instance]:
+    if "\n" not in text:
+        return [Instance("numeric", _row(text))]
+    out = [Instance("numeric", _row(row)) for row in text.splitlines() if row.strip()]
     if not out:
         raise DecodeError("CSV body is empty")
     return out
@@ -312,9 +332,11 @@ def decode_labels(body: Body | None, count: int) -> list[int | None]:
                 import json
 
                 items = list(_output_items(json.loads(text)))
+            elif count == 1 and "\n" not in text and "," in text:
+                return [int(np.argmax(_row(text)))]  # the common case: one row of scores
             else:
                 rows = [r for r in text.splitlines() if r.strip()]
-                items = [[float(v) for v in r.split(",")] if "," in r else r for r in rows]
+                items = [_row(r).tolist() if "," in r else r for r in rows]
     except (ValueError, DecodeError):
         return [None] * count
     labels = [_label(item) for item in items]

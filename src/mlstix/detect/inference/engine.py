@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from mlstix.detect.inference._baseline import Baseline
 from mlstix.detect.inference._clients import parse_client_key
-from mlstix.detect.inference._detectors import PROFILES, Baseline, ClientState, Detection
+from mlstix.detect.inference._detectors import PROFILES, ClientState, Detection
 from mlstix.detect.inference._features import DecodeError, decode_input, decode_labels
 from mlstix.detect.inference._records import LogProblem, Record, read_logs
 from mlstix.errors import UsageError
@@ -174,14 +175,9 @@ class _Run:
             spread_from = np.stack([item.vector for item in fitting]).astype(np.float32)
             owner_ids = np.array([owners[item.client] for item in chosen], dtype=np.int64)
             labels = np.array([-1 if i.label is None else i.label for i in chosen], np.int64)
+            maxlen = max(4 * self.options.window, 2 * self.profile.prada_min)
             self.baseline = Baseline.learn(
-                vectors,
-                owner_ids,
-                labels,
-                self.kind,
-                self.profile,
-                self.options.window,
-                spread_from,
+                vectors, owner_ids, labels, self.kind, self.profile, maxlen, spread_from
             )
             self.owner_ids = owners
         return fitting
@@ -200,7 +196,9 @@ class _Run:
             state = self._state(client)
             state.update(
                 scaled[rows],
-                [chunk[r].label for r in rows],
+                np.array(
+                    [-1 if chunk[r].label is None else chunk[r].label for r in rows], np.int64
+                ),
                 off[rows],
                 [(chunk[r].path, chunk[r].line, chunk[r].time) for r in rows],
                 baseline,
@@ -271,9 +269,9 @@ def _describe(detection: Detection, state: ClientState) -> str:
         )
     if detection.detector == "steps":
         return (
-            f"{stat['sign_steps_in_window']} of its last {stat['window']} queries are signed "
-            "steps from an earlier query (the same share of each feature's range), as synthetic "
-            "extraction queries made by Jacobian-based augmentation are"
+            f"{stat['sign_steps_in_window']} of its last {stat['window']} queries repeat the "
+            "per-feature step of another from an earlier query, as synthetic extraction "
+            "queries made by Jacobian-based augmentation do"
         )
     if detection.detector == "coverage":
         return (

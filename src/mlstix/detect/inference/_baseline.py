@@ -1,0 +1,147 @@
+"""The endpoint's natural traffic, learned from the first queries of the log.
+
+Every distance the detectors take is in the endpoint's *feature space*: each numeric feature
+centred on its median and divided by a robust spread, so a feature measured in thousands does
+not drown one measured in fractions. Pixels and trigram histograms are compared as they are.
+The baseline also fixes the yardsticks the detectors use: how far apart natural queries of
+*different* clients lie (the near-duplicate radius is a small share of that), where the
+natural input distribution ends (the off-manifold fence), and PRADA's threshold for this
+endpoint. Each client's share of the baseline is capped by the caller, and the statistics are
+quartile-based, so attackers present during the warm-up cannot define "normal".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from mlstix.detect.inference._prada import PradaProfile, calibrate_prada, sq_dists
+
+__all__ = ["REPEAT", "Baseline"]
+
+Matrix = npt.NDArray[np.float32]
+
+REPEAT = 1e-3  # a distance below this share of the natural NN distance is a repeated query
+_REFERENCE = 256  # baseline queries the off-manifold test measures against
+
+
+class BaselineProfile(PradaProfile, Protocol):
+    @property
+    def ood_fence(self) -> float: ...
+
+
+def _spread(sample: Matrix) -> tuple[Matrix, Matrix]:
+    """Centre and scale per feature: the MAD, but never below a sixth of the central 98 %
+    range nor a tenth of the whole range, so a feature that is nearly always 0 (an edge pixel,
+    a rare flag) does not get a tiny scale that lets its rare non-zero values swamp every
+    distance; a feature that never varied takes a typical feature's scale."""
+    center = np.median(sample, axis=0).astype(np.float32)
+    mad = np.median(np.abs(sample - center), axis=0) * 1.4826
+    low, high = np.quantile(sample, [0.01, 0.99], axis=0)
+    whole = sample.max(axis=0) - sample.min(axis=0)
+    spread = np.maximum(np.maximum(mad, (high - low) / 6.0), whole / 10.0)
+    typical = float(np.median(spread[spread > 0])) if np.any(spread > 0) else 1.0
+    return center, np.where(spread > 0, spread, typical).astype(np.float32)
+
+
+def _nearest_other(
+    points: Matrix, owners: npt.NDArray[np.int64], ref: Matrix, ref_owners: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Distance from each point to the nearest ``ref`` point of another client (inf if none)."""
+    out = np.empty(len(points), dtype=np.float64)
+    for start in range(0, len(points), 512):
+        block = sq_dists(points[start : start + 512], ref)
+        block[owners[start : start + 512, None] == ref_owners[None, :]] = np.inf
+        out[start : start + 512] = np.sqrt(block.min(axis=1))
+    return out
+
+
+@dataclass
+class Baseline:
+    center: Matrix
+    scale: Matrix
+    reference: Matrix  # scaled baseline queries the off-manifold test measures against
+    reference_owners: npt.NDArray[np.int64]
+    nn_radius: float  # median distance from a baseline query to the nearest other client's
+    ood_radius: float  # far-out fence of the distances to the reference
+    prada_delta: float  # PRADA's threshold, calibrated for this endpoint
+    step_unit: Matrix  # scaled units -> share of the feature's range (NaN: constant feature)
+
+    @classmethod
+    def learn(
+        cls,
+        vectors: Matrix,
+        owners: npt.NDArray[np.int64],
+        labels: npt.NDArray[np.int64],
+        kind: str,
+        profile: BaselineProfile,
+        maxlen: int,
+        spread_from: Matrix | None = None,
+    ) -> Baseline:
+        """Learn from ``vectors`` (each client's share already capped); feature spreads come
+        from ``spread_from`` (all warm-up queries) when given."""
+        sample = vectors if spread_from is None else spread_from
+        if kind == "numeric":
+            center, scale = _spread(sample)
+        else:  # pixels and trigram histograms are already commensurate
+            center = np.zeros(vectors.shape[1], dtype=np.float32)
+            scale = np.ones(vectors.shape[1], dtype=np.float32)
+        points = ((vectors - center) / scale).astype(np.float32)
+        # the same input sent by several clients (a health check, a popular example) says
+        # nothing about how far apart natural inputs are: keep one of each
+        _, first = np.unique(points, axis=0, return_index=True)
+        first.sort()
+        points, owners, labels = points[first], owners[first], labels[first]
+        nn = _nearest_other(points, owners, points, owners)
+        finite = nn[np.isfinite(nn)]
+        if finite.size == 0:  # one client only: leave-one-out within it
+            d = sq_dists(points, points)
+            np.fill_diagonal(d, np.inf)
+            finite = np.sqrt(d.min(axis=1))
+            finite = finite[np.isfinite(finite)]
+        positive = finite[finite > 0]
+        radius = float(np.median(positive)) if positive.size else 1.0
+        rng = np.random.default_rng(0xBA5E)
+        pick = np.sort(rng.permutation(len(points))[:_REFERENCE])
+        reference, ref_owners = points[pick], owners[pick]
+        to_ref = _nearest_other(points, owners, reference, ref_owners)
+        to_ref = to_ref[np.isfinite(to_ref)]
+        if to_ref.size == 0:
+            ref_owners = np.full(len(pick), -2, dtype=np.int64)  # one client: no exclusion
+            to_ref = radius * np.ones(1)
+        # a far-out fence on the quartiles: robust to the up-to-a-quarter of baseline queries
+        # that attackers may have sent during the warm-up, unlike a high quantile
+        q1, q3 = np.quantile(to_ref, [0.25, 0.75])
+        ood = max(float(q3 + profile.ood_fence * (q3 - q1)), radius)
+        delta = calibrate_prada(points, labels, profile, maxlen, REPEAT * radius)
+        whole = sample.max(axis=0) - sample.min(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            unit = np.where(whole > 0, scale / whole, np.nan).astype(np.float32)
+        return cls(center, scale, reference, ref_owners, radius, ood, delta, unit)
+
+    def transform(self, vectors: Matrix) -> Matrix:
+        return ((vectors - self.center) / self.scale).astype(np.float32)
+
+    def off_manifold(self, scaled: Matrix, owners: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Which rows are farther than ``ood_radius`` from every reference query of another
+        client (float32: this is the one test every query takes)."""
+        ref = self.reference
+        d = (
+            np.einsum("ij,ij->i", scaled, scaled)[:, None]
+            + np.einsum("ij,ij->i", ref, ref)[None, :]
+            - 2.0 * (scaled @ ref.T)
+        )
+        d[owners[:, None] == self.reference_owners[None, :]] = np.inf
+        far: npt.NDArray[np.bool_] = d.min(axis=1) > self.ood_radius**2
+        return far
+
+    @property
+    def yardsticks(self) -> dict[str, float]:
+        return {
+            "natural_nn_distance": round(self.nn_radius, 6),
+            "off_manifold_radius": round(self.ood_radius, 6),
+            "prada_delta": round(self.prada_delta, 4),
+        }
