@@ -152,3 +152,16 @@ def test_report_survives_as_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     doc = json.loads(result.stdout)
     assert [e["message"] for e in doc["errors"]] == ["the analysis crashed (SIGSEGV)"]
     assert any(f["severity"] == "critical" for f in doc["findings"])
+
+
+def test_gguf_arrays_nested_without_end(tmp_path: Path, scan: Scan) -> None:
+    """An array of arrays of arrays ... as deep as the file is long: bounded, an error."""
+    import struct
+
+    nested = struct.pack("<I", 9) + struct.pack("<IQ", 9, 1) * 50_000  # value type, then arrays
+    data = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 1) + b"k" + nested
+    (tmp_path / "m.gguf").write_bytes(data)
+    report = scan(tmp_path / "m.gguf")
+    assert [e.message for e in report.errors] == [
+        "GGUF metadata cannot be read: arrays nested more than 8 deep"
+    ]

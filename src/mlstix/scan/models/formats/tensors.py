@@ -27,7 +27,8 @@ def analyze_tflite(src: Source, ctx: Context) -> str:
 
 
 def _bad(src: Source, ctx: Context, message: str, **evidence: object) -> str:
-    ctx.hit("models/safetensors-invalid", message, src, **evidence)
+    """The safetensors loader refuses such a header: a finding and an error for the file."""
+    ctx.malformed("models/safetensors-invalid", message, src, **evidence)
     return "safetensors"
 
 
@@ -111,6 +112,7 @@ _GGUF_FIXED = {
     12: "<d",
 }  # fmt: skip
 _MAX_KV = 1_000_000
+_MAX_ARRAY_DEPTH = 8  # arrays of arrays: no GGUF writer nests deeper; bounded recursion
 _TEMPLATE_ESCAPES = re.compile(
     r"__[A-Za-z]\w*__|\|\s*attr\s*\(|\\x5f|\\u005f|\\137|\bmro\b|\bos\.popen|\bsubprocess\b"
     r"|\bimport_module\b|\beval\s*\(|\bexec\s*\(|\b(?:lipsum|cycler|joiner|url_for)\b"
@@ -159,7 +161,7 @@ def _gguf_string(fp: IO[bytes], keep: bool, limit: int = 16 << 20) -> str | None
     return raw.decode("utf-8", "ignore")
 
 
-def _gguf_value(fp: IO[bytes], vtype: int, keep: bool) -> Any:
+def _gguf_value(fp: IO[bytes], vtype: int, keep: bool, depth: int = 0) -> Any:
     if vtype in _GGUF_FIXED:
         fmt = _GGUF_FIXED[vtype]
         return struct.unpack(fmt, _exact(fp, struct.calcsize(fmt)))[0]
@@ -171,7 +173,9 @@ def _gguf_value(fp: IO[bytes], vtype: int, keep: bool) -> Any:
         if itype in _GGUF_FIXED:
             fp.seek(count * struct.calcsize(_GGUF_FIXED[itype]), 1)
             return None
-        items = [_gguf_value(fp, itype, keep) for _ in range(count)]
+        if depth >= _MAX_ARRAY_DEPTH:
+            raise _GgufError(f"arrays nested more than {_MAX_ARRAY_DEPTH} deep")
+        items = [_gguf_value(fp, itype, keep, depth + 1) for _ in range(count)]
         return items if keep else None
     raise _GgufError(f"unknown value type {vtype}")
 
