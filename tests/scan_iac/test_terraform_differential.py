@@ -122,6 +122,11 @@ resource "terraform_data" "funcs" {
       startswith("sagemaker", "sage"), endswith("model.pt", ".pt"), strcontains("abc", "b"),
     ]
     split      = split(",", "a,b,,c")
+    sets = [
+      setintersection(["a", "b", "c"], ["b", "c", "d"]), setsubtract(["a", "b"], ["b"]),
+      setproduct(["dev", "prod"], ["us", "eu"]), index(["x", "y"], "y"),
+      formatlist("%s-%s", ["a", "b"], "z"), base64encode("ml"), base64decode("bWw="),
+    ]
     format = format(
       "%s has %d items (%.1f%%) %q %t %5s|%-4s|", "x", 3, 12.345, "q", true, "r", "l",
     )

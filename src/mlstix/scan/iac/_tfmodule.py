@@ -30,6 +30,7 @@ from mlstix.scan.iac._hcl import Node
 from mlstix.scan.iac._tfeval import STEP_BUDGET, Evaluator, Lazy
 from mlstix.scan.iac._tffiles import file_functions, yamldecode
 from mlstix.scan.iac._tffuncs import FUNCTIONS
+from mlstix.scan.iac._tfsets import MORE_FUNCTIONS
 from mlstix.scan.iac._tftypes import EvalError, cli_value, to_number, to_string, typed, unknown
 from mlstix.scan.iac._values import Expr
 from mlstix.scan.iac.resource import Resource
@@ -87,7 +88,8 @@ class RootEvaluation:
         files = file_functions(
             tfdir.path, lambda: tuple(self.folders), lambda node, roots: self.ev.value(node, roots)
         )
-        self.ev = Evaluator({**FUNCTIONS, **files, "yamldecode": yamldecode}, [STEP_BUDGET])
+        functions = {**FUNCTIONS, **MORE_FUNCTIONS, **files, "yamldecode": yamldecode}
+        self.ev = Evaluator(functions, [STEP_BUDGET])
         values: dict[str, Any] = {}
         for _shown, assigned in (*tfdir.tfvars, *options.var_files):
             for name, raw in assigned.items():
