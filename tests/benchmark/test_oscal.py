@@ -140,3 +140,27 @@ def test_cli_exports(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         assert _schema_errors(json.loads(out.read_text(encoding="utf-8"))) == []
         assert cls.oscal_read(out) is not None
+
+
+@pytest.mark.parametrize("level", [1, 2])
+def test_trestle_resolves_each_profile_against_the_catalog(
+    bench: Benchmark,
+    kb: KnowledgeBase,
+    tmp_path: Path,
+    level: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from trestle.core.profile_resolver import ProfileResolver
+
+    (tmp_path / ".trestle").mkdir()  # a trestle workspace: where it keeps its fetch cache
+    monkeypatch.chdir(tmp_path)  # trestle resolves the relative catalog href from here
+    (tmp_path / oscal.CATALOG_HREF).write_text(
+        oscal.catalog(bench, kb).oscal_serialize_json(pretty=True), encoding="utf-8"
+    )
+    profile = tmp_path / f"profile-{level}.json"
+    profile.write_text(oscal.profile(bench, level).oscal_serialize_json(), encoding="utf-8")
+    resolved = ProfileResolver.get_resolved_profile_catalog(tmp_path, str(profile))
+    ids = [c.id for g in resolved.groups or [] for c in getattr(g, "controls", None) or []]
+    # trestle orders the resolved controls by id; the set is what the profile selects
+    assert sorted(ids) == sorted(c.id.lower() for c in bench.controls if c.level <= level)
+    assert len(ids) == len(set(ids))
