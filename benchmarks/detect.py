@@ -311,9 +311,7 @@ def _flatten(obj: Any, prefix: str, out: dict[str, Any]) -> None:
         for k, v in obj.items():
             _flatten(v, f"{prefix}{k}.", out)
     else:
-        out[prefix[:-1]] = (
-            obj if isinstance(obj, (str, int, float)) or obj is None else json.dumps(obj)
-        )
+        out[prefix[:-1]] = obj if type(obj) in (str, int, float) or obj is None else json.dumps(obj)
 
 
 def reference(files: list[Path], kb: Any) -> tuple[int, set[str], set[tuple[str, str]]]:

@@ -138,9 +138,7 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
         if prefix:
             out[prefix[:-1]] = json.dumps(obj, separators=(",", ":"))
     else:
-        out[prefix[:-1]] = (
-            obj if isinstance(obj, (int, float, str)) or obj is None else json.dumps(obj)
-        )
+        out[prefix[:-1]] = obj if type(obj) in (str, int, float) or obj is None else json.dumps(obj)
     return out
 
 

@@ -160,7 +160,11 @@ class _Runner:
             records, bad = salvage(path, shape)
             result.errors.extend(ScanError(name, msg) for msg in bad)
             locations = [loc for loc, _ in records]
-            rows = self._rows_of(plan, shape, records)
+            try:
+                rows = self._rows_of(plan, shape, records)
+            except duckdb.Error as exc:  # the engine refused even the salvaged records
+                result.errors.append(ScanError(name, f"cannot evaluate the rules: {exc}"))
+                return result
         for rec, raw, hits, missing in rows:
             where = _at(locations, rec)
             place = f"record {where}" if document else f"line {where}"
