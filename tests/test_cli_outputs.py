@@ -202,3 +202,23 @@ def test_ctrl_c_while_signing_leaves_no_signature(tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert took < 2.0
     assert sorted(p.name for p in model.iterdir()) == [f"part-{i}.bin" for i in range(4)]
+
+
+def test_a_prompt_without_input_is_an_error_not_an_interrupt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import click
+
+    from mlstix.cli import main
+
+    @click.command("ask")
+    def ask() -> None:
+        """Ask for a value."""
+        click.prompt("value")
+
+    monkeypatch.setitem(main._COMMANDS, "ask", lambda: ask)
+    monkeypatch.setattr(main.cli, "commands", dict(main.cli.commands))
+    result = CliRunner().invoke(main.cli, ["ask"], input="")
+    assert result.exit_code == 2
+    assert "error: input ended before a value was given" in result.output
+    assert "Aborted!" not in result.output

@@ -123,7 +123,13 @@ class _Group(click.Group):
                 ) from None
             except BrokenPipeError:
                 _stdout_closed()
-            except (KeyboardInterrupt, click.Abort):
+            except click.Abort as exc:  # click's prompts turn Ctrl-C and end of input into Abort
+                if isinstance(exc.__context__, EOFError):
+                    raise MlstixError(
+                        "input ended before a value was given (no terminal to ask on?)"
+                    ) from None
+                _interrupted()
+            except KeyboardInterrupt:
                 _interrupted()
             except OSError as exc:  # the last resort: one line, never a traceback
                 raise MlstixError(_os_error(exc)) from None
