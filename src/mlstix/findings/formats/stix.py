@@ -60,6 +60,16 @@ def _sighting_description(f: Finding) -> str:
     )
 
 
+def _attack_pattern_id(kb: KnowledgeBase, finding: Finding) -> str | None:
+    key = finding.evidence.get("attack_pattern")
+    if not isinstance(key, str):
+        return None
+    for pattern in kb.attack_patterns:
+        if pattern.key == key:
+            return pattern.id
+    return None
+
+
 def render(report: Report, kb: KnowledgeBase) -> str:
     now = datetime.now(UTC)
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)
@@ -68,6 +78,10 @@ def render(report: Report, kb: KnowledgeBase) -> str:
     # a finding of a Sigma rule (mlstix detect) is a sighting of the rule's indicator
     indicators = {i.id: i for i in compiled.indicators}
     used_indicators: set[str] = set()
+    # a finding of an inference detector (mlstix detect inference) is a sighting of the
+    # attack pattern it saw being carried out
+    patterns = {p.id: p for p in compiled.attack_patterns}
+    used_patterns: set[str] = set()
     system = _system_identity(now, report.scanned)
 
     files: dict[str, Any] = {}
@@ -91,8 +105,12 @@ def render(report: Report, kb: KnowledgeBase) -> str:
         vuln_id = kb.vulnerability(f.vulnerability).id
         used_vulns.add(vuln_id)
         sighted = f"indicator--{f.evidence.get('sigma_id')}"
+        pattern = _attack_pattern_id(kb, f)
         if sighted in indicators:
             used_indicators.add(sighted)
+        elif pattern is not None and pattern in patterns:
+            sighted = pattern
+            used_patterns.add(pattern)
         else:
             sighted = vuln_id
         props: dict[str, Any] = {}
@@ -126,12 +144,13 @@ def render(report: Report, kb: KnowledgeBase) -> str:
         published=now,
         report_types=["vulnerability", "observed-data"],
         object_refs=[o.id for o in scan_objects if o.type != "file"]
-        + sorted(used_vulns | used_indicators),
+        + sorted(used_vulns | used_indicators | used_patterns),
     )
     objects = [
         *compiled.common,
         *(vulns[v] for v in sorted(used_vulns)),
         *(indicators[i] for i in sorted(used_indicators)),
+        *(patterns[i] for i in sorted(used_patterns)),
         stix_report,
         *scan_objects,
     ]
