@@ -90,16 +90,19 @@ def run_isolated(
     *,
     jobs: int,
     timeout: float,
+    reading: Callable[[T], float] = lambda task: 0.0,
     memory: int,
     meanwhile: Callable[[], object] = lambda: None,
 ) -> Iterator[R]:
     """Yield ``func(task)`` for each task, computed in ``jobs`` worker processes; a task whose
-    worker dies, or outlives ``timeout`` (plus a grace period), yields ``failed(task, why)``.
+    worker dies, or outlives ``timeout`` (plus a grace period, plus ``reading(task)``: the time
+    reading and hashing it may take, which the analysis timeout does not count), yields
+    ``failed(task, why)``.
     ``meanwhile`` runs in this process once the workers are started."""
     mp = multiprocessing.get_context("fork")
     queue = deque(tasks)
     slots: list[_Slot[T]] = []
-    hard = timeout + _grace(timeout) if timeout > 0 else 0.0
+    grace = timeout + _grace(timeout) if timeout > 0 else 0.0
 
     def start() -> _Slot[T]:
         parent, child = mp.Pipe()
@@ -158,10 +161,11 @@ def run_isolated(
                     slot.tasks.popleft()
                     yield failed(task, _describe(slot.proc))
                     fill(replace(slot))
-                elif hard and time.monotonic() - slot.started > hard:
+                elif grace and time.monotonic() - slot.started > grace + reading(task):
                     slot.proc.kill()
                     slot.proc.join()
                     slot.tasks.popleft()
+                    hard = grace + reading(task)
                     yield failed(task, f"the analysis took longer than {hard:g} s")
                     fill(replace(slot))
     finally:

@@ -150,6 +150,9 @@ def scan_file(
     return FileResult(target, kind, digest, tuple(ctx.hits), error)
 
 
+_SLOWEST_READ = 32 << 20  # bytes/s: hashing and reading a file, outside the analysis timeout
+
+
 def _failed(target: Target, why: str) -> FileResult:
     return FileResult(target, "unknown", None, (Hit("models/unreadable", why),), why)
 
@@ -182,6 +185,7 @@ def _scan_all(
         _failed,
         jobs=jobs,
         timeout=options.limits.timeout,
+        reading=lambda t: t.size / _SLOWEST_READ,
         memory=options.limits.max_memory,
         meanwhile=meanwhile,
     ):
