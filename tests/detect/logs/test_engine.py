@@ -235,3 +235,11 @@ def test_line_numbers_count_blank_lines(tmp_path: Path, kb: Any) -> None:
     report = detect_logs(kb, [path], jobs=1)
     assert not report.errors
     assert [f.location.line for f in report.findings] == [4, 6]
+
+
+def test_first_event_longer_than_the_sniffed_head(tmp_path: Path, kb: Any) -> None:
+    big = merge(TAMPER, {"requestParameters": {"padding": "x" * 400_000}})
+    path = write_lines(tmp_path / "big.jsonl.gz", [big, TAMPER], gz=True)
+    report = detect_logs(kb, [path], jobs=1)
+    assert not report.errors
+    assert [f.location.line for f in report.findings] == [1, 2]

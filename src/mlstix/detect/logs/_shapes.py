@@ -27,7 +27,6 @@ native field names.
 
 from __future__ import annotations
 
-import gzip
 import re
 import zlib
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ __all__ = ["SOURCES", "Shape", "Source", "sniff"]
 Container = Literal["lines", "array", "document"]
 
 _HEAD_BYTES = 256 * 1024
+_LONG_LINE = 16 * 1024 * 1024  # a first event longer than the head (Kubernetes RequestResponse)
 
 
 @dataclass(frozen=True)
@@ -177,21 +177,26 @@ _KEY = re.compile(rb'"([A-Za-z@][A-Za-z0-9_@-]*)"\s*:')
 _RECORDS = re.compile(rb'^\s*\{\s*"(Records|records)"\s*:\s*\[')
 
 
-def read_head(path: Path) -> tuple[bytes, bool]:
-    """The first bytes of ``path``, decompressed when it is gzip; whether it was gzip."""
+def read_head(path: Path, limit: int = _HEAD_BYTES) -> tuple[bytes, bool]:
+    """At most ``limit`` first bytes of ``path``, decompressed when it is gzip (never more than
+    ``limit`` inflated, whatever the compression ratio; a truncated gzip gives what inflates);
+    whether it was gzip."""
     with path.open("rb") as raw:
-        magic = raw.read(2)
+        gzipped = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
-        if magic == b"\x1f\x8b":
+        if not gzipped:
+            return raw.read(limit), False
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out = b""
+        while len(out) < limit and not inflater.eof:
+            block = inflater.unconsumed_tail or raw.read(1 << 16)
+            if not block:
+                break
             try:
-                with gzip.GzipFile(fileobj=raw) as gz:
-                    return gz.read(_HEAD_BYTES), True
-            except (OSError, EOFError, zlib.error):
-                # truncated inside the head: keep what decompresses
-                raw.seek(0)
-                out = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw.read(_HEAD_BYTES))
-                return out, True
-        return raw.read(_HEAD_BYTES), False
+                out += inflater.decompress(block, limit - len(out))
+            except zlib.error:
+                break
+        return out, True
 
 
 def sniff(path: Path) -> Shape:
@@ -223,6 +228,9 @@ def sniff(path: Path) -> Shape:
         return Shape(source, "array", compression, envelope=envelope)
     if text[:1] != b"{":
         raise ValueError("not JSON: the file does not start with '{' or '['")
+    if b"\n" not in text and len(head) == _HEAD_BYTES:  # one long first event
+        head, _ = read_head(path, _LONG_LINE)
+        text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     line = text.split(b"\n", 1)[0]
     try:
         first = orjson.loads(line)
