@@ -39,7 +39,9 @@ class ReportInput:
 
 
 def load_reports(paths: list[Path]) -> list[ReportInput]:
-    return [_load(path) for path in paths]
+    """The reports, each read once even when named twice on the command line."""
+    unique = dict.fromkeys(paths)
+    return [_load(path) for path in unique]
 
 
 def _load(path: Path) -> ReportInput:
