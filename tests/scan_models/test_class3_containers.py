@@ -190,7 +190,7 @@ def test_bytes_after_a_numeric_array_are_not_skipped_silently(tmp_path: Path, sc
     assert any("bytes follow the array data" in f.message for f in report.findings)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     position=st.integers(min_value=0, max_value=511),
     value=st.integers(min_value=0, max_value=255),
