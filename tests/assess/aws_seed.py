@@ -41,6 +41,18 @@ def seed(session: Any, recorded: Recorded) -> dict[str, str]:
         else:
             s3.create_bucket(Bucket=name)
     s3.put_object(Bucket="ml-models-insecure", Key="model.tar.gz", Body=pickle_tarball())
+    s3.put_bucket_policy(
+        Bucket="ml-models-insecure",
+        Policy=_doc(
+            {
+                "Sid": "PublicRead",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::ml-models-insecure/*",
+            }
+        ),
+    )
     h = "ml-models-hardened"
     s3.put_public_access_block(
         Bucket=h,

@@ -48,6 +48,7 @@ EXPECTED = {
     ("MLSTIX-AWS-S3-003", "arn:aws:s3:::ml-models-insecure"),
     ("MLSTIX-AWS-S3-004", "arn:aws:s3:::ml-models-insecure"),
     ("MLSTIX-AWS-S3-005", "arn:aws:s3:::ml-models-insecure"),
+    ("MLSTIX-AWS-S3L-001", "arn:aws:s3:::ml-models-insecure"),
     ("MLSTIX-AWS-CT-002", "arn:aws:s3:::ml-models-insecure"),
     ("MLSTIX-AWS-CT-002", "arn:aws:s3:::ml-models-hardened"),
     ("MLSTIX-AWS-IAM-001", f"arn:aws:iam::{ACCOUNT}:role/sm-exec-wide"),
@@ -109,7 +110,9 @@ def test_finds_every_seeded_misconfiguration_and_nothing_on_hardened(
     } <= kinds
 
 
-def test_fail_on_critical_exits_zero_and_sarif_renders(aws: Recorded, tmp_path: Path) -> None:
+def test_fail_on_critical_counts_only_the_public_bucket_and_sarif_renders(
+    aws: Recorded, tmp_path: Path
+) -> None:
     result = _run(
         "assess",
         "aws",
@@ -122,13 +125,19 @@ def test_fail_on_critical_exits_zero_and_sarif_renders(aws: Recorded, tmp_path: 
         "-o",
         str(tmp_path / "r.sarif"),
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the public model bucket is critical
     sarif = json.loads((tmp_path / "r.sarif").read_text())
     uris = {
         unquote(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"])
         for r in sarif["runs"][0]["results"]
     }
     assert f"{SM}:model/model-insecure" in uris
+    levels = {
+        unquote(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"])
+        for r in sarif["runs"][0]["results"]
+        if r["ruleId"] == "MLSTIX-AWS-S3L-001"
+    }
+    assert levels == {"arn:aws:s3:::ml-models-insecure"}
 
 
 def test_collectors_call_only_read_operations(aws: Recorded) -> None:

@@ -14,6 +14,8 @@
 - ``endpoint-unapproved-package``: an endpoint serving a model package whose
   ``ModelApprovalStatus`` is not ``Approved``.
 - ``registry-shared``: a model package group policy that allows principals outside the account.
+- ``bucket-shared``: a model bucket whose policy allows ``*`` (unless the effective public access
+  block has ``RestrictPublicBuckets``) or another account without a condition.
 - ``kms-open-policy``: a customer-managed key used by ML resources whose key policy allows ``*``
   or another account without a condition.
 - ``endpoint-data-capture``: an endpoint configuration that captures no inference data
@@ -236,6 +238,30 @@ def _registry_shared(ctx: Context) -> Iterator[Hit]:
             )
 
 
+def _bucket_shared(ctx: Context) -> Iterator[Hit]:
+    from mlstix.scan.rules.iac.aws import model_buckets
+
+    policies = {
+        str(p.attributes.get("Bucket")): p.attributes.get("PolicyDocument")
+        for p in ctx.of_type("cloudformation", "AWS::S3::BucketPolicy")
+        if p.extra.get("live")
+    }
+    for bucket in model_buckets(ctx):
+        if not bucket.extra.get("live") or bucket.name not in policies:
+            continue
+        account = str(bucket.extra.get("account", ""))
+        outside = set(_open_statements(policies[bucket.name], account, conditions_limit=True))
+        pab = bucket.attributes.get("PublicAccessBlockConfiguration")
+        if isinstance(pab, Mapping) and pab.get("RestrictPublicBuckets") is True:
+            outside.discard("*")  # S3 ignores public grants while RestrictPublicBuckets is on
+        if outside:
+            yield Hit(
+                bucket,
+                f"the bucket policy allows {', '.join(sorted(outside))} without a condition",
+                {"attribute": "BucketPolicy", "value": sorted(outside)},
+            )
+
+
 def _kms_open(ctx: Context) -> Iterator[Hit]:
     for k in ctx.of_type("cloudformation", "AWS::KMS::Key"):
         if not k.extra.get("live"):
@@ -272,4 +298,5 @@ def register(registry: RuleRegistry) -> None:
     registry.logic_function("endpoint-unapproved-package")(_unapproved)
     registry.logic_function("registry-shared")(_registry_shared)
     registry.logic_function("kms-open-policy")(_kms_open)
+    registry.logic_function("bucket-shared")(_bucket_shared)
     registry.logic_function("endpoint-data-capture")(_data_capture)
