@@ -223,3 +223,24 @@ def test_benign_files_stay_quiet_in_every_view(tmp_path: Path, scan: Scan) -> No
     serialization = [f for f in report.findings if f.rule_id != "models/unsigned-model"]
     assert [f.message for f in serialization if f.severity >= Severity.MEDIUM] == []
     assert not report.errors
+
+
+def test_tar_whose_first_header_is_a_pickle(tmp_path: Path, scan: Scan) -> None:
+    """A tar for tarfile (and torch's legacy path) whose first member *name* is a pickle that
+    pickle.load, joblib or numpy reach from offset 0."""
+    import tarfile
+
+    name = "cos\nsystem\n(S'id'\ntR."
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        info = tarfile.TarInfo(name)
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"data"))
+    data = buf.getvalue()
+    with tarfile.open(fileobj=io.BytesIO(data)) as real_tar:
+        assert real_tar.getnames() == [name]
+    assert "os.system" in real_reader(data)
+    (tmp_path / "model.tar").write_bytes(data)
+    report = scan(tmp_path / "model.tar")
+    assert report.scanned[0].kind == "tar"
+    assert high(report) == {"os.system"}
