@@ -82,13 +82,13 @@ class RayExecutor:
     ``in_flight`` at once; the driver (this process) keeps the report and the state."""
 
     def __init__(self, address: str | None, in_flight: int) -> None:
-        ray = _ray()
         address = address or os.environ.get("RAY_ADDRESS")
         if not address:
             raise UsageError(
                 "--executor ray needs a cluster: give --ray-address ADDRESS or set RAY_ADDRESS "
                 "(for example ray://head:10001 or auto)"
             )
+        ray = _ray()
         env = {k: os.environ[k] for k in _ENDPOINT_VARS if k in os.environ}
         try:
             ray.init(
