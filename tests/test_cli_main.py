@@ -46,3 +46,22 @@ def test_other_import_errors_are_not_disguised(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(main.cli, "commands", dict(main.cli.commands))
     result = CliRunner().invoke(main.cli, ["broken"])
     assert isinstance(result.exception, ModuleNotFoundError)
+
+
+def test_an_unexpected_os_error_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    @click.command("reads")
+    def reads() -> None:
+        """Read a file it may not read."""
+        raise PermissionError(13, "Permission denied", "/etc/secret")
+
+    monkeypatch.setitem(main._COMMANDS, "reads", lambda: reads)
+    monkeypatch.setattr(main.cli, "commands", dict(main.cli.commands))
+    result = CliRunner().invoke(main.cli, ["reads"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: /etc/secret: permission denied"
+
+
+def test_choices_take_any_case() -> None:
+    result = CliRunner().invoke(main.cli, ["kb", "graph", "--format", "DOT"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("digraph")
