@@ -127,6 +127,23 @@ resource "terraform_data" "funcs" {
       setproduct(["dev", "prod"], ["us", "eu"]), index(["x", "y"], "y"),
       formatlist("%s-%s", ["a", "b"], "z"), base64encode("ml"), base64decode("bWw="),
     ]
+    directives = [
+      "a%{ if local.is_prod }P%{ else }D%{ endif }b",
+      "%{ for k, v in local.base ~}\n[${k}=${v}]\n%{~ endfor ~}\n!",
+      <<EOT
+  %{~ for n in local.flat ~}
+  - ${n}
+  %{ endfor ~}
+%{ if length(local.flat) > 2 ~}
+  many
+%{~ endif }
+EOT
+      ,
+      <<-EOT
+        plain ${var.env}
+          %{ if true }kept%{ endif }
+      EOT
+    ]
     format = format(
       "%s has %d items (%.1f%%) %q %t %5s|%-4s|", "x", 3, 12.345, "q", true, "r", "l",
     )

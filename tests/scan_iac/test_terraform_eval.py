@@ -667,3 +667,24 @@ resource "aws_iam_policy" "fail_wildcard" {
     assert "hunter2" not in json.dumps({k: str(v) for k, v in tags.items()})
     assert tags["cfg"] == "ml"
     assert _hits(found, "MLSTIX-AWS-IAM-001") == ["module.roles.aws_iam_policy.fail_wildcard"]
+
+
+def test_flush_heredoc_with_stripped_directives_stays_unknown(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "main.tf": """
+resource "x_t" "t" {
+  v = <<-EOT
+    %{~ for n in ["a", "b"] ~}
+    - ${n}
+    %{ endfor ~}
+  EOT
+  w = "%{ for n in ["a", "b"] }${n};%{ endfor }"
+}
+""",
+        },
+    )
+    attrs = _attrs(collect([tmp_path]))["x_t.t"]
+    assert isinstance(attrs["v"], Expr)
+    assert attrs["w"] == "a;b;"

@@ -22,7 +22,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from mlstix.scan.iac._hclconv import Converter, HclSyntaxError, Node, TopBlock, parser
+from mlstix.scan.iac._hclconv import Converter, parser
+from mlstix.scan.iac._hclnode import HclSyntaxError, Node, TopBlock
 
 __all__ = [
     "HclSyntaxError",

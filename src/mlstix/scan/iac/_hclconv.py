@@ -5,46 +5,20 @@ Used by :mod:`mlstix.scan.iac._hcl`, which parses files and documents the value 
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "Converter", "HclSyntaxError", "Node", "TopBlock", "parser"]
+from mlstix.scan.iac._hclnode import (
+    MAX_DEPTH,
+    HclSyntaxError,
+    Node,
+    literal_text,
+    too_deep,
+    unescape,
+)
+from mlstix.scan.iac._hcltemplate import TemplateMixin
 
-_ESCAPE = re.compile(r'\\(["\\nrt]|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})')
-_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
-MAX_DEPTH = 100
-
-
-class HclSyntaxError(ValueError):
-    """The file is not valid HCL; the message names line and column."""
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    """An HCL expression that is not a literal. ``kind`` and ``args``:
-
-    ``tpl`` (parts: str | Node ...), ``var`` (name), ``trav`` (base, steps) with steps
-    ``("attr", name)``, ``("index", value)``, ``("splat", steps)``; ``call`` (name, args, expand
-    last); ``cond`` (test, then, else); ``bin`` (op, a, b); ``un`` (op, a); ``tuple`` (items);
-    ``object`` (pairs of key, value); ``for`` (is_object, key_var, value_var, collection, key,
-    value, condition, grouping); ``unknown`` (a construct not evaluated: template directives).
-    """
-
-    kind: str
-    args: tuple[Any, ...]
-    src: str
-
-
-@dataclass(frozen=True)
-class TopBlock:
-    """A top-level block: ``resource "type" "name" { ... }`` and its first line."""
-
-    type: str
-    labels: tuple[str, ...]
-    body: dict[str, Any]
-    line: int
+__all__ = ["Converter", "parser"]
 
 
 @cache
@@ -55,22 +29,7 @@ def parser() -> Any:
     return tree_sitter.Parser(tree_sitter.Language(tree_sitter_hcl.language()))
 
 
-def _unescape(text: str) -> str:
-    if "\\" not in text:
-        return text
-    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1)) or chr(int(m.group(1)[1:], 16)), text)
-
-
-def _literal_text(text: str, quoted: bool) -> str:
-    text = _unescape(text) if quoted else text
-    return text.replace("$${", "${").replace("%%{", "%{")
-
-
-def _too_deep() -> HclSyntaxError:
-    return HclSyntaxError(f"HCL nesting too deep (over {MAX_DEPTH} levels)")
-
-
-class Converter:
+class Converter(TemplateMixin):
     def __init__(self, source: bytes, line_offset: int = 0) -> None:
         self.source = source
         self.line_offset = line_offset
@@ -81,7 +40,7 @@ class Converter:
     def body(self, node: Any, depth: int = 0) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if depth > MAX_DEPTH:
-            raise _too_deep()
+            raise too_deep()
         for child in node.named_children:
             if child.type == "attribute":
                 key = self.text(child.named_children[0])
@@ -107,7 +66,7 @@ class Converter:
             elif child.type == "identifier":
                 labels.append(self.text(child))
             elif child.type == "string_lit":
-                labels.append(_unescape(self._quoted(child)))
+                labels.append(unescape(self._quoted(child)))
             elif child.type == "body":
                 inner = self.body(child, depth + 1)
         return name, tuple(labels), inner
@@ -118,7 +77,7 @@ class Converter:
 
     def expression(self, node: Any, depth: int) -> Any:
         if depth > MAX_DEPTH:
-            raise _too_deep()
+            raise too_deep()
         named = [c for c in node.named_children if c.type != "comment"]
         if node.type != "expression":
             return self.term(node, depth + 1)
@@ -146,7 +105,7 @@ class Converter:
 
     def term(self, node: Any, depth: int) -> Any:
         if depth > MAX_DEPTH:
-            raise _too_deep()
+            raise too_deep()
         kind = node.type
         if kind == "expression":
             return self.expression(node, depth + 1)
@@ -237,53 +196,6 @@ class Converter:
         args = (is_object, key_var, value_var, self.expression(coll, depth + 1))
         return Node("for", (*args, key, value, test, grouping), self.text(node))
 
-    def _template(self, node: Any, depth: int, quoted: bool) -> Any:
-        if quoted:
-            start, end = node.start_byte + 1, node.end_byte - 1
-            strip = 0
-        else:
-            idents = [c for c in node.children if c.type == "heredoc_identifier"]
-            if len(idents) < 2:
-                return ""
-            raw = self.source[idents[0].end_byte : idents[-1].start_byte]
-            nl = raw.find(b"\n")
-            start = idents[0].end_byte + (nl + 1 if nl >= 0 else len(raw))
-            end = idents[-1].start_byte
-            while end > start and self.source[end - 1 : end] in (b" ", b"\t"):
-                end -= 1  # the closing marker's indentation
-            dash = any(c.type == "heredoc_start" and self.text(c) == "<<-" for c in node.children)
-            strip = _indent(self.source[start:end].decode("utf-8", "replace")) if dash else 0
-        parts: list[Any] = []
-        cursor = start
-        for child in node.named_children:
-            if child.type not in ("template_interpolation", "template_directive"):
-                continue
-            parts.append(self.source[cursor : child.start_byte].decode("utf-8", "replace"))
-            if child.type == "template_interpolation":
-                exprs = [c for c in child.named_children if c.type == "expression"]
-                parts.append(
-                    self.expression(exprs[0], depth + 1)
-                    if exprs
-                    else Node("unknown", (), self.text(child))
-                )
-            else:
-                parts.append(Node("unknown", (), self.text(child)))
-            cursor = child.end_byte
-        parts.append(self.source[cursor:end].decode("utf-8", "replace"))
-        out: list[Any] = []
-        at_line_start = True
-        for part in parts:
-            if isinstance(part, str):
-                text = _dedent(part, strip, at_line_start) if strip else part
-                at_line_start = part.endswith("\n")
-                out.append(_literal_text(text, quoted))
-            else:
-                out.append(part)
-                at_line_start = False
-        if all(isinstance(p, str) for p in out):
-            return "".join(out)
-        return Node("tpl", tuple(p for p in out if p != ""), self.text(node))
-
     def _literal(self, node: Any) -> Any:
         kind = node.type
         if kind == "numeric_lit":
@@ -296,7 +208,7 @@ class Converter:
             return self.text(node) == "true"
         if kind == "null_lit":
             return None
-        return _literal_text(self._quoted(node), True)
+        return literal_text(self._quoted(node), True)
 
     def _object(self, node: Any, depth: int) -> Any:
         pairs: list[tuple[Any, Any]] = []
@@ -315,21 +227,3 @@ class Converter:
         if all(isinstance(k, str) for k, _ in pairs):
             return dict(pairs)
         return Node("object", tuple(pairs), self.text(node))
-
-
-def _indent(text: str) -> int:
-    widths = [len(line) - len(line.lstrip(" \t")) for line in text.split("\n") if line.strip()]
-    return min(widths) if widths else 0
-
-
-def _dedent(text: str, strip: int, at_line_start: bool) -> str:
-    lines = text.split("\n")
-    out = []
-    for i, line in enumerate(lines):
-        if i > 0 or at_line_start:
-            cut = 0
-            while cut < strip and cut < len(line) and line[cut] in " \t":
-                cut += 1
-            line = line[cut:]
-        out.append(line)
-    return "\n".join(out)

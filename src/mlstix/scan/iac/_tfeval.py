@@ -136,6 +136,37 @@ class Evaluator:
         text = "".join(out)
         return text if known else Expr(text)
 
+    def _tif(self, node: Node, roots: Mapping[str, Any]) -> Any:
+        """``%{ if c }a%{ else }b%{ endif }`` inside a template."""
+        test_node, then, other = node.args
+        test = self.value(test_node, roots)
+        if isinstance(test, Expr):
+            return unknown(node.src)
+        return self.value(then if to_bool(test) else other, roots)
+
+    def _tfor(self, node: Node, roots: Mapping[str, Any]) -> Any:
+        """``%{ for k, v in coll }...%{ endfor }`` inside a template."""
+        key_var, value_var, coll_node, body = node.args
+        coll = self.value(coll_node, roots)
+        if isinstance(coll, Expr):
+            return unknown(node.src)
+        if isinstance(coll, dict):
+            pairs: list[tuple[Any, Any]] = sorted(coll.items())
+        elif isinstance(coll, list):
+            pairs = list(enumerate(coll))
+        else:
+            raise EvalError("a template for needs a collection")
+        out: list[str] = []
+        known = True
+        for k, v in pairs:
+            scope = {**roots, value_var: v, **({key_var: k} if key_var else {})}
+            rendered = self.value(body, scope)
+            known = known and not isinstance(rendered, Expr)
+            out.append(str(rendered) if isinstance(rendered, Expr) else to_string(rendered))
+            if sum(map(len, out)) > MAX_CHARS:
+                raise EvalError("string too long")
+        return "".join(out) if known else Expr("".join(out))
+
     def _var(self, node: Node, roots: Mapping[str, Any]) -> Any:
         return self._traverse(node.args[0], (), roots, node.src)
 
