@@ -22,13 +22,13 @@ import datetime as dt
 import functools
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 from mlstix.assess._inventory import Inventory, live_resource
+from mlstix.assess._pool import run as _run
 from mlstix.errors import MlstixError
 
 __all__ = ["API_VERSIONS", "AzureCredentialsError", "AzureOptions", "collect_azure", "permission"]
@@ -298,9 +298,3 @@ def _dependency(arm: _Arm, rid: str, sub: str) -> None:
         _add(arm, arm.get(rid, version), sub)
 
     arm.guarded(rid, read)
-
-
-def _run(tasks: Sequence[Callable[[], None]], jobs: int) -> None:
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for future in [pool.submit(t) for t in tasks]:
-            future.result()

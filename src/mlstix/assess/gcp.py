@@ -28,14 +28,14 @@ import datetime as dt
 import functools
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from mlstix.assess._artifacts import Artifact
 from mlstix.assess._gcp_artifacts import vertex_artifacts
 from mlstix.assess._inventory import Inventory, live_resource
+from mlstix.assess._pool import run as _run
 from mlstix.errors import MlstixError
 from mlstix.scan.iac.resource import Resource
 
@@ -370,9 +370,3 @@ def collect_gcp(options: GcpOptions) -> tuple[Inventory, list[Artifact]]:
     _run(tasks, options.jobs)
     _buckets(g)
     return inventory, vertex_artifacts(g, inventory)
-
-
-def _run(tasks: Sequence[Callable[[], None]], jobs: int) -> None:
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for future in [pool.submit(t) for t in tasks]:
-            future.result()

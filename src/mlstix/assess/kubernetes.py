@@ -20,11 +20,11 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from mlstix.assess._inventory import Inventory, live_resource
+from mlstix.assess._pool import run
 from mlstix.errors import MlstixError
 
 __all__ = ["KINDS", "KubeOptions", "KubernetesCredentialsError", "collect_kubernetes"]
@@ -243,9 +243,7 @@ def collect_kubernetes(options: KubeOptions) -> Inventory:
         for ns in (namespaces if row[3] else (None,))
     ]
     try:
-        with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-            for future in [pool.submit(t) for t in tasks]:
-                future.result()
+        run(tasks, options.jobs)
     except (HTTPError, OSError) as exc:
         raise KubernetesCredentialsError(
             f"lost the Kubernetes API server {host}: {type(exc).__name__}"

@@ -12,12 +12,12 @@ import datetime as dt
 import re
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from mlstix.assess._artifacts import Artifact
 from mlstix.assess._inventory import Inventory
+from mlstix.assess._pool import run as _run
 from mlstix.assess.aws._artifacts import model_artifacts
 from mlstix.assess.aws._audit import collect_guardduty, collect_region, collect_trails
 from mlstix.assess.aws._client import AwsAccess, CredentialsError, ReadOnlyViolation, connect
@@ -80,16 +80,6 @@ def collect_aws(options: AwsOptions) -> tuple[Inventory, list[Artifact]]:
 
 def _bind(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
     return lambda: fn(*args)
-
-
-def _run(tasks: list[Callable[[], None]], jobs: int) -> None:
-    if jobs <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            task()
-        return
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="mlstix-aws") as pool:
-        for future in [pool.submit(t) for t in tasks]:
-            future.result()
 
 
 def _regions(access: AwsAccess, options: AwsOptions, default: str | None) -> list[str]:
