@@ -11,7 +11,7 @@ enforces the nesting depth and the decompression budget.
 
 from __future__ import annotations
 
-import re
+import functools
 import struct
 from collections.abc import Callable
 
@@ -108,17 +108,17 @@ _COMPRESSED = (
 )
 
 
-_OCTAL_FIELD = re.compile(rb"[ 0-7]*(\x00.*)?", re.DOTALL)
-
-
 def _tar_header(head: bytes) -> bool:
     """Whether ``tarfile.open(mode="r:")`` accepts the first header, which it decides by the
     header checksum, not the ``ustar`` magic (V7 and GNU headers have none)."""
     if len(head) < 512 or head[:512].count(0) == 512:
         return False
     chksum = head[148:156]
-    if chksum[0] not in (0o200, 0o377) and not _OCTAL_FIELD.fullmatch(chksum):
-        return False  # tarfile's nti() would refuse the checksum field: not a tar header
+    if chksum[0] not in (0o200, 0o377):
+        try:  # what tarfile's nti() does with the field; it refuses the header when this fails
+            int(chksum.split(b"\x00", 1)[0].decode("ascii").strip() or "0", 8)
+        except ValueError:
+            return False
     import tarfile
 
     try:
@@ -211,7 +211,13 @@ def _has_eocd(src: Source) -> bool:
 
 
 def analyzers() -> dict[str, Analyzer]:
-    """The registry: format name → analyzer (explicit, built when a scan starts)."""
+    """The registry: format name → analyzer (explicit; a fresh copy of the table built when
+    the first scan starts)."""
+    return dict(_registry())
+
+
+@functools.cache
+def _registry() -> dict[str, Analyzer]:
     from mlstix.scan.models.formats import archives, keras, protobuf, serialized, tensors
 
     return {
