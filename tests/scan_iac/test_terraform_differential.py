@@ -76,6 +76,14 @@ resource "terraform_data" "files" {
     root    = path.root
   }
 }
+resource "terraform_data" "refs" {
+  input = {
+    pool      = terraform_data.pool[0].input
+    pools     = [for p in terraform_data.pool : p.input]
+    users     = { for k, n in terraform_data.notebook : k => n.input.root }
+    file_root = terraform_data.files.input.root
+  }
+}
 resource "terraform_data" "funcs" {
   input = {
     names      = local.names

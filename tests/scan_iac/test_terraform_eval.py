@@ -688,3 +688,55 @@ resource "x_t" "t" {
     attrs = _attrs(collect([tmp_path]))["x_t.t"]
     assert isinstance(attrs["v"], Expr)
     assert attrs["w"] == "a;b;"
+
+
+def test_references_to_resources_resolve_configured_arguments_only(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "main.tf": """
+resource "aws_s3_bucket" "models" {
+  for_each = toset(["prod", "dev"])
+  bucket   = "acme-models-${each.key}"
+}
+resource "aws_kms_key" "ml" {
+  description = "ml"
+}
+resource "aws_sagemaker_model" "m" {
+  name               = "churn"
+  execution_role_arn = "r"
+  primary_container {
+    image          = "x"
+    model_data_url = "s3://${aws_s3_bucket.models["prod"].bucket}/churn.tar.gz"
+  }
+}
+resource "aws_sagemaker_endpoint_configuration" "ec" {
+  name        = "ec-${aws_sagemaker_model.m.name}"
+  kms_key_arn = aws_kms_key.ml.arn
+  production_variants {
+    variant_name  = "v"
+    model_name    = aws_sagemaker_model.m.name
+    instance_type = "ml.m5.large"
+  }
+}
+resource "x_loop" "a" {
+  v = x_loop.b.v
+}
+resource "x_loop" "b" {
+  v = x_loop.a.v
+}
+""",
+        },
+    )
+    found = collect([tmp_path])
+    attrs = _attrs(found)
+    ec = attrs["aws_sagemaker_endpoint_configuration.ec"]
+    assert ec["name"] == "ec-churn"
+    assert ec["production_variants"][0]["model_name"] == "churn"
+    assert ec["kms_key_arn"] == Expr("${aws_kms_key.ml.arn}")  # computed by the provider
+    model = attrs["aws_sagemaker_model.m"]
+    assert model["primary_container"][0]["model_data_url"] == "s3://acme-models-prod/churn.tar.gz"
+    assert isinstance(attrs["x_loop.a"]["v"], Expr)  # a cycle stays unknown
+    assert _hits(found, "MLSTIX-AWS-SM-007") == []
+    # the model bucket is found through the model that reads from it
+    assert 'aws_s3_bucket.models["prod"]' in _hits(found, "MLSTIX-AWS-S3-001")

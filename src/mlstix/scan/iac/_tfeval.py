@@ -30,9 +30,10 @@ from mlstix.scan.iac._tftypes import (
 )
 from mlstix.scan.iac._values import Expr
 
-__all__ = ["MAX_CHARS", "MAX_ITEMS", "STEP_BUDGET", "Evaluator", "Lazy"]
+__all__ = ["MAX_CHARS", "MAX_ITEMS", "RESOURCES", "STEP_BUDGET", "Evaluator", "Lazy"]
 
 MAX_ITEMS = 100_000
+RESOURCES = "\x00resources"  # a root holding resolve(type, name) for resource references
 MAX_CHARS = 1_000_000
 STEP_BUDGET = 5_000_000
 
@@ -182,6 +183,11 @@ class Evaluator:
     ) -> Any:
         if name in roots:
             return self._steps(roots[name], steps, roots, src)
+        resolve = roots.get(RESOURCES)
+        if callable(resolve) and steps and steps[0][0] == "attr":
+            found = resolve(name, steps[0][1])
+            if found is not None:  # a resource of this module: its configured arguments
+                return self._steps(found, steps[1:], roots, src)
         # a resource (type.name...), data.type.name..., or an unknown root: render the reference
         # with the indexes we can evaluate, so rules can match instance addresses
         return self._steps(_Ref(name), steps, roots, src)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mlstix.scan.iac._hcl import Node
-from mlstix.scan.iac._tfeval import STEP_BUDGET, Evaluator, Lazy
+from mlstix.scan.iac._tfeval import RESOURCES, STEP_BUDGET, Evaluator, Lazy
 from mlstix.scan.iac._tffiles import file_functions, yamldecode
 from mlstix.scan.iac._tffuncs import FUNCTIONS
 from mlstix.scan.iac._tfsets import MORE_FUNCTIONS
@@ -147,12 +147,15 @@ class _Instance:
         self._locals: dict[str, Any] = {}
         self._resolving: set[str] = set()
         self._children: dict[str, list[tuple[Any, _Instance]] | Expr] = {}
+        self._resources: dict[tuple[str, str], Any] = {}
+        self._reading: set[tuple[str, str, Any, str]] = set()
         self.roots: dict[str, Any] = {
             "var": variables,
             "local": Lazy(self._local, "local"),
             "module": Lazy(self._module, "module"),
             "path": {"module": _relative(tfdir.path, run.root), "root": ".", "cwd": "."},
             "terraform": {"workspace": "default"},
+            RESOURCES: self._resource,
         }
 
     def _local(self, name: str) -> Any:
@@ -183,6 +186,55 @@ class _Instance:
         if "for_each" in call.body:
             return outputs
         return outputs.get(None, Expr("${module." + name + "}"))
+
+    def _resource(self, rtype: str, name: str) -> Any:
+        """A reference ``type.name`` to a resource of this module: its instances, whose
+        configured arguments are known at plan; what the provider computes (``arn``, ``id``)
+        stays unknown, written as the reference."""
+        if (rtype, name) in self._resources:
+            return self._resources[(rtype, name)]
+        block = next(
+            (b for b in self.dir.blocks if not b.data and b.type == rtype and b.name == name), None
+        )
+        if block is None:
+            return None
+        self._resources[(rtype, name)] = None  # while resolving: a self-reference stays unknown
+        found: list[tuple[Any, Lazy]] = []
+        for key, roots in self.instances(block):
+            index = (
+                ""
+                if key is None
+                else f"[{key}]"
+                if isinstance(key, int)
+                else ("[" + json.dumps(key) + "]")
+            )
+            found.append((key, Lazy(self._argument(block, key, roots, index), f"{rtype}.{name}")))
+        value: Any = dict(found) if "for_each" in block.body else [lazy for _, lazy in found]
+        if "count" not in block.body and "for_each" not in block.body:
+            value = found[0][1]
+        elif any(key is None for key, _ in found):
+            value = None  # count/for_each not known: instances not known either
+        self._resources[(rtype, name)] = value
+        return value
+
+    def _argument(self, block: Block, key: Any, roots: Mapping[str, Any], index: str) -> Any:
+        def get(attr: str) -> Any:
+            mark = (block.type, block.name, key, attr)
+            if attr in _META or attr not in block.body or mark in self._reading:
+                return Expr("${" + f"{block.type}.{block.name}{index}.{attr}" + "}")
+            self._reading.add(mark)
+            try:
+                value = self.body({attr: block.body[attr]}, roots).get(attr)
+            finally:
+                self._reading.discard(mark)
+            # null in the configuration: the provider may compute it, so unknown at plan
+            return (
+                Expr("${" + f"{block.type}.{block.name}{index}.{attr}" + "}")
+                if (value is None)
+                else value
+            )
+
+        return get
 
     def output(self, name: str) -> Any:
         if name not in self.dir.outputs:
