@@ -221,3 +221,19 @@ def _tar(name: str, data: bytes) -> bytes:
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA, zipfile.ZIP_DEFLATED])
+def test_npz_members_in_every_method_zipfile_reads(tmp_path: Path, scan: Scan, method: int) -> None:
+    """numpy.load reads npz members through zipfile, which also inflates bzip2 and LZMA."""
+    np = pytest.importorskip("numpy")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=method) as z:
+        z.writestr("ok.npy", b.npy("<f4", (1,), b"\0" * 4))
+        z.writestr("obj.npy", b.npy("|O", (1,), EVIL_A))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        np.load(io.BytesIO(buf.getvalue()))["obj"]
+    (tmp_path / "arrays.npz").write_bytes(buf.getvalue())
+    report = scan(tmp_path / "arrays.npz")
+    assert imports(report) == {"os.system"}
+    assert not report.errors

@@ -13,6 +13,7 @@ top-level file; nesting depth is bounded by :class:`~mlstix.scan.models._context
 from __future__ import annotations
 
 import io
+import lzma
 import re
 import tarfile
 import tempfile
@@ -111,8 +112,9 @@ def _open(ctx: Context, src: Source, entry: ZipEntry) -> tuple[IO[bytes], list[s
     except LimitExceeded as exc:
         _limit(ctx, src, f"not scanned: {exc}", member_name=entry.name, limit="max_bytes")
         return None
-    except (ZipError, OSError, zlib.error) as exc:
-        _anomaly(ctx, src, entry.name, f"member {entry.name} cannot be read: {exc}")
+    except (ZipError, OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
+        ctx.malformed("models/archive-anomaly", f"member {entry.name} cannot be read: {exc}",
+                      src, archive_member=entry.name, quirk="unreadable member")  # fmt: skip
         return None
     if entry.method != 0:
         ctx.decompressed += entry.size

@@ -17,7 +17,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 __all__ = [
     "LimitExceeded",
@@ -271,35 +271,77 @@ def data_offset(fp: IO[bytes], entry: ZipEntry) -> tuple[int, list[str]]:
     return entry.header_offset + 30 + nlen + xlen, quirks
 
 
+def _lzma_member(fp: IO[bytes], start: int, size: int) -> tuple[Any, int]:
+    """ZIP method 14: a 4-byte header (version, properties length), the LZMA1 properties,
+    then raw LZMA1 data (APPNOTE 5.8.8), as CPython's ``zipfile`` reads it."""
+    import lzma
+
+    fp.seek(start)
+    head = fp.read(4)
+    if len(head) < 4:
+        raise ZipError("truncated LZMA header")
+    (plen,) = struct.unpack("<H", head[2:4])
+    props = fp.read(plen)
+    if plen < 5 or len(props) < 5 or props[0] >= 9 * 5 * 5:
+        raise ZipError("bad LZMA properties")
+    lc, rest = props[0] % 9, props[0] // 9
+    lp, pb = rest % 5, rest // 5
+    (dict_size,) = struct.unpack("<I", props[1:5])
+    lzma1 = {"id": lzma.FILTER_LZMA1, "dict_size": dict_size, "lc": lc, "lp": lp, "pb": pb}
+    return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[lzma1]), 4 + plen
+
+
 def open_member(
     fp: IO[bytes], entry: ZipEntry, budget: int, spool: int = 64 << 20
 ) -> tuple[IO[bytes], list[str]]:
-    """A seekable stream of the member's bytes. Deflated members are decompressed up to
-    ``budget`` bytes (raising :class:`LimitExceeded` beyond it), in memory when small."""
+    """A seekable stream of the member's bytes. Compressed members (deflate, bzip2, LZMA:
+    what CPython's ``zipfile`` reads, so what ``numpy.load`` and pandas read) are decompressed
+    up to ``budget`` bytes (raising :class:`LimitExceeded` beyond it), in memory when small."""
     start, quirks = data_offset(fp, entry)
     if entry.method == 0:
         size = entry.compressed_size
         return io.BufferedReader(Window(fp, start, size), 1 << 16), quirks
-    if entry.method != 8:
+    skip = 0
+    d: Any
+    if entry.method == 8:
+        d = zlib.decompressobj(-15)
+    elif entry.method == 12:
+        import bz2
+
+        d = bz2.BZ2Decompressor()
+    elif entry.method == 14:
+        d, skip = _lzma_member(fp, start, entry.compressed_size)
+    else:
         raise ZipError(f"{entry.name}: unsupported compression method {entry.method}")
     import tempfile
 
     out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=spool)  # noqa: SIM115
     produced = 0
-    d = zlib.decompressobj(-15)
+
+    def room() -> int:
+        return budget - produced + 1
+
+    def keep(data: bytes) -> None:
+        nonlocal produced
+        produced += len(data)
+        if produced > budget:
+            raise LimitExceeded(f"{entry.name}: decompresses to more than {budget} bytes")
+        out.write(data)
+
     try:
-        for chunk in _chunks(fp, start, entry.compressed_size):
-            buf = chunk
-            while buf:
-                data = d.decompress(buf, budget - produced + 1)
-                produced += len(data)
-                if produced > budget:
-                    raise LimitExceeded(f"{entry.name}: decompresses to more than {budget} bytes")
-                out.write(data)
-                buf = d.unconsumed_tail
+        for chunk in _chunks(fp, start + skip, entry.compressed_size - skip):
+            if entry.method == 8:
+                buf = chunk
+                while buf:
+                    keep(d.decompress(buf, room()))
+                    buf = d.unconsumed_tail
+            else:
+                keep(d.decompress(chunk, room()))
+                while not d.eof and not d.needs_input:
+                    keep(d.decompress(b"", room()))
             if d.eof:
                 break
-    except (LimitExceeded, zlib.error):
+    except (LimitExceeded, zlib.error, OSError, EOFError, ValueError):
         out.close()
         raise
     out.seek(0)
