@@ -23,6 +23,7 @@ DEBIAN=(
 # "package@version|probe": the probe is a path under .cache/npm that exists once installed
 NPM=(
   "@microsoft/sarif-multitool@5.7.0|node_modules/@microsoft/sarif-multitool/package.json"
+  "azurite@3.37.0|node_modules/azurite/package.json"
 )
 
 present() {  # probe -> 0 when installed
