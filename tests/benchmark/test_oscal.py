@@ -164,3 +164,27 @@ def test_trestle_resolves_each_profile_against_the_catalog(
     # trestle orders the resolved controls by id; the set is what the profile selects
     assert sorted(ids) == sorted(c.id.lower() for c in bench.controls if c.level <= level)
     assert len(ids) == len(set(ids))
+
+
+def test_attestations_become_examine_observations(
+    bench: Benchmark, catalog: dict[str, CatalogRule], tmp_path: Path
+) -> None:
+    from mlstix.benchmark._attest import Attestation
+
+    att = Attestation.model_validate(
+        {"control": "MLCS-8.2", "result": "pass", "by": "Ana Auditor", "date": "2026-11-20",
+         "evidence": "https://tickets.example.com/SEC-7"}
+    )  # fmt: skip
+    result = assess(bench, [], catalog, attestations={"MLCS-8.2": att})
+    doc = _round_trip(oscal.assessment_results(result, WHEN), AssessmentResults, tmp_path, "a.json")
+    res = doc["assessment-results"]["results"][0]
+    finding = next(f for f in res["findings"] if f["target"]["target-id"] == "mlcs-8.2_obj")
+    assert finding["target"]["status"]["state"] == "satisfied"
+    obs = next(
+        o
+        for o in res["observations"]
+        if o["uuid"] == finding["related-observations"][0]["observation-uuid"]
+    )
+    assert obs["methods"] == ["EXAMINE"]
+    assert obs["relevant-evidence"][0]["href"] == "https://tickets.example.com/SEC-7"
+    assert "Ana Auditor" in obs["description"]

@@ -234,7 +234,12 @@ def _observations(
                 + (f": {' '.join(att.note.split())}" if att.note else "")
             ),
             methods=["EXAMINE"],
-            relevant_evidence=[common.RelevantEvidence(description=att.evidence)],
+            relevant_evidence=[
+                common.RelevantEvidence(
+                    href=att.evidence if att.evidence.startswith(("https://", "http://")) else None,
+                    description=att.evidence,
+                )
+            ],
             collected=datetime.combine(att.date, time(0, 0), tzinfo=UTC),
         )
 
