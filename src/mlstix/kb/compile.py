@@ -30,6 +30,16 @@ from typing import Any, TypeVar
 
 import stix2
 
+from mlstix.kb._common import (
+    CLOUD_GUIDANCE_EXTENSION_ID,
+    IDENTITY_ID,
+    PROJECT_EPOCH,
+    PROJECT_URL,
+    REPORT_ID,
+    SCHEMA_URL,
+    extension_definition,
+    identity,
+)
 from mlstix.kb._indicators import indicator_objects
 from mlstix.kb._oasis import TLP2_OBJECTS, TLP_CLEAR_ID
 from mlstix.kb.graph import KnowledgeBase, Relationship
@@ -52,6 +62,8 @@ __all__ = [
     "BUNDLE_FILES",
     "CLOUD_GUIDANCE_EXTENSION_ID",
     "IDENTITY_ID",
+    "PROJECT_URL",
+    "SCHEMA_URL",
     "TLP_CLEAR_ID",
     "CompiledKb",
     "compile_kb",
@@ -60,16 +72,6 @@ __all__ = [
     "stix_description",
 ]
 
-PROJECT_URL = "https://github.com/mlstix/mlstix"
-SCHEMA_URL = (
-    f"{PROJECT_URL}/blob/main/src/mlstix/kb/schemas/"
-    "extension-definition--743077e1-e9eb-45cf-87b5-d1d4f7cd9839.json"
-)
-
-IDENTITY_ID = "identity--88ec7a32-9b41-4623-abf6-2a61da8b85f2"
-CLOUD_GUIDANCE_EXTENSION_ID = "extension-definition--743077e1-e9eb-45cf-87b5-d1d4f7cd9839"
-REPORT_ID = "report--41cec861-748a-4491-91e5-a8e6af9babb4"
-_PROJECT_EPOCH = "2026-11-26T00:00:00.000Z"
 
 # One fixed bundle id per published file: bundles are regenerated, their ids never change.
 BUNDLE_FILES: dict[str, str] = {
@@ -316,41 +318,6 @@ def _mitre_stub(m: MitreObject) -> Any:
     )
 
 
-def _identity() -> Any:
-    return stix2.Identity(
-        id=IDENTITY_ID,
-        created=_PROJECT_EPOCH,
-        modified=_PROJECT_EPOCH,
-        created_by_ref=IDENTITY_ID,
-        object_marking_refs=[TLP_CLEAR_ID],
-        name="mlstix",
-        identity_class="organization",
-        description=(
-            "The mlstix project: a STIX 2.1 knowledge base and tools for the security of "
-            "machine-learning models in cloud environments."
-        ),
-        contact_information=PROJECT_URL,
-    )
-
-
-def _extension_definition() -> Any:
-    return stix2.ExtensionDefinition(
-        id=CLOUD_GUIDANCE_EXTENSION_ID,
-        created=_PROJECT_EPOCH,
-        modified=_PROJECT_EPOCH,
-        created_by_ref=IDENTITY_ID,
-        object_marking_refs=[TLP_CLEAR_ID],
-        name="mlstix cloud implementation guidance",
-        description=(
-            "Implementation guidance for AWS, Azure and Google Cloud, and a platform-level "
-            "recommendation, on a course of action. The same guidance is published as notes."
-        ),
-        schema=SCHEMA_URL,
-        version="1.0.0",
-        extension_types=["property-extension"],
-    )
-
-
 def _report(kb: KnowledgeBase, contents: Sequence[Any]) -> Any:
     """The knowledge base as a STIX ``report`` (§4.14): one container that OpenCTI shows as a
     report and MISP imports as one event (misp-stix needs a report to attach notes)."""
@@ -358,7 +325,7 @@ def _report(kb: KnowledgeBase, contents: Sequence[Any]) -> Any:
     latest = _ts(max(stamps + [n.modified for n in kb.detections.no_rule]))
     return stix2.Report(
         id=REPORT_ID,
-        created=_PROJECT_EPOCH,
+        created=PROJECT_EPOCH,
         modified=latest,
         published=latest,
         created_by_ref=IDENTITY_ID,
@@ -376,9 +343,9 @@ def _report(kb: KnowledgeBase, contents: Sequence[Any]) -> Any:
 
 def compile_kb(kb: KnowledgeBase) -> CompiledKb:
     common = (
-        _identity(),
+        identity(),
         *(stix2.parse(o) for o in TLP2_OBJECTS),
-        _extension_definition(),
+        extension_definition(),
     )
     related = [r for r in kb.relationships if r.type == "related-to"]
     graph = [r for r in kb.relationships if r.type != "related-to"]
