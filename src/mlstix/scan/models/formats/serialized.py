@@ -50,6 +50,13 @@ def analyze_pickle(src: Source, ctx: Context) -> str:
     kind = _kind(result)
     report_pickle(result, src, ctx, kind)
     _format_hit(src, ctx, kind)
+    if result.torch_legacy and not result.malformed:
+        from mlstix.scan.models.formats._legacy import legacy_data_problem
+
+        problem = legacy_data_problem(src.fp, src.size)
+        if problem:
+            ctx.malformed("models/unrecognized-model-file",
+                          f"legacy PyTorch checkpoint is truncated: {problem}", src)  # fmt: skip
     return kind
 
 

@@ -1,0 +1,96 @@
+"""The raw tensor data of PyTorch's legacy (pre-1.6, ``_use_new_zipfile_serialization=False``)
+format, laid out as ``torch.serialization._legacy_load`` reads it.
+
+After five pickles (magic number, protocol version, system info, the object, the list of
+storage keys) come the storages, in the order of that list: for each, an 8-byte element count
+and ``count * element_size`` bytes, the element size given by the storage type the object's
+pickle named for that key (``torch.FloatStorage``: 4, ...). Knowing where the data ends tells
+a truncated checkpoint (which ``torch.load`` refuses) from a complete one. The pickles are read
+with :mod:`pickletools` (opcodes and their arguments; nothing is unpickled or imported).
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickletools
+import struct
+from typing import IO, Any
+
+__all__ = ["legacy_data_problem"]
+
+_ELEMENT = {
+    "DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2,
+    "LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1,
+    "BoolStorage": 1, "ComplexFloatStorage": 8, "ComplexDoubleStorage": 16,
+    "QInt8Storage": 1, "QUInt8Storage": 1, "QInt32Storage": 4, "QUInt4x2Storage": 1,
+    "QUInt2x4Storage": 1,
+}  # fmt: skip
+_STRINGS = frozenset(
+    {"BINUNICODE", "SHORT_BINUNICODE", "UNICODE", "BINUNICODE8", "SHORT_BINSTRING",
+     "BINSTRING", "STRING"}
+)  # fmt: skip
+_MAX_OPS = 5_000_000
+
+
+def _values(fp: IO[bytes]) -> list[tuple[str, Any]]:
+    """The strings and globals one pickle pushes, in order, memo references resolved."""
+    memo: dict[int, tuple[str, Any]] = {}
+    out: list[tuple[str, Any]] = []
+    for count, (op, arg, _) in enumerate(pickletools.genops(fp)):
+        if count > _MAX_OPS:
+            raise ValueError("too many opcodes")
+        name = op.name
+        value: tuple[str, Any] | None = None
+        if name in _STRINGS:
+            value = ("str", arg.decode("latin-1") if isinstance(arg, bytes) else arg)
+        elif name in ("GLOBAL", "INST"):
+            value = ("global", str(arg).replace(" ", "."))
+        elif name == "STACK_GLOBAL" and len(out) >= 2:
+            value = ("global", f"{out[-2][1]}.{out[-1][1]}")
+        elif name in ("BINGET", "LONG_BINGET", "GET") and isinstance(arg, int):
+            value = memo.get(arg)
+        elif name in ("BINPUT", "LONG_BINPUT", "PUT") and isinstance(arg, int) and out:
+            memo[arg] = out[-1]
+        elif name == "MEMOIZE" and out:
+            memo[len(memo)] = out[-1]
+        if value is not None:
+            out.append(value)
+    return out
+
+
+def legacy_data_problem(fp: IO[bytes], size: int) -> str | None:
+    """Why the storage data after the five pickles is not what ``torch.load`` reads, or
+    ``None`` when it is complete (or cannot be judged: storage types this reader does not
+    know, a stream the analysis already reports as malformed)."""
+    fp.seek(0)
+    try:
+        for _ in range(3):
+            _values(fp)
+        objects = _values(fp)
+        keys = [v for kind, v in _values(fp) if kind == "str"]
+    except (ValueError, EOFError, UnicodeDecodeError, struct.error):
+        return None
+    element: dict[str, int] = {}
+    for (kind, value), (next_kind, key) in itertools.pairwise(objects):
+        if kind == "global" and next_kind == "str" and value.startswith("torch."):
+            width = _ELEMENT.get(value.rsplit(".", 1)[-1])
+            if width:
+                element.setdefault(key, width)
+    pos = fp.tell()
+    for key in keys:
+        width = element.get(key)
+        if width is None:
+            return None
+        fp.seek(pos)
+        head = fp.read(8)
+        if len(head) < 8:
+            return f"storage {key!r} is missing: the checkpoint ends at byte {size}"
+        (count,) = struct.unpack("<q", head)
+        need = count * width
+        if count < 0 or pos + 8 + need > size:
+            return (
+                f"storage {key!r} needs {need} bytes at offset {pos + 8}; "
+                f"the checkpoint ends at byte {size}"
+            )
+        pos += 8 + need
+    return None
