@@ -58,6 +58,7 @@ KINDS = {
     "nb-vpc": ("MLSTIX-AWS-SM-004", "sagemaker_notebook_instance_vpc_settings_configured"),
     "model-isolation": ("MLSTIX-AWS-SM-005", "sagemaker_models_network_isolation_enabled"),
     "model-vpc": ("MLSTIX-AWS-SM-006", "sagemaker_models_vpc_settings_configured"),
+    "epc-kms": ("MLSTIX-AWS-SM-007", "sagemaker_endpoint_config_kms_encryption_enabled"),
     "train-isolation": ("MLSTIX-AWS-TRN-001", "sagemaker_training_jobs_network_isolation_enabled"),
     "train-ice": (
         "MLSTIX-AWS-TRN-002",
@@ -202,6 +203,23 @@ def seed(session: Any, regions: list[str], scale: int) -> tuple[set[tuple[str, s
                 truth |= {("model-isolation", arn), ("model-vpc", arn)}
         for i in range(5 * scale):
             good = i % 2 == 1
+            arn = sm.create_endpoint_config(
+                EndpointConfigName=f"epc-{r}-{i:03d}",
+                ProductionVariants=[
+                    {
+                        "VariantName": "all",
+                        "ModelName": f"model-{r}-{i:03d}",
+                        "InitialInstanceCount": 1,
+                        "InstanceType": "ml.m5.large",
+                    }
+                ],
+                **({"KmsKeyId": key} if good else {}),
+            )["EndpointConfigArn"]
+            count += 1
+            if not good:
+                truth.add(("epc-kms", arn))
+        for i in range(5 * scale):
+            good = i % 2 == 1
             extra = {}
             output: dict[str, Any] = {"S3OutputPath": f"s3://ml-models-{i:03d}/out"}
             resources: dict[str, Any] = {
@@ -306,6 +324,9 @@ def main() -> None:
     parser.add_argument("--regions", default="us-east-1,eu-west-1,ap-south-1")
     args = parser.parse_args()
     regions = args.regions.split(",")
+    import logging
+
+    logging.getLogger("werkzeug").disabled = True  # moto's tracebacks for APIs it lacks
     with local_aws() as (url, recorded):
         os.environ.update(
             AWS_ENDPOINT_URL=url,
