@@ -108,6 +108,8 @@ def test_object_shorter_than_listed_is_an_error(memfs: Any) -> None:
 
 def test_a_failing_store_is_an_error_for_that_object(memfs: Any) -> None:
     class Broken:
+        async_impl = True
+
         def cat_file(self, *a: object, **k: object) -> bytes:
             raise ConnectionResetError(104, "Connection reset by peer")
 

@@ -97,6 +97,10 @@ def filesystem(loc: Location) -> AbstractFileSystem:
     """The fsspec filesystem of ``loc``, with its library's own settings. A missing library is
     a :class:`MlstixError` naming the extra to install."""
     module = {**_SCHEMES, **_TEST_SCHEMES}[loc.scheme][1]
+    if module == "gcsfs" and os.environ.get("STORAGE_EMULATOR_HOST"):
+        # gcsfs >= 2025.9 asks the gRPC Storage Control API for each bucket's layout (zonal,
+        # hierarchical); emulators answer only the JSON API, so the question times out (60 s).
+        os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
     try:
         import fsspec
 

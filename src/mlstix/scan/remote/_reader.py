@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import bisect
 import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
@@ -60,6 +60,7 @@ class RangeFile(io.RawIOBase):
         self._spans: dict[int, bytes] = {}
         self._ahead = _AHEAD_MIN
         self._last_end = -1
+        self._handle: Any = None
 
     # --- io.RawIOBase ---------------------------------------------------------------------
     def readable(self) -> bool:
@@ -175,7 +176,9 @@ class RangeFile(io.RawIOBase):
                 "(--max-bytes-per-file); not fully analysed"
             )
         try:
-            if len(ranges) == 1:
+            if not getattr(self.fs, "async_impl", False):
+                blobs = [self._read_span(s, e) for s, e in ranges]
+            elif len(ranges) == 1:
                 blobs = [self.fs.cat_file(self.path, start=ranges[0][0], end=ranges[0][1])]
             else:
                 n = len(ranges)
@@ -199,6 +202,20 @@ class RangeFile(io.RawIOBase):
                 )
             self._insert(s, blob)
         self._last_end = ranges[-1][1]
+
+    def _read_span(self, start: int, end: int) -> bytes:
+        """A synchronous filesystem (the Hub's): one open handle without fsspec's block cache,
+        so each read is one range request of exactly the bytes asked for."""
+        if self._handle is None:
+            self._handle = self.fs.open(self.path, "rb", cache_type="none", block_size=1 << 20)
+        self._handle.seek(start)
+        return bytes(self._handle.read(end - start))
+
+    def close(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            handle.close()
+        super().close()
 
     def _insert(self, start: int, blob: bytes) -> None:
         # the cache only ever fetches gaps, so a new span overlaps none; merge is unnecessary

@@ -55,9 +55,12 @@ def scan_object(obj: RemoteObject, work: Work) -> ObjectResult:
         fs = filesystem(obj.location)
         reader = RangeFile(fs, obj.path, obj.size, max_bytes=work.max_bytes)
         opened.append(reader)
-        if not work.hash_file:
-            reader.prefetch()
-        yield cast("IO[bytes]", reader)
+        try:
+            if not work.hash_file:
+                reader.prefetch()
+            yield cast("IO[bytes]", reader)
+        finally:
+            reader.close()
 
     result = scan_file(_target(obj), work.allow, work.limits, work.hash_file, opener)
     fetched = sum(r.fetched for r in opened)
