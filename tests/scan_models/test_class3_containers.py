@@ -237,3 +237,73 @@ def test_npz_members_in_every_method_zipfile_reads(tmp_path: Path, scan: Scan, m
     report = scan(tmp_path / "arrays.npz")
     assert imports(report) == {"os.system"}
     assert not report.errors
+
+
+def _legacy_tar(storages: bytes, tensors: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in (
+            ("sys_info", b"\x80\x02}q\x00."),
+            ("pickle", b.torch_state_pickle()),
+            ("storages", storages),
+            ("tensors", tensors),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _storage_args(key: str, payload: bytes | None = None) -> bytes:
+    """``(key, location, storage_type)`` as torch's legacy writer pickles it, or a payload."""
+    if payload is not None:
+        return payload
+    return (b"\x80\x02" + b.unicode_op(key) + b.unicode_op("cpu")
+            + b.global_op("torch", "FloatStorage") + b"\x87q\x00.")  # fmt: skip
+
+
+def _real_legacy_storages(data: bytes) -> list[str]:
+    """torch.serialization's legacy tar reader on the ``storages`` member (count, then per
+    storage: args pickle, 8-byte element count, the elements), with an unpickler that
+    records the names it resolves and imports nothing."""
+    import pickle
+
+    names: list[str] = []
+
+    class Recorder(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> object:
+            names.append(f"{module}.{name}")
+            return lambda *a, **k: ("stub", a)
+
+    f = io.BytesIO(data)
+    for _ in range(Recorder(f).load()):
+        Recorder(f).load()
+        (count,) = struct.unpack("<q", f.read(8))
+        f.read(count * 4)
+    return names
+
+
+def test_legacy_tar_pickles_between_storage_records(tmp_path: Path, scan: Scan) -> None:
+    """The payload is the args pickle of the second storage, after the raw data of the first:
+    torch reads it, a stacked-pickle reader runs into the raw floats and never gets there."""
+    raw = struct.pack("<q", 3) + struct.pack("<3f", 1.0, 0.5, 0.25)
+    storages = (
+        b"\x80\x02K\x02."
+        + _storage_args("0") + raw
+        + _storage_args("1", EVIL_A) + raw
+    )  # fmt: skip
+    assert "os.system" in _real_legacy_storages(storages)
+    (tmp_path / "legacy.tar").write_bytes(_legacy_tar(storages, b"\x80\x02K\x00."))
+    report = scan(tmp_path / "legacy.tar")
+    assert report.scanned[0].kind == "pytorch-legacy-tar"
+    assert imports(report) == {"os.system"}
+    assert not report.errors
+
+
+def test_legacy_tar_storage_cut_short_is_an_error(tmp_path: Path, scan: Scan) -> None:
+    storages = b"\x80\x02K\x01." + _storage_args("0") + struct.pack("<q", 1000) + b"\0" * 8
+    (tmp_path / "legacy.tar").write_bytes(_legacy_tar(storages, b"\x80\x02K\x00."))
+    report = scan(tmp_path / "legacy.tar")
+    assert [e.message.split(": ", 1)[-1][:40] for e in report.errors] == [
+        "legacy PyTorch checkpoint is truncated: "
+    ]

@@ -16,7 +16,7 @@ import pickletools
 import struct
 from typing import IO, Any
 
-__all__ = ["legacy_data_problem"]
+__all__ = ["legacy_data_problem", "legacy_tar_pickles"]
 
 _ELEMENT = {
     "DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2,
@@ -94,3 +94,68 @@ def legacy_data_problem(fp: IO[bytes], size: int) -> str | None:
             )
         pos += 8 + need
     return None
+
+
+def _end_of_pickle(fp: IO[bytes]) -> tuple[list[tuple[str, Any]], int]:
+    """The values one pickle from the current position pushes, and where it ends."""
+    values = _values(fp)
+    return values, fp.tell()
+
+
+def legacy_tar_pickles(fp: IO[bytes], size: int, member: str) -> tuple[list[int], str | None]:
+    """Where each pickle of a legacy tar's ``storages`` or ``tensors`` member starts, and why
+    the member is not what ``torch.load`` reads (``None``: complete). Between those pickles lie
+    raw bytes that torch reads with ``struct`` or as tensor data, never as opcodes:
+
+    * ``storages``: a count, then per storage a pickle ``(key, location, storage_type)``, an
+      8-byte element count and the data;
+    * ``tensors``: a count, then per tensor two pickles (key, storage id), a 4-byte ``ndim``,
+      4 bytes of padding, ``ndim`` sizes, ``ndim`` strides and the 8-byte storage offset.
+    """
+    starts: list[int] = []
+    fp.seek(0)
+    try:
+        starts.append(0)
+        _, pos = _end_of_pickle(fp)
+        count = None
+        fp.seek(0)
+        for op, arg, _ in pickletools.genops(fp):
+            if op.name in ("BININT", "BININT1", "BININT2", "INT", "LONG1") and isinstance(arg, int):
+                count = arg
+                break
+        fp.seek(pos)
+        if not isinstance(count, int) or count < 0:
+            return starts, None
+        for _ in range(count):
+            starts.append(pos)
+            values, pos = _end_of_pickle(fp)
+            if member == "tensors":
+                starts.append(pos)
+                _, pos = _end_of_pickle(fp)
+                fp.seek(pos)
+                head = fp.read(8)
+                if len(head) < 8:
+                    return starts, f"tensor record at offset {pos} is cut short"
+                (ndim,) = struct.unpack("<i", head[:4])
+                if ndim < 0:
+                    return starts, f"tensor record at offset {pos} has ndim {ndim}"
+                pos += 8 + 16 * ndim + 8
+            else:
+                kinds = [v for k, v in values if k == "global" and v.startswith("torch.")]
+                width = _ELEMENT.get(kinds[0].rsplit(".", 1)[-1]) if kinds else None
+                if width is None:
+                    return starts, None  # a storage type this reader cannot size
+                fp.seek(pos)
+                head = fp.read(8)
+                if len(head) < 8:
+                    return starts, f"storage record at offset {pos} is cut short"
+                (elements,) = struct.unpack("<q", head)
+                if elements < 0:
+                    return starts, f"storage at offset {pos} has {elements} elements"
+                pos += 8 + elements * width
+            if pos > size:
+                return starts, f"{member} member needs {pos} bytes; it has {size}"
+            fp.seek(pos)
+    except (ValueError, EOFError, UnicodeDecodeError, struct.error):
+        return starts, None  # the pickles' own analysis reports what is wrong with them
+    return starts, None

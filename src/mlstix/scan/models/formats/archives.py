@@ -265,11 +265,29 @@ def analyze_tar(src: Source, ctx: Context) -> str:
                     continue
                 child = Source(stream, info.size, info.name.rsplit("/", 1)[-1],
                                src.child_member(info.name), src.depth + 1)  # fmt: skip
-                ctx.scan(child)
+                if kind == "pytorch-legacy-tar" and child.name in ("storages", "tensors"):
+                    _legacy_member(ctx, child)
+                else:
+                    ctx.scan(child)
     except (tarfile.TarError, EOFError) as exc:
         ctx.malformed("models/archive-anomaly", f"tar cannot be read: {exc}", src,
                       quirk="unreadable tar")  # fmt: skip
     return kind
+
+
+def _legacy_member(ctx: Context, child: Source) -> None:
+    """A legacy tar's ``storages``/``tensors``: pickles between raw records, each pickle read
+    where torch reads one (the records are never taken for opcodes, nor opcodes for data)."""
+    from mlstix.scan.models.formats._legacy import legacy_tar_pickles
+
+    starts, problem = legacy_tar_pickles(child.fp, child.size, child.name)
+    for start in starts:
+        child.fp.seek(start)
+        result = analyze_pickle_stream(child.fp, ctx.policy, stacked=False)
+        report_pickle(result, child, ctx, "pytorch-legacy-tar")
+    if problem:
+        ctx.malformed("models/unrecognized-model-file",
+                      f"legacy PyTorch checkpoint is truncated: {problem}", child)  # fmt: skip
 
 
 def _sparse_copy(
