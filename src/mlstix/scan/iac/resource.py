@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 __all__ = ["Dialect", "Language", "ParsedFile", "Resource", "TextParser"]
@@ -48,12 +49,12 @@ class Resource:
             return f"{base}[{self.key}]"
         return base + "[" + json.dumps(self.key) + "]"
 
-    @property
+    @cached_property
     def dialect(self) -> Dialect:
         """The rule dialect: a plan is checked with the Terraform rules."""
         return "terraform" if self.language == "terraform-plan" else self.language
 
-    @property
+    @cached_property
     def address(self) -> str:
         if self.dialect == "terraform":
             local = self.local_address
