@@ -184,7 +184,6 @@ def test_truncated_cloudtrail_document(tmp_path: Path, kb: Any) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"", "line 1: empty file"),
         (b"\x00\x01binary", "line 1: not JSON"),
         (b'{"hello": "world"}\n', "line 1: not an audit log mlstix reads"),
         (b'{\n  "a": 1\n}\n', "line 1: line 1 is not a complete JSON object"),
@@ -243,3 +242,12 @@ def test_first_event_longer_than_the_sniffed_head(tmp_path: Path, kb: Any) -> No
     report = detect_logs(kb, [path], jobs=1)
     assert not report.errors
     assert [f.location.line for f in report.findings] == [1, 2]
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n  \n", b"[]", b"[ ]\n", b'{"Records": []}'])
+def test_logs_without_events_are_read_not_errors(tmp_path: Path, kb: Any, content: bytes) -> None:
+    path = tmp_path / "quiet.json"
+    path.write_bytes(content)
+    report = detect_logs(kb, [path], jobs=1)
+    assert report.errors == () and report.findings == ()
+    assert [s.path for s in report.scanned] == [str(path)]

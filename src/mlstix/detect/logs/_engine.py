@@ -32,7 +32,7 @@ import orjson
 from mlstix.detect.logs._evidence import finding_of
 from mlstix.detect.logs._rules import Plan
 from mlstix.detect.logs._salvage import MAX_DOCUMENT, line_numbers, salvage
-from mlstix.detect.logs._shapes import Shape, sniff
+from mlstix.detect.logs._shapes import EmptyLog, Shape, sniff
 from mlstix.findings.model import Finding, ScanError, ScannedFile
 from mlstix.kb.graph import KnowledgeBase
 
@@ -142,6 +142,9 @@ class _Runner:
         name = str(path)
         try:
             shape = sniff(path)
+        except EmptyLog:
+            result.scanned = ScannedFile(name, "empty")
+            return result
         except (OSError, ValueError) as exc:
             result.errors.append(ScanError(name, f"line 1: {exc}"))
             return result

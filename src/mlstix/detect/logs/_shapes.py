@@ -35,7 +35,7 @@ from typing import Literal
 
 import orjson
 
-__all__ = ["SOURCES", "Shape", "Source", "sniff"]
+__all__ = ["SOURCES", "EmptyLog", "Shape", "Source", "sniff"]
 
 Container = Literal["lines", "array", "document"]
 
@@ -133,6 +133,10 @@ SOURCES: dict[str, Source] = {
 }
 
 
+class EmptyLog(ValueError):  # noqa: N818 (a state of a file, not a failure)
+    """The file holds no events (empty, blank lines only, or an empty JSON array)."""
+
+
 @dataclass(frozen=True)
 class Shape:
     source: Source
@@ -205,7 +209,7 @@ def sniff(path: Path) -> Shape:
     compression: Literal["gzip", "none"] = "gzip" if gzipped else "none"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not text:
-        raise ValueError("empty file")
+        raise EmptyLog("no events")
     records = _RECORDS.match(text)
     if records:
         key = records.group(1).decode()
@@ -220,6 +224,8 @@ def sniff(path: Path) -> Shape:
             envelope = None
         return Shape(source, "document", compression, records_key=key, envelope=envelope)
     if text[:1] == b"[":
+        if text[1:].strip() == b"]":  # gcloud logging read with no results
+            raise EmptyLog("no events")
         try:
             first = orjson.loads(_first_value(text[1:].lstrip()))
             source, envelope = _keys_of(first)
