@@ -133,7 +133,7 @@ SOURCES: dict[str, Source] = {
 }
 
 
-class EmptyLog(ValueError):  # noqa: N818 (a state of a file, not a failure)
+class EmptyLog(ValueError):
     """The file holds no events (empty, blank lines only, or an empty JSON array)."""
 
 
