@@ -136,8 +136,23 @@ def test_ctrl_c_stops_at_once_with_130(tmp_path: Path) -> None:
     assert stdout == b""
     assert not out.exists()
     time.sleep(0.2)
-    leftover = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True)
-    assert leftover.stdout.strip() == ""
+    assert _session_members(proc.pid) == []  # no worker left behind
+
+
+def _session_members(sid: int) -> list[int]:
+    """Processes of session ``sid`` (field 6 of /proc/PID/stat), zombies excluded."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            found.append(int(entry.name))
+    return found
 
 
 def test_report_survives_as_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
