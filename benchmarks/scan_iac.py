@@ -573,6 +573,8 @@ def main() -> None:
         f"repository: {files} files, {lines} lines, {len(truth)} ML resources "
         f"(+ companions) in {REPO}"
     )
+    if args.big:  # first: the peak RSS of waited-for children is then mlstix's alone
+        big_file(args.big)
     checkov = ensure_checkov()
     version = subprocess.run([str(checkov), "--version"], capture_output=True, text=True)
     print(f"checkov {version.stdout.strip()}; mlstix from {sys.executable}")
@@ -594,8 +596,6 @@ def main() -> None:
     compare(truth, ours, theirs)
     if args.module_roots:
         compare_tfparse(args.module_roots)
-    if args.big:
-        big_file(args.big)
 
 
 if __name__ == "__main__":
