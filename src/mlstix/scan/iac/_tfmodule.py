@@ -270,8 +270,10 @@ class _Instance:
             pairs: list[tuple[Any, Any]]
             if isinstance(items, dict):
                 pairs = sorted(items.items())
-            elif isinstance(items, list) and not any(isinstance(i, Expr) for i in items):
-                pairs = [(to_string(i), i) for i in items if not isinstance(i, list | dict)]
+            elif isinstance(items, list) and not any(
+                isinstance(i, Expr | list | dict) or i is None for i in items
+            ):
+                pairs = [(to_string(i), i) for i in items]
             elif items is None:
                 pairs = []
             else:
