@@ -155,13 +155,13 @@ def list_(kind: str | None, fmt: str) -> None:
     chosen = [obj for obj in knowledge.objects if kind is None or obj.kind == kind]
     if console.width < _WIDE:  # one table per type, no category: keys stay whole at 80 columns
         for each in _KINDS:
-            rows = [obj for obj in chosen if obj.kind == each]
-            if not rows:
+            of_kind = [obj for obj in chosen if obj.kind == each]
+            if not of_kind:
                 continue
             table = Table(title=f"{each}s", title_justify="left", box=None, padding=(0, 2, 0, 0))
             table.add_column("key", no_wrap=True)
             table.add_column("name")
-            for obj in rows:
+            for obj in of_kind:
                 table.add_row(obj.key, escape(obj.name))
             console.print(table)
         return
