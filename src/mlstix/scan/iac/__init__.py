@@ -1,8 +1,10 @@
 """IaC scanning: one parser per input language, each producing normalized resources.
 
-Parsers: :mod:`.terraform` (HCL folders, local modules), :mod:`.tfplan` (``terraform show
--json``), :mod:`.cloudformation`, :mod:`.arm`, :mod:`.kubernetes`; :func:`collect` walks paths
-and dispatches. The rules live in :mod:`mlstix.scan.rules.iac`.
+Parsers: :mod:`.terraform` (HCL folders, evaluated as ``terraform plan`` would by
+:mod:`._tfmodule`), :mod:`.tfplan` (``terraform show -json``), :mod:`.cloudformation` (with
+Conditions and SAM), :mod:`.arm`, :mod:`.kubernetes`; :func:`collect` walks paths and
+dispatches; :class:`Options` carries ``--var``/``--var-file``/``--parameter`` values. The rules
+live in :mod:`mlstix.scan.rules.iac`.
 """
 
 from mlstix.scan.iac._tfmodule import Options

@@ -6,9 +6,15 @@ Kubernetes object by its keys; a YAML file is CloudFormation or Kubernetes by it
 none of these kinds are not scanned. A file that cannot be read or parsed becomes a
 :class:`~mlstix.findings.model.ScanError` with the parser's message, and the scan goes on.
 
+Terraform folders that no other scanned folder calls as a module are root modules, evaluated
+in this process by :mod:`._tfmodule` after all files are parsed; a module they call from outside
+the scanned paths (``../modules/x``, ``.terraform/modules``) is read then, as Terraform reads it
+(only its ``.tf``/``.tf.json`` files), and listed among the scanned files.
+
 Bounds: files over :data:`MAX_FILE_BYTES` are refused, symlinks out of the scanned root are not
-followed, YAML alias expansion is charged against a node budget. With ``jobs > 1`` files are
-parsed in worker processes (resources are plain picklable values).
+followed, YAML alias expansion is charged against a node budget, JSON and YAML documents nested
+deeper than :data:`MAX_DEPTH` are errors. With ``jobs > 1`` files are parsed in worker processes
+(resources and parsed modules are plain picklable values).
 """
 
 from __future__ import annotations
