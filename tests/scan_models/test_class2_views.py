@@ -244,3 +244,14 @@ def test_tar_whose_first_header_is_a_pickle(tmp_path: Path, scan: Scan) -> None:
     report = scan(tmp_path / "model.tar")
     assert report.scanned[0].kind == "tar"
     assert high(report) == {"os.system"}
+
+
+def test_zip_appended_to_a_gzip_stream(tmp_path: Path, scan: Scan) -> None:
+    """gzip for joblib (the stream is a harmless pickle), a zip for zipfile and pandas'
+    compression="zip" (it finds the archive through its end record)."""
+    hidden = b.zip_bytes({"frame.pkl": PAYLOAD})
+    data = gzip.compress(b"\x80\x02}q\x00.") + hidden
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.read("frame.pkl") == PAYLOAD
+    (tmp_path / "frame.pkl.zip").write_bytes(data)
+    assert high(scan(tmp_path / "frame.pkl.zip")) == {"os.system"}

@@ -197,7 +197,7 @@ def views(src: Source, kind: str | None) -> list[str]:
     head = src.head(1)
     if kind not in _PICKLE_KINDS and not src.accounted and head and head[0] not in _NO_PICKLE_START:
         out.append("pickle-view")
-    if kind != "zip" and kind not in CONTAINERS and src.size >= 22 and _has_eocd(src):
+    if kind != "zip" and src.size >= 22 and _has_eocd(src):
         out.append("zip-view")
     return out
 
