@@ -334,3 +334,74 @@ def test_lean_path_answers_like_the_app_and_sees_every_commit(
     httpx.delete(f"{url}{indicator(1)['id']}/", headers=post).raise_for_status()
     ids = [o["id"] for o in httpx.get(url, params={"limit": 5}, headers=read).json()["objects"]]
     assert ids == [indicator(2)["id"]]
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False)
+    | st.text(st.characters(codec=None), max_size=12),  # lone surrogates included
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(st.characters(codec=None), max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+_FUZZED_KEYS = [
+    "id",
+    "type",
+    "created",
+    "modified",
+    "confidence",
+    "labels",
+    "pattern",
+    "valid_from",
+    "created_by_ref",
+    "external_references",
+    "x_custom",
+    "ab",
+    "spec_version",
+    "lang",
+]
+
+
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(
+    key=st.sampled_from(_FUZZED_KEYS),
+    value=_JSON,
+)
+def test_fuzzed_objects_never_cause_a_server_error(
+    fuzz_writer: tuple[LiveServer, dict[str, str]], key: str, value: Any
+) -> None:
+    server, auth = fuzz_writer
+    obj = {**indicator(5), key: value}
+    body = json.dumps({"objects": [obj]})  # ensure_ascii: surrogates travel as \\ud800 escapes
+    resp = httpx.post(_objects(server, FINDINGS), headers={**POST, **auth}, content=body)
+    assert resp.status_code in (202, 400, 413), (key, value, resp.status_code, resp.text[:300])
+    assert resp.headers["content-type"] == TAXII
+    status = resp.json()
+    if resp.status_code == 202:
+        assert status["success_count"] + status["failure_count"] == 1
+    listing = httpx.get(
+        _objects(server, FINDINGS), params={"match[version]": "all"}, headers={**GET, **auth}
+    )
+    assert listing.status_code == 200
+    listing.json()
+
+
+@pytest.fixture(scope="module")
+def fuzz_writer(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from taxii_support import IDENTITY
+
+    from mlstix.taxii.app import create_app
+    from mlstix.taxii.config import ServerConfig
+
+    db = tmp_path_factory.mktemp("fuzzpost") / "fuzz.sqlite3"
+    app = create_app(ServerConfig(db=f"sqlite:///{db}"), kb_loader=lambda: [dict(IDENTITY)])
+    users = add_users(app)
+    with LiveServer(app) as server:
+        yield server, users.basic(users.writer)
+    app.state.server.store.close()
