@@ -198,3 +198,29 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_publish_takes_its_password_from_stdin_never_a_prompt_without_terminal(
+    live: Any, tmp_path: Path
+) -> None:
+    import json
+
+    from taxii_support import FINDINGS, indicator
+
+    server, _users = live
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(
+        json.dumps({"type": "bundle", "id": f"bundle--{'0' * 8}-0000-4000-8000-{'0' * 12}",
+                    "objects": [indicator(1)]})
+    )  # fmt: skip
+    args = ["publish", str(bundle), "--to", server.root, "--collection", FINDINGS]
+    ok = CliRunner().invoke(
+        cli, [*args, "--user", "writer", "--password-stdin"], input="w-secret\n"
+    )
+    assert ok.exit_code == 0 and "published 1 of 1" in ok.output, ok.output
+    no_tty = CliRunner().invoke(cli, [*args, "--user", "writer"])
+    assert no_tty.exit_code == 2 and "--password-stdin" in no_tty.output
+    both = CliRunner().invoke(
+        cli, ["publish", "-", *args[2:], "--user", "writer", "--password-stdin"], input="{}"
+    )
+    assert both.exit_code == 2 and "stdin carries the bundle" in both.output

@@ -46,7 +46,7 @@ _DB_HELP = (
 )
 
 
-def _password(given: str | None, from_stdin: bool) -> str:
+def _password(given: str | None, from_stdin: bool, *, confirm: bool = True) -> str:
     """The password from stdin, the option/environment, or a prompt on a terminal."""
     if from_stdin:
         if given is not None:
@@ -62,7 +62,7 @@ def _password(given: str | None, from_stdin: bool) -> str:
             hint='e.g. printf %s "$PW" | mlstix serve adduser NAME --password-stdin',
         )
     value: str = click.prompt(
-        "Password", hide_input=True, confirmation_prompt=True, err=True, show_default=False
+        "Password", hide_input=True, confirmation_prompt=confirm, err=True, show_default=False
     )
     return value
 
@@ -280,7 +280,17 @@ def hash_password(password: str | None, password_stdin: bool) -> None:
 @click.option("--collection", required=True, help="Collection id, alias or title.")
 @click.option("--user", default=None, help="User for HTTP Basic.")
 @click.option(
-    "--password", default=None, envvar="MLSTIX_TAXII_PASSWORD", help="Env MLSTIX_TAXII_PASSWORD."
+    "--password",
+    default=None,
+    envvar="MLSTIX_TAXII_PASSWORD",
+    hidden=True,  # visible in `ps`: prefer the environment, stdin or the prompt
+    help="Env MLSTIX_TAXII_PASSWORD.",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of stdin (not with FILE '-'); otherwise "
+    "MLSTIX_TAXII_PASSWORD, or a prompt on a terminal.",
 )
 @click.option("--api-key", default=None, envvar="MLSTIX_TAXII_API_KEY", help="Bearer API key.")
 @click.option("--batch-size", type=click.IntRange(1, 10_000), default=500, show_default=True)
@@ -296,6 +306,7 @@ def publish(
     collection: str,
     user: str | None,
     password: str | None,
+    password_stdin: bool,
     api_key: str | None,
     batch_size: int,
     timeout: float,
@@ -310,8 +321,10 @@ def publish(
 
     if user and api_key:
         raise UsageError("give --user/--password or --api-key, not both")
-    if user and password is None:
-        password = click.prompt("Password", hide_input=True)
+    if password_stdin and file == "-":
+        raise UsageError("stdin carries the bundle: give the password in MLSTIX_TAXII_PASSWORD")
+    if user and (password is None or password_stdin):
+        password = _password(password, password_stdin, confirm=False)
     if file == "-":
         data = sys.stdin.buffer.read()
     else:
