@@ -222,3 +222,22 @@ def test_a_prompt_without_input_is_an_error_not_an_interrupt(
     assert result.exit_code == 2
     assert "error: input ended before a value was given" in result.output
     assert "Aborted!" not in result.output
+
+
+@pytest.mark.skipif(not LINUX, reason="FIFOs and /dev/null: POSIX")
+def test_special_files_are_written_in_place(tmp_path: Path) -> None:
+    """A FIFO (or /dev/null) is written into, never renamed over (DESIGN.md, outputs)."""
+    import threading
+
+    fifo = tmp_path / "layer.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    result = CliRunner().invoke(cli, ["navigator", "-o", str(fifo)])
+    reader.join(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert fifo.is_fifo()
+    assert received and received[0].startswith(b"{")
+    assert CliRunner().invoke(cli, ["navigator", "-o", "/dev/null"]).exit_code == 0
+    assert Path("/dev/null").is_char_device()
