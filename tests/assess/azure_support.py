@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 SUB = "00000000-1111-2222-3333-444444444444"
 RG = f"/subscriptions/{SUB}/resourceGroups/workspace-1234"
@@ -222,6 +222,42 @@ def _diagnostic(ws: str) -> dict[str, Any]:
     }
 
 
+def _model_version(ws: str) -> dict[str, Any]:
+    # follows .../2024-04-01/examples/Workspace/ModelVersion/get.json
+    return {
+        "id": f"{ML}/workspaces/{ws}/models/fraud/versions/3",
+        "name": "3",
+        "type": "Microsoft.MachineLearningServices/workspaces/models/versions",
+        "properties": {
+            "modelType": "CustomModel",
+            "isAnonymous": False,
+            "modelUri": f"azureml://subscriptions/{SUB}/resourcegroups/workspace-1234/workspaces/"
+            f"{ws}/datastores/workspaceblobstore/paths/LocalUpload/{ws}/fraud/",
+        },
+    }
+
+
+def _datastore(ws: str) -> dict[str, Any]:
+    # follows .../2024-04-01/examples/Datastore/get.json (the GET carries no secrets)
+    return {
+        "id": f"{ML}/workspaces/{ws}/datastores/workspaceblobstore",
+        "name": "workspaceblobstore",
+        "type": "Microsoft.MachineLearningServices/workspaces/datastores",
+        "properties": {
+            "isDefault": True,
+            "credentials": {
+                "credentialsType": "AccountKey",
+                "secrets": {"secretsType": "AccountKey"},
+            },
+            "datastoreType": "AzureBlob",
+            "accountName": f"st{ws}",
+            "containerName": "azureml-blobstore",
+            "endpoint": "core.windows.net",
+            "protocol": "https",
+        },
+    }
+
+
 def estate() -> dict[str, list[dict[str, Any]]]:
     """List path -> items, and resource id -> body (a list of one)."""
     out: dict[str, list[dict[str, Any]]] = {}
@@ -241,6 +277,8 @@ def estate() -> dict[str, list[dict[str, Any]]]:
             [_diagnostic(name)] if locked else []
         )
         for body in (
+            _model_version(name),
+            _datastore(name),
             _storage(f"st{name}", locked=locked),
             _vault(f"kv-{name}", locked=locked),
             _registry(f"acr{name}", locked=locked),
@@ -255,6 +293,8 @@ class ArmReplay:
         self.requests: list[tuple[str, str]] = []
         self.denied: set[str] = set()
         self.page = 1  # items per page, so nextLink is followed
+        # blobs of the emulated storage account (path-style, as Azurite serves them)
+        self.blobs: dict[str, bytes] = {}
 
 
 def _handler(replay: ArmReplay) -> type[BaseHTTPRequestHandler]:
@@ -292,6 +332,9 @@ def _handler(replay: ArmReplay) -> type[BaseHTTPRequestHandler]:
                 return
             url = urlparse(self.path)
             query = parse_qs(url.query)
+            if self.command == "GET" and url.path.startswith("/devstoreaccount1/"):
+                self._blob(url.path[len("/devstoreaccount1/") :], query)
+                return
             if self.command != "GET" or "api-version" not in query:
                 self._send(400, {"error": {"code": "InvalidRequest", "message": "GET only"}})
                 return
@@ -328,6 +371,38 @@ def _handler(replay: ArmReplay) -> type[BaseHTTPRequestHandler]:
                     f"&$skipToken={start + replay.page}"
                 )
             self._send(200, body)
+
+        def _blob(self, rest: str, query: dict[str, list[str]]) -> None:
+            container = rest.partition("/")[0]
+            if query.get("comp") == ["list"]:
+                # the List Blobs response of the Blob service REST API
+                prefix = (query.get("prefix") or [""])[0]
+                items = "".join(
+                    f"<Blob><Name>{n}</Name><Properties><Content-Length>{len(b)}"
+                    "</Content-Length></Properties></Blob>"
+                    for n, b in sorted(replay.blobs.items())
+                    if n.startswith(f"{container}/{prefix}")
+                ).replace(f"<Name>{container}/", "<Name>")
+                xml = (
+                    '<?xml version="1.0" encoding="utf-8"?><EnumerationResults '
+                    f'ContainerName="{container}"><Prefix>{prefix}</Prefix><Blobs>{items}'
+                    "</Blobs><NextMarker /></EnumerationResults>"
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(xml)))
+                self.end_headers()
+                self.wfile.write(xml)
+                return
+            data = replay.blobs.get(unquote(rest))
+            if data is None:
+                self._send(404, {"error": "BlobNotFound"})
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _any
 

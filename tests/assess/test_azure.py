@@ -44,7 +44,7 @@ def _live(url: str, **kw: Any) -> Any:
     from mlstix.assess.azure import AzureOptions, collect_azure
     from mlstix.kb.load import load_kb
 
-    inventory = collect_azure(
+    inventory, _ = collect_azure(
         AzureOptions(subscription=SUB, endpoint=url, credential=StaticToken(), **kw)
     )
     return inventory, evaluate_inventory(inventory, load_kb())
@@ -170,3 +170,67 @@ def test_bad_token_plain_http_and_missing_credentials_exit_2(
     assert "no usable Azure credentials" in result.output
     assert "DefaultAzureCredential tried EnvironmentCredential" in result.output
     assert "Traceback" not in result.output
+
+
+def _safetensors() -> bytes:
+    """A valid one-tensor safetensors file (8-byte header length, JSON header, data)."""
+    import struct
+
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    header += b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(header)) + header + b"\x00\x00\x80\x3f"
+
+
+def test_scan_artifacts_reports_the_pickle_on_the_azure_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import azure.identity
+
+    from tests.assess.aws_support import pickle_payload
+
+    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", StaticToken)
+    with arm_server() as (url, replay):
+        base = "azureml-blobstore/LocalUpload"
+        replay.blobs = {
+            f"{base}/wsopen/fraud/model.pkl": pickle_payload(),
+            f"{base}/wsopen/fraud/conda.yaml": b"dependencies: [scikit-learn]",
+            f"{base}/wslocked/fraud/model.safetensors": _safetensors(),
+        }
+        monkeypatch.setenv(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"BlobEndpoint={url}/devstoreaccount1;",
+        )
+        out = tmp_path / "r.json"
+        result = CliRunner().invoke(
+            cli,
+            [
+                "assess",
+                "azure",
+                "--subscription",
+                SUB,
+                "--arm-endpoint",
+                url,
+                "--scan-artifacts",
+                "--format",
+                "json",
+                "-o",
+                str(out),
+            ],
+        )
+    report = json.loads(out.read_text())
+    assert report["errors"] == [], report["errors"]
+    assert result.exit_code == 1, result.output
+    art = [f for f in report["findings"] if f["evidence"].get("artifact")]
+    endpoint = f"{ML}/workspaces/wsopen/onlineEndpoints/ep-wsopen"
+    pickles = [f for f in art if f["rule_id"] == "models/pickle-dangerous-import"]
+    assert pickles and {f["location"]["path"] for f in pickles} == {endpoint}
+    assert {f["evidence"]["artifact"] for f in pickles} == {
+        f"azureml:{ML}/workspaces/wsopen/models/fraud/versions/3/model.pkl"
+    }
+    # whatever else the model scanner says (an unsigned model) lands on the serving endpoint too
+    assert {f["location"]["path"] for f in art} <= {
+        endpoint,
+        f"{ML}/workspaces/wslocked/onlineEndpoints/ep-wslocked",
+    }
+    assert {m for m, _ in replay.requests} == {"GET"}

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from mlstix.assess._artifacts import Artifact
+from mlstix.assess._azure_artifacts import azure_artifacts
 from mlstix.assess._inventory import Inventory, live_resource
 from mlstix.assess._pool import run as _run
 from mlstix.errors import MlstixError
@@ -264,9 +266,9 @@ def _workspace(arm: _Arm, ws: dict[str, Any], sub: str, deps: set[str]) -> None:
     )
 
 
-def collect_azure(options: AzureOptions) -> Inventory:
+def collect_azure(options: AzureOptions) -> tuple[Inventory, list[Artifact]]:
     """Read the subscription's Azure ML estate; raise :class:`AzureCredentialsError` when no
-    credential works."""
+    credential works. Also returns the deployed model assets (fetched only if asked)."""
     sub = options.subscription
     inventory = Inventory(cloud="azure", target=sub)
     inventory.collected_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -283,7 +285,7 @@ def collect_azure(options: AzureOptions) -> Inventory:
     deps: set[str] = set()
     _run([functools.partial(_workspace, arm, ws, sub, deps) for ws in workspaces], options.jobs)
     _run([functools.partial(_dependency, arm, rid, sub) for rid in sorted(deps)], options.jobs)
-    return inventory
+    return inventory, azure_artifacts(arm, inventory)
 
 
 def _extend(out: list[dict[str, Any]], arm: _Arm, path: str, version: str) -> None:

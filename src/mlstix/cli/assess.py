@@ -200,7 +200,7 @@ def azure(
     """
     from mlstix.assess.azure import AzureOptions, collect_azure
 
-    inventory = collect_azure(
+    inventory, artifacts = collect_azure(
         AzureOptions(
             subscription=subscription,
             resource_groups=resource_groups,
@@ -208,12 +208,10 @@ def azure(
             endpoint=arm_endpoint,
         )
     )
-    if scan_artifacts:
-        inventory.note("--scan-artifacts reads SageMaker and Vertex AI artifacts only so far")
     _finish(
         inventory,
-        [],
-        scan=False,
+        artifacts,
+        scan=scan_artifacts,
         max_size=max_artifact_size,
         snapshot_out=snapshot_out,
         fmt=fmt,
