@@ -73,10 +73,11 @@ def _jobs_option() -> Callable[[F], F]:
         "workers",
         cls=AliasedOption,
         hidden_aliases=("--workers",),
-        type=click.IntRange(min=1),
-        default=None,
+        type=click.IntRange(min=0),
+        default=0,
         show_default="cores + 4",
-        help="Files (or shards) hashed in parallel.",
+        callback=lambda ctx, param, value: value or None,  # 0: the default, as in `scan -j 0`
+        help="Files (or shards) hashed in parallel (0: the default, cores + 4).",
     )
 
 
