@@ -207,6 +207,8 @@ def test_unknown_profile_and_bad_region_exit_2(aws: Recorded) -> None:
     assert result.exit_code == 2 and "no AWS profile named 'nope'" in result.output
     result = _run("assess", "aws", "--region", "moon-1")
     assert result.exit_code == 2 and "not a SageMaker region: moon-1" in result.output
+    result = _run("assess", "aws", "--region", "us-east-1", "--all-regions")
+    assert result.exit_code == 2 and "exclude each other" in result.output
     assert "Traceback" not in result.output
 
 
