@@ -196,3 +196,24 @@ def test_bad_variable_options_exit_2(tmp_path: Path, args: tuple[str, ...], mess
     assert code == 2
     assert message in out
     assert "Traceback" not in out
+
+
+def test_tf_var_environment_is_weaker_than_tfvars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "main.tf").write_text(
+        'variable "dia" {\n  default = "Disabled"\n}\n'
+        'variable "root" {\n  default = "Disabled"\n}\n'
+        'resource "aws_sagemaker_notebook_instance" "nb" {\n'
+        '  name = "nb"\n  role_arn = "r"\n  instance_type = "ml.t3.medium"\n'
+        "  direct_internet_access = var.dia\n  root_access = var.root\n}\n"
+    )
+    (tmp_path / "terraform.tfvars").write_text('root = "Disabled"\n')
+    monkeypatch.setenv("TF_VAR_dia", "Enabled")
+    monkeypatch.setenv("TF_VAR_root", "Enabled")
+    code, out = _run(
+        "scan", "iac", str(tmp_path), "--format", "json",
+        "--rule", "MLSTIX-AWS-SM-001", "--rule", "MLSTIX-AWS-SM-002",
+    )  # fmt: skip
+    assert code == 1
+    assert [f["rule_id"] for f in json.loads(out)["findings"]] == ["MLSTIX-AWS-SM-001"]

@@ -181,6 +181,11 @@ def _options(
         var_files=tuple(files),
         variables=_pairs(tf_vars, "--var"),
         parameters=_pairs(parameters, "--parameter"),
+        environment=tuple(
+            (name.removeprefix("TF_VAR_"), value)
+            for name, value in sorted(os.environ.items())
+            if name.startswith("TF_VAR_")
+        ),
     )
 
 

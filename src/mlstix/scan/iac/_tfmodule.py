@@ -1,12 +1,13 @@
 """Evaluate a Terraform root module and the modules it calls, the way Terraform plans them.
 
 - Variables: the ``default`` (``null`` is null: the attribute is then unset), then
-  ``terraform.tfvars``, ``*.auto.tfvars`` by name, ``--var-file`` files in order, ``--var``
-  values; a variable with none of these is unknown. Type constraints convert primitives and fill
-  ``optional(type, default)`` attributes of objects.
+  ``TF_VAR_name`` environment values, ``terraform.tfvars``, ``*.auto.tfvars`` by name,
+  ``--var-file`` files in order, ``--var`` values; a variable with none of these is unknown.
+  Type constraints convert primitives and fill ``optional(type, default)`` attributes.
 - Locals, outputs of called modules (``module.x.y``), ``each``/``count``, ``path``,
-  ``terraform.workspace`` (``default``) resolve; references to resources and data sources stay
-  unknown, rendered with their evaluated index (``${aws_s3_bucket.b["logs"].arn}``).
+  ``terraform.workspace`` (``default``) resolve, and so do the configured arguments of
+  resources of the same module; what a provider computes and data sources stay unknown,
+  rendered with their evaluated index (``${aws_s3_bucket.b["logs"].arn}``).
 - ``count`` and ``for_each`` expand into instances with their own address and key; a ``count``
   or ``for_each`` that cannot be known gives one instance whose ``count.index``/``each`` are
   unknown. ``dynamic`` blocks expand into the blocks they produce (one block with unknown
@@ -57,10 +58,12 @@ class Options:
         var_files: tuple[tuple[str, dict[str, Any]], ...] = (),
         variables: tuple[tuple[str, str], ...] = (),
         parameters: tuple[tuple[str, str], ...] = (),
+        environment: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.var_files = var_files
         self.variables = variables
         self.parameters = parameters
+        self.environment = environment  # TF_VAR_name values, weakest of all
 
 
 class RootEvaluation:
@@ -91,6 +94,9 @@ class RootEvaluation:
         functions = {**FUNCTIONS, **MORE_FUNCTIONS, **files, "yamldecode": yamldecode}
         self.ev = Evaluator(functions, [STEP_BUDGET])
         values: dict[str, Any] = {}
+        for name, text in options.environment:
+            if name in tfdir.variables:
+                values[name] = cli_value(text, tfdir.variables[name].type)
         for _shown, assigned in (*tfdir.tfvars, *options.var_files):
             for name, raw in assigned.items():
                 if name in tfdir.variables:
