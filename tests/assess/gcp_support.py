@@ -89,7 +89,22 @@ def vertex() -> dict[str, list[dict[str, Any]]]:
                 },
             },
         ],
-        "pipelineJobs": [],
+        "pipelineJobs": [
+            {
+                "name": f"{LOC}/pipelineJobs/retrain-open",
+                "displayName": "retrain-open",
+                "state": "PIPELINE_STATE_SUCCEEDED",
+                "runtimeConfig": {"gcsOutputDirectory": "gs://ml-models-open/pipelines"},
+            },
+            {
+                "name": f"{LOC}/pipelineJobs/retrain-locked",
+                "displayName": "retrain-locked",
+                "state": "PIPELINE_STATE_SUCCEEDED",
+                "encryptionSpec": {"kmsKeyName": CMEK},
+                "network": f"projects/{PROJECT}/global/networks/ml-vpc",
+                "serviceAccount": f"pipelines@{PROJECT}.iam.gserviceaccount.com",
+            },
+        ],
     }
 
 

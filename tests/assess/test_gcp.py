@@ -38,6 +38,9 @@ EXPECTED = {
     ("MLSTIX-GCP-AUD-001", f"//cloudresourcemanager.googleapis.com/projects/{PROJECT}"),
     ("MLSTIX-GCP-CJ-001", f"{AIP}/customJobs/31"),
     ("MLSTIX-GCP-CJ-002", f"{AIP}/customJobs/31"),
+    ("MLSTIX-GCP-CJ-001", f"{AIP}/pipelineJobs/retrain-open"),
+    ("MLSTIX-GCP-CJ-002", f"{AIP}/pipelineJobs/retrain-open"),
+    ("MLSTIX-GCP-CJ-003", f"{AIP}/pipelineJobs/retrain-open"),
 }
 
 
@@ -86,7 +89,8 @@ def test_audit_configured_and_denied_listing(monkeypatch: pytest.MonkeyPatch) ->
         replay.denied.add(f"/v1/{LOC}/customJobs")
         report = _live(monkeypatch, url)
     rules = {f.rule_id for f in report.findings}
-    assert "MLSTIX-GCP-AUD-001" not in rules and "MLSTIX-GCP-CJ-001" not in rules
+    assert "MLSTIX-GCP-AUD-001" not in rules
+    assert not any("/customJobs/" in f.location.path for f in report.findings)
     assert [e.path for e in report.errors] == [f"gcp://{PROJECT}/us-central1/customJobs"]
     assert report.errors[0].message.startswith("denied (403): grant aiplatform.customJobs.list (")
 
@@ -109,6 +113,7 @@ def test_fixture_fields_exist_in_the_discovery_documents() -> None:
         "datasets": "Dataset",
         "metadataStores": "MetadataStore",
         "customJobs": "CustomJob",
+        "pipelineJobs": "PipelineJob",
     }
     for key, name in names.items():
         fields = schema("aiplatform.v1.json", f"GoogleCloudAiplatformV1{name}")

@@ -4,14 +4,18 @@
   ``DATA_READ`` nor ``DATA_WRITE`` Data Access audit logs for ``aiplatform.googleapis.com``
   (directly or through ``allServices``); they are off by default (Cloud Audit Logs, "Data Access
   audit logs"), so predictions and reads of models leave no record.
-- ``vertex-custom-job-cmek`` / ``vertex-custom-job-network``: a recent custom job without
-  ``encryptionSpec.kmsKeyName``, or whose ``jobSpec`` names no ``network`` (nor a Private Service
+- ``vertex-custom-job-cmek`` / ``vertex-custom-job-network``: a recent custom or pipeline job
+  without ``encryptionSpec.kmsKeyName``, or that names no ``network`` (nor a Private Service
   Connect interface): it runs on a Google-managed network with internet egress (Vertex AI
-  CustomJob reference).
+  CustomJob and PipelineJob references).
+- ``vertex-pipeline-default-sa``: a pipeline job with no ``serviceAccount`` (or the Compute
+  Engine default one): "If not specified, the Compute Engine default service account in the
+  project will be used" (PipelineJob reference), which has Editor unless its grants were removed.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -20,7 +24,9 @@ from mlstix.scan.rules.iac import Context, Hit, RuleRegistry
 __all__ = ["register"]
 
 _PROJECT = "cloudresourcemanager.googleapis.com/Project"
-_JOB = "aiplatform.googleapis.com/CustomJob"
+_CUSTOM = "aiplatform.googleapis.com/CustomJob"
+_PIPELINE = "aiplatform.googleapis.com/PipelineJob"
+_DEFAULT_SA = re.compile(r"(?i)^\d+-compute@developer\.gserviceaccount\.com$")
 
 
 def _log_types(configs: Any) -> set[str]:
@@ -48,9 +54,12 @@ def _data_access(ctx: Context) -> Iterator[Hit]:
 
 
 def _jobs(ctx: Context) -> Iterator[tuple[Any, Mapping[str, Any]]]:
-    for job in ctx.of_type("terraform", _JOB):
+    """Custom jobs with their ``jobSpec``; pipeline jobs carry the same fields at the top."""
+    for job in ctx.of_type("terraform", _CUSTOM):
         spec = job.attributes.get("jobSpec")
         yield job, spec if isinstance(spec, Mapping) else {}
+    for job in ctx.of_type("terraform", _PIPELINE):
+        yield job, job.attributes
 
 
 def _cmek(ctx: Context) -> Iterator[Hit]:
@@ -66,10 +75,23 @@ def _cmek(ctx: Context) -> Iterator[Hit]:
 def _network(ctx: Context) -> Iterator[Hit]:
     for job, spec in _jobs(ctx):
         if not spec.get("network") and not spec.get("pscInterfaceConfig"):
+            path = "jobSpec.network" if job.type == _CUSTOM else "network"
             yield Hit(
                 job,
-                "jobSpec.network is not set: the job runs with internet egress",
-                {"attribute": "jobSpec.network", "value": None},
+                f"{path} is not set: the job runs with internet egress",
+                {"attribute": path, "value": None},
+            )
+
+
+def _pipeline_sa(ctx: Context) -> Iterator[Hit]:
+    for job in ctx.of_type("terraform", _PIPELINE):
+        account = job.attributes.get("serviceAccount")
+        if not account or _DEFAULT_SA.match(str(account)):
+            shown = account or "not set (the Compute Engine default service account)"
+            yield Hit(
+                job,
+                f"serviceAccount is {shown}: Editor on the project unless its grants were removed",
+                {"attribute": "serviceAccount", "value": account},
             )
 
 
@@ -77,3 +99,4 @@ def register(registry: RuleRegistry) -> None:
     registry.logic_function("gcp-aiplatform-data-access")(_data_access)
     registry.logic_function("vertex-custom-job-cmek")(_cmek)
     registry.logic_function("vertex-custom-job-network")(_network)
+    registry.logic_function("vertex-pipeline-default-sa")(_pipeline_sa)
