@@ -436,6 +436,31 @@ resource "x_thing" "t" {{
     assert all(isinstance(attrs[k], Expr) for k in "abc")
 
 
+def test_evaluation_budget_is_an_error_and_leaves_values_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlstix.scan.iac._tfmodule as tfmodule
+
+    monkeypatch.setattr(tfmodule, "STEP_BUDGET", 500)
+    _write(
+        tmp_path,
+        {
+            "main.tf": """
+resource "x_thing" "t" {
+  a = "ok"
+  b = [for i in range(100) : [for j in range(100) : i * j]]
+  c = upper("late")
+}
+""",
+        },
+    )
+    found = collect([tmp_path])
+    attrs = found.resources[0].attributes
+    assert attrs["a"] == "ok"
+    assert isinstance(attrs["b"], Expr) and isinstance(attrs["c"], Expr)
+    assert [e.message.split(" (")[0] for e in found.errors] == ["evaluation budget spent"]
+
+
 def test_parsed_modules_pickle_for_worker_processes(tmp_path: Path) -> None:
     from mlstix.scan.iac.terraform import load_dir
 

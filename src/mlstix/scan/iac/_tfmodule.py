@@ -126,7 +126,15 @@ class RootEvaluation:
         if isinstance(value, Node):
             try:
                 return self.ev.node(value, roots)
-            except (EvalError, RecursionError):
+            except RecursionError:
+                return unknown(value.src)
+            except EvalError as exc:
+                if self.ev.budget[0] < 0:
+                    self.error(
+                        self.root_shown,
+                        f"{exc} ({STEP_BUDGET} evaluation steps): the values not yet "
+                        "evaluated are unknown",
+                    )
                 return unknown(value.src)
         if isinstance(value, dict):
             return {k: self.attr(v, roots) for k, v in value.items()}
