@@ -218,19 +218,26 @@ def analyzers() -> dict[str, Analyzer]:
 
 @functools.cache
 def _registry() -> dict[str, Analyzer]:
-    from mlstix.scan.models.formats import archives, keras, protobuf, serialized, tensors
+    from mlstix.scan.models.formats import (
+        archives,
+        compressed,
+        keras,
+        protobuf,
+        serialized,
+        tensors,
+    )
 
     return {
         "zip": archives.analyze_zip,
         "tar": archives.analyze_tar,
-        "gzip": archives.analyze_compressed,
-        "bz2": archives.analyze_compressed,
-        "xz": archives.analyze_compressed,
-        "zlib": archives.analyze_compressed,
-        "lzma": archives.analyze_compressed,
-        "lz4": archives.analyze_compressed,
-        "zstd": archives.analyze_compressed,
-        "joblib-zfile": archives.analyze_compressed,
+        "gzip": compressed.analyze_compressed,
+        "bz2": compressed.analyze_compressed,
+        "xz": compressed.analyze_compressed,
+        "zlib": compressed.analyze_compressed,
+        "lzma": compressed.analyze_compressed,
+        "lz4": compressed.analyze_compressed,
+        "zstd": compressed.analyze_compressed,
+        "joblib-zfile": compressed.analyze_compressed,
         "pickle-view": serialized.pickle_view,
         "zip-view": archives.zip_view,
         "pickle": serialized.analyze_pickle,

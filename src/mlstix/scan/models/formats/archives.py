@@ -1,6 +1,6 @@
-"""Analyzers for containers: ZIP (PyTorch checkpoints, TorchScript, Keras v3, NumPy ``.npz``,
-plain zips), tar (PyTorch legacy tar and plain tars), gzip/bz2/xz streams (compressed joblib,
-``.tar.gz``).
+"""Analyzers for containers: ZIP (PyTorch checkpoints, TorchScript, ``torch.package``, Keras v3,
+NumPy ``.npz``, TorchServe, plain zips) and tar (PyTorch legacy tar and plain tars).
+Compressed streams are :mod:`.compressed`.
 
 ZIPs are read with the tolerant reader of :mod:`._zip` (the way PyTorch reads them). In a
 PyTorch or TorchScript archive every pickle member is analysed whatever the top folder is
@@ -33,7 +33,7 @@ from mlstix.scan.models.formats.ziparchive import (
 )
 from mlstix.scan.models.pickles.analyze import analyze_pickle_stream
 
-__all__ = ["analyze_compressed", "analyze_tar", "analyze_zip"]
+__all__ = ["analyze_tar", "analyze_zip", "zip_view"]
 
 _STORAGE = re.compile(r"(^|/)data/\d+$")
 _PICKLE_MEMBER = re.compile(r"\.(pkl|debug_pkl|pickle)$", re.IGNORECASE)
@@ -306,107 +306,3 @@ def _sparse_copy(
     ctx.decompressed += info.size
     out.seek(0)
     return out
-
-
-class _ZlibReader(io.RawIOBase):
-    """A readable zlib stream (``zlib`` has no file wrapper)."""
-
-    def __init__(self, fp: IO[bytes]) -> None:
-        super().__init__()
-        self._fp = fp
-        self._d = zlib.decompressobj()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        while not self._d.eof:
-            chunk = self._d.unconsumed_tail or self._fp.read(1 << 16)
-            if not chunk:
-                return 0  # truncated stream: what was decompressed is scanned
-            data = self._d.decompress(chunk, len(buffer))
-            if data:
-                buffer[: len(data)] = data
-                return len(data)
-        return 0
-
-
-class _MissingModule(Exception):
-    pass
-
-
-def _opener(kind: str, fp: IO[bytes]) -> IO[bytes]:
-    """A decompressing reader, chosen the way joblib (``_detect_compressor``) and pandas
-    (``compression="infer"``) choose theirs."""
-    import bz2
-    import gzip
-    import lzma
-
-    if kind == "gzip":
-        return gzip.GzipFile(fileobj=fp, mode="rb")  # type: ignore[return-value]
-    if kind == "bz2":
-        return bz2.BZ2File(fp, mode="rb")
-    if kind in ("xz", "lzma"):
-        return lzma.LZMAFile(fp, mode="rb")  # FORMAT_AUTO: .xz and LZMA-alone
-    if kind == "lz4":
-        try:
-            import lz4.frame  # type: ignore[import-untyped]
-        except ImportError:
-            raise _MissingModule("lz4") from None
-        return lz4.frame.LZ4FrameFile(fp, mode="rb")  # type: ignore[no-any-return]
-    if kind == "zstd":
-        try:
-            import zstandard
-        except ImportError:
-            raise _MissingModule("zstandard") from None
-        return zstandard.ZstdDecompressor().stream_reader(fp, read_across_frames=True)
-    if kind == "joblib-zfile":
-        fp.seek(21)  # "ZF" and the 19-character hexadecimal length
-    return io.BufferedReader(_ZlibReader(fp))
-
-
-def _decode_errors(kind: str) -> tuple[type[BaseException], ...]:
-    import lzma
-
-    errors: tuple[type[BaseException], ...] = (
-        OSError, EOFError, lzma.LZMAError, zlib.error, RuntimeError, ValueError,
-    )  # fmt: skip
-    if kind == "zstd":
-        import zstandard
-
-        errors += (zstandard.ZstdError,)
-    return errors
-
-
-def analyze_compressed(src: Source, ctx: Context) -> str:
-    from mlstix.scan.models._sniff import sniff
-
-    kind = sniff(src) or "zlib"
-    budget = ctx.budget()
-    total = 0
-    # the decompressors close what they read when they are closed: give them a view
-    raw = io.BufferedReader(Window(src.fp, 0, src.size), 1 << 16)
-    try:
-        stream = _opener(kind, raw)
-    except _MissingModule as exc:
-        ctx.malformed("models/unreadable", f"{kind} stream not decompressed: the {exc} module "
-                      "is missing (pip install 'mlstix[scan]')", src)  # fmt: skip
-        return kind
-    with stream, tempfile.SpooledTemporaryFile(max_size=64 << 20) as out:
-        try:
-            while chunk := stream.read(1 << 20):
-                total += len(chunk)
-                if total > budget:
-                    _limit(ctx, src, f"{kind} stream decompresses to more than {budget} bytes; "
-                           "not scanned", limit="max_bytes")  # fmt: skip
-                    return kind
-                out.write(chunk)
-        except _decode_errors(kind) as exc:
-            # what was decompressed is still scanned: a loader reads it before the fault
-            ctx.malformed("models/archive-anomaly", f"{kind} stream is corrupt: {exc}", src,
-                          quirk=f"{kind} stream is corrupt")  # fmt: skip
-        ctx.decompressed += total
-        out.seek(0)
-        inner = Source(out, total, src.name, src.member, src.depth + 1)
-        inner_kind = ctx.scan(inner)
-    return f"{kind}+{inner_kind}" if inner_kind else kind
