@@ -28,14 +28,9 @@ COMMANDS = dict(_walk(main.cli, "mlstix"))
 # (test, command) -> what is owed. Non-strict xfail: a fixed command passes, then drop its line.
 OWED = {
     ("help", "mlstix publish"): "--batch-size has no help text (TAXII)",
-    ("help", "mlstix benchmark list"): "--format has no help text (benchmark)",
-    ("help", "mlstix benchmark export"): "--format has no help text (benchmark)",
     ("exit", "mlstix assess snapshot"): "no exit codes in its help (assess)",
     ("exit", "mlstix assess azure"): "help says 'Exit codes as assess aws' only (assess)",
     ("exit", "mlstix assess gcp"): "help says 'Exit codes as assess aws' only (assess)",
-    ("exit", "mlstix detect logs"): "no exit codes in its help (detect)",
-    ("exit", "mlstix detect inference"): "no exit codes in its help (detect)",
-    ("jobs", "mlstix detect logs"): "--workers shown instead of -j/--jobs (detect)",
 }
 
 

@@ -57,7 +57,8 @@ def benchmark() -> None:
 @benchmark.command("list")
 @click.option("--level", type=click.IntRange(1, 2), help="Only controls up to this level.")
 @click.option("--platform", type=click.Choice(_PLATFORMS), help="Only controls for this platform.")
-@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table")
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table",
+              show_default=True, help="table for people, json for tools.")  # fmt: skip
 def list_(level: int | None, platform: str | None, fmt: str) -> None:
     """List the controls, grouped by course of action."""
     import json
@@ -190,7 +191,8 @@ def assess(
 
 
 @benchmark.command()
-@click.option("--format", "fmt", type=click.Choice(_EXPORT_FORMATS), required=True)
+@click.option("--format", "fmt", type=click.Choice(_EXPORT_FORMATS), required=True,
+              help="oscal-catalog or oscal-profile (OSCAL JSON), csv or xlsx.")  # fmt: skip
 @click.option(
     "--level",
     type=click.IntRange(1, 2),

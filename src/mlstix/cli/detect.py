@@ -86,6 +86,9 @@ def logs(
 
     Each match is a finding with the rule, the event's time, principal, source IP and resource,
     and the event as evidence.
+
+    Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it; 2 the run could
+    not start, or some file or line could not be read (the report lists it under errors).
     """
     from mlstix.detect.logs import detect_logs
     from mlstix.kb.load import load_kb

@@ -63,7 +63,11 @@ def inference(
     query-based adversarial probing (stateful near-duplicate detection) in inference logs:
     SageMaker Data Capture, Azure ML data collector, Vertex AI request-response logging
     exported as JSON lines, or plain {"client","time","input","output"} JSON lines.
-    Files may be gzipped; folders are read recursively."""
+    Files may be gzipped; folders are read recursively.
+
+    Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it; 2 the run could
+    not start, or some file or line could not be read (the report lists it under errors).
+    """
     from mlstix.detect.inference import InferenceOptions, detect_inference
     from mlstix.kb.load import load_kb
 
