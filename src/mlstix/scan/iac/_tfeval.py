@@ -20,6 +20,7 @@ from typing import Any
 from mlstix.scan.iac._hcl import Node
 from mlstix.scan.iac._tftypes import (
     EvalError,
+    LimitError,
     Unknown,
     equal,
     has_unknown,
@@ -107,7 +108,7 @@ class Evaluator:
     def node(self, node: Node, roots: Mapping[str, Any]) -> Any:
         self.budget[0] -= 1
         if self.budget[0] < 0:
-            raise EvalError("evaluation budget spent")
+            raise LimitError("evaluation budget spent")
         handler = getattr(self, "_" + node.kind, None)
         if handler is None:
             return unknown(node.src)
@@ -133,7 +134,7 @@ class Evaluator:
             else:
                 out.append(to_string(value))
             if sum(map(len, out)) > MAX_CHARS:
-                raise EvalError("string too long")
+                raise LimitError("string too long")
         text = "".join(out)
         return text if known else Expr(text)
 
@@ -165,7 +166,7 @@ class Evaluator:
             known = known and not isinstance(rendered, Expr)
             out.append(str(rendered) if isinstance(rendered, Expr) else to_string(rendered))
             if sum(map(len, out)) > MAX_CHARS:
-                raise EvalError("string too long")
+                raise LimitError("string too long")
         return "".join(out) if known else Expr("".join(out))
 
     def _var(self, node: Node, roots: Mapping[str, Any]) -> Any:
@@ -363,6 +364,8 @@ class Evaluator:
         for arg in arg_nodes:
             try:
                 value = self.value(arg, roots)
+            except LimitError:
+                raise  # our bound, not Terraform's error: the result is unknown, not a fallback
             except EvalError:
                 if name == "can":
                     return False
@@ -413,7 +416,7 @@ class Evaluator:
                 else:
                     obj[key] = value
             if len(items) + len(obj) > MAX_ITEMS:
-                raise EvalError("collection too large")
+                raise LimitError("collection too large")
         return obj if is_object else items
 
 

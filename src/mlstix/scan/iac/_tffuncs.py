@@ -19,6 +19,7 @@ from typing import Any
 from mlstix.scan.iac._tfeval import MAX_CHARS, MAX_ITEMS
 from mlstix.scan.iac._tftypes import (
     EvalError,
+    LimitError,
     Unknown,
     has_unknown,
     to_bool,
@@ -43,9 +44,9 @@ def _items(value: Any) -> list[Any]:
 
 def _sized(value: Any) -> Any:
     if isinstance(value, list | dict) and len(value) > MAX_ITEMS:
-        raise EvalError("collection too large")
+        raise LimitError("collection too large")
     if isinstance(value, str) and len(value) > MAX_CHARS:
-        raise EvalError("string too long")
+        raise LimitError("string too long")
     return value
 
 
@@ -127,7 +128,7 @@ def _format(fmt: Any, *args: Any) -> str:
         if has_unknown(value):
             raise Unknown
         if int(width or 0) > 1000 or int(precision or 0) > 1000:
-            raise EvalError("format(): width too large")
+            raise LimitError("format(): width too large")
         if kind in ("s", "v") and not isinstance(value, list | dict):
             rendered = to_string(value)
         elif kind in ("v", "#v"):
@@ -261,7 +262,7 @@ def _range(*args: Any) -> list[int | float]:
         (0, nums[0], 1) if len(nums) == 1 else (*nums[:2], nums[2] if len(nums) > 2 else 1)
     )
     if step == 0 or abs((stop - start) / step) > MAX_ITEMS:
-        raise EvalError("range() too large")
+        raise LimitError("range() too large")
     out: list[int | float] = []
     value = start
     while (step > 0 and value < stop) or (step < 0 and value > stop):

@@ -32,7 +32,15 @@ from mlstix.scan.iac._tfeval import RESOURCES, STEP_BUDGET, Evaluator, Lazy
 from mlstix.scan.iac._tffiles import file_functions, yamldecode
 from mlstix.scan.iac._tffuncs import FUNCTIONS
 from mlstix.scan.iac._tfsets import MORE_FUNCTIONS
-from mlstix.scan.iac._tftypes import EvalError, cli_value, to_number, to_string, typed, unknown
+from mlstix.scan.iac._tftypes import (
+    EvalError,
+    LimitError,
+    cli_value,
+    to_number,
+    to_string,
+    typed,
+    unknown,
+)
 from mlstix.scan.iac._values import Expr
 from mlstix.scan.iac.resource import Resource
 from mlstix.scan.iac.terraform import NO_DEFAULT, Block, TerraformDir, local_source, provider_of
@@ -128,13 +136,16 @@ class RootEvaluation:
                 return self.ev.node(value, roots)
             except RecursionError:
                 return unknown(value.src)
-            except EvalError as exc:
+            except LimitError as exc:
                 if self.ev.budget[0] < 0:
-                    self.error(
-                        self.root_shown,
-                        f"{exc} ({STEP_BUDGET} evaluation steps): the values not yet "
-                        "evaluated are unknown",
+                    message = (
+                        f"{exc} ({STEP_BUDGET} steps): the values not yet evaluated are unknown"
                     )
+                else:
+                    message = f"{exc}: {value.src[:80]} is left unknown"
+                self.error(self.root_shown, message)
+                return unknown(value.src)
+            except EvalError:
                 return unknown(value.src)
         if isinstance(value, dict):
             return {k: self.attr(v, roots) for k, v in value.items()}

@@ -14,7 +14,7 @@ from typing import Any
 
 from mlstix.scan.iac._tfeval import MAX_ITEMS
 from mlstix.scan.iac._tffuncs import FUNCTIONS
-from mlstix.scan.iac._tftypes import EvalError, Unknown, to_string
+from mlstix.scan.iac._tftypes import EvalError, LimitError, Unknown, to_string
 from mlstix.scan.iac._values import Expr
 
 __all__ = ["MORE_FUNCTIONS"]
@@ -54,7 +54,7 @@ def _setproduct(*sets: Any) -> list[list[Any]]:
     for items in lists:
         total *= len(items)
         if total > MAX_ITEMS:
-            raise EvalError("setproduct() too large")
+            raise LimitError("setproduct() too large")
     return [list(combo) for combo in itertools.product(*lists)]
 
 
@@ -71,7 +71,7 @@ def _formatlist(fmt: Any, *args: Any) -> list[str]:
         raise EvalError("formatlist(): lists of different lengths")
     count = lengths.pop() if lengths else 1
     if count > MAX_ITEMS:
-        raise EvalError("formatlist(): too many items")
+        raise LimitError("formatlist(): too many items")
     return [
         FUNCTIONS["format"](fmt, *(a[i] if isinstance(a, list) else a for a in args))
         for i in range(count)

@@ -15,6 +15,7 @@ from mlstix.scan.iac._values import Expr
 
 __all__ = [
     "EvalError",
+    "LimitError",
     "Unknown",
     "cli_value",
     "equal",
@@ -29,6 +30,11 @@ __all__ = [
 
 class EvalError(ValueError):
     """What Terraform would refuse: the expression has no value."""
+
+
+class LimitError(EvalError):
+    """A bound of the evaluator (steps, collection or string size) was reached: the value is
+    left unknown and the scan reports it, since Terraform itself would compute it."""
 
 
 class Unknown(Exception):
