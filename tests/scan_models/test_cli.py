@@ -198,7 +198,7 @@ def test_files_that_could_not_be_scanned_exit_2_with_the_report(tree: Path, tmp_
     report_file = tmp_path / "report.json"
     code, _, err = run(str(tree), "--format", "json", "--output", str(report_file))
     assert code == 2
-    assert "1 file could not be scanned" in err
+    assert "1 file could not be scanned in full" in err
     doc = json.loads(report_file.read_text())
     assert [e["path"] for e in doc["errors"]] == [str(tree / "models" / "link.pkl")]
     assert doc["findings"]  # the rest of the scan is reported

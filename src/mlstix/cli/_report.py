@@ -143,9 +143,17 @@ def emit(report: Report, fmt: str | None, output: str, fail_on: str, *, skip_hin
     if url and ctx is not None:
         _publish(report, kb, url, ctx.meta.get("mlstix.publish_collection") or "findings")
     if report.errors:
+        # an entry may name a whole file or one line of a log: count files, not entries
+        files = len({e.path for e in report.errors})
+        entries = len(report.errors)
+        detail = (
+            f"{entries} entries in the report's errors"
+            if entries != files
+            else ("listed in the report's errors")
+        )
         err_console.print(
-            f"[red]{_files(len(report.errors))} could not be scanned[/] (listed in the report's "
-            f"errors); exit 2. {skip_hint}".rstrip(),
+            f"[red]{_files(files)} could not be scanned in full[/] ({detail}); exit 2. "
+            f"{skip_hint}".rstrip(),
             highlight=False,
         )
         return 2
