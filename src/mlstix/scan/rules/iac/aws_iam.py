@@ -44,6 +44,22 @@ _POLICY_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
         ("AWS::Serverless::StateMachine", "Policies"),
     ),
 }
+# attachments of AWS managed policies, judged by the managed policies' statements below
+_MANAGED_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "terraform": (
+        ("aws_iam_role_policy_attachment", "policy_arn"),
+        ("aws_iam_user_policy_attachment", "policy_arn"),
+        ("aws_iam_group_policy_attachment", "policy_arn"),
+        ("aws_iam_policy_attachment", "policy_arn"),
+        ("aws_iam_role", "managed_policy_arns"),
+    ),
+    "cloudformation": (
+        ("AWS::IAM::Role", "ManagedPolicyArns"),
+        ("AWS::IAM::User", "ManagedPolicyArns"),
+        ("AWS::IAM::Group", "ManagedPolicyArns"),
+    ),
+}
+_AWS_MANAGED_ARN = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$")
 
 # SAM ``Policies`` may name AWS managed policies; the statements that matter here, from the AWS
 # Managed Policy Reference (AmazonSageMakerFullAccess v2x: sagemaker:* on all but Studio
@@ -99,6 +115,16 @@ def _policies(ctx: Context) -> Iterator[tuple[Resource, list[Mapping[str, Any]]]
                     stmts.extend(statements(doc, ctx, r) or [])
                 if stmts:
                     yield r, stmts
+    for dialect, sources in _MANAGED_SOURCES.items():
+        for rtype, attr in sources:
+            for r in ctx.of_type(dialect, rtype):
+                managed: list[Mapping[str, Any]] = []
+                for arn in as_list(r.attributes.get(attr)):
+                    m = _AWS_MANAGED_ARN.match(arn) if isinstance(arn, str) else None
+                    if m and not is_unknown(arn):
+                        managed.extend(_MANAGED.get(m.group(1).lower(), []))
+                if managed:
+                    yield r, managed
 
 
 def _iam_sagemaker(ctx: Context) -> Iterator[Hit]:
