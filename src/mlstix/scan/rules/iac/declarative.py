@@ -29,22 +29,22 @@ class Failure:
     expected: Any
 
     def describe(self) -> str:
-        shown = "absent" if self.value is None else repr(self.value)
+        shown = "absent" if self.value is None else _show(self.value)
         if self.defaulted and self.value is not None:
-            shown = f"not set, so the provider default {self.value!r} applies"
+            shown = f"not set, so the provider default {_show(self.value)} applies"
         elif self.defaulted:
             shown = "not set"
         exp = self.expected
-        listed = list(exp) if isinstance(exp, list | tuple) else exp
+        listed = ", ".join(_show(e) for e in exp) if isinstance(exp, list | tuple) else _show(exp)
         want = {
-            "equals": f"expected {exp!r}",
-            "not_equals": f"must not be {exp!r}",
-            "in": f"expected one of {listed!r}",
-            "not_in": f"must not be one of {listed!r}",
+            "equals": f"expected {_show(exp)}",
+            "not_equals": f"must not be {_show(exp)}",
+            "in": f"expected one of {listed}",
+            "not_in": f"must not be one of {listed}",
             "set": "expected a value",
-            "gte": f"expected at least {exp!r}",
-            "matches": f"expected to match {exp!r}",
-            "not_matches": f"must not match {exp!r}",
+            "gte": f"expected at least {_show(exp)}",
+            "matches": f"expected to match {_show(exp)}",
+            "not_matches": f"must not match {_show(exp)}",
             "all_true": "expected every flag to be true",
         }[self.op]
         return f"{self.path} is {shown}; {want}"
@@ -62,6 +62,17 @@ class Failure:
             "provider_default": self.defaulted,
             "expected": expected,
         }
+
+
+def _show(value: Any) -> str:
+    """A value as the configuration writes it: ``true``, ``"Enabled"``, ``5``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return '"' + value + '"'
+    return str(value)
 
 
 def _holds(op: str, value: Any, expected: Any) -> bool:
