@@ -330,7 +330,9 @@ class _Instance:
             if key == "dynamic" and isinstance(value, list):
                 for item in value:
                     for label, spec in item.items() if isinstance(item, dict) else ():
-                        out.setdefault(label, []).extend(self._dynamic(label, spec, roots))
+                        blocks = self._dynamic(label, spec, roots)
+                        if blocks:  # no block produced: as if none were written
+                            out.setdefault(label, []).extend(blocks)
                 continue
             if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
                 out.setdefault(key, []).extend(self.body(v, roots) for v in value)

@@ -66,7 +66,7 @@ def _endpoint_kms(ctx: Context) -> Iterator[Hit]:
             if any(local_storage(t) for t in types if t is not None):
                 continue  # KmsKeyId cannot be requested; local storage is hardware-encrypted
             serverless = ("serverless_config", "ServerlessConfig")
-            if rows and all(any(k in v for k in serverless) for v in rows):
+            if rows and all(any(v.get(k) for k in serverless) for v in rows):
                 continue  # serverless variants only: no storage volume to encrypt
             yield Hit(
                 r,
