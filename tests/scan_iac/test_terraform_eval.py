@@ -765,3 +765,65 @@ resource "x_loop" "b" {
     assert _hits(found, "MLSTIX-AWS-SM-007") == []
     # the model bucket is found through the model that reads from it
     assert 'aws_s3_bucket.models["prod"]' in _hits(found, "MLSTIX-AWS-S3-001")
+
+
+def test_kubernetes_manifests_declared_in_terraform_are_judged(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "main.tf": """
+variable "model" {
+  default = "Qwen/Qwen2-7B-Instruct"
+}
+variable "image_tag" {}
+resource "kubectl_manifest" "vllm" {
+  yaml_body = <<-YAML
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: vllm
+      namespace: llm
+    spec:
+      selector:
+        matchLabels: {app: vllm}
+      template:
+        metadata:
+          labels: {app: vllm}
+        spec:
+          containers:
+          - name: vllm
+            image: vllm/vllm-openai:${var.image_tag}
+            args: ["--model", "${var.model}", "--trust-remote-code"]
+  YAML
+}
+resource "kubernetes_manifest" "ray" {
+  manifest = {
+    apiVersion = "ray.io/v1"
+    kind       = "RayCluster"
+    metadata   = { name = "raycluster", namespace = "ray" }
+    spec = {
+      headGroupSpec = {
+        serviceType    = "LoadBalancer"
+        rayStartParams = {}
+        template = {
+          spec = { containers = [{ name = "head", image = "rayproject/ray:2.9.0" }] }
+        }
+      }
+    }
+  }
+}
+""",
+        },
+    )
+    found = collect([tmp_path])
+    assert not found.errors
+    by_address = {r.address: r for r in found.resources}
+    vllm = by_address["Deployment/llm/vllm"]
+    assert vllm.file.endswith("main.tf") and vllm.line == 6
+    args = vllm.attributes["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[1] == "Qwen/Qwen2-7B-Instruct"
+    assert _hits(found, "MLSTIX-K8S-SRV-012") == ["Deployment/llm/vllm"]
+    assert _hits(found, "MLSTIX-K8S-SRV-010") == ["RayCluster/ray/raycluster"]
+    assert _hits(found, "MLSTIX-K8S-SRV-014") == [
+        "RayCluster/ray/raycluster"
+    ]  # vllm's tag: unknown

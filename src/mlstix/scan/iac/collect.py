@@ -34,6 +34,7 @@ import yaml
 
 from mlstix.findings.model import ScanError, ScannedFile
 from mlstix.scan.iac import _yaml
+from mlstix.scan.iac._tfk8s import manifests
 from mlstix.scan.iac._tfmodule import Options, RootEvaluation
 from mlstix.scan.iac._values import BudgetExceeded, walk_limited
 from mlstix.scan.iac.arm import ArmParser, is_arm
@@ -301,7 +302,9 @@ def collect(
         if folder in called:
             continue  # evaluated through the module call, with its arguments
         run = RootEvaluation(loader, f"terraform:{folder}")
-        resources.extend(run.run(tfdir, options))
+        evaluated = run.run(tfdir, options)
+        resources.extend(evaluated)
+        resources.extend(manifests(evaluated))
         tf_errors.extend(run.errors)
     for tfdir in (*(dirs[f] for f in sorted(dirs)), *loader.extra):
         errors.extend(ScanError(p, m) for p, m in tfdir.errors)
