@@ -99,24 +99,30 @@ class LeanReader:
 
     def page(
         self, cid: str, flt: Filters, limit: int, after: int | None, max_bytes: int
-    ) -> tuple[list[tuple[bytes, bytes, int, bytes]], bool] | None:
-        """Up to ``limit`` rows and whether more follow; ``None`` when a row is damaged (the
-        app then answers, and reports it)."""
+    ) -> tuple[list[Any], list[bytes], bool] | None:
+        """Up to ``limit`` rows (id, version, date_added, body, digest), their bodies, and
+        whether more follow; ``None`` when a row is damaged (the app then answers, and reports
+        it)."""
         floor = max((v for v in (flt.added_after, after) if v is not None), default=None)
         where, args = _where(cid, flt, floor)
         # Only placeholders and fixed column names go into the text; values are parameters.
         sql = f"SELECT {_COLUMNS} FROM taxii_objects WHERE {where} ORDER BY date_added LIMIT ?"  # noqa: S608
         rows = self._conn.execute(sql, [*args, limit + 1]).fetchall()
-        out: list[tuple[bytes, bytes, int, bytes]] = []
-        size = 0
-        for oid, version, added, body, crc in rows[:limit]:
-            if crc is None or zlib.crc32(body) != crc:
-                return None
-            size += len(body) + 1
-            if out and size > max_bytes:
-                return out, True
-            out.append((oid, version, added, body))
-        return out, len(rows) > limit
+        more = len(rows) > limit
+        rows = rows[:limit]
+        bodies = [r[3] for r in rows]
+        if list(map(zlib.crc32, bodies)) != [r[4] for r in rows]:  # a NULL digest differs too
+            return None
+        if sum(map(len, bodies)) + len(bodies) > max_bytes:
+            size = 0
+            keep = len(bodies)  # one body larger than the cap still comes, alone
+            for index, body in enumerate(bodies):
+                size += len(body) + 1
+                if index and size > max_bytes:
+                    keep = index
+                    break
+            rows, bodies, more = rows[:keep], bodies[:keep], more or keep < len(bodies)
+        return rows, bodies, more
 
 
 class PageCache:
@@ -223,7 +229,7 @@ class Front:
             return False
         if page is None:
             return False
-        rows, more = page
+        rows, bodies, more = page
         headers = [(b"content-type", TAXII_MEDIA.encode())]
         if rows:
             last = rows[-1]
@@ -236,7 +242,7 @@ class Front:
             head = b'{"more":true,"next":"' + cursor.encode() + b'","objects":['
         else:
             head = b'{"more":false,"objects":['
-        body = head + b",".join(r[3] for r in rows) + b"]}"
+        body = head + b",".join(bodies) + b"]}"
         headers.append((b"content-length", str(len(body)).encode()))
         self.cache.put(key, body, headers)
         await _respond(send, body, headers)
