@@ -41,6 +41,7 @@ def seed(session: Any, recorded: Recorded) -> dict[str, str]:
         else:
             s3.create_bucket(Bucket=name)
     s3.put_object(Bucket="ml-models-insecure", Key="model.tar.gz", Body=pickle_tarball())
+    s3.put_object(Bucket="ml-models-insecure", Key="pkg.tar.gz", Body=clean_tarball())
     s3.put_bucket_policy(
         Bucket="ml-models-insecure",
         Policy=_doc(
@@ -190,7 +191,10 @@ def seed(session: Any, recorded: Recorded) -> dict[str, str]:
         ModelApprovalStatus="PendingManualApproval",
         InferenceSpecification={
             "Containers": [
-                {"Image": f"{IMG}/inference-locked:2.0", "ModelDataUrl": f"s3://{h}/pkg.tar.gz"}
+                {
+                    "Image": f"{IMG}/inference-locked:2.0",
+                    "ModelDataUrl": "s3://ml-models-insecure/pkg.tar.gz",
+                }
             ],
             "SupportedContentTypes": ["text/csv"],
             "SupportedResponseMIMETypes": ["text/csv"],
@@ -227,6 +231,28 @@ def seed(session: Any, recorded: Recorded) -> dict[str, str]:
         DataCaptureConfig={
             "EnableCapture": True,
             "InitialSamplingPercentage": 10,
+            "DestinationS3Uri": f"s3://{h}/capture",
+            "CaptureOptions": [{"CaptureMode": "Input"}],
+        },
+    )
+    # references outside the account: a public sample bucket, a partner's key (noted, not read)
+    sm.create_model(
+        ModelName="model-sample",
+        PrimaryContainer={
+            "Image": f"{IMG}/inference-locked:1.0",
+            "ModelDataUrl": "s3://sagemaker-sample-files/models/xgboost/model.tar.gz",
+        },
+        ExecutionRoleArn=narrow_arn,
+        EnableNetworkIsolation=True,
+        VpcConfig={"SecurityGroupIds": ["sg-0a1b2c3d"], "Subnets": ["subnet-0a1b2c3d"]},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="epc-partner",
+        ProductionVariants=[{**variant, "ModelName": "model-sample"}],
+        KmsKeyId="arn:aws:kms:us-east-1:210987654321:key/0b1c2d3e-0000-4000-8000-000000000001",
+        DataCaptureConfig={
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 5,
             "DestinationS3Uri": f"s3://{h}/capture",
             "CaptureOptions": [{"CaptureMode": "Input"}],
         },

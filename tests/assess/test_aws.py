@@ -103,6 +103,9 @@ def test_finds_every_seeded_misconfiguration_and_nothing_on_hardened(
     assert model["location"]["resource"] == "AWS::SageMaker::Model model-insecure"
     assert model["evidence"]["region"] == "us-east-1"
     assert "account 123456789012, us-east-1" in model["message"]
+    assert "bucket sagemaker-sample-files is referenced but not in this account" in result.output
+    assert "KMS key arn:aws:kms:us-east-1:210987654321:key/" in result.output
+    assert not [p for p in found if "model-sample" in p[1] or "epc-partner" in p[1]]
     kinds = {s["kind"] for s in report["scanned"]}
     assert {
         "AWS::SageMaker::UserProfile",
@@ -319,6 +322,8 @@ def test_scan_artifacts_reports_the_pickle_on_the_serving_endpoint(
     )
     scanned = {s["path"] for s in report["scanned"]}
     assert "s3://ml-models-insecure/model.tar.gz" in scanned
+    # the registry endpoint serves its model package's artifact
+    assert "s3://ml-models-insecure/pkg.tar.gz" in scanned
     # the hardened endpoint's artifact is clean
     assert not [f for f in art if f["location"]["path"] == f"{SM}:endpoint/ep-hardened"]
 

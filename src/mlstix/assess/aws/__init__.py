@@ -148,9 +148,19 @@ def _dependencies(access: AwsAccess, first_region: str) -> list[Callable[[], Non
                     access.inventory.note(f"role {text} is in another account; not read")
             elif key == "ModelPackageName" and text.startswith("arn:"):
                 packages.add((text, region))
-    for found in access.pages("s3", first_region, "ListBuckets", "Buckets"):
-        if ML_NAME.search(str(found.get("Name", ""))):
-            buckets.add(str(found["Name"]))
+    errors_before = len(access.inventory.errors)
+    owned = {
+        str(b.get("Name", "")) for b in access.pages("s3", first_region, "ListBuckets", "Buckets")
+    }
+    if len(access.inventory.errors) == errors_before:  # the listing worked: judge only our own
+        for name in sorted(buckets - owned):
+            access.inventory.note(f"bucket {name} is referenced but not in this account; not read")
+        buckets = (buckets & owned) | {b for b in owned if ML_NAME.search(b)}
+    for key_ref in sorted(keys):
+        parts = key_ref.split(":")
+        if key_ref.startswith("arn:") and len(parts) > 4 and parts[4] not in ("", access.account):
+            access.inventory.note(f"KMS key {key_ref} is in another account; not read")
+            del keys[key_ref]
     cache: dict[str, Any] = {}
     tasks: list[Callable[[], None]] = [_bind(account_public_access_block, access, first_region)]
     tasks += [_bind(collect_bucket, access, b, first_region) for b in sorted(buckets)]

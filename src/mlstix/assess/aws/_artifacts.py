@@ -4,7 +4,8 @@ A model's containers name their artifact as ``ModelDataUrl`` (a ``model.tar.gz``
 ``ModelDataSource.S3DataSource`` with ``S3DataType: S3Object`` (CreateModel API). The artifact is
 copied read-only: ``ListObjectsV2`` gives its size (refused above the cap before a byte is read),
 then ``GetObject`` streams it, stopping at the cap. Uncompressed prefixes (``S3Prefix``) are
-noted, not read.
+noted, not read. Only deployed models count (an endpoint's configuration names them); a model
+deployed from the registry (``ModelPackageName``) is followed to its package's containers.
 """
 
 from __future__ import annotations
@@ -33,6 +34,17 @@ def _uris(model: Mapping[str, Any]) -> list[str]:
         src = (c.get("ModelDataSource") or {}).get("S3DataSource") or {}
         if isinstance(src.get("S3Uri"), str):
             out.append(src["S3Uri"] if src.get("S3DataType") != "S3Prefix" else src["S3Uri"] + "/")
+    return out
+
+
+def _package_uris(model: Mapping[str, Any], packages: Mapping[str, Any]) -> list[str]:
+    """The artifacts of the model packages a model's containers deploy (registry models)."""
+    out: list[str] = []
+    for c in [model.get("PrimaryContainer"), *(model.get("Containers") or [])]:
+        if isinstance(c, Mapping) and isinstance(c.get("ModelPackageName"), str):
+            package = packages.get(c["ModelPackageName"]) or {}
+            spec = package.get("InferenceSpecification") or {}
+            out += _uris({"Containers": spec.get("Containers") or []})
     return out
 
 
@@ -69,8 +81,8 @@ def _fetcher(access: AwsAccess, region: str, uri: str) -> Any:
 
 
 def model_artifacts(access: AwsAccess, inventory: Inventory) -> list[Artifact]:
-    """One :class:`Artifact` per distinct S3 object behind a model, served by its endpoints
-    (or by the model itself when no endpoint serves it)."""
+    """One :class:`Artifact` per distinct S3 object behind a deployed model (its own containers'
+    or, for a registry model, its model package's), served by the endpoints deploying it."""
     configs: dict[tuple[str, str], list[str]] = {}
     for c in inventory.resources:
         if c.type == "AWS::SageMaker::EndpointConfig":
@@ -82,6 +94,11 @@ def model_artifacts(access: AwsAccess, inventory: Inventory) -> list[Artifact]:
         if e.type == "AWS::SageMaker::Endpoint":
             key = (str(e.extra.get("region")), str(e.attributes.get("EndpointConfigName")))
             endpoints.setdefault(key, []).append((e.file, f"{e.type} {e.name}"))
+    packages = {
+        p.file: p.attributes
+        for p in inventory.resources
+        if p.type == "AWS::SageMaker::ModelPackage"
+    }
     served: dict[str, list[tuple[str, str]]] = {}
     regions: dict[str, str] = {}
     for m in inventory.resources:
@@ -92,8 +109,10 @@ def model_artifacts(access: AwsAccess, inventory: Inventory) -> list[Artifact]:
             ep
             for config in configs.get((region, m.name), [])
             for ep in endpoints.get((region, config), [])
-        ] or [(m.file, f"{m.type} {m.name}")]
-        for uri in _uris(m.attributes):
+        ]
+        if not servers:
+            continue  # not deployed: production does not serve it
+        for uri in _uris(m.attributes) + _package_uris(m.attributes, packages):
             if uri.endswith("/"):
                 inventory.note(f"{uri} is an S3 prefix (uncompressed model); not scanned")
                 continue
