@@ -94,8 +94,8 @@ def vertex_artifacts(g: Any, inventory: Inventory) -> list[Artifact]:
         uri = model.attributes.get("artifactUri")
         if not isinstance(uri, str) or not _GS.match(uri):
             continue
-        servers = served.get(model.file) or [
-            (model.file, f"Vertex AI model {model.attributes.get('displayName') or name}")
-        ]
+        servers = served.get(model.file)
+        if not servers:
+            continue  # not deployed: production does not serve it
         out.append(Artifact(uri, _fetcher(g, uri), tuple(sorted(set(servers)))))
     return out
