@@ -90,7 +90,7 @@ def vertex_artifacts(g: Any, inventory: Inventory) -> list[Artifact]:
                     (ep.file, f"Vertex AI endpoint {ep.attributes.get('displayName') or ep.name}")
                 )
     out = []
-    for name, model in sorted(models.items()):
+    for _name, model in sorted(models.items()):
         uri = model.attributes.get("artifactUri")
         if not isinstance(uri, str) or not _GS.match(uri):
             continue
