@@ -353,6 +353,7 @@ def measure(
 
 NEXT = re.compile(rb'"next":\s*"([^"]*)"')
 LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
+CLOSE = re.compile(rb"(?i)\r\nconnection:\s*close")
 
 
 class RawClient:
@@ -360,14 +361,19 @@ class RawClient:
     beyond the status, the length and (by the caller) one regex."""
 
     def __init__(self, port: int, auth: tuple[str, str] | None) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.port = port
+        self.sock = self._connect()
         head = f"Host: 127.0.0.1:{port}\r\nAccept: {TAXII}\r\n"
         if auth:
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
             head += f"Authorization: Basic {token}\r\n"
         self.head = head.encode() + b"\r\n"
         self.buf = bytearray()
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
 
     def get(self, target: bytes) -> tuple[int, bytes]:
         self.sock.sendall(b"GET " + target + b" HTTP/1.1\r\n" + self.head)
@@ -389,6 +395,10 @@ class RawClient:
             buf += chunk
         body = bytes(buf[end + 4 : need])
         del buf[:need]
+        if CLOSE.search(head):  # medallion's development server closes after each answer
+            self.sock.close()
+            self.sock = self._connect()
+            buf.clear()
         return int(head[9:12]), body
 
     def close(self) -> None:
