@@ -234,3 +234,31 @@ def test_yaml_parsers_never_raise(tmp_path: Path, text: str) -> None:
     (tmp_path / "t.yaml").write_text("AWSTemplateFormatVersion: x\n" + text)
     (tmp_path / "k.yaml").write_text("apiVersion: v1\nkind: Pod\n" + text)
     collect([tmp_path])
+
+
+_TEMPLATE_BITS = st.sampled_from(
+    ["${", "}", "%{", "~", " if ", " else ", " endif ", " for x in ", " endfor ", "var.l",
+     "x", "true", "\n", " ", "a", "$${", "%%{", '\\"', "[", "]", ":"]
+)  # fmt: skip
+
+
+@_FUZZ
+@given(bits=st.lists(_TEMPLATE_BITS, max_size=40), heredoc=st.booleans())
+def test_templates_parse_or_fail_cleanly_and_evaluate(
+    tmp_path: Path, bits: list[str], heredoc: bool
+) -> None:
+    body = "".join(bits)
+    if heredoc:
+        text = (
+            'variable "l" {\n  default = [1]\n}\n'
+            f'resource "x" "y" {{\n  v = <<-EOT\n{body}\nEOT\n}}\n'
+        )
+    else:
+        text = (
+            'variable "l" {\n  default = [1]\n}\nresource "x" "y" {\n  v = "'
+            + body.replace("\n", " ")
+            + '"\n}\n'
+        )
+    (tmp_path / "main.tf").write_text(text)
+    found = collect([tmp_path])  # a syntax error is an errors entry, never an exception
+    assert len(found.errors) <= 1
