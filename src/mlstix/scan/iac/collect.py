@@ -147,9 +147,12 @@ def _parse_file(unit: _Unit) -> _Done:
             return _Done(unit)
         parsed = _parsers(unit.parameters)[which].parse(doc, text, unit.shown)
     except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).split("\n", 1)[0]
         if "{{" in text:
-            return _Done(unit, error=f"looks like an unrendered template (Helm?): {exc}")
-        return _Done(unit, error=f"YAML syntax error: {exc}")
+            return _Done(unit, error=f"looks like an unrendered template (Helm?): {problem}{at}")
+        return _Done(unit, error=f"YAML syntax error{at}: {problem}")
     except (BudgetExceeded, RecursionError, ValueError, TypeError, AttributeError) as exc:
         return _Done(unit, error=f"cannot interpret {which or 'file'}: {exc}")
     return _Done(unit, parsed.resources, parsed.kind, sha256=hashlib.sha256(raw).hexdigest())
