@@ -140,6 +140,14 @@ def test_images_and_arrays_in_base64() -> None:
     assert array.kind == "numeric" and array.vector.tolist() == [0, 1, 2, 3, 4]
 
 
+def test_non_numbers_and_non_finite_values_are_refused() -> None:
+    for data in ("1,null", 'x,"a"', "nan,1", "1,inf"):
+        with pytest.raises(ValueError):
+            decode_input(Body(data, "CSV"))
+    with pytest.raises(ValueError, match="NaN"):
+        decode_input(Body('{"instances": [[NaN, 1]]}', "JSON"))
+
+
 def test_a_pickled_npy_body_is_refused_not_loaded() -> None:
     npy = io.BytesIO()
     np.save(npy, np.array([object()], dtype=object), allow_pickle=True)

@@ -92,6 +92,7 @@ _EXTRAS = {
     "orjson": "detect",
     "numpy": "detect",
     "PIL": "detect",
+    "threadpoolctl": "detect",
 }
 
 

@@ -148,8 +148,9 @@ def _row(row: str) -> Vector:
         except ValueError:
             pass
         else:
-            if values and all(type(v) is float or type(v) is int for v in values):
-                return np.asarray(values, dtype=np.float32)
+            array = np.asarray(values)  # numbers only: booleans, nulls or text change the kind
+            if array.ndim == 1 and array.size and array.dtype.kind in "iuf":
+                return array.astype(np.float32)
     try:
         return np.array([float(v) for v in row.split(",")], dtype=np.float32)
     except ValueError:
@@ -258,7 +259,16 @@ def _from_dict(value: dict[str, Any], depth: int) -> list[Instance]:
 
 
 def decode_input(body: Body) -> list[Instance]:
-    """The instances of a request body; raises :class:`DecodeError`."""
+    """The instances of a request body; raises :class:`DecodeError` (also for NaN or infinite
+    values, which no distance can be taken from)."""
+    instances = _decode(body)
+    for instance in instances:
+        if not np.isfinite(instance.vector).all():
+            raise DecodeError("the input has a NaN or infinite value")
+    return instances
+
+
+def _decode(body: Body) -> list[Instance]:
     data = body.data
     encoding = body.encoding
     if data is None:

@@ -218,6 +218,14 @@ class _Run:
         return state
 
     def run(self, files: list[tuple[Path, str]]) -> None:
+        # the matrices here are small (a client's batch against its window): a multi-threaded
+        # BLAS spends more time waking threads than multiplying; one thread is twice as fast
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            self._run(files)
+
+    def _run(self, files: list[tuple[Path, str]]) -> None:
         stream = self.items(files)
         warm: list[_Item] = []
         for item in stream:
