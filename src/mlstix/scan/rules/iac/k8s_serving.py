@@ -27,7 +27,7 @@ from mlstix.scan.iac._values import is_unknown, lookup, norm
 from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac._policy import as_list
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
-from mlstix.scan.rules.iac.kubernetes import SERVER_IMAGE, Server, selects, servers
+from mlstix.scan.rules.iac.kubernetes import Server, is_server_image, selects, servers
 
 __all__ = ["LOGIC"]
 
@@ -267,12 +267,28 @@ def _trust_remote_code(ctx: Context) -> Iterator[Hit]:
             )
 
 
+def _openai_server(c: Mapping[str, Any]) -> str | None:
+    """``vllm``/``tgi`` when the container starts that server's own OpenAI-compatible API
+    (``vllm serve``, the ``vllm/vllm-openai`` image's entrypoint, TGI's launcher), not a Ray
+    Serve or other application that imports the library and serves its own routes."""
+    image = str(c.get("image", "")).lower()
+    cmd = _cmdline(c).lower()
+    command = " ".join(str(p) for p in as_list(c.get("command"))).lower()
+    if re.search(r"vllm(\.entrypoints\.openai\.api_server|\s+serve\b)", cmd) or (
+        "vllm/vllm-openai" in image and not command
+    ):
+        return "vllm"
+    if "text-generation-launcher" in cmd or ("text-generation-inference" in image and not command):
+        return "tgi"
+    return None
+
+
 def _no_api_key(ctx: Context) -> Iterator[Hit]:
     for s in servers(ctx):
         bad: list[str] = []
         for c in s.containers:
-            kind = _llm(c)
-            if kind not in ("vllm", "tgi"):
+            kind = _openai_server(c)
+            if kind is None:
                 continue
             env = _env(c)
             key_env = "VLLM_API_KEY" if kind == "vllm" else "API_KEY"
@@ -298,7 +314,7 @@ def _mutable_image(ctx: Context) -> Iterator[Hit]:
             image = c.get("image")
             if not isinstance(image, str) or is_unknown(image) or _DIGEST.search(image):
                 continue
-            if not SERVER_IMAGE.search(image) and s.resource.type in (
+            if not is_server_image(image) and s.resource.type in (
                 "Deployment",
                 "StatefulSet",
                 "DaemonSet",

@@ -21,7 +21,15 @@ from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac._policy import as_list
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
 
-__all__ = ["LOGIC", "SERVER_IMAGE", "Server", "containers_of", "selects", "servers"]
+__all__ = [
+    "LOGIC",
+    "SERVER_IMAGE",
+    "Server",
+    "containers_of",
+    "is_server_image",
+    "selects",
+    "servers",
+]
 
 SERVER_IMAGE = re.compile(
     r"(?i)(kserve|tritonserver|triton-inference|tensorflow/serving|tensorflow-serving|torchserve"
@@ -70,6 +78,26 @@ def _containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return out
 
 
+# Triton's "-sdk" images hold the client tools (perf_analyzer, genai-perf), not the server
+_CLIENT_IMAGE = re.compile(r"(?i)tritonserver:[\w.-]*-sdk(?:@|$)")
+
+
+# a model server started from a generic image: pip install vllm && vllm serve ...
+_SERVER_COMMAND = re.compile(
+    r"(?i)vllm(\s+serve\b|\.entrypoints\.openai)|text-generation-launcher|\btritonserver\b"
+    r"|\btorchserve\b|tensorflow_model_server|mlserver\s+start|\bserve\s+run\b"
+)
+
+
+def _command(c: Mapping[str, Any]) -> str:
+    parts = [*as_list(c.get("command")), *as_list(c.get("args"))]
+    return " ".join(str(p) for p in parts if isinstance(p, str | int | float))
+
+
+def is_server_image(image: str) -> bool:
+    return SERVER_IMAGE.search(image) is not None and _CLIENT_IMAGE.search(image) is None
+
+
 def containers_of(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The containers of a pod spec (KServe components: their model container too)."""
     return _containers(pod)
@@ -97,7 +125,10 @@ def _servers(ctx: Context) -> Iterator[Server]:
         if not isinstance(pod, Mapping):
             continue
         containers = _containers(pod)
-        if not any(SERVER_IMAGE.search(str(c.get("image", ""))) for c in containers):
+        if not any(
+            is_server_image(str(c.get("image", ""))) or _SERVER_COMMAND.search(_command(c))
+            for c in containers
+        ):
             continue
         labels = lookup(tpl, "metadata.labels") or {}
         yield Server(r, (pod,), tuple(containers), dict(labels), r.extra["namespace"])
