@@ -186,8 +186,22 @@ def test_onnx_external_data_wherever_a_tensor_sits(
         "{{ x|attr('\\x5f\\x5fclass\\x5f\\x5f') }}",
         "{{ self._TemplateReference__context }}",
         "benign\0{{ ''.__class__.__mro__ }}",
+        "{{ x[('XXclassXX'|replace('X','_'))] }}",
+        "{{ x[('__ssalc__'|reverse)] }}",
+        "{{ x[('__CLASS__'|lower)] }}",
+        "{% set a = 'cla' %}{{ x['__' ~ a ~ 'ss__'] }}",
     ],
-    ids=["concat", "join-attr", "escapes", "self", "after-nul"],
+    ids=[
+        "concat",
+        "join-attr",
+        "escapes",
+        "self",
+        "after-nul",
+        "replace",
+        "reverse",
+        "lower",
+        "variable",
+    ],
 )
 def test_gguf_template_names_built_at_run_time(tmp_path: Path, scan: Scan, template: str) -> None:
     (tmp_path / "m.gguf").write_bytes(b.gguf({"tokenizer.chat_template": template}))

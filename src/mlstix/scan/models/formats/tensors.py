@@ -130,11 +130,27 @@ def _unescape(text: str) -> str:
         return text
 
 
+_REPLACE = re.compile(r"replace\s*\(\s*(?:'([^']*)'|\"([^\"]*)\")\s*,\s*(?:'([^']*)'|\"([^\"]*)\")")
+_NUMBERS = re.compile(r"format\s*\(([\d\s,]+)\)")
+
+
 def _template_views(template: str) -> list[str]:
     """What a template can amount to at run time, for the pattern search: the text as stored,
-    without NULs, each literal's value, and all literals joined (run-time concatenation)."""
+    without NULs, each literal's value and all literals joined (``~``, ``+``, ``join``), each
+    of those with the template's literal ``replace`` filters applied, reversed (``reverse``),
+    lower-cased; and the characters of numbers passed to ``format`` (``"%c"|format(95)``)."""
     literals = [_unescape(a or b) for a, b in _LITERAL.findall(template)]
-    return [template, template.replace("\0", ""), *literals, "".join(literals)]
+    texts = [*literals, "".join(literals)]
+    for match in _REPLACE.finditer(template):
+        old = _unescape(match.group(1) or match.group(2) or "")
+        new = _unescape(match.group(3) or match.group(4) or "")
+        if old:
+            texts += [t.replace(old, new) for t in texts[: len(literals) + 1]]
+    texts += [t[::-1] for t in texts] + [t.lower() for t in texts]
+    for match in _NUMBERS.finditer(template):
+        codes = [int(n) for n in match.group(1).replace(",", " ").split() if int(n) < 0x110000]
+        texts.append("".join(map(chr, codes)))
+    return [template, template.replace("\0", ""), *texts]
 
 
 class _GgufError(Exception):
