@@ -247,6 +247,7 @@ def test_s3control_unreachable_is_an_error_not_a_guess(
     import socket
 
     monkeypatch.setattr(socket, "getaddrinfo", REAL_GETADDRINFO)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # an unreachable host need not be retried 8 times
     result, report = _report(tmp_path, "aws", "--region", "us-east-1")
     assert result.exit_code == 2
     assert any(

@@ -96,6 +96,15 @@ def _read_only_guard(model: Any, **_: Any) -> None:
         )
 
 
+def _max_attempts() -> int:
+    """Attempts per call: the SDK's own ``AWS_MAX_ATTEMPTS`` when set (as boto3 honours it),
+    8 otherwise, so throttled accounts are retried with adaptive back-off."""
+    import os
+
+    raw = os.environ.get("AWS_MAX_ATTEMPTS", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 8
+
+
 @dataclass
 class AwsAccess:
     """One identity's view of AWS: clients per (service, region), bounded and read-only."""
@@ -119,7 +128,7 @@ class AwsAccess:
         with self._lock:
             if key not in self._clients:
                 config = Config(
-                    retries={"mode": "adaptive", "max_attempts": 8},
+                    retries={"mode": "adaptive", "max_attempts": _max_attempts()},
                     max_pool_connections=max(self.jobs, 4),
                     connect_timeout=10,
                     read_timeout=60,
