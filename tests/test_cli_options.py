@@ -28,9 +28,6 @@ COMMANDS = dict(_walk(main.cli, "mlstix"))
 # (test, command) -> what is owed. Non-strict xfail: a fixed command passes, then drop its line.
 OWED = {
     ("help", "mlstix publish"): "--batch-size has no help text (TAXII)",
-    ("exit", "mlstix assess snapshot"): "no exit codes in its help (assess)",
-    ("exit", "mlstix assess azure"): "help says 'Exit codes as assess aws' only (assess)",
-    ("exit", "mlstix assess gcp"): "help says 'Exit codes as assess aws' only (assess)",
 }
 
 

@@ -196,7 +196,10 @@ def azure(
     the storage accounts, key vaults and container registries they use (Reader role suffices).
 
     Credentials: azure-identity's DefaultAzureCredential (environment, workload identity,
-    managed identity, Azure CLI, ...). Exit codes as `assess aws`.
+    managed identity, Azure CLI, ...).
+
+    Exit 0: nothing at or above --fail-on; 1: findings at or above it; 2: could not run, or
+    some API could not be read (listed under errors).
     """
     from mlstix.assess.azure import AzureOptions, collect_azure
 
@@ -245,8 +248,10 @@ def gcp(
     tensorboards, index endpoints, recent custom and pipeline jobs), Workbench instances, the
     Cloud Storage buckets behind them and the project's Data Access audit-log configuration.
 
-    Credentials: Google application-default credentials (read-only scope). Exit codes as
-    `assess aws`.
+    Credentials: Google application-default credentials (read-only scope).
+
+    Exit 0: nothing at or above --fail-on; 1: findings at or above it; 2: could not run, or
+    some API could not be read (listed under errors).
     """
     from mlstix.assess.gcp import GcpOptions, collect_gcp
 
@@ -320,7 +325,11 @@ def kubernetes(
 @click.argument("folder", type=click.Path(path_type=Path))
 @report_options
 def snapshot(folder: Path, fmt: str | None, output: str, fail_on: str) -> None:
-    """Judge a snapshot saved by --snapshot-out with today's rules, offline."""
+    """Judge a snapshot saved by --snapshot-out with today's rules, offline.
+
+    Exit 0: nothing at or above --fail-on; 1: findings at or above it; 2: the snapshot could
+    not be read, or it records APIs that could not be read when it was taken.
+    """
     from mlstix.assess import load_snapshot
 
     inventory = load_snapshot(folder)
