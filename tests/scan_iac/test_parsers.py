@@ -512,3 +512,51 @@ def test_arm_conditions_and_parameter_values(tmp_path: Path) -> None:
     assert sorted(_by_name(collect([tmp_path]))) == ["unknown"]
     prod = collect([tmp_path], options=Options(parameters=(("env", "prod"),)))
     assert sorted(_by_name(prod)) == ["not-dev", "prod-only", "unknown"]
+
+
+CFN_FOREACH = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::LanguageExtensions
+Parameters:
+  Teams:
+    Type: CommaDelimitedList
+    Default: "fraud,churn"
+  Extra:
+    Type: CommaDelimitedList
+Resources:
+  Fn::ForEach::Notebooks:
+    - Team
+    - !Ref Teams
+    - "Notebook&{Team}":
+        Type: AWS::SageMaker::NotebookInstance
+        Properties:
+          NotebookInstanceName: !Sub "nb-${Team}"
+          InstanceType: ml.t3.medium
+          RoleArn: arn:aws:iam::111122223333:role/sm
+          DirectInternetAccess: !If [IsFraud, Disabled, Enabled]
+  Fn::ForEach::Unknown:
+    - Name
+    - !Ref Extra
+    - "Bucket${Name}":
+        Type: AWS::S3::Bucket
+        Properties:
+          BucketName: !Ref Name
+Conditions:
+  IsFraud: !Equals [a, b]
+"""
+
+
+def test_cloudformation_foreach_loops_expand(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(CFN_FOREACH)
+    found = collect([tmp_path])
+    assert not found.errors
+    by_name = _by_name(found)
+    assert sorted(by_name) == ["Bucket${Name}", "Notebookchurn", "Notebookfraud"]
+    fraud = by_name["Notebookfraud"]
+    assert fraud.attributes["NotebookInstanceName"] == "nb-fraud"  # type: ignore[attr-defined]
+    assert fraud.line == 11  # type: ignore[attr-defined]
+    assert isinstance(by_name["Bucket${Name}"].attributes["BucketName"], Expr)  # type: ignore[attr-defined]
+    assert _rule_hits(found, "MLSTIX-AWS-SM-001") == {
+        "AWS::SageMaker::NotebookInstance Notebookchurn",
+        "AWS::SageMaker::NotebookInstance Notebookfraud",
+    }

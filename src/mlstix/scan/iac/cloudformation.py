@@ -26,6 +26,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from mlstix.scan.iac._cfnloops import expand
 from mlstix.scan.iac._values import Expr, LineIndex
 from mlstix.scan.iac._yaml import LineDict
 from mlstix.scan.iac.resource import ParsedFile, Resource
@@ -236,16 +237,16 @@ class CloudFormationParser:
         index = LineIndex(text) if not isinstance(resources, LineDict) else None
         section = text.find('"Resources"') if index else -1
         out = []
-        for logical_id, res in resources.items():
+        for logical_id, res, written in expand(resources, resolve):
             if not isinstance(res, dict):
                 continue
             if "Condition" in res and resolve.condition(res["Condition"]) is False:
                 continue  # not created at these parameter values
             if isinstance(resources, LineDict):
-                line = resources.key_lines.get(logical_id, 1)
+                line = resources.key_lines.get(written, 1)
             else:
                 assert index is not None
-                m = re.compile(r'"' + re.escape(str(logical_id)) + r'"\s*:').search(
+                m = re.compile(r'"' + re.escape(str(written)) + r'"\s*:').search(
                     text, max(section, 0)
                 )
                 line = index.line_of(m.start()) if m else 1
