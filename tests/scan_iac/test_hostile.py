@@ -209,6 +209,10 @@ _SHAPES = {
         "configuration": d,
     },
     "k8s.json": lambda d: {"apiVersion": "v1", "kind": "Pod", "metadata": d, "spec": d},
+    "loop.json": lambda d: {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {"Fn::ForEach::L": ["X", ["a", "b"], {"R${X}": d}], "Fn::ForEach::M": d},
+    },
 }
 
 
