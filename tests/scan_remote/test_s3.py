@@ -209,6 +209,19 @@ def test_cli_byte_cap_lists_errors_and_exits_2(s3: tuple[str, Any]) -> None:
     assert "s3://models/registry/team-b/plain.pkl" not in capped  # 37 bytes fit
 
 
+def test_cli_without_the_ray_extra_names_it(s3: tuple[str, Any], tmp_path: Path) -> None:
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "ray.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'ray'\", name='ray')\n"
+    )
+    proc = _cli(s3[0], "s3://models/registry", "--executor", "ray", PYTHONPATH=str(blocker),
+                RAY_ADDRESS="127.0.0.1:1")  # fmt: skip
+    assert proc.returncode == 2
+    assert "pip install 'mlstix[ray]'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_cli_without_the_remote_extra_names_it(s3: tuple[str, Any], tmp_path: Path) -> None:
     blocker = tmp_path / "block"
     blocker.mkdir()
