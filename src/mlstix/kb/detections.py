@@ -44,6 +44,9 @@ __all__ = ["Detections", "NoRuleNote", "RuleMeta", "load_detections"]
 _UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 _KEY = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 NO_RULE_FILE = "no-audit-trace.yaml"
+# libyaml's safe loader when PyYAML was built with it: the rules are read on every command
+# that loads the knowledge base, and the pure-Python loader costs most of that load
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 KB_PAGE = "https://github.com/mlstix/mlstix/blob/main/docs/reference/attack-pattern/{key}.md"
 LEVELS = ("informational", "low", "medium", "high", "critical")
 
@@ -150,7 +153,7 @@ def _errors(rel: str, exc: ValidationError) -> list[str]:
 def parse_rule(text: str, rel: str) -> tuple[RuleMeta | None, list[str]]:
     """Parse one rule file's text; return the rule or the problems, each naming ``rel``."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader (libyaml's)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -243,7 +246,7 @@ def load_detections(folder: Path, kb: KnowledgeBase, problems: list[str]) -> Det
     rel = f"sigma/{NO_RULE_FILE}"
     if no_rule_path.is_file():
         try:
-            raw = yaml.safe_load(no_rule_path.read_text(encoding="utf-8"))
+            raw = yaml.load(no_rule_path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # noqa: S506
             notes = _NoRuleFile.model_validate(raw).attack_patterns
         except yaml.YAMLError as exc:
             problems.append(f"{rel}: YAML syntax: {exc}")
