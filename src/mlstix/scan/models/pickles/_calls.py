@@ -1,0 +1,174 @@
+"""Imports and calls in the symbolic pickle machine: what the stream imports, judged by the
+:class:`ImportPolicy`, and which imported objects it calls, with what.
+
+- every import (``GLOBAL``, ``INST``, ``STACK_GLOBAL``, a resolved getattr) is counted in the
+  result under its normalised ``module.qualname``, with the verdict of the policy;
+- ``REDUCE``, ``NEWOBJ``, ``NEWOBJ_EX``, ``OBJ`` and ``INST`` invoke a callable and ``BUILD``
+  invokes ``__setstate__``: the invoked import is marked called, and a non-allowlisted one
+  keeps its (shortened) arguments and whether a string among them looks like a command;
+- ``builtins.getattr(imported, 'attr')`` resolves to the attribute path ``find_class`` would
+  resolve, judged as an import of its own; ``getattr(instance, 'method')`` on an instance of
+  an allowlisted class is judged by :meth:`ImportPolicy.method_verdict`;
+- calling what a call returned (a ``functools.partial``, a getattr result) marks every risky
+  import inside it and records the chain.
+
+Reference: CPython ``Lib/pickle.py`` (``load_reduce``, ``load_newobj``, ``load_build``,
+``find_class``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlstix.scan.models.pickles import _values as val
+from mlstix.scan.models.pickles._commands import command_like, strings
+from mlstix.scan.models.pickles._joblib import skip_joblib_array
+from mlstix.scan.models.pickles._state import State
+from mlstix.scan.models.pickles.allowlist import CONSTRUCTS_FIRST_ARG, normalize
+from mlstix.scan.models.pickles.opcodes import Call, Global, Malformed, Reader
+from mlstix.scan.models.pickles.result import ImportStat, short
+
+__all__ = ["Calls", "instance_class"]
+
+_GETATTR = "builtins.getattr"
+
+
+class Calls(State):
+    """Import and call handling, mixed into the machine."""
+
+    def import_(self, module: str, name: str, opcode: str, pos: int) -> Global:
+        g = Global(*normalize(module, name))
+        st = self.result.imports.get(g.qualname)
+        if st is None:
+            st = ImportStat(self.policy.verdict(g.module, g.name), opcode, pos,
+                            self.result.segments)  # fmt: skip
+            st.resolver = g.qualname == _GETATTR
+            self.result.imports[g.qualname] = st
+        st.count += 1
+        self.imports_seen += 1
+        return g
+
+    def invoke(self, func: Any, args: Any, pos: int) -> Any:
+        """``func(*args)`` as REDUCE, NEWOBJ, OBJ and INST do it (BUILD: ``__setstate__``):
+        record what is invoked; return the value it leaves on the stack."""
+        if isinstance(func, Global):
+            if func.qualname == _GETATTR:
+                resolved = self._getattr(args, pos)
+                if resolved is not None:
+                    return resolved
+            self.mark(func, args)
+            first = args[0] if isinstance(args, tuple) and args else None
+            if func.qualname in CONSTRUCTS_FIRST_ARG and isinstance(first, Global):
+                self.mark(first, args[1:])  # copyreg._reconstructor(cls, ...): cls is built
+        elif isinstance(func, Call):
+            self._invoke_result(func, args)
+        return Call(func, args)
+
+    def _getattr(self, args: Any, pos: int) -> Global | None:
+        """``getattr(imported, 'attr')``: the attribute path ``find_class`` would resolve,
+        judged as an import of its own (``zoneinfo.ZoneInfo._unpickle``); ``getattr(instance,
+        'method')`` on an instance of an allowlisted class: the bound method, judged by
+        :meth:`ImportPolicy.method_verdict`."""
+        if not (isinstance(args, tuple) and len(args) == 2 and isinstance(args[1], str)):
+            return None
+        target, attr = args
+        if not attr:
+            return None
+        if isinstance(target, Global):
+            return self.import_(target.module, f"{target.name}.{attr}", "getattr", pos)
+        cls = instance_class(target)
+        if cls is None or self.policy.verdict(cls.module, cls.name) != "allowed":
+            return None  # getattr on anything else stays a dangerous call
+        g = Global(cls.module, f"{cls.name}.<instance>.{attr}")
+        if g.qualname not in self.result.imports:
+            verdict = self.policy.method_verdict(cls.module, cls.name, attr)
+            st = ImportStat(verdict, "getattr", pos, self.result.segments)
+            self.result.imports[g.qualname] = st
+        self.result.imports[g.qualname].count += 1
+        return g
+
+    def mark(self, g: Global, args: Any) -> None:
+        st = self.result.imports.get(g.qualname)
+        if st is None:
+            return
+        if st.resolver:
+            st.misused = True
+        if st.called:
+            return
+        st.called = True
+        if st.verdict != "allowed":
+            st.args = short(args)
+            st.command = any(command_like(t) for t in strings(args))
+
+    def _invoke_result(self, func: Call, args: Any) -> None:
+        """Calling what a call returned (a partial, a getattr result, a constructed object):
+        every non-allowlisted import inside it may be what runs."""
+        found: list[Global] = []
+        _globals(func, found, 0)
+        risky = False
+        for g in found:
+            st = self.result.imports.get(g.qualname)
+            if st is not None and (st.verdict != "allowed" or st.resolver):
+                self.mark(g, args)
+                risky = True
+        if risky and len(self.result.chains) < 20:
+            self.result.chains.append(short(Call(func, args)))
+
+    def check_call(self, func: Any, args: Any, opcode: str, pos: int) -> None:
+        """What CPython checks before it calls: a callable (a class for NEWOBJ), and an
+        argument tuple."""
+        if not val.callable_value(func):
+            raise Malformed(f"{opcode} on a value that cannot be called", pos)
+        if not isinstance(args, tuple):
+            if val.concrete(args):
+                raise Malformed(f"{opcode} argument list must be a tuple", pos)
+            self.soft(f"{opcode} with an argument tuple computed at load time", pos)
+
+    def build(self, obj: Any, state: Any, pos: int, r: Reader) -> None:
+        """BUILD: ``obj.__setstate__(state)``, or its ``__dict__`` updated."""
+        if val.concrete(obj):
+            # no __setstate__ and no __dict__ on literal values: only an empty state passes
+            slot = state[1] if isinstance(state, tuple) and len(state) == 2 else None
+            inner = state[0] if isinstance(state, tuple) and len(state) == 2 else state
+            if inner is not None or slot not in (None, {}):
+                raise Malformed("BUILD on a value without __setstate__ or __dict__", pos)
+            return
+        if isinstance(obj, Global):
+            self.mark(obj, state)
+            return
+        cls = instance_class(obj)
+        if cls is not None:
+            self.mark(cls, state)
+            if cls.name.endswith("NumpyArrayWrapper"):
+                skip_joblib_array(state, r, pos, self.nested)
+        elif isinstance(obj.func, Call):
+            self._invoke_result(obj.func, state)
+
+
+def instance_class(value: Any) -> Global | None:
+    """The class of what a call built: the class called, or the class handed to a known
+    constructor function (``copyreg._reconstructor(cls, ...)``)."""
+    if not isinstance(value, Call) or not isinstance(value.func, Global):
+        return None
+    func = value.func
+    if func.qualname in CONSTRUCTS_FIRST_ARG and isinstance(value.args, tuple) and value.args:
+        first = value.args[0]
+        return first if isinstance(first, Global) else None
+    return func
+
+
+def _globals(value: Any, out: list[Global], depth: int) -> None:
+    """The imports inside a symbolic value (bounded)."""
+    if depth > 8 or len(out) > 64:
+        return
+    if isinstance(value, Global):
+        out.append(value)
+    elif isinstance(value, Call):
+        _globals(value.func, out, depth + 1)
+        _globals(value.args, out, depth + 1)
+    elif isinstance(value, tuple | list):
+        for item in value[:32]:
+            _globals(item, out, depth + 1)
+    elif isinstance(value, dict):
+        for item in list(value.values())[:32]:
+            _globals(item, out, depth + 1)

@@ -1,0 +1,98 @@
+"""What the symbolic pickle machine holds, and the checks every opcode handler shares.
+
+The stack, the MARK stack (``meta``: the stacks a MARK set aside, as CPython's ``metastack``),
+the memo and the end of the current FRAME, with CPython's underflow checks (``pop``,
+``pop_mark``, ``top``). Two ways a stream can defeat a faithful reading are detected here:
+
+- a *soft* error (:meth:`State.soft`): what the real unpickler does depends on what an import
+  really is, so the file is reported as not followable and the analysis goes on;
+- a read that crosses the end of its FRAME (:meth:`State.straddles`): the C unpickler reading a
+  file without ``peek`` (``io.BytesIO``, what ``torch.load`` hands it) drops the rest of the
+  frame, ``pickle.loads`` reads on in the buffer, and the Python unpickler refuses.
+
+Reference: CPython ``Modules/_pickle.c`` (``_Unpickler_ReadImpl``, ``Pdata_pop``,
+``marker``) and ``Lib/pickle.py`` (``_Unframer``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mlstix.scan.models.pickles.allowlist import ImportPolicy
+from mlstix.scan.models.pickles.opcodes import _SIZED, OPS, Malformed
+from mlstix.scan.models.pickles.result import PickleResult
+
+__all__ = ["MAX_OPS", "State"]
+
+MAX_OPS = 50_000_000  # opcodes interpreted per pickle before the stream is called malformed
+_WIDTH = {"long1": 1, "long4": 4, **{k: w for k, (w, _) in _SIZED.items()}}
+
+
+class State:
+    """The machine's state for one pickle (until STOP), and the checks on it."""
+
+    def __init__(
+        self,
+        policy: ImportPolicy,
+        result: PickleResult,
+        nested: Callable[[], None],
+    ) -> None:
+        self.policy = policy
+        self.result = result
+        self.nested = nested  # analyse a nested pickle at the current stream position
+        self.stack: list[Any] = []
+        self.meta: list[list[Any]] = []
+        self.memo: dict[int, Any] = {}
+        self.imports_seen = 0
+        self.frame_end = -1  # end offset of the current FRAME
+
+    def straddles(self, start: int, end: int, data: bytes | None = None) -> None:
+        """A read that crosses the end of its FRAME: CPython reading a file without ``peek``
+        (``io.BytesIO``, what ``torch.load`` hands its unpickler) drops the rest of the frame
+        and reads on from the file, ``pickle.loads`` reads on in the buffer, and the Python
+        unpickler refuses: loaders disagree on what the stream says."""
+        fe = self.frame_end
+        if not start < fe < end or fe in _read_bounds(start, data):
+            return
+        self.result.frame_straddle = True
+        self.soft("a read crosses the end of its FRAME (loaders read it differently)", start)
+
+    def pop(self, pos: int) -> Any:
+        if not self.stack:
+            raise Malformed("stack underflow", pos)
+        return self.stack.pop()
+
+    def pop_mark(self, pos: int) -> list[Any]:
+        if not self.meta:
+            raise Malformed("no MARK on the stack", pos)
+        items = self.stack
+        self.stack = self.meta.pop()
+        return items
+
+    def top(self, pos: int) -> Any:
+        if not self.stack:
+            raise Malformed("stack underflow", pos)
+        return self.stack[-1]
+
+    def soft(self, reason: str, pos: int) -> None:
+        """The analysis cannot follow what the real unpickler does here (it depends on what an
+        import really is): an error for the file, and the analysis goes on."""
+        if self.result.malformed is None:
+            self.result.malformed = (f"cannot follow the stream: {reason}", pos)
+
+
+def _read_bounds(start: int, data: bytes | None) -> tuple[int, ...]:
+    """Where the C unpickler's separate reads of one opcode begin: after the opcode byte,
+    after a length field, after the first of two text lines."""
+    after_op = start + 1
+    if data is None:
+        return (after_op,)
+    arg = OPS[data[start]].arg
+    if arg is None:
+        return (after_op,)
+    if arg.name in _WIDTH:
+        return (after_op, after_op + _WIDTH[arg.name])
+    if arg.name == "stringnl_noescape_pair":
+        return (after_op, data.find(b"\n", after_op) + 1)
+    return (after_op,)
