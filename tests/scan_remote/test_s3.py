@@ -232,3 +232,61 @@ def test_cli_without_the_remote_extra_names_it(s3: tuple[str, Any], tmp_path: Pa
     assert proc.returncode == 2
     assert "pip install 'mlstix[remote]'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# -- verify and bom on remote models (a temporary local copy: hashing reads every byte) ---------
+
+
+def _cli_in(*args: str) -> tuple[int, str, str]:
+    from click.testing import CliRunner
+
+    from mlstix.cli.main import cli
+
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_verify_and_bom_of_a_remote_model(s3: tuple[str, Any], tmp_path: Path) -> None:
+    pytest.importorskip("model_signing", reason="mlstix[sign] is not installed")
+    from tests.keys import write_key
+
+    client = s3[1]
+    model = tmp_path / "demo"
+    model.mkdir()
+    for name, data in registry.benign().items():
+        (model / name).write_bytes(data)
+    keys = write_key(tmp_path, "release")
+    code, _, err = _cli_in("sign", str(model), "--private-key", str(keys.private))
+    assert code == 0, err
+    servers.put_all(client, "models", {f"signed/demo/{p.name}": p.read_bytes()
+                                       for p in model.iterdir()})  # fmt: skip
+    url = "s3://models/signed/demo"
+    code, out, err = _cli_in("verify", url, "--public-key", str(keys.public), "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["verified"] is True
+
+    remote_bom = _cli_in("bom", url)
+    local_bom = _cli_in("bom", str(model))
+    assert remote_bom[0] == local_bom[0] == 0
+    hashes = [{c["name"]: c.get("hashes") for c in json.loads(b[1])["components"]}
+              for b in (remote_bom, local_bom)]  # fmt: skip
+    assert hashes[0] == hashes[1]
+
+    client.put_object(Bucket="models", Key="signed/demo/config.json", Body=b'{"x": 1}')
+    code, out, err = _cli_in("verify", url, "--public-key", str(keys.public), "--format", "json")
+    assert code == 1
+    assert "config.json" in json.loads(out)["changed"]
+
+
+def test_object_names_that_leave_the_copy_are_refused() -> None:
+    from mlstix.scan.remote._download import _safe_relative
+    from mlstix.scan.remote._fs import RemoteError
+    from mlstix.scan.remote._listing import RemoteObject
+
+    for key in ("m/../../etc/x", "m/..", "m//abs"):
+        obj = RemoteObject(f"s3://b/{key}", "s3://b/m", f"b/{key}", 1, "1")
+        if key == "m//abs":
+            assert _safe_relative(obj) == "abs"  # an empty segment stays inside
+            continue
+        with pytest.raises(RemoteError, match="leaves the model folder"):
+            _safe_relative(obj)

@@ -3,18 +3,24 @@ apply there, and the merge with a local scan when both kinds of path are given."
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
 
 from mlstix.cli._console import err_console
+from mlstix.cli._params import ExistingPath
 from mlstix.errors import UsageError
 
 if TYPE_CHECKING:
     from mlstix.findings.model import Report
     from mlstix.scan.models import ScanOptions
 
-__all__ = ["parse_size", "remote_paths", "scan_with_remote"]
+__all__ = ["ModelLocation", "local_model", "parse_size", "remote_paths", "scan_with_remote"]
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1 << 10, "m": 1000**2, "mb": 1000**2,
           "mib": 1 << 20, "g": 1000**3, "gb": 1000**3, "gib": 1 << 30, "t": 1000**4,
@@ -28,6 +34,33 @@ def parse_size(text: str) -> int:
     if not m or unit not in _UNITS or float(m.group(1)) <= 0:
         raise UsageError(f"--max-bytes-per-file {text!r}: not a size (examples: 64MiB, 1G, 500000)")
     return int(float(m.group(1)) * _UNITS[unit])
+
+
+class ModelLocation(ExistingPath):
+    """An existing local path, or a remote location (s3://, gs://, az://, hf://) kept as text."""
+
+    def convert(  # type: ignore[override]
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Path | str:
+        from mlstix.scan.remote._fs import is_remote
+
+        if isinstance(value, str) and is_remote(value):
+            return value
+        return super().convert(value, param, ctx)
+
+
+@contextlib.contextmanager
+def local_model(location: Path | str) -> Iterator[Path]:
+    """``location`` itself, or a temporary local copy of a remote model (hashing reads every
+    byte anyway: signatures and BOMs need the whole files)."""
+    if isinstance(location, Path):
+        yield location
+        return
+    from mlstix.scan.remote._download import local_copy
+
+    err_console.print(f"fetching {location} to hash every file", highlight=False)
+    with local_copy(location) as path:
+        yield path
 
 
 def remote_paths(paths: tuple[str, ...]) -> list[str]:

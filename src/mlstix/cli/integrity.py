@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from mlstix.cli._console import console, err_console
 from mlstix.cli._params import AliasedOption, ExistingPath
+from mlstix.cli._remote import ModelLocation, local_model
 from mlstix.cli._report import output_option, wrote
 from mlstix.errors import UsageError
 
@@ -253,7 +254,7 @@ def _options(**hashing: Any) -> Any:
 
 
 @click.command()
-@click.argument("model_path", type=ExistingPath())
+@click.argument("model_path", type=ModelLocation())
 @click.option(
     "--signature",
     type=_EXISTING,
@@ -295,7 +296,7 @@ def _options(**hashing: Any) -> Any:
     help="json prints the result for machines.",
 )
 def verify(
-    model_path: Path,
+    model_path: Path | str,
     signature: Path | None,
     public_key: Path | None,
     certificate_chain: tuple[Path, ...],
@@ -329,18 +330,19 @@ def verify(
             "nothing to trust: give --public-key, --certificate-chain, "
             "--identity with --identity-provider, or --policy"
         )
-    result = check_signature(
-        model_path,
-        signature,
-        public_key=public_key,
-        certificate_chain=certificate_chain,
-        identity=identity,
-        identity_provider=identity_provider,
-        trust_config=trust_config,
-        policy=_load_policy(policy) if policy else None,
-        ignore_paths=ignore_paths,
-        workers=workers,
-    )
+    with local_model(model_path) as local:  # s3://, gs://, az://, hf://: a temporary copy
+        result = check_signature(
+            local,
+            signature,
+            public_key=public_key,
+            certificate_chain=certificate_chain,
+            identity=identity,
+            identity_provider=identity_provider,
+            trust_config=trust_config,
+            policy=_load_policy(policy) if policy else None,
+            ignore_paths=ignore_paths,
+            workers=workers,
+        )
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
@@ -364,7 +366,7 @@ def _load_policy(path: Path) -> Any:
 
 
 @click.command()
-@click.argument("model_path", type=ExistingPath())
+@click.argument("model_path", type=ModelLocation())
 @output_option("Write the BOM to FILE ('-' for stdout, the default).")
 @click.option(
     "--signature",
@@ -372,14 +374,15 @@ def _load_policy(path: Path) -> Any:
     default=None,
     help="The model's signature to reference [default: the one found beside the model].",
 )
-def bom(model_path: Path, output: str, signature: Path | None) -> None:
+def bom(model_path: Path | str, output: str, signature: Path | None) -> None:
     """Write a CycloneDX 1.6 JSON ML-BOM of MODEL_PATH: every file's hash, the model card,
     the frameworks it declares and its signature; validated against the CycloneDX schema."""
     from mlstix._io import write_output
     from mlstix.integrity.bom import build_bom
 
     exclude = () if output == "-" else (Path(output),)
-    document = build_bom(model_path, signature_path=signature, exclude=exclude)
+    with local_model(model_path) as local:  # s3://, gs://, az://, hf://: a temporary copy
+        document = build_bom(local, signature_path=signature, exclude=exclude)
     for warning in document.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     write_output(output, document.text)

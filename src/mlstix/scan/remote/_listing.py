@@ -71,6 +71,7 @@ def split(loc: Location) -> tuple[list[RemoteObject], list[str]]:
     object gives that object. Raises :class:`RemoteError` when it cannot be listed, and
     :class:`UsageError` when nothing is there."""
     fs = filesystem(loc)
+    fs.invalidate_cache()  # a listing is always fresh: a rescan must see every change
     try:
         entries = fs.ls(loc.path, detail=True)
     except FileNotFoundError:
@@ -108,6 +109,7 @@ def list_under(root: str, prefix: str) -> list[RemoteObject]:
 
     loc = parse(root)
     fs = filesystem(loc)
+    fs.invalidate_cache(prefix)
     try:
         found = fs.find(prefix, detail=True)
     except FileNotFoundError:
