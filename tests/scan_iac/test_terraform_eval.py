@@ -827,3 +827,55 @@ resource "kubernetes_manifest" "ray" {
     assert _hits(found, "MLSTIX-K8S-SRV-014") == [
         "RayCluster/ray/raycluster"
     ]  # vllm's tag: unknown
+
+
+def test_nested_remote_modules_installed_by_terraform_init(tmp_path: Path) -> None:
+    manifest = {
+        "Modules": [
+            {"Key": "", "Source": "", "Dir": "."},
+            {
+                "Key": "ml",
+                "Source": "registry.terraform.io/acme/ml/aws",
+                "Dir": ".terraform/modules/ml",
+            },
+            {
+                "Key": "ml.kms",
+                "Source": "registry.terraform.io/acme/kms/aws",
+                "Dir": ".terraform/modules/ml.kms",
+            },
+        ]
+    }
+    _write(
+        tmp_path,
+        {
+            "main.tf": 'module "ml" {\n  source  = "acme/ml/aws"\n  version = "1.0.0"\n}\n',
+            ".terraform/modules/modules.json": json.dumps(manifest),
+            ".terraform/modules/ml/main.tf": """
+module "kms" {
+  source = "acme/kms/aws"
+}
+module "notebook" {
+  source  = "./modules/notebook"
+  kms_arn = module.kms.arn
+}
+""",
+            ".terraform/modules/ml/modules/notebook/main.tf": """
+variable "kms_arn" {}
+resource "aws_sagemaker_notebook_instance" "this" {
+  name          = "nb"
+  role_arn      = "r"
+  instance_type = "ml.t3.medium"
+  kms_key_id    = var.kms_arn
+}
+""",
+            ".terraform/modules/ml.kms/main.tf": """
+output "arn" {
+  value = "arn:aws:kms:eu-west-1:111122223333:key/k"
+}
+""",
+        },
+    )
+    found = collect([tmp_path])
+    assert not found.errors, found.errors
+    nb = _attrs(found)["module.ml.module.notebook.aws_sagemaker_notebook_instance.this"]
+    assert nb["kms_key_id"] == "arn:aws:kms:eu-west-1:111122223333:key/k"
