@@ -224,3 +224,20 @@ def test_publish_takes_its_password_from_stdin_never_a_prompt_without_terminal(
         cli, ["publish", "-", *args[2:], "--user", "writer", "--password-stdin"], input="{}"
     )
     assert both.exit_code == 2 and "stdin carries the bundle" in both.output
+
+
+def test_a_slow_body_is_408(make_server: Any) -> None:
+    from taxii_support import FINDINGS, add_users
+
+    server = make_server(body_timeout=1)
+    users = add_users(server.app)
+    sock = _connect(server)
+    auth = users.basic(users.writer)["Authorization"]
+    sock.sendall(
+        f"POST /mlstix/collections/{FINDINGS}/objects/ HTTP/1.1\r\nHost: x\r\n"
+        f"Accept: {TAXII}\r\nContent-Type: {TAXII}\r\nAuthorization: {auth}\r\n"
+        f'Content-Length: 100\r\n\r\n{{"objects"'.encode()
+    )
+    data, waited = _read_all(sock, limit=10)
+    assert data.startswith(b"HTTP/1.1 408"), data[:200]
+    assert b"did not arrive within 1 s" in data and waited < 5

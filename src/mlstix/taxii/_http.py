@@ -119,8 +119,24 @@ def check_content_type(request: Request) -> None:
         )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing more than ``limit`` bytes without reading them all."""
+async def read_body(request: Request, limit: int, timeout: float = 30.0) -> bytes:
+    """The request body, refusing more than ``limit`` bytes without reading them all, and a
+    body that takes more than ``timeout`` seconds to arrive (408)."""
+    import anyio
+
+    try:
+        with anyio.fail_after(timeout):
+            return await _read_body(request, limit)
+    except TimeoutError:
+        raise TaxiiError(
+            408,
+            "Request Timeout",
+            f"the body did not arrive within {timeout:g} s",
+            {"Connection": "close"},  # the rest of the body may still come: do not reuse
+        ) from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isascii() or not declared.isdigit()):
         raise TaxiiError(400, "Bad Request", "Content-Length is not a number")

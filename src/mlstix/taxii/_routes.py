@@ -228,7 +228,7 @@ def add_routes(app: FastAPI, server: Server) -> None:
         who = await run_in_threadpool(server.principal, request)  # scrypt: off the loop
         server.collection(collection_id, who, write=True)
         check_content_type(request)
-        body = await read_body(request, cfg.max_content_length)
+        body = await read_body(request, cfg.max_content_length, cfg.body_timeout)
         raw = parse_envelope(body, cfg.max_objects_per_envelope)
         del body
 

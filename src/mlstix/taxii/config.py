@@ -88,6 +88,7 @@ class ServerConfig:
     page_cache_bytes: int = 64 * 1024 * 1024
     status_retention_days: int = 30
     header_timeout: int = 10
+    body_timeout: int = 30
     max_connections: int = 1000
     login_max_failures: int = 10
     login_window: int = 60
@@ -97,7 +98,8 @@ class ServerConfig:
         for name in (
             "port", "workers", "max_content_length", "max_page_size", "default_page_size",
             "max_objects_per_envelope", "max_page_bytes", "max_status_details",
-            "status_retention_days", "header_timeout", "max_connections", "page_cache_bytes",
+            "status_retention_days", "header_timeout", "body_timeout", "max_connections",
+            "page_cache_bytes",
             "login_max_failures", "login_window",
         ):  # fmt: skip
             value = getattr(self, name)
