@@ -28,7 +28,7 @@ from mlstix.scan.iac._tftypes import (
 )
 from mlstix.scan.iac._values import Expr
 
-__all__ = ["FUNCTIONS", "SUPPORTED"]
+__all__ = ["FUNCTIONS"]
 
 
 def _tolerant(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -398,4 +398,3 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "zipmap": _zipmap,
 }
 
-SUPPORTED = (*sorted(FUNCTIONS), "can", "try")
