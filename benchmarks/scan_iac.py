@@ -495,7 +495,7 @@ def compare_tfparse(roots: int) -> None:
     try:
         import tfparse  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
-        print("\ntfparse is not installed (pip install 'mlstix[iac]'): comparison skipped")
+        print("\ntfparse is not installed (pip install 'mlstix[bench-iac]'): comparison skipped")
         return
     from mlstix.scan.iac import collect
 
