@@ -28,6 +28,7 @@ from mlstix.kb.load import load_kb
 REPO = Path(__file__).resolve().parents[1]
 PG_ENV = "MLSTIX_TEST_POSTGRES_URL"
 _PG_TESTS = REPO / "tests" / "taxii"
+_PG_TEST_DIRS = (_PG_TESTS, REPO / "tests" / "scan_remote")  # the remote scan's --state too
 
 
 @pytest.fixture(scope="session")
@@ -60,8 +61,9 @@ def _wants_postgres(config: pytest.Config) -> bool:
     args = [a.split("::")[0] for a in config.args if not a.startswith("-")] or ["tests"]
     for arg in args:
         path = (Path(config.invocation_params.dir) / arg).resolve()
-        if path == _PG_TESTS or _PG_TESTS in path.parents or path in _PG_TESTS.parents:
-            return True
+        for tests in _PG_TEST_DIRS:
+            if path == tests or tests in path.parents or path in tests.parents:
+                return True
     return False
 
 
