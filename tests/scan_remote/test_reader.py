@@ -130,3 +130,32 @@ def test_reads_across_cached_spans_are_exact(memfs: Any) -> None:
         f.seek(start)
         assert f.read(n) == data[start : start + n]
     assert f.fetched <= len(data) + (64 << 10) * 2
+
+
+def test_cache_stays_bounded_and_reads_stay_exact(memfs: Any, monkeypatch: Any) -> None:
+    """Hashing (or a whole pickle) streams through the cache: it is evicted, the head, tail
+    and probes stay, and every read still returns the object's bytes."""
+    import hashlib
+    import random
+
+    from mlstix.scan.remote import _reader
+
+    monkeypatch.setattr(_reader, "_CACHE_MAX", 1 << 20)
+    data = random.Random(3).randbytes(12 << 20)
+    memfs.pipe("/bucket/big", data)
+    f = RangeFile(memfs, "/bucket/big", len(data))
+    f.prefetch()
+    peak = 0
+    digest = hashlib.sha256()
+    while chunk := f.read(1 << 18):
+        digest.update(chunk)
+        peak = max(peak, f._cached)
+    assert digest.digest() == hashlib.sha256(data).digest()
+    assert peak <= (1 << 20) + (16 << 20)  # the cap plus one read-ahead span
+    rnd = random.Random(4)
+    for _ in range(200):
+        start = rnd.randrange(len(data))
+        n = rnd.choice((1, 8, 4096, 1 << 17, 3 << 20))
+        f.seek(start)
+        assert f.read(n) == data[start : start + n]
+    assert f._cached <= (1 << 20) + (16 << 20)

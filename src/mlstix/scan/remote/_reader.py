@@ -34,6 +34,7 @@ _EDGE = 64 << 10  # head prefetched
 _TAIL = 22 + 65535 + 20 + 56  # zip end record with the longest comment, zip64 locator/record
 _AHEAD_MIN = 16 << 10
 _AHEAD_MAX = 16 << 20
+_CACHE_MAX = 64 << 20  # evictable bytes kept (prefetched head, tail and probes always stay)
 
 
 class RemoteReadError(OSError):
@@ -61,6 +62,8 @@ class RangeFile(io.RawIOBase):
         self._ahead = _AHEAD_MIN
         self._last_end = -1
         self._handle: Any = None
+        self._order: list[int] = []  # spans that may be evicted, oldest first
+        self._cached = 0  # bytes in those spans
 
     # --- io.RawIOBase ---------------------------------------------------------------------
     def readable(self) -> bool:
@@ -111,7 +114,7 @@ class RangeFile(io.RawIOBase):
                 probe *= 2
         if self.max_bytes and sum(e - s for s, e in ranges) > self.max_bytes:
             return  # under a tight cap, fetch only what the analysis asks for
-        self._fetch(ranges)
+        self._fetch(ranges, pin=True)
 
     def _missing(self, start: int, end: int) -> list[tuple[int, int]]:
         gaps: list[tuple[int, int]] = []
@@ -137,7 +140,22 @@ class RangeFile(io.RawIOBase):
             break
         return gaps
 
+    def _evict(self, start: int, end: int) -> None:
+        """Keep the cache bounded (hashing or a whole pickle streams through it): drop the
+        oldest spans that are not prefetched and not part of the read in progress."""
+        for s in list(self._order):
+            if self._cached <= _CACHE_MAX // 2:
+                break
+            e = s + len(self._spans[s])
+            if e <= start or s >= end:
+                self._order.remove(s)
+                self._cached -= e - s
+                del self._spans[s]
+                self._starts.remove(s)
+
     def _get(self, start: int, end: int) -> bytes:
+        if self._cached > _CACHE_MAX:
+            self._evict(start, end)
         gaps = self._missing(start, end)
         if gaps:
             sequential = gaps[0][0] == self._last_end
@@ -146,9 +164,12 @@ class RangeFile(io.RawIOBase):
             grown = min(self.size, max(last_end, last_start + self._ahead))
             gaps[-1] = (last_start, self._clip(last_start, grown))
             self._fetch(gaps)
+        i = bisect.bisect_right(self._starts, start) - 1
+        first = self._spans[self._starts[i]]
+        if end - self._starts[i] <= len(first):  # within one span: one copy
+            return first[start - self._starts[i] : end - self._starts[i]]
         out = bytearray()
         pos = start
-        i = bisect.bisect_right(self._starts, pos) - 1
         while pos < end:
             s = self._starts[i]
             chunk = self._spans[s]
@@ -167,7 +188,7 @@ class RangeFile(io.RawIOBase):
             end = min(end, self._starts[j])
         return end
 
-    def _fetch(self, ranges: list[tuple[int, int]]) -> None:
+    def _fetch(self, ranges: list[tuple[int, int]], *, pin: bool = False) -> None:
         ranges = [(s, e) for s, e in ranges if e > s]
         want = sum(e - s for s, e in ranges)
         if self.max_bytes and self.fetched + want > self.max_bytes:
@@ -200,7 +221,7 @@ class RangeFile(io.RawIOBase):
                     f"asked for bytes {s}-{e - 1}, got {len(blob)}: the object changed or is "
                     "shorter than listed"
                 )
-            self._insert(s, blob)
+            self._insert(s, blob, pin)
         self._last_end = ranges[-1][1]
 
     def _read_span(self, start: int, end: int) -> bytes:
@@ -217,13 +238,13 @@ class RangeFile(io.RawIOBase):
             handle.close()
         super().close()
 
-    def _insert(self, start: int, blob: bytes) -> None:
-        # the cache only ever fetches gaps, so a new span overlaps none; merge is unnecessary
-        if start in self._spans and len(self._spans[start]) >= len(blob):
-            return
-        if start not in self._spans:
-            bisect.insort(self._starts, start)
+    def _insert(self, start: int, blob: bytes, pin: bool) -> None:
+        # only gaps are fetched, so a new span never overlaps a cached one
+        bisect.insort(self._starts, start)
         self._spans[start] = blob
+        if not pin:
+            self._order.append(start)
+            self._cached += len(blob)
 
 
 def _why(exc: BaseException) -> str:
