@@ -290,3 +290,21 @@ def test_object_names_that_leave_the_copy_are_refused() -> None:
             continue
         with pytest.raises(RemoteError, match="leaves the model folder"):
             _safe_relative(obj)
+
+
+def test_one_object_and_a_local_folder_in_one_report(s3: tuple[str, Any], tmp_path: Path) -> None:
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "model.pkl").write_bytes(registry.PAYLOAD)
+    code, out, err = _run("s3://models/registry/team-b/plain.pkl", str(local), "--format", "json")
+    assert code == 1, err
+    data = json.loads(out)
+    assert {s["path"] for s in data["scanned"]} == {
+        "s3://models/registry/team-b/plain.pkl",
+        str(local / "model.pkl"),
+    }
+    remote = next(s for s in data["scanned"] if s["path"].startswith("s3://"))
+    assert remote["bytes_fetched"] == len(registry.hostile()["plain.pkl"])
+    assert "bytes_fetched" not in next(s for s in data["scanned"] if s is not remote)
+    assert len({f["location"]["path"] for f in data["findings"]
+                if f["severity"] == "critical"}) == 2  # fmt: skip
