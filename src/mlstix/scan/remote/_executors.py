@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from mlstix.errors import MlstixError, UsageError
-from mlstix.scan.remote._listing import RemoteObject, list_under
+from mlstix.scan.remote._fs import Location
+from mlstix.scan.remote._listing import RemoteObject, list_under, split
 from mlstix.scan.remote._work import ObjectResult, Work, failed, scan_object
 
 __all__ = ["Executor", "LocalExecutor", "RayExecutor"]
@@ -26,7 +27,7 @@ _ENDPOINT_VARS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION
 
 
 class Executor(Protocol):
-    def list_prefixes(self, root: str, prefixes: list[str]) -> Iterator[list[RemoteObject]]: ...
+    def list_location(self, loc: Location) -> list[RemoteObject]: ...
 
     def scan(self, objs: list[RemoteObject], work: Work) -> Iterator[ObjectResult]: ...
 
@@ -41,9 +42,17 @@ class LocalExecutor:
         self.jobs = jobs
         self.isolate = isolate
 
-    def list_prefixes(self, root: str, prefixes: list[str]) -> Iterator[list[RemoteObject]]:
+    def list_location(self, loc: Location) -> list[RemoteObject]:
+        """One flat listing (S3 ListObjectsV2 without a delimiter, 1,000 keys a page; the
+        Hub's recursive tree), or, for a location that is one object, that object."""
+        objs = list_under(loc.url, loc.path)
+        if objs:
+            return objs
+        files, prefixes = split(loc)  # one object, or nothing there (a clear error)
         with ThreadPoolExecutor(max_workers=min(16, max(1, len(prefixes)))) as pool:
-            yield from pool.map(functools.partial(list_under, root), prefixes)
+            for batch in pool.map(functools.partial(list_under, loc.url), prefixes):
+                files.extend(batch)
+        return files
 
     def scan(self, objs: list[RemoteObject], work: Work) -> Iterator[ObjectResult]:
         func = functools.partial(scan_object, work=work)
@@ -131,11 +140,17 @@ class RayExecutor:
                 except ray.exceptions.RayError as exc:
                     yield on_error(item, f"the Ray task failed: {type(exc).__name__}")
 
-    def list_prefixes(self, root: str, prefixes: list[str]) -> Iterator[list[RemoteObject]]:
-        def listing_failed(prefix: str, why: str) -> list[RemoteObject]:
-            raise MlstixError(f"{root}: cannot list {prefix}: {why}")
+    def list_location(self, loc: Location) -> list[RemoteObject]:
+        """The first level here; each sub-prefix listed by a Ray task."""
 
-        yield from self._stream(prefixes, lambda p: self._list.remote(root, p), listing_failed)
+        def listing_failed(prefix: str, why: str) -> list[RemoteObject]:
+            raise MlstixError(f"{loc.url}: cannot list {prefix}: {why}")
+
+        files, prefixes = split(loc)
+        stream = self._stream(prefixes, lambda p: self._list.remote(loc.url, p), listing_failed)
+        for batch in stream:
+            files.extend(batch)
+        return files
 
     def scan(self, objs: list[RemoteObject], work: Work) -> Iterator[ObjectResult]:
         work_ref = self.ray.put(work)

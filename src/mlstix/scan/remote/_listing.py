@@ -115,7 +115,8 @@ def list_under(root: str, prefix: str) -> list[RemoteObject]:
     except FileNotFoundError:
         return []
     except Exception as exc:
-        raise _fail(loc, f"list {prefix}", exc) from None
+        what = "list" if prefix.strip("/") == loc.path.strip("/") else f"list {prefix}"
+        raise _fail(loc, what, exc) from None
     return [_obj(loc, info) for info in found.values() if info.get("type", "file") == "file"]
 
 

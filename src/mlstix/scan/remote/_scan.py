@@ -22,7 +22,7 @@ from mlstix.scan.models._context import Hit
 from mlstix.scan.models.engine import ScanOptions, to_finding
 from mlstix.scan.remote._executors import Executor, LocalExecutor, RayExecutor
 from mlstix.scan.remote._fs import parse
-from mlstix.scan.remote._listing import RemoteObject, keep, split
+from mlstix.scan.remote._listing import RemoteObject, keep
 from mlstix.scan.remote._state import Row, StateStore
 from mlstix.scan.remote._work import ObjectResult, Work, reused
 from mlstix.scan.rules import load_rules
@@ -85,10 +85,7 @@ def _list_all(
     found: dict[str, RemoteObject] = {}
     for path in paths:
         loc = parse(path)
-        files, prefixes = split(loc)
-        objs = list(files)
-        for batch in executor.list_prefixes(loc.url, prefixes):
-            objs.extend(batch)
+        objs = executor.list_location(loc)
         for o in keep(objs, ignored):
             found.setdefault(o.url, o)
     return sorted(found.values(), key=lambda o: o.url)
