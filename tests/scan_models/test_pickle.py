@@ -236,3 +236,9 @@ def test_global_names_are_read_as_pickle_reads_them() -> None:
     assert verdicts(utf8) == {"os.syst\u00e9m": "dangerous"}
     escaped = b"\x80\x02cmy\\x6fs\nThing\n)R."  # pickle imports the module literally named so
     assert verdicts(escaped) == {"my\\x6fs.Thing": "unknown"}
+
+
+def test_global_module_names_with_a_space_are_kept_whole() -> None:
+    # GLOBAL's two lines are the module and the name; a space inside the module is part of it
+    data = b"c_c %odecs\nencode\n(tR."
+    assert set(verdicts(data)) == {"_c %odecs.encode"}

@@ -226,7 +226,8 @@ def _text_arg(opname: str, name: str, line: bytes, r: Reader) -> Any:
             raise TextError("pickle exhausted before end of line")
         codec = "ascii" if opname == "INST" else "utf-8"  # as load_inst / load_global decode
         try:
-            return f"{line[:-1].decode(codec)} {second[:-1].decode(codec)}"
+            # a pair, not one string: a module name may itself hold a space
+            return (line[:-1].decode(codec), second[:-1].decode(codec))
         except UnicodeDecodeError as exc:
             raise TextError(f"import name is not {codec}: {exc}") from None
     if name == "stringnl_noescape":  # PERSID

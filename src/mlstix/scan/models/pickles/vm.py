@@ -83,7 +83,7 @@ class Machine(Calls, StackOps):
         elif name in ("GLOBAL", "INST"):
             if name == "INST" and not self.meta:
                 raise Malformed("could not find MARK", pos)
-            module, _, gname = str(arg).partition(" ")
+            module, gname = arg
             g = self.import_(module, gname, name, pos)
             if name == "INST":
                 args = tuple(self.pop_mark(pos))
