@@ -161,8 +161,12 @@ def test_workers_serve_from_several_processes(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    from mlstix.taxii.auth import hash_secret
+
     config = tmp_path / "taxii.toml"
-    config.write_text("load_kb = false\n")
+    config.write_text(
+        f'load_kb = false\n[users.ci]\npassword_hash = "{hash_secret("pw")}"\nread = ["findings"]\n'
+    )
     env = {**os.environ, "MLSTIX_TAXII_DB": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
     code = "from mlstix.cli.main import main; main()"
     cmd = [sys.executable, "-c", code, "serve", "--workers", "2", "--port", str(port)]
@@ -185,8 +189,12 @@ def test_workers_serve_from_several_processes(tmp_path: Path) -> None:
             pytest.fail("the server did not start")
         workers = [c for c in _children(proc.pid) if b"spawn_main" in _cmdline(c)]
         assert len(workers) == 2, workers
-        for _ in range(10):
-            assert httpx.get(f"http://127.0.0.1:{port}/taxii2/").status_code == 200
+        from taxii_support import FINDINGS
+
+        url = f"http://127.0.0.1:{port}/mlstix/collections/{FINDINGS}/objects/"
+        for _ in range(6):  # new connections: both workers answer, with the config's user
+            resp = httpx.get(url, auth=("ci", "pw"), headers={"Accept": TAXII})
+            assert resp.status_code == 200 and resp.json()["objects"] == []
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)

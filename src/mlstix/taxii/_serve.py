@@ -97,28 +97,33 @@ def configure(config: ServerConfig) -> None:
     GuardedProtocol.max_connections = config.max_connections
 
 
+def _uvicorn_settings(config: ServerConfig) -> dict[str, Any]:
+    return {
+        "host": config.host,
+        "port": config.port,
+        "http": GuardedProtocol,
+        "ssl_certfile": config.certfile,
+        "ssl_keyfile": config.keyfile,
+        "forwarded_allow_ips": config.forwarded_allow_ips,
+        "timeout_graceful_shutdown": 5,
+    }
+
+
 def uvicorn_config(app: Any, config: ServerConfig, **extra: Any) -> Any:
     import uvicorn
 
     configure(config)
-    return uvicorn.Config(
-        app,
-        host=config.host,
-        port=config.port,
-        http=GuardedProtocol,
-        ssl_certfile=config.certfile,
-        ssl_keyfile=config.keyfile,
-        forwarded_allow_ips=config.forwarded_allow_ips,
-        timeout_graceful_shutdown=5,
-        **extra,
-    )
+    return uvicorn.Config(app, **_uvicorn_settings(config), **extra)
 
 
 def worker_app() -> Any:
-    """The app of one worker process (a uvicorn factory)."""
+    """The app of one worker process (a uvicorn factory). The settings come through the
+    environment, which, unlike arguments, other users cannot read."""
     raw = json.loads(os.environ[_ENV])
-    raw["users"] = tuple(ConfigUser(**{**u, "read": tuple(u["read"]), "write": tuple(u["write"])})
-                         for u in raw["users"])  # fmt: skip
+    raw["users"] = tuple(
+        ConfigUser(u["name"], u["password_hash"], tuple(u["read"]), tuple(u["write"]))
+        for u in raw["users"]
+    )
     config = ServerConfig(**raw)
     configure(config)
     from mlstix.taxii.app import create_app
@@ -136,8 +141,8 @@ def run(config: ServerConfig, *, access_log: bool, ready: Callable[[], None]) ->
     app = create_app(config)  # prepares the database once; workers only read it at start
     ready()
     if config.workers <= 1:
-        uvicorn_settings = uvicorn_config(app, config, log_level="info", access_log=access_log)
-        uvicorn.Server(uvicorn_settings).run()
+        settings = uvicorn_config(app, config, log_level="info", access_log=access_log)
+        uvicorn.Server(settings).run()
         return
     app.state.server.store.close()
     os.environ[_ENV] = json.dumps(asdict(config.with_overrides(load_kb=False)))
@@ -145,13 +150,7 @@ def run(config: ServerConfig, *, access_log: bool, ready: Callable[[], None]) ->
         "mlstix.taxii._serve:worker_app",
         factory=True,
         workers=config.workers,
-        host=config.host,
-        port=config.port,
-        http=GuardedProtocol,
-        ssl_certfile=config.certfile,
-        ssl_keyfile=config.keyfile,
-        forwarded_allow_ips=config.forwarded_allow_ips,
-        timeout_graceful_shutdown=5,
         log_level="info",
         access_log=access_log,
+        **_uvicorn_settings(config),
     )
