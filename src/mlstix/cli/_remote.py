@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,7 +111,7 @@ def scan_with_remote(
         executor=executor,
         ray_address=ray_address,
         max_bytes_per_file=parse_size(max_bytes) if max_bytes else 0,
-        in_flight=options.jobs or 16,
+        in_flight=options.jobs or min(16, 4 * (os.cpu_count() or 1)),
     )
     stats = RemoteStats()
     remote_options = dataclasses.replace(options, hash_files=bool(hash_files))
