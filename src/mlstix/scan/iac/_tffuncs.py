@@ -397,4 +397,3 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "values": _values,
     "zipmap": _zipmap,
 }
-
