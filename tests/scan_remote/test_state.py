@@ -128,3 +128,10 @@ def test_state_url_password_is_never_shown(reg: Any, kb: Any) -> None:
     with pytest.raises(MlstixError) as err:
         _scan(kb, "postgresql+psycopg://scanner:s3cret-pw@127.0.0.1:1/x")
     assert "s3cret-pw" not in err.value.diagnostics()
+
+
+def test_everything_excluded_is_nothing_to_scan(reg: Any, kb: Any) -> None:
+    from mlstix.errors import UsageError
+
+    with pytest.raises(UsageError, match="nothing to scan"):
+        scan_remote(["memory://reg"], kb, ScanOptions(policy=ScanPolicy(ignore_paths=("*",))))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlstix import __version__
+from mlstix.errors import UsageError
 from mlstix.findings.model import Finding, Report, ScanError, ScannedFile
 from mlstix.kb.graph import KnowledgeBase
 from mlstix.scan.models._context import Hit
@@ -88,6 +89,8 @@ def _list_all(
         objs = executor.list_location(loc)
         for o in keep(objs, ignored):
             found.setdefault(o.url, o)
+    if not found:  # as for local paths: an empty scan is not a clean one
+        raise UsageError(f"nothing to scan: no objects under {', '.join(paths)} (after --exclude)")
     return sorted(found.values(), key=lambda o: o.url)
 
 
