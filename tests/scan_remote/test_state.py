@@ -98,11 +98,15 @@ def test_errors_are_not_remembered(reg: Any, kb: Any, tmp_path: Path) -> None:
     assert [e.path for e in again.errors] == ["memory://reg/e/broken.safetensors"]
 
 
-def test_damaged_rows_are_scanned_again(reg: Any, kb: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "hits", ["{not json", '{"a": 1}', '[{"rule": 1}]', '[3]', '[{"rule_id": "models/gone", '
+             '"message": "x"}]'],
+)  # fmt: skip
+def test_damaged_rows_are_scanned_again(reg: Any, kb: Any, tmp_path: Path, hits: str) -> None:
     db = tmp_path / "state.db"
     _scan(kb, str(db))
     with sqlite3.connect(db) as conn:
-        conn.execute("update mlstix_remote_scan_state set hits = '{not json'")
+        conn.execute("update mlstix_remote_scan_state set hits = ?", (hits,))
     _, stats = _scan(kb, str(db))
     assert stats.analysed == 3
 

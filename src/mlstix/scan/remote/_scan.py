@@ -76,8 +76,23 @@ def _hit_json(h: Hit) -> dict[str, Any]:
             "evidence": h.evidence}  # fmt: skip
 
 
-def _hit_of(d: dict[str, Any]) -> Hit:
-    return Hit(d["rule_id"], d["message"], d.get("member"), d.get("line"), d.get("evidence") or {})
+def _hits_of(row: Row) -> tuple[Hit, ...] | None:
+    """The hits stored in ``row``; ``None`` for a damaged row (its object is scanned again)."""
+    known = set(load_rules("models").ids)
+    try:
+        hits = tuple(
+            Hit(
+                d["rule_id"],
+                d["message"],
+                d.get("member"),
+                d.get("line"),
+                dict(d.get("evidence") or {}),
+            )
+            for d in row.hits
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return hits if all(h.rule_id in known for h in hits) else None
 
 
 def _list_all(
@@ -129,8 +144,8 @@ def scan_remote(
         todo: list[RemoteObject] = []
         for o in objs:
             row = previous.get(o.url)
-            if row and row.identity == o.identity and row.fingerprint == fingerprint:
-                hits = tuple(_hit_of(h) for h in row.hits)
+            hits = _hits_of(row) if row and row.identity == o.identity else None
+            if row and hits is not None and row.fingerprint == fingerprint:
                 results.append(reused(o, row.kind, row.sha256, hits))
             else:
                 todo.append(o)
@@ -141,11 +156,27 @@ def scan_remote(
             results.append(res)
             if progress:
                 progress(res)
+    except BaseException:
+        if store:
+            store.close()
+        raise
     finally:
         executor.close()
     knowledge = kb if isinstance(kb, KnowledgeBase) else kb()
     report = _report(results, knowledge, options, stats)
     if store:
+        _save(store, objs, previous, results, fingerprint)
+    return report
+
+
+def _save(
+    store: StateStore,
+    objs: list[RemoteObject],
+    previous: dict[str, Row],
+    results: list[ObjectResult],
+    fingerprint: str,
+) -> None:
+    try:
         listed = {o.url for o in objs}
         rows = [
             Row(
@@ -161,8 +192,8 @@ def scan_remote(
         ]
         gone = [u for u in previous if u not in listed]
         store.save(rows, gone)
+    finally:
         store.close()
-    return report
 
 
 def _report(
