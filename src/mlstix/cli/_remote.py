@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from mlstix.errors import UsageError
 if TYPE_CHECKING:
     from mlstix.findings.model import Report
     from mlstix.scan.models import ScanOptions
+    from mlstix.scan.remote import RemoteOptions, RemoteStats
 
 __all__ = ["ModelLocation", "local_model", "parse_size", "remote_paths", "scan_with_remote"]
 
@@ -79,6 +81,38 @@ def _human(n: int) -> str:
     return f"{n} B"
 
 
+def _with_progress(
+    paths: list[str], options: ScanOptions, settings: RemoteOptions, stats: RemoteStats
+) -> Report:
+    """A progress bar on the terminal (stderr) while objects are analysed, removed when done:
+    objects and bytes of the new and changed objects, as they finish."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from mlstix.kb.load import load_kb
+    from mlstix.scan.remote import scan_remote
+
+    with Progress(
+        TextColumn("[bold]scanning remote models"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("scan", total=None)
+
+        def on_start(objects: int, total_bytes: int) -> None:
+            del total_bytes
+            bar.update(task, total=objects)
+
+        def progress(result: object) -> None:
+            del result
+            bar.advance(task)
+
+        return scan_remote(paths, load_kb, options, settings, stats=stats, progress=progress,
+                           on_start=on_start)  # fmt: skip
+
+
 def scan_with_remote(
     paths: tuple[str, ...],
     options: ScanOptions,
@@ -115,7 +149,10 @@ def scan_with_remote(
     )
     stats = RemoteStats()
     remote_options = dataclasses.replace(options, hash_files=bool(hash_files))
-    report = scan_remote(remote, load_kb, remote_options, settings, stats=stats)
+    if sys.stderr.isatty():
+        report = _with_progress(remote, remote_options, settings, stats)
+    else:
+        report = scan_remote(remote, load_kb, remote_options, settings, stats=stats)
     share = f" ({100 * stats.fetched_bytes / stats.total_bytes:.2g}%)" if stats.total_bytes else ""
     unchanged = f"; {stats.reused} unchanged since the last scan" if state else ""
     err_console.print(
