@@ -308,3 +308,15 @@ def test_one_object_and_a_local_folder_in_one_report(s3: tuple[str, Any], tmp_pa
     assert "bytes_fetched" not in next(s for s in data["scanned"] if s is not remote)
     assert len({f["location"]["path"] for f in data["findings"]
                 if f["severity"] == "critical"}) == 2  # fmt: skip
+
+
+def test_object_gone_after_listing_is_an_error_entry(s3: tuple[str, Any]) -> None:
+    from mlstix.scan.models import Limits
+    from mlstix.scan.remote._listing import RemoteObject
+    from mlstix.scan.remote._work import Work, scan_object
+
+    gone = RemoteObject("s3://models/registry/gone.pt", "s3://models/registry",
+                        "models/registry/gone.pt", 5 << 20, "1")  # fmt: skip
+    res = scan_object(gone, Work((), Limits()))
+    assert res.result.error is not None and res.result.error.startswith("cannot read: not found")
+    assert [h.rule_id for h in res.result.hits] == ["models/unreadable"]  # named like a model
