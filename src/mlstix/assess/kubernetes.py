@@ -78,6 +78,7 @@ class KubeOptions:
 def _client(options: KubeOptions) -> tuple[Any, str]:
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
+    from yaml import YAMLError
 
     try:
         api = config.new_client_from_config(
@@ -86,8 +87,8 @@ def _client(options: KubeOptions) -> tuple[Any, str]:
         _, active = config.list_kube_config_contexts(config_file=options.kubeconfig)
         name = options.context or str((active or {}).get("name") or "kubeconfig")
         return api, name
-    except (ConfigException, OSError) as exc:
-        kube_error = " ".join(str(exc).split())[:200]
+    except (ConfigException, OSError, YAMLError, ValueError, TypeError, AttributeError) as exc:
+        kube_error = " ".join(str(exc).split())[:200]  # not YAML, not UTF-8, wrong shapes
     if options.context is None:
         try:
             config.load_incluster_config()

@@ -66,7 +66,7 @@ _RULES_HELP = (
 @click.option("--until", callback=_when, metavar="TIME",
               help="Only events before TIME (ISO 8601; UTC without an offset).")  # fmt: skip
 @click.option("--jobs", "-j", "--workers", "jobs", cls=AliasedOption, hidden_aliases=("--workers",),
-              type=click.IntRange(min=0), default=0, show_default="all cores",
+              type=click.IntRange(0, 64), default=0, show_default="all cores",
               help="Files read in parallel (0: one per core).")  # fmt: skip
 @report_options
 def logs(

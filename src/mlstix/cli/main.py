@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -111,6 +112,7 @@ class _Group(click.Group):
         return self.commands[cmd_name]
 
     def invoke(self, ctx: click.Context) -> Any:
+        logging.lastResort = _OneLineLog()
         try:
             try:
                 return super().invoke(ctx)
@@ -141,6 +143,28 @@ class _Group(click.Group):
 
             err_console.print(f"[bold red]error:[/] {escape(exc.diagnostics())}", soft_wrap=True)
             sys.exit(exc.exit_code)
+
+
+class _OneLineLog(logging.Handler):
+    """Stands in for :data:`logging.lastResort`, which prints records (with their tracebacks)
+    when nothing configured logging. Our own records (``mlstix.*``, warnings and up) stay, one
+    line each; a library's records are dropped below CRITICAL: its failures reach us as
+    exceptions and are reported once, as ``error: ...`` (gcsfs, for one, logs the whole
+    traceback of an unreachable endpoint before raising it)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        ours = record.name == "mlstix" or record.name.startswith("mlstix.")
+        if not ours and record.levelno < logging.CRITICAL:
+            return
+        try:
+            lines = record.getMessage().strip().splitlines() or [""]
+            sys.stderr.write(f"{record.levelname.lower()}: {lines[0]}\n")
+            sys.stderr.flush()
+        except Exception:  # a log line must never become the failure
+            self.handleError(record)
 
 
 def _case_insensitive(command: click.Command) -> click.Command:

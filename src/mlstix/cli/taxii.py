@@ -85,7 +85,8 @@ def _password_options(func: Any) -> Any:
 
 @click.group(invoke_without_command=True)
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default 9000; 0 picks a free one).")
+@click.option("--port", type=click.IntRange(0, 65_535), default=None,
+              help="Port (default 9000; 0 picks a free one).")  # fmt: skip
 @click.option("--db", default=None, metavar="URL", envvar="MLSTIX_TAXII_DB", help=_DB_HELP)
 @click.option(
     "--config",
@@ -181,6 +182,12 @@ def serve(
         )
 
     run(cfg, access_log=access_log, ready=ready)
+
+
+def _finite(param: click.Parameter, value: float) -> float:
+    if value != value:  # NaN passes every range check
+        raise click.BadParameter("not a number", param=param)
+    return value
 
 
 def _redact(url: str) -> str:
@@ -293,8 +300,11 @@ def hash_password(password: str | None, password_stdin: bool) -> None:
     "MLSTIX_TAXII_PASSWORD, or a prompt on a terminal.",
 )
 @click.option("--api-key", default=None, envvar="MLSTIX_TAXII_API_KEY", help="Bearer API key.")
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=500, show_default=True)
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds.")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=500, show_default=True,
+              help="Objects sent in one envelope (one POST).")  # fmt: skip
+@click.option("--timeout", type=click.FloatRange(0, 86_400, min_open=True), default=60.0,
+              show_default=True, callback=lambda ctx, param, value: _finite(param, value),
+              help="Seconds to wait for the server on each request.")  # fmt: skip
 @click.option(
     "--cacert",
     type=click.Path(exists=True, dir_okay=False),

@@ -1,0 +1,105 @@
+"""What a new user meets first: wrong values, odd files and noisy libraries each give one
+``error: ...`` line and exit 2, never a Python traceback (issue 11, section 1)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from mlstix.cli import main
+
+
+def _run(args: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(main.cli, args)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_a_library_logging_a_traceback_does_not_reach_the_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """gcsfs logs the whole traceback of an unreachable endpoint (logger.exception) before it
+    raises: with nothing configuring logging, Python's last-resort handler printed it."""
+
+    @click.command("noisy")
+    def noisy() -> None:
+        try:
+            raise ConnectionError("Cannot connect to host 127.0.0.1:9")
+        except ConnectionError:
+            logging.getLogger("gcsfs").exception("_request out of retries")
+            logging.getLogger("gcsfs").warning("Could not determine bucket type")
+        logging.getLogger("mlstix.test").warning("first line\nsecond line")
+        from mlstix.errors import MlstixError
+
+        raise MlstixError("gs://bucket: cannot list: Cannot connect to host 127.0.0.1:9")
+
+    monkeypatch.setattr(logging, "lastResort", logging.lastResort)  # restored afterwards
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # as outside pytest: none
+    monkeypatch.setitem(main._COMMANDS, "noisy", lambda: noisy)
+    monkeypatch.setattr(main.cli, "commands", dict(main.cli.commands))
+    code, output = _run(["noisy"])
+    assert code == 2
+    assert "Traceback" not in output
+    assert "out of retries" not in output and "bucket type" not in output
+    assert "warning: first line\n" in output and "second line" not in output
+    last = output.rstrip().splitlines()[-1]
+    assert last == "error: gs://bucket: cannot list: Cannot connect to host 127.0.0.1:9"
+
+
+@pytest.mark.parametrize("port", ["99999999", "-1", "65536", "http"])
+def test_serve_port_out_of_range_is_a_usage_error(port: str) -> None:
+    """It used to start (uvicorn printed "running on http://127.0.0.1:99999999")."""
+    code, output = _run(["serve", "--port", port])
+    assert code == 2
+    assert "Invalid value for '--port'" in output
+
+
+@pytest.mark.parametrize("timeout", ["nan", "1e308", "0", "-5", "inf"])
+def test_publish_timeout_must_be_a_sensible_number_of_seconds(tmp_path: Path, timeout: str) -> None:
+    """nan and 1e308 reached socket.settimeout: a ValueError / OverflowError traceback."""
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text('{"type": "bundle", "id": "bundle--x", "objects": []}')
+    args = ["publish", str(bundle), "--to", "http://127.0.0.1:9/taxii2/", "--collection", "x"]
+    code, output = _run([*args, "--timeout", timeout])
+    assert code == 2
+    assert "Invalid value for '--timeout'" in output
+
+
+def test_detect_logs_jobs_is_bounded(tmp_path: Path) -> None:
+    """-j 99999999999 went to DuckDB as its thread count: OutOfMemoryException traceback."""
+    pytest.importorskip("duckdb")
+    log = tmp_path / "events.jsonl"
+    log.write_text('{"eventName": "CreateModel"}\n')
+    code, output = _run(["detect", "logs", str(log), "-j", "99999999999"])
+    assert code == 2
+    assert "Invalid value for '--jobs'" in output
+
+
+_KUBECONFIGS = {
+    "garbage": bytes(range(128, 256)) * 4,
+    "not-yaml": b"a: [unclosed\n  - x: {",
+    "a-list": b"[]\n",
+    "a-string": b"hello\n",
+    "wrong-shapes": b"apiVersion: v1\nclusters: 5\ncontexts: [1]\ncurrent-context: x\n",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_KUBECONFIGS))
+def test_assess_kubernetes_with_a_broken_kubeconfig_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """The kubernetes client raised YAMLError, UnicodeDecodeError or TypeError: a traceback
+    and exit 1, which a CI gate reads as "findings"."""
+    pytest.importorskip("kubernetes")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # no in-cluster fallback
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_bytes(_KUBECONFIGS[kind])
+    code, output = _run(["assess", "kubernetes", "--kubeconfig", str(kubeconfig)])
+    assert code == 2
+    assert "Traceback" not in output
+    assert "error: no Kubernetes credentials: tried the kubeconfig (" in output
