@@ -103,3 +103,32 @@ def test_assess_kubernetes_with_a_broken_kubeconfig_is_one_line(
     assert code == 2
     assert "Traceback" not in output
     assert "error: no Kubernetes credentials: tried the kubeconfig (" in output
+
+
+def _deep(tmp_path: Path) -> str:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 5000 + "]" * 5000)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["kb", "validate", "{deep}"],
+        ["navigator", "--report", "{deep}"],
+        ["benchmark", "assess", "{deep}"],
+        ["benchmark", "assess", "--attest", "{deep}"],
+        ["scan", "models", "{other}", "--policy", "{deep}"],
+        ["publish", "{deep}", "--to", "http://127.0.0.1:9/taxii2/", "--collection", "x"],
+    ],
+    ids=lambda args: " ".join(a for a in args if not a.startswith("{")),
+)
+def test_input_nested_too_deeply_is_one_line(tmp_path: Path, args: list[str]) -> None:
+    """json and yaml recurse once per level: a RecursionError traceback and exit 1."""
+    other = tmp_path / "weights.bin"
+    other.write_bytes(b"\0" * 64)
+    argv = [a.format(deep=_deep(tmp_path), other=other) for a in args]
+    code, output = _run(argv)
+    assert code == 2
+    assert "Traceback" not in output
+    assert "error: cannot read an input: it is nested too deeply" in output

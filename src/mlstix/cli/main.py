@@ -136,6 +136,13 @@ class _Group(click.Group):
                 _interrupted()
             except OSError as exc:  # the last resort: one line, never a traceback
                 raise MlstixError(_os_error(exc)) from None
+            except RecursionError:  # json/yaml readers recurse once per level of nesting
+                raise MlstixError(
+                    "cannot read an input: it is nested too deeply (JSON or YAML nested more "
+                    f"than about {sys.getrecursionlimit()} levels)",
+                    hint="no report, policy or bundle mlstix reads is nested that deeply: "
+                    "check that the file is the one intended",
+                ) from None
         except MlstixError as exc:
             from rich.markup import escape
 
