@@ -96,15 +96,15 @@ def test_every_payload_found_with_a_fraction_of_the_bytes(s3: tuple[str, Any], k
         "s3://models/registry/team-b/zip_after_tensors.safetensors"
     }
     assert stats.objects == len(registry.benign()) + len(registry.hostile())
-    # safetensors and zip checkpoints: header, tail and code members only. Files that start
-    # with a byte pickle.load accepts are read whole when under 256 MiB (the pickle view
-    # buffers them, locally too): the hostile ones here, and GGUF ("G" is BINFLOAT).
+    # safetensors and zip checkpoints: header, tail and code members only. The pickle view of
+    # a GGUF file ("G" is BINFLOAT) stops at its first byte that is no opcode, so the file is
+    # not fetched whole for it.
     ranged = {u: n for u, n in stats.per_object.items()
               if "/team-a/" in u and u.endswith((".safetensors", ".pt"))}  # fmt: skip
     sizes = {f"s3://models/registry/team-a/{n}": len(d) for n, d in registry.benign().items()}
     assert sum(ranged.values()) * 20 < sum(sizes[u] for u in ranged)
     gguf = "s3://models/registry/team-a/model.gguf"
-    assert stats.per_object[gguf] == sizes[gguf]
+    assert stats.per_object[gguf] * 10 < sizes[gguf]
     for s in report.scanned:  # per object, what was fetched, and never more than its size x2
         assert s.bytes_fetched is not None and s.bytes_fetched > 0
     shard = next(s for s in report.scanned if s.path.endswith("00001-of-00002.safetensors"))

@@ -38,6 +38,7 @@ from mlstix.scan.models.pickles.result import PickleResult
 from mlstix.scan.models.pickles.vm import Machine
 
 _MAX_SEGMENTS = 10_000
+_PROBE = 64 << 10  # bytes read to decide whether buffering the whole stream is worth it
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 
@@ -63,6 +64,28 @@ def looks_like_pickle(head: bytes) -> bool:
     return True
 
 
+def _breaks_early(fp: IO[bytes], here: int) -> bool:
+    """Whether the opcode stream at ``here`` reaches a byte that is no opcode within its first
+    ``_PROBE`` bytes. The machine reads opcodes with the same reader and stops there or
+    earlier, so such a stream (another format seen through the pickle view: a GGUF header, an
+    image) is read from the stream up to where it breaks, instead of being read whole into
+    memory, which for a remote object means fetched whole. An argument the probe cannot finish
+    (it may run past the probe) says nothing: the stream is then buffered as before."""
+    head = fp.read(_PROBE)
+    fp.seek(here)
+    r = BufReader(head)
+    try:
+        while r.pos < len(head) - 1:
+            op = OPS.get(head[r.pos])
+            if op is None:
+                return True
+            r.pos += 1
+            read_arg(r, op)
+    except (Malformed, struct.error, IndexError, UnicodeDecodeError, ValueError, OverflowError):
+        return False
+    return False
+
+
 def analyze_pickle_stream(
     fp: IO[bytes], policy: ImportPolicy, *, stacked: bool = True
 ) -> PickleResult:
@@ -71,7 +94,11 @@ def analyze_pickle_stream(
     here = fp.tell()
     size = fp.seek(0, 2) - here
     fp.seek(here)
-    r: Reader = BufReader(fp.read(size)) if size <= MAX_BUFFER else StreamReader(fp)
+    r: Reader
+    if size > MAX_BUFFER or (size > _PROBE and _breaks_early(fp, here)):
+        r = StreamReader(fp)  # too big to hold, or an opcode stream that ends in its first bytes
+    else:
+        r = BufReader(fp.read(size))
     result = PickleResult()
 
     def one() -> Any:
