@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -132,3 +135,47 @@ def test_input_nested_too_deeply_is_one_line(tmp_path: Path, args: list[str]) ->
     assert code == 2
     assert "Traceback" not in output
     assert "error: cannot read an input: it is nested too deeply" in output
+
+
+def test_hf_location_with_an_unreachable_endpoint_is_one_line(tmp_path: Path) -> None:
+    """HfFileSystem.invalidate_cache resolves the repository (a request) and sat outside the
+    listing's error handling: httpx ConnectError traceback, exit 1. A subprocess, because
+    huggingface_hub reads HF_ENDPOINT when it is imported."""
+    pytest.importorskip("huggingface_hub")
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": "http://127.0.0.1:9",
+        "HF_HUB_OFFLINE": "0",
+        "HF_HOME": str(tmp_path / "hf"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlstix", "scan", "models", "hf://org/model"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: hf://org/model: cannot list: ")
+
+
+def test_assess_azure_with_an_http_authority_host_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DefaultAzureCredential() raises ValueError for a non-https AZURE_AUTHORITY_HOST."""
+    pytest.importorskip("azure.identity")
+    for name, value in {
+        "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
+        "AZURE_TENANT_ID": "00000000-0000-0000-0000-000000000002",
+        "AZURE_CLIENT_SECRET": "not-a-secret",
+        "AZURE_AUTHORITY_HOST": "http://127.0.0.1:9",
+    }.items():
+        monkeypatch.setenv(name, value)
+    subscription = "00000000-0000-0000-0000-000000000003"
+    code, output = _run(["assess", "azure", "--subscription", subscription])
+    assert code == 2
+    assert "Traceback" not in output
+    assert "error: no usable Azure credentials: 'http://127.0.0.1:9' is an invalid" in output

@@ -198,7 +198,10 @@ def _default_credential() -> Any:
     logging.getLogger("azure.identity").addHandler(logging.NullHandler())
     logging.getLogger("azure.identity").propagate = False
 
-    return DefaultAzureCredential()
+    try:
+        return DefaultAzureCredential()
+    except ValueError as exc:  # e.g. AZURE_AUTHORITY_HOST not https
+        raise AzureCredentialsError(f"no usable Azure credentials: {exc}") from None
 
 
 def _credential_message(credential: Any, exc: Exception) -> str:

@@ -109,8 +109,8 @@ def list_under(root: str, prefix: str) -> list[RemoteObject]:
 
     loc = parse(root)
     fs = filesystem(loc)
-    fs.invalidate_cache(prefix)
     try:
+        fs.invalidate_cache(prefix)  # hf:// resolves the repository here: a network call
         found = fs.find(prefix, detail=True)
     except FileNotFoundError:
         return []
