@@ -179,3 +179,23 @@ def test_assess_azure_with_an_http_authority_host_is_one_line(
     assert code == 2
     assert "Traceback" not in output
     assert "error: no usable Azure credentials: 'http://127.0.0.1:9' is an invalid" in output
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "sarif", "stix", "markdown", "html"])
+def test_a_file_name_that_is_not_utf8_is_reported_in_every_format(tmp_path: Path, fmt: str) -> None:
+    """A hostile repository can hold a file named with bytes that are not UTF-8: SARIF (URI
+    quoting), STIX (uuid5 of the path) and HTML (the write) crashed with UnicodeEncodeError."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    try:
+        with open(os.path.join(os.fsencode(folder), b"m\xff.pt"), "wb") as handle:
+            handle.write(b"\0" * 64)
+    except OSError as exc:  # a file system that only takes UTF-8 names
+        pytest.skip(f"cannot create a non-UTF-8 file name here: {exc}")
+    out = tmp_path / f"report.{fmt}"
+    args = ["scan", "models", str(folder), "--format", fmt, "-o", str(out), "--fail-on", "none"]
+    code, output = _run(args)
+    assert code == 0, output
+    assert f"wrote {out}" in output
+    text = out.read_text(encoding="utf-8")  # valid UTF-8 throughout
+    assert "xff.pt" in text  # the byte shown as \xff (JSON-escaped, %5C in a URI), not dropped

@@ -10,10 +10,11 @@ is checked before any work is done, and the command says ``wrote PATH`` when it 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -116,6 +117,36 @@ def report_options(func: F) -> F:
     )(func)
 
 
+def _utf8(text: str) -> str:
+    """A file name that is not UTF-8 reaches us with lone surrogates (``\\udcff``), which no
+    UTF-8 output (SARIF URIs, STIX ids, HTML, a terminal) can hold: show its bytes as ``\\xff``."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file name decodes to (from JSON, say)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _printable(value: Any) -> Any:
+    """``value`` (a report, or anything in it) with every string made UTF-8 (:func:`_utf8`)."""
+    if isinstance(value, str):
+        return _utf8(value)
+    if isinstance(value, tuple | list):
+        return type(value)(_printable(v) for v in value)
+    if isinstance(value, Mapping):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            f.name: _printable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
+        }
+        return dataclasses.replace(value, **changes)
+    return value
+
+
 def emit(report: Report, fmt: str | None, output: str, fail_on: str, *, skip_hint: str = "") -> int:
     """Render and write ``report`` (and publish it with ``--publish``); return the exit code.
 
@@ -124,6 +155,7 @@ def emit(report: Report, fmt: str | None, output: str, fail_on: str, *, skip_hin
     how to leave such files out when they are not meant to be scanned.
     """
     kb = load_kb()
+    report = _printable(report)
     if fmt is None:
         fmt = "table" if output == "-" and sys.stdout.isatty() else "json"
     fmt = fmt.lower()
