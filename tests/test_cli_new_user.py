@@ -199,3 +199,13 @@ def test_a_file_name_that_is_not_utf8_is_reported_in_every_format(tmp_path: Path
     assert f"wrote {out}" in output
     text = out.read_text(encoding="utf-8")  # valid UTF-8 throughout
     assert "xff.pt" in text  # the byte shown as \xff (JSON-escaped, %5C in a URI), not dropped
+
+
+def test_serve_port_out_of_range_in_the_config_file_is_a_usage_error(tmp_path: Path) -> None:
+    """It used to start: uvicorn printed "running on http://127.0.0.1:99999999"."""
+    pytest.importorskip("fastapi")
+    config = tmp_path / "taxii.toml"
+    config.write_text("port = 99999999\n")
+    code, output = _run(["serve", "--config", str(config)])
+    assert code == 2
+    assert "error: setting port must be a TCP port (0-65535), not 99999999" in output

@@ -107,6 +107,8 @@ class ServerConfig:
             low = 0 if name == "page_cache_bytes" else low
             if not low <= value <= 2**40:
                 raise UsageError(f"setting {name} must be an integer of at least {low}")
+        if self.port > 65_535:
+            raise UsageError(f"setting port must be a TCP port (0-65535), not {self.port}")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
             raise UsageError(f"public_url {self.public_url!r} must start with http:// or https://")
 
