@@ -209,3 +209,39 @@ def test_serve_port_out_of_range_in_the_config_file_is_a_usage_error(tmp_path: P
     code, output = _run(["serve", "--config", str(config)])
     assert code == 2
     assert "error: setting port must be a TCP port (0-65535), not 99999999" in output
+
+
+@pytest.mark.parametrize(
+    "args", [["kb", "export"], ["benchmark", "export", "--format", "xlsx"]], ids=" ".join
+)
+def test_a_required_output_left_out_is_a_usage_error(args: list[str]) -> None:
+    """click >= 8.3 takes an explicit default=None as a given value: `kb export` without -o
+    reached Path(None), a TypeError traceback."""
+    code, output = _run(args)
+    assert code == 2
+    assert "Missing option '--output'" in output
+
+
+def test_no_required_option_has_an_explicit_default_of_none() -> None:
+    """The same trap anywhere in the tree: a required option with default=None is optional."""
+
+    def walk(command: click.Command, path: str) -> list[str]:
+        bad = [
+            f"{path} {p.opts[0]}"
+            for p in command.params
+            if isinstance(p, click.Option) and p.required and p.default is None
+        ]
+        if isinstance(command, click.Group):
+            for name in command.list_commands(click.Context(command)):
+                sub = command.get_command(click.Context(command), name)
+                assert sub is not None
+                bad += walk(sub, f"{path} {name}")
+        return bad
+
+    ctx = click.Context(main.cli)
+    found = []
+    for name in main.cli.list_commands(ctx):
+        command = main.cli.get_command(ctx, name)
+        assert command is not None
+        found += walk(command, f"mlstix {name}")
+    assert found == []

@@ -54,14 +54,10 @@ def output_option(
 ) -> Callable[[F], F]:
     """``-o/--output FILE``, refused up front when FILE cannot be written (a folder, a missing
     parent folder)."""
+    # a required option gets no default: click >= 8.3 takes an explicit default=None as given
+    extra: dict[str, Any] = {"required": True} if required else {"default": default}
     return click.option(
-        "--output",
-        "-o",
-        default=default,
-        required=required,
-        metavar="FILE",
-        callback=_check_output,
-        help=help,
+        "--output", "-o", metavar="FILE", callback=_check_output, help=help, **extra
     )
 
 
