@@ -245,3 +245,35 @@ def test_no_required_option_has_an_explicit_default_of_none() -> None:
         assert command is not None
         found += walk(command, f"mlstix {name}")
     assert found == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["kb", "list"],
+        ["rules", "list"],
+        ["scan", "models", "{model}", "--format", "table", "--fail-on", "none"],
+    ],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_a_reader_that_leaves_gives_141_quietly_not_1(tmp_path: Path, args: list[str]) -> None:
+    """rich's console exited 1 on a closed stdout: `mlstix scan ... | head` then looked like
+    "findings" to a CI gate. The read end is closed before mlstix writes, so this is certain."""
+    model = tmp_path / "weights.bin"
+    model.write_bytes(b"\0" * 64)
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlstix", *(a.format(model=model) for a in args)],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == ""

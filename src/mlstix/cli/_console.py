@@ -12,5 +12,14 @@ from rich.console import Console
 
 __all__ = ["console", "err_console"]
 
-console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader left (``mlstix kb list | head``). rich would exit 1, which a scan's caller
+        reads as "findings": hand it to ``mlstix.cli.main``, which exits 141 quietly."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
+console = _Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+err_console = _Console(stderr=True, highlight=False, soft_wrap=True)
