@@ -277,3 +277,27 @@ def test_a_reader_that_leaves_gives_141_quietly_not_1(tmp_path: Path, args: list
         os.close(write)
     assert proc.returncode == 141, proc.stderr
     assert proc.stderr == ""
+
+
+def test_ctrl_c_inside_a_duckdb_query_is_an_interrupt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB handles SIGINT during a query and raises RuntimeError("Query interrupted"):
+    `mlstix detect logs BIG` stopped with a traceback and exit 1 instead of 130."""
+
+    @click.command("query")
+    def query() -> None:
+        raise RuntimeError("Query interrupted")
+
+    @click.command("other")
+    def other() -> None:
+        raise RuntimeError("something else")
+
+    def interrupted() -> None:  # the real one ends the process with os._exit(130)
+        raise SystemExit(130)
+
+    monkeypatch.setattr(main, "_interrupted", interrupted)
+    monkeypatch.setitem(main._COMMANDS, "query", lambda: query)
+    monkeypatch.setitem(main._COMMANDS, "other", lambda: other)
+    monkeypatch.setattr(main.cli, "commands", dict(main.cli.commands))
+    assert _run(["query"])[0] == 130
+    with pytest.raises(RuntimeError, match="something else"):  # not disguised as Ctrl-C
+        _run(["other"])

@@ -143,6 +143,10 @@ class _Group(click.Group):
                     hint="no report, policy or bundle mlstix reads is nested that deeply: "
                     "check that the file is the one intended",
                 ) from None
+            except RuntimeError as exc:  # (after its subclass RecursionError) DuckDB takes Ctrl-C
+                if str(exc) != "Query interrupted":
+                    raise
+                _interrupted()
         except MlstixError as exc:
             from rich.markup import escape
 
