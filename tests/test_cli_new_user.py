@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -301,3 +302,23 @@ def test_ctrl_c_inside_a_duckdb_query_is_an_interrupt(monkeypatch: pytest.Monkey
     assert _run(["query"])[0] == 130
     with pytest.raises(RuntimeError, match="something else"):  # not disguised as Ctrl-C
         _run(["other"])
+
+
+def test_publish_counts_in_the_singular(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ "1 requests" read as a slip; the server side is tests/taxii/test_publish_cli.py."""
+    pytest.importorskip("httpx")
+    from mlstix.taxii import publish
+
+    url = "http://127.0.0.1:9/mlstix/collections/c/objects/"
+
+    def one(objects: list[object], *args: object, **kwargs: object) -> publish.PublishResult:
+        return publish.PublishResult(url, len(objects), len(objects), (), ("status-1",))
+
+    monkeypatch.setattr(publish, "publish_bundle", one)
+    bundle = tmp_path / "bundle.json"
+    indicator = {"type": "indicator", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"}
+    bundle.write_text(json.dumps({"type": "bundle", "id": "bundle--x", "objects": [indicator]}))
+    args = ["publish", str(bundle), "--to", "http://127.0.0.1:9/taxii2/", "--collection", "c"]
+    code, output = _run(args)
+    assert code == 0, output
+    assert f"published 1 of 1 object to {url} (1 request)\n" in output

@@ -356,9 +356,10 @@ def publish(
         timeout=timeout,
         verify=cacert or True,
     )
+    posts = len(result.status_ids)
     console.print(
-        f"published {result.succeeded} of {result.total} objects to "
-        f"{escape(result.collection_url)} ({len(result.status_ids)} requests)"
+        f"published {result.succeeded} of {result.total} object{'s' * (result.total != 1)} to "
+        f"{escape(result.collection_url)} ({posts} request{'s' * (posts != 1)})"
     )
     for oid, message in result.failures:
         err_console.print(f"[red]rejected[/] {escape(oid or '(no id)')}: {escape(message)}")
