@@ -322,3 +322,11 @@ def test_publish_counts_in_the_singular(tmp_path: Path, monkeypatch: pytest.Monk
     code, output = _run(args)
     assert code == 0, output
     assert f"published 1 of 1 object to {url} (1 request)\n" in output
+
+
+def test_kb_validate_counts_one_file_in_the_singular(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text('{"type": "bundle", "objects": [{"type": "indicator"}]}')
+    code, output = _run(["kb", "validate", str(bundle)])
+    assert code == 2
+    assert "error: 1 of 1 file is not valid STIX 2.1" in output

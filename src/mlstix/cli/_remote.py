@@ -157,7 +157,8 @@ def scan_with_remote(
     unchanged = f"; {stats.reused} unchanged since the last scan" if state else ""
     err_console.print(
         f"fetched {_human(stats.fetched_bytes)} of {_human(stats.total_bytes)}{share} in "
-        f"{stats.requests} range reads for {stats.analysed} of {stats.objects} objects"
+        f"{stats.requests} range read{'s' * (stats.requests != 1)} for {stats.analysed} of "
+        f"{stats.objects} object{'s' * (stats.objects != 1)}"
         f"{unchanged}",
         highlight=False,
         soft_wrap=True,

@@ -210,5 +210,7 @@ def _publish(report: Report, kb: KnowledgeBase, url: str, collection: str) -> No
             f"{result.collection_url}"
         )
     err_console.print(
-        f"published {result.succeeded} objects to {result.collection_url}", highlight=False
+        f"published {result.succeeded} object{'s' * (result.succeeded != 1)} to "
+        f"{result.collection_url}",
+        highlight=False,
     )

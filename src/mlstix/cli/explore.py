@@ -127,4 +127,4 @@ def navigator(report: str | None, domain: str, output: str) -> None:
         raise MlstixError("the generated layer is malformed: " + "; ".join(problems))
     write_output(output, dumps(layer))
     scored = sum(1 for t in layer["techniques"] if "score" in t)
-    wrote(output, f": {scored} techniques ({dom.layer_domain})")
+    wrote(output, f": {scored} technique{'s' * (scored != 1)} ({dom.layer_domain})")

@@ -231,7 +231,7 @@ def list_rules(cloud: str | None, fmt: str) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     wide = console.width >= 120  # narrower: no languages column (`rules show` lists them)
-    table = Table(title=f"{len(selected)} rules")
+    table = Table(title=f"{len(selected)} rule{'s' * (len(selected) != 1)}")
     table.add_column("id", no_wrap=True)
     for col in (
         ("severity", "cloud", "languages", "title") if wide else ("severity", "cloud", "title")

@@ -113,7 +113,8 @@ def validate(files: tuple[Path, ...], lax: bool) -> None:
         for p in problems:
             console.print(f"  {escape(str(p))}", soft_wrap=True)
     if failed:
-        raise MlstixError(f"{failed} of {len(files)} files are not valid STIX 2.1", hint="")
+        many = "files are" if len(files) != 1 else "file is"
+        raise MlstixError(f"{failed} of {len(files)} {many} not valid STIX 2.1", hint="")
 
 
 @kb.command(name="list")
