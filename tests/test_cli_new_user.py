@@ -330,3 +330,33 @@ def test_kb_validate_counts_one_file_in_the_singular(tmp_path: Path) -> None:
     code, output = _run(["kb", "validate", str(bundle)])
     assert code == 2
     assert "error: 1 of 1 file is not valid STIX 2.1" in output
+
+
+def test_sign_a_model_holding_a_non_utf8_file_name_is_one_line(tmp_path: Path) -> None:
+    """model_signing put the name in a protobuf string: UnicodeEncodeError traceback, exit 1."""
+    pytest.importorskip("model_signing")
+    pytest.importorskip("cryptography")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    try:
+        with open(os.path.join(os.fsencode(folder), b"m\xff.pt"), "wb") as handle:
+            handle.write(b"\0" * 64)
+    except OSError as exc:
+        pytest.skip(f"cannot create a non-UTF-8 file name here: {exc}")
+    key = tmp_path / "key.pem"
+    key.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    signature = tmp_path / "model.sig"
+    args = ["sign", str(folder), "--private-key", str(key), "--signature", str(signature)]
+    code, output = _run(args)
+    assert code == 2
+    assert f"the name of {folder}/m\\xff.pt is not UTF-8" in output
+    assert not signature.exists()

@@ -6,10 +6,12 @@
 - :class:`AliasedOption`: an option whose old names still work but are not shown in ``--help``
   (``--workers`` for ``-j/--jobs``, ``--ignore-path`` for ``--exclude``).
 - :func:`missing_path`: the one error for a path that does not exist.
+- :func:`utf8_names`: refuses a model holding a file name that is not UTF-8 (sign, verify).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import click
 
 from mlstix.errors import UsageError
 
-__all__ = ["AliasedOption", "ExistingPath", "missing_path"]
+__all__ = ["AliasedOption", "ExistingPath", "missing_path", "utf8_names"]
 
 
 def missing_path(path: object) -> UsageError:
@@ -62,3 +64,18 @@ class AliasedOption(click.Option):
             return super().get_help_record(ctx)
         finally:
             self.opts = shown
+
+
+def utf8_names(model: Path) -> None:
+    """The OpenSSF manifest holds file names as UTF-8 strings (protobuf): a name that is not
+    UTF-8 is refused here, named, instead of a UnicodeEncodeError from deep in model_signing."""
+    for folder, dirs, files in os.walk(model):
+        for name in (*dirs, *files):
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = os.fsencode(Path(folder, name)).decode("utf-8", "backslashreplace")
+                raise UsageError(
+                    f"cannot sign or verify {model}: the name of {shown} is not UTF-8",
+                    hint="rename it: the signature stores file names as UTF-8",
+                ) from None

@@ -17,7 +17,7 @@ import click
 from rich.markup import escape
 
 from mlstix.cli._console import console, err_console
-from mlstix.cli._params import AliasedOption, ExistingPath
+from mlstix.cli._params import AliasedOption, ExistingPath, utf8_names
 from mlstix.cli._remote import ModelLocation, local_model
 from mlstix.cli._report import output_option, wrote
 from mlstix.errors import UsageError
@@ -226,6 +226,7 @@ def sign(
             trust_config=trust_config,
             use_staging=use_staging,
         )
+    utf8_names(model_path)
     result = sign_model(model_path, method, signature_path=signature, options=_options(**hashing))
     console.print(
         f"signed {_plural(result.files, 'file')} of {escape(str(model_path))} "
@@ -331,6 +332,7 @@ def verify(
             "--identity with --identity-provider, or --policy"
         )
     with local_model(model_path) as local:  # s3://, gs://, az://, hf://: a temporary copy
+        utf8_names(local)
         result = check_signature(
             local,
             signature,
