@@ -360,3 +360,55 @@ def test_sign_a_model_holding_a_non_utf8_file_name_is_one_line(tmp_path: Path) -
     assert code == 2
     assert f"the name of {folder}/m\\xff.pt is not UTF-8" in output
     assert not signature.exists()
+
+
+def test_an_unsupported_location_scheme_is_named(tmp_path: Path) -> None:
+    from mlstix.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["scan", "models", "http://127.0.0.1:9/model.pt"])
+    assert result.exit_code == 2
+    assert "http:// is not a location mlstix reads" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_public_key_that_is_not_a_key_is_refused_before_scanning(tmp_path: Path) -> None:
+    from mlstix.cli.main import cli
+
+    key = tmp_path / "key.pem"
+    key.write_text("garbage\n")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "w.safetensors").write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
+    out = tmp_path / "r.json"
+    args = ["scan", "models", str(tmp_path / "models"), "--public-key", str(key), "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "not a PEM public key" in result.output
+    assert not out.exists()
+
+
+def test_duckdb_interrupt_exception_inside_a_query_is_an_interrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB may also raise InterruptException on SIGINT: that is Ctrl-C, not a damaged file
+    to salvage line by line."""
+    duckdb = pytest.importorskip("duckdb")
+    from mlstix.detect.logs import _engine, detect_logs
+    from mlstix.kb.load import load_kb
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+
+    def no_salvage(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an interrupted query was taken for a damaged file")
+
+    monkeypatch.setattr(_engine._Runner, "rows", interrupted)
+    monkeypatch.setattr(_engine, "salvage", no_salvage)
+    log = tmp_path / "trail.jsonl"
+    event = {
+        "eventVersion": "1.08",
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "GetObject",
+        "eventTime": "2026-11-30T10:00:00Z",
+    }
+    log.write_text(json.dumps(event) + "\n")
+    with pytest.raises(KeyboardInterrupt):
+        detect_logs(load_kb(), [log], jobs=1)

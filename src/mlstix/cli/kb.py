@@ -99,7 +99,10 @@ def check() -> None:
 @click.argument("files", nargs=-1, required=True, type=ExistingPath(dir_okay=False))
 @click.option("--lax", is_flag=True, help="Report best-practice findings as warnings, not errors.")
 def validate(files: tuple[Path, ...], lax: bool) -> None:
-    """Validate STIX 2.1 FILES (strict, refs enforced, with mlstix's extension schema)."""
+    """Validate STIX 2.1 FILES (strict, refs enforced, with mlstix's extension schema).
+
+    Exit codes: 0 every file is valid; 2 some file is not valid STIX 2.1 or cannot be read.
+    """
     from mlstix.kb.validate import validate_path
 
     failed = 0

@@ -105,6 +105,8 @@ def models(
         raise UsageError("--identity and --identity-provider go together")
     if public_key is not None and not public_key.is_file():
         raise UsageError(f"--public-key {public_key}: no such file")
+    if public_key is not None:
+        _check_public_key(public_key)
     policy = load_policy(policy_file) if policy_file else ScanPolicy()
     if exclude:
         policy = policy.model_copy(update={"ignore_paths": (*policy.ignore_paths, *exclude)})
@@ -156,3 +158,16 @@ def _with_progress(
             bar.advance(task)
 
         return scan_models(paths, kb, options, progress=progress, on_start=on_start)
+
+
+def _check_public_key(path: Path) -> None:
+    """A key that is not a PEM public key is a usage error before the scan, not only when a
+    signature happens to need it."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        load_pem_public_key(path.read_bytes())
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"--public-key {path}: not a PEM public key ({reason})") from None

@@ -159,6 +159,8 @@ class _Runner:
             if rows and shape.container == "lines":
                 # DuckDB numbers records and skips blank lines: map to true line numbers
                 locations = line_numbers(path, shape, max(r[0] for r in rows))
+        except duckdb.InterruptException:
+            raise KeyboardInterrupt from None  # Ctrl-C inside a query: stop, do not salvage
         except duckdb.Error:
             records, bad = salvage(path, shape)
             result.errors.extend(ScanError(name, msg) for msg in bad)

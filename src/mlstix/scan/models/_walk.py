@@ -66,6 +66,12 @@ def collect(paths: list[str], ignored: object = None) -> tuple[list[Target], lis
     errors: list[ScanError] = []
     for arg in paths:
         if not os.path.lexists(arg):
+            scheme, sep, _ = arg.partition("://")
+            if sep and scheme.isalnum():
+                raise UsageError(
+                    f"{arg}: {scheme}:// is not a location mlstix reads; it reads local paths "
+                    "and s3://, gs://, az://, hf:// (pip install 'mlstix[remote]')"
+                )
             raise UsageError(f"{arg}: no such file or directory")
         if os.path.isdir(arg):
             root = os.path.realpath(arg)
