@@ -180,12 +180,13 @@ def test_progress_bar_on_a_terminal(tree: Path, monkeypatch: pytest.MonkeyPatch)
 
     from rich.console import Console
 
+    from mlstix.cli import _console as console_module
     from mlstix.cli import scan as scan_cli
     from mlstix.kb.load import load_kb
     from mlstix.scan.models import ScanOptions
 
     buf = io.StringIO()
-    monkeypatch.setattr(scan_cli, "err_console", Console(file=buf, force_terminal=True))
+    monkeypatch.setattr(console_module, "err_console", Console(file=buf, force_terminal=True))
     report = scan_cli._with_progress((str(tree),), load_kb, ScanOptions(jobs=1))
     assert len(report.scanned) == 3
     assert "scanning models" in buf.getvalue()

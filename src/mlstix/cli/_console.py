@@ -7,10 +7,12 @@ a URL or a path stays whole for ``grep`` and for the next program.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 
-__all__ = ["console", "err_console"]
+__all__ = ["console", "err_console", "progress_bar"]
 
 
 class _Console(Console):
@@ -23,3 +25,32 @@ class _Console(Console):
 
 console = _Console(highlight=False, soft_wrap=not sys.stdout.isatty())
 err_console = _Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def progress_bar(
+    label: str,
+) -> Iterator[tuple[Callable[[int, int], None], Callable[[object], None]]]:
+    """A progress bar on stderr, removed when done; yields the ``on_start(count, bytes)`` and
+    ``progress(result)`` callbacks the scanners take."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def on_start(count: int, total_bytes: int) -> None:
+            del total_bytes
+            bar.update(task, total=count)
+
+        def progress(result: object) -> None:
+            del result
+            bar.advance(task)
+
+        yield on_start, progress

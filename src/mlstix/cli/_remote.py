@@ -86,31 +86,14 @@ def _with_progress(
 ) -> Report:
     """A progress bar on the terminal (stderr) while objects are analysed, removed when done:
     objects and bytes of the new and changed objects, as they finish."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from mlstix.cli._console import progress_bar
     from mlstix.kb.load import load_kb
     from mlstix.scan.remote import scan_remote
 
-    with Progress(
-        TextColumn("[bold]scanning remote models"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("scan", total=None)
-
-        def on_start(objects: int, total_bytes: int) -> None:
-            del total_bytes
-            bar.update(task, total=objects)
-
-        def progress(result: object) -> None:
-            del result
-            bar.advance(task)
-
-        return scan_remote(paths, load_kb, options, settings, stats=stats, progress=progress,
-                           on_start=on_start)  # fmt: skip
+    with progress_bar("scanning remote models") as (on_start, progress):
+        return scan_remote(
+            paths, load_kb, options, settings, stats=stats, progress=progress, on_start=on_start
+        )
 
 
 def scan_with_remote(

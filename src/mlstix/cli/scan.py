@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mlstix.cli._console import err_console
 from mlstix.cli._params import AliasedOption
 from mlstix.cli._report import emit, report_options
 from mlstix.errors import UsageError
@@ -105,8 +104,6 @@ def models(
         raise UsageError("--identity and --identity-provider go together")
     if public_key is not None and not public_key.is_file():
         raise UsageError(f"--public-key {public_key}: no such file")
-    if public_key is not None:
-        _check_public_key(public_key)
     policy = load_policy(policy_file) if policy_file else ScanPolicy()
     if exclude:
         policy = policy.model_copy(update={"ignore_paths": (*policy.ignore_paths, *exclude)})
@@ -123,10 +120,13 @@ def models(
         report = scan_with_remote(
             paths, options, hash_files, state, executor.lower(), ray_address, max_bytes_per_file
         )
-    elif sys.stderr.isatty():
-        report = _with_progress(paths, load_kb, options)
     else:
-        report = scan_models(paths, load_kb, options)
+        if public_key is not None:
+            _check_public_key(public_key)
+        if sys.stderr.isatty():
+            report = _with_progress(paths, load_kb, options)
+        else:
+            report = scan_models(paths, load_kb, options)
     hint = "Leave them out with --exclude if intended."
     sys.exit(emit(report, fmt, output, fail_on, skip_hint=hint))
 
@@ -135,28 +135,10 @@ def _with_progress(
     paths: tuple[str, ...], kb: Callable[[], KnowledgeBase], options: ScanOptions
 ) -> Report:
     """Scan with a progress bar on the terminal (stderr), removed when done."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from mlstix.cli._console import progress_bar
     from mlstix.scan.models import scan_models
 
-    with Progress(
-        TextColumn("[bold]scanning models"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("scan", total=None)
-
-        def on_start(files: int, total_bytes: int) -> None:
-            del total_bytes
-            bar.update(task, total=files)
-
-        def progress(result: object) -> None:
-            del result
-            bar.advance(task)
-
+    with progress_bar("scanning models") as (on_start, progress):
         return scan_models(paths, kb, options, progress=progress, on_start=on_start)
 
 
