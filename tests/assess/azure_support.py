@@ -10,15 +10,14 @@ records every request.
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+
+from tests.assess.http_support import QuietJsonHandler, serving
 
 SUB = "00000000-1111-2222-3333-444444444444"
 RG = f"/subscriptions/{SUB}/resourceGroups/workspace-1234"
@@ -298,24 +297,9 @@ class ArmReplay:
 
 
 def _handler(replay: ArmReplay) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _send(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("x-ms-request-id", "00000000-0000-0000-0000-000000000000")
-            self.end_headers()
-            self.wfile.write(data)
+    class Handler(QuietJsonHandler):
+        content_type = "application/json; charset=utf-8"
+        extra_headers = {"x-ms-request-id": "00000000-0000-0000-0000-000000000000"}  # noqa: RUF012
 
         def _any(self) -> None:
             replay.requests.append((self.command, self.path))
@@ -412,11 +396,5 @@ def _handler(replay: ArmReplay) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def arm_server() -> Iterator[tuple[str, ArmReplay]]:
     replay = ArmReplay()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(replay))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", replay
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_handler(replay)) as url:
+        yield url, replay

@@ -10,16 +10,14 @@ endpoint, job, instance and bucket of each pair is open, the other hardened. Lis
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from tests.assess.aws_support import pickle_payload
+from tests.assess.http_support import QuietJsonHandler, serving
 
 PROJECT = "ml-prod-4821"
 LOC = f"projects/{PROJECT}/locations/us-central1"
@@ -206,23 +204,8 @@ class GoogleReplay:
 
 
 def _handler(replay: GoogleReplay) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _send(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    class Handler(QuietJsonHandler):
+        content_type = "application/json; charset=UTF-8"
 
         def _error(self, code: int, status: str, message: str) -> None:
             self._send(code, {"error": {"code": code, "message": message, "status": status}})
@@ -305,11 +288,5 @@ def _handler(replay: GoogleReplay) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def google_server() -> Iterator[tuple[str, GoogleReplay]]:
     replay = GoogleReplay()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(replay))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", replay
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_handler(replay)) as url:
+        yield url, replay

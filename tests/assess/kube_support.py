@@ -10,16 +10,15 @@ without the bearer token answer 401. Every request is recorded.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from mlstix.assess.kubernetes import KINDS
+from tests.assess.http_support import QuietJsonHandler, serving
 
 TOKEN = "replay-token-7d1e"  # the kubeconfig's bearer token; must never leak
 
@@ -48,26 +47,7 @@ def _route(path: str) -> tuple[str, str, str | None] | None:
 
 
 def _handler(replay: Replay) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            # headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and
-            # delayed ACKs add 40 ms to every response
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _send(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(QuietJsonHandler):
         def _status(self, code: int, reason: str) -> None:
             self._send(
                 code,
@@ -141,14 +121,8 @@ def _handler(replay: Replay) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def replay_server(objects: list[dict[str, Any]]) -> Iterator[tuple[str, Replay]]:
     replay = Replay(objects)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(replay))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", replay
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_handler(replay)) as url:
+        yield url, replay
 
 
 def kubeconfig(path: Path, server: str, token: str = TOKEN) -> Path:
