@@ -412,3 +412,23 @@ def test_duckdb_interrupt_exception_inside_a_query_is_an_interrupt(
     log.write_text(json.dumps(event) + "\n")
     with pytest.raises(KeyboardInterrupt):
         detect_logs(load_kb(), [log], jobs=1)
+
+
+def test_assess_aws_with_an_unreachable_endpoint_says_so_quickly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It took 64 s of retries and blamed the credentials."""
+    pytest.importorskip("boto3")
+    import time
+
+    from mlstix.cli.main import cli
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example")
+    out = tmp_path / "report.json"
+    start = time.monotonic()
+    result = CliRunner().invoke(cli, ["assess", "aws", "--region", "us-east-1", "-o", str(out)])
+    assert result.exit_code == 2
+    assert "cannot reach http://127.0.0.1:9" in result.output and "credentials" not in result.output
+    assert time.monotonic() - start < 30 and not out.exists()

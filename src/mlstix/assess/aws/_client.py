@@ -272,7 +272,14 @@ def connect(
     """
     import boto3
     import botocore.session
-    from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+    from botocore.config import Config
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ProfileNotFound,
+    )
 
     if session is None:
         try:
@@ -298,8 +305,19 @@ def connect(
     source = str(getattr(creds, "method", "unknown"))
     region = session.region_name
     access = AwsAccess(session, "", "aws", "", source, inventory, jobs=jobs)
+    # the first call says whether AWS can be reached at all: two attempts, not the eight with
+    # back-off the collectors use against throttling, so an unreachable endpoint is an error
+    # in seconds and is not blamed on the credentials
+    probe = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5)
     try:
-        ident = access.client("sts", region or "us-east-1").get_caller_identity()
+        ident = session.client("sts", region_name=region or "us-east-1", config=probe)
+        ident = ident.get_caller_identity()
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        url = getattr(exc, "kwargs", {}).get("endpoint_url", "the AWS endpoint")
+        raise MlstixError(
+            f"cannot reach {url}: {_one_line(str(exc))}",
+            hint="check the network, or AWS_ENDPOINT_URL if you set it",
+        ) from None
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         what = "expired" if "Expired" in code else "rejected"
