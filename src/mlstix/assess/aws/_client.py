@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlstix.assess._inventory import Inventory
+from mlstix.assess._inventory import Inventory, live_resource
 from mlstix.errors import MlstixError
 
 __all__ = [
@@ -136,6 +136,24 @@ class AwsAccess:
                 )
                 self._clients[key] = self.session.client(service, region_name=region, config=config)
             return self._clients[key]
+
+    def add_resource(
+        self, rtype: str, name: str, arn: str, region: str, attrs: Any, scope: str = ""
+    ) -> None:
+        """Record one resource read from AWS, in its CloudFormation shape, on its ARN."""
+        self.inventory.add(
+            live_resource(
+                provider="aws",
+                type=rtype,
+                name=name,
+                ident=arn,
+                attributes=attrs,
+                language="cloudformation",
+                account=self.account,
+                region=region,
+                scope=scope,
+            )
+        )
 
     def region_off(self, region: str) -> bool:
         return region in self._regions_off

@@ -18,7 +18,6 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mlstix.assess._inventory import live_resource
 from mlstix.assess.aws._client import AwsAccess
 
 __all__ = [
@@ -45,19 +44,7 @@ def _pascal(value: Any) -> Any:
 def _add(
     access: AwsAccess, rtype: str, name: str, arn: str, region: str, attrs: Any, scope: str = ""
 ) -> None:
-    access.inventory.add(
-        live_resource(
-            provider="aws",
-            type=rtype,
-            name=name,
-            ident=arn,
-            attributes=attrs,
-            language="cloudformation",
-            account=access.account,
-            region=region,
-            scope=scope,
-        )
-    )
+    access.add_resource(rtype, name, arn, region, attrs, scope)
 
 
 def account_public_access_block(access: AwsAccess, region: str) -> None:

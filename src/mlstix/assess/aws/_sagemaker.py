@@ -13,7 +13,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from mlstix.assess._inventory import live_resource
 from mlstix.assess.aws._client import AwsAccess
 
 __all__ = ["Limits", "collect_sagemaker"]
@@ -30,18 +29,7 @@ class Limits:
 def _add(
     access: AwsAccess, region: str, rtype: str, name: str, arn: str, attrs: Mapping[str, Any]
 ) -> None:
-    access.inventory.add(
-        live_resource(
-            provider="aws",
-            type=rtype,
-            name=name,
-            ident=arn,
-            attributes=attrs,
-            language="cloudformation",
-            account=access.account,
-            region=region,
-        )
-    )
+    access.add_resource(rtype, name, arn, region, attrs)
 
 
 def collect_sagemaker(access: AwsAccess, region: str) -> None:
