@@ -12,19 +12,23 @@ workspace's managed network isolation the workspace decides egress instead).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mlstix.scan.iac._values import is_unknown, lookup, norm
+from mlstix.scan.iac._values import Expr, is_unknown, lookup, norm
 from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac._policy import decode_json_value
+from mlstix.scan.rules.iac._refs import refers_to
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
 
 __all__ = ["LOGIC", "arm_like"]
 
 _ENDPOINT = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 _DEPLOYMENT = f"{_ENDPOINT}/deployments"
-_ISOLATED = ("allowonlyapprovedoutbound", "allowinternetoutbound")
+_WORKSPACE = "Microsoft.MachineLearningServices/workspaces"
+_WS_IN_ID = re.compile(r"(?i)/workspaces/([^/]+)/onlineEndpoints/")
+_WS_ID_END = re.compile(r"(?i)/providers/Microsoft\.MachineLearningServices/workspaces/([^/]+)/?$")
 
 
 def arm_like(ctx: Context, arm_type: str) -> Iterator[tuple[Resource, Mapping[str, Any] | None]]:
@@ -87,33 +91,117 @@ def _endpoint_public(ctx: Context) -> Iterator[Hit]:
         )
 
 
-def _isolated_workspaces(ctx: Context) -> bool:
+def _workspaces(ctx: Context) -> list[tuple[Resource, set[str], Any]]:
+    """Every workspace of the scan: the resource, the names it is known by (lower case) and its
+    managed network isolation mode (None when not set, an expression when not known)."""
+    out: list[tuple[Resource, set[str], Any]] = []
     for r in ctx.of_type("terraform", "azurerm_machine_learning_workspace"):
-        if norm(lookup(r.attributes, "managed_network.isolation_mode")) in _ISOLATED:
-            return True
-    for _r, props in arm_like(ctx, "Microsoft.MachineLearningServices/workspaces"):
-        if props and norm(lookup(props, "managedNetwork.isolationMode")) in _ISOLATED:
-            return True
-    return False
+        names = {str(r.attributes.get("name") or "")}
+        out.append((r, names, lookup(r.attributes, "managed_network.isolation_mode")))
+    for r, props in arm_like(ctx, _WORKSPACE):
+        names = {str(r.attributes.get("name") or ""), r.name if r.dialect == "arm" else ""}
+        mode = lookup(props, "managedNetwork.isolationMode") if props is not None else Expr("?")
+        out.append((r, names, mode))
+    return [(r, {n.lower() for n in names if n and not is_unknown(n)}, m) for r, names, m in out]
+
+
+def _workspace_name(
+    ctx: Context, dep: Resource, workspaces: list[tuple[Resource, set[str], Any]]
+) -> tuple[str | None, Resource | None]:
+    """The workspace a deployment belongs to: its name from the resource id, the ARM name
+    ``ws/endpoint/deployment`` or azapi ``parent_id``, or the Terraform workspace resource its
+    endpoint's ``parent_id`` refers to."""
+    dep_id = dep.attributes.get("id")
+    if isinstance(dep_id, str) and not is_unknown(dep_id):
+        for ws, names, _mode in workspaces:
+            wid = ws.attributes.get("id")
+            if isinstance(wid, str) and dep_id.lower().startswith(f"{wid.lower()}/"):
+                return (sorted(names) or [ws.name])[0], ws  # same name in two groups: by id
+    texts = [dep_id, dep.attributes.get("name"), dep.attributes.get("parent_id")]
+    for text in texts:
+        if isinstance(text, str) and not is_unknown(text):
+            m = _WS_IN_ID.search(text)
+            if m:
+                return m.group(1).lower(), None
+    name = dep.attributes.get("name")
+    if dep.dialect == "arm" and isinstance(name, str) and not is_unknown(name):
+        parts = name.split("/")
+        if len(parts) == 3:
+            return parts[0].lower(), None
+    parent = dep.attributes.get("parent_id")
+    if dep.dialect != "terraform" or parent is None:
+        return None, None
+    for ep, _props in arm_like(ctx, _ENDPOINT):
+        if ep.dialect == "terraform" and ep.scope == dep.scope and refers_to(parent, ep):
+            ep_parent = ep.attributes.get("parent_id")
+            if isinstance(ep_parent, str) and not is_unknown(ep_parent):
+                m = _WS_ID_END.search(ep_parent)
+                if m:
+                    return m.group(1).lower(), None
+            for ws, _names, _mode in workspaces:
+                if ws.scope == dep.scope and refers_to(ep_parent, ws):
+                    return None, ws
+    return None, None
 
 
 def _deployment_egress(ctx: Context) -> Iterator[Hit]:
-    if _isolated_workspaces(ctx):
-        return  # the workspace's managed network decides egress of its deployments
+    """Judged per workspace: a workspace's managed network decides the egress of its managed
+    deployments (AllowOnlyApprovedOutbound blocks it, AllowInternetOutbound allows it, and the
+    deployment's own egressPublicNetworkAccess applies only without one)."""
+    workspaces = _workspaces(ctx)
     for r, props in arm_like(ctx, _DEPLOYMENT):
         if props is None:
             continue
         if norm(props.get("endpointComputeType", "Managed")) != "managed":
             continue  # Kubernetes online deployments have no such setting
+        name, ws = _workspace_name(ctx, r, workspaces)
+        matches = [
+            (w, names, m)
+            for w, names, m in workspaces
+            if w.scope == r.scope and (w is ws if ws is not None else name in names)
+        ]
+        if (
+            name is None
+            and ws is None
+            and any(
+                w.scope == r.scope and m is not None and norm(m) != "disabled"
+                for w, _names, m in workspaces
+            )
+        ):
+            continue  # its workspace is not known, and one of the template's may isolate it
+        mode = matches[0][2] if matches else None
+        if matches:
+            shown: str | None = min(matches[0][1], default=matches[0][0].name)
+        else:
+            shown = name
+        where = f"in workspace {shown}: " if shown else ""
+        evidence: dict[str, Any] = {"workspace": shown} if shown else {}
+        if is_unknown(mode) or norm(mode) == "allowonlyapprovedoutbound":
+            continue
+        if norm(mode) == "allowinternetoutbound":
+            yield Hit(
+                r,
+                f"{where}the workspace's managed network isolationMode is AllowInternetOutbound: "
+                "the model container can reach the internet (the deployment's own "
+                "egressPublicNetworkAccess does not apply under a managed network)",
+                {
+                    **evidence,
+                    "attribute": "workspace properties.managedNetwork.isolationMode",
+                    "value": "AllowInternetOutbound",
+                },
+            )
+            continue
         egress = props.get("egressPublicNetworkAccess")
         if is_unknown(egress) or norm(egress) == "disabled":
             continue
         yield Hit(
             r,
-            "egressPublicNetworkAccess is "
+            where
+            + "egressPublicNetworkAccess is "
             + ("not set (default Enabled)" if egress is None else str(egress))
             + ": the model container can reach the internet",
             {
+                **evidence,
                 "attribute": "properties.egressPublicNetworkAccess",
                 "value": "Enabled" if egress is None else str(egress),
                 "provider_default": egress is None,
