@@ -8,10 +8,12 @@ shared ``report_options``/``emit`` (formats, ``--fail-on`` and exit codes of DES
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -38,37 +40,72 @@ def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
     return int(number * _SIZE_UNITS[unit])
 
 
-def _common(func: F) -> F:
-    func = report_options(func)
-    func = click.option(
-        "--jobs",
-        "-j",
-        type=click.IntRange(1, 64),
-        default=8,
-        show_default=True,
-        help="Concurrent API calls (bounded per run; the SDK's adaptive retries on throttling).",
-    )(func)
-    func = click.option(
-        "--snapshot-out",
-        type=click.Path(path_type=Path, file_okay=False),
-        metavar="DIR",
-        help="Also save what was read to DIR/snapshot.json (no credentials, secrets redacted); "
-        "judge it later with `mlstix assess snapshot DIR`.",
-    )(func)
-    func = click.option(
-        "--max-artifact-size",
-        default="2G",
-        show_default=True,
-        callback=_size,
-        metavar="SIZE",
-        help="Largest artifact --scan-artifacts copies (e.g. 512M, 2G).",
-    )(func)
-    return click.option(
-        "--scan-artifacts",
-        is_flag=True,
-        help="Copy the model artifact behind each deployed model (read-only, up to the size "
-        "cap) and run the model scanner on it; findings land on the endpoint serving it.",
-    )(func)
+@dataclass(frozen=True)
+class _Run:
+    """The options every assess command shares: how to report, and how to read."""
+
+    fmt: str | None
+    output: str
+    fail_on: str
+    jobs: int = 8
+    scan_artifacts: bool = False
+    max_artifact_size: int = 0
+    snapshot_out: Path | None = None
+
+
+def _run_options(*, reading: bool) -> Callable[[F], F]:
+    """Declare the shared options (report options, and with ``reading`` --scan-artifacts,
+    --max-artifact-size, --snapshot-out, --jobs) and hand them to the command as one ``run``."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def command(*args: Any, fmt: str | None, output: str, fail_on: str, **kwargs: Any) -> Any:
+            shared = {k: kwargs.pop(k) for k in _READING if k in kwargs}
+            run = _Run(fmt=fmt, output=output, fail_on=fail_on, **shared)
+            return func(*args, run=run, **kwargs)
+
+        wrapped = report_options(command)
+        if not reading:
+            return cast(F, wrapped)
+        wrapped = click.option(
+            "--jobs",
+            "-j",
+            type=click.IntRange(1, 64),
+            default=8,
+            show_default=True,
+            help="Concurrent API calls (bounded per run; the SDK's adaptive retries on "
+            "throttling).",
+        )(wrapped)
+        wrapped = click.option(
+            "--snapshot-out",
+            type=click.Path(path_type=Path, file_okay=False),
+            metavar="DIR",
+            help="Also save what was read to DIR/snapshot.json (no credentials, secrets "
+            "redacted); judge it later with `mlstix assess snapshot DIR`.",
+        )(wrapped)
+        wrapped = click.option(
+            "--max-artifact-size",
+            default="2G",
+            show_default=True,
+            callback=_size,
+            metavar="SIZE",
+            help="Largest artifact --scan-artifacts copies (e.g. 512M, 2G).",
+        )(wrapped)
+        return cast(
+            F,
+            click.option(
+                "--scan-artifacts",
+                is_flag=True,
+                help="Copy the model artifact behind each deployed model (read-only, up to the "
+                "size cap) and run the model scanner on it; findings land on the endpoint "
+                "serving it.",
+            )(wrapped),
+        )
+
+    return decorate
+
+
+_READING = ("jobs", "scan_artifacts", "max_artifact_size", "snapshot_out")
 
 
 @click.group("assess")
@@ -76,17 +113,7 @@ def assess() -> None:
     """Assess a running ML estate (read-only APIs) with the knowledge base's rules."""
 
 
-def _finish(
-    inventory: Any,
-    artifacts: Sequence[Any],
-    *,
-    scan: bool,
-    max_size: int,
-    snapshot_out: Path | None,
-    fmt: str | None,
-    output: str,
-    fail_on: str,
-) -> None:
+def _finish(inventory: Any, artifacts: Sequence[Any], run: _Run) -> None:
     from mlstix.assess import evaluate_inventory, save_snapshot
     from mlstix.assess._artifacts import scan_artifacts
     from mlstix.cli._console import err_console
@@ -98,20 +125,20 @@ def _finish(
         kb = None
     extra: list[Any] = []
     extra_scanned: list[Any] = []
-    if scan and artifacts and kb is not None:
-        result = scan_artifacts(artifacts, kb, max_size=max_size)
+    if run.scan_artifacts and artifacts and kb is not None:
+        result = scan_artifacts(artifacts, kb, max_size=run.max_artifact_size)
         extra, extra_scanned = result.findings, result.scanned
         inventory.errors.extend(result.errors)
         inventory.notes.extend(result.notes)
-    elif scan:
+    elif run.scan_artifacts:
         inventory.note("--scan-artifacts: no deployed model names an artifact to scan")
-    if snapshot_out is not None:
-        path = save_snapshot(inventory, snapshot_out)
+    if run.snapshot_out is not None:
+        path = save_snapshot(inventory, run.snapshot_out)
         err_console.print(f"snapshot written to {path}", highlight=False)
     report = evaluate_inventory(inventory, kb, extra_findings=extra, extra_scanned=extra_scanned)
     for note in sorted(inventory.notes):
         err_console.print(f"note: {note}", highlight=False, markup=False)
-    sys.exit(emit(report, fmt, output, fail_on, skip_hint=_HINT))
+    sys.exit(emit(report, run.fmt, run.output, run.fail_on, skip_hint=_HINT))
 
 
 @assess.command("aws")
@@ -124,18 +151,12 @@ def _finish(
     help="Region to read (repeatable; default: the profile's region).",
 )
 @click.option("--all-regions", is_flag=True, help="Every region enabled for the account.")
-@_common
+@_run_options(reading=True)
 def aws(
     profile: str | None,
     regions: tuple[str, ...],
     all_regions: bool,
-    scan_artifacts: bool,
-    max_artifact_size: int,
-    snapshot_out: Path | None,
-    jobs: int,
-    fmt: str | None,
-    output: str,
-    fail_on: str,
+    run: _Run,
 ) -> None:
     """Read SageMaker and what it depends on (S3, KMS, ECR, IAM, CloudTrail, GuardDuty).
 
@@ -148,18 +169,9 @@ def aws(
     if all_regions and regions:
         raise click.UsageError("--region and --all-regions exclude each other")
     inventory, artifacts = collect_aws(
-        AwsOptions(profile=profile, regions=regions, all_regions=all_regions, jobs=jobs)
+        AwsOptions(profile=profile, regions=regions, all_regions=all_regions, jobs=run.jobs)
     )
-    _finish(
-        inventory,
-        artifacts,
-        scan=scan_artifacts,
-        max_size=max_artifact_size,
-        snapshot_out=snapshot_out,
-        fmt=fmt,
-        output=output,
-        fail_on=fail_on,
-    )
+    _finish(inventory, artifacts, run)
 
 
 @assess.command("azure")
@@ -179,18 +191,12 @@ def aws(
     help="Azure Resource Manager endpoint (sovereign clouds: https://management.chinacloudapi.cn, "
     "https://management.usgovcloudapi.net).",
 )
-@_common
+@_run_options(reading=True)
 def azure(
     subscription: str,
     resource_groups: tuple[str, ...],
     arm_endpoint: str,
-    scan_artifacts: bool,
-    max_artifact_size: int,
-    snapshot_out: Path | None,
-    jobs: int,
-    fmt: str | None,
-    output: str,
-    fail_on: str,
+    run: _Run,
 ) -> None:
     """Read Azure Machine Learning workspaces, computes, endpoints, deployments, registries and
     the storage accounts, key vaults and container registries they use (Reader role suffices).
@@ -207,20 +213,11 @@ def azure(
         AzureOptions(
             subscription=subscription,
             resource_groups=resource_groups,
-            jobs=jobs,
+            jobs=run.jobs,
             endpoint=arm_endpoint,
         )
     )
-    _finish(
-        inventory,
-        artifacts,
-        scan=scan_artifacts,
-        max_size=max_artifact_size,
-        snapshot_out=snapshot_out,
-        fmt=fmt,
-        output=output,
-        fail_on=fail_on,
-    )
+    _finish(inventory, artifacts, run)
 
 
 @assess.command("gcp")
@@ -232,17 +229,11 @@ def azure(
     metavar="REGION",
     help="Vertex AI region (repeatable; default us-central1).",
 )
-@_common
+@_run_options(reading=True)
 def gcp(
     project: str,
     locations: tuple[str, ...],
-    scan_artifacts: bool,
-    max_artifact_size: int,
-    snapshot_out: Path | None,
-    jobs: int,
-    fmt: str | None,
-    output: str,
-    fail_on: str,
+    run: _Run,
 ) -> None:
     """Read Vertex AI (endpoints, models, datasets, featurestores, metadata stores,
     tensorboards, index endpoints, recent custom and pipeline jobs), Workbench instances, the
@@ -256,18 +247,9 @@ def gcp(
     from mlstix.assess.gcp import GcpOptions, collect_gcp
 
     inventory, artifacts = collect_gcp(
-        GcpOptions(project=project, locations=locations or ("us-central1",), jobs=jobs)
+        GcpOptions(project=project, locations=locations or ("us-central1",), jobs=run.jobs)
     )
-    _finish(
-        inventory,
-        artifacts,
-        scan=scan_artifacts,
-        max_size=max_artifact_size,
-        snapshot_out=snapshot_out,
-        fmt=fmt,
-        output=output,
-        fail_on=fail_on,
-    )
+    _finish(inventory, artifacts, run)
 
 
 @assess.command("kubernetes")
@@ -283,18 +265,12 @@ def gcp(
     metavar="NS",
     help="Namespace to read (repeatable; default: all namespaces).",
 )
-@_common
+@_run_options(reading=True)
 def kubernetes(
     kubeconfig: str | None,
     context: str | None,
     namespaces: tuple[str, ...],
-    scan_artifacts: bool,
-    max_artifact_size: int,
-    snapshot_out: Path | None,
-    jobs: int,
-    fmt: str | None,
-    output: str,
-    fail_on: str,
+    run: _Run,
 ) -> None:
     """Read the model servers a cluster runs (KServe, Seldon, Triton, vLLM, ...) and judge them
     with the IaC Kubernetes rules, as the API server returns them (GET requests only).
@@ -305,26 +281,17 @@ def kubernetes(
     from mlstix.assess.kubernetes import KubeOptions, collect_kubernetes
 
     inventory = collect_kubernetes(
-        KubeOptions(context=context, namespaces=namespaces, jobs=jobs, kubeconfig=kubeconfig)
+        KubeOptions(context=context, namespaces=namespaces, jobs=run.jobs, kubeconfig=kubeconfig)
     )
-    if scan_artifacts:
+    if run.scan_artifacts:
         inventory.note("--scan-artifacts reads cloud model stores; it is not available here")
-    _finish(
-        inventory,
-        [],
-        scan=False,
-        max_size=max_artifact_size,
-        snapshot_out=snapshot_out,
-        fmt=fmt,
-        output=output,
-        fail_on=fail_on,
-    )
+    _finish(inventory, [], replace(run, scan_artifacts=False))
 
 
 @assess.command("snapshot")
 @click.argument("folder", type=click.Path(path_type=Path))
-@report_options
-def snapshot(folder: Path, fmt: str | None, output: str, fail_on: str) -> None:
+@_run_options(reading=False)
+def snapshot(folder: Path, run: _Run) -> None:
     """Judge a snapshot saved by --snapshot-out with today's rules, offline.
 
     Exit 0: nothing at or above --fail-on; 1: findings at or above it; 2: the snapshot could
@@ -333,13 +300,4 @@ def snapshot(folder: Path, fmt: str | None, output: str, fail_on: str) -> None:
     from mlstix.assess import load_snapshot
 
     inventory = load_snapshot(folder)
-    _finish(
-        inventory,
-        [],
-        scan=False,
-        max_size=0,
-        snapshot_out=None,
-        fmt=fmt,
-        output=output,
-        fail_on=fail_on,
-    )
+    _finish(inventory, [], run)
