@@ -174,11 +174,15 @@ def serve(
             "keys travel in clear (use --certfile/--keyfile, or a TLS proxy in front)"
         )
 
-    def ready() -> None:
+    def ready(listening: str) -> None:
+        # The socket's address: with --port 0, the port the system gave.
+        where = cfg.public_url.rstrip("/") if cfg.public_url else listening
+        also = f"listening on {listening}, " if cfg.public_url else ""
+        processes = f"{cfg.workers} process{'es' * (cfg.workers > 1)}"
         err_console.print(
-            f"TAXII 2.1 discovery at {escape(cfg.base_url)}/taxii2/ "
-            f"(database {escape(_redact(cfg.db_url))}, {cfg.workers} process"
-            f"{'es' * (cfg.workers > 1)})"
+            f"TAXII 2.1 discovery at {escape(where)}/taxii2/ "
+            f"({escape(also)}database {escape(_redact(cfg.db_url))}, {processes})",
+            soft_wrap=True,
         )
 
     run(cfg, access_log=access_log, ready=ready)

@@ -1,4 +1,5 @@
-"""Running the TAXII server with uvicorn: its HTTP protocol with guards, and ``--workers``.
+"""Running the TAXII server with uvicorn: its HTTP protocol with guards, ``--workers``, the
+listening socket and how the server stops.
 
 uvicorn has no timeout for reading a request's headers and no cap on open connections, so a
 client that opens connections and sends requests a byte at a time ("slowloris") holds them open
@@ -8,25 +9,52 @@ byte (or after the connection opened) gets 408 and is closed; headers larger tha
 a connection beyond ``max_connections`` gets 503 and is closed at once. The limits are per
 process; put the server behind a reverse proxy on a network (docs/taxii.md).
 
-With ``workers`` > 1, uvicorn starts that many processes sharing the listening socket. The parent
-prepares the database once (collections, users, the knowledge base); each worker then opens it
-without writing (:func:`worker_app`, settings passed in ``MLSTIX_TAXII_WORKER_CONFIG``).
+The socket is bound and listening before the app is prepared (:func:`listen`): a port in use is
+one line, and the address printed is the one the system gave (``--port 0``). With ``workers`` > 1
+that socket is shared by that many processes started by uvicorn's supervisor. The parent prepares
+the database once (collections, users, the knowledge base); each worker then opens it without
+writing (:func:`worker_app`, settings passed in ``MLSTIX_TAXII_WORKER_CONFIG``).
+
+Stopping: SIGINT (Ctrl-C) and SIGTERM both shut down gracefully (requests in flight get up to 5 s);
+:func:`run` then raises ``KeyboardInterrupt`` for SIGINT (the command line exits 130, as every
+command does on Ctrl-C) and returns for SIGTERM (exit 0, a requested stop). Workers start with
+SIGINT ignored: a Ctrl-C at the terminal reaches the whole process group, and a worker still
+starting would print a ``KeyboardInterrupt`` traceback; the parent stops them with SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import os
-from collections.abc import Callable
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable, Generator
 from dataclasses import asdict
+from types import FrameType
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
 
+from mlstix.errors import MlstixError
 from mlstix.taxii.config import ConfigUser, ServerConfig
 
-__all__ = ["GuardedProtocol", "configure", "run", "uvicorn_config", "worker_app"]
+__all__ = [
+    "GuardedProtocol",
+    "ServeError",
+    "bound_url",
+    "configure",
+    "listen",
+    "run",
+    "uvicorn_config",
+    "worker_app",
+]
 
 _ENV = "MLSTIX_TAXII_WORKER_CONFIG"
 MAX_HEADER_BYTES = 64 * 1024
@@ -110,15 +138,15 @@ def _uvicorn_settings(config: ServerConfig) -> dict[str, Any]:
 
 
 def uvicorn_config(app: Any, config: ServerConfig, **extra: Any) -> Any:
-    import uvicorn
-
     configure(config)
     return uvicorn.Config(app, **_uvicorn_settings(config), **extra)
 
 
 def worker_app() -> Any:
     """The app of one worker process (a uvicorn factory). The settings come through the
-    environment, which, unlike arguments, other users cannot read."""
+    environment, which, unlike arguments, other users cannot read. A worker that cannot open
+    the database says so in one line and exits with uvicorn's start-failure code, which stops
+    the parent (otherwise it would restart the worker for ever)."""
     raw = json.loads(os.environ[_ENV])
     raw["users"] = tuple(
         ConfigUser(u["name"], u["password_hash"], tuple(u["read"]), tuple(u["write"]))
@@ -126,31 +154,140 @@ def worker_app() -> Any:
     )
     config = ServerConfig(**raw)
     configure(config)
+    from uvicorn.config import STARTUP_FAILURE
+
+    from mlstix.errors import MlstixError
     from mlstix.taxii.app import create_app
 
-    return create_app(config)
+    try:
+        return create_app(config)
+    except MlstixError as exc:
+        sys.stderr.write(f"error: worker {os.getpid()}: {exc}\n")
+        sys.exit(STARTUP_FAILURE)
 
 
-def run(config: ServerConfig, *, access_log: bool, ready: Callable[[], None]) -> None:
-    """Serve until interrupted: in this process, or in ``config.workers`` processes.
-    ``ready`` runs once the database is open and prepared."""
-    import uvicorn
+class ServeError(MlstixError):
+    """The server cannot listen or start."""
 
+
+_LISTEN_HINTS = {
+    errno.EADDRINUSE: "choose another --port (0 picks a free one) or stop what holds it",
+    errno.EADDRNOTAVAIL: "--host must be an address of this machine (or 0.0.0.0 for all)",
+    errno.EACCES: "ports below 1024 need privileges: use a higher --port behind a proxy",
+}
+
+
+def listen(config: ServerConfig) -> socket.socket:
+    """The listening socket for ``config`` (port 0: one the system picks)."""
+    host = config.host
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, config.port))
+        sock.listen(2048)  # clients that come while the app is prepared wait, not fail
+    except OSError as exc:
+        sock.close()
+        reason = (exc.strerror or str(exc)).lower()
+        hint = _LISTEN_HINTS.get(exc.errno or 0, "")
+        raise ServeError(f"cannot listen on {host}:{config.port}: {reason}", hint=hint) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def bound_url(config: ServerConfig, sock: socket.socket) -> str:
+    """The base URL of the listening socket: the real port when 0 was asked for."""
+    port = sock.getsockname()[1]
+    scheme = "https" if config.certfile else "http"
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    return f"{scheme}://{host}:{port}"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, remembering the first signal it got; unlike uvicorn, it does not raise
+    that signal again after the shutdown (SIGTERM would then kill the process)."""
+
+    stopped_by: int | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        old = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.stopped_by is None:
+            self.stopped_by = sig
+        super().handle_exit(sig, frame)
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor of worker processes, remembering what stopped it."""
+
+    stopped_by: int | None = None
+
+    def init_processes(self) -> None:
+        # The workers start with SIGINT ignored (an ignored signal stays so through exec). It is
+        # blocked here meanwhile, so a Ctrl-C in that moment waits for the parent's handler.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            super().init_processes()
+        finally:
+            signal.signal(signal.SIGINT, handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+    def handle_int(self) -> None:
+        self.stopped_by = self.stopped_by or signal.SIGINT
+        super().handle_int()
+
+    def handle_term(self) -> None:
+        self.stopped_by = self.stopped_by or signal.SIGTERM
+        super().handle_term()
+
+
+def _stopped(by: int | None, started: bool) -> None:
+    if by == signal.SIGINT:
+        raise KeyboardInterrupt
+    if by is None and not started:
+        raise ServeError("the server did not start (the reason is in the log above)")
+
+
+def run(config: ServerConfig, *, access_log: bool, ready: Callable[[str], None]) -> None:
+    """Serve until SIGINT (raises ``KeyboardInterrupt``) or SIGTERM (returns), in this
+    process or in ``config.workers`` processes. ``ready`` gets the base URL listened on, once
+    the database is open and prepared."""
     from mlstix.taxii.app import create_app
 
-    app = create_app(config)  # prepares the database once; workers only read it at start
-    ready()
-    if config.workers <= 1:
-        settings = uvicorn_config(app, config, log_level="info", access_log=access_log)
-        uvicorn.Server(settings).run()
-        return
-    app.state.server.store.close()
-    os.environ[_ENV] = json.dumps(asdict(config.with_overrides(load_kb=False)))
-    uvicorn.run(
-        "mlstix.taxii._serve:worker_app",
-        factory=True,
-        workers=config.workers,
-        log_level="info",
-        access_log=access_log,
-        **_uvicorn_settings(config),
-    )
+    sock = listen(config)
+    try:
+        app = create_app(config)  # prepares the database once; workers only read it at start
+        ready(bound_url(config, sock))
+        if config.workers <= 1:
+            settings = uvicorn_config(app, config, log_level="info", access_log=access_log)
+            server = _Server(settings)
+            server.run(sockets=[sock])
+            _stopped(server.stopped_by, server.started)
+            return
+        app.state.server.store.close()
+        os.environ[_ENV] = json.dumps(asdict(config.with_overrides(load_kb=False)))
+        settings = uvicorn.Config(
+            "mlstix.taxii._serve:worker_app",
+            factory=True,
+            workers=config.workers,
+            log_level="info",
+            access_log=access_log,
+            **_uvicorn_settings(config),
+        )
+        supervisor = _Supervisor(settings, sockets=[sock])
+        supervisor.run()
+        # Without a signal, the supervisor stops only when a worker could not start.
+        _stopped(supervisor.stopped_by, started=False)
+    finally:
+        sock.close()
