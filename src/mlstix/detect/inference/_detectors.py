@@ -30,6 +30,7 @@ A client's queries are judged in small batches with array operations; what depen
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,11 +40,11 @@ import numpy.typing as npt
 from mlstix.detect.inference._baseline import REPEAT, Baseline
 from mlstix.detect.inference._prada import Prada, sq_dists
 
-__all__ = ["PROFILES", "ClientState", "Detection", "Profile", "repeated_steps"]
+__all__ = ["PROFILES", "ClientState", "Detection", "Profile", "Where", "repeated_steps"]
 
 Matrix = npt.NDArray[np.float32]
-_BATCH = 64  # PRADA is tested at most once per this many of a client's queries
-_TEMPLATES = 64  # recent steps a new one is compared with
+_SEGMENT = 64  # PRADA is tested at most once per this many of a client's queries
+_BLOCK = 256  # a client's queries are judged this many at a time
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,19 @@ class Detection:
     time: float | None
 
 
+_AGREE = 0.05  # two steps agree on a feature within this share of the larger
+_QUORUM = 0.8  # ... on at least this share of the features where both moved
+_LOOKBACK = 64  # a step is compared with this many earlier steps of the client
+# The exact test is elementwise over every pair of steps; a bound taken with two matrix
+# products skips the pairs that cannot pass it. Agreeing features have log-steps within
+# c = -log(0.95) of each other, so cos(w * (log a - log b)) >= cos(0.5) for w = 0.5 / c; any
+# other feature is >= -1. A pair agreeing on a share q >= 0.8 of its M common movers therefore
+# has sum(cos) >= M * (0.8 * (1 + cos 0.5) - 1). Natural steps differ at random, and their
+# cosines sum to about 0.
+_OMEGA = 0.5 / (-math.log(1.0 - _AGREE) + 1e-3)
+_BOUND = _QUORUM * (1.0 + math.cos(0.5)) - 1.0
+
+
 def repeated_steps(
     steps: Matrix,
     ends: npt.NDArray[np.float64],
@@ -88,41 +102,60 @@ def repeated_steps(
     template_ends: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.bool_]:
     """Which rows of ``steps`` (each query's absolute difference to its nearest earlier query,
-    per feature; NaN where there is none) repeat an earlier step of the same client between
-    other queries: within 5 % on at least 80 % of the features where both moved (at least a
-    quarter of them). Synthetic augmentation moves every query by the same ``lambda`` per
-    feature (only the signs differ), whatever scale the attacker chose; natural neighbours
-    differ by amounts that do not repeat. ``ends`` are fingerprints of the two queries each
-    step joins: the same two natural queries met again (a resubmission) are not a repeat."""
+    per feature; NaN where there is none) repeat one of the client's ``_LOOKBACK`` earlier
+    steps (``templates``, then this batch's own): within 5 % on at least 80 % of the features
+    where both moved (at least a quarter of them). Synthetic augmentation moves every query by
+    the same ``lambda`` per feature (only the signs differ), whatever scale the attacker chose;
+    natural neighbours differ by amounts that do not repeat. ``ends`` are fingerprints of the
+    two queries each step joins: the same two natural queries met again (a resubmission) are
+    not a repeat."""
     k = len(steps)
-    if k == 0:
-        return np.zeros(0, dtype=np.bool_)
-    pool = np.concatenate([templates, steps])  # earlier steps, then this batch's own
-    pool_ends = np.concatenate([template_ends, ends])
-    # only pairs of steps of about the same length can agree feature by feature (cheap test)
-    lengths = np.sqrt(np.einsum("ij,ij->i", np.nan_to_num(pool), np.nan_to_num(pool)))
-    mine = lengths[len(templates) :]
-    with np.errstate(invalid="ignore"):
-        near: npt.NDArray[np.bool_] = np.abs(mine[:, None] - lengths[None, :]) <= 0.2 * (
-            np.maximum(mine[:, None], lengths[None, :])
-        )
-    mine_ok = np.asarray(np.isfinite(steps).all(axis=1), dtype=np.bool_)
-    pool_ok = np.asarray(np.isfinite(pool).all(axis=1), dtype=np.bool_)
-    whole = mine_ok[:, None] & pool_ok[None, :]
-    near = np.logical_and(near, whole)
-    near[:, len(templates) :][np.triu_indices(k)] = False  # only earlier steps count
-    shared = (ends[:, None, :, None] == pool_ends[None, :, None, :]).any(axis=(2, 3))
-    rows, cols = np.nonzero(near & ~shared)
     out = np.zeros(k, dtype=np.bool_)
+    ok = np.isfinite(steps).all(axis=1)
+    mine = steps[ok]
+    n = len(mine)
+    if n == 0:
+        return out
+    t = len(templates)
+    pool = np.concatenate([templates, mine]) if t else mine
+    pool_ends = np.concatenate([template_ends, ends[ok]]) if t else ends[ok]
+    # query r (pool row t + r) meets the _LOOKBACK pool rows before it
+    gap = (t + np.arange(n))[:, None] - np.arange(t + n)[None, :]
+    candidate = (gap > 0) & (gap <= _LOOKBACK)
+    # only pairs of steps of about the same length can agree feature by feature
+    lengths = np.sqrt(np.einsum("ij,ij->i", pool, pool))
+    mine_len = lengths[t:, None]
+    candidate &= np.abs(mine_len - lengths[None, :]) <= 0.2 * np.maximum(mine_len, lengths)
+    moved = pool > 1e-6
+    moved32 = moved.astype(np.float32)
+    common = moved32[t:] @ moved32.T
+    candidate &= common >= max(3, steps.shape[1] // 4)
+    if not candidate.any():
+        return out
+    with np.errstate(divide="ignore"):
+        angle = np.where(moved, np.log(np.where(moved, pool, 1.0)) * _OMEGA, 0.0)
+    waves = np.concatenate([np.cos(angle) * moved32, np.sin(angle) * moved32], axis=1)
+    waves = waves.astype(np.float32)
+    agreement = waves[t:] @ waves.T
+    candidate &= agreement >= _BOUND * common - 1e-3 * common - 0.01
+    rows, cols = np.nonzero(candidate)
     if rows.size == 0:
         return out
-    a, b = steps[rows], pool[cols]
+    mine_ends = pool_ends[t + rows]
+    other_ends = pool_ends[cols]
+    shared = (mine_ends[:, :, None] == other_ends[:, None, :]).any(axis=(1, 2))
+    rows, cols = rows[~shared], cols[~shared]
+    a, b = pool[t + rows], pool[cols]
     # features pinned at a bound (a pixel already 0) cannot move: compare where both moved
-    moved = (a > 1e-6) & (b > 1e-6)
-    same = np.abs(a - b) <= 0.05 * np.maximum(a, b)
-    movers = moved.sum(axis=1)
-    match = ((same & moved).sum(axis=1) >= 0.8 * movers) & (movers >= max(3, steps.shape[1] // 4))
-    out[rows[match]] = True
+    both = (a > 1e-6) & (b > 1e-6)
+    same = np.abs(a - b) <= _AGREE * np.maximum(a, b)
+    movers = both.sum(axis=1)
+    match = ((same & both).sum(axis=1) >= _QUORUM * movers) & (
+        movers >= max(3, steps.shape[1] // 4)
+    )
+    hit = np.zeros(n, dtype=np.bool_)
+    hit[rows[match]] = True
+    out[np.flatnonzero(ok)] = hit
     return out
 
 
@@ -144,6 +177,28 @@ class _Window:
         self.flags = joined[-self.size :]
         self.total += int(new.sum())
         return counts
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where a batch's queries sit in the logs: the file (an index into ``names``), the line
+    and the time (NaN where the record has none)."""
+
+    names: list[str]
+    files: npt.NDArray[np.int64]
+    lines: npt.NDArray[np.int64]
+    times: npt.NDArray[np.float64]
+
+    def take(self, rows: npt.NDArray[np.int64]) -> Where:
+        return Where(self.names, self.files[rows], self.lines[rows], self.times[rows])
+
+    def at(self, index: int) -> tuple[str, int, float | None]:
+        when = float(self.times[index])
+        return (
+            self.names[int(self.files[index])],
+            int(self.lines[index]),
+            (None if math.isnan(when) else when),
+        )
 
 
 @dataclass
@@ -174,7 +229,7 @@ class ClientState:
         self._steps = _Window(self.window)
         self._templates = np.empty((0, self.dim), dtype=np.float32)
         self._template_ends = np.empty((0, 2), dtype=np.float64)
-        self._probe = np.zeros(0)
+        self._probe = np.random.default_rng(0xF1).normal(size=self.dim)
         self._prada = Prada(self.dim, max(4 * self.window, 2 * self.profile.prada_min))
 
     @property
@@ -185,69 +240,51 @@ class ClientState:
     def sign_steps(self) -> int:
         return self._steps.total
 
-    def _fingerprint(self, rows: Matrix) -> npt.NDArray[np.float64]:
-        """A number per query that equal queries share (a fixed random projection)."""
-        if len(self._probe) != self.dim:
-            self._probe = np.random.default_rng(0xF1).normal(size=self.dim)
-        out: npt.NDArray[np.float64] = rows.astype(np.float64) @ self._probe
-        return out
-
     def nearest_previous(self, batch: Matrix) -> tuple[npt.NDArray[np.float64], Matrix]:
-        """For each row of ``batch``: the distance to the nearest earlier query of this client
-        (its remembered window and the rows before it in ``batch``), and that query (NaN where
-        there is none)."""
+        """For each row of ``batch``: the distance to the nearest of this client's ``window``
+        queries before it (the remembered ones and the rows before it in ``batch``), and that
+        query (NaN where there is none)."""
         k = len(batch)
-        candidates = np.concatenate([self._hist, batch])
+        h = len(self._hist)
+        candidates = np.concatenate([self._hist, batch]) if h else batch
         d = sq_dists(batch, candidates)
-        offset = len(self._hist)
-        d[:, offset:][np.triu_indices(k)] = np.inf
+        gap = (h + np.arange(k))[:, None] - np.arange(h + k)[None, :]
+        d[(gap <= 0) | (gap > self.window)] = np.inf
         best = d.argmin(axis=1)
         nearest = np.sqrt(d[np.arange(k), best])
-        previous = candidates[best].copy()
+        previous = candidates[best]
         previous[~np.isfinite(nearest)] = np.nan
         return nearest, previous
 
-    def update(
-        self,
-        batch: Matrix,
-        labels: npt.NDArray[np.int64],
-        off: npt.NDArray[np.bool_],
-        where: list[tuple[str, int, float | None]],
-        baseline: Baseline,
-    ) -> None:
-        """Judge ``batch`` (this client's next queries, in order) and remember them."""
-        for start in range(0, len(batch), _BATCH):
-            stop = start + _BATCH
-            self._update(
-                batch[start:stop], labels[start:stop], off[start:stop], where[start:stop], baseline
-            )
+    def update(self, batch: Matrix, labels: npt.NDArray[np.int64], off: npt.NDArray[np.bool_],
+               where: Where, baseline: Baseline) -> None:  # fmt: skip
+        """Judge ``batch`` (this client's next queries, in order) and remember them. The
+        result does not depend on how a client's queries are cut into batches."""
+        times = where.times[~np.isnan(where.times)]
+        if times.size:
+            low, high = float(times.min()), float(times.max())
+            self.first_time = low if self.first_time is None else min(self.first_time, low)
+            self.last_time = high if self.last_time is None else max(self.last_time, high)
+        for start in range(0, len(batch), _BLOCK):
+            rows = np.arange(start, min(start + _BLOCK, len(batch)))
+            self._update(batch[rows], labels[rows], off[rows], where.take(rows), baseline)
 
-    def _update(
-        self,
-        batch: Matrix,
-        labels: npt.NDArray[np.int64],
-        off: npt.NDArray[np.bool_],
-        where: list[tuple[str, int, float | None]],
-        baseline: Baseline,
-    ) -> None:
+    def _update(self, batch: Matrix, labels: npt.NDArray[np.int64], off: npt.NDArray[np.bool_],
+                where: Where, baseline: Baseline) -> None:  # fmt: skip
         profile = self.profile
         before = self.queries
         k = len(batch)
-        times = [w[2] for w in where if w[2] is not None]
-        if times:
-            low, high = min(times), max(times)
-            self.first_time = low if self.first_time is None else min(self.first_time, low)
-            self.last_time = high if self.last_time is None else max(self.last_time, high)
         nearest, previous = self.nearest_previous(batch)
         repeat = REPEAT * baseline.nn_radius
         # an exact repeat (a health check, a retry) tells an attacker nothing: not a probe
         dups = (nearest > repeat) & (nearest < profile.dup_ratio * baseline.nn_radius)
-        moves = np.abs(batch - previous).astype(np.float32)
-        ends = np.stack([self._fingerprint(batch), self._fingerprint(previous)], axis=1)
+        moves = np.abs(batch - previous)
+        ends = np.stack([batch @ self._probe, previous @ self._probe], axis=1)
         steps = repeated_steps(moves, ends, self._templates, self._template_ends) & ~dups
         keep = np.isfinite(moves).all(axis=1)
-        self._templates = np.concatenate([self._templates, moves[keep]])[-_TEMPLATES:]
-        self._template_ends = np.concatenate([self._template_ends, ends[keep]])[-_TEMPLATES:]
+        if keep.any():
+            self._templates = np.concatenate([self._templates, moves[keep]])[-_LOOKBACK:]
+            self._template_ends = np.concatenate([self._template_ends, ends[keep]])[-_LOOKBACK:]
         dup_counts = self._dups.push(dups)
         step_counts = self._steps.push(steps)
         off_total = self.off_manifold + np.cumsum(off, dtype=np.int64)
@@ -255,50 +292,45 @@ class ClientState:
         self.queries += k
         self.off_manifold = int(off_total[-1])
         self._hist = np.concatenate([self._hist, batch])[-self.window :]
-        self._prada.add_batch(batch, labels, repeat)
 
-        def fire(detector: str, hits: npt.NDArray[np.bool_], stat: dict[str, Any]) -> None:
-            if detector in self.detections or not hits.any():
-                return
-            i = int(np.argmax(hits))
-            path, line, when = where[i]
-            self.detections[detector] = Detection(detector, before + i + 1, stat, path, line, when)
+        def fire(detector: str, index: int, stat: dict[str, Any]) -> None:
+            path, line, when = where.at(index)
+            self.detections[detector] = Detection(detector, before + index + 1, stat, path,
+                                                  line, when)  # fmt: skip
 
         hit = dup_counts >= profile.dup_count
-        fire(
-            "probing",
-            hit,
-            {
-                "near_duplicates_in_window": int(dup_counts[hit.argmax()]),
-                "window": self.window,
-                "radius": round(profile.dup_ratio * baseline.nn_radius, 6),
-            },
-        )
+        if "probing" not in self.detections and hit.any():
+            i = int(hit.argmax())
+            radius = round(profile.dup_ratio * baseline.nn_radius, 6)
+            stat = {"near_duplicates_in_window": int(dup_counts[i]), "window": self.window,
+                    "radius": radius}  # fmt: skip
+            fire("probing", i, stat)
         hit = step_counts >= profile.dup_count
-        fire(
-            "steps",
-            hit,
-            {"sign_steps_in_window": int(step_counts[hit.argmax()]), "window": self.window},
-        )
+        if "steps" not in self.detections and hit.any():
+            i = int(hit.argmax())
+            fire("steps", i, {"sign_steps_in_window": int(step_counts[i]), "window": self.window})
         hit = (seen >= profile.ood_min) & (off_total >= profile.ood_fraction * seen)
-        index = int(hit.argmax())
-        fire(
-            "coverage",
-            hit,
-            {
-                "off_manifold_share": round(float(off_total[index] / seen[index]), 4),
-                "threshold": profile.ood_fraction,
-            },
-        )
-        if "prada" not in self.detections and self._prada.due(
-            profile.prada_min, profile.prada_every
-        ):
+        if "coverage" not in self.detections and hit.any():
+            i = int(hit.argmax())
+            fire("coverage", i, {"off_manifold_share": round(float(off_total[i] / seen[i]), 4),
+                                 "threshold": profile.ood_fraction})  # fmt: skip
+        # PRADA: tested at the client's queries _SEGMENT, 2 * _SEGMENT, ... (when enough new
+        # distances have come since the last test), whatever the batches
+        cuts = np.flatnonzero(seen % _SEGMENT == 0) + 1
+        start = 0
+        for stop in [*cuts.tolist(), k]:
+            if stop <= start:
+                continue
+            self._prada.add_batch(batch[start:stop], labels[start:stop], repeat)
+            at_test = (before + stop) % _SEGMENT == 0
+            start = stop
+            if not at_test or "prada" in self.detections:
+                continue
+            if not self._prada.due(profile.prada_min, profile.prada_every):
+                continue
             w = self._prada.w()
             self.last_w = w
             if w is not None and w < baseline.prada_delta:
-                stat = {
-                    "shapiro_wilk_w": round(w, 4),
-                    "delta": round(baseline.prada_delta, 4),
-                    "distances": len(self._prada.distances),
-                }
-                fire("prada", np.arange(k) == k - 1, stat)
+                stat = {"shapiro_wilk_w": round(w, 4), "delta": round(baseline.prada_delta, 4),
+                        "distances": len(self._prada.distances)}  # fmt: skip
+                fire("prada", stop - 1, stat)

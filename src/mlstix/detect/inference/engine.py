@@ -10,29 +10,33 @@ client's detectors see its queries in order (see :mod:`._detectors`). Client sta
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from mlstix.detect.inference._baseline import Baseline
 from mlstix.detect.inference._clients import parse_client_key
-from mlstix.detect.inference._detectors import PROFILES, ClientState, Detection
+from mlstix.detect.inference._detectors import PROFILES, ClientState, Where
+from mlstix.detect.inference._fast import FastBatch, fast_reader
 from mlstix.detect.inference._features import DecodeError, decode_input, decode_labels
 from mlstix.detect.inference._records import LogProblem, Record, read_logs
+from mlstix.detect.inference._report import MIN_BASELINE, MIN_QUERIES, finding, not_enough
 from mlstix.errors import UsageError
-from mlstix.findings.model import Finding, Location, Report, ScanError, ScannedFile
+from mlstix.findings.model import Finding, Report, ScanError, ScannedFile
 from mlstix.kb.graph import KnowledgeBase
 
 __all__ = ["InferenceOptions", "detect_inference"]
 
-_MIN_QUERIES = 10  # fewer than this from a client is "not enough data"
-_MIN_BASELINE = 20
+Matrix = npt.NDArray[np.float32]
+
 _ERRORS_LISTED = 5  # per file; the rest are counted
 
 
@@ -45,7 +49,8 @@ class InferenceOptions:
     profile: str = "balanced"
     warmup: int = 2000
     max_clients: int = 100_000
-    chunk: int = 2048
+    chunk: int = 16384
+    columnar: bool = True  # read Data Capture CSV blocks in columns (see ._fast)
 
 
 @dataclass
@@ -57,6 +62,21 @@ class _Item:
     path: str
     line: int
     time: float | None
+
+
+@dataclass
+class _Rows:
+    """Queries that fit the endpoint's input, in columns, in log order."""
+
+    clients: list[str]
+    vectors: Matrix
+    labels: npt.NDArray[np.int64]
+    files: npt.NDArray[np.int64]
+    lines: npt.NDArray[np.int64]
+    times: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.clients)
 
 
 @dataclass
@@ -94,11 +114,17 @@ class _Run:
         self.options = options
         self.profile = PROFILES[options.profile]
         self.key = parse_client_key(options.client_key, options.access_logs)
+        self.fast = (
+            fast_reader(options.client_key, options.model_type) if options.columnar else None
+        )
         self.files: dict[str, _FileStats] = {}
+        self.names: list[str] = []
+        self.file_ids: dict[str, int] = {}
         self.states: OrderedDict[str, ClientState] = OrderedDict()
         self.done: list[tuple[str, ClientState]] = []  # evicted clients that were flagged
         self.volumes: Counter[str] = Counter()
         self.baseline: Baseline | None = None
+        self.owner_ids: dict[str, int] = {}
         self.kind = ""
         self.dim = 0
         self.no_client = 0
@@ -111,14 +137,21 @@ class _Run:
         if len(stats.problems) < _ERRORS_LISTED:
             stats.problems.append(problem)
 
-    def items(self, files: list[tuple[Path, str]]) -> Iterator[_Item]:
+    def entries(self, files: list[tuple[Path, str]]) -> Iterator[_Item | FastBatch]:
+        """The queries of the logs, in order: one by one, or a block at a time in columns."""
         for _, display in files:
             self.files[display] = _FileStats(Counter(), [])
-        for entry in read_logs(files):
+            self.file_ids[display] = len(self.names)
+            self.names.append(display)
+        for entry in read_logs(files, self.fast):
             if isinstance(entry, LogProblem):
                 self.problem(entry)
-                continue
-            yield from self._instances(entry, self.files[entry.path])
+            elif isinstance(entry, FastBatch):
+                self.files[entry.path].shapes[entry.shape] += len(entry.clients)
+                self.volumes.update(entry.clients)
+                yield entry
+            else:
+                yield from self._instances(entry, self.files[entry.path])
 
     def _instances(self, record: Record, stats: _FileStats) -> Iterator[_Item]:
         client = self.key(record)
@@ -140,6 +173,29 @@ class _Run:
         for instance, label in zip(instances, labels, strict=True):
             yield _Item(client, instance.kind, instance.vector, label, record.path, record.line,
                         record.time)  # fmt: skip
+
+    @staticmethod
+    def _items(batch: FastBatch, start: int = 0) -> Iterator[_Item]:
+        for i in range(start, len(batch.clients)):
+            when = float(batch.times[i])
+            label = int(batch.labels[i])
+            yield _Item(batch.clients[i], "numeric", batch.vectors[i],
+                        None if label < 0 else label, batch.path, int(batch.lines[i]),
+                        None if math.isnan(when) else when)  # fmt: skip
+
+    def _columns(self, items: list[_Item]) -> _Rows:
+        return _Rows(
+            [item.client for item in items],
+            np.stack([item.vector for item in items]).astype(np.float32),
+            np.array([-1 if i.label is None else i.label for i in items], dtype=np.int64),
+            np.array([self.file_ids[item.path] for item in items], dtype=np.int64),
+            np.array([item.line for item in items], dtype=np.int64),
+            np.array([np.nan if i.time is None else i.time for i in items], dtype=np.float64),
+        )
+
+    def _batch_rows(self, batch: FastBatch) -> _Rows:
+        files = np.full(len(batch.clients), self.file_ids[batch.path], dtype=np.int64)
+        return _Rows(batch.clients, batch.vectors, batch.labels, files, batch.lines, batch.times)
 
     # -- judging -----------------------------------------------------------------------------
 
@@ -170,7 +226,7 @@ class _Run:
                 per_client[item.client] += 1
                 chosen.append(item)
                 owners.setdefault(item.client, len(owners))
-        if len(chosen) >= _MIN_BASELINE:
+        if len(chosen) >= MIN_BASELINE:
             vectors = np.stack([item.vector for item in chosen]).astype(np.float32)
             spread_from = np.stack([item.vector for item in fitting]).astype(np.float32)
             owner_ids = np.array([owners[item.client] for item in chosen], dtype=np.int64)
@@ -182,27 +238,23 @@ class _Run:
             self.owner_ids = owners
         return fitting
 
-    def judge(self, chunk: list[_Item]) -> None:
+    def judge(self, rows: _Rows) -> None:
         baseline = self.baseline
-        if baseline is None or not chunk:
+        if baseline is None or not len(rows):
             return
-        scaled = baseline.transform(np.stack([item.vector for item in chunk]))
-        owners = np.array([self.owner_ids.get(item.client, -1) for item in chunk], np.int64)
+        scaled = baseline.transform(rows.vectors)
+        known = self.owner_ids
+        owners = np.array([known.get(client, -1) for client in rows.clients], np.int64)
         off = baseline.off_manifold(scaled, owners)
-        order: dict[str, list[int]] = {}
-        for index, item in enumerate(chunk):
-            order.setdefault(item.client, []).append(index)
-        for client, rows in order.items():
-            state = self._state(client)
-            state.update(
-                scaled[rows],
-                np.array(
-                    [-1 if chunk[r].label is None else chunk[r].label for r in rows], np.int64
-                ),
-                off[rows],
-                [(chunk[r].path, chunk[r].line, chunk[r].time) for r in rows],
-                baseline,
-            )
+        codes: dict[str, int] = {}
+        index = np.array([codes.setdefault(c, len(codes)) for c in rows.clients], np.int64)
+        order = np.argsort(index, kind="stable")
+        bounds = np.searchsorted(index[order], np.arange(len(codes) + 1))
+        where = Where(self.names, rows.files, rows.lines, rows.times)
+        for client, code in codes.items():
+            mine = order[bounds[code] : bounds[code + 1]]
+            self._state(client).update(scaled[mine], rows.labels[mine], off[mine],
+                                       where.take(mine), baseline)  # fmt: skip
 
     def _state(self, client: str) -> ClientState:
         state = self.states.get(client)
@@ -226,10 +278,20 @@ class _Run:
             self._run(files)
 
     def _run(self, files: list[tuple[Path, str]]) -> None:
-        stream = self.items(files)
+        stream = self.entries(files)
         warm: list[_Item] = []
-        for item in stream:
-            warm.append(item)
+        rest: FastBatch | None = None
+        rest_from = 0
+        for entry in stream:
+            if isinstance(entry, FastBatch):
+                take = self.options.warmup - len(warm)
+                warm.extend(self._items(entry) if take >= len(entry.clients) else
+                            itertools.islice(self._items(entry), take))  # fmt: skip
+                if take < len(entry.clients):
+                    rest = entry
+                    rest_from = take
+            else:
+                warm.append(entry)
             if len(warm) >= self.options.warmup:
                 break
         if not warm:
@@ -237,95 +299,37 @@ class _Run:
         pending = self.learn(warm)
         size = self.options.chunk
         for start in range(0, len(pending), size):
-            self.judge(pending[start : start + size])
+            self.judge(self._columns(pending[start : start + size]))
+        if rest is not None:
+            self._judge_batch(rest, rest_from)
         chunk: list[_Item] = []
-        for item in stream:
-            if self._fits(item):
-                chunk.append(item)
-                if len(chunk) >= size:
-                    self.judge(chunk)
+        for entry in stream:
+            if isinstance(entry, FastBatch):
+                if chunk:
+                    self.judge(self._columns(chunk))
                     chunk = []
-        self.judge(chunk)
+                self._judge_batch(entry, 0)
+            elif self._fits(entry):
+                chunk.append(entry)
+                if len(chunk) >= size:
+                    self.judge(self._columns(chunk))
+                    chunk = []
+        if chunk:
+            self.judge(self._columns(chunk))
 
-
-_RULES = {
-    "prada": "inference/extraction-prada",
-    "coverage": "inference/extraction-coverage",
-    "probing": "inference/adversarial-probing",
-    "steps": "inference/extraction-synthetic",
-}
-_ATTACK = {
-    "prada": "ml-model-extraction",
-    "coverage": "ml-model-extraction",
-    "probing": "ml-adversarial-example-attacks",
-    "steps": "ml-model-extraction",
-}
-
-
-def _iso(moment: float | None) -> str | None:
-    if moment is None:
-        return None
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _describe(detection: Detection, state: ClientState) -> str:
-    stat = detection.statistic
-    if detection.detector == "prada":
-        return (
-            f"the distances between its queries are not normally distributed (Shapiro–Wilk "
-            f"W = {stat['shapiro_wilk_w']} < {stat['delta']}), as synthetic extraction queries are"
-        )
-    if detection.detector == "steps":
-        return (
-            f"{stat['sign_steps_in_window']} of its last {stat['window']} queries repeat the "
-            "per-feature step of another from an earlier query, as synthetic extraction "
-            "queries made by Jacobian-based augmentation do"
-        )
-    if detection.detector == "coverage":
-        return (
-            f"{stat['off_manifold_share']:.0%} of its queries lie off the endpoint's natural "
-            f"input distribution (threshold {stat['threshold']:.0%}), as extraction sweeps of "
-            "the input space and adversarial searches do"
-        )
-    return (
-        f"{stat['near_duplicates_in_window']} of its last {stat['window']} queries are near "
-        "duplicates of earlier ones, as query-based adversarial attacks send"
-    )
-
-
-def _finding(
-    kb: KnowledgeBase, client: str, state: ClientState, detection: Detection, median: float
-) -> Finding:
-    from mlstix.scan.rules import load_rules
-
-    rule = load_rules("inference")[_RULES[detection.detector]]
-    span = f"{_iso(state.first_time)} to {_iso(state.last_time)}" if state.first_time else ""
-    message = (
-        f"client {client}: {state.queries} queries{' from ' + span if span else ''}; "
-        f"{_describe(detection, state)}; flagged at query {detection.query}"
-    )
-    evidence: dict[str, Any] = {
-        "client": client,
-        "detector": detection.detector,
-        "attack_pattern": _ATTACK[detection.detector],
-        "queries": state.queries,
-        "queries_until_detection": detection.query,
-        "first_seen": _iso(state.first_time),
-        "last_seen": _iso(state.last_time),
-        "detected_at": _iso(detection.time),
-        "volume_vs_median_client": round(state.queries / median, 2) if median else None,
-        **detection.statistic,
-    }
-    return Finding(
-        rule_id=rule.id,
-        severity=rule.severity,
-        title=kb.vulnerability(rule.vulnerability).name,
-        message=message,
-        location=Location(detection.path, line=detection.line or None, resource=client),
-        vulnerability=rule.vulnerability,
-        courses_of_action=rule.courses_of_action,
-        evidence={k: v for k, v in evidence.items() if v is not None},
-    )
+    def _judge_batch(self, batch: FastBatch, start: int) -> None:
+        if self.kind == "numeric" and batch.vectors.shape[1] == self.dim:
+            rows = self._batch_rows(batch)
+            if start:
+                keep = np.arange(start, len(rows))
+                rows = _Rows([rows.clients[i] for i in keep.tolist()], rows.vectors[keep],
+                             rows.labels[keep], rows.files[keep], rows.lines[keep],
+                             rows.times[keep])  # fmt: skip
+            self.judge(rows)
+            return
+        items = [item for item in self._items(batch, start) if self._fits(item)]
+        if items:
+            self.judge(self._columns(items))
 
 
 def detect_inference(
@@ -346,10 +350,12 @@ def detect_inference(
     median = float(volumes[len(volumes) // 2]) if volumes else 0.0
     for client, state in clients:
         for detection in state.detections.values():
-            findings.append(_finding(knowledge, client, state, detection, median))
-    few = sum(1 for count in run.volumes.values() if count < _MIN_QUERIES)
+            findings.append(finding(knowledge, client, state, detection, median))
+    few = sum(1 for count in run.volumes.values() if count < MIN_QUERIES)
     if (run.baseline is None and run.volumes) or few:
-        findings.append(_not_enough(knowledge, run, few, files[0][1]))
+        findings.append(
+            not_enough(knowledge, run.volumes, run.baseline is not None, few, files[0][1])
+        )
     errors = []
     scanned = []
     for display, stats in run.files.items():
@@ -362,30 +368,3 @@ def detect_inference(
         if hidden > 0:
             errors.append(ScanError(display, f"and {hidden} more lines that could not be read"))
     return Report.build("inference", scanned, findings, errors)
-
-
-def _not_enough(kb: KnowledgeBase, run: _Run, few: int, path: str) -> Finding:
-    from mlstix.scan.rules import load_rules
-
-    rule = load_rules("inference")["inference/not-enough-data"]
-    total = len(run.volumes)
-    if run.baseline is None:
-        message = (
-            f"only {sum(run.volumes.values())} queries could be read: too few to learn the "
-            f"endpoint's baseline (at least {_MIN_BASELINE}); no client was judged"
-        )
-    else:
-        message = (
-            f"{few} of {total} clients sent fewer than {_MIN_QUERIES} queries: too few to judge "
-            "their query distribution"
-        )
-    return Finding(
-        rule_id=rule.id,
-        severity=rule.severity,
-        title=kb.vulnerability(rule.vulnerability).name,
-        message=message,
-        location=Location(path),
-        vulnerability=rule.vulnerability,
-        courses_of_action=rule.courses_of_action,
-        evidence={"clients": total, "clients_with_too_few_queries": few},
-    )
