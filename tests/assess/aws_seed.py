@@ -246,14 +246,16 @@ def seed(session: Any, recorded: Recorded) -> dict[str, str]:
         EnableNetworkIsolation=True,
         VpcConfig={"SecurityGroupIds": ["sg-0a1b2c3d"], "Subnets": ["subnet-0a1b2c3d"]},
     )
+    partner_key = "arn:aws:kms:us-east-1:210987654321:key/0b1c2d3e-0000-4000-8000-000000000001"
     sm.create_endpoint_config(
         EndpointConfigName="epc-partner",
         ProductionVariants=[{**variant, "ModelName": "model-sample"}],
-        KmsKeyId="arn:aws:kms:us-east-1:210987654321:key/0b1c2d3e-0000-4000-8000-000000000001",
+        KmsKeyId=partner_key,
         DataCaptureConfig={
             "EnableCapture": True,
             "InitialSamplingPercentage": 5,
             "DestinationS3Uri": f"s3://{h}/capture",
+            "KmsKeyId": partner_key,
             "CaptureOptions": [{"CaptureMode": "Input"}],
         },
     )

@@ -116,6 +116,7 @@ def workbench() -> list[dict[str, Any]]:
                 "machineType": "e2-standard-4",
                 "serviceAccounts": [{"email": "123456789-compute@developer.gserviceaccount.com"}],
                 "bootDisk": {"diskEncryption": "GMEK", "diskSizeGb": "150"},
+                "metadata": {"idle-timeout-seconds": "10800"},
             },
         },
         {
@@ -126,6 +127,8 @@ def workbench() -> list[dict[str, Any]]:
                 "disablePublicIp": True,
                 "serviceAccounts": [{"email": f"notebook@{PROJECT}.iam.gserviceaccount.com"}],
                 "bootDisk": {"diskEncryption": "CMEK", "kmsKey": CMEK},
+                # Workbench metadata keys ("Manage features through metadata")
+                "metadata": {"notebook-disable-root": "true", "notebook-disable-downloads": "true"},
             },
         },
     ]

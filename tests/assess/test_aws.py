@@ -33,6 +33,7 @@ EXPECTED = {
     ("MLSTIX-AWS-SM-006", f"{SM}:model/model-insecure"),
     ("MLSTIX-AWS-SM-007", f"{SM}:endpoint-config/epc-insecure"),
     ("MLSTIX-AWS-DC-001", f"{SM}:endpoint-config/epc-insecure"),
+    ("MLSTIX-AWS-DC-002", f"{SM}:endpoint-config/epc-registry"),
     ("MLSTIX-AWS-SM-008", f"{SM}:domain/d-studio-insecure"),
     ("MLSTIX-AWS-SM-009", f"{SM}:domain/d-studio-insecure"),
     ("MLSTIX-AWS-TRN-001", f"{SM}:training-job/train-insecure"),

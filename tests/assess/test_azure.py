@@ -65,12 +65,19 @@ def test_live_finds_what_scan_iac_finds_plus_diagnostics(tmp_path: Path) -> None
     iac = json.loads(out.read_text())
     expected = {(f["rule_id"], f["location"]["resource"]) for f in iac["findings"]}
     live = {(f.rule_id, f.location.resource) for f in report.findings}
-    assert expected and live - {f for f in live if f[0].startswith("MLSTIX-AZ-DIAG")} == expected
+    from mlstix.assess._rules import live_registry
+
+    live_only = set(live_registry().rules)
+    assert expected and {f for f in live if f[0] not in live_only} == expected
     assert not [
         r for r in live if "wslocked" in str(r[1]) and not r[0].startswith("MLSTIX-AZ-ML-003")
     ]
     diag = [f for f in report.findings if f.rule_id == "MLSTIX-AZ-DIAG-001"]
     assert [f.location.path for f in diag] == [f"{ML}/workspaces/wsopen"]
+    # the open compute instance (public IP, sshPublicAccess Enabled); the locked one is quiet
+    ssh = [f for f in report.findings if f.rule_id == "MLSTIX-AZ-CMP-001"]
+    assert [f.location.path for f in ssh] == [f"{ML}/workspaces/wsopen/computes/ci-wsopen"]
+    assert "sshSettings.sshPublicAccess is Enabled" in ssh[0].message
     f = next(f for f in report.findings if f.rule_id == "MLSTIX-AZ-ML-001")
     assert f.location.path == f"{ML}/workspaces/wsopen"
     assert f.evidence["account"] == SUB and f.evidence["region"] == "eastus2"

@@ -32,6 +32,10 @@ EXPECTED = {
         "MLSTIX-GCP-WB-003",
         f"//notebooks.googleapis.com/projects/{PROJECT}/locations/us-central1-a/instances/wb-open",
     ),
+    (
+        "MLSTIX-GCP-WB-004",
+        f"//notebooks.googleapis.com/projects/{PROJECT}/locations/us-central1-a/instances/wb-open",
+    ),
     ("MLSTIX-GCP-GCS-001", "//storage.googleapis.com/projects/_/buckets/ml-models-open"),
     ("MLSTIX-GCP-GCS-002", "//storage.googleapis.com/projects/_/buckets/ml-models-open"),
     ("MLSTIX-GCP-GCS-003", "//storage.googleapis.com/projects/_/buckets/ml-models-open"),

@@ -13,14 +13,19 @@
 - ``guardduty-enabled``: a region with no enabled GuardDuty detector.
 - ``endpoint-unapproved-package``: an endpoint serving a model package whose
   ``ModelApprovalStatus`` is not ``Approved``.
-- ``registry-shared``: a model package group policy that allows principals outside the account.
+- ``registry-shared``: a model package group policy that lets principals outside the account
+  write (anything but Describe/List/Get...), or read without an organisation condition.
 - ``bucket-shared``: a model bucket whose policy allows ``*`` (unless the effective public access
   block has ``RestrictPublicBuckets``) or another account without a condition.
 - ``kms-open-policy``: a customer-managed key used by ML resources whose key policy allows ``*``
   or another account without a condition.
 - ``endpoint-data-capture``: an endpoint configuration that captures no inference data
   (``DataCaptureConfig`` absent, or ``EnableCapture`` false; CloudTrail does not log
-  ``InvokeEndpoint``, so data capture is the record of what an endpoint answered).
+  ``InvokeEndpoint``, so data capture is the record of what an endpoint answered). Serverless
+  configurations are left out: Serverless Inference supports no data capture.
+- ``endpoint-data-capture-kms``: an endpoint configuration that captures inference data without
+  ``DataCaptureConfig.KmsKeyId`` (the captured payloads are then encrypted with the account's
+  AWS managed S3 key; CreateEndpointConfig, DataCaptureConfig.KmsKeyId).
 """
 
 from __future__ import annotations
@@ -224,17 +229,55 @@ def _open_statements(doc: Any, account: str, *, conditions_limit: bool) -> list[
     return found
 
 
+_READ_VERBS = ("Describe", "List", "Get", "BatchDescribe", "BatchGet", "Search")
+
+
+def _writes(actions: Any) -> list[str]:
+    """The actions of a statement that are not reads (``sagemaker:*`` and ``*`` included)."""
+    out = []
+    for action in _as_list(actions):
+        verb = str(action).split(":", 1)[-1]
+        if not verb.startswith(_READ_VERBS):
+            out.append(str(action))
+    return out
+
+
+_ORG_KEYS = ("aws:principalorgid", "aws:principalorgpaths")
+
+
+def _org_limited(condition: Any) -> bool:
+    """The condition admits only principals of an AWS Organization."""
+    if not isinstance(condition, Mapping):
+        return False
+    return any(
+        isinstance(keys, Mapping) and any(str(k).lower() in _ORG_KEYS for k in keys)
+        for keys in condition.values()
+    )
+
+
 def _registry_shared(ctx: Context) -> Iterator[Hit]:
+    """A model package group policy that lets principals outside the account change the
+    registry, or read it without an ``aws:PrincipalOrgID``/``aws:PrincipalOrgPaths`` condition
+    (the control allows sharing inside the organisation only; which accounts belong to it the
+    SageMaker APIs do not say)."""
     for g in ctx.of_type("cloudformation", "AWS::SageMaker::ModelPackageGroup"):
         account = str(g.extra.get("account", ""))
-        outside = _open_statements(
-            g.attributes.get("ModelPackageGroupPolicy"), account, conditions_limit=False
-        )
-        if outside:
+        doc = g.attributes.get("ModelPackageGroupPolicy")
+        found: set[str] = set()
+        for st in _as_list(doc.get("Statement") if isinstance(doc, Mapping) else None):
+            if not isinstance(st, Mapping) or str(st.get("Effect", "")).lower() != "allow":
+                continue
+            writes = _writes(st.get("Action"))
+            for principal in _outside(st.get("Principal"), account):
+                if writes:
+                    found.add(f"{principal} to {', '.join(writes)}")
+                elif not _org_limited(st.get("Condition")):
+                    found.add(f"{principal} (read, no aws:PrincipalOrgID condition)")
+        if found:
             yield Hit(
                 g,
-                f"the model package group policy allows {', '.join(sorted(set(outside)))}",
-                {"attribute": "ModelPackageGroupPolicy", "value": sorted(set(outside))},
+                f"the model package group policy allows {'; '.join(sorted(found))}",
+                {"attribute": "ModelPackageGroupPolicy", "value": sorted(found)},
             )
 
 
@@ -276,9 +319,18 @@ def _kms_open(ctx: Context) -> Iterator[Hit]:
             )
 
 
+def _serverless(config: Resource) -> bool:
+    """Every variant is serverless: Serverless Inference supports no data capture (SageMaker
+    Developer Guide, Serverless Inference, feature exclusions)."""
+    variants = [v for v in _as_list(config.attributes.get("ProductionVariants")) if v]
+    return bool(variants) and all(
+        isinstance(v, Mapping) and v.get("ServerlessConfig") for v in variants
+    )
+
+
 def _data_capture(ctx: Context) -> Iterator[Hit]:
     for c in ctx.of_type("cloudformation", "AWS::SageMaker::EndpointConfig"):
-        if not c.extra.get("live"):
+        if not c.extra.get("live") or _serverless(c):
             continue
         dcc = c.attributes.get("DataCaptureConfig")
         if not isinstance(dcc, Mapping) or not dcc:
@@ -291,6 +343,22 @@ def _data_capture(ctx: Context) -> Iterator[Hit]:
             )
 
 
+def _data_capture_kms(ctx: Context) -> Iterator[Hit]:
+    for c in ctx.of_type("cloudformation", "AWS::SageMaker::EndpointConfig"):
+        dcc = c.attributes.get("DataCaptureConfig")
+        if not c.extra.get("live") or not isinstance(dcc, Mapping) or not dcc:
+            continue
+        if dcc.get("EnableCapture") is False or dcc.get("KmsKeyId"):
+            continue
+        yield Hit(
+            c,
+            f"captures requests and responses to {dcc.get('DestinationS3Uri') or 'S3'} without "
+            "DataCaptureConfig.KmsKeyId: they are not encrypted with a customer-managed key "
+            "whose key policy limits who can read them",
+            {"attribute": "DataCaptureConfig.KmsKeyId", "value": None},
+        )
+
+
 def register(registry: RuleRegistry) -> None:
     registry.logic_function("trail-sagemaker-management")(_trail_management)
     registry.logic_function("trail-model-bucket-data-events")(_trail_data)
@@ -300,3 +368,4 @@ def register(registry: RuleRegistry) -> None:
     registry.logic_function("kms-open-policy")(_kms_open)
     registry.logic_function("bucket-shared")(_bucket_shared)
     registry.logic_function("endpoint-data-capture")(_data_capture)
+    registry.logic_function("endpoint-data-capture-kms")(_data_capture_kms)

@@ -1,0 +1,222 @@
+"""Each live rule added or changed in the practitioner's review fires on the unsafe resource and
+stays quiet on the safe one (and on the one that cannot have the setting). Resources are live
+resources in the shape the collectors store (the API responses' own fields)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mlstix.assess import Inventory, evaluate_inventory
+from mlstix.assess._inventory import live_resource
+from mlstix.kb.graph import KnowledgeBase
+
+ACCOUNT = "123456789012"
+SM = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
+
+
+def _findings(cloud: Any, kb: KnowledgeBase, *resources: Any) -> dict[str, set[str]]:
+    inv = Inventory(cloud=cloud, target="t")
+    for r in resources:
+        inv.add(r)
+    out: dict[str, set[str]] = {}
+    for f in evaluate_inventory(inv, kb).findings:
+        out.setdefault(f.rule_id, set()).add(f.location.path)
+    return out
+
+
+def _aws(rtype: str, name: str, ident: str, attrs: dict[str, Any]) -> Any:
+    return live_resource(
+        provider="aws",
+        type=rtype,
+        name=name,
+        ident=ident,
+        attributes=attrs,
+        language="cloudformation",
+        account=ACCOUNT,
+        region="us-east-1",
+    )
+
+
+def _config(name: str, **attrs: Any) -> Any:
+    variant = attrs.pop("variant", {"VariantName": "all", "ModelName": "m", "InstanceType": "x"})
+    attrs = {"EndpointConfigName": name, "ProductionVariants": [variant], **attrs}
+    return _aws("AWS::SageMaker::EndpointConfig", name, f"{SM}:endpoint-config/{name}", attrs)
+
+
+CAPTURE = {
+    "EnableCapture": True,
+    "InitialSamplingPercentage": 100,
+    "DestinationS3Uri": "s3://capture-bucket/ep",
+    "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+}
+KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/0b1c2d3e-0000-4000-8000-00000000000a"
+
+
+def test_data_capture_without_kms_and_serverless_configs(kb: KnowledgeBase) -> None:
+    found = _findings(
+        "aws",
+        kb,
+        _config("no-key", DataCaptureConfig=CAPTURE),
+        _config("with-key", DataCaptureConfig={**CAPTURE, "KmsKeyId": KEY}),
+        _config("capture-off", DataCaptureConfig={**CAPTURE, "EnableCapture": False}),
+        _config("none"),
+        _config(
+            "serverless",
+            variant={
+                "VariantName": "all",
+                "ModelName": "m",
+                "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
+            },
+        ),
+    )
+    assert found["MLSTIX-AWS-DC-002"] == {f"{SM}:endpoint-config/no-key"}
+    # Serverless Inference cannot capture data: no DC-001 on it
+    assert found["MLSTIX-AWS-DC-001"] == {
+        f"{SM}:endpoint-config/capture-off",
+        f"{SM}:endpoint-config/none",
+    }
+
+
+def _group(name: str, *statements: dict[str, Any]) -> Any:
+    policy = {"Version": "2012-10-17", "Statement": list(statements)}
+    return _aws(
+        "AWS::SageMaker::ModelPackageGroup",
+        name,
+        f"{SM}:model-package-group/{name}",
+        {"ModelPackageGroupName": name, "ModelPackageGroupPolicy": policy},
+    )
+
+
+READ = ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"]
+PARTNER = {"AWS": "arn:aws:iam::210987654321:role/model-deployer"}
+ORG = {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}
+
+
+def test_registry_sharing_inside_the_organisation_is_quiet(kb: KnowledgeBase) -> None:
+    found = _findings(
+        "aws",
+        kb,
+        _group(
+            "org-read", {"Effect": "Allow", "Principal": PARTNER, "Action": READ, "Condition": ORG}
+        ),
+        _group("org-all", {"Effect": "Allow", "Principal": "*", "Action": READ, "Condition": ORG}),
+        _group(
+            "own",
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "sagemaker:*",
+            },
+        ),
+        _group("read-no-org", {"Effect": "Allow", "Principal": PARTNER, "Action": READ}),
+        _group(
+            "org-write",
+            {
+                "Effect": "Allow",
+                "Principal": PARTNER,
+                "Action": [*READ, "sagemaker:UpdateModelPackage"],
+                "Condition": ORG,
+            },
+        ),
+        _group("everyone", {"Effect": "Allow", "Principal": "*", "Action": "sagemaker:Describe*"}),
+        _group("denied", {"Effect": "Deny", "Principal": "*", "Action": "sagemaker:*"}),
+    )
+    assert found["MLSTIX-AWS-SMR-002"] == {
+        f"{SM}:model-package-group/{n}" for n in ("read-no-org", "org-write", "everyone")
+    }
+
+
+def _arm(rtype: str, rid: str, props: dict[str, Any]) -> Any:
+    return live_resource(
+        provider="azure",
+        type=rtype,
+        name=rid.rsplit("/", 1)[-1],
+        ident=rid,
+        attributes={"id": rid, "type": rtype, "properties": props},
+        language="arm",
+        account="sub",
+        region="eastus2",
+    )
+
+
+WS = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w"
+COMPUTE = "Microsoft.MachineLearningServices/workspaces/computes"
+
+
+def _compute(name: str, ctype: str, **inner: Any) -> Any:
+    return _arm(COMPUTE, f"{WS}/computes/{name}", {"computeType": ctype, "properties": inner})
+
+
+def test_compute_ssh_open_to_public_networks(kb: KnowledgeBase) -> None:
+    subnet = {
+        "id": "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/"
+        "v/subnets/ml"
+    }
+    found = _findings(
+        "azure",
+        kb,
+        _compute("ci-open", "ComputeInstance", sshSettings={"sshPublicAccess": "Enabled"}),
+        _compute("ci-default", "ComputeInstance", sshSettings={"adminUserName": "azureuser"}),
+        _compute(
+            "ci-private-ip",
+            "ComputeInstance",
+            enableNodePublicIp=False,
+            sshSettings={"sshPublicAccess": "Enabled"},
+        ),
+        _compute("cc-open", "AmlCompute", remoteLoginPortPublicAccess="Enabled"),
+        _compute("cc-unspecified", "AmlCompute", remoteLoginPortPublicAccess="NotSpecified"),
+        _compute(
+            "cc-vnet", "AmlCompute", remoteLoginPortPublicAccess="NotSpecified", subnet=subnet
+        ),
+        _compute("cc-closed", "AmlCompute", remoteLoginPortPublicAccess="Disabled"),
+        _compute("aks", "Kubernetes"),
+    )
+    assert found["MLSTIX-AZ-CMP-001"] == {
+        f"{WS}/computes/{n}" for n in ("ci-open", "cc-open", "cc-unspecified")
+    }
+
+
+def test_azure_ml_registry_public_network_access(kb: KnowledgeBase) -> None:
+    reg = f"{WS.rsplit('/workspaces/', 1)[0]}/registries"
+    rtype = "Microsoft.MachineLearningServices/registries"
+    found = _findings(
+        "azure",
+        kb,
+        _arm(rtype, f"{reg}/open", {"publicNetworkAccess": "Enabled"}),
+        _arm(rtype, f"{reg}/unset", {"regionDetails": []}),
+        _arm(rtype, f"{reg}/private", {"publicNetworkAccess": "Disabled"}),
+    )
+    assert found["MLSTIX-AZ-REG-001"] == {f"{reg}/open", f"{reg}/unset"}
+
+
+def _workbench(name: str, metadata: dict[str, str]) -> Any:
+    ident = f"//notebooks.googleapis.com/projects/p/locations/us-central1-a/instances/{name}"
+    return live_resource(
+        provider="gcp",
+        type="notebooks.googleapis.com/Instance",
+        name=name,
+        ident=ident,
+        attributes={
+            "name": f"projects/p/locations/us-central1-a/instances/{name}",
+            "gceSetup": {"disablePublicIp": True, "metadata": metadata},
+        },
+        language="terraform",
+        account="p",
+        region="us-central1-a",
+    )
+
+
+@pytest.mark.parametrize(
+    ("metadata", "fires"),
+    [
+        ({}, True),
+        ({"notebook-disable-root": "false"}, True),
+        ({"notebook-disable-root": "true"}, False),
+        ({"notebook-disable-root": "TRUE", "idle-timeout-seconds": "10800"}, False),
+    ],
+)
+def test_workbench_root_access(kb: KnowledgeBase, metadata: dict[str, str], fires: bool) -> None:
+    found = _findings("gcp", kb, _workbench("wb", metadata))
+    assert ("MLSTIX-GCP-WB-004" in found) is fires
