@@ -143,14 +143,21 @@ def _proxy(upstream: tuple[str, int], latency: float, rate: float) -> type[BaseH
     return Proxy
 
 
+class _Server(ThreadingHTTPServer):
+    # a region accepts every connection at once: socketserver's default backlog of 5 drops
+    # SYNs when a scan opens a few dozen connections together, and each drop costs a 1 s
+    # retransmission that no real endpoint would add
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 @contextlib.contextmanager
 def s3_with_latency(latency_ms: float, mbps: float) -> Iterator[str]:
     with servers.moto_s3() as endpoint:
         host, port = endpoint.rsplit("//", 1)[1].split(":")
-        proxy = ThreadingHTTPServer(
+        proxy = _Server(
             ("127.0.0.1", 0), _proxy((host, int(port)), latency_ms / 1e3, mbps * 1e6 / 8)
         )
-        proxy.daemon_threads = True
         threading.Thread(target=proxy.serve_forever, daemon=True).start()
         try:
             yield f"http://127.0.0.1:{proxy.server_address[1]}"

@@ -37,6 +37,12 @@ class RemoteObject:
 
 
 def _identity(info: dict[str, Any]) -> str:
+    etag = str(info.get("ETag") or "").strip('"')
+    if etag and not info.get("VersionId"):
+        # S3 without versioning: the ETag of a single-part upload is the MD5 of the content,
+        # and MD5 collisions are cheap to make; the modification time, which only S3 sets,
+        # changes on every upload, so an object swapped for a colliding one is scanned again
+        return f"{info.get('size', 0)}:{etag}:{info.get('LastModified') or '?'}"
     lfs = info.get("lfs")
     for value in (
         info.get("VersionId"),  # S3, version-aware buckets

@@ -5,15 +5,23 @@ The report is the model scanner's (same rules, findings and KB titles); each sca
 says how many bytes were fetched for it in this run (0 when its result came from the state).
 Signature and provenance checks, which need the files next to a model on disk, do not run on
 remote locations and are not listed in ``rules_run``; ``mlstix verify URL`` checks signatures.
+
+A nightly rescan of a large registry is mostly fixed cost, so the steps overlap: the listing
+runs in a thread (it waits on the network) while this one reads the state, loads the knowledge
+base and imports the analyzers that the forked workers then inherit.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from importlib import resources
+from typing import Any, TypeVar
 
 from mlstix import __version__
 from mlstix.errors import UsageError
@@ -64,10 +72,43 @@ class RemoteStats:
     per_object: dict[str, int] = field(default_factory=dict)
 
 
+# what decides an object's findings, besides the settings: a change in any of these files (a
+# new rule, a fixed analyzer or range reader) makes every stored result stale
+_RULE_SOURCES = (("mlstix.scan.models", ""), ("mlstix.scan.remote", ""),
+                 ("mlstix.scan.rules", "models.yaml"))  # fmt: skip
+
+
+@functools.cache
+def rule_version() -> str:
+    """The model scanner's rule version: a digest of its rules, analyzers and allowlists and of
+    the range reader, so a state written by other rules is never reused, not even between two
+    builds that carry the same version number."""
+    digest = hashlib.sha256(__version__.encode())
+
+    def walk(node: Any, name: str) -> None:
+        for child in sorted(node.iterdir(), key=lambda c: c.name):
+            if child.is_dir():
+                if child.name != "__pycache__":
+                    walk(child, f"{name}/{child.name}")
+            elif child.name.endswith((".py", ".pyc", ".yaml", ".json", ".txt")):
+                digest.update(f"{name}/{child.name}\0".encode())
+                digest.update(child.read_bytes())
+
+    for package, only in _RULE_SOURCES:
+        root = resources.files(package)
+        if only:
+            digest.update(f"{package}/{only}\0".encode())
+            digest.update((root / only).read_bytes())
+        else:
+            walk(root, package)
+    return digest.hexdigest()[:16]
+
+
 def _fingerprint(work: Work) -> str:
     text = json.dumps(
-        [__version__, sorted(work.allow), repr(work.limits), work.hash_file, work.max_bytes]
-    )
+        [__version__, rule_version(), sorted(work.allow), repr(work.limits), work.hash_file,
+         work.max_bytes]
+    )  # fmt: skip
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -77,22 +118,27 @@ def _hit_json(h: Hit) -> dict[str, Any]:
 
 
 def _hits_of(row: Row) -> tuple[Hit, ...] | None:
-    """The hits stored in ``row``; ``None`` for a damaged row (its object is scanned again)."""
-    known = set(load_rules("models").ids)
-    try:
-        hits = tuple(
-            Hit(
-                d["rule_id"],
-                d["message"],
-                d.get("member"),
-                d.get("line"),
-                dict(d.get("evidence") or {}),
-            )
-            for d in row.hits
-        )
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
-    return hits if all(h.rule_id in known for h in hits) else None
+    """The hits stored in ``row``; ``None`` for a damaged row, or one naming a rule this
+    scanner does not have (its object is scanned again)."""
+    known = _known_rules()
+    hits: list[Hit] = []
+    for d in row.hits:
+        if not isinstance(d, dict):
+            return None
+        rule_id, message, member = d.get("rule_id"), d.get("message"), d.get("member")
+        line, evidence = d.get("line"), d.get("evidence") or {}
+        if not (isinstance(rule_id, str) and rule_id in known and isinstance(message, str)
+                and (member is None or isinstance(member, str))
+                and (line is None or (isinstance(line, int) and not isinstance(line, bool)))
+                and isinstance(evidence, dict)):  # fmt: skip
+            return None
+        hits.append(Hit(rule_id, message, member, line, dict(evidence)))
+    return tuple(hits)
+
+
+@functools.cache
+def _known_rules() -> frozenset[str]:
+    return frozenset(load_rules("models").ids)
 
 
 def _list_all(
@@ -115,6 +161,31 @@ def _make_executor(options: ScanOptions, remote: RemoteOptions) -> Executor:
     return LocalExecutor(remote.in_flight, isolate=options.isolate)
 
 
+_T = TypeVar("_T")
+
+
+def _in_thread(func: Callable[[], _T]) -> concurrent.futures.Future[_T]:
+    """``func()`` in a daemon thread: an error here (a damaged state, Ctrl-C) does not wait
+    for a listing that is still waiting on the network."""
+    future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            future.set_result(func())
+        except BaseException as exc:  # handed to the caller, raised there by .result()
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="mlstix-listing", daemon=True).start()
+    return future
+
+
+def _warm_analyzers() -> None:
+    """Import the format analyzers here, once, so the forked workers inherit them."""
+    from mlstix.scan.models._sniff import analyzers
+
+    analyzers()
+
+
 def scan_remote(
     paths: Iterable[str],
     kb: KnowledgeBase | Callable[[], KnowledgeBase],
@@ -135,11 +206,20 @@ def scan_remote(
         options.policy.allow_imports, options.limits, options.hash_files, remote.max_bytes_per_file
     )
     fingerprint = _fingerprint(work)
-    store = StateStore(remote.state) if remote.state else None
-    executor = _make_executor(options, remote)
+    store = StateStore(remote.state) if remote.state else None  # a bad state fails first
     try:
-        objs = _list_all(paths, executor, options.policy.ignored)
+        executor = _make_executor(options, remote)
+    except BaseException:
+        if store:
+            store.close()
+        raise
+    try:
+        listing = _in_thread(lambda: _list_all(paths, executor, options.policy.ignored))
         previous = store.load(loc.url for loc in locations) if store else {}
+        knowledge = kb if isinstance(kb, KnowledgeBase) else kb()
+        if remote.executor == "local" and options.isolate:
+            _warm_analyzers()
+        objs = listing.result()
         results: list[ObjectResult] = []
         todo: list[RemoteObject] = []
         for o in objs:
@@ -162,7 +242,6 @@ def scan_remote(
         raise
     finally:
         executor.close()
-    knowledge = kb if isinstance(kb, KnowledgeBase) else kb()
     report = _report(results, knowledge, options, stats)
     if store:
         _save(store, objs, previous, results, fingerprint)
