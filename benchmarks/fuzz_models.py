@@ -47,6 +47,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mode", choices=["gen", "mut", "both"], default="both")
     parser.add_argument("--show", type=int, default=10, help="examples printed per problem")
+    parser.add_argument("--save", type=Path, help="write every disagreeing input to this folder")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     corpus = seeds()
@@ -69,6 +70,10 @@ def main() -> int:
                 problems[key] += 1
                 if len(examples[key]) < args.show:
                     examples[key].append(data)
+                if args.save is not None:
+                    args.save.mkdir(parents=True, exist_ok=True)
+                    name = f"seed{args.seed}-{runs}.pkl"
+                    (args.save / name).write_bytes(data)
     rate = runs / args.seconds
     print(f"{runs} inputs in {args.seconds:g} s ({rate:.0f}/s), real reader accepted {real_ok}")
     for key, count in problems.most_common():

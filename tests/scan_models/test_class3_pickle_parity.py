@@ -10,6 +10,7 @@ same checks with a long budget.
 
 from __future__ import annotations
 
+import base64
 import io
 import pickle
 import random
@@ -140,6 +141,40 @@ def test_a_read_across_a_frame_end_is_an_error() -> None:
     assert "ols.Runner" in result.resolved  # the no-peek view
     analyzed = analyze_pickle_stream(io.BytesIO(data), ImportPolicy())
     assert analyzed.malformed is not None and "FRAME" in analyzed.malformed[0]
+
+
+def _frame(size: int) -> bytes:
+    return b"\x95" + size.to_bytes(8, "little")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # a FRAME inside a frame that fits in it: a read and a rewind inside the C unpickler's
+        # buffer, nothing changes (only pickle.py's _Unframer refuses it; no loader uses it)
+        b"\x80\x04" + _frame(15) + b"K\x01" + _frame(3) + b"K\x02\x86.",
+        # found by benchmarks/fuzz_models.py --seed 5: FRAME 64, then FRAME 1 inside it
+        base64.b64decode(
+            "KJVAAAAAAAAAAIoDqPQBSQAxCpUBAAAAAAAAAC4ylgIAAAAAAAAA//5TJ1xuJwqGKEMCaWRjdG9yY2guX3V0"
+            "aWxzCl9yZWJ1aWxkX3RlbnNvcl92MgpDBNHNR7pVBR2B2UC6ZYaNAgAAAAAAAAD//jIoiwAAEABoAC4="
+        ),
+    ],
+)
+def test_a_frame_inside_a_frame_is_read_as_the_c_unpickler_reads_it(
+    real: RealReaders, data: bytes
+) -> None:
+    agree(real, data)
+    assert analyze_pickle_stream(io.BytesIO(data), ImportPolicy()).malformed is None
+
+
+def test_a_frame_running_past_the_current_frame_is_an_error(real: RealReaders) -> None:
+    """The nested FRAME's read crosses the outer frame's end: io.BytesIO drops the MARK left in
+    the outer frame and fails, a file with peek reads it: loaders disagree, an error."""
+    data = b"\x80\x04" + _frame(10) + _frame(4) + b"(" + b"K\x01t."
+    result = real.pickle(data)
+    assert not result.ok and result.views_disagree
+    analyzed = analyze_pickle_stream(io.BytesIO(data), ImportPolicy())
+    assert analyzed.frame_straddle and analyzed.malformed is not None
 
 
 def test_trailing_data_after_stop_is_not_an_error(real: RealReaders) -> None:

@@ -146,6 +146,10 @@ class RealReaders:
     def numpy(self, data: bytes) -> RealResult:
         return self.request("numpy", data)
 
+    def joblib(self, data: bytes) -> RealResult:
+        """``joblib.load``'s unpickler on an uncompressed joblib stream (arrays included)."""
+        return self.request("joblib", data)
+
     def zip(self, data: bytes) -> RealResult:
         return self.request("zip", data)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import _compat_pickle
 import base64
 import contextlib
+import copyreg
 import io
 import json
 import pickle
@@ -201,6 +202,46 @@ def read_numpy(data: bytes) -> dict[str, Any]:
     return {"shape": list(getattr(out, "shape", ()))}
 
 
+def read_joblib(data: bytes) -> dict[str, Any]:
+    """``joblib.load``'s own unpickler (``NumpyUnpickler``, on ``pickle._Unpickler``) on an
+    uncompressed stream. ``find_class`` hands out the real classes joblib needs to read
+    arrays (its wrapper, ``numpy.dtype``, ``numpy.ndarray`` and NumPy's array
+    reconstructor: data types, nothing that reaches the system) and recording stand-ins for
+    every other name, in the nested pickles of object arrays too."""
+    import numpy as np
+    from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
+
+    real = {
+        ("joblib.numpy_pickle", "NumpyArrayWrapper"): NumpyArrayWrapper,
+        ("numpy", "dtype"): np.dtype,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+        ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+        ("builtins", "object"): object,
+    }
+
+    def reconstructor(*args: Any) -> Any:  # protocols 0 and 1 build the wrapper through it
+        if args and args[0] is NumpyArrayWrapper:
+            _record(("copyreg", "_reconstructor"), "call", 0, args)
+            return copyreg._reconstructor(*args)
+        return _construct_first(*args)
+
+    real[("copyreg", "_reconstructor")] = reconstructor
+
+    class Recording(NumpyUnpickler):  # type: ignore[misc]
+        def find_class(self, module: str, name: str) -> Any:
+            origin = _normalize(module, name) if self.proto < 3 else (module, name)
+            _record(origin, "resolve", 0)
+            return real.get(origin) or _derive(origin, 0)
+
+        def persistent_load(self, pid: Any) -> Any:
+            return _derive(("<persistent>", ""), 1)
+
+    fp = io.BytesIO(data)
+    Recording("", fp, ensure_native_byte_order=True).load()
+    return {"read": fp.tell()}
+
+
 def read_zip(data: bytes) -> dict[str, Any]:
     import zipfile
 
@@ -254,6 +295,8 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
         return read_pickle(data, bool(request.get("stacked")))
     if op == "numpy":
         return read_numpy(data)
+    if op == "joblib":
+        return read_joblib(data)
     if op == "zip":
         return read_zip(data)
     if op == "tar":
@@ -291,7 +334,7 @@ def main() -> None:
     # load every reader up front, then refuse imports and process/network/file events
     import bz2  # noqa: F401
 
-    for optional in ("numpy", "numpy.lib.format", "zstandard", "lz4.frame"):
+    for optional in ("numpy", "numpy.lib.format", "zstandard", "lz4.frame", "joblib.numpy_pickle"):
         with contextlib.suppress(ImportError):
             __import__(optional)
     for codec in ("latin-1", "utf-8", "ascii", "raw_unicode_escape", "unicode_escape"):

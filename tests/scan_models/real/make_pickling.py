@@ -178,6 +178,18 @@ def joblib_files() -> None:
     joblib.dump(data, OUT / "joblib_raw.joblib")
     for name in ("zlib", "gzip", "bz2", "lzma", "xz", "lz4"):
         joblib.dump(data, OUT / f"joblib_{name}.joblib", compress=(name, 3))
+    # structured arrays with object fields (nested, in a subarray): joblib pickles them as a
+    # nested pickle, decided by the dtype's has-object flag in its pickled state
+    dtype = [("name", "O"), ("score", "<f8"), ("tags", "O", (2,)),
+             ("pos", [("x", "<i4"), ("meta", "O")])]  # fmt: skip
+    records = np.array(
+        [("a", 1.0, (None, "t"), (1, {"k": 1})), ("b", 2.0, ("u", 3), (2, None))], dtype=dtype
+    )
+    plain = np.zeros(3, dtype=[("Odd", "<i4"), ("OBJ_count", "<f8"), ("mode", "U3")])
+    table = {"records": records, "plain": plain, "w": np.arange(4.0)}
+    joblib.dump(table, OUT / "joblib_structured_O_fields.joblib")
+    joblib.dump(table, OUT / "joblib_structured_O_fields_zlib.joblib", compress=3)
+    joblib.dump(table, OUT / "joblib_structured_O_fields_proto0.joblib", protocol=0)
 
 
 def stats_ml_files() -> None:

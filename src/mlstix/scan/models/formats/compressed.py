@@ -71,7 +71,11 @@ def _opener(kind: str, fp: IO[bytes]) -> IO[bytes]:
             raise _MissingModule("zstandard") from None
         return zstandard.ZstdDecompressor().stream_reader(fp, read_across_frames=True)
     if kind == "joblib-zfile":
-        fp.seek(21)  # "ZF" and the 19-character hexadecimal length
+        # "ZF" and the 19-character hexadecimal length; joblib <= 0.8.4 on Python 2 wrote one
+        # space more, which joblib's read_zfile skips (zlib data never starts with a space)
+        fp.seek(21)
+        if fp.read(1) != b" ":
+            fp.seek(21)
     return io.BufferedReader(_ZlibReader(fp))
 
 

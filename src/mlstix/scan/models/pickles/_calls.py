@@ -22,7 +22,7 @@ from typing import Any
 
 from mlstix.scan.models.pickles import _values as val
 from mlstix.scan.models.pickles._commands import command_like, strings
-from mlstix.scan.models.pickles._joblib import skip_joblib_array
+from mlstix.scan.models.pickles._joblib import WRAPPERS
 from mlstix.scan.models.pickles._state import State
 from mlstix.scan.models.pickles.allowlist import CONSTRUCTS_FIRST_ARG, normalize
 from mlstix.scan.models.pickles.opcodes import Call, Global, Malformed, Reader
@@ -139,8 +139,16 @@ class Calls(State):
         cls = instance_class(obj)
         if cls is not None:
             self.mark(cls, state)
-            if cls.name.endswith("NumpyArrayWrapper"):
-                skip_joblib_array(state, r, pos, self.nested)
+            if cls.qualname == "numpy.dtype":
+                self.arrays.dtype_built(obj, state)
+                if self.arrays.object_flag_cleared(obj, pos) and len(self.result.chains) < 20:
+                    self.result.chains.append(
+                        f"{short(obj)} with the has-object flag cleared in its state "
+                        "(raw bytes of the file become object pointers)"
+                    )
+            elif cls.qualname in WRAPPERS and self.joblib:
+                self.result.joblib_arrays.append(r.tell())
+                self.arrays.read_array(obj, obj.func == cls, state, r, pos, self.nested)
         elif isinstance(obj.func, Call):
             self._invoke_result(obj.func, state)
 

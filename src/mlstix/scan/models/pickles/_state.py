@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mlstix.scan.models.pickles._joblib import JoblibArrays
 from mlstix.scan.models.pickles.allowlist import ImportPolicy
 from mlstix.scan.models.pickles.opcodes import _SIZED, OPS, Malformed
 from mlstix.scan.models.pickles.result import PickleResult
@@ -37,8 +38,12 @@ class State:
         policy: ImportPolicy,
         result: PickleResult,
         nested: Callable[[], None],
+        *,
+        joblib: bool = True,
     ) -> None:
         self.policy = policy
+        self.joblib = joblib  # read arrays after joblib's wrapper BUILDs, as joblib.load does
+        self.arrays = JoblibArrays()
         self.result = result
         self.nested = nested  # analyse a nested pickle at the current stream position
         self.stack: list[Any] = []
@@ -57,6 +62,25 @@ class State:
             return
         self.result.frame_straddle = True
         self.soft("a read crosses the end of its FRAME (loaders read it differently)", start)
+
+    def frame(self, size: int, pos: int, after: int, end: int) -> None:
+        """FRAME as ``Modules/_pickle.c`` (``load_frame``) reads it: a read of ``size`` bytes,
+        then a rewind. The C unpickler keeps no frame state, so a FRAME inside the current
+        frame that fits in it changes nothing for any C reader (only the pure-Python
+        ``_Unframer`` refuses it, and no loader uses that one). One that runs past the current
+        frame's end is a read across it: ``io.BytesIO`` drops the rest of the frame and takes
+        the new one from the frame's end, ``pickle.loads`` reads on."""
+        if size > end - after:
+            raise Malformed("FRAME longer than the data that follows", pos)
+        fe = self.frame_end
+        if pos < fe:
+            if after + size <= fe:
+                return  # served from the current frame's buffer: nothing changes
+            self.result.frame_straddle = True
+            self.soft("a FRAME runs past the current one (loaders read it differently)", pos)
+            self.frame_end = max(fe, after) + size
+            return
+        self.frame_end = after + size
 
     def pop(self, pos: int) -> Any:
         if not self.stack:

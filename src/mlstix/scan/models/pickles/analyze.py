@@ -90,7 +90,13 @@ def analyze_pickle_stream(
     fp: IO[bytes], policy: ImportPolicy, *, stacked: bool = True
 ) -> PickleResult:
     """Analyse every pickle in ``fp`` from its current position to its end. Offsets in the
-    result are relative to that position."""
+    result are relative to that position.
+
+    The stream is read as ``joblib.load`` reads it (arrays taken from the stream after joblib's
+    wrapper BUILDs) and, when that skipped any bytes a plain unpickler would read as opcodes,
+    again as ``pickle.load`` (``torch.load``, ``pandas.read_pickle``) reads it: those bytes are
+    opcodes to it, and a payload there runs for every loader but joblib. Where the plain view
+    fails on the array bytes is where those loaders stop, not an error."""
     here = fp.tell()
     size = fp.seek(0, 2) - here
     fp.seek(here)
@@ -100,9 +106,37 @@ def analyze_pickle_stream(
     else:
         r = BufReader(fp.read(size))
     result = PickleResult()
+    _run(r, policy, result, stacked=stacked, joblib=True)
+    if any(_is_opcode(r, here, at) for at in result.joblib_arrays[:1]):
+        if isinstance(r, BufReader):
+            r.pos = 0
+        else:
+            fp.seek(here)
+        plain = PickleResult()
+        _run(r, policy, plain, stacked=stacked, joblib=False)
+        result.merge_plain(plain, result.joblib_arrays[0])
+    return result
 
-    def one() -> Any:
-        machine = Machine(policy, result, nested)
+
+def _is_opcode(r: Reader, here: int, at: int) -> bool:
+    """Whether a plain unpickler reads an opcode at ``at`` (where joblib read array bytes)."""
+    if isinstance(r, BufReader):
+        return at < r.end and r.data[at] in OPS
+    r.fp.seek(at)  # a stream reader's offsets are the file's
+    byte = r.fp.read(1)
+    r.fp.seek(here)
+    return bool(byte) and byte[0] in OPS
+
+
+def _run(
+    r: Reader, policy: ImportPolicy, result: PickleResult, *, stacked: bool, joblib: bool
+) -> None:
+    """Every pickle from the reader's position on (one unless ``stacked``), into ``result``.
+    ``joblib``: read arrays after joblib's wrapper BUILDs (``joblib.load``); the nested pickle
+    of an object array is read by a plain unpickler, as joblib reads it."""
+
+    def one(view: bool) -> Any:
+        machine = Machine(policy, result, nested, joblib=view)
         try:
             return machine.run(r)
         except (Malformed, struct.error, UnicodeDecodeError, OverflowError, ValueError) as exc:
@@ -110,13 +144,13 @@ def analyze_pickle_stream(
             raise _SegmentError(str(exc), pos, machine.imports_seen) from None
 
     def nested() -> None:
-        one()
+        one(False)
 
     while result.segments < _MAX_SEGMENTS:
         try:
-            value = one()
+            value = one(joblib)
         except _SegmentError as err:
-            if result.segments == 0 or err.imports:
+            if joblib and (result.segments == 0 or err.imports):
                 result.malformed = (err.message, err.pos)
             break
         if result.segments == 0 and value == _TORCH_LEGACY_MAGIC:
@@ -124,7 +158,6 @@ def analyze_pickle_stream(
         result.segments += 1
         if not stacked or r.at_end():
             break
-    return result
 
 
 class _SegmentError(Exception):

@@ -54,6 +54,33 @@ class PickleResult:
     segments: int = 0
     torch_legacy: bool = False
     frame_straddle: bool = False  # loaders read this stream differently (see Machine.straddles)
+    joblib_arrays: list[int] = field(default_factory=list)  # where joblib.load read arrays
+
+    def merge_plain(self, other: PickleResult, since: int) -> None:
+        """Add what the plain-pickle view of a joblib file found (``pickle.load``,
+        ``torch.load``, ``pandas.read_pickle`` read joblib's array bytes from ``since`` on as
+        opcodes). Up to ``since`` both views read the same. After it, on a file joblib wrote,
+        the plain view reads array bytes or an object array's nested pickle against the outer
+        memo: names made of whatever the memo holds, which the real loader fails to import.
+        So from there only what runs for certain counts: known-dangerous names and calls with
+        a shell-command- or code-like argument; every use of a name imported before adds to
+        it (calling what the stream imported earlier)."""
+        for qualname, st in other.imports.items():
+            mine = self.imports.get(qualname)
+            if mine is None:
+                if st.pos < since or st.verdict == "dangerous" or st.command:
+                    self.imports[qualname] = st
+                continue
+            mine.called |= st.called
+            mine.command |= st.command
+            mine.misused |= st.misused
+            mine.args = mine.args or st.args
+        self.dynamic += [d for d in other.dynamic if d[1] < since and d not in self.dynamic]
+        self.extensions += [
+            e for e in other.extensions if e[1] < since and e not in self.extensions
+        ]
+        if self.malformed is None and other.malformed is not None and other.malformed[1] < since:
+            self.malformed = other.malformed
 
     @property
     def error(self) -> str | None:

@@ -71,11 +71,7 @@ class Machine(Calls, StackOps):
                 raise Malformed(f"unsupported pickle protocol: {arg}", pos)
             return False
         if name == "FRAME":
-            if arg > r.end - r.tell():
-                raise Malformed("FRAME longer than the data that follows", pos)
-            if pos < self.frame_end:
-                self.soft("a FRAME starts before the previous one ends", pos)
-            self.frame_end = r.tell() + arg
+            self.frame(arg, pos, r.tell(), r.end)
             return False
         if name == "MARK":
             self.meta.append(s)
