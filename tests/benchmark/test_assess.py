@@ -190,6 +190,12 @@ def test_cli_missing_report_and_no_input(tmp_path: Path) -> None:
         ),
         ("attestations: [{control: MLCS-9.1", "not valid YAML"),
         ("- just a list", "field (top level)"),
+        # a date that matches YAML's timestamp pattern but is no day: was a ValueError traceback
+        (
+            "attestations:\n  - {control: MLCS-9.1, result: pass, by: a, date: 2026-02-30, "
+            "evidence: x}",
+            "line 2, column 52: '2026-02-30' is not a valid timestamp: day is out of range",
+        ),
     ],
 )
 def test_cli_bad_attestation_files(

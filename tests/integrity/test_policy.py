@@ -83,7 +83,9 @@ def test_all_rejections_are_listed(run, model, keys, tmp_path):
     ("text", "expected"),
     [
         ("version: 1\nrules: [", "is not valid YAML"),
-        ("- 1\n- 2\n", "(top): Input should be a valid dictionary"),
+        ("- 1\n- 2\n", "is invalid: expected a mapping with version and rules"),
+        ("version: 1\nrules:\n  - models: [a]\n    since: 2026-02-30\n", "line 4, column 12"),
+        ("version: !!int one\n", "line 1, column 10: 'one' is not a valid int"),
         ("version: 1\nrules: []\n", "rules: List should have at least 1 item"),
         (
             "version: 2\nrules:\n  - models: ['*']\n    keys: [k.pub]\n",

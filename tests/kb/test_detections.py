@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -107,5 +108,20 @@ def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
     root = _copy(tmp_path)
     path = _rule_file(root)
     path.write_text("title: [unclosed\n")
-    with pytest.raises(KbDataError, match=rf"sigma/aws/{path.name} \(line \d+\): YAML syntax"):
+    with pytest.raises(KbDataError, match=rf"{path.name}: YAML syntax: line \d+, column \d+"):
         load_kb_from(root)
+
+
+def test_a_date_that_is_no_day_is_named_not_a_traceback(tmp_path: Path) -> None:
+    """PyYAML constructs `date: 2026-02-30` with datetime.date and raised its ValueError (a
+    traceback from `detect --rules DIR` and `kb check`)."""
+    root = _copy(tmp_path)
+    path = _rule_file(root)
+    text = path.read_text()
+    path.write_text(re.sub(r"(?m)^date: .*$", "date: 2026-02-30", text))
+    line = 1 + text[: text.index("\ndate: ") + 1].count("\n")
+    with pytest.raises(KbDataError) as err:
+        load_kb_from(root)
+    assert f"{path.name}: YAML syntax: line {line}, column 7: '2026-02-30' is not a valid " in str(
+        err.value
+    )

@@ -26,6 +26,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlstix.errors import UsageError
+from mlstix.kb._yaml import load as load_yaml
+from mlstix.kb._yaml import problem
 from mlstix.kb.controls import CONTROL_ID, Benchmark
 
 __all__ = ["Attestation", "AttestedResult", "load_attestations"]
@@ -57,15 +59,15 @@ class _File(BaseModel):
 def load_attestations(path: Path, benchmark: Benchmark, today: dt.date) -> dict[str, Attestation]:
     """Control id -> its attestation. Expired ones are left out (the caller reports them)."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"no such attestation file: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {(exc.strerror or str(exc)).lower()}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read {path}: not UTF-8 text ({exc.reason})") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise UsageError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise UsageError(f"{path}: not valid YAML: {problem(exc)}") from None
     try:
         parsed = _File.model_validate(raw)
     except ValidationError as exc:

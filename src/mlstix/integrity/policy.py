@@ -30,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlstix.errors import UsageError
 from mlstix.integrity.trust import ChainTrust, IdentityTrust, KeyTrust, Trust
+from mlstix.kb._yaml import load as load_yaml
+from mlstix.kb._yaml import problem
 
 __all__ = ["Policy", "PolicyRule", "load_policy"]
 
@@ -95,12 +97,22 @@ def load_policy(path: Path | str) -> Policy:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"policy file {file} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read policy file {file}: {exc}") from None
+    except IsADirectoryError:
+        raise UsageError(f"policy file {file} is a folder, not a file") from None
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise UsageError(f"cannot read policy file {file}: {reason}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read policy file {file}: not UTF-8 text ({exc.reason})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise UsageError(f"policy file {file} is not valid YAML: {exc}") from None
+        raise UsageError(f"policy file {file} is not valid YAML: {problem(exc)}") from None
+    if not isinstance(data, dict):
+        raise UsageError(
+            f"policy file {file} is invalid: expected a mapping with version and rules",
+            hint="the format is in docs/ci.md (Verifying models before deployment)",
+        )
     try:
         parsed = _Policy.model_validate(data)
     except ValidationError as exc:

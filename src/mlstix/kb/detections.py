@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mlstix.kb._yaml import Loader, problem
+
 if TYPE_CHECKING:
     from mlstix.kb.graph import KnowledgeBase
 
@@ -44,9 +46,10 @@ __all__ = ["Detections", "NoRuleNote", "RuleMeta", "load_detections"]
 _UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 _KEY = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 NO_RULE_FILE = "no-audit-trace.yaml"
-# libyaml's safe loader when PyYAML was built with it: the rules are read on every command
-# that loads the knowledge base, and the pure-Python loader costs most of that load
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's safe loader when PyYAML was built with it (the rules are read on every command
+# that loads the knowledge base, and the pure-Python loader costs most of that load), and a
+# value its tag cannot construct (a rule dated 2026-02-30) is a YAMLError naming the line
+_SAFE_LOADER: type[yaml.SafeLoader] = Loader
 KB_PAGE = "https://github.com/mlstix/mlstix/blob/main/docs/reference/attack-pattern/{key}.md"
 LEVELS = ("informational", "low", "medium", "high", "critical")
 
@@ -155,9 +158,7 @@ def parse_rule(text: str, rel: str) -> tuple[RuleMeta | None, list[str]]:
     try:
         raw = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader (libyaml's)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        return None, [f"{rel}{where}: YAML syntax: {getattr(exc, 'problem', None) or exc}"]
+        return None, [f"{rel}: YAML syntax: {problem(exc)}"]
     if not isinstance(raw, dict):
         return None, [f"{rel}: expected one Sigma rule (a mapping)"]
     try:
@@ -249,7 +250,7 @@ def load_detections(folder: Path, kb: KnowledgeBase, problems: list[str]) -> Det
             raw = yaml.load(no_rule_path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # noqa: S506
             notes = _NoRuleFile.model_validate(raw).attack_patterns
         except yaml.YAMLError as exc:
-            problems.append(f"{rel}: YAML syntax: {exc}")
+            problems.append(f"{rel}: YAML syntax: {problem(exc)}")
         except ValidationError as exc:
             problems.extend(_errors(rel, exc))
     covered = {r.attack_pattern for r in rules}

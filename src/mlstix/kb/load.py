@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mlstix.errors import KbDataError
+from mlstix.kb._yaml import Loader, problem
 from mlstix.kb.detections import load_detections
 from mlstix.kb.graph import KnowledgeBase
 from mlstix.kb.model import AttackPattern, CourseOfAction, MitreObject, Vulnerability
@@ -69,7 +70,7 @@ def load_kb_from(root: Path) -> KnowledgeBase:
     return _cache[root]
 
 
-class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+class _UniqueKeyLoader(Loader):
     """A safe loader that refuses a mapping with the same key twice."""
 
 
@@ -112,10 +113,7 @@ def _parse(path: Path, model: type[_M], rel: str, problems: list[str]) -> _M | N
         problems.append(f"{rel}: cannot read: {exc}")
         return None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        reason = getattr(exc, "problem", None) or str(exc)
-        problems.append(f"{rel}{where}: YAML syntax: {reason}")
+        problems.append(f"{rel}: YAML syntax: {problem(exc)}")
         return None
     if not isinstance(raw, dict):
         problems.append(f"{rel}: expected one mapping (one object per file)")
