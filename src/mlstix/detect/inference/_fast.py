@@ -28,7 +28,8 @@ import numpy.typing as npt
 __all__ = ["FastBatch", "FastReader", "fast_reader"]
 
 _SHAPE = "sagemaker-data-capture"
-_NUMBERS = r"[0-9eE.+-]+(,[0-9eE.+-]+)*"
+# DuckDB reads "+-1" as -1, Python refuses it
+_NO_SIGNS = "not (contains({0}, '+-') or contains({0}, '-+'))"
 _ISO = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)?"
 _COLUMNS = {
     "captureData": "STRUCT(endpointInput STRUCT(data VARCHAR, encoding VARCHAR), "
@@ -76,34 +77,39 @@ class FastReader:
         names = sorted({field, "inferenceTime"})
         fields = ", ".join(f'"{name}" VARCHAR' for name in names)
         self.columns = dict(_COLUMNS, eventMetadata=_COLUMNS["eventMetadata"].format(fields=fields))
-        self.keys = [f'"{name}":'.encode() for name in ("data", field, "inferenceTime")]
         self.error: type[Exception] = duckdb.Error
         # the field name is the user's --client-key, quoted (fast_reader refuses a quote in it)
-        self.query = f"""
-            select eventMetadata."{field}" as client,
-                captureData.endpointInput.data is not null
-                    and upper(captureData.endpointInput.encoding) = 'CSV'
-                    and regexp_full_match(captureData.endpointInput.data, '{_NUMBERS}')
-                    and (eventMetadata.inferenceTime is null
-                         or regexp_full_match(eventMetadata.inferenceTime, '{_ISO}'))
-                    and (captureData.endpointOutput.data is null or (
-                         upper(coalesce(captureData.endpointOutput.encoding, '')) = 'CSV'
-                         and regexp_full_match(captureData.endpointOutput.data, '{_NUMBERS}')))
-                    as ok,
-                epoch(cast(eventMetadata.inferenceTime as timestamptz)) as time,
-                try_cast(string_split(captureData.endpointInput.data, ',') as double[]) as x,
-                try_cast(string_split(captureData.endpointOutput.data, ',') as double[]) as y
+        self.load = f"""
+            create or replace temp table blk as select
+                eventMetadata."{field}" as client,
+                eventMetadata.inferenceTime as time,
+                captureData.endpointInput.data as x,
+                captureData.endpointInput.encoding as x_encoding,
+                captureData.endpointOutput.data as y,
+                captureData.endpointOutput.encoding as y_encoding
             from block"""  # noqa: S608
-
-    def _strings_only(self, block: bytes) -> bool:
-        """Whether every ``data``, client and time value in the block is a JSON string (a number
-        there is read as text by a VARCHAR column, but refused by the line-by-line reader)."""
-        return all(block.count(key) == block.count(key + b'"') for key in self.keys)
+        y = "y" if classifier else "null"
+        self.rows = f"""
+            select client,
+                x is not null and upper(x_encoding) = 'CSV' and {_NO_SIGNS.format("x")}
+                    and (time is null or regexp_full_match(time, '{_ISO}'))
+                    and ({y} is null or (upper(coalesce(y_encoding, '')) = 'CSV'
+                         and {_NO_SIGNS.format("y")} and not contains(y, chr(10))))
+                    as ok,
+                epoch(try_cast(time as timestamptz)) as time,
+                time is not null as timed,
+                y is not null as answered
+            from blk"""  # noqa: S608
+        # each row as [number of inputs, inputs..., number of scores, scores...]
+        self.values = f"""
+            select unnest(list_concat([len(xs)::double], xs, [coalesce(len(ys), 0)::double],
+                                      coalesce(ys, []))) as v
+            from (select try_cast(string_split(x, ',') as double[]) as xs,
+                         try_cast(string_split({y}, ',') as double[]) as ys from blk)"""  # noqa: S608
+        self.keys = [f'"{name}":"'.encode() for name in ("data", field, "inferenceTime")]
 
     def __call__(self, block: bytes, path: str, first_line: int) -> FastBatch | None:
         lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
-        if block.count(b"captureData") < lines or not self._strings_only(block):
-            return None
         try:
             return self._read(block, path, first_line, lines)
         except self.error:
@@ -112,23 +118,33 @@ class FastReader:
     def _read(self, block: bytes, path: str, first_line: int, lines: int) -> FastBatch | None:
         rel = self.con.read_json(io.BytesIO(block), format="newline_delimited",
                                  columns=self.columns)  # fmt: skip
-        result = rel.query("block", self.query)
-        if result is None:  # pragma: no cover - a select always returns rows
-            return None
-        cols = result.fetchnumpy()
-        ok = cols["ok"]
+        rel.query("block", self.load)
+        rows = self.con.sql(self.rows).fetchnumpy()
+        ok = rows["ok"]
         if len(ok) != lines or np.ma.is_masked(ok) or not np.all(ok):
             return None
-        clients = self._clients(cols["client"])
-        if clients is None:
+        timed = np.asarray(rows["timed"], dtype=np.bool_)
+        # every data, client and time value must have been a JSON string: a number there is
+        # read as text by a VARCHAR column, but refused by the line-by-line reader
+        answered = int(np.count_nonzero(np.asarray(rows["answered"], dtype=np.bool_)))
+        expected = (lines + answered, lines, int(timed.sum()))
+        if any(block.count(k) != n for k, n in zip(self.keys, expected, strict=True)):
             return None
-        vectors = self._matrix(cols["x"])
-        if vectors is None or not np.isfinite(vectors).all():
+        clients = self._clients(rows["client"])
+        if clients is None or np.any(np.ma.getmaskarray(rows["time"]) & timed):
             return None
-        labels = self._labels(cols["y"]) if self.classifier else np.full(lines, -1, np.int64)
+        flat = self.con.sql(self.values).fetchnumpy()["v"]
+        if np.ma.is_masked(flat):
+            return None
+        table = _table(np.asarray(flat, dtype=np.float64), lines)
+        if table is None or not np.isfinite(table).all():
+            return None
+        width = int(table[0, 0])
+        vectors, scores = table[:, 1 : 1 + width], table[:, 2 + width :]
+        labels = self._labels(scores) if self.classifier else np.full(lines, -1, np.int64)
         if labels is None:
             return None
-        times = np.ma.filled(np.ma.asarray(cols["time"], dtype=np.float64), np.nan)
+        times = np.ma.filled(np.ma.asarray(rows["time"], dtype=np.float64), np.nan)
         return FastBatch(path, _SHAPE, clients, vectors.astype(np.float32), labels,
                          np.arange(first_line, first_line + lines, dtype=np.int64),
                          times)  # fmt: skip
@@ -146,31 +162,32 @@ class FastReader:
         return out
 
     @staticmethod
-    def _matrix(column: Any) -> npt.NDArray[np.float64] | None:
-        if np.ma.is_masked(column):
-            return None
-        rows = column.tolist()
-        width = len(rows[0]) if rows else 0
-        if not width or any(r is None or len(r) != width for r in rows):
-            return None
-        return np.asarray(np.concatenate(rows), dtype=np.float64).reshape(len(rows), width)
-
-    def _labels(self, column: Any) -> npt.NDArray[np.int64] | None:
-        present = ~np.ma.getmaskarray(column)
-        out = np.full(len(column), -1, dtype=np.int64)
-        if not present.any():
-            return out
-        scores = self._matrix(np.asarray(column)[present])
-        if scores is None or not np.isfinite(scores).all():
-            return None
+    def _labels(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.int64] | None:
+        if scores.shape[1] == 0:
+            return np.full(len(scores), -1, dtype=np.int64)
         if scores.shape[1] == 1:
-            single = _single_labels(scores[:, 0])
-            if single is None:
-                return None
-            out[present] = single
-        else:  # the label is the argmax of the scores as float32, as the line reader has it
-            out[present] = scores.astype(np.float32).argmax(axis=1)
+            return _single_labels(scores[:, 0])
+        # the label is the argmax of the scores as float32, as the line reader has it
+        out: npt.NDArray[np.int64] = scores.astype(np.float32).argmax(axis=1).astype(np.int64)
         return out
+
+
+def _table(flat: npt.NDArray[np.float64], rows: int) -> npt.NDArray[np.float64] | None:
+    """The rows ``[n, n inputs, m, m scores]`` as a table, when every row has the first
+    row's ``n`` and ``m`` (``None`` otherwise: the block is read line by line)."""
+    if not rows or not len(flat):
+        return None
+    width = int(flat[0])
+    if width < 1 or len(flat) < 2 + width:
+        return None
+    scores = int(flat[1 + width])
+    size = 2 + width + scores
+    if len(flat) != rows * size:
+        return None
+    table = flat.reshape(rows, size)
+    if np.any(table[:, 0] != width) or np.any(table[:, 1 + width] != scores):
+        return None
+    return table
 
 
 def fast_reader(spec: str | None, model_type: str) -> Callable[[bytes, str, int], Any] | None:

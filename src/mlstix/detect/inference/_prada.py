@@ -10,7 +10,7 @@ of seeds, line searches) do not. The Shapiro–Wilk statistic ``W`` of ``D`` bel
 flags the client.
 
 Queries arrive in small batches: the distances of a batch to the growing sets are one matrix
-product per class, and only the order-dependent bookkeeping is a Python loop.
+product, and only the order-dependent bookkeeping is a Python loop.
 """
 
 from __future__ import annotations
@@ -52,105 +52,99 @@ def sq_dists(a: Matrix, b: Matrix) -> npt.NDArray[np.float64]:
     return out
 
 
-class _Growing:
-    """One growing set (per client and class), capped."""
-
-    __slots__ = ("count", "dg_n", "dg_sq", "dg_sum", "points", "threshold")
-
-    def __init__(self, dim: int) -> None:
-        self.points = np.empty((8, dim), dtype=np.float32)
-        self.count = 0
-        self.threshold = 0.0
-        self.dg_n = 0
-        self.dg_sum = 0.0
-        self.dg_sq = 0.0
-
-    def add(self, x: Matrix, cap: int) -> None:
-        if self.count >= cap:
-            return
-        if self.count == len(self.points):
-            grown = np.empty((min(cap, 2 * len(self.points)), self.points.shape[1]), np.float32)
-            grown[: self.count] = self.points[: self.count]
-            self.points = grown
-        self.points[self.count] = x
-        self.count += 1
-
-    def accept(self, d: float) -> None:
-        self.dg_n += 1
-        self.dg_sum += d
-        self.dg_sq += d * d
-        mean = self.dg_sum / self.dg_n
-        std = math.sqrt(max(0.0, self.dg_sq / self.dg_n - mean * mean))
-        self.threshold = max(self.threshold, mean - std)
-
-
 class Prada:
-    """PRADA's state for one client: a growing set per predicted class and the distance set
-    ``D`` (its most recent ``maxlen`` values)."""
+    """PRADA's state for one client: a growing set per predicted class (at most ``cap`` queries
+    each, at most 256 classes; later ones share one set) and the distance set ``D`` (its most
+    recent ``maxlen`` values). The growing sets of all classes live in one array, so a batch
+    is measured against them with one matrix product."""
 
-    __slots__ = ("_growing", "cap", "dim", "distances", "since_test")
+    __slots__ = ("_classes", "_count", "_labels", "_norms", "_points", "_stats", "cap", "dim",
+                 "distances", "since_test")  # fmt: skip
 
     def __init__(self, dim: int, maxlen: int, cap: int = 512) -> None:
         self.dim = dim
         self.cap = cap
-        self._growing: dict[int, _Growing] = {}
+        self._points = np.empty((16, dim), dtype=np.float64)
+        self._norms = np.empty(16, dtype=np.float64)
+        self._labels = np.empty(16, dtype=np.int64)
+        self._count = 0
+        # per class: [members, threshold, accepted n, sum, sum of squares]
+        self._stats: dict[int, list[float]] = {}
+        self._classes: set[int] = set()
         self.distances: deque[float] = deque(maxlen=maxlen)
         self.since_test = 0
 
-    def _set(self, label: int) -> _Growing:
-        grow = self._growing.get(label)
-        if grow is None:
-            if len(self._growing) >= 256:  # bounded: classes past 256 share one set
-                label = -2
-                grow = self._growing.get(label)
-            if grow is None:
-                grow = self._growing[label] = _Growing(self.dim)
-        return grow
+    def _class(self, label: int) -> int:
+        if label in self._classes:
+            return label
+        if len(self._classes) >= 256:  # bounded: classes past 256 share one set
+            label = -2
+        self._classes.add(label)
+        self._stats.setdefault(label, [0.0, 0.0, 0.0, 0.0, 0.0])
+        return label
+
+    def _add(self, x: npt.NDArray[np.float64], norm: float, label: int) -> None:
+        if self._count == len(self._points):
+            size = 2 * len(self._points)
+            self._points = np.resize(self._points, (size, self.dim))
+            self._norms = np.resize(self._norms, size)
+            self._labels = np.resize(self._labels, size)
+        self._points[self._count] = x
+        self._norms[self._count] = norm
+        self._labels[self._count] = label
+        self._count += 1
 
     def add_batch(self, batch: Matrix, labels: npt.NDArray[np.int64], repeat: float) -> None:
-        """Add a batch of queries (in order). Within a class, the order of the batch is kept;
-        across classes it does not matter (each class has its own growing set)."""
-        for label in np.unique(labels):
-            rows = batch[labels == label]
-            grow = self._set(int(label))
-            if grow.count:
-                best = np.sqrt(sq_dists(rows, grow.points[: grow.count]).min(axis=1))
-            else:
-                best = np.full(len(rows), np.inf)
-            within: npt.NDArray[np.float64] | None = None
-            for t in range(len(rows)):
-                d = float(best[t])
-                if math.isinf(d):  # the class's first query starts its growing set
-                    within = self._within(rows, within)
-                    self._join(grow, rows, t, best, within)
-                    continue
+        """Add a batch of queries: class by class (in the order of their labels), each class's
+        queries in the batch's order. Each query's minimum distance to its class's growing set
+        joins ``D`` (an exact repeat adds nothing); it joins the growing set when the distance
+        passes the class's threshold, and later queries of its class then measure to it too."""
+        k = len(batch)
+        if k == 0:
+            return
+        rows = batch.astype(np.float64)
+        norms = np.einsum("ij,ij->i", rows, rows)
+        classes = np.array([self._class(int(c)) for c in labels.tolist()], dtype=np.int64)
+        order = np.argsort(classes, kind="stable")
+        rows, norms, classes = rows[order], norms[order], classes[order]
+        n = self._count
+        if n:
+            to_set = norms[:, None] + self._norms[None, :n] - 2.0 * (rows @ self._points[:n].T)
+            to_set[classes[:, None] != self._labels[None, :n]] = np.inf
+            best = np.sqrt(np.maximum(to_set.min(axis=1), 0.0))
+        else:
+            best = np.full(k, np.inf)
+        within = norms[:, None] + norms[None, :] - 2.0 * (rows @ rows.T)
+        within = np.sqrt(np.maximum(within, 0.0))
+        within[classes[:, None] != classes[None, :]] = np.inf
+        plain = best.tolist()
+        distances = self.distances
+        cap = self.cap
+        for t in range(k):
+            d = plain[t]
+            stats = self._stats[int(classes[t])]
+            if d != math.inf:
                 if d <= repeat:
                     continue  # a repeated query adds nothing to the distance distribution
-                self.distances.append(d)
+                distances.append(d)
                 self.since_test += 1
-                if d > grow.threshold:
-                    grow.accept(d)
-                    within = self._within(rows, within)
-                    self._join(grow, rows, t, best, within)
-
-    @staticmethod
-    def _within(rows: Matrix, within: npt.NDArray[np.float64] | None) -> npt.NDArray[np.float64]:
-        return np.sqrt(sq_dists(rows, rows)) if within is None else within
-
-    def _join(
-        self,
-        grow: _Growing,
-        rows: Matrix,
-        t: int,
-        best: npt.NDArray[np.float64],
-        within: npt.NDArray[np.float64],
-    ) -> None:
-        """``rows[t]`` joins the growing set: later rows of the batch now also measure to it."""
-        if grow.count >= self.cap:
-            return
-        grow.add(rows[t], self.cap)
-        if t + 1 < len(rows):
-            np.minimum(best[t + 1 :], within[t + 1 :, t], out=best[t + 1 :])
+                if d <= stats[1]:
+                    continue
+                stats[2] += 1.0  # the growing set accepts d: its threshold may rise
+                stats[3] += d
+                stats[4] += d * d
+                mean = stats[3] / stats[2]
+                std = math.sqrt(max(0.0, stats[4] / stats[2] - mean * mean))
+                stats[1] = max(stats[1], mean - std)
+            # the class's first query starts its growing set; an accepted one joins it
+            if stats[0] >= cap:
+                continue
+            stats[0] += 1.0
+            self._add(rows[t], float(norms[t]), int(classes[t]))
+            if t + 1 < k:
+                later = np.minimum(best[t + 1 :], within[t + 1 :, t])
+                best[t + 1 :] = later
+                plain[t + 1 :] = later.tolist()
 
     def due(self, minimum: int, every: int) -> bool:
         return len(self.distances) >= minimum and self.since_test >= every
