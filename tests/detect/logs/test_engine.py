@@ -142,6 +142,38 @@ def test_truncated_gzip_keeps_the_lines_before_the_cut(tmp_path: Path, kb: Any) 
     assert lines and lines == list(range(1, 2 * len(lines), 2))
 
 
+@pytest.mark.parametrize(
+    ("cut", "said"),
+    [
+        (lambda gz: gz[:10], "ends before its end marker (truncated), before any event"),
+        (lambda gz: gz[:40], "ends before its end marker (truncated), before any event"),
+        (lambda gz: gz[:10] + b"\xff" * 64, "gzip stream is damaged"),
+    ],
+)
+def test_gzip_cut_before_its_first_event_is_an_error_not_an_empty_log(
+    tmp_path: Path, kb: Any, cut: Any, said: str
+) -> None:
+    """Nothing inflated used to look like an empty file: scanned, no error, exit 0."""
+    path = tmp_path / "cut.json.gz"
+    path.write_bytes(cut(gzip.compress(json.dumps({"Records": [TAMPER]}).encode())))
+    report = detect_logs(kb, [path], jobs=1)
+    assert not report.scanned and not report.findings
+    assert [e.path for e in report.errors] == [str(path)]
+    assert said in report.errors[0].message
+
+
+def test_gzip_members_after_an_empty_one_are_read(tmp_path: Path, kb: Any) -> None:
+    """A first member that inflates to nothing (log shippers append members) is not the end."""
+    path = tmp_path / "members.jsonl.gz"
+    path.write_bytes(gzip.compress(b"") + gzip.compress((json.dumps(TAMPER) + "\n").encode()))
+    report = detect_logs(kb, [path], jobs=1)
+    assert not report.errors
+    assert [f.rule_id for f in report.findings] == [RULE]
+    empty = tmp_path / "empty.json.gz"
+    empty.write_bytes(gzip.compress(b"") * 2)
+    assert [s.kind for s in detect_logs(kb, [empty], jobs=1).scanned] == ["empty"]
+
+
 def test_bad_lines_are_errors_with_their_line_and_the_rest_is_read(tmp_path: Path, kb: Any) -> None:
     no_time = {k: v for k, v in TAMPER.items() if k != "eventTime"}
     bad_time = merge(TAMPER, {"eventTime": "yesterday"})

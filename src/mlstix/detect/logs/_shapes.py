@@ -183,8 +183,12 @@ _RECORDS = re.compile(rb'^\s*\{\s*"(Records|records)"\s*:\s*\[')
 
 def read_head(path: Path, limit: int = _HEAD_BYTES) -> tuple[bytes, bool]:
     """At most ``limit`` first bytes of ``path``, decompressed when it is gzip (never more than
-    ``limit`` inflated, whatever the compression ratio; a truncated gzip gives what inflates);
-    whether it was gzip."""
+    ``limit`` inflated, whatever the compression ratio; concatenated members are followed; a
+    truncated gzip gives what inflates); whether it was gzip.
+
+    A gzip stream that is cut or damaged before anything but blanks inflated raises
+    ``ValueError``: it would otherwise look like an empty log, and unreadable is never clean.
+    """
     with path.open("rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
@@ -192,14 +196,26 @@ def read_head(path: Path, limit: int = _HEAD_BYTES) -> tuple[bytes, bool]:
             return raw.read(limit), False
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         out = b""
-        while len(out) < limit and not inflater.eof:
-            block = inflater.unconsumed_tail or raw.read(1 << 16)
+        damage = ""
+        while len(out) < limit:
+            if inflater.eof:
+                rest = inflater.unused_data
+                if not rest and not (rest := raw.read(1 << 16)):
+                    break  # the last member ended where the file does
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # another member follows
+                block = rest
+            else:
+                block = inflater.unconsumed_tail or raw.read(1 << 16)
             if not block:
+                damage = "the gzip stream ends before its end marker (truncated)"
                 break
             try:
                 out += inflater.decompress(block, limit - len(out))
-            except zlib.error:
+            except zlib.error as exc:
+                damage = f"the gzip stream is damaged ({exc})"
                 break
+        if damage and not out.strip():
+            raise ValueError(f"{damage}, before any event")
         return out, True
 
 
