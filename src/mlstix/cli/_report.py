@@ -74,6 +74,24 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def _publish_url(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """``--publish URL`` is checked before the scan runs, not after it was written."""
+    if value is not None:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError as exc:  # an unclosed IPv6 bracket, a bad port
+            raise click.BadParameter(f"{value!r} is not a URL ({exc})") from None
+        if parts.scheme.lower() not in ("http", "https") or not host:
+            raise click.BadParameter(
+                f"{value!r} is not an http:// or https:// URL of a TAXII 2.1 server "
+                "(e.g. https://taxii.example.org/taxii2/)"
+            )
+    return _remember(ctx, param, value)
+
+
 def report_options(func: F) -> F:
     """Decorate a scan command with --format, --output, --fail-on and --publish."""
     func = click.option(
@@ -89,7 +107,7 @@ def report_options(func: F) -> F:
         "--publish",
         metavar="URL",
         expose_value=False,
-        callback=_remember,
+        callback=_publish_url,
         help=(
             "Also send the findings as STIX 2.1 to this TAXII 2.1 server (discovery or API-root "
             "URL). Credentials: MLSTIX_TAXII_API_KEY, or MLSTIX_TAXII_USER and "
@@ -203,7 +221,14 @@ def _publish(report: Report, kb: KnowledgeBase, url: str, collection: str) -> No
         os.environ.get("MLSTIX_TAXII_PASSWORD"),
         os.environ.get("MLSTIX_TAXII_API_KEY"),
     )
-    result = publish_bundle(render("stix", report, kb), url, collection, auth)
+    try:
+        result = publish_bundle(render("stix", report, kb), url, collection, auth)
+    except PublishError as exc:  # its hint speaks of `publish`'s --to and --collection
+        raise PublishError(
+            str(exc),
+            hint="the report was written; check --publish (a TAXII 2.1 discovery or API root URL), "
+            "--publish-collection and the MLSTIX_TAXII_* credentials",
+        ) from None
     if not result.ok:
         raise PublishError(
             f"{len(result.failures)} of {result.total} findings objects were refused by "

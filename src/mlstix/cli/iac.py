@@ -42,13 +42,20 @@ def _select(cloud: tuple[str, ...], only: tuple[str, ...], skip: tuple[str, ...]
             )
     only_set = {r.upper() for r in only}
     skip_set = {r.upper() for r in skip}
-    return [
+    clouds = {c.lower() for c in cloud}
+    selected = [
         r
         for r in registry
-        if (not cloud or r.cloud in cloud)
+        if (not clouds or r.cloud in clouds)
         and (not only_set or r.id in only_set)
         and r.id not in skip_set
     ]
+    if not selected:  # a scan that runs no rule can only ever say "no findings"
+        raise UsageError(
+            "--cloud, --rule and --skip-rule together leave no rule to run",
+            hint="`mlstix rules list --cloud CLOUD` shows the rules of each cloud",
+        )
+    return selected
 
 
 @click.command("iac")
