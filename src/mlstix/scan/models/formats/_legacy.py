@@ -11,7 +11,6 @@ with :mod:`pickletools` (opcodes and their arguments; nothing is unpickled or im
 
 from __future__ import annotations
 
-import itertools
 import pickletools
 import struct
 from typing import IO, Any
@@ -58,42 +57,61 @@ def _values(fp: IO[bytes]) -> list[tuple[str, Any]]:
     return out
 
 
-def legacy_data_problem(fp: IO[bytes], size: int) -> str | None:
-    """Why the storage data after the five pickles is not what ``torch.load`` reads, or
-    ``None`` when it is complete (or cannot be judged: storage types this reader does not
-    know, a stream the analysis already reports as malformed)."""
-    fp.seek(0)
-    try:
-        for _ in range(3):
-            _values(fp)
-        objects = _values(fp)
-        keys = [v for kind, v in _values(fp) if kind == "str"]
-    except (ValueError, EOFError, UnicodeDecodeError, struct.error):
-        return None
-    element: dict[str, int] = {}
-    for (kind, value), (next_kind, key) in itertools.pairwise(objects):
-        if kind == "global" and next_kind == "str" and value.startswith("torch."):
-            width = _ELEMENT.get(value.rsplit(".", 1)[-1])
-            if width:
-                element.setdefault(key, width)
-    pos = fp.tell()
+def legacy_data_problem(
+    fp: IO[bytes], size: int, persistent_ids: list[Any], keys: Any, start: int
+) -> tuple[str | None, int]:
+    """Why the storage data after the five pickles is not what ``torch.load`` reads (``None``:
+    it is), and where that data ends. As ``_legacy_load`` does: the first persistent id naming
+    a root key makes its storage (``numel`` elements of the storage type's size; torch maps
+    any name holding ``Storage`` to its storage type, whatever the module); then, for each key
+    of the list in order, an 8-byte element count that must equal that ``numel``, and the
+    data."""
+    storages: dict[Any, tuple[int, int]] = {}
+    for pid in persistent_ids:
+        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] in ("storage", b"storage")):
+            continue
+        _, stype, root_key, _, numel, _ = pid
+        width = _ELEMENT.get(getattr(stype, "name", "").rsplit(".", 1)[-1])
+        if width is None or not isinstance(numel, int):
+            return None, size  # a storage this reader cannot size: no judgement
+        storages.setdefault(_hashable(root_key), (width, numel))
+    if not isinstance(keys, list):
+        return f"the storage key list is a {type(keys).__name__}, not a list", start
+    pos = start
     for key in keys:
-        width = element.get(key)
-        if width is None:
-            return None
+        found = storages.get(_hashable(key))
+        if found is None:
+            return f"storage key {short_repr(key)} names no storage of the object", pos
+        width, numel = found
         fp.seek(pos)
         head = fp.read(8)
         if len(head) < 8:
-            return f"storage {key!r} is missing: the checkpoint ends at byte {size}"
+            return f"storage {short_repr(key)} is missing: the checkpoint ends at byte {size}", pos
         (count,) = struct.unpack("<q", head)
+        if count != numel:
+            return (f"storage {short_repr(key)} holds {count} elements where the object says "
+                    f"{numel}: torch.load refuses it", pos)  # fmt: skip
         need = count * width
-        if count < 0 or pos + 8 + need > size:
+        if pos + 8 + need > size:
             return (
-                f"storage {key!r} needs {need} bytes at offset {pos + 8}; "
+                f"storage {short_repr(key)} needs {need} bytes at offset {pos + 8}; "
                 f"the checkpoint ends at byte {size}"
-            )
+            ), pos
         pos += 8 + need
-    return None
+    return None, pos
+
+
+def _hashable(key: Any) -> Any:
+    try:
+        hash(key)
+    except TypeError:
+        return repr(key)
+    return key
+
+
+def short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _end_of_pickle(fp: IO[bytes]) -> tuple[list[tuple[str, Any]], int]:

@@ -50,14 +50,27 @@ def analyze_pickle(src: Source, ctx: Context) -> str:
     kind = _kind(result)
     report_pickle(result, src, ctx, kind)
     _format_hit(src, ctx, kind)
-    if result.torch_legacy and not result.malformed:
-        from mlstix.scan.models.formats._legacy import legacy_data_problem
-
-        problem = legacy_data_problem(src.fp, src.size)
-        if problem:
-            ctx.malformed("models/unrecognized-model-file",
-                          f"legacy PyTorch checkpoint is truncated: {problem}", src)  # fmt: skip
+    if result.torch_legacy and not result.malformed and result.legacy_data is not None:
+        _legacy_storages(result, src, ctx, result.legacy_data)
     return kind
+
+
+def _legacy_storages(result: PickleResult, src: Source, ctx: Context, start: int) -> None:
+    """The raw storage data after a legacy checkpoint's five pickles, walked as torch.load
+    reads it; bytes after it are read by no loader."""
+    from mlstix.scan.models.formats._legacy import legacy_data_problem
+
+    problem, end = legacy_data_problem(
+        src.fp, src.size, result.persistent_ids, result.legacy_keys, start
+    )
+    if problem:
+        ctx.malformed("models/unrecognized-model-file",
+                      f"legacy PyTorch checkpoint is not what torch.load reads: {problem}",
+                      src)  # fmt: skip
+    elif end < src.size:
+        ctx.hit("models/archive-anomaly", f"{src.size - end} bytes follow the storage data of "
+                "this legacy PyTorch checkpoint, which torch.load does not read", src,
+                quirk="trailing data")  # fmt: skip
 
 
 def _model_named(name: str) -> bool:

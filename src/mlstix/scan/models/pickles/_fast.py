@@ -16,7 +16,7 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from mlstix.scan.models.pickles._state import MAX_OPS
-from mlstix.scan.models.pickles.opcodes import OPS, BufReader, Malformed, read_arg
+from mlstix.scan.models.pickles.opcodes import OPS, BufReader, Malformed
 
 if TYPE_CHECKING:
     from mlstix.scan.models.pickles.vm import Machine
@@ -127,7 +127,7 @@ def run_fast(m: Machine, r: BufReader) -> Any:
                 if op is None:
                     raise Malformed(f"unknown opcode 0x{c:02x}", start)
                 r.pos = pos
-                arg = read_arg(r, op)
+                arg = m.read(r, op, start, data)
                 done = m.step(op.name, arg, start, r)
                 pos = r.pos
                 stack, meta = m.stack, m.meta

@@ -24,6 +24,7 @@ from __future__ import annotations
 import struct
 from typing import IO, Any
 
+from mlstix.scan.models.pickles import _values as val
 from mlstix.scan.models.pickles.allowlist import ImportPolicy
 from mlstix.scan.models.pickles.opcodes import (
     MAX_BUFFER,
@@ -34,12 +35,14 @@ from mlstix.scan.models.pickles.opcodes import (
     StreamReader,
     read_arg,
 )
-from mlstix.scan.models.pickles.result import PickleResult
+from mlstix.scan.models.pickles.result import PickleResult, short
 from mlstix.scan.models.pickles.vm import Machine
 
 _MAX_SEGMENTS = 10_000
 _PROBE = 64 << 10  # bytes read to decide whether buffering the whole stream is worth it
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_TORCH_LEGACY_PROTOCOL = 1001
+_LEGACY_PICKLES = 5  # magic number, protocol version, system info, the object, storage keys
 
 
 def looks_like_pickle(head: bytes) -> bool:
@@ -150,14 +153,38 @@ def _run(
         try:
             value = one(joblib)
         except _SegmentError as err:
-            if joblib and (result.segments == 0 or err.imports):
+            legacy = result.torch_legacy and result.segments < _LEGACY_PICKLES
+            if joblib and (result.segments == 0 or err.imports or legacy):
                 result.malformed = (err.message, err.pos)
             break
-        if result.segments == 0 and value == _TORCH_LEGACY_MAGIC:
+        if result.segments == 0 and value == _TORCH_LEGACY_MAGIC and type(value) is int:
             result.torch_legacy = True
         result.segments += 1
+        if result.torch_legacy and _legacy_done(result, value, r.tell()):
+            break
         if not stacked or r.at_end():
             break
+
+
+def _legacy_done(result: PickleResult, value: Any, end: int) -> bool:
+    """``torch.serialization._legacy_load`` after the magic number: the protocol version
+    (1001, or torch.load stops there), the system info, the object (its persistent ids name
+    the storages), the list of storage keys; then raw storage data, never opcodes. True when
+    no further pickle is read."""
+    index = result.segments - 1
+    if index == 1 and value != _TORCH_LEGACY_PROTOCOL:
+        if val.concrete(value):
+            result.malformed = (f"legacy PyTorch protocol version {short(value)}: torch.load "
+                                "refuses it", end)  # fmt: skip
+        else:
+            result.malformed = ("cannot follow the stream: a legacy PyTorch protocol version "
+                                "computed at load time", end)  # fmt: skip
+        return True
+    if index == _LEGACY_PICKLES - 1:
+        result.legacy_keys = value
+        result.legacy_data = end
+        return True
+    return False
 
 
 class _SegmentError(Exception):

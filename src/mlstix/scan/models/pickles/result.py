@@ -55,6 +55,10 @@ class PickleResult:
     torch_legacy: bool = False
     frame_straddle: bool = False  # loaders read this stream differently (see Machine.straddles)
     joblib_arrays: list[int] = field(default_factory=list)  # where joblib.load read arrays
+    # torch legacy: the object pickle's persistent ids, the storage keys, where data starts
+    persistent_ids: list[Any] = field(default_factory=list)
+    legacy_keys: Any = None
+    legacy_data: int | None = None
 
     def merge_plain(self, other: PickleResult, since: int) -> None:
         """Add what the plain-pickle view of a joblib file found (``pickle.load``,

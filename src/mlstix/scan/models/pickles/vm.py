@@ -32,6 +32,7 @@ from mlstix.scan.models.pickles.result import short
 __all__ = ["Machine", "dtype_size"]
 
 _HIGHEST_PROTOCOL = 5
+_MAX_IDS = 1 << 20
 
 
 class Machine(Calls, StackOps):
@@ -53,10 +54,19 @@ class Machine(Calls, StackOps):
             ops += 1
             if ops > MAX_OPS:
                 raise Malformed("too many opcodes", pos)
-            done = self.step(op.name, read_arg(r, op), pos, r)
+            done = self.step(op.name, self.read(r, op, pos), pos, r)
             self.straddles(pos, r.tell())
             if done:
                 return self.stack[-1]
+
+    def read(self, r: Reader, op: Any, pos: int, data: bytes | None = None) -> Any:
+        """An opcode's argument; one the reader refuses after crossing the FRAME end is still
+        a read the loaders disagree on (the other view reads other bytes there)."""
+        try:
+            return read_arg(r, op)
+        except Malformed:
+            self.straddles(pos, r.tell(), data)
+            raise
 
     def step(self, name: str, arg: Any, pos: int, r: Reader) -> bool:
         """One opcode: control (STOP, PROTO, FRAME, MARK), imports, calls and BUILD here, the
@@ -134,6 +144,9 @@ class Machine(Calls, StackOps):
             self.build(self.top(pos), state, pos, r)
         elif name in ("PERSID", "BINPERSID"):
             pid = arg if name == "PERSID" else self.pop(pos)
+            ids = self.result.persistent_ids
+            if self.result.torch_legacy and self.result.segments == 3 and len(ids) < _MAX_IDS:
+                ids.append(pid)  # the legacy object pickle: its storages
             s.append(Call("persistent_load", pid))
         else:
             self.simple(name, arg, pos)
