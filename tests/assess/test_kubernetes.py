@@ -204,7 +204,7 @@ def test_bad_token_unreachable_server_and_missing_config_exit_2(tmp_path: Path) 
     result = CliRunner().invoke(
         cli, ["assess", "kubernetes", "--kubeconfig", str(tmp_path / "missing")]
     )
-    assert result.exit_code == 2 and "no Kubernetes credentials" in result.output
+    assert result.exit_code == 2 and "no kubeconfig file at" in result.output
     result = CliRunner().invoke(
         cli, ["assess", "kubernetes", "--kubeconfig", str(config), "--context", "nope"]
     )

@@ -109,6 +109,9 @@ class _Arm:
         self.plain_ok = url.scheme == "http" and url.hostname in ("127.0.0.1", "localhost", "::1")
         if url.scheme != "https" and not self.plain_ok:
             raise MlstixError(f"the ARM endpoint must be https: {endpoint}")
+        if not url.hostname:
+            raise MlstixError(f"the ARM endpoint names no host: {endpoint}")
+        self.endpoint = endpoint
         self.credential = options.credential or _default_credential()
         scope = f"{ARM if self.plain_ok else endpoint}/.default"
         self.inventory = inventory
@@ -119,7 +122,9 @@ class _Arm:
                 HeadersPolicy(),
                 UserAgentPolicy("mlstix-assess"),
                 ReadOnly(),
-                RetryPolicy(retry_total=6),
+                # throttling and 5xx are retried; a refused connection only once, so an
+                # unreachable endpoint is said in about a second
+                RetryPolicy(retry_total=6, retry_connect=1, retry_backoff_factor=0.5),
                 ARMChallengeAuthenticationPolicy(self.credential, scope),
             ],
         )
@@ -144,8 +149,9 @@ class _Arm:
         except ClientAuthenticationError as exc:
             raise AzureCredentialsError(_credential_message(self.credential, exc)) from None
         except (ServiceRequestError, ServiceResponseError) as exc:
-            raise AzureCredentialsError(
-                f"cannot reach Azure Resource Manager: {type(exc).__name__}"
+            raise MlstixError(
+                f"cannot reach Azure Resource Manager at {self.endpoint}: {type(exc).__name__}",
+                hint="check the network, or --arm-endpoint",
             ) from None
         if response.status_code == 401:
             raise AzureCredentialsError("Azure Resource Manager rejected the token (401)")

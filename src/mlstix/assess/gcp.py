@@ -148,6 +148,9 @@ class _Google:
         import threading
 
         self._lock = threading.Lock()
+        # the first call (the project's IAM policy) is tried twice, not with five back-offs,
+        # so an unreachable endpoint is said in seconds
+        self.retries = 1
 
     def service(self, api: str, version: str, location: str = "") -> Any:
         from googleapiclient.discovery import build
@@ -179,7 +182,7 @@ class _Google:
             raise MlstixError(f"refused to send {method} {method_id}: the assessment only reads")
         self.inventory.count_call()
         try:
-            return request.execute(num_retries=5)
+            return request.execute(num_retries=self.retries)
         except RefreshError as exc:
             raise GcpCredentialsError(
                 f"Google rejected the application-default credentials: {_line(exc)}"
@@ -214,6 +217,12 @@ class _Google:
             status = int(getattr(exc.resp, "status", 0) or 0)
             reason = _line(exc.reason if hasattr(exc, "reason") else exc)
             where = f"gcp://{self.options.project}/{what}"
+            if not _google_error(exc.content):
+                raise MlstixError(
+                    f"{getattr(exc, 'uri', 'the endpoint').split('?')[0]} did not answer as a "
+                    f"Google API does (HTTP {status}, no JSON error body)",
+                    hint="check the network, or CLOUDSDK_API_ENDPOINT_OVERRIDES_* if you set them",
+                ) from None
             if status == 403 and ("has not been used" in reason or "is disabled" in reason):
                 self.inventory.note(f"{what}: the API is not enabled in the project")
             elif status == 403:
@@ -230,6 +239,17 @@ class _Google:
                 self.inventory.error(where, f"failed ({status}): {reason}")
 
 
+def _google_error(content: Any) -> bool:
+    """The body of a failed call is a Google API error (``{"error": {...}}``, AIP-193)."""
+    import json
+
+    try:
+        body = json.loads(content)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(body, dict) and isinstance(body.get("error"), dict)
+
+
 def _line(exc: Any) -> str:
     return " ".join(str(exc).split())[:200]
 
@@ -240,7 +260,13 @@ def _default_credentials() -> Any:
 
     try:
         credentials, _ = google.auth.default(scopes=[SCOPE])
-    except DefaultCredentialsError:
+    except DefaultCredentialsError as exc:
+        named = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        if named:  # the file named is what failed: say so, not the whole chain
+            raise GcpCredentialsError(
+                f"GOOGLE_APPLICATION_CREDENTIALS names {named}, which is not a usable "
+                f"credentials file: {_line(exc)}"
+            ) from None
         raise GcpCredentialsError(
             "no Google application-default credentials: tried GOOGLE_APPLICATION_CREDENTIALS, "
             "the gcloud ADC file (application_default_credentials.json) and the GCE metadata "
@@ -363,10 +389,12 @@ def collect_gcp(options: GcpOptions) -> tuple[Inventory, list[Artifact]]:
     inventory = Inventory(cloud="gcp", target=options.project, regions=options.locations)
     inventory.collected_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     g = _Google(options, inventory)
+    _audit(g)  # first and alone: says whether the APIs can be reached at all
+    g.retries = 5
     tasks: list[Callable[[], None]] = [
         functools.partial(_vertex, g, loc) for loc in options.locations
     ]
-    tasks += [functools.partial(_workbench, g), functools.partial(_audit, g)]
+    tasks.append(functools.partial(_workbench, g))
     _run(tasks, options.jobs)
     _buckets(g)
     return inventory, vertex_artifacts(g, inventory)

@@ -21,6 +21,7 @@ import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mlstix.assess._inventory import Inventory, live_resource
@@ -80,6 +81,8 @@ def _client(options: KubeOptions) -> tuple[Any, str]:
     from kubernetes.config.config_exception import ConfigException
     from yaml import YAMLError
 
+    if options.kubeconfig is not None and not Path(options.kubeconfig).is_file():
+        raise KubernetesCredentialsError(f"no kubeconfig file at {options.kubeconfig}")
     try:
         api = config.new_client_from_config(
             config_file=options.kubeconfig, context=options.context, persist_config=False
@@ -87,8 +90,10 @@ def _client(options: KubeOptions) -> tuple[Any, str]:
         _, active = config.list_kube_config_contexts(config_file=options.kubeconfig)
         name = options.context or str((active or {}).get("name") or "kubeconfig")
         return api, name
-    except (ConfigException, OSError, YAMLError, ValueError, TypeError, AttributeError) as exc:
-        kube_error = " ".join(str(exc).split())[:200]  # not YAML, not UTF-8, wrong shapes
+    except (ConfigException, OSError, YAMLError, ValueError) as exc:
+        kube_error = " ".join(str(exc).split())[:200]  # not YAML, not UTF-8
+    except (TypeError, AttributeError):  # YAML, but not the shape of a kubeconfig
+        kube_error = "not a kubeconfig: a YAML mapping with clusters, contexts and users"
     if options.context is None:
         try:
             config.load_incluster_config()
@@ -117,7 +122,11 @@ def _get(api: Any, path: str, query: list[tuple[str, Any]]) -> tuple[int, Any]:
     except ApiException as exc:
         return int(exc.status or 0), exc.reason
     raw = resp[0] if isinstance(resp, tuple) else resp
-    return 200, json.loads(raw.data)
+    try:
+        body = json.loads(raw.data)
+    except ValueError:  # a web server or proxy, not an API server
+        return -1, "the answer is not JSON"
+    return (200, body) if isinstance(body, dict) else (-1, "the answer is not a JSON object")
 
 
 def _clean(obj: dict[str, Any], kind: str, api_version: str, ns: str | None) -> dict[str, Any]:
@@ -227,7 +236,7 @@ def collect_kubernetes(options: KubeOptions) -> Inventory:
     inventory.collected_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     host = str(api.configuration.host)
     try:
-        status, _ = _get(api, "/api", [])
+        status, answer = _get(api, "/api", [])
     except (HTTPError, OSError) as exc:
         raise KubernetesCredentialsError(
             f"cannot reach the Kubernetes API server {host}: {type(exc).__name__}"
@@ -235,6 +244,12 @@ def collect_kubernetes(options: KubeOptions) -> Inventory:
     if status == 401:
         raise KubernetesCredentialsError(
             f"the API server {host} rejected the credentials of context {cluster} (401)"
+        )
+    if status not in (200, 403):  # 403: discovery forbidden, the lists may still be allowed
+        why = f"HTTP {status}" if status > 0 else str(answer)
+        raise MlstixError(
+            f"{host} did not answer GET /api as a Kubernetes API server does ({why})",
+            hint="check the server of the kubeconfig context, or pass --context NAME",
         )
     inventory.note(f"cluster {cluster} at {host}")
     namespaces: tuple[str | None, ...] = options.namespaces or (None,)

@@ -1,4 +1,5 @@
-"""``mlstix assess``: judge a running ML estate (``aws``, ``kubernetes``) or a saved snapshot.
+"""``mlstix assess``: judge a running ML estate (``aws``, ``azure``, ``gcp``, ``kubernetes``) or
+a saved snapshot.
 
 Each cloud command reads through the SDK's default credential chain, turns what it reads into
 resources, runs the IaC rules of that cloud plus the live-only rules, and reports through the
@@ -9,6 +10,7 @@ shared ``report_options``/``emit`` (formats, ``--fail-on`` and exit codes of DES
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +28,36 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 _HINT = "(Here an error is an API that could not be read: docs/assess.md lists the read-only role.)"
+
+
+# Names as the providers define them, checked before any credential is looked up: Azure
+# subscription ids are GUIDs and resource group names 1-90 of letters, digits, _ ( ) - . (not
+# ending in .); Google project ids 6-30 of a-z 0-9 - (a letter first; a legacy "domain:" prefix
+# allowed) and Vertex AI locations like us-central1; Kubernetes namespaces RFC 1123 labels.
+_NAMES = {
+    "subscription": (
+        re.compile(r"(?i)^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
+        "an Azure subscription id (a GUID)",
+    ),
+    "resource_groups": (re.compile(r"^[-\w.()]{0,89}[-\w()]$"), "an Azure resource group name"),
+    "project": (
+        re.compile(r"^(?:[a-z0-9.-]{1,63}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$"),
+        "a Google Cloud project id",
+    ),
+    "locations": (re.compile(r"^[a-z]+-[a-z]+[0-9]{1,2}$"), "a Vertex AI region like us-central1"),
+    "namespaces": (
+        re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"),
+        "a Kubernetes namespace name",
+    ),
+}
+
+
+def _name(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    pattern, what = _NAMES[str(param.name)]
+    for item in value if isinstance(value, tuple) else (value,):
+        if item is not None and not pattern.match(item):
+            raise click.BadParameter(f"{item!r} is not {what}")
+    return value
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
@@ -175,12 +207,15 @@ def aws(
 
 
 @assess.command("azure")
-@click.option("--subscription", required=True, metavar="ID", help="Subscription to read.")
+@click.option(
+    "--subscription", required=True, metavar="ID", callback=_name, help="Subscription to read."
+)
 @click.option(
     "--resource-group",
     "resource_groups",
     multiple=True,
     metavar="RG",
+    callback=_name,
     help="Only this resource group (repeatable; default: the whole subscription).",
 )
 @click.option(
@@ -221,12 +256,13 @@ def azure(
 
 
 @assess.command("gcp")
-@click.option("--project", required=True, metavar="ID", help="Project to read.")
+@click.option("--project", required=True, metavar="ID", callback=_name, help="Project to read.")
 @click.option(
     "--location",
     "locations",
     multiple=True,
     metavar="REGION",
+    callback=_name,
     help="Vertex AI region (repeatable; default us-central1).",
 )
 @_run_options(reading=True)
@@ -263,6 +299,7 @@ def gcp(
     "namespaces",
     multiple=True,
     metavar="NS",
+    callback=_name,
     help="Namespace to read (repeatable; default: all namespaces).",
 )
 @_run_options(reading=True)

@@ -54,6 +54,12 @@ def collect_aws(options: AwsOptions) -> tuple[Inventory, list[Artifact]]:
 
     Also returns the model artifacts behind the models (fetched only if the caller asks)."""
     inventory = Inventory(cloud="aws", target="")
+    malformed = [r for r in options.regions if not _REGION.match(r)]
+    if malformed:  # said before any call, not as an unreachable endpoint
+        raise UsageError(
+            f"not a SageMaker region: {', '.join(malformed)}",
+            hint="regions look like us-east-1; --all-regions reads every enabled region",
+        )
     access, default_region = connect(
         inventory, profile=options.profile, jobs=options.jobs, session=options.session
     )

@@ -188,6 +188,7 @@ class AwsAccess:
     ) -> tuple[str, dict[str, Any] | None]:
         """Like :meth:`call`, with the outcome: ``ok``, ``absent`` or ``failed``."""
         from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.parsers import ResponseParserError
 
         if region in self._regions_off:
             return "failed", None
@@ -201,7 +202,7 @@ class AwsAccess:
             if code in absent:
                 return "absent", None
             self._failed(service, region, operation, code, exc)
-        except BotoCoreError as exc:
+        except (BotoCoreError, ResponseParserError) as exc:
             self.inventory.error(
                 self._where(service, region),
                 f"{operation} failed: {_one_line(str(exc))}",
@@ -220,6 +221,7 @@ class AwsAccess:
     ) -> Iterator[Any]:
         """Items under ``key`` of every page of a List operation, at most ``limit``."""
         from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.parsers import ResponseParserError
 
         if region in self._regions_off:
             return
@@ -236,7 +238,7 @@ class AwsAccess:
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             self._failed(service, region, operation, code, exc)
-        except BotoCoreError as exc:
+        except (BotoCoreError, ResponseParserError) as exc:
             self.inventory.error(
                 self._where(service, region), f"{operation} failed: {_one_line(str(exc))}"
             )
@@ -298,6 +300,7 @@ def connect(
         EndpointConnectionError,
         ProfileNotFound,
     )
+    from botocore.parsers import ResponseParserError
 
     if session is None:
         try:
@@ -305,6 +308,10 @@ def connect(
             session = boto3.Session(botocore_session=core)
         except ProfileNotFound:
             raise CredentialsError(f"no AWS profile named {profile!r}") from None
+        except BotoCoreError as exc:  # a config file that is not INI, a bad setting
+            raise CredentialsError(
+                f"the AWS configuration could not be read: {_one_line(str(exc))}"
+            ) from None
     core = session._session  # the botocore session boto3 wraps
     core.register("before-call", _read_only_guard, unique_id="mlstix-read-only")
     core.register("before-call", lambda **_: inventory.count_call(), unique_id="mlstix-count")
@@ -328,8 +335,19 @@ def connect(
     # in seconds and is not blamed on the credentials
     probe = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5)
     try:
-        ident = session.client("sts", region_name=region or "us-east-1", config=probe)
-        ident = ident.get_caller_identity()
+        sts = session.client("sts", region_name=region or "us-east-1", config=probe)
+    except ValueError as exc:  # AWS_ENDPOINT_URL that is not a URL, a region that is no name
+        raise MlstixError(
+            f"cannot make an AWS client: {_one_line(str(exc))}",
+            hint="check AWS_ENDPOINT_URL and the region if you set them",
+        ) from None
+    try:
+        ident = sts.get_caller_identity()
+    except ResponseParserError as exc:  # not an AWS endpoint (a proxy, a web server)
+        raise MlstixError(
+            f"{sts.meta.endpoint_url} did not answer as AWS STS does: {_one_line(str(exc))[:120]}",
+            hint="check the network, or AWS_ENDPOINT_URL if you set it",
+        ) from None
     except (EndpointConnectionError, ConnectTimeoutError) as exc:
         url = getattr(exc, "kwargs", {}).get("endpoint_url", "the AWS endpoint")
         raise MlstixError(
