@@ -220,3 +220,49 @@ def _workbench(name: str, metadata: dict[str, str]) -> Any:
 def test_workbench_root_access(kb: KnowledgeBase, metadata: dict[str, str], fires: bool) -> None:
     found = _findings("gcp", kb, _workbench("wb", metadata))
     assert ("MLSTIX-GCP-WB-004" in found) is fires
+
+
+def _trail(name: str, arn_field: dict[str, Any] | None) -> Any:
+    fields = [
+        {"Field": "eventCategory", "Equals": ["Data"]},
+        {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+    ]
+    if arn_field is not None:
+        fields.append({"Field": "resources.ARN", **arn_field})
+    attrs = {
+        "TrailName": name,
+        "IsLogging": True,
+        "IsMultiRegionTrail": True,
+        "AdvancedEventSelectors": [{"Name": "objects", "FieldSelectors": fields}],
+    }
+    return _aws(
+        "AWS::CloudTrail::Trail",
+        name,
+        f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/{name}",
+        attrs,
+    )
+
+
+BUCKET = "arn:aws:s3:::ml-models-prod"
+
+
+@pytest.mark.parametrize(
+    ("arn_field", "covered"),
+    [
+        (None, True),
+        ({"StartsWith": [f"{BUCKET}/"]}, True),
+        ({"StartsWith": [f"{BUCKET}/models/"]}, True),  # the models' prefix: recorded
+        ({"StartsWith": ["arn:aws:s3:::ml-"]}, True),  # a string prefix matches the bucket too
+        ({"Equals": [f"{BUCKET}/models/fraud.pkl"]}, True),
+        ({"StartsWith": ["arn:aws:s3:::ml-models-prod-logs/"]}, False),
+        ({"StartsWith": ["arn:aws:s3:::other/"]}, False),
+        ({"NotStartsWith": ["arn:aws:s3:::other/"]}, True),  # everything but another bucket
+        ({"NotStartsWith": [f"{BUCKET}/"]}, False),
+    ],
+)
+def test_model_bucket_data_events_follow_advanced_selectors(
+    kb: KnowledgeBase, arn_field: dict[str, Any] | None, covered: bool
+) -> None:
+    bucket = _aws("AWS::S3::Bucket", "ml-models-prod", BUCKET, {"BucketName": "ml-models-prod"})
+    found = _findings("aws", kb, bucket, _trail("objects", arn_field))
+    assert (BUCKET in found.get("MLSTIX-AWS-CT-002", set())) is not covered

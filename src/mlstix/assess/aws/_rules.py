@@ -127,12 +127,26 @@ def _data_covers(trail: Resource, bucket_arn: str) -> bool:
         if "AWS::S3::Object" not in _as_list((f.get("resources.type") or {}).get("Equals")):
             continue
         arn = f.get("resources.ARN")
-        if arn is None:
-            return True
-        starts = _as_list(arn.get("StartsWith")) + _as_list(arn.get("Equals"))
-        if any(bucket_arn.startswith(str(s).rstrip("/")) for s in starts if s):
+        if arn is None or _arn_may_match(arn, bucket_arn):
             return True
     return False
+
+
+def _arn_may_match(field: Mapping[str, Any], bucket_arn: str) -> bool:
+    """Some object of the bucket (``arn:aws:s3:::bucket/<key>``) passes an advanced field
+    selector on ``resources.ARN``: positive operators are ORed, negative ones ANDed (CloudTrail
+    User Guide, advanced event selectors). A prefix inside the bucket counts: the models under it
+    are recorded."""
+    prefix = f"{bucket_arn}/"
+    equals = [str(v) for v in _as_list(field.get("Equals"))]
+    starts = [str(v) for v in _as_list(field.get("StartsWith"))]
+    ends = _as_list(field.get("EndsWith"))
+    if equals or starts or ends:
+        hit = any(v.startswith(prefix) for v in equals) or bool(ends)
+        hit = hit or any(prefix.startswith(v) or v.startswith(prefix) for v in starts)
+        if not hit:
+            return False
+    return not any(prefix.startswith(str(v)) for v in _as_list(field.get("NotStartsWith")))
 
 
 def _trail_data(ctx: Context) -> Iterator[Hit]:
