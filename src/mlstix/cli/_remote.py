@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import os
 import re
 import sys
@@ -136,6 +137,10 @@ def scan_with_remote(
         report = _with_progress(remote, remote_options, settings, stats)
     else:
         report = scan_remote(remote, load_kb, remote_options, settings, stats=stats)
+    # What the scan built (modules, knowledge base, listing, results) lives until the process
+    # renders the report and ends: spare the cyclic collector walking it again, at exit above
+    # all (about 0.15 s of CPU, a sixth of a nightly rescan that finds little changed)
+    gc.freeze()
     share = f" ({100 * stats.fetched_bytes / stats.total_bytes:.2g}%)" if stats.total_bytes else ""
     unchanged = f"; {stats.reused} unchanged since the last scan" if state else ""
     err_console.print(
