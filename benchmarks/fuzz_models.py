@@ -45,6 +45,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--inputs",
+        type=int,
+        help="stop after this many inputs (replays a run: same seed, same inputs)",
+    )
     parser.add_argument("--mode", choices=["gen", "mut", "both"], default="both")
     parser.add_argument("--show", type=int, default=10, help="examples printed per problem")
     parser.add_argument("--save", type=Path, help="write every disagreeing input to this folder")
@@ -54,9 +59,10 @@ def main() -> int:
     problems: collections.Counter[str] = collections.Counter()
     examples: dict[str, list[bytes]] = collections.defaultdict(list)
     runs = real_ok = 0
-    deadline = time.monotonic() + args.seconds
+    started = time.monotonic()
+    deadline = started + args.seconds
     with RealReaders() as real:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and (args.inputs is None or runs < args.inputs):
             generated = args.mode == "gen" or (args.mode == "both" and rng.random() < 0.5)
             if generated:
                 data = opcode_stream(rng, rng.randrange(1, 24))
@@ -74,8 +80,8 @@ def main() -> int:
                     args.save.mkdir(parents=True, exist_ok=True)
                     name = f"seed{args.seed}-{runs}.pkl"
                     (args.save / name).write_bytes(data)
-    rate = runs / args.seconds
-    print(f"{runs} inputs in {args.seconds:g} s ({rate:.0f}/s), real reader accepted {real_ok}")
+    took = time.monotonic() - started
+    print(f"{runs} inputs in {took:.0f} s ({runs / took:.0f}/s), real reader accepted {real_ok}")
     for key, count in problems.most_common():
         print(f"\n{count}x {key}")
         for data in examples[key]:

@@ -170,3 +170,45 @@ def test_library_written_pickles_raise_nothing(name: str) -> None:
     result = analyze((REAL / name).read_bytes())
     assert result.malformed is None
     assert [h.message for h in result.hits(None, "pickle")] == []
+
+
+_G = b.global_op
+_CMD = b"(Vrm -rf /tmp/x\nt"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # torch._tensor._rebuild_from_type_v2(func, new_type, args, state): func(*args)
+        b"\x80\x02" + _G("torch._tensor", "_rebuild_from_type_v2")
+        + b"(" + _G("acme.tools", "run") + _G("torch", "Tensor") + _CMD + b"}tR.",
+        # copyreg._reconstructor(cls, base, state): base.__new__(cls, state), base.__init__
+        b"\x80\x02" + _G("copyreg", "_reconstructor")
+        + b"(" + _G("collections", "OrderedDict") + _G("acme.tools", "run")
+        + b"Vrm -rf /tmp/x\ntR.",
+        # numpy.random's constructors: bit_generator_ctor(name), and a class given as the name
+        b"\x80\x02" + _G("numpy.random._pickle", "__generator_ctor")
+        + b"(Vrm -rf /tmp/x\n" + _G("acme.tools", "run") + b"tR.",
+        b"\x80\x02" + _G("numpy.random._pickle", "__randomstate_ctor")
+        + b"(Vrm -rf /tmp/x\n" + _G("acme.tools", "run") + b"tR.",
+    ],
+)  # fmt: skip
+def test_allowed_functions_that_call_their_arguments_invoke_them(data: bytes) -> None:
+    """An allowed rebuild or constructor function that calls one of its arguments while it
+    runs: that argument is invoked, with its command (critical), not merely referenced."""
+    assert rules(data)["acme.tools.run"] == "models/pickle-gadget-call"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x80\x02" + _G("numpy.random._pickle", "__bit_generator_ctor")
+        + b"(" + _G("acme.tools", "Runner") + b"tR.",
+        b"\x80\x02" + _G("numpy.random._pickle", "__generator_ctor")
+        + b"(" + _G("acme.tools", "Runner") + b"tR.",
+        b"\x80\x02" + _G("torch._utils", "_rebuild_wrapper_subclass")
+        + b"(" + _G("acme.tools", "Runner") + b"NNNNNNNtR.",
+    ],
+)  # fmt: skip
+def test_a_class_handed_to_a_constructor_function_is_invoked(data: bytes) -> None:
+    assert rules(data)["acme.tools.Runner"] == "models/pickle-unallowed-call"

@@ -24,7 +24,11 @@ from mlstix.scan.models.pickles import _values as val
 from mlstix.scan.models.pickles._commands import command_like, strings
 from mlstix.scan.models.pickles._joblib import WRAPPERS
 from mlstix.scan.models.pickles._state import State
-from mlstix.scan.models.pickles.allowlist import CONSTRUCTS_FIRST_ARG, normalize
+from mlstix.scan.models.pickles.allowlist import (
+    CONSTRUCTS_FIRST_ARG,
+    INVOKES_ARGUMENT,
+    normalize,
+)
 from mlstix.scan.models.pickles.opcodes import Call, Global, Malformed, Reader
 from mlstix.scan.models.pickles.result import ImportStat, short
 
@@ -60,6 +64,8 @@ class Calls(State):
             first = args[0] if isinstance(args, tuple) and args else None
             if func.qualname in CONSTRUCTS_FIRST_ARG and isinstance(first, Global):
                 self.mark(first, args[1:])  # copyreg._reconstructor(cls, ...): cls is built
+            for index, given, spread in INVOKES_ARGUMENT.get(func.qualname, ()):
+                self._invoke_argument(args, index, given, spread)
         elif isinstance(func, Call):
             self._invoke_result(func, args)
         return Call(func, args)
@@ -99,6 +105,20 @@ class Calls(State):
         if st.verdict != "allowed":
             st.args = short(args)
             st.command = any(command_like(t) for t in strings(args))
+
+    def _invoke_argument(self, args: Any, index: int, given: int | None, spread: bool) -> None:
+        """An allowed function calls one of its arguments (:data:`INVOKES_ARGUMENT`): what
+        it calls is invoked as if the stream called it."""
+        if not isinstance(args, tuple) or len(args) <= index:
+            return
+        target = args[index]
+        called: Any = ()
+        if given is not None and given < len(args):
+            called = args[given] if spread else (args[given],)
+        if isinstance(target, Global):
+            self.mark(target, called)
+        elif isinstance(target, Call):
+            self._invoke_result(target, called)
 
     def _invoke_result(self, func: Call, args: Any) -> None:
         """Calling what a call returned (a partial, a getattr result, a constructed object):

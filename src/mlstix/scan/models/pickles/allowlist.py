@@ -37,7 +37,15 @@ from mlstix.scan.models.pickles._denylist import (
     DANGEROUS_NAMES,
 )
 
-__all__ = ["ImportPolicy", "Verdict", "allowed_pairs", "dangerous", "normalize"]
+__all__ = [
+    "CONSTRUCTS_FIRST_ARG",
+    "INVOKES_ARGUMENT",
+    "ImportPolicy",
+    "Verdict",
+    "allowed_pairs",
+    "dangerous",
+    "normalize",
+]
 
 Verdict = Literal["dangerous", "allowed", "unknown"]
 
@@ -234,6 +242,24 @@ CONSTRUCTS_FIRST_ARG = frozenset(
         "pandas._libs.internals._unpickle_block",
     ]
 )
+
+# Allowed functions that call (or construct) another of their arguments while they run:
+# qualname -> (index of the callable, index of what it is called with, whether that argument
+# is the whole argument tuple (True) or a single argument (False); None: no arguments).
+# Reference: copyreg._reconstructor (base.__new__/__init__), torch._tensor
+# ._rebuild_from_type[_v2] (func(*args), new_type.__setstate__), torch._utils
+# ._rebuild_wrapper_subclass, numpy.ma.core._mareconstruct (ndarray.__new__(baseclass)),
+# numpy.random._pickle's constructors (bit_generator_ctor(name), a class given as the name).
+INVOKES_ARGUMENT: dict[str, tuple[tuple[int, int | None, bool], ...]] = {
+    "copyreg._reconstructor": ((1, 2, False),),
+    "torch._tensor._rebuild_from_type_v2": ((0, 2, True), (1, 3, False)),
+    "torch._tensor._rebuild_from_type": ((0, 2, True),),
+    "torch._utils._rebuild_wrapper_subclass": ((0, None, False),),
+    "numpy.ma.core._mareconstruct": ((1, None, False),),
+    "numpy.random._pickle.__bit_generator_ctor": ((0, None, False),),
+    "numpy.random._pickle.__generator_ctor": ((1, 0, False), (0, None, False)),
+    "numpy.random._pickle.__randomstate_ctor": ((1, 0, False), (0, None, False)),
+}
 
 
 def normalize(module: str, name: str) -> tuple[str, str]:
