@@ -266,3 +266,43 @@ def test_model_bucket_data_events_follow_advanced_selectors(
     bucket = _aws("AWS::S3::Bucket", "ml-models-prod", BUCKET, {"BucketName": "ml-models-prod"})
     found = _findings("aws", kb, bucket, _trail("objects", arn_field))
     assert (BUCKET in found.get("MLSTIX-AWS-CT-002", set())) is not covered
+
+
+def _repo(region: str, name: str) -> Any:
+    arn = f"arn:aws:ecr:{region}:{ACCOUNT}:repository/{name}"
+    attrs = {"RepositoryName": name, "ImageTagMutability": "IMMUTABLE"}
+    return live_resource(
+        provider="aws",
+        type="AWS::ECR::Repository",
+        name=name,
+        ident=arn,
+        attributes=attrs,
+        language="cloudformation",
+        account=ACCOUNT,
+        region=region,
+    )
+
+
+def test_registry_scanning_covers_repositories_of_its_own_region_only(kb: KnowledgeBase) -> None:
+    scanning = live_resource(
+        provider="aws",
+        type="AWS::ECR::RegistryScanningConfiguration",
+        name=ACCOUNT,
+        ident=f"arn:aws:ecr:us-east-1:{ACCOUNT}:registry",
+        attributes={
+            "ScanType": "BASIC",
+            "Rules": [
+                {
+                    "ScanFrequency": "SCAN_ON_PUSH",
+                    "RepositoryFilters": [{"Filter": "*", "FilterType": "WILDCARD"}],
+                }
+            ],
+        },
+        language="cloudformation",
+        account=ACCOUNT,
+        region="us-east-1",
+    )
+    found = _findings(
+        "aws", kb, scanning, _repo("us-east-1", "serving"), _repo("eu-west-1", "serving")
+    )
+    assert found["MLSTIX-AWS-ECR-002"] == {f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/serving"}

@@ -5,9 +5,10 @@ view the IaC rules expect (:func:`_views`): a training job is read as the Traini
 pipeline (the step's arguments are the CreateTrainingJob request, which DescribeTrainingJob
 echoes), an IAM role's attached managed policies join its inline ones, and a bucket's public
 access block becomes the effective one (bucket settings OR account settings; S3 User Guide,
-"Blocking public access to your Amazon S3 storage"). Findings are then relocated to the real
-resource: ``location.path`` is its ARN / resource id, ``location.resource`` its type and name, and
-the evidence names its account and region.
+"Blocking public access to your Amazon S3 storage"), and ECR repositories and registry scanning
+configurations share a scope per region (a registry's scanning rules are regional). Findings
+are then relocated to the real resource: ``location.path`` is its ARN / resource id,
+``location.resource`` its type and name, and the evidence names its account and region.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from mlstix.scan.iac.resource import Resource
 __all__ = ["evaluate_inventory"]
 
 _PAB = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+# settings that hold per region, judged against resources of the same region only
+_REGIONAL = frozenset({"AWS::ECR::Repository", "AWS::ECR::RegistryScanningConfiguration"})
 
 
 def _view(r: Resource, rtype: str, attributes: Mapping[str, Any], address: str) -> Resource:
@@ -76,6 +79,10 @@ def _views(resources: Iterable[Resource]) -> list[Resource]:
             ]
             attrs["Policies"] = list(attrs.get("Policies") or []) + attached
             out.append(dataclasses.replace(r, attributes=attrs))
+        elif r.type in _REGIONAL:
+            # an ECR registry scanning configuration covers the repositories of its own region
+            region = r.extra.get("region", "")
+            out.append(dataclasses.replace(r, scope=f"{r.scope}/{region}"))
         elif r.type == "AWS::S3::Bucket":
             attrs = dict(r.attributes)
             attrs["BucketPublicAccessBlockConfiguration"] = attrs.get(
