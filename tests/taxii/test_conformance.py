@@ -205,3 +205,59 @@ def test_kb_collection_is_served_and_read_only(live: tuple[LiveServer, Users]) -
     )
     assert resp.status_code == 403
     assert kb.get_objects()["objects"] == [IDENTITY]
+
+
+def test_a_tip_walks_every_listing_with_taxii2_client(make_server: object) -> None:
+    """What a TIP does: follow `next` through objects, manifest and versions with as_pages,
+    resume from added_after with a filter, and read errors as TAXII error resources."""
+    server = make_server(max_page_bytes=700)  # type: ignore[operator]
+    users = add_users(server.app)
+    coll = _collection(server, users)
+    newer = "2026-02-05T00:00:00.000Z"
+    objects = [indicator(n) for n in range(9)] + [vulnerability(n) for n in range(4)]
+    objects += [indicator(n, modified=newer) for n in (2, 5)]
+    coll.add_objects({"objects": objects}, poll_interval=0.1)
+
+    def walk(func: object, key: str = "objects", **kw: object) -> list[object]:
+        pages = list(as_pages(func, per_request=4, **kw))
+        assert all(p["more"] for p in pages[:-1]) and not pages[-1]["more"]
+        return [item for p in pages for item in p.get(key, [])]
+
+    # The byte cap shortens pages (taxii2-client then lowers its limit) and `next` goes on.
+    listed = walk(coll.get_objects)
+    assert len(listed) == 13 and len({o["id"] for o in listed}) == 13
+    assert len(walk(coll.get_objects, version="all")) == 15
+    manifest = walk(coll.get_manifest, version="all")
+    assert [m["date_added"] for m in manifest] == sorted(m["date_added"] for m in manifest)
+    assert len(manifest) == 15 and {m["media_type"] for m in manifest} == {
+        "application/stix+json;version=2.1"
+    }
+    versions = walk(coll.object_versions, key="versions", obj_id=indicator(2)["id"])
+    assert versions == [indicator(2)["modified"], newer]
+    # Resume: what came after the 10th manifest entry, indicators only, page by page.
+    cut = manifest[9]["date_added"]
+    later = walk(coll.get_objects, added_after=cut, type="indicator", version="all")
+    expected = [m["id"] for m in manifest[10:] if m["id"].startswith("indicator--")]
+    assert [o["id"] for o in later] == expected and expected
+
+    # Errors: status code, TAXII media type and error resource, whoever answers.
+    bad = Collection(coll.url, user="writer", password="wrong")
+    with pytest.raises(requests.HTTPError) as err:
+        bad.get_objects()
+    assert err.value.response.status_code == 401
+    for url, headers, status in (
+        (f"{server.root}collections/nope/objects/", {"Accept": TAXII}, 404),
+        (f"{server.root}collections/{FINDINGS}/objectz/", {"Accept": TAXII}, 404),
+        (f"{coll.url}objects/", {"Accept": "application/json"}, 406),
+        (f"{coll.url}objects/", {"Accept": "application/taxii+json;version=2.0"}, 406),
+        (f"{coll.url}objects/", {"Accept": TAXII, **users.basic(("writer", "wrong"))}, 401),
+        (f"{coll.url}objects/", {"Accept": TAXII, "Authorization": "Bearer mlstix.a.b"}, 401),
+        (f"{coll.url}objects/?limit=0", {"Accept": TAXII, **users.basic(users.writer)}, 400),
+        (f"{coll.url}manifest/?next=abc", {"Accept": TAXII, **users.basic(users.writer)}, 400),
+    ):
+        resp = requests.get(url, headers=headers)
+        assert resp.status_code == status, (url, headers, resp.text)
+        assert resp.headers["Content-Type"] == TAXII
+        assert resp.json()["http_status"] == str(status) and resp.json()["title"]
+    resp = requests.put(f"{coll.url}objects/", headers={"Accept": TAXII})
+    assert resp.status_code == 405 and resp.headers["Allow"] == "GET, POST"

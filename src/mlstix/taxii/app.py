@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -63,6 +63,7 @@ class Server:
         self.auth = Authenticator(store.engine, anonymous, limiter)
         self._collections: dict[str, CollectionInfo] = {}
         self.on_close: list[Callable[[], None]] = []
+        self.on_aclose: list[Callable[[], Awaitable[None]]] = []
         self._pruned = 0.0
         self._prune_lock = threading.Lock()
         self.refresh_collections()
@@ -201,6 +202,8 @@ def create_app(config: ServerConfig, *, kb_loader: KbLoader | None = None) -> Fa
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        for aclose in server.on_aclose:
+            await aclose()
         for close in server.on_close:
             close()
         store.close()
@@ -223,11 +226,12 @@ def create_app(config: ServerConfig, *, kb_loader: KbLoader | None = None) -> Fa
         assert isinstance(exc, TaxiiError)
         return error_response(exc)
 
-    async def http_error(_request: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        return error_response(
-            TaxiiError(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
-        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names the methods of the first route matched
+            headers["Allow"] = _allowed(app, request)
+        return error_response(TaxiiError(exc.status_code, str(exc.detail), headers=headers))
 
     async def query_error(_request: Request, exc: Exception) -> Response:
         return error_response(TaxiiError(400, "Bad Request", str(exc)))
@@ -259,9 +263,21 @@ def create_app(config: ServerConfig, *, kb_loader: KbLoader | None = None) -> Fa
     app.add_exception_handler(QueryError, query_error)
     app.add_exception_handler(RequestValidationError, validation_error)
 
-    from mlstix.taxii._front import Front, sqlite_file
+    from mlstix.taxii._front import Front
+    from mlstix.taxii._lean import reader_for
     from mlstix.taxii._routes import add_routes
 
     add_routes(app, server)
-    app.add_middleware(Front, server=server, sqlite_path=sqlite_file(config.db_url))
+    app.add_middleware(Front, server=server, reader=reader_for(config.db_url))
     return app
+
+
+def _allowed(app: FastAPI, request: Request) -> str:
+    """Every method some route serves at the request's path (RFC 9110 §15.5.6)."""
+    from starlette.routing import Match, Route
+
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))

@@ -299,11 +299,11 @@ class Store:
     def delete_object(self, collection_id: str, object_id: str, flt: Filters) -> int:
         """Delete the versions of one object that match ``flt``; the number deleted."""
         with self._write() as conn, conn.begin():
-            conn.execute(
+            last_added = conn.execute(
                 select(collections.c.last_added)
                 .where(collections.c.id == collection_id)
                 .with_for_update()
-            )
+            ).scalar()
             where = [objects.c.collection_id == collection_id, objects.c.object_id == object_id]
             clause = _version_clause(flt.versions)
             if clause is not None:
@@ -317,6 +317,12 @@ class Store:
                 )
             ).scalars()
             self._reflag(conn, collection_id, object_id, dict.fromkeys(left))
+            if count:  # a new version of the collection: cached pages are not served again
+                conn.execute(
+                    update(collections)
+                    .where(collections.c.id == collection_id)
+                    .values(last_added=max(now_us(), (last_added or 0) + 1))
+                )
         return count
 
     # -- reads -------------------------------------------------------------------------------

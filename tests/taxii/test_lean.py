@@ -1,0 +1,142 @@
+"""The lean read path's readers (SQLite and PostgreSQL) against the store's own query: for every
+filter, cursor and byte cap, the same objects in the same order with the same bytes and the same
+``more``; and each reader's data version moves with every write of objects (its page cache
+relies on it)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from taxii_support import FINDINGS, indicator, vulnerability
+
+from mlstix.taxii._lean import Reader, reader_for
+from mlstix.taxii.config import KB_COLLECTION_ID
+from mlstix.taxii.store import CollectionInfo, Filters, Store, VersionFilter
+from mlstix.taxii.validate import validate_all
+
+_MAX = 10 * 1024 * 1024
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    store = Store(db_url)
+    for cid, alias in ((FINDINGS, "findings"), (KB_COLLECTION_ID, "kb")):
+        store.ensure_collection(CollectionInfo(cid, alias, "", alias, writable=True))
+    objects: list[dict[str, Any]] = []
+    for n in range(1, 8):
+        objects.append(indicator(n))
+        if n % 2:  # a second and a third version of the odd ones
+            objects.append(indicator(n, modified="2026-02-02T00:00:00.000Z"))
+            objects.append(indicator(n, modified="2026-02-03T00:00:00.000Z", name="é ✓"))
+        objects.append(vulnerability(n))
+    valid, rejected = validate_all(objects, full=False)
+    assert not rejected
+    for start in range(0, len(valid), 5):  # several commits
+        store.add_objects(FINDINGS, valid[start : start + 5], [], "t")
+    store.add_objects(KB_COLLECTION_ID, valid[:3], [], "t")
+    yield store
+    store.close()
+
+
+def _filters() -> list[Filters]:
+    stamp = 1_769_990_400_000_000  # 2026-02-02T00:00:00Z
+    return [
+        Filters(),
+        Filters(versions=VersionFilter(all=True)),
+        Filters(versions=VersionFilter(first=True, last=False)),
+        Filters(versions=VersionFilter(first=True, last=True)),
+        Filters(versions=VersionFilter(last=False, timestamps=(stamp,))),
+        Filters(types=("vulnerability",)),
+        Filters(types=("indicator", "vulnerability"), versions=VersionFilter(all=True)),
+        Filters(ids=(indicator(3)["id"], vulnerability(5)["id"]), versions=VersionFilter(all=True)),
+        Filters(spec_versions=("2.1",)),
+        Filters(spec_versions=("2.0",)),
+        Filters(ids=("indicator--no-such",)),
+    ]
+
+
+async def _walk(reader: Reader, flt: Filters, limit: int, max_bytes: int) -> list[Any]:
+    pages, after = [], None
+    while True:
+        page = await reader.page(FINDINGS, flt, limit, after, max_bytes)
+        assert page is not None
+        pages.append(([json.loads(b) for b in page.bodies], page.more))
+        if not page.more:
+            return pages
+        after = page.last_added
+
+
+def _walk_store(store: Store, flt: Filters, limit: int, max_bytes: int) -> list[Any]:
+    pages, after = [], None
+    while True:
+        page = store.query(FINDINGS, flt, limit, after, max_bytes=max_bytes)
+        pages.append(([json.loads(o.body) for o in page.items], page.more))
+        if not page.more:
+            return pages
+        after = page.last_key
+
+
+@pytest.mark.parametrize("limit", [1, 4, 100])
+def test_readers_page_like_the_store(store: Store, db_url: str, limit: int) -> None:
+    reader = reader_for(db_url)
+    assert reader is not None
+
+    async def check() -> None:
+        try:
+            for flt in _filters():
+                for cap in (_MAX, 700):  # 700 bytes: about two objects, then `next`
+                    want = _walk_store(store, flt, limit, cap)
+                    assert await _walk(reader, flt, limit, cap) == want, (flt, cap)
+                added_after = Filters(added_after=store.query(FINDINGS, flt, 3, None).last_key)
+                if added_after.added_after is not None:
+                    flt = Filters(added_after=added_after.added_after[0])
+                    want = _walk_store(store, flt, limit, _MAX)
+                    assert await _walk(reader, flt, limit, _MAX) == want
+        finally:
+            await reader.aclose()
+
+    asyncio.run(check())
+
+
+def test_the_version_moves_with_every_write_of_objects(store: Store, db_url: str) -> None:
+    reader = reader_for(db_url)
+    assert reader is not None
+    sqlite = db_url.startswith("sqlite")
+
+    async def check() -> None:
+        try:
+            seen = [await reader.version(FINDINGS)]
+            valid, _ = validate_all([indicator(100)], full=False)
+            store.add_objects(FINDINGS, valid, [], "t")
+            seen.append(await reader.version(FINDINGS))
+            store.add_objects(FINDINGS, valid, [], "t")  # already stored: nothing changes
+            if not sqlite:  # (SQLite's data_version moves with every commit, this one too)
+                assert await reader.version(FINDINGS) == seen[-1]
+            store.delete_object(FINDINGS, indicator(100)["id"], Filters())
+            seen.append(await reader.version(FINDINGS))
+            assert None not in seen and len(set(seen)) == 3, seen
+            if not sqlite:  # per collection: a write to another leaves this version alone
+                store.add_objects(KB_COLLECTION_ID, valid, [], "t")
+                assert await reader.version(FINDINGS) == seen[-1]
+        finally:
+            await reader.aclose()
+
+    asyncio.run(check())
+
+
+def test_a_reader_that_cannot_answer_says_so(store: Store, db_url: str) -> None:
+    """A database gone away: ``None`` (the app answers and reports it), never an exception."""
+    reader = reader_for(db_url)
+    assert reader is not None
+
+    async def check() -> None:
+        assert await reader.version(FINDINGS) is not None
+        await reader.aclose()
+        assert await reader.version(FINDINGS) is None
+        assert await reader.page(FINDINGS, Filters(), 10, None, _MAX) is None
+
+    asyncio.run(check())
