@@ -306,3 +306,46 @@ def test_registry_scanning_covers_repositories_of_its_own_region_only(kb: Knowle
         "aws", kb, scanning, _repo("us-east-1", "serving"), _repo("eu-west-1", "serving")
     )
     assert found["MLSTIX-AWS-ECR-002"] == {f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/serving"}
+
+
+def _region(name: str) -> Any:
+    return _aws("MLSTIX::AWS::Region", name, f"aws://{ACCOUNT}/{name}", {"Enabled": True})
+
+
+def _management_trail(source: dict[str, Any] | None) -> Any:
+    fields: list[dict[str, Any]] = [{"Field": "eventCategory", "Equals": ["Management"]}]
+    if source is not None:
+        fields.append({"Field": "eventSource", **source})
+    attrs = {
+        "TrailName": "mgmt",
+        "IsLogging": True,
+        "IsMultiRegionTrail": True,
+        "AdvancedEventSelectors": [{"Name": "management", "FieldSelectors": fields}],
+    }
+    return _aws(
+        "AWS::CloudTrail::Trail",
+        "mgmt",
+        f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/mgmt",
+        attrs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "recorded"),
+    [
+        (None, True),
+        ({"Equals": ["sagemaker.amazonaws.com", "s3.amazonaws.com"]}, True),
+        ({"StartsWith": ["sagemaker."]}, True),
+        ({"NotEquals": ["kms.amazonaws.com"]}, True),
+        ({"NotStartsWith": ["rdsdata."]}, True),
+        ({"Equals": ["s3.amazonaws.com"]}, False),
+        ({"NotEquals": ["sagemaker.amazonaws.com"]}, False),
+        ({"NotStartsWith": ["sage"]}, False),
+        ({"EndsWith": [".s3.amazonaws.com"]}, False),
+    ],
+)
+def test_sagemaker_management_events_follow_event_source_operators(
+    kb: KnowledgeBase, source: dict[str, Any] | None, recorded: bool
+) -> None:
+    found = _findings("aws", kb, _region("us-east-1"), _management_trail(source))
+    assert ("MLSTIX-AWS-CT-001" in found) is not recorded

@@ -82,14 +82,27 @@ def _management(trail: Resource) -> bool:
             continue
         if "true" in _as_list((f.get("readOnly") or {}).get("Equals")):
             continue
-        source = f.get("eventSource") or {}
-        if "sagemaker.amazonaws.com" in _as_list(source.get("NotEquals")):
-            continue
-        equals = _as_list(source.get("Equals"))
-        if equals and "sagemaker.amazonaws.com" not in equals:
+        if not _admits(f.get("eventSource") or {}, "sagemaker.amazonaws.com"):
             continue
         return True
     return False
+
+
+def _admits(field: Mapping[str, Any], value: str) -> bool:
+    """An advanced event selector's field selector lets ``value`` through: one of its positive
+    operators matches (when it has any) and none of its negative ones does."""
+    eq, starts, ends = (
+        [str(v) for v in _as_list(field.get(op))] for op in ("Equals", "StartsWith", "EndsWith")
+    )
+    if (eq or starts or ends) and not (
+        value in eq or value.startswith(tuple(starts)) or value.endswith(tuple(ends))
+    ):
+        return False
+    return not (
+        value in [str(v) for v in _as_list(field.get("NotEquals"))]
+        or value.startswith(tuple(str(v) for v in _as_list(field.get("NotStartsWith"))))
+        or value.endswith(tuple(str(v) for v in _as_list(field.get("NotEndsWith"))))
+    )
 
 
 def _trail_management(ctx: Context) -> Iterator[Hit]:
