@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,27 @@ _OMEGA = 0.5 / (-math.log(1.0 - _AGREE) + 1e-3)
 _BOUND = _QUORUM * (1.0 + math.cos(0.5)) - 1.0
 
 
+@lru_cache(maxsize=4096)
+def _band(before: int, count: int) -> npt.NDArray[np.bool_]:
+    """Which pool rows query r (row ``before + r`` of a pool) meets: the ``_LOOKBACK`` before
+    it."""
+    gap = (before + np.arange(count))[:, None] - np.arange(before + count)[None, :]
+    band: npt.NDArray[np.bool_] = (gap > 0) & (gap <= _LOOKBACK)
+    return band
+
+
+def _waves(pool: Matrix) -> tuple[Matrix, Matrix]:
+    """Per step, ``[cos, sin, 1]`` of ``_OMEGA * log(step)`` on the features it moved (zero
+    elsewhere), and the same with ``-_BOUND'`` in place of the 1: the product of a query's
+    first with a pool step's second is ``sum(cos) - _BOUND' * common movers``."""
+    moved = (pool > 1e-6).astype(np.float32)
+    angle = np.log(np.maximum(pool, np.float32(1e-6))) * np.float32(_OMEGA)
+    query = np.concatenate([np.cos(angle) * moved, np.sin(angle) * moved, moved], axis=1)
+    other = query.copy()
+    other[:, 2 * pool.shape[1] :] *= np.float32(-(_BOUND - 1e-3))
+    return query, other
+
+
 def repeated_steps(
     steps: Matrix,
     ends: npt.NDArray[np.float64],
@@ -104,59 +126,59 @@ def repeated_steps(
     """Which rows of ``steps`` (each query's absolute difference to its nearest earlier query,
     per feature; NaN where there is none) repeat one of the client's ``_LOOKBACK`` earlier
     steps (``templates``, then this batch's own): within 5 % on at least 80 % of the features
-    where both moved (at least a quarter of them). Synthetic augmentation moves every query by
-    the same ``lambda`` per feature (only the signs differ), whatever scale the attacker chose;
-    natural neighbours differ by amounts that do not repeat. ``ends`` are fingerprints of the
-    two queries each step joins: the same two natural queries met again (a resubmission) are
-    not a repeat."""
-    k = len(steps)
-    out = np.zeros(k, dtype=np.bool_)
+    where both moved (at least a quarter of them), the two steps' lengths within 20 %.
+    Synthetic augmentation moves every query by the same ``lambda`` per feature (only the
+    signs differ), whatever scale the attacker chose; natural neighbours differ by amounts that
+    do not repeat. ``ends`` are fingerprints of the two queries each step joins: the same two
+    natural queries met again (a resubmission) are not a repeat."""
+    out = np.zeros(len(steps), dtype=np.bool_)
     ok = np.isfinite(steps).all(axis=1)
-    mine = steps[ok]
-    n = len(mine)
-    if n == 0:
+    mine, mine_ends = steps[ok], ends[ok]
+    if not len(mine):
         return out
-    t = len(templates)
-    pool = np.concatenate([templates, mine]) if t else mine
-    pool_ends = np.concatenate([template_ends, ends[ok]]) if t else ends[ok]
-    # query r (pool row t + r) meets the _LOOKBACK pool rows before it
-    gap = (t + np.arange(n))[:, None] - np.arange(t + n)[None, :]
-    candidate = (gap > 0) & (gap <= _LOOKBACK)
-    # only pairs of steps of about the same length can agree feature by feature
-    lengths = np.sqrt(np.einsum("ij,ij->i", pool, pool))
-    mine_len = lengths[t:, None]
-    candidate &= np.abs(mine_len - lengths[None, :]) <= 0.2 * np.maximum(mine_len, lengths)
-    moved = pool > 1e-6
-    moved32 = moved.astype(np.float32)
-    common = moved32[t:] @ moved32.T
-    candidate &= common >= max(3, steps.shape[1] // 4)
-    if not candidate.any():
-        return out
-    with np.errstate(divide="ignore"):
-        angle = np.where(moved, np.log(np.where(moved, pool, 1.0)) * _OMEGA, 0.0)
-    waves = np.concatenate([np.cos(angle) * moved32, np.sin(angle) * moved32], axis=1)
-    waves = waves.astype(np.float32)
-    agreement = waves[t:] @ waves.T
-    candidate &= agreement >= _BOUND * common - 1e-3 * common - 0.01
-    rows, cols = np.nonzero(candidate)
-    if rows.size == 0:
-        return out
-    mine_ends = pool_ends[t + rows]
-    other_ends = pool_ends[cols]
-    shared = (mine_ends[:, :, None] == other_ends[:, None, :]).any(axis=(1, 2))
-    rows, cols = rows[~shared], cols[~shared]
-    a, b = pool[t + rows], pool[cols]
+    pool = np.concatenate([templates, mine])
+    pool_ends = np.concatenate([template_ends, mine_ends])
+    query, other = _waves(pool)
+    first = len(templates)
+    hit = np.zeros(len(mine), dtype=np.bool_)
+    for start in range(0, len(mine), _LOOKBACK):
+        low = max(0, first + start - _LOOKBACK)
+        high = first + min(start + _LOOKBACK, len(mine))
+        before = first + start - low
+        # the bound first: pairs whose cosine sum shows they cannot agree on 80 % are skipped
+        bound = query[low + before : high] @ other[low:high].T
+        rows, cols = np.nonzero((bound >= -0.01) & _band(before, high - low - before))
+        if rows.size:
+            found = _repeats(pool[low:high], pool_ends[low:high], before, rows, cols)
+            hit[start : high - first] = found
+    out[np.flatnonzero(ok)] = hit
+    return out
+
+
+def _repeats(
+    pool: Matrix,
+    ends: npt.NDArray[np.float64],
+    before: int,
+    rows: npt.NDArray[np.intp],
+    cols: npt.NDArray[np.intp],
+) -> npt.NDArray[np.bool_]:
+    """The exact test on the candidate pairs (query ``before + rows``, pool step ``cols``)."""
+    hit = np.zeros(len(pool) - before, dtype=np.bool_)
+    a, b = pool[before + rows], pool[cols]
+    mine = np.sqrt(np.einsum("ij,ij->i", a, a))
+    other = np.sqrt(np.einsum("ij,ij->i", b, b))
+    keep = np.abs(mine - other) <= 0.2 * np.maximum(mine, other)
+    mine_ends, other_ends = ends[before + rows], ends[cols]
+    keep &= ~(mine_ends[:, :, None] == other_ends[:, None, :]).any(axis=(1, 2))
+    rows, a, b = rows[keep], a[keep], b[keep]
     # features pinned at a bound (a pixel already 0) cannot move: compare where both moved
     both = (a > 1e-6) & (b > 1e-6)
     same = np.abs(a - b) <= _AGREE * np.maximum(a, b)
     movers = both.sum(axis=1)
-    match = ((same & both).sum(axis=1) >= _QUORUM * movers) & (
-        movers >= max(3, steps.shape[1] // 4)
-    )
-    hit = np.zeros(n, dtype=np.bool_)
+    minimum = max(3, pool.shape[1] // 4)
+    match = ((same & both).sum(axis=1) >= _QUORUM * movers) & (movers >= minimum)
     hit[rows[match]] = True
-    out[np.flatnonzero(ok)] = hit
-    return out
+    return hit
 
 
 class _Window:

@@ -136,12 +136,14 @@ class FastReader:
         flat = self.con.sql(self.values).fetchnumpy()["v"]
         if np.ma.is_masked(flat):
             return None
-        table = _table(np.asarray(flat, dtype=np.float64), lines)
-        if table is None or not np.isfinite(table).all():
+        values = np.asarray(flat, dtype=np.float64)
+        if not np.isfinite(values).all():
             return None
-        width = int(table[0, 0])
-        vectors, scores = table[:, 1 : 1 + width], table[:, 2 + width :]
-        labels = self._labels(scores) if self.classifier else np.full(lines, -1, np.int64)
+        table = _table(values, lines)
+        if table is None:
+            return None
+        vectors, counts, scores = table
+        labels = _labels(scores, counts) if self.classifier else np.full(lines, -1, np.int64)
         if labels is None:
             return None
         times = np.ma.filled(np.ma.asarray(rows["time"], dtype=np.float64), np.nan)
@@ -161,33 +163,64 @@ class FastReader:
             return None
         return out
 
-    @staticmethod
-    def _labels(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.int64] | None:
-        if scores.shape[1] == 0:
-            return np.full(len(scores), -1, dtype=np.int64)
-        if scores.shape[1] == 1:
-            return _single_labels(scores[:, 0])
-        # the label is the argmax of the scores as float32, as the line reader has it
-        out: npt.NDArray[np.int64] = scores.astype(np.float32).argmax(axis=1).astype(np.int64)
-        return out
+
+def _labels(
+    scores: npt.NDArray[np.float64], counts: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64] | None:
+    """A label per row from its ``counts`` scores (flat in ``scores``), as
+    :func:`._features.decode_labels` reads a CSV output: the argmax of several scores (as
+    float32), the rule of :func:`_single_labels` for one, none (-1) for none."""
+    out = np.full(len(counts), -1, dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    for answers in np.unique(counts).tolist():
+        if answers == 0:
+            continue
+        mine = np.flatnonzero(counts == answers)
+        table = scores[starts[mine, None] + np.arange(answers)[None, :]]
+        if answers == 1:
+            single = _single_labels(table[:, 0])
+            if single is None:
+                return None
+            out[mine] = single
+        else:
+            out[mine] = table.astype(np.float32).argmax(axis=1)
+    return out
 
 
-def _table(flat: npt.NDArray[np.float64], rows: int) -> npt.NDArray[np.float64] | None:
-    """The rows ``[n, n inputs, m, m scores]`` as a table, when every row has the first
-    row's ``n`` and ``m`` (``None`` otherwise: the block is read line by line)."""
+def _table(
+    flat: npt.NDArray[np.float64], rows: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
+    """The rows ``[n, n inputs, m, m scores]`` as inputs (a table: every row must have the first
+    row's ``n``), the ``m`` of each row and its scores, flat (``None``: the block is read line
+    by line)."""
     if not rows or not len(flat):
         return None
     width = int(flat[0])
     if width < 1 or len(flat) < 2 + width:
         return None
-    scores = int(flat[1 + width])
-    size = 2 + width + scores
-    if len(flat) != rows * size:
+    answers = int(flat[1 + width])
+    size = 2 + width + answers
+    if len(flat) == rows * size:
+        table = flat.reshape(rows, size)
+        if np.all(table[:, 0] == width) and np.all(table[:, 1 + width] == answers):
+            return table[:, 1 : 1 + width], np.full(rows, answers), table[:, 2 + width :].ravel()
+    # outputs of different lengths (the scores of some requests not captured): walk the rows
+    counts = np.empty(rows, dtype=np.int64)
+    starts = np.empty(rows, dtype=np.int64)
+    at = 0
+    for row in range(rows):
+        if at + 2 + width > len(flat) or flat[at] != width:
+            return None
+        starts[row] = at
+        counts[row] = int(flat[at + 1 + width])
+        at += 2 + width + int(counts[row])
+    if at != len(flat):
         return None
-    table = flat.reshape(rows, size)
-    if np.any(table[:, 0] != width) or np.any(table[:, 1 + width] != scores):
-        return None
-    return table
+    inputs = flat[(starts[:, None] + np.arange(1, 1 + width)[None, :])]
+    lengths = 2 + width + counts
+    position = np.arange(len(flat)) - np.repeat(starts, lengths)
+    scores = flat[position >= 2 + width]
+    return inputs, counts, scores
 
 
 def fast_reader(spec: str | None, model_type: str) -> Callable[[bytes, str, int], Any] | None:

@@ -104,7 +104,9 @@ class Prada:
             return
         rows = batch.astype(np.float64)
         norms = np.einsum("ij,ij->i", rows, rows)
-        classes = np.array([self._class(int(c)) for c in labels.tolist()], dtype=np.int64)
+        present = np.unique(labels)
+        mapped = np.array([self._class(int(c)) for c in present.tolist()], dtype=np.int64)
+        classes = mapped[np.searchsorted(present, labels)]
         order = np.argsort(classes, kind="stable")
         rows, norms, classes = rows[order], norms[order], classes[order]
         n = self._count

@@ -290,13 +290,13 @@ def _read_one(
                 yield LogProblem(display, 0, f"the file ends early or is damaged: {error}")
                 return
             read = fast(block, display, number + 1) if fast is not None else None
+            if read is not None:
+                number += block.count(b"\n") + (not block.endswith(b"\n"))
+                yield read
+                continue
             lines = block.split(b"\n")
             if lines[-1] == b"":
                 lines.pop()
-            if read is not None:
-                number += len(lines)
-                yield read
-                continue
             for line in lines:
                 number += 1
                 yield from _parse_line(line, display, number, join, loads)

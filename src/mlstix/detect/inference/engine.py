@@ -49,7 +49,7 @@ class InferenceOptions:
     profile: str = "balanced"
     warmup: int = 2000
     max_clients: int = 100_000
-    chunk: int = 16384
+    chunk: int = 65536
     columnar: bool = True  # read Data Capture CSV blocks in columns (see ._fast)
 
 
@@ -193,10 +193,6 @@ class _Run:
             np.array([np.nan if i.time is None else i.time for i in items], dtype=np.float64),
         )
 
-    def _batch_rows(self, batch: FastBatch) -> _Rows:
-        files = np.full(len(batch.clients), self.file_ids[batch.path], dtype=np.int64)
-        return _Rows(batch.clients, batch.vectors, batch.labels, files, batch.lines, batch.times)
-
     # -- judging -----------------------------------------------------------------------------
 
     def _fits(self, item: _Item) -> bool:
@@ -297,39 +293,68 @@ class _Run:
         if not warm:
             return
         pending = self.learn(warm)
-        size = self.options.chunk
-        for start in range(0, len(pending), size):
-            self.judge(self._columns(pending[start : start + size]))
+        queue = _Queue(self, self.options.chunk)
+        for start in range(0, len(pending), self.options.chunk):
+            queue.add(self._columns(pending[start : start + self.options.chunk]))
         if rest is not None:
-            self._judge_batch(rest, rest_from)
-        chunk: list[_Item] = []
+            queue.add(self._batch_rows(rest, rest_from))
         for entry in stream:
             if isinstance(entry, FastBatch):
-                if chunk:
-                    self.judge(self._columns(chunk))
-                    chunk = []
-                self._judge_batch(entry, 0)
+                queue.add(self._batch_rows(entry, 0))
             elif self._fits(entry):
-                chunk.append(entry)
-                if len(chunk) >= size:
-                    self.judge(self._columns(chunk))
-                    chunk = []
-        if chunk:
-            self.judge(self._columns(chunk))
+                queue.item(entry)
+        queue.flush()
 
-    def _judge_batch(self, batch: FastBatch, start: int) -> None:
-        if self.kind == "numeric" and batch.vectors.shape[1] == self.dim:
-            rows = self._batch_rows(batch)
-            if start:
-                keep = np.arange(start, len(rows))
-                rows = _Rows([rows.clients[i] for i in keep.tolist()], rows.vectors[keep],
-                             rows.labels[keep], rows.files[keep], rows.lines[keep],
-                             rows.times[keep])  # fmt: skip
-            self.judge(rows)
+    def _batch_rows(self, batch: FastBatch, start: int) -> _Rows | None:
+        if self.kind != "numeric" or batch.vectors.shape[1] != self.dim:
+            items = [item for item in self._items(batch, start) if self._fits(item)]
+            return self._columns(items) if items else None
+        files = np.full(len(batch.clients) - start, self.file_ids[batch.path], dtype=np.int64)
+        return _Rows(batch.clients[start:], batch.vectors[start:], batch.labels[start:], files,
+                     batch.lines[start:], batch.times[start:])  # fmt: skip
+
+
+class _Queue:
+    """Queries waiting to be judged, in log order, judged ``size`` at a time (bounded memory;
+    large batches per client keep the per-call cost of the array operations small)."""
+
+    def __init__(self, run: _Run, size: int) -> None:
+        self.run = run
+        self.size = size
+        self.parts: list[_Rows] = []
+        self.items: list[_Item] = []
+        self.count = 0
+
+    def item(self, item: _Item) -> None:
+        self.items.append(item)
+        self.count += 1
+        if self.count >= self.size:
+            self.flush()
+
+    def add(self, rows: _Rows | None) -> None:
+        if rows is None:
             return
-        items = [item for item in self._items(batch, start) if self._fits(item)]
-        if items:
-            self.judge(self._columns(items))
+        if self.items:
+            self.parts.append(self.run._columns(self.items))
+            self.items = []
+        self.parts.append(rows)
+        self.count += len(rows)
+        if self.count >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.items:
+            self.parts.append(self.run._columns(self.items))
+            self.items = []
+        parts, self.parts, self.count = self.parts, [], 0
+        if not parts:
+            return
+        if len(parts) == 1:
+            self.run.judge(parts[0])
+            return
+        columns = ("vectors", "labels", "files", "lines", "times")
+        joined = (np.concatenate([getattr(part, name) for part in parts]) for name in columns)
+        self.run.judge(_Rows([c for part in parts for c in part.clients], *joined))
 
 
 def detect_inference(
