@@ -4,6 +4,8 @@ output file left behind."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,60 @@ def test_scan_publish_to_a_closed_port_names_publish_not_to(tmp_path: Path) -> N
     assert out.is_file()  # the report stands; only publishing failed
     assert "hint: the report was written; check --publish" in output
     assert "--to" not in output
+
+
+def _non_utf8(folder: Path, name: bytes) -> Path:
+    path = Path(os.fsdecode(os.path.join(os.fsencode(folder), name)))
+    try:
+        path.mkdir()
+    except OSError as exc:  # a file system that only takes UTF-8 names
+        pytest.skip(f"cannot create a non-UTF-8 file name here: {exc}")
+    return path
+
+
+def test_error_lines_show_a_non_utf8_path_as_bytes(tmp_path: Path) -> None:
+    """They showed Python's surrogate escape (nope\\udcff) instead of the byte (nope\\xff)."""
+    missing = Path(os.fsdecode(os.fsencode(tmp_path) + b"/nope\xff"))
+    code, output = _run(["scan", "iac", str(missing)])
+    assert code == 2
+    assert output == f"error: {tmp_path}/nope\\xff: no such file or directory\n"
+    out = Path(os.fsdecode(os.fsencode(tmp_path) + b"/r\xff.json"))
+    code, output = _run(["scan", "iac", str(EXAMPLES / "iac"), "-o", str(out), "--fail-on", "none"])
+    assert code == 0 and out.is_file()
+    assert f"wrote {tmp_path}/r\\xff.json (json)" in output and "\\udc" not in output
+
+
+def test_sign_verify_and_bom_of_a_model_folder_named_in_non_utf8(tmp_path: Path) -> None:
+    """The folder's own name is the manifest's (informative) model name and the BOM's model
+    name: UnicodeEncodeError tracebacks from protobuf (sign) and from the write (bom)."""
+    pytest.importorskip("model_signing")
+    pytest.importorskip("cyclonedx")
+    from tests.keys import write_key
+
+    model = _non_utf8(tmp_path, b"m\xff")
+    (model / "weights.bin").write_bytes(b"\0" * 64)
+    key = write_key(tmp_path, "key")
+    code, output = _run(["sign", str(model), "--private-key", str(key.private)])
+    assert code == 0, output
+    assert "\\xff" in output and "\\udc" not in output
+    code, output = _run(["verify", str(model), "--public-key", str(key.public)])
+    assert code == 0, output
+    bom = tmp_path / "bom.json"
+    code, output = _run(["bom", str(model), "-o", str(bom)])
+    assert code == 0, output
+    document = json.loads(bom.read_text(encoding="utf-8"))
+    assert [c["name"] for c in document["components"]] == ["m\\xff"]
+
+
+def test_bom_of_a_model_holding_a_non_utf8_file_name_is_refused(tmp_path: Path) -> None:
+    """The BOM names each file; its write raised UnicodeEncodeError (a traceback, exit 1)."""
+    pytest.importorskip("cyclonedx")
+    model = tmp_path / "model"
+    model.mkdir()
+    _non_utf8(model, b"w\xff")
+    (model / "config.json").write_text("{}")
+    bom = tmp_path / "bom.json"
+    code, output = _run(["bom", str(model), "-o", str(bom)])
+    assert code == 2
+    assert f"error: cannot describe {model}: the name of {model}/w\\xff is not UTF-8" in output
+    assert not bom.exists()

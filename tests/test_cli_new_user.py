@@ -135,7 +135,11 @@ def test_input_nested_too_deeply_is_one_line(tmp_path: Path, args: list[str]) ->
     code, output = _run(argv)
     assert code == 2
     assert "Traceback" not in output
-    assert "error: cannot read an input: it is nested too deeply" in output
+    assert (
+        "error: cannot read an input: it is nested too deeply" in output
+        # libyaml (the attestation reader's) has its own limit, and names file and line
+        or ": not valid YAML: line 1, column 1001: exceeded maximum nesting depth" in output
+    )
 
 
 def test_hf_location_with_an_unreachable_endpoint_is_one_line(tmp_path: Path) -> None:

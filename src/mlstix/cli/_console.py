@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from rich.console import Console
 
-__all__ = ["console", "err_console", "progress_bar"]
+__all__ = ["console", "err_console", "progress_bar", "utf8"]
 
 
 class _Console(Console):
@@ -25,6 +25,20 @@ class _Console(Console):
 
 console = _Console(highlight=False, soft_wrap=not sys.stdout.isatty())
 err_console = _Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def utf8(text: str) -> str:
+    """A file name that is not UTF-8 reaches us with lone surrogates (``\\udcff``), which no
+    UTF-8 output (SARIF URIs, STIX ids, HTML, a terminal) can hold: show its bytes as ``\\xff``."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file name decodes to (from JSON, say)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @contextmanager

@@ -66,9 +66,10 @@ class AliasedOption(click.Option):
             self.opts = shown
 
 
-def utf8_names(model: Path) -> None:
-    """The OpenSSF manifest holds file names as UTF-8 strings (protobuf): a name that is not
-    UTF-8 is refused here, named, instead of a UnicodeEncodeError from deep in model_signing."""
+def utf8_names(model: Path, action: str = "sign or verify") -> None:
+    """The OpenSSF manifest (and the ML-BOM) holds file names as UTF-8 strings: a name inside
+    the model that is not UTF-8 is refused here, named, instead of a UnicodeEncodeError from
+    deep in model_signing (the model's own name is only shown, with its bytes as ``\\xff``)."""
     for folder, dirs, files in os.walk(model):
         for name in (*dirs, *files):
             try:
@@ -76,6 +77,6 @@ def utf8_names(model: Path) -> None:
             except UnicodeEncodeError:
                 shown = os.fsencode(Path(folder, name)).decode("utf-8", "backslashreplace")
                 raise UsageError(
-                    f"cannot sign or verify {model}: the name of {shown} is not UTF-8",
-                    hint="rename it: the signature stores file names as UTF-8",
+                    f"cannot {action} {model}: the name of {shown} is not UTF-8",
+                    hint="rename it: signatures and ML-BOMs store file names as UTF-8",
                 ) from None

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import click
 
 from mlstix._io import check_output_path, write_output
-from mlstix.cli._console import console, err_console
+from mlstix.cli._console import console, err_console, utf8
 from mlstix.findings.formats import FORMAT_NAMES, render
 from mlstix.findings.formats.table import print_table
 from mlstix.findings.model import Report, Severity
@@ -66,7 +66,7 @@ def wrote(output: str, detail: str = "") -> None:
     if output != "-":
         from rich.markup import escape
 
-        err_console.print(f"wrote {escape(output)}{escape(detail)}", highlight=False)
+        err_console.print(f"wrote {escape(utf8(output))}{escape(utf8(detail))}", highlight=False)
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -131,24 +131,10 @@ def report_options(func: F) -> F:
     )(func)
 
 
-def _utf8(text: str) -> str:
-    """A file name that is not UTF-8 reaches us with lone surrogates (``\\udcff``), which no
-    UTF-8 output (SARIF URIs, STIX ids, HTML, a terminal) can hold: show its bytes as ``\\xff``."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        pass
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a surrogate no file name decodes to (from JSON, say)
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def _printable(value: Any) -> Any:
-    """``value`` (a report, or anything in it) with every string made UTF-8 (:func:`_utf8`)."""
+    """``value`` (a report, or anything in it) with every string made UTF-8 (:func:`utf8`)."""
     if isinstance(value, str):
-        return _utf8(value)
+        return utf8(value)
     if isinstance(value, tuple | list):
         return type(value)(_printable(v) for v in value)
     if isinstance(value, Mapping):

@@ -15,7 +15,7 @@ import click
 from rich.markup import escape
 
 from mlstix._io import prepare_out_dir, write_output
-from mlstix.cli._console import console
+from mlstix.cli._console import console, utf8
 from mlstix.cli._params import missing_path
 from mlstix.cli._report import output_option, wrote
 from mlstix.errors import MlstixError, UsageError
@@ -45,7 +45,7 @@ def site(out: Path) -> None:
     files = write_site(knowledge, out)
     index = (out / "index.html").resolve()
     console.print(
-        f"wrote {len(files)} files to {escape(str(out))}; open {escape(index.as_uri())}",
+        f"wrote {len(files)} files to {escape(utf8(str(out)))}; open {escape(index.as_uri())}",
         soft_wrap=True,
     )
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 from rich.markup import escape
 
-from mlstix.cli._console import console, err_console
+from mlstix.cli._console import console, err_console, utf8
 from mlstix.cli._params import AliasedOption, ExistingPath, utf8_names
 from mlstix.cli._remote import ModelLocation, local_model
 from mlstix.cli._report import output_option, wrote
@@ -229,8 +229,8 @@ def sign(
     utf8_names(model_path)
     result = sign_model(model_path, method, signature_path=signature, options=_options(**hashing))
     console.print(
-        f"signed {_plural(result.files, 'file')} of {escape(str(model_path))} "
-        f"({result.method}); signature: {escape(str(result.signature_path))}"
+        f"signed {_plural(result.files, 'file')} of {escape(utf8(str(model_path)))} "
+        f"({result.method}); signature: {escape(utf8(str(result.signature_path)))}"
     )
 
 
@@ -354,9 +354,9 @@ def verify(
             ("missing", result.missing),
         ):
             for name in names:
-                console.print(f"{label:>8}  {escape(name)}")
+                console.print(f"{label:>8}  {escape(utf8(name))}")
         if result.verified:
-            console.print(f"[green]ok:[/] {escape(result.message)}")
+            console.print(f"[green]ok:[/] {escape(utf8(result.message))}")
     if not result.verified:
         raise SignatureError(f"verification failed: {result.message}")
 
@@ -384,6 +384,7 @@ def bom(model_path: Path | str, output: str, signature: Path | None) -> None:
 
     exclude = () if output == "-" else (Path(output),)
     with local_model(model_path) as local:  # s3://, gs://, az://, hf://: a temporary copy
+        utf8_names(local, "describe")
         document = build_bom(local, signature_path=signature, exclude=exclude)
     for warning in document.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from mlstix._io import write_output
-from mlstix.cli._console import console, err_console
+from mlstix.cli._console import console, err_console, utf8
 from mlstix.cli._params import ExistingPath
 from mlstix.errors import MlstixError, UsageError
 from mlstix.kb.load import load_kb
@@ -68,7 +68,7 @@ def build(out: Path | None) -> None:
             err_console.print(f"stix/{name}: {escape(str(problem))}")
             bad += 1
     console.print(
-        f"wrote {len(written)} files to {escape(str(out))}: "
+        f"wrote {len(written)} files to {escape(utf8(str(out)))}: "
         f"{len(knowledge.objects)} objects, "
         f"{sum(1 for r in knowledge.relationships if r.type != 'related-to')} relationships, "
         f"{sum(1 for r in knowledge.relationships if r.type == 'related-to')} MITRE mappings",
@@ -112,7 +112,7 @@ def validate(files: tuple[Path, ...], lax: bool) -> None:
         if errors:
             failed += 1
         status = "[red]invalid[/]" if errors else "[green]valid[/]"
-        console.print(f"{escape(str(path))}: {status}", soft_wrap=True)
+        console.print(f"{escape(utf8(str(path)))}: {status}", soft_wrap=True)
         for p in problems:
             console.print(f"  {escape(str(p))}", soft_wrap=True)
     if failed:

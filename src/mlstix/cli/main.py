@@ -150,9 +150,10 @@ class _Group(click.Group):
         except MlstixError as exc:
             from rich.markup import escape
 
-            from mlstix.cli._console import err_console
+            from mlstix.cli._console import err_console, utf8
 
-            err_console.print(f"[bold red]error:[/] {escape(exc.diagnostics())}", soft_wrap=True)
+            said = escape(utf8(exc.diagnostics()))  # a path that is not UTF-8 shows as \xff
+            err_console.print(f"[bold red]error:[/] {said}", soft_wrap=True)
             sys.exit(exc.exit_code)
 
 

@@ -170,6 +170,7 @@ def hash_model(
     workers = options.workers or min(32, (os.cpu_count() or 1) + 4)
     buffer = options.chunk_size or (8 << 20)
     name = model.name if model.name not in ("", "..") else model.resolve().name
+    name = os.fsencode(name).decode("utf-8", "backslashreplace")  # only shown; protobuf: UTF-8
 
     def ident(path: Path) -> str:
         return str(PurePosixPath(path.relative_to(model)))

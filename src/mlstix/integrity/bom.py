@@ -75,6 +75,11 @@ def find_bom(model_path: Path) -> Path | None:
     return None
 
 
+def _shown(name: str) -> str:
+    """A name from the file system as UTF-8, bytes that are not shown as ``\\xff``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def _timestamp() -> datetime:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch and epoch.isdigit():
@@ -172,10 +177,11 @@ def build_bom(
             )
         except SignatureError as exc:
             comment = f"OpenSSF model-signing signature (unreadable: {exc})"
+        folder = folder.resolve()
         references.append(
             ExternalReference(
                 type=ExternalReferenceType.DIGITAL_SIGNATURE,
-                url=XsUri(Path(os.path.relpath(signature.resolve(), folder.resolve())).as_posix()),
+                url=XsUri(_shown(Path(os.path.relpath(signature.resolve(), folder)).as_posix())),
                 comment=comment,
                 hashes=[sha256(hashlib.sha256(signature.read_bytes()).hexdigest())],
             )
@@ -202,7 +208,7 @@ def build_bom(
     single = not model.is_dir()
     model_component = Component(
         type=ComponentType.MACHINE_LEARNING_MODEL,
-        name=model.name or root.name,
+        name=_shown(model.name or root.name),
         bom_ref=_MODEL_REF,
         hashes=[sha256(next(iter(hashes.values())))] if single else None,
         components=None if single else files,
