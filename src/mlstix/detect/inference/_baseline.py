@@ -132,12 +132,7 @@ class Baseline:
         # |x - r|^2 = |x|^2 + 2 (|r|^2 / 2 - x.r): the minimum over r needs one product
         score = scaled @ ref.T
         np.subtract(0.5 * np.einsum("ij,ij->i", ref, ref)[None, :], score, out=score)
-        known = owners >= 0
-        if known.any():
-            mine = owners[known, None] == self.reference_owners[None, :]
-            part = score[known]
-            np.putmask(part, mine, np.inf)
-            score[known] = part
+        np.putmask(score, owners[:, None] == self.reference_owners[None, :], np.inf)
         nearest = np.einsum("ij,ij->i", scaled, scaled) + 2.0 * score.min(axis=1)
         far: npt.NDArray[np.bool_] = nearest > self.ood_radius**2
         return far

@@ -105,6 +105,15 @@ def _band(before: int, count: int) -> npt.NDArray[np.bool_]:
     return band
 
 
+@lru_cache(maxsize=64)
+def _outside(before: int, count: int, window: int) -> npt.NDArray[np.bool_]:
+    """Which candidates (rows: ``before`` remembered queries, then ``count`` new ones) are not
+    among the ``window`` queries before each new one (columns)."""
+    gap = (before + np.arange(count))[None, :] - np.arange(before + count)[:, None]
+    out: npt.NDArray[np.bool_] = (gap <= 0) | (gap > window)
+    return out
+
+
 def _waves(pool: Matrix) -> tuple[Matrix, Matrix]:
     """Per step, ``[cos, sin, 1]`` of ``_OMEGA * log(step)`` on the features it moved (zero
     elsewhere), and the same with ``-_BOUND'`` in place of the 1: the product of a query's
@@ -237,7 +246,7 @@ class ClientState:
     last_time: float | None = None
     detections: dict[str, Detection] = field(default_factory=dict)
     last_w: float | None = None
-    _hist: Matrix = field(init=False, repr=False)
+    _hist: npt.NDArray[np.float64] = field(init=False, repr=False)
     _dups: _Window = field(init=False, repr=False)
     _steps: _Window = field(init=False, repr=False)
     _templates: Matrix = field(init=False, repr=False)
@@ -246,7 +255,7 @@ class ClientState:
     _prada: Prada = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._hist = np.empty((0, self.dim), dtype=np.float32)
+        self._hist = np.empty((0, self.dim), dtype=np.float64)
         self._dups = _Window(self.window)
         self._steps = _Window(self.window)
         self._templates = np.empty((0, self.dim), dtype=np.float32)
@@ -265,17 +274,22 @@ class ClientState:
     def nearest_previous(self, batch: Matrix) -> tuple[npt.NDArray[np.float64], Matrix]:
         """For each row of ``batch``: the distance to the nearest of this client's ``window``
         queries before it (the remembered ones and the rows before it in ``batch``), and that
-        query (NaN where there is none)."""
+        query (NaN where there is none). In float64, so that a repeated query is at 0."""
         k = len(batch)
         h = len(self._hist)
-        candidates = np.concatenate([self._hist, batch]) if h else batch
-        d = sq_dists(batch, candidates)
-        gap = (h + np.arange(k))[:, None] - np.arange(h + k)[None, :]
-        d[(gap <= 0) | (gap > self.window)] = np.inf
-        best = d.argmin(axis=1)
-        nearest = np.sqrt(d[np.arange(k), best])
-        previous = candidates[best]
-        previous[~np.isfinite(nearest)] = np.nan
+        rows = batch.astype(np.float64)
+        candidates = np.concatenate([self._hist, rows]) if h else rows
+        norms = np.einsum("ij,ij->i", candidates, candidates)
+        # |x - c|^2 = |x|^2 + (|c|^2 - 2 x.c): the nearest c needs one product
+        score = candidates @ rows.T
+        score *= -2.0
+        score += norms[:, None]
+        np.putmask(score, _outside(h, k, self.window), np.inf)
+        best = score.argmin(axis=0)
+        square = norms[h:] + score[best, np.arange(k)]
+        nearest = np.sqrt(np.maximum(square, 0.0))
+        previous = candidates[best].astype(np.float32)
+        previous[~np.isfinite(square)] = np.nan
         return nearest, previous
 
     def update(self, batch: Matrix, labels: npt.NDArray[np.int64], off: npt.NDArray[np.bool_],
@@ -313,7 +327,7 @@ class ClientState:
         seen = before + np.arange(1, k + 1)
         self.queries += k
         self.off_manifold = int(off_total[-1])
-        self._hist = np.concatenate([self._hist, batch])[-self.window :]
+        self._hist = np.concatenate([self._hist, batch.astype(np.float64)])[-self.window :]
 
         def fire(detector: str, index: int, stat: dict[str, Any]) -> None:
             path, line, when = where.at(index)
