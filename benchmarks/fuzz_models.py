@@ -51,6 +51,13 @@ def main() -> int:
         help="stop after this many inputs (replays a run: same seed, same inputs)",
     )
     parser.add_argument("--mode", choices=["gen", "mut", "both"], default="both")
+    parser.add_argument(
+        "--reader",
+        choices=["c", "py"],
+        default="c",
+        help="c: CPython's _pickle (pickle.load, torch.load); py: pickle._Unpickler (joblib.load),"
+        " compared on the names it invokes only (it refuses and accepts other streams than C)",
+    )
     parser.add_argument("--show", type=int, default=10, help="examples printed per problem")
     parser.add_argument("--save", type=Path, help="write every disagreeing input to this folder")
     args = parser.parse_args()
@@ -68,10 +75,14 @@ def main() -> int:
                 data = opcode_stream(rng, rng.randrange(1, 24))
             else:
                 data = mutate(rng, rng.choice(corpus), rng.randrange(1, 6))
-            result = real.pickle(data)
+            result = real.pickle(data) if args.reader == "c" else real.pickle_py(data)
             runs += 1
             real_ok += result.ok
             for problem in check_pickle(data, result):
+                if args.reader == "py" and problem.startswith(
+                    ("real reader fails", "real reader succ")
+                ):
+                    continue  # which streams it accepts differs from _pickle: names only
                 key = problem[:100]
                 problems[key] += 1
                 if len(examples[key]) < args.show:

@@ -178,3 +178,31 @@ def test_the_plain_view_of_a_real_object_array_raises_nothing() -> None:
     data = (REAL / "joblib_structured_O_fields.joblib").read_bytes()
     levels = {h.rule_id for h in _analyze(data).hits(None, "pickle")}
     assert levels == set()
+
+
+@pytest.mark.parametrize(
+    ("filename", "outside"),
+    [
+        ("model.pkl_01.npy", False),
+        ("/tmp/cache/evil.npy", True),
+        ("../shared/evil.npy", True),
+        ("sub/../../evil.npy", True),
+        ("C:\\\\temp\\\\evil.npy", True),
+    ],
+)
+def test_an_old_joblib_companion_file_outside_the_folder_is_high(
+    filename: str, outside: bool
+) -> None:
+    """joblib < 0.10 wrappers name a companion file that joblib.load reads with
+    numpy.load(allow_pickle=True), joined to the pickle's folder: one from elsewhere is a
+    pickle nobody scanned."""
+    state = b"}(" + b.unicode_op("filename") + b.unicode_op(filename) + b"u"
+    data = (
+        b"\x80\x02"
+        + b.global_op("joblib.numpy_pickle", "NDArrayWrapper")
+        + b")\x81"
+        + state
+        + b"b."
+    )
+    hits = {h.rule_id for h in _analyze(data).hits(None, "pickle")}
+    assert ("models/pickle-unallowed-call" in hits) is outside, hits

@@ -117,6 +117,8 @@ def test_unicode_literals(real: RealReaders, line: bytes) -> None:
         b"\x80\x02cacme\nf\nN\x81.",  # NEWOBJ arguments not a tuple
         b"\x80\x04K\x01K\x02\x93.",  # STACK_GLOBAL of ints
         b"\x80\x02\x82\x00.",  # EXT code 0
+        b"\x80\x02cbuiltins\ngetattr\ncacme\nBox\nVrun\n\x86\x81.",  # NEWOBJ on a function
+        b"\x80\x02ccopyreg\n_reconstructor\n)\x81.",
         b"\x80\x05C\x01a\x98.",  # READONLY_BUFFER on bytes
         b"\x80\x05\x97.",  # NEXT_BUFFER without buffers
         b"c\nname\n.",  # GLOBAL with an empty module line
@@ -226,3 +228,16 @@ def test_mutated_library_pickles_agree(real: RealReaders, name: str, seed: int) 
 )
 def test_public_bypass_fixtures_agree(real: RealReaders, data: bytes) -> None:
     agree(real, data)
+
+
+@pytest.mark.parametrize("args", [b"]Vrm -rf /tmp/x\na", b"Vrm\n", b"}Vrm\nK\x01s"])
+def test_the_python_unpickler_reduces_with_any_iterable(real: RealReaders, args: bytes) -> None:
+    """pickle._Unpickler (joblib.load's) calls ``func(*args)``: a list, a string or a dict of
+    arguments runs where _pickle refuses. The call is reported, and the file is an error."""
+    data = b"\x80\x02" + b.global_op("acme.tools", "run") + args + b"R."
+    result = real.pickle_py(data)
+    assert "acme.tools.run" in result.invoked
+    problems = check_pickle(data, result)
+    assert [p for p in problems if "reports it at level" in p] == []  # names; not acceptance
+    analyzed = analyze_pickle_stream(io.BytesIO(data), ImportPolicy())
+    assert analyzed.imports["acme.tools.run"].called and analyzed.malformed is not None

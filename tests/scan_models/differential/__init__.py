@@ -143,6 +143,10 @@ class RealReaders:
         """``pickle.load`` once (or, ``stacked``, again and again to the end of the data)."""
         return self.request("pickle", data, stacked=stacked)
 
+    def pickle_py(self, data: bytes, *, stacked: bool = False) -> RealResult:
+        """``pickle._Unpickler`` (pure Python; joblib's unpickler is built on it)."""
+        return self.request("pickle_py", data, stacked=stacked)
+
     def numpy(self, data: bytes) -> RealResult:
         return self.request("numpy", data)
 

@@ -73,6 +73,8 @@ class Stub(metaclass=_Meta):
     _depth = 0
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # NEWOBJ, NEWOBJ_EX, empty INST/OBJ
+        if cls._depth == 0 and cls._origin in _SPECIAL:  # functions: no __new__ to call
+            raise TypeError(f"{cls._origin[1]} is not a type object")
         _record(cls._origin, "new", cls._depth, args)
         return _derive(cls._origin, cls._depth + 1)
 
@@ -150,6 +152,23 @@ class RecordingUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid: Any) -> Any:
         return _derive(("<persistent>", ""), 1)
+
+
+class PyRecordingUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
+    """The pure-Python unpickler (what ``joblib.load`` subclasses), recording the same way."""
+
+    find_class = RecordingUnpickler.find_class
+    persistent_load = RecordingUnpickler.persistent_load
+
+
+def read_pickle_py(data: bytes, stacked: bool) -> dict[str, Any]:
+    fp = io.BytesIO(data)
+    segments = 0
+    while True:
+        PyRecordingUnpickler(fp, encoding="latin1").load()
+        segments += 1
+        if not stacked or fp.tell() >= len(data):
+            return {"segments": segments}
 
 
 def _load(fp: Any, **kwargs: Any) -> Any:
@@ -295,6 +314,8 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
         return read_pickle(data, bool(request.get("stacked")))
     if op == "numpy":
         return read_numpy(data)
+    if op == "pickle_py":
+        return read_pickle_py(data, bool(request.get("stacked")))
     if op == "joblib":
         return read_joblib(data)
     if op == "zip":

@@ -22,7 +22,7 @@ from typing import Any
 
 from mlstix.scan.models.pickles import _values as val
 from mlstix.scan.models.pickles._commands import command_like, strings
-from mlstix.scan.models.pickles._joblib import WRAPPERS
+from mlstix.scan.models.pickles._joblib import COMPANIONS, WRAPPERS, companion_outside
 from mlstix.scan.models.pickles._state import State
 from mlstix.scan.models.pickles.allowlist import (
     CONSTRUCTS_FIRST_ARG,
@@ -35,6 +35,8 @@ from mlstix.scan.models.pickles.result import ImportStat, short
 __all__ = ["Calls", "instance_class"]
 
 _GETATTR = "builtins.getattr"
+# functions, not classes: NEWOBJ (cls.__new__(cls, ...)) on them fails in every unpickler
+_FUNCTIONS = frozenset([_GETATTR, *CONSTRUCTS_FIRST_ARG, *INVOKES_ARGUMENT])
 
 
 class Calls(State):
@@ -139,8 +141,12 @@ class Calls(State):
         argument tuple."""
         if not val.callable_value(func):
             raise Malformed(f"{opcode} on a value that cannot be called", pos)
+        if opcode.startswith("NEWOBJ") and isinstance(func, Global) and func.qualname in _FUNCTIONS:
+            raise Malformed(f"{opcode} class argument isn't a type object", pos)
         if not isinstance(args, tuple):
             if val.concrete(args):
+                if isinstance(func, Global) and opcode == "REDUCE":
+                    self.mark(func, args)  # pickle._Unpickler (joblib.load) calls func(*args)
                 raise Malformed(f"{opcode} argument list must be a tuple", pos)
             self.soft(f"{opcode} with an argument tuple computed at load time", pos)
 
@@ -165,6 +171,12 @@ class Calls(State):
                     self.result.chains.append(
                         f"{short(obj)} with the has-object flag cleared in its state "
                         "(raw bytes of the file become object pointers)"
+                    )
+            elif cls.qualname in COMPANIONS and (name := companion_outside(state)):
+                if len(self.result.chains) < 20:
+                    self.result.chains.append(
+                        f"{cls.qualname} reading {short(name)} with numpy.load(allow_pickle="
+                        "True) (a companion file outside the model's folder)"
                     )
             elif cls.qualname in WRAPPERS and self.joblib:
                 self.result.joblib_arrays.append(r.tell())

@@ -33,13 +33,22 @@ from typing import Any
 
 from mlstix.scan.models.pickles.opcodes import Call, Global, Malformed, Reader
 
-__all__ = ["WRAPPERS", "JoblibArrays", "dtype_size"]
+__all__ = ["COMPANIONS", "WRAPPERS", "JoblibArrays", "companion_outside", "dtype_size"]
 
 WRAPPERS = frozenset(
     [
         "joblib.numpy_pickle.NumpyArrayWrapper",
         "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper",
     ]
+)
+# joblib < 0.10 kept arrays in companion files named by the wrapper's ``filename``, read with
+# numpy.load(allow_pickle=True) (NDArrayWrapper) or as a zlib file (ZNDArrayWrapper), joined
+# to the pickle's folder: an absolute name or one with ``..`` reads a file from elsewhere
+COMPANIONS = frozenset(
+    f"{package}.{module}.{cls}"
+    for package in ("joblib", "sklearn.externals.joblib")
+    for module in ("numpy_pickle", "numpy_pickle_compat")
+    for cls in ("NDArrayWrapper", "ZNDArrayWrapper")
 )
 _DTYPE = frozenset(["numpy.dtype"])
 # what numpy.dtype.__reduce__ writes as the first argument: kind and item size
@@ -200,6 +209,22 @@ class _DtypeState:
             elsize,
             flags,
         )
+
+
+def companion_outside(state: Any) -> str | None:
+    """The companion file name of an old joblib wrapper's state when it leaves the pickle's
+    folder (absolute, a drive, or a ``..`` part), else None."""
+    if not isinstance(state, dict):
+        return None
+    name = state.get("filename")
+    if isinstance(name, bytes):
+        name = name.decode("latin-1")
+    if not isinstance(name, str):
+        return None
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\", "~")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
+        return name
+    return None
 
 
 def _apply_state(attrs: dict[str, Any], state: Any, pos: int) -> None:

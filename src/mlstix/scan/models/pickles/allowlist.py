@@ -110,6 +110,9 @@ _ALLOWED_NAMES = frozenset(
         "numpy.random._pcg64.PCG64",
         "joblib.numpy_pickle.NumpyArrayWrapper",
         "joblib.numpy_pickle_compat.NDArrayWrapper",
+        "joblib.numpy_pickle_compat.ZNDArrayWrapper",
+        "joblib.numpy_pickle.NDArrayWrapper",  # joblib < 0.10 (the name still resolves)
+        "joblib.numpy_pickle.ZNDArrayWrapper",
         "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper",
         "pandas._libs.tslibs.timestamps._unpickle_timestamp",
         "pandas._libs.tslibs.timedeltas._timedelta_unpickle",
