@@ -95,3 +95,29 @@ def test_errors_surface_from_the_background_thread(odd_model):
     job = start_hashing(odd_model, HashOptions(), [], overlap=True)
     with pytest.raises(ValueError, match="symlink"):
         job.result()
+
+
+def test_a_failing_caller_does_not_wait_for_the_running_reads() -> None:
+    """Ctrl-C during `mlstix bom` of a large model exited only after every running file was
+    hashed (2 s and more): the executor's `with` waited for them. The pool now tells the
+    running reads to stop and leaves without them."""
+    import time
+
+    from mlstix.integrity import _fasthash
+
+    started = threading.Event()
+    seen_halt = threading.Event()
+
+    def slow_read(halt: threading.Event) -> None:
+        started.set()
+        if halt.wait(timeout=10):
+            seen_halt.set()
+
+    begin = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), _fasthash._pool(2, _fasthash._NEVER) as (pool, halt):
+        pool.submit(slow_read, halt)
+        assert started.wait(timeout=5)
+        raise KeyboardInterrupt
+    assert time.monotonic() - begin < 5
+    assert seen_halt.wait(timeout=5)
+    assert not _fasthash._NEVER.is_set()  # the module's shared "never" event is left alone

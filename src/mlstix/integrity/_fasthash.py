@@ -27,8 +27,9 @@ import hashlib
 import itertools
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -149,6 +150,24 @@ def _serialization(options: HashOptions, recorded_ignores: list[Path]) -> dict[s
     return result
 
 
+@contextmanager
+def _pool(
+    workers: int, stop: threading.Event
+) -> Iterator[tuple[ThreadPoolExecutor, threading.Event]]:
+    """A thread pool that, when the caller fails (Ctrl-C, a file that cannot be read), stops
+    the reads still running at their next chunk and does not wait for them: the ``with``
+    form of the executor waited for every running file (2 s of a large model after Ctrl-C)."""
+    halt = threading.Event() if stop is _NEVER else stop
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        yield pool, halt
+    except BaseException:
+        halt.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
 def hash_model(
     model: Path,
     options: HashOptions,
@@ -182,9 +201,9 @@ def hash_model(
                 raise Cancelled
             digests[ident(path)] = ("blake3", _blake3_file(path, options.workers))
     elif options.method == "files":
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with _pool(workers, stop) as (pool, halt):
             jobs = {
-                ident(p): pool.submit(_digest_range, p, options.algorithm, 0, None, buffer, stop)
+                ident(p): pool.submit(_digest_range, p, options.algorithm, 0, None, buffer, halt)
                 for p in files
             }
             digests = {k: (options.algorithm, job.result()) for k, job in jobs.items()}
@@ -203,10 +222,10 @@ def hash_model(
             plan.extend(
                 (path, start, min(start + size, length)) for start in range(0, length, size)
             )
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with _pool(workers, stop) as (pool, halt):
             shard_jobs: dict[str, Future[bytes]] = {
                 f"{ident(path)}:{start}:{end}": pool.submit(
-                    _digest_range, path, options.algorithm, start, end, min(buffer, size), stop
+                    _digest_range, path, options.algorithm, start, end, min(buffer, size), halt
                 )
                 for path, start, end in plan
             }
