@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlstix.detect.inference._baseline import REPEAT, Baseline
-from mlstix.detect.inference._prada import Prada, sq_dists
+from mlstix.detect.inference._prada import Prada
 
 __all__ = ["PROFILES", "ClientState", "Detection", "Profile", "Where", "repeated_steps"]
 
@@ -96,7 +96,7 @@ _OMEGA = 0.5 / (-math.log(1.0 - _AGREE) + 1e-3)
 _BOUND = _QUORUM * (1.0 + math.cos(0.5)) - 1.0
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=512)
 def _band(before: int, count: int) -> npt.NDArray[np.bool_]:
     """Which pool rows query r (row ``before + r`` of a pool) meets: the ``_LOOKBACK`` before
     it."""
@@ -105,7 +105,7 @@ def _band(before: int, count: int) -> npt.NDArray[np.bool_]:
     return band
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)
 def _outside(before: int, count: int, window: int) -> npt.NDArray[np.bool_]:
     """Which candidates (rows: ``before`` remembered queries, then ``count`` new ones) are not
     among the ``window`` queries before each new one (columns)."""

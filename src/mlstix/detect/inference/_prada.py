@@ -118,13 +118,25 @@ class Prada:
             best = np.full(k, np.inf)
         within = norms[:, None] + norms[None, :] - 2.0 * (rows @ rows.T)
         within = np.sqrt(np.maximum(within, 0.0))
-        within[classes[:, None] != classes[None, :]] = np.inf
-        plain = best.tolist()
+        # each class's rows are contiguous now; the bookkeeping runs on Python floats
+        edges = np.flatnonzero(np.diff(classes)) + 1
+        for start, stop in zip([0, *edges.tolist()], [*edges.tolist(), k], strict=True):
+            joined = self._class_rows(
+                int(classes[start]), best[start:stop].tolist(),
+                within[start:stop, start:stop].T.tolist(), repeat,
+            )  # fmt: skip
+            for t in joined:
+                self._add(rows[start + t], float(norms[start + t]), int(classes[start]))
+
+    def _class_rows(
+        self, label: int, best: list[float], within: list[list[float]], repeat: float
+    ) -> list[int]:
+        """One class's rows of a batch, in order; returns the rows that join its growing set."""
+        stats = self._stats[label]
         distances = self.distances
-        cap = self.cap
-        for t in range(k):
-            d = plain[t]
-            stats = self._stats[int(classes[t])]
+        joined: list[int] = []
+        room = self.cap - int(stats[0])
+        for t, d in enumerate(best):
             if d != math.inf:
                 if d <= repeat:
                     continue  # a repeated query adds nothing to the distance distribution
@@ -139,14 +151,15 @@ class Prada:
                 std = math.sqrt(max(0.0, stats[4] / stats[2] - mean * mean))
                 stats[1] = max(stats[1], mean - std)
             # the class's first query starts its growing set; an accepted one joins it
-            if stats[0] >= cap:
+            if len(joined) >= room:
                 continue
-            stats[0] += 1.0
-            self._add(rows[t], float(norms[t]), int(classes[t]))
-            if t + 1 < k:
-                later = np.minimum(best[t + 1 :], within[t + 1 :, t])
-                best[t + 1 :] = later
-                plain[t + 1 :] = later.tolist()
+            joined.append(t)
+            column = within[t]  # column t: the distances of the later rows to row t
+            for u in range(t + 1, len(best)):
+                if column[u] < best[u]:
+                    best[u] = column[u]
+        stats[0] += len(joined)
+        return joined
 
     def due(self, minimum: int, every: int) -> bool:
         return len(self.distances) >= minimum and self.since_test >= every

@@ -34,7 +34,7 @@ def _poly(coefficients: tuple[float, ...], x: float) -> float:
     return out
 
 
-@lru_cache(maxsize=1024)  # PRADA tests samples of up to 4 x --window distances
+@lru_cache(maxsize=512)  # PRADA tests samples of up to 4 x --window distances
 def _coefficients(n: int) -> npt.NDArray[np.float64]:
     """The n coefficients, antisymmetric (negative for the lower half), summing squares to 1."""
     half = n // 2
