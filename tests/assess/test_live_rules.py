@@ -349,3 +349,38 @@ def test_sagemaker_management_events_follow_event_source_operators(
 ) -> None:
     found = _findings("aws", kb, _region("us-east-1"), _management_trail(source))
     assert ("MLSTIX-AWS-CT-001" in found) is not recorded
+
+
+def _lifecycle(name: str, script: str) -> Any:
+    import base64
+
+    content = base64.b64encode(script.encode()).decode()
+    return _aws(
+        "AWS::SageMaker::NotebookInstanceLifecycleConfig",
+        name,
+        f"{SM}:notebook-instance-lifecycle-config/{name}",
+        {"NotebookInstanceLifecycleConfigName": name, "OnStart": [{"Content": content}]},
+    )
+
+
+@pytest.mark.parametrize(
+    ("script", "fires"),
+    [
+        ("#!/bin/bash\ncurl -fsSL https://example.com/setup.sh | sudo -E bash\n", True),
+        ("#!/bin/bash\nset -e\nwget -qO- https://get.example.io|sh\n", True),
+        ("#!/bin/bash\nbash <(curl -s https://example.com/install)\n", True),
+        ("#!/bin/bash\ncurl -o /tmp/m.tar.gz http://models.example.com/m.tar.gz\n", True),
+        (
+            "#!/bin/bash\nset -euo pipefail\naws s3 cp s3://ml-bootstrap/setup-1.4.2.sh /tmp/s.sh\n"
+            'echo "ab12  /tmp/s.sh" | sha256sum -c -\nbash /tmp/s.sh\n',
+            False,
+        ),
+        ("#!/bin/bash\npip install --quiet 'scikit-learn==1.5.2'\n", False),
+        ("#!/bin/bash\ncurl -fsS https://example.com/health > /dev/null\n", False),
+    ],
+)
+def test_lifecycle_script_that_runs_downloaded_code(
+    kb: KnowledgeBase, script: str, fires: bool
+) -> None:
+    found = _findings("aws", kb, _lifecycle("lc", script))
+    assert ("MLSTIX-AWS-LC-001" in found) is fires
