@@ -177,3 +177,15 @@ def test_times_and_labels_are_read_as_the_line_reader_reads_them() -> None:
 def test_client_keys_the_columnar_reader_leaves_to_the_line_reader(spec: str) -> None:
     reader = _fast.fast_reader(spec, "classifier")
     assert (reader is not None) == (spec == "field:client")
+
+
+def test_without_duckdb_or_fsspec_every_block_is_read_line_by_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "fsspec" else real(name, *a)
+    )
+    assert _fast.fast_reader("field:client", "classifier") is None

@@ -225,14 +225,18 @@ def _table(
 
 def fast_reader(spec: str | None, model_type: str) -> Callable[[bytes, str, int], Any] | None:
     """The columnar reader for ``--client-key spec``, or ``None`` when the spec needs the
-    line-by-line reader (``attr:``, ``json:``, ``join:``, a dotted field) or DuckDB is absent."""
+    line-by-line reader (``attr:``, ``json:``, ``join:``, a dotted field) or DuckDB or fsspec
+    is absent."""
     kind, _, arg = (spec or "field:client").partition(":")
     kind = kind.strip().lower()
     if kind not in ("field", "inference-id-prefix") or not arg:
         return None
     if kind == "field" and ("." in arg or '"' in arg):
         return None
-    try:
-        return FastReader((kind, arg), model_type == "classifier")
-    except ModuleNotFoundError:  # pragma: no cover - duckdb is in the detect extra
+    import importlib.util
+
+    # DuckDB reads an in-memory block through fsspec's memory filesystem (the detect extra
+    # installs both); without them every block is read line by line
+    if importlib.util.find_spec("duckdb") is None or importlib.util.find_spec("fsspec") is None:
         return None
+    return FastReader((kind, arg), model_type == "classifier")
