@@ -112,6 +112,21 @@ def test_deep_nesting_is_bounded(tmp_path: Path, scan: Scan) -> None:
     assert not [e for e in report.errors if "crashed" in e.message or "RecursionError" in e.message]
 
 
+def test_shared_values_cost_what_they_cost_the_loader(tmp_path: Path, scan: Scan) -> None:
+    """A 2 KB pickle whose call results share their arguments (x = partial(f, x, x), 60 times)
+    and then key a dict: the loader hashes partial objects by identity, at once; hashing the
+    arguments instead takes 2**60 steps. So does looking for command strings in them."""
+    partial = b.global_op("functools", "partial") + b.global_op("builtins", "print")
+    data = b"\x80\x02" + partial + b"\x85Rq\x00"
+    for _ in range(60):
+        data += partial + b"h\x00h\x00\x87Rq\x000"
+    data += b"}h\x00K\x01s" + b.global_op("acme.tools", "run") + b"h\x00\x85R."
+    (tmp_path / "dag.pkl").write_bytes(data)
+    report = scan(tmp_path, limits=Limits(timeout=20))
+    assert not report.errors, report.errors
+    assert "acme.tools.run" in imports(report, "models/pickle-unallowed-call")
+
+
 def test_ctrl_c_stops_at_once_with_130(tmp_path: Path) -> None:
     """The terminal sends SIGINT to the whole process group: the parent exits 130 within a
     second, the workers leave without a traceback, and nothing is written."""

@@ -4,6 +4,7 @@ a call of an unknown callable into a gadget call (critical) rather than an unexp
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -35,16 +36,21 @@ def command_like(text: str) -> bool:
     return bool(_COMMAND.search(text[:4096]))
 
 
-def strings(value: Any, depth: int = 0) -> list[str]:
-    """The strings inside a call's arguments (tuples, lists, dict values), bounded."""
-    if depth > 4:
-        return []
+def strings(value: Any, limit: int = 256) -> list[str]:
+    """The strings inside a call's arguments (tuples, lists, dict values): the first
+    ``limit``, at most 4 levels down (shared values make a small stream a huge tree)."""
+    out: list[str] = []
+    _strings(value, 0, out, limit)
+    return out
+
+
+def _strings(value: Any, depth: int, out: list[str], limit: int) -> None:
+    if depth > 4 or len(out) >= limit:
+        return
     if isinstance(value, str):
-        return [value]
-    if isinstance(value, bytes):
-        return [value.decode("latin-1")]
-    if isinstance(value, tuple | list):
-        return [s for v in value[:32] for s in strings(v, depth + 1)]
-    if isinstance(value, dict):
-        return [s for v in list(value.values())[:32] for s in strings(v, depth + 1)]
-    return []
+        out.append(value)
+    elif isinstance(value, bytes):
+        out.append(value.decode("latin-1"))
+    elif isinstance(value, tuple | list | dict):
+        for v in itertools.islice(value.values() if isinstance(value, dict) else value, 32):
+            _strings(v, depth + 1, out, limit)

@@ -50,8 +50,12 @@ class Global:
         return f"{self.module}.{self.name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Call:
+    """What a call returned: compared and hashed by identity, as most objects a pickle builds
+    are (hashing the arguments would take exponential time on a DAG of shared values the
+    real loader hashes at once)."""
+
     func: Any
     args: Any
 
