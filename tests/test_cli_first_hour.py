@@ -134,3 +134,17 @@ def test_bom_of_a_model_holding_a_non_utf8_file_name_is_refused(tmp_path: Path) 
     assert code == 2
     assert f"error: cannot describe {model}: the name of {model}/w\\xff is not UTF-8" in output
     assert not bom.exists()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "oscal-catalog"])
+def test_benchmark_export_level_with_a_format_that_ignores_it_is_refused(
+    tmp_path: Path, fmt: str
+) -> None:
+    """--level 2 with csv wrote every control and said nothing: the user asked for a subset."""
+    out = tmp_path / "export.out"
+    code, output = _run(["benchmark", "export", "--format", fmt, "--level", "2", "-o", str(out)])
+    assert code == 2
+    assert f"error: --level applies to --format oscal-profile only; {fmt} holds" in output
+    assert not out.exists()
+    code, output = _run(["benchmark", "export", "--format", fmt, "-o", str(out)])
+    assert code == 0 and out.is_file(), output

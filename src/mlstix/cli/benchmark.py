@@ -208,6 +208,15 @@ def export(fmt: str, level: int, output: str) -> None:
 
     if fmt == "xlsx" and output == "-" and sys.stdout.isatty():
         raise UsageError("refusing to write a binary xlsx file to a terminal", hint="use -o FILE")
+    ctx = click.get_current_context()
+    if fmt.lower() != "oscal-profile" and ctx.get_parameter_source("level") not in (
+        click.core.ParameterSource.DEFAULT,
+        None,
+    ):  # it chose nothing: every format but the profile holds every control
+        raise UsageError(
+            f"--level applies to --format oscal-profile only; {fmt} holds every control",
+            hint="drop --level, or use --format oscal-profile",
+        )
     kb, bench = _loaded()
     write_output(output, export_benchmark(fmt, bench, kb, level))
     wrote(output, f" ({fmt})")
