@@ -51,6 +51,12 @@ def vertex() -> dict[str, list[dict[str, Any]]]:
                     "env": [{"name": "API_TOKEN", "value": "gcp-secret-value-9"}],
                 },
             },
+            {
+                "name": f"{LOC}/models/8",
+                "displayName": "fraud-cmek",
+                "artifactUri": "gs://ml-models-locked/fraud/8",
+                "encryptionSpec": {"kmsKeyName": CMEK},
+            },
         ],
         "datasets": [
             {

@@ -20,6 +20,7 @@ AIP = f"//aiplatform.googleapis.com/{LOC}"
 EXPECTED = {
     ("MLSTIX-GCP-VAI-001", f"{AIP}/endpoints/111"),
     ("MLSTIX-GCP-VAI-002", f"{AIP}/datasets/5"),
+    ("MLSTIX-GCP-VAI-006", f"{AIP}/models/7"),
     (
         "MLSTIX-GCP-WB-001",
         f"//notebooks.googleapis.com/projects/{PROJECT}/locations/us-central1-a/instances/wb-open",
