@@ -23,6 +23,20 @@ class Repo:
     files: dict[str, bytes]
     sha: str = "0123456789abcdef0123456789abcdef01234567"
     requests: list[str] = field(default_factory=list)
+    history: dict[str, dict[str, bytes]] = field(default_factory=dict)  # older commits by sha
+
+    def commit(self, files: dict[str, bytes]) -> str:
+        """A new commit on the default branch changing ``files``; older ones stay readable."""
+        self.history[self.sha] = dict(self.files)
+        self.files = {**self.files, **files}
+        self.sha = hashlib.sha1(repr(sorted(self.files.items())).encode()).hexdigest()
+        return self.sha
+
+    def at(self, revision: str) -> tuple[str, dict[str, bytes]]:
+        """The commit and files a revision names (a commit sha, else the default branch)."""
+        if revision in self.history:
+            return revision, self.history[revision]
+        return self.sha, self.files
 
 
 def _git_oid(data: bytes) -> str:
@@ -37,11 +51,11 @@ def _entry(path: str, data: bytes) -> dict[str, Any]:
     return out
 
 
-def _entries(repo: Repo, prefix: str, recursive: bool) -> list[dict[str, Any]]:
+def _entries(files: dict[str, bytes], prefix: str, recursive: bool) -> list[dict[str, Any]]:
     prefix = prefix.strip("/")
     out: list[dict[str, Any]] = []
     dirs: set[str] = set()
-    for path, data in sorted(repo.files.items()):
+    for path, data in sorted(files.items()):
         if prefix and not path.startswith(prefix + "/"):
             continue
         rest = path[len(prefix) + 1 :] if prefix else path
@@ -103,8 +117,9 @@ def _handler(repos: dict[str, Repo]) -> type[BaseHTTPRequestHandler]:
                 repo = self._repo(m.group(1))
                 if repo is None:
                     return self._missing("Repository not found")
-                siblings = [{"rfilename": p} for p in sorted(repo.files)]
-                return self._json({"id": m.group(1), "sha": repo.sha, "siblings": siblings,
+                sha, files = repo.at(m.group(2) or "")
+                siblings = [{"rfilename": p} for p in sorted(files)]
+                return self._json({"id": m.group(1), "sha": sha, "siblings": siblings,
                                    "private": False})  # fmt: skip
             m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)/?(.*)", path)
             if m:
@@ -112,15 +127,19 @@ def _handler(repos: dict[str, Repo]) -> type[BaseHTTPRequestHandler]:
                 if repo is None:
                     return self._missing("Repository not found")
                 recursive = query.get("recursive", ["false"])[0].lower() == "true"
-                return self._json(_entries(repo, m.group(3), recursive))
+                return self._json(_entries(repo.at(m.group(2))[1], m.group(3), recursive))
             m = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
             if m:
                 repo = self._repo(m.group(1))
-                data = repo.files.get(m.group(3)) if repo else None
+                sha, files = repo.at(m.group(2)) if repo else ("", {})
+                data = files.get(m.group(3))
                 if repo is None or data is None:
                     return self._missing("Entry not found")
-                headers = {"ETag": f'"{_git_oid(data)}"', "X-Repo-Commit": repo.sha,
+                headers = {"ETag": f'"{_git_oid(data)}"', "X-Repo-Commit": sha,
                            "Accept-Ranges": "bytes"}  # fmt: skip
+                if "lfs" in _entry(m.group(3), data):  # as the Hub answers for LFS files
+                    headers["X-Linked-Etag"] = f'"{hashlib.sha256(data).hexdigest()}"'
+                    headers["X-Linked-Size"] = str(len(data))
                 rng = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")
                 if rng:
                     start = int(rng.group(1))
@@ -144,11 +163,12 @@ def _handler(repos: dict[str, Repo]) -> type[BaseHTTPRequestHandler]:
             else:
                 wanted = parse_qs(body).get("paths", [])
             out: list[dict[str, Any]] = []
+            files = repo.at(m.group(2) if m else "")[1]
             for p in wanted:
                 p = p.strip("/")
-                if p in repo.files:
-                    out.append(_entry(p, repo.files[p]))
-                elif any(f.startswith(p + "/") for f in repo.files) or p == "":
+                if p in files:
+                    out.append(_entry(p, files[p]))
+                elif any(f.startswith(p + "/") for f in files) or p == "":
                     out.append({"type": "directory", "oid": "0" * 40, "size": 0, "path": p})
             return self._json(out)
 

@@ -154,8 +154,9 @@ def hf() -> Iterator[tuple[dict[str, str], Put, hub.Repo]]:
 def test_hugging_face_hub(hf: tuple[dict[str, str], Put, hub.Repo], tmp_path: Path) -> None:
     env, put, repo = hf
     _rescan(env, "hf://acme/demo", put, tmp_path / "state.db")
-    ranges = [r for r in repo.requests if "/resolve/" in r]
+    ranges = [r for r in repo.requests if r.startswith("GET") and "/resolve/" in r]
     assert ranges and all(not r.endswith(" None") for r in ranges)  # every read is by range
+    assert all(f"/resolve/{repo.sha}/" in r for r in ranges)  # at the commit, not the branch
 
 
 def test_hugging_face_revision_and_missing_repo(hf: tuple[dict[str, str], Put, hub.Repo]) -> None:

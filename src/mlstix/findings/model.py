@@ -135,11 +135,14 @@ class ScannedFile:
     kind: str  # the detected format, e.g. "pytorch-zip", "terraform"
     sha256: str | None = None
     bytes_fetched: int | None = None  # remote scans: bytes read from the store in this run
+    version: str | None = None  # remote scans: the object version analysed (etag:"...", ...)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "kind": self.kind, "sha256": self.sha256}
         if self.bytes_fetched is not None:
             out["bytes_fetched"] = self.bytes_fetched
+        if self.version is not None:
+            out["version"] = self.version
         return out
 
 

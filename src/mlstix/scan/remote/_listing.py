@@ -17,6 +17,7 @@ from typing import Any
 
 from mlstix.errors import UsageError
 from mlstix.scan.remote._fs import Location, RemoteError, describe_failure, filesystem, settings_of
+from mlstix.scan.remote._pin import listed_version
 
 __all__ = ["RemoteObject", "keep", "list_under", "relative", "split"]
 
@@ -28,6 +29,7 @@ class RemoteObject:
     path: str  # the object's path as its filesystem names it
     size: int
     identity: str  # changes whenever the content does
+    version: str = ""  # the listed version every read names (ETag, generation; see _pin)
 
     @property
     def location(self) -> Location:
@@ -62,7 +64,8 @@ def _identity(info: dict[str, Any]) -> str:
 def _obj(loc: Location, info: dict[str, Any]) -> RemoteObject:
     name = str(info["name"]).lstrip("/")
     size = int(info.get("size") or 0)
-    return RemoteObject(loc.url_of(name), loc.url, name, size, _identity(info))
+    version = listed_version(loc.protocol, info)
+    return RemoteObject(loc.url_of(name), loc.url, name, size, _identity(info), version)
 
 
 def _fail(loc: Location, what: str, exc: BaseException) -> RemoteError:

@@ -15,7 +15,8 @@ record sits, which every loader's view looks for), and the power-of-two offsets 
 library looks for a superblock after a user block. Small objects are fetched whole. Sequential
 reads (a pickle) double their read-ahead up to 16 MiB. Every byte the filesystem returns is
 counted; a cap (``--max-bytes-per-file``) turns a read past it into an error for that file,
-never into a silently partial, clean result.
+never into a silently partial, clean result. Every read names the version that was listed
+(:mod:`._pin`): an object replaced while it is read is an error, never a mixed read.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from __future__ import annotations
 import bisect
 import io
 from typing import TYPE_CHECKING, Any
+
+from mlstix.scan.remote._pin import ObjectChanged, Pin, hub_pinned_path, pin_for, protocol_of
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
@@ -49,12 +52,25 @@ class FetchLimitError(OSError):
 class RangeFile(io.RawIOBase):
     """``fs``'s object ``path`` of ``size`` bytes, read by range with a cache of fetched spans."""
 
-    def __init__(self, fs: AbstractFileSystem, path: str, size: int, *, max_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        fs: AbstractFileSystem,
+        path: str,
+        size: int,
+        *,
+        max_bytes: int = 0,
+        version: str = "",
+        identity: str = "",
+    ) -> None:
         super().__init__()
         self.fs = fs
         self.path = path
         self.size = size
         self.max_bytes = max_bytes
+        self.version = version  # what is read: the listed version, or what the store named
+        self._identity = identity  # the listing's, checked where the version is resolved here
+        self._pin: Pin | None = None
+        self._pinned = False
         self.fetched = 0  # bytes returned by the store
         self.requests = 0
         self._pos = 0
@@ -198,7 +214,12 @@ class RangeFile(io.RawIOBase):
                 "(--max-bytes-per-file); not fully analysed"
             )
         try:
-            if not getattr(self.fs, "async_impl", False):
+            if not self._pinned:
+                self._pin_version()
+            if self._pin is not None:
+                blobs = self._pin.read(ranges)
+                self.version = self._pin.version
+            elif not getattr(self.fs, "async_impl", False):
                 blobs = self._read_spans(ranges)
             elif len(ranges) == 1:
                 blobs = [self.fs.cat_file(self.path, start=ranges[0][0], end=ranges[0][1])]
@@ -208,6 +229,8 @@ class RangeFile(io.RawIOBase):
                     [self.path] * n, [s for s, _ in ranges], [e for _, e in ranges],
                     on_error="raise",
                 )  # fmt: skip
+        except ObjectChanged as exc:
+            raise RemoteReadError(str(exc)) from None
         except OSError as exc:
             raise RemoteReadError(_why(exc)) from None
         except Exception as exc:  # network libraries' own errors (aiohttp, requests, SDKs)
@@ -224,6 +247,15 @@ class RangeFile(io.RawIOBase):
                 )
             self._insert(s, blob, pin)
         self._last_end = ranges[-1][1]
+
+    def _pin_version(self) -> None:
+        """Before the first read: the pinned reader of an object store, or, on the Hub, the
+        path at the commit the revision names (checked against the listing)."""
+        self._pinned = True
+        if protocol_of(self.fs) == "hf" and self._identity:
+            self.path, self.version = hub_pinned_path(self.fs, self.path, self._identity)
+        else:
+            self._pin = pin_for(self.fs, self.path, self.version)
 
     def _read_spans(self, ranges: list[tuple[int, int]]) -> list[bytes]:
         """A synchronous filesystem (the Hub's): open handles without fsspec's block cache, so

@@ -296,7 +296,8 @@ def _report(
             errors.append(ScanError(r.obj.url, res.error))
         if res.kind is None:
             continue
-        scanned.append(ScannedFile(r.obj.url, res.kind, res.sha256, bytes_fetched=r.fetched))
+        scanned.append(ScannedFile(r.obj.url, res.kind, res.sha256, bytes_fetched=r.fetched,
+                                   version=r.version or None))  # fmt: skip
         findings.extend(to_finding(kb, h, r.obj.url, options.policy) for h in res.hits)
     ids = load_rules("models").ids
     ran = [r for r in ids if r not in _LOCAL_ONLY] if scanned else []

@@ -37,6 +37,7 @@ class ObjectResult:
     fetched: int  # bytes fetched for this object in this run (0: reused from the state)
     requests: int
     reused: bool = False
+    version: str = ""  # the version analysed (ETag, VersionId, generation, commit)
 
 
 def _target(obj: RemoteObject) -> Target:
@@ -53,7 +54,9 @@ def scan_object(obj: RemoteObject, work: Work) -> ObjectResult:
     @contextlib.contextmanager
     def opener(target: Target) -> Iterator[IO[bytes]]:
         fs = filesystem(obj.location)
-        reader = RangeFile(fs, obj.path, obj.size, max_bytes=work.max_bytes)
+        reader = RangeFile(fs, obj.path, obj.size, max_bytes=work.max_bytes,
+                           version=opened[0].version if opened else obj.version,
+                           identity=obj.identity)  # fmt: skip
         opened.append(reader)
         try:
             if not work.hash_file:
@@ -65,7 +68,8 @@ def scan_object(obj: RemoteObject, work: Work) -> ObjectResult:
     result = scan_file(_target(obj), work.allow, work.limits, work.hash_file, opener)
     fetched = sum(r.fetched for r in opened)
     requests = sum(r.requests for r in opened)
-    return ObjectResult(obj, result, fetched, requests)
+    version = opened[0].version if opened else obj.version
+    return ObjectResult(obj, result, fetched, requests, version=version)
 
 
 def failed(obj: RemoteObject, why: str) -> ObjectResult:
@@ -77,4 +81,5 @@ def failed(obj: RemoteObject, why: str) -> ObjectResult:
 def reused(
     obj: RemoteObject, kind: str | None, sha256: str | None, hits: tuple[Hit, ...]
 ) -> ObjectResult:
-    return ObjectResult(obj, FileResult(_target(obj), kind, sha256, hits), 0, 0, reused=True)
+    result = FileResult(_target(obj), kind, sha256, hits)
+    return ObjectResult(obj, result, 0, 0, reused=True, version=obj.version)
