@@ -241,3 +241,28 @@ def test_the_python_unpickler_reduces_with_any_iterable(real: RealReaders, args:
     assert [p for p in problems if "reports it at level" in p] == []  # names; not acceptance
     analyzed = analyze_pickle_stream(io.BytesIO(data), ImportPolicy())
     assert analyzed.imports["acme.tools.run"].called and analyzed.malformed is not None
+
+
+_RUN = b"cacme.tools\nrun\n(Vrm -rf /tmp/x\ntR"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"(V/bin/sh\nios\nsystem.",  # the last line without its newline: readline()[:-1]
+        b"\x80\x02ios\nsystem\n.",  # INST imports before it looks for the MARK
+        b"F1_0.0\n0" + _RUN + b".",  # float() takes underscores
+        b"F1.0 \n0" + _RUN + b".",  # ... and surrounding whitespace
+        b"\x80\x04\x95\xff\x00\x00\x00\x00\x00\x00\x00" + _RUN + b".",  # FRAME past the end
+        b"\x80\x02\x89\x89b" + _RUN + b".",  # BUILD with a false state on a literal
+        b"\x80\x02cacme.tools\nRunner\nC\x03abc\x81.",  # NEWOBJ spreads bytes as *args
+    ],
+)
+def test_what_only_the_python_unpickler_reads_is_followed(real: RealReaders, data: bytes) -> None:
+    """joblib.load runs pickle._Unpickler: where _pickle refuses the stream (an error for the
+    file), the names the Python unpickler goes on to import and call are still reported."""
+    result = real.pickle_py(data)
+    assert result.invoked or result.resolved
+    problems = check_pickle(data, result)
+    assert [p for p in problems if "reports it at level" in p] == []
+    assert analyze_pickle_stream(io.BytesIO(data), ImportPolicy()).malformed is not None

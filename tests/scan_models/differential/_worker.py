@@ -146,8 +146,12 @@ def _normalize(module: str, name: str) -> tuple[str, str]:
 
 class RecordingUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        if not module:
+            raise ValueError("Empty module name")  # __import__(''), before any import
         origin = _normalize(module, name)
         _record(origin, "resolve", 0)
+        if not name:
+            raise AttributeError("module has no attribute ''")  # imported, then getattr fails
         return _derive(origin, 0)
 
     def persistent_load(self, pid: Any) -> Any:

@@ -35,6 +35,7 @@ from mlstix.scan.models.pickles.result import ImportStat, short
 __all__ = ["Calls", "instance_class"]
 
 _GETATTR = "builtins.getattr"
+_ITERABLE = (list, str, bytes, bytearray, dict, set, frozenset)
 # functions, not classes: NEWOBJ (cls.__new__(cls, ...)) on them fails in every unpickler
 _FUNCTIONS = frozenset([_GETATTR, *CONSTRUCTS_FIRST_ARG, *INVOKES_ARGUMENT])
 
@@ -145,8 +146,8 @@ class Calls(State):
             raise Malformed(f"{opcode} class argument isn't a type object", pos)
         if not isinstance(args, tuple):
             if val.concrete(args):
-                if isinstance(func, Global) and opcode == "REDUCE":
-                    self.mark(func, args)  # pickle._Unpickler (joblib.load) calls func(*args)
+                if isinstance(func, Global) and isinstance(args, _ITERABLE):
+                    self.mark(func, args)  # pickle._Unpickler (joblib.load's) spreads *args
                 raise Malformed(f"{opcode} argument list must be a tuple", pos)
             self.soft(f"{opcode} with an argument tuple computed at load time", pos)
 
@@ -157,7 +158,10 @@ class Calls(State):
             slot = state[1] if isinstance(state, tuple) and len(state) == 2 else None
             inner = state[0] if isinstance(state, tuple) and len(state) == 2 else state
             if inner is not None or slot not in (None, {}):
-                raise Malformed("BUILD on a value without __setstate__ or __dict__", pos)
+                if inner or slot:
+                    raise Malformed("BUILD on a value without __setstate__ or __dict__", pos)
+                # a false state: _pickle refuses it, pickle._Unpickler (joblib's) skips it
+                self.soft("BUILD with a false state on a value without __dict__", pos)
             return
         if isinstance(obj, Global):
             self.mark(obj, state)

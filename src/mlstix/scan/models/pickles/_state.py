@@ -70,8 +70,9 @@ class State:
         ``_Unframer`` refuses it, and no loader uses that one). One that runs past the current
         frame's end is a read across it: ``io.BytesIO`` drops the rest of the frame and takes
         the new one from the frame's end, ``pickle.loads`` reads on."""
-        if size > end - after:
-            raise Malformed("FRAME longer than the data that follows", pos)
+        if size > end - after:  # _pickle refuses; pickle._Unpickler (joblib's) reads on
+            self.soft("FRAME longer than the data that follows", pos)
+            size = end - after
         fe = self.frame_end
         if pos < fe:
             if after + size <= fe:

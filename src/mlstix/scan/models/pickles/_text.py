@@ -18,9 +18,11 @@ import codecs
 import math
 import re
 import warnings
+from typing import Any
 
 __all__ = [
     "TextError",
+    "python_text_value",
     "read_float",
     "read_int",
     "read_long",
@@ -152,3 +154,37 @@ def read_unicode(line: bytes) -> str:
         return codecs.raw_unicode_escape_decode(line[:-1])[0]
     except UnicodeDecodeError as exc:
         raise TextError(str(exc)) from None
+
+
+def python_text_value(opname: str, line: bytes) -> Any:
+    """The argument ``pickle._Unpickler`` (pure Python; joblib.load's) reads from ``line`` (with
+    its newline) where ``_pickle`` may refuse it: ``int(x, 0)``, ``float(x)`` (underscores,
+    surrounding whitespace), ``int(x)`` for memo indices. ``ValueError`` where it refuses too.
+    Reference: ``Lib/pickle.py`` (``load_int``, ``load_long``, ``load_float``, ``load_string``,
+    ``load_unicode``, ``load_put``, ``load_get``)."""
+    body = line[:-1]
+    try:
+        if opname == "INT":
+            if line in (b"00\n", b"01\n"):
+                return line == b"01\n"
+            return int(line, 0)
+        if opname == "LONG":
+            return int(body[:-1] if body.endswith(b"L") else body, 0)
+        if opname == "FLOAT":
+            return float(body)
+        if opname in ("PUT", "GET"):
+            index = int(body)
+            if index < 0 and opname == "PUT":
+                raise ValueError("negative PUT argument")
+            return index
+        if opname == "STRING":
+            if len(body) < 2 or body[0] != body[-1] or body[:1] not in (b"'", b'"'):
+                raise ValueError("the STRING opcode argument must be quoted")
+            return codecs.escape_decode(body[1:-1])[0].decode("latin-1")
+        if opname == "UNICODE":
+            return str(body, "raw-unicode-escape")
+        if opname == "PERSID":
+            return body.decode("ascii")
+    except (UnicodeDecodeError, OverflowError) as exc:
+        raise ValueError(str(exc)) from None
+    raise ValueError(f"{opname} has no text argument")

@@ -122,6 +122,12 @@ class BufReader(_Sized):
             raise Malformed(f"truncated: a {n}-byte payload runs past the end", self.pos)
         self.pos += n
 
+    def seek(self, pos: int) -> None:
+        self.pos = pos
+
+    def rest(self, limit: int) -> bytes:
+        return self.data[self.pos : self.pos + limit]
+
     def line(self) -> bytes:
         i = self.data.find(b"\n", self.pos)
         if i < 0:
@@ -161,6 +167,15 @@ class StreamReader(_Sized):
         if here + n > self.end:
             raise Malformed(f"truncated: a {n}-byte payload runs past the end", here)
         self.fp.seek(here + n)
+
+    def seek(self, pos: int) -> None:
+        self.fp.seek(pos)
+
+    def rest(self, limit: int) -> bytes:
+        here = self.fp.tell()
+        data = self.fp.read(limit)
+        self.fp.seek(here)
+        return data
 
     def line(self) -> bytes:
         data = self.fp.readline(MAX_LINE)

@@ -24,6 +24,7 @@ from mlstix.scan.models.pickles import _values as val
 from mlstix.scan.models.pickles._calls import Calls
 from mlstix.scan.models.pickles._fast import run_fast
 from mlstix.scan.models.pickles._joblib import dtype_size
+from mlstix.scan.models.pickles._pyview import REFUSED, python_view
 from mlstix.scan.models.pickles._stack_ops import StackOps
 from mlstix.scan.models.pickles._state import MAX_OPS
 from mlstix.scan.models.pickles.opcodes import OPS, BufReader, Call, Malformed, Reader, read_arg
@@ -61,12 +62,20 @@ class Machine(Calls, StackOps):
 
     def read(self, r: Reader, op: Any, pos: int, data: bytes | None = None) -> Any:
         """An opcode's argument; one the reader refuses after crossing the FRAME end is still
-        a read the loaders disagree on (the other view reads other bytes there)."""
+        a read the loaders disagree on (the other view reads other bytes there). Where
+        ``_pickle`` refuses a text argument, the pure-Python unpickler's reading
+        (:mod:`._pyview`) is followed."""
+        here = r.tell()
         try:
             return read_arg(r, op)
         except Malformed:
             self.straddles(pos, r.tell(), data)
-            raise
+            failed = r.tell()
+            value = python_view(self, r, op.name, pos, here)
+            if value is REFUSED:
+                r.seek(failed)
+                raise
+            return value
 
     def step(self, name: str, arg: Any, pos: int, r: Reader) -> bool:
         """One opcode: control (STOP, PROTO, FRAME, MARK), imports, calls and BUILD here, the
@@ -87,10 +96,11 @@ class Machine(Calls, StackOps):
             self.meta.append(s)
             self.stack = []
         elif name in ("GLOBAL", "INST"):
+            module, gname = arg
+            # pickle._Unpickler (joblib.load's) imports before it looks for the MARK
+            g = self.import_(module, gname, name, pos)
             if name == "INST" and not self.meta:
                 raise Malformed("could not find MARK", pos)
-            module, gname = arg
-            g = self.import_(module, gname, name, pos)
             if name == "INST":
                 args = tuple(self.pop_mark(pos))
                 self.stack.append(self.invoke(g, args, pos))
