@@ -7,21 +7,21 @@ Signature and provenance checks, which need the files next to a model on disk, d
 remote locations and are not listed in ``rules_run``; ``mlstix verify URL`` checks signatures.
 
 A nightly rescan of a large registry is mostly fixed cost, so the steps overlap: the listing
-runs in a thread (it waits on the network) while this one reads the state, loads the knowledge
-base and imports the analyzers that the forked workers then inherit.
+runs in a forked process (:mod:`._background`; in a thread where the work runs in-process or on
+Ray) while this one reads the state, loads the knowledge base, and imports the analyzers and
+the store's SDK that the forked workers then inherit.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
+import contextlib
 import functools
 import hashlib
 import json
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any
 
 from mlstix import __version__
 from mlstix.errors import UsageError
@@ -29,8 +29,9 @@ from mlstix.findings.model import Finding, Report, ScanError, ScannedFile
 from mlstix.kb.graph import KnowledgeBase
 from mlstix.scan.models._context import Hit
 from mlstix.scan.models.engine import ScanOptions, to_finding
+from mlstix.scan.remote._background import Pending, in_process, in_thread
 from mlstix.scan.remote._executors import Executor, LocalExecutor, RayExecutor
-from mlstix.scan.remote._fs import parse
+from mlstix.scan.remote._fs import Location, parse
 from mlstix.scan.remote._listing import RemoteObject, keep
 from mlstix.scan.remote._state import Row, StateStore
 from mlstix.scan.remote._work import ObjectResult, Work, reused
@@ -161,26 +162,18 @@ def _make_executor(options: ScanOptions, remote: RemoteOptions) -> Executor:
     return LocalExecutor(remote.in_flight, isolate=options.isolate)
 
 
-_T = TypeVar("_T")
+def _import_sdks(locations: list[Location]) -> None:
+    """Import the stores' SDKs (a third of a second for S3's) once, before the listing is
+    forked, so that it and the workers inherit them; a missing one is the listing's error."""
+    import fsspec  # type: ignore[import-untyped]
 
-
-def _in_thread(func: Callable[[], _T]) -> concurrent.futures.Future[_T]:
-    """``func()`` in a daemon thread: an error here (a damaged state, Ctrl-C) does not wait
-    for a listing that is still waiting on the network."""
-    future: concurrent.futures.Future[_T] = concurrent.futures.Future()
-
-    def run() -> None:
-        try:
-            future.set_result(func())
-        except BaseException as exc:  # handed to the caller, raised there by .result()
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="mlstix-listing", daemon=True).start()
-    return future
+    for loc in locations:
+        with contextlib.suppress(ImportError):
+            fsspec.get_filesystem_class(loc.protocol)
 
 
 def _warm_analyzers() -> None:
-    """Import the format analyzers here, once, so the forked workers inherit them."""
+    """Import the format analyzers here, once, so that the forked workers inherit them."""
     from mlstix.scan.models._sniff import analyzers
 
     analyzers()
@@ -213,13 +206,19 @@ def scan_remote(
         if store:
             store.close()
         raise
+    forks = remote.executor == "local" and options.isolate  # as the workers will
+    listing: Pending[list[RemoteObject]] | None = None
     try:
-        listing = _in_thread(lambda: _list_all(paths, executor, options.policy.ignored))
+        if forks:
+            _import_sdks(locations)
+        run = in_process if forks else in_thread
+        listing = run(lambda: _list_all(paths, executor, options.policy.ignored))
         previous = store.load(loc.url for loc in locations) if store else {}
         knowledge = kb if isinstance(kb, KnowledgeBase) else kb()
-        if remote.executor == "local" and options.isolate:
+        if forks:
             _warm_analyzers()
         objs = listing.result()
+        listing = None
         results: list[ObjectResult] = []
         todo: list[RemoteObject] = []
         for o in objs:
@@ -237,6 +236,8 @@ def scan_remote(
             if progress:
                 progress(res)
     except BaseException:
+        if listing is not None:
+            listing.cancel()
         if store:
             store.close()
         raise
