@@ -5,12 +5,12 @@ clients do most: a TIP polls a collection and follows ``next`` page after page. 
 answers them itself, on the event loop, through a reader of :mod:`mlstix.taxii._lean` (SQLite
 or PostgreSQL): one prepared statement, bodies read as bytes, checked against their digest and
 joined without being decoded; no routing, no dependency injection, no thread-pool hop. What it
-sent is kept in a :class:`PageCache`, each page with the version of the data it was read from,
-so polling clients re-reading the same pages cost one small query (SQLite: ``PRAGMA
-data_version``; PostgreSQL: the collection's ``last_added``). It takes a request only when it
-can answer it exactly as the FastAPI route would — an anonymous or recently verified client (no
-secret to check), an acceptable ``Accept``, a known readable collection, valid filters — and
-passes everything else, errors included, to the app, so that every error is written in one place.
+sent is kept in a :class:`PageCache`, each page with the version of the collection it was read
+from (its ``last_added``, read in the same statement), so polling clients re-reading the same
+pages cost one small query. It takes a request only when it can answer it exactly as the
+FastAPI route would — an anonymous or recently verified client (no secret to check), an
+acceptable ``Accept``, a known readable collection, valid filters — and passes everything else,
+errors included, to the app, so that every error is written in one place.
 
 A path without its trailing slash is redirected (308) to the path with it, relative to the
 server (RFC 9110 §10.2.2 allows a relative ``Location``): the ``Host`` header is never echoed.
@@ -49,9 +49,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 class PageCache:
     """Answers already sent, keyed by collection and query string, each with the version of the
-    data it was read from: served again only while the reader reports that same version. Bounded
-    in bytes, least recently used first out. Polling clients read the same pages again and
-    again."""
+    collection it was read from: served again only while the collection has that version.
+    Bounded in bytes, least recently used first out. Polling clients read the same pages again
+    and again."""
 
     def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
@@ -59,27 +59,24 @@ class PageCache:
         self._entries = OrderedDict()
         self._size = 0
 
-    def get(
-        self, key: tuple[str, bytes], version: int
-    ) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
+    def get(self, key: tuple[str, bytes]) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
+        """(version, body, headers) of ``key``, whatever the version."""
         hit = self._entries.get(key)
-        if hit is None:
-            return None
-        if hit[0] != version:
-            del self._entries[key]
-            self._size -= len(hit[1])
-            return None
-        self._entries.move_to_end(key)
-        return hit[1], hit[2]
+        if hit is not None:
+            self._entries.move_to_end(key)
+        return hit
+
+    def drop(self, key: tuple[str, bytes]) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._size -= len(old[1])
 
     def put(
         self, key: tuple[str, bytes], version: int, body: bytes, headers: list[tuple[bytes, bytes]]
     ) -> None:
         if not self.max_bytes or len(body) > self.max_bytes // 8:
             return
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self._size -= len(old[1])
+        self.drop(key)
         self._entries[key] = (version, body, headers)
         self._size += len(body)
         while self._size > self.max_bytes:
@@ -138,13 +135,15 @@ class Front:
             return False
         raw_query: bytes = scope.get("query_string", b"")
         key = (cid, raw_query)
-        version = await reader.version(cid)
-        if version is None:
-            return False
-        hit = self.cache.get(key, version)
-        if hit is not None:
-            await _respond(send, *hit)
-            return True
+        hit = self.cache.get(key)
+        if hit is not None:  # one small query: is the collection still as it was?
+            version = await reader.version(cid)
+            if version is None:
+                return False
+            if version == hit[0]:
+                await _respond(send, hit[1], hit[2])
+                return True
+            self.cache.drop(key)
         params = dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True))
         cfg = server.config
         try:
@@ -170,7 +169,8 @@ class Front:
             head = b'{"more":false,"objects":['
         body = head + b",".join(page.bodies) + b"]}"
         headers.append((b"content-length", str(len(body)).encode()))
-        self.cache.put(key, version, body, headers)
+        if page.version is not None:
+            self.cache.put(key, page.version, body, headers)
         await _respond(send, body, headers)
         return True
 

@@ -2,16 +2,18 @@
 they were stored as, straight from the database driver, on the event loop.
 
 Both readers run the query of :meth:`mlstix.taxii.store.Store.query` (the same WHERE clause,
-keyset on ``date_added``), take the bodies as bytes (never decoded to ``str`` and encoded again),
-check each against its CRC-32, and say which version of the data they read, for the page cache:
+keyset on ``date_added``), take the bodies as bytes (never decoded to ``str`` and encoded again)
+and check each against its CRC-32. The same statement returns the version of the data the page
+was read from, for the page cache: the collection's ``last_added``, which every write of objects
+to it moves forward (adding and deleting, in the transaction that does it). A page is one round
+trip to the database, and a cached page is checked with one more (its version alone).
 
 - :class:`SqliteReader`: one ``sqlite3`` connection, synchronous (a local file: a page takes
-  well under a millisecond); the version is ``PRAGMA data_version``, which changes whenever any
-  connection of any process commits.
+  well under a millisecond).
+
+Both open their connections at the first read, in the process (and event loop) that serves.
 - :class:`PostgresReader`: a few asynchronous ``psycopg`` connections (``psycopg_pool``), so a
-  slow database never stalls the event loop; statements are prepared on first use. The version
-  is the collection's ``last_added``, which every write of objects to it moves forward (adding
-  and deleting, in the transaction that does it).
+  slow database never stalls the event loop; statements are prepared on first use.
 
 A reader returns ``None`` when it cannot answer (a damaged row, a lost connection): the caller
 then passes the request to the app, which answers or reports the error in its one place.
@@ -41,6 +43,7 @@ class PageData(NamedTuple):
     last_id: bytes
     bodies: list[bytes]
     more: bool
+    version: int | None  # the collection's last_added as read with the page (None: no row)
 
 
 class Reader(Protocol):
@@ -91,10 +94,14 @@ def _sql(cid: str, flt: Filters, limit: int, after: int | None, mark: str, true:
     where, args = where_clause(cid, flt, floor, mark, true)
     # Only placeholders and fixed column names go into the text; values are parameters.
     sql = (
-        "SELECT date_added, object_id, body, body_crc FROM taxii_objects "  # noqa: S608
-        f"WHERE {where} ORDER BY date_added LIMIT {mark}"
+        "SELECT date_added, object_id, body, body_crc, "  # noqa: S608
+        f"(SELECT last_added FROM taxii_collections WHERE id = {mark}) "
+        f"FROM taxii_objects WHERE {where} ORDER BY date_added LIMIT {mark}"
     )
-    return sql, [*args, limit + 1]
+    return sql, [cid, *args, limit + 1]
+
+
+_VERSION_SQL = "SELECT last_added FROM taxii_collections WHERE id = {mark}"
 
 
 def _assemble(rows: list[Any], limit: int, max_bytes: int) -> PageData | None:
@@ -117,37 +124,48 @@ def _assemble(rows: list[Any], limit: int, max_bytes: int) -> PageData | None:
         more = more or keep < len(bodies)
         rows, bodies = rows[:keep], bodies[:keep]
     if not rows:
-        return PageData(0, 0, b"", [], more)
-    return PageData(rows[0][0], rows[-1][0], rows[-1][1], bodies, more)
+        return PageData(0, 0, b"", [], more, None)
+    return PageData(rows[0][0], rows[-1][0], rows[-1][1], bodies, more, rows[0][4])
 
 
 class SqliteReader:
-    """One ``sqlite3`` connection, used only from the event loop."""
+    """One ``sqlite3`` connection, opened at the first read, used only from the event loop."""
 
     def __init__(self, path: str) -> None:
-        self._conn = sqlite3.connect(path, check_same_thread=False, cached_statements=256)
-        self._conn.text_factory = bytes
-        self._conn.execute("PRAGMA query_only = 1")
-        self._conn.execute("PRAGMA busy_timeout = 2000")
+        self._path = path
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
 
-    async def aclose(self) -> None:
-        self._conn.close()
-
-    async def version(self, cid: str) -> int | None:
+    def _execute(self, sql: str, args: list[Any]) -> list[Any] | None:
         try:
-            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+            if self._conn is None:
+                if self._closed:
+                    return None
+                self._conn = sqlite3.connect(
+                    self._path, check_same_thread=False, cached_statements=256
+                )
+                self._conn.text_factory = bytes
+                self._conn.execute("PRAGMA query_only = 1")
+                self._conn.execute("PRAGMA busy_timeout = 2000")
+            return self._conn.execute(sql, args).fetchall()
         except sqlite3.Error:
             return None
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def version(self, cid: str) -> int | None:
+        rows = self._execute(_VERSION_SQL.format(mark="?"), [cid])
+        return int(rows[0][0]) if rows else None
 
     async def page(
         self, cid: str, flt: Filters, limit: int, after: int | None, max_bytes: int
     ) -> PageData | None:
-        sql, args = _sql(cid, flt, limit, after, "?", "1")
-        try:
-            rows = self._conn.execute(sql, args).fetchall()
-        except sqlite3.Error:
-            return None
-        return _assemble(rows, limit, max_bytes)
+        rows = self._execute(*_sql(cid, flt, limit, after, "?", "1"))
+        return None if rows is None else _assemble(rows, limit, max_bytes)
 
 
 class PostgresReader:
@@ -195,7 +213,7 @@ class PostgresReader:
             return None
 
     async def version(self, cid: str) -> int | None:
-        rows = await self._fetch("SELECT last_added FROM taxii_collections WHERE id = %s", [cid])
+        rows = await self._fetch(_VERSION_SQL.format(mark="%s"), [cid])
         return int(rows[0][0]) if rows else None
 
     async def page(
