@@ -384,3 +384,91 @@ def test_lifecycle_script_that_runs_downloaded_code(
 ) -> None:
     found = _findings("aws", kb, _lifecycle("lc", script))
     assert ("MLSTIX-AWS-LC-001" in found) is fires
+
+
+def _k8s(kind: str, ns: str, name: str, body: dict[str, Any]) -> Any:
+    obj = {"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": ns}, **body}
+    meta = body.get("metadata")
+    if isinstance(meta, dict):
+        obj["metadata"] = {"name": name, "namespace": ns, **meta}
+    plural = {"Service": "services", "Ingress": "ingresses"}[kind]
+    return live_resource(
+        provider="kubernetes",
+        type=kind,
+        name=name,
+        ident=f"k8s://c/api/v1/namespaces/{ns}/{plural}/{name}",
+        attributes=obj,
+        language="kubernetes",
+        account="c",
+        namespace=ns,
+    )
+
+
+def _svc(name: str, ns: str = "kubeflow", **spec: Any) -> Any:
+    app = spec.pop("app", name)
+    meta = spec.pop("metadata", None)
+    body: dict[str, Any] = {"spec": {"selector": {"app": app}, "ports": [{"port": 80}], **spec}}
+    if meta:
+        body["metadata"] = meta
+    return _k8s("Service", ns, name, body)
+
+
+def test_kubeflow_components_reachable_from_outside(kb: KnowledgeBase) -> None:
+    notebook_owner = {
+        "ownerReferences": [
+            {
+                "apiVersion": "kubeflow.org/v1",
+                "kind": "Notebook",
+                "name": "alice",
+                "controller": True,
+            }
+        ]
+    }
+    ingress = _k8s(
+        "Ingress",
+        "kubeflow",
+        "dashboard",
+        {
+            "spec": {
+                "rules": [
+                    {
+                        "http": {
+                            "paths": [
+                                {
+                                    "path": "/",
+                                    "pathType": "Prefix",
+                                    "backend": {
+                                        "service": {
+                                            "name": "centraldashboard",
+                                            "port": {"number": 80},
+                                        }
+                                    },
+                                }
+                            ]
+                        }
+                    }
+                ]
+            }
+        },
+    )
+    internal = {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}}
+    found = _findings(
+        "kubernetes",
+        kb,
+        _svc("ml-pipeline", type="LoadBalancer"),
+        _svc("ml-pipeline-ui", type="NodePort"),
+        _svc("centraldashboard"),  # ClusterIP, but an Ingress without auth routes to it
+        ingress,
+        _svc("alice", ns="team-a", app="x", type="LoadBalancer", metadata=notebook_owner),
+        # quiet: inside the cluster, internal or restricted load balancers, other services
+        _svc("ml-pipeline", ns="kubeflow-staging"),
+        _svc("ml-pipeline-ui", ns="kf2", type="LoadBalancer", metadata=internal),
+        _svc("ml-pipeline", ns="kf3", type="LoadBalancer", loadBalancerSourceRanges=["10.0.0.0/8"]),
+        _svc("web", type="LoadBalancer"),
+    )
+    assert found["MLSTIX-K8S-KF-001"] == {
+        "k8s://c/api/v1/namespaces/kubeflow/services/ml-pipeline",
+        "k8s://c/api/v1/namespaces/kubeflow/services/ml-pipeline-ui",
+        "k8s://c/api/v1/namespaces/kubeflow/services/centraldashboard",
+        "k8s://c/api/v1/namespaces/team-a/services/alice",
+    }

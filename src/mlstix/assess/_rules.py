@@ -21,12 +21,14 @@ __all__ = ["live_registry"]
 def live_registry() -> RuleRegistry:
     from mlstix.assess import _azure_rules as azure_rules
     from mlstix.assess import _gcp_rules as gcp_rules
+    from mlstix.assess import _kube_rules as kube_rules
     from mlstix.assess.aws import _rules as aws_rules
 
     registry = RuleRegistry()
     aws_rules.register(registry)
     azure_rules.register(registry)
     gcp_rules.register(registry)
+    kube_rules.register(registry)
     folder = resources.files("mlstix.assess") / "rules"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
