@@ -60,8 +60,8 @@ class _Forked(Generic[T]):
     def result(self) -> T:
         try:
             ok, value = self.conn.recv()
-        except (EOFError, OSError):  # the child died without an answer: list here instead
-            self.cancel()
+        except Exception:  # died without an answer, or one that does not unpickle (an error
+            self.cancel()  # class whose constructor takes other arguments): list here instead
             return self.func()
         finally:
             self.conn.close()
