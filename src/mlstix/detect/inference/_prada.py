@@ -190,9 +190,16 @@ def calibrate_prada(
         return profile.prada_delta
     lowest = 1.0
     step = profile.prada_every
+    few_classes = len(np.unique(labels)) <= 256 and length <= 512  # no shared set, no cap
+    rows = points.astype(np.float64)
+    norms = np.einsum("ij,ij->i", rows, rows)
     for _ in range(runs):
         size = int(rng.integers(profile.prada_min + step, length + 1))
         order = rng.permutation(n)[: min(size, n)]
+        if few_classes:
+            client = _VirtualClient(rows[order], norms[order], labels[order], maxlen)
+            lowest = min(lowest, client.lowest_w(step, profile.prada_min, repeat))
+            continue
         state = Prada(points.shape[1], maxlen)
         for start in range(0, len(order), step):
             chunk = order[start : start + step]
@@ -202,3 +209,52 @@ def calibrate_prada(
                 if w is not None:
                     lowest = min(lowest, w)
     return min(profile.prada_delta, lowest - profile.prada_margin)
+
+
+class _VirtualClient:
+    """A virtual honest client for :func:`calibrate_prada`: what :class:`Prada` does with its
+    queries fed ``step`` at a time, on a distance matrix taken once (a few hundred queries, so
+    no growing set reaches its cap and no class shares a set)."""
+
+    def __init__(self, rows: npt.NDArray[np.float64], norms: npt.NDArray[np.float64],
+                 labels: npt.NDArray[np.int64], maxlen: int) -> None:  # fmt: skip
+        square = norms[:, None] + norms[None, :] - 2.0 * (rows @ rows.T)
+        self.dist = np.sqrt(np.maximum(square, 0.0))
+        self.dist[labels[:, None] != labels[None, :]] = np.inf
+        self.labels = labels
+        self.maxlen = maxlen
+
+    def lowest_w(self, step: int, minimum: int, repeat: float) -> float:
+        """The lowest W of the distance set, tested after every ``step`` queries that added a
+        distance, once it holds ``minimum``."""
+        labels, dist = self.labels, self.dist
+        best = np.full(len(labels), np.inf)
+        stats: dict[int, list[float]] = {}
+        distances: deque[float] = deque(maxlen=self.maxlen)
+        lowest, fresh = 1.0, 0
+        for start in range(0, len(labels), step):
+            chunk = start + np.argsort(labels[start : start + step], kind="stable")
+            for t in chunk.tolist():  # class by class, as Prada.add_batch orders a batch
+                d = float(best[t])
+                # threshold, accepted distances, their sum and sum of squares
+                group = stats.setdefault(int(labels[t]), [0.0, 0.0, 0.0, 0.0])
+                if d != math.inf:
+                    if d <= repeat:
+                        continue
+                    distances.append(d)
+                    fresh += 1
+                    if d <= group[0]:
+                        continue
+                    group[1] += 1.0
+                    group[2] += d
+                    group[3] += d * d
+                    mean = group[2] / group[1]
+                    std = math.sqrt(max(0.0, group[3] / group[1] - mean * mean))
+                    group[0] = max(group[0], mean - std)
+                np.minimum(best, dist[t], out=best)  # it joins the growing set
+            if len(distances) >= minimum and fresh:
+                fresh = 0
+                w = shapiro_w(np.fromiter(distances, np.float64, len(distances)))
+                if w is not None:
+                    lowest = min(lowest, w)
+        return lowest
