@@ -238,11 +238,12 @@ def _data_capture_kms(ctx: Context) -> Iterator[Hit]:
         )
 
 
-# a download piped into a shell, a shell reading a download, or a fetch over plain HTTP
+# a download piped into a shell, a shell reading a download, or a fetch over plain HTTP from
+# anywhere but the instance itself (the metadata service, loopback: lifecycle scripts read them)
 _FETCH_RUN = re.compile(
     r"(?i)\b(curl|wget)\b[^\n|;&]*\|\s*(sudo\s+(-\S+\s+)*)?(ba|da|z|k)?sh\b"
     r"|\b(ba|z)?sh\s+<\(\s*(curl|wget)\b"
-    r"|\b(curl|wget)\b[^\n]*\bhttp://"
+    r"|\b(curl|wget)\b[^\n]*\bhttp://(?!(169\.254\.|127\.|localhost\b|\[fd00:ec2::254\]))"
 )
 
 
