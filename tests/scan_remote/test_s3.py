@@ -172,7 +172,9 @@ def test_cli_unreachable_endpoint_is_exit_2(tmp_path: Path) -> None:
     proc = _cli(f"http://127.0.0.1:{port}", "s3://models/registry", "-o", str(out),
                 AWS_MAX_ATTEMPTS="1")  # fmt: skip
     assert proc.returncode == 2
-    assert "cannot list: EndpointConnectionError" in proc.stderr
+    assert f"s3://models/registry: cannot reach http://127.0.0.1:{port}: connection refused" in (
+        proc.stderr
+    )
     assert "Traceback" not in proc.stderr and not out.exists()
 
 

@@ -14,16 +14,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from mlstix.errors import MlstixError, UsageError
-from mlstix.scan.remote._fs import Location
+from mlstix.scan.remote._fs import Location, RemoteError, reachable
 from mlstix.scan.remote._listing import RemoteObject, list_under, split
 from mlstix.scan.remote._work import ObjectResult, Work, failed, scan_object
 
-__all__ = ["Executor", "LocalExecutor", "RayExecutor"]
+__all__ = ["Executor", "LocalExecutor", "RayExecutor", "scan_capped"]
 
 # Endpoint settings (never credentials) that Ray workers get from the driver, so both sides
 # read the same store. Credentials come from each worker's own environment (its pod's identity).
 _ENDPOINT_VARS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION",
                   "STORAGE_EMULATOR_HOST", "HF_ENDPOINT", "AZURE_STORAGE_ACCOUNT_NAME")  # fmt: skip
+
+_RAY_WAIT = "RAY_gcs_server_port_wait_time_s"  # attempts of Ray's GCS client, ~40 s each
 
 
 class Executor(Protocol):
@@ -75,6 +77,38 @@ class LocalExecutor:
         pass
 
 
+def _probe(address: str) -> None:
+    """A cluster address that accepts no TCP connection fails here, within the connect
+    timeout, instead of in ``ray.init``, which waits minutes for it ("auto" and "local" name
+    this machine's cluster, which Ray finds, or not, at once)."""
+    target = address.removeprefix("ray://")
+    if ":" not in target:
+        return
+    try:
+        reachable(target, "--ray-address: cannot connect to the Ray cluster at", "RAY_ADDRESS")
+    except RemoteError as exc:
+        raise MlstixError(str(exc), hint="start one with `ray start --head`, or point at a "
+                          "KubeRay head service (ray://HEAD:10001)") from None  # fmt: skip
+
+
+def scan_capped(obj: RemoteObject, work: Work) -> ObjectResult:
+    """A Ray task's analysis of one object, with the local executor's limits: it runs in a
+    child process whose address space is capped (``RLIMIT_AS``, ``--max-memory``) and which
+    is killed past the deadline, so a hostile file costs its own child, never the Ray worker
+    or its node; a child that dies is the object's error entry."""
+    from mlstix.scan.models._pool import run_isolated
+
+    results = run_isolated(
+        [obj],
+        functools.partial(scan_object, work=work),
+        failed,
+        jobs=1,
+        timeout=work.limits.timeout,
+        memory=work.limits.max_memory,
+    )
+    return next(iter(results))
+
+
 def _ray() -> Any:
     try:
         import ray
@@ -98,7 +132,12 @@ class RayExecutor:
                 "(for example ray://head:10001 or auto)"
             )
         ray = _ray()
+        _probe(address)
         env = {k: os.environ[k] for k in _ENDPOINT_VARS if k in os.environ}
+        # one attempt of Ray's GCS client (about 40 s) for an endpoint that accepts TCP but is
+        # no Ray cluster, not Ray's default of 20; a value the user set is kept
+        user_set = _RAY_WAIT in os.environ
+        os.environ.setdefault(_RAY_WAIT, "1")
         try:
             ray.init(
                 address=address,
@@ -109,13 +148,17 @@ class RayExecutor:
             )
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
             raise MlstixError(
-                f"--ray-address {address}: cannot connect to the Ray cluster: {exc}",
+                f"--ray-address {address}: cannot connect to the Ray cluster: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
                 hint="start one with `ray start --head`, or point at a KubeRay head service",
             ) from None
+        finally:
+            if not user_set:
+                os.environ.pop(_RAY_WAIT, None)
         self.ray = ray
         self.in_flight = max(1, in_flight)
         self._list = ray.remote(max_retries=2)(list_under)
-        self._scan = ray.remote(max_retries=1, num_cpus=1)(scan_object)
+        self._scan = ray.remote(max_retries=1, num_cpus=1)(scan_capped)
 
     def _stream(
         self, items: list[Any], submit: Callable[[Any], Any], on_error: Callable[[Any, str], Any]

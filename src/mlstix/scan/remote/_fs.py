@@ -8,12 +8,21 @@ standard credential chain and endpoint settings: ``s3://`` s3fs (the AWS SDK cha
 ``AZURE_STORAGE_ACCOUNT_NAME`` with ``DefaultAzureCredential``), ``hf://`` the Hugging Face
 Hub's own ``HfFileSystem`` (``HF_TOKEN``, ``HF_ENDPOINT``). Nothing here reads credentials
 itself: they stay with the libraries and never reach a report or a log line.
+
+Before a store is first used in a process, its endpoint (or the proxy that the standard
+``HTTPS_PROXY``/``NO_PROXY`` settings send it through) must accept a TCP connection within
+:data:`CONNECT_TIMEOUT` seconds: the libraries retry a refused or silent endpoint for half a
+minute (gcsfs) to three minutes (adlfs), so an unreachable one is said as such, at once. Once
+the endpoint answers, each library's own retries and timeouts apply unchanged.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import socket
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,12 +38,17 @@ __all__ = [
     "filesystem",
     "is_remote",
     "parse",
+    "reachable",
     "settings_of",
 ]
 
 
 class RemoteError(MlstixError):
     """A remote location could not be listed or read at all (exit 2)."""
+
+
+CONNECT_TIMEOUT = 5.0  # seconds for an endpoint to accept a TCP connection
+_reached: set[tuple[str, int]] = set()  # endpoints that answered in this process
 
 
 # scheme -> (fsspec protocol, module that implements it, where its settings come from)
@@ -122,7 +136,61 @@ def filesystem(loc: Location) -> AbstractFileSystem:
         )
     if loc.protocol == "az" and "AZURE_STORAGE_CONNECTION_STRING" not in os.environ:
         options["anon"] = False  # adlfs: use DefaultAzureCredential
-    return fsspec.filesystem(loc.protocol, **options)
+    fs = fsspec.filesystem(loc.protocol, **options)
+    endpoint = _endpoint(fs, loc.protocol)
+    if endpoint:
+        reachable(endpoint, f"{loc.url}: cannot reach", settings_of(loc.scheme))
+    return fs
+
+
+def _endpoint(fs: AbstractFileSystem, protocol: str) -> str | None:
+    """The URL the filesystem sends its requests to, as its library resolved it."""
+    try:
+        if protocol == "s3":
+            return str(fs.connect().meta.endpoint_url)
+        if protocol == "gcs":
+            return str(fs._location)
+        if protocol == "az":
+            return str(fs.service_client.url)
+        if protocol == "hf":
+            return str(fs.endpoint)
+    except Exception:  # the library could not say: its own first request will
+        return None
+    return None
+
+
+def reachable(url: str, what: str, settings: str) -> None:
+    """Raise :class:`RemoteError` unless ``url``'s host (or its proxy) accepts a TCP
+    connection within :data:`CONNECT_TIMEOUT` seconds. ``url`` may be ``host:port``."""
+    parts = urllib.parse.urlsplit(url if "://" in url else f"tcp://{url}")
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+    except ValueError:
+        raise RemoteError(f"{what} {url}: not a valid port") from None
+    via = ""
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        pp = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port, via = pp.hostname or host, pp.port or 80, f" through the proxy {pp.hostname}"
+    if not host or (host, port) in _reached:
+        return
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
+            pass
+    except socket.gaierror:
+        raise RemoteError(f"{what} {url}{via}: the name {host} does not resolve",
+                          hint=f"check the network and {settings}") from None  # fmt: skip
+    except TimeoutError:
+        raise RemoteError(
+            f"{what} {url}{via}: nothing answered within {CONNECT_TIMEOUT:g} s",
+            hint=f"check the network and {settings}",
+        ) from None
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise RemoteError(f"{what} {url}{via}: {reason}",
+                          hint=f"check the network and {settings}") from None  # fmt: skip
+    _reached.add((host, port))
 
 
 def describe_failure(exc: BaseException) -> str:
