@@ -190,6 +190,13 @@ def test_onnx_external_data_wherever_a_tensor_sits(
         "{{ x[('__ssalc__'|reverse)] }}",
         "{{ x[('__CLASS__'|lower)] }}",
         "{% set a = 'cla' %}{{ x['__' ~ a ~ 'ss__'] }}",
+        # names folded with Jinja's parser: no literal, no pattern spells them
+        "{{ ()[('_'*2)+'class'+('_'*2)] }}",
+        "{{ ()['%s%sclass%s%s'|format('_','_','_','_')] }}",
+        "{% set u = dict(_=1)|list|first %}{% set n = u*2 ~ dict(class=1)|list|first ~ u*2 %}"
+        "{{ ()[n] }}",
+        "{% set n = 'x'|replace('x', '_')*2 %}{{ ()|attr(n ~ 'cl' ~ 'ass' ~ n) }}",
+        "{{ ()[('ssalc'|reverse)|format] }}{{ ()[request.args.name ~ ''] }}",
     ],
     ids=[
         "concat",
@@ -201,6 +208,11 @@ def test_onnx_external_data_wherever_a_tensor_sits(
         "reverse",
         "lower",
         "variable",
+        "repeat",
+        "format",
+        "dict-keys",
+        "set-attr",
+        "computed",
     ],
 )
 def test_gguf_template_names_built_at_run_time(tmp_path: Path, scan: Scan, template: str) -> None:
@@ -223,7 +235,19 @@ LLAMA3 = (
 )
 
 
-@pytest.mark.parametrize("template", [CHATML, LLAMA3], ids=["chatml", "llama3"])
+TOOLS = (
+    "{%- set ns = namespace(system='') %}{%- for m in messages %}"
+    "{%- if m['role'] == 'system' %}{%- set ns.system = m['content'] %}{%- endif %}{%- endfor %}"
+    "{%- set roles = {'user': '<u>', 'assistant': '<a>'} %}{{ ns.system }}"
+    "{%- for m in messages[1:] if m.role != 'system' %}{% set key = m['role'] %}"
+    "{{ roles[key] ~ m.content }}{%- for call in m.tool_calls or [] %}"
+    "{{ call.function.name ~ (call.function.arguments | tojson) }}{%- endfor %}"
+    "{%- if loop.last and messages[loop.index0 - 1]['role'] == 'user' %}!{% endif %}"
+    "{%- endfor %}"
+)
+
+
+@pytest.mark.parametrize("template", [CHATML, LLAMA3, TOOLS], ids=["chatml", "llama3", "tools"])
 def test_ordinary_chat_templates_are_clean(tmp_path: Path, scan: Scan, template: str) -> None:
     (tmp_path / "m.gguf").write_bytes(b.gguf({"tokenizer.chat_template": template}))
     assert not found(scan(tmp_path / "m.gguf"), "models/gguf-template-injection")

@@ -153,6 +153,36 @@ def _template_views(template: str) -> list[str]:
     return [template, template.replace("\0", ""), *texts]
 
 
+_UNSAFE_NAMES = frozenset(
+    ["mro", "func_globals", "f_globals", "f_locals", "f_builtins", "f_back", "gi_frame",
+     "gi_code", "cr_frame", "tb_frame", "import_module"]
+)  # fmt: skip
+
+
+def _parsed_escapes(src: Source, ctx: Context, key: str, template: str) -> set[str]:
+    """The template's attribute and item names, read with Jinja's parser and constant-folded
+    (names built at run time: :mod:`._jinja`), that leave Jinja's data model: ``_``-prefixed
+    names (Jinja's sandbox refuses them), frame and globals attributes, and names built by
+    string operations that cannot be followed."""
+    try:
+        from mlstix.scan.models.formats._jinja import COMPUTED, accessed_names
+    except ImportError:  # pragma: no cover - jinja2 ships with the scan extra
+        return set()
+    try:
+        names = accessed_names(template)
+    except ImportError:
+        ctx.malformed("models/unreadable", f"chat template {key!r} not parsed: the jinja2 "
+                      "module is missing (pip install 'mlstix[scan]')", src)  # fmt: skip
+        return set()
+    except ValueError:
+        return set()  # Jinja refuses it: no renderer runs it; the pattern search still does
+    return {
+        name if name != COMPUTED else "a name built at run time"
+        for name in names
+        if name == COMPUTED or name.startswith("_") or name in _UNSAFE_NAMES
+    }
+
+
 class _GgufError(Exception):
     pass
 
@@ -223,6 +253,7 @@ def analyze_gguf(src: Source, ctx: Context) -> str:
 def _check_template(src: Source, ctx: Context, key: str, template: str) -> None:
     found = sorted(
         {m.group(0) for text in _template_views(template) for m in _TEMPLATE_ESCAPES.finditer(text)}
+        | _parsed_escapes(src, ctx, key, template)
     )
     if found:
         ctx.hit(
