@@ -105,6 +105,14 @@ def _band(before: int, count: int) -> npt.NDArray[np.bool_]:
     return band
 
 
+@lru_cache(maxsize=8)
+def _probe(dim: int) -> npt.NDArray[np.float64]:
+    """A fixed random projection: a number per query that equal queries share."""
+    out: npt.NDArray[np.float64] = np.random.default_rng(0xF1).normal(size=dim)
+    out.setflags(write=False)
+    return out
+
+
 @lru_cache(maxsize=16)
 def _outside(before: int, count: int, window: int) -> npt.NDArray[np.bool_]:
     """Which candidates (rows: ``before`` remembered queries, then ``count`` new ones) are not
@@ -260,7 +268,7 @@ class ClientState:
         self._steps = _Window(self.window)
         self._templates = np.empty((0, self.dim), dtype=np.float32)
         self._template_ends = np.empty((0, 2), dtype=np.float64)
-        self._probe = np.random.default_rng(0xF1).normal(size=self.dim)
+        self._probe = _probe(self.dim)
         self._prada = Prada(self.dim, max(4 * self.window, 2 * self.profile.prada_min))
 
     @property

@@ -83,16 +83,18 @@ class Prada:
         self._stats.setdefault(label, [0.0, 0.0, 0.0, 0.0, 0.0])
         return label
 
-    def _add(self, x: npt.NDArray[np.float64], norm: float, label: int) -> None:
-        if self._count == len(self._points):
-            size = 2 * len(self._points)
+    def _add(self, rows: npt.NDArray[np.float64], norms: npt.NDArray[np.float64],
+             label: int) -> None:  # fmt: skip
+        end = self._count + len(rows)
+        if end > len(self._points):
+            size = max(end, 2 * len(self._points))
             self._points = np.resize(self._points, (size, self.dim))
             self._norms = np.resize(self._norms, size)
             self._labels = np.resize(self._labels, size)
-        self._points[self._count] = x
-        self._norms[self._count] = norm
-        self._labels[self._count] = label
-        self._count += 1
+        self._points[self._count : end] = rows
+        self._norms[self._count : end] = norms
+        self._labels[self._count : end] = label
+        self._count = end
 
     def add_batch(self, batch: Matrix, labels: npt.NDArray[np.int64], repeat: float) -> None:
         """Add a batch of queries: class by class (in the order of their labels), each class's
@@ -125,8 +127,9 @@ class Prada:
                 int(classes[start]), best[start:stop].tolist(),
                 within[start:stop, start:stop].T.tolist(), repeat,
             )  # fmt: skip
-            for t in joined:
-                self._add(rows[start + t], float(norms[start + t]), int(classes[start]))
+            if joined:
+                members = start + np.array(joined)
+                self._add(rows[members], norms[members], int(classes[start]))
 
     def _class_rows(
         self, label: int, best: list[float], within: list[list[float]], repeat: float
