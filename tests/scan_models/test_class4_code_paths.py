@@ -285,3 +285,13 @@ def test_torchserve_handler(tmp_path: Path, scan: Scan) -> None:
     assert [e["archive_member"] for e in found(report, "models/shipped-python-code")] == [
         "handler.py"
     ]
+
+
+def test_a_template_nested_past_any_renderer_is_no_crash(tmp_path: Path, scan: Scan) -> None:
+    """3,000 chained filters parse, but no walk (nor Jinja's compiler) follows them: the file
+    is read, the pattern search still runs, nothing crashes."""
+    template = "{{ x" + "|lower" * 3000 + " }}{{ ''.__class__ }}"
+    (tmp_path / "m.gguf").write_bytes(b.gguf({"tokenizer.chat_template": template}))
+    report = scan(tmp_path / "m.gguf")
+    assert not report.errors
+    assert found(report, "models/gguf-template-injection")

@@ -44,6 +44,13 @@ def accessed_names(template: str) -> list[str]:
         tree = env.parse(template)  # parsed, never rendered
     except (TemplateError, RecursionError) as exc:
         raise ValueError(f"not a Jinja template: {type(exc).__name__}: {exc}") from None
+    try:
+        return _walk(tree, nodes)
+    except RecursionError:  # Jinja's compiler and Python's cannot render it either
+        raise ValueError("template nested too deeply to follow") from None
+
+
+def _walk(tree: Any, nodes: Any) -> list[str]:
     folder = _Folder(nodes)
     names: list[str] = []
     for count, node in enumerate(tree.find_all(nodes.Node)):
