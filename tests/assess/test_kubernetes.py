@@ -246,3 +246,69 @@ def test_kubeflow_pipelines_behind_a_load_balancer(tmp_path: Path) -> None:
         "k8s://replay/api/v1/namespaces/kubeflow/services/ml-pipeline-ui"
     ]
     assert "spec.type is LoadBalancer" in kf[0]["message"]
+
+
+def _isvc(ns: str, name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "predictor": {
+                "model": {"modelFormat": {"name": "sklearn"}, "storageUri": "gs://acme-models/m"}
+            }
+        },
+    }
+
+
+def _policy(ns: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "security.istio.io/v1beta1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }
+
+
+def test_istio_authorization_policies_by_scope_and_action(tmp_path: Path) -> None:
+    # Istio AuthorizationPolicy reference: root-namespace policies are mesh-wide; CUSTOM
+    # delegates to an external authorizer; DENY and an ALLOW rule without from/when let anyone in
+    selector = {"matchLabels": {"serving.kserve.io/inferenceservice": "mesh"}}
+    objects = [
+        _isvc("team-a", "mesh"),  # covered by the root namespace's CUSTOM policy
+        _policy(
+            "istio-system",
+            "ext-authz",
+            {"selector": selector, "action": "CUSTOM", "provider": {"name": "oauth2-proxy"}},
+        ),
+        _isvc("team-b", "principals"),  # ALLOW only from a service account: quiet
+        _policy(
+            "team-b",
+            "callers",
+            {
+                "action": "ALLOW",
+                "rules": [{"from": [{"source": {"principals": ["cluster.local/ns/app/sa/web"]}}]}],
+            },
+        ),
+        _isvc("team-c", "denied-paths"),  # DENY of some paths: everything else open
+        _policy(
+            "team-c",
+            "no-admin",
+            {"action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/admin*"]}}]}]},
+        ),
+        _isvc("team-d", "allow-all"),  # ALLOW with an empty rule: allows every request
+        _policy("team-d", "all", {"action": "ALLOW", "rules": [{}]}),
+        _isvc("team-e", "other-ns"),  # a policy of another (non-root) namespace does not count
+        _policy("team-a", "elsewhere", {"action": "CUSTOM", "provider": {"name": "x"}}),
+    ]
+    with replay_server(objects) as (url, _):
+        result, live = _assess(tmp_path, url)
+    assert result.exit_code == 1, result.output
+    open_ = {
+        f["location"]["resource"] for f in live["findings"] if f["rule_id"] == "MLSTIX-K8S-SRV-008"
+    }
+    assert open_ == {
+        "InferenceService/team-c/denied-paths",
+        "InferenceService/team-d/allow-all",
+        "InferenceService/team-e/other-ns",
+    }

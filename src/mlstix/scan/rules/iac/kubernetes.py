@@ -314,10 +314,22 @@ def _network_policy(ctx: Context) -> Iterator[Hit]:
 
 
 def _authorized(ctx: Context, s: Server) -> bool:
+    """An Istio AuthorizationPolicy of the server's namespace or of the root namespace
+    (istio-system: mesh-wide) selects it and passes only requests with a source or condition:
+    CUSTOM (an external authorizer), or ALLOW whose every rule has ``from``/``when`` (no rules:
+    allow nothing). DENY and AUDIT pass whatever they do not match."""
     for p in ctx.of_type("kubernetes", "AuthorizationPolicy"):
-        if p.extra["namespace"] == s.namespace and _selects(
-            lookup(p.attributes, "spec.selector") or {}, s.labels
+        spec = p.attributes.get("spec") or {}
+        if p.extra["namespace"] not in (s.namespace, "istio-system") or not isinstance(
+            spec, Mapping
         ):
+            continue
+        action, rules = str(spec.get("action") or "ALLOW").upper(), as_list(spec.get("rules"))
+        gated = action == "CUSTOM" or (
+            action == "ALLOW"
+            and all(isinstance(r, Mapping) and (r.get("from") or r.get("when")) for r in rules)
+        )
+        if gated and _selects(spec.get("selector") or {}, s.labels):
             return True
     return False
 
