@@ -560,3 +560,22 @@ def test_cloudformation_foreach_loops_expand(tmp_path: Path) -> None:
         "AWS::SageMaker::NotebookInstance Notebookchurn",
         "AWS::SageMaker::NotebookInstance Notebookfraud",
     }
+
+
+def test_yaml_dates_are_text_as_the_clouds_read_them(tmp_path: Path) -> None:
+    """PyYAML made `2010-09-09` a date and `2026-02-30` a ValueError ("cannot interpret
+    file", exit 2) for a manifest and a template that Kubernetes and CloudFormation accept."""
+    (tmp_path / "pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n"
+        "    built: 2026-02-30\nspec: {containers: []}\n"
+    )
+    (tmp_path / "stack.yaml").write_text(
+        "AWSTemplateFormatVersion: 2010-09-09\nResources:\n  B:\n    Type: AWS::S3::Bucket\n"
+        "    Properties:\n      Tags: [{Key: released, Value: 2026-11-30}]\n"
+    )
+    found = collect([tmp_path])
+    assert not found.errors
+    by_type = {r.type: r for r in found.resources}
+    assert by_type["Pod"].attributes["metadata"]["annotations"]["built"] == "2026-02-30"
+    tags = by_type["AWS::S3::Bucket"].attributes["Tags"]
+    assert tags == [{"Key": "released", "Value": "2026-11-30"}]

@@ -49,6 +49,11 @@ def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> LineDict:
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+# A date is text to CloudFormation (`AWSTemplateFormatVersion: 2010-09-09`) and to Kubernetes
+# (JSON has no dates): kept as written, and `2026-02-30` is no longer "cannot interpret file"
+_LineLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", yaml.constructor.SafeConstructor.construct_yaml_str
+)
 
 
 class _CfnLoader(_LineLoader):
