@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import pickle
+import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -131,6 +133,22 @@ def report_options(func: F) -> F:
     )(func)
 
 
+# a lone surrogate (U+D800..U+DFFF) as pickle writes it: UTF-8 with "surrogatepass"
+_SURROGATE = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")
+
+
+def _all_utf8(report: Report) -> bool:
+    """Whether no string anywhere in ``report`` holds a lone surrogate, in C speed: pickle
+    writes every string as UTF-8 with surrogates passed through (our own objects, only ever
+    dumped). Walking 140,000 findings in Python to find out took 26 s of a 67 s scan; a
+    ``bytes`` value that happens to hold the pattern only sends the report the slow way."""
+    try:
+        dumped = pickle.dumps(report, protocol=5)
+    except (pickle.PicklingError, TypeError, AttributeError):  # something unpicklable: walk it
+        return False
+    return _SURROGATE.search(dumped) is None
+
+
 def _printable(value: Any) -> Any:
     """``value`` (a report, or anything in it) with every string made UTF-8 (:func:`utf8`)."""
     if isinstance(value, str):
@@ -155,7 +173,8 @@ def emit(report: Report, fmt: str | None, output: str, fail_on: str, *, skip_hin
     how to leave such files out when they are not meant to be scanned.
     """
     kb = load_kb()
-    report = _printable(report)
+    if not _all_utf8(report):
+        report = _printable(report)
     if fmt is None:
         fmt = "table" if output == "-" and sys.stdout.isatty() else "json"
     fmt = fmt.lower()
