@@ -6,6 +6,7 @@ templates that build dangerous names at run time, and Python shipped inside mode
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -256,6 +257,22 @@ def test_ordinary_chat_templates_are_clean(tmp_path: Path, scan: Scan, template:
 def test_gguf_string_length_past_the_end_is_an_error(tmp_path: Path, scan: Scan) -> None:
     data = b.gguf({"tokenizer.chat_template": "{{ x }}"})
     (tmp_path / "m.gguf").write_bytes(data[:-3])
+    report = scan(tmp_path / "m.gguf")
+    assert report.errors and "GGUF metadata cannot be read" in report.errors[0].message
+
+
+@pytest.mark.parametrize("count", [1 << 40, 3])
+def test_gguf_array_or_skipped_string_past_the_end_is_an_error(
+    tmp_path: Path, scan: Scan, count: int
+) -> None:
+    """An array of 2**40 numbers (or a string that is not kept) in a 50-byte file: skipped by
+    seeking, it was never checked against the end; llama.cpp's reader fails there."""
+    data = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 3) + b"abc"
+    if count == 3:
+        data += struct.pack("<I", 8) + struct.pack("<Q", 1 << 20)  # a 1 MiB string, absent
+    else:
+        data += struct.pack("<I", 9) + struct.pack("<IQ", 4, count)
+    (tmp_path / "m.gguf").write_bytes(data)
     report = scan(tmp_path / "m.gguf")
     assert report.errors and "GGUF metadata cannot be read" in report.errors[0].message
 

@@ -194,12 +194,20 @@ def _exact(fp: IO[bytes], n: int) -> bytes:
     return data
 
 
+def _skip(fp: IO[bytes], n: int) -> None:
+    """Skip ``n`` bytes that must be in the file (llama.cpp reads them: a short file fails)."""
+    here = fp.tell()
+    if here + n > fp.seek(0, 2):
+        raise _GgufError(f"truncated: {n} bytes at offset {here} run past the end")
+    fp.seek(here + n)
+
+
 def _gguf_string(fp: IO[bytes], keep: bool, limit: int = 16 << 20) -> str | None:
     (n,) = struct.unpack("<Q", _exact(fp, 8))
     if n > limit:
         raise _GgufError(f"string of {n} bytes")
     if not keep:
-        fp.seek(n, 1)
+        _skip(fp, n)
         return None
     raw = _exact(fp, n)
     # llama.cpp passes the bytes on as they are: keep every one (invalid UTF-8 dropped, not
@@ -217,7 +225,7 @@ def _gguf_value(fp: IO[bytes], vtype: int, keep: bool, depth: int = 0) -> Any:
         (itype,) = struct.unpack("<I", _exact(fp, 4))
         (count,) = struct.unpack("<Q", _exact(fp, 8))
         if itype in _GGUF_FIXED:
-            fp.seek(count * struct.calcsize(_GGUF_FIXED[itype]), 1)
+            _skip(fp, count * struct.calcsize(_GGUF_FIXED[itype]))
             return None
         if depth >= _MAX_ARRAY_DEPTH:
             raise _GgufError(f"arrays nested more than {_MAX_ARRAY_DEPTH} deep")
