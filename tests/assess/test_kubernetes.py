@@ -312,3 +312,54 @@ def test_istio_authorization_policies_by_scope_and_action(tmp_path: Path) -> Non
         "InferenceService/team-d/allow-all",
         "InferenceService/team-e/other-ns",
     }
+
+
+def test_network_policy_that_admits_every_source_restricts_nothing(tmp_path: Path) -> None:
+    def server(ns: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "triton", "namespace": ns},
+            "spec": {
+                "selector": {"matchLabels": {"app": "triton"}},
+                "template": {
+                    "metadata": {"labels": {"app": "triton"}},
+                    "spec": {
+                        "containers": [
+                            {"name": "triton", "image": "nvcr.io/nvidia/tritonserver:24.08-py3"}
+                        ]
+                    },
+                },
+            },
+        }
+
+    def policy(ns: str, ingress: list[Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "serving", "namespace": ns},
+            "spec": {
+                "podSelector": {"matchLabels": {"app": "triton"}},
+                "policyTypes": ["Ingress"],
+                "ingress": ingress,
+            },
+        }
+
+    gateway = {"from": [{"namespaceSelector": {"matchLabels": {"name": "gateway"}}}]}
+    objects = [
+        server("open"),
+        policy("open", [{}]),  # one rule without from: every source
+        server("ports-only"),
+        policy("ports-only", [{"ports": [{"port": 8000}]}]),
+        server("gated"),
+        policy("gated", [gateway]),
+        server("deny-all"),
+        policy("deny-all", []),
+    ]
+    with replay_server(objects) as (url, _):
+        result, live = _assess(tmp_path, url)
+    assert result.exit_code == 1, result.output
+    flagged = {
+        f["location"]["resource"] for f in live["findings"] if f["rule_id"] == "MLSTIX-K8S-SRV-007"
+    }
+    assert flagged == {"Deployment/open/triton", "Deployment/ports-only/triton"}

@@ -302,7 +302,15 @@ def _network_policy(ctx: Context) -> Iterator[Hit]:
                 continue
             spec = p.attributes.get("spec") or {}
             types = as_list(spec.get("policyTypes")) or ["Ingress"]
-            if "Ingress" in types and _selects(spec.get("podSelector") or {}, s.labels):
+            # an ingress rule without ``from`` admits every source: it restricts nothing
+            open_rule = any(
+                not (isinstance(r, Mapping) and r.get("from")) for r in as_list(spec.get("ingress"))
+            )
+            if (
+                "Ingress" in types
+                and not open_rule
+                and _selects(spec.get("podSelector") or {}, s.labels)
+            ):
                 covered = True
                 break
         if not covered:
