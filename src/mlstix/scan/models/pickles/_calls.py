@@ -146,9 +146,11 @@ class Calls(State):
             raise Malformed(f"{opcode} class argument isn't a type object", pos)
         if not isinstance(args, tuple):
             if val.concrete(args):
-                if isinstance(func, Global) and isinstance(args, _ITERABLE):
-                    self.mark(func, args)  # pickle._Unpickler (joblib.load's) spreads *args
-                raise Malformed(f"{opcode} argument list must be a tuple", pos)
+                if not isinstance(args, _ITERABLE):
+                    raise Malformed(f"{opcode} argument list must be a tuple", pos)
+                # _pickle refuses it; pickle._Unpickler (joblib.load's) spreads *args and goes on
+                self.soft(f"{opcode} argument list that is not a tuple", pos)
+                return
             self.soft(f"{opcode} with an argument tuple computed at load time", pos)
 
     def build(self, obj: Any, state: Any, pos: int, r: Reader) -> None:
