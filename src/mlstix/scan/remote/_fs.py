@@ -193,6 +193,17 @@ def reachable(url: str, what: str, settings: str) -> None:
     _reached.add((host, port))
 
 
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status an SDK error carries: Azure's ``status_code``, gcsfs' ``code``, the
+    Hub's ``response.status_code``."""
+    for holder in (exc, getattr(exc, "response", None)):
+        for attr in ("status_code", "code"):
+            value = getattr(holder, attr, None)
+            if isinstance(value, int) and 100 <= value <= 599:
+                return value
+    return None
+
+
 def describe_failure(exc: BaseException) -> str:
     """One line for a library's exception: its class and first line, without credentials (the
     libraries do not put secrets in messages; URLs with query strings are cut)."""
@@ -200,6 +211,10 @@ def describe_failure(exc: BaseException) -> str:
     if "?" in text:  # a signed URL's query string carries a signature
         text = text.split("?", 1)[0] + "?…"
     name = type(exc).__name__
+    status = _http_status(exc)
+    if status in (401, 403):  # the SDKs' own errors: credentials missing, wrong or too narrow
+        what = "not authenticated" if status == 401 else "access denied"
+        return f"{what} (HTTP {status}, {name}){': ' + text if text else ''}"
     if isinstance(exc, FileNotFoundError):
         return f"not found{': ' + text if text else ''}"
     if isinstance(exc, PermissionError):
