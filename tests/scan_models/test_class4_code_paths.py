@@ -312,3 +312,35 @@ def test_a_template_nested_past_any_renderer_is_no_crash(tmp_path: Path, scan: S
     report = scan(tmp_path / "m.gguf")
     assert not report.errors
     assert found(report, "models/gguf-template-injection")
+
+
+def test_hugging_face_auto_map_ships_code(tmp_path: Path, scan: Scan) -> None:
+    """An auto_map makes from_pretrained(trust_remote_code=True) import a module shipped
+    beside the weights, or one from another Hub repository: code that runs on load."""
+    (tmp_path / "config.json").write_text(
+        '{"model_type": "x", "auto_map": {"AutoConfig": "configuration_x.XConfig",'
+        ' "AutoModel": "someone/other--modeling_x.XModel"}}'
+    )
+    (tmp_path / "tokenizer_config.json").write_text(
+        '{"auto_map": {"AutoTokenizer": ["tokenization_x.XTokenizer", null]}}'
+    )
+    (tmp_path / "generation_config.json").write_text('{"max_length": 20}')
+    report = scan(tmp_path)
+    refs = sorted(
+        str(f.evidence["reference"])
+        for f in report.findings
+        if f.rule_id == "models/shipped-python-code"
+    )
+    assert refs == [
+        "configuration_x.XConfig",
+        "someone/other--modeling_x.XModel",
+        "tokenization_x.XTokenizer",
+    ]
+    assert not report.errors
+
+
+def test_a_plain_config_json_is_no_model_and_no_finding(tmp_path: Path, scan: Scan) -> None:
+    (tmp_path / "config.json").write_text('{"model_type": "llama", "hidden_size": 8}')
+    report = scan(tmp_path)
+    assert [s.kind for s in report.scanned] == ["hf-config"]
+    assert not [f for f in report.findings if f.rule_id != "models/no-provenance"]

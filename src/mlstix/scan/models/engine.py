@@ -49,6 +49,7 @@ _NOT_MODELS = frozenset(
         "unknown",
         "sentencepiece",
         "tf-fingerprint",
+        "hf-config",
     }
 )
 

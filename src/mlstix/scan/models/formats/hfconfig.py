@@ -1,0 +1,60 @@
+"""Hugging Face configuration files that make ``from_pretrained`` import Python code.
+
+``config.json``, ``tokenizer_config.json``, ``processor_config.json``,
+``preprocessor_config.json``, ``feature_extractor_config.json`` and ``image_processor_config``
+may hold an ``auto_map``: Auto class name -> ``"module.Class"`` (a ``module.py`` shipped beside
+the weights) or ``"repo_id--module.Class"`` (a module of another Hub repository). With
+``trust_remote_code=True``, transformers downloads and imports that module: its code runs
+when the model loads, whatever the weights are (a tokenizer entry may be a pair, slow and
+fast). Reported as shipped code, and code from another repository as such.
+
+Reference: transformers ``dynamic_module_utils.get_class_from_dynamic_module`` and
+``models/auto/configuration_auto.py`` (``auto_map``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlstix.scan.models._context import Context, Source
+
+__all__ = ["analyze_hf_config"]
+
+_MAX = 32 << 20
+
+
+def analyze_hf_config(src: Source, ctx: Context) -> str:
+    src.fp.seek(0)
+    raw = src.fp.read(_MAX + 1)
+    if len(raw) > _MAX:
+        ctx.malformed("models/unreadable", f"{src.name} is larger than {_MAX} bytes", src)
+        return "hf-config"
+    try:
+        config = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        ctx.malformed("models/unrecognized-model-file",
+                      f"{src.name} is not JSON: {type(exc).__name__}", src)  # fmt: skip
+        return "hf-config"
+    auto_map = config.get("auto_map") if isinstance(config, dict) else None
+    if isinstance(auto_map, dict):
+        for auto, target in auto_map.items():
+            for ref in target if isinstance(target, list) else [target]:
+                if isinstance(ref, str) and ref:
+                    _report(src, ctx, str(auto), ref)
+    return "hf-config"
+
+
+def _report(src: Source, ctx: Context, auto: str, ref: str) -> None:
+    repo, sep, dotted = ref.rpartition("--")
+    module = dotted.rsplit(".", 1)[0]
+    where: Any = f"{module}.py of the Hub repository {repo!r}" if sep else f"{module}.py"
+    ctx.hit(
+        "models/shipped-python-code",
+        f"{src.name} maps {auto} to {ref}: from_pretrained(trust_remote_code=True) imports "
+        f"{where} and runs it when the model loads",
+        src,
+        auto_class=auto,
+        reference=ref,
+        remote_repository=repo if sep else None,
+    )
