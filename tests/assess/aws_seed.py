@@ -322,6 +322,37 @@ def seed(session: Any, recorded: Recorded) -> dict[str, str]:
         RoleArn=narrow_arn,
         StoppingCondition={"MaxRuntimeInSeconds": 3600},
     )
+    sm.create_processing_job(
+        ProcessingJobName="features-hardened",
+        ProcessingResources={
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "VolumeSizeInGB": 10,
+                "VolumeKmsKeyId": good_key,
+            }
+        },
+        ProcessingOutputConfig={
+            "Outputs": [
+                {
+                    "OutputName": "features",
+                    "S3Output": {
+                        "S3Uri": f"s3://{h}/features",
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ],
+            "KmsKeyId": good_key,
+        },
+        NetworkConfig={
+            "EnableNetworkIsolation": True,
+            "VpcConfig": {"SecurityGroupIds": ["sg-0a1b2c3d"], "Subnets": ["subnet-0a1b2c3d"]},
+        },
+        AppSpecification={"ImageUri": f"{IMG}/inference-locked:proc"},
+        RoleArn=narrow_arn,
+        StoppingCondition={"MaxRuntimeInSeconds": 3600},
+    )
     sm.create_domain(
         DomainName="studio-insecure",
         AuthMode="IAM",

@@ -36,6 +36,8 @@ class Recorded:
         # moto 5.2 stores no EnableNetworkIsolation for models; remember it from CreateModel and
         # put it back into DescribeModel, as SageMaker answers
         self.isolated: dict[str, bool] = {}
+        # nor ProcessingResources for processing jobs (a required field SageMaker always echoes)
+        self.processing: dict[str, Any] = {}
 
 
 def _handler(upstream: tuple[str, int], recorded: Recorded) -> type[BaseHTTPRequestHandler]:
@@ -99,6 +101,9 @@ def _handler(upstream: tuple[str, int], recorded: Recorded) -> type[BaseHTTPRequ
             if target == "SageMaker.CreateModel":
                 req = json.loads(body or b"{}")
                 recorded.isolated[req["ModelName"]] = bool(req.get("EnableNetworkIsolation"))
+            if target == "SageMaker.CreateProcessingJob":
+                req = json.loads(body or b"{}")
+                recorded.processing[req["ProcessingJobName"]] = req.get("ProcessingResources")
             conn = http.client.HTTPConnection(*upstream, timeout=60)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
             headers["Host"] = self.headers.get("Host", "")
@@ -109,6 +114,12 @@ def _handler(upstream: tuple[str, int], recorded: Recorded) -> type[BaseHTTPRequ
                 model = json.loads(data)
                 model["EnableNetworkIsolation"] = recorded.isolated.get(model["ModelName"], False)
                 data = json.dumps(model).encode()
+            if target == "SageMaker.DescribeProcessingJob" and resp.status == 200:
+                job = json.loads(data)
+                resources = recorded.processing.get(job.get("ProcessingJobName", ""))
+                if resources is not None:
+                    job["ProcessingResources"] = resources
+                data = json.dumps(job).encode()
             self._reply(resp.status, data, dict(resp.getheaders()))
             conn.close()
 

@@ -475,3 +475,42 @@ def test_kubeflow_components_reachable_from_outside(kb: KnowledgeBase) -> None:
         "k8s://c/api/v1/namespaces/kubeflow/services/centraldashboard",
         "k8s://c/api/v1/namespaces/team-a/services/alice",
     }
+
+
+def _processing(name: str, **attrs: Any) -> Any:
+    return _aws(
+        "AWS::SageMaker::ProcessingJob",
+        name,
+        f"{SM}:processing-job/{name}",
+        {"ProcessingJobName": name, **attrs},
+    )
+
+
+def test_processing_jobs_network_and_keys(kb: KnowledgeBase) -> None:
+    vpc = {"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1"]}
+    output = {"Outputs": [{"OutputName": "o", "S3Output": {"S3Uri": "s3://b/o"}}]}
+    found = _findings(
+        "aws",
+        kb,
+        _processing(
+            "open",
+            ProcessingResources={"ClusterConfig": {"InstanceType": "ml.m5.xlarge"}},
+            ProcessingOutputConfig=output,
+        ),
+        _processing(
+            "locked",
+            NetworkConfig={"EnableNetworkIsolation": True, "VpcConfig": vpc},
+            ProcessingResources={
+                "ClusterConfig": {"InstanceType": "ml.m5.xlarge", "VolumeKmsKeyId": KEY}
+            },
+            ProcessingOutputConfig={**output, "KmsKeyId": KEY},
+        ),
+        # local NVMe storage takes no VolumeKmsKeyId, and a job with no outputs needs no key
+        _processing(
+            "nvme-no-output",
+            NetworkConfig={"EnableNetworkIsolation": True, "VpcConfig": vpc},
+            ProcessingResources={"ClusterConfig": {"InstanceType": "ml.g5.xlarge"}},
+        ),
+    )
+    for rule in ("MLSTIX-AWS-PRC-001", "MLSTIX-AWS-PRC-002", "MLSTIX-AWS-PRC-003"):
+        assert found[rule] == {f"{SM}:processing-job/open"}, rule
