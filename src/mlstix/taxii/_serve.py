@@ -156,7 +156,6 @@ def worker_app() -> Any:
     configure(config)
     from uvicorn.config import STARTUP_FAILURE
 
-    from mlstix.errors import MlstixError
     from mlstix.taxii.app import create_app
 
     try:
