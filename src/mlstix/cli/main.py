@@ -148,6 +148,8 @@ class _Group(click.Group):
                     raise
                 _interrupted()
         except MlstixError as exc:
+            if _reader_left(exc):
+                _stdout_closed()
             from rich.markup import escape
 
             from mlstix.cli._console import err_console, utf8
@@ -211,6 +213,19 @@ def _interrupted() -> None:
         sys.stderr.write("\ninterrupted\n")
         sys.stderr.flush()
     os._exit(130)
+
+
+def _reader_left(exc: MlstixError) -> bool:
+    """The report was being written to stdout (``-o -``, or ``/dev/stdout``) when its reader
+    left: what a rich table meets as BrokenPipeError, the output helper reports as "cannot
+    write standard output: broken pipe" (exit 2, which a pipeline reads as "could not run")."""
+    from mlstix.errors import OutputError
+
+    return (
+        isinstance(exc, OutputError)
+        and isinstance(exc.__context__, BrokenPipeError)
+        and exc.path in ("standard output", "/dev/stdout", "/dev/fd/1")
+    )
 
 
 def _stdout_closed() -> None:
