@@ -167,8 +167,9 @@ def main() -> None:
         job_rate, lib_rate = records / cpu, records / inside
         peer_rate = peer_records / peer if peer else 0.0
         ratio = f"{lib_rate / peer_rate:.2f}x" if peer_rate else "-"
+        shown = f"{peer_rate:,.0f}" if peer_rate else "-"
         print(f"{dataset:14} {job_rate:>12,.0f} {job_rate / TARGET:>9.2f}x {lib_rate:>12,.0f} "
-              f"{peer_rate:>12,.0f} {ratio:>14}")  # fmt: skip
+              f"{shown:>12} {ratio:>14}")  # fmt: skip
     print(
         f"target: {TARGET:,} records per CPU-second per core, for the whole job "
         "(start-up, knowledge base, reading, baseline, detection, report)"

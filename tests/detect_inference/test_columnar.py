@@ -124,6 +124,9 @@ def test_blocks_with_lines_it_cannot_vouch_for_are_read_line_by_line(
         2500: _line("user5", [1.0] * 7),  # another input size
         2700: json.dumps({"client": "plain", "input": [1.0] * 12}),  # another shape
         2800: _line("user6", [2.0] * 12, when="30/11/2026 10:00"),  # a time Python cannot read
+        2820: _line("user6", [2.0] * 12, when="2026-11-30T24:00:00Z"),  # DuckDB reads it
+        2840: _line("user6", [2.0] * 12, when="2026-11-30T10:00:00+25:00"),  # DuckDB reads it
+        2860: _line("user6", [2.0] * 12, when="2026-02-30T10:00:00Z"),  # no such day
         2900: _line("user7", [1.0] * 12, scores=None),  # no output captured
         2950: _line("user8", [1.0] * 12, scores="7"),  # a class index
     }

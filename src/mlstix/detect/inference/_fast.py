@@ -30,7 +30,10 @@ __all__ = ["FastBatch", "FastReader", "fast_reader"]
 _SHAPE = "sagemaker-data-capture"
 # DuckDB reads "+-1" as -1, Python refuses it
 _NO_SIGNS = "not (contains({0}, '+-') or contains({0}, '-+'))"
-_ISO = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)?"
+# ISO 8601 as Python's datetime.fromisoformat reads it (DuckDB also takes 24:00:00 and offsets
+# past 23:59, which Python refuses; a day that does not exist fails DuckDB's cast too)
+_HOUR_MINUTE = r"([01]\d|2[0-3]):[0-5]\d"
+_ISO = rf"\d{{4}}-\d\d-\d\d[T ]{_HOUR_MINUTE}:[0-5]\d(\.\d{{1,6}})?(Z|[+-]{_HOUR_MINUTE})?"
 _COLUMNS = {
     "captureData": "STRUCT(endpointInput STRUCT(data VARCHAR, encoding VARCHAR), "
     "endpointOutput STRUCT(data VARCHAR, encoding VARCHAR))",

@@ -293,9 +293,11 @@ class _Run:
         if not warm:
             return
         pending = self.learn(warm)
-        queue = _Queue(self, self.options.chunk)
-        for start in range(0, len(pending), self.options.chunk):
-            queue.add(self._columns(pending[start : start + self.options.chunk]))
+        # at most 64 MiB of inputs judged at once, however wide they are
+        size = min(self.options.chunk, max(256, (64 << 20) // (4 * max(1, self.dim))))
+        queue = _Queue(self, size)
+        for start in range(0, len(pending), size):
+            queue.add(self._columns(pending[start : start + size]))
         if rest is not None:
             queue.add(self._batch_rows(rest, rest_from))
         for entry in stream:
