@@ -125,3 +125,24 @@ def test_corrupt_compressed_stream_is_an_error(tmp_path: Path, scan: Scan) -> No
     report = scan(tmp_path / "model.pkl.gz")
     assert report.errors
     assert "gzip stream is corrupt" in report.errors[0].message
+
+
+@pytest.mark.parametrize("change", ["short", "missing"])
+def test_a_torch_storage_record_shorter_than_its_pickle_says_is_an_error(
+    tmp_path: Path, scan: Scan, change: str
+) -> None:
+    """torch.save's data.pkl names each storage with its element count; a record shorter than
+    that is read past its end by torch before 2.10 (CVE-2026-24747), refused after; a missing
+    one fails the load. Rebuilt from a real torch.save file, one record changed."""
+    real = zipfile.ZipFile(REAL / "torch_state_dict.pt")
+    out = tmp_path / "model.pt"
+    with zipfile.ZipFile(out, "w") as z:
+        for name in real.namelist():
+            data = real.read(name)
+            if name.endswith("/data/0"):
+                if change == "missing":
+                    continue
+                data = data[:-4]
+            z.writestr(name, data)
+    report = scan(out)
+    assert len(report.errors) == 1 and "data/0" in report.errors[0].message

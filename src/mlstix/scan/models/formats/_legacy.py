@@ -15,14 +15,14 @@ import pickletools
 import struct
 from typing import IO, Any
 
-__all__ = ["legacy_data_problem", "legacy_tar_pickles"]
+__all__ = ["legacy_data_problem", "legacy_tar_pickles", "zip_storages"]
 
 _ELEMENT = {
     "DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2,
     "LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1,
     "BoolStorage": 1, "ComplexFloatStorage": 8, "ComplexDoubleStorage": 16,
     "QInt8Storage": 1, "QUInt8Storage": 1, "QInt32Storage": 4, "QUInt4x2Storage": 1,
-    "QUInt2x4Storage": 1,
+    "QUInt2x4Storage": 1, "UntypedStorage": 1,
 }  # fmt: skip
 _STRINGS = frozenset(
     {"BINUNICODE", "SHORT_BINUNICODE", "UNICODE", "BINUNICODE8", "SHORT_BINSTRING",
@@ -99,6 +99,22 @@ def legacy_data_problem(
             ), pos
         pos += 8 + need
     return None, pos
+
+
+def zip_storages(persistent_ids: list[Any]) -> dict[str, int] | None:
+    """``data/<key>`` record -> the bytes ``torch.load`` reads from it, from the persistent
+    ids of a zip checkpoint's ``data.pkl`` (``('storage', type, key, location, numel)``);
+    None when a storage type cannot be sized."""
+    out: dict[str, int] = {}
+    for pid in persistent_ids:
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] in ("storage", b"storage")):
+            continue
+        _, stype, key, _, numel = pid
+        width = _ELEMENT.get(getattr(stype, "name", "").rsplit(".", 1)[-1])
+        if width is None or not isinstance(numel, int) or not isinstance(key, str):
+            return None
+        out.setdefault(key, numel * width)
+    return out
 
 
 def _hashable(key: Any) -> Any:

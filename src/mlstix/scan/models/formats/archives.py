@@ -184,6 +184,8 @@ def _scan_torch(src: Source, ctx: Context, files: list[ZipEntry], kind: str) -> 
                 result = analyze_pickle_stream(stream, ctx.policy)
                 before = len(ctx.hits)
                 member = _member(src, entry, stream)
+                if entry.name.rsplit("/", 1)[-1].lower() == "data.pkl":
+                    _check_storages(ctx, src, files, entry, result.persistent_ids)
                 report_pickle(result, member, ctx, kind)
                 if kind == "torchscript":
                     ctx.hits[before:] = [h for h in ctx.hits[before:] if not _script_class(h)]
@@ -198,6 +200,35 @@ def _scan_torch(src: Source, ctx: Context, files: list[ZipEntry], kind: str) -> 
             src,
             format=kind,
         )
+
+
+def _check_storages(
+    ctx: Context, src: Source, files: list[ZipEntry], pickle: ZipEntry, ids: list[object]
+) -> None:
+    """Every storage ``data.pkl`` names must be a record of at least ``numel * element size``
+    bytes beside it: torch.load fails on a missing one, and reads a short one past its end
+    (memory corruption before torch 2.10, CVE-2026-24747; refused since)."""
+    from mlstix.scan.models.formats._legacy import zip_storages
+
+    storages = zip_storages(list(ids))
+    if not storages:
+        return
+    prefix = pickle.name.rsplit("/", 1)[0] + "/" if "/" in pickle.name else ""
+    sizes = {e.name.lower(): e.size for e in files}
+    for key, need in sorted(storages.items())[:100_000]:
+        name = f"{prefix}data/{key}"
+        have = sizes.get(name.lower())
+        if have is None:
+            ctx.malformed("models/unrecognized-model-file",
+                          f"{pickle.name} names storage {key!r}, but {name} is not in the "
+                          "archive (torch.load fails)", src)  # fmt: skip
+            return
+        if have < need:
+            ctx.malformed("models/unrecognized-model-file",
+                          f"{name} holds {have} bytes where {pickle.name} says {need}: torch "
+                          "before 2.10 reads past it (CVE-2026-24747), later ones refuse it",
+                          src)  # fmt: skip
+            return
 
 
 def _script_class(hit: Hit) -> bool:

@@ -154,9 +154,10 @@ class Machine(Calls, StackOps):
             self.build(self.top(pos), state, pos, r)
         elif name in ("PERSID", "BINPERSID"):
             pid = arg if name == "PERSID" else self.pop(pos)
-            ids = self.result.persistent_ids
-            if self.result.torch_legacy and self.result.segments == 3 and len(ids) < _MAX_IDS:
-                ids.append(pid)  # the legacy object pickle: its storages
+            res, ids = self.result, self.result.persistent_ids
+            legacy = res.torch_legacy and res.segments == 3  # the legacy object pickle
+            if (legacy or res.segments == 0) and len(ids) < _MAX_IDS:
+                ids.append(pid)  # the storages a torch checkpoint's pickle names
             s.append(Call("persistent_load", pid))
         else:
             self.simple(name, arg, pos)
