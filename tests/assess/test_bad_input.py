@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -222,3 +223,30 @@ def test_kubernetes_server_answering_html(tmp_path: Path) -> None:
         config = _kubeconfig(tmp_path / "html", url)
         result, _ = _run("kubernetes", "--kubeconfig", str(config))
     _one_line(result, "did not answer GET /api as a Kubernetes API server does (the answer is not")
+
+
+def test_azure_configured_credential_that_fails_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("azure.mgmt.core", reason="azure-mgmt-core (assess extra) is not installed")
+    import azure.identity
+    from azure.core.exceptions import ClientAuthenticationError
+
+    class Failing:
+        """DefaultAzureCredential's error when the configured EnvironmentCredential fails (its
+        message lists the attempted credential and the reason, as azure-identity words it)."""
+
+        def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+            raise ClientAuthenticationError(
+                "DefaultAzureCredential failed to retrieve a token from the included "
+                "credentials.\nAttempted credentials:\n\tEnvironmentCredential: Authentication "
+                "failed: AADSTS7000215: Invalid client secret provided.\nTo mitigate this "
+                "issue, please refer to the troubleshooting guidelines here at "
+                "https://aka.ms/azsdk/python/identity/defaultazurecredential/troubleshoot."
+            )
+
+    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", Failing)
+    with _web_server() as url:
+        result, _ = _run("azure", "--subscription", SUB, "--arm-endpoint", url)
+    _one_line(
+        result,
+        "Azure sign-in failed: EnvironmentCredential: Authentication failed: AADSTS7000215",
+    )

@@ -216,6 +216,13 @@ def _credential_message(credential: Any, exc: Exception) -> str:
         str(getattr(c, "_credential_name", "") or type(c).__name__)
         for c in getattr(credential, "credentials", ())
     ]
+    # a credential that was configured and failed (a wrong secret, an authority that cannot be
+    # reached) is named with its reason; the rest of the chain was merely unavailable
+    failed = [
+        " ".join(line.split()) for line in str(exc).splitlines() if "Authentication failed" in line
+    ]
+    if failed:
+        return f"Azure sign-in failed: {failed[0][:240]}"
     tried = f"; DefaultAzureCredential tried {', '.join(chain)}" if chain else ""
     first = " ".join(str(exc).split("\n")[0].split()).rstrip(".")[:200]
     return f"no usable Azure credentials ({first}){tried}"
