@@ -212,3 +212,17 @@ def test_allowed_functions_that_call_their_arguments_invoke_them(data: bytes) ->
 )  # fmt: skip
 def test_a_class_handed_to_a_constructor_function_is_invoked(data: bytes) -> None:
     assert rules(data)["acme.tools.Runner"] == "models/pickle-unallowed-call"
+
+
+def test_item_assignment_into_a_rebuilt_tensor_is_high() -> None:
+    """SETITEM on a tensor the stream rebuilt: torch.load(weights_only=True) before 2.10 let
+    it write out of bounds (CVE-2026-24747). No torch.save output does it."""
+    tensor = (
+        _G("torch._utils", "_rebuild_tensor_v2")
+        + b"((Vstorage\n" + _G("torch", "FloatStorage") + b"V0\nVcpu\nK\x04tQ"
+        + b"K\x00K\x04\x85K\x01\x85\x89" + _G("collections", "OrderedDict") + b")RtR"
+    )  # fmt: skip
+    data = b"\x80\x02" + tensor + b"J\x00\x00\x00\x10K\x07s."
+    hits = analyze(data).hits(None, "pickle")
+    assert any("CVE-2026-24747" in h.message and h.rule_id.endswith("unallowed-call") for h in hits)
+    assert not analyze(b.torch_state_pickle()).chains

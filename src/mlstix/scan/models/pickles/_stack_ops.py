@@ -19,7 +19,8 @@ from typing import Any
 
 from mlstix.scan.models.pickles import _values as val
 from mlstix.scan.models.pickles._state import State
-from mlstix.scan.models.pickles.opcodes import Malformed
+from mlstix.scan.models.pickles.opcodes import Call, Global, Malformed
+from mlstix.scan.models.pickles.result import short
 
 __all__ = ["StackOps"]
 
@@ -128,6 +129,12 @@ class StackOps(State):
     def _setitems(self, target: Any, items: list[Any], pos: int) -> None:
         if len(items) % 2:
             raise Malformed("odd number of items for SETITEMS", pos)
+        if _tensor(target) and len(self.result.chains) < 20:
+            self.result.chains.append(
+                f"item assignment into {short(target)} (a tensor written through SETITEM: "
+                "memory corruption in torch.load(weights_only=True) before 2.10, "
+                "CVE-2026-24747)"
+            )
         for i in range(0, len(items), 2):
             if not val.setitem_ok(target, items[i], items[i + 1]):
                 raise Malformed("SETITEM on a value that does not take this item", pos)
@@ -135,3 +142,16 @@ class StackOps(State):
                 target[val.key(items[i])] = items[i + 1]
             elif isinstance(target, list):
                 target[items[i]] = items[i + 1]
+
+
+_TENSORS = ("torch._utils._rebuild_", "torch._tensor._rebuild_", "torch.Tensor",
+            "torch.nn.parameter.")  # fmt: skip
+
+
+def _tensor(target: Any) -> bool:
+    """A tensor or parameter built by the stream (torch's rebuild functions)."""
+    return (
+        isinstance(target, Call)
+        and isinstance(target.func, Global)
+        and target.func.qualname.startswith(_TENSORS)
+    )
