@@ -3,9 +3,13 @@
 The stream is read once, in order. The first ``warmup`` queries (held in memory, then judged
 like the rest) teach the endpoint's baseline: the shape of its inputs, the spread of each
 feature, and how far natural queries of different clients lie from each other. After that,
-queries are judged in chunks: the off-manifold test is one matrix product per chunk, and each
-client's detectors see its queries in order (see :mod:`._detectors`). Client state is bounded
-(``max_clients``, least recently seen evicted first; a detection already made is kept).
+queries are judged in chunks (up to ``chunk`` queries, at most 64 MiB of inputs): the
+off-manifold test is one matrix product per chunk, and each client's detectors see its queries
+in order, with verdicts that do not depend on where the chunks fall (see :mod:`._detectors`).
+Blocks of Data Capture lines with CSV bodies arrive already in columns (:mod:`._fast`); every
+other line is read and decoded one by one (:mod:`._records`, :mod:`._features`). Client state
+is bounded (``max_clients``, least recently seen evicted first; a detection already made is
+kept).
 """
 
 from __future__ import annotations
