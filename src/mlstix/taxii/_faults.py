@@ -7,9 +7,10 @@ server or failing later with a traceback. A new file is created ``0600``: it hol
 
 While serving, database errors become TAXII error resources (TAXII 2.1 §3.6.1): a full disk is
 507 Insufficient Storage, a busy database or an exhausted server 503 with ``Retry-After``, a
-damaged database or stored object 500 naming what is damaged. The SQLite result codes come from
-``sqlite3.Error.sqlite_errorname``; PostgreSQL's from the SQLSTATE classes (53: insufficient
-resources, XX: internal error).
+database server that cannot be reached 503 too, a damaged database or stored object 500 naming
+what is damaged. The SQLite result codes come from ``sqlite3.Error.sqlite_errorname``;
+PostgreSQL's from the SQLSTATE classes (53: insufficient resources, 08: connection exception,
+XX: internal error).
 """
 
 from __future__ import annotations
@@ -118,6 +119,18 @@ def _sqlstate(exc: BaseException) -> str:
     return str(getattr(exc, "sqlstate", "") or "")
 
 
+def _unreachable(exc: BaseException, orig: BaseException, state: str) -> bool:
+    """A lost or refused connection to a database server (PostgreSQL: SQLSTATE class 08, the
+    server shutting down, or a connection attempt that failed before any SQLSTATE)."""
+    if state.startswith("08") or state in ("57P01", "57P02"):
+        return True
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    kind = type(orig)
+    from_psycopg = kind.__module__.startswith("psycopg")
+    return not state and from_psycopg and kind.__name__ == "OperationalError"
+
+
 def http_fault(exc: BaseException) -> TaxiiError:
     """The TAXII error for a database exception (the DBAPI one, or SQLAlchemy's wrapper)."""
     orig = getattr(exc, "orig", None) or exc
@@ -131,6 +144,10 @@ def http_fault(exc: BaseException) -> TaxiiError:
         return TaxiiError(
             503, "Service Unavailable", "the database is busy; retry", {"Retry-After": "1"}
         )
+    if _unreachable(exc, orig, state):
+        log.error("the database cannot be reached: %s", orig)
+        why = "the database cannot be reached; retry"
+        return TaxiiError(503, "Service Unavailable", why, {"Retry-After": "5"})
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or state.startswith("XX"):
         log.error("the database is damaged: %s", orig)
         return TaxiiError(
