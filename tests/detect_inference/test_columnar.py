@@ -192,3 +192,17 @@ def test_without_duckdb_or_fsspec_every_block_is_read_line_by_line(
         importlib.util, "find_spec", lambda name, *a: None if name == "fsspec" else real(name, *a)
     )
     assert _fast.fast_reader("field:client", "classifier") is None
+
+
+def test_ctrl_c_inside_a_query_stops_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import duckdb
+
+    reader = _fast.fast_reader("inference-id-prefix::", "classifier")
+    assert reader is not None
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+
+    monkeypatch.setattr(reader, "_read", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reader(_line("c", [1.0, 2.0]).encode(), "log", 1)

@@ -81,6 +81,7 @@ class FastReader:
         fields = ", ".join(f'"{name}" VARCHAR' for name in names)
         self.columns = dict(_COLUMNS, eventMetadata=_COLUMNS["eventMetadata"].format(fields=fields))
         self.error: type[Exception] = duckdb.Error
+        self.interrupt: type[Exception] = duckdb.InterruptException
         # the field name is the user's --client-key, quoted (fast_reader refuses a quote in it)
         self.load = f"""
             create or replace temp table blk as select
@@ -115,8 +116,10 @@ class FastReader:
         lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
         try:
             return self._read(block, path, first_line, lines)
+        except self.interrupt:
+            raise KeyboardInterrupt from None  # Ctrl-C inside a query: stop, do not read on
         except self.error:
-            return None
+            return None  # a block DuckDB cannot read: the line-by-line reader words why
 
     def _read(self, block: bytes, path: str, first_line: int, lines: int) -> FastBatch | None:
         rel = self.con.read_json(io.BytesIO(block), format="newline_delimited",
