@@ -283,3 +283,20 @@ def test_logs_without_events_are_read_not_errors(tmp_path: Path, kb: Any, conten
     report = detect_logs(kb, [path], jobs=1)
     assert report.errors == () and report.findings == ()
     assert [s.path for s in report.scanned] == [str(path)]
+
+
+def test_salvage_inflates_a_gzip_bomb_a_bounded_step_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One 1 MiB read of a gzip of blanks inflated to ~1 GiB in one call (2.4 GB of memory for
+    a 2 MB log); each step now yields at most _INFLATE bytes, members concatenated included."""
+    from mlstix.detect.logs import _salvage
+
+    monkeypatch.setattr(_salvage, "_INFLATE", 1 << 16)
+    first = b" " * (3 << 20) + b"\n"
+    second = (json.dumps(TAMPER) + "\n").encode()
+    path = tmp_path / "bomb.jsonl.gz"
+    path.write_bytes(gzip.compress(first) + gzip.compress(second))
+    chunks = list(_salvage._chunks(path, gzipped=True))
+    assert max(len(c) for c in chunks) <= 1 << 16
+    assert b"".join(chunks) == first + second

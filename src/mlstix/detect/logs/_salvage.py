@@ -21,6 +21,7 @@ from mlstix.detect.logs._shapes import Shape
 __all__ = ["MAX_DOCUMENT", "line_numbers", "salvage"]
 
 _MAX_LINE = 64 * 1024 * 1024  # one JSON line (an event), as in the fast path
+_INFLATE = 16 * 1024 * 1024  # decompressed bytes per step
 MAX_DOCUMENT = 512 * 1024 * 1024  # one CloudTrail or Azure records document, decompressed
 
 
@@ -32,12 +33,15 @@ def _chunks(path: Path, gzipped: bool) -> Iterator[bytes]:
             return
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         while block := raw.read(1 << 20):
-            out = inflater.decompress(block)
-            while inflater.eof and inflater.unused_data:  # concatenated gzip members
-                rest = inflater.unused_data
-                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                out += inflater.decompress(rest)
-            yield out
+            data = block
+            while data:  # at most _INFLATE bytes at a time: 1 MiB of gzip inflates to 1 GiB
+                out = inflater.decompress(data, _INFLATE)
+                data = inflater.unconsumed_tail
+                if inflater.eof and inflater.unused_data:  # concatenated gzip members
+                    data = inflater.unused_data
+                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                if out:
+                    yield out
         if not inflater.eof:
             raise EOFError("the gzip stream ends before its end marker (truncated)")
 
