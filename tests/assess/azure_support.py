@@ -257,12 +257,36 @@ def _datastore(ws: str) -> dict[str, Any]:
     }
 
 
+def _ml_registry(name: str, *, locked: bool) -> dict[str, Any]:
+    # follows .../2024-04-01/examples/Registry/systemCreated/get.json
+    return {
+        "id": f"{ML}/registries/{name}",
+        "name": name,
+        "type": "Microsoft.MachineLearningServices/registries",
+        "location": "eastus2",
+        "identity": {"type": "SystemAssigned"},
+        "kind": "",
+        "sku": {"name": "P3", "tier": "Free"},
+        "properties": {
+            "discoveryUrl": f"https://eastus2.api.azureml.ms/registrymanagement/v1.0/registries/{name}/discovery",
+            "intellectualPropertyPublisher": "Contoso",
+            "mlFlowRegistryUri": f"azureml://eastus2.api.azureml.ms/mlflow/v1.0/registries/{name}",
+            "publicNetworkAccess": "Disabled" if locked else "Enabled",
+            "regionDetails": [{"location": "eastus2"}],
+        },
+        "systemData": _system_data(),
+    }
+
+
 def estate() -> dict[str, list[dict[str, Any]]]:
     """List path -> items, and resource id -> body (a list of one)."""
     out: dict[str, list[dict[str, Any]]] = {}
     wss = [_workspace("wsopen", locked=False), _workspace("wslocked", locked=True)]
     out[f"/subscriptions/{SUB}/providers/Microsoft.MachineLearningServices/workspaces"] = wss
-    out[f"/subscriptions/{SUB}/providers/Microsoft.MachineLearningServices/registries"] = []
+    out[f"/subscriptions/{SUB}/providers/Microsoft.MachineLearningServices/registries"] = [
+        _ml_registry("models-shared", locked=False),
+        _ml_registry("models-private", locked=True),
+    ]
     for ws in wss:
         name, locked = ws["name"], ws["name"] == "wslocked"
         wid = ws["id"]

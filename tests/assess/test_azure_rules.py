@@ -196,3 +196,8 @@ def test_iac_deployments_follow_their_own_workspace(tmp_path: Path) -> None:
     )
     hits = _scan(arm)
     assert sorted(f["evidence"]["workspace"] for f in hits) == ["wsa", "wsc"]
+
+
+def test_registry_public_network_access_on_the_replayed_estate() -> None:
+    found = {f.location.path for f in _report().findings if f.rule_id == "MLSTIX-AZ-REG-001"}
+    assert found == {f"{ML}/registries/models-shared"}
