@@ -344,3 +344,26 @@ def test_a_plain_config_json_is_no_model_and_no_finding(tmp_path: Path, scan: Sc
     report = scan(tmp_path)
     assert [s.kind for s in report.scanned] == ["hf-config"]
     assert not [f for f in report.findings if f.rule_id != "models/no-provenance"]
+
+
+def test_hugging_face_chat_templates_are_judged_like_gguf_ones(tmp_path: Path, scan: Scan) -> None:
+    """tokenizer_config.json (a string, or a list of named templates), chat_template.json and
+    chat_template.jinja hold the templates transformers renders."""
+    evil = "{{ ()[('_'*2)+'class'+('_'*2)] }}"
+    (tmp_path / "tokenizer_config.json").write_text(
+        json.dumps({"chat_template": [{"name": "default", "template": CHATML},
+                                      {"name": "tool_use", "template": evil}]})
+    )  # fmt: skip
+    (tmp_path / "chat_template.json").write_text(json.dumps({"chat_template": evil}))
+    (tmp_path / "chat_template.jinja").write_text(evil)
+    report = scan(tmp_path)
+    paths = sorted(
+        Path(f.location.path).name
+        for f in report.findings
+        if f.rule_id == "models/gguf-template-injection"
+    )
+    assert paths == ["chat_template.jinja", "chat_template.json", "tokenizer_config.json"]
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    (clean / "tokenizer_config.json").write_text(json.dumps({"chat_template": LLAMA3}))
+    assert not found(scan(clean), "models/gguf-template-injection")

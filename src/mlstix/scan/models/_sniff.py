@@ -175,15 +175,18 @@ def sniff(src: Source) -> str | None:
         return kind
     if src.size >= 22 and _has_eocd(src):
         return "zip"  # data prepended to a zip: the reader still finds its directory
-    if src.name.rsplit("/", 1)[-1] in _HF_CONFIGS and head.lstrip()[:1] == b"{":
+    base = src.name.rsplit("/", 1)[-1]
+    if base in _HF_CONFIGS and head.lstrip()[:1] == b"{":
         return "hf-config"  # transformers reads it by name: its auto_map imports code
+    if base == "chat_template.jinja":
+        return "chat-template"
     return None
 
 
 _HF_CONFIGS = frozenset(
     ["config.json", "tokenizer_config.json", "processor_config.json",
      "preprocessor_config.json", "feature_extractor_config.json",
-     "image_processor_config.json", "video_preprocessor_config.json"]
+     "image_processor_config.json", "video_preprocessor_config.json", "chat_template.json"]
 )  # fmt: skip
 _PICKLE_KINDS = frozenset({"pickle"})
 
@@ -238,6 +241,7 @@ def _registry() -> dict[str, Analyzer]:
     return {
         "zip": archives.analyze_zip,
         "hf-config": hfconfig.analyze_hf_config,
+        "chat-template": hfconfig.analyze_chat_template,
         "tar": archives.analyze_tar,
         "gzip": compressed.analyze_compressed,
         "bz2": compressed.analyze_compressed,

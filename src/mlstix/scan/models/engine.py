@@ -50,6 +50,7 @@ _NOT_MODELS = frozenset(
         "sentencepiece",
         "tf-fingerprint",
         "hf-config",
+        "chat-template",
     }
 )
 

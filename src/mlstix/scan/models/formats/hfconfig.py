@@ -1,5 +1,8 @@
 """Hugging Face configuration files that make ``from_pretrained`` import Python code.
 
+Their chat templates (``tokenizer_config.json``'s ``chat_template``, ``chat_template.json``,
+``chat_template.jinja``) are judged as GGUF templates are (:func:`tensors.check_template`).
+
 ``config.json``, ``tokenizer_config.json``, ``processor_config.json``,
 ``preprocessor_config.json``, ``feature_extractor_config.json`` and ``image_processor_config``
 may hold an ``auto_map``: Auto class name -> ``"module.Class"`` (a ``module.py`` shipped beside
@@ -19,7 +22,7 @@ from typing import Any
 
 from mlstix.scan.models._context import Context, Source
 
-__all__ = ["analyze_hf_config"]
+__all__ = ["analyze_chat_template", "analyze_hf_config"]
 
 _MAX = 32 << 20
 
@@ -36,6 +39,8 @@ def analyze_hf_config(src: Source, ctx: Context) -> str:
         ctx.malformed("models/unrecognized-model-file",
                       f"{src.name} is not JSON: {type(exc).__name__}", src)  # fmt: skip
         return "hf-config"
+    if isinstance(config, dict):
+        _templates(src, ctx, config.get("chat_template"))
     auto_map = config.get("auto_map") if isinstance(config, dict) else None
     if isinstance(auto_map, dict):
         for auto, target in auto_map.items():
@@ -43,6 +48,26 @@ def analyze_hf_config(src: Source, ctx: Context) -> str:
                 if isinstance(ref, str) and ref:
                     _report(src, ctx, str(auto), ref)
     return "hf-config"
+
+
+def analyze_chat_template(src: Source, ctx: Context) -> str:
+    """``chat_template.jinja`` (transformers >= 4.50 saves the template on its own)."""
+    src.fp.seek(0)
+    raw = src.fp.read(_MAX + 1)
+    _templates(src, ctx, raw[:_MAX].decode("utf-8", "replace"))
+    return "chat-template"
+
+
+def _templates(src: Source, ctx: Context, value: Any) -> None:
+    """A config's chat template(s): one string, or a list of ``{"name", "template"}``."""
+    from mlstix.scan.models.formats.tensors import check_template
+
+    if isinstance(value, str):
+        check_template(src, ctx, "chat_template", value)
+    elif isinstance(value, list):
+        for item in value[:1000]:
+            if isinstance(item, dict) and isinstance(item.get("template"), str):
+                check_template(src, ctx, f"chat_template {item.get('name')!r}", item["template"])
 
 
 def _report(src: Source, ctx: Context, auto: str, ref: str) -> None:

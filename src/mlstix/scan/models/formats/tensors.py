@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from mlstix.scan.models._context import Context, Source
 
-__all__ = ["analyze_gguf", "analyze_safetensors", "analyze_tflite"]
+__all__ = ["analyze_gguf", "analyze_safetensors", "analyze_tflite", "check_template"]
 
 _ST_DTYPES = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "I16": 2, "U16": 2,
@@ -252,13 +252,14 @@ def analyze_gguf(src: Source, ctx: Context) -> str:
             if is_template:
                 for text in value if isinstance(value, list) else [value]:
                     if isinstance(text, str):
-                        _check_template(src, ctx, key, text)
+                        check_template(src, ctx, key, text)
     except (_GgufError, struct.error) as exc:
         ctx.malformed("models/unrecognized-model-file", f"GGUF metadata cannot be read: {exc}", src)
     return "gguf"
 
 
-def _check_template(src: Source, ctx: Context, key: str, template: str) -> None:
+def check_template(src: Source, ctx: Context, key: str, template: str) -> None:
+    """A chat template that reaches Python internals (GGUF and Hugging Face configs)."""
     found = sorted(
         {m.group(0) for text in _template_views(template) for m in _TEMPLATE_ESCAPES.finditer(text)}
         | _parsed_escapes(src, ctx, key, template)
