@@ -174,3 +174,25 @@ def test_reports_are_rewritten_only_when_a_string_is_not_utf8() -> None:
         fixed = _printable(odd)
         assert _all_utf8(fixed)
     assert _printable(clean) == clean  # bytes that look like a surrogate: the slow way, unchanged
+
+
+def test_ctrl_c_while_the_command_is_still_importing_is_exit_130() -> None:
+    """Ctrl-C in the first ~0.1 s (importing click and the group, before the CLI's handler
+    exists) printed a KeyboardInterrupt traceback and died by SIGINT."""
+    import subprocess
+    import sys
+
+    code = "import mlstix.cli\nimport click\nraise KeyboardInterrupt"  # as if it came mid-import
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 130
+    assert proc.stderr == "\ninterrupted\n"
+    other = subprocess.run(
+        [sys.executable, "-c", "import mlstix.cli\nraise ValueError('kept')"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert other.returncode == 1 and "ValueError: kept" in other.stderr  # other errors untouched
