@@ -262,6 +262,25 @@ INVOKES_ARGUMENT: dict[str, tuple[tuple[int, int | None, bool], ...]] = {
     "numpy.random._pickle.__bit_generator_ctor": ((0, None, False),),
     "numpy.random._pickle.__generator_ctor": ((1, 0, False), (0, None, False)),
     "numpy.random._pickle.__randomstate_ctor": ((1, 0, False), (0, None, False)),
+    # allowed classes whose __init__ calls a callable argument (found by
+    # tests/scan_models/real/find_invokers.py); index -1: every argument
+    **dict.fromkeys(
+        [
+            "scipy.optimize._basinhopping.BasinHoppingRunner",
+            "scipy.optimize._constraints.VectorFunction",
+            "scipy.optimize._differentiable_functions.VectorFunction",
+            "scipy.optimize._differentiable_functions._ScalarHessWrapper",
+            "scipy.optimize._differentialevolution.DifferentialEvolutionSolver",
+            "scipy.optimize._lsq.least_squares.VectorFunction",
+            "scipy.optimize._trustregion_constr.minimize_trustregion_constr.VectorFunction",
+            "scipy.sparse.linalg._eigen.arpack.arpack._SymmetricArpackParams",
+            "scipy.sparse.linalg._eigen.arpack.arpack._UnsymmetricArpackParams",
+            "scipy.special._orthogonal.orthopoly1d",
+            "scipy.stats._distribution_infrastructure.MonotonicTransformedDistribution",
+            "scipy.stats._sampling.CustomDistPINV",
+        ],
+        ((-1, None, False),),
+    ),
 }
 
 
