@@ -196,3 +196,15 @@ def test_ctrl_c_while_the_command_is_still_importing_is_exit_130() -> None:
         check=False,
     )
     assert other.returncode == 1 and "ValueError: kept" in other.stderr  # other errors untouched
+
+
+def test_demo_names_the_examples_absolutely_when_run_outside_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from elsewhere, every finding of the demo was at `../../work/main/examples/...`."""
+    from mlstix.cli.demo import _shown
+
+    monkeypatch.chdir(REPO)
+    assert _shown(EXAMPLES / "iac") == "examples/iac"
+    monkeypatch.chdir(tmp_path)
+    assert _shown(EXAMPLES / "iac") == str(EXAMPLES / "iac")

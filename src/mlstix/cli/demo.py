@@ -29,6 +29,13 @@ def _examples() -> Path | None:
     return folder if folder is not None and folder.is_dir() else None
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it (the checkout), else
+    absolute: `../../work/main/examples/iac/main.tf` says less than the path itself."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
 @click.command()
 def demo() -> None:
     """Build and validate the knowledge base, then scan the bundled example models and IaC."""
@@ -74,14 +81,14 @@ def demo() -> None:
     if examples is None:
         console.print("(no examples/ folder here: run `make demo` in a checkout to see the scans)")
         return
-    models = examples / "models"
-    console.rule(f"[bold]2. mlstix scan models {os.path.relpath(models)}")
-    report = scan_models([os.path.relpath(models)], knowledge, ScanOptions(jobs=1))
+    models = _shown(examples / "models")
+    console.rule(f"[bold]2. mlstix scan models {models}")
+    report = scan_models([models], knowledge, ScanOptions(jobs=1))
     print_table(report, knowledge, console)
 
-    iac = examples / "iac"
-    console.rule(f"[bold]3. mlstix scan iac {os.path.relpath(iac)}")
-    found = collect([Path(os.path.relpath(iac))])
+    iac = _shown(examples / "iac")
+    console.rule(f"[bold]3. mlstix scan iac {iac}")
+    found = collect([Path(iac)])
     registry = default_registry()
     findings = evaluate(registry, list(registry), found.resources, knowledge)
     ran = [r.id for r in registry]
