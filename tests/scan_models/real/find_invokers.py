@@ -18,11 +18,22 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import re
 import textwrap
 import warnings
+from pathlib import Path
 from typing import Any
 
-from mlstix.scan.models.pickles.allowlist import allowed_pairs
+PICKLES = Path(__file__).resolve().parents[3] / "src" / "mlstix" / "scan" / "models" / "pickles"
+
+
+def allowed_pairs() -> set[str]:
+    """The allowed names: ``allowed.txt`` and the dotted names quoted in ``allowlist.py`` (read
+    as text, so the libraries' environment needs none of mlstix's dependencies)."""
+    text = (PICKLES / "allowed.txt").read_text()
+    names = {line.replace(" ", ".", 1) for line in text.splitlines() if line and line[0] != "#"}
+    hand = (PICKLES / "allowlist.py").read_text()
+    return names | set(re.findall(r'"([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+)"', hand))
 
 
 def _resolve(qualname: str) -> Any:
