@@ -156,6 +156,9 @@ def repeated_steps(
     pool = np.concatenate([templates, mine])
     pool_ends = np.concatenate([template_ends, mine_ends])
     query, other = _waves(pool)
+    # a step that moved fewer features than a match needs (a repeated query moved none)
+    # matches nothing
+    usable = np.count_nonzero(pool > 1e-6, axis=1) >= max(3, steps.shape[1] // 4)
     first = len(templates)
     hit = np.zeros(len(mine), dtype=np.bool_)
     for start in range(0, len(mine), _LOOKBACK):
@@ -164,7 +167,9 @@ def repeated_steps(
         before = first + start - low
         # the bound first: pairs whose cosine sum shows they cannot agree on 80 % are skipped
         bound = query[low + before : high] @ other[low:high].T
-        rows, cols = np.nonzero((bound >= -0.01) & _band(before, high - low - before))
+        candidate = (bound >= -0.01) & _band(before, high - low - before)
+        candidate &= usable[low + before : high, None] & usable[None, low:high]
+        rows, cols = np.nonzero(candidate)
         if rows.size:
             found = _repeats(pool[low:high], pool_ends[low:high], before, rows, cols)
             hit[start : high - first] = found
