@@ -53,16 +53,21 @@ def main() -> int:
     parser.add_argument("--mode", choices=["gen", "mut", "both"], default="both")
     parser.add_argument(
         "--reader",
-        choices=["c", "py"],
+        choices=["c", "py", "joblib"],
         default="c",
-        help="c: CPython's _pickle (pickle.load, torch.load); py: pickle._Unpickler (joblib.load),"
-        " compared on the names it invokes only (it refuses and accepts other streams than C)",
+        help="c: CPython's _pickle (pickle.load, torch.load); py: pickle._Unpickler; joblib:"
+        " joblib.load's own unpickler on mutated joblib files (arrays read from the stream);"
+        " py and joblib are compared on the names they invoke only (they accept other streams)",
     )
     parser.add_argument("--show", type=int, default=10, help="examples printed per problem")
     parser.add_argument("--save", type=Path, help="write every disagreeing input to this folder")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     corpus = seeds()
+    if args.reader == "joblib":
+        folder = ROOT / "tests/scan_models/real/pickling"
+        raw = [p.read_bytes() for p in sorted(folder.glob("*.joblib"))]
+        corpus = [data for data in raw if data[:1] == b"\x80"]  # uncompressed dumps
     problems: collections.Counter[str] = collections.Counter()
     examples: dict[str, list[bytes]] = collections.defaultdict(list)
     runs = real_ok = 0
@@ -70,16 +75,19 @@ def main() -> int:
     deadline = started + args.seconds
     with RealReaders() as real:
         while time.monotonic() < deadline and (args.inputs is None or runs < args.inputs):
-            generated = args.mode == "gen" or (args.mode == "both" and rng.random() < 0.5)
+            generated = args.reader != "joblib" and (
+                args.mode == "gen" or (args.mode == "both" and rng.random() < 0.5)
+            )
             if generated:
                 data = opcode_stream(rng, rng.randrange(1, 24))
             else:
                 data = mutate(rng, rng.choice(corpus), rng.randrange(1, 6))
-            result = real.pickle(data) if args.reader == "c" else real.pickle_py(data)
+            read = {"c": real.pickle, "py": real.pickle_py, "joblib": real.joblib}[args.reader]
+            result = read(data)
             runs += 1
             real_ok += result.ok
             for problem in check_pickle(data, result):
-                if args.reader == "py" and problem.startswith(
+                if args.reader != "c" and problem.startswith(
                     ("real reader fails", "real reader succ")
                 ):
                     continue  # which streams it accepts differs from _pickle: names only
