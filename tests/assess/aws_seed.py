@@ -370,7 +370,9 @@ def seed(session: Any, recorded: Recorded) -> dict[str, str]:
         TrailName="mgmt",
         EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}],
     )
-    session.client("guardduty", region_name=E1).create_detector(Enable=True)
+    session.client("guardduty", region_name=E1).create_detector(
+        Enable=True, Features=[{"Name": "S3_DATA_EVENTS", "Status": "ENABLED"}]
+    )
 
     # what moto does not implement: recorded, in the shapes of the SageMaker API reference
     domain_id = domains[0]["DomainId"] if domains else DOMAIN_ID

@@ -99,6 +99,8 @@ def test_finds_every_seeded_misconfiguration_and_nothing_on_hardened(
     assert found >= EXPECTED, sorted(EXPECTED - found)
     lifecycle = sorted(p for r, p in found if r == "MLSTIX-AWS-LC-001")
     assert [p.split(":")[3] for p in lifecycle] == ["eu-west-1"], lifecycle  # not us-east-1's
+    # us-east-1's detector has S3 Protection (features as GetDetector answers): no GD-002
+    assert not [p for p in found if p[0] == "MLSTIX-AWS-GD-002"]
     # hardened resources: no finding; the one open KMS key is the capture key
     assert not [p for p in found if p[1] in HARDENED]
     kms = [f for f in report["findings"] if f["rule_id"] == "MLSTIX-AWS-KMS-001"]

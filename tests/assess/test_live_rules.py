@@ -514,3 +514,46 @@ def test_processing_jobs_network_and_keys(kb: KnowledgeBase) -> None:
     )
     for rule in ("MLSTIX-AWS-PRC-001", "MLSTIX-AWS-PRC-002", "MLSTIX-AWS-PRC-003"):
         assert found[rule] == {f"{SM}:processing-job/open"}, rule
+
+
+def _detector(region: str, **attrs: Any) -> Any:
+    return live_resource(
+        provider="aws",
+        type="AWS::GuardDuty::Detector",
+        name=f"d-{region}",
+        ident=f"arn:aws:guardduty:{region}:{ACCOUNT}:detector/d-{region}",
+        attributes={"Enable": True, "Status": "ENABLED", **attrs},
+        language="cloudformation",
+        account=ACCOUNT,
+        region=region,
+    )
+
+
+def test_guardduty_s3_protection_where_model_buckets_live(kb: KnowledgeBase) -> None:
+    off = [{"Name": "S3_DATA_EVENTS", "Status": "DISABLED"}]
+    on = [{"Name": "S3_DATA_EVENTS", "Status": "ENABLED"}]
+    bucket = live_resource(
+        provider="aws",
+        type="AWS::S3::Bucket",
+        name="ml-models-eu",
+        ident="arn:aws:s3:::ml-models-eu",
+        attributes={"BucketName": "ml-models-eu"},
+        language="cloudformation",
+        account=ACCOUNT,
+        region="eu-west-1",
+    )
+    found = _findings(
+        "aws",
+        kb,
+        bucket,
+        _detector("eu-west-1", Features=off),  # model bucket here, S3 Protection off: finding
+        _detector("us-east-1", Features=off),  # no model bucket in the region: quiet
+    )
+    assert found["MLSTIX-AWS-GD-002"] == {
+        f"arn:aws:guardduty:eu-west-1:{ACCOUNT}:detector/d-eu-west-1"
+    }
+    legacy = {"S3Logs": {"Status": "DISABLED"}}
+    found = _findings("aws", kb, bucket, _detector("eu-west-1", DataSources=legacy))
+    assert "MLSTIX-AWS-GD-002" in found
+    found = _findings("aws", kb, bucket, _detector("eu-west-1", Features=on, DataSources=legacy))
+    assert "MLSTIX-AWS-GD-002" not in found  # the feature is what GuardDuty uses today

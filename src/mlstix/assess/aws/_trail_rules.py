@@ -12,6 +12,9 @@
   selectors on ``resources.type = AWS::S3::Object`` whose ``resources.ARN`` filter, if any,
   admits an object of the bucket).
 - ``guardduty-enabled``: a region with no enabled GuardDuty detector.
+- ``guardduty-s3-protection``: an enabled detector whose S3 Protection (feature ``S3_DATA_EVENTS``,
+  formerly ``DataSources.S3Logs``) is not ``ENABLED`` in a region holding model buckets
+  (GuardDuty User Guide, "GuardDuty S3 Protection"; API GetDetector ``Features``).
 """
 
 from __future__ import annotations
@@ -176,7 +179,41 @@ def _guardduty(ctx: Context) -> Iterator[Hit]:
             yield Hit(region, f"GuardDuty has no enabled detector in {region.name}", {})
 
 
+def _s3_protection(detector: Resource) -> str | None:
+    """The detector's S3 Protection status: the ``S3_DATA_EVENTS`` feature, else the older
+    ``DataSources.S3Logs`` (GuardDuty GetDetector); None when neither is given."""
+    for feature in _as_list(detector.attributes.get("Features")):
+        if isinstance(feature, Mapping) and feature.get("Name") == "S3_DATA_EVENTS":
+            return str(feature.get("Status"))
+    logs = (detector.attributes.get("DataSources") or {}).get("S3Logs")
+    return str(logs.get("Status")) if isinstance(logs, Mapping) and logs.get("Status") else None
+
+
+def _guardduty_s3(ctx: Context) -> Iterator[Hit]:
+    from mlstix.scan.rules.iac.aws import model_buckets
+
+    regions: dict[str, list[str]] = {}
+    for bucket in model_buckets(ctx):
+        if bucket.extra.get("live"):
+            regions.setdefault(str(bucket.extra.get("region", "")), []).append(bucket.name)
+    for d in ctx.of_type("cloudformation", "AWS::GuardDuty::Detector"):
+        region = str(d.extra.get("region", ""))
+        if d.attributes.get("Enable") is not True or region not in regions:
+            continue  # a disabled or missing detector is GD-001
+        status = _s3_protection(d)
+        if status is not None and status != "ENABLED":
+            buckets = sorted(regions[region])
+            yield Hit(
+                d,
+                f"S3 Protection (feature S3_DATA_EVENTS) is {status} while {len(buckets)} model "
+                f"bucket{'s' if len(buckets) != 1 else ''} live in {region} "
+                f"({', '.join(buckets[:5])}{', ...' if len(buckets) > 5 else ''})",
+                {"attribute": "Features.S3_DATA_EVENTS", "value": status},
+            )
+
+
 def register(registry: RuleRegistry) -> None:
     registry.logic_function("trail-sagemaker-management")(_trail_management)
     registry.logic_function("trail-model-bucket-data-events")(_trail_data)
     registry.logic_function("guardduty-enabled")(_guardduty)
+    registry.logic_function("guardduty-s3-protection")(_guardduty_s3)
