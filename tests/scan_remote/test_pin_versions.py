@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -75,10 +76,20 @@ def s3() -> Iterator[Any]:
 def test_s3_object_replaced_between_reads_is_an_error(s3: Any) -> None:
     s3.put_object(Bucket="plain", Key="m/a.bin", Body=OLD)
     obj = _listed("s3://plain/m", "a.bin")
-    assert obj.version.startswith('etag:"')
+    assert obj.version.startswith('etag:"') and " modified:" in obj.version
     _, got = _read_twice(obj, lambda: s3.put_object(Bucket="plain", Key="m/a.bin", Body=NEW))
     assert isinstance(got, RemoteReadError), got[:8]
-    assert "changed while it was read" in str(got) and obj.version[5:] in str(got)
+    assert "changed while it was read" in str(got) and obj.version[5:39] in str(got)
+
+
+def test_s3_object_rewritten_with_the_same_etag_is_an_error(s3: Any) -> None:
+    """What an MD5 collision allows (same ETag, other bytes) is caught by the listed time."""
+    s3.put_object(Bucket="plain", Key="m/same.bin", Body=OLD)
+    obj = _listed("s3://plain/m", "same.bin")
+    time.sleep(1.1)  # S3 compares times to the second
+    _, got = _read_twice(obj, lambda: s3.put_object(Bucket="plain", Key="m/same.bin", Body=OLD))
+    assert isinstance(got, RemoteReadError), got[:8]
+    assert "changed while it was read" in str(got)
 
 
 def test_s3_versioned_bucket_reads_the_listed_version_to_the_end(s3: Any) -> None:
@@ -88,6 +99,16 @@ def test_s3_versioned_bucket_reads_the_listed_version_to_the_end(s3: Any) -> Non
     reader, got = _read_twice(obj, put)
     assert got == OLD[MIDDLE : MIDDLE + 4096]  # the listed bytes, not the new object's
     assert reader.version == f"versionId:{first}"
+
+
+def test_s3_versioned_bucket_object_replaced_before_its_first_read(s3: Any) -> None:
+    hostile = registry.hostile()["evil_last_member.pt"]
+    first = s3.put_object(Bucket="versioned", Key="m/evil.pt", Body=hostile)["VersionId"]
+    obj = _listed("s3://versioned/m", "evil.pt")
+    s3.put_object(Bucket="versioned", Key="m/evil.pt", Body=b"\0" * len(hostile))
+    res = scan_object(obj, Work((), Limits()))  # the listed version, found among the versions
+    assert res.result.error is None and res.version == f"versionId:{first}"
+    assert any(h.evidence.get("import") == "os.system" for h in res.result.hits)
 
 
 def test_s3_scan_names_the_version_and_a_swap_after_listing_is_an_error(s3: Any) -> None:

@@ -4,9 +4,11 @@ first read, a hostile member from a later one).
 
 Every range read of one object names the listed version, through each store's own client:
 
-- S3 (s3fs' aiobotocore client): ``GetObject`` with ``IfMatch`` on the listed ETag; once a
-  response carries a ``VersionId`` (a versioned bucket), later reads also name that
-  ``VersionId``, so they read the listed bytes even after an overwrite.
+- S3 (s3fs' aiobotocore client): ``GetObject`` with ``IfMatch`` on the listed ETag and
+  ``IfUnmodifiedSince`` the listed time (an ETag is an MD5, which a collision can match);
+  once a response carries a ``VersionId`` (a versioned bucket), later reads name that
+  ``VersionId`` instead, so they read the listed bytes even after an overwrite. An object
+  replaced before its first read is found among the bucket's versions when it keeps them.
 - Cloud Storage (gcsfs' session): the ``generation`` query parameter of the media download
   (a replaced generation is 404 unless the bucket keeps versions), and the response's
   ``x-goog-generation`` must name it.
@@ -23,6 +25,7 @@ read an :class:`ObjectChanged` error: the object is an ``errors`` entry, never a
 from __future__ import annotations
 
 import asyncio
+import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -50,6 +53,9 @@ def listed_version(protocol: str, info: dict[str, Any]) -> str:
         if version and version != "null":
             return f"versionId:{version}"
         etag = info.get("ETag") or info.get("etag")
+        modified = info.get("LastModified")  # S3: an ETag (an MD5) can be matched by a collision
+        if etag and isinstance(modified, datetime.datetime):
+            return f'etag:"{str(etag).strip(chr(34))}" modified:{modified.isoformat()}'
         if etag:
             return f'etag:"{str(etag).strip(chr(34))}"'
     return ""
@@ -77,25 +83,33 @@ class _S3(Pin):
     def __init__(self, fs: AbstractFileSystem, path: str, listed: str) -> None:
         self.fs = fs
         self.bucket, self.key, _ = fs.split_path(path)
+        self.version = listed
+        listed, _, modified = listed.partition(" modified:")
         kind, _, value = listed.partition(":")
         self.etag = value if kind == "etag" else None
+        self.modified = datetime.datetime.fromisoformat(modified) if modified else None
         self.version_id = value if kind == "versionId" else None
-        self.version = listed
 
     async def _one(self, start: int, end: int, version_id: str | None) -> bytes:
         from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
         kw: dict[str, Any] = {"Range": f"bytes={start}-{end - 1}"}
-        if self.etag:
-            kw["IfMatch"] = self.etag
         if version_id:
             kw["VersionId"] = version_id
+        else:  # the current object, if it is still the listed one
+            kw["IfMatch"] = self.etag
+            if self.modified:
+                kw["IfUnmodifiedSince"] = self.modified
         try:
             resp = await self.fs._call_s3("get_object", Bucket=self.bucket, Key=self.key, **kw)
         except OSError as exc:
             cause = exc.__cause__
             code = cause.response["Error"].get("Code") if isinstance(cause, ClientError) else None
-            if code in ("PreconditionFailed", "412"):
+            if code in ("PreconditionFailed", "412") and not version_id:
+                found = await self._listed_version_id()
+                if found:  # a versioned bucket still has the listed object
+                    self.version_id, self.version = found, f"versionId:{found}"
+                    return await self._one(start, end, found)
                 raise _changed(f"ETag {self.etag}") from None
             if version_id and isinstance(exc, FileNotFoundError):
                 raise _changed(f"VersionId {version_id}") from None
@@ -107,6 +121,22 @@ class _S3(Pin):
             return bytes(await resp["Body"].read())
         finally:
             resp["Body"].close()
+
+    async def _listed_version_id(self) -> str | None:
+        """The VersionId of the listed object in a versioned bucket (the version whose ETag
+        and modification time are the listed ones), ``None`` where it is gone."""
+        try:
+            resp = await self.fs._call_s3(
+                "list_object_versions", Bucket=self.bucket, Prefix=self.key, MaxKeys=1000
+            )
+        except OSError:
+            return None
+        for v in resp.get("Versions", []):
+            same_time = self.modified is None or v.get("LastModified") == self.modified
+            if v.get("Key") == self.key and v.get("ETag") == self.etag and same_time:
+                found = v.get("VersionId")
+                return str(found) if found not in (None, "", "null") else None
+        return None
 
     def read(self, ranges: list[tuple[int, int]]) -> list[bytes]:
         if self.version_id is None and len(ranges) > 1:  # learn a VersionId from the first
