@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -208,3 +209,22 @@ def test_demo_names_the_examples_absolutely_when_run_outside_the_checkout(
     assert _shown(EXAMPLES / "iac") == "examples/iac"
     monkeypatch.chdir(tmp_path)
     assert _shown(EXAMPLES / "iac") == str(EXAMPLES / "iac")
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda p: None, "error: --var-file {p}: no such file\n"),
+        (lambda p: p.mkdir(), "error: --var-file {p}: is a folder, not a file\n"),
+        (lambda p: p.write_bytes(b"\x9d\xff"), "error: --var-file {p}: not UTF-8 text ("),
+    ],
+    ids=["missing", "folder", "binary"],
+)
+def test_var_file_problems_are_said_once(tmp_path: Path, make: Any, said: str) -> None:
+    """It said "cannot read X: [Errno 2] No such file or directory: 'X'" (the path twice)."""
+    path = tmp_path / "prod.tfvars"
+    make(path)
+    code, output = _run(["scan", "iac", str(EXAMPLES / "iac"), "--var-file", str(path)])
+    assert code == 2
+    assert output.startswith(said.format(p=path))
+    assert "Errno" not in output

@@ -187,7 +187,7 @@ def test_var_var_file_and_parameter_options(tmp_path: Path) -> None:
     [
         (("--var", "novalue"), "--var 'novalue': expected NAME=VALUE"),
         (("--parameter", "=x"), "--parameter '=x': expected NAME=VALUE"),
-        (("--var-file", "/nonexistent/x.tfvars"), "--var-file /nonexistent/x.tfvars: cannot read"),
+        (("--var-file", "/nonexistent/x.tfvars"), "--var-file /nonexistent/x.tfvars: no such file"),
     ],
 )
 def test_bad_variable_options_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:

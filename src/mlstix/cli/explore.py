@@ -89,7 +89,10 @@ def _read(source: str) -> tuple[bytes, str]:
     except FileNotFoundError:
         raise missing_path(source) from None
     except OSError as exc:
-        raise UsageError(f"cannot read the report {source}: {exc.strerror or exc}") from None
+        if isinstance(exc, IsADirectoryError):
+            raise UsageError(f"{source}: is a folder, not a file") from None
+        reason = (exc.strerror or str(exc)).lower()
+        raise UsageError(f"cannot read the report {source}: {reason}") from None
 
 
 @click.command()

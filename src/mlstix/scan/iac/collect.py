@@ -234,8 +234,14 @@ def read_var_file(path: Path) -> dict[str, Any]:
 
     try:
         text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read {path}: {exc}") from None
+    except FileNotFoundError:
+        raise ValueError("no such file") from None
+    except IsADirectoryError:
+        raise ValueError("is a folder, not a file") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read it: {(exc.strerror or str(exc)).lower()}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     return _tfvars(text, path.name.endswith(".json"))
 
 
