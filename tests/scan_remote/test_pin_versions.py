@@ -279,3 +279,18 @@ def test_hub_commit_after_listing_is_an_error(hf: hub.Repo) -> None:
     res = scan_object(obj, Work((), Limits()))
     assert res.result.error is not None and "changed since it was listed" in res.result.error
     assert not [r for r in hf.requests if r.startswith("GET") and "/resolve/" in r]
+
+
+def test_a_copy_for_hashing_is_of_the_listed_version(s3: Any, tmp_path: Path) -> None:
+    """verify and bom hash a local copy: it is the listed object, or the copy fails."""
+    from mlstix.scan.remote._download import _copy
+    from mlstix.scan.remote._fs import RemoteError
+
+    s3.put_object(Bucket="plain", Key="c/model.bin", Body=OLD)
+    obj = _listed("s3://plain/c", "model.bin")
+    fs = filesystem(obj.location)
+    _copy(fs, obj, tmp_path / "a")
+    assert (tmp_path / "a").read_bytes() == OLD
+    s3.put_object(Bucket="plain", Key="c/model.bin", Body=NEW)
+    with pytest.raises(RemoteError, match=r"s3://plain/c/model\.bin: cannot fetch: changed while"):
+        _copy(fs, obj, tmp_path / "b")
