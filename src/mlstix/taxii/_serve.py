@@ -258,10 +258,28 @@ def _stopped(by: int | None, started: bool) -> None:
         raise ServeError("the server did not start (the reason is in the log above)")
 
 
+class _Terminated(BaseException):
+    """SIGTERM before the server runs (while the database is prepared): stop as cleanly."""
+
+
+def _terminated(_sig: int, _frame: FrameType | None) -> None:
+    raise _Terminated
+
+
 def run(config: ServerConfig, *, access_log: bool, ready: Callable[[str], None]) -> None:
     """Serve until SIGINT (raises ``KeyboardInterrupt``) or SIGTERM (returns), in this
     process or in ``config.workers`` processes. ``ready`` gets the base URL listened on, once
     the database is open and prepared."""
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        _run(config, access_log=access_log, ready=ready)
+    except _Terminated:
+        pass  # transactions under way were rolled back on the way out
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(config: ServerConfig, *, access_log: bool, ready: Callable[[str], None]) -> None:
     from mlstix.taxii.app import create_app
 
     sock = listen(config)
