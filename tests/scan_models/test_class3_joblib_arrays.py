@@ -24,6 +24,7 @@ from mlstix.scan.models.pickles.analyze import analyze_pickle_stream
 from mlstix.scan.models.pickles.result import PickleResult
 
 from . import builders as b
+from .conftest import Scan, imports
 from .differential import RealReaders, check_pickle
 
 pytest.importorskip("joblib", reason="the real joblib reader is needed")
@@ -206,3 +207,16 @@ def test_an_old_joblib_companion_file_outside_the_folder_is_high(
     )
     hits = {h.rule_id for h in _analyze(data).hits(None, "pickle")}
     assert ("models/pickle-unallowed-call" in hits) is outside, hits
+
+
+def test_a_stream_only_pickle_load_reads_gets_no_joblib_reading(tmp_path: Path, scan: Scan) -> None:
+    """A NumPy object array's pickle (numpy.load) holding joblib's wrapper: numpy reads the
+    "array bytes" as opcodes, so a plain gadget there (no command, no known-dangerous name)
+    is an unallowed call, not skipped data."""
+    gadget = b.global_op("acme.tools", "run") + b")R0"  # 16 bytes: two float64
+    stream = _joblib(_dtype("f8", _state("<", -1, 0)), 2, gadget, align=None)
+    header = b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    header += b" " * (-(len(header) + 11) % 64) + b"\n"
+    npy = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + stream
+    (tmp_path / "a.npy").write_bytes(npy)
+    assert "acme.tools.run" in imports(scan(tmp_path / "a.npy"), "models/pickle-unallowed-call")

@@ -181,7 +181,7 @@ def _scan_torch(src: Source, ctx: Context, files: list[ZipEntry], kind: str) -> 
                 found = True
                 if not crc_ok(stream, entry):
                     _anomaly(ctx, src, entry.name, f"CRC mismatch in {entry.name}")
-                result = analyze_pickle_stream(stream, ctx.policy)
+                result = analyze_pickle_stream(stream, ctx.policy, joblib=False)  # torch.load's
                 before = len(ctx.hits)
                 member = _member(src, entry, stream)
                 if entry.name.rsplit("/", 1)[-1].lower() == "data.pkl":

@@ -227,7 +227,7 @@ def analyze_npy(src: Source, ctx: Context) -> str:
         # an object array (or a descr only NumPy could judge): numpy.load(allow_pickle=True)
         # reads one pickle after the header
         src.fp.seek(data_start)
-        result = analyze_pickle_stream(src.fp, ctx.policy, stacked=False)
+        result = analyze_pickle_stream(src.fp, ctx.policy, stacked=False, joblib=False)
         report_pickle(result, src, ctx, "numpy object-array")
         _format_hit(src, ctx, "numpy object-array")
         src.accounted = True

@@ -90,7 +90,7 @@ def _breaks_early(fp: IO[bytes], here: int) -> bool:
 
 
 def analyze_pickle_stream(
-    fp: IO[bytes], policy: ImportPolicy, *, stacked: bool = True
+    fp: IO[bytes], policy: ImportPolicy, *, stacked: bool = True, joblib: bool = True
 ) -> PickleResult:
     """Analyse every pickle in ``fp`` from its current position to its end. Offsets in the
     result are relative to that position.
@@ -99,7 +99,8 @@ def analyze_pickle_stream(
     wrapper BUILDs) and, when that skipped any bytes a plain unpickler would read as opcodes,
     again as ``pickle.load`` (``torch.load``, ``pandas.read_pickle``) reads it: those bytes are
     opcodes to it, and a payload there runs for every loader but joblib. Where the plain view
-    fails on the array bytes is where those loaders stop, not an error."""
+    fails on the array bytes is where those loaders stop, not an error. ``joblib=False``: a
+    stream only ``pickle.load`` reads (a torch archive's pickles, a NumPy object array)."""
     here = fp.tell()
     size = fp.seek(0, 2) - here
     fp.seek(here)
@@ -109,7 +110,7 @@ def analyze_pickle_stream(
     else:
         r = BufReader(fp.read(size))
     result = PickleResult()
-    _run(r, policy, result, stacked=stacked, joblib=True)
+    _run(r, policy, result, stacked=stacked, joblib=joblib)
     if any(_is_opcode(r, here, at) for at in result.joblib_arrays[:1]):
         if isinstance(r, BufReader):
             r.pos = 0
