@@ -117,6 +117,20 @@ def test_attestations_decide_manual_controls_but_never_hide_a_failure(
     assert _attest("MLCS-1.1", "pass").result is AttestedResult.PASS
 
 
+def test_a_finding_of_a_rule_no_control_knows_is_noted(write_report: WriteReport) -> None:
+    """A report of another mlstix version (or of `detect`) passed its controls while one of
+    its findings was judged by nothing, and nobody was told."""
+    path = write_report([finding("MLSTIX-AWS-NOPE-1")], rules_run=VERSIONING)
+    code, out, err = _run("assess", str(path), "--format", "json")
+    assert code == 0
+    note = (
+        f"{path} has findings of rules that decide no control (MLSTIX-AWS-NOPE-1): they fail "
+        "nothing here"
+    )
+    assert note in " ".join(err.split())
+    assert any(n.startswith(note) for n in json.loads(out)["notes"])
+
+
 # ---- the command ---------------------------------------------------------------------------
 
 

@@ -186,6 +186,14 @@ def assess(
     for report in reports:
         for f in report.findings:
             by_rule.setdefault(f.rule_id, []).append(Failure(report.name, f))
+        unknown = sorted({f.rule_id for f in report.findings if f.rule_id not in catalog})
+        if unknown:  # a finding that fails no control must not pass silently
+            more = f" and {len(unknown) - 5} more" if unknown[5:] else ""
+            shown = ", ".join(unknown[:5]) + more
+            extra.append(
+                f"{report.name} has findings of rules that decide no control ({shown}): they "
+                "fail nothing here (rules of another mlstix version, or `mlstix detect` rules)"
+            )
     results = tuple(
         _decide(benchmark, c, by_rule, ran, attestations.get(c.id), catalog, platform)
         for c in benchmark.controls
