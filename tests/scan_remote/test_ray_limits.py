@@ -5,12 +5,10 @@ runs here as a Ray worker runs it; ``test_ray.py`` runs it on a real cluster."""
 
 from __future__ import annotations
 
+import mmap
 import os
 import pickle
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from mlstix.scan.models import Limits
 from mlstix.scan.remote._executors import scan_capped
@@ -26,13 +24,6 @@ def _put(fs: Any, name: str, data: bytes) -> RemoteObject:
                         len(data), "1")  # fmt: skip
 
 
-def _address_space() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmSize:"):
-            return int(line.split()[1]) << 10
-    pytest.skip("no /proc/self/status: RLIMIT_AS caps are Linux-only here")
-
-
 def test_a_task_gives_the_in_process_result(memfs: Any) -> None:
     obj = _put(memfs, "model.pkl", registry.hostile()["plain.pkl"])
     work = Work((), Limits())
@@ -43,14 +34,26 @@ def test_a_task_gives_the_in_process_result(memfs: Any) -> None:
 
 def test_a_file_past_the_memory_cap_is_an_error_entry_and_the_worker_goes_on(memfs: Any) -> None:
     big = _put(memfs, "big.pkl", pickle.dumps(os.urandom(32 << 20), protocol=4))
-    # the child inherits this process's address space; 4 MiB more cannot hold 32 MiB read
-    cap = _address_space() + (4 << 20)
-    res = scan_capped(big, Work((), Limits(max_memory=cap)))
+    # the child may add 4 MiB to the address space it inherits: not enough to read 32 MiB
+    res = scan_capped(big, Work((), Limits(max_memory=4 << 20)))
     assert res.result.error is not None and res.obj == big
     assert [h.rule_id for h in res.result.hits] == ["models/unreadable"]
     # this process (the Ray worker) was not capped: the same file scans in full here
     assert scan_object(big, Work((), Limits())).result.error is None
     assert scan_capped(big, Work((), Limits())).result.error is None  # the default cap
+
+
+def test_the_cap_is_on_top_of_the_worker_s_own_mappings(memfs: Any) -> None:
+    """A Ray worker maps the node's object store (gigabytes of address space) before any
+    task: a cap counted from zero would leave a task no room at all."""
+    obj = _put(memfs, "model.pkl", registry.hostile()["plain.pkl"])
+    ballast = mmap.mmap(-1, 2 << 30)  # 2 GiB of address space, not of memory
+    try:
+        res = scan_capped(obj, Work((), Limits(max_memory=256 << 20)))
+    finally:
+        ballast.close()
+    assert res.result.error is None
+    assert any(h.evidence.get("import") == "os.system" for h in res.result.hits)
 
 
 def test_a_task_past_the_deadline_is_an_error_entry(memfs: Any, monkeypatch: Any) -> None:

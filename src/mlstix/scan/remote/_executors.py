@@ -11,6 +11,7 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Protocol
 
 from mlstix.errors import MlstixError, UsageError
@@ -93,20 +94,38 @@ def _probe(address: str) -> None:
 
 def scan_capped(obj: RemoteObject, work: Work) -> ObjectResult:
     """A Ray task's analysis of one object, with the local executor's limits: it runs in a
-    child process whose address space is capped (``RLIMIT_AS``, ``--max-memory``) and which
-    is killed past the deadline, so a hostile file costs its own child, never the Ray worker
-    or its node; a child that dies is the object's error entry."""
+    forked child whose address space may grow by the analysis cap (``Limits.max_memory``,
+    ``RLIMIT_AS``) and which is killed past the deadline, so a hostile file costs its own
+    child, never the Ray worker or its node; a child that dies is the object's error entry.
+
+    Ray's ``memory=`` task resource is not used: it only reserves scheduling capacity, and a
+    reservation of the cap (8 GiB) leaves a smaller node's tasks unschedulable for ever."""
     from mlstix.scan.models._pool import run_isolated
 
+    memory = work.limits.max_memory
+    if memory > 0:  # the child starts with the worker's mappings: Ray maps its object store
+        memory += _address_space()  # into every worker (7.2 GiB of 23 GiB RAM, measured)
     results = run_isolated(
         [obj],
         functools.partial(scan_object, work=work),
         failed,
         jobs=1,
         timeout=work.limits.timeout,
-        memory=work.limits.max_memory,
+        memory=memory,
     )
     return next(iter(results))
+
+
+def _address_space() -> int:
+    """This process's virtual address space in bytes (Linux), 0 where it cannot be read."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii", errors="replace")
+        for line in status.splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) << 10
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _ray() -> Any:
