@@ -18,6 +18,7 @@ from typing import Any
 
 from mlstix.scan.iac._values import lookup, norm
 from mlstix.scan.iac.resource import Resource
+from mlstix.scan.rules.iac._k8s_policy import ingress_restricted, istio_gated, selects
 from mlstix.scan.rules.iac._policy import as_list
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
 
@@ -101,11 +102,6 @@ def is_server_image(image: str) -> bool:
 def containers_of(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The containers of a pod spec (KServe components: their model container too)."""
     return _containers(pod)
-
-
-def selects(selector: Any, labels: Mapping[str, str]) -> bool:
-    """A label selector (``matchLabels``/``matchExpressions``) selects these labels."""
-    return _selects(selector, labels)
 
 
 def servers(ctx: Context) -> list[Server]:
@@ -271,48 +267,12 @@ def _sa_token(ctx: Context) -> Iterator[Hit]:
                 break
 
 
-def _selects(selector: Any, labels: Mapping[str, str]) -> bool:
-    if not isinstance(selector, Mapping):
-        return selector is None
-    match = selector.get("matchLabels") or {}
-    if any(labels.get(k) != str(v) for k, v in match.items()):
-        return False
-    for expr in as_list(selector.get("matchExpressions")):
-        if not isinstance(expr, Mapping):
-            continue
-        key, op, values = expr.get("key"), expr.get("operator"), as_list(expr.get("values"))
-        present = key in labels
-        if op == "In" and labels.get(str(key)) not in values:
-            return False
-        if op == "NotIn" and labels.get(str(key)) in values:
-            return False
-        if (op == "Exists") != present and op in ("Exists", "DoesNotExist"):
-            return False
-    return True
-
-
 def _network_policy(ctx: Context) -> Iterator[Hit]:
     policies = ctx.of_type("kubernetes", "NetworkPolicy")
     for s in servers(ctx):
         if s.resource.type in _RUNTIMES:
             continue  # a template for KServe, not a running endpoint
-        covered = False
-        for p in policies:
-            if p.extra["namespace"] != s.namespace:
-                continue
-            spec = p.attributes.get("spec") or {}
-            types = as_list(spec.get("policyTypes")) or ["Ingress"]
-            # an ingress rule without ``from`` admits every source: it restricts nothing
-            open_rule = any(
-                not (isinstance(r, Mapping) and r.get("from")) for r in as_list(spec.get("ingress"))
-            )
-            if (
-                "Ingress" in types
-                and not open_rule
-                and _selects(spec.get("podSelector") or {}, s.labels)
-            ):
-                covered = True
-                break
+        covered = ingress_restricted(policies, s.namespace, s.labels)
         if not covered:
             yield Hit(
                 s.resource,
@@ -322,24 +282,7 @@ def _network_policy(ctx: Context) -> Iterator[Hit]:
 
 
 def _authorized(ctx: Context, s: Server) -> bool:
-    """An Istio AuthorizationPolicy of the server's namespace or of the root namespace
-    (istio-system: mesh-wide) selects it and passes only requests with a source or condition:
-    CUSTOM (an external authorizer), or ALLOW whose every rule has ``from``/``when`` (no rules:
-    allow nothing). DENY and AUDIT pass whatever they do not match."""
-    for p in ctx.of_type("kubernetes", "AuthorizationPolicy"):
-        spec = p.attributes.get("spec") or {}
-        if p.extra["namespace"] not in (s.namespace, "istio-system") or not isinstance(
-            spec, Mapping
-        ):
-            continue
-        action, rules = str(spec.get("action") or "ALLOW").upper(), as_list(spec.get("rules"))
-        gated = action == "CUSTOM" or (
-            action == "ALLOW"
-            and all(isinstance(r, Mapping) and (r.get("from") or r.get("when")) for r in rules)
-        )
-        if gated and _selects(spec.get("selector") or {}, s.labels):
-            return True
-    return False
+    return istio_gated(ctx.of_type("kubernetes", "AuthorizationPolicy"), s.namespace, s.labels)
 
 
 def _no_auth(ctx: Context) -> Iterator[Hit]:
@@ -368,7 +311,7 @@ def _no_auth(ctx: Context) -> Iterator[Hit]:
             selector = spec.get("selector")
             if svc.extra["namespace"] != s.namespace or not isinstance(selector, Mapping):
                 continue
-            if not selector or not _selects({"matchLabels": selector}, s.labels):
+            if not selector or not selects({"matchLabels": selector}, s.labels):
                 continue
             if spec.get("type") in ("LoadBalancer", "NodePort"):
                 exposed.append(f"Service {svc.name} ({spec.get('type')})")
