@@ -119,6 +119,9 @@ def test_unicode_literals(real: RealReaders, line: bytes) -> None:
         b"\x80\x02\x82\x00.",  # EXT code 0
         b"\x80\x02cbuiltins\ngetattr\ncacme\nBox\nVrun\n\x86\x81.",  # NEWOBJ on a function
         b"\x80\x02ccopyreg\n_reconstructor\n)\x81.",
+        b"\x80\x02cnumpy._core.multiarray\n_reconstruct\n)\x81.",
+        b"\x80\x04\x8c\x00\x8c\x05Popen\x93.",  # STACK_GLOBAL of an empty module name
+        b"\x80\x04\x8c\x02os\x8c\x00\x93.",  # ... an empty attribute: os is imported first
         b"\x80\x05C\x01a\x98.",  # READONLY_BUFFER on bytes
         b"\x80\x05\x97.",  # NEXT_BUFFER without buffers
         b"c\nname\n.",  # GLOBAL with an empty module line

@@ -73,8 +73,8 @@ class Stub(metaclass=_Meta):
     _depth = 0
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # NEWOBJ, NEWOBJ_EX, empty INST/OBJ
-        if cls._depth == 0 and cls._origin in _SPECIAL:  # functions: no __new__ to call
-            raise TypeError(f"{cls._origin[1]} is not a type object")
+        if cls._depth == 0 and (cls._origin in _SPECIAL or cls._origin in _FUNCTIONS):
+            raise TypeError(f"{cls._origin[1]} is not a type object")  # no __new__ to call
         _record(cls._origin, "new", cls._depth, args)
         return _derive(cls._origin, cls._depth + 1)
 
@@ -135,6 +135,19 @@ _SPECIAL = {
     ("copyreg", "__newobj_ex__"): _construct_first,
     ("builtins", "getattr"): _getattr,
 }
+
+
+# names the libraries define as functions, not classes (the stand-ins are classes): NEWOBJ
+# on them fails in the real unpickler
+_FUNCTIONS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.ma.core", "_mareconstruct"), ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"), ("numpy._core.numeric", "_frombuffer"),
+    ("pandas.core.indexes.base", "_new_Index"), ("pandas._libs.internals", "_unpickle_block"),
+    ("torch._utils", "_rebuild_tensor_v2"), ("torch._tensor", "_rebuild_from_type_v2"),
+    ("numpy.random._pickle", "__generator_ctor"), ("numpy.random._pickle", "__bit_generator_ctor"),
+    ("numpy.random._pickle", "__randomstate_ctor"), ("collections", "namedtuple"),
+}  # fmt: skip
 
 
 def _normalize(module: str, name: str) -> tuple[str, str]:

@@ -38,14 +38,30 @@ _GETATTR = "builtins.getattr"
 _ITERABLE = (list, str, bytes, bytearray, dict, set, frozenset)
 # functions, not classes: NEWOBJ (cls.__new__(cls, ...)) on them fails in every unpickler
 _FUNCTIONS = frozenset(
-    [_GETATTR, *CONSTRUCTS_FIRST_ARG, *(k for k, v in INVOKES_ARGUMENT.items() if v[0][0] >= 0)]
-)  # the "every argument" entries are classes
+    [
+        _GETATTR,
+        *CONSTRUCTS_FIRST_ARG,
+        *(k for k, v in INVOKES_ARGUMENT.items() if v[0][0] >= 0),
+        "numpy.core.multiarray.scalar",
+        "numpy._core.multiarray.scalar",
+        "numpy.core.numeric._frombuffer",
+        "numpy._core.numeric._frombuffer",
+        "torch._utils._rebuild_tensor",
+        "torch._utils._rebuild_tensor_v2",
+        "torch._utils._rebuild_parameter",
+        "collections.namedtuple",
+    ]
+)  # (the "every argument" entries of INVOKES_ARGUMENT are classes)
 
 
 class Calls(State):
     """Import and call handling, mixed into the machine."""
 
     def import_(self, module: str, name: str, opcode: str, pos: int) -> Global:
+        """``find_class(module, name)``: ``__import__('')`` fails before importing anything;
+        an empty name fails after the module is imported."""
+        if not module:
+            raise Malformed("Empty module name", pos)
         g = Global(*normalize(module, name))
         st = self.result.imports.get(g.qualname)
         if st is None:
@@ -55,6 +71,8 @@ class Calls(State):
             self.result.imports[g.qualname] = st
         st.count += 1
         self.imports_seen += 1
+        if not name:
+            raise Malformed(f"module {module!r} has no attribute ''", pos)
         return g
 
     def invoke(self, func: Any, args: Any, pos: int) -> Any:
