@@ -260,4 +260,25 @@ def test_a_tip_walks_every_listing_with_taxii2_client(make_server: object) -> No
         assert resp.headers["Content-Type"] == TAXII
         assert resp.json()["http_status"] == str(status) and resp.json()["title"]
     resp = requests.put(f"{coll.url}objects/", headers={"Accept": TAXII})
-    assert resp.status_code == 405 and resp.headers["Allow"] == "GET, POST"
+    assert resp.status_code == 405 and resp.headers["Allow"] == "GET, HEAD, POST"
+
+
+def test_head_is_get_without_the_body(live: tuple[LiveServer, Users]) -> None:
+    server, users = live
+    coll = _collection(server, users)
+    coll.add_objects({"objects": [indicator(n) for n in range(3)]}, poll_interval=0.1)
+    headers = {"Accept": TAXII, **users.basic(users.reader)}
+    for url in (
+        f"{server.base}/taxii2/",
+        f"{coll.url}objects/?limit=2",  # the app, then (credentials verified) the lean path
+        f"{coll.url}objects/?limit=2",
+        f"{coll.url}manifest/",
+        f"{coll.url}objects/{indicator(1)['id']}/versions/",
+        f"{server.root}collections/nope/objects/",
+    ):
+        get = requests.get(url, headers=headers)
+        head = requests.head(url, headers=headers)
+        assert head.status_code == get.status_code, url
+        assert head.content == b""
+        assert head.headers["Content-Length"] == str(len(get.content)), url
+        assert head.headers["Content-Type"] == get.headers["Content-Type"] == TAXII

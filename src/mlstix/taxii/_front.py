@@ -14,6 +14,7 @@ errors included, to the app, so that every error is written in one place.
 
 A path without its trailing slash is redirected (308) to the path with it, relative to the
 server (RFC 9110 §10.2.2 allows a relative ``Location``): the ``Host`` header is never echoed.
+HEAD is answered on every GET endpoint, as the GET without its body.
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ class Front:
         self._redirects = (f"/{server.config.api_root}", "/taxii2")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            # HEAD is GET without the body (RFC 9110 §9.3.2), for every GET endpoint.
+            scope = {**scope, "method": "GET"}
+            send = _headers_only(send)
         if scope["type"] == "http":
             path: str = scope["path"]
             hot = path.startswith(self.prefix) and path.endswith("/objects/")
@@ -178,3 +183,17 @@ class Front:
 async def _respond(send: Send, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _headers_only(send: Send) -> Send:
+    """``send`` that passes the response's status and headers (Content-Length included) and
+    drops its body."""
+
+    async def head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            if message.get("more_body", False):
+                return
+            message = {"type": "http.response.body", "body": b""}
+        await send(message)
+
+    return head

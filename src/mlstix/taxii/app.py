@@ -280,4 +280,6 @@ def _allowed(app: FastAPI, request: Request) -> str:
     for route in app.router.routes:
         if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
             methods |= route.methods or set()
+    if "GET" in methods:
+        methods.add("HEAD")  # answered for every GET endpoint (mlstix.taxii._front)
     return ", ".join(sorted(methods))
