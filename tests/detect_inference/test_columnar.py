@@ -206,3 +206,20 @@ def test_ctrl_c_inside_a_query_stops_the_run(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(reader, "_read", interrupted)
     with pytest.raises(KeyboardInterrupt):
         reader(_line("c", [1.0, 2.0]).encode(), "log", 1)
+
+
+def test_a_damaged_gzip_keeps_every_line_before_the_damage(
+    tmp_path: Path, kb: KnowledgeBase
+) -> None:
+    import gzip
+
+    text = "\n".join(_traffic(np.random.default_rng(8), 2500)) + "\n"
+    data = gzip.compress(text.encode())
+    log = tmp_path / "cut.jsonl.gz"
+    log.write_bytes(data[: len(data) * 2 // 3])
+    fast, slow = _both([str(log)], kb, client_key="inference-id-prefix::")
+    assert _summary(fast) == _summary(slow)
+    assert any("ends early or is damaged" in e.message for e in fast.errors)
+    assert fast.scanned[0].kind == "sagemaker-data-capture"
+    judged = {f.evidence["client"] for f in fast.findings if "client" in f.evidence}
+    assert "prober" in judged  # its queries before the damage were read and judged

@@ -257,26 +257,30 @@ def read_log(path: Path, display: str) -> Iterator[Record | LogProblem]:
 
 def _blocks(stream: IO[bytes]) -> Iterator[tuple[bytes, Exception | None]]:
     """Blocks of whole lines (a line is what ends in ``\\n``, as in iterating the file), and
-    last, the error a damaged stream ended with (after the whole lines read before it)."""
-    rest = b""
+    last, the error a damaged stream ended with, after every whole line read before it (pieces
+    are read with ``read1``: a gzip stream's ``read(n)`` drops what it decompressed when it
+    meets the damage)."""
+    rest = bytearray()
+    read = getattr(stream, "read1", stream.read)
     while True:
         try:
-            piece = stream.read(_BLOCK)
+            piece = read(_BLOCK)
         except (EOFError, gzip.BadGzipFile, OSError) as exc:
             cut = rest.rfind(b"\n") + 1
             if cut:
-                yield rest[:cut], None
+                yield bytes(rest[:cut]), None
             yield b"", exc
             return
         if not piece:
             if rest:
-                yield rest, None
+                yield bytes(rest), None
             return
         rest += piece
-        cut = rest.rfind(b"\n") + 1
-        if cut:
-            yield rest[:cut], None
-            rest = rest[cut:]
+        if len(rest) >= _BLOCK:
+            cut = rest.rfind(b"\n") + 1
+            if cut:
+                yield bytes(rest[:cut]), None
+                del rest[:cut]
 
 
 def _read_one(
