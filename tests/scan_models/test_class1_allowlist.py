@@ -229,3 +229,19 @@ def test_item_assignment_into_a_rebuilt_tensor_is_high() -> None:
     hits = analyze(data).hits(None, "pickle")
     assert any("CVE-2026-24747" in h.message and h.rule_id.endswith("unallowed-call") for h in hits)
     assert not analyze(b.torch_state_pickle()).chains
+
+
+def test_a_partial_whose_state_replaces_its_function_calls_the_new_one() -> None:
+    """functools.partial(int), then BUILD (acme.tools.run, (cmd,), {}, None): partial's
+    __setstate__ swaps the function, and calling the partial runs acme.tools.run(cmd)."""
+    data = (
+        b"\x80\x02" + _G("functools", "partial") + _G("builtins", "int") + b"\x85R"
+        + b"(" + _G("acme.tools", "run") + _CMD + b"}Ntb" + b")R."
+    )  # fmt: skip
+    assert rules(data)["acme.tools.run"] == "models/pickle-gadget-call"
+    # the way pickle writes any partial (the same function in its state), never called: clean
+    benign = (
+        b"\x80\x02" + _G("functools", "partial") + _G("builtins", "int") + b"\x85R"
+        + b"(" + _G("builtins", "int") + b")}(V" + b"base\nK\x02uNtb."
+    )  # fmt: skip
+    assert not analyze(benign).hits(None, "pickle")

@@ -150,6 +150,16 @@ class Calls(State):
     def _invoke_result(self, func: Call, args: Any) -> None:
         """Calling what a call returned (a partial, a getattr result, a constructed object):
         every non-allowlisted import inside it may be what runs."""
+        set_state = self.partials.get(id(func))
+        if set_state is not None:  # a partial whose __setstate__ replaced its function
+            target, given = set_state[1], set_state[2]
+            called = (
+                (*given, *args) if isinstance(given, tuple) and isinstance(args, tuple) else args
+            )
+            if isinstance(target, Global):
+                self.mark(target, called)
+            elif isinstance(target, Call) and target is not func:
+                self._invoke_result(target, called)
         found: list[Global] = []
         _globals(func, found, 0)
         risky = False
@@ -195,6 +205,9 @@ class Calls(State):
         cls = instance_class(obj)
         if cls is not None:
             self.mark(cls, state)
+            if cls.qualname == "functools.partial" and isinstance(state, tuple) and state:
+                # partial.__setstate__((func, args, kwds, dict)): calling it runs func
+                self.partials[id(obj)] = (obj, state[0], state[1] if len(state) > 1 else ())
             if cls.qualname == "numpy.dtype":
                 self.arrays.dtype_built(obj, state)
                 if self.arrays.object_flag_cleared(obj, pos) and len(self.result.chains) < 20:

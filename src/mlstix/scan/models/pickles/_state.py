@@ -44,6 +44,7 @@ class State:
         self.policy = policy
         self.joblib = joblib  # read arrays after joblib's wrapper BUILDs, as joblib.load does
         self.arrays = JoblibArrays()
+        self.partials: dict[int, tuple[Any, Any, Any]] = {}  # functools.partial's set state
         self.result = result
         self.nested = nested  # analyse a nested pickle at the current stream position
         self.stack: list[Any] = []
