@@ -129,6 +129,7 @@ def test_blocks_with_lines_it_cannot_vouch_for_are_read_line_by_line(
         2860: _line("user6", [2.0] * 12, when="2026-02-30T10:00:00Z"),  # no such day
         2900: _line("user7", [1.0] * 12, scores=None),  # no output captured
         2950: _line("user8", [1.0] * 12, scores="7"),  # a class index
+        2970: _line("user9", "9007199254740993" + ",1" * 11),  # past 2**53: rounded twice
     }
     for index, text in odd.items():
         lines[index] = text

@@ -143,7 +143,9 @@ class FastReader:
         if np.ma.is_masked(flat):
             return None
         values = np.asarray(flat, dtype=np.float64)
-        if not np.isfinite(values).all():
+        # not finite: the line reader refuses the body. 2**53 and beyond: a row of whole
+        # numbers there goes int64 -> float32 in the line reader, double -> float32 here
+        if not np.isfinite(values).all() or np.any(np.abs(values) >= 2.0**53):
             return None
         table = _table(values, lines)
         if table is None:
