@@ -9,7 +9,6 @@ can fail controls and never pass one.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlstix.errors import UsageError
 from mlstix.findings.model import Finding
-from mlstix.findings.read import read_report
+from mlstix.findings.read import load_report_json, report_findings
 
 __all__ = ["ReportInput", "load_reports"]
 
@@ -58,9 +57,10 @@ def _load(path: Path) -> ReportInput:
         ) from None
     except OSError as exc:
         raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
-    findings = read_report(data, name)
+    raw = load_report_json(data, name)  # parsed once: a large report takes seconds
+    findings = report_findings(raw, name)
     try:
-        extra = _Extra.model_validate(json.loads(data))
+        extra = _Extra.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

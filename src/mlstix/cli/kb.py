@@ -103,11 +103,13 @@ def validate(files: tuple[Path, ...], lax: bool) -> None:
 
     Exit codes: 0 every file is valid; 2 some file is not valid STIX 2.1 or cannot be read.
     """
+    from mlstix.findings._abrupt import abrupt_ctrl_c
     from mlstix.kb.validate import validate_path
 
     failed = 0
     for path in files:
-        problems = validate_path(path, strict=not lax)
+        with abrupt_ctrl_c():  # stix2-validator and json.loads: long calls into C
+            problems = validate_path(path, strict=not lax)
         errors = [p for p in problems if p.severity == "error"]
         if errors:
             failed += 1

@@ -7,13 +7,15 @@ report") raises :class:`~mlstix.errors.UsageError` naming the file and the offen
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlstix.errors import UsageError
+from mlstix.findings._abrupt import abrupt_ctrl_c
 from mlstix.findings.model import Finding, Location, Severity
 
-__all__ = ["read_report"]
+__all__ = ["load_report_json", "read_report", "report_findings"]
 
 
 class _Location(BaseModel):
@@ -40,14 +42,24 @@ class _Report(BaseModel):
     findings: list[_Finding]
 
 
-def read_report(text: str | bytes, name: str) -> tuple[Finding, ...]:
-    """The findings of an mlstix JSON scan report; ``name`` names it in error messages."""
+def load_report_json(text: str | bytes, name: str) -> Any:
+    """The JSON value of a report file (a large one parses in C, Ctrl-C still ends it)."""
     try:
-        raw = json.loads(text)
+        with abrupt_ctrl_c():
+            return json.loads(text)
     except ValueError as exc:
         raise UsageError(
             f"{name} is not JSON: {exc}", hint="pass a `--format json` report"
         ) from None
+
+
+def read_report(text: str | bytes, name: str) -> tuple[Finding, ...]:
+    """The findings of an mlstix JSON scan report; ``name`` names it in error messages."""
+    return report_findings(load_report_json(text, name), name)
+
+
+def report_findings(raw: Any, name: str) -> tuple[Finding, ...]:
+    """The findings of a report already read by :func:`load_report_json`."""
     try:
         report = _Report.model_validate(raw)
     except ValidationError as exc:
