@@ -198,6 +198,7 @@ def test_onnx_external_data_wherever_a_tensor_sits(
         "{{ ()[n] }}",
         "{% set n = 'x'|replace('x', '_')*2 %}{{ ()|attr(n ~ 'cl' ~ 'ass' ~ n) }}",
         "{{ ()[('ssalc'|reverse)|format] }}{{ ()[request.args.name ~ ''] }}",
+        "{{ ()[bos_token][eos_token] }}",  # token texts come from the model's own vocabulary
     ],
     ids=[
         "concat",
@@ -214,6 +215,7 @@ def test_onnx_external_data_wherever_a_tensor_sits(
         "dict-keys",
         "set-attr",
         "computed",
+        "token-text",
     ],
 )
 def test_gguf_template_names_built_at_run_time(tmp_path: Path, scan: Scan, template: str) -> None:

@@ -9,7 +9,8 @@ Constant string expressions are folded here the way Jinja evaluates them (concat
 ``+``, ``*``, ``format``, ``join``, ``replace``, ``reverse``, ``lower``/``upper``, ``first``/
 ``last``, ``list``, ``string``, ``dict(...)`` keys, indexing and slicing of constants, and
 variables set from them), and every accessed name is returned; an access whose name is built
-from string operations that cannot be folded is returned as ``<computed>``.
+from string operations that cannot be folded, or taken from a special token's text (which the
+model's vocabulary, written with the template, supplies), is returned as ``<computed>``.
 
 Reference: Jinja ``jinja2/nodes.py`` and ``jinja2/filters.py``; CVE-2024-34359 (a GGUF chat
 template rendered outside Jinja's sandbox).
@@ -78,9 +79,18 @@ class _Folder:
         value = self.fold(node, 0)
         if isinstance(value, str):
             return [value]
-        if value is _UNKNOWN and self.builds_strings(node):
+        if value is _UNKNOWN and (self.builds_strings(node) or self._token_text(node)):
             return [COMPUTED]
         return []
+
+    def _token_text(self, node: Any) -> bool:
+        """A name taken from the special tokens (``bos_token``, ``eos_token``...): their text
+        comes from the model's own vocabulary, which whoever wrote the template also wrote."""
+        n = self.n
+        return any(
+            isinstance(sub, n.Name) and sub.name.endswith("_token")
+            for sub in [node, *node.find_all(n.Name)]
+        )
 
     def builds_strings(self, node: Any) -> bool:
         """Whether an expression makes a string by string operations: ``~``, ``+``/``*``
