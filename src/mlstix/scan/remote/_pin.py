@@ -139,9 +139,7 @@ class _S3(Pin):
         return None
 
     def read(self, ranges: list[tuple[int, int]]) -> list[bytes]:
-        if self.version_id is None and len(ranges) > 1:  # learn a VersionId from the first
-            first = _run(self.fs, [self._one(*ranges[0], None)])
-            return first + _run(self.fs, [self._one(s, e, self.version_id) for s, e in ranges[1:]])
+        # concurrently: until a response names a VersionId, the conditions pin each read
         return _run(self.fs, [self._one(s, e, self.version_id) for s, e in ranges])
 
 
