@@ -66,3 +66,97 @@ variable "model_name" { type = string }
         (tmp_path / "main.tf").read_text().replace("var.model_name", '"someone-else"')
     )
     assert _findings("MLSTIX-AWS-SM-005", tmp_path) == []
+
+
+def _arm(tmp_path: Path, resources: list[dict[str, object]]) -> Path:
+    import json
+
+    (tmp_path / "t.json").write_text(
+        json.dumps(
+            {
+                "$schema": "https://schema.management.azure.com/schemas/2019-04-01/"
+                "deploymentTemplate.json#",
+                "contentVersion": "1.0.0.0",
+                "resources": resources,
+            }
+        )
+    )
+    return tmp_path
+
+
+def test_live_workspace_with_an_approved_private_endpoint_connection_is_isolated(
+    tmp_path: Path,
+) -> None:
+    """The ARM GET response of a workspace lists its private endpoint connections in ARM's
+    common shape (``privateLinkServiceConnectionState.status`` Approved, Pending, Rejected or
+    Disconnected); only an Approved one isolates it."""
+
+    def ws(name: str, status: str) -> dict[str, object]:
+        return {
+            "type": "Microsoft.MachineLearningServices/workspaces",
+            "name": name,
+            "location": "westeurope",
+            "properties": {
+                "privateEndpointConnections": [
+                    {
+                        "id": f"/subscriptions/s/resourceGroups/rg/providers/"
+                        f"Microsoft.MachineLearningServices/workspaces/{name}/"
+                        "privateEndpointConnections/pe",
+                        "properties": {
+                            "privateEndpoint": {"id": "/subscriptions/s/.../privateEndpoints/pe"},
+                            "privateLinkServiceConnectionState": {"status": status},
+                        },
+                    }
+                ]
+            },
+        }
+
+    found = _findings(
+        "MLSTIX-AZ-ML-004", _arm(tmp_path, [ws("approved", "Approved"), ws("pending", "Pending")])
+    )
+    assert [f.location.resource for f in found] == [
+        "Microsoft.MachineLearningServices/workspaces pending"
+    ]
+    assert "no private endpoint (Private Link sub-resource amlworkspace)" in found[0].message
+    assert found[0].evidence["provider_default"] is True
+
+
+def test_private_endpoint_to_an_unknown_target_silences_the_workspace(tmp_path: Path) -> None:
+    """An amlworkspace endpoint whose target is a parameter may be the workspace's."""
+    resources: list[dict[str, object]] = [
+        {"type": "Microsoft.MachineLearningServices/workspaces", "name": "ws", "properties": {}},
+        {
+            "type": "Microsoft.Network/privateEndpoints",
+            "name": "pe",
+            "properties": {
+                "privateLinkServiceConnections": [
+                    {
+                        "properties": {
+                            "privateLinkServiceId": "[parameters('workspaceId')]",
+                            "groupIds": ["amlworkspace"],
+                        }
+                    }
+                ]
+            },
+        },
+    ]
+    assert _findings("MLSTIX-AZ-ML-004", _arm(tmp_path, resources)) == []
+    resources.pop()
+    assert len(_findings("MLSTIX-AZ-ML-004", _arm(tmp_path, resources))) == 1
+
+
+def test_kubernetes_online_endpoint_is_not_asked_for_public_network_access(
+    tmp_path: Path,
+) -> None:
+    """publicNetworkAccess applies only to managed online endpoints; a Kubernetes endpoint
+    names its Kubernetes compute in ``compute`` (Azure ML's online endpoint YAML reference)."""
+    base = {"type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"}
+    k8s = {
+        **base,
+        "name": "ws/k8s",
+        "properties": {"authMode": "Key", "compute": "/subscriptions/s/.../computes/aks"},
+    }
+    managed = {**base, "name": "ws/managed", "properties": {"authMode": "Key"}}
+    for rule_id in ("MLSTIX-AZ-ML-007", "MLSTIX-AZ-ML-008"):
+        found = _findings(rule_id, _arm(tmp_path, [k8s, managed]))
+        assert [f.location.resource for f in found] == [f"{base['type']} managed"], rule_id

@@ -148,7 +148,10 @@ def _judge(kind: str) -> Logic:
                 elif serverless:
                     why = "a production variant whose model is not known may serve it on instances"
                 else:
-                    why = "no endpoint configuration of this scan serves it only through Serverless Inference"
+                    why = (
+                        "no endpoint configuration of this scan serves it only through "
+                        "Serverless Inference"
+                    )
                 yield Hit(
                     model,
                     f"{failed.describe()}; {why}",

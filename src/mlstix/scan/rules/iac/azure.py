@@ -56,9 +56,18 @@ def _public(props: Mapping[str, Any]) -> Any:
     return "Enabled" if value is None else value
 
 
+def _kubernetes(props: Mapping[str, Any]) -> bool:
+    """A Kubernetes online endpoint: ``compute`` names its attached Kubernetes compute (the CLI's
+    endpoint YAML: "only applicable for endpoint deployments to Azure Arc-enabled Kubernetes
+    clusters"). ``publicNetworkAccess`` "is applicable only for managed endpoints": on these the
+    cluster's inference router decides reachability, which the endpoint cannot show."""
+    compute = props.get("compute")
+    return compute not in (None, "")
+
+
 def _key_auth(ctx: Context) -> Iterator[Hit]:
     for r, props in arm_like(ctx, _ENDPOINT):
-        if props is None:
+        if props is None or _kubernetes(props):
             continue
         mode, public = props.get("authMode"), _public(props)
         if is_unknown(mode) or is_unknown(public):
@@ -74,7 +83,7 @@ def _key_auth(ctx: Context) -> Iterator[Hit]:
 
 def _endpoint_public(ctx: Context) -> Iterator[Hit]:
     for r, props in arm_like(ctx, _ENDPOINT):
-        if props is None:
+        if props is None or _kubernetes(props):
             continue
         public = _public(props)
         if is_unknown(public) or norm(public) == "disabled":
