@@ -579,3 +579,36 @@ def test_yaml_dates_are_text_as_the_clouds_read_them(tmp_path: Path) -> None:
     assert by_type["Pod"].attributes["metadata"]["annotations"]["built"] == "2026-02-30"
     tags = by_type["AWS::S3::Bucket"].attributes["Tags"]
     assert tags == [{"Key": "released", "Value": "2026-11-30"}]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata: 5\nspec: x\n",
+            "line 1: InferenceService: metadata is not a mapping",
+        ),
+        (
+            "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\n"
+            "metadata: {name: m}\nspec: x\n",
+            "line 1: InferenceService: spec is not a mapping",
+        ),
+        ("apiVersion: v1\nkind: List\nitems: x\n", "line 1: List: items is not a list"),
+        ("apiVersion: [v1]\nkind: Pod\n", "line 1: apiVersion is not a string"),
+    ],
+    ids=["metadata", "spec", "items", "apiVersion"],
+)
+def test_kubernetes_objects_of_the_wrong_shape_are_errors(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    """`spec: x` reached the KServe rule, which called .get on a string: a traceback, exit 1,
+    and no report at all. The API server refuses such objects; so does the parser."""
+    (tmp_path / "bad.yaml").write_text(text)
+    (tmp_path / "good.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n")
+    found = collect([tmp_path])
+    assert [(e.path.rsplit("/", 1)[-1], e.message) for e in found.errors] == [
+        ("bad.yaml", f"cannot interpret k8s: {said}")
+    ]
+    assert [r.name for r in found.resources] == ["p"]
+    registry = default_registry()
+    evaluate(registry, list(registry), found.resources, None)  # no rule meets the bad object

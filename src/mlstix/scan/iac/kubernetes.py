@@ -24,11 +24,30 @@ def is_kubernetes(doc: Any) -> bool:
 def _objects(doc: Any) -> Iterator[dict[str, Any]]:
     if not is_kubernetes(doc):
         return
+    _check_shape(doc)
     if doc["kind"] == "List" or str(doc["kind"]).endswith("List"):
-        for item in doc.get("items") or []:
+        items = doc.get("items") or []
+        if not isinstance(items, list):
+            raise ValueError(f"{_where(doc)}{doc['kind']}: items is not a list")
+        for item in items:
             yield from _objects(item)
     else:
         yield doc
+
+
+def _where(obj: Any) -> str:
+    return f"line {obj.line}: " if isinstance(obj, LineDict) and obj.line else ""
+
+
+def _check_shape(obj: dict[str, Any]) -> None:
+    """Refuse what the API server refuses before any rule reads it: ``kind`` and ``apiVersion``
+    are strings, ``metadata`` and ``spec`` objects (`spec: x` crashed a rule: a traceback)."""
+    for field in ("apiVersion", "kind"):
+        if not isinstance(obj[field], str):
+            raise ValueError(f"{_where(obj)}{field} is not a string")
+    for field in ("metadata", "spec"):
+        if field in obj and obj[field] is not None and not isinstance(obj[field], dict):
+            raise ValueError(f"{_where(obj)}{obj['kind']}: {field} is not a mapping")
 
 
 class KubernetesParser:
