@@ -151,12 +151,12 @@ def test_kubernetes_online_endpoint_is_not_asked_for_public_network_access(
     """publicNetworkAccess applies only to managed online endpoints; a Kubernetes endpoint
     names its Kubernetes compute in ``compute`` (Azure ML's online endpoint YAML reference)."""
     base = {"type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"}
-    k8s = {
+    k8s: dict[str, object] = {
         **base,
         "name": "ws/k8s",
         "properties": {"authMode": "Key", "compute": "/subscriptions/s/.../computes/aks"},
     }
-    managed = {**base, "name": "ws/managed", "properties": {"authMode": "Key"}}
+    managed: dict[str, object] = {**base, "name": "ws/managed", "properties": {"authMode": "Key"}}
     for rule_id in ("MLSTIX-AZ-ML-007", "MLSTIX-AZ-ML-008"):
         found = _findings(rule_id, _arm(tmp_path, [k8s, managed]))
         assert [f.location.resource for f in found] == [f"{base['type']} managed"], rule_id
