@@ -19,6 +19,7 @@ HEAD is answered on every GET endpoint, as the GET without its body.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from mlstix.taxii.app import Server
 
 __all__ = ["Front", "PageCache"]
+
+log = logging.getLogger("mlstix.taxii")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -106,7 +109,7 @@ class Front:
             hot = path.startswith(self.prefix) and path.endswith("/objects/")
             if hot and scope["method"] == "GET" and self.reader is not None:
                 cid = path[len(self.prefix) : -len("/objects/")]
-                if "/" not in cid and await self._objects(scope, send, cid):
+                if "/" not in cid and await self._lean(scope, send, cid):
                     return
             if not path.endswith("/") and path.startswith(self._redirects):
                 await self._redirect(scope, send, path)
@@ -122,6 +125,15 @@ class Front:
         headers = [(b"location", location), (b"content-length", b"0")]
         await send({"type": "http.response.start", "status": 308, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
+
+    async def _lean(self, scope: Scope, send: Send, cid: str) -> bool:
+        """Whether the lean path answered; a fault of its own leaves the request to the app,
+        which answers it or reports the error as a TAXII error resource."""
+        try:
+            return await self._objects(scope, send, cid)
+        except Exception as exc:  # the app's error handlers are behind this layer
+            log.error("lean read path: %s: %s; the app answers", type(exc).__name__, exc)
+            return False
 
     async def _objects(self, scope: Scope, send: Send, cid: str) -> bool:
         server, reader = self.server, self.reader

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -187,6 +188,18 @@ def _prepare(config: ServerConfig, store: Store, kb_loader: KbLoader | None) -> 
     return server
 
 
+class _TaxiiApp(FastAPI):
+    """FastAPI with the lean read path (:class:`mlstix.taxii._front.Front`) in front of it."""
+
+    front: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.front is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.front(scope, receive, send)
+
+
 def create_app(config: ServerConfig, *, kb_loader: KbLoader | None = None) -> FastAPI:
     """The app for ``config``; ``kb_loader`` replaces the packaged KB (tests, benchmarks)."""
     store = Store(config.db_url, max_status_details=config.max_status_details)
@@ -209,7 +222,7 @@ def create_app(config: ServerConfig, *, kb_loader: KbLoader | None = None) -> Fa
         store.close()
 
     docs = config.api_docs
-    app = FastAPI(
+    app = _TaxiiApp(
         title=config.title,
         version="2.1",
         description="TAXII 2.1 server of mlstix (OASIS TAXII Version 2.1).",
@@ -268,7 +281,8 @@ def create_app(config: ServerConfig, *, kb_loader: KbLoader | None = None) -> Fa
     from mlstix.taxii._routes import add_routes
 
     add_routes(app, server)
-    app.add_middleware(Front, server=server, reader=reader_for(config.db_url))
+    # Outside FastAPI's own middleware: a page read from the lean path skips ~15 us of layers.
+    app.front = Front(partial(FastAPI.__call__, app), server, reader_for(config.db_url))
     return app
 
 
