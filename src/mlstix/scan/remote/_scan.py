@@ -231,7 +231,7 @@ def scan_remote(
         if on_start:
             on_start(len(todo), sum(o.size for o in todo))
         todo.sort(key=lambda o: -o.size)  # big objects first balances the workers
-        for res in executor.scan(todo, work):
+        for res in executor.scan(todo, work) if todo else ():  # nothing changed: no workers
             results.append(res)
             if progress:
                 progress(res)
