@@ -159,4 +159,4 @@ def test_kubernetes_online_endpoint_is_not_asked_for_public_network_access(
     managed: dict[str, object] = {**base, "name": "ws/managed", "properties": {"authMode": "Key"}}
     for rule_id in ("MLSTIX-AZ-ML-007", "MLSTIX-AZ-ML-008"):
         found = _findings(rule_id, _arm(tmp_path, [k8s, managed]))
-        assert [f.location.resource for f in found] == [f"{base['type']} managed"], rule_id
+        assert [f.location.resource for f in found] == [f"{base['type']} ws/managed"], rule_id

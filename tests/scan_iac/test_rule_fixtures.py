@@ -26,7 +26,7 @@ CASES = sorted(
 
 
 def _label(name: str) -> str | None:
-    low = name.lower()
+    low = name.rsplit("/", 1)[-1].lower()  # ARM child resources are named by their path
     return "fail" if low.startswith("fail") else "pass" if low.startswith("pass") else None
 
 

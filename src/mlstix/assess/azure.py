@@ -228,20 +228,29 @@ def _credential_message(credential: Any, exc: Exception) -> str:
     return f"no usable Azure credentials ({first}){tried}"
 
 
+def _full_name(rid: str, fallback: str) -> str:
+    """A resource's ARM name path from its id (``ws/endpoint/blue``), as an ARM template names
+    it, so children that share their last segment keep apart."""
+    tail = rid.rsplit("/providers/", 1)[1].split("/") if "/providers/" in rid else []
+    names = tail[2::2]
+    return "/".join(names) if names and all(names) else fallback
+
+
 def _add(arm: _Arm, body: dict[str, Any], subscription: str) -> None:
     rid = str(body.get("id", ""))
     rtype = str(body.get("type", ""))
+    name = _full_name(rid, str(body.get("name", rid.rsplit("/", 1)[-1])))
     arm.inventory.add(
         live_resource(
             provider="azure",
             type=rtype,
-            name=str(body.get("name", rid.rsplit("/", 1)[-1])),
+            name=name,
             ident=rid,
             attributes=body,
             language="arm",
             account=subscription,
             region=str(body.get("location", "")),
-            address=f"{rtype} {rid.rsplit('/', 1)[-1]}",
+            address=f"{rtype} {name}",
         )
     )
 

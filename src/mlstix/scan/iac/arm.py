@@ -67,14 +67,31 @@ class _Resolver:
         return m.group(0)
 
 
-def _resources(items: Any, parent: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+def _resources(
+    items: Any, parent: str = "", parent_name: Any = None
+) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    """(full type, resource, its name as written or None for a child to be prefixed by
+    :func:`_full_name`), children after their parent."""
     values = items.values() if isinstance(items, dict) else items if isinstance(items, list) else []
     for res in values:
         if not isinstance(res, dict) or not isinstance(res.get("type"), str):
             continue
         rtype = f"{parent}/{res['type']}" if parent and "/" not in res["type"] else res["type"]
-        yield rtype, res
-        yield from _resources(res.get("resources"), rtype)
+        yield rtype, res, parent_name
+        yield from _resources(res.get("resources"), rtype, res)
+
+
+def _full_name(rtype: str, name: Any, parent: Any) -> Any:
+    """The full name path ARM gives a resource: one segment per type segment after the
+    namespace (``ws/endpoint/blue`` for ``.../workspaces/onlineEndpoints/deployments``). A child
+    declared inside its parent writes only its own segment; the parent's path is put before it.
+    A name that is not known stays an :class:`Expr`."""
+    depth = rtype.count("/")
+    if parent is None or not isinstance(name, str) or isinstance(name, Expr):
+        return name
+    if name.count("/") + 1 >= depth or not isinstance(parent, str):
+        return name
+    return (Expr if isinstance(parent, Expr) else str)(f"{parent}/{name}")
 
 
 _CALL = re.compile(r"^\s*(equals|not|and|or|parameters|variables|bool)\((.*)\)\s*$", re.S)
@@ -172,7 +189,8 @@ class ArmParser:
         index = LineIndex(text)
         cursor = 0
         out = []
-        for rtype, res in _resources(document.get("resources")):
+        full_names: dict[int, Any] = {}  # id(resource dict) -> its full name, for children
+        for rtype, res, parent in _resources(document.get("resources")):
             raw_type = json.dumps(res["type"])
             m = re.compile(r'"type"\s*:\s*' + re.escape(raw_type)).search(text, cursor)
             line = 1
@@ -182,12 +200,15 @@ class ArmParser:
             if not deployed(res, params, variables):
                 continue
             name = resolve(res.get("name", ""))
+            parent_name = full_names.get(id(parent)) if parent is not None else None
+            full = _full_name(rtype, name, parent_name)
+            full_names[id(res)] = full
             attrs = resolve({k: v for k, v in res.items() if k != "resources"})
             out.append(
                 Resource(
                     provider="azure",
                     type=rtype,
-                    name=str(name).rsplit("/", 1)[-1] if not isinstance(name, Expr) else name,
+                    name=full if isinstance(full, str) else str(full),
                     attributes=attrs,
                     file=path,
                     line=line,

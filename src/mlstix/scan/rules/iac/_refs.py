@@ -43,7 +43,7 @@ def literal_names(target: Resource) -> set[str]:
         if isinstance(v, str) and not v.startswith(("${", "{", "[")) and len(v) >= 3:
             out.add(v)
     if target.dialect == "arm" and isinstance(target.name, str):
-        out.add(target.name)
+        out.add(target.name.rsplit("/", 1)[-1])  # ARM names are paths: ws/endpoint/blue
     return out
 
 
@@ -99,7 +99,7 @@ def refers_to(value: Any, target: Resource) -> bool:
         if target.key is not None:
             key = str(target.key) if isinstance(target.key, int) else json.dumps(target.key)
     else:
-        ref, before = target.name, _DASH
+        ref, before = target.name.rsplit("/", 1)[-1], _DASH  # the last segment of an ARM path
     names = literal_names(target)
     for text in iter_strings(value):
         if isinstance(text, Expr) or "${" in text:

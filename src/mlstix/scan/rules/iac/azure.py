@@ -132,7 +132,7 @@ def _workspace_name(
             m = _WS_IN_ID.search(text)
             if m:
                 return m.group(1).lower(), None
-    name = dep.attributes.get("name")
+    name = dep.name  # ARM: the full name path, also for a child declared inside its parent
     if dep.dialect == "arm" and isinstance(name, str) and not is_unknown(name):
         parts = name.split("/")
         if len(parts) == 3:
