@@ -103,8 +103,11 @@ def test_readers_page_like_the_store(store: Store, db_url: str, limit: int) -> N
 
 
 def test_the_version_moves_with_every_write_of_objects(store: Store, db_url: str) -> None:
+    """SQLite's version (``data_version``) moves with every commit; PostgreSQL's (the
+    collection's ``last_added``) with every write of objects to that collection."""
     reader = reader_for(db_url)
     assert reader is not None
+    sqlite = db_url.startswith("sqlite")
 
     async def page_version() -> int | None:
         page = await reader.page(FINDINGS, Filters(), 5, None, _MAX)
@@ -114,18 +117,20 @@ def test_the_version_moves_with_every_write_of_objects(store: Store, db_url: str
     async def check() -> None:
         try:
             seen = [await reader.version(FINDINGS)]
-            assert await page_version() == seen[0]  # read with the page, in the same statement
+            assert await page_version() == seen[0]
             valid, _ = validate_all([indicator(100)], full=False)
             store.add_objects(FINDINGS, valid, [], "t")
             seen.append(await reader.version(FINDINGS))
-            store.add_objects(FINDINGS, valid, [], "t")  # already stored: nothing changes
-            assert await reader.version(FINDINGS) == seen[-1]
+            store.add_objects(FINDINGS, valid, [], "t")  # already stored: no object changes
+            if not sqlite:  # (SQLite: the status resource is a commit too)
+                assert await reader.version(FINDINGS) == seen[-1]
             store.delete_object(FINDINGS, indicator(100)["id"], Filters())
             seen.append(await reader.version(FINDINGS))
             assert await page_version() == seen[-1]
             assert None not in seen and len(set(seen)) == 3, seen
-            store.add_objects(KB_COLLECTION_ID, valid, [], "t")  # another collection's write
-            assert await reader.version(FINDINGS) == seen[-1]
+            if not sqlite:  # per collection: a write to another one leaves this version alone
+                store.add_objects(KB_COLLECTION_ID, valid, [], "t")
+                assert await reader.version(FINDINGS) == seen[-1]
             empty = await reader.page(FINDINGS, Filters(types=("tool",)), 5, None, _MAX)
             assert empty is not None and empty.bodies == [] and empty.version is None
         finally:

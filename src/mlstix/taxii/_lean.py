@@ -3,19 +3,20 @@ they were stored as, straight from the database driver, on the event loop.
 
 Both readers run the query of :meth:`mlstix.taxii.store.Store.query` (the same WHERE clause,
 keyset on ``date_added``), take the bodies as bytes (never decoded to ``str`` and encoded again)
-and check each against its CRC-32. The same statement returns the version of the data the page
-was read from, for the page cache: the collection's ``last_added``, which every write of objects
-to it moves forward (adding and deleting, in the transaction that does it). A page is one round
-trip to the database, and a cached page is checked with one more (its version alone).
+and check each against its CRC-32. Each page comes with the version of the data it was read
+from, for the page cache, and a cached page is checked by reading that version alone:
 
 - :class:`SqliteReader`: one ``sqlite3`` connection, synchronous (a local file: a page takes
-  well under a millisecond).
-
-Both open their connections at the first read, in the process (and event loop) that serves.
+  well under a millisecond). The version is ``PRAGMA data_version`` (any commit by any other
+  connection changes it), read just before the page.
 - :class:`PostgresReader`: a few asynchronous ``psycopg`` connections (``psycopg_pool``), so a
-  slow database never stalls the event loop; statements are prepared on first use.
+  slow database never stalls the event loop; statements are prepared on first use. The version
+  is the collection's ``last_added``, which every write of objects to it moves forward (adding
+  and deleting, in the transaction that does it), read in the page's own statement: a page is
+  one round trip.
 
-A reader returns ``None`` when it cannot answer (a damaged row, a lost connection): the caller
+Both open their connections at the first read, in the process (and event loop) that serves. A
+reader returns ``None`` when it cannot answer (a damaged row, a lost connection): the caller
 then passes the request to the app, which answers or reports the error in its one place.
 """
 
@@ -158,14 +159,21 @@ class SqliteReader:
             self._conn = None
 
     async def version(self, cid: str) -> int | None:
-        rows = self._execute(_VERSION_SQL.format(mark="?"), [cid])
+        # Needs no read transaction: cheaper than reading the collection's row.
+        rows = self._execute("PRAGMA data_version", [])
         return int(rows[0][0]) if rows else None
 
     async def page(
         self, cid: str, flt: Filters, limit: int, after: int | None, max_bytes: int
     ) -> PageData | None:
+        version = await self.version(cid)  # before the page: newer rows never pass as older
         rows = self._execute(*_sql(cid, flt, limit, after, "?", "1"))
-        return None if rows is None else _assemble(rows, limit, max_bytes)
+        if rows is None or version is None:
+            return None
+        page = _assemble(rows, limit, max_bytes)
+        if page is None or not page.bodies:
+            return page
+        return page._replace(version=version)
 
 
 class PostgresReader:
