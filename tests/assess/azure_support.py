@@ -201,7 +201,8 @@ def _registry(name: str, *, locked: bool) -> dict[str, Any]:
             "adminUserEnabled": False,
             "publicNetworkAccess": "Disabled" if locked else "Enabled",
             "policies": {
-                "trustPolicy": {"type": "Notary", "status": "enabled" if locked else "disabled"}
+                # Docker Content Trust: retired by ACR (MLSTIX-AZ-ACR-002 flags it where on)
+                "trustPolicy": {"type": "Notary", "status": "disabled" if locked else "enabled"}
             },
         },
     }
