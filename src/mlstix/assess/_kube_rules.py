@@ -10,6 +10,11 @@
   them ``0.0.0.0/0``) or marked internal by its cloud's annotation is not counted. Names and
   labels: the Kubeflow manifests (kubeflow/manifests, ``apps/pipeline``, ``apps/centraldashboard``)
   and the notebook controller (a Service per Notebook, ``ownerReferences`` kind ``Notebook``).
+- ``kubeflow-notebook-privileged``: a ``kubeflow.org`` ``Notebook`` whose pod template
+  (``spec.template.spec``, a PodSpec; the controller runs it as a StatefulSet, which is skipped as
+  owned) runs a privileged container or shares the node's PID/IPC namespace, or publishes the
+  server on the node (``hostNetwork``, a container ``hostPort``), outside the cluster's Services,
+  NetworkPolicies and the Kubeflow gateway's authentication.
 """
 
 from __future__ import annotations
@@ -119,5 +124,56 @@ def _kubeflow_exposed(ctx: Context) -> Iterator[Hit]:
             )
 
 
+def _notebook_pod(nb: Resource) -> tuple[list[str], list[str]]:
+    """What a Kubeflow ``Notebook``'s pod template (``spec.template.spec``, a PodSpec) grants:
+    (reasons it runs privileged, reasons the server is published on the node)."""
+    spec = ((nb.attributes.get("spec") or {}).get("template") or {}).get("spec") or {}
+    if not isinstance(spec, Mapping):
+        return [], []
+    privileged: list[str] = []
+    exposed: list[str] = []
+    for key in ("hostPID", "hostIPC"):
+        if spec.get(key) is True:
+            privileged.append(f"{key} is true (it shares the node's {key[4:]} namespace)")
+    if spec.get("hostNetwork") is True:
+        exposed.append("hostNetwork is true: the notebook server listens on the node's addresses")
+    for field in ("initContainers", "containers"):
+        for c in spec.get(field) or []:
+            if not isinstance(c, Mapping):
+                continue
+            name = c.get("name") or "?"
+            sc = c.get("securityContext") or {}
+            if isinstance(sc, Mapping) and sc.get("privileged") is True:
+                privileged.append(f"container {name}: securityContext.privileged is true")
+            for port in c.get("ports") or []:
+                if isinstance(port, Mapping) and port.get("hostPort"):
+                    exposed.append(
+                        f"container {name}: port {port.get('containerPort')} is published on "
+                        f"the node as hostPort {port['hostPort']}"
+                    )
+    return privileged, exposed
+
+
+def _notebook_privileged(ctx: Context) -> Iterator[Hit]:
+    for nb in ctx.of_type("kubernetes", "Notebook"):
+        if not str(nb.attributes.get("apiVersion", "")).startswith("kubeflow.org/"):
+            continue
+        privileged, exposed = _notebook_pod(nb)
+        if privileged or exposed:
+            reasons = privileged + exposed
+            yield Hit(
+                nb,
+                "the notebook server (Jupyter: it runs any code its users type) "
+                + "; ".join(reasons),
+                {
+                    "attribute": "spec.template.spec",
+                    "value": "; ".join(reasons),
+                    "privileged": privileged,
+                    "node_exposure": exposed,
+                },
+            )
+
+
 def register(registry: RuleRegistry) -> None:
     registry.logic_function("kubeflow-exposed")(_kubeflow_exposed)
+    registry.logic_function("kubeflow-notebook-privileged")(_notebook_privileged)

@@ -58,6 +58,7 @@ KINDS: tuple[tuple[str, str, str, bool, bool], ...] = (
     ("ray.io/v1", "rayclusters", "RayCluster", True, True),
     ("ray.io/v1", "rayservices", "RayService", True, True),
     ("security.istio.io/v1beta1", "authorizationpolicies", "AuthorizationPolicy", True, True),
+    ("kubeflow.org/v1", "notebooks", "Notebook", True, True),
 )
 # a RayService's RayCluster, a Deployment's ReplicaSet and Pods, a KServe Deployment: the owner
 # is judged

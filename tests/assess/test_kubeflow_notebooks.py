@@ -1,0 +1,153 @@
+"""Kubeflow ``Notebook`` custom resources (kubeflow.org/v1), read by ``mlstix assess kubernetes``
+with the real ``kubernetes`` client from a replayed API server: MLSTIX-K8S-KF-002 judges the pod
+template the notebook controller runs (its StatefulSet is owned, so skipped)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from mlstix.cli.main import cli
+
+pytest.importorskip("kubernetes", reason="kubernetes (assess extra) is not installed")
+
+from tests.assess.kube_support import kubeconfig, replay_server
+
+
+def _notebook(ns: str, name: str, pod: dict[str, Any]) -> dict[str, Any]:
+    # the shape of the notebook controller's README and the Kubeflow spawner's output
+    container = {
+        "name": name,
+        "image": "ghcr.io/kubeflow/kubeflow/notebook-servers/jupyter-scipy:v1.10.0",
+        "ports": [{"name": "notebook-port", "containerPort": 8888, "protocol": "TCP"}],
+        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}},
+    }
+    spec = {"serviceAccountName": "default-editor", "containers": [container], **pod}
+    if "container" in pod:
+        container.update(spec.pop("container"))
+    return {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "Notebook",
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+        "spec": {"template": {"spec": spec}},
+        "status": {"readyReplicas": 1},
+    }
+
+
+def _owned_statefulset(ns: str, name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "ownerReferences": [
+                {
+                    "apiVersion": "kubeflow.org/v1",
+                    "kind": "Notebook",
+                    "name": name,
+                    "uid": "6f1c",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "selector": {"matchLabels": {"statefulset": name}},
+            "template": {
+                "metadata": {"labels": {"statefulset": name}},
+                "spec": {
+                    "containers": [
+                        {"name": name, "image": "x", "securityContext": {"privileged": True}}
+                    ]
+                },
+            },
+        },
+    }
+
+
+def _assess(tmp_path: Path, objects: list[dict[str, Any]]) -> tuple[int, Any, str]:
+    out = tmp_path / "live.json"
+    with replay_server(objects) as (url, replay):
+        config = kubeconfig(tmp_path / "kubeconfig", url)
+        result = CliRunner().invoke(
+            cli,
+            [
+                "assess",
+                "kubernetes",
+                "--kubeconfig",
+                str(config),
+                "--format",
+                "json",
+                "-o",
+                str(out),
+            ],
+        )
+    assert all(method == "GET" for method, _ in replay.requests)
+    live = json.loads(out.read_text()) if out.exists() else None
+    return result.exit_code, live, result.output
+
+
+def test_privileged_or_node_published_notebooks_fire_hardened_ones_stay_quiet(
+    tmp_path: Path,
+) -> None:
+    objects = [
+        _notebook("team-a", "gpu-debug", {"container": {"securityContext": {"privileged": True}}}),
+        _notebook(
+            "team-a",
+            "on-the-node",
+            {
+                "hostNetwork": True,
+                "container": {
+                    "ports": [{"containerPort": 8888, "hostPort": 8888, "protocol": "TCP"}]
+                },
+            },
+        ),
+        _notebook(
+            "team-b",
+            "hardened",
+            {
+                "container": {
+                    "securityContext": {
+                        "privileged": False,
+                        "allowPrivilegeEscalation": False,
+                        "runAsNonRoot": True,
+                    }
+                }
+            },
+        ),
+        _owned_statefulset("team-b", "hardened"),  # the controller's: judged through its owner
+    ]
+    code, live, output = _assess(tmp_path, objects)
+    assert code == 1, output
+    kf = {f["location"]["path"]: f for f in live["findings"] if f["rule_id"] == "MLSTIX-K8S-KF-002"}
+    base = "k8s://replay/apis/kubeflow.org/v1/namespaces/team-a/notebooks"
+    assert set(kf) == {f"{base}/gpu-debug", f"{base}/on-the-node"}
+    debug = kf[f"{base}/gpu-debug"]
+    assert debug["evidence"]["privileged"] == [
+        "container gpu-debug: securityContext.privileged is true"
+    ]
+    assert debug["location"]["resource"] == "Notebook/team-a/gpu-debug"
+    node = kf[f"{base}/on-the-node"]["evidence"]["node_exposure"]
+    assert node == [
+        "hostNetwork is true: the notebook server listens on the node's addresses",
+        "container on-the-node: port 8888 is published on the node as hostPort 8888",
+    ]
+    assert not any("hardened" in f["location"]["path"] for f in live["findings"])
+    assert any("/notebooks/" in s["path"] for s in live["scanned"])
+
+
+def test_cluster_without_kubeflow_notes_the_missing_crd(tmp_path: Path) -> None:
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"type": "ClusterIP", "selector": {"app": "web"}, "ports": [{"port": 80}]},
+    }
+    code, live, output = _assess(tmp_path, [svc])
+    assert code == 0, output
+    assert "notebooks.kubeflow.org (kubeflow.org/v1) is not served by the cluster" in output
+    assert live["errors"] == []
