@@ -557,3 +557,53 @@ def test_guardduty_s3_protection_where_model_buckets_live(kb: KnowledgeBase) -> 
     assert "MLSTIX-AWS-GD-002" in found
     found = _findings("aws", kb, bucket, _detector("eu-west-1", Features=on, DataSources=legacy))
     assert "MLSTIX-AWS-GD-002" not in found  # the feature is what GuardDuty uses today
+
+
+def _model(name: str, region: str = "us-east-1") -> Any:
+    # DescribeModel of a model without EnableNetworkIsolation nor VpcConfig
+    arn = f"arn:aws:sagemaker:{region}:{ACCOUNT}:model/{name}"
+    attrs = {"ModelName": name, "ModelArn": arn, "PrimaryContainer": {"Image": "i"}}
+    return live_resource(
+        provider="aws",
+        type="AWS::SageMaker::Model",
+        name=name,
+        ident=arn,
+        attributes=attrs,
+        language="cloudformation",
+        account=ACCOUNT,
+        region=region,
+    )
+
+
+SERVERLESS = {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+
+
+def test_models_served_only_serverless_are_excused_by_region(kb: KnowledgeBase) -> None:
+    """Serverless Inference supports neither network isolation nor a VPC (SM-005/006)."""
+    found = _findings(
+        "aws",
+        kb,
+        _model("sl-only"),
+        _model("both"),
+        _model("idle"),
+        _model("sl-only", region="eu-west-1"),  # same name in another region: not served there
+        _config(
+            "sl",
+            variant={"VariantName": "a", "ModelName": "sl-only", "ServerlessConfig": SERVERLESS},
+        ),
+        _config(
+            "sl-both",
+            variant={"VariantName": "a", "ModelName": "both", "ServerlessConfig": SERVERLESS},
+        ),
+        _config(
+            "instances",
+            variant={"VariantName": "a", "ModelName": "both", "InstanceType": "ml.m5.large"},
+        ),
+    )
+    judged = {
+        f"{SM}:model/both",
+        f"{SM}:model/idle",
+        f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:model/sl-only",
+    }
+    assert found["MLSTIX-AWS-SM-005"] == judged
+    assert found["MLSTIX-AWS-SM-006"] == judged
