@@ -595,8 +595,32 @@ def test_yaml_dates_are_text_as_the_clouds_read_them(tmp_path: Path) -> None:
         ),
         ("apiVersion: v1\nkind: List\nitems: x\n", "line 1: List: items is not a list"),
         ("apiVersion: [v1]\nkind: Pod\n", "line 1: apiVersion is not a string"),
+        # deeper fields the API server types and the rules read (found by mutating fixtures)
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: [a]}\n",
+            "line 1: Pod.metadata.labels is not a map of strings",
+        ),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: [p]}\n",
+            "line 1: Pod.metadata.name is not a string or number",
+        ),
+        (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n"
+            "    spec:\n      containers:\n      - name: c\n        env: [{name: [X]}]\n",
+            "line 1: Deployment.spec.template.spec.containers[0].env[0].name is not a string or",
+        ),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
+            "spec:\n  ports: [{port: {a: 1}}]\n",
+            "line 1: Service.spec.ports[0].port is not a string or number",
+        ),
+        (
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: n}\n"
+            "spec: {podSelector: {matchLabels: true}}\n",
+            "line 1: NetworkPolicy.spec.podSelector.matchLabels is not a map of strings",
+        ),
     ],
-    ids=["metadata", "spec", "items", "apiVersion"],
+    ids=["metadata", "spec", "items", "apiVersion", "labels", "name", "env", "port", "selector"],
 )
 def test_kubernetes_objects_of_the_wrong_shape_are_errors(
     tmp_path: Path, text: str, said: str
@@ -606,9 +630,29 @@ def test_kubernetes_objects_of_the_wrong_shape_are_errors(
     (tmp_path / "bad.yaml").write_text(text)
     (tmp_path / "good.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n")
     found = collect([tmp_path])
-    assert [(e.path.rsplit("/", 1)[-1], e.message) for e in found.errors] == [
-        ("bad.yaml", f"cannot interpret k8s: {said}")
-    ]
+    assert [e.path.rsplit("/", 1)[-1] for e in found.errors] == ["bad.yaml"]
+    assert found.errors[0].message.startswith(f"cannot interpret k8s: {said}")
     assert [r.name for r in found.resources] == ["p"]
     registry = default_registry()
     evaluate(registry, list(registry), found.resources, None)  # no rule meets the bad object
+
+
+def test_an_ingress_backend_port_object_is_not_mistaken_for_a_bad_port(tmp_path: Path) -> None:
+    (tmp_path / "ingress.yaml").write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: i}\nspec:\n"
+        "  rules:\n  - http:\n      paths:\n      - path: /\n        pathType: Prefix\n"
+        "        backend: {service: {name: s, port: {number: 80}}}\n"
+    )
+    found = collect([tmp_path])
+    assert not found.errors and [r.name for r in found.resources] == ["i"]
+
+
+def test_a_template_interpolating_a_literal_evaluates(tmp_path: Path) -> None:
+    """The parser folds `${true}` in a heredoc to the bool True, which the template evaluator
+    took for an expression node: AttributeError, a traceback (found by test_hostile's fuzzer)."""
+    (tmp_path / "main.tf").write_text(
+        'resource "aws_s3_bucket" "b" {\n  bucket = <<-EOT\n  on-${true}-${1}\n  EOT\n}\n'
+    )
+    found = collect([tmp_path])
+    assert not found.errors
+    assert [r.attributes["bucket"] for r in found.resources] == ["on-true-1\n"]

@@ -127,7 +127,8 @@ class Evaluator:
             if isinstance(part, str):
                 out.append(part)
                 continue
-            value = self.node(part, roots)
+            # a literal the parser folded (`${true}` in a heredoc is the bool True), or a node
+            value = self.node(part, roots) if isinstance(part, Node) else part
             if isinstance(value, Expr):
                 known = False
                 out.append(str(value))

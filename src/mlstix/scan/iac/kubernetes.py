@@ -48,6 +48,49 @@ def _check_shape(obj: dict[str, Any]) -> None:
     for field in ("metadata", "spec"):
         if field in obj and obj[field] is not None and not isinstance(obj[field], dict):
             raise ValueError(f"{_where(obj)}{obj['kind']}: {field} is not a mapping")
+    problem = _typed_fields(obj, obj["kind"], 0)
+    if problem:
+        raise ValueError(f"{_where(obj)}{problem}")
+
+
+# fields whose type the API server enforces on every kind, and the rules rely on
+_STRING_MAPS = frozenset({"labels", "annotations", "matchLabels", "nodeSelector"})
+_SCALARS_IN = {  # a list or a mapping under this key -> the fields its items hold as scalars
+    "metadata": ("name", "namespace"),
+    "containers": ("name", "image"),
+    "initContainers": ("name", "image"),
+    "env": ("name",),
+    "ports": ("name", "port", "targetPort", "containerPort"),
+}
+
+
+def _typed_fields(value: Any, path: str, depth: int, scalars: tuple[str, ...] = ()) -> str:
+    """The first field, anywhere in the object, of a type Kubernetes refuses: labels and the
+    like that are not string maps; names, images and ports that are lists or mappings."""
+    if depth > 64:
+        return ""
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = _typed_fields(item, f"{path}[{index}]", depth + 1, scalars)
+            if problem:
+                return problem
+        return ""
+    if not isinstance(value, dict):
+        return ""
+    for key, item in value.items():
+        where = f"{path}.{key}"
+        if key in scalars and isinstance(item, dict | list):
+            return f"{where} is not a string or number"
+        if key in _STRING_MAPS and item is not None:
+            if not isinstance(item, dict) or any(isinstance(v, dict | list) for v in item.values()):
+                return f"{where} is not a map of strings"
+            continue
+        if isinstance(item, dict | list):
+            inner = _SCALARS_IN.get(key, ()) if isinstance(key, str) else ()
+            problem = _typed_fields(item, where, depth + 1, inner)
+            if problem:
+                return problem
+    return ""
 
 
 class KubernetesParser:
