@@ -12,6 +12,7 @@ judged, and the evidence says which variants serve it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from mlstix.scan.iac._values import is_unknown
 from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac._policy import as_list
-from mlstix.scan.rules.iac._refs import refers_to
+from mlstix.scan.rules.iac._refs import iter_strings, refers_to
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
 from mlstix.scan.rules.iac.declarative import evaluate_condition
 from mlstix.scan.rules.iac.model import Condition
@@ -97,15 +98,35 @@ def _variants(ctx: Context, dialect: str, shape: _Shape) -> list[_Variant]:
     return out
 
 
-def _serves(v: _Variant, model: Resource, shape: _Shape) -> bool:
-    if v.config.scope != model.scope:
-        return False
-    if v.config.extra.get("region") != model.extra.get("region"):
-        return False  # live models: names are unique per region
-    literal = model.attributes.get(shape.name_attr)
-    if isinstance(literal, str) and not is_unknown(literal) and v.model == literal:
-        return True
-    return refers_to(v.model, model)
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _served(
+    variants: list[_Variant], models: list[Resource], shape: _Shape
+) -> dict[int, list[_Variant]]:
+    """id(model) → the variants that name it: by literal model name (in the same scope and, for
+    live models whose names are unique per region, the same region), or by a reference to it.
+    Indexed, so a large scan costs one pass over the variants."""
+    by_literal: dict[tuple[str, Any, str], list[Resource]] = {}
+    by_name: dict[tuple[str, str], list[Resource]] = {}
+    for m in models:
+        literal = m.attributes.get(shape.name_attr)
+        if isinstance(literal, str) and not is_unknown(literal):
+            by_literal.setdefault((m.scope, m.extra.get("region"), literal), []).append(m)
+        by_name.setdefault((m.scope, m.name), []).append(m)
+    out: dict[int, list[_Variant]] = {}
+    for v in variants:
+        scope, region = v.config.scope, v.config.extra.get("region")
+        found: dict[int, Resource] = {}
+        if isinstance(v.model, str) and not is_unknown(v.model):
+            found.update((id(m), m) for m in by_literal.get((scope, region, v.model), ()))
+        for token in {t for text in iter_strings(v.model) for t in _TOKEN.findall(text)}:
+            for m in by_name.get((scope, token), ()):
+                if m.extra.get("region") == region and refers_to(v.model, m):
+                    found[id(m)] = m
+        for key in found:
+            out.setdefault(key, []).append(v)
+    return out
 
 
 def _label(v: _Variant) -> str:
@@ -120,17 +141,15 @@ def _judge(kind: str) -> Logic:
             cond = _CHECKS[kind][dialect]
             variants = _variants(ctx, dialect, shape)
             models = ctx.of_type(dialect, shape.model)
+            served = _served(variants, models, shape)
+            placed = {id(v) for vs in served.values() for v in vs}
             # instance-backed variants whose model is none of the scan's: they may serve any
-            unplaced = [
-                v
-                for v in variants
-                if not v.serverless and not any(_serves(v, m, shape) for m in models)
-            ]
+            unplaced = [v for v in variants if not v.serverless and id(v) not in placed]
             for model in models:
                 failed = evaluate_condition(cond, model.attributes)
                 if failed is None:
                     continue
-                serving = [v for v in variants if _serves(v, model, shape)]
+                serving = served.get(id(model), [])
                 unknown = [
                     v
                     for v in unplaced
