@@ -139,9 +139,11 @@ class RealReaders:
             detail=reply,
         )
 
-    def pickle(self, data: bytes, *, stacked: bool = False) -> RealResult:
-        """``pickle.load`` once (or, ``stacked``, again and again to the end of the data)."""
-        return self.request("pickle", data, stacked=stacked)
+    def pickle(self, data: bytes, *, stacked: bool = False, findable: bool = False) -> RealResult:
+        """``pickle.load`` once (or, ``stacked``, again and again to the end of the data).
+        ``findable``: an import of a module the worker's environment does not hold fails, as
+        in a real process (otherwise every name resolves to a stand-in)."""
+        return self.request("pickle", data, stacked=stacked, findable=findable)
 
     def pickle_py(self, data: bytes, *, stacked: bool = False) -> RealResult:
         """``pickle._Unpickler`` (pure Python; joblib's unpickler is built on it)."""

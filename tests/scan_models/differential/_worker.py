@@ -16,6 +16,7 @@ import _compat_pickle
 import base64
 import contextlib
 import copyreg
+import importlib.machinery
 import io
 import json
 import pickle
@@ -26,6 +27,7 @@ from typing import Any
 
 EVENTS: list[dict[str, Any]] = []
 _MAX_EVENTS = 2000
+FINDABLE_ONLY = [False]  # find_class fails, as the real one does, on modules not found here
 
 
 def _record(origin: tuple[str, str], how: str, depth: int, args: Any = ()) -> None:
@@ -157,11 +159,38 @@ def _normalize(module: str, name: str) -> tuple[str, str]:
     return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
+def _findable(module: str) -> bool:
+    """Whether ``__import__(module)`` finds a module in this environment, looked up on the
+    import path without importing anything."""
+    path = None
+    parts = module.split(".")
+    for i in range(len(parts)):
+        name = ".".join(parts[: i + 1])
+        loaded = sys.modules.get(name)
+        if loaded is not None:
+            path = getattr(loaded, "__path__", None)
+        elif i == 0 and name in sys.builtin_module_names:
+            path = None
+        else:
+            try:
+                spec = importlib.machinery.PathFinder.find_spec(name, path)
+            except (ImportError, ValueError):
+                return False
+            if spec is None:
+                return False
+            path = spec.submodule_search_locations
+        if path is None and i < len(parts) - 1:
+            return False
+    return True
+
+
 class RecordingUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if not module:
             raise ValueError("Empty module name")  # __import__(''), before any import
         origin = _normalize(module, name)
+        if FINDABLE_ONLY[0] and not _findable(origin[0]):
+            raise ModuleNotFoundError(f"No module named {origin[0]!r}")
         _record(origin, "resolve", 0)
         if not name:
             raise AttributeError("module has no attribute ''")  # imported, then getattr fails
@@ -327,6 +356,7 @@ def decompress(kind: str, data: bytes) -> dict[str, Any]:
 def handle(request: dict[str, Any]) -> dict[str, Any]:
     data = base64.b64decode(request["data"])
     op = request["op"]
+    FINDABLE_ONLY[0] = bool(request.get("findable"))
     if op == "pickle":
         return read_pickle(data, bool(request.get("stacked")))
     if op == "numpy":

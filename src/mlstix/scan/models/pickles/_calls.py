@@ -57,18 +57,25 @@ _FUNCTIONS = frozenset(
 class Calls(State):
     """Import and call handling, mixed into the machine."""
 
-    def import_(self, module: str, name: str, opcode: str, pos: int) -> Global:
+    def import_(
+        self, module: str, name: str, opcode: str, pos: int, confused: bool = False
+    ) -> Global:
         """``find_class(module, name)``: ``__import__('')`` fails before importing anything;
-        an empty name fails after the module is imported."""
+        an empty name fails after the module is imported. ``confused``: a name the plain view
+        of a joblib file builds from the outer memo (:meth:`State.enter_nested`); names that
+        are no dotted identifiers are too, in that view's array bytes."""
         if not module:
             raise Malformed("Empty module name", pos)
+        if pos >= self.plain_from and not confused:
+            confused = not _importable(module, name)
         g = Global(*normalize(module, name))
         st = self.result.imports.get(g.qualname)
         if st is None:
             st = ImportStat(self.policy.verdict(g.module, g.name), opcode, pos,
-                            self.result.segments)  # fmt: skip
+                            self.result.segments, confused=confused)  # fmt: skip
             st.resolver = g.qualname == _GETATTR
             self.result.imports[g.qualname] = st
+        st.confused &= confused
         st.count += 1
         self.imports_seen += 1
         if not name:
@@ -222,10 +229,24 @@ class Calls(State):
                         "True) (a companion file outside the model's folder)"
                     )
             elif cls.qualname in WRAPPERS and self.joblib:
-                self.result.joblib_arrays.append(r.tell())
-                self.arrays.read_array(obj, obj.func == cls, state, r, pos, self.nested)
+                start = r.tell()
+                self.result.joblib_arrays.append(start)
+
+                def nested() -> None:  # an object array: where its pickle starts and ends
+                    self.nested()
+                    self.result.joblib_nested[start] = r.tell()
+
+                self.arrays.read_array(obj, obj.func == cls, state, r, pos, nested)
         elif isinstance(obj.func, Call):
             self._invoke_result(obj.func, state)
+
+
+def _importable(module: str, name: str) -> bool:
+    """Whether ``find_class`` could find ``module.name`` anywhere: dotted identifiers only
+    (``__import__`` of anything else finds no module, ``getattr`` no attribute)."""
+    return all(p.isidentifier() for p in module.split(".")) and all(
+        p.isidentifier() for p in name.split(".")
+    )
 
 
 def instance_class(value: Any) -> Global | None:

@@ -27,6 +27,7 @@ from mlstix.scan.models.pickles.result import PickleResult
 __all__ = ["MAX_OPS", "State"]
 
 MAX_OPS = 50_000_000  # opcodes interpreted per pickle before the stream is called malformed
+_NEVER = 1 << 62
 _WIDTH = {"long1": 1, "long4": 4, **{k: w for k, (w, _) in _SIZED.items()}}
 
 
@@ -52,6 +53,37 @@ class State:
         self.memo: dict[int, Any] = {}
         self.imports_seen = 0
         self.frame_end = -1  # end offset of the current FRAME
+        # the plain-pickle view of a joblib file (see :meth:`read_as_plain_view`)
+        self.plain_from = _NEVER
+        self.nested_at: dict[int, int] = {}
+        self.confused_until = -1
+        self.outer: list[Any] = []
+        self.outer_ids: set[int] = set()
+
+    def read_as_plain_view(self, since: int, nested_at: dict[int, int]) -> None:
+        """This machine reads a joblib file as ``pickle.load`` does: from ``since`` (where
+        ``joblib.load`` read its first array) on, it reads array bytes as opcodes.
+        ``nested_at``: where joblib read an object array's nested pickle (start -> end)."""
+        self.plain_from, self.nested_at = since, nested_at
+
+    def enter_nested(self, end: int) -> None:
+        """The plain view reaches an object array's nested pickle at its start. It reads it
+        against the outer memo (joblib reads it with a fresh one): a memo index the nested
+        pickle means for its own value fetches what the outer pickle stored there. Names
+        built from those values up to ``end`` are *confused* (:meth:`from_outer`)."""
+        self.confused_until = end
+        for index, value in self.memo.items():
+            if type(value) is str:
+                self.memo[index] = _Outer(value)
+        self.outer = list(self.memo.values())  # kept alive: their ids stay theirs
+        self.outer_ids = {id(v) for v in self.outer}
+
+    def from_outer(self, value: Any, pos: int) -> bool:
+        """Whether ``value``, used at ``pos`` inside a nested pickle the plain view reads, is
+        what the outer pickle stored in the memo (see :meth:`enter_nested`)."""
+        if pos >= self.confused_until:
+            return False
+        return type(value) is _Outer or (not isinstance(value, str) and id(value) in self.outer_ids)
 
     def straddles(self, start: int, end: int, data: bytes | None = None) -> None:
         """A read that crosses the end of its FRAME: CPython reading a file without ``peek``
@@ -106,6 +138,10 @@ class State:
         import really is): an error for the file, and the analysis goes on."""
         if self.result.malformed is None:
             self.result.malformed = (f"cannot follow the stream: {reason}", pos)
+
+
+class _Outer(str):
+    """A string the outer pickle memoized, as the plain view's nested reading fetches it."""
 
 
 def _read_bounds(start: int, data: bytes | None) -> tuple[int, ...]:

@@ -117,7 +117,8 @@ def analyze_pickle_stream(
         else:
             fp.seek(here)
         plain = PickleResult()
-        _run(r, policy, plain, stacked=stacked, joblib=False)
+        since = result.joblib_arrays[0]
+        _run(r, policy, plain, stacked=stacked, joblib=False, plain=(since, result.joblib_nested))
         result.merge_plain(plain, result.joblib_arrays[0])
     return result
 
@@ -133,14 +134,23 @@ def _is_opcode(r: Reader, here: int, at: int) -> bool:
 
 
 def _run(
-    r: Reader, policy: ImportPolicy, result: PickleResult, *, stacked: bool, joblib: bool
+    r: Reader,
+    policy: ImportPolicy,
+    result: PickleResult,
+    *,
+    stacked: bool,
+    joblib: bool,
+    plain: tuple[int, dict[int, int]] | None = None,
 ) -> None:
     """Every pickle from the reader's position on (one unless ``stacked``), into ``result``.
     ``joblib``: read arrays after joblib's wrapper BUILDs (``joblib.load``); the nested pickle
-    of an object array is read by a plain unpickler, as joblib reads it."""
+    of an object array is read by a plain unpickler, as joblib reads it. ``plain``: the
+    plain-pickle view of a joblib file (:meth:`Machine.read_as_plain_view`)."""
 
     def one(view: bool) -> Any:
         machine = Machine(policy, result, nested, joblib=view)
+        if plain is not None:
+            machine.read_as_plain_view(*plain)
         try:
             return machine.run(r)
         except (Malformed, struct.error, UnicodeDecodeError, OverflowError, ValueError) as exc:

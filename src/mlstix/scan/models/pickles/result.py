@@ -28,6 +28,7 @@ class ImportStat:
     command: bool = False  # invoked with a shell-command- or code-like string argument
     resolver: bool = False  # builtins.getattr: harmless while it only resolves names
     misused: bool = False  # ... and used otherwise
+    confused: bool = False  # plain view of a joblib file: a name that may not exist (merge_plain)
 
     def rule(self) -> str | None:
         """The rule this import breaks, if any."""
@@ -55,6 +56,7 @@ class PickleResult:
     torch_legacy: bool = False
     frame_straddle: bool = False  # loaders read this stream differently (see Machine.straddles)
     joblib_arrays: list[int] = field(default_factory=list)  # where joblib.load read arrays
+    joblib_nested: dict[int, int] = field(default_factory=dict)  # object arrays: start -> end
     # torch legacy: the object pickle's persistent ids, the storage keys, where data starts
     persistent_ids: list[Any] = field(default_factory=list)
     legacy_keys: Any = None
@@ -63,23 +65,25 @@ class PickleResult:
     def merge_plain(self, other: PickleResult, since: int) -> None:
         """Add what the plain-pickle view of a joblib file found (``pickle.load``,
         ``torch.load``, ``pandas.read_pickle`` read joblib's array bytes from ``since`` on as
-        opcodes). Up to ``since`` both views read the same. After it, on a file joblib wrote,
-        the plain view reads array bytes or an object array's nested pickle against the outer
-        memo: names made of whatever the memo holds, which the real loader fails to import.
-        So from there only what runs for certain counts: known-dangerous names and calls with
-        a shell-command- or code-like argument; every use of a name imported before adds to
-        it (calling what the stream imported earlier)."""
+        opcodes). Up to ``since`` both views read the same; after it, every import and call of
+        the plain view counts as in any pickle, but for names it may not be able to import at
+        all (``ImportStat.confused``): a name that is no dotted identifier, or one built in an
+        object array's nested pickle from what the outer pickle memoized (the plain view reads
+        that pickle against the outer memo: on a file joblib wrote, names made of whatever the
+        memo holds, which the real loader fails to import). Of those only what runs for
+        certain counts: known-dangerous names and calls with a shell-command- or code-like
+        argument."""
         for qualname, st in other.imports.items():
             mine = self.imports.get(qualname)
             if mine is None:
-                if st.pos < since or st.verdict == "dangerous" or st.command:
+                if not st.confused or st.verdict == "dangerous" or st.command:
                     self.imports[qualname] = st
                 continue
             mine.called |= st.called
             mine.command |= st.command
             mine.misused |= st.misused
             mine.args = mine.args or st.args
-        self.dynamic += [d for d in other.dynamic if d[1] < since and d not in self.dynamic]
+        self.dynamic += [d for d in other.dynamic if d not in self.dynamic]
         self.extensions += [
             e for e in other.extensions if e[1] < since and e not in self.extensions
         ]

@@ -27,7 +27,15 @@ from mlstix.scan.models.pickles._joblib import dtype_size
 from mlstix.scan.models.pickles._pyview import REFUSED, python_view
 from mlstix.scan.models.pickles._stack_ops import StackOps
 from mlstix.scan.models.pickles._state import MAX_OPS
-from mlstix.scan.models.pickles.opcodes import OPS, BufReader, Call, Malformed, Reader, read_arg
+from mlstix.scan.models.pickles.opcodes import (
+    OPS,
+    BufReader,
+    Call,
+    Global,
+    Malformed,
+    Reader,
+    read_arg,
+)
 from mlstix.scan.models.pickles.result import short
 
 __all__ = ["Machine", "dtype_size"]
@@ -109,10 +117,14 @@ class Machine(Calls, StackOps):
         elif name == "STACK_GLOBAL":
             gname = self.pop(pos)
             module = self.pop(pos)
+            outer = self.from_outer(module, pos) or self.from_outer(gname, pos)
             if isinstance(module, str) and isinstance(gname, str):
-                s.append(self.import_(module, gname, name, pos))
-            elif val.concrete(module) and val.concrete(gname):
+                s.append(self.import_(module, gname, name, pos, outer))
+            elif not (self._str_like(module) and self._str_like(gname)):
                 raise Malformed("STACK_GLOBAL requires str", pos)
+            elif outer:  # the plain view's reading of a nested pickle: no name it would import
+                self.soft("an import name computed at load time", pos)
+                s.append(Call("dynamic-import", (module, gname)))
             else:
                 text = f"{short(module)} . {short(gname)}"
                 self.result.dynamic.append((text, pos))
@@ -152,6 +164,8 @@ class Machine(Calls, StackOps):
         elif name == "BUILD":
             state = self.pop(pos)
             self.build(self.top(pos), state, pos, r)
+            if self.nested_at and r.tell() in self.nested_at:
+                self.enter_nested(self.nested_at[r.tell()])
         elif name in ("PERSID", "BINPERSID"):
             pid = arg if name == "PERSID" else self.pop(pos)
             res, ids = self.result, self.result.persistent_ids
@@ -162,3 +176,10 @@ class Machine(Calls, StackOps):
         else:
             self.simple(name, arg, pos)
         return False
+
+    def _str_like(self, value: Any) -> bool:
+        """Whether ``value`` may be a ``str`` for STACK_GLOBAL: a string, or a symbolic value
+        other than an allowlisted name (those are classes and functions, never strings)."""
+        if isinstance(value, Global):
+            return self.policy.verdict(value.module, value.name) != "allowed"
+        return isinstance(value, str) or not val.concrete(value)

@@ -1,0 +1,110 @@
+"""Class 3 of issue 10 (joblib): the plain-pickle view of a joblib file judges what
+``pickle.load`` (``torch.load``, ``pandas.read_pickle``) would import and call there.
+
+From joblib's first array on, the plain unpickler reads array bytes as opcodes. Whatever it
+imports and calls there counts as in any pickle (a non-allowlisted callable it invokes is
+high), except names it cannot import at all: names that are no dotted identifiers, and names
+an object array's nested pickle builds from what the outer pickle memoized (read against the
+outer memo, a real dump makes names of whatever the memo holds). Each test runs CPython's
+unpickler in the sandboxed worker of :mod:`tests.scan_models.differential`, with ``findable``:
+an import of a module this environment does not hold fails there as in a real process.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlstix.scan.models.pickles.allowlist import ImportPolicy
+from mlstix.scan.models.pickles.analyze import analyze_pickle_stream
+
+from . import builders as b
+from .conftest import Scan, imports
+from .differential import RealReaders, mlstix_levels
+from .test_class3_joblib_arrays import _dtype, _joblib, _state
+
+pytest.importorskip("joblib", reason="the real joblib reader is needed")
+
+REAL = Path(__file__).with_name("real") / "pickling"
+_GADGET = ("string", "capwords")  # exists everywhere, allowlisted nowhere, not a denied name
+
+
+@pytest.fixture(scope="module")
+def real() -> Iterator[RealReaders]:
+    with RealReaders() as readers:
+        yield readers
+
+
+def _float_array(array: bytes, prefix: bytes = b"") -> bytes:
+    """A joblib dump of one float64 array whose bytes are ``array`` (padded with NONE to a
+    whole number of items); ``prefix``: opcodes before the wrapper (the outer pickle)."""
+    array += b"N" * (-len(array) % 8)
+    data = _joblib(_dtype("f8", _state("<", -1, 0)), len(array) // 8, array, align=None)
+    return data[:2] + prefix + data[2:]
+
+
+_INLINE = b.global_op(*_GADGET) + b"(" + b"Vhello world\n" + b"tR0"
+# the module and name memoized by the outer pickle (BINPUT 0, 1), fetched in the array bytes
+_MEMO_PREFIX = b.unicode_op(_GADGET[0]) + b"q\x000" + b.unicode_op(_GADGET[1]) + b"q\x010"
+_FROM_MEMO = b"h\x00h\x01\x93" + b"(" + b"Vhello\n" + b"tR0"
+
+
+@pytest.mark.parametrize(
+    ("array", "prefix"),
+    [(_INLINE, b""), (_FROM_MEMO, _MEMO_PREFIX)],
+    ids=["inline-global", "stack-global-from-the-outer-memo"],
+)
+def test_an_unknown_gadget_in_array_bytes_is_high(
+    real: RealReaders, array: bytes, prefix: bytes
+) -> None:
+    """joblib.load skips the bytes as floats; pickle.load imports and calls the gadget."""
+    data = _float_array(array, prefix)
+    as_joblib = real.joblib(data)
+    qualname = ".".join(_GADGET)
+    assert as_joblib.ok and qualname not in as_joblib.resolved
+    as_pickle = real.pickle(data, findable=True)
+    assert as_pickle.ok and qualname in as_pickle.invoked
+    levels = mlstix_levels(analyze_pickle_stream(io.BytesIO(data), ImportPolicy()))
+    assert levels.get(qualname, 0) >= 3
+
+
+def test_the_gadget_is_reported_by_the_scan(tmp_path: Path, scan: Scan) -> None:
+    (tmp_path / "model.joblib").write_bytes(_float_array(_INLINE))
+    assert imports(scan(tmp_path), "models/pickle-unallowed-call") == {"string.capwords"}
+
+
+def test_a_name_no_module_can_have_is_no_finding(real: RealReaders) -> None:
+    """Array bytes that read as an import of ``no such.mod`` (no dotted identifier): the real
+    loader stops there, nothing is imported or called."""
+    data = _float_array(b.global_op("no such", "mod x") + b")R0")
+    as_pickle = real.pickle(data, findable=True)
+    assert not as_pickle.ok and "No module named 'no such'" in str(as_pickle.error)
+    assert mlstix_levels(analyze_pickle_stream(io.BytesIO(data), ImportPolicy())) == {}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "joblib_raw.joblib",
+        "joblib_structured_O_fields.joblib",
+        "joblib_structured_O_fields_proto0.joblib",
+        "sklearn_logreg.joblib",
+        "sklearn_grid_search.joblib",
+    ],
+)
+def test_real_joblib_dumps_read_as_plain_pickles_agree(real: RealReaders, name: str) -> None:
+    """What pickle.load imports and invokes in a real dump (the object arrays' nested pickles
+    read against the outer memo included) is allowlisted, and mlstix reports nothing."""
+    data = (REAL / name).read_bytes()
+    policy = ImportPolicy()
+    as_pickle = real.pickle(data, findable=True)
+    unallowed = {
+        e.qualname
+        for e in as_pickle.events
+        if e.module != "<persistent>" and policy.verdict(e.module, e.name) != "allowed"
+    }
+    assert unallowed == set()
+    assert mlstix_levels(analyze_pickle_stream(io.BytesIO(data), policy)) == {}
