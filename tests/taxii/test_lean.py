@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -19,6 +20,13 @@ from mlstix.taxii.store import CollectionInfo, Filters, Store, VersionFilter
 from mlstix.taxii.validate import validate_all
 
 _MAX = 10 * 1024 * 1024
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run`` on a thread of its own: a session fixture elsewhere in this worker (the
+    explorer's sync Playwright) may hold an event loop running on the main thread."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture
@@ -99,7 +107,7 @@ def test_readers_page_like_the_store(store: Store, db_url: str, limit: int) -> N
         finally:
             await reader.aclose()
 
-    asyncio.run(check())
+    _run(check())
 
 
 def test_the_version_moves_with_every_write_of_objects(store: Store, db_url: str) -> None:
@@ -136,7 +144,7 @@ def test_the_version_moves_with_every_write_of_objects(store: Store, db_url: str
         finally:
             await reader.aclose()
 
-    asyncio.run(check())
+    _run(check())
 
 
 def test_a_reader_that_cannot_answer_says_so(store: Store, db_url: str) -> None:
@@ -150,4 +158,4 @@ def test_a_reader_that_cannot_answer_says_so(store: Store, db_url: str) -> None:
         assert await reader.version(FINDINGS) is None
         assert await reader.page(FINDINGS, Filters(), 10, None, _MAX) is None
 
-    asyncio.run(check())
+    _run(check())
