@@ -36,6 +36,8 @@ __all__ = ["Calls", "instance_class"]
 
 _GETATTR = "builtins.getattr"
 _ITERABLE = (list, str, bytes, bytearray, dict, set, frozenset)
+_WALK_BUDGET = 1 << 22  # values visited per pickle looking into what calls run
+_WALKED = (Global, Call, tuple, list, dict, set, frozenset)
 # functions, not classes: NEWOBJ (cls.__new__(cls, ...)) on them fails in every unpickler
 _FUNCTIONS = frozenset(
     [
@@ -116,6 +118,7 @@ class Calls(State):
         if cls is None or self.policy.verdict(cls.module, cls.name) != "allowed":
             return None  # getattr on anything else stays a dangerous call
         g = Global(cls.module, f"{cls.name}.<instance>.{attr}")
+        self.bound[id(g)] = (g, target)  # od.get('k') returns what od holds
         if g.qualname not in self.result.imports:
             verdict = self.policy.method_verdict(cls.module, cls.name, attr)
             st = ImportStat(verdict, "getattr", pos, self.result.segments)
@@ -167,16 +170,48 @@ class Calls(State):
                 self.mark(target, called)
             elif isinstance(target, Call) and target is not func:
                 self._invoke_result(target, called)
-        found: list[Global] = []
-        _globals(func, found, 0)
-        risky = False
-        for g in found:
-            st = self.result.imports.get(g.qualname)
-            if st is not None and (st.verdict != "allowed" or st.resolver):
-                self.mark(g, args)
-                risky = True
+        risky = self._risky_inside(func)
+        for g in risky:
+            self.mark(g, args)
         if risky and len(self.result.chains) < 20:
             self.result.chains.append(short(Call(func, args)))
+
+    def _risky_inside(self, value: Any) -> list[Global]:
+        """The non-allowlisted imports (and getattr) reachable from ``value``, any of which
+        may be what calling it runs: a call's function and arguments, the items of every
+        container, those SETITEM(S), APPEND(S) and ADDITEMS put into objects the stream built,
+        the instance a bound method belongs to, a partial's set state. Each value is visited
+        once; a walk longer than the budget is an error for the file (not a quiet stop)."""
+        found: list[Global] = []
+        seen: set[int] = set()
+        todo = [value]
+        imports, held, bound, partials = self.result.imports, self.held, self.bound, self.partials
+        while todo:
+            v = todo.pop()
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            self.walked += 1
+            if self.walked > _WALK_BUDGET:
+                self.soft("values too large to follow into what a call runs", 0)
+                break
+            if isinstance(v, Global):
+                st = imports.get(v.qualname)
+                if st is not None and (st.verdict != "allowed" or st.resolver):
+                    found.append(v)
+                if id(v) in bound:
+                    todo.append(bound[id(v)][1])
+            elif isinstance(v, Call):
+                todo += (v.func, v.args)
+                if id(v) in partials:
+                    todo += partials[id(v)][1:]
+            elif isinstance(v, dict):
+                todo += [x for x in (*v, *v.values()) if isinstance(x, _WALKED)]
+            elif isinstance(v, tuple | list | set | frozenset):
+                todo += [x for x in v if isinstance(x, _WALKED)]
+            if id(v) in held:
+                todo += [x for x in held[id(v)][1] if isinstance(x, _WALKED)]
+        return found
 
     def check_call(self, func: Any, args: Any, opcode: str, pos: int) -> None:
         """What CPython checks before it calls: a callable (a class for NEWOBJ), and an
@@ -259,20 +294,3 @@ def instance_class(value: Any) -> Global | None:
         first = value.args[0]
         return first if isinstance(first, Global) else None
     return func
-
-
-def _globals(value: Any, out: list[Global], depth: int) -> None:
-    """The imports inside a symbolic value (bounded)."""
-    if depth > 8 or len(out) > 64:
-        return
-    if isinstance(value, Global):
-        out.append(value)
-    elif isinstance(value, Call):
-        _globals(value.func, out, depth + 1)
-        _globals(value.args, out, depth + 1)
-    elif isinstance(value, tuple | list):
-        for item in value[:32]:
-            _globals(item, out, depth + 1)
-    elif isinstance(value, dict):
-        for item in list(value.values())[:32]:
-            _globals(item, out, depth + 1)

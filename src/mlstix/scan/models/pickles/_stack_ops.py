@@ -78,6 +78,8 @@ class StackOps(State):
                 raise Malformed(f"{name} onto a value without append", pos)
             if isinstance(target, list):
                 target.extend(items)
+            elif not val.concrete(target):
+                self.hold(target, items)
         elif name in ("SETITEM", "SETITEMS"):
             if name == "SETITEM":
                 value = self.pop(pos)
@@ -97,6 +99,8 @@ class StackOps(State):
             keys = self._keys(items, pos)
             if isinstance(target, set):
                 target.update(keys)
+            elif not val.concrete(target):
+                self.hold(target, items)
         elif name == "NEXT_BUFFER":
             raise Malformed("out-of-band buffer, and no loader passes buffers", pos)
         elif name == "READONLY_BUFFER":
@@ -142,6 +146,8 @@ class StackOps(State):
                 target[val.key(items[i])] = items[i + 1]
             elif isinstance(target, list):
                 target[items[i]] = items[i + 1]
+        if not val.concrete(target):  # an OrderedDict, a defaultdict: it holds keys and values
+            self.hold(target, items)
 
 
 _TENSORS = ("torch._utils._rebuild_", "torch._tensor._rebuild_", "torch.Tensor",

@@ -28,6 +28,7 @@ __all__ = ["MAX_OPS", "State"]
 
 MAX_OPS = 50_000_000  # opcodes interpreted per pickle before the stream is called malformed
 _NEVER = 1 << 62
+_MAX_HELD = 1 << 16  # items kept per symbolic container (more: the walk would stop there)
 _WIDTH = {"long1": 1, "long4": 4, **{k: w for k, (w, _) in _SIZED.items()}}
 
 
@@ -46,6 +47,12 @@ class State:
         self.joblib = joblib  # read arrays after joblib's wrapper BUILDs, as joblib.load does
         self.arrays = JoblibArrays()
         self.partials: dict[int, tuple[Any, Any, Any]] = {}  # functools.partial's set state
+        # what SETITEM(S), APPEND(S) and ADDITEMS put into objects the stream built (an
+        # OrderedDict, a deque, a set subclass), and the instance of each bound method
+        # resolved by getattr: by id, the object kept alive beside what it holds
+        self.held: dict[int, tuple[Any, list[Any]]] = {}
+        self.bound: dict[int, tuple[Any, Any]] = {}
+        self.walked = 0  # values visited looking into what is called (bounded per pickle)
         self.result = result
         self.nested = nested  # analyse a nested pickle at the current stream position
         self.stack: list[Any] = []
@@ -84,6 +91,11 @@ class State:
         if pos >= self.confused_until:
             return False
         return type(value) is _Outer or (not isinstance(value, str) and id(value) in self.outer_ids)
+
+    def hold(self, target: Any, items: list[Any]) -> None:
+        """Items put into a symbolic object: it keeps them, for the analysis too."""
+        entry = self.held.setdefault(id(target), (target, []))
+        entry[1].extend(items[: max(0, _MAX_HELD - len(entry[1]))])
 
     def straddles(self, start: int, end: int, data: bytes | None = None) -> None:
         """A read that crosses the end of its FRAME: CPython reading a file without ``peek``
