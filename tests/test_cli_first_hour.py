@@ -228,3 +228,22 @@ def test_var_file_problems_are_said_once(tmp_path: Path, make: Any, said: str) -
     assert code == 2
     assert output.startswith(said.format(p=path))
     assert "Errno" not in output
+
+
+def test_navigator_refuses_a_report_larger_than_any_scan_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It read any size whole (a 230 MB report took 1.7 GB); `benchmark assess` caps at the
+    same 256 MiB."""
+    from mlstix.cli import explore
+
+    monkeypatch.setattr(explore, "_MAX_REPORT", 64)
+    report = tmp_path / "scan.json"
+    report.write_text('{"findings": []}' + " " * 100)
+    out = tmp_path / "layer.json"
+    code, output = _run(["navigator", "--report", str(report), "-o", str(out)])
+    assert code == 2
+    assert f"error: {report} is larger than 0 MiB: not a scan report" in output
+    assert not out.exists()
+    report.write_text('{"findings": []}')
+    assert _run(["navigator", "--report", str(report), "-o", str(out)])[0] == 0

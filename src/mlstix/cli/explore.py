@@ -80,12 +80,29 @@ def export(fmt: str | None, output: str) -> None:
     wrote(output, f" ({fmt}): sheets {', '.join(SHEETS)}")
 
 
+# as `benchmark assess`: no scan report is near this, and parsing one costs ~8x its size
+_MAX_REPORT = 256 * 1024 * 1024
+
+
 def _read(source: str) -> tuple[bytes, str]:
     if source == "-":
-        return sys.stdin.buffer.read(), "<stdin>"
+        data, name = sys.stdin.buffer.read(_MAX_REPORT + 1), "<stdin>"
+    else:
+        data, name = _read_file(source), Path(source).name
+    if len(data) > _MAX_REPORT:
+        raise UsageError(
+            f"{'standard input' if source == '-' else source} is larger than "
+            f"{_MAX_REPORT // (1024 * 1024)} MiB: not a scan report",
+            hint="pass a report written by `mlstix scan ... --format json`",
+        )
+    return data, name
+
+
+def _read_file(source: str) -> bytes:
     path = Path(source)
     try:
-        return path.read_bytes(), path.name
+        with path.open("rb") as handle:
+            return handle.read(_MAX_REPORT + 1)
     except FileNotFoundError:
         raise missing_path(source) from None
     except OSError as exc:
