@@ -18,6 +18,8 @@ Reference: CPython ``Lib/pickle.py`` (``load_reduce``, ``load_newobj``, ``load_b
 
 from __future__ import annotations
 
+import itertools
+import re
 from typing import Any
 
 from mlstix.scan.models.pickles import _values as val
@@ -27,6 +29,7 @@ from mlstix.scan.models.pickles._state import State
 from mlstix.scan.models.pickles.allowlist import (
     CONSTRUCTS_FIRST_ARG,
     INVOKES_ARGUMENT,
+    SETS_AFTER_LOAD,
     normalize,
 )
 from mlstix.scan.models.pickles.opcodes import Call, Global, Malformed, Reader
@@ -36,7 +39,10 @@ __all__ = ["Calls", "instance_class"]
 
 _GETATTR = "builtins.getattr"
 _ITERABLE = (list, str, bytes, bytearray, dict, set, frozenset)
-_WALK_BUDGET = 1 << 22  # values visited per pickle looking into what calls run
+# what a tensor's BUILD reaches Tensor.__setstate__ on: the rebuild helpers, Parameter, Tensor
+_TENSOR = re.compile(r"torch\.(?:_utils\._rebuild_|_tensor\._rebuild_|Tensor$|nn\.parameter\.)")
+_WALK_BUDGET = 1 << 24  # values visited per pickle looking into what calls run
+_EMPTY_HOOKS = frozenset(["collections.OrderedDict"])
 _WALKED = (Global, Call, tuple, list, dict, set, frozenset)
 # functions, not classes: NEWOBJ (cls.__new__(cls, ...)) on them fails in every unpickler
 _FUNCTIONS = frozenset(
@@ -98,6 +104,12 @@ class Calls(State):
                 self.mark(first, args[1:])  # copyreg._reconstructor(cls, ...): cls is built
             for index, given, spread in INVOKES_ARGUMENT.get(func.qualname, ()):
                 self._invoke_argument(args, index, given, spread)
+            if func.qualname in SETS_AFTER_LOAD and isinstance(args, tuple):
+                hooks, state = SETS_AFTER_LOAD[func.qualname]
+                if hooks is not None and hooks < len(args):
+                    self._runs_later(args[hooks], "a backward hook")
+                if state is not None and state < len(args):
+                    self._state_set(args[state], everything=True)
         elif isinstance(func, Call):
             self._invoke_result(func, args)
         return Call(func, args)
@@ -126,18 +138,46 @@ class Calls(State):
         self.result.imports[g.qualname].count += 1
         return g
 
-    def mark(self, g: Global, args: Any) -> None:
+    def mark(self, g: Global, args: Any, later: str | None = None) -> None:
+        """``g`` is invoked with ``args`` (``later``: it runs after load, as what)."""
         st = self.result.imports.get(g.qualname)
         if st is None:
             return
         if st.resolver:
             st.misused = True
+        if later is not None and not st.called and st.verdict != "allowed":
+            st.later = later
         if st.called:
             return
         st.called = True
         if st.verdict != "allowed":
             st.args = short(args)
             st.command = any(command_like(t) for t in strings(args))
+
+    def _runs_later(self, value: Any, what: str) -> None:
+        """``value`` becomes a hook or the class of what the stream built: every
+        non-allowlisted name in it runs after load (a backward pass, a method call)."""
+        if _empty_hooks(value) and id(value) not in self.held:
+            return  # what torch.save writes: an empty OrderedDict
+        for g in self._risky_inside(value):
+            self.mark(g, (), later=what)
+
+    def _state_set(self, state: Any, *, everything: bool) -> None:
+        """Attributes a state sets on what it builds: ``__class__`` (its methods run from
+        then on) and hook tables (``_backward_hooks``, ``_forward_hooks``, ... of tensors and
+        modules). ``everything``: ``setattr`` for every item (``torch._utils._set_obj_state``):
+        any non-allowlisted name set on the tensor is attached code."""
+        parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            for key, value in itertools.islice(part.items(), 4096):
+                if key == "__class__":
+                    self._runs_later(value, "its class (__class__ set from its state)")
+                elif isinstance(key, str) and key.startswith("_") and key.endswith("_hooks"):
+                    self._runs_later(value, f"a hook ({key} set from its state)")
+                elif everything:
+                    self._runs_later(value, f"attribute {short(key)} of a tensor")
 
     def _invoke_argument(self, args: Any, index: int, given: int | None, spread: bool) -> None:
         """An allowed function calls one of its arguments (:data:`INVOKES_ARGUMENT`): what
@@ -247,6 +287,9 @@ class Calls(State):
         cls = instance_class(obj)
         if cls is not None:
             self.mark(cls, state)
+            self._state_set(state, everything=False)
+            if _TENSOR.match(cls.qualname) and isinstance(state, tuple) and len(state) in (3, 5):
+                self._runs_later(state[2], "a backward hook")  # Tensor.__setstate__
             if cls.qualname == "functools.partial" and isinstance(state, tuple) and state:
                 # partial.__setstate__((func, args, kwds, dict)): calling it runs func
                 self.partials[id(obj)] = (obj, state[0], state[1] if len(state) > 1 else ())
@@ -274,6 +317,15 @@ class Calls(State):
                 self.arrays.read_array(obj, obj.func == cls, state, r, pos, nested)
         elif isinstance(obj.func, Call):
             self._invoke_result(obj.func, state)
+
+
+def _empty_hooks(value: Any) -> bool:
+    return (
+        isinstance(value, Call)
+        and value.args == ()
+        and isinstance(value.func, Global)
+        and value.func.qualname in _EMPTY_HOOKS
+    )
 
 
 def _importable(module: str, name: str) -> bool:

@@ -40,6 +40,7 @@ from mlstix.scan.models.pickles._denylist import (
 __all__ = [
     "CONSTRUCTS_FIRST_ARG",
     "INVOKES_ARGUMENT",
+    "SETS_AFTER_LOAD",
     "ImportPolicy",
     "Verdict",
     "allowed_pairs",
@@ -285,6 +286,22 @@ INVOKES_ARGUMENT: dict[str, tuple[tuple[int, int | None, bool], ...]] = {
         ],
         ((-1, None, False),),
     ),
+}
+
+
+# Allowed functions that attach code to what they build, run after load: the backward hooks
+# of a tensor or parameter (called on every backward pass), and attributes set from a state
+# (``torch._utils._set_obj_state``: ``setattr`` for each, ``__class__`` too).
+# qualname -> (index of the hooks argument, index of the state argument); None: none.
+# Reference: torch/_utils.py (_rebuild_tensor_v2/v3, _rebuild_qtensor, _rebuild_parameter,
+# _rebuild_parameter_with_state), torch/_tensor.py (_rebuild_from_type_v2).
+SETS_AFTER_LOAD: dict[str, tuple[int | None, int | None]] = {
+    "torch._utils._rebuild_tensor_v2": (5, None),
+    "torch._utils._rebuild_tensor_v3": (5, None),
+    "torch._utils._rebuild_qtensor": (6, None),
+    "torch._utils._rebuild_parameter": (2, None),
+    "torch._utils._rebuild_parameter_with_state": (2, 3),
+    "torch._tensor._rebuild_from_type_v2": (None, 3),
 }
 
 

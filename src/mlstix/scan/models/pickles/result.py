@@ -28,6 +28,7 @@ class ImportStat:
     command: bool = False  # invoked with a shell-command- or code-like string argument
     resolver: bool = False  # builtins.getattr: harmless while it only resolves names
     misused: bool = False  # ... and used otherwise
+    later: str | None = None  # runs after load, as what (a backward hook, its class)
     confused: bool = False  # plain view of a joblib file: a name that may not exist (merge_plain)
 
     def rule(self) -> str | None:
@@ -109,7 +110,9 @@ class PickleResult:
             if st.segment:
                 where += f" (pickle #{st.segment + 1} of the stream)"
             message = f"{where} {what} {qualname}"
-            if st.args:
+            if st.later:
+                message += f" after load, as {st.later}"
+            elif st.args:
                 message += f" with {st.args}"
             evidence: dict[str, Any] = {
                 "import": qualname,
@@ -120,6 +123,8 @@ class PickleResult:
             }
             if st.args:
                 evidence["args"] = st.args
+            if st.later:
+                evidence["runs_after_load_as"] = st.later
             out.append(Hit(rule, message, member, evidence=evidence))
         for text, pos in self.dynamic:
             out.append(
