@@ -117,6 +117,25 @@ def test_attestations_decide_manual_controls_but_never_hide_a_failure(
     assert _attest("MLCS-1.1", "pass").result is AttestedResult.PASS
 
 
+def test_rules_that_can_fail_but_not_pass_a_control_leave_the_pass_to_a_reviewer(
+    bench: Benchmark, catalog: dict[str, CatalogRule], write_report: WriteReport
+) -> None:
+    """MLCS-1.3 (Notary Project signatures on workspace images): MLSTIX-AZ-ACR-002 finds a
+    registry still on Docker Content Trust, but no registry setting shows images are signed."""
+    rule = "MLSTIX-AZ-ACR-002"
+    assert not bench.control("MLCS-1.3").audit.rules_can_pass
+    clean = write_report(rules_run=[rule])
+    results, _ = _result(bench, catalog, [clean], platform="azure")
+    assert results["MLCS-1.3"].status is Status.MANUAL
+    assert "cannot show it is met" in results["MLCS-1.3"].reason
+    attested = {"MLCS-1.3": _attest("MLCS-1.3", "pass")}
+    results, _ = _result(bench, catalog, [clean], platform="azure", attestations=attested)
+    assert results["MLCS-1.3"].status is Status.PASS and results["MLCS-1.3"].attested
+    dirty = write_report([finding(rule, "azurerm_container_registry.ws")], rules_run=[rule])
+    results, _ = _result(bench, catalog, [dirty], platform="azure", attestations=attested)
+    assert results["MLCS-1.3"].status is Status.FAIL
+
+
 def test_a_finding_of_a_rule_no_control_knows_is_noted(write_report: WriteReport) -> None:
     """A report of another mlstix version (or of `detect`) passed its controls while one of
     its findings was judged by nothing, and nobody was told."""

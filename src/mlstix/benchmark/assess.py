@@ -8,7 +8,8 @@ A control is decided in this order (the first that applies wins):
 3. **not-applicable** when a reviewer attested it so;
 4. **pass** when every one of its rules (those judging the selected platform) ran in at least one
    report, none found anything, and every platform in scope that the control applies to is
-   judged by one of them;
+   judged by one of them (unless the control says its rules can fail it but not pass it:
+   ``rules_can_pass: false``);
 5. the attested result, when a reviewer attested pass or fail;
 6. **not-assessed** when it has rules but some did not run in any report: never "pass" for a
    control whose rules did not run;
@@ -143,7 +144,7 @@ def _decide(
         return ControlResult(control, Status.NOT_APPLICABLE, reason, rules, (), (), attestation)
     not_run = tuple(r for r in rules if r not in ran)
     unjudged = _unjudged(control, rules, catalog, platform)
-    if rules and not not_run and not unjudged:
+    if rules and not not_run and not unjudged and control.audit.rules_can_pass:
         reason = f"{len(rules)} rule{'s' * (len(rules) != 1)} ran with no finding"
         return ControlResult(control, Status.PASS, reason, rules, (), (), attestation)
     if attestation is not None:
@@ -153,6 +154,12 @@ def _decide(
     if not_run:
         reason = f"rules not run: {', '.join(not_run)}{_rule_hint(not_run, catalog)}"
         return ControlResult(control, Status.NOT_ASSESSED, reason, rules, not_run)
+    if rules and not control.audit.rules_can_pass:
+        reason = (
+            "its rules ran with no finding, but they cannot show it is met: follow the manual "
+            "audit and attest the result"
+        )
+        return ControlResult(control, Status.MANUAL, reason, rules)
     if rules:
         reason = (
             f"its rules ran with no finding, but no rule judges {', '.join(unjudged)}: follow "

@@ -80,6 +80,13 @@ class Audit(_Strict):
         default_factory=dict,
         description="per platform: the exact console path, CLI command or API call to check",
     )
+    rules_can_pass: bool = Field(
+        default=True,
+        description=(
+            "false when the rules can find a failure but cannot show the control is met (what "
+            "meets it is not in what they read): a pass then needs the manual audit, attested"
+        ),
+    )
 
     @model_validator(mode="after")
     def _decidable(self) -> Audit:

@@ -98,6 +98,8 @@ def benchmark_markdown(bench: Benchmark, kb: KnowledgeBase) -> str:
         ]
         for c in section.controls:
             audit = "automated" if c.audit.automated else "manual"
+            if c.audit.automated and not c.audit.rules_can_pass:
+                audit = "automated (fail) + manual (pass)"
             platforms = ", ".join(p.value for p in c.platforms)
             lines.append(f"| {c.id} | {c.level} | {platforms} | {audit} | {_cell(c.title)} |")
         lines.append("")
@@ -112,7 +114,12 @@ def benchmark_markdown(bench: Benchmark, kb: KnowledgeBase) -> str:
                 f"- **Rationale**: {_flat(c.rationale)}",
                 f"- **Impact**: {_flat(c.impact)}",
                 f"- **Closes**: {', '.join(kb.vulnerability(k).name for k in c.closes)}",
-                f"- **Automated audit**: {rules or 'none (manual)'}",
+                f"- **Automated audit**: {rules or 'none (manual)'}"
+                + (
+                    "; its findings fail the control, a pass needs the manual audit"
+                    if rules and not c.audit.rules_can_pass
+                    else ""
+                ),
             ]
             lines += [
                 f"- **Manual audit, {p.value}**: {_flat(t)}" for p, t in c.audit.manual.items()
