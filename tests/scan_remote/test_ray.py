@@ -95,3 +95,37 @@ def test_ray_executor_report_equals_local(cluster: tuple[str, dict[str, str]]) -
     critical = {f["location"]["path"].rsplit("/", 1)[1]
                 for f in data["findings"] if f["severity"] == "critical"}  # fmt: skip
     assert critical == set(registry.hostile())
+
+
+_CAPPED = """
+import json, sys
+from mlstix.kb.load import load_kb
+from mlstix.scan.models import Limits, ScanOptions
+from mlstix.scan.remote import RemoteOptions, scan_remote
+
+options = ScanOptions(hash_files=False, limits=Limits(max_memory=1 << 20, timeout=2))
+remote = RemoteOptions(executor="ray", ray_address=sys.argv[1], in_flight=2)
+report = scan_remote(["s3://models/reg/a"], load_kb, options, remote)
+print(json.dumps(sorted(e.message for e in report.errors)))
+"""
+
+
+def test_ray_task_limits_cost_the_file_not_the_worker(cluster: tuple[str, dict[str, str]]) -> None:
+    """Each task analyses in a child capped like the local executor's: with 1 MiB of room the
+    child cannot start its store client's thread and is stopped at the deadline (2 s + 2 s of
+    grace), so every file is an errors entry, and the workers go on to run the next scan."""
+    address, env = cluster
+    capped = subprocess.run([sys.executable, "-c", _CAPPED, address], env=env,
+                            capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    assert capped.returncode == 0, capped.stderr
+    messages = json.loads(capped.stdout)
+    assert len(messages) == len(registry.hostile()), messages
+    full = subprocess.run(
+        [sys.executable, "-m", "mlstix", "scan", "models", "s3://models/reg/a", "--format",
+         "json", "--executor", "ray", "--ray-address", address],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    data = json.loads(full.stdout)
+    assert {e["path"].rsplit("/", 1)[1] for e in data["errors"]} == {
+        "zip_after_tensors.safetensors"  # malformed, as in the local scan
+    }, full.stderr
