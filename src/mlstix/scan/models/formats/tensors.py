@@ -10,6 +10,7 @@ import struct
 from typing import IO, Any
 
 from mlstix.scan.models._context import Context, Source
+from mlstix.scan.models.formats._gguf_tensors import DEFAULT_ALIGNMENT, tensor_problems
 
 __all__ = ["analyze_gguf", "analyze_safetensors", "analyze_tflite", "check_template"]
 
@@ -241,21 +242,37 @@ def analyze_gguf(src: Source, ctx: Context) -> str:
         (version,) = struct.unpack("<I", _exact(fp, 4))
         if version == 1:
             raise _GgufError("GGUF v1 is not supported")
-        _tensors, kv_count = struct.unpack("<QQ", _exact(fp, 16))
+        tensors, kv_count = struct.unpack("<QQ", _exact(fp, 16))
         if kv_count > _MAX_KV:
             raise _GgufError(f"{kv_count} metadata entries")
+        alignment = DEFAULT_ALIGNMENT
         for _ in range(kv_count):
             key = _gguf_string(fp, True, 1 << 16) or ""
             (vtype,) = struct.unpack("<I", _exact(fp, 4))
             is_template = "chat_template" in key
             value = _gguf_value(fp, vtype, is_template)
+            if key == "general.alignment":
+                alignment = _alignment(vtype, value)
             if is_template:
                 for text in value if isinstance(value, list) else [value]:
                     if isinstance(text, str):
                         check_template(src, ctx, key, text)
     except (_GgufError, struct.error) as exc:
         ctx.malformed("models/unrecognized-model-file", f"GGUF metadata cannot be read: {exc}", src)
+        return "gguf"
+    for problem in tensor_problems(fp, tensors, alignment, src.size):
+        ctx.malformed("models/archive-anomaly", f"GGUF {problem}", src)
     return "gguf"
+
+
+def _alignment(vtype: int, value: Any) -> int:
+    """``general.alignment`` as llama.cpp takes it: a u32 (another type fails its type
+    assertion) and a power of two."""
+    if vtype != 4 or not isinstance(value, int):
+        raise _GgufError(f"general.alignment of value type {vtype} (llama.cpp wants a u32)")
+    if value <= 0 or value & (value - 1):
+        raise _GgufError(f"general.alignment {value} is not a power of 2")
+    return value
 
 
 def check_template(src: Source, ctx: Context, key: str, template: str) -> None:
