@@ -1,5 +1,5 @@
 """Class 3 of issue 10 (containers): what the stream puts into a container keeps being what
-the container holds, for the analysis too.
+the container holds, for the analysis too, and so do attributes a BUILD state sets.
 
 SETITEM(S), APPEND(S) and ADDITEMS into an object the stream built (an ``OrderedDict``, a
 ``deque``, a ``set``, a ``defaultdict``: allowlisted classes) store the items there; a bound
@@ -63,7 +63,14 @@ def _fetch_and_call(container: bytes, store: bytes, method: str, key: bytes) -> 
 _OD = b.global_op("collections", "OrderedDict") + b")R"
 _FILLER = b"".join(_v(f"k{i}") + b.global_op("collections", "OrderedDict") for i in range(70))
 
+# a BUILD state sets an attribute of an allowlisted instance; getattr returns it
+_ATTRIBUTE = (
+    b"\x80\x02" + _OD + b"q\x00" + b"}" + _v("k") + _GADGET + b"sb0"
+    + b.global_op("builtins", "getattr") + b"(h\x00" + _v("k") + b"tR" + b"(" + _v("x") + b"tR."
+)  # fmt: skip
+
 CASES = {
+    "OrderedDict-attribute-from-BUILD": _ATTRIBUTE,
     "OrderedDict-SETITEMS": _fetch_and_call(_OD, b"(" + _v("k") + _GADGET + b"u", "get", _v("k")),
     "OrderedDict-SETITEM": _fetch_and_call(_OD, _v("k") + _GADGET + b"s", "get", _v("k")),
     "OrderedDict-after-70-allowed-values": _fetch_and_call(

@@ -41,6 +41,7 @@ _GETATTR = "builtins.getattr"
 _ITERABLE = (list, str, bytes, bytearray, dict, set, frozenset)
 # what a tensor's BUILD reaches Tensor.__setstate__ on: the rebuild helpers, Parameter, Tensor
 _TENSOR = re.compile(r"torch\.(?:_utils\._rebuild_|_tensor\._rebuild_|Tensor$|nn\.parameter\.)")
+_UNRESOLVED = object()
 _WALK_BUDGET = 1 << 24  # values visited per pickle looking into what calls run
 _EMPTY_HOOKS = frozenset(["collections.OrderedDict"])
 _WALKED = (Global, Call, tuple, list, dict, set, frozenset)
@@ -96,7 +97,7 @@ class Calls(State):
         if isinstance(func, Global):
             if func.qualname == _GETATTR:
                 resolved = self._getattr(args, pos)
-                if resolved is not None:
+                if resolved is not _UNRESOLVED:
                     return resolved
             self.mark(func, args)
             first = args[0] if isinstance(args, tuple) and args else None
@@ -114,25 +115,29 @@ class Calls(State):
             self._invoke_result(func, args)
         return Call(func, args)
 
-    def _getattr(self, args: Any, pos: int) -> Global | None:
+    def _getattr(self, args: Any, pos: int) -> Any:
         """``getattr(imported, 'attr')``: the attribute path ``find_class`` would resolve,
         judged as an import of its own (``zoneinfo.ZoneInfo._unpickle``); ``getattr(instance,
-        'method')`` on an instance of an allowlisted class: the bound method, judged by
-        :meth:`ImportPolicy.method_verdict`."""
+        'attr')`` on an instance of an allowlisted class: the attribute its BUILD state set,
+        else the bound method, judged by :meth:`ImportPolicy.method_verdict`.
+        :data:`_UNRESOLVED` otherwise."""
         if not (isinstance(args, tuple) and len(args) == 2 and isinstance(args[1], str)):
-            return None
+            return _UNRESOLVED
         target, attr = args
         if not attr:
-            return None
+            return _UNRESOLVED
         if isinstance(target, Global):
             return self.import_(target.module, f"{target.name}.{attr}", "getattr", pos)
         cls = instance_class(target)
         if cls is None or self.policy.verdict(cls.module, cls.name) != "allowed":
-            return None  # getattr on anything else stays a dangerous call
+            return _UNRESOLVED  # getattr on anything else stays a dangerous call
+        state = self.attrs.get(id(target))
+        verdict = self.policy.method_verdict(cls.module, cls.name, attr)
+        if state is not None and attr in state[1] and verdict != "dangerous":
+            return state[1][attr]  # an instance attribute comes before the class's method
         g = Global(cls.module, f"{cls.name}.<instance>.{attr}")
         self.bound[id(g)] = (g, target)  # od.get('k') returns what od holds
         if g.qualname not in self.result.imports:
-            verdict = self.policy.method_verdict(cls.module, cls.name, attr)
             st = ImportStat(verdict, "getattr", pos, self.result.segments)
             self.result.imports[g.qualname] = st
         self.result.imports[g.qualname].count += 1
@@ -153,6 +158,14 @@ class Calls(State):
         if st.verdict != "allowed":
             st.args = short(args)
             st.command = any(command_like(t) for t in strings(args))
+
+    def _set_attrs(self, obj: Any, state: Any) -> None:
+        """BUILD without ``__setstate__``: the state's dict (and slot dict) become attributes
+        of ``obj``, which ``getattr(obj, name)`` then returns."""
+        parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+        for part in parts:
+            if isinstance(part, dict) and part:
+                self.attrs.setdefault(id(obj), (obj, {}))[1].update(part)
 
     def _runs_later(self, value: Any, what: str) -> None:
         """``value`` becomes a hook or the class of what the stream built: every
@@ -288,6 +301,7 @@ class Calls(State):
         if cls is not None:
             self.mark(cls, state)
             self._state_set(state, everything=False)
+            self._set_attrs(obj, state)
             if _TENSOR.match(cls.qualname) and isinstance(state, tuple) and len(state) in (3, 5):
                 self._runs_later(state[2], "a backward hook")  # Tensor.__setstate__
             if cls.qualname == "functools.partial" and isinstance(state, tuple) and state:

@@ -52,6 +52,7 @@ class State:
         # resolved by getattr: by id, the object kept alive beside what it holds
         self.held: dict[int, tuple[Any, list[Any]]] = {}
         self.bound: dict[int, tuple[Any, Any]] = {}
+        self.attrs: dict[int, tuple[Any, dict[Any, Any]]] = {}  # what BUILD states set
         self.walked = 0  # values visited looking into what is called (bounded per pickle)
         self.result = result
         self.nested = nested  # analyse a nested pickle at the current stream position
