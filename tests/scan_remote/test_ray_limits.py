@@ -6,9 +6,9 @@ runs here as a Ray worker runs it; ``test_ray.py`` runs it on a real cluster."""
 from __future__ import annotations
 
 import mmap
-import os
-import pickle
 from typing import Any
+
+import pytest
 
 from mlstix.scan.models import Limits
 from mlstix.scan.remote._executors import scan_capped
@@ -32,15 +32,24 @@ def test_a_task_gives_the_in_process_result(memfs: Any) -> None:
     assert any(h.evidence.get("import") == "os.system" for h in capped.result.hits)
 
 
-def test_a_file_past_the_memory_cap_is_an_error_entry_and_the_worker_goes_on(memfs: Any) -> None:
-    big = _put(memfs, "big.pkl", pickle.dumps(os.urandom(32 << 20), protocol=4))
-    # the child may add 4 MiB to the address space it inherits: not enough to read 32 MiB
-    res = scan_capped(big, Work((), Limits(max_memory=4 << 20)))
-    assert res.result.error is not None and res.obj == big
+def test_an_analysis_past_the_memory_cap_is_an_error_entry_and_the_worker_goes_on(
+    memfs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlstix.scan.remote import _executors
+
+    obj = _put(memfs, "model.pkl", registry.hostile()["plain.pkl"])
+
+    def greedy(o: RemoteObject, work: Work) -> Any:
+        ballast = bytearray(64 << 20)  # past glibc's mmap threshold: new address space
+        return scan_object(o, work) if ballast else None
+
+    monkeypatch.setattr(_executors, "scan_object", greedy)  # inherited by the forked child
+    res = scan_capped(obj, Work((), Limits(max_memory=16 << 20)))
+    assert res.obj == obj and res.result.error is not None
     assert [h.rule_id for h in res.result.hits] == ["models/unreadable"]
-    # this process (the Ray worker) was not capped: the same file scans in full here
-    assert scan_object(big, Work((), Limits())).result.error is None
-    assert scan_capped(big, Work((), Limits())).result.error is None  # the default cap
+    # this process (the Ray worker) was not capped, and the default cap leaves room
+    assert greedy(obj, Work((), Limits())).result.error is None
+    assert scan_capped(obj, Work((), Limits())).result.error is None
 
 
 def test_the_cap_is_on_top_of_the_worker_s_own_mappings(memfs: Any) -> None:
