@@ -130,16 +130,17 @@ def evaluate_inventory(
     """The report of one assessment: every finding on its real resource, the resources read
     (``scanned``, kind = resource type) and the errors met while reading."""
     from mlstix.assess._rules import live_registry
-    from mlstix.scan.rules.iac import default_registry, evaluate
+    from mlstix.scan.rules.iac import default_registry, evaluate_isolated
 
     views = _views(inventory.resources)
     by_location = {(r.file, r.address): r for r in views}
     iac = default_registry()
     iac_rules = [r for r in iac if r.cloud == inventory.cloud]
-    findings = evaluate(iac, iac_rules, views, kb)
+    judged = evaluate_isolated(iac, iac_rules, views, kb)
     live = live_registry()
     live_rules = [r for r in live if r.cloud == inventory.cloud]
-    findings += evaluate(live, live_rules, views, kb)
+    judged_live = evaluate_isolated(live, live_rules, views, kb)
+    findings = [*judged.findings, *judged_live.findings]
     relocated = [_relocate(f, by_location) for f in findings]
     scanned = [
         ScannedFile(path=r.file, kind=r.type)
@@ -147,7 +148,6 @@ def evaluate_inventory(
         if not r.type.startswith("MLSTIX::")
     ]
     scanned += extra_scanned
-    ran = [r.id for r in (*iac_rules, *live_rules)]
-    return Report.build(
-        "assess", scanned, [*relocated, *extra_findings], inventory.errors, rules_run=ran
-    )
+    ran = [*judged.ran(iac_rules), *judged_live.ran(live_rules)]
+    errors = [*inventory.errors, *judged.errors, *judged_live.errors]
+    return Report.build("assess", scanned, [*relocated, *extra_findings], errors, rules_run=ran)

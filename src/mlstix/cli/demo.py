@@ -47,7 +47,7 @@ def demo() -> None:
     from mlstix.kb.validate import validate_path
     from mlstix.scan.iac import collect
     from mlstix.scan.models import ScanOptions, scan_models
-    from mlstix.scan.rules.iac import default_registry, evaluate
+    from mlstix.scan.rules.iac import default_registry, evaluate_isolated
 
     knowledge = load_kb()
     with tempfile.TemporaryDirectory(prefix="mlstix-demo-") as tmp:
@@ -90,9 +90,11 @@ def demo() -> None:
     console.rule(f"[bold]3. mlstix scan iac {iac}")
     found = collect([Path(iac)])
     registry = default_registry()
-    findings = evaluate(registry, list(registry), found.resources, knowledge)
-    ran = [r.id for r in registry]
-    iac_report = Report.build("iac", found.scanned, findings, found.errors, rules_run=ran)
+    judged = evaluate_isolated(registry, list(registry), found.resources, knowledge)
+    errors = [*found.errors, *judged.errors]
+    iac_report = Report.build(
+        "iac", found.scanned, judged.findings, errors, rules_run=judged.ran(registry)
+    )
     print_table(iac_report, knowledge, console)
 
     console.rule("[bold]4. mlstix benchmark assess (the two reports above)")

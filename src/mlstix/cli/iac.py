@@ -135,7 +135,7 @@ def iac(
     from mlstix.findings.model import Report
     from mlstix.kb.load import load_kb
     from mlstix.scan.iac import collect
-    from mlstix.scan.rules.iac import default_registry, evaluate
+    from mlstix.scan.rules.iac import default_registry, evaluate_isolated
 
     selected = _select(cloud, only, skip)
     missing = [p for p in paths if not p.exists()]
@@ -152,9 +152,10 @@ def iac(
         kb = load_kb()
     except KbDataError:
         kb = None  # titles fall back to the rule's; emit() reports the KB problem itself
-    findings = evaluate(default_registry(), selected, found.resources, kb)
-    ran = [r.id for r in selected] if found.scanned else []
-    report = Report.build("iac", found.scanned, findings, found.errors, rules_run=ran)
+    judged = evaluate_isolated(default_registry(), selected, found.resources, kb)
+    ran = judged.ran(selected) if found.scanned else []
+    errors = [*found.errors, *judged.errors]
+    report = Report.build("iac", found.scanned, judged.findings, errors, rules_run=ran)
     hint = (
         "Leave them out with --exclude if they are not IaC; for remote Terraform modules, run "
         "`terraform init` first."

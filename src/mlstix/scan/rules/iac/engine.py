@@ -8,9 +8,10 @@ the KB by the output formats). Its location is the resource's file, line and add
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from mlstix.findings.model import Finding, Location
+from mlstix.findings.model import Finding, Location, ScanError
 from mlstix.kb.graph import KnowledgeBase
 from mlstix.scan.iac._values import lookup
 from mlstix.scan.iac.resource import Resource
@@ -20,7 +21,7 @@ from mlstix.scan.rules.iac.declarative import evaluate_condition
 from mlstix.scan.rules.iac.model import Check, Rule
 from mlstix.scan.rules.iac.registry import RuleRegistry
 
-__all__ = ["evaluate"]
+__all__ = ["Evaluation", "evaluate", "evaluate_isolated"]
 
 
 def _title(rule: Rule, kb: KnowledgeBase | None) -> str:
@@ -65,36 +66,93 @@ def _declarative(rule: Rule, ctx: Context) -> Iterable[Hit]:
                         break
 
 
+@dataclass
+class Evaluation:
+    """What the rules found, and the rules that failed on some input (an ``errors`` entry each,
+    with the file; they did not run to the end, so they are not in ``rules_run``)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)
+
+    def ran(self, rules: Iterable[Rule]) -> list[str]:
+        return [r.id for r in rules if r.id not in self.failed]
+
+
+def _hits(registry: RuleRegistry, rule: Rule, ctx: Context) -> list[Hit]:
+    return list(registry.logic[rule.logic](ctx) if rule.logic else _declarative(rule, ctx))
+
+
+def _isolated(registry: RuleRegistry, rule: Rule, ctx: Context, out: Evaluation) -> list[Hit]:
+    """The rule's hits; a rule that raises is run again one scope (root module, template,
+    manifest file) at a time, so one input it cannot handle costs that input only."""
+    try:
+        return _hits(registry, rule, ctx)
+    except Exception:  # a rule's defect must not end the scan: judge each scope on its own
+        scopes: dict[tuple[str, str], list[Resource]] = {}
+        for r in ctx.resources:
+            scopes.setdefault((r.scope, r.file if not r.scope else ""), []).append(r)
+    hits: list[Hit] = []
+    for group in scopes.values():
+        try:
+            hits += _hits(registry, rule, Context(tuple(group)))
+        except Exception as exc:
+            out.failed.add(rule.id)
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            out.errors.append(
+                ScanError(
+                    min(r.file for r in group),
+                    f"rule {rule.id} could not judge this input and skipped it ({detail})",
+                )
+            )
+    return hits
+
+
+def _findings(rule: Rule, hits: Iterable[Hit], kb: KnowledgeBase | None) -> Iterable[Finding]:
+    title = _title(rule, kb)
+    seen: set[tuple[str, str, int]] = set()
+    for hit in hits:
+        r = hit.resource
+        if r.dialect not in rule.dialects:
+            continue
+        key = (r.file, r.address, r.line)
+        if key in seen:
+            continue
+        seen.add(key)
+        yield Finding(
+            rule_id=rule.id,
+            severity=rule.severity,
+            title=title,
+            message=f"{r.address}: {hit.detail}",
+            location=Location(path=r.file, line=r.line, resource=r.address),
+            vulnerability=rule.vulnerability,
+            courses_of_action=rule.courses_of_action,
+            evidence=dict(hit.evidence),
+        )
+
+
 def evaluate(
     registry: RuleRegistry,
     rules: Sequence[Rule],
     resources: Sequence[Resource],
     kb: KnowledgeBase | None,
 ) -> list[Finding]:
+    """The rules' findings; a rule that raises ends the call (tests and callers that want
+    every defect to show). Commands use :func:`evaluate_isolated`."""
     ctx = Context(tuple(resources))
-    findings: list[Finding] = []
+    return [f for rule in rules for f in _findings(rule, _hits(registry, rule, ctx), kb)]
+
+
+def evaluate_isolated(
+    registry: RuleRegistry,
+    rules: Sequence[Rule],
+    resources: Sequence[Resource],
+    kb: KnowledgeBase | None,
+) -> Evaluation:
+    """The rules' findings, with a rule that fails on some input reported as an errors entry
+    for that input instead of ending the scan."""
+    ctx = Context(tuple(resources))
+    out = Evaluation()
     for rule in rules:
-        hits = registry.logic[rule.logic](ctx) if rule.logic else _declarative(rule, ctx)
-        title = _title(rule, kb)
-        seen: set[tuple[str, str, int]] = set()
-        for hit in hits:
-            r = hit.resource
-            if r.dialect not in rule.dialects:
-                continue
-            key = (r.file, r.address, r.line)
-            if key in seen:
-                continue
-            seen.add(key)
-            findings.append(
-                Finding(
-                    rule_id=rule.id,
-                    severity=rule.severity,
-                    title=title,
-                    message=f"{r.address}: {hit.detail}",
-                    location=Location(path=r.file, line=r.line, resource=r.address),
-                    vulnerability=rule.vulnerability,
-                    courses_of_action=rule.courses_of_action,
-                    evidence=dict(hit.evidence),
-                )
-            )
-    return findings
+        out.findings += _findings(rule, _isolated(registry, rule, ctx, out), kb)
+    return out
