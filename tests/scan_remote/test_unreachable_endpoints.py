@@ -93,12 +93,14 @@ def listening() -> Iterator[int]:
 
 def test_the_proxy_is_what_must_answer(monkeypatch: pytest.MonkeyPatch, listening: int) -> None:
     monkeypatch.setattr(_fs, "_reached", set())
-    for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"):
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(RemoteError, match=r"name store\.invalid does not resolve"):
         reachable("https://store.invalid", "cannot reach", "settings")
     monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{listening}")
     reachable("https://store.invalid", "cannot reach", "settings")  # the proxy answers
+    monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{listening}")  # all schemes
+    reachable("https://other.invalid", "cannot reach", "settings")
     monkeypatch.setenv("HTTPS_PROXY", _closed())
     monkeypatch.setattr(_fs, "_reached", set())
     with pytest.raises(RemoteError, match=r"through the proxy 127\.0\.0\.1: connection refused"):

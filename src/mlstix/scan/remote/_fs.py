@@ -169,7 +169,8 @@ def reachable(url: str, what: str, settings: str) -> None:
     except ValueError:
         raise RemoteError(f"{what} {url}: not a valid port") from None
     via = ""
-    proxy = urllib.request.getproxies().get(parts.scheme)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
     if proxy and not urllib.request.proxy_bypass(host):
         pp = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
         host, port, via = pp.hostname or host, pp.port or 80, f" through the proxy {pp.hostname}"
