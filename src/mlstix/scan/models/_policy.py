@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from mlstix.errors import UsageError
 from mlstix.findings.model import Severity
+from mlstix.kb import _yaml
 from mlstix.scan.rules import load_rules
 
 __all__ = ["ScanPolicy", "load_policy"]
@@ -51,9 +52,11 @@ def load_policy(path: Path) -> ScanPolicy:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read policy {path}: {exc}") from None
     try:
-        raw = yaml.safe_load(text) or {}
+        raw = _yaml.load(text) or {}
     except yaml.YAMLError as exc:
-        raise UsageError(f"policy {path} is not valid YAML: {exc}") from None
+        raise UsageError(f"policy {path} is not valid YAML: {_yaml.problem(exc)}") from None
+    except RecursionError:
+        raise UsageError(f"policy {path} is nested too deeply") from None
     if not isinstance(raw, dict):
         raise UsageError(f"policy {path}: expected a mapping with allow_imports, severity, "
                          "ignore_paths")  # fmt: skip
