@@ -165,6 +165,8 @@ def serve(
     )
     if bool(cfg.certfile) != bool(cfg.keyfile):
         raise UsageError("TLS needs both --certfile and --keyfile")
+    if cfg.certfile and cfg.keyfile:
+        _check_tls_pair(cfg.certfile, cfg.keyfile)
     from mlstix.taxii._serve import run
 
     scheme = "https" if cfg.certfile else "http"
@@ -335,6 +337,9 @@ def publish(
 
     if user and api_key:
         raise UsageError("give --user/--password or --api-key, not both")
+    _check_url(url)
+    if cacert:
+        _check_cacert(cacert)
     if password_stdin and file == "-":
         raise UsageError("stdin carries the bundle: give the password in MLSTIX_TAXII_PASSWORD")
     if user and (password is None or password_stdin):
@@ -369,3 +374,50 @@ def publish(
         err_console.print(f"[red]rejected[/] {escape(oid or '(no id)')}: {escape(message)}")
     if not result.ok:
         sys.exit(1)
+
+
+def _check_tls_pair(certfile: str, keyfile: str) -> None:
+    """Load the pair as the server will, before anything is announced (uvicorn's own error
+    names neither file)."""
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        # an encrypted key would prompt on the terminal: refuse it instead
+        context.load_cert_chain(certfile, keyfile, password=lambda: b"")
+    except ssl.SSLError as exc:
+        raise UsageError(
+            f"cannot use --certfile {certfile} with --keyfile {keyfile}: "
+            f"{exc.reason or 'not a PEM certificate and its private key'}",
+            hint="give a PEM certificate and its unencrypted PEM private key",
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read the TLS certificate or key: {exc.strerror}") from None
+
+
+def _check_url(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises on a port that is not a number
+    except ValueError as exc:
+        raise UsageError(f"--to {url!r} is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(
+            f"--to {url!r} is not an http(s) URL",
+            hint="give the server's discovery URL, e.g. https://taxii.example.com/taxii2/",
+        )
+
+
+def _check_cacert(cacert: str) -> None:
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=cacert)
+    except (ssl.SSLError, ValueError) as exc:
+        raise UsageError(
+            f"--cacert {cacert}: not a PEM CA certificate ({getattr(exc, 'reason', None) or exc})"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"--cacert {cacert}: {exc.strerror}") from None
