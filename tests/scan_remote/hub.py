@@ -24,6 +24,7 @@ class Repo:
     sha: str = "0123456789abcdef0123456789abcdef01234567"
     requests: list[str] = field(default_factory=list)
     history: dict[str, dict[str, bytes]] = field(default_factory=dict)  # older commits by sha
+    token: str | None = None  # a private repository: only this bearer token sees it
 
     def commit(self, files: dict[str, bytes]) -> str:
         """A new commit on the default branch changing ``files``; older ones stay readable."""
@@ -95,12 +96,18 @@ def _handler(repos: dict[str, Repo]) -> type[BaseHTTPRequestHandler]:
             self._send(status, json.dumps(value).encode(), {"Content-Type": "application/json"})
 
         def _missing(self, what: str) -> None:
-            self._send(404, json.dumps({"error": what}).encode(),
+            # the Hub: an unknown (or private) repository is 401 to an anonymous caller
+            anonymous = "Authorization" not in self.headers
+            status = 401 if anonymous and what == "Repository not found" else 404
+            self._send(status, json.dumps({"error": what}).encode(),
                        {"Content-Type": "application/json", "X-Error-Code": "RepoNotFound",
                         "X-Error-Message": what})  # fmt: skip
 
         def _repo(self, repo_id: str) -> Repo | None:
             repo = repos.get(repo_id)
+            token = repo.token if repo is not None else None
+            if token is not None and self.headers.get("Authorization") != f"Bearer {token}":
+                return None  # as the Hub answers for a private repository: not found
             if repo is not None:
                 repo.requests.append(f"{self.command} {self.path} {self.headers.get('Range')}")
             return repo

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from . import registry, servers
+from . import hub, registry, servers
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -106,3 +106,17 @@ def test_gcs_without_credentials_is_one_line_naming_adc(anonymous: str) -> None:
     hint = _refused(proc, "gs://private/models: cannot list: not authenticated (HTTP 401",
                     "Anonymous caller")  # fmt: skip
     assert "GOOGLE_APPLICATION_CREDENTIALS" in hint
+
+
+def test_hub_private_repository_without_a_token_is_one_line_naming_hf_token() -> None:
+    pytest.importorskip("huggingface_hub", reason="mlstix[remote] is not installed")
+    repo = hub.Repo({"model.pkl": registry.hostile()["plain.pkl"]}, token="hf_test_token")
+    with hub.hub({"acme/private": repo}) as url:
+        env = {"HF_ENDPOINT": url, "HF_HUB_DISABLE_TELEMETRY": "1"}
+        anonymous = _cli(env, "hf://acme/private")
+        with_token = _cli({**env, "HF_TOKEN": "hf_test_token"}, "hf://acme/private")
+    # the Hub answers for a private repository as for none: the hint names the token
+    hint = _refused(anonymous, "hf://acme/private: no such object or prefix")
+    assert "a private one needs HF_TOKEN" in hint and "hf_test_token" not in anonymous.stderr
+    assert with_token.returncode == 1, with_token.stderr  # the token sees it: the payload
+    assert "hf_test_token" not in with_token.stdout + with_token.stderr

@@ -91,7 +91,10 @@ def split(loc: Location) -> tuple[list[RemoteObject], list[str]]:
         try:
             info = fs.info(loc.path)
         except FileNotFoundError:
-            raise UsageError(f"{loc.url}: no such object or prefix") from None
+            raise UsageError(  # stores answer so for what the credentials may not see, too
+                f"{loc.url}: no such object or prefix",
+                hint=f"check the location; a private one needs {settings_of(loc.scheme)}",
+            ) from None
         except Exception as exc:
             raise _fail(loc, "read", exc) from None
         if info.get("type") == "file":
