@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mlstix.errors import UsageError
-from mlstix.scan.remote._background import in_process, in_thread
+from mlstix.scan.remote._background import Agent, in_process, in_thread
 from mlstix.scan.remote._fs import RemoteError
 
 
@@ -71,3 +71,60 @@ def test_an_error_that_does_not_unpickle_is_raised_here() -> None:
 
     with pytest.raises(_TwoArgs, match="s3://b: gone"):
         in_process(fail).result()
+
+
+def _serve(tasks: list[Any], inline: bool) -> Any:
+    for t in tasks:
+        if t == "die":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if t == "spin":
+            signal.pause()
+        yield (t, inline, os.getpid())
+
+
+def test_the_agent_lists_then_serves_in_its_own_process() -> None:
+    agent: Agent[int, Any] = Agent(os.getpid, _serve)
+    pid = agent.result()
+    assert pid != os.getpid()
+    assert list(agent.serve(["a", "b"], True, 5.0)) == [("a", True, pid), ("b", True, pid)]
+    agent.finish()
+    assert not agent.proc.is_alive()
+
+
+def test_what_the_agent_does_not_answer_is_left_to_the_caller() -> None:
+    agent: Agent[int, Any] = Agent(os.getpid, _serve)
+    agent.result()
+    assert [r[0] for r in agent.serve(["a", "die", "b"], True, 5.0)] == ["a"]
+    assert not agent.proc.is_alive()
+    assert list(agent.serve(["c"], True, 5.0)) == []  # a dead agent serves nothing more
+
+
+def test_an_object_past_the_deadline_ends_the_agent() -> None:
+    agent: Agent[int, Any] = Agent(os.getpid, _serve)
+    agent.result()
+    assert [r[0] for r in agent.serve(["a", "spin", "b"], True, 0.5)] == ["a"]
+    assert not agent.proc.is_alive()
+
+
+def test_an_agent_that_dies_listing_lists_here_and_serves_nothing() -> None:
+    parent = os.getpid()
+
+    def die_in_child() -> int:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return os.getpid()
+
+    agent: Agent[int, Any] = Agent(die_in_child, _serve)
+    assert agent.result() == parent
+    assert list(agent.serve(["a"], True, 5.0)) == []
+    agent.finish()
+
+
+def test_an_agent_listing_error_is_raised_here_and_the_agent_ends() -> None:
+    def fail() -> None:
+        raise RemoteError("s3://b/p: cannot list: AccessDenied")
+
+    agent: Agent[None, Any] = Agent(fail, _serve)
+    with pytest.raises(RemoteError, match="AccessDenied"):
+        agent.result()
+    assert not agent.proc.is_alive()

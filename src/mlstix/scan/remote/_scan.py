@@ -6,10 +6,13 @@ says how many bytes were fetched for it in this run (0 when its result came from
 Signature and provenance checks, which need the files next to a model on disk, do not run on
 remote locations and are not listed in ``rules_run``; ``mlstix verify URL`` checks signatures.
 
-A nightly rescan of a large registry is mostly fixed cost, so the steps overlap: the listing
-runs in a forked process (:mod:`._background`; in a thread where the work runs in-process or on
-Ray) while this one reads the state, loads the knowledge base, and imports the analyzers and
-the store's SDK that the forked workers then inherit.
+A nightly rescan of a large registry is mostly fixed cost, so the steps overlap and nothing is
+done twice: the listing runs in a forked process, the agent (:mod:`._background`; in a thread
+where the work runs in-process or on Ray), which imports the store's SDK and makes its client
+while this one reads the state and loads the knowledge base. The agent then analyses what
+changed: a few objects itself, under the workers' limits, more in the worker pool forked from
+it, which inherits the SDK and the analyzers. This process never imports the SDK unless the
+agent fails; whatever the agent did not answer is analysed here, in this process's own pool.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import contextlib
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -29,12 +32,12 @@ from mlstix.findings.model import Finding, Report, ScanError, ScannedFile
 from mlstix.kb.graph import KnowledgeBase
 from mlstix.scan.models._context import Hit
 from mlstix.scan.models.engine import ScanOptions, to_finding
-from mlstix.scan.remote._background import Pending, in_process, in_thread
+from mlstix.scan.remote._background import Agent, Pending, in_thread
 from mlstix.scan.remote._executors import Executor, LocalExecutor, RayExecutor
 from mlstix.scan.remote._fs import Location, parse
 from mlstix.scan.remote._listing import RemoteObject, keep
 from mlstix.scan.remote._state import Row, StateStore
-from mlstix.scan.remote._work import ObjectResult, Work, reused
+from mlstix.scan.remote._work import ObjectResult, Work, reused, scan_object
 from mlstix.scan.rules import load_rules
 
 __all__ = ["RemoteOptions", "RemoteStats", "scan_remote"]
@@ -179,6 +182,40 @@ def _warm_analyzers() -> None:
     analyzers()
 
 
+# at most this many changed objects are analysed by the agent itself, one after the other (a
+# nightly rescan finds a handful); more go to the worker pool it forks
+_INLINE = 4
+
+
+def _serving(executor: Executor, work: Work) -> Callable[[list[Any], bool], Iterator[Any]]:
+    """What the agent runs on the objects sent to it (see :class:`._background.Agent`)."""
+
+    def serve(todo: list[Any], inline: bool) -> Iterator[ObjectResult]:
+        _warm_analyzers()
+        if not inline:
+            yield from executor.scan(todo, work)
+            return
+        import faulthandler
+        import resource
+
+        faulthandler.disable()  # as a pool worker: a crash is the parent's one line
+        if work.limits.max_memory > 0:
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_AS, (work.limits.max_memory,) * 2)
+        for obj in todo:
+            yield scan_object(obj, work)
+
+    return serve
+
+
+def _deadline(work: Work) -> float:
+    """Seconds the agent may take over one object it analyses itself, as a pool worker."""
+    from mlstix.scan.models._pool import _grace
+
+    timeout = work.limits.timeout
+    return timeout + _grace(timeout) if timeout > 0 else 0.0
+
+
 def scan_remote(
     paths: Iterable[str],
     kb: KnowledgeBase | Callable[[], KnowledgeBase],
@@ -208,15 +245,17 @@ def scan_remote(
         raise
     forks = remote.executor == "local" and options.isolate  # as the workers will
     listing: Pending[list[RemoteObject]] | None = None
+    agent: Agent[list[RemoteObject], ObjectResult] | None = None
     try:
         if forks:
-            _import_sdks(locations)
-        run = in_process if forks else in_thread
-        listing = run(lambda: _list_all(paths, executor, options.policy.ignored))
+            listing = agent = Agent(
+                lambda: _list_all(paths, executor, options.policy.ignored),
+                _serving(executor, work),
+            )
+        else:
+            listing = in_thread(lambda: _list_all(paths, executor, options.policy.ignored))
         previous = store.load(loc.url for loc in locations) if store else {}
         knowledge = kb if isinstance(kb, KnowledgeBase) else kb()
-        if forks:
-            _warm_analyzers()
         objs = listing.result()
         listing = None
         results: list[ObjectResult] = []
@@ -231,6 +270,18 @@ def scan_remote(
         if on_start:
             on_start(len(todo), sum(o.size for o in todo))
         todo.sort(key=lambda o: -o.size)  # big objects first balances the workers
+        if agent and todo:
+            inline = len(todo) <= _INLINE
+            answered: set[str] = set()
+            for res in agent.serve(todo, inline, _deadline(work)):
+                answered.add(res.obj.url)
+                results.append(res)
+                if progress:
+                    progress(res)
+            todo = [o for o in todo if o.url not in answered]  # the agent died or stalled
+            if todo:
+                _import_sdks(locations)
+                _warm_analyzers()
         for res in executor.scan(todo, work) if todo else ():  # nothing changed: no workers
             results.append(res)
             if progress:
@@ -238,10 +289,14 @@ def scan_remote(
     except BaseException:
         if listing is not None:
             listing.cancel()
+        if agent is not None:
+            agent.cancel()
         if store:
             store.close()
         raise
     finally:
+        if agent is not None:
+            agent.finish()
         executor.close()
     report = _report(results, knowledge, options, stats)
     if store:
