@@ -52,8 +52,16 @@ class KbDataError(MlstixError):
 
     hint = "fix the authored YAML under src/mlstix/kb/data/ (format: its README.md)"
 
-    def __init__(self, problems: Sequence[str]) -> None:
+    def __init__(self, problems: Sequence[str], *, folder: object = None) -> None:
+        """``folder``: the data folder read when it is not the packaged one (MLSTIX_KB_DATA)."""
         self.problems = tuple(problems)
         count = len(self.problems)
         lines = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(f"the knowledge base has {count} problem{'s' * (count != 1)}:\n{lines}")
+        hint = (
+            f"fix the authored YAML under {folder} (format: src/mlstix/kb/data/README.md)"
+            if folder is not None
+            else ""
+        )
+        super().__init__(
+            f"the knowledge base has {count} problem{'s' * (count != 1)}:\n{lines}", hint=hint
+        )

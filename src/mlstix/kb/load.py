@@ -66,7 +66,12 @@ def load_kb() -> KnowledgeBase:
 def load_kb_from(root: Path) -> KnowledgeBase:
     root = root.resolve()
     if root not in _cache:
-        _cache[root] = _load(root)
+        try:
+            _cache[root] = _load(root)
+        except KbDataError as exc:
+            if root == data_dir().resolve():
+                raise
+            raise KbDataError(exc.problems, folder=root) from None
     return _cache[root]
 
 
