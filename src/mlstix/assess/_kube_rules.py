@@ -20,10 +20,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac import Context, Hit, RuleRegistry
+from mlstix.scan.rules.iac.k8s_serving import ingress_backends
 
 __all__ = ["register"]
 
@@ -83,21 +83,6 @@ def _authenticated(ingress: Resource) -> bool:
     return any(k in annotations for k in _INGRESS_AUTH)
 
 
-def _routes(value: Any, depth: int = 0) -> Iterator[str]:
-    """Service names an Ingress spec routes to."""
-    if depth > 20:
-        return
-    if isinstance(value, Mapping):
-        svc = value.get("service")
-        if isinstance(svc, Mapping) and isinstance(svc.get("name"), str):
-            yield svc["name"]
-        for item in value.values():
-            yield from _routes(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _routes(item, depth + 1)
-
-
 def _kubeflow_exposed(ctx: Context) -> Iterator[Hit]:
     ingresses = [i for i in ctx.of_type("kubernetes", "Ingress") if not _authenticated(i)]
     for svc in ctx.of_type("kubernetes", "Service"):
@@ -113,7 +98,7 @@ def _kubeflow_exposed(ctx: Context) -> Iterator[Hit]:
             reasons.append(f"spec.externalIPs is {', '.join(map(str, spec['externalIPs']))}")
         ns = svc.extra.get("namespace")
         for ing in ingresses:
-            routed = set(_routes(ing.attributes.get("spec")))
+            routed = set(ingress_backends(ing.attributes.get("spec")))
             if ing.extra.get("namespace") == ns and svc.name in routed:
                 reasons.append(f"Ingress {ing.name} routes to it without an auth annotation")
         if reasons:

@@ -122,12 +122,13 @@ def _ingress_backends(ctx: Context, namespace: str) -> set[str]:
     for ing in ctx.of_type("kubernetes", "Ingress"):
         if ing.extra["namespace"] != namespace:
             continue
-        for path in _walk_backends(ing.attributes.get("spec")):
+        for path in ingress_backends(ing.attributes.get("spec")):
             names.add(path)
     return names
 
 
-def _walk_backends(value: Any, depth: int = 0) -> Iterator[str]:
+def ingress_backends(value: Any, depth: int = 0) -> Iterator[str]:
+    """Names of the Services an Ingress spec (any part of it) routes to."""
     if depth > 20:
         return
     if isinstance(value, Mapping):
@@ -135,10 +136,10 @@ def _walk_backends(value: Any, depth: int = 0) -> Iterator[str]:
         if isinstance(svc, Mapping) and isinstance(svc.get("name"), str):
             yield svc["name"]
         for item in value.values():
-            yield from _walk_backends(item, depth + 1)
+            yield from ingress_backends(item, depth + 1)
     elif isinstance(value, list):
         for item in value:
-            yield from _walk_backends(item, depth + 1)
+            yield from ingress_backends(item, depth + 1)
 
 
 def _port_numbers(ports: list[Any]) -> set[Any]:
