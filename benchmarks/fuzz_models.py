@@ -53,18 +53,20 @@ def main() -> int:
     parser.add_argument("--mode", choices=["gen", "mut", "both"], default="both")
     parser.add_argument(
         "--reader",
-        choices=["c", "py", "joblib"],
+        choices=["c", "py", "joblib", "plain"],
         default="c",
         help="c: CPython's _pickle (pickle.load, torch.load); py: pickle._Unpickler; joblib:"
         " joblib.load's own unpickler on mutated joblib files (arrays read from the stream);"
-        " py and joblib are compared on the names they invoke only (they accept other streams)",
+        " plain: pickle.load on mutated joblib files, failing on names this environment lacks"
+        " (array bytes read as opcodes); py, joblib and plain are compared on the names they"
+        " invoke only (they accept other streams)",
     )
     parser.add_argument("--show", type=int, default=10, help="examples printed per problem")
     parser.add_argument("--save", type=Path, help="write every disagreeing input to this folder")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     corpus = seeds()
-    if args.reader == "joblib":
+    if args.reader in ("joblib", "plain"):
         folder = ROOT / "tests/scan_models/real/pickling"
         raw = [p.read_bytes() for p in sorted(folder.glob("*.joblib"))]
         corpus = [data for data in raw if data[:1] == b"\x80"]  # uncompressed dumps
@@ -75,15 +77,18 @@ def main() -> int:
     deadline = started + args.seconds
     with RealReaders() as real:
         while time.monotonic() < deadline and (args.inputs is None or runs < args.inputs):
-            generated = args.reader != "joblib" and (
+            generated = args.reader not in ("joblib", "plain") and (
                 args.mode == "gen" or (args.mode == "both" and rng.random() < 0.5)
             )
             if generated:
                 data = opcode_stream(rng, rng.randrange(1, 24))
             else:
                 data = mutate(rng, rng.choice(corpus), rng.randrange(1, 6))
-            read = {"c": real.pickle, "py": real.pickle_py, "joblib": real.joblib}[args.reader]
-            result = read(data)
+            if args.reader == "plain":
+                result = real.pickle(data, findable=True)
+            else:
+                read = {"c": real.pickle, "py": real.pickle_py, "joblib": real.joblib}
+                result = read[args.reader](data)
             runs += 1
             real_ok += result.ok
             for problem in check_pickle(data, result):

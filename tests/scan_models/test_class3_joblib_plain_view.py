@@ -13,6 +13,7 @@ an import of a module this environment does not hold fails there as in a real pr
 from __future__ import annotations
 
 import io
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from mlstix.scan.models.pickles.analyze import analyze_pickle_stream
 
 from . import builders as b
 from .conftest import Scan, imports
-from .differential import RealReaders, mlstix_levels
+from .differential import RealReaders, check_pickle, mlstix_levels
+from .differential.generate import mutate
 from .test_class3_joblib_arrays import _dtype, _joblib, _state
 
 pytest.importorskip("joblib", reason="the real joblib reader is needed")
@@ -108,3 +110,20 @@ def test_real_joblib_dumps_read_as_plain_pickles_agree(real: RealReaders, name: 
     }
     assert unallowed == set()
     assert mlstix_levels(analyze_pickle_stream(io.BytesIO(data), policy)) == {}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_mutated_joblib_dumps_read_as_plain_pickles_agree(real: RealReaders, seed: int) -> None:
+    """Byte mutations of the real dumps (benchmarks/fuzz_models.py --reader plain runs
+    longer): every non-allowlisted name pickle.load invokes is reported at high or above."""
+    rng = random.Random(seed)
+    name = rng.choice(["joblib_raw.joblib", "joblib_structured_O_fields.joblib",
+                       "sklearn_logreg.joblib", "sklearn_grid_search.joblib"])  # fmt: skip
+    for _ in range(10):
+        data = mutate(rng, (REAL / name).read_bytes(), rng.randrange(1, 6))
+        problems = [
+            p
+            for p in check_pickle(data, real.pickle(data, findable=True))
+            if not p.startswith(("real reader fails", "real reader succ"))
+        ]
+        assert problems == [], (problems, data)

@@ -184,13 +184,29 @@ def _findable(module: str) -> bool:
     return True
 
 
+def _find_or_fail(module: str, name: str) -> None:
+    """What the real ``find_class`` fails on here: a module not on the import path, or an
+    attribute a module this process already holds does not have (one that would need an
+    import to tell is taken to exist)."""
+    if not _findable(module):
+        raise ModuleNotFoundError(f"No module named {module!r}")
+    obj = sys.modules.get(module)
+    for part in name.split(".") if obj is not None else ():
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise AttributeError(f"Can't get attribute {name!r} on {module!r}") from None
+        except Exception:  # a lazy import the sandbox refuses: the real loader would do it
+            return
+
+
 class RecordingUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if not module:
             raise ValueError("Empty module name")  # __import__(''), before any import
         origin = _normalize(module, name)
-        if FINDABLE_ONLY[0] and not _findable(origin[0]):
-            raise ModuleNotFoundError(f"No module named {origin[0]!r}")
+        if FINDABLE_ONLY[0]:
+            _find_or_fail(*origin)
         _record(origin, "resolve", 0)
         if not name:
             raise AttributeError("module has no attribute ''")  # imported, then getattr fails
