@@ -63,7 +63,11 @@ BAD = {
     "removed-type": gguf_file([("a", [32], 4, 0)], b"\x00" * 32),
     "zero-dimension": gguf_file([("a", [4, 0], _F32, 0)], b"\x00" * 32),
     "alignment-not-a-power-of-2": gguf_file([("a", [4], _F32, 0)], b"\x00" * 48, 24),
-}
+    "duplicate-metadata-key": (
+        b"GGUF" + struct.pack("<IQQ", 3, 0, 2)
+        + (_gstr("general.name") + struct.pack("<I", 8) + _gstr("x")) * 2
+    ),
+}  # fmt: skip
 
 
 def _scan(tmp_path: Path, scan: Scan, data: bytes) -> Report:

@@ -246,8 +246,12 @@ def analyze_gguf(src: Source, ctx: Context) -> str:
         if kv_count > _MAX_KV:
             raise _GgufError(f"{kv_count} metadata entries")
         alignment = DEFAULT_ALIGNMENT
+        keys: set[str] = set()
         for _ in range(kv_count):
             key = _gguf_string(fp, True, 1 << 16) or ""
+            if key in keys:  # llama.cpp refuses the file; readers keeping the last one differ
+                raise _GgufError(f"duplicate metadata key {key!r}")
+            keys.add(key)
             (vtype,) = struct.unpack("<I", _exact(fp, 4))
             is_template = "chat_template" in key
             value = _gguf_value(fp, vtype, is_template)
