@@ -130,7 +130,7 @@ def test_s3_report_entry_names_the_version(s3: Any) -> None:
 
     from mlstix.cli.main import cli
 
-    s3.put_object(Bucket="versioned", Key="r/plain.pkl", Body=registry.hostile()["plain.pkl"])
+    s3.put_object(Bucket="versioned", Key="r/plain.pkl", Body=registry.PAYLOAD)
     run = CliRunner().invoke(cli, ["scan", "models", "s3://versioned/r", "--format", "json"])
     assert run.exit_code == 1, run.stderr
     (entry,) = json.loads(run.stdout)["scanned"]

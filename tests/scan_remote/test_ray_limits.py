@@ -25,7 +25,7 @@ def _put(fs: Any, name: str, data: bytes) -> RemoteObject:
 
 
 def test_a_task_gives_the_in_process_result(memfs: Any) -> None:
-    obj = _put(memfs, "model.pkl", registry.hostile()["plain.pkl"])
+    obj = _put(memfs, "model.pkl", registry.PAYLOAD)
     work = Work((), Limits())
     capped = scan_capped(obj, work)
     assert capped == scan_object(obj, work)
@@ -37,7 +37,7 @@ def test_an_analysis_past_the_memory_cap_is_an_error_entry_and_the_worker_goes_o
 ) -> None:
     from mlstix.scan.remote import _executors
 
-    obj = _put(memfs, "model.pkl", registry.hostile()["plain.pkl"])
+    obj = _put(memfs, "model.pkl", registry.PAYLOAD)
 
     def greedy(o: RemoteObject, work: Work) -> Any:
         ballast = bytearray(64 << 20)  # past glibc's mmap threshold: new address space
@@ -55,7 +55,7 @@ def test_an_analysis_past_the_memory_cap_is_an_error_entry_and_the_worker_goes_o
 def test_the_cap_is_on_top_of_the_worker_s_own_mappings(memfs: Any) -> None:
     """A Ray worker maps the node's object store (gigabytes of address space) before any
     task: a cap counted from zero would leave a task no room at all."""
-    obj = _put(memfs, "model.pkl", registry.hostile()["plain.pkl"])
+    obj = _put(memfs, "model.pkl", registry.PAYLOAD)
     ballast = mmap.mmap(-1, 2 << 30)  # 2 GiB of address space, not of memory
     try:
         res = scan_capped(obj, Work((), Limits(max_memory=256 << 20)))
@@ -70,7 +70,7 @@ def test_a_task_past_the_deadline_is_an_error_entry(memfs: Any, monkeypatch: Any
 
     from mlstix.scan.remote import _work
 
-    obj = _put(memfs, "slow.pkl", registry.hostile()["plain.pkl"])
+    obj = _put(memfs, "slow.pkl", registry.PAYLOAD)
 
     def stuck(*args: object, **kwargs: object) -> object:
         time.sleep(60)  # a parser spinning where no Python signal reaches

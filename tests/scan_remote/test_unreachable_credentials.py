@@ -40,7 +40,7 @@ def test_s3_one_unreadable_object_is_an_error_entry_the_rest_scanned() -> None:
     with servers.moto_s3() as endpoint:
         client = servers.s3_client(endpoint)
         client.create_bucket(Bucket="models")
-        payload = registry.hostile()["plain.pkl"]
+        payload = registry.PAYLOAD
         client.put_object(Bucket="models", Key="r/ok.pkl", Body=payload)
         # archived: GetObject answers 403 InvalidObjectState until it is restored
         client.put_object(Bucket="models", Key="r/cold.pkl", Body=payload,
@@ -110,7 +110,7 @@ def test_gcs_without_credentials_is_one_line_naming_adc(anonymous: str) -> None:
 
 def test_hub_private_repository_without_a_token_is_one_line_naming_hf_token() -> None:
     pytest.importorskip("huggingface_hub", reason="mlstix[remote] is not installed")
-    repo = hub.Repo({"model.pkl": registry.hostile()["plain.pkl"]}, token="hf_test_token")
+    repo = hub.Repo({"model.pkl": registry.PAYLOAD}, token="hf_test_token")
     with hub.hub({"acme/private": repo}) as url:
         env = {"HF_ENDPOINT": url, "HF_HUB_DISABLE_TELEMETRY": "1"}
         anonymous = _cli(env, "hf://acme/private")
