@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import gc
 import os
 import signal
 import threading
@@ -119,7 +120,9 @@ class Agent(_Forked[T], Generic[T, R]):
         self.func = func
         ctx = multiprocessing.get_context("fork")
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_agent, args=(child, func, serve), daemon=True)
+        # not a daemon: a daemonic process may not start the worker pool; it ends when its pipe
+        # does (this process gone), and finish() or cancel() joins it
+        self.proc = ctx.Process(target=_agent, args=(child, func, serve), daemon=False)
         self.proc.start()
         child.close()
         self.listed = False  # False: the listing came from here, no agent is left to serve
@@ -196,6 +199,9 @@ def _agent(conn: Any, func: Callable[[], Any], serve: Callable[[list[Any], bool]
     def stop(signum: int, frame: object) -> None:
         raise SystemExit(143)  # unwinds the pool it may run, which kills its workers
 
+    # what this process inherited stays as it is: the collector no longer walks it (nor copies
+    # the pages it would touch); only what the listing and the analysis make is collected
+    gc.freeze()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)  # Ctrl-C: the parent reports it
     try:

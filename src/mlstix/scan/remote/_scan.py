@@ -191,8 +191,8 @@ def _serving(executor: Executor, work: Work) -> Callable[[list[Any], bool], Iter
     """What the agent runs on the objects sent to it (see :class:`._background.Agent`)."""
 
     def serve(todo: list[Any], inline: bool) -> Iterator[ObjectResult]:
-        _warm_analyzers()
         if not inline:
+            _warm_analyzers()  # once here, not in each worker forked from here
             yield from executor.scan(todo, work)
             return
         import faulthandler

@@ -1,0 +1,103 @@
+"""The agent of a local scan (the forked process that lists) analyses what changed: a few objects
+itself, more in the pool forked from it. What it does not answer (it crashed, or an object
+outlived the deadline) is analysed again in this process's pool: a hostile file costs time,
+never a result, and every object is in the report with what the real analysis finds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlstix.scan.models import Limits, ScanOptions
+from mlstix.scan.remote import RemoteOptions, RemoteStats, scan_remote
+from mlstix.scan.remote import _scan as scan_module
+from mlstix.scan.remote._work import scan_object
+
+from . import registry
+
+_EVIL = {"memory://reg/b/evil.pt", "memory://reg/d/evil.pkl"}
+
+
+@pytest.fixture
+def reg(memfs: Any) -> Any:
+    memfs.pipe("/reg/a/model.safetensors", registry.safetensors(2, 1 << 16, b"a"))
+    memfs.pipe("/reg/b/evil.pt", registry.torch_zip(registry.PAYLOAD, 1 << 16))
+    memfs.pipe("/reg/c/model.pkl", registry.benign_pickle())
+    memfs.pipe("/reg/d/evil.pkl", registry.PAYLOAD)
+    return memfs
+
+
+def _scan(kb: Any, limits: Limits | None = None, jobs: int = 2) -> tuple[Any, RemoteStats]:
+    stats = RemoteStats()
+    opts = ScanOptions(hash_files=False, limits=limits or Limits())
+    report = scan_remote(["memory://reg"], kb, opts, RemoteOptions(in_flight=jobs), stats=stats)
+    return report, stats
+
+
+def _evil(report: Any) -> set[str]:
+    return {f.location.path for f in report.findings if f.severity.value == "critical"}
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["itself", "its-pool"])
+def test_the_agent_analyses_every_object(
+    reg: Any, kb: Any, inline: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mlstix.scan.remote import _executors
+
+    parent = os.getpid()
+
+    def spy(obj: Any, work: Any) -> Any:  # where each object was analysed
+        (tmp_path / f"{os.getpid()}-{os.getppid()}").touch()
+        return scan_object(obj, work)
+
+    monkeypatch.setattr(scan_module, "_INLINE", 4 if inline else 0)
+    monkeypatch.setattr(scan_module, "scan_object", spy)
+    monkeypatch.setattr(_executors, "scan_object", spy)
+    report, stats = _scan(kb)
+    assert stats.analysed == stats.objects == 4 and not report.errors
+    assert _evil(report) == _EVIL
+    where = {tuple(map(int, p.name.split("-"))) for p in tmp_path.iterdir()}
+    assert all(pid != parent for pid, _ in where)  # never here
+    if inline:  # the agent itself, a child of this process
+        assert len(where) == 1 and next(iter(where))[1] == parent
+    else:  # the agent's workers
+        assert where and all(ppid not in (parent, 1) for _, ppid in where)
+
+
+def test_a_crash_in_the_agent_leaves_the_rest_to_this_process(
+    reg: Any, kb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = os.getpid()
+
+    def crash_on_pickles(obj: Any, work: Any) -> Any:
+        if os.getpid() != parent and obj.url.endswith(".pkl"):
+            os.kill(os.getpid(), signal.SIGSEGV)  # a C parser crashing on a hostile file
+        return scan_object(obj, work)
+
+    monkeypatch.setattr(scan_module, "scan_object", crash_on_pickles)  # the agent's only
+    report, stats = _scan(kb)
+    assert stats.analysed == stats.objects == 4 and not report.errors
+    assert _evil(report) == _EVIL  # what the agent did not answer, analysed here in full
+
+
+def test_an_object_past_the_deadline_in_the_agent_is_analysed_again_here(
+    reg: Any, kb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = os.getpid()
+
+    def stuck_on_pickles(obj: Any, work: Any) -> Any:
+        if os.getpid() != parent and obj.url.endswith("evil.pkl"):
+            time.sleep(60)  # spinning where no Python signal reaches
+        return scan_object(obj, work)
+
+    monkeypatch.setattr(scan_module, "scan_object", stuck_on_pickles)
+    start = time.monotonic()
+    report, stats = _scan(kb, Limits(timeout=0.2))
+    assert time.monotonic() - start < 20
+    assert stats.analysed == stats.objects == 4 and not report.errors
+    assert _evil(report) == _EVIL
