@@ -127,3 +127,12 @@ def test_mutated_joblib_dumps_read_as_plain_pickles_agree(real: RealReaders, see
             if not p.startswith(("real reader fails", "real reader succ"))
         ]
         assert problems == [], (problems, data)
+
+
+def test_a_cleared_object_flag_in_array_bytes_is_high() -> None:
+    """An object dtype whose state clears its has-object flag (raw bytes become object
+    pointers), built where joblib reads floats: pickle.load builds it."""
+    data = _float_array(_dtype("O8", _state("|", -1, 0)) + b"0")
+    result = analyze_pickle_stream(io.BytesIO(data), ImportPolicy())
+    assert any("has-object flag cleared" in c for c in result.chains)
+    assert mlstix_levels(result).get("*", 0) >= 3

@@ -85,6 +85,7 @@ class PickleResult:
             mine.misused |= st.misused
             mine.args = mine.args or st.args
         self.dynamic += [d for d in other.dynamic if d not in self.dynamic]
+        self.chains += [c for c in other.chains if c not in self.chains][: 20 - len(self.chains)]
         self.extensions += [
             e for e in other.extensions if e[1] < since and e not in self.extensions
         ]
