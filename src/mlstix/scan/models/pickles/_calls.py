@@ -7,10 +7,15 @@
   invokes ``__setstate__``: the invoked import is marked called, and a non-allowlisted one
   keeps its (shortened) arguments and whether a string among them looks like a command;
 - ``builtins.getattr(imported, 'attr')`` resolves to the attribute path ``find_class`` would
-  resolve, judged as an import of its own; ``getattr(instance, 'method')`` on an instance of
-  an allowlisted class is judged by :meth:`ImportPolicy.method_verdict`;
-- calling what a call returned (a ``functools.partial``, a getattr result) marks every risky
-  import inside it and records the chain.
+  resolve, judged as an import of its own; ``getattr(instance, 'attr')`` on an instance of
+  an allowlisted class is the attribute its BUILD state set, or the bound method, judged by
+  :meth:`ImportPolicy.method_verdict`;
+- calling what a call returned (a ``functools.partial``, a getattr result, a bound method)
+  marks every risky import reachable from it (arguments, container items, items stored into
+  objects the stream built, the method's instance) and records the chain;
+- code attached to what the stream builds runs after load: backward hooks handed to torch's
+  rebuild helpers or set by ``Tensor.__setstate__``, ``__class__`` and hook tables set from a
+  state (:data:`SETS_AFTER_LOAD`): a non-allowlisted name there is invoked.
 
 Reference: CPython ``Lib/pickle.py`` (``load_reduce``, ``load_newobj``, ``load_build``,
 ``find_class``).
