@@ -7,8 +7,8 @@ item count, an unhashable key, a target without ``append``/``add``/``__setitem__
 concrete value the stream fails here where the real loader would fail; on a symbolic one the
 check cannot be decided and the analysis goes on (see :mod:`._values`). Containers built from
 literals stay real Python containers; items stored into a symbolic object (an ``OrderedDict``,
-a ``deque`` the stream built) are kept beside it (:meth:`State.hold`). Out-of-band buffers (``NEXT_BUFFER``) are refused: no
-loader passes any.
+a ``deque`` the stream built) are kept beside it (:meth:`State.hold`). Out-of-band buffers
+(``NEXT_BUFFER``) are refused: no loader passes any.
 
 Reference: CPython ``Modules/_pickle.c`` (``load_put``, ``load_appends``, ``do_setitems``,
 ``load_additems``, ``load_readonly_buffer``).
