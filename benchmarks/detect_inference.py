@@ -3,7 +3,7 @@
 Run by hand (never in the test suite), from the repository root:
 
     .venv/bin/python benchmarks/detect_inference.py [--honest 200] [--per-client 500]
-        [--datasets digits,breast_cancer] [--seeds 7,8,9] [--no-peer]
+        [--datasets digits,breast_cancer] [--seeds 7,8,9] [--no-peer] [--keep DIR]
 
 For each data set (both ship inside scikit-learn, nothing is downloaded) and seed, it trains a
 classifier, serves it through the endpoint shim of ``tests/detect_inference/traffic.py`` and
@@ -115,12 +115,17 @@ def main() -> None:
     parser.add_argument("--datasets", default="digits,breast_cancer")
     parser.add_argument("--seeds", default="7,8,9")
     parser.add_argument("--no-peer", action="store_true", help="skip the line-by-line peer")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="write the capture files and reports into DIR and keep them "
+                        "(for profiling the job); default: a temporary folder")  # fmt: skip
     args = parser.parse_args()
     honest_flagged = 0
     honest_total = 0
     rows = []
     speeds: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory(prefix="mlstix-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlstix-bench-") as scratch:
+        tmp = str(args.keep or scratch)
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         for dataset in args.datasets.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
                 path, records = build(dataset, seed, args.honest, args.per_client, Path(tmp))

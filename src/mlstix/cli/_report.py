@@ -18,7 +18,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -27,8 +27,9 @@ from mlstix.cli._console import console, err_console, utf8
 from mlstix.findings.formats import FORMAT_NAMES, render
 from mlstix.findings.formats.table import print_table
 from mlstix.findings.model import Report, Severity
-from mlstix.kb.graph import KnowledgeBase
-from mlstix.kb.load import load_kb
+
+if TYPE_CHECKING:  # loaded in emit() only where the output speaks its prose (not for JSON)
+    from mlstix.kb.graph import KnowledgeBase
 
 __all__ = ["EXIT_CODES_HELP", "emit", "output_option", "report_options", "wrote"]
 
@@ -165,6 +166,13 @@ def _printable(value: Any) -> Any:
     return value
 
 
+def _load_kb() -> KnowledgeBase:
+    """The knowledge base, imported and loaded only by outputs that speak its prose."""
+    from mlstix.kb.load import load_kb
+
+    return load_kb()
+
+
 def emit(report: Report, fmt: str | None, output: str, fail_on: str, *, skip_hint: str = "") -> int:
     """Render and write ``report`` (and publish it with ``--publish``); return the exit code.
 
@@ -172,27 +180,26 @@ def emit(report: Report, fmt: str | None, output: str, fail_on: str, *, skip_hin
     unreadable is never silently clean (DESIGN.md, exit codes). ``skip_hint`` tells the user
     how to leave such files out when they are not meant to be scanned.
     """
-    kb = load_kb()
     if not _all_utf8(report):
         report = _printable(report)
     if fmt is None:
         fmt = "table" if output == "-" and sys.stdout.isatty() else "json"
     fmt = fmt.lower()
     if fmt == "table" and output == "-":
-        print_table(report, kb, console)
+        print_table(report, _load_kb(), console)
     elif fmt == "table":
         from rich.console import Console
 
         buffer = io.StringIO()
-        print_table(report, kb, Console(file=buffer, width=140, color_system=None))
+        print_table(report, _load_kb(), Console(file=buffer, width=140, color_system=None))
         write_output(output, buffer.getvalue())
     else:
-        write_output(output, render(fmt, report, kb))
+        write_output(output, render(fmt, report, _load_kb))
     wrote(output, f" ({fmt})")
     ctx = click.get_current_context(silent=True)
     url = ctx.meta.get("mlstix.publish") if ctx is not None else None
     if url and ctx is not None:
-        _publish(report, kb, url, ctx.meta.get("mlstix.publish_collection") or "findings")
+        _publish(report, _load_kb(), url, ctx.meta.get("mlstix.publish_collection") or "findings")
     if report.errors:
         # an entry may name a whole file or one line of a log: count files, not entries
         files = len({e.path for e in report.errors})

@@ -69,7 +69,6 @@ def inference(
     not start, or some file or line could not be read (the report lists it under errors).
     """
     from mlstix.detect.inference import InferenceOptions, detect_inference
-    from mlstix.kb.load import load_kb
 
     options = InferenceOptions(
         client_key=client_key,
@@ -80,5 +79,6 @@ def inference(
         warmup=warmup,
         max_clients=max_clients,
     )
-    report = detect_inference([str(p) for p in logs], load_kb, options)
+    # the findings' terms read from the rule and knowledge-base files they need (._terms)
+    report = detect_inference([str(p) for p in logs], None, options)
     sys.exit(emit(report, fmt, output, fail_on))

@@ -12,10 +12,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlstix import __version__
-from mlstix.kb.graph import KnowledgeBase
+
+if TYPE_CHECKING:  # the knowledge base (pydantic) is loaded only by what speaks its prose
+    from mlstix.kb.graph import KnowledgeBase
 
 __all__ = [
     "Finding",

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlstix.detect.inference._detectors import ClientState, Detection
+from mlstix.detect.inference._terms import Terms
 from mlstix.findings.model import Finding, Location
-from mlstix.kb.graph import KnowledgeBase
 
 __all__ = ["MIN_BASELINE", "MIN_QUERIES", "finding", "not_enough"]
 
@@ -62,11 +62,9 @@ def _describe(detection: Detection, state: ClientState) -> str:
 
 
 def finding(
-    kb: KnowledgeBase, client: str, state: ClientState, detection: Detection, median: float
+    terms: Terms, client: str, state: ClientState, detection: Detection, median: float
 ) -> Finding:
-    from mlstix.scan.rules import load_rules
-
-    rule = load_rules("inference")[_RULES[detection.detector]]
+    rule = terms.rule(_RULES[detection.detector])
     span = f"{_iso(state.first_time)} to {_iso(state.last_time)}" if state.first_time else ""
     message = (
         f"client {client}: {state.queries} queries{' from ' + span if span else ''}; "
@@ -87,7 +85,7 @@ def finding(
     return Finding(
         rule_id=rule.id,
         severity=rule.severity,
-        title=kb.vulnerability(rule.vulnerability).name,
+        title=terms.title(rule.vulnerability),
         message=message,
         location=Location(detection.path, line=detection.line or None, resource=client),
         vulnerability=rule.vulnerability,
@@ -96,12 +94,8 @@ def finding(
     )
 
 
-def not_enough(
-    kb: KnowledgeBase, volumes: Counter[str], judged: bool, few: int, path: str
-) -> Finding:
-    from mlstix.scan.rules import load_rules
-
-    rule = load_rules("inference")["inference/not-enough-data"]
+def not_enough(terms: Terms, volumes: Counter[str], judged: bool, few: int, path: str) -> Finding:
+    rule = terms.rule("inference/not-enough-data")
     total = len(volumes)
     if not judged:
         message = (
@@ -116,7 +110,7 @@ def not_enough(
     return Finding(
         rule_id=rule.id,
         severity=rule.severity,
-        title=kb.vulnerability(rule.vulnerability).name,
+        title=terms.title(rule.vulnerability),
         message=message,
         location=Location(path),
         vulnerability=rule.vulnerability,

@@ -21,7 +21,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,9 +33,12 @@ from mlstix.detect.inference._fast import FastBatch, fast_reader
 from mlstix.detect.inference._features import DecodeError, decode_input, decode_labels
 from mlstix.detect.inference._records import LogProblem, Record, read_logs
 from mlstix.detect.inference._report import MIN_BASELINE, MIN_QUERIES, finding, not_enough
+from mlstix.detect.inference._terms import Terms
 from mlstix.errors import UsageError
 from mlstix.findings.model import Finding, Report, ScanError, ScannedFile
-from mlstix.kb.graph import KnowledgeBase
+
+if TYPE_CHECKING:
+    from mlstix.kb.graph import KnowledgeBase
 
 __all__ = ["InferenceOptions", "detect_inference"]
 
@@ -111,10 +114,9 @@ def _log_files(paths: Iterable[str]) -> list[tuple[Path, str]]:
 
 
 class _Run:
-    def __init__(self, kb: KnowledgeBase, options: InferenceOptions) -> None:
+    def __init__(self, options: InferenceOptions) -> None:
         if options.profile not in PROFILES:
             raise UsageError(f"unknown threshold profile {options.profile!r}")
-        self.kb = kb
         self.options = options
         self.profile = PROFILES[options.profile]
         self.key = parse_client_key(options.client_key, options.access_logs)
@@ -365,15 +367,19 @@ class _Queue:
 
 def detect_inference(
     paths: Iterable[str],
-    kb: KnowledgeBase | Callable[[], KnowledgeBase],
+    kb: KnowledgeBase | Callable[[], KnowledgeBase] | None = None,
     options: InferenceOptions | None = None,
 ) -> Report:
     """Judge the inference logs at ``paths`` (files or folders). Raises
-    :class:`~mlstix.errors.UsageError` for missing paths or bad options."""
+    :class:`~mlstix.errors.UsageError` for missing paths or bad options.
+
+    ``kb`` gives the findings their knowledge-base terms: a knowledge base, a loader (called
+    when the first finding is made), or ``None``: the few terms they need read from the
+    packaged rule and knowledge-base files without loading the rest (see :mod:`._terms`)."""
     options = options or InferenceOptions()
     files = _log_files(paths)
-    knowledge = kb if isinstance(kb, KnowledgeBase) else kb()
-    run = _Run(knowledge, options)
+    terms = Terms(kb)
+    run = _Run(options)
     run.run(files)
     findings: list[Finding] = []
     clients = [*run.states.items(), *run.done]
@@ -381,12 +387,10 @@ def detect_inference(
     median = float(volumes[len(volumes) // 2]) if volumes else 0.0
     for client, state in clients:
         for detection in state.detections.values():
-            findings.append(finding(knowledge, client, state, detection, median))
+            findings.append(finding(terms, client, state, detection, median))
     few = sum(1 for count in run.volumes.values() if count < MIN_QUERIES)
     if (run.baseline is None and run.volumes) or few:
-        findings.append(
-            not_enough(knowledge, run.volumes, run.baseline is not None, few, files[0][1])
-        )
+        findings.append(not_enough(terms, run.volumes, run.baseline is not None, few, files[0][1]))
     errors = []
     scanned = []
     for display, stats in run.files.items():

@@ -7,17 +7,19 @@ C accelerator of :mod:`json` (which ``indent=`` disables: about 4x slower on lar
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlstix.findings.model import Report
-from mlstix.kb.graph import KnowledgeBase
+
+if TYPE_CHECKING:
+    from mlstix.kb.graph import KnowledgeBase
 
 __all__ = ["render"]
 
 _LISTS = ("scanned", "findings", "errors", "rules_run")
 
 
-def render(report: Report, kb: KnowledgeBase) -> str:
+def render(report: Report, kb: KnowledgeBase | None = None) -> str:
     del kb  # the JSON report carries keys, not prose
     data: dict[str, Any] = report.to_json()
     out = ["{", f'  "tool": {json.dumps(data["tool"])},']

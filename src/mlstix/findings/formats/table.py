@@ -3,6 +3,8 @@ terminal and as blocks on a narrow one (80 columns), where a table would fold pa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.markup import escape
 from rich.padding import Padding
@@ -10,7 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from mlstix.findings.model import Report, Severity, count
-from mlstix.kb.graph import KnowledgeBase
+
+if TYPE_CHECKING:
+    from mlstix.kb.graph import KnowledgeBase
 
 __all__ = ["print_table"]
 
