@@ -136,3 +136,24 @@ def test_a_cleared_object_flag_in_array_bytes_is_high() -> None:
     result = analyze_pickle_stream(io.BytesIO(data), ImportPolicy())
     assert any("has-object flag cleared" in c for c in result.chains)
     assert mlstix_levels(result).get("*", 0) >= 3
+
+
+def test_a_name_made_only_of_outer_memo_strings_in_a_nested_pickle_is_high(
+    real: RealReaders,
+) -> None:
+    """An object array's nested pickle (protocol 4: MEMOIZE) that joblib reads as
+    ``numpy.dtype``: pickle.load reads it against the outer memo, whose entries 0 and 1 the
+    outer pickle set to the gadget's module and name. A dump joblib wrote makes names of half
+    a memo value and half its own text, never wholly of memo values."""
+    nested = (
+        b"\x80\x04" + b.unicode_op("numpy") + b"\x94" + b.unicode_op("dtype") + b"\x940" + b"0"
+        + b"h\x00h\x01\x93" + b.unicode_op("f8") + b"\x85R."
+    )  # fmt: skip
+    data = _joblib(_dtype("O8", _state("|", -1, 63)), 1, nested, align=None)
+    data = data[:2] + _MEMO_PREFIX + data[2:]
+    qualname = ".".join(_GADGET)
+    assert qualname not in real.joblib(data).resolved
+    as_pickle = real.pickle(data, findable=True)
+    assert qualname in as_pickle.invoked
+    levels = mlstix_levels(analyze_pickle_stream(io.BytesIO(data), ImportPolicy()))
+    assert levels.get(qualname, 0) >= 3

@@ -77,8 +77,9 @@ class State:
     def enter_nested(self, end: int) -> None:
         """The plain view reaches an object array's nested pickle at its start. It reads it
         against the outer memo (joblib reads it with a fresh one): a memo index the nested
-        pickle means for its own value fetches what the outer pickle stored there. Names
-        built from those values up to ``end`` are *confused* (:meth:`from_outer`)."""
+        pickle means for its own value fetches what the outer pickle stored there. A name
+        whose module or attribute (not both) is such a value, up to ``end``, is *confused*
+        (:meth:`from_outer`): it may not exist at all."""
         self.confused_until = end
         for index, value in self.memo.items():
             if type(value) is str:

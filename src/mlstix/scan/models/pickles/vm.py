@@ -117,9 +117,12 @@ class Machine(Calls, StackOps):
         elif name == "STACK_GLOBAL":
             gname = self.pop(pos)
             module = self.pop(pos)
-            outer = self.from_outer(module, pos) or self.from_outer(gname, pos)
+            m_outer, n_outer = self.from_outer(module, pos), self.from_outer(gname, pos)
+            outer = m_outer or n_outer
             if isinstance(module, str) and isinstance(gname, str):
-                s.append(self.import_(module, gname, name, pos, outer))
+                # one part fetched from the outer memo: a name a real dump makes of whatever
+                # the memo holds; both: a name chosen (no dump joblib wrote was seen to)
+                s.append(self.import_(module, gname, name, pos, m_outer != n_outer))
             elif not (self._str_like(module) and self._str_like(gname)):
                 raise Malformed("STACK_GLOBAL requires str", pos)
             elif outer:  # the plain view's reading of a nested pickle: no name it would import
