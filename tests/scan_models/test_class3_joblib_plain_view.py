@@ -138,16 +138,23 @@ def test_a_cleared_object_flag_in_array_bytes_is_high() -> None:
     assert mlstix_levels(result).get("*", 0) >= 3
 
 
-def test_a_name_made_only_of_outer_memo_strings_in_a_nested_pickle_is_high(
-    real: RealReaders,
+@pytest.mark.parametrize(
+    "fetch",
+    [b"h\x00h\x01", b.unicode_op("string") + b"h\x01"],
+    ids=["module-and-name-from-the-memo", "name-from-the-memo"],
+)
+def test_a_name_chosen_through_the_outer_memo_in_a_nested_pickle_is_high(
+    real: RealReaders, fetch: bytes
 ) -> None:
-    """An object array's nested pickle (protocol 4: MEMOIZE) that joblib reads as
-    ``numpy.dtype``: pickle.load reads it against the outer memo, whose entries 0 and 1 the
-    outer pickle set to the gadget's module and name. A dump joblib wrote makes names of half
-    a memo value and half its own text, never wholly of memo values."""
+    """An object array's nested pickle (protocol 4: MEMOIZE) that joblib reads with its own
+    memo (``numpy.dtype``; ``string.dtype`` in the second case): pickle.load reads it against
+    the outer memo, whose entries 0 and 1 the outer pickle set to the gadget's module and
+    name. Dumps joblib wrote fetch a module there (``<memo string>.dtype``: no such module)
+    with their own attribute name, never the attribute name (49 benign dumps, protocols
+    2-5)."""
     nested = (
         b"\x80\x04" + b.unicode_op("numpy") + b"\x94" + b.unicode_op("dtype") + b"\x940" + b"0"
-        + b"h\x00h\x01\x93" + b.unicode_op("f8") + b"\x85R."
+        + fetch + b"\x93" + b.unicode_op("f8") + b"\x85R."
     )  # fmt: skip
     data = _joblib(_dtype("O8", _state("|", -1, 63)), 1, nested, align=None)
     data = data[:2] + _MEMO_PREFIX + data[2:]

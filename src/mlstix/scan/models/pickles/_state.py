@@ -78,8 +78,8 @@ class State:
         """The plain view reaches an object array's nested pickle at its start. It reads it
         against the outer memo (joblib reads it with a fresh one): a memo index the nested
         pickle means for its own value fetches what the outer pickle stored there. A name
-        whose module or attribute (not both) is such a value, up to ``end``, is *confused*
-        (:meth:`from_outer`): it may not exist at all."""
+        whose module is such a value and whose attribute is not, up to ``end``, is
+        *confused* (:meth:`from_outer`): it may not exist at all."""
         self.confused_until = end
         for index, value in self.memo.items():
             if type(value) is str:

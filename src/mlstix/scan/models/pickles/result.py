@@ -69,7 +69,7 @@ class PickleResult:
         opcodes). Up to ``since`` both views read the same; after it, every import and call of
         the plain view counts as in any pickle, but for names it may not be able to import at
         all (``ImportStat.confused``): a name that is no dotted identifier, or one built in an
-        object array's nested pickle half from what the outer pickle memoized (the view reads
+        object array's nested pickle from a module the outer pickle memoized (the view reads
         that pickle against the outer memo: on a file joblib wrote, names made of whatever the
         memo holds, which the real loader fails to import). Of those only what runs for
         certain counts: known-dangerous names and calls with a shell-command- or code-like

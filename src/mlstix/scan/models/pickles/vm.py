@@ -120,9 +120,10 @@ class Machine(Calls, StackOps):
             m_outer, n_outer = self.from_outer(module, pos), self.from_outer(gname, pos)
             outer = m_outer or n_outer
             if isinstance(module, str) and isinstance(gname, str):
-                # one part fetched from the outer memo: a name a real dump makes of whatever
-                # the memo holds; both: a name chosen (no dump joblib wrote was seen to)
-                s.append(self.import_(module, gname, name, pos, m_outer != n_outer))
+                # a module fetched from the outer memo with its own attribute name: what a
+                # real dump makes of whatever the memo holds; an attribute name fetched from
+                # it: chosen (no dump joblib wrote was seen to)
+                s.append(self.import_(module, gname, name, pos, m_outer and not n_outer))
             elif not (self._str_like(module) and self._str_like(gname)):
                 raise Malformed("STACK_GLOBAL requires str", pos)
             elif outer:  # the plain view's reading of a nested pickle: no name it would import
