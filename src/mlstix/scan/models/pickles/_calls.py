@@ -99,6 +99,7 @@ class Calls(State):
     def invoke(self, func: Any, args: Any, pos: int) -> Any:
         """``func(*args)`` as REDUCE, NEWOBJ, OBJ and INST do it (BUILD: ``__setstate__``):
         record what is invoked; return the value it leaves on the stack."""
+        self.here = pos
         if isinstance(func, Global):
             if func.qualname == _GETATTR:
                 resolved = self._getattr(args, pos)
@@ -251,7 +252,7 @@ class Calls(State):
             seen.add(id(v))
             self.walked += 1
             if self.walked > _WALK_BUDGET:
-                self.soft("values too large to follow into what a call runs", 0)
+                self.soft("values too large to follow into what a call runs", self.here)
                 break
             if isinstance(v, Global):
                 st = imports.get(v.qualname)
@@ -289,6 +290,7 @@ class Calls(State):
 
     def build(self, obj: Any, state: Any, pos: int, r: Reader) -> None:
         """BUILD: ``obj.__setstate__(state)``, or its ``__dict__`` updated."""
+        self.here = pos
         if val.concrete(obj):
             # no __setstate__ and no __dict__ on literal values: only an empty state passes
             slot = state[1] if isinstance(state, tuple) and len(state) == 2 else None

@@ -54,6 +54,7 @@ class State:
         self.bound: dict[int, tuple[Any, Any]] = {}
         self.attrs: dict[int, tuple[Any, dict[Any, Any]]] = {}  # what BUILD states set
         self.walked = 0  # values visited looking into what is called (bounded per pickle)
+        self.here = 0  # the offset of the call or BUILD being followed
         self.result = result
         self.nested = nested  # analyse a nested pickle at the current stream position
         self.stack: list[Any] = []
