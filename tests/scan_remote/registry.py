@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
 import struct
 import zipfile
@@ -74,7 +73,8 @@ def hostile() -> dict[str, bytes]:
         "polyglot.pkl": big_zip_behind_pickle,
         "pickle_before.gguf": PAYLOAD + gguf(2 * MiB),
         "zip_after_tensors.safetensors": tail_zip,
-        "plain.pkl": PAYLOAD + os.urandom(16),
+        "plain.pkl": PAYLOAD + bytes(16),  # junk after STOP that pickle.load ignores; fixed: a
+        # random tail sometimes made a second stream the scanner (rightly) calls malformed
     }
 
 
