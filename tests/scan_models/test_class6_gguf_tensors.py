@@ -120,3 +120,16 @@ def test_ggufs_own_reader_agrees(tmp_path: Path, scan: Scan) -> None:
             gguf.GGUFReader(path)
         except ValueError:
             assert scan(path).errors
+
+
+@pytest.mark.parametrize("name", ["model.gguf", "model_align64.gguf"])
+def test_a_real_gguf_cut_inside_its_last_tensor_is_an_error(
+    tmp_path: Path, scan: Scan, name: str
+) -> None:
+    """Files gguf-py's writer made (real/make_frameworks.py) read clean whole (class 8); cut
+    inside the last tensor's data they are an error. Cut in its trailing padding only, they
+    still load (llama.cpp's loader checks each tensor's own bytes)."""
+    data = (Path(__file__).with_name("real") / "frameworks" / name).read_bytes()
+    assert not _scan(tmp_path, scan, data[:-20]).errors  # padding of 28 or 60 bytes
+    report = _scan(tmp_path, scan, data[:-100])
+    assert report.errors and "models/archive-anomaly" in rules(report)

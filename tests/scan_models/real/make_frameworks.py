@@ -4,7 +4,7 @@ the scanner reads every format as its current writer writes it and raises no ala
 Run it in a separate environment that has the frameworks (they are not mlstix dependencies):
 
     python3 -m venv /work/fixture-venv-b
-    /work/fixture-venv-b/bin/pip install torch keras onnx h5py safetensors numpy
+    /work/fixture-venv-b/bin/pip install torch keras onnx h5py safetensors numpy gguf
     KERAS_BACKEND=torch /work/fixture-venv-b/bin/python tests/scan_models/real/make_frameworks.py
 
 It writes ``frameworks/*`` and ``frameworks/VERSIONS.json`` (the library versions that made
@@ -91,10 +91,38 @@ def _safetensors(out: Path) -> dict[str, str]:
     return {"safetensors": safetensors.__version__}
 
 
+def _gguf(out: Path) -> dict[str, str]:
+    """Tensors of three ggml types (one quantized, written as raw blocks) and a chat
+    template, with ggml's own Python writer."""
+    import gguf
+    import numpy as np
+
+    for name, alignment in (("model.gguf", None), ("model_align64.gguf", 64)):
+        writer = gguf.GGUFWriter(out / name, "llama")
+        if alignment is not None:
+            writer.add_custom_alignment(alignment)
+        writer.add_chat_template("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+        writer.add_tensor("tok_embd.weight", np.ones((4, 8), dtype=np.float32))
+        writer.add_tensor("norm.weight", np.ones(3, dtype=np.float16))
+        blocks = np.zeros((2, 34), dtype=np.uint8)  # 2 rows of one Q8_0 block (32 values)
+        writer.add_tensor("q.weight", blocks, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+    return {"gguf": gguf.__version__ if hasattr(gguf, "__version__") else _version("gguf")}
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     versions: dict[str, str] = {"python": platform.python_version()}
-    for make in (_torch, _keras, _onnx, _safetensors):
+    for make in (_torch, _keras, _onnx, _safetensors, _gguf):
         versions.update(make(OUT))
     (OUT / "VERSIONS.json").write_text(json.dumps(versions, indent=2, sort_keys=True) + "\n")
     print(json.dumps(versions), file=sys.stderr)
