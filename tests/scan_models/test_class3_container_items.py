@@ -69,8 +69,16 @@ _ATTRIBUTE = (
     + b.global_op("builtins", "getattr") + b"(h\x00" + _v("k") + b"tR" + b"(" + _v("x") + b"tR."
 )  # fmt: skip
 
+# ... and the state dict changed after the BUILD: the attribute is what BUILD copied
+_ATTRIBUTE_THEN_CHANGED = (
+    b"\x80\x02" + _OD + b"q\x00" + b"}q\x01" + _v("k") + _GADGET + b"sb0"
+    + b"h\x01" + _v("k") + _v("harmless") + b"s0"
+    + b.global_op("builtins", "getattr") + b"(h\x00" + _v("k") + b"tR" + b"(" + _v("x") + b"tR."
+)  # fmt: skip
+
 CASES = {
     "OrderedDict-attribute-from-BUILD": _ATTRIBUTE,
+    "OrderedDict-attribute-state-changed-after-BUILD": _ATTRIBUTE_THEN_CHANGED,
     "OrderedDict-SETITEMS": _fetch_and_call(_OD, b"(" + _v("k") + _GADGET + b"u", "get", _v("k")),
     "OrderedDict-SETITEM": _fetch_and_call(_OD, _v("k") + _GADGET + b"s", "get", _v("k")),
     "OrderedDict-after-70-allowed-values": _fetch_and_call(

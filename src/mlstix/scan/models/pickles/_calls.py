@@ -137,8 +137,8 @@ class Calls(State):
         cls = instance_class(target)
         if cls is None or self.policy.verdict(cls.module, cls.name) != "allowed":
             return _UNRESOLVED  # getattr on anything else stays a dangerous call
-        state = self.attrs.get(id(target))
         verdict = self.policy.method_verdict(cls.module, cls.name, attr)
+        state = self.attrs.get(id(target))
         if state is not None and attr in state[1] and verdict != "dangerous":
             return state[1][attr]  # an instance attribute comes before the class's method
         g = Global(cls.module, f"{cls.name}.<instance>.{attr}")
@@ -170,7 +170,7 @@ class Calls(State):
         of ``obj``, which ``getattr(obj, name)`` then returns."""
         parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
         for part in parts:
-            if isinstance(part, dict) and part:
+            if isinstance(part, dict) and part:  # copied: the stream may change it later
                 self.attrs.setdefault(id(obj), (obj, {}))[1].update(part)
 
     def _runs_later(self, value: Any, what: str) -> None:
@@ -308,7 +308,9 @@ class Calls(State):
         if cls is not None:
             self.mark(cls, state)
             self._state_set(state, everything=False)
-            self._set_attrs(obj, state)
+            st = self.result.imports.get(cls.qualname)
+            if st is not None and st.verdict == "allowed":  # getattr follows those only
+                self._set_attrs(obj, state)
             if _TENSOR.match(cls.qualname) and isinstance(state, tuple) and len(state) in (3, 5):
                 self._runs_later(state[2], "a backward hook")  # Tensor.__setstate__
             if cls.qualname == "functools.partial" and isinstance(state, tuple) and state:
