@@ -16,12 +16,15 @@ sigma      none: the rules as authored             ``<rule>.yml``
 =========  =====================================  ====================================
 
 Field names stay the logs' own (``eventName``, ``protoPayload.methodName``, ``verb``); a SIEM
-that renames fields at ingestion needs a pySigma processing pipeline for its schema. Every file is
+that renames fields at ingestion needs a pySigma processing pipeline for its schema. For Kusto a
+nested field is written as a path into the event's dynamic columns (``objectRef.apiGroup``,
+``requestParameters['x-amz-acl']``), as for a table holding the raw JSON events. Every file is
 written atomically after every rule converted, so a failure leaves nothing half-written.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,10 +56,32 @@ def _lucene() -> Any:
     return LuceneBackend()
 
 
+_KQL_NAME = re.compile(r"^[A-Za-z_]\w*$")
+
+
+def _kql_path(field: str) -> str:
+    """``objectRef.apiGroup`` → ``objectRef.apiGroup``, ``requestParameters.x-amz-acl`` →
+    ``requestParameters['x-amz-acl']``: a path into the event's dynamic (JSON) columns.
+
+    The stock backend quotes any name that is not one word, ``'objectRef.apiGroup'``, which KQL
+    reads as a string literal: the comparison is then constant and the query never matches."""
+    if "['" in field or _KQL_NAME.match(field):  # already a path, or a plain column
+        return field
+    head, *rest = field.split(".")
+    out = head if _KQL_NAME.match(head) else f"['{head}']"
+    for part in rest:
+        out += f".{part}" if _KQL_NAME.match(part) else f"['{part}']"
+    return out
+
+
 def _kusto() -> Any:
     from sigma.backends.kusto.kusto import KustoBackend
 
-    return KustoBackend()
+    class _PathKusto(KustoBackend):
+        def escape_and_quote_field(self, field_name: str) -> str:
+            return _kql_path(field_name)
+
+    return _PathKusto()
 
 
 # target -> (backend factory, query file suffix, (bundle format, bundle file name) or None)
