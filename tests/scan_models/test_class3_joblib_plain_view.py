@@ -93,6 +93,8 @@ def test_a_name_no_module_can_have_is_no_finding(real: RealReaders) -> None:
         "joblib_raw.joblib",
         "joblib_structured_O_fields.joblib",
         "joblib_structured_O_fields_proto0.joblib",
+        "joblib_pipeline_frame_p2.joblib",
+        "joblib_pipeline_frame_p5.joblib",
         "sklearn_logreg.joblib",
         "sklearn_grid_search.joblib",
     ],

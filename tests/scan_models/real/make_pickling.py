@@ -192,6 +192,26 @@ def joblib_files() -> None:
     joblib.dump(table, OUT / "joblib_structured_O_fields_proto0.joblib", protocol=0)
 
 
+def joblib_pipeline_files() -> None:
+    """A pipeline fit on a frame: its column names are object arrays, which joblib writes as
+    nested pickles; read by pickle.load against the outer memo at protocols 2 and 5."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"age": rng.integers(18, 80, 40), "income": rng.normal(50, 9, 40),
+                          "city": rng.choice(["a", "b", "c"], 40)})  # fmt: skip
+    columns = ColumnTransformer(
+        [("num", StandardScaler(), ["age", "income"]), ("cat", OneHotEncoder(), ["city"])]
+    )
+    model = Pipeline([("columns", columns), ("model", LogisticRegression())])
+    model.fit(frame, rng.choice(["yes", "no"], 40))
+    for protocol in (2, 5):
+        joblib.dump(model, OUT / f"joblib_pipeline_frame_p{protocol}.joblib", protocol=protocol)
+
+
 def stats_ml_files() -> None:
     import lightgbm
     import statsmodels.api as sm
@@ -241,6 +261,7 @@ STEPS: list[Callable[[], None]] = [
     numpy_files,
     scipy_files,
     joblib_files,
+    joblib_pipeline_files,
     stats_ml_files,
     stdlib_files,
 ]
