@@ -81,7 +81,7 @@ def test_tensor_infos_llama_cpp_refuses_are_an_error(tmp_path: Path, scan: Scan,
     assert report.scanned[0].kind == "gguf"
     assert report.errors, name
     found = set(rules(report))
-    assert found & {"models/archive-anomaly", "models/unrecognized-model-file"}, found
+    assert found & {"models/gguf-invalid", "models/unrecognized-model-file"}, found
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_tensor_infos_llama_cpp_refuses_are_an_error(tmp_path: Path, scan: Scan,
 def test_well_formed_tensor_infos_are_clean(tmp_path: Path, scan: Scan, data: bytes) -> None:
     report = _scan(tmp_path, scan, data)
     assert not report.errors
-    assert "models/archive-anomaly" not in rules(report)
+    assert "models/gguf-invalid" not in rules(report)
 
 
 def test_ggufs_own_reader_agrees(tmp_path: Path, scan: Scan) -> None:
@@ -132,4 +132,7 @@ def test_a_real_gguf_cut_inside_its_last_tensor_is_an_error(
     data = (Path(__file__).with_name("real") / "frameworks" / name).read_bytes()
     assert not _scan(tmp_path, scan, data[:-20]).errors  # padding of 28 or 60 bytes
     report = _scan(tmp_path, scan, data[:-100])
-    assert report.errors and "models/archive-anomaly" in rules(report)
+    assert report.errors and "models/gguf-invalid" in rules(report)
+    assert {f.severity.value for f in report.findings if f.rule_id == "models/gguf-invalid"} == {
+        "high"
+    }

@@ -265,7 +265,7 @@ def analyze_gguf(src: Source, ctx: Context) -> str:
         ctx.malformed("models/unrecognized-model-file", f"GGUF metadata cannot be read: {exc}", src)
         return "gguf"
     for problem in tensor_problems(fp, tensors, alignment, src.size):
-        ctx.malformed("models/archive-anomaly", f"GGUF {problem}", src)
+        ctx.malformed("models/gguf-invalid", f"GGUF {problem}", src)
     return "gguf"
 
 
