@@ -16,6 +16,7 @@ Reference: CPython ``Modules/_pickle.c`` (``_Unpickler_ReadImpl``, ``Pdata_pop``
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +69,8 @@ class State:
         self.confused_until = -1
         self.outer: list[Any] = []
         self.outer_ids: set[int] = set()
+        self.outer_index: dict[int, int] = {}  # id of an outer memo string -> its index
+        self.nested_base = 0  # memo size where the nested pickle began
 
     def read_as_plain_view(self, since: int, nested_at: dict[int, int]) -> None:
         """This machine reads a joblib file as ``pickle.load`` does: from ``since`` (where
@@ -87,6 +90,24 @@ class State:
                 self.memo[index] = _Outer(value)
         self.outer = list(self.memo.values())  # kept alive: their ids stay theirs
         self.outer_ids = {id(v) for v in self.outer}
+        self.outer_index = {id(v): i for i, v in self.memo.items() if type(v) is _Outer}
+        self.nested_base = len(self.memo)
+
+    def lenient_memo(self, module: Any, name: str) -> bool:
+        """Whether a name whose module the plain view fetched from the outer memo (GET ``k``)
+        and whose attribute is the nested pickle's own is what a real dump makes: the module
+        the nested pickle meant (its own ``k``-th memoized value, at ``nested_base + k`` in
+        the shared memo) with that attribute is an allowlisted pair, and the module fetched
+        instead is no standard-library module (those exist in every process, so the import
+        resolves whenever the attribute does: ``copy`` fetched where the dump meant
+        ``numpy.core.multiarray`` makes ``copy._reconstruct``, which calls its argument)."""
+        k = self.outer_index.get(id(module))
+        if k is None or not isinstance(module, str):
+            return False
+        meant = self.memo.get(self.nested_base + k)
+        if type(meant) is not str or self.policy.verdict(meant, name) != "allowed":
+            return False
+        return module.split(".", 1)[0] not in sys.stdlib_module_names
 
     def from_outer(self, value: Any, pos: int) -> bool:
         """Whether ``value``, used at ``pos`` inside a nested pickle the plain view reads, is

@@ -121,9 +121,10 @@ class Machine(Calls, StackOps):
             outer = m_outer or n_outer
             if isinstance(module, str) and isinstance(gname, str):
                 # a module fetched from the outer memo with its own attribute name: what a
-                # real dump makes of whatever the memo holds; an attribute name fetched from
-                # it: chosen (no dump joblib wrote was seen to)
-                s.append(self.import_(module, gname, name, pos, m_outer and not n_outer))
+                # real dump makes of whatever the memo holds (State.lenient_memo); an
+                # attribute name fetched from it: chosen (no dump joblib wrote was seen to)
+                lenient = m_outer and not n_outer and self.lenient_memo(module, gname)
+                s.append(self.import_(module, gname, name, pos, lenient))
             elif not (self._str_like(module) and self._str_like(gname)):
                 raise Malformed("STACK_GLOBAL requires str", pos)
             elif outer:  # the plain view's reading of a nested pickle: no name it would import
