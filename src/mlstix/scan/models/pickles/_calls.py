@@ -28,6 +28,7 @@ import re
 from typing import Any
 
 from mlstix.scan.models.pickles import _values as val
+from mlstix.scan.models.pickles._attrs import RUNS_ON_USE
 from mlstix.scan.models.pickles._commands import command_like, strings
 from mlstix.scan.models.pickles._joblib import COMPANIONS, WRAPPERS, companion_outside
 from mlstix.scan.models.pickles._state import State
@@ -169,8 +170,8 @@ class Calls(State):
         """BUILD without ``__setstate__``: the state's dict (and slot dict) become attributes
         of ``obj``, which ``getattr(obj, name)`` then returns."""
         parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
-        for part in parts:
-            if isinstance(part, dict) and part:  # copied: the stream may change it later
+        for part in _state_dicts(parts):
+            if part:  # copied: the stream may change it later
                 self.attrs.setdefault(id(obj), (obj, {}))[1].update(part)
 
     def _runs_later(self, value: Any, what: str) -> None:
@@ -187,14 +188,14 @@ class Calls(State):
         modules). ``everything``: ``setattr`` for every item (``torch._utils._set_obj_state``):
         any non-allowlisted name set on the tensor is attached code."""
         parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
-        for part in parts:
-            if not isinstance(part, dict):
-                continue
+        for part in _state_dicts(parts):
             for key, value in itertools.islice(part.items(), 4096):
                 if key == "__class__":
                     self._runs_later(value, "its class (__class__ set from its state)")
                 elif isinstance(key, str) and key.startswith("_") and key.endswith("_hooks"):
                     self._runs_later(value, f"a hook ({key} set from its state)")
+                elif isinstance(key, str) and key in RUNS_ON_USE:
+                    self._runs_later(value, f"its {key} (set from its state), {RUNS_ON_USE[key]}")
                 elif everything:
                     self._runs_later(value, f"attribute {short(key)} of a tensor")
 
@@ -304,6 +305,12 @@ class Calls(State):
         if isinstance(obj, Global):
             self.mark(obj, state)
             return
+        setter = self.attrs.get(id(obj), (None, {}))[1].get("__setstate__")
+        if setter is not None:  # load_build: getattr(inst, "__setstate__"), the instance's
+            if not val.callable_value(setter):
+                raise Malformed("BUILD calls a __setstate__ that cannot be called", pos)
+            self._invoke_argument((setter, state), 0, 1, False)
+            return
         cls = instance_class(obj)
         if cls is not None:
             self.mark(cls, state)
@@ -340,6 +347,18 @@ class Calls(State):
                 self.arrays.read_array(obj, obj.func == cls, state, r, pos, nested)
         elif isinstance(obj.func, Call):
             self._invoke_result(obj.func, state)
+
+
+def _state_dicts(parts: tuple[Any, ...]) -> list[dict[Any, Any]]:
+    """The dicts a BUILD state sets as attributes: the state dict, the slot dict, and a
+    ``__dict__`` the slot dict sets (``setattr(inst, "__dict__", d)`` replaces the instance
+    dict with ``d``)."""
+    out = [p for p in parts if isinstance(p, dict)]
+    if len(parts) == 2 and isinstance(parts[1], dict):
+        inner = parts[1].get("__dict__")
+        if isinstance(inner, dict):
+            out.append(inner)
+    return out
 
 
 def _empty_hooks(value: Any) -> bool:

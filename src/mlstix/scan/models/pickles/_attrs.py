@@ -1,0 +1,72 @@
+"""Attributes a BUILD state sets on an object that code outside the stream calls later.
+
+A BUILD without ``__setstate__`` (or with one that updates ``__dict__``, as scikit-learn's
+``BaseEstimator.__setstate__`` does) puts the state's items into the instance dict, and a slot
+state goes through ``setattr``. Python looks special methods up on the type for operators and
+``obj(...)``, but the libraries below look these names up on the *instance*, so a callable
+stored under one of them runs:
+
+- by the loader itself: ``__setstate__`` (``load_build`` in ``Lib/pickle.py`` and
+  ``Modules/_pickle.c`` take it with ``getattr(inst, "__setstate__")``: a later BUILD on the same
+  object calls it with the state; handled where BUILD is followed);
+- when the object is saved or copied: ``__reduce_ex__``, ``__reduce__``, ``__getstate__``
+  (``pickle``/``torch.save``: ``getattr(obj, "__reduce_ex__")``), ``__deepcopy__`` and
+  ``__copy__`` (``copy.deepcopy``/``copy.copy``: ``getattr(x, "__deepcopy__")``);
+- on the user's next normal call: ``forward``, ``_call_impl`` and ``_wrapped_call_impl`` of a
+  ``torch.nn.Module`` (``Module.__call__`` runs ``self._call_impl`` -> ``self.forward``),
+  submodules in ``_modules`` (``Module.__getattr__`` hands them to ``forward``'s code), the
+  estimator API (``predict``, ``transform``, ... : ``model.predict(X)`` finds the instance
+  attribute first), ``get_params`` (``BaseEstimator.__repr__`` and ``clone`` call it) and
+  ``__sklearn_tags__`` (``sklearn.utils.get_tags`` calls it on every fit and check).
+
+Operator dunders (``__call__``, ``__getattr__``, ``__repr__``, ...) set on an instance are
+ignored by Python and stay what they were.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RUNS_ON_USE"]
+
+_SAVED = "when the object is saved or copied (pickle, torch.save, copy)"
+_COPIED = "when the object is copied (copy.copy, copy.deepcopy)"
+_CALLED = "when the module is called (torch.nn.Module.__call__)"
+_API = "when the model's method of that name is called"
+
+RUNS_ON_USE: dict[str, str] = {
+    "__reduce_ex__": _SAVED,
+    "__reduce__": _SAVED,
+    "__getstate__": _SAVED,
+    "__deepcopy__": _COPIED,
+    "__copy__": _COPIED,
+    "forward": _CALLED,
+    "_call_impl": _CALLED,
+    "_wrapped_call_impl": _CALLED,
+    "_modules": "as a submodule, when the module is called",
+    "get_params": "when the estimator is printed or cloned (BaseEstimator.__repr__, clone)",
+    "__sklearn_tags__": "on every fit and check (sklearn.utils.get_tags)",
+    **dict.fromkeys(
+        [
+            "predict",
+            "predict_proba",
+            "predict_log_proba",
+            "decision_function",
+            "transform",
+            "inverse_transform",
+            "fit",
+            "fit_transform",
+            "fit_predict",
+            "partial_fit",
+            "score",
+            "score_samples",
+            "generate",
+            "state_dict",
+            "load_state_dict",
+            "parameters",
+            "named_parameters",
+            "eval",
+            "train",
+            "to",
+        ],
+        _API,
+    ),
+}
