@@ -113,7 +113,7 @@ BASE: dict[str, dict[str, Any]] = {
         "apiVersion": "audit.k8s.io/v1",
         "level": "Metadata",
         "auditID": "3d3c8a8e-6b1f-4a7e-9c1d-2f0e5b7a9c31",
-        "stage": "ResponseStarted",
+        "stage": "ResponseComplete",
         "requestURI": "/api/v1/namespaces/kserve-prod/pods",
         "verb": "get",
         "user": {"username": "mallory@example.com", "groups": ["system:authenticated"]},
@@ -128,11 +128,15 @@ BASE: dict[str, dict[str, Any]] = {
 
 
 def merge(base: Any, over: Any) -> Any:
-    """``over`` deep-merged onto a copy of ``base`` (mappings merge, everything else replaces)."""
+    """``over`` deep-merged onto a copy of ``base`` (mappings merge, everything else replaces; a
+    ``null`` in ``over`` removes the key, for events that lack a field the base has)."""
     if isinstance(base, dict) and isinstance(over, dict):
         out = copy.deepcopy(base)
         for key, value in over.items():
-            out[key] = merge(out[key], value) if key in out else copy.deepcopy(value)
+            if value is None:
+                out.pop(key, None)
+            else:
+                out[key] = merge(out[key], value) if key in out else copy.deepcopy(value)
         return out
     return copy.deepcopy(over)
 

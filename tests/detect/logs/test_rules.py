@@ -8,6 +8,7 @@ reference engine, and requires the same matches as our DuckDB adaptation.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any, ClassVar
@@ -177,6 +178,11 @@ def test_same_matches_as_pysigma_sqlite_reference(name: str, tmp_path: Path, kb:
     rows = [_flatten(e) for e in events]
     columns = sorted({c for r in rows for c in r})
     db = sqlite3.connect(":memory:")
+    # SQLite leaves REGEXP to the application; the reference uses Python's re (RE2, which DuckDB
+    # uses, agrees with it on the constructs the rules use)
+    db.create_function(
+        "REGEXP", 2, lambda rx, v: None if v is None else re.search(rx, str(v)) is not None
+    )
     db.execute("CREATE TABLE logs (n INTEGER, " + ", ".join(f'"{c}"' for c in columns) + ")")
     for n, row in enumerate(rows, 1):
         db.execute(

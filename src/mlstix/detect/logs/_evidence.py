@@ -70,6 +70,35 @@ def _resource(source: Source, event: Any) -> str | None:
     return _first(event, source.resource)
 
 
+def _outcome(source: Source, event: Any) -> str | None:
+    """Whether the request was allowed, from the response: Kubernetes ``responseStatus.code``
+    (set at ResponseComplete; 101 is an upgraded exec/attach stream), CloudTrail ``errorCode``,
+    Azure ``resultType``/``properties.statusCode``, Cloud Audit Logs ``protoPayload.status.code``
+    (a google.rpc.Code: 7 PERMISSION_DENIED, 16 UNAUTHENTICATED)."""
+    if source.key == "kubernetes/audit":
+        code = lookup(event, "responseStatus.code")
+        if not isinstance(code, int):
+            return None
+        if code in (401, 403):
+            return f"denied, HTTP {code}"
+        return f"allowed, HTTP {code}" if code < 400 else f"failed, HTTP {code}"
+    if source.key == "aws/cloudtrail":
+        error = lookup(event, "errorCode")
+        if not error:
+            return None
+        denied = "AccessDenied" in str(error) or "Unauthorized" in str(error)
+        return f"{'denied' if denied else 'failed'}, {error}"
+    if source.key == "gcp/gcp.audit":
+        code = lookup(event, "protoPayload.status.code")
+        if not isinstance(code, int) or code == 0:
+            return None
+        return f"denied, status {code}" if code in (7, 16) else f"failed, status {code}"
+    if source.key == "azure/activitylogs" and lookup(event, "resultType") == "Failure":
+        status = lookup(event, "properties.statusCode")
+        return f"failed, {status}" if status else "failed"
+    return None
+
+
 def finding_of(
     kb: KnowledgeBase,
     rule: RuleMeta,
@@ -92,6 +121,9 @@ def finding_of(
         parts.append(f"from {source_ip}")
     if time:
         parts.append(f"at {time}")
+    outcome = _outcome(source, event)
+    if outcome:
+        parts.append(f"({outcome})")
     coas = sorted(c.key for c in kb.mitigations_of(rule.attack_pattern))
     return Finding(
         rule_id=rule.name,
@@ -114,6 +146,7 @@ def finding_of(
             "source_ip": source_ip,
             "resource": resource,
             "action": action,
+            "outcome": outcome,
             "event": event,
         },
     )

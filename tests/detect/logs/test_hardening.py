@@ -1,0 +1,56 @@
+"""Defects found in review of the detection content (issue 15 follow-up): requests logged at
+several audit stages, and the outcome a finding reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlstix.detect.logs import detect_logs
+from tests.detect.logs.conftest import event, write_lines
+
+EXEC = {
+    "verb": "create",
+    "requestURI": "/api/v1/namespaces/kserve-prod/pods/fraud-predictor-0/exec?command=sh",
+    "objectRef": {
+        "resource": "pods",
+        "namespace": "kserve-prod",
+        "name": "fraud-predictor-0",
+        "apiVersion": "v1",
+        "subresource": "exec",
+    },
+}
+
+
+def _stages(audit_id: str, final_code: int, stages: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One request as the API server logs it under a policy that omits no stage."""
+    out = []
+    for stage in stages:
+        ev = event("k8s", {**EXEC, "auditID": audit_id, "stage": stage})
+        if stage == "RequestReceived":
+            del ev["responseStatus"]
+        else:
+            code = 101 if stage == "ResponseStarted" else final_code
+            ev["responseStatus"] = {"metadata": {}, "code": code}
+        out.append(ev)
+    return out
+
+
+def test_a_request_logged_at_every_stage_is_one_finding_with_its_outcome(
+    tmp_path: Path, kb: Any
+) -> None:
+    allowed = _stages(
+        "0b0f6a2e-1111-4c2e-9a51-0f6b2d7e8c90",
+        101,
+        ("RequestReceived", "ResponseStarted", "ResponseComplete"),
+    )
+    # a refused exec never becomes a stream: no ResponseStarted
+    denied = _stages(
+        "0b0f6a2e-2222-4c2e-9a51-0f6b2d7e8c90", 403, ("RequestReceived", "ResponseComplete")
+    )
+    log = write_lines(tmp_path / "audit.log", [*allowed, *denied])
+    report = detect_logs(kb, [log], jobs=1)
+    assert not report.errors
+    found = [(f.location.line, f.evidence["outcome"]) for f in report.findings]
+    assert found == [(3, "allowed, HTTP 101"), (5, "denied, HTTP 403")]
+    assert report.findings[1].message.endswith("(denied, HTTP 403)")
