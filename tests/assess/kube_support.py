@@ -3,7 +3,8 @@
 Paths follow the API conventions (``/api/v1/{plural}``, ``/api/v1/namespaces/{ns}/{plural}``,
 ``/apis/{group}/{version}/...``); list bodies are ``{Kind}List`` objects whose built-in items omit
 ``kind``/``apiVersion`` as the API server does; pages are cut at two items with a ``continue``
-token; custom resources with no objects answer 404 (their CRD is not installed); requests
+token; custom resources with no objects of the requested version answer 404 (their CRD is not
+installed, or not at that version: Kubeflow before 1.7 serves Notebook at v1beta1); requests
 without the bearer token answer 401. Every request is recorded.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from mlstix.assess.kubernetes import KINDS
+from mlstix.assess.kubernetes import _OLDER, KINDS
 from tests.assess.http_support import QuietJsonHandler, serving
 
 TOKEN = "replay-token-7d1e"  # the kubeconfig's bearer token; must never leak
@@ -76,7 +77,14 @@ def _handler(replay: Replay) -> type[BaseHTTPRequestHandler]:
                 self._send(200, {"kind": "APIVersions", "versions": ["v1"]})
                 return
             route = _route(url.path)
-            row = next((k for k in KINDS if route and (k[0], k[1]) == route[:2]), None)
+            row = next(
+                (
+                    k
+                    for k in KINDS
+                    if route and k[1] == route[1] and route[0] in (k[0], *_OLDER.get(k[0], ()))
+                ),
+                None,
+            )
             if route is None or row is None:
                 self._status(404, "NotFound")
                 return
@@ -92,7 +100,8 @@ def _handler(replay: Replay) -> type[BaseHTTPRequestHandler]:
                 and o["apiVersion"] == gv
                 and (ns is None or (o.get("metadata") or {}).get("namespace") == ns)
             ]
-            if custom and not any(o["kind"] == kind for o in replay.objects):
+            served = any(o["kind"] == kind and o["apiVersion"] == gv for o in replay.objects)
+            if custom and not served:
                 self._status(404, "NotFound")
                 return
             query = parse_qs(url.query)

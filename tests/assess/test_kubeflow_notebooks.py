@@ -115,7 +115,11 @@ def test_privileged_or_node_published_notebooks_fire_hardened_ones_stay_quiet(
                         "privileged": False,
                         "allowPrivilegeEscalation": False,
                         "runAsNonRoot": True,
-                    }
+                    },
+                    "resources": {
+                        "requests": {"cpu": "500m", "memory": "1Gi"},
+                        "limits": {"cpu": "1", "memory": "2Gi"},
+                    },
                 }
             },
         ),
@@ -149,5 +153,87 @@ def test_cluster_without_kubeflow_notes_the_missing_crd(tmp_path: Path) -> None:
     }
     code, live, output = _assess(tmp_path, [svc])
     assert code == 0, output
-    assert "notebooks.kubeflow.org (kubeflow.org/v1) is not served by the cluster" in output
+    assert (
+        "notebooks.kubeflow.org (kubeflow.org/v1, kubeflow.org/v1beta1, kubeflow.org/v1alpha1) "
+        "is not served by the cluster"
+    ) in output
     assert live["errors"] == []
+
+
+def test_a_cluster_serving_only_v1beta1_notebooks_is_read_at_that_version(tmp_path: Path) -> None:
+    # Kubeflow before 1.7 serves Notebook at kubeflow.org/v1beta1 only; v1 answers 404
+    beta = _notebook("team-a", "legacy", {"container": {"securityContext": {"runAsUser": 0}}})
+    beta["apiVersion"] = "kubeflow.org/v1beta1"
+    code, live, output = _assess(tmp_path, [beta])
+    assert code == 1, output
+    root = [f for f in live["findings"] if f["rule_id"] == "MLSTIX-K8S-KF-003"]
+    assert [f["location"]["path"] for f in root] == [
+        "k8s://replay/apis/kubeflow.org/v1beta1/namespaces/team-a/notebooks/legacy"
+    ]
+    assert "notebooks.kubeflow.org" not in output  # read, so not noted as missing
+
+
+def _cluster_admin_binding(ns: str, account: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": f"{account}-admin"},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "cluster-admin",
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": ns}],
+    }
+
+
+def test_a_token_with_cluster_wide_rights_is_found_from_the_live_bindings(tmp_path: Path) -> None:
+    objects = [
+        _notebook("team-a", "ops", {"serviceAccountName": "ops-admin"}),
+        _notebook(
+            "team-a",
+            "quiet",
+            {"serviceAccountName": "ops-admin", "automountServiceAccountToken": False},
+        ),
+        _cluster_admin_binding("team-a", "ops-admin"),
+    ]
+    code, live, output = _assess(tmp_path, objects)
+    assert code == 1, output
+    token = [f for f in live["findings"] if f["rule_id"] == "MLSTIX-K8S-KF-005"]
+    assert [f["location"]["resource"] for f in token] == ["Notebook/team-a/ops"]
+    assert token[0]["evidence"]["service_account"] == "team-a/ops-admin"
+    assert "cluster-admin (ClusterRoleBinding ops-admin-admin" in token[0]["message"]
+
+
+def test_forbidden_bindings_are_an_error_not_a_silent_pass(tmp_path: Path) -> None:
+    # the built-in view ClusterRole does not cover RBAC objects: listing them is often forbidden
+    objects = [
+        _notebook("team-a", "ops", {"serviceAccountName": "ops-admin"}),
+        _cluster_admin_binding("team-a", "ops-admin"),
+    ]
+    with replay_server(objects) as (url, replay):
+        replay.forbidden.add("clusterrolebindings")
+        config = kubeconfig(tmp_path / "kubeconfig", url)
+        out = tmp_path / "live.json"
+        result = CliRunner().invoke(
+            cli,
+            [
+                "assess",
+                "kubernetes",
+                "--kubeconfig",
+                str(config),
+                "--format",
+                "json",
+                "-o",
+                str(out),
+            ],
+        )
+    live = json.loads(out.read_text())
+    assert [e["message"] for e in live["errors"]] == [
+        "list clusterrolebindings.rbac.authorization.k8s.io was forbidden (403): grant the verb "
+        "list on clusterrolebindings.rbac.authorization.k8s.io (docs/assess.md lists the "
+        "read-only ClusterRole)"
+    ]
+    assert not [f for f in live["findings"] if f["rule_id"] == "MLSTIX-K8S-KF-005"]
+    # the rest of the assessment is judged: the notebook may run as root
+    assert any(f["rule_id"] == "MLSTIX-K8S-KF-003" for f in live["findings"]), result.output

@@ -1,5 +1,7 @@
 """The live-only rules: what only a running account can show (trails, detectors, registry
 approval of what an endpoint serves, resource policies sharing models, key policies, data capture).
+Kubernetes has none: a live object is a manifest, so every Kubernetes rule (Kubeflow's included)
+is an IaC rule and judges files and clusters alike.
 
 Their metadata is data (``rules/*.yaml``, the format of :mod:`mlstix.scan.rules.iac.model`, mapped
 to knowledge-base keys); their logic is registered explicitly, per cloud, into a registry of their
@@ -21,14 +23,12 @@ __all__ = ["live_registry"]
 def live_registry() -> RuleRegistry:
     from mlstix.assess import _azure_rules as azure_rules
     from mlstix.assess import _gcp_rules as gcp_rules
-    from mlstix.assess import _kube_rules as kube_rules
     from mlstix.assess.aws import _rules as aws_rules
 
     registry = RuleRegistry()
     aws_rules.register(registry)
     azure_rules.register(registry)
     gcp_rules.register(registry)
-    kube_rules.register(registry)
     folder = resources.files("mlstix.assess") / "rules"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):

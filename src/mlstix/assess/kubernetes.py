@@ -10,8 +10,13 @@ A live object is a manifest (the API's own JSON), so the IaC Kubernetes rules ju
 judge files. What the API adds is removed first: ``managedFields``, ``status``, and the
 ``kubectl.kubernetes.io/last-applied-configuration`` annotation (a copy of the manifest with its
 environment values). Objects a controller owns (a Deployment's ReplicaSets and Pods, the
-Deployment a KServe ``InferenceService`` makes) are left out: their owner is judged. Custom
-resources whose API the cluster does not serve (KServe, Seldon, Istio not installed) are noted.
+Deployment a KServe ``InferenceService`` makes, the StatefulSet of a Kubeflow ``Notebook``) are
+left out: their owner is judged. Custom resources whose API the cluster does not serve (KServe,
+Seldon, Istio not installed) are noted; Kubeflow notebooks are read at ``kubeflow.org/v1``, else
+at the older v1beta1/v1alpha1 a cluster before Kubeflow 1.7 serves. LimitRanges (default limits
+of a namespace) and ClusterRoleBindings (who holds cluster-wide rights) are read for the
+Kubeflow notebook rules; the built-in ``view`` ClusterRole does not cover RBAC objects, so their
+list may be forbidden (an ``errors`` entry; the rule that needs them then finds nothing).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ KINDS: tuple[tuple[str, str, str, bool, bool], ...] = (
     ("v1", "pods", "Pod", True, False),
     ("v1", "services", "Service", True, False),
     ("v1", "serviceaccounts", "ServiceAccount", True, False),
+    ("v1", "limitranges", "LimitRange", True, False),
     ("apps/v1", "deployments", "Deployment", True, False),
     ("apps/v1", "statefulsets", "StatefulSet", True, False),
     ("apps/v1", "daemonsets", "DaemonSet", True, False),
@@ -50,6 +56,9 @@ KINDS: tuple[tuple[str, str, str, bool, bool], ...] = (
     ("batch/v1", "cronjobs", "CronJob", True, False),
     ("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy", True, False),
     ("networking.k8s.io/v1", "ingresses", "Ingress", True, False),
+    # cluster-wide grants (a notebook mounting a token with cluster-wide rights); the built-in
+    # view ClusterRole does not cover RBAC objects: a 403 is reported and the rest goes on
+    ("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding", False, False),
     ("serving.kserve.io/v1beta1", "inferenceservices", "InferenceService", True, True),
     ("serving.kserve.io/v1alpha1", "servingruntimes", "ServingRuntime", True, True),
     ("serving.kserve.io/v1alpha1", "clusterservingruntimes", "ClusterServingRuntime", False, True),
@@ -60,6 +69,10 @@ KINDS: tuple[tuple[str, str, str, bool, bool], ...] = (
     ("security.istio.io/v1beta1", "authorizationpolicies", "AuthorizationPolicy", True, True),
     ("kubeflow.org/v1", "notebooks", "Notebook", True, True),
 )
+# older versions of a custom resource, read when the cluster does not serve the newest (Kubeflow
+# before 1.7 serves Notebook as v1beta1 only); a cluster serving both converts every object to
+# the newest, so only one version is ever listed
+_OLDER = {"kubeflow.org/v1": ("kubeflow.org/v1beta1", "kubeflow.org/v1alpha1")}
 # a RayService's RayCluster, a Deployment's ReplicaSet and Pods, a KServe Deployment: the owner
 # is judged
 _OWNED_SKIPPED = frozenset(
@@ -183,49 +196,82 @@ def _list_kind(
     kind_row: tuple[str, str, str, bool, bool],
     namespace: str | None,
 ) -> None:
-    group_version, plural, kind, namespaced, custom = kind_row
-    prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
-    path = f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
+    group_version, plural, _, _, custom = kind_row
     resource = plural if "/" not in group_version else f"{plural}.{group_version.split('/')[0]}"
-    try:
-        for obj in _items(api, path, inventory):
-            if kind in _OWNED_SKIPPED and _owned(obj):
-                continue
-            ns = str((obj.get("metadata") or {}).get("namespace") or "") or None
-            clean = _clean(obj, kind, group_version, ns if namespaced else None)
-            name = str(clean["metadata"].get("name", ""))
-            where = f"namespaces/{ns}/" if namespaced and ns else ""
-            inventory.add(
-                live_resource(
-                    provider="kubernetes",
-                    type=kind,
-                    name=name,
-                    ident=f"k8s://{cluster}{prefix}/{where}{plural}/{name}",
-                    attributes=clean,
-                    language="kubernetes",
-                    account=cluster,
-                    namespace=ns or "default",
-                    address=f"{kind}/{ns}/{name}" if namespaced and ns else f"{kind}/{name}",
-                )
+    versions = (group_version, *_OLDER.get(group_version, ()))
+    for version in versions:
+        prefix = "/api/v1" if version == "v1" else f"/apis/{version}"
+        path = f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
+        try:
+            _add_items(api, inventory, cluster, path, prefix, kind_row, version)
+            return
+        except _Failed as exc:
+            if exc.status == 404 and custom and version != versions[-1]:
+                continue  # not served at this version: try the older one
+            label = ", ".join(versions) if exc.status == 404 else version
+            _failed(exc, inventory, cluster, path, resource, label, namespace, custom)
+            return
+
+
+def _add_items(
+    api: Any,
+    inventory: Inventory,
+    cluster: str,
+    path: str,
+    prefix: str,
+    kind_row: tuple[str, str, str, bool, bool],
+    version: str,
+) -> None:
+    _, plural, kind, namespaced, _ = kind_row
+    for obj in _items(api, path, inventory):
+        if kind in _OWNED_SKIPPED and _owned(obj):
+            continue
+        ns = str((obj.get("metadata") or {}).get("namespace") or "") or None
+        clean = _clean(obj, kind, version, ns if namespaced else None)
+        name = str(clean["metadata"].get("name", ""))
+        where = f"namespaces/{ns}/" if namespaced and ns else ""
+        inventory.add(
+            live_resource(
+                provider="kubernetes",
+                type=kind,
+                name=name,
+                ident=f"k8s://{cluster}{prefix}/{where}{plural}/{name}",
+                attributes=clean,
+                language="kubernetes",
+                account=cluster,
+                namespace=ns or "default",
+                address=f"{kind}/{ns}/{name}" if namespaced and ns else f"{kind}/{name}",
             )
-    except _Failed as exc:
-        scope = f" in namespace {namespace}" if namespace else ""
-        if exc.status == 404 and custom:
-            inventory.note(f"{resource} ({group_version}) is not served by the cluster; not read")
-        elif exc.status == 403:
-            inventory.error(
-                f"k8s://{cluster}{path}",
-                f"list {resource}{scope} was forbidden (403): grant the verb list on "
-                f"{resource} (docs/assess.md lists the read-only ClusterRole)",
-            )
-        elif exc.status == 401:
-            raise KubernetesCredentialsError(
-                f"the API server of {cluster} rejected the credentials (401 Unauthorized)"
-            ) from None
-        else:
-            inventory.error(
-                f"k8s://{cluster}{path}", f"list {resource}{scope} failed: {exc.status} {exc}"
-            )
+        )
+
+
+def _failed(
+    exc: _Failed,
+    inventory: Inventory,
+    cluster: str,
+    path: str,
+    resource: str,
+    version: str,
+    namespace: str | None,
+    custom: bool,
+) -> None:
+    scope = f" in namespace {namespace}" if namespace else ""
+    if exc.status == 404 and custom:
+        inventory.note(f"{resource} ({version}) is not served by the cluster; not read")
+    elif exc.status == 403:
+        inventory.error(
+            f"k8s://{cluster}{path}",
+            f"list {resource}{scope} was forbidden (403): grant the verb list on "
+            f"{resource} (docs/assess.md lists the read-only ClusterRole)",
+        )
+    elif exc.status == 401:
+        raise KubernetesCredentialsError(
+            f"the API server of {cluster} rejected the credentials (401 Unauthorized)"
+        ) from None
+    else:
+        inventory.error(
+            f"k8s://{cluster}{path}", f"list {resource}{scope} failed: {exc.status} {exc}"
+        )
 
 
 def collect_kubernetes(options: KubeOptions) -> Inventory:

@@ -18,6 +18,15 @@ from typing import Any
 
 from mlstix.scan.iac._values import lookup, norm
 from mlstix.scan.iac.resource import Resource
+from mlstix.scan.rules.iac._k8s_pod import (
+    limit_defaults,
+    missing_limits,
+    privileged,
+    runs_as_root,
+    service_account_settings,
+    token_mounted,
+    writable_rootfs,
+)
 from mlstix.scan.rules.iac._k8s_policy import ingress_restricted, istio_gated, selects
 from mlstix.scan.rules.iac._policy import as_list
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
@@ -172,11 +181,6 @@ def _servers(ctx: Context) -> Iterator[Server]:
         yield Server(r, tuple(ray_pods), ray_containers, labels, r.extra["namespace"])
 
 
-def _sc(obj: Mapping[str, Any], key: str) -> Any:
-    sc = obj.get("securityContext")
-    return sc.get(key) if isinstance(sc, Mapping) else None
-
-
 def _per_container(check: Any, detail: str, attr: str) -> Any:
     def logic(ctx: Context) -> Iterator[Hit]:
         for s in servers(ctx):
@@ -186,7 +190,7 @@ def _per_container(check: Any, detail: str, attr: str) -> Any:
                 str(c.get("name", "model"))
                 for pod in s.pods
                 for c in _containers(pod)
-                if check(c, pod)
+                if check(c, pod) is True
             ]
             if bad:
                 yield Hit(
@@ -198,29 +202,25 @@ def _per_container(check: Any, detail: str, attr: str) -> Any:
     return logic
 
 
-def _privileged(c: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
-    return norm(_sc(c, "privileged")) is True
-
-
-def _root(c: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
-    user = _sc(c, "runAsUser")
-    if user is None:
-        user = _sc(pod, "runAsUser")
-    non_root = _sc(c, "runAsNonRoot")
-    if non_root is None:
-        non_root = _sc(pod, "runAsNonRoot")
-    if isinstance(user, int) and not isinstance(user, bool):
-        return user == 0
-    return norm(non_root) is not True
-
-
-def _writable(c: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
-    return norm(_sc(c, "readOnlyRootFilesystem")) is not True
-
-
-def _no_limits(c: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
-    limits = lookup(c, "resources.limits")
-    return not (isinstance(limits, Mapping) and "cpu" in limits and "memory" in limits)
+def _limits(ctx: Context) -> Iterator[Hit]:
+    """Containers without a CPU or memory limit that no LimitRange of the namespace supplies."""
+    defaults = limit_defaults(ctx)
+    for s in servers(ctx):
+        if s.namespace in defaults and defaults[s.namespace] is None:
+            continue  # a LimitRange whose defaults are unknown
+        given = defaults.get(s.namespace) or set()
+        bad = []
+        for pod in s.pods:
+            for c in _containers(pod):
+                missing = missing_limits(c)
+                if missing is not None and missing - given:
+                    bad.append(str(c.get("name", "model")))
+        if bad:
+            yield Hit(
+                s.resource,
+                f"container {', '.join(bad)}: resources.limits lacks cpu or memory",
+                {"attribute": "resources.limits", "containers": bad},
+            )
 
 
 def _host_path(ctx: Context) -> Iterator[Hit]:
@@ -240,21 +240,15 @@ def _host_path(ctx: Context) -> Iterator[Hit]:
 
 
 def _sa_token(ctx: Context) -> Iterator[Hit]:
-    accounts = {
-        (r.extra["namespace"], r.name): r.attributes.get("automountServiceAccountToken")
-        for r in ctx.of_type("kubernetes", "ServiceAccount")
-    }
+    accounts = service_account_settings(ctx)
     for s in servers(ctx):
         if s.resource.type in _RUNTIMES:
             # ServingRuntimePodSpec has no automountServiceAccountToken nor serviceAccountName:
             # the InferenceService that uses the runtime decides, and is checked itself
             continue
         for pod in s.pods or ({},):
-            value = pod.get("automountServiceAccountToken")
-            if value is None:
-                sa = str(pod.get("serviceAccountName") or "default")
-                value = accounts.get((s.namespace, sa))
-            if norm(value) is not False:
+            mounted, value = token_mounted(pod, s.namespace, accounts)
+            if mounted is True:
                 yield Hit(
                     s.resource,
                     "automountServiceAccountToken is not false (default true)",
@@ -334,26 +328,24 @@ def _no_auth(ctx: Context) -> Iterator[Hit]:
 LOGIC: dict[str, Logic] = {
     "k8s-privileged": (
         _per_container(
-            _privileged, "securityContext.privileged is true", "securityContext.privileged"
+            privileged, "securityContext.privileged is true", "securityContext.privileged"
         )
     ),
     "k8s-root": (
         _per_container(
-            _root,
+            runs_as_root,
             "neither runAsNonRoot: true nor a non-zero runAsUser",
             "securityContext.runAsNonRoot",
         )
     ),
     "k8s-writable-rootfs": (
         _per_container(
-            _writable,
+            writable_rootfs,
             "readOnlyRootFilesystem is not true (default false)",
             "securityContext.readOnlyRootFilesystem",
         )
     ),
-    "k8s-limits": (
-        _per_container(_no_limits, "resources.limits lacks cpu or memory", "resources.limits")
-    ),
+    "k8s-limits": _limits,
     "k8s-host-path": _host_path,
     "k8s-sa-token": _sa_token,
     "k8s-network-policy": _network_policy,

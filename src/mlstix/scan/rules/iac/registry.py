@@ -90,6 +90,7 @@ def default_registry() -> RuleRegistry:
     import mlstix.scan.rules.iac.azure_network as azure_network_rules
     import mlstix.scan.rules.iac.gcp as gcp_rules
     import mlstix.scan.rules.iac.k8s_serving as k8s_serving_rules
+    import mlstix.scan.rules.iac.kubeflow as kubeflow_rules
     import mlstix.scan.rules.iac.kubernetes as k8s_rules
 
     registry = RuleRegistry()
@@ -105,6 +106,7 @@ def default_registry() -> RuleRegistry:
         gcp_rules,
         k8s_rules,
         k8s_serving_rules,
+        kubeflow_rules,
     )
     for module in modules:
         registry.add_logic(module.LOGIC)

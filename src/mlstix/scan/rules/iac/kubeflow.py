@@ -1,0 +1,335 @@
+"""Python rules for Kubeflow: components reachable from outside the cluster, and notebook
+servers (``kubeflow.org`` ``Notebook``, API versions v1, v1beta1 and v1alpha1: one shape).
+
+The same functions judge manifests (files, ``helm template`` output, Terraform
+``kubernetes_manifest``/``kubectl_manifest``) and the objects ``mlstix assess kubernetes`` reads,
+whose API JSON is a manifest.
+
+- ``kubeflow-exposed``: a Kubeflow component that runs code on request, reachable from outside
+  the cluster: the Pipelines API (``ml-pipeline``, ports 8888 HTTP / 8887 gRPC: whoever reaches
+  it creates runs, that is, pods running any image and command), the Pipelines UI
+  (``ml-pipeline-ui``), the central dashboard (``centraldashboard``) or a notebook server: the
+  Service the notebook controller makes (``ownerReferences`` kind ``Notebook``) or any Service
+  selecting a notebook's pods (the controller labels them ``statefulset: <name>`` and
+  ``notebook-name: <name>`` and copies the Notebook's labels). Reachable means a
+  ``LoadBalancer`` or ``NodePort`` Service, ``externalIPs``, or an Ingress routing to the Service
+  without an authentication annotation. A load balancer limited by ``loadBalancerSourceRanges``
+  (none of them ``0.0.0.0/0``) or marked internal by its cloud's annotation is not counted.
+- Notebook pod template (``spec.template.spec``, a PodSpec the controller runs as a
+  StatefulSet, skipped live as owned):
+  ``kubeflow-notebook-privileged``: a privileged container, the node's PID/IPC namespace, a
+  ``hostPath`` volume, or the server published on the node (``hostNetwork``, ``hostPort``);
+  ``kubeflow-notebook-root``: a container that may run as uid 0;
+  ``kubeflow-notebook-limits``: a container without CPU and memory limits, where no LimitRange
+  of the namespace gives a default;
+  ``kubeflow-notebook-sa-token``: the service-account token is mounted and that service account
+  holds cluster-wide rights (a ClusterRoleBinding to it, to ``system:serviceaccounts[:<ns>]`` or
+  to ``system:authenticated``; the default discovery bindings excepted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlstix.scan.iac._values import is_unknown, lookup, norm
+from mlstix.scan.iac.resource import Resource
+from mlstix.scan.rules.iac._k8s_pod import (
+    limit_defaults,
+    missing_limits,
+    privileged,
+    runs_as_root,
+    service_account_of,
+    service_account_settings,
+    token_mounted,
+)
+from mlstix.scan.rules.iac._k8s_policy import selects
+from mlstix.scan.rules.iac._policy import as_list
+from mlstix.scan.rules.iac.context import Context, Hit, Logic
+from mlstix.scan.rules.iac.k8s_serving import ingress_backends
+
+__all__ = ["LOGIC", "Notebook", "notebooks"]
+
+_COMPONENTS = {
+    "ml-pipeline": "the Kubeflow Pipelines API (it creates runs: pods with any image and command)",
+    "ml-pipeline-ui": "the Kubeflow Pipelines UI (it submits runs)",
+    "centraldashboard": "the Kubeflow central dashboard",
+}
+_EXPOSED = ("LoadBalancer", "NodePort")
+# annotations that keep a load balancer on the private network (AWS Load Balancer Controller and
+# legacy in-tree, GKE, AKS)
+_INTERNAL = {
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+    "networking.gke.io/load-balancer-type": "internal",
+    "cloud.google.com/load-balancer-type": "internal",
+    "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+}
+_INGRESS_AUTH = (
+    "nginx.ingress.kubernetes.io/auth-url",
+    "nginx.ingress.kubernetes.io/auth-type",
+    "traefik.ingress.kubernetes.io/router.middlewares",
+    "alb.ingress.kubernetes.io/auth-type",
+)
+# ClusterRoles every cluster binds to all users or all service accounts by default (Kubernetes
+# RBAC, "Default roles and role bindings": discovery only, no object access)
+_DISCOVERY_ROLES = frozenset(
+    {
+        "system:basic-user",
+        "system:discovery",
+        "system:public-info-viewer",
+        "system:service-account-issuer-discovery",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Notebook:
+    resource: Resource
+    pod: Mapping[str, Any]  # spec.template.spec
+    labels: Mapping[str, str]  # the labels of its pods
+    namespace: str
+
+    def containers(self) -> list[Mapping[str, Any]]:
+        return [
+            c
+            for field in ("initContainers", "containers")
+            for c in as_list(self.pod.get(field))
+            if isinstance(c, Mapping)
+        ]
+
+
+def notebooks(ctx: Context) -> list[Notebook]:
+    """Every ``kubeflow.org`` Notebook of the scan whose pod template is known."""
+    if "kubeflow-notebooks" in ctx.memo:
+        memo: list[Notebook] = ctx.memo["kubeflow-notebooks"]
+        return memo
+    out = []
+    for nb in ctx.of_type("kubernetes", "Notebook"):
+        if not str(nb.attributes.get("apiVersion", "")).startswith("kubeflow.org/"):
+            continue
+        pod = lookup(nb.attributes, "spec.template.spec")
+        if not isinstance(pod, Mapping) or is_unknown(pod):
+            continue
+        own = lookup(nb.attributes, "metadata.labels")
+        labels = {str(k): str(v) for k, v in own.items()} if isinstance(own, Mapping) else {}
+        labels.update({"statefulset": nb.name, "notebook-name": nb.name})
+        out.append(Notebook(nb, pod, labels, str(nb.extra.get("namespace") or "default")))
+    ctx.memo["kubeflow-notebooks"] = out
+    return out
+
+
+def _component(ctx: Context, svc: Resource) -> str | None:
+    meta = svc.attributes.get("metadata") or {}
+    spec = svc.attributes.get("spec") or {}
+    selector = spec.get("selector") if isinstance(spec, Mapping) else None
+    app = selector.get("app") if isinstance(selector, Mapping) else None
+    for key in (svc.name, app):
+        if isinstance(key, str) and key in _COMPONENTS:
+            return _COMPONENTS[key]
+    owners = meta.get("ownerReferences") if isinstance(meta, Mapping) else None
+    for ref in owners if isinstance(owners, list) else []:
+        if (
+            isinstance(ref, Mapping)
+            and ref.get("kind") == "Notebook"
+            and str(ref.get("apiVersion", "")).startswith("kubeflow.org/")
+        ):
+            return f"the Kubeflow notebook server {ref.get('name')} (Jupyter: it runs code)"
+    if isinstance(selector, Mapping) and selector and not is_unknown(selector):
+        ns = svc.extra.get("namespace")
+        for nb in notebooks(ctx):
+            if nb.namespace == ns and selects({"matchLabels": selector}, nb.labels):
+                return f"the Kubeflow notebook server {nb.resource.name} (Jupyter: it runs code)"
+    return None
+
+
+def _internal(svc: Resource) -> bool:
+    annotations = (svc.attributes.get("metadata") or {}).get("annotations") or {}
+    spec = svc.attributes.get("spec") or {}
+    if any(str(annotations.get(k, "")).lower() == v for k, v in _INTERNAL.items()):
+        return True
+    ranges = spec.get("loadBalancerSourceRanges") or []
+    return bool(ranges) and not any(r in ("0.0.0.0/0", "::/0") for r in ranges)
+
+
+def _authenticated(ingress: Resource) -> bool:
+    annotations = (ingress.attributes.get("metadata") or {}).get("annotations") or {}
+    return any(k in annotations for k in _INGRESS_AUTH)
+
+
+def _kubeflow_exposed(ctx: Context) -> Iterator[Hit]:
+    ingresses = [i for i in ctx.of_type("kubernetes", "Ingress") if not _authenticated(i)]
+    for svc in ctx.of_type("kubernetes", "Service"):
+        what = _component(ctx, svc)
+        if what is None:
+            continue
+        spec = svc.attributes.get("spec") or {}
+        reasons = []
+        kind = spec.get("type")
+        if kind in _EXPOSED and not (kind == "LoadBalancer" and _internal(svc)):
+            reasons.append(f"spec.type is {kind}")
+        if spec.get("externalIPs"):
+            reasons.append(f"spec.externalIPs is {', '.join(map(str, spec['externalIPs']))}")
+        ns = svc.extra.get("namespace")
+        for ing in ingresses:
+            routed = set(ingress_backends(ing.attributes.get("spec")))
+            if ing.extra.get("namespace") == ns and svc.name in routed:
+                reasons.append(f"Ingress {ing.name} routes to it without an auth annotation")
+        if reasons:
+            yield Hit(
+                svc,
+                f"{what} is reachable from outside the cluster ({'; '.join(reasons)})",
+                {"attribute": "spec.type", "value": "; ".join(reasons)},
+            )
+
+
+def _true(value: Any) -> bool:
+    return not is_unknown(value) and norm(value) is True
+
+
+def _pod_grants(nb: Notebook) -> tuple[list[str], list[str]]:
+    """(reasons the notebook runs privileged on its node, reasons its server is published on
+    the node)."""
+    privileges: list[str] = []
+    exposed: list[str] = []
+    for key in ("hostPID", "hostIPC"):
+        if _true(nb.pod.get(key)):
+            privileges.append(f"{key} is true (it shares the node's {key[4:]} namespace)")
+    for v in as_list(nb.pod.get("volumes")):
+        if isinstance(v, Mapping) and isinstance(v.get("hostPath"), Mapping):
+            path = v["hostPath"].get("path")
+            privileges.append(f"volume {v.get('name') or '?'} mounts the node's path {path}")
+    if _true(nb.pod.get("hostNetwork")):
+        exposed.append("hostNetwork is true: the notebook server listens on the node's addresses")
+    for c in nb.containers():
+        name = c.get("name") or "?"
+        if privileged(c, nb.pod) is True:
+            privileges.append(f"container {name}: securityContext.privileged is true")
+        for port in as_list(c.get("ports")):
+            if (
+                isinstance(port, Mapping)
+                and port.get("hostPort")
+                and not is_unknown(port.get("hostPort"))
+            ):
+                exposed.append(
+                    f"container {name}: port {port.get('containerPort')} is published on "
+                    f"the node as hostPort {port['hostPort']}"
+                )
+    return privileges, exposed
+
+
+def _notebook_privileged(ctx: Context) -> Iterator[Hit]:
+    for nb in notebooks(ctx):
+        privileges, exposed = _pod_grants(nb)
+        if privileges or exposed:
+            reasons = privileges + exposed
+            yield Hit(
+                nb.resource,
+                "the notebook server (Jupyter: it runs any code its users type) "
+                + "; ".join(reasons),
+                {
+                    "attribute": "spec.template.spec",
+                    "value": "; ".join(reasons),
+                    "privileged": privileges,
+                    "node_exposure": exposed,
+                },
+            )
+
+
+def _notebook_root(ctx: Context) -> Iterator[Hit]:
+    for nb in notebooks(ctx):
+        bad = [str(c.get("name") or "?") for c in nb.containers() if runs_as_root(c, nb.pod)]
+        if bad:
+            yield Hit(
+                nb.resource,
+                f"container {', '.join(bad)}: runAsUser is 0, or neither runAsNonRoot: true nor "
+                "a non-zero runAsUser is set on the container or the pod template (the image's "
+                "user applies)",
+                {"attribute": "spec.template.spec.securityContext.runAsNonRoot", "containers": bad},
+            )
+
+
+def _notebook_limits(ctx: Context) -> Iterator[Hit]:
+    defaults = limit_defaults(ctx)
+    for nb in notebooks(ctx):
+        if nb.namespace in defaults and defaults[nb.namespace] is None:
+            continue  # a LimitRange whose defaults are unknown: unknown
+        given = defaults.get(nb.namespace) or set()
+        bad = []
+        for c in as_list(nb.pod.get("containers")):
+            if not isinstance(c, Mapping):
+                continue
+            missing = missing_limits(c)
+            if missing is not None and missing - given:
+                bad.append(f"{c.get('name') or '?'} ({', '.join(sorted(missing - given))})")
+        if bad:
+            yield Hit(
+                nb.resource,
+                f"container {', '.join(bad)}: no limit in resources.limits and no LimitRange "
+                f"default in namespace {nb.namespace!r}",
+                {"attribute": "resources.limits", "containers": bad},
+            )
+
+
+def _bound_cluster_wide(
+    bindings: Iterable[Resource], namespace: str, account: str
+) -> list[str] | None:
+    """The ClusterRoles bound cluster-wide to this service account (None: unknown)."""
+    groups = ("system:serviceaccounts", f"system:serviceaccounts:{namespace}")
+    roles: list[str] = []
+    for b in bindings:
+        role = lookup(b.attributes, "roleRef.name")
+        subjects = b.attributes.get("subjects")
+        if is_unknown(subjects) or is_unknown(role):
+            return None
+        if str(role) in _DISCOVERY_ROLES:
+            continue
+        for s in as_list(subjects):
+            if not isinstance(s, Mapping):
+                continue
+            kind, name = s.get("kind"), s.get("name")
+            if is_unknown(name) or is_unknown(s.get("namespace")):
+                return None
+            if (
+                kind == "ServiceAccount" and name == account and s.get("namespace") == namespace
+            ) or (kind == "Group" and (name in groups or name == "system:authenticated")):
+                roles.append(f"{role} (ClusterRoleBinding {b.name}, subject {kind} {name})")
+                break
+    return roles
+
+
+def _notebook_sa_token(ctx: Context) -> Iterator[Hit]:
+    bindings = ctx.of_type("kubernetes", "ClusterRoleBinding")
+    accounts = service_account_settings(ctx)
+    for nb in notebooks(ctx):
+        account = service_account_of(nb.pod)
+        mounted, value = token_mounted(nb.pod, nb.namespace, accounts)
+        if mounted is not True or is_unknown(account):
+            continue
+        roles = _bound_cluster_wide(bindings, nb.namespace, str(account))
+        if roles:
+            setting = "not set, default true" if value is None else value
+            yield Hit(
+                nb.resource,
+                f"the pods mount the token of service account {nb.namespace}/{account} "
+                f"(automountServiceAccountToken is {setting}), "
+                f"which holds cluster-wide rights: ClusterRole {'; '.join(roles)}; any notebook "
+                "user can act with them across every namespace",
+                {
+                    "attribute": "spec.template.spec.automountServiceAccountToken",
+                    "value": value,
+                    "provider_default": value is None,
+                    "service_account": f"{nb.namespace}/{account}",
+                    "cluster_roles": roles,
+                },
+            )
+
+
+LOGIC: dict[str, Logic] = {
+    "kubeflow-exposed": _kubeflow_exposed,
+    "kubeflow-notebook-privileged": _notebook_privileged,
+    "kubeflow-notebook-root": _notebook_root,
+    "kubeflow-notebook-limits": _notebook_limits,
+    "kubeflow-notebook-sa-token": _notebook_sa_token,
+}
