@@ -11,23 +11,37 @@ refuses a tensor whose data runs past the end of the file. A file llama.cpp refu
 into memory it does not hold is an error for the file, as a safetensors header its loader
 refuses is.
 
-Reference: ggml ``src/gguf.cpp`` (``gguf_init_from_file_impl``), ``src/ggml.c``
-(``type_traits``: block and type sizes), llama.cpp ``llama-model-loader.cpp`` (file bounds),
-``docs/gguf.md``.
+The type table is ggml's ``enum ggml_type`` up to ``GGML_TYPE_COUNT`` (42: ``MXFP4`` 39,
+``NVFP4`` 40, ``Q1_0`` 41); ``gguf.cpp`` refuses a type at or past the count, so a file with
+one is refused by every llama.cpp this table covers, and its data cannot be placed.
+
+Bytes no tensor owns are skipped by every GGUF loader: what follows the last tensor's padded
+data, and padding (to the alignment, which the file chooses) before the data section and
+between tensors. A polyglot hides a payload for another loader there (:func:`hidden_bytes`):
+bytes after the data, and non-zero padding stretches of :data:`_PAD_READ` bytes or more
+(writers pad with zeros; shorter stretches are not read, so a scan of a real file reads no
+tensor data).
+
+Reference: ggml ``src/gguf.cpp`` (``gguf_init_from_file_impl``), ``include/ggml.h``
+(``enum ggml_type``), ``src/ggml.c`` (``type_traits``: block and type sizes), llama.cpp
+``llama-model-loader.cpp`` (file bounds), ``docs/gguf.md`` (``general.alignment``, padding).
 """
 
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import IO
 
-__all__ = ["DEFAULT_ALIGNMENT", "tensor_problems"]
+__all__ = ["DEFAULT_ALIGNMENT", "Layout", "hidden_bytes", "tensor_problems"]
 
 DEFAULT_ALIGNMENT = 32
 _MAX_NAME = 64  # GGML_MAX_NAME: names of this length or longer are refused
 _MAX_DIMS = 4
 _INT64_MAX = (1 << 63) - 1
 _MAX_PROBLEMS = 5
+_PAD_READ = 256  # padding stretches this long or longer are read and must be zero
+_MAX_PAD_READ = 16 << 20  # padding bytes read per file at most
 # ggml type id -> (block size, bytes per block); block size 0: a removed type (refused)
 _TYPES = {
     0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 4: (0, 0), 5: (0, 0), 6: (32, 22),
@@ -38,6 +52,15 @@ _TYPES = {
     31: (0, 0), 32: (0, 0), 33: (0, 0), 34: (256, 54), 35: (256, 66), 36: (0, 0), 37: (0, 0),
     38: (0, 0), 39: (32, 17), 40: (64, 36), 41: (128, 18),
 }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the tensor infos end, and each tensor's data (offset in the file, bytes)."""
+
+    infos_end: int
+    start: int
+    tensors: tuple[tuple[int, int], ...]
 
 
 class _Refused(Exception):
@@ -55,44 +78,74 @@ def _pad(n: int, alignment: int) -> int:
     return -(-n // alignment) * alignment
 
 
-def tensor_problems(fp: IO[bytes], count: int, alignment: int, size: int) -> list[str]:
+def tensor_problems(
+    fp: IO[bytes], count: int, alignment: int, size: int
+) -> tuple[list[str], Layout | None]:
     """Read ``count`` tensor infos from ``fp`` (just after the metadata) of a file of ``size``
-    bytes; what llama.cpp refuses, one line each (at most a few)."""
+    bytes; what llama.cpp refuses, one line each (at most a few), and the data layout when
+    nothing is refused."""
     infos: list[tuple[str, int, int]] = []  # name, bytes, offset
     names: set[str] = set()
-    sizes_known = True
     try:
         for _ in range(count):
-            name, nbytes, offset = _info(fp, names)
-            if nbytes < 0:
-                sizes_known = False  # a type newer than this table: its size is unknown
-            infos.append((name, nbytes, offset))
+            infos.append(_info(fp, names))
     except (_Refused, struct.error) as exc:
-        return [f"tensor info {len(infos)}: {exc}"]
-    start = _pad(fp.tell(), alignment)
+        return [f"tensor info {len(infos)}: {exc}"], None
+    infos_end = fp.tell()
+    start = _pad(infos_end, alignment)
     problems: list[str] = []
     running = 0
+    in_order = True
     for name, nbytes, offset in infos:
         if len(problems) >= _MAX_PROBLEMS:
             break
-        if nbytes < 0:
-            break
-        if sizes_known and offset != running:
+        if in_order and offset != running:
             how = "overlaps the tensor before it" if offset < running else "leaves a gap"
             problems.append(f"tensor {name!r} at offset {offset} {how} (llama.cpp expects "
                             f"{running}: tensors follow each other in order)")  # fmt: skip
-            sizes_known = False  # llama.cpp stops here; the bounds below are still checked
+            in_order = False  # llama.cpp stops here; the bounds below are still checked
         if start + offset + nbytes > size:
             problems.append(f"tensor {name!r} data ({nbytes} bytes at offset {offset} of the "
                             f"data section at {start}) runs past the end of the "
                             f"{size}-byte file")  # fmt: skip
         running += _pad(nbytes, alignment)
-    return problems
+    if problems:
+        return problems, None
+    return [], Layout(infos_end, start, tuple((start + o, n) for _, n, o in infos))
+
+
+def hidden_bytes(fp: IO[bytes], layout: Layout, alignment: int, size: int) -> str | None:
+    """Bytes of a well-formed GGUF file that no loader reads (see the module docstring), as
+    one line, or None."""
+    data_end = layout.start
+    if layout.tensors:
+        offset, nbytes = layout.tensors[-1]
+        data_end = offset + nbytes
+    padded_end = min(size, _pad(data_end, alignment)) if layout.tensors else data_end
+    stretches = [(layout.infos_end, min(layout.start, size))]
+    stretches += [(o + n, _pad(o + n, alignment)) for o, n in layout.tensors]
+    stretches[-1] = (stretches[-1][0], padded_end)
+    budget = _MAX_PAD_READ
+    for begin, end in stretches:
+        if end - begin < _PAD_READ or budget <= 0:
+            continue
+        fp.seek(begin)
+        raw = fp.read(min(end - begin, budget))
+        budget -= len(raw)
+        if raw.strip(b"\x00"):
+            at = begin + len(raw) - len(raw.lstrip(b"\x00"))
+            return (f"padding of {end - begin} bytes at offset {begin} holds data (at offset "
+                    f"{at}; writers pad with zeros, loaders skip it)")  # fmt: skip
+    if size > padded_end:
+        return (
+            f"{size - padded_end} bytes after the tensor data (from offset {padded_end}) "
+            "that no GGUF loader reads"
+        )
+    return None
 
 
 def _info(fp: IO[bytes], names: set[str]) -> tuple[str, int, int]:
-    """One tensor info: its name, data size in bytes (-1: a type this table does not know)
-    and offset, with llama.cpp's checks."""
+    """One tensor info: its name, data size in bytes and offset, with llama.cpp's checks."""
     (n,) = struct.unpack("<Q", _exact(fp, 8))
     if n >= _MAX_NAME:
         raise _Refused(f"tensor name of {n} bytes (llama.cpp takes fewer than {_MAX_NAME})")
@@ -119,7 +172,9 @@ def _info(fp: IO[bytes], names: set[str]) -> tuple[str, int, int]:
     if gtype < 0:
         raise _Refused(f"tensor {name!r} has an invalid ggml type {gtype}")
     if gtype not in _TYPES:
-        return name, -1, offset
+        count = max(_TYPES) + 1
+        raise _Refused(f"tensor {name!r} has ggml type {gtype}, past the types llama.cpp "
+                       f"knows (GGML_TYPE_COUNT {count}): it refuses the file")  # fmt: skip
     block, type_size = _TYPES[gtype]
     if block == 0 or ne[0] % block:
         raise _Refused(f"tensor {name!r} of ggml type {gtype} has {ne[0]} elements a row, no "

@@ -10,7 +10,11 @@ import struct
 from typing import IO, Any
 
 from mlstix.scan.models._context import Context, Source
-from mlstix.scan.models.formats._gguf_tensors import DEFAULT_ALIGNMENT, tensor_problems
+from mlstix.scan.models.formats._gguf_tensors import (
+    DEFAULT_ALIGNMENT,
+    hidden_bytes,
+    tensor_problems,
+)
 
 __all__ = ["analyze_gguf", "analyze_safetensors", "analyze_tflite", "check_template"]
 
@@ -264,8 +268,12 @@ def analyze_gguf(src: Source, ctx: Context) -> str:
     except (_GgufError, struct.error) as exc:
         ctx.malformed("models/unrecognized-model-file", f"GGUF metadata cannot be read: {exc}", src)
         return "gguf"
-    for problem in tensor_problems(fp, tensors, alignment, src.size):
+    problems, layout = tensor_problems(fp, tensors, alignment, src.size)
+    for problem in problems:
         ctx.malformed("models/gguf-invalid", f"GGUF {problem}", src)
+    hidden = hidden_bytes(fp, layout, alignment, src.size) if layout is not None else None
+    if hidden is not None:
+        ctx.hit("models/gguf-hidden-data", f"GGUF {hidden}", src)
     return "gguf"
 
 
