@@ -100,7 +100,7 @@ def test_own_rules_folder(tmp_path: Path) -> None:
         ("splunk", ".spl", "savedsearches.conf", '"PutObject"'),
         ("esql", ".esql", None, 'eventName in ("PutObject"'),
         ("lucene", ".lucene", None, "eventName:(PutObject"),
-        ("kusto", ".kql", None, 'eventName in~ ("PutObject"'),
+        ("kusto", ".kql", "NOT-EXPORTED.txt", 'AWSCloudTrail\n| where (EventSource =~ "s3.'),
         ("sigma", ".yml", None, "eventName:"),
     ],
 )
@@ -110,8 +110,13 @@ def test_export(tmp_path: Path, target: str, suffix: str, bundle: str | None, ne
     assert code == 0, err
     rules = load_kb().detections.rules
     names = {p.name for p in out.iterdir()}
-    assert {f"{r.name}{suffix}" for r in rules} <= names
-    assert names - {f"{r.name}{suffix}" for r in rules} == ({bundle} if bundle else set())
+    # Sentinel's AWSCloudTrail table does not keep sessionCredentialFromConsole
+    left_out = (
+        {"aws-sagemaker-presigned-notebook-url-outside-console"} if target == "kusto" else set()
+    )
+    expected = {f"{r.name}{suffix}" for r in rules if r.name not in left_out}
+    assert expected <= names
+    assert names - expected == ({bundle} if bundle else set())
     text = (out / f"aws-s3-model-artifact-written-by-human{suffix}").read_text()
     assert needle in text
     if bundle == "savedsearches.conf":

@@ -117,29 +117,6 @@ def test_rules_convert_for_siems(backend: str) -> None:
         assert any(word in text for word in ("eventName", "operationName", "methodName", "verb"))
 
 
-def test_kusto_export_reads_nested_fields_as_paths_not_string_literals() -> None:
-    """KQL reads 'objectRef.apiGroup' as a string literal, so the stock backend's quoting of nested
-    names made every comparison on them constant; the export writes paths into the dynamic
-    columns instead."""
-    import re
-
-    from sigma.collection import SigmaCollection
-
-    from mlstix.detect.logs.export import _kql_path, _kusto
-
-    assert _kql_path("eventName") == "eventName"
-    assert _kql_path("objectRef.apiGroup") == "objectRef.apiGroup"
-    assert _kql_path("requestParameters.x-amz-acl") == "requestParameters['x-amz-acl']"
-    assert _kql_path(_kql_path("requestParameters.x-amz-acl")) == "requestParameters['x-amz-acl']"
-    for rule in load_kb().detections.rules:
-        (query,) = _kusto().convert(SigmaCollection.from_yaml(rule.text))
-        assert not re.search(r"'[\w-]+\.[\w.-]+'", str(query)), (rule.name, query)
-    (query,) = _kusto().convert(
-        SigmaCollection.from_yaml(_rule("k8s-kserve-serving-runtime-changed").text)
-    )
-    assert 'objectRef.apiGroup =~ "serving.kserve.io"' in str(query)
-
-
 @pytest.mark.parametrize("name", RULE_NAMES)
 def test_rule_on_its_fixture(name: str, tmp_path: Path, kb: Any) -> None:
     fixture = _fixture(name)

@@ -10,21 +10,22 @@ splunk     SplunkBackend (pySigma-backend-splunk)  ``<rule>.spl``, ``savedsearch
 esql       ESQLBackend (pySigma-backend-           ``<rule>.esql``
            elasticsearch)
 lucene     LuceneBackend (same package)            ``<rule>.lucene``
-kusto      KustoBackend (pySigma-backend-kusto)    ``<rule>.kql`` (Microsoft Sentinel,
-                                                   Defender XDR, Azure Data Explorer)
+kusto      KustoBackend (pySigma-backend-kusto)    ``<rule>.kql`` for Microsoft Sentinel's
+           with :mod:`._sentinel`'s pipeline      tables (AWSCloudTrail, AzureActivity,
+                                                   GCPAuditLogs, AKSAudit); ``NOT-EXPORTED.txt``
 sigma      none: the rules as authored             ``<rule>.yml``
 =========  =====================================  ====================================
 
-Field names stay the logs' own (``eventName``, ``protoPayload.methodName``, ``verb``); a SIEM
-that renames fields at ingestion needs a pySigma processing pipeline for its schema. For Kusto a
-nested field is written as a path into the event's dynamic columns (``objectRef.apiGroup``,
-``requestParameters['x-amz-acl']``), as for a table holding the raw JSON events. Every file is
-written atomically after every rule converted, so a failure leaves nothing half-written.
+Field names stay the logs' own (``eventName``, ``protoPayload.methodName``, ``verb``) where the
+SIEM keeps the events' JSON (Splunk, Elastic). Microsoft Sentinel's connectors store them in tables
+with their own columns, so the Kusto export maps every field to its table's column or to a path in
+a dynamic or JSON-string column (:mod:`._sentinel`); a rule reading a field its table does not keep
+is not exported, and ``NOT-EXPORTED.txt`` names it and the field. Every file is written
+atomically after every rule converted, so a failure leaves nothing half-written.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,32 +57,18 @@ def _lucene() -> Any:
     return LuceneBackend()
 
 
-_KQL_NAME = re.compile(r"^[A-Za-z_]\w*$")
-
-
-def _kql_path(field: str) -> str:
-    """``objectRef.apiGroup`` → ``objectRef.apiGroup``, ``requestParameters.x-amz-acl`` →
-    ``requestParameters['x-amz-acl']``: a path into the event's dynamic (JSON) columns.
-
-    The stock backend quotes any name that is not one word, ``'objectRef.apiGroup'``, which KQL
-    reads as a string literal: the comparison is then constant and the query never matches."""
-    if "['" in field or _KQL_NAME.match(field):  # already a path, or a plain column
-        return field
-    head, *rest = field.split(".")
-    out = head if _KQL_NAME.match(head) else f"['{head}']"
-    for part in rest:
-        out += f".{part}" if _KQL_NAME.match(part) else f"['{part}']"
-    return out
-
-
 def _kusto() -> Any:
     from sigma.backends.kusto.kusto import KustoBackend
 
-    class _PathKusto(KustoBackend):
-        def escape_and_quote_field(self, field_name: str) -> str:
-            return _kql_path(field_name)
+    from mlstix.detect.logs._sentinel import sentinel_pipeline
 
-    return _PathKusto()
+    class _SentinelKusto(KustoBackend):
+        def escape_and_quote_field(self, field_name: str) -> str:
+            # the pipeline wrote a column or a tostring(...) path: quoting it as the stock
+            # backend does ('objectRef.apiGroup') makes a string literal, constant in KQL
+            return field_name
+
+    return _SentinelKusto(sentinel_pipeline())
 
 
 # target -> (backend factory, query file suffix, (bundle format, bundle file name) or None)
@@ -102,24 +89,43 @@ def _text(result: Any) -> str:
     return str(result)
 
 
+NOT_EXPORTED = "NOT-EXPORTED.txt"
+
+
 def render_rules(rules: list[LoadedRule], target: str) -> dict[str, str]:
-    """File name → content for ``target``; :class:`RuleError` names a rule that cannot convert."""
+    """File name → content for ``target``; :class:`RuleError` names a rule that cannot convert.
+
+    A rule that reads a field the target's table does not keep is left out and listed in
+    ``NOT-EXPORTED.txt`` (a query on a column the table lacks is refused by the SIEM, and one
+    without the condition would match what the rule excludes)."""
+    from mlstix.detect.logs._sentinel import NoColumn
+
     factory, suffix, bundle = TARGETS[target]
     files: dict[str, str] = {}
     if factory is None:
         return {f"{r.meta.name}{suffix}": r.meta.text for r in rules}
     problems = []
+    skipped: list[tuple[LoadedRule, str]] = []
     for rule in rules:
         try:
             queries = factory().convert(SigmaCollection([rule.sigma]))
+        except NoColumn as exc:
+            skipped.append((rule, str(exc)))
+            continue
         except (SigmaError, RuntimeError) as exc:  # pySigma raises RuntimeError for data it lacks
             problems.append(f"{rule.meta.path}: {exc}")
             continue
         files[f"{rule.meta.name}{suffix}"] = _text(queries).rstrip("\n") + "\n"
+    if skipped:
+        files[NOT_EXPORTED] = (
+            f"Rules not exported for {target}: each reads a field its table does not keep.\n\n"
+            + "".join(f"{r.meta.name} ({r.meta.path}): {why}\n" for r, why in skipped)
+        )
     if bundle is not None and not problems:
         fmt, name = bundle
+        kept: list[Any] = [r.sigma for r in rules if all(r is not s for s, _ in skipped)]
         try:
-            out = factory().convert(SigmaCollection([r.sigma for r in rules]), output_format=fmt)
+            out = factory().convert(SigmaCollection(kept), output_format=fmt)
         except (SigmaError, RuntimeError) as exc:
             problems.append(f"{name}: {exc}")
         else:

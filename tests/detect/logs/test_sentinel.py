@@ -1,0 +1,148 @@
+"""``detect export --target kusto``: the queries run on the tables Microsoft Sentinel's connectors
+fill (AWSCloudTrail, AzureActivity, GCPAuditLogs, AKSAudit), checked against the tables' documented
+schemas.
+
+The schemas are pySigma-backend-kusto's copy of the Azure Monitor table reference
+(``sigma.pipelines.azuremonitor.tables``), which lists each column and its type as
+learn.microsoft.com/azure/azure-monitor/reference/tables/<table> does.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sigma.collection import SigmaCollection
+from sigma.pipelines.azuremonitor.tables import AZURE_MONITOR_TABLES
+
+from mlstix.detect.logs._rules import load_rules
+from mlstix.detect.logs._sentinel import TABLES, NoColumn, kql_field
+from mlstix.detect.logs.export import NOT_EXPORTED, _kusto, export_rules, render_rules
+from mlstix.kb.load import load_kb
+
+RULES = {r.name: r for r in load_kb().detections.rules}
+SOURCE = {n: f"{r.product}/{r.service}" for n, r in RULES.items()}
+NOT_ON_SENTINEL = {"aws-sagemaker-presigned-notebook-url-outside-console"}
+KQL_WORDS = {"and", "or", "not", "in", "contains", "endswith", "startswith", "matches", "regex",
+             "where", "true", "false"}  # fmt: skip
+FUNCTIONS = {"tostring", "parse_json", "isnotempty", "isempty", "isnull", "not"}
+
+
+def _query(name: str) -> str:
+    (query,) = _kusto().convert(SigmaCollection.from_yaml(RULES[name].text))
+    return str(query)
+
+
+def _columns_used(where: str) -> list[tuple[str, str]]:
+    """(column, how) for every column the condition reads: ``plain``, ``tostring`` (a path into a
+    dynamic column, or a bool as text) or ``parse_json`` (a string column holding JSON)."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', where)  # string literals say nothing of columns
+    text = re.sub(r"\['(?:[^'\\]|\\.)*'\]", "", text)  # quoted keys inside a path
+    used = []
+    for m in re.finditer(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)(?![\w(])", text):
+        word = m.group(1)
+        if word in KQL_WORDS:
+            continue
+        before = text[: m.start()]
+        how = "plain"
+        if before.endswith("parse_json("):
+            how = "parse_json"
+        elif before.endswith("tostring("):
+            how = "tostring"
+        used.append((word, how))
+    return used
+
+
+@pytest.mark.parametrize("name", sorted(set(RULES) - NOT_ON_SENTINEL))
+def test_query_reads_only_documented_columns_the_way_their_type_needs(name: str) -> None:
+    table = TABLES[SOURCE[name]].name
+    schema = {col: spec["data_type"] for col, spec in AZURE_MONITOR_TABLES[table].items()}
+    first, _, where = _query(name).partition("\n| where ")
+    assert first == table and where
+    used = _columns_used(where)
+    assert used, where
+    for column, how in used:
+        assert column in schema, f"{column} is not a column of {table}"
+        kind = schema[column]
+        if kind == "dynamic":
+            # a dynamic value compared with =~ or contains must be made a string first
+            assert how == "tostring", (column, where)
+        elif kind == "bool":
+            assert how == "tostring", (column, where)
+        elif how == "parse_json":
+            assert kind == "string"
+        else:
+            assert kind in ("string", "datetime") and how in ("plain", "tostring")
+    # no field name survived as a quoted string (KQL reads 'a.b' as a constant)
+    assert not re.search(r"'[\w-]+\.[\w.-]+'", where)
+    # no native JSON field name is left as a bare column name
+    assert not re.search(r"\b(eventName|eventSource|operationName|protoPayload|objectRef)\b", where)
+
+
+def test_known_queries() -> None:
+    assert _query("k8s-kserve-inferenceservice-changed") == (
+        'AKSAudit\n| where (Stage =~ "ResponseComplete" and tostring(ObjectRef.apiGroup) =~ '
+        '"serving.kserve.io" and tostring(ObjectRef.resource) =~ "inferenceservices" and '
+        '(Verb in~ ("patch", "update", "delete"))) and '
+        '(not(tostring(ObjectRef.subresource) =~ "status"))'
+    )
+    acl = _query("aws-s3-model-bucket-opened")
+    assert "tostring(parse_json(RequestParameters)['x-amz-acl']) contains \"public-read\"" in acl
+    assert 'EventName =~ "PutBucketPolicy"' in acl and "UserIdentity" not in acl
+    human = _query("aws-sagemaker-endpoint-changed-by-human")
+    assert 'UserIdentityType in~ ("IAMUser", "Root")' in human
+    assert 'UserIdentityArn contains ":assumed-role/AWSReservedSSO_"' in human
+    # AzureActivity spells the Start result type 'Start' or, in older workspaces, 'Started'
+    azure = _query("azure-storage-immutability-policy-deleted")
+    assert azure.startswith("AzureActivity\n| where OperationNameValue =~ ")
+    assert 'ActivityStatusValue in~ ("Start", "Started")' in azure
+    gcp = _query("gcp-vertex-dataset-imported-by-user")
+    assert 'not(PrincipalEmail endswith ".gserviceaccount.com")' in gcp
+    assert "MethodName in~" in gcp and "ServiceName =~" in gcp
+
+
+def test_field_paths() -> None:
+    assert kql_field("aws/cloudtrail", "requestParameters") == "RequestParameters"
+    assert (
+        kql_field("aws/cloudtrail", "requestParameters.primaryContainer.image")
+        == "tostring(parse_json(RequestParameters).primaryContainer.image)"
+    )
+    assert kql_field("aws/cloudtrail", "readOnly") == "tostring(ReadOnly)"
+    upn = "identity.claims.http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
+    assert kql_field("azure/activitylogs", upn) == (
+        "tostring(Claims_d['http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn'])"
+    )
+    assert kql_field("kubernetes/audit", "annotations.authorization.k8s.io/decision") == (
+        "tostring(Annotations['authorization.k8s.io/decision'])"
+    )
+    assert kql_field("kubernetes/audit", "sourceIPs") == "tostring(SourceIps)"
+    with pytest.raises(NoColumn, match="'sessionCredentialFromConsole' has no column in the "):
+        kql_field("aws/cloudtrail", "sessionCredentialFromConsole")
+    with pytest.raises(NoColumn, match="AKSAudit"):
+        kql_field("kubernetes/audit", "impersonatedUser.username")
+
+
+def test_every_mapped_column_is_documented() -> None:
+    for table in TABLES.values():
+        schema = AZURE_MONITOR_TABLES[table.name]
+        for expr in [*table.columns.values(), *table.dynamic.values()]:
+            column = re.sub(r"^tostring\((\w+)\)$", r"\1", expr)
+            assert column in schema, (table.name, column)
+        for column in table.dynamic.values():
+            expected = "string" if column in table.json_strings else "dynamic"
+            assert schema[column]["data_type"] == expected, (table.name, column)
+
+
+def test_rule_reading_a_field_the_table_lacks_is_listed_not_exported(
+    tmp_path: Path, kb: Any
+) -> None:
+    files = render_rules(load_rules(kb), "kusto")
+    assert f"{next(iter(NOT_ON_SENTINEL))}.kql" not in files
+    assert set(files) == {f"{n}.kql" for n in set(RULES) - NOT_ON_SENTINEL} | {NOT_EXPORTED}
+    note = files[NOT_EXPORTED]
+    assert "aws-sagemaker-presigned-notebook-url-outside-console" in note
+    assert "'sessionCredentialFromConsole' has no column in the AWSCloudTrail table" in note
+    written = export_rules(load_rules(kb), "kusto", tmp_path / "out")
+    assert (tmp_path / "out" / NOT_EXPORTED) in written
