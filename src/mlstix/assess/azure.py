@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 from mlstix.assess._artifacts import Artifact
 from mlstix.assess._azure_artifacts import azure_artifacts
 from mlstix.assess._inventory import Inventory, live_resource
+from mlstix.assess._names import check_azure
 from mlstix.assess._pool import run as _run
 from mlstix.errors import MlstixError
 
@@ -294,6 +295,7 @@ def _workspace(arm: _Arm, ws: dict[str, Any], sub: str, deps: set[str]) -> None:
 def collect_azure(options: AzureOptions) -> tuple[Inventory, list[Artifact]]:
     """Read the subscription's Azure ML estate; raise :class:`AzureCredentialsError` when no
     credential works. Also returns the deployed model assets (fetched only if asked)."""
+    check_azure(options.subscription, options.resource_groups)
     sub = options.subscription
     inventory = Inventory(cloud="azure", target=sub)
     inventory.collected_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -35,6 +35,7 @@ from typing import Any
 from mlstix.assess._artifacts import Artifact
 from mlstix.assess._gcp_artifacts import vertex_artifacts
 from mlstix.assess._inventory import Inventory, live_resource
+from mlstix.assess._names import check_gcp
 from mlstix.assess._pool import run as _run
 from mlstix.errors import MlstixError
 from mlstix.scan.iac.resource import Resource
@@ -386,6 +387,7 @@ def _strings(value: Any, key: str = "", depth: int = 0) -> Iterator[tuple[str, s
 def collect_gcp(options: GcpOptions) -> tuple[Inventory, list[Artifact]]:
     """Read the project's Vertex AI estate; raise :class:`GcpCredentialsError` when no
     credentials work. Also returns the model artifacts (fetched only if the caller asks)."""
+    check_gcp(options.project, options.locations)
     inventory = Inventory(cloud="gcp", target=options.project, regions=options.locations)
     inventory.collected_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     g = _Google(options, inventory)

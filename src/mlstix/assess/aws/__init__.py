@@ -9,6 +9,7 @@ Nothing is written to the account: every client refuses non-read operations.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -20,7 +21,13 @@ from mlstix.assess._inventory import Inventory
 from mlstix.assess._pool import run as _run
 from mlstix.assess.aws._artifacts import model_artifacts
 from mlstix.assess.aws._audit import collect_guardduty, collect_region, collect_trails
-from mlstix.assess.aws._client import AwsAccess, CredentialsError, ReadOnlyViolation, connect
+from mlstix.assess.aws._client import (
+    REGION,
+    AwsAccess,
+    CredentialsError,
+    ReadOnlyViolation,
+    connect,
+)
 from mlstix.assess.aws._dependencies import (
     IMAGE,
     account_public_access_block,
@@ -37,7 +44,7 @@ __all__ = ["AwsOptions", "CredentialsError", "ReadOnlyViolation", "collect_aws"]
 
 _S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(/|$)")
 _ROLE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_REGION = REGION
 
 
 @dataclass(frozen=True)
@@ -54,14 +61,25 @@ def collect_aws(options: AwsOptions) -> tuple[Inventory, list[Artifact]]:
 
     Also returns the model artifacts behind the models (fetched only if the caller asks)."""
     inventory = Inventory(cloud="aws", target="")
-    malformed = [r for r in options.regions if not _REGION.match(r)]
+    malformed = [r for r in options.regions if not _REGION.fullmatch(r)]
     if malformed:  # said before any call, not as an unreachable endpoint
         raise UsageError(
             f"not a SageMaker region: {', '.join(malformed)}",
             hint="regions look like us-east-1; --all-regions reads every enabled region",
         )
+    env = _env_region()
+    if env is not None and not options.regions and not _REGION.fullmatch(env[1]):
+        name, value = env
+        raise UsageError(  # said before any call: boto3 would fail on it, or send it to AWS
+            f"{name} is set but empty" if not value else f"{name} is {value!r}, not a region name",
+            hint="regions look like us-east-1: fix or unset it, or pass --region",
+        )
     access, default_region = connect(
-        inventory, profile=options.profile, jobs=options.jobs, session=options.session
+        inventory,
+        profile=options.profile,
+        jobs=options.jobs,
+        session=options.session,
+        region=options.regions[0] if options.regions else env[1] if env else None,
     )
     regions = _regions(access, options, default_region)
     inventory.target = access.account
@@ -84,6 +102,16 @@ def collect_aws(options: AwsOptions) -> tuple[Inventory, list[Artifact]]:
     return inventory, model_artifacts(access, inventory)
 
 
+def _env_region() -> tuple[str, str] | None:
+    """The default region the environment sets: ``AWS_REGION`` first (as the AWS CLI v2 and the
+    other SDKs read it; botocore reads only ``AWS_DEFAULT_REGION``), then ``AWS_DEFAULT_REGION``.
+    A variable set to an empty string counts as set."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if name in os.environ:
+            return name, os.environ[name]
+    return None
+
+
 def _bind(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
     return lambda: fn(*args)
 
@@ -102,7 +130,7 @@ def _regions(access: AwsAccess, options: AwsOptions, default: str | None) -> lis
         raise UsageError(
             "no AWS region: pass --region (repeatable) or --all-regions, or set AWS_REGION"
         )
-    bad = [r for r in regions if not _REGION.match(r) or (known and r not in known)]
+    bad = [r for r in regions if not _REGION.fullmatch(r) or (known and r not in known)]
     if bad:
         raise UsageError(
             f"not a SageMaker region: {', '.join(bad)}",

@@ -15,16 +15,18 @@ permission it needs; the assessment goes on.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlstix.assess._inventory import Inventory, live_resource
-from mlstix.errors import MlstixError
+from mlstix.errors import MlstixError, UsageError
 
 __all__ = [
     "READ_PREFIXES",
+    "REGION",
     "AwsAccess",
     "CredentialsError",
     "ReadOnlyViolation",
@@ -45,6 +47,8 @@ _DENIED = frozenset(
         "403",
     }
 )
+# a region name (us-east-1, us-gov-west-1, ap-southeast-5, eusc-de-east-1)
+REGION = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d$")
 _REGION_OFF = frozenset({"OptInRequired", "UnrecognizedClientException", "InvalidClientTokenId"})
 _SERVICE_OFF = frozenset({"SubscriptionRequiredException"})
 _BAD_CREDENTIALS = frozenset(
@@ -282,13 +286,20 @@ def _chain(botocore_session: Any) -> list[str]:
 
 
 def connect(
-    inventory: Inventory, *, profile: str | None, jobs: int, session: Any = None
+    inventory: Inventory,
+    *,
+    profile: str | None,
+    jobs: int,
+    session: Any = None,
+    region: str | None = None,
 ) -> tuple[AwsAccess, str | None]:
     """Resolve credentials through the default chain and learn the account with
     ``sts:GetCallerIdentity``. Returns the access and the session's default region.
 
     ``session`` (a ``boto3.Session``) is for callers that bring their own, such as tests that
-    hook its events. Raises :class:`CredentialsError` (one line naming the chain tried).
+    hook its events. ``region`` (checked by the caller) is used instead of the session's, which
+    comes from ``AWS_DEFAULT_REGION`` or the profile's ``region`` and is checked here, before
+    any call. Raises :class:`CredentialsError` (one line naming the chain tried).
     """
     import boto3
     import botocore.session
@@ -313,6 +324,14 @@ def connect(
                 f"the AWS configuration could not be read: {_one_line(str(exc))}"
             ) from None
     core = session._session  # the botocore session boto3 wraps
+    if region is None:
+        region = session.region_name
+        if region is not None and not REGION.fullmatch(region):
+            where = f"profile {profile!r}" if profile else "the AWS config"
+            raise UsageError(
+                f"the region of {where} is {region!r}, not a region name",
+                hint="regions look like us-east-1: fix the config, or pass --region",
+            )
     core.register("before-call", _read_only_guard, unique_id="mlstix-read-only")
     core.register("before-call", lambda **_: inventory.count_call(), unique_id="mlstix-count")
     chain = ", ".join(_chain(core))
@@ -328,7 +347,6 @@ def connect(
     if creds is None:
         raise CredentialsError(f"no AWS credentials found; boto3 tried: {chain}")
     source = str(getattr(creds, "method", "unknown"))
-    region = session.region_name
     access = AwsAccess(session, "", "aws", "", source, inventory, jobs=jobs)
     # the first call says whether AWS can be reached at all: two attempts, not the eight with
     # back-off the collectors use against throttling, so an unreachable endpoint is an error
