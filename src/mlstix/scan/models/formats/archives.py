@@ -21,6 +21,7 @@ import zlib
 from typing import IO
 
 from mlstix.scan.models._context import Context, Hit, Source
+from mlstix.scan.models.formats._torchscript import judge_name, judge_script
 from mlstix.scan.models.formats.serialized import report_pickle
 from mlstix.scan.models.formats.ziparchive import (
     LimitExceeded,
@@ -72,6 +73,10 @@ def _shipped_code(ctx: Context, src: Source, entry: ZipEntry, kind: str) -> bool
         ctx.hit("models/torchscript-code", f"TorchScript program {entry.name} runs when "
                 "the archive is loaded with torch.jit.load", src,
                 archive_member=entry.name)  # fmt: skip
+        opened = _open(ctx, src, entry)
+        if opened is not None:
+            with opened[0] as stream:
+                judge_script(ctx, src, entry.name, stream)
         return True
     if kind in ("torch-package", "torchserve-mar") and name.endswith(".py"):
         loader = "torch.package's importer" if kind == "torch-package" else "TorchServe"
@@ -240,6 +245,7 @@ def _script_class(hit: Hit) -> bool:
         hit.rule_id.partition("/")[2].startswith("pickle-")
         and hit.rule_id != "models/pickle-dangerous-import"
         and name.startswith("__torch__.")
+        and judge_name(name) is None  # TorchBind classes of other namespaces: native code
     )
 
 

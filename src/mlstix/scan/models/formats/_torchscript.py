@@ -1,0 +1,212 @@
+"""The TorchScript program of a ``torch.jit`` archive (``code/**.py``), judged name by name.
+
+``torch.jit.load`` compiles the serialized code with the TorchScript compiler, which resolves
+only builtin operators (``torch.<op>`` for ``aten::`` ops, ``ops.<namespace>.<op>``, ``ops.prim``),
+TorchBind classes (``__torch__.torch.classes.<namespace>.<Class>``), the archive's own
+``__torch__`` classes and functions, and a few Python builtins (``getattr``, ``isinstance``,
+``len``, ...). The code is parsed with :mod:`ast` (never compiled or run) and every dotted name
+in it is judged:
+
+- *reaches the system* (``models/torchscript-dangerous-op``, high): ``aten::from_file``
+  (``torch.from_file``: reads any file), the distributed RPC and collective ops
+  (``rpc_async``/``rpc_sync``/``remote``, ``c10d``: the network), and what loads or saves more
+  code or files (``torch.jit.load``, ``torch.load``, ``torch.ops.load_library``, ``torch._C``);
+  Python that no TorchScript compiler resolves (``os``, ``subprocess``, ``open``, ``eval``,
+  ``__import__``, ``__globals__``, ...) is reported the same way: ``torch.jit.load`` refuses
+  the archive, but the code says what it was made for, and another runner (``exec`` of the
+  member, a patched loader) would run it;
+- *custom native code* (``models/torchscript-custom-op``, medium): operators of a namespace
+  outside PyTorch and its domain libraries (``torch.ops.myns.op``) and TorchBind classes of one
+  (``torch.classes.myns.Cls``): C++ that a library loaded into the process registered, which
+  the program calls with its own arguments.
+
+Code that :mod:`ast` cannot parse is scanned for the same names as text, and is an error for
+the file (the analysis could not follow it).
+
+Reference: PyTorch ``torch/csrc/jit/serialization/python_print.cpp`` (how ops print),
+``torch/csrc/jit/frontend/ir_emitter.cpp`` (what resolves), the TorchScript language reference
+(builtin functions, ``torch.ops``, custom classes), ``aten/src/ATen/native/native_functions.yaml``
+(``from_file``), ``torch/csrc/distributed/rpc/`` (``aten::rpc_async``, ``rpc_sync``, ``remote``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from typing import IO
+
+from mlstix.scan.models._context import Context, Source
+
+__all__ = ["ScriptFinding", "judge_code", "judge_name", "judge_script"]
+
+# operator and TorchBind namespaces of PyTorch itself and its domain libraries
+_KNOWN_NAMESPACES = frozenset(
+    ["aten", "prim", "quantized", "_quantized", "quantized_decomposed", "prepacked", "mkldnn",
+     "mkldnn_prepacked", "mkl", "onednn", "xnnpack", "sparse", "fbgemm", "_caffe2", "profiler",
+     "cuda", "_nnapi", "torchvision", "torchaudio", "torchtext", "image", "debugprims",
+     "_test", "_TorchScriptTesting"]
+)  # fmt: skip
+_NETWORK_NAMESPACES = frozenset(["c10d", "_c10d_functional", "c10d_functional", "dist_c10d",
+                                 "dist_rpc", "dist_autograd"])  # fmt: skip
+_PYTHON_ROOTS = frozenset(
+    ["os", "posix", "nt", "subprocess", "sys", "socket", "shutil", "importlib", "ctypes",
+     "builtins", "__builtins__", "pickle", "marshal", "runpy", "pty", "io", "pathlib", "urllib",
+     "http", "requests", "tempfile", "multiprocessing", "signal", "webbrowser", "code",
+     "open", "eval", "exec", "compile", "__import__", "globals", "locals", "vars",
+     "breakpoint", "input", "exit", "quit", "setattr", "delattr"]
+)  # fmt: skip
+_PYTHON_ATTRS = frozenset(["__globals__", "__builtins__", "__subclasses__", "__code__",
+                           "__closure__", "__mro__", "__bases__", "__import__"])  # fmt: skip
+_FILE_OPS = frozenset(["from_file", "_load_for_mobile", "_jit_load", "load_library",
+                       "_import_ir_module", "_save_for_mobile", "_save_parameters"])  # fmt: skip
+_NETWORK_OPS = frozenset(["rpc_async", "rpc_sync", "remote", "init_rpc", "init_process_group"])
+_LOADERS = re.compile(
+    r"^torch\.(?:jit\.(?:load|save)$|load$|save$|hub\.|package\.|utils\.cpp_extension|"
+    r"_C\.(?:_jit|_import|import_ir|_load|_save))"
+)
+_TEXT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*")
+_MAX_FINDINGS = 20
+_MAX_CODE = 64 << 20  # bytes of one code member read; a longer one is an error
+
+
+@dataclass(frozen=True)
+class ScriptFinding:
+    rule_id: str
+    name: str
+    why: str
+    line: int
+
+
+def judge_script(ctx: Context, src: Source, member: str, stream: IO[bytes]) -> None:
+    """Judge one ``code/**.py`` member of a TorchScript archive (see the module docstring)."""
+    raw = stream.read(_MAX_CODE + 1)
+    if len(raw) > _MAX_CODE:
+        ctx.malformed("models/archive-limit", f"TorchScript code {member} is longer than "
+                      f"{_MAX_CODE} bytes; not judged", src, archive_member=member)  # fmt: skip
+        return
+    # the TorchScript lexer reads UTF-8; a byte it cannot decode fails the load
+    findings, error = judge_code(raw.decode("utf-8", "replace"))
+    for f in findings:
+        ctx.hit(f.rule_id, f"TorchScript code {member} line {f.line}: {f.name} {f.why}", src,
+                archive_member=member, name=f.name, line=f.line)  # fmt: skip
+    if error is not None:
+        ctx.malformed("models/torchscript-code", f"{member}: {error}", src,
+                      archive_member=member)  # fmt: skip
+
+
+def judge_code(text: str) -> tuple[list[ScriptFinding], str | None]:
+    """What the TorchScript program ``text`` calls that reaches the system or custom native
+    code, and why the code could not be parsed (None when it could)."""
+    names: list[tuple[str, int]] = []
+    bound: set[str] = set()
+    error = None
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        error = f"TorchScript code cannot be parsed: {type(exc).__name__}: {exc}"[:300]
+        names = [(re.sub(r"\s+", "", m.group(0)), text.count("\n", 0, m.start()) + 1)
+                 for m in _TEXT_NAME.finditer(text)]  # fmt: skip
+    else:
+        names, bound = _dotted_names(tree)
+    out: list[ScriptFinding] = []
+    seen: set[str] = set()
+    for name, line in names:
+        if name in seen:
+            continue
+        seen.add(name)
+        verdict = judge_name(name, name.split(".", 1)[0] in bound)
+        if verdict is not None:
+            out.append(ScriptFinding(verdict[0], name, verdict[1], line))
+            if len(out) >= _MAX_FINDINGS:
+                break
+    return out, error
+
+
+def judge_name(name: str, local: bool = False) -> tuple[str, str] | None:
+    """The rule and reason for one dotted name of the program, or None (a builtin op, the
+    archive's own classes, data). ``local``: its first part is a name the program binds
+    (a parameter, a variable: ``input.size``), not a module or builtin."""
+    parts = name.split(".")
+    if any(p in _PYTHON_ATTRS for p in parts):
+        return _DANGER, "reaches Python internals no TorchScript program can use"
+    if name.startswith("import "):
+        return _DANGER, "is a Python import, which no TorchScript program can hold"
+    if parts[0] in _PYTHON_ROOTS and not local:
+        return _DANGER, "is Python the TorchScript compiler does not resolve (os, files, code)"
+    if parts[0] not in ("torch", "ops", "__torch__"):
+        return None
+    if parts[-1] in _FILE_OPS:
+        return _DANGER, "reads or writes files, or loads native code"
+    if parts[-1] in _NETWORK_OPS and len(parts) > 1:
+        return _DANGER, "talks to other processes over the network (distributed RPC)"
+    if _LOADERS.match(name) or name.startswith("torch.distributed"):
+        return _DANGER, "loads more code or files, or reaches the network"
+    namespace = _namespace(parts)
+    if namespace is None:
+        return None
+    if namespace in _NETWORK_NAMESPACES:
+        return _DANGER, f"uses the {namespace} namespace (collectives or RPC over the network)"
+    if namespace not in _KNOWN_NAMESPACES:
+        return _CUSTOM, (
+            f"is custom native code of namespace {namespace!r} (registered by a library "
+            "loaded into the process, called with the program's arguments)"
+        )
+    return None
+
+
+_DANGER = "models/torchscript-dangerous-op"
+_CUSTOM = "models/torchscript-custom-op"
+
+
+def _namespace(parts: list[str]) -> str | None:
+    """The operator or TorchBind namespace a name uses: ``torch.ops.<ns>.op``,
+    ``ops.<ns>.op``, ``torch.classes.<ns>.Cls``, ``__torch__.torch.classes.<ns>.Cls``."""
+    if parts[0] == "__torch__":
+        parts = parts[1:]
+    if len(parts) >= 3 and parts[0] == "torch" and parts[1] in ("ops", "classes"):
+        return parts[2]
+    if len(parts) >= 2 and parts[0] == "ops":
+        return parts[1]
+    return None
+
+
+def _dotted_names(tree: ast.AST) -> tuple[list[tuple[str, int]], set[str]]:
+    """Every maximal dotted name (``a.b.c``) and bare name the program mentions, with its
+    line (attribute chains on other expressions keep their attribute part: ``x().__globals__``
+    is ``.__globals__``; ``getattr(x, "__globals__")`` names it too; an import is
+    ``import <module>``), and the names the program binds (parameters, variables, its own
+    functions and classes)."""
+    out: list[tuple[str, int]] = []
+    bound: set[str] = set()
+    inner: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and id(node) not in inner:
+            parts = []
+            cur: ast.expr = node
+            while isinstance(cur, ast.Attribute):
+                inner.add(id(cur))
+                parts.append(cur.attr)
+                cur = cur.value
+            if isinstance(cur, ast.Name):
+                inner.add(id(cur))
+                parts.append(cur.id)
+            else:
+                parts.append("")
+            out.append((".".join(reversed(parts)), node.lineno))
+        elif isinstance(node, ast.Name):
+            if not isinstance(node.ctx, ast.Load):
+                bound.add(node.id)
+            elif id(node) not in inner:
+                out.append((node.id, node.lineno))
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            for module in modules or [node.module or "."]:  # type: ignore[union-attr]
+                out.append((f"import {module}", node.lineno))
+        elif isinstance(node, ast.Constant) and node.value in _PYTHON_ATTRS:
+            out.append((f".{node.value}", node.lineno))
+    return out, bound
