@@ -311,8 +311,12 @@ def read_joblib(data: bytes) -> dict[str, Any]:
 
     class Recording(NumpyUnpickler):  # type: ignore[misc]
         def find_class(self, module: str, name: str) -> Any:
+            if not module:
+                raise ValueError("Empty module name")  # __import__(''), before any import
             origin = _normalize(module, name) if self.proto < 3 else (module, name)
             _record(origin, "resolve", 0)
+            if not name:
+                raise AttributeError("module has no attribute ''")  # imported, getattr fails
             return real.get(origin) or _derive(origin, 0)
 
         def persistent_load(self, pid: Any) -> Any:
