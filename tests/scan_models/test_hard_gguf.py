@@ -59,6 +59,18 @@ def test_trailing_bytes_after_a_hand_built_file_are_hidden_data(tmp_path: Path, 
     assert _hidden(_scan(tmp_path, scan, _GOOD)) == []
 
 
+@pytest.mark.parametrize("tail", [b"\x80\x02N.", _PAYLOAD], ids=["short", "payload"])
+def test_bytes_after_the_infos_of_a_file_without_tensors_are_hidden_data(
+    tmp_path: Path, scan: Scan, tail: bytes
+) -> None:
+    """No tensors: whatever follows the metadata is read by nothing, even inside what would
+    be the padding before an (empty) data section."""
+    data = b.gguf({"general.name": "x"})
+    assert len(_hidden(_scan(tmp_path, scan, data + tail))) == 1
+    assert _hidden(_scan(tmp_path, scan, data)) == []
+    assert _hidden(_scan(tmp_path, scan, data + b"\x00" * 7)) == []
+
+
 def _big_alignment(pad_between: bytes, pad_before: bytes = b"") -> bytes:
     """Two f32 tensors of 16 bytes at alignment 4096: 4080 padding bytes after the first,
     the data section at 4096; ``pad_before`` overwrites the start of the padding before it."""

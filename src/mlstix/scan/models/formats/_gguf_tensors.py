@@ -126,8 +126,9 @@ def hidden_bytes(fp: IO[bytes], layout: Layout, alignment: int, size: int) -> st
     stretches += [(o + n, _pad(o + n, alignment)) for o, n in layout.tensors]
     stretches[-1] = (stretches[-1][0], padded_end)
     budget = _MAX_PAD_READ
-    for begin, end in stretches:
-        if end - begin < _PAD_READ or budget <= 0:
+    for i, (begin, end) in enumerate(stretches):
+        # without tensors, what follows the infos is all the file has left: read it whole
+        if (end - begin < _PAD_READ and (layout.tensors or i)) or budget <= 0:
             continue
         fp.seek(begin)
         raw = fp.read(min(end - begin, budget))
