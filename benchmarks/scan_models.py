@@ -394,6 +394,38 @@ def plant_session3(p: Path, marker: str) -> None:
     (p / "hf_remote_code" / "config.json").write_text(
         json.dumps({"model_type": "x", "auto_map": {"AutoModel": "someone/repo--modeling_x.X"}})
     )
+    plant_session4(p, marker)
+
+
+def plant_session4(p: Path, marker: str) -> None:
+    """Evasions closed in the fourth session: a module chosen through the outer memo in the
+    plain view of a joblib object array, code a BUILD state attaches to an allowlisted object,
+    TorchScript programs that reach files, and bytes a GGUF loader skips."""
+    # an object array's nested pickle meant numpy.core.multiarray._reconstruct; pickle.load
+    # reads it against the outer memo, whose entry 0 is "copy": copy._reconstruct(x, memo,
+    # func, args) calls func(*args)
+    nested = (
+        b"\x80\x04" + u("numpy.core.multiarray") + b"\x940" + b"h\x00" + u("_reconstruct")
+        + b"\x93(NN" + g("evil_tools.shell", "run") + u(marker) + b"\x85tR."
+    )  # fmt: skip
+    (p / "outer_memo_module.joblib").write_bytes(
+        b"\x80\x02" + u("copy") + b"q\x000" + _joblib_array(63, 1, False)[2:] + nested + b"."
+    )
+    # BUILD sets __setstate__ on a Namespace; the second BUILD makes the loader call it
+    (p / "setstate_attribute.pkl").write_bytes(
+        b"\x80\x02" + g("argparse", "Namespace") + b")\x81}" + u("__setstate__")
+        + g("evil_tools.shell", "run") + b"sb" + u(marker) + b"b."
+    )  # fmt: skip
+    code = (
+        "class M(Module):\n  training : bool\n  def forward(self: __torch__.M, x: Tensor)"
+        ' -> Tensor:\n    return torch.from_file("/etc/shadow", False, 64)\n'
+    )
+    with zipfile.ZipFile(p / "torchscript_from_file.pt", "w") as z:
+        z.writestr("m/data.pkl", b"\x80\x02" + g("__torch__", "M") + b")\x81}b.")
+        z.writestr("m/code/__torch__.py", code)
+        z.writestr("m/constants.pkl", b"\x80\x02).")
+        z.writestr("m/version", "3\n")
+    (p / "gguf_tail.gguf").write_bytes(gguf_bytes("{{ messages }}") + call("os", "system", marker))
 
 
 # -- running the tools ------------------------------------------------------------------------

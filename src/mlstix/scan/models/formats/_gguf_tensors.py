@@ -135,6 +135,9 @@ def hidden_bytes(fp: IO[bytes], layout: Layout, alignment: int, size: int) -> st
         budget -= len(raw)
         if raw.strip(b"\x00"):
             at = begin + len(raw) - len(raw.lstrip(b"\x00"))
+            if not layout.tensors:
+                return (f"{size - begin} bytes after the metadata (from offset {begin}; no "
+                        "tensors) that no GGUF loader reads")  # fmt: skip
             return (f"padding of {end - begin} bytes at offset {begin} holds data (at offset "
                     f"{at}; writers pad with zeros, loaders skip it)")  # fmt: skip
     if size > padded_end:
