@@ -132,14 +132,32 @@ def test_rule_on_its_fixture(name: str, tmp_path: Path, kb: Any) -> None:
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Columns of an event for the reference: every path, objects also as their JSON text, and a
+    list of one element also under ``key{}`` (a rule's any-element field; with more elements the
+    reference cannot say which one, so the column stays NULL: undecided)."""
     out: dict[str, Any] = {}
     if isinstance(obj, dict):
         for key, value in obj.items():
             out.update(_flatten(value, f"{prefix}{key}."))
         if prefix:
             out[prefix[:-1]] = json.dumps(obj, separators=(",", ":"))
+    elif isinstance(obj, list) and len(obj) == 1:
+        out.update(_flatten(obj[0], f"{prefix[:-1]}{{}}."))
+        out[prefix[:-1]] = json.dumps(obj, separators=(",", ":"))
     else:
         out[prefix[:-1]] = obj if type(obj) in (str, int, float) or obj is None else json.dumps(obj)
+    return out
+
+
+def _fields(items: Any) -> set[str]:
+    """Every field a rule's detection names (a column even where no event has it)."""
+    if isinstance(items, dict):
+        items = list(items.values())
+    out: set[str] = set()
+    for item in items:
+        if getattr(item, "field", None):
+            out.add(item.field)
+        out |= _fields(getattr(item, "detection_items", []))
     return out
 
 
@@ -153,7 +171,8 @@ def test_same_matches_as_pysigma_sqlite_reference(name: str, tmp_path: Path, kb:
     fixture = _fixture(name)
     events = [event(name, c["event"]) for c in (*fixture["match"], *fixture["nomatch"])]
     rows = [_flatten(e) for e in events]
-    columns = sorted({c for r in rows for c in r})
+    sigma_rule = SigmaCollection.from_yaml(_rule(name).text).rules[0]
+    columns = sorted({c for r in rows for c in r} | _fields(sigma_rule.detection.detections))
     db = sqlite3.connect(":memory:")
     # SQLite leaves REGEXP to the application; the reference uses Python's re (RE2, which DuckDB
     # uses, agrees with it on the constructs the rules use)

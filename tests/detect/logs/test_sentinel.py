@@ -89,7 +89,14 @@ def test_known_queries() -> None:
         '(not(tostring(ObjectRef.subresource) =~ "status"))'
     )
     acl = _query("aws-s3-model-bucket-opened")
-    assert "tostring(parse_json(RequestParameters)['x-amz-acl']) contains \"public-read\"" in acl
+    # any element of a list: matched in the list's JSON text, the value quoted as a whole
+    assert (
+        'tostring(parse_json(RequestParameters)[\'x-amz-acl\']) contains "\\"public-read\\""' in acl
+    )
+    public = _query("gcp-storage-model-bucket-opened-to-public")
+    deltas = "tostring(ServiceData.policyDelta.bindingDeltas)"
+    assert f'{deltas} contains "\\"member\\":\\"allUsers\\""' in public
+    assert not re.search(r"\w\{\}", acl + public)  # no field keeps its {} (the regex has [^{}])
     assert 'EventName =~ "PutBucketPolicy"' in acl and "UserIdentity" not in acl
     human = _query("aws-sagemaker-endpoint-changed-by-human")
     assert 'UserIdentityType in~ ("IAMUser", "Root")' in human

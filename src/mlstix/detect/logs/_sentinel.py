@@ -31,6 +31,12 @@ A path into a dynamic or JSON-string column is wrapped in ``tostring()`` (a dyna
 with ``=~`` or ``contains`` must be a string) and keys that are not KQL identifiers are quoted
 (``['x-amz-acl']``). A field the table does not keep (CloudTrail's ``sessionCredentialFromConsole``)
 raises :class:`NoColumn`: the rule cannot be expressed on that table.
+
+An any-element field (``bindingDeltas{}.member``, ``x-amz-acl{}``) has no KQL equivalent in a
+``where`` clause (``mv-apply`` is a tabular operator), so it is matched in the list's compact JSON
+text: a value ``v`` of the element's ``member`` becomes a containment of ``"member":"v"`` (of
+``"v"`` for a list of strings); ``startswith``/``endswith`` keep their open end, ``contains`` is
+looked for anywhere in the list. A regular expression on such a field is :class:`NotExpressible`.
 """
 
 from __future__ import annotations
@@ -44,11 +50,18 @@ from sigma.processing.conditions import IncludeFieldCondition, LogsourceConditio
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline, QueryPostprocessingItem
 from sigma.processing.postprocessing import QuerySimpleTemplateTransformation
 from sigma.processing.transformations import FieldFunctionTransformation, MapStringTransformation
+from sigma.processing.transformations.base import DetectionItemTransformation
+from sigma.rule import SigmaDetection, SigmaDetectionItem
+from sigma.types import SigmaExists, SigmaString, SigmaType, SpecialChars
 
-__all__ = ["TABLES", "NoColumn", "kql_field", "sentinel_pipeline"]
+__all__ = ["TABLES", "NoColumn", "NotExpressible", "kql_field", "sentinel_pipeline"]
 
 
-class NoColumn(SigmaTransformationError):
+class NotExpressible(SigmaTransformationError):
+    """A condition the target table cannot express."""
+
+
+class NoColumn(NotExpressible):
     """A field the target table does not keep."""
 
 
@@ -230,6 +243,44 @@ _ACTIVITY_STATUS: dict[str, str | list[str]] = {
 }
 
 
+_ANY = SpecialChars.WILDCARD_MULTI
+
+
+class _ArrayAsText(DetectionItemTransformation):
+    """``list{}.leaf = v`` → ``list`` contains ``"leaf":"v"`` (see the module docstring)."""
+
+    def apply_detection_item(
+        self, detection_item: SigmaDetectionItem
+    ) -> SigmaDetection | SigmaDetectionItem | None:
+        name = detection_item.field
+        if name is None or "{}" not in name:
+            return None
+        head, _, leaf = name.partition("{}")
+        key = leaf.rsplit(".", 1)[-1] if leaf.startswith(".") else ""
+        if "{}" in leaf:
+            raise NotExpressible(f"field {name!r}: a list inside a list element")
+        values: list[SigmaType] = []
+        for value in detection_item.value:
+            if isinstance(value, SigmaExists):
+                values.append(value)
+                continue
+            if not isinstance(value, SigmaString):
+                raise NotExpressible(f"field {name!r}: only strings are matched in a list")
+            opens, closes = value.startswith(_ANY), value.endswith(_ANY)
+            if opens and closes:
+                values.append(value)  # contains: anywhere in the list's text
+                continue
+            start = SigmaString(f'"{key}":"' if key else '"')
+            text = value if opens else start + value
+            text = text if closes else text + SigmaString('"')
+            values.append(_ANY + text + _ANY)
+        detection_item.field = head
+        detection_item.value = values
+        detection_item.modifiers = []
+        self.processing_item_applied(detection_item)
+        return None
+
+
 def kql_field(source: str, name: str) -> str:
     """The KQL expression for the event field ``name`` of ``source`` (``aws/cloudtrail`` …)."""
     return TABLES[source].field(name)
@@ -246,12 +297,13 @@ def _mapper(source: str) -> Callable[[str | None], str]:
 def sentinel_pipeline() -> ProcessingPipeline:
     """Field names to table columns, one table per log source, and the table before each query."""
     items: list[ProcessingItem] = [
+        ProcessingItem(identifier="mlstix_sentinel_lists", transformation=_ArrayAsText()),
         ProcessingItem(
             identifier="mlstix_sentinel_activity_status",
             transformation=MapStringTransformation(_ACTIVITY_STATUS),
             field_name_conditions=[IncludeFieldCondition(["resultType"])],
             rule_conditions=[LogsourceCondition(product="azure", service="activitylogs")],
-        )
+        ),
     ]
     post: list[QueryPostprocessingItem] = []
     for source, table in TABLES.items():

@@ -11,6 +11,10 @@ differs in DuckDB and in our table:
   list that the query extracts once per event with ``json_extract_string(ev, [paths])``, so each
   event is parsed once however many rules and fields there are.
 - Regular expressions use ``regexp_matches``; field existence is ``IS NOT NULL``.
+- A field with Splunk's array notation, ``resources{}.ARN`` or ``requestParameters.x-amz-acl{}``,
+  means *any element*: the condition is evaluated on each element the JSON path
+  ``$."resources"[*]."ARN"`` yields and holds when one element satisfies it (an object where an
+  array is named yields nothing, as in Splunk, where its field is spelt without ``{}``).
 
 The finished query of a rule is its ``WHERE`` condition alone; :mod:`._engine` combines the rules
 of one log source into one scan.
@@ -18,6 +22,7 @@ of one log source into one scan.
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any, ClassVar
 
@@ -32,9 +37,17 @@ __all__ = ["DuckDBBackend", "json_path"]
 
 def json_path(field: str) -> str:
     """``userIdentity.arn`` → ``$."userIdentity"."arn"`` (every segment quoted, so keys such as
-    ``detail-type`` need no special case)."""
-    parts = [p.replace("\\", "\\\\").replace('"', '\\"') for p in field.split(".")]
-    return "$." + ".".join(f'"{p}"' for p in parts)
+    ``detail-type`` need no special case); ``resources{}.ARN`` → ``$."resources"[*]."ARN"``."""
+    out = "$"
+    for part in field.split("."):
+        array = part.endswith("{}")
+        name = part[:-2] if array else part
+        out += '."' + name.replace("\\", "\\\\").replace('"', '\\"') + '"' + ("[*]" * array)
+    return out
+
+
+# the field name an element of an array stands for while its condition is converted
+_ELEMENT = "\x00element"
 
 
 class DuckDBBackend(sqliteBackend):
@@ -76,7 +89,21 @@ class DuckDBBackend(sqliteBackend):
         expr = super().convert_condition_field_eq_val_str_case_sensitive(cond, state)
         return f"coalesce({expr}, false)" if isinstance(expr, str) else expr
 
+    def convert_condition_field_eq_val(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        if cond.field is None or "{}" not in cond.field:
+            return super().convert_condition_field_eq_val(cond, state)
+        # any element: the condition on each element x, true when one holds
+        element = copy.copy(cond)
+        element.field = _ELEMENT
+        expr = super().convert_condition_field_eq_val(element, state)
+        path = "'" + json_path(cond.field).replace("'", "''") + "'"
+        return f"coalesce(list_bool_or([{expr} for x in json_extract_string(ev, {path})]), false)"
+
     def escape_and_quote_field(self, field_name: str) -> str:
+        if field_name == _ELEMENT:
+            return "x"
         index = self.slots.setdefault(field_name, len(self.slots) + 1)
         return f"f[{index}]"
 

@@ -26,6 +26,7 @@ atomically after every rule converted, so a failure leaves nothing half-written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,22 +40,87 @@ from mlstix.detect.logs._rules import LoadedRule, RuleError
 __all__ = ["TARGETS", "export_rules"]
 
 
+# Splunk reads CloudTrail's JSON with KV_MODE=json: objects become dotted leaf fields and lists
+# become Splunk's {} fields (resources{}.ARN), which the rules name the same way. A bucket policy
+# is an object whose statements Splunk flattens into multivalue leaves (every Effect, every
+# Principal, no longer paired), so the rule's per-statement regular expression reads it from the
+# raw event, where the only Effect/Principal pairs are the policy's.
+_SPLUNK_FIELDS: dict[str | None, str | list[str]] = {"requestParameters.bucketPolicy": "_raw"}
+_SPLUNK_FIELD = re.compile(r"^[\w.{}]+$")  # {} is part of a Splunk field name, unquoted
+
+
+def _splunk_pipeline() -> Any:
+    from sigma.processing.conditions import LogsourceCondition
+    from sigma.processing.pipeline import (
+        ProcessingItem,
+        ProcessingPipeline,
+        QueryPostprocessingItem,
+    )
+    from sigma.processing.postprocessing import ReplaceQueryTransformation
+    from sigma.processing.transformations import FieldMappingTransformation
+
+    return ProcessingPipeline(
+        name="mlstix: CloudTrail objects Splunk flattens",
+        priority=20,
+        items=[
+            ProcessingItem(
+                identifier="mlstix_splunk_raw_objects",
+                transformation=FieldMappingTransformation(dict(_SPLUNK_FIELDS)),
+                rule_conditions=[LogsourceCondition(product="aws", service="cloudtrail")],
+            )
+        ],
+        # the backend names a regex's capture and flag after the field; fields starting with _
+        # are Splunk's internal ones, so the flag made from _raw is renamed
+        postprocessing_items=[
+            QueryPostprocessingItem(
+                identifier="mlstix_splunk_raw_names",
+                transformation=ReplaceQueryTransformation(
+                    r"\b_raw(Match|Condition)", r"rawEvent\1"
+                ),
+            )
+        ],
+    )
+
+
 def _splunk() -> Any:
     from sigma.backends.splunk.splunk import SplunkBackend
 
-    return SplunkBackend()
+    class _Splunk(SplunkBackend):
+        field_quote_pattern = _SPLUNK_FIELD
+
+    return _Splunk(_splunk_pipeline())
+
+
+def _elastic_pipeline() -> Any:
+    """Elasticsearch indexes a list's elements under the list's own field name: ``a{}.b`` is
+    ``a.b`` there (and braces are range syntax in Lucene)."""
+    from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+    from sigma.processing.transformations import FieldFunctionTransformation
+
+    return ProcessingPipeline(
+        name="mlstix: any-element fields for Elasticsearch",
+        priority=20,
+        items=[
+            ProcessingItem(
+                identifier="mlstix_elastic_lists",
+                transformation=FieldFunctionTransformation(
+                    {}, lambda name: (name or "").replace("{}", "")
+                ),
+            )
+        ],
+    )
 
 
 def _esql() -> Any:
     from sigma.backends.elasticsearch.elasticsearch_esql import ESQLBackend
 
-    return ESQLBackend()
+    return ESQLBackend(_elastic_pipeline())
 
 
 def _lucene() -> Any:
     from sigma.backends.elasticsearch.elasticsearch_lucene import LuceneBackend
 
-    return LuceneBackend()
+    return LuceneBackend(_elastic_pipeline())
 
 
 def _kusto() -> Any:
@@ -92,13 +158,23 @@ def _text(result: Any) -> str:
 NOT_EXPORTED = "NOT-EXPORTED.txt"
 
 
+def _fix_bundle(target: str, text: str) -> str:
+    """pySigma-backend-splunk 2.1 writes a savedsearches.conf search whose regular expression
+    sits in an OR as ``search =  \\`` then ``| rex ...``, all its terms moved to a later
+    ``| search``: a saved search may not start with ``| rex``, so it gets a leading ``*`` that
+    the terms then filter."""
+    if target == "splunk":
+        text = text.replace("\nsearch =  \\\n| ", "\nsearch = * \\\n| ")
+    return text
+
+
 def render_rules(rules: list[LoadedRule], target: str) -> dict[str, str]:
     """File name → content for ``target``; :class:`RuleError` names a rule that cannot convert.
 
     A rule that reads a field the target's table does not keep is left out and listed in
     ``NOT-EXPORTED.txt`` (a query on a column the table lacks is refused by the SIEM, and one
     without the condition would match what the rule excludes)."""
-    from mlstix.detect.logs._sentinel import NoColumn
+    from mlstix.detect.logs._sentinel import NotExpressible
 
     factory, suffix, bundle = TARGETS[target]
     files: dict[str, str] = {}
@@ -109,7 +185,7 @@ def render_rules(rules: list[LoadedRule], target: str) -> dict[str, str]:
     for rule in rules:
         try:
             queries = factory().convert(SigmaCollection([rule.sigma]))
-        except NoColumn as exc:
+        except NotExpressible as exc:
             skipped.append((rule, str(exc)))
             continue
         except (SigmaError, RuntimeError) as exc:  # pySigma raises RuntimeError for data it lacks
@@ -118,8 +194,8 @@ def render_rules(rules: list[LoadedRule], target: str) -> dict[str, str]:
         files[f"{rule.meta.name}{suffix}"] = _text(queries).rstrip("\n") + "\n"
     if skipped:
         files[NOT_EXPORTED] = (
-            f"Rules not exported for {target}: each reads a field its table does not keep.\n\n"
-            + "".join(f"{r.meta.name} ({r.meta.path}): {why}\n" for r, why in skipped)
+            f"Rules not exported for {target}: each needs a field or a match its table cannot "
+            "give.\n\n" + "".join(f"{r.meta.name} ({r.meta.path}): {why}\n" for r, why in skipped)
         )
     if bundle is not None and not problems:
         fmt, name = bundle
@@ -129,7 +205,7 @@ def render_rules(rules: list[LoadedRule], target: str) -> dict[str, str]:
         except (SigmaError, RuntimeError) as exc:
             problems.append(f"{name}: {exc}")
         else:
-            files[name] = _text(out).rstrip("\n") + "\n"
+            files[name] = _fix_bundle(target, _text(out).rstrip("\n") + "\n")
     if problems:
         raise RuleError(f"cannot convert to {target}:\n" + "\n".join(f"  {p}" for p in problems))
     return files
