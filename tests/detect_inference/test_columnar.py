@@ -183,14 +183,15 @@ def test_client_keys_the_columnar_reader_leaves_to_the_line_reader(spec: str) ->
     assert (reader is not None) == (spec == "field:client")
 
 
-def test_without_duckdb_or_fsspec_every_block_is_read_line_by_line(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("missing", ["duckdb", "simdjson", "orjson"])
+def test_without_duckdb_simdjson_or_orjson_every_block_is_read_line_by_line(
+    monkeypatch: pytest.MonkeyPatch, missing: str
 ) -> None:
     import importlib.util
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "fsspec" else real(name, *a)
+        importlib.util, "find_spec", lambda name, *a: None if name == missing else real(name, *a)
     )
     assert _fast.fast_reader("field:client", "classifier") is None
 

@@ -3,23 +3,38 @@
 Endpoints serving tabular models write Data Capture lines whose request is one CSV row and
 whose response is one CSV row of scores. Parsing those line by line in Python (a JSON object,
 then a CSV body, then the scores) costs more than judging them, so a block of such lines is
-handed to DuckDB's JSON reader (``read_json``) and its bodies split and cast to numbers there;
-the detectors receive arrays.
+read in bulk: DuckDB's JSON reader (``read_json``) pulls the bodies, the caller and the time
+out of every line, and simdjson (``pysimdjson``) reads all the bodies of the block as one JSON
+array of numbers straight into a buffer of doubles; the detectors receive arrays.
 
 This path takes a block only when it can vouch that the line-by-line reader
 (:mod:`._records`, :mod:`._features`, :mod:`._clients`) would read every line of it the same
-way: every line a Data Capture record, every body a string of plain numbers (no ``nan``, no
-spaces, no second row), the client found by ``field:NAME`` or ``inference-id-prefix:SEP`` as a
-string, times in plain ISO 8601. Anything else (a line of another shape, an undecodable body,
-a missing client, a blank line) sends the whole block to the line-by-line reader, which words
-the errors. A test runs both readers on the same logs and compares the findings.
+way:
+
+- every line is strict JSON (simdjson parses the block; DuckDB alone also takes ``NaN``,
+  ``Infinity``, trailing commas and a byte-order mark, which the line reader refuses), and a
+  Data Capture record whose input and output (when there is one) say ``CSV``;
+- every input body is one row of plain JSON numbers, the same count in every line (at least
+  two, so that no JSON number in place of the body string passes for a row): the bodies joined
+  with commas must parse as a flat array of numbers (no brackets, no newline, no ``nan``, no
+  empty value), and each row's share of it is its commas plus one; a number at or past
+  2**53 sends the block line by line (whole numbers there round differently);
+- the client is found by ``field:NAME`` or ``inference-id-prefix:SEP`` in a JSON string (a
+  value DuckDB may have rendered from a number, a boolean or an object is checked against the
+  line itself), and times are plain ISO 8601.
+
+Anything else (a line of another shape, an undecodable body, a missing client, a blank line)
+sends the whole block to the line-by-line reader, which words the errors. Tests run both
+readers on the same logs and compare the reports.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import repeat
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -28,17 +43,20 @@ import numpy.typing as npt
 __all__ = ["FastBatch", "FastReader", "fast_reader"]
 
 _SHAPE = "sagemaker-data-capture"
-# DuckDB reads "+-1" as -1, Python refuses it
-_NO_SIGNS = "not (contains({0}, '+-') or contains({0}, '-+'))"
+_MAX_LINE = 16 << 20  # the line reader's limit; a block this long is read line by line
 # ISO 8601 as Python's datetime.fromisoformat reads it (DuckDB also takes 24:00:00 and offsets
 # past 23:59, which Python refuses; a day that does not exist fails DuckDB's cast too)
 _HOUR_MINUTE = r"([01]\d|2[0-3]):[0-5]\d"
 _ISO = rf"\d{{4}}-\d\d-\d\d[T ]{_HOUR_MINUTE}:[0-5]\d(\.\d{{1,6}})?(Z|[+-]{_HOUR_MINUTE})?"
+# the spellings that str.upper() turns into CSV (a regular expression would be compiled anew
+# for every block)
+_CSV = "(" + ", ".join(f"'{a}{b}{c}'" for a in "Cc" for b in "Ss" for c in "Vv") + ")"
 _COLUMNS = {
     "captureData": "STRUCT(endpointInput STRUCT(data VARCHAR, encoding VARCHAR), "
     "endpointOutput STRUCT(data VARCHAR, encoding VARCHAR))",
     "eventMetadata": "STRUCT({fields})",
 }
+_EXACT = 2.0**53  # whole numbers below this are exact in a double
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +72,25 @@ class FastBatch:
     times: npt.NDArray[np.float64]  # NaN where the record has none
 
 
+def _literal(text: str) -> str:
+    """``text`` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _duckdb() -> ModuleType:
+    """DuckDB's engine module."""
+    import duckdb
+
+    return duckdb
+
+
 def _single_labels(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64] | None:
     """The label of a one-number output, as :func:`._features._label` reads a number: a
-    whole number outside (0, 1) is a class, a probability in [0, 1] is thresholded at 0.5."""
-    if np.any(np.abs(values) > 2.0**62):
-        return None
+    whole number outside (0, 1) is a class, a probability in [0, 1] is thresholded at 0.5.
+    ``None`` for a class below -1 (the engine reads negative labels as none)."""
     whole = (values == np.floor(values)) & ~((values > 0) & (values < 1))
+    if np.any(whole & (values < -1)):
+        return None
     prob = (values >= 0) & (values <= 1)
     out = np.where(whole, values, np.where(prob, (values >= 0.5).astype(np.float64), -1.0))
     return out.astype(np.int64)
@@ -69,115 +100,177 @@ class FastReader:
     """Reads a block of Data Capture lines in columns, or says it cannot (``None``)."""
 
     def __init__(self, client: tuple[str, str], classifier: bool) -> None:
-        import duckdb
+        import tempfile
 
+        import simdjson
+
+        duckdb = _duckdb()
         self.kind, self.arg = client
         self.classifier = classifier
-        self.con = duckdb.connect(config={"threads": 1})
+        self.con = duckdb.connect(":memory:", config={"threads": 1})
         self.con.execute("SET TimeZone = 'UTC'")
+        self.parser = simdjson.Parser()
+        self.array = simdjson.Array
+        # DuckDB reads each block from a private file (a file-like object would go through
+        # fsspec, whose import costs more than the write)
+        self.folder = tempfile.TemporaryDirectory(prefix="mlstix-inference-")
+        self.blocks = 0
         field = "inferenceId" if self.kind == "inference-id-prefix" else self.arg
         self.field = field
         names = sorted({field, "inferenceTime"})
         fields = ", ".join(f'"{name}" VARCHAR' for name in names)
-        self.columns = dict(_COLUMNS, eventMetadata=_COLUMNS["eventMetadata"].format(fields=fields))
+        columns = dict(_COLUMNS, eventMetadata=_COLUMNS["eventMetadata"].format(fields=fields))
+        pairs = ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in columns.items())
+        self.columns = "{" + pairs + "}"
         self.error: type[Exception] = duckdb.Error
         self.interrupt: type[Exception] = duckdb.InterruptException
-        # the field name is the user's --client-key, quoted (fast_reader refuses a quote in it)
-        self.load = f"""
-            create or replace temp table blk as select
-                eventMetadata."{field}" as client,
-                eventMetadata.inferenceTime as time,
-                captureData.endpointInput.data as x,
-                captureData.endpointInput.encoding as x_encoding,
-                captureData.endpointOutput.data as y,
-                captureData.endpointOutput.encoding as y_encoding
-            from block"""  # noqa: S608
-        y = "y" if classifier else "null"
-        self.rows = f"""
-            select client,
-                x is not null and upper(x_encoding) = 'CSV' and {_NO_SIGNS.format("x")}
-                    and (time is null or regexp_full_match(time, '{_ISO}'))
-                    and ({y} is null or (upper(coalesce(y_encoding, '')) = 'CSV'
-                         and {_NO_SIGNS.format("y")} and not contains(y, chr(10))))
+        raw = f'eventMetadata."{field}"'  # fast_reader refuses a quote in the field name
+        if self.kind == "inference-id-prefix":
+            sep = _literal(self.arg)
+            who = f"case when contains({raw}, {sep}) then split_part({raw}, {sep}, 1) end"
+        else:
+            who = raw
+        x, y = "captureData.endpointInput", "captureData.endpointOutput"
+        y_data = f"nullif({y}.data, '')" if classifier else "null"
+        time = "eventMetadata.inferenceTime"
+        self.query = f"""
+            select {who} as client,
+                coalesce(try_cast({raw} as double) is not null or {raw} in ('true', 'false')
+                         or left({raw}, 1) in ('{{', '['), false) as odd,
+                coalesce({x}.data, '') as x,
+                coalesce({y_data}, '') as y,
+                {x}.data is not null and coalesce({x}.encoding in {_CSV}, false)
+                    and ({time} is null or regexp_full_match({time}, '{_ISO}'))
+                    and ({y_data} is null or coalesce({y}.encoding in {_CSV}, false))
                     as ok,
-                epoch(try_cast(time as timestamptz)) as time,
-                time is not null as timed,
-                y is not null as answered
-            from blk"""  # noqa: S608
-        # each row as [number of inputs, inputs..., number of scores, scores...]
-        self.values = f"""
-            select unnest(list_concat([len(xs)::double], xs, [coalesce(len(ys), 0)::double],
-                                      coalesce(ys, []))) as v
-            from (select try_cast(string_split(x, ',') as double[]) as xs,
-                         try_cast(string_split({y}, ',') as double[]) as ys from blk)"""  # noqa: S608
-        self.keys = [f'"{name}":"'.encode() for name in ("data", field, "inferenceTime")]
+                coalesce(epoch(try_cast({time} as timestamptz)), 'nan'::double) as time,
+                {time} is not null and try_cast({time} as timestamptz) is null as bad_time
+            from read_json("""  # noqa: S608
+        self.options = f", format = 'newline_delimited', columns = {self.columns})"
 
     def __call__(self, block: bytes, path: str, first_line: int) -> FastBatch | None:
-        lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
         try:
-            return self._read(block, path, first_line, lines)
+            return self._read(block, path, first_line)
         except self.interrupt:
             raise KeyboardInterrupt from None  # Ctrl-C inside a query: stop, do not read on
         except self.error:
             return None  # a block DuckDB cannot read: the line-by-line reader words why
 
-    def _read(self, block: bytes, path: str, first_line: int, lines: int) -> FastBatch | None:
-        rel = self.con.read_json(io.BytesIO(block), format="newline_delimited",
-                                 columns=self.columns)  # fmt: skip
-        rel.query("block", self.load)
-        rows = self.con.sql(self.rows).fetchnumpy()
+    def _read(self, block: bytes, path: str, first_line: int) -> FastBatch | None:
+        lines = self._strict(block) if len(block) < _MAX_LINE else None
+        if not lines:
+            return None
+        rows = self._query(block)
         ok = rows["ok"]
-        if len(ok) != lines or np.ma.is_masked(ok) or not np.all(ok):
+        if len(ok) != lines or not np.all(ok) or np.any(rows["bad_time"]):
             return None
-        timed = np.asarray(rows["timed"], dtype=np.bool_)
-        # every data, client and time value must have been a JSON string: a number there is
-        # read as text by a VARCHAR column, but refused by the line-by-line reader
-        answered = int(np.count_nonzero(np.asarray(rows["answered"], dtype=np.bool_)))
-        expected = (lines + answered, lines, int(timed.sum()))
-        if any(block.count(k) != n for k, n in zip(self.keys, expected, strict=True)):
+        clients: list[str] = rows["client"].tolist()
+        if not all(clients):  # a missing separator or client, or an empty prefix
             return None
-        clients = self._clients(rows["client"])
-        if clients is None or np.any(np.ma.getmaskarray(rows["time"]) & timed):
+        odd = np.flatnonzero(rows["odd"])
+        if len(odd) and not self._strings(block, odd):
             return None
-        flat = self.con.sql(self.values).fetchnumpy()["v"]
-        if np.ma.is_masked(flat):
+        inputs = self._rows(rows["x"].tolist(), lines)
+        if inputs is None:
             return None
-        values = np.asarray(flat, dtype=np.float64)
-        # not finite: the line reader refuses the body. 2**53 and beyond: a row of whole
-        # numbers there goes int64 -> float32 in the line reader, double -> float32 here
-        if not np.isfinite(values).all() or np.any(np.abs(values) >= 2.0**53):
-            return None
-        table = _table(values, lines)
-        if table is None:
-            return None
-        vectors, counts, scores = table
-        labels = _labels(scores, counts) if self.classifier else np.full(lines, -1, np.int64)
+        labels = self._labels(rows["y"].tolist()) if self.classifier else None
         if labels is None:
-            return None
-        times = np.ma.filled(np.ma.asarray(rows["time"], dtype=np.float64), np.nan)
-        return FastBatch(path, _SHAPE, clients, vectors.astype(np.float32), labels,
+            if self.classifier:
+                return None
+            labels = np.full(lines, -1, np.int64)
+        return FastBatch(path, _SHAPE, clients, inputs.astype(np.float32), labels,
                          np.arange(first_line, first_line + lines, dtype=np.int64),
-                         times)  # fmt: skip
+                         np.asarray(rows["time"], dtype=np.float64))  # fmt: skip
 
-    def _clients(self, column: Any) -> list[str] | None:
-        if np.ma.is_masked(column):
+    def _query(self, block: bytes) -> dict[str, Any]:
+        """The query's columns over the block, read by DuckDB from a file of its own."""
+        self.blocks += 1
+        path = Path(self.folder.name) / f"{self.blocks}.jsonl"
+        path.write_bytes(block)
+        try:
+            query = self.query + _literal(str(path)) + self.options
+            result: dict[str, Any] = self.con.execute(query).fetchnumpy()
+        finally:
+            path.unlink()
+        return result
+
+    def _strict(self, block: bytes) -> int | None:
+        """The number of lines of the block, when every one is strict JSON (simdjson reads
+        the lines as one array: a blank line, like anything not JSON, fails it)."""
+        body = block[:-1] if block.endswith(b"\n") else block
+        try:
+            doc = self.parser.parse(b"[" + body.replace(b"\n", b",") + b"]")
+        except (ValueError, RuntimeError):
             return None
-        names: list[str] = column.tolist()
-        if self.kind == "field":
-            return names if all(names) else None
-        sep = self.arg
-        out = [name.split(sep, 1)[0] for name in names]
-        if not all(out) or not all(sep in name for name in names):
+        lines = len(doc) if isinstance(doc, self.array) else None
+        del doc  # the parser is reused: no document of it may outlive the call
+        return lines
+
+    def _strings(self, block: bytes, odd: npt.NDArray[np.intp]) -> bool:
+        """The client field of each ``odd`` line is a JSON string (DuckDB renders a number,
+        a boolean or an object in a VARCHAR column as text: the line reader does not)."""
+        from orjson import loads
+
+        lines = block.split(b"\n")
+        for index in odd.tolist():
+            meta = loads(lines[index]).get("eventMetadata")
+            if not isinstance(meta, dict) or not isinstance(meta.get(self.field), str):
+                return False
+        return True
+
+    def _numbers(self, texts: list[str]) -> npt.NDArray[np.float64] | None:
+        """The bodies as one flat array of doubles, or ``None`` when they are not all rows
+        of plain JSON numbers (brackets would nest, a newline is a second row)."""
+        joined = ",".join(texts).encode()
+        if b"[" in joined or b"]" in joined or b"\n" in joined:
             return None
-        return out
+        try:
+            doc = self.parser.parse(b"[" + joined + b"]")
+        except (ValueError, RuntimeError):
+            return None
+        try:
+            if not isinstance(doc, self.array):
+                return None
+            buffer = doc.as_buffer(of_type="d")
+        except (ValueError, TypeError):
+            return None  # a string, an object or true/false/null among the numbers
+        finally:
+            del doc  # the parser is reused: no document of it may outlive the call
+        values = np.frombuffer(buffer, dtype=np.float64)
+        if len(values) and not np.abs(values).max() < _EXACT:
+            return None
+        return values
+
+    def _rows(self, texts: list[str], lines: int) -> npt.NDArray[np.float64] | None:
+        """The input rows, every one of the same width (at least 2)."""
+        width = texts[0].count(",") + 1 if texts else 0
+        if width < 2:
+            return None
+        commas = np.fromiter(map(str.count, texts, repeat(",")), np.int64, len(texts))
+        if np.any(commas != width - 1):
+            return None
+        values = self._numbers(texts)
+        if values is None or len(values) != lines * width:
+            return None
+        return values.reshape(lines, width)
+
+    def _labels(self, texts: list[str]) -> npt.NDArray[np.int64] | None:
+        """A label per row, as :func:`._features.decode_labels` reads a CSV output: the
+        argmax of several scores (as float32), the rule of :func:`_single_labels` for one,
+        none (-1) for none."""
+        counts = np.fromiter(map(str.count, texts, repeat(",")), np.int64, len(texts)) + 1
+        counts[np.fromiter(map(len, texts), np.int64, len(texts)) == 0] = 0
+        answered = [text for text in texts if text]
+        scores = self._numbers(answered) if answered else np.empty(0)
+        if scores is None or len(scores) != int(counts.sum()):
+            return None
+        return _labels(scores, counts)
 
 
 def _labels(
     scores: npt.NDArray[np.float64], counts: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64] | None:
-    """A label per row from its ``counts`` scores (flat in ``scores``), as
-    :func:`._features.decode_labels` reads a CSV output: the argmax of several scores (as
-    float32), the rule of :func:`_single_labels` for one, none (-1) for none."""
+    """A label per row from its ``counts`` scores (flat in ``scores``)."""
     out = np.full(len(counts), -1, dtype=np.int64)
     starts = np.cumsum(counts) - counts
     for answers in np.unique(counts).tolist():
@@ -195,46 +288,10 @@ def _labels(
     return out
 
 
-def _table(
-    flat: npt.NDArray[np.float64], rows: int
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
-    """The rows ``[n, n inputs, m, m scores]`` as inputs (a table: every row must have the first
-    row's ``n``), the ``m`` of each row and its scores, flat (``None``: the block is read line
-    by line)."""
-    if not rows or not len(flat):
-        return None
-    width = int(flat[0])
-    if width < 1 or len(flat) < 2 + width:
-        return None
-    answers = int(flat[1 + width])
-    size = 2 + width + answers
-    if len(flat) == rows * size:
-        table = flat.reshape(rows, size)
-        if np.all(table[:, 0] == width) and np.all(table[:, 1 + width] == answers):
-            return table[:, 1 : 1 + width], np.full(rows, answers), table[:, 2 + width :].ravel()
-    # outputs of different lengths (the scores of some requests not captured): walk the rows
-    counts = np.empty(rows, dtype=np.int64)
-    starts = np.empty(rows, dtype=np.int64)
-    at = 0
-    for row in range(rows):
-        if at + 2 + width > len(flat) or flat[at] != width:
-            return None
-        starts[row] = at
-        counts[row] = int(flat[at + 1 + width])
-        at += 2 + width + int(counts[row])
-    if at != len(flat):
-        return None
-    inputs = flat[(starts[:, None] + np.arange(1, 1 + width)[None, :])]
-    lengths = 2 + width + counts
-    position = np.arange(len(flat)) - np.repeat(starts, lengths)
-    scores = flat[position >= 2 + width]
-    return inputs, counts, scores
-
-
 def fast_reader(spec: str | None, model_type: str) -> Callable[[bytes, str, int], Any] | None:
     """The columnar reader for ``--client-key spec``, or ``None`` when the spec needs the
-    line-by-line reader (``attr:``, ``json:``, ``join:``, a dotted field) or DuckDB or fsspec
-    is absent."""
+    line-by-line reader (``attr:``, ``json:``, ``join:``, a dotted field) or DuckDB, simdjson
+    or orjson is absent."""
     kind, _, arg = (spec or "field:client").partition(":")
     kind = kind.strip().lower()
     if kind not in ("field", "inference-id-prefix") or not arg:
@@ -243,8 +300,11 @@ def fast_reader(spec: str | None, model_type: str) -> Callable[[bytes, str, int]
         return None
     import importlib.util
 
-    # DuckDB reads an in-memory block through fsspec's memory filesystem (the detect extra
-    # installs both); without them every block is read line by line
-    if importlib.util.find_spec("duckdb") is None or importlib.util.find_spec("fsspec") is None:
+    # the detect extra installs them all; without them every block is read line by line
+    needed = ("duckdb", "simdjson", "orjson")
+    if any(importlib.util.find_spec(name) is None for name in needed):
         return None
-    return FastReader((kind, arg), model_type == "classifier")
+    try:
+        return FastReader((kind, arg), model_type == "classifier")
+    except OSError:  # no private folder for the blocks: read line by line
+        return None

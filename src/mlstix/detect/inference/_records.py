@@ -231,7 +231,7 @@ Fast = Callable[[bytes, str, int], Any]
 """A columnar reader tried on each block of whole lines (``block``, display name, number of
 its first line): it returns what it read, or ``None`` to have the block read line by line."""
 
-_BLOCK = 4 << 20  # bytes read at a time (whole lines)
+_BLOCK = 8 << 20  # bytes read at a time (whole lines; a block is under _MAX_LINE unless a line is)
 
 
 def read_logs(
