@@ -87,6 +87,7 @@ def default_registry() -> RuleRegistry:
     import mlstix.scan.rules.iac.aws_training as aws_training_rules
     import mlstix.scan.rules.iac.azure as azure_rules
     import mlstix.scan.rules.iac.azure_acr as azure_acr_rules
+    import mlstix.scan.rules.iac.azure_compute as azure_compute_rules
     import mlstix.scan.rules.iac.azure_network as azure_network_rules
     import mlstix.scan.rules.iac.gcp as gcp_rules
     import mlstix.scan.rules.iac.k8s_serving as k8s_serving_rules
@@ -102,6 +103,7 @@ def default_registry() -> RuleRegistry:
         aws_training_rules,
         azure_rules,
         azure_acr_rules,
+        azure_compute_rules,
         azure_network_rules,
         gcp_rules,
         k8s_rules,
