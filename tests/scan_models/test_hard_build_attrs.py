@@ -109,6 +109,26 @@ def test_a_dict_set_through_the_slot_state_is_the_instance_dict() -> None:
     assert mlstix_levels(_analyze(data)).get(_QUAL, 0) == 3
 
 
+@pytest.mark.parametrize(
+    "state",
+    [
+        b.global_op("builtins", "dict") + b"]" + b.unicode_op("forward")
+        + b.global_op(*_GADGET) + b"\x86a\x85R",
+        b.global_op("collections", "OrderedDict") + b")R" + b.unicode_op("forward")
+        + b.global_op(*_GADGET) + b"s",
+        b"N" + b.global_op("builtins", "dict") + b")R"
+        + b.unicode_op("__dict__") + b.global_op("builtins", "dict") + b")R"
+        + b.unicode_op("forward") + b.global_op(*_GADGET) + b"ss\x86",
+    ],
+    ids=["dict-from-pairs", "ordereddict-setitem", "slot-dict-of-dicts"],
+)  # fmt: skip
+def test_a_state_dict_the_stream_builds_by_a_call_is_a_state_dict(state: bytes) -> None:
+    """``dict([("forward", gadget)])`` or an ``OrderedDict`` filled by SETITEM as the BUILD
+    state: ``inst.__dict__.update`` / ``setattr`` take its items as well."""
+    data = b"\x80\x02" + _NAMESPACE + state + b"b."
+    assert mlstix_levels(_analyze(data)).get(_QUAL, 0) == 3
+
+
 @pytest.mark.parametrize("key", ["__call__", "__getattr__", "__repr__", "helper"])
 def test_names_no_library_looks_up_on_the_instance_stay_medium(key: str) -> None:
     """Python takes operator dunders from the type; other names are only references."""

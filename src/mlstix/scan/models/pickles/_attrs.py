@@ -25,7 +25,12 @@ ignored by Python and stay what they were.
 
 from __future__ import annotations
 
-__all__ = ["RUNS_ON_USE"]
+import itertools
+from typing import Any
+
+from mlstix.scan.models.pickles.opcodes import Call, Global
+
+__all__ = ["RUNS_ON_USE", "state_dicts"]
 
 _SAVED = "when the object is saved or copied (pickle, torch.save, copy)"
 _COPIED = "when the object is copied (copy.copy, copy.deepcopy)"
@@ -70,3 +75,44 @@ RUNS_ON_USE: dict[str, str] = {
         _API,
     ),
 }
+
+
+def state_dicts(
+    parts: tuple[Any, ...], held: dict[int, tuple[Any, list[Any]]]
+) -> list[dict[Any, Any]]:
+    """The dicts a BUILD state sets as attributes: the state dict, the slot dict, and a
+    ``__dict__`` the slot dict sets (``setattr(inst, "__dict__", d)`` replaces the instance
+    dict with ``d``). A dict the stream builds by calling ``dict``/``OrderedDict`` (from pairs,
+    or filled by SETITEMS) is one too."""
+    out = [d for d in (_as_dict(p, held) for p in parts) if d is not None]
+    if len(parts) == 2 and (slot := _as_dict(parts[1], held)) is not None:
+        inner = _as_dict(slot.get("__dict__"), held)
+        if inner is not None:
+            out.append(inner)
+    return out
+
+
+_DICTS = frozenset(["builtins.dict", "collections.OrderedDict", "collections.defaultdict"])
+
+
+def _as_dict(value: Any, held: dict[int, tuple[Any, list[Any]]]) -> dict[Any, Any] | None:
+    if isinstance(value, dict):
+        return value
+    if not (isinstance(value, Call) and isinstance(value.func, Global)):
+        return None
+    if value.func.qualname not in _DICTS:
+        return None
+    out: dict[Any, Any] = {}
+    args = value.args if isinstance(value.args, tuple) else ()
+    skip = 1 if value.func.qualname == "collections.defaultdict" else 0
+    for arg in args[skip : skip + 1]:
+        pairs = arg.items() if isinstance(arg, dict) else arg
+        if isinstance(pairs, list | tuple) or isinstance(arg, dict):
+            for pair in itertools.islice(pairs, 4096):
+                if isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str):
+                    out[pair[0]] = pair[1]
+    items = held.get(id(value), (None, []))[1]
+    for i in range(0, min(len(items), 8192) - 1, 2):
+        if isinstance(items[i], str):
+            out[items[i]] = items[i + 1]
+    return out

@@ -28,7 +28,7 @@ import re
 from typing import Any
 
 from mlstix.scan.models.pickles import _values as val
-from mlstix.scan.models.pickles._attrs import RUNS_ON_USE
+from mlstix.scan.models.pickles._attrs import RUNS_ON_USE, state_dicts
 from mlstix.scan.models.pickles._commands import command_like, strings
 from mlstix.scan.models.pickles._joblib import COMPANIONS, WRAPPERS, companion_outside
 from mlstix.scan.models.pickles._state import State
@@ -170,7 +170,7 @@ class Calls(State):
         """BUILD without ``__setstate__``: the state's dict (and slot dict) become attributes
         of ``obj``, which ``getattr(obj, name)`` then returns."""
         parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
-        for part in _state_dicts(parts):
+        for part in state_dicts(parts, self.held):
             if part:  # copied: the stream may change it later
                 self.attrs.setdefault(id(obj), (obj, {}))[1].update(part)
 
@@ -188,7 +188,7 @@ class Calls(State):
         modules). ``everything``: ``setattr`` for every item (``torch._utils._set_obj_state``):
         any non-allowlisted name set on the tensor is attached code."""
         parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
-        for part in _state_dicts(parts):
+        for part in state_dicts(parts, self.held):
             for key, value in itertools.islice(part.items(), 4096):
                 if key == "__class__":
                     self._runs_later(value, "its class (__class__ set from its state)")
@@ -347,18 +347,6 @@ class Calls(State):
                 self.arrays.read_array(obj, obj.func == cls, state, r, pos, nested)
         elif isinstance(obj.func, Call):
             self._invoke_result(obj.func, state)
-
-
-def _state_dicts(parts: tuple[Any, ...]) -> list[dict[Any, Any]]:
-    """The dicts a BUILD state sets as attributes: the state dict, the slot dict, and a
-    ``__dict__`` the slot dict sets (``setattr(inst, "__dict__", d)`` replaces the instance
-    dict with ``d``)."""
-    out = [p for p in parts if isinstance(p, dict)]
-    if len(parts) == 2 and isinstance(parts[1], dict):
-        inner = parts[1].get("__dict__")
-        if isinstance(inner, dict):
-            out.append(inner)
-    return out
 
 
 def _empty_hooks(value: Any) -> bool:
