@@ -10,14 +10,9 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from mlstix.detect.inference._baseline import Baseline
-from mlstix.detect.inference._detectors import (
-    _LOOKBACK,
-    PROFILES,
-    ClientState,
-    Where,
-    repeated_steps,
-)
+from mlstix.detect.inference._detectors import PROFILES, ClientState, Where
 from mlstix.detect.inference._prada import Prada, _VirtualClient
+from mlstix.detect.inference._steps import LOOKBACK, repeated_steps
 
 
 def _exact_repeats(steps: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -26,7 +21,7 @@ def _exact_repeats(steps: np.ndarray, ends: np.ndarray) -> np.ndarray:
     out = np.zeros(len(steps), dtype=bool)
     minimum = max(3, steps.shape[1] // 4)
     for rank, i in enumerate(finite):
-        for j in finite[max(0, rank - _LOOKBACK) : rank]:
+        for j in finite[max(0, rank - LOOKBACK) : rank]:
             a, b = steps[i], steps[j]
             la, lb = float(np.sqrt(a @ a)), float(np.sqrt(b @ b))
             if abs(la - lb) > 0.2 * max(la, lb) or set(ends[i]) & set(ends[j]):

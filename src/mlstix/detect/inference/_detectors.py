@@ -39,9 +39,11 @@ import numpy as np
 import numpy.typing as npt
 
 from mlstix.detect.inference._baseline import REPEAT, Baseline
+from mlstix.detect.inference._nearest import nearest_in_window
 from mlstix.detect.inference._prada import Prada
+from mlstix.detect.inference._steps import StepMemory
 
-__all__ = ["PROFILES", "ClientState", "Detection", "Profile", "Where", "repeated_steps"]
+__all__ = ["PROFILES", "ClientState", "Detection", "Profile", "Where"]
 
 Matrix = npt.NDArray[np.float32]
 _SEGMENT = 64  # PRADA is tested at most once per this many of a client's queries
@@ -83,124 +85,12 @@ class Detection:
     time: float | None
 
 
-_AGREE = 0.05  # two steps agree on a feature within this share of the larger
-_QUORUM = 0.8  # ... on at least this share of the features where both moved
-_LOOKBACK = 64  # a step is compared with this many earlier steps of the client
-# The exact test is elementwise over every pair of steps; a bound taken with two matrix
-# products skips the pairs that cannot pass it. Agreeing features have log-steps within
-# c = -log(0.95) of each other, so cos(w * (log a - log b)) >= cos(0.5) for w = 0.5 / c; any
-# other feature is >= -1. A pair agreeing on a share q >= 0.8 of its M common movers therefore
-# has sum(cos) >= M * (0.8 * (1 + cos 0.5) - 1). Natural steps differ at random, and their
-# cosines sum to about 0.
-_OMEGA = 0.5 / (-math.log(1.0 - _AGREE) + 1e-3)
-_BOUND = _QUORUM * (1.0 + math.cos(0.5)) - 1.0
-
-
-@lru_cache(maxsize=512)
-def _band(before: int, count: int) -> npt.NDArray[np.bool_]:
-    """Which pool rows query r (row ``before + r`` of a pool) meets: the ``_LOOKBACK`` before
-    it."""
-    gap = (before + np.arange(count))[:, None] - np.arange(before + count)[None, :]
-    band: npt.NDArray[np.bool_] = (gap > 0) & (gap <= _LOOKBACK)
-    return band
-
-
 @lru_cache(maxsize=8)
 def _probe(dim: int) -> npt.NDArray[np.float64]:
     """A fixed random projection: a number per query that equal queries share."""
     out: npt.NDArray[np.float64] = np.random.default_rng(0xF1).normal(size=dim)
     out.setflags(write=False)
     return out
-
-
-@lru_cache(maxsize=16)
-def _outside(before: int, count: int, window: int) -> npt.NDArray[np.bool_]:
-    """Which candidates (rows: ``before`` remembered queries, then ``count`` new ones) are not
-    among the ``window`` queries before each new one (columns)."""
-    gap = (before + np.arange(count))[None, :] - np.arange(before + count)[:, None]
-    out: npt.NDArray[np.bool_] = (gap <= 0) | (gap > window)
-    return out
-
-
-def _waves(pool: Matrix) -> tuple[Matrix, Matrix]:
-    """Per step, ``[cos, sin, 1]`` of ``_OMEGA * log(step)`` on the features it moved (zero
-    elsewhere), and the same with ``-_BOUND'`` in place of the 1: the product of a query's
-    first with a pool step's second is ``sum(cos) - _BOUND' * common movers``."""
-    moved = (pool > 1e-6).astype(np.float32)
-    angle = np.log(np.maximum(pool, np.float32(1e-6))) * np.float32(_OMEGA)
-    query = np.concatenate([np.cos(angle) * moved, np.sin(angle) * moved, moved], axis=1)
-    other = query.copy()
-    other[:, 2 * pool.shape[1] :] *= np.float32(-(_BOUND - 1e-3))
-    return query, other
-
-
-def repeated_steps(
-    steps: Matrix,
-    ends: npt.NDArray[np.float64],
-    templates: Matrix,
-    template_ends: npt.NDArray[np.float64],
-) -> npt.NDArray[np.bool_]:
-    """Which rows of ``steps`` (each query's absolute difference to its nearest earlier query,
-    per feature; NaN where there is none) repeat one of the client's ``_LOOKBACK`` earlier
-    steps (``templates``, then this batch's own): within 5 % on at least 80 % of the features
-    where both moved (at least a quarter of them), the two steps' lengths within 20 %.
-    Synthetic augmentation moves every query by the same ``lambda`` per feature (only the
-    signs differ), whatever scale the attacker chose; natural neighbours differ by amounts that
-    do not repeat. ``ends`` are fingerprints of the two queries each step joins: the same two
-    natural queries met again (a resubmission) are not a repeat."""
-    out = np.zeros(len(steps), dtype=np.bool_)
-    ok = np.isfinite(steps).all(axis=1)
-    mine, mine_ends = steps[ok], ends[ok]
-    if not len(mine):
-        return out
-    pool = np.concatenate([templates, mine])
-    pool_ends = np.concatenate([template_ends, mine_ends])
-    query, other = _waves(pool)
-    # a step that moved fewer features than a match needs (a repeated query moved none)
-    # matches nothing
-    usable = np.count_nonzero(pool > 1e-6, axis=1) >= max(3, steps.shape[1] // 4)
-    first = len(templates)
-    hit = np.zeros(len(mine), dtype=np.bool_)
-    for start in range(0, len(mine), _LOOKBACK):
-        low = max(0, first + start - _LOOKBACK)
-        high = first + min(start + _LOOKBACK, len(mine))
-        before = first + start - low
-        # the bound first: pairs whose cosine sum shows they cannot agree on 80 % are skipped
-        bound = query[low + before : high] @ other[low:high].T
-        candidate = (bound >= -0.01) & _band(before, high - low - before)
-        candidate &= usable[low + before : high, None] & usable[None, low:high]
-        rows, cols = np.nonzero(candidate)
-        if rows.size:
-            found = _repeats(pool[low:high], pool_ends[low:high], before, rows, cols)
-            hit[start : high - first] = found
-    out[np.flatnonzero(ok)] = hit
-    return out
-
-
-def _repeats(
-    pool: Matrix,
-    ends: npt.NDArray[np.float64],
-    before: int,
-    rows: npt.NDArray[np.intp],
-    cols: npt.NDArray[np.intp],
-) -> npt.NDArray[np.bool_]:
-    """The exact test on the candidate pairs (query ``before + rows``, pool step ``cols``)."""
-    hit = np.zeros(len(pool) - before, dtype=np.bool_)
-    a, b = pool[before + rows], pool[cols]
-    mine = np.sqrt(np.einsum("ij,ij->i", a, a))
-    other = np.sqrt(np.einsum("ij,ij->i", b, b))
-    keep = np.abs(mine - other) <= 0.2 * np.maximum(mine, other)
-    mine_ends, other_ends = ends[before + rows], ends[cols]
-    keep &= ~(mine_ends[:, :, None] == other_ends[:, None, :]).any(axis=(1, 2))
-    rows, a, b = rows[keep], a[keep], b[keep]
-    # features pinned at a bound (a pixel already 0) cannot move: compare where both moved
-    both = (a > 1e-6) & (b > 1e-6)
-    same = np.abs(a - b) <= _AGREE * np.maximum(a, b)
-    movers = both.sum(axis=1)
-    minimum = max(3, pool.shape[1] // 4)
-    match = ((same & both).sum(axis=1) >= _QUORUM * movers) & (movers >= minimum)
-    hit[rows[match]] = True
-    return hit
 
 
 class _Window:
@@ -259,20 +149,18 @@ class ClientState:
     last_time: float | None = None
     detections: dict[str, Detection] = field(default_factory=dict)
     last_w: float | None = None
-    _hist: npt.NDArray[np.float64] = field(init=False, repr=False)
+    _hist: Matrix = field(init=False, repr=False)
     _dups: _Window = field(init=False, repr=False)
     _steps: _Window = field(init=False, repr=False)
-    _templates: Matrix = field(init=False, repr=False)
-    _template_ends: npt.NDArray[np.float64] = field(init=False, repr=False)
+    _step_memory: StepMemory = field(init=False, repr=False)
     _probe: npt.NDArray[np.float64] = field(init=False, repr=False)
     _prada: Prada = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._hist = np.empty((0, self.dim), dtype=np.float64)
+        self._hist = np.empty((0, self.dim), dtype=np.float32)
         self._dups = _Window(self.window)
         self._steps = _Window(self.window)
-        self._templates = np.empty((0, self.dim), dtype=np.float32)
-        self._template_ends = np.empty((0, 2), dtype=np.float64)
+        self._step_memory = StepMemory(self.dim)
         self._probe = _probe(self.dim)
         self._prada = Prada(self.dim, max(4 * self.window, 2 * self.profile.prada_min))
 
@@ -287,23 +175,9 @@ class ClientState:
     def nearest_previous(self, batch: Matrix) -> tuple[npt.NDArray[np.float64], Matrix]:
         """For each row of ``batch``: the distance to the nearest of this client's ``window``
         queries before it (the remembered ones and the rows before it in ``batch``), and that
-        query (NaN where there is none). In float64, so that a repeated query is at 0."""
-        k = len(batch)
-        h = len(self._hist)
-        rows = batch.astype(np.float64)
-        candidates = np.concatenate([self._hist, rows]) if h else rows
-        norms = np.einsum("ij,ij->i", candidates, candidates)
-        # |x - c|^2 = |x|^2 + (|c|^2 - 2 x.c): the nearest c needs one product
-        score = candidates @ rows.T
-        score *= -2.0
-        score += norms[:, None]
-        np.putmask(score, _outside(h, k, self.window), np.inf)
-        best = score.argmin(axis=0)
-        square = norms[h:] + score[best, np.arange(k)]
-        nearest = np.sqrt(np.maximum(square, 0.0))
-        previous = candidates[best].astype(np.float32)
-        previous[~np.isfinite(square)] = np.nan
-        return nearest, previous
+        query (NaN where there is none); exact, so that a repeated query is at 0 (see
+        :mod:`._nearest`)."""
+        return nearest_in_window(self._hist, batch, self.window)
 
     def update(self, batch: Matrix, labels: npt.NDArray[np.int64], off: npt.NDArray[np.bool_],
                where: Where, baseline: Baseline) -> None:  # fmt: skip
@@ -329,18 +203,14 @@ class ClientState:
         dups = (nearest > repeat) & (nearest < profile.dup_ratio * baseline.nn_radius)
         moves = np.abs(batch - previous)
         ends = np.stack([batch @ self._probe, previous @ self._probe], axis=1)
-        steps = repeated_steps(moves, ends, self._templates, self._template_ends) & ~dups
-        keep = np.isfinite(moves).all(axis=1)
-        if keep.any():
-            self._templates = np.concatenate([self._templates, moves[keep]])[-_LOOKBACK:]
-            self._template_ends = np.concatenate([self._template_ends, ends[keep]])[-_LOOKBACK:]
+        steps = self._step_memory.judge(moves, ends) & ~dups
         dup_counts = self._dups.push(dups)
         step_counts = self._steps.push(steps)
         off_total = self.off_manifold + np.cumsum(off, dtype=np.int64)
         seen = before + np.arange(1, k + 1)
         self.queries += k
         self.off_manifold = int(off_total[-1])
-        self._hist = np.concatenate([self._hist, batch.astype(np.float64)])[-self.window :]
+        self._hist = np.concatenate([self._hist, batch])[-self.window :]
 
         def fire(detector: str, index: int, stat: dict[str, Any]) -> None:
             path, line, when = where.at(index)
@@ -365,14 +235,11 @@ class ClientState:
                                  "threshold": profile.ood_fraction})  # fmt: skip
         # PRADA: tested at the client's queries _SEGMENT, 2 * _SEGMENT, ... (when enough new
         # distances have come since the last test), whatever the batches
-        cuts = np.flatnonzero(seen % _SEGMENT == 0) + 1
-        start = 0
-        for stop in [*cuts.tolist(), k]:
-            if stop <= start:
-                continue
-            self._prada.add_batch(batch[start:stop], labels[start:stop], repeat)
+        stops = (np.flatnonzero(seen % _SEGMENT == 0) + 1).tolist()
+        if not stops or stops[-1] != k:
+            stops.append(k)
+        for stop in self._prada.add_pieces(batch, labels, stops, repeat):
             at_test = (before + stop) % _SEGMENT == 0
-            start = stop
             if not at_test or "prada" in self.detections:
                 continue
             if not self._prada.due(profile.prada_min, profile.prada_every):

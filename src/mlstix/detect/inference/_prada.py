@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterator
 from typing import Protocol
 
 import numpy as np
@@ -97,20 +98,40 @@ class Prada:
         self._count = end
 
     def add_batch(self, batch: Matrix, labels: npt.NDArray[np.int64], repeat: float) -> None:
-        """Add a batch of queries: class by class (in the order of their labels), each class's
-        queries in the batch's order. Each query's minimum distance to its class's growing set
-        joins ``D`` (an exact repeat adds nothing); it joins the growing set when the distance
-        passes the class's threshold, and later queries of its class then measure to it too."""
+        """Add a batch of queries as one piece (see :meth:`add_pieces`)."""
+        for _ in self.add_pieces(batch, labels, [len(batch)], repeat):
+            pass
+
+    def add_pieces(
+        self, batch: Matrix, labels: npt.NDArray[np.int64], stops: list[int], repeat: float
+    ) -> Iterator[int]:
+        """Add a batch of queries cut into pieces (``batch[0:stops[0]]``, ...), yielding each
+        stop once its piece's distances have joined ``D``. Each query's minimum distance to
+        its class's growing set joins ``D`` (an exact repeat adds nothing); it joins the
+        growing set when the distance passes the class's threshold, and later queries of its
+        class then measure to it too. Within a piece, distances join ``D`` class by class (in
+        the order of the labels), each class's in the batch's order.
+
+        Classes are independent, so each is followed on its own: its queries' distances to the
+        growing set as it stood before the batch are one product, and only the queries that
+        may pass the threshold (those farther than it was at the start: the threshold only
+        rises and a distance only falls) are visited one by one; each one that joins lowers
+        the distances of the class's later queries with one more product."""
         k = len(batch)
         if k == 0:
             return
         rows = batch.astype(np.float64)
         norms = np.einsum("ij,ij->i", rows, rows)
-        present = np.unique(labels)
-        mapped = np.array([self._class(int(c)) for c in present.tolist()], dtype=np.int64)
-        classes = mapped[np.searchsorted(present, labels)]
-        order = np.argsort(classes, kind="stable")
-        rows, norms, classes = rows[order], norms[order], classes[order]
+        classes = np.empty(k, dtype=np.int64)
+        pieces = np.empty(k, dtype=np.int64)
+        start = 0
+        for number, stop in enumerate(stops):
+            part = labels[start:stop]
+            present = np.unique(part)
+            mapped = np.array([self._class(int(c)) for c in present.tolist()], dtype=np.int64)
+            classes[start:stop] = mapped[np.searchsorted(present, part)]
+            pieces[start:stop] = number
+            start = stop
         n = self._count
         if n:
             to_set = norms[:, None] + self._norms[None, :n] - 2.0 * (rows @ self._points[:n].T)
@@ -118,35 +139,58 @@ class Prada:
             best = np.sqrt(np.maximum(to_set.min(axis=1), 0.0))
         else:
             best = np.full(k, np.inf)
-        within = norms[:, None] + norms[None, :] - 2.0 * (rows @ rows.T)
-        within = np.sqrt(np.maximum(within, 0.0))
-        # each class's rows are contiguous now; the bookkeeping runs on Python floats
-        edges = np.flatnonzero(np.diff(classes)) + 1
-        for start, stop in zip([0, *edges.tolist()], [*edges.tolist(), k], strict=True):
+        present, inverse = np.unique(classes, return_inverse=True)
+        start_threshold = np.array([self._stats[int(c)][1] for c in present.tolist()])
+        open_classes = np.unique(inverse[best > start_threshold[inverse]])
+        for code in open_classes.tolist():
+            members = np.flatnonzero(inverse == code)
             joined = self._class_rows(
-                int(classes[start]), best[start:stop].tolist(),
-                within[start:stop, start:stop].T.tolist(), repeat,
+                int(present[code]), best, members, rows, norms, repeat
             )  # fmt: skip
-            if joined:
-                members = start + np.array(joined)
-                self._add(rows[members], norms[members], int(classes[start]))
+            if joined.size:
+                self._add(rows[joined], norms[joined], int(present[code]))
+        order = np.lexsort((classes, pieces))
+        values = best[order]
+        counted = (values != np.inf) & (values > repeat)
+        ends = np.searchsorted(pieces[order], np.arange(len(stops)), side="right")
+        start = 0
+        for stop, end in zip(stops, ends.tolist(), strict=True):
+            fresh = values[start:end][counted[start:end]]
+            self.distances.extend(fresh.tolist())
+            self.since_test += len(fresh)
+            start = end
+            yield stop
 
     def _class_rows(
-        self, label: int, best: list[float], within: list[list[float]], repeat: float
-    ) -> list[int]:
-        """One class's rows of a batch, in order; returns the rows that join its growing set."""
+        self,
+        label: int,
+        best: npt.NDArray[np.float64],
+        members: npt.NDArray[np.intp],
+        rows: npt.NDArray[np.float64],
+        norms: npt.NDArray[np.float64],
+        repeat: float,
+    ) -> npt.NDArray[np.intp]:
+        """One class's rows of a batch (``members``, in order): updates its threshold and the
+        later rows' distances in ``best`` as each row that passes joins; returns the rows that
+        join its growing set."""
         stats = self._stats[label]
-        distances = self.distances
+        mine = best[members]
+        open_rows = np.flatnonzero(mine > stats[1]).tolist()
         joined: list[int] = []
         room = self.cap - int(stats[0])
-        for t, d in enumerate(best):
+        if not open_rows:
+            return members[:0]
+        # the distances between the class's rows, from its first open one on
+        first = open_rows[0]
+        part = rows[members[first:]]
+        part_norms = norms[members[first:]]
+        within = part_norms[:, None] + part_norms[None, :] - 2.0 * (part @ part.T)
+        within = np.sqrt(np.maximum(within, 0.0))
+        for t in open_rows:
+            d = float(mine[t])
             if d != math.inf:
-                if d <= repeat:
-                    continue  # a repeated query adds nothing to the distance distribution
-                distances.append(d)
-                self.since_test += 1
-                if d <= stats[1]:
-                    continue
+                if d <= repeat or d <= stats[1]:
+                    continue  # a repeat adds nothing; d at or below the threshold is not kept
                 stats[2] += 1.0  # the growing set accepts d: its threshold may rise
                 stats[3] += d
                 stats[4] += d * d
@@ -157,12 +201,11 @@ class Prada:
             if len(joined) >= room:
                 continue
             joined.append(t)
-            column = within[t]  # column t: the distances of the later rows to row t
-            for u in range(t + 1, len(best)):
-                if column[u] < best[u]:
-                    best[u] = column[u]
+            if t + 1 < len(members):
+                np.minimum(mine[t + 1 :], within[t - first, t + 1 - first :], out=mine[t + 1 :])
+        best[members] = mine
         stats[0] += len(joined)
-        return joined
+        return members[joined] if joined else members[:0]
 
     def due(self, minimum: int, every: int) -> bool:
         return len(self.distances) >= minimum and self.since_test >= every

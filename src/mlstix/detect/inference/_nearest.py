@@ -1,0 +1,100 @@
+"""Each query's nearest earlier query among exactly the ``window`` before it, found cheaply and
+measured exactly.
+
+The candidates are ranked in float32 with one matrix product per 64 queries (the query's
+own ``window`` earlier queries and no others are eligible); every candidate whose float32
+score is within a proven error bound of the best one is then measured exactly, in float64
+as the sum of squared differences, and the nearest of those wins (the earliest on a tie).
+So the answer is the one an exact float64 search gives: a repeated query is at distance 0,
+and two near-duplicates that float32 cannot tell apart are told apart in float64.
+
+The bound: with ``u`` the unit roundoff, a dot product of ``d`` terms computed in any order
+is off by at most ``d u |x| |c| / (1 - d u)`` (Higham, *Accuracy and Stability of Numerical
+Algorithms*, 2nd ed., §3.1), and the score ``|c|^2 - 2 x.c`` adds two roundings of at most
+``u (|x| + |c|)^2`` each; every candidate within twice that of the lowest score is measured
+(with a further factor of two to spare).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["nearest_in_window"]
+
+Matrix = npt.NDArray[np.float32]
+_SUB = 64  # queries ranked per product: each meets its window and the sub-block before it
+_WIDE = 1e30  # squared norms above this are ranked in float64 (float32 would overflow)
+
+
+@lru_cache(maxsize=256)
+def _mask(offset: int, count: int, window: int) -> Matrix:
+    """0 where query row j may use candidate column r, +inf elsewhere: the candidates are
+    the pool rows from ``offset`` before the first query up to the one before the last; a
+    query may use the ``window`` rows before it."""
+    gap = (offset + np.arange(count))[:, None] - np.arange(offset + count - 1)[None, :]
+    mask: Matrix = np.where((gap > 0) & (gap <= window), 0.0, np.inf).astype(np.float32)
+    mask.setflags(write=False)
+    return mask
+
+
+def nearest_in_window(
+    history: Matrix, batch: Matrix, window: int
+) -> tuple[npt.NDArray[np.float64], Matrix]:
+    """For each row of ``batch``: the distance (float64) to the nearest of the ``window``
+    queries before it (the last rows of ``history``, then the rows before it in ``batch``),
+    and that query (NaN, at distance inf, where there is none)."""
+    h, k = len(history), len(batch)
+    pool = np.concatenate([history, batch]) if h else batch
+    exact_pool = pool.astype(np.float64)
+    norms = np.einsum("ij,ij->i", exact_pool, exact_pool)
+    wide = not float(norms.max(initial=0.0)) < _WIDE
+    work = exact_pool if wide else pool
+    unit = 2.0**-53 if wide else 2.0**-24
+    slack = 8.0 * (pool.shape[1] + 4) * unit
+    # centred on the batch's first query (near-duplicates then have small norms and a tight
+    # bound), and augmented so that one product gives |c|^2 - 2 x.c: [x, 1] . [-2 c, |c|^2]
+    centred = work - work[h]
+    centred_norms = np.einsum("ij,ij->i", centred, centred)
+    asked = np.concatenate([centred, np.ones((len(pool), 1), centred.dtype)], axis=1)
+    offered = np.concatenate([-2.0 * centred, centred_norms[:, None]], axis=1)
+    roots = np.sqrt(centred_norms)
+    index = np.full(k, -1, dtype=np.intp)
+    for start in range(0, k, _SUB):
+        first = h + start
+        count = min(_SUB, k - start)
+        low = max(0, first - window)
+        high = first + count - 1
+        if high <= low:
+            continue  # the client's very first query: nothing before it
+        # rows: the queries; columns: their candidates
+        score = asked[first : first + count] @ offered[low:high].T
+        score += _mask(first - low, count, window)
+        queries = np.arange(count)
+        top = score.argmin(axis=1)
+        best = score[queries, top]
+        found = np.isfinite(best)
+        index[start : start + count] = np.where(found, low + top, -1)
+        # the lowest score wins outright unless another is within the bound of it
+        score[queries, top] = np.inf
+        reach = float(roots[low:high].max()) + roots[first : first + count]
+        limit = best + slack * reach * reach
+        close = found & (score.min(axis=1) <= limit)
+        if close.any():
+            score[queries, top] = best
+            near = np.flatnonzero(close)
+            asks, rows = np.nonzero(score[near] <= limit[near, None])
+            diff = exact_pool[low + rows] - exact_pool[first + near[asks]]
+            square = np.einsum("ij,ij->i", diff, diff)
+            order = np.lexsort((rows, square, asks))  # nearest, then earliest, per query
+            ranked = asks[order]
+            won = order[np.concatenate([[True], ranked[1:] != ranked[:-1]])]
+            index[start + near[asks[won]]] = low + rows[won]
+    diff = exact_pool[h:] - exact_pool[index]
+    nearest = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    nearest[index < 0] = np.inf
+    previous = pool[index]
+    previous[index < 0] = np.nan
+    return nearest, previous

@@ -1,0 +1,169 @@
+"""Repeated steps: the signature of synthetic extraction queries made by ``x +/- lambda *
+sign(gradient)`` (Jacobian-based augmentation, Papernot et al., AsiaCCS 2017; PRADA's
+random-sign T-RND; iterated signed steps).
+
+A *step* is a query's absolute difference, per feature, to its nearest earlier query. A step
+*repeats* one of the client's ``_LOOKBACK`` earlier steps when the two agree within 5 % on at
+least 80 % of the features where both moved (at least a quarter of the features), their
+lengths are within 20 % of each other, and they do not join the same two queries (a natural
+query sent again is no repeat). Synthetic augmentation moves every query by the same
+``lambda`` per feature, only the signs differ; natural neighbours differ by amounts that do
+not repeat.
+
+The exact test is elementwise over pairs of steps. Pairs that cannot pass it are skipped
+first, with one matrix product per 64 steps (a bound on the cosines of the log-steps, see
+``_OMEGA``) and a comparison of the lengths (with a little slack: the exact test decides).
+A client's earlier steps keep what the bound needs of them, so each step's cosines, sines and
+length are computed once.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["LOOKBACK", "StepMemory", "repeated_steps"]
+
+Matrix = npt.NDArray[np.float32]
+
+_AGREE = 0.05  # two steps agree on a feature within this share of the larger
+_QUORUM = 0.8  # ... on at least this share of the features where both moved
+_LENGTHS = 0.2  # the two steps' lengths within this share of the longer
+LOOKBACK = 64  # a step is compared with this many earlier steps of the client
+# Agreeing features have log-steps within c = -log(0.95) of each other, so
+# cos(w * (log a - log b)) >= cos(0.5) for w = 0.5 / c; any other feature is >= -1. A pair
+# agreeing on a share q >= 0.8 of its M common movers therefore has
+# sum(cos) >= M * (0.8 * (1 + cos 0.5) - 1). Natural steps differ at random, and their cosines
+# sum to about 0.
+_OMEGA = 0.5 / (-math.log(1.0 - _AGREE) + 1e-3)
+_BOUND = _QUORUM * (1.0 + math.cos(0.5)) - 1.0
+
+
+@lru_cache(maxsize=512)
+def _band(before: int, count: int) -> npt.NDArray[np.bool_]:
+    """Which pool rows query r (row ``before + r`` of a pool) meets: the ``LOOKBACK`` before
+    it."""
+    gap = (before + np.arange(count))[:, None] - np.arange(before + count)[None, :]
+    band: npt.NDArray[np.bool_] = (gap > 0) & (gap <= LOOKBACK)
+    return band
+
+
+def _waves(steps: Matrix) -> tuple[Matrix, Matrix]:
+    """Per step, ``[cos, sin, 1]`` of ``_OMEGA * log(step)`` on the features it moved (zero
+    elsewhere), and the same with ``-_BOUND'`` in place of the 1: the product of a query's
+    first with a pool step's second is ``sum(cos) - _BOUND' * common movers``."""
+    moved = (steps > 1e-6).astype(np.float32)
+    angle = np.log(np.maximum(steps, np.float32(1e-6))) * np.float32(_OMEGA)
+    query = np.concatenate([np.cos(angle) * moved, np.sin(angle) * moved, moved], axis=1)
+    other = query.copy()
+    other[:, 2 * steps.shape[1] :] *= np.float32(-(_BOUND - 1e-3))
+    return query, other
+
+
+class StepMemory:
+    """A client's last ``LOOKBACK`` steps (the finite ones), with the fingerprints of the two
+    queries each joins and what the bound needs of them."""
+
+    __slots__ = ("ends", "lengths", "other", "query", "steps", "usable")
+
+    def __init__(self, dim: int) -> None:
+        self.steps: Matrix = np.empty((0, dim), dtype=np.float32)
+        self.ends = np.empty((0, 2), dtype=np.float64)
+        self.query: Matrix = np.empty((0, 3 * dim), dtype=np.float32)
+        self.other: Matrix = np.empty((0, 3 * dim), dtype=np.float32)
+        self.usable = np.empty(0, dtype=np.bool_)
+        self.lengths: Matrix = np.empty(0, dtype=np.float32)
+
+    def judge(self, steps: Matrix, ends: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        """Which rows of ``steps`` (NaN rows: a query with no earlier one) repeat one of the
+        ``LOOKBACK`` finite steps before them (remembered, then this batch's own); the finite
+        ones are remembered."""
+        out = np.zeros(len(steps), dtype=np.bool_)
+        ok = np.isfinite(steps).all(axis=1)
+        mine = steps[ok] if not ok.all() else steps
+        if not len(mine):
+            return out
+        query, other = _waves(mine)
+        minimum = max(3, steps.shape[1] // 4)
+        # a step that moved fewer features than a match needs (a repeated query moved none)
+        # matches nothing
+        usable = np.count_nonzero(mine > 1e-6, axis=1) >= minimum
+        lengths = np.sqrt(np.einsum("ij,ij->i", mine, mine))
+        first = len(self.steps)
+        pool = np.concatenate([self.steps, mine])
+        pool_ends = np.concatenate([self.ends, ends[ok]])
+        pool_query = np.concatenate([self.query, query])
+        pool_other = np.concatenate([self.other, other])
+        pool_usable = np.concatenate([self.usable, usable])
+        pool_lengths = np.concatenate([self.lengths, lengths])
+        found_rows: list[npt.NDArray[np.intp]] = []
+        found_cols: list[npt.NDArray[np.intp]] = []
+        for start in range(0, len(mine), LOOKBACK):
+            low = max(0, first + start - LOOKBACK)
+            high = first + min(start + LOOKBACK, len(mine))
+            before = first + start - low
+            # the bound: pairs whose cosine sum shows they cannot agree on 80 % are skipped
+            bound = pool_query[low + before : high] @ pool_other[low:high].T
+            candidate = (bound >= -0.01) & _band(before, high - low - before)
+            candidate &= pool_usable[low + before : high, None] & pool_usable[None, low:high]
+            mine_len = pool_lengths[low + before : high, None]
+            other_len = pool_lengths[None, low:high]
+            slack = np.float32(_LENGTHS * (1.0 + 1e-4))
+            candidate &= np.abs(mine_len - other_len) <= slack * np.maximum(mine_len, other_len)
+            rows, cols = np.nonzero(candidate)
+            found_rows.append(rows + (low + before))
+            found_cols.append(cols + low)
+        rows = np.concatenate(found_rows)
+        if rows.size:
+            hit = _repeats(pool, pool_ends, rows, np.concatenate(found_cols), minimum)
+            out[np.flatnonzero(ok)] = hit[first:]
+        self.steps = pool[-LOOKBACK:]
+        self.ends = pool_ends[-LOOKBACK:]
+        self.query = pool_query[-LOOKBACK:]
+        self.other = pool_other[-LOOKBACK:]
+        self.usable = pool_usable[-LOOKBACK:]
+        self.lengths = pool_lengths[-LOOKBACK:]
+        return out
+
+
+def _repeats(
+    pool: Matrix,
+    ends: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.intp],
+    cols: npt.NDArray[np.intp],
+    minimum: int,
+) -> npt.NDArray[np.bool_]:
+    """The exact test on the candidate pairs (step ``rows``, earlier step ``cols``): which
+    pool rows repeat an earlier one."""
+    hit = np.zeros(len(pool), dtype=np.bool_)
+    a, b = pool[rows], pool[cols]
+    mine = np.sqrt(np.einsum("ij,ij->i", a, a))
+    other = np.sqrt(np.einsum("ij,ij->i", b, b))
+    keep = np.abs(mine - other) <= _LENGTHS * np.maximum(mine, other)
+    mine_ends, other_ends = ends[rows], ends[cols]
+    keep &= (mine_ends[:, 0] != other_ends[:, 0]) & (mine_ends[:, 0] != other_ends[:, 1])
+    keep &= (mine_ends[:, 1] != other_ends[:, 0]) & (mine_ends[:, 1] != other_ends[:, 1])
+    rows, a, b = rows[keep], a[keep], b[keep]
+    # features pinned at a bound (a pixel already 0) cannot move: compare where both moved
+    both = (a > 1e-6) & (b > 1e-6)
+    same = np.abs(a - b) <= _AGREE * np.maximum(a, b)
+    movers = both.sum(axis=1)
+    match = ((same & both).sum(axis=1) >= _QUORUM * movers) & (movers >= minimum)
+    hit[rows[match]] = True
+    return hit
+
+
+def repeated_steps(
+    steps: Matrix,
+    ends: npt.NDArray[np.float64],
+    templates: Matrix,
+    template_ends: npt.NDArray[np.float64],
+) -> npt.NDArray[np.bool_]:
+    """Which rows of ``steps`` repeat one of the ``LOOKBACK`` finite steps before them:
+    ``templates`` (earlier finite steps, oldest first), then this batch's own."""
+    memory = StepMemory(steps.shape[1])
+    memory.judge(templates, template_ends)
+    return memory.judge(steps, ends)
