@@ -54,3 +54,24 @@ def test_a_request_logged_at_every_stage_is_one_finding_with_its_outcome(
     found = [(f.location.line, f.evidence["outcome"]) for f in report.findings]
     assert found == [(3, "allowed, HTTP 101"), (5, "denied, HTTP 403")]
     assert report.findings[1].message.endswith("(denied, HTTP 403)")
+
+
+# the page documenting each log source's record format, one of which every rule cites
+LOG_DOCS = {
+    "aws": (
+        "docs.aws.amazon.com/awscloudtrail/",
+        "/logging-using-cloudtrail.html",
+        "/cloudtrail-logging-s3-info.html",
+        "/cloudtrail-integration.html",
+        "/feature-store-logging-using-cloudtrail.html",
+    ),
+    "azure": ("learn.microsoft.com/en-us/azure/azure-monitor/essentials/activity-log-schema",),
+    "gcp": ("/docs/audit-logging", "/general/audit-logging", "/Shared.Types/AuditLog"),
+    "kubernetes": ("kubernetes.io/docs/tasks/debug/debug-cluster/audit/",),
+}
+
+
+def test_every_rule_cites_its_log_format_documentation(kb: Any) -> None:
+    for rule in kb.detections.rules:
+        docs = LOG_DOCS[rule.product]
+        assert any(d in ref for ref in rule.references for d in docs), rule.name
