@@ -16,23 +16,19 @@ GuardDuty ones are in :mod:`._trail_rules`.
 - ``endpoint-data-capture-kms``: an endpoint configuration that captures inference data without
   ``DataCaptureConfig.KmsKeyId`` (the captured payloads are then encrypted with the account's
   AWS managed S3 key; CreateEndpointConfig, DataCaptureConfig.KmsKeyId).
-- ``lifecycle-fetch-and-run``: a notebook lifecycle configuration whose ``OnCreate``/``OnStart``
-  script (base64 in DescribeNotebookInstanceLifecycleConfig) pipes a download into a shell or
-  fetches over plain HTTP; lifecycle scripts run as root even when ``RootAccess`` is
-  ``Disabled`` (SageMaker Developer Guide, lifecycle configurations).
 - ``processing-network-isolation`` / ``processing-vpc`` / ``processing-kms``: a recent processing
   job (DescribeProcessingJob) without ``NetworkConfig.EnableNetworkIsolation``, without
   ``NetworkConfig.VpcConfig``, or without ``ProcessingOutputConfig.KmsKeyId`` (when it has
   outputs) or ``ProcessingResources.ClusterConfig.VolumeKmsKeyId`` (NVMe instance types excepted,
   as for training): the training rules' settings, for the jobs that prepare data and evaluate
   models.
+
+Lifecycle configurations that run fetched code (MLSTIX-AWS-LC-001) are an IaC rule
+(:mod:`mlstix.scan.rules.iac.aws_lifecycle`): the live configuration is the template's resource.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -245,42 +241,6 @@ def _data_capture_kms(ctx: Context) -> Iterator[Hit]:
         )
 
 
-# a download piped into a shell, a shell reading a download, or a fetch over plain HTTP from
-# anywhere but the instance itself (the metadata service, loopback: lifecycle scripts read them)
-_FETCH_RUN = re.compile(
-    r"(?i)\b(curl|wget)\b[^\n|;&]*\|\s*(sudo\s+(-\S+\s+)*)?(ba|da|z|k)?sh\b"
-    r"|\b(ba|z)?sh\s+<\(\s*(curl|wget)\b"
-    r"|\b(curl|wget)\b[^\n]*\bhttp://(?!(169\.254\.|127\.|localhost\b|\[fd00:ec2::254\]))"
-)
-
-
-def _lifecycle_fetch(ctx: Context) -> Iterator[Hit]:
-    for cfg in ctx.of_type("cloudformation", "AWS::SageMaker::NotebookInstanceLifecycleConfig"):
-        if not cfg.extra.get("live"):
-            continue
-        for phase in ("OnCreate", "OnStart"):
-            for hook in _as_list(cfg.attributes.get(phase)):
-                content = hook.get("Content") if isinstance(hook, Mapping) else None
-                try:
-                    script = base64.b64decode(str(content or ""), validate=True).decode(
-                        "utf-8", "replace"
-                    )
-                except (binascii.Error, ValueError):
-                    continue
-                m = _FETCH_RUN.search(script)
-                if m is None:
-                    continue
-                line = script[script.rfind("\n", 0, m.start()) + 1 :].split("\n", 1)[0]
-                yield Hit(
-                    cfg,
-                    f"the {phase} script runs code fetched from the network, as root, each time "
-                    f"the notebook {'is created' if phase == 'OnCreate' else 'starts'}: "
-                    f"{line.strip()[:160]}",
-                    {"attribute": f"{phase}.Content", "value": line.strip()[:160]},
-                )
-                break
-
-
 _PROCESSING = "AWS::SageMaker::ProcessingJob"
 
 
@@ -342,7 +302,6 @@ def register(registry: RuleRegistry) -> None:
     registry.logic_function("bucket-shared")(_bucket_shared)
     registry.logic_function("endpoint-data-capture")(_data_capture)
     registry.logic_function("endpoint-data-capture-kms")(_data_capture_kms)
-    registry.logic_function("lifecycle-fetch-and-run")(_lifecycle_fetch)
     registry.logic_function("processing-network-isolation")(_processing_isolation)
     registry.logic_function("processing-vpc")(_processing_vpc)
     registry.logic_function("processing-kms")(_processing_kms)

@@ -1,5 +1,5 @@
-"""Terraform's file functions for static evaluation: ``file``, ``fileexists``, ``templatefile``,
-``yamldecode``.
+"""Terraform's file functions for static evaluation: ``file``, ``filebase64``, ``fileexists``,
+``templatefile``, ``yamldecode``.
 
 Platform code keeps IAM policies and settings beside the modules (``file("${path.module}/
 policy.json")``, ``yamldecode(file("config.yaml"))``); reading them lets the rules judge what
@@ -12,6 +12,7 @@ template with the given variables (template directives ``%{...}`` stay unknown).
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -120,6 +121,15 @@ def file_functions(
         except (OSError, UnicodeDecodeError):
             raise EvalError(f"file(): cannot read {name}") from None
 
+    def filebase64(name: Any) -> str:
+        target = resolve(name)
+        try:
+            if target.stat().st_size > MAX_FILE_BYTES:
+                raise Unknown
+            return base64.b64encode(target.read_bytes()).decode("ascii")
+        except OSError:
+            raise EvalError(f"filebase64(): cannot read {name}") from None
+
     def fileexists(name: Any) -> bool:
         return resolve(name).is_file()
 
@@ -141,4 +151,9 @@ def file_functions(
             return type(rendered)(cut)  # keeps an unknown (Expr) unknown
         return rendered
 
-    return {"file": file, "fileexists": fileexists, "templatefile": templatefile}
+    return {
+        "file": file,
+        "filebase64": filebase64,
+        "fileexists": fileexists,
+        "templatefile": templatefile,
+    }

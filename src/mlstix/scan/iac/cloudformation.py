@@ -9,8 +9,8 @@ Short-form tags are read by :mod:`mlstix.scan.iac._yaml`. Static evaluation, at 
 - ``Conditions`` are evaluated (``Fn::Equals``, ``Fn::And``, ``Fn::Or``, ``Fn::Not``,
   ``Condition``); a resource whose ``Condition`` is false is not created, so not reported;
   ``Fn::If`` takes the branch of a known condition (of an unknown one only when both agree);
-- ``Fn::FindInMap`` over ``Mappings``, ``Fn::Sub`` with known variables, ``Fn::Join``,
-  ``Fn::Select`` of known values resolve;
+- ``Fn::FindInMap`` over ``Mappings``, ``Fn::Sub`` with known variables, ``Fn::Base64``,
+  ``Fn::Join``, ``Fn::Select`` of known values resolve;
 - anything else becomes an :class:`Expr` holding the JSON of the intrinsic, so references stay
   visible to rules.
 
@@ -21,6 +21,7 @@ judged by the IAM rules) and ``Globals.Function`` properties apply to every func
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Mapping
@@ -138,6 +139,10 @@ class _Resolver:
             a, b = self(arg[1], depth + 1), self(arg[2], depth + 1)
             if a == b and not isinstance(a, Expr):
                 return a
+        elif key == "Fn::Base64":
+            text = self(arg, depth + 1)
+            if isinstance(text, str) and not isinstance(text, Expr):
+                return base64.b64encode(text.encode("utf-8")).decode("ascii")
         elif key == "Fn::Sub":
             found = self._sub(arg, depth)
             if found is not None:

@@ -82,6 +82,7 @@ def default_registry() -> RuleRegistry:
     """The packaged rules and logic, loaded once."""
     import mlstix.scan.rules.iac.aws as aws_rules
     import mlstix.scan.rules.iac.aws_iam as aws_iam_rules
+    import mlstix.scan.rules.iac.aws_lifecycle as aws_lifecycle_rules
     import mlstix.scan.rules.iac.aws_models as aws_model_rules
     import mlstix.scan.rules.iac.aws_sagemaker as aws_sagemaker_rules
     import mlstix.scan.rules.iac.aws_training as aws_training_rules
@@ -98,6 +99,7 @@ def default_registry() -> RuleRegistry:
     modules = (
         aws_rules,
         aws_iam_rules,
+        aws_lifecycle_rules,
         aws_model_rules,
         aws_sagemaker_rules,
         aws_training_rules,
