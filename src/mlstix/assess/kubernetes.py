@@ -62,6 +62,8 @@ KINDS: tuple[tuple[str, str, str, bool, bool], ...] = (
     ("serving.kserve.io/v1beta1", "inferenceservices", "InferenceService", True, True),
     ("serving.kserve.io/v1alpha1", "servingruntimes", "ServingRuntime", True, True),
     ("serving.kserve.io/v1alpha1", "clusterservingruntimes", "ClusterServingRuntime", False, True),
+    ("serving.kserve.io/v1alpha1", "trainedmodels", "TrainedModel", True, True),
+    ("serving.kserve.io/v1alpha1", "inferencegraphs", "InferenceGraph", True, True),
     ("machinelearning.seldon.io/v1", "seldondeployments", "SeldonDeployment", True, True),
     ("mlops.seldon.io/v1alpha1", "models", "Model", True, True),
     ("ray.io/v1", "rayclusters", "RayCluster", True, True),
