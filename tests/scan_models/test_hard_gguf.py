@@ -11,6 +11,7 @@ high finding, as other tensor infos llama.cpp refuses.
 from __future__ import annotations
 
 import importlib.util
+import struct
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,58 @@ def test_ggufs_own_reader_reads_the_hidden_bytes_file_as_the_clean_one(tmp_path:
         path.write_bytes(data)
         seen.append([(t.name, bytes(t.data.tobytes())) for t in gguf.GGUFReader(path).tensors])
     assert seen[0] == seen[1] == [("a", b"\x01" * 16), ("b", b"\x02" * 16)]
+
+
+def _be_gguf(template: str, tensors: list[tuple[str, int, int]], data: bytes) -> bytes:
+    """A big-endian GGUF v3 (what gguf-py writes with endianess=BIG): a chat template and
+    f32 ``tensors`` (name, elements, offset), then ``data`` at the next multiple of 32."""
+
+    def s(text: str) -> bytes:
+        return struct.pack(">Q", len(text.encode())) + text.encode()
+
+    out = b"GGUF" + struct.pack(">IQQ", 3, len(tensors), 1)
+    out += s("tokenizer.chat_template") + struct.pack(">I", 8) + s(template)
+    for name, n, offset in tensors:
+        out += s(name) + struct.pack(">Iq", 1, n) + struct.pack(">iQ", _F32, offset)
+    return out + b"\x00" * (-len(out) % 32) + data
+
+
+_ESCAPE = "{{ cycler.__init__.__globals__.os.popen('id').read() }}"
+
+
+@pytest.mark.parametrize(
+    ("template", "tail", "rule", "severity"),
+    [
+        (_ESCAPE, b"", "models/gguf-template-injection", "critical"),
+        ("{{ messages }}", _PAYLOAD, "models/gguf-hidden-data", "medium"),
+        ("{{ messages }}", b"", None, None),
+    ],
+    ids=["template", "hidden-data", "clean"],
+)
+def test_a_big_endian_file_is_read_byte_swapped(
+    tmp_path: Path, scan: Scan, template: str, tail: bytes, rule: str | None, severity: str | None
+) -> None:
+    """gguf-py reads a file whose version has a zero low half little-endian as big-endian
+    (llama.cpp on a big-endian host reads it natively): so does mlstix (it was an unreadable
+    file, its template unjudged)."""
+    data = _be_gguf(
+        template, [("a", 4, 0), ("b", 4, 32)], b"\x01" * 16 + b"\x00" * 16 + b"\x02" * 16
+    )
+    report = _scan(tmp_path, scan, data + tail)
+    assert not report.errors
+    found = {
+        (f.rule_id, f.severity.value)
+        for f in report.findings
+        if f.rule_id.startswith("models/gguf")
+    }
+    assert found == ({(rule, severity)} if rule else set())
+    if importlib.util.find_spec("gguf") is not None:
+        import gguf
+
+        reader = gguf.GGUFReader(tmp_path / "model.gguf")
+        field = reader.fields["tokenizer.chat_template"]
+        assert bytes(field.parts[field.data[0]]).decode() == template
+        assert [(t.name, t.data.tobytes()[:1]) for t in reader.tensors] == [
+            ("a", b"\x01"),
+            ("b", b"\x02"),
+        ]

@@ -79,7 +79,7 @@ def _pad(n: int, alignment: int) -> int:
 
 
 def tensor_problems(
-    fp: IO[bytes], count: int, alignment: int, size: int
+    fp: IO[bytes], count: int, alignment: int, size: int, order: str = "<"
 ) -> tuple[list[str], Layout | None]:
     """Read ``count`` tensor infos from ``fp`` (just after the metadata) of a file of ``size``
     bytes; what llama.cpp refuses, one line each (at most a few), and the data layout when
@@ -88,7 +88,7 @@ def tensor_problems(
     names: set[str] = set()
     try:
         for _ in range(count):
-            infos.append(_info(fp, names))
+            infos.append(_info(fp, names, order))
     except (_Refused, struct.error) as exc:
         return [f"tensor info {len(infos)}: {exc}"], None
     infos_end = fp.tell()
@@ -148,19 +148,19 @@ def hidden_bytes(fp: IO[bytes], layout: Layout, alignment: int, size: int) -> st
     return None
 
 
-def _info(fp: IO[bytes], names: set[str]) -> tuple[str, int, int]:
+def _info(fp: IO[bytes], names: set[str], order: str) -> tuple[str, int, int]:
     """One tensor info: its name, data size in bytes and offset, with llama.cpp's checks."""
-    (n,) = struct.unpack("<Q", _exact(fp, 8))
+    (n,) = struct.unpack(order + "Q", _exact(fp, 8))
     if n >= _MAX_NAME:
         raise _Refused(f"tensor name of {n} bytes (llama.cpp takes fewer than {_MAX_NAME})")
     name = _exact(fp, n).decode("utf-8", "replace")
     if name in names:
         raise _Refused(f"duplicate tensor name {name!r}")
     names.add(name)
-    (dims,) = struct.unpack("<I", _exact(fp, 4))
+    (dims,) = struct.unpack(order + "I", _exact(fp, 4))
     if dims > _MAX_DIMS:
         raise _Refused(f"tensor {name!r} has {dims} dimensions (at most {_MAX_DIMS})")
-    ne = list(struct.unpack(f"<{dims}q", _exact(fp, 8 * dims))) + [1] * (_MAX_DIMS - dims)
+    ne = list(struct.unpack(f"{order}{dims}q", _exact(fp, 8 * dims))) + [1] * (_MAX_DIMS - dims)
     if any(d < 0 for d in ne):
         raise _Refused(f"tensor {name!r} has a negative dimension {ne}")
     if 0 in ne[1:]:  # gguf.cpp divides INT64_MAX by each of them
@@ -171,8 +171,8 @@ def _info(fp: IO[bytes], names: set[str]) -> tuple[str, int, int]:
         or _INT64_MAX // ne[3] <= ne[0] * ne[1] * ne[2]
     ):
         raise _Refused(f"tensor {name!r} has {ne} elements (past INT64_MAX)")
-    (gtype,) = struct.unpack("<i", _exact(fp, 4))
-    (offset,) = struct.unpack("<Q", _exact(fp, 8))
+    (gtype,) = struct.unpack(order + "i", _exact(fp, 4))
+    (offset,) = struct.unpack(order + "Q", _exact(fp, 8))
     if gtype < 0:
         raise _Refused(f"tensor {name!r} has an invalid ggml type {gtype}")
     if gtype not in _TYPES:

@@ -113,8 +113,7 @@ def _tensor_problem(info: Any, data_len: int) -> str | None:
 # -- GGUF -------------------------------------------------------------------------------------
 
 _GGUF_FIXED = {
-    0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q",
-    12: "<d",
+    0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d",
 }  # fmt: skip
 _MAX_KV = 1_000_000
 _MAX_ARRAY_DEPTH = 8  # arrays of arrays: no GGUF writer nests deeper; bounded recursion
@@ -207,8 +206,8 @@ def _skip(fp: IO[bytes], n: int) -> None:
     fp.seek(here + n)
 
 
-def _gguf_string(fp: IO[bytes], keep: bool, limit: int = 16 << 20) -> str | None:
-    (n,) = struct.unpack("<Q", _exact(fp, 8))
+def _gguf_string(fp: IO[bytes], keep: bool, order: str, limit: int = 16 << 20) -> str | None:
+    (n,) = struct.unpack(order + "Q", _exact(fp, 8))
     if n > limit:
         raise _GgufError(f"string of {n} bytes")
     if not keep:
@@ -220,21 +219,21 @@ def _gguf_string(fp: IO[bytes], keep: bool, limit: int = 16 << 20) -> str | None
     return raw.decode("utf-8", "ignore")
 
 
-def _gguf_value(fp: IO[bytes], vtype: int, keep: bool, depth: int = 0) -> Any:
+def _gguf_value(fp: IO[bytes], vtype: int, keep: bool, order: str, depth: int = 0) -> Any:
     if vtype in _GGUF_FIXED:
-        fmt = _GGUF_FIXED[vtype]
+        fmt = order + _GGUF_FIXED[vtype]
         return struct.unpack(fmt, _exact(fp, struct.calcsize(fmt)))[0]
     if vtype == 8:
-        return _gguf_string(fp, keep)
+        return _gguf_string(fp, keep, order)
     if vtype == 9:
-        (itype,) = struct.unpack("<I", _exact(fp, 4))
-        (count,) = struct.unpack("<Q", _exact(fp, 8))
+        (itype,) = struct.unpack(order + "I", _exact(fp, 4))
+        (count,) = struct.unpack(order + "Q", _exact(fp, 8))
         if itype in _GGUF_FIXED:
-            _skip(fp, count * struct.calcsize(_GGUF_FIXED[itype]))
+            _skip(fp, count * struct.calcsize(order + _GGUF_FIXED[itype]))
             return None
         if depth >= _MAX_ARRAY_DEPTH:
             raise _GgufError(f"arrays nested more than {_MAX_ARRAY_DEPTH} deep")
-        items = [_gguf_value(fp, itype, keep, depth + 1) for _ in range(count)]
+        items = [_gguf_value(fp, itype, keep, order, depth + 1) for _ in range(count)]
         return items if keep else None
     raise _GgufError(f"unknown value type {vtype}")
 
@@ -243,22 +242,26 @@ def analyze_gguf(src: Source, ctx: Context) -> str:
     fp = src.fp
     fp.seek(4)
     try:
-        (version,) = struct.unpack("<I", _exact(fp, 4))
+        raw_version = _exact(fp, 4)
+        # a version whose low half is zero read little-endian is a big-endian file: gguf-py
+        # reads it byte-swapped (llama.cpp on a big-endian host natively)
+        order = ">" if struct.unpack("<I", raw_version)[0] & 0xFFFF == 0 else "<"
+        (version,) = struct.unpack(order + "I", raw_version)
         if version == 1:
             raise _GgufError("GGUF v1 is not supported")
-        tensors, kv_count = struct.unpack("<QQ", _exact(fp, 16))
+        tensors, kv_count = struct.unpack(order + "QQ", _exact(fp, 16))
         if kv_count > _MAX_KV:
             raise _GgufError(f"{kv_count} metadata entries")
         alignment = DEFAULT_ALIGNMENT
         keys: set[str] = set()
         for _ in range(kv_count):
-            key = _gguf_string(fp, True, 1 << 16) or ""
+            key = _gguf_string(fp, True, order, 1 << 16) or ""
             if key in keys:  # llama.cpp refuses the file; readers keeping the last one differ
                 raise _GgufError(f"duplicate metadata key {key!r}")
             keys.add(key)
-            (vtype,) = struct.unpack("<I", _exact(fp, 4))
+            (vtype,) = struct.unpack(order + "I", _exact(fp, 4))
             is_template = "chat_template" in key
-            value = _gguf_value(fp, vtype, is_template)
+            value = _gguf_value(fp, vtype, is_template, order)
             if key == "general.alignment":
                 alignment = _alignment(vtype, value)
             if is_template:
@@ -268,7 +271,7 @@ def analyze_gguf(src: Source, ctx: Context) -> str:
     except (_GgufError, struct.error) as exc:
         ctx.malformed("models/unrecognized-model-file", f"GGUF metadata cannot be read: {exc}", src)
         return "gguf"
-    problems, layout = tensor_problems(fp, tensors, alignment, src.size)
+    problems, layout = tensor_problems(fp, tensors, alignment, src.size, order)
     for problem in problems:
         ctx.malformed("models/gguf-invalid", f"GGUF {problem}", src)
     hidden = hidden_bytes(fp, layout, alignment, src.size) if layout is not None else None
