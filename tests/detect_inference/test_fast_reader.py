@@ -240,3 +240,19 @@ def test_mixed_blocks_long_lines_and_gzip_give_the_line_readers_report(
         assert "line 701: line longer than" in messages and "line 901: not JSON" in messages
         assert "line 1501: not JSON" in messages
     assert taken.count(True) > 20 and taken.count(False) >= 6
+
+
+def test_the_duckdb_package_and_its_engine_module_read_alike(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+
+    block = ("\n".join(_rows([["1.5", "-2", "3e-3"]] * 50)) + "\n").encode()
+    light = _fast.fast_reader(_KEY, "classifier")
+    monkeypatch.setattr(_fast, "_duckdb", lambda: importlib.import_module("duckdb"))
+    full = _fast.fast_reader(_KEY, "classifier")
+    assert light is not None and full is not None
+    one, two = light(block, "log", 1), full(block, "log", 1)
+    assert one is not None and two is not None
+    assert one.clients == two.clients and one.vectors.tolist() == two.vectors.tolist()
+    assert one.times.tolist() == two.times.tolist() and one.labels.tolist() == two.labels.tolist()

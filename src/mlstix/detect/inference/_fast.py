@@ -78,10 +78,18 @@ def _literal(text: str) -> str:
 
 
 def _duckdb() -> ModuleType:
-    """DuckDB's engine module."""
-    import duckdb
+    """DuckDB's engine: ``_duckdb``, the compiled module whose connections ``duckdb``
+    re-exports (newer releases), without the relation API that ``import duckdb`` also loads
+    (about 0.1 CPU-s, a quarter of this command's start-up); ``duckdb`` where it is not."""
+    from importlib import import_module
 
-    return duckdb
+    try:
+        engine = import_module("_duckdb")
+    except ModuleNotFoundError:
+        return import_module("duckdb")
+    if all(hasattr(engine, name) for name in ("connect", "Error", "InterruptException")):
+        return engine
+    return import_module("duckdb")
 
 
 def _single_labels(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64] | None:
@@ -273,7 +281,8 @@ def _labels(
     """A label per row from its ``counts`` scores (flat in ``scores``)."""
     out = np.full(len(counts), -1, dtype=np.int64)
     starts = np.cumsum(counts) - counts
-    for answers in np.unique(counts).tolist():
+    # (set, not np.unique: that imports numpy.ma, a fifth of NumPy's start-up)
+    for answers in sorted(set(counts.tolist())):
         if answers == 0:
             continue
         mine = np.flatnonzero(counts == answers)
