@@ -25,6 +25,7 @@ import gzip
 import json
 import os
 import random
+import re
 import resource
 import sqlite3
 import tempfile
@@ -310,6 +311,9 @@ def _flatten(obj: Any, prefix: str, out: dict[str, Any]) -> None:
             out[prefix[:-1]] = json.dumps(obj, separators=(",", ":"))
         for k, v in obj.items():
             _flatten(v, f"{prefix}{k}.", out)
+    elif isinstance(obj, list) and len(obj) == 1:  # a rule's any-element field, list{}.x
+        out[prefix[:-1]] = json.dumps(obj, separators=(",", ":"))
+        _flatten(obj[0], f"{prefix[:-1]}{{}}.", out)
     else:
         out[prefix[:-1]] = obj if type(obj) in (str, int, float) or obj is None else json.dumps(obj)
 
@@ -321,7 +325,9 @@ def reference(files: list[Path], kb: Any) -> tuple[int, set[str], set[tuple[str,
 
     from mlstix.detect.logs._rules import load_rules, plan
 
-    fields = [*plan(load_rules(kb))["aws/cloudtrail"].slots, "eventID"]
+    rules = load_rules(kb)
+    lists = {f for r in rules for f in re.findall(r"([\w.-]+\{\}[\w.{}-]*)", r.meta.text)}
+    fields = sorted({*plan(rules)["aws/cloudtrail"].slots, *lists, "eventID"})
     backend = sqliteBackend()
     queries = [
         (r.name, str(backend.convert(SigmaCollection.from_yaml(r.text))[0]).split(" WHERE ", 1)[1])
@@ -334,6 +340,9 @@ def reference(files: list[Path], kb: Any) -> tuple[int, set[str], set[tuple[str,
     for path in files:
         records = json.loads(gzip.decompress(path.read_bytes()))["Records"]
         db = sqlite3.connect(":memory:")
+        db.create_function(  # SQLite leaves REGEXP to the application
+            "REGEXP", 2, lambda rx, v: None if v is None else re.search(rx, str(v)) is not None
+        )
         db.execute("CREATE TABLE logs (" + ", ".join(f'"{f}"' for f in fields) + ")")
         rows = []
         for rec in records:

@@ -62,6 +62,8 @@ BUCKET = {"type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::acme-models", "account
         (OBJECT, False),  # an object where a list is named: Splunk names it resources.ARN
         ([], False),
         (None, False),
+        ("arn:aws:s3:::acme-models/fraud/v8/model.tar.gz", False),  # a string is no list
+        ("[not json", False),
     ],
 )
 def test_any_element(tmp_path: Path, kb: Any, resources: Any, found: bool) -> None:

@@ -12,9 +12,9 @@ differs in DuckDB and in our table:
   event is parsed once however many rules and fields there are.
 - Regular expressions use ``regexp_matches``; field existence is ``IS NOT NULL``.
 - A field with Splunk's array notation, ``resources{}.ARN`` or ``requestParameters.x-amz-acl{}``,
-  means *any element*: the condition is evaluated on each element the JSON path
-  ``$."resources"[*]."ARN"`` yields and holds when one element satisfies it (an object where an
-  array is named yields nothing, as in Splunk, where its field is spelt without ``{}``).
+  means *any element*: the list is a slot like any field, and the condition is evaluated on each
+  element its JSON path ``$[*]."ARN"`` yields, true when one element satisfies it (an object or a
+  string where a list is named yields nothing, as in Splunk, where its field has no ``{}``).
 
 The finished query of a rule is its ``WHERE`` condition alone; :mod:`._engine` combines the rules
 of one log source into one scan.
@@ -98,8 +98,15 @@ class DuckDBBackend(sqliteBackend):
         element = copy.copy(cond)
         element.field = _ELEMENT
         expr = super().convert_condition_field_eq_val(element, state)
-        path = "'" + json_path(cond.field).replace("'", "''") + "'"
-        return f"coalesce(list_bool_or([{expr} for x in json_extract_string(ev, {path})]), false)"
+        # the list itself is a slot (its JSON text, extracted with every other field in one parse
+        # of the event); only that text is parsed again for its elements. A plain string there
+        # (not JSON) has no elements.
+        head, _, rest = cond.field.partition("{}")
+        inner = "$[*]" + json_path(rest.lstrip(".")).removeprefix("$") if rest else "$[*]"
+        path = "'" + inner.replace("'", "''") + "'"
+        lst = self.escape_and_quote_field(head)
+        items = f"CASE WHEN json_valid({lst}) THEN json_extract_string({lst}, {path}) END"
+        return f"coalesce(list_bool_or([{expr} for x in {items}]), false)"
 
     def escape_and_quote_field(self, field_name: str) -> str:
         if field_name == _ELEMENT:
