@@ -154,3 +154,38 @@ def test_a_torchbind_class_in_constants_pkl_of_another_namespace_is_reported(
 def test_a_payload_in_constants_pkl_is_critical(tmp_path: Path, scan: Scan) -> None:
     report = _scan(tmp_path, scan, _archive("return input", b.call_pickle("os", "system", "id")))
     assert "critical" in {f.severity.value for f in report.findings}
+
+
+def _bytecode(*ops: str) -> bytes:
+    """A mobile ``bytecode.pkl``-shaped pickle: a version and a tuple of operator entries."""
+    entries = b"".join(b"(" + b.unicode_op(op) + b.unicode_op("") + b"K\x02t" for op in ops)
+    return b"\x80\x02(K\x08(" + entries + b"tt."
+
+
+@pytest.mark.parametrize(
+    ("ops", "rule"),
+    [
+        (("aten::add", "prim::NumToTensor", "quantized::linear"), None),
+        (("aten::add", "aten::from_file"), _DANGER),
+        (("aten::add", "mylib::run"), _CUSTOM),
+        (("c10d::allreduce_",), _DANGER),
+    ],
+    ids=["builtin", "from-file", "custom", "collective"],
+)
+def test_operators_a_mobile_bytecode_pkl_lists_are_judged(
+    tmp_path: Path, scan: Scan, ops: tuple[str, ...], rule: str | None
+) -> None:
+    """``_load_for_lite_interpreter`` runs the operators ``bytecode.pkl`` names without
+    compiling ``code/``."""
+    data = b.torch_zip(
+        b"\x80\x02" + b.global_op("__torch__", "M") + b")\x81}b.",
+        "m",
+        {"bytecode.pkl": _bytecode(*ops), "constants.pkl": b"\x80\x02)."},
+    )
+    report = _scan(tmp_path, scan, data)
+    assert set(_levels(report)) == ({rule} if rule else set())
+
+
+def test_an_attribute_named_by_getattr_is_judged(tmp_path: Path, scan: Scan) -> None:
+    report = _scan(tmp_path, scan, _archive('f = getattr(torch.ops, "mylib")\nreturn input'))
+    assert _levels(report) == {_CUSTOM: {"torch.ops.mylib"}}

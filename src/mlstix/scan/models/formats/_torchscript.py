@@ -38,14 +38,14 @@ from typing import IO
 
 from mlstix.scan.models._context import Context, Source
 
-__all__ = ["ScriptFinding", "judge_code", "judge_name", "judge_script"]
+__all__ = ["ScriptFinding", "judge_bytecode", "judge_code", "judge_name", "judge_script"]
 
 # operator and TorchBind namespaces of PyTorch itself and its domain libraries
 _KNOWN_NAMESPACES = frozenset(
     ["aten", "prim", "quantized", "_quantized", "quantized_decomposed", "prepacked", "mkldnn",
      "mkldnn_prepacked", "mkl", "onednn", "xnnpack", "sparse", "fbgemm", "_caffe2", "profiler",
      "cuda", "_nnapi", "torchvision", "torchaudio", "torchtext", "image", "debugprims",
-     "_test", "_TorchScriptTesting"]
+     "_test", "_TorchScriptTesting", "torch", "c10", "at", "std"]
 )  # fmt: skip
 _NETWORK_NAMESPACES = frozenset(["c10d", "_c10d_functional", "c10d_functional", "dist_c10d",
                                  "dist_rpc", "dist_autograd"])  # fmt: skip
@@ -209,4 +209,47 @@ def _dotted_names(tree: ast.AST) -> tuple[list[tuple[str, int]], set[str]]:
                 out.append((f"import {module}", node.lineno))
         elif isinstance(node, ast.Constant) and node.value in _PYTHON_ATTRS:
             out.append((f".{node.value}", node.lineno))
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "hasattr")
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+        ):  # getattr(torch.ops, "myns"): the attribute it names
+            out.append((f"{_dotted(node.args[0])}.{node.args[1].value}", node.lineno))
     return out, bound
+
+
+def _dotted(node: ast.expr) -> str:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    parts.append(node.id if isinstance(node, ast.Name) else "")
+    return ".".join(reversed(parts))
+
+
+_BYTECODE_OP = re.compile(rb"([A-Za-z_][A-Za-z0-9_]{0,63})::([A-Za-z_][A-Za-z0-9_]{0,127})")
+
+
+def judge_bytecode(ctx: Context, src: Source, member: str, stream: IO[bytes]) -> None:
+    """The operator names a mobile archive's ``bytecode.pkl`` lists (``'aten::add'``,
+    ``'myns::op'``): ``torch.jit._load_for_lite_interpreter`` runs them without compiling
+    ``code/``, so they are judged as the program's ops are."""
+    stream.seek(0)
+    raw = stream.read(_MAX_CODE)
+    seen: set[str] = set()
+    for m in _BYTECODE_OP.finditer(raw):
+        name = f"ops.{m.group(1).decode()}.{m.group(2).decode()}"
+        if name in seen:
+            continue
+        seen.add(name)
+        verdict = judge_name(name)
+        if verdict is not None:
+            op = name[4:].replace(".", "::", 1)
+            ctx.hit(verdict[0], f"TorchScript bytecode {member} runs operator {op}, which "
+                    f"{verdict[1].removeprefix('is ')}", src,
+                    archive_member=member, name=name)  # fmt: skip
+            if len(seen) > 10_000:
+                break

@@ -21,7 +21,7 @@ import zlib
 from typing import IO
 
 from mlstix.scan.models._context import Context, Hit, Source
-from mlstix.scan.models.formats._torchscript import judge_name, judge_script
+from mlstix.scan.models.formats._torchscript import judge_bytecode, judge_name, judge_script
 from mlstix.scan.models.formats.serialized import report_pickle
 from mlstix.scan.models.formats.ziparchive import (
     LimitExceeded,
@@ -194,6 +194,8 @@ def _scan_torch(src: Source, ctx: Context, files: list[ZipEntry], kind: str) -> 
                 report_pickle(result, member, ctx, kind)
                 if kind == "torchscript":
                     ctx.hits[before:] = [h for h in ctx.hits[before:] if not _script_class(h)]
+                    if entry.name.lower().endswith("bytecode.pkl"):
+                        judge_bytecode(ctx, src, entry.name, stream)
                 if ctx.sniff(member) not in (None, "pickle"):
                     ctx.scan(member)  # extracted, another loader reads it as what it is
             else:
