@@ -162,14 +162,18 @@ def test_cluster_without_kubeflow_notes_the_missing_crd(tmp_path: Path) -> None:
 
 def test_a_cluster_serving_only_v1beta1_notebooks_is_read_at_that_version(tmp_path: Path) -> None:
     # Kubeflow before 1.7 serves Notebook at kubeflow.org/v1beta1 only; v1 answers 404
-    beta = _notebook("team-a", "legacy", {"container": {"securityContext": {"runAsUser": 0}}})
+    beta = _notebook(
+        "team-a", "legacy", {"container": {"securityContext": {"runAsUser": 0, "privileged": True}}}
+    )
     beta["apiVersion"] = "kubeflow.org/v1beta1"
     code, live, output = _assess(tmp_path, [beta])
     assert code == 1, output
-    root = [f for f in live["findings"] if f["rule_id"] == "MLSTIX-K8S-KF-003"]
-    assert [f["location"]["path"] for f in root] == [
-        "k8s://replay/apis/kubeflow.org/v1beta1/namespaces/team-a/notebooks/legacy"
-    ]
+    path = "k8s://replay/apis/kubeflow.org/v1beta1/namespaces/team-a/notebooks/legacy"
+    for rule_id in ("MLSTIX-K8S-KF-002", "MLSTIX-K8S-KF-003"):
+        found = [f for f in live["findings"] if f["rule_id"] == rule_id]
+        assert [f["location"]["path"] for f in found] == [path], rule_id
+    root = next(f for f in live["findings"] if f["rule_id"] == "MLSTIX-K8S-KF-003")
+    assert root["severity"] == "medium" and root["evidence"]["explicit_root"] == ["legacy"]
     assert "notebooks.kubeflow.org" not in output  # read, so not noted as missing
 
 

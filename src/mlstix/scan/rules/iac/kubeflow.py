@@ -39,6 +39,7 @@ from mlstix.scan.rules.iac._k8s_pod import (
     limit_defaults,
     missing_limits,
     privileged,
+    root_user,
     runs_as_root,
     service_account_of,
     service_account_settings,
@@ -239,15 +240,27 @@ def _notebook_privileged(ctx: Context) -> Iterator[Hit]:
 
 def _notebook_root(ctx: Context) -> Iterator[Hit]:
     for nb in notebooks(ctx):
-        bad = [str(c.get("name") or "?") for c in nb.containers() if runs_as_root(c, nb.pod)]
-        if bad:
-            yield Hit(
-                nb.resource,
-                f"container {', '.join(bad)}: runAsUser is 0, or neither runAsNonRoot: true nor "
-                "a non-zero runAsUser is set on the container or the pod template (the image's "
-                "user applies)",
-                {"attribute": "spec.template.spec.securityContext.runAsNonRoot", "containers": bad},
+        bad = [c for c in nb.containers() if runs_as_root(c, nb.pod)]
+        if not bad:
+            continue
+        names = [str(c.get("name") or "?") for c in bad]
+        explicit = [str(c.get("name") or "?") for c in bad if root_user(c, nb.pod)]
+        if explicit:
+            why = f"runAsUser is 0 for container {', '.join(explicit)}"
+        else:
+            why = (
+                f"container {', '.join(names)}: neither runAsNonRoot: true nor a non-zero "
+                "runAsUser on the container or the pod template (the image's user applies)"
             )
+        yield Hit(
+            nb.resource,
+            why,
+            {
+                "attribute": "spec.template.spec.securityContext.runAsNonRoot",
+                "containers": names,
+                "explicit_root": explicit,
+            },
+        )
 
 
 def _notebook_limits(ctx: Context) -> Iterator[Hit]:
