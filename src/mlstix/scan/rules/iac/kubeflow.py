@@ -121,6 +121,16 @@ def notebooks(ctx: Context) -> list[Notebook]:
     return out
 
 
+def _notebooks_in(ctx: Context, namespace: str) -> list[Notebook]:
+    if "kubeflow-notebooks-by-namespace" not in ctx.memo:
+        index: dict[str, list[Notebook]] = {}
+        for nb in notebooks(ctx):
+            index.setdefault(nb.namespace, []).append(nb)
+        ctx.memo["kubeflow-notebooks-by-namespace"] = index
+    found: list[Notebook] = ctx.memo["kubeflow-notebooks-by-namespace"].get(namespace, [])
+    return found
+
+
 def _component(ctx: Context, svc: Resource) -> str | None:
     meta = svc.attributes.get("metadata") or {}
     spec = svc.attributes.get("spec") or {}
@@ -138,9 +148,8 @@ def _component(ctx: Context, svc: Resource) -> str | None:
         ):
             return f"the Kubeflow notebook server {ref.get('name')} (Jupyter: it runs code)"
     if isinstance(selector, Mapping) and selector and not is_unknown(selector):
-        ns = svc.extra.get("namespace")
-        for nb in notebooks(ctx):
-            if nb.namespace == ns and selects({"matchLabels": selector}, nb.labels):
+        for nb in _notebooks_in(ctx, str(svc.extra.get("namespace"))):
+            if selects({"matchLabels": selector}, nb.labels):
                 return f"the Kubeflow notebook server {nb.resource.name} (Jupyter: it runs code)"
     return None
 
@@ -285,42 +294,53 @@ def _notebook_limits(ctx: Context) -> Iterator[Hit]:
             )
 
 
-def _bound_cluster_wide(
-    bindings: Iterable[Resource], namespace: str, account: str
-) -> list[str] | None:
-    """The ClusterRoles bound cluster-wide to this service account (None: unknown)."""
-    groups = ("system:serviceaccounts", f"system:serviceaccounts:{namespace}")
-    roles: list[str] = []
-    for b in bindings:
-        role = lookup(b.attributes, "roleRef.name")
-        subjects = b.attributes.get("subjects")
-        if is_unknown(subjects) or is_unknown(role):
-            return None
-        if str(role) in _DISCOVERY_ROLES:
-            continue
-        for s in as_list(subjects):
-            if not isinstance(s, Mapping):
+class _Grants:
+    """Who holds cluster-wide rights: ClusterRoleBindings (the default discovery ones excepted)
+    indexed by subject; ``unknown`` when a binding's role or subjects are unknown."""
+
+    def __init__(self, bindings: Iterable[Resource]) -> None:
+        self.unknown = False
+        self.by_subject: dict[tuple[str, str, str], list[str]] = {}
+        for b in bindings:
+            role = lookup(b.attributes, "roleRef.name")
+            subjects = b.attributes.get("subjects")
+            if is_unknown(subjects) or is_unknown(role):
+                self.unknown = True
                 continue
-            kind, name = s.get("kind"), s.get("name")
-            if is_unknown(name) or is_unknown(s.get("namespace")):
-                return None
-            if (
-                kind == "ServiceAccount" and name == account and s.get("namespace") == namespace
-            ) or (kind == "Group" and (name in groups or name == "system:authenticated")):
-                roles.append(f"{role} (ClusterRoleBinding {b.name}, subject {kind} {name})")
-                break
-    return roles
+            if str(role) in _DISCOVERY_ROLES:
+                continue
+            for s in as_list(subjects):
+                if not isinstance(s, Mapping):
+                    continue
+                kind, name, ns = s.get("kind"), s.get("name"), s.get("namespace")
+                if is_unknown(name) or is_unknown(ns):
+                    self.unknown = True
+                    continue
+                key = (str(kind), str(ns or "") if kind == "ServiceAccount" else "", str(name))
+                grant = f"{role} (ClusterRoleBinding {b.name}, subject {kind} {name})"
+                self.by_subject.setdefault(key, []).append(grant)
+
+    def of(self, namespace: str, account: str) -> list[str] | None:
+        """The ClusterRoles bound cluster-wide to this service account (None: unknown)."""
+        keys = [
+            ("ServiceAccount", namespace, account),
+            ("Group", "", "system:serviceaccounts"),
+            ("Group", "", f"system:serviceaccounts:{namespace}"),
+            ("Group", "", "system:authenticated"),
+        ]
+        roles = [g for k in keys for g in self.by_subject.get(k, [])]
+        return None if self.unknown and not roles else roles
 
 
 def _notebook_sa_token(ctx: Context) -> Iterator[Hit]:
-    bindings = ctx.of_type("kubernetes", "ClusterRoleBinding")
+    grants = _Grants(ctx.of_type("kubernetes", "ClusterRoleBinding"))
     accounts = service_account_settings(ctx)
     for nb in notebooks(ctx):
         account = service_account_of(nb.pod)
         mounted, value = token_mounted(nb.pod, nb.namespace, accounts)
         if mounted is not True or is_unknown(account):
             continue
-        roles = _bound_cluster_wide(bindings, nb.namespace, str(account))
+        roles = grants.of(nb.namespace, str(account))
         if roles:
             setting = "not set, default true" if value is None else value
             yield Hit(
