@@ -209,6 +209,29 @@ _SHAPES = {
         "configuration": d,
     },
     "k8s.json": lambda d: {"apiVersion": "v1", "kind": "Pod", "metadata": d, "spec": d},
+    # what the Kubeflow notebook rules read: a notebook's pod template, the Services, bindings and
+    # limit ranges around it
+    "kubeflow.json": lambda d: {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            {
+                "apiVersion": "kubeflow.org/v1",
+                "kind": "Notebook",
+                "metadata": {"name": "nb", "namespace": "a"},
+                "spec": {"template": {"spec": d}},
+            },
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": d},
+            {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "l"}, "spec": d},
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "c"},
+                "roleRef": d,
+                "subjects": d,
+            },
+        ],
+    },
     "loop.json": lambda d: {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Resources": {"Fn::ForEach::L": ["X", ["a", "b"], {"R${X}": d}], "Fn::ForEach::M": d},
