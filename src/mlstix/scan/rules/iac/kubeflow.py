@@ -236,7 +236,7 @@ def _notebook_privileged(ctx: Context) -> Iterator[Hit]:
             reasons = privileges + exposed
             yield Hit(
                 nb.resource,
-                "the notebook server (Jupyter: it runs any code its users type) "
+                "the notebook server (Jupyter: it runs any code its users type): "
                 + "; ".join(reasons),
                 {
                     "attribute": "spec.template.spec",
