@@ -96,7 +96,12 @@ def test_known_queries() -> None:
     public = _query("gcp-storage-model-bucket-opened-to-public")
     deltas = "tostring(ServiceData.policyDelta.bindingDeltas)"
     assert f'{deltas} contains "\\"member\\":\\"allUsers\\""' in public
-    assert not re.search(r"\w\{\}", acl + public)  # no field keeps its {} (the regex has [^{}])
+    # a container image outside ECR: the anchored regex is matched after "image":" in the list
+    ecr = _query("aws-sagemaker-model-image-outside-ecr")
+    containers = "tostring(parse_json(RequestParameters).containers)"
+    assert f'{containers} matches regex "\\"image\\":\\"' in ecr
+    # no field keeps its {} (the policy regex has [^{}])
+    assert not re.search(r"\w\{\}", acl + public + ecr)
     assert 'EventName =~ "PutBucketPolicy"' in acl and "UserIdentity" not in acl
     human = _query("aws-sagemaker-endpoint-changed-by-human")
     assert 'UserIdentityType in~ ("IAMUser", "Root")' in human
@@ -108,6 +113,16 @@ def test_known_queries() -> None:
     gcp = _query("gcp-vertex-dataset-imported-by-user")
     assert 'not(PrincipalEmail endswith ".gserviceaccount.com")' in gcp
     assert "MethodName in~" in gcp and "ServiceName =~" in gcp
+
+
+def test_list_regex_only_where_it_cannot_leave_the_element() -> None:
+    from mlstix.detect.logs._sentinel import NotExpressible, _in_json_string
+
+    assert _in_json_string("c{}.image", "image", '^a[^/"]*$') == '"image":"a[^/"]*"'
+    assert _in_json_string("c{}.image", "image", "^[0-9]{12}x") == '"image":"[0-9]{12}x'
+    for crossing in ("^a.b", "^a[^/]*$", 'a[^/"]*', "^a\\sb", '^x["]'):
+        with pytest.raises(NotExpressible, match="could match across elements"):
+            _in_json_string("c{}.image", "image", crossing)
 
 
 def test_field_paths() -> None:

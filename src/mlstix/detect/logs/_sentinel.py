@@ -36,7 +36,10 @@ An any-element field (``bindingDeltas{}.member``, ``x-amz-acl{}``) has no KQL eq
 ``where`` clause (``mv-apply`` is a tabular operator), so it is matched in the list's compact JSON
 text: a value ``v`` of the element's ``member`` becomes a containment of ``"member":"v"`` (of
 ``"v"`` for a list of strings); ``startswith``/``endswith`` keep their open end, ``contains`` is
-looked for anywhere in the list. A regular expression on such a field is :class:`NotExpressible`.
+looked for anywhere in the list. A regular expression anchored with ``^`` on an element's key is
+matched in the same text after ``"key":"`` (its ``$`` becomes the closing quote) when it cannot
+leave that JSON string: no ``.`` and every negated class excludes ``"``; any other regular
+expression on such a field is :class:`NotExpressible`.
 """
 
 from __future__ import annotations
@@ -52,7 +55,13 @@ from sigma.processing.postprocessing import QuerySimpleTemplateTransformation
 from sigma.processing.transformations import FieldFunctionTransformation, MapStringTransformation
 from sigma.processing.transformations.base import DetectionItemTransformation
 from sigma.rule import SigmaDetection, SigmaDetectionItem
-from sigma.types import SigmaExists, SigmaString, SigmaType, SpecialChars
+from sigma.types import (
+    SigmaExists,
+    SigmaRegularExpression,
+    SigmaString,
+    SigmaType,
+    SpecialChars,
+)
 
 __all__ = ["TABLES", "NoColumn", "NotExpressible", "kql_field", "sentinel_pipeline"]
 
@@ -264,6 +273,10 @@ class _ArrayAsText(DetectionItemTransformation):
             if isinstance(value, SigmaExists):
                 values.append(value)
                 continue
+            if isinstance(value, SigmaRegularExpression) and key:
+                regexp = _in_json_string(name, key, str(value.regexp))
+                values.append(SigmaRegularExpression(regexp, value.flags))
+                continue
             if not isinstance(value, SigmaString):
                 raise NotExpressible(f"field {name!r}: only strings are matched in a list")
             opens, closes = value.startswith(_ANY), value.endswith(_ANY)
@@ -279,6 +292,24 @@ class _ArrayAsText(DetectionItemTransformation):
         detection_item.modifiers = []
         self.processing_item_applied(detection_item)
         return None
+
+
+_CLASS = re.compile(r"\[(\^?)((?:\\.|[^\]\\])*)\]")
+
+
+def _in_json_string(name: str, key: str, regexp: str) -> str:
+    """``^x[^/"]*$`` on an element's ``key`` → ``"key":"x[^/"]*"`` on the list's JSON text, when the
+    expression cannot match across the value's closing quote."""
+    outside = _CLASS.sub("", regexp)
+    safe = (
+        regexp.startswith("^")
+        and not re.search(r"(?<!\\)\.|\\[sSDWw]", outside)
+        and all(('"' in body) == bool(neg) for neg, body in _CLASS.findall(regexp))
+        and "^" not in outside[1:]
+    )
+    if not safe:
+        raise NotExpressible(f"field {name!r}: this regular expression could match across elements")
+    return f'"{key}":"' + re.sub(r"(?<!\\)\$", '"', regexp[1:])
 
 
 def kql_field(source: str, name: str) -> str:
