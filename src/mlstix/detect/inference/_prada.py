@@ -53,6 +53,39 @@ def sq_dists(a: Matrix, b: Matrix) -> npt.NDArray[np.float64]:
     return out
 
 
+class Ring:
+    """The last ``size`` values appended (PRADA's distance set ``D``), in a fixed array."""
+
+    __slots__ = ("_count", "_data", "_next")
+
+    def __init__(self, size: int) -> None:
+        self._data = np.empty(size, dtype=np.float64)
+        self._next = 0  # where the next value goes
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def extend(self, values: npt.NDArray[np.float64]) -> None:
+        size = len(self._data)
+        values = values[-size:]
+        end = self._next + len(values)
+        if end <= size:
+            self._data[self._next : end] = values
+        else:
+            split = size - self._next
+            self._data[self._next :] = values[:split]
+            self._data[: end - size] = values[split:]
+        self._next = end % size
+        self._count = min(size, self._count + len(values))
+
+    def values(self) -> npt.NDArray[np.float64]:
+        """The values held, oldest first."""
+        if self._count < len(self._data):
+            return self._data[: self._count].copy()
+        return np.concatenate([self._data[self._next :], self._data[: self._next]])
+
+
 class Prada:
     """PRADA's state for one client: a growing set per predicted class (at most ``cap`` queries
     each, at most 256 classes; later ones share one set) and the distance set ``D`` (its most
@@ -72,7 +105,7 @@ class Prada:
         # per class: [members, threshold, accepted n, sum, sum of squares]
         self._stats: dict[int, list[float]] = {}
         self._classes: set[int] = set()
-        self.distances: deque[float] = deque(maxlen=maxlen)
+        self.distances = Ring(maxlen)
         self.since_test = 0
 
     def _class(self, label: int) -> int:
@@ -122,16 +155,7 @@ class Prada:
             return
         rows = batch.astype(np.float64)
         norms = np.einsum("ij,ij->i", rows, rows)
-        classes = np.empty(k, dtype=np.int64)
-        pieces = np.empty(k, dtype=np.int64)
-        start = 0
-        for number, stop in enumerate(stops):
-            part = labels[start:stop]
-            present = np.unique(part)
-            mapped = np.array([self._class(int(c)) for c in present.tolist()], dtype=np.int64)
-            classes[start:stop] = mapped[np.searchsorted(present, part)]
-            pieces[start:stop] = number
-            start = stop
+        classes = self._classes_of(labels, stops)
         n = self._count
         if n:
             to_set = norms[:, None] + self._norms[None, :n] - 2.0 * (rows @ self._points[:n].T)
@@ -139,27 +163,48 @@ class Prada:
             best = np.sqrt(np.maximum(to_set.min(axis=1), 0.0))
         else:
             best = np.full(k, np.inf)
-        present, inverse = np.unique(classes, return_inverse=True)
-        start_threshold = np.array([self._stats[int(c)][1] for c in present.tolist()])
-        open_classes = np.unique(inverse[best > start_threshold[inverse]])
-        for code in open_classes.tolist():
-            members = np.flatnonzero(inverse == code)
-            joined = self._class_rows(
-                int(present[code]), best, members, rows, norms, repeat
-            )  # fmt: skip
+        # each class on its own: positions grouped by class, in order within each
+        by_class = np.argsort(classes, kind="stable")
+        grouped = classes[by_class]
+        edges = (np.flatnonzero(grouped[1:] != grouped[:-1]) + 1).tolist()
+        for low, high in zip([0, *edges], [*edges, k], strict=True):
+            label = int(grouped[low])
+            joined = self._class_rows(label, best, by_class[low:high], rows, norms, repeat)
             if joined.size:
-                self._add(rows[joined], norms[joined], int(present[code]))
-        order = np.lexsort((classes, pieces))
+                self._add(rows[joined], norms[joined], label)
+        # D takes each piece's distances class by class
+        if len(stops) == 1:
+            order = by_class
+        else:
+            pieces = np.searchsorted(np.array(stops), by_class, side="right")
+            order = by_class[np.argsort(pieces, kind="stable")]
         values = best[order]
         counted = (values != np.inf) & (values > repeat)
-        ends = np.searchsorted(pieces[order], np.arange(len(stops)), side="right")
         start = 0
-        for stop, end in zip(stops, ends.tolist(), strict=True):
-            fresh = values[start:end][counted[start:end]]
-            self.distances.extend(fresh.tolist())
+        for stop in stops:  # the pieces' positions come in order: the first ``stop`` of D's
+            fresh = values[start:stop][counted[start:stop]]
+            self.distances.extend(fresh)
             self.since_test += len(fresh)
-            start = end
+            start = stop
             yield stop
+
+    def _classes_of(self, labels: npt.NDArray[np.int64], stops: list[int]) -> npt.NDArray[np.int64]:
+        """Each query's growing set: its label, or the set shared by classes past 256
+        (classes are registered piece by piece, in the order of their labels)."""
+        new = set(labels.tolist()) - self._classes
+        if len(self._classes) + len(new) <= 256:  # nothing shares a set
+            for label in sorted(new):
+                self._class(label)
+            return labels.astype(np.int64)
+        classes = np.empty(len(labels), dtype=np.int64)
+        start = 0
+        for stop in stops:
+            part = labels[start:stop]
+            present = np.unique(part)
+            mapped = np.array([self._class(int(c)) for c in present.tolist()], dtype=np.int64)
+            classes[start:stop] = mapped[np.searchsorted(present, part)]
+            start = stop
+        return classes
 
     def _class_rows(
         self,
@@ -212,7 +257,7 @@ class Prada:
 
     def w(self) -> float | None:
         self.since_test = 0
-        return shapiro_w(np.fromiter(self.distances, np.float64, len(self.distances)))
+        return shapiro_w(self.distances.values())
 
 
 def calibrate_prada(

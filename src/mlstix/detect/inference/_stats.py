@@ -67,8 +67,10 @@ def shapiro_w(values: npt.ArrayLike) -> float | None:
     n = data.size
     if n < 3 or n > 5000:
         return None
-    ssq = float(np.sum((data - data.mean()) ** 2))
-    if ssq <= 1e-24 * max(1.0, float(np.abs(data).max()) ** 2):
+    # np.add.reduce is what np.mean and np.sum compute, without their argument handling
+    deviation = data - np.add.reduce(data) / n
+    ssq = float(np.add.reduce(deviation * deviation))
+    if ssq <= 1e-24 * max(1.0, abs(float(data[0])), abs(float(data[-1]))) ** 2:
         return 0.0
     w = float(np.dot(_coefficients(n), data)) ** 2 / ssq
     return min(w, 1.0)

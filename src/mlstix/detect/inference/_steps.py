@@ -109,10 +109,6 @@ class StepMemory:
             bound = pool_query[low + before : high] @ pool_other[low:high].T
             candidate = (bound >= -0.01) & _band(before, high - low - before)
             candidate &= pool_usable[low + before : high, None] & pool_usable[None, low:high]
-            mine_len = pool_lengths[low + before : high, None]
-            other_len = pool_lengths[None, low:high]
-            slack = np.float32(_LENGTHS * (1.0 + 1e-4))
-            candidate &= np.abs(mine_len - other_len) <= slack * np.maximum(mine_len, other_len)
             rows, cols = np.nonzero(candidate)
             found_rows.append(rows + (low + before))
             found_cols.append(cols + low)
