@@ -75,3 +75,43 @@ def test_every_rule_cites_its_log_format_documentation(kb: Any) -> None:
     for rule in kb.detections.rules:
         docs = LOG_DOCS[rule.product]
         assert any(d in ref for ref in rule.references for d in docs), rule.name
+
+
+def test_container_image_regex_is_the_complement_of_the_ecr_filter(kb: Any) -> None:
+    """The ECR rule's Containers expression must say 'not ECR' exactly where filter_ecr says
+    'ECR' (RE2 has no lookahead, so it is written out): compared on ECR hosts mutated at every
+    position, with Python's re and with DuckDB's RE2, the engine that runs it."""
+    import random
+    import re
+
+    import duckdb
+    import yaml
+
+    rule = next(r for r in kb.detections.rules if r.name == "aws-sagemaker-model-image-outside-ecr")
+    detection = yaml.safe_load(rule.text)["detection"]
+    ecr = detection["filter_ecr"]["requestParameters.primaryContainer.image|re"]
+    non = detection["selection_containers"]["requestParameters.containers{}.image|re"]
+    hosts = [
+        "111122223333.dkr.ecr.eu-west-1.amazonaws.com/",
+        "111122223333.dkr.ecr-fips.us-gov-west-1.amazonaws.com/",
+        "111122223333.dkr.ecr.cn-north-1.amazonaws.com.cn/",
+        "111122223333.dkr-ecr.eu-west-1.on.aws/",
+    ]
+    pieces = [".", "/", "-", "dkr", "ecr", "ecr-fips", "amazonaws", "com", "cn", "on", "aws", "1",
+              "X", "_", "evil", ""]  # fmt: skip
+    rnd = random.Random(15)
+    images = []
+    for _ in range(20_000):
+        host = rnd.choice(hosts)
+        i = rnd.randrange(len(host) + 1)
+        j = min(len(host), i + rnd.randrange(0, 4))
+        images.append(host[:i] + rnd.choice(pieces) + host[j:] + "fraud-serving:v8")
+    assert sum(re.search(ecr, s) is not None for s in images) > 2_000  # both sides are exercised
+    assert all((re.search(ecr, s) is None) == (re.search(non, s) is not None) for s in images)
+    con = duckdb.connect()
+    rows = con.execute(
+        "SELECT count(*) FROM (SELECT unnest(?) AS s) WHERE regexp_matches(s, ?) = "
+        "regexp_matches(s, ?)",
+        [images, ecr, non],
+    ).fetchall()
+    assert rows == [(0,)]
