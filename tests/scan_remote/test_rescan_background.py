@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from typing import Any
 
 import pytest
 
 from mlstix.errors import UsageError
-from mlstix.scan.remote._background import Agent, in_process, in_thread
+from mlstix.scan.remote._background import Agent, Worker, in_process, in_thread
 from mlstix.scan.remote._fs import RemoteError
 
 
@@ -73,37 +74,52 @@ def test_an_error_that_does_not_unpickle_is_raised_here() -> None:
         in_process(fail).result()
 
 
-def _serve(tasks: list[Any], inline: bool) -> Any:
+def _serve(tasks: list[Any]) -> Any:
     for t in tasks:
         if t == "die":
             os.kill(os.getpid(), signal.SIGKILL)
         if t == "spin":
             signal.pause()
-        yield (t, inline, os.getpid())
+        yield (t, os.getpid())
 
 
 def test_the_agent_lists_then_serves_in_its_own_process() -> None:
-    agent: Agent[int, Any] = Agent(os.getpid, _serve)
+    agent: Agent[int] = Agent(os.getpid)
     pid = agent.result()
     assert pid != os.getpid()
-    assert list(agent.serve(["a", "b"], True, 5.0)) == [("a", True, pid), ("b", True, pid)]
+    assert list(agent.serve(_serve, ["a", "b"])) == [("a", pid), ("b", pid)]
     agent.finish()
     assert not agent.proc.is_alive()
 
 
 def test_what_the_agent_does_not_answer_is_left_to_the_caller() -> None:
-    agent: Agent[int, Any] = Agent(os.getpid, _serve)
+    agent: Agent[int] = Agent(os.getpid)
     agent.result()
-    assert [r[0] for r in agent.serve(["a", "die", "b"], True, 5.0)] == ["a"]
+    assert [r[0] for r in agent.serve(_serve, ["a", "die", "b"])] == ["a"]
     assert not agent.proc.is_alive()
-    assert list(agent.serve(["c"], True, 5.0)) == []  # a dead agent serves nothing more
+    assert list(agent.serve(_serve, ["c"])) == []  # a dead agent serves nothing more
 
 
-def test_an_object_past_the_deadline_ends_the_agent() -> None:
-    agent: Agent[int, Any] = Agent(os.getpid, _serve)
-    agent.result()
-    assert [r[0] for r in agent.serve(["a", "spin", "b"], True, 0.5)] == ["a"]
-    assert not agent.proc.is_alive()
+def test_a_worker_serves_in_a_child_of_this_process() -> None:
+    worker = Worker(_serve, ["a", "b"])
+    pid = worker.proc.pid
+    assert pid != os.getpid()
+    assert list(worker.results(5.0)) == [("a", pid), ("b", pid)]
+    assert not worker.proc.is_alive()
+
+
+def test_what_a_worker_does_not_answer_is_left_to_the_caller() -> None:
+    worker = Worker(_serve, ["a", "die", "b"])
+    assert [r[0] for r in worker.results(5.0)] == ["a"]
+    assert not worker.proc.is_alive()
+
+
+def test_a_task_past_the_deadline_ends_the_worker() -> None:
+    start = time.monotonic()
+    worker = Worker(_serve, ["a", "spin", "b"])
+    assert [r[0] for r in worker.results(0.5)] == ["a"]
+    assert not worker.proc.is_alive()
+    assert time.monotonic() - start < 5
 
 
 def test_an_agent_that_dies_listing_lists_here_and_serves_nothing() -> None:
@@ -114,9 +130,9 @@ def test_an_agent_that_dies_listing_lists_here_and_serves_nothing() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         return os.getpid()
 
-    agent: Agent[int, Any] = Agent(die_in_child, _serve)
+    agent: Agent[int] = Agent(die_in_child)
     assert agent.result() == parent
-    assert list(agent.serve(["a"], True, 5.0)) == []
+    assert list(agent.serve(_serve, ["a"])) == []
     agent.finish()
 
 
@@ -124,7 +140,15 @@ def test_an_agent_listing_error_is_raised_here_and_the_agent_ends() -> None:
     def fail() -> None:
         raise RemoteError("s3://b/p: cannot list: AccessDenied")
 
-    agent: Agent[None, Any] = Agent(fail, _serve)
+    agent: Agent[None] = Agent(fail)
     with pytest.raises(RemoteError, match="AccessDenied"):
         agent.result()
     assert not agent.proc.is_alive()
+
+
+def test_a_cancelled_agent_ends_even_while_it_lists() -> None:
+    agent: Agent[None] = Agent(lambda: signal.pause())  # an import or a listing that hangs
+    start = time.monotonic()
+    agent.cancel()
+    assert not agent.proc.is_alive()
+    assert time.monotonic() - start < 3

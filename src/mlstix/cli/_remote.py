@@ -23,8 +23,16 @@ if TYPE_CHECKING:
     from mlstix.findings.model import Report
     from mlstix.scan.models import ScanOptions
     from mlstix.scan.remote import RemoteOptions, RemoteStats
+    from mlstix.scan.remote._background import Agent
 
-__all__ = ["ModelLocation", "local_model", "parse_size", "remote_paths", "scan_with_remote"]
+__all__ = [
+    "ModelLocation",
+    "local_model",
+    "parse_size",
+    "remote_paths",
+    "scan_with_remote",
+    "start_listing",
+]
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1 << 10, "m": 1000**2, "mb": 1000**2,
           "mib": 1 << 20, "g": 1000**3, "gb": 1000**3, "gib": 1 << 30, "t": 1000**4,
@@ -67,6 +75,26 @@ def local_model(location: Path | str) -> Iterator[Path]:
         yield path
 
 
+def start_listing(paths: tuple[str, ...], executor: str) -> Agent[Any] | None:
+    """For remote locations scanned here (the local executor): the scan's agent, forked now,
+    before this process imports the model scanner, the knowledge base and pydantic, so that it
+    imports the store's SDK and lists while this process gets the rest ready (a rescan that
+    finds little changed is mostly that fixed cost). It ends with the command, whatever
+    happens: :func:`scan_with_remote` hands it to the scan, and click's context cancels it."""
+    from mlstix.scan.remote._fs import is_remote, parse
+
+    remote = [p for p in paths if is_remote(p)]
+    if not remote or executor.lower() != "local":
+        return None
+    for path in remote:
+        parse(path)  # a bad location is its one error line, before anything is forked
+    from mlstix.scan.remote._listing import start_agent
+
+    agent = start_agent(remote)
+    click.get_current_context().call_on_close(agent.cancel)
+    return agent
+
+
 def remote_paths(paths: tuple[str, ...]) -> list[str]:
     from mlstix.scan.remote._fs import is_remote
 
@@ -83,7 +111,11 @@ def _human(n: int) -> str:
 
 
 def _with_progress(
-    paths: list[str], options: ScanOptions, settings: RemoteOptions, stats: RemoteStats
+    paths: list[str],
+    options: ScanOptions,
+    settings: RemoteOptions,
+    stats: RemoteStats,
+    agent: Agent[Any] | None,
 ) -> Report:
     """A progress bar on the terminal (stderr) while objects are analysed, removed when done:
     objects and bytes of the new and changed objects, as they finish."""
@@ -92,9 +124,8 @@ def _with_progress(
     from mlstix.scan.remote import scan_remote
 
     with progress_bar("scanning remote models") as (on_start, progress):
-        return scan_remote(
-            paths, load_kb, options, settings, stats=stats, progress=progress, on_start=on_start
-        )
+        return scan_remote(paths, load_kb, options, settings, stats=stats, progress=progress,
+                           on_start=on_start, agent=agent)  # fmt: skip
 
 
 def scan_with_remote(
@@ -105,8 +136,10 @@ def scan_with_remote(
     executor: str,
     ray_address: str | None,
     max_bytes: str | None,
+    agent: Agent[Any] | None = None,
 ) -> Report:
-    """Scan the remote ``paths`` (and the local ones with the local scanner) into one report."""
+    """Scan the remote ``paths`` (and the local ones with the local scanner) into one report;
+    ``agent`` is :func:`start_listing`'s."""
     from mlstix.findings.model import Report
     from mlstix.kb.load import load_kb
     from mlstix.scan.models import scan_models
@@ -134,9 +167,9 @@ def scan_with_remote(
     stats = RemoteStats()
     remote_options = dataclasses.replace(options, hash_files=bool(hash_files))
     if sys.stderr.isatty():
-        report = _with_progress(remote, remote_options, settings, stats)
+        report = _with_progress(remote, remote_options, settings, stats, agent)
     else:
-        report = scan_remote(remote, load_kb, remote_options, settings, stats=stats)
+        report = scan_remote(remote, load_kb, remote_options, settings, stats=stats, agent=agent)
     # What the scan built (modules, knowledge base, listing, results) lives until the process
     # renders the report and ends: spare the cyclic collector walking it again, at exit above
     # all (about 0.15 s of CPU, a sixth of a nightly rescan that finds little changed)

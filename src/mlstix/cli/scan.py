@@ -95,6 +95,9 @@ def models(
     Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it; 2 the scan
     could not run, or some file could not be scanned (the report lists it under errors).
     """
+    from mlstix.cli._remote import start_listing
+
+    agent = start_listing(paths, executor)  # first: it lists while the scanner is imported
     from mlstix.kb.load import load_kb
     from mlstix.scan.models import ScanOptions, ScanPolicy, Trust, load_policy, scan_models
 
@@ -117,9 +120,8 @@ def models(
 
     remote = remote_paths(paths)
     if remote or state or executor.lower() != "local" or ray_address or max_bytes_per_file:
-        report = scan_with_remote(
-            paths, options, hash_files, state, executor.lower(), ray_address, max_bytes_per_file
-        )
+        report = scan_with_remote(paths, options, hash_files, state, executor.lower(),
+                                  ray_address, max_bytes_per_file, agent)  # fmt: skip
     else:
         if public_key is not None:
             _check_public_key(public_key)

@@ -9,13 +9,15 @@ hands the objects back through a pipe. The child is forked before this process s
 thread, runs nothing but the listing, and ends with ``os._exit``; a child that dies without an
 answer is not an error of the scan: the listing then runs again here.
 
-An :class:`Agent` is such a child that then also does the scan's work: the objects that changed
-since the last scan are sent to it and it answers their results. It has imported the store's
-SDK and made its client for the listing, so a rescan imports neither here nor in new workers.
-It analyses a few objects itself (``inline``, under the worker limits: the caller watches the
-deadline and sees a crash), or runs the isolated worker pool, forked from it. Whatever it did
-not answer (it died, or an object outlived the deadline) the caller analyses again in its own
-pool, where a hostile file costs only its own worker.
+An :class:`Agent` is such a child, forked first (before this process imports the model
+scanner), that then also serves the scan's work. It has imported the store's SDK and made its
+client for the listing, so a rescan imports neither here nor in new workers. The few objects
+that changed since the last scan are analysed by a :class:`Worker` forked from this process
+(which has imported the scanner), under the worker limits (the caller watches the deadline and
+sees a crash), whose range reads the agent does (:mod:`._relay`); many are sent to the agent,
+which runs the isolated worker pool, forked from it. Whatever was not answered (a process died,
+or an object outlived the deadline) the caller analyses again in its own pool, where a hostile
+file costs only its own worker.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["Agent", "Pending", "in_process", "in_thread"]
+__all__ = ["Agent", "Pending", "Worker", "in_process", "in_thread"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -106,25 +108,57 @@ def in_process(func: Callable[[], T]) -> Pending[T]:
     return _Forked(func)
 
 
-# The agent's end of the work: one batch of tasks, then this marker (anything else: a result)
+# The end of a stream of results (anything else sent before it is a result)
 _DONE = "done"
 
 
-class Agent(_Forked[T], Generic[T, R]):
-    """A forked process that answers ``func()`` (the listing), then serves one batch of tasks
-    with ``serve(tasks, inline)``, streaming each result back as it comes."""
+def _stream(conn: Any, proc: Any, deadline: float) -> Generator[Any, None, bool]:
+    """The answers ``proc`` sends on ``conn`` up to :data:`_DONE`; it stops early when ``proc``
+    dies, or (``deadline`` > 0) when one answer takes longer than ``deadline`` seconds. Whether
+    it reached the end is the generator's return value."""
+    from multiprocessing.connection import wait
 
-    def __init__(self, func: Callable[[], T], serve: Callable[[list[Any], bool], Iterator[R]]):
+    started = time.monotonic()
+    while True:
+        left = deadline - (time.monotonic() - started) if deadline > 0 else None
+        if left is not None and left <= 0:
+            return False
+        wait([conn, proc.sentinel], timeout=left)
+        try:
+            if not conn.poll():
+                if proc.is_alive():
+                    continue  # the deadline is checked above
+                return False
+            answer = conn.recv()
+        except (EOFError, OSError):
+            return False
+        if isinstance(answer, str) and answer == _DONE:
+            return True
+        started = time.monotonic()
+        yield answer
+
+
+class Agent(_Forked[T]):
+    """A forked process that answers ``func()`` (the listing), then, until :meth:`finish`,
+    reads ranges for a worker of this process's (:mod:`._relay`: the worker inherits
+    :attr:`reads`), and serves at most one batch of tasks with a function sent to it.
+
+    It is meant to be forked first, before this process imports the scanner: it imports the
+    store's SDK, makes its client and lists while this process gets the rest ready."""
+
+    def __init__(self, func: Callable[[], T]) -> None:
         import multiprocessing
 
         self.func = func
         ctx = multiprocessing.get_context("fork")
         self.conn, child = ctx.Pipe(duplex=True)
+        self.reads, reads_child = ctx.Pipe(duplex=True)
         # not a daemon: a daemonic process may not start the worker pool; it ends when its pipe
         # does (this process gone), and finish() or cancel() joins it
-        self.proc = ctx.Process(target=_agent, args=(child, func, serve), daemon=False)
+        self.proc = ctx.Process(target=_agent, args=(child, reads_child, func), daemon=False)
         self.proc.start()
         child.close()
+        reads_child.close()
         self.listed = False  # False: the listing came from here, no agent is left to serve
 
     def result(self) -> T:
@@ -139,40 +173,29 @@ class Agent(_Forked[T], Generic[T, R]):
         self.cancel()
         raise value
 
-    def serve(self, tasks: list[Any], inline: bool, deadline: float) -> Iterator[R]:
-        """The results of ``tasks``, as the agent answers them; it stops early (the caller
-        does the rest) when the agent dies, or, ``inline``, when one task outlives
-        ``deadline`` seconds (the agent is then killed). Never raises for the agent's sake."""
+    def serve(self, serve: Callable[[list[Any]], Iterator[R]], tasks: list[Any]) -> Iterator[R]:
+        """The results of ``serve(tasks)`` (``serve`` pickles: a module's function, or a
+        partial of one), run by the agent, as it answers them; it stops early (the caller does
+        the rest) when the agent dies. Never raises for the agent's sake; the agent then ends."""
         if not self.listed:
             return
+        self.listed = False
         try:
-            self.conn.send((tasks, inline))
+            self.conn.send((serve, tasks))
         except OSError:
             self.cancel()
             return
-        started = time.monotonic()
-        from multiprocessing.connection import wait
-
-        while True:
-            left = deadline - (time.monotonic() - started) if inline and deadline > 0 else None
-            if left is not None and left <= 0:
-                break
-            wait([self.conn, self.proc.sentinel], timeout=left)
-            try:
-                if not self.conn.poll():
-                    if self.proc.is_alive():
-                        continue  # the deadline is checked above
-                    break
-                answer = self.conn.recv()
-            except (EOFError, OSError):
-                break
-            if isinstance(answer, str) and answer == _DONE:
-                self.proc.join()
-                self.listed = False
-                return
-            started = time.monotonic()
-            yield answer
+        done = yield from _stream(self.conn, self.proc, 0.0)
+        if done:
+            self.proc.join()
         self.cancel()
+
+    def prefetch(self, objs: list[Any], max_bytes: int) -> None:
+        """Start reading, in the agent, what a worker's first read of each of ``objs`` asks
+        (:meth:`._relay.Server.prefetch`)."""
+        if self.listed:
+            with contextlib.suppress(OSError):
+                self.conn.send(("prefetch", objs, max_bytes))
 
     def finish(self) -> None:
         """Nothing (more) to serve: the agent ends."""
@@ -190,28 +213,32 @@ class Agent(_Forked[T], Generic[T, R]):
             with contextlib.suppress(OSError):
                 os.kill(self.proc.pid, signal.SIGTERM)
             self.proc.join(2)
-        with contextlib.suppress(OSError):
-            self.conn.close()
+        for conn in (self.conn, self.reads):
+            with contextlib.suppress(OSError):
+                conn.close()
         return super().cancel()
 
 
-def _agent(conn: Any, func: Callable[[], Any], serve: Callable[[list[Any], bool], Any]) -> None:
-    def stop(signum: int, frame: object) -> None:
-        raise SystemExit(143)  # unwinds the pool it may run, which kills its workers
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(143)  # unwinds the pool a process may run, which kills its workers
 
+
+def _agent(conn: Any, reads: Any, func: Callable[[], Any]) -> None:
     # what this process inherited stays as it is: the collector no longer walks it (nor copies
     # the pages it would touch); only what the listing and the analysis make is collected
     gc.freeze()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)  # Ctrl-C: the parent reports it
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)  # Ctrl-C: the parent reports it
     try:
         with contextlib.suppress(BaseException):  # the parent sees the pipe end, does the rest
-            _agent_run(conn, func, serve)
+            _agent_run(conn, reads, func)
     finally:
         os._exit(0)
 
 
-def _agent_run(conn: Any, func: Callable[[], Any], serve: Callable[[list[Any], bool], Any]) -> None:
+def _agent_run(conn: Any, reads: Any, func: Callable[[], Any]) -> None:
+    from multiprocessing.connection import wait
+
     try:
         answer: tuple[bool, Any] = (True, func())
     except Exception as exc:  # as _child
@@ -219,10 +246,74 @@ def _agent_run(conn: Any, func: Callable[[], Any], serve: Callable[[list[Any], b
     conn.send(answer)
     if not answer[0]:
         return
-    batch = conn.recv()
-    if batch is None:
+    from mlstix.scan.remote._relay import Server
+
+    server = Server()
+    waiting: list[Any] = [conn, reads]
+    while True:
+        ready = wait(waiting)
+        if reads in ready:
+            try:
+                request = reads.recv()
+            except (EOFError, OSError):
+                waiting.remove(reads)
+                continue
+            reads.send(server.answer(request))
+            continue
+        message = conn.recv()  # EOFError: the caller is gone
+        if isinstance(message, tuple) and message[0] == "prefetch":
+            server.prefetch(*message[1:])
+            continue
+        server.close()
+        if message is None:
+            return
+        serve, tasks = message
+        for result in serve(tasks):
+            conn.send(result)
+        conn.send(_DONE)
         return
-    tasks, inline = batch
-    for result in serve(tasks, inline):
-        conn.send(result)
-    conn.send(_DONE)
+
+
+class Worker(Generic[R]):
+    """A process forked from this one that runs ``serve(tasks)`` under a deadline per task,
+    streaming each result back: the caller's sacrificial analyser (a hostile file that
+    crashes or stalls it costs its own process)."""
+
+    def __init__(self, serve: Callable[[list[Any]], Iterator[R]], tasks: list[Any]) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self.conn, child = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=_worker, args=(child, serve, tasks), daemon=True)
+        self.proc.start()
+        child.close()
+
+    def results(self, deadline: float) -> Iterator[R]:
+        """Its results as they come; it stops early (the worker is then ended) when the worker
+        dies or one task outlives ``deadline`` seconds (0: no deadline)."""
+        try:
+            done = yield from _stream(self.conn, self.proc, deadline)
+            if done:
+                self.proc.join()
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join()
+        with contextlib.suppress(OSError):
+            self.conn.close()
+
+
+def _worker(conn: Any, serve: Callable[[list[Any]], Iterator[Any]], tasks: list[Any]) -> None:
+    gc.freeze()
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        with contextlib.suppress(BaseException):
+            for result in serve(tasks):
+                conn.send(result)
+            conn.send(_DONE)
+    finally:
+        os._exit(0)

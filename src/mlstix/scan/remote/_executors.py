@@ -10,13 +10,12 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
 from mlstix.errors import MlstixError, UsageError
 from mlstix.scan.remote._fs import Location, RemoteError, reachable
-from mlstix.scan.remote._listing import RemoteObject, list_under, split
+from mlstix.scan.remote._listing import RemoteObject, list_location, list_under, split
 from mlstix.scan.remote._work import ObjectResult, Work, failed, scan_object
 
 __all__ = ["Executor", "LocalExecutor", "RayExecutor", "scan_capped"]
@@ -46,16 +45,7 @@ class LocalExecutor:
         self.isolate = isolate
 
     def list_location(self, loc: Location) -> list[RemoteObject]:
-        """One flat listing (S3 ListObjectsV2 without a delimiter, 1,000 keys a page; the
-        Hub's recursive tree), or, for a location that is one object, that object."""
-        objs = list_under(loc.url, loc.path)
-        if objs:
-            return objs
-        files, prefixes = split(loc)  # one object, or nothing there (a clear error)
-        with ThreadPoolExecutor(max_workers=min(16, max(1, len(prefixes)))) as pool:
-            for batch in pool.map(functools.partial(list_under, loc.url), prefixes):
-                files.extend(batch)
-        return files
+        return list_location(loc)
 
     def scan(self, objs: list[RemoteObject], work: Work) -> Iterator[ObjectResult]:
         func = functools.partial(scan_object, work=work)

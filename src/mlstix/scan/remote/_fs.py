@@ -18,11 +18,10 @@ the endpoint answers, each library's own retries and timeouts apply unchanged.
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import os
-import socket
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -137,10 +136,40 @@ def filesystem(loc: Location) -> AbstractFileSystem:
     if loc.protocol == "az" and "AZURE_STORAGE_CONNECTION_STRING" not in os.environ:
         options["anon"] = False  # adlfs: use DefaultAzureCredential
     fs = fsspec.filesystem(loc.protocol, **options)
+    if loc.protocol == "s3":
+        _iso_timestamps(fs)
     endpoint = _endpoint(fs, loc.protocol)
     if endpoint:
         reachable(endpoint, f"{loc.url}: cannot reach", settings_of(loc.scheme))
     return fs
+
+
+def _iso_timestamps(fs: AbstractFileSystem) -> None:
+    """A listing answers one ISO 8601 time per object (``LastModified``), which botocore parses
+    with dateutil: about 0.1 ms each, 10 s of CPU for 100,000 objects. The standard library
+    reads the same instant a thousand times faster. Set as the AWS CLI sets its own parser (the
+    session's ``response_parser_factory``), on a session made as s3fs makes it, before s3fs
+    makes its client; anything but an ISO 8601 UTC time goes to botocore's parser."""
+    if getattr(fs, "session", None) is not None or getattr(fs, "_s3", None) is not None:
+        return  # a session of the caller's, or a client already made: left as it is
+    from aiobotocore.session import AioSession  # type: ignore[import-untyped]
+
+    session = AioSession(**getattr(fs, "kwargs", {}))
+    factory = session.get_component("response_parser_factory")
+    factory.set_parser_defaults(timestamp_parser=iso_timestamp)
+    fs.session = session
+
+
+def iso_timestamp(value: Any) -> Any:
+    """``2026-12-01T19:49:20.000Z`` as an aware UTC datetime; other forms as botocore reads them."""
+    if isinstance(value, str) and value.endswith("Z") and "T" in value:
+        try:
+            return datetime.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    from botocore.utils import parse_timestamp  # type: ignore[import-untyped]
+
+    return parse_timestamp(value)
 
 
 def _endpoint(fs: AbstractFileSystem, protocol: str) -> str | None:
@@ -168,10 +197,13 @@ def reachable(url: str, what: str, settings: str) -> None:
         port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
     except ValueError:
         raise RemoteError(f"{what} {url}: not a valid port") from None
+    import socket  # here: the process that lists and reads needs them, not its caller
+    from urllib.request import getproxies, proxy_bypass
+
     via = ""
-    proxies = urllib.request.getproxies()
+    proxies = getproxies()
     proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if proxy and not urllib.request.proxy_bypass(host):
+    if proxy and not proxy_bypass(host):
         pp = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
         host, port, via = pp.hostname or host, pp.port or 80, f" through the proxy {pp.hostname}"
     if not host or (host, port) in _reached:

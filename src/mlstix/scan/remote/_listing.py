@@ -10,16 +10,29 @@ sub-prefix as a task.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlstix.errors import UsageError
 from mlstix.scan.remote._fs import Location, RemoteError, describe_failure, filesystem, settings_of
 from mlstix.scan.remote._pin import listed_version
 
-__all__ = ["RemoteObject", "keep", "list_under", "relative", "split"]
+if TYPE_CHECKING:
+    from mlstix.scan.remote._background import Agent
+
+__all__ = [
+    "RemoteObject",
+    "keep",
+    "list_location",
+    "list_paths",
+    "list_under",
+    "relative",
+    "split",
+    "start_agent",
+]
 
 
 @dataclass(frozen=True)
@@ -130,6 +143,39 @@ def list_under(root: str, prefix: str) -> list[RemoteObject]:
         what = "list" if prefix.strip("/") == loc.path.strip("/") else f"list {prefix}"
         raise _fail(loc, what, exc) from None
     return [_obj(loc, info) for info in found.values() if info.get("type", "file") == "file"]
+
+
+def list_location(loc: Location) -> list[RemoteObject]:
+    """Every object of ``loc``: one flat listing (S3 ListObjectsV2 without a delimiter, 1,000
+    keys a page; the Hub's recursive tree), or, for a location that is one object, that object
+    (sub-prefixes listed in threads where the store lists only one level)."""
+    objs = list_under(loc.url, loc.path)
+    if objs:
+        return objs
+    files, prefixes = split(loc)  # one object, or nothing there (a clear error)
+    if prefixes:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(16, len(prefixes))) as pool:
+            for batch in pool.map(functools.partial(list_under, loc.url), prefixes):
+                files.extend(batch)
+    return files
+
+
+def list_paths(paths: list[str]) -> list[list[RemoteObject]]:
+    """The objects of each location in ``paths``, in order."""
+    from mlstix.scan.remote._fs import parse
+
+    return [list_location(parse(p)) for p in paths]
+
+
+def start_agent(paths: list[str]) -> Agent[list[list[RemoteObject]]]:
+    """The agent of a local scan of ``paths`` (see :mod:`._background`), forked now: give it
+    to :func:`~._scan.scan_remote` (``agent=``) with the same paths, or ``cancel()`` it.
+    Forked before the caller imports the scanner, it lists while the caller gets ready."""
+    from mlstix.scan.remote._background import Agent
+
+    return Agent(functools.partial(list_paths, list(paths)))
 
 
 def relative(obj: RemoteObject) -> str:

@@ -24,7 +24,6 @@ read an :class:`ObjectChanged` error: the object is an ``errors`` entry, never a
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +70,8 @@ class Pin:
 
 
 def _run(fs: AbstractFileSystem, coros: list[Any]) -> list[Any]:
+    import asyncio
+
     from fsspec.asyn import sync  # type: ignore[import-untyped]
 
     async def gather() -> list[Any]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import io
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mlstix.scan.remote._pin import ObjectChanged, Pin, hub_pinned_path, pin_for, protocol_of
@@ -30,7 +31,11 @@ from mlstix.scan.remote._pin import ObjectChanged, Pin, hub_pinned_path, pin_for
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
 
-__all__ = ["FetchLimitError", "RangeFile", "RemoteReadError"]
+__all__ = ["FetchLimitError", "RangeFile", "Relay", "RemoteReadError", "prefetch_ranges"]
+
+# reads of one object done elsewhere: ranges -> (their bytes, the version read); raises
+# RemoteReadError (see :mod:`._relay`)
+Relay = Callable[[list[tuple[int, int]]], tuple[list[bytes], str]]
 
 _WHOLE = 1 << 20  # objects up to this size are fetched in one request
 _EDGE = 64 << 10  # head prefetched
@@ -39,6 +44,25 @@ _AHEAD_MIN = 16 << 10
 _AHEAD_MAX = 16 << 20
 _SYNC_LANES = 4  # concurrent range reads on a synchronous filesystem
 _CACHE_MAX = 64 << 20  # evictable bytes kept (prefetched head, tail and probes always stay)
+
+
+def prefetch_ranges(size: int, max_bytes: int = 0) -> list[tuple[int, int]]:
+    """What every scan of an object of ``size`` bytes reads, fetched in one batch when it is
+    opened: all of a small object; the head, the tail and the HDF5 superblock probes of a
+    larger one. None under a cap it would exceed (only what the analysis asks is fetched)."""
+    if size <= _WHOLE:
+        ranges = [(0, size)]
+    else:
+        ranges = [(0, _EDGE), (max(_EDGE, size - _TAIL), size)]
+        probe = 512
+        while probe + 8 <= size - _TAIL:
+            if probe >= _EDGE:
+                ranges.append((probe, probe + 8))
+            probe *= 2
+    ranges = [(s, e) for s, e in ranges if e > s]
+    if max_bytes and sum(e - s for s, e in ranges) > max_bytes:
+        return []
+    return ranges
 
 
 class RemoteReadError(OSError):
@@ -54,16 +78,18 @@ class RangeFile(io.RawIOBase):
 
     def __init__(
         self,
-        fs: AbstractFileSystem,
+        fs: AbstractFileSystem | None,
         path: str,
         size: int,
         *,
         max_bytes: int = 0,
         version: str = "",
         identity: str = "",
+        relay: Relay | None = None,
     ) -> None:
         super().__init__()
-        self.fs = fs
+        self.fs: Any = fs  # None: reads go through the relay
+        self._relay = relay  # reads done by another process (the scan's agent) for this one
         self.path = path
         self.size = size
         self.max_bytes = max_bytes
@@ -120,18 +146,9 @@ class RangeFile(io.RawIOBase):
     # --- fetching -------------------------------------------------------------------------
     def prefetch(self) -> None:
         """Fetch, in one concurrent batch, what every scan of the object reads."""
-        if self.size <= _WHOLE:
-            ranges = [(0, self.size)]
-        else:
-            ranges = [(0, _EDGE), (max(_EDGE, self.size - _TAIL), self.size)]
-            probe = 512
-            while probe + 8 <= self.size - _TAIL:
-                if probe >= _EDGE:
-                    ranges.append((probe, probe + 8))
-                probe *= 2
-        if self.max_bytes and sum(e - s for s, e in ranges) > self.max_bytes:
-            return  # under a tight cap, fetch only what the analysis asks for
-        self._fetch(ranges, pin=True)
+        ranges = prefetch_ranges(self.size, self.max_bytes)
+        if ranges:
+            self._fetch(ranges, pin=True)
 
     def _missing(self, start: int, end: int) -> list[tuple[int, int]]:
         gaps: list[tuple[int, int]] = []
@@ -213,28 +230,10 @@ class RangeFile(io.RawIOBase):
                 f"analysing it needs more than the {self.max_bytes} bytes allowed per file "
                 "(--max-bytes-per-file); not fully analysed"
             )
-        try:
-            if not self._pinned:
-                self._pin_version()
-            if self._pin is not None:
-                blobs = self._pin.read(ranges)
-                self.version = self._pin.version
-            elif not getattr(self.fs, "async_impl", False):
-                blobs = self._read_spans(ranges)
-            elif len(ranges) == 1:
-                blobs = [self.fs.cat_file(self.path, start=ranges[0][0], end=ranges[0][1])]
-            else:
-                n = len(ranges)
-                blobs = self.fs.cat_ranges(
-                    [self.path] * n, [s for s, _ in ranges], [e for _, e in ranges],
-                    on_error="raise",
-                )  # fmt: skip
-        except ObjectChanged as exc:
-            raise RemoteReadError(str(exc)) from None
-        except OSError as exc:
-            raise RemoteReadError(_why(exc)) from None
-        except Exception as exc:  # network libraries' own errors (aiohttp, requests, SDKs)
-            raise RemoteReadError(_why(exc)) from None
+        if self._relay is not None:
+            blobs, self.version = self._relay(ranges)
+        else:
+            blobs = self.read_ranges(ranges)
         self.requests += len(ranges)
         for (s, e), blob in zip(ranges, blobs, strict=True):
             if not isinstance(blob, bytes):
@@ -247,6 +246,31 @@ class RangeFile(io.RawIOBase):
                 )
             self._insert(s, blob, pin)
         self._last_end = ranges[-1][1]
+
+    def read_ranges(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        """The bytes of ``ranges`` as the store returns them, at the pinned version (what a
+        relay's other end runs); any failure is a :class:`RemoteReadError`."""
+        try:
+            if not self._pinned:
+                self._pin_version()
+            if self._pin is not None:
+                blobs = self._pin.read(ranges)
+                self.version = self._pin.version
+                return blobs
+            if not getattr(self.fs, "async_impl", False):
+                return self._read_spans(ranges)
+            if len(ranges) == 1:
+                return [self.fs.cat_file(self.path, start=ranges[0][0], end=ranges[0][1])]
+            n = len(ranges)
+            return list(self.fs.cat_ranges(
+                [self.path] * n, [s for s, _ in ranges], [e for _, e in ranges], on_error="raise"
+            ))  # fmt: skip
+        except ObjectChanged as exc:
+            raise RemoteReadError(str(exc)) from None
+        except OSError as exc:
+            raise RemoteReadError(_why(exc)) from None
+        except Exception as exc:  # network libraries' own errors (aiohttp, requests, SDKs)
+            raise RemoteReadError(_why(exc)) from None
 
     def _pin_version(self) -> None:
         """Before the first read: the pinned reader of an object store, or, on the Hub, the

@@ -32,10 +32,10 @@ from mlstix.findings.model import Finding, Report, ScanError, ScannedFile
 from mlstix.kb.graph import KnowledgeBase
 from mlstix.scan.models._context import Hit
 from mlstix.scan.models.engine import ScanOptions, to_finding
-from mlstix.scan.remote._background import Agent, Pending, in_thread
+from mlstix.scan.remote._background import Agent, Pending, Worker, in_thread
 from mlstix.scan.remote._executors import Executor, LocalExecutor, RayExecutor
 from mlstix.scan.remote._fs import Location, parse
-from mlstix.scan.remote._listing import RemoteObject, keep
+from mlstix.scan.remote._listing import RemoteObject, keep, start_agent
 from mlstix.scan.remote._state import Row, StateStore
 from mlstix.scan.remote._work import ObjectResult, Work, reused, scan_object
 from mlstix.scan.rules import load_rules
@@ -145,13 +145,16 @@ def _known_rules() -> frozenset[str]:
     return frozenset(load_rules("models").ids)
 
 
-def _list_all(
-    paths: list[str], executor: Executor, ignored: Callable[[str], bool]
+def _list_all(paths: list[str], executor: Executor) -> list[list[RemoteObject]]:
+    return [executor.list_location(parse(p)) for p in paths]
+
+
+def _kept(
+    listed: list[list[RemoteObject]], paths: list[str], ignored: Callable[[str], bool]
 ) -> list[RemoteObject]:
+    """The listed objects outside ``--exclude``, each once, in URL order."""
     found: dict[str, RemoteObject] = {}
-    for path in paths:
-        loc = parse(path)
-        objs = executor.list_location(loc)
+    for objs in listed:
         for o in keep(objs, ignored):
             found.setdefault(o.url, o)
     if not found:  # as for local paths: an empty scan is not a clean one
@@ -182,35 +185,39 @@ def _warm_analyzers() -> None:
     analyzers()
 
 
-# At most this many changed objects, of at most this many bytes in all, are analysed by the
-# agent itself, one after the other; more go to the worker pool it forks. Each pool worker
-# makes its own store client (0.12 s of CPU for S3's): for the handful a nightly rescan finds,
-# that costs more than the round trips it overlaps (8 changed objects of a 120-model registry,
-# load average 6 on 2 cores: 0.9 s of CPU and 1.9 to 2.2 s inline, 1.35 s and 2.5 to 3.7 s
-# in a pool), while pickles read whole are better spread over the pool
+# At most this many changed objects, of at most this many bytes in all, are analysed one after
+# the other by a worker forked from the caller, whose reads the agent does; more go to the
+# worker pool the agent forks. Each pool worker makes its own store client (0.12 s of CPU for
+# S3's): for the handful a nightly rescan finds, that costs more than the round trips it
+# overlaps (8 changed objects of a 120-model registry, load average 6 on 2 cores: 0.9 s of CPU
+# and 1.9 to 2.2 s inline, 1.35 s and 2.5 to 3.7 s in a pool), while pickles read whole are
+# better spread over the pool
 _INLINE = 16
 _INLINE_BYTES = 1 << 30
 
 
-def _serving(executor: Executor, work: Work) -> Callable[[list[Any], bool], Iterator[Any]]:
-    """What the agent runs on the objects sent to it (see :class:`._background.Agent`)."""
+def _inline(work: Work, reads: Any, todo: list[RemoteObject]) -> Iterator[ObjectResult]:
+    """What the caller's worker runs (see :class:`._background.Worker`): each object in turn,
+    read through the agent at the end of ``reads``, under the pool workers' memory limit."""
+    import faulthandler
+    import resource
 
-    def serve(todo: list[Any], inline: bool) -> Iterator[ObjectResult]:
-        if not inline:
-            _warm_analyzers()  # once here, not in each worker forked from here
-            yield from executor.scan(todo, work)
-            return
-        import faulthandler
-        import resource
+    from mlstix.scan.remote import _relay
 
-        faulthandler.disable()  # as a pool worker: a crash is the parent's one line
-        if work.limits.max_memory > 0:
-            with contextlib.suppress(ValueError, OSError):
-                resource.setrlimit(resource.RLIMIT_AS, (work.limits.max_memory,) * 2)
-        for obj in todo:
-            yield scan_object(obj, work)
+    faulthandler.disable()  # as a pool worker: a crash is the parent's one line
+    if work.limits.max_memory > 0:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_AS, (work.limits.max_memory,) * 2)
+    _relay.use(reads)
+    for obj in todo:
+        yield scan_object(obj, work)
 
-    return serve
+
+def _pool(jobs: int, work: Work, todo: list[RemoteObject]) -> Iterator[ObjectResult]:
+    """What the agent runs on many changed objects: the isolated worker pool, forked from it
+    (the workers inherit its store SDK and the analyzers, imported here once)."""
+    _warm_analyzers()
+    yield from LocalExecutor(jobs).scan(todo, work)
 
 
 def _deadline(work: Work) -> float:
@@ -230,38 +237,45 @@ def scan_remote(
     stats: RemoteStats | None = None,
     progress: Callable[[ObjectResult], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    agent: Agent[list[list[RemoteObject]]] | None = None,
 ) -> Report:
-    """Scan the remote locations ``paths`` (``s3://``, ``gs://``, ``az://``, ``hf://``)."""
+    """Scan the remote locations ``paths`` (``s3://``, ``gs://``, ``az://``, ``hf://``).
+
+    ``agent``: from :func:`~._listing.start_agent` with the same ``paths``, forked by a caller
+    before it imported the scanner (the CLI does); this function then owns it and ends it."""
     options = options or ScanOptions(hash_files=False)
     remote = remote or RemoteOptions()
     stats = stats if stats is not None else RemoteStats()
     paths = list(paths)
-    locations = [parse(p) for p in paths]  # bad URLs fail before anything is opened
-    work = Work(
-        options.policy.allow_imports, options.limits, options.hash_files, remote.max_bytes_per_file
-    )
-    fingerprint = _fingerprint(work)
-    store = StateStore(remote.state) if remote.state else None  # a bad state fails first
+    forks = remote.executor == "local" and options.isolate  # as the workers will
+    store: StateStore | None = None
     try:
+        locations = [parse(p) for p in paths]  # bad URLs fail before anything is opened
+        work = Work(options.policy.allow_imports, options.limits, options.hash_files,
+                    remote.max_bytes_per_file)  # fmt: skip
+        fingerprint = _fingerprint(work)
+        store = StateStore(remote.state) if remote.state else None  # a bad state fails first
         executor = _make_executor(options, remote)
     except BaseException:
         if store:
             store.close()
+        if agent is not None:
+            agent.cancel()
         raise
-    forks = remote.executor == "local" and options.isolate  # as the workers will
-    listing: Pending[list[RemoteObject]] | None = None
-    agent: Agent[list[RemoteObject], ObjectResult] | None = None
+    if agent is not None and not forks:
+        agent.cancel()
+        agent = None
+    listing: Pending[list[list[RemoteObject]]] | None = None
     try:
         if forks:
-            listing = agent = Agent(
-                lambda: _list_all(paths, executor, options.policy.ignored),
-                _serving(executor, work),
-            )
+            listing = agent = agent or start_agent(paths)
         else:
-            listing = in_thread(lambda: _list_all(paths, executor, options.policy.ignored))
+            listing = in_thread(lambda: _list_all(paths, executor))
         previous = store.load(loc.url for loc in locations) if store else {}
         knowledge = kb if isinstance(kb, KnowledgeBase) else kb()
-        objs = listing.result()
+        if agent is not None:
+            _warm_analyzers()  # while the agent lists: a worker forked from here inherits them
+        objs = _kept(listing.result(), paths, options.policy.ignored)
         listing = None
         results: list[ObjectResult] = []
         todo: list[RemoteObject] = []
@@ -275,16 +289,23 @@ def scan_remote(
         if on_start:
             on_start(len(todo), sum(o.size for o in todo))
         todo.sort(key=lambda o: -o.size)  # big objects first balances the workers
-        if agent and todo:
-            inline = len(todo) <= _INLINE and sum(o.size for o in todo) <= _INLINE_BYTES
+        if agent and agent.listed and todo:
+            if len(todo) <= _INLINE and sum(o.size for o in todo) <= _INLINE_BYTES:
+                if not work.hash_file:
+                    agent.prefetch(todo, work.max_bytes)
+                worker = Worker(functools.partial(_inline, work, agent.reads), todo)
+                answers = worker.results(_deadline(work))
+            else:
+                answers = agent.serve(functools.partial(_pool, remote.in_flight, work), todo)
             answered: set[str] = set()
-            for res in agent.serve(todo, inline, _deadline(work)):
+            for res in answers:
                 answered.add(res.obj.url)
                 results.append(res)
                 if progress:
                     progress(res)
-            todo = [o for o in todo if o.url not in answered]  # the agent died or stalled
+            todo = [o for o in todo if o.url not in answered]  # a process died or stalled
             if todo:
+                agent.cancel()  # a worker ended mid-read leaves its pipe to the agent unusable
                 _import_sdks(locations)
                 _warm_analyzers()
         for res in executor.scan(todo, work) if todo else ():  # nothing changed: no workers

@@ -47,16 +47,19 @@ def _target(obj: RemoteObject) -> Target:
 def scan_object(obj: RemoteObject, work: Work) -> ObjectResult:
     """Fetch what the analysis of ``obj`` reads and analyse it; never raises for the object's
     sake (a fetch failure is the result's error)."""
+    from mlstix.scan.remote import _relay
     from mlstix.scan.remote._fs import filesystem
 
     opened: list[RangeFile] = []
+    agent = _relay.current()  # a worker of the caller's: the agent reads for it
 
     @contextlib.contextmanager
     def opener(target: Target) -> Iterator[IO[bytes]]:
-        fs = filesystem(obj.location)
-        reader = RangeFile(fs, obj.path, obj.size, max_bytes=work.max_bytes,
-                           version=opened[0].version if opened else obj.version,
-                           identity=obj.identity)  # fmt: skip
+        version = opened[0].version if opened else obj.version
+        relay = _relay.client(agent, obj, version) if agent is not None else None
+        fs = filesystem(obj.location) if relay is None else None
+        reader = RangeFile(fs, obj.path, obj.size, max_bytes=work.max_bytes, version=version,
+                           identity=obj.identity, relay=relay)  # fmt: skip
         opened.append(reader)
         try:
             if not work.hash_file:
