@@ -101,3 +101,33 @@ def test_an_object_past_the_deadline_in_the_agent_is_analysed_again_here(
     assert time.monotonic() - start < 20
     assert stats.analysed == stats.objects == 4 and not report.errors
     assert _evil(report) == _EVIL
+
+
+def test_the_worker_reads_through_the_agent(
+    reg: Any, kb: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A worker forked from this process opens no store client: the agent reads each range it
+    asks for, and the bytes fetched are those of a direct read."""
+    from mlstix.scan.remote import _fs, _relay
+
+    real_fs, real_client = _fs.filesystem, _relay.client
+
+    def spy_fs(loc: Any) -> Any:
+        (tmp_path / f"fs-{os.getpid()}").touch()
+        return real_fs(loc)
+
+    def spy_client(conn: Any, obj: Any, version: str) -> Any:
+        (tmp_path / f"relay-{os.getpid()}").touch()
+        return real_client(conn, obj, version)
+
+    monkeypatch.setattr(_fs, "filesystem", spy_fs)
+    monkeypatch.setattr(_relay, "client", spy_client)
+    report, stats = _scan(kb)
+    relayed = {p.name.split("-")[1] for p in tmp_path.glob("relay-*")}
+    opened = {p.name.split("-")[1] for p in tmp_path.glob("fs-*")}
+    assert relayed and opened and not relayed & opened and str(os.getpid()) not in relayed
+    assert _evil(report) == _EVIL and not report.errors
+    direct = RemoteStats()
+    options = ScanOptions(hash_files=False, isolate=False)  # no agent, no worker: read here
+    scan_remote(["memory://reg"], kb, options, RemoteOptions(), stats=direct)
+    assert stats.per_object == direct.per_object and stats.requests == direct.requests

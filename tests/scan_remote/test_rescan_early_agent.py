@@ -147,3 +147,39 @@ def test_the_rescan_reads_only_the_changed_object(endpoint: str, tmp_path: Path)
     assert again == {**dict.fromkeys(first, 0), changed: first[changed]}  # same-size object
     found = {f["location"]["path"] for f in doc["findings"] if f["severity"] == "critical"}
     assert found == {"s3://early/m/1/training_args.bin"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-12-01T19:49:20.000Z", "2026-02-28T23:59:59.123456Z", "2026-12-01T19:49:20Z",
+     "Tue, 01 Dec 2026 19:49:20 GMT", "1764618560", "2026-12-01T19:49:20+01:00"],
+)  # fmt: skip
+def test_listing_times_are_read_as_botocore_reads_them(value: str) -> None:
+    from botocore.utils import parse_timestamp
+
+    from mlstix.scan.remote._fs import iso_timestamp
+
+    ours, theirs = iso_timestamp(value), parse_timestamp(value)
+    assert ours == theirs and ours.utcoffset() == theirs.utcoffset()
+    assert str(ours) == str(theirs) and ours.isoformat() == theirs.isoformat()
+
+
+def test_a_listing_names_every_object_as_s3fs_does(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import s3fs
+
+    from mlstix.scan.remote._fs import parse
+    from mlstix.scan.remote._listing import _identity, list_location
+
+    for key, value in {**servers.S3_ENV, "AWS_ENDPOINT_URL": endpoint}.items():
+        monkeypatch.setenv(key, value)
+    s3fs.S3FileSystem.clear_instance_cache()
+    try:
+        ours = {o.path: (o.identity, o.version) for o in list_location(parse("s3://early/m"))}
+        plain = s3fs.S3FileSystem(skip_instance_cache=True).find("early/m", detail=True)
+        assert plain and {p: _identity(i) for p, i in plain.items()} == {
+            p: ident for p, (ident, _) in ours.items()}  # fmt: skip
+        assert all(" modified:" in version for _, version in ours.values())
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
