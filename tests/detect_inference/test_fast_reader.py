@@ -256,3 +256,33 @@ def test_the_duckdb_package_and_its_engine_module_read_alike(
     assert one is not None and two is not None
     assert one.clients == two.clients and one.vectors.tolist() == two.vectors.tolist()
     assert one.times.tolist() == two.times.tolist() and one.labels.tolist() == two.labels.tolist()
+
+
+class _Pieces:
+    """A stream whose ``read1`` returns at most ``piece`` bytes."""
+
+    def __init__(self, data: bytes, piece: int) -> None:
+        self.data, self.piece, self.at = data, piece, 0
+
+    def read1(self, size: int = -1) -> bytes:
+        out = self.data[self.at : self.at + min(size, self.piece)]
+        self.at += len(out)
+        return out
+
+    read = read1
+
+
+@pytest.mark.parametrize("piece", [1, 7, 64, 1000])
+def test_blocks_are_whole_lines_whatever_the_reads_return(
+    monkeypatch: pytest.MonkeyPatch, piece: int
+) -> None:
+    monkeypatch.setattr(_records, "_BLOCK", 100)
+    lines = [b"x" * n for n in (5, 0, 300, 99, 100, 101, 1, 250, 0, 0, 7)]
+    for data in (b"\n".join(lines) + b"\n", b"\n".join(lines), b"", b"\n\n", b"a" * 450):
+        stream: Any = _Pieces(data, piece)
+        blocks = [block for block, error in _records._blocks(stream) if error is None]
+        assert b"".join(blocks) == data
+        assert all(block.endswith(b"\n") for block in blocks[:-1])
+        # a block is cut in the first read that brings a newline once it holds a block's size:
+        # every newline before that read's bytes is within the first 100
+        assert all(block.rfind(b"\n", 0, max(0, len(block) - piece)) < 100 for block in blocks)

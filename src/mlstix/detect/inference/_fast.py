@@ -71,6 +71,10 @@ class FastBatch:
     lines: npt.NDArray[np.int64]
     times: npt.NDArray[np.float64]  # NaN where the record has none
 
+    def __len__(self) -> int:
+        """The number of lines (one query each)."""
+        return len(self.clients)
+
 
 def _literal(text: str) -> str:
     """``text`` as an SQL string literal."""

@@ -229,7 +229,8 @@ def _plain(obj: dict[str, Any], path: str, line: int) -> Iterator[Record]:
 
 Fast = Callable[[bytes, str, int], Any]
 """A columnar reader tried on each block of whole lines (``block``, display name, number of
-its first line): it returns what it read, or ``None`` to have the block read line by line."""
+its first line): it returns what it read (its ``len()`` the number of lines it took, all of
+them), or ``None`` to have the block read line by line."""
 
 _BLOCK = 8 << 20  # bytes read at a time (whole lines; a block is under _MAX_LINE unless a line is)
 
@@ -259,28 +260,33 @@ def _blocks(stream: IO[bytes]) -> Iterator[tuple[bytes, Exception | None]]:
     """Blocks of whole lines (a line is what ends in ``\\n``, as in iterating the file), and
     last, the error a damaged stream ended with, after every whole line read before it (pieces
     are read with ``read1``: a gzip stream's ``read(n)`` drops what it decompressed when it
-    meets the damage)."""
-    rest = bytearray()
+    meets the damage). Pieces are joined once per block (a file's ``read1`` gives a whole
+    block at a time, gzip's much less)."""
+    parts: list[bytes] = []
+    size = 0
     read = getattr(stream, "read1", stream.read)
     while True:
         try:
             piece = read(_BLOCK)
         except (EOFError, gzip.BadGzipFile, OSError) as exc:
+            rest = b"".join(parts)
             cut = rest.rfind(b"\n") + 1
             if cut:
-                yield bytes(rest[:cut]), None
+                yield rest[:cut], None
             yield b"", exc
             return
         if not piece:
-            if rest:
-                yield bytes(rest), None
+            if size:
+                yield b"".join(parts), None
             return
-        rest += piece
-        if len(rest) >= _BLOCK:
-            cut = rest.rfind(b"\n") + 1
-            if cut:
-                yield bytes(rest[:cut]), None
-                del rest[:cut]
+        parts.append(piece)
+        size += len(piece)
+        if size >= _BLOCK and b"\n" in piece:  # (a line longer than a block: read on)
+            data = b"".join(parts)
+            cut = data.rfind(b"\n") + 1
+            yield (data if cut == len(data) else data[:cut]), None
+            parts = [data[cut:]] if cut < len(data) else []
+            size = len(data) - cut
 
 
 def _read_one(
@@ -295,7 +301,7 @@ def _read_one(
                 return
             read = fast(block, display, number + 1) if fast is not None else None
             if read is not None:
-                number += block.count(b"\n") + (not block.endswith(b"\n"))
+                number += len(read)
                 yield read
                 continue
             lines = block.split(b"\n")
