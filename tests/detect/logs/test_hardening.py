@@ -115,3 +115,34 @@ def test_container_image_regex_is_the_complement_of_the_ecr_filter(kb: Any) -> N
         [images, ecr, non],
     ).fetchall()
     assert rows == [(0,)]
+
+
+def test_person_in_the_delegation_chain_regex_is_not_a_service_account_email(kb: Any) -> None:
+    """The GCP by-user rules excuse a service account unless a delegating principal's email does
+    not end with .gserviceaccount.com; the expression (a suffix complement, RE2 having no
+    lookahead) must say exactly that."""
+    import random
+    import re
+
+    import yaml
+
+    field = (
+        "protoPayload.authenticationInfo.serviceAccountDelegationInfo{}.firstPartyPrincipal"
+        ".principalEmail|re"
+    )
+    found = {
+        r.name: yaml.safe_load(r.text)["detection"]["selection_impersonated_by_person"][field]
+        for r in kb.detections.rules
+        if "selection_impersonated_by_person" in r.text
+    }
+    assert len(found) == 5 and len(set(found.values())) == 1
+    person = next(iter(found.values()))
+    seeds = ["alice@example.com", "pipeline@acme-ml.iam.gserviceaccount.com",
+             "123-compute@developer.gserviceaccount.com", "x@gserviceaccount.com.evil.example",
+             ".gserviceaccount.com", "gserviceaccount.com", ""]  # fmt: skip
+    rnd = random.Random(4)
+    for _ in range(20_000):
+        s = rnd.choice(seeds)
+        i = rnd.randrange(len(s) + 1)
+        s = s[:i] + rnd.choice(["", ".", "g", "m", "@", "com"]) + s[i + rnd.randrange(0, 3) :]
+        assert (re.search(person, s) is not None) != s.endswith(".gserviceaccount.com"), s
