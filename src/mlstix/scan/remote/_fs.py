@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import importlib
 import os
+import sys
 import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -117,7 +118,7 @@ def filesystem(loc: Location) -> AbstractFileSystem:
     try:
         import fsspec
 
-        importlib.import_module(module)
+        _import(module)
     except ImportError as exc:
         raise MlstixError(
             f"{loc.url}: reading {loc.scheme}:// locations needs the Python package "
@@ -142,6 +143,26 @@ def filesystem(loc: Location) -> AbstractFileSystem:
     if endpoint:
         reachable(endpoint, f"{loc.url}: cannot reach", settings_of(loc.scheme))
     return fs
+
+
+_PYOPENSSL = "urllib3.contrib.pyopenssl"
+
+
+def _import(module: str) -> None:
+    """Import a store's library. botocore imports urllib3's pyOpenSSL module only to name the
+    standard library's ``SSLContext`` (the one urllib3 had before pyOpenSSL patched it), which
+    imports pyOpenSSL and ``cryptography`` where they are installed: a tenth of the S3 stack's
+    import (35 ms of CPU of a rescan). Where nothing imported that module yet, it is hidden
+    while s3fs is imported, and botocore takes the same ``SSLContext`` from urllib3 itself."""
+    if module != "s3fs" or _PYOPENSSL in sys.modules or "botocore.httpsession" in sys.modules:
+        importlib.import_module(module)
+        return
+    sys.modules[_PYOPENSSL] = None  # type: ignore[assignment]
+    try:
+        importlib.import_module(module)
+    finally:
+        if sys.modules.get(_PYOPENSSL, _PYOPENSSL) is None:
+            del sys.modules[_PYOPENSSL]
 
 
 def _iso_timestamps(fs: AbstractFileSystem) -> None:
