@@ -225,13 +225,16 @@ class Prada:
         room = self.cap - int(stats[0])
         if not open_rows:
             return members[:0]
-        # the distances between the class's rows, from its first open one on
+        # the distances from each open row (the only ones that may join) to the class's rows
+        # from the first open one on
         first = open_rows[0]
-        part = rows[members[first:]]
-        part_norms = norms[members[first:]]
-        within = part_norms[:, None] + part_norms[None, :] - 2.0 * (part @ part.T)
+        later = members[first:]
+        asking = members[open_rows]
+        within = (
+            norms[asking][:, None] + norms[later][None, :] - 2.0 * (rows[asking] @ rows[later].T)
+        )
         within = np.sqrt(np.maximum(within, 0.0))
-        for t in open_rows:
+        for step, t in enumerate(open_rows):
             d = float(mine[t])
             if d != math.inf:
                 if d <= repeat or d <= stats[1]:
@@ -247,7 +250,7 @@ class Prada:
                 continue
             joined.append(t)
             if t + 1 < len(members):
-                np.minimum(mine[t + 1 :], within[t - first, t + 1 - first :], out=mine[t + 1 :])
+                np.minimum(mine[t + 1 :], within[step, t + 1 - first :], out=mine[t + 1 :])
         best[members] = mine
         stats[0] += len(joined)
         return members[joined] if joined else members[:0]
