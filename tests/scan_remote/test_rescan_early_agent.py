@@ -186,8 +186,8 @@ def test_a_listing_names_every_object_as_s3fs_does(
 
 
 def test_the_s3_stack_takes_the_standard_ssl_context_without_pyopenssl(endpoint: str) -> None:
-    """botocore's SSL context is the standard library's, as with pyOpenSSL imported; pyOpenSSL
-    stays importable afterwards (it is hidden only while s3fs is imported)."""
+    """botocore's SSL context is the standard library's, as with pyOpenSSL imported; s3fs
+    lists without httpx; both stay importable afterwards (hidden only while s3fs is imported)."""
     code = (
         "import ssl, sys\n"
         "from mlstix.scan.remote._fs import filesystem, parse\n"
@@ -196,9 +196,15 @@ def test_the_s3_stack_takes_the_standard_ssl_context_without_pyopenssl(endpoint:
         "print(h.SSLContext is ssl.SSLContext, 'cryptography' in sys.modules)\n"
         "import urllib3.contrib.pyopenssl as p\n"
         "print(p.orig_util_SSLContext is ssl.SSLContext)\n"
+        "import aiobotocore._httpx as a\n"
+        "print(a.httpx is None, type(filesystem(parse('s3://early/m')).ls('early/m')).__name__)\n"
+        "import importlib.util\n"
+        "for m in ('httpx2', 'httpx'):\n"
+        "    if importlib.util.find_spec(m):\n"
+        "        importlib.import_module(m)\n"
     )
     env = servers.child_env(**{**servers.S3_ENV, "AWS_ENDPOINT_URL": endpoint})
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           timeout=60, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["True", "False", "True"]
+    assert proc.stdout.split() == ["True", "False", "True", "True", "list"]
