@@ -29,6 +29,13 @@ pytest.importorskip("simdjson")
 _KEY = "inference-id-prefix::"
 
 
+@pytest.fixture(params=[256 << 10, 1, 7])
+def pieces(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """simdjson's pieces as in use, or cut at every line and value (a cut next to a blank
+    line, an empty value or a trailing comma must not hide it)."""
+    monkeypatch.setattr(_fast, "_PIECE", request.param)
+
+
 def _line(x: Any, y: Any = "0.2,0.8", client: Any = "c:1", when: Any = "2026-11-30T10:00:00Z",
           x_encoding: Any = "CSV", y_encoding: Any = "CSV") -> str:  # fmt: skip
     capture: dict[str, Any] = {"endpointInput": {"observedContentType": "text/csv",
@@ -90,7 +97,7 @@ def _styles(v: float) -> list[str]:
     return [repr(v), f"{v:.3e}", f"{v:.17g}", f"{v:E}", str(int(v) % 1000)]
 
 
-def test_numbers_as_writers_print_them() -> None:
+def test_numbers_as_writers_print_them(pieces: None) -> None:
     rng = np.random.default_rng(3)
     rows = []
     for i in range(300):
@@ -113,7 +120,7 @@ def test_numbers_as_writers_print_them() -> None:
         "1,2,3,4\\u000b", "1,2,3,\\u00a04",
     ],
 )  # fmt: skip
-def test_bodies_it_cannot_vouch_for_go_line_by_line(body: str) -> None:
+def test_bodies_it_cannot_vouch_for_go_line_by_line(body: str, pieces: None) -> None:
     good = _rows([["1", "2", "3", "4"]] * 20)
     bad = json.loads(_line("x"))
     bad["captureData"]["endpointInput"]["data"] = json.loads(f'"{body}"')
@@ -140,14 +147,14 @@ def test_bodies_it_cannot_vouch_for_go_line_by_line(body: str) -> None:
         lambda line: line.replace('"inferenceTime": "2026-11-30T10:00:00Z"', '"inferenceTime": 5'),
     ],
 )
-def test_lines_it_cannot_vouch_for_go_line_by_line(change: Any) -> None:
+def test_lines_it_cannot_vouch_for_go_line_by_line(change: Any, pieces: None) -> None:
     lines = _rows([["1", "2", "3", "4"]] * 20)
     odd = _line("1,2,3,4", client="c1:1")
     assert _check([*lines, odd])
     assert not _check([*lines[:5], change(odd), *lines[5:]])
 
 
-def test_outputs_and_clients_as_the_line_reader_reads_them() -> None:
+def test_outputs_and_clients_as_the_line_reader_reads_them(pieces: None) -> None:
     x = "1,2,3,4"
     lines = [
         _line(x, y="0.1,0.7,0.2"),
@@ -182,7 +189,7 @@ def test_field_client_keys_check_values_that_may_not_be_strings() -> None:
         assert not _check([*lines, _line("1,2", client=value)])
 
 
-def test_column_counts_must_agree_within_a_block() -> None:
+def test_column_counts_must_agree_within_a_block(pieces: None) -> None:
     assert _check(_rows([["1", "2"]] * 5))
     assert not _check(_rows([["1", "2"]] * 5 + [["1", "2", "3"]]))
     assert not _check(_rows([["1"]] * 5))  # one column: a JSON number would pass for it
@@ -286,3 +293,14 @@ def test_blocks_are_whole_lines_whatever_the_reads_return(
         # a block is cut in the first read that brings a newline once it holds a block's size:
         # every newline before that read's bytes is within the first 100
         assert all(block.rfind(b"\n", 0, max(0, len(block) - piece)) < 100 for block in blocks)
+
+
+def test_blank_lines_and_empty_values_at_every_cut(pieces: None) -> None:
+    lines = _rows([["1", "2", "3"]] * 6)
+    assert _check(lines)
+    for at in range(len(lines) + 1):
+        assert not _check([*lines[:at], "", *lines[at:]])
+    rows = [["1", "2", "3"]] * 6
+    for at in range(6):
+        assert not _check(_rows([*rows[:at], ["1", "2", "3,"], *rows[at + 1 :]]))
+        assert not _check(_rows([*rows[:at], ["1", "", "3"], *rows[at + 1 :]]))

@@ -57,6 +57,7 @@ _COLUMNS = {
     "eventMetadata": "STRUCT({fields})",
 }
 _EXACT = 2.0**53  # whole numbers below this are exact in a double
+_PIECE = 256 << 10  # bytes simdjson reads at once (more spills out of the processor's cache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,23 @@ class FastBatch:
     def __len__(self) -> int:
         """The number of lines (one query each)."""
         return len(self.clients)
+
+
+def _pieces(data: bytes, separator: bytes) -> list[bytes]:
+    """``data`` cut at a ``separator`` after every ``_PIECE`` bytes (separators at the cuts
+    dropped); the last piece is empty where ``data`` ends in a separator at a cut (callers
+    refuse empty pieces: an empty line or value)."""
+    if len(data) <= _PIECE:
+        return [data]
+    out = []
+    at = 0
+    while True:
+        cut = data.find(separator, at + _PIECE) if len(data) - at > _PIECE else -1
+        if cut < 0:
+            out.append(data[at:])
+            return out
+        out.append(data[at:cut])
+        at = cut + 1
 
 
 def _literal(text: str) -> str:
@@ -208,15 +226,30 @@ class FastReader:
 
     def _strict(self, block: bytes) -> int | None:
         """The number of lines of the block, when every one is strict JSON (simdjson reads
-        the lines as one array: a blank line, like anything not JSON, fails it)."""
+        them as JSON arrays of a few hundred KiB of lines each, a size that stays in the
+        processor's cache: a blank line, like anything not JSON, fails it)."""
         body = block[:-1] if block.endswith(b"\n") else block
+        lines = 0
+        for piece in _pieces(body, b"\n"):
+            count = self._array(piece.replace(b"\n", b","), lambda doc: len(doc))
+            if count is None or not piece:  # (an empty piece: a blank line at a cut)
+                return None
+            lines += count
+        return lines
+
+    def _array(self, items: bytes, take: Callable[[Any], Any]) -> Any:
+        """``take`` of ``items`` read by simdjson as the items of a JSON array, or ``None``
+        when they are not JSON or ``take`` refuses them."""
         try:
-            doc = self.parser.parse(b"[" + body.replace(b"\n", b",") + b"]")
+            doc = self.parser.parse(b"".join((b"[", items, b"]")))
         except (ValueError, RuntimeError):
             return None
-        lines = len(doc) if isinstance(doc, self.array) else None
-        del doc  # the parser is reused: no document of it may outlive the call
-        return lines
+        try:
+            return take(doc) if isinstance(doc, self.array) else None
+        except (ValueError, TypeError):
+            return None  # a string, an object or true/false/null among numbers
+        finally:
+            del doc  # the parser is reused: no document of it may outlive the call
 
     def _strings(self, block: bytes, odd: npt.NDArray[np.intp]) -> bool:
         """The client field of each ``odd`` line is a JSON string (DuckDB renders a number,
@@ -232,23 +265,18 @@ class FastReader:
 
     def _numbers(self, texts: list[str]) -> npt.NDArray[np.float64] | None:
         """The bodies as one flat array of doubles, or ``None`` when they are not all rows
-        of plain JSON numbers (brackets would nest, a newline is a second row)."""
+        of plain JSON numbers (brackets would nest, a newline is a second row). A flat array
+        of numbers may be cut at any comma: it is read a few hundred KiB at a time."""
         joined = ",".join(texts).encode()
         if b"[" in joined or b"]" in joined or b"\n" in joined:
             return None
-        try:
-            doc = self.parser.parse(b"[" + joined + b"]")
-        except (ValueError, RuntimeError):
-            return None
-        try:
-            if not isinstance(doc, self.array):
+        parts = []
+        for piece in _pieces(joined, b","):
+            buffer = self._array(piece, lambda doc: doc.as_buffer(of_type="d"))
+            if buffer is None or not piece:  # (an empty piece: an empty value at a cut)
                 return None
-            buffer = doc.as_buffer(of_type="d")
-        except (ValueError, TypeError):
-            return None  # a string, an object or true/false/null among the numbers
-        finally:
-            del doc  # the parser is reused: no document of it may outlive the call
-        values = np.frombuffer(buffer, dtype=np.float64)
+            parts.append(np.frombuffer(buffer, dtype=np.float64))
+        values = parts[0] if len(parts) == 1 else np.concatenate(parts)
         if len(values) and not np.abs(values).max() < _EXACT:
             return None
         return values
