@@ -60,6 +60,8 @@ class _Meta(type):
         special = _SPECIAL.get(cls._origin) if cls._depth == 0 else None
         if special is not None:
             return special(*args, **kwargs)
+        if cls._depth == 0 and not args and cls._origin in _BUILDS_FIRST_ARG:
+            raise TypeError(f"{cls._origin[1]}() missing its first argument (the class)")
         _record(cls._origin, "call", cls._depth, args)
         return _derive(cls._origin, cls._depth + 1)
 
@@ -109,7 +111,9 @@ def _construct_first(*args: Any, **kwargs: Any) -> Any:
     """copyreg._reconstructor(cls, base, state), copyreg.__newobj__(cls, *args),
     copyreg.__newobj_ex__(cls, args, kwargs): ``cls`` is what gets built."""
     _record(("copyreg", "_reconstructor"), "call", 0, args)
-    if args and isinstance(args[0], _Meta):
+    if not args:  # each of them takes the class as a required first argument
+        raise TypeError("missing required positional argument: 'cls'")
+    if isinstance(args[0], _Meta):
         cls = args[0]
         _record(cls._origin, "new", cls._depth, args[1:])
         return _derive(cls._origin, cls._depth + 1)
@@ -138,6 +142,13 @@ _SPECIAL = {
     ("builtins", "getattr"): _getattr,
 }
 
+
+# functions that build an instance of the class they take as a required first argument
+_BUILDS_FIRST_ARG = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.ma.core", "_mareconstruct"), ("pandas.core.indexes.base", "_new_Index"),
+    ("pandas._libs.internals", "_unpickle_block"),
+}  # fmt: skip
 
 # names the libraries define as functions, not classes (the stand-ins are classes): NEWOBJ
 # on them fails in the real unpickler

@@ -106,6 +106,8 @@ class Calls(State):
                 resolved = self._getattr(args, pos)
                 if resolved is not _UNRESOLVED:
                     return resolved
+            if func.qualname in CONSTRUCTS_FIRST_ARG and args == ():
+                raise Malformed(f"{func.qualname} called without the class it builds", pos)
             self.mark(func, args)
             first = args[0] if isinstance(args, tuple) and args else None
             if func.qualname in CONSTRUCTS_FIRST_ARG and isinstance(first, Global):
