@@ -91,36 +91,20 @@ def _splunk() -> Any:
     return _Splunk(_splunk_pipeline())
 
 
-def _elastic_pipeline() -> Any:
-    """Elasticsearch indexes a list's elements under the list's own field name: ``a{}.b`` is
-    ``a.b`` there (and braces are range syntax in Lucene)."""
-    from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-    from sigma.processing.transformations import FieldFunctionTransformation
-
-    return ProcessingPipeline(
-        name="mlstix: any-element fields for Elasticsearch",
-        priority=20,
-        items=[
-            ProcessingItem(
-                identifier="mlstix_elastic_lists",
-                transformation=FieldFunctionTransformation(
-                    {}, lambda name: (name or "").replace("{}", "")
-                ),
-            )
-        ],
-    )
-
-
 def _esql() -> Any:
     from sigma.backends.elasticsearch.elasticsearch_esql import ESQLBackend
 
-    return ESQLBackend(_elastic_pipeline())
+    from mlstix.detect.logs._elastic import elastic_pipeline
+
+    return ESQLBackend(elastic_pipeline())
 
 
 def _lucene() -> Any:
     from sigma.backends.elasticsearch.elasticsearch_lucene import LuceneBackend
 
-    return LuceneBackend(_elastic_pipeline())
+    from mlstix.detect.logs._elastic import elastic_pipeline
+
+    return LuceneBackend(elastic_pipeline())
 
 
 def _kusto() -> Any:

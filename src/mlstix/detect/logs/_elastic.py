@@ -1,0 +1,169 @@
+"""The rules for Elasticsearch (Lucene queries and ES|QL): list fields and regular expressions.
+
+Elasticsearch indexes a list's elements under the list's own field name, so ``a{}.b`` is ``a.b``.
+
+Both Lucene ``field:/re/`` and ES|QL ``RLIKE`` use Lucene's regular-expression syntax
+(elastic.co/guide/en/elasticsearch/reference/current/regexp-syntax.html), not the RE2/PCRE the
+rules are written in (Sigma ``|re``; DuckDB, KQL and Splunk read them as written):
+
+- a pattern always matches the whole value: ``^``/``$`` are not anchors, so an expression anchored
+  at its start only gets ``.*`` after it, an unanchored one ``.*`` on both sides;
+- ``(?:`` groups are plain ``(`` groups; ``\\d``, ``\\w`` and ``\\s`` do not exist (a backslash only
+  makes the next character literal): they become ``[0-9]``, ``[0-9A-Za-z_]`` and ``[^!-~]`` (any
+  character outside printable ASCII: the whitespace a JSON document may hold between tokens, but
+  also any non-ASCII character);
+- ``"`` (a quoted string) and the optional operators ``@ & ~ < > #`` are reserved and escaped.
+
+An expression using what Lucene cannot express (lookaround, back-references, ``\\b``, inline
+flags, lazy quantifiers, anchors inside it other than ``$`` ending an alternative of a leading
+group) raises :class:`~._sentinel.NotExpressible`; the rule is then left out of the export.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+from sigma.processing.transformations import FieldFunctionTransformation
+from sigma.processing.transformations.base import ValueTransformation
+from sigma.types import SigmaRegularExpression, SigmaType
+
+from mlstix.detect.logs._sentinel import NotExpressible
+
+__all__ = ["elastic_pipeline", "lucene_regex"]
+
+_CLASSES = {"d": "0-9", "w": "0-9A-Za-z_", "s": "^!-~"}
+_RESERVED = set('"@&~<>#')
+_UNSUPPORTED = re.compile(r"\(\?[=!<a-zA-Z]|\\[1-9bBAZzGpPQE]|[*+?}]\?")
+
+
+def _tokens(rx: str) -> list[str]:
+    """Escapes, character classes and single characters."""
+    out, i = [], 0
+    while i < len(rx):
+        if rx[i] == "\\":
+            out.append(rx[i : i + 2])
+            i += 2
+        elif rx[i] == "[":
+            j = i + 1 + (rx[i + 1 : i + 2] == "^")
+            j += rx[j : j + 1] == "]"
+            while j < len(rx) and rx[j] != "]":
+                j += 2 if rx[j] == "\\" else 1
+            out.append(rx[i : j + 1])
+            i = j + 1
+        else:
+            out.append(rx[i])
+            i += 1
+    return out
+
+
+def _class(token: str) -> str:
+    """A character class with the shorthands spelt out (a negated shorthand cannot be)."""
+    negated = token.startswith("[^")
+    body = token[2 if negated else 1 : -1]
+    out, i = "", 0
+    while i < len(body):
+        if body[i] == "\\" and body[i + 1 : i + 2] in _CLASSES:
+            expansion = _CLASSES[body[i + 1]]
+            if expansion.startswith("^"):
+                raise NotExpressible(f"regular expression class {token}: \\s inside a class")
+            out += expansion
+            i += 2
+        elif body[i] == "\\":
+            out += body[i : i + 2]
+            i += 2
+        else:
+            out += body[i]
+            i += 1
+    return f"[{'^' if negated else ''}{out}]"
+
+
+def _convert(tokens: list[str]) -> str:
+    out = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok == "(" and tokens[i + 1 : i + 3] == ["?", ":"]:
+            out.append("(")
+            i += 3
+            continue
+        if tok in ("^", "$"):
+            raise NotExpressible("an anchor inside a regular expression")
+        if tok.startswith("["):
+            out.append(_class(tok))
+        elif tok.startswith("\\") and tok[1:] in _CLASSES:
+            out.append(f"[{_CLASSES[tok[1:]]}]")
+        elif tok in _RESERVED:
+            out.append("\\" + tok)
+        else:
+            out.append(tok)
+        i += 1
+    return "".join(out)
+
+
+def _alternatives(tokens: list[str]) -> list[list[str]] | None:
+    """The top-level alternatives of one group ``( ... )`` spanning ``tokens``, else None."""
+    if not tokens or tokens[0] != "(" or tokens[-1] != ")":
+        return None
+    depth = 1
+    alts: list[list[str]] = [[]]
+    for tok in tokens[1:-1]:
+        if tok == "(":
+            depth += 1
+        elif tok == ")":
+            depth -= 1
+            if depth == 0:
+                return None  # the first group closes before the end: more than one group
+        if tok == "|" and depth == 1:
+            alts.append([])
+        else:
+            alts[-1].append(tok)
+    return alts
+
+
+def lucene_regex(rx: str) -> str:
+    """``rx`` (matched anywhere, RE2/PCRE) as a Lucene regular expression (matches whole values)."""
+    if _UNSUPPORTED.search(rx):
+        raise NotExpressible(f"regular expression {rx!r}: a construct Lucene has no equivalent for")
+    tokens = _tokens(rx)
+    start = tokens[:1] == ["^"]
+    end = tokens[-1:] == ["$"] and len(tokens) > int(start)
+    body = tokens[int(start) : len(tokens) - int(end)]
+    tail = "" if end else ".*"
+    group = _alternatives(body)
+    if group is not None and any(a[-1:] == ["$"] for a in group):
+        # ^(?:a$|b|c): each alternative ends the value itself or is followed by anything
+        if body[1:3] == ["?", ":"]:
+            group[0] = group[0][2:]
+        parts = [_convert(a[:-1]) if a[-1:] == ["$"] else _convert(a) + tail for a in group if a]
+        converted = "(" + "|".join(parts) + ")"
+    else:
+        converted = _convert(body) + tail
+    return ("" if start else ".*") + converted
+
+
+@dataclass
+class _LuceneRegex(ValueTransformation):
+    def apply_value(self, field: str | None, val: SigmaType) -> SigmaType | None:
+        if isinstance(val, SigmaRegularExpression):
+            if val.flags:
+                raise NotExpressible(f"field {field!r}: regular expression flags")
+            return SigmaRegularExpression(lucene_regex(str(val.regexp)))
+        return None
+
+
+def elastic_pipeline() -> ProcessingPipeline:
+    return ProcessingPipeline(
+        name="mlstix: list fields and regular expressions for Elasticsearch",
+        priority=20,
+        items=[
+            ProcessingItem(
+                identifier="mlstix_elastic_lists",
+                transformation=FieldFunctionTransformation(
+                    {}, lambda name: (name or "").replace("{}", "")
+                ),
+            ),
+            ProcessingItem(identifier="mlstix_elastic_regex", transformation=_LuceneRegex()),
+        ],
+    )
