@@ -58,6 +58,7 @@ HOSTILE = {
     "from-file": ('return torch.from_file("/etc/shadow", False, 64)', _DANGER),
     "aten-from-file": ('return torch.ops.aten.from_file("/etc/shadow")', _DANGER),
     "rpc": ('return torch.distributed.rpc.rpc_sync("w", torch.add, (input,))', _DANGER),
+    "all-reduce": ("torch.distributed.all_reduce(input)\nreturn input", _DANGER),
     "rpc-op": ('fut = ops.aten.rpc_async("w", "f", (input,))\nreturn input', _DANGER),
     "c10d": ("pg = __torch__.torch.classes.dist_c10d.ProcessGroup(1, 2)\nreturn input", _DANGER),
     "jit-load": ('m = torch.jit.load("/tmp/next.pt")\nreturn input', _DANGER),
@@ -98,6 +99,7 @@ BENIGN = {
     ),
     "own-function": "return __torch__.torch.nn.functional.relu(input, False, )",
     "getattr-child": '_0 = getattr(self, "0")\nreturn (_0).forward(input, )',
+    "distributed-query": "if torch.distributed.is_available():\n  pass\nreturn input",
 }
 
 

@@ -61,6 +61,9 @@ _PYTHON_ATTRS = frozenset(["__globals__", "__builtins__", "__subclasses__", "__c
 _FILE_OPS = frozenset(["from_file", "_load_for_mobile", "_jit_load", "load_library",
                        "_import_ir_module", "_save_for_mobile", "_save_parameters"])  # fmt: skip
 _NETWORK_OPS = frozenset(["rpc_async", "rpc_sync", "remote", "init_rpc", "init_process_group"])
+_COLLECTIVES = frozenset(["all_reduce", "all_gather", "all_to_all", "broadcast", "reduce",
+                          "reduce_scatter", "gather", "scatter", "send", "recv", "isend",
+                          "irecv", "barrier", "new_group"])  # fmt: skip
 _LOADERS = re.compile(
     r"^torch\.(?:jit\.(?:load|save)$|load$|save$|hub\.|package\.|utils\.cpp_extension|"
     r"_C\.(?:_jit|_import|import_ir|_load|_save))"
@@ -140,8 +143,12 @@ def judge_name(name: str, local: bool = False) -> tuple[str, str] | None:
         return _DANGER, "reads or writes files, or loads native code"
     if parts[-1] in _NETWORK_OPS and len(parts) > 1:
         return _DANGER, "talks to other processes over the network (distributed RPC)"
-    if _LOADERS.match(name) or name.startswith("torch.distributed"):
-        return _DANGER, "loads more code or files, or reaches the network"
+    if _LOADERS.match(name):
+        return _DANGER, "loads more code or files"
+    if name.startswith("torch.distributed.") and (
+        ".rpc." in name or ".nn." in name or parts[-1] in _COLLECTIVES
+    ):
+        return _DANGER, "talks to other processes over the network (torch.distributed)"
     namespace = _namespace(parts)
     if namespace is None:
         return None
