@@ -42,6 +42,7 @@ _INT64_MAX = (1 << 63) - 1
 _MAX_PROBLEMS = 5
 _PAD_READ = 256  # padding stretches this long or longer are read and must be zero
 _MAX_PAD_READ = 16 << 20  # padding bytes read per file at most
+_MAX_PAD_STRETCHES = 64  # padding stretches read per file at most (each a range read remotely)
 # ggml type id -> (block size, bytes per block); block size 0: a removed type (refused)
 _TYPES = {
     0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 4: (0, 0), 5: (0, 0), 6: (32, 22),
@@ -125,11 +126,12 @@ def hidden_bytes(fp: IO[bytes], layout: Layout, alignment: int, size: int) -> st
     stretches = [(layout.infos_end, min(layout.start, size))]
     stretches += [(o + n, _pad(o + n, alignment)) for o, n in layout.tensors]
     stretches[-1] = (stretches[-1][0], padded_end)
-    budget = _MAX_PAD_READ
+    budget, reads = _MAX_PAD_READ, _MAX_PAD_STRETCHES
     for i, (begin, end) in enumerate(stretches):
         # without tensors, what follows the infos is all the file has left: read it whole
-        if (end - begin < _PAD_READ and (layout.tensors or i)) or budget <= 0:
+        if (end - begin < _PAD_READ and (layout.tensors or i)) or budget <= 0 or reads <= 0:
             continue
+        reads -= 1
         fp.seek(begin)
         raw = fp.read(min(end - begin, budget))
         budget -= len(raw)
