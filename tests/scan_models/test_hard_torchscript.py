@@ -58,6 +58,10 @@ HOSTILE = {
     "from-file": ('return torch.from_file("/etc/shadow", False, 64)', _DANGER),
     "aten-from-file": ('return torch.ops.aten.from_file("/etc/shadow")', _DANGER),
     "rpc": ('return torch.distributed.rpc.rpc_sync("w", torch.add, (input,))', _DANGER),
+    "torchvision-read-file": (
+        'd = torch.ops.image.read_file("/etc/passwd")\nreturn input',
+        _DANGER,
+    ),
     "all-reduce": ("torch.distributed.all_reduce(input)\nreturn input", _DANGER),
     "rpc-op": ('fut = ops.aten.rpc_async("w", "f", (input,))\nreturn input', _DANGER),
     "c10d": ("pg = __torch__.torch.classes.dist_c10d.ProcessGroup(1, 2)\nreturn input", _DANGER),

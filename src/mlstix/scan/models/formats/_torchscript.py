@@ -8,7 +8,9 @@ TorchBind classes (``__torch__.torch.classes.<namespace>.<Class>``), the archive
 in it is judged:
 
 - *reaches the system* (``models/torchscript-dangerous-op``, high): ``aten::from_file``
-  (``torch.from_file``: reads any file), the distributed RPC and collective ops
+  (``torch.from_file``: maps any file, and creates it when shared), the file readers and
+  writers of torchvision and torchaudio (``image::read_file``, ``write_file``, ``write_png``,
+  ``sox_io_load_audio_file``, ...), the distributed RPC and collective ops
   (``rpc_async``/``rpc_sync``/``remote``, ``c10d``: the network), and what loads or saves more
   code or files (``torch.jit.load``, ``torch.load``, ``torch.ops.load_library``, ``torch._C``);
   Python that no TorchScript compiler resolves (``os``, ``subprocess``, ``open``, ``eval``,
@@ -58,7 +60,12 @@ _PYTHON_ROOTS = frozenset(
 )  # fmt: skip
 _PYTHON_ATTRS = frozenset(["__globals__", "__builtins__", "__subclasses__", "__code__",
                            "__closure__", "__mro__", "__bases__", "__import__"])  # fmt: skip
-_FILE_OPS = frozenset(["from_file", "_load_for_mobile", "_jit_load", "load_library",
+# ops that open paths: aten::from_file, the image and audio readers/writers of the domain
+# libraries (torchvision.io.read_file/write_file/write_png/write_jpeg, torchaudio's sox_io),
+# and what loads programs or native libraries
+_FILE_OPS = frozenset(["from_file", "read_file", "write_file", "write_png", "write_jpeg",
+                       "sox_io_load_audio_file", "sox_io_save_audio_file", "load_audio_file",
+                       "save_audio_file", "_load_for_mobile", "_jit_load", "load_library",
                        "_import_ir_module", "_save_for_mobile", "_save_parameters"])  # fmt: skip
 _NETWORK_OPS = frozenset(["rpc_async", "rpc_sync", "remote", "init_rpc", "init_process_group"])
 _COLLECTIVES = frozenset(["all_reduce", "all_gather", "all_to_all", "broadcast", "reduce",
