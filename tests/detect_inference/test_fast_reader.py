@@ -170,6 +170,7 @@ def test_outputs_and_clients_as_the_line_reader_reads_them(pieces: None) -> None
         _line(x, y="0.2,0.8", y_encoding="csv"),
         _line(x, client="12:34"),  # a client that looks like a number, as a string
         _line(x, client="ünï:cödé"),
+        _line(x, client='nul\x00 \U0001f600 \u2028 \\ ":id'),  # escapes DuckDB must decode alike
         _line(x, client="a::b"),
         _line(x, when=None),
         _line(x, when="2026-11-30 23:59:59.123456"),
