@@ -305,3 +305,16 @@ def test_blank_lines_and_empty_values_at_every_cut(pieces: None) -> None:
     for at in range(6):
         assert not _check(_rows([*rows[:at], ["1", "2", "3,"], *rows[at + 1 :]]))
         assert not _check(_rows([*rows[:at], ["1", "", "3"], *rows[at + 1 :]]))
+
+
+@pytest.mark.parametrize(
+    "key", ["captureData", "endpointInput", "data", "encoding", "inferenceId", "inferenceTime"]
+)
+def test_keys_are_matched_as_the_line_reader_matches_them(key: str) -> None:
+    """DuckDB's names are case-insensitive, JSON keys (and the line reader) are not: a key
+    spelled in other case is read as absent, or the block goes line by line."""
+    lines = _rows([["1", "2", "3"]] * 5)
+    for spelling in (key.upper(), key[0].swapcase() + key[1:]):
+        _check([*lines, _line("1,2,3").replace(f'"{key}"', f'"{spelling}"', 1)])
+    tenant = _line("1,2,3", client="x").replace('"inferenceId"', '"Tenant"')
+    assert not _check([tenant], spec="field:tenant")
