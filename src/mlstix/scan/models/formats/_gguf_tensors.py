@@ -20,7 +20,9 @@ data, and padding (to the alignment, which the file chooses) before the data sec
 between tensors. A polyglot hides a payload for another loader there (:func:`hidden_bytes`):
 bytes after the data, and non-zero padding stretches of :data:`_PAD_READ` bytes or more
 (writers pad with zeros; shorter stretches are not read, so a scan of a real file reads no
-tensor data).
+tensor data; at most :data:`_MAX_PAD_STRETCHES` are read). In a file without tensors every
+byte after the metadata is one no loader reads. Big-endian files (what gguf-py writes for
+s390x) are read byte-swapped, as gguf-py reads them.
 
 Reference: ggml ``src/gguf.cpp`` (``gguf_init_from_file_impl``), ``include/ggml.h``
 (``enum ggml_type``), ``src/ggml.c`` (``type_traits``: block and type sizes), llama.cpp
