@@ -9,13 +9,6 @@ GuardDuty ones are in :mod:`._trail_rules`.
   block has ``RestrictPublicBuckets``) or another account without a condition.
 - ``kms-open-policy``: a customer-managed key used by ML resources whose key policy allows ``*``
   or another account without a condition.
-- ``endpoint-data-capture``: an endpoint configuration that captures no inference data
-  (``DataCaptureConfig`` absent, or ``EnableCapture`` false; CloudTrail does not log
-  ``InvokeEndpoint``, so data capture is the record of what an endpoint answered). Serverless
-  configurations are left out: Serverless Inference supports no data capture.
-- ``endpoint-data-capture-kms``: an endpoint configuration that captures inference data without
-  ``DataCaptureConfig.KmsKeyId`` (the captured payloads are then encrypted with the account's
-  AWS managed S3 key; CreateEndpointConfig, DataCaptureConfig.KmsKeyId).
 - ``processing-network-isolation`` / ``processing-vpc`` / ``processing-kms``: a recent processing
   job (DescribeProcessingJob) without ``NetworkConfig.EnableNetworkIsolation``, without
   ``NetworkConfig.VpcConfig``, or without ``ProcessingOutputConfig.KmsKeyId`` (when it has
@@ -23,8 +16,9 @@ GuardDuty ones are in :mod:`._trail_rules`.
   as for training): the training rules' settings, for the jobs that prepare data and evaluate
   models.
 
-Lifecycle configurations that run fetched code (MLSTIX-AWS-LC-001) are an IaC rule
-(:mod:`mlstix.scan.rules.iac.aws_lifecycle`): the live configuration is the template's resource.
+Lifecycle configurations that run fetched code (MLSTIX-AWS-LC-001) and endpoint data capture
+(MLSTIX-AWS-DC-001/002) are IaC rules (:mod:`mlstix.scan.rules.iac.aws_lifecycle`,
+:mod:`mlstix.scan.rules.iac.aws_capture`): the live configuration is the template's resource.
 """
 
 from __future__ import annotations
@@ -201,46 +195,6 @@ def _kms_open(ctx: Context) -> Iterator[Hit]:
             )
 
 
-def _serverless(config: Resource) -> bool:
-    """Every variant is serverless: Serverless Inference supports no data capture (SageMaker
-    Developer Guide, Serverless Inference, feature exclusions)."""
-    variants = [v for v in _as_list(config.attributes.get("ProductionVariants")) if v]
-    return bool(variants) and all(
-        isinstance(v, Mapping) and v.get("ServerlessConfig") for v in variants
-    )
-
-
-def _data_capture(ctx: Context) -> Iterator[Hit]:
-    for c in ctx.of_type("cloudformation", "AWS::SageMaker::EndpointConfig"):
-        if not c.extra.get("live") or _serverless(c):
-            continue
-        dcc = c.attributes.get("DataCaptureConfig")
-        if not isinstance(dcc, Mapping) or not dcc:
-            yield Hit(c, "no DataCaptureConfig", {"attribute": "DataCaptureConfig", "value": None})
-        elif dcc.get("EnableCapture") is False:
-            yield Hit(
-                c,
-                "DataCaptureConfig.EnableCapture is false",
-                {"attribute": "DataCaptureConfig.EnableCapture", "value": False},
-            )
-
-
-def _data_capture_kms(ctx: Context) -> Iterator[Hit]:
-    for c in ctx.of_type("cloudformation", "AWS::SageMaker::EndpointConfig"):
-        dcc = c.attributes.get("DataCaptureConfig")
-        if not c.extra.get("live") or not isinstance(dcc, Mapping) or not dcc:
-            continue
-        if dcc.get("EnableCapture") is False or dcc.get("KmsKeyId"):
-            continue
-        yield Hit(
-            c,
-            f"captures requests and responses to {dcc.get('DestinationS3Uri') or 'S3'} without "
-            "DataCaptureConfig.KmsKeyId: they are not encrypted with a customer-managed key "
-            "whose key policy limits who can read them",
-            {"attribute": "DataCaptureConfig.KmsKeyId", "value": None},
-        )
-
-
 _PROCESSING = "AWS::SageMaker::ProcessingJob"
 
 
@@ -300,8 +254,6 @@ def register(registry: RuleRegistry) -> None:
     registry.logic_function("registry-shared")(_registry_shared)
     registry.logic_function("kms-open-policy")(_kms_open)
     registry.logic_function("bucket-shared")(_bucket_shared)
-    registry.logic_function("endpoint-data-capture")(_data_capture)
-    registry.logic_function("endpoint-data-capture-kms")(_data_capture_kms)
     registry.logic_function("processing-network-isolation")(_processing_isolation)
     registry.logic_function("processing-vpc")(_processing_vpc)
     registry.logic_function("processing-kms")(_processing_kms)

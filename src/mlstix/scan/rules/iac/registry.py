@@ -81,6 +81,7 @@ class RuleRegistry:
 def default_registry() -> RuleRegistry:
     """The packaged rules and logic, loaded once."""
     import mlstix.scan.rules.iac.aws as aws_rules
+    import mlstix.scan.rules.iac.aws_capture as aws_capture_rules
     import mlstix.scan.rules.iac.aws_iam as aws_iam_rules
     import mlstix.scan.rules.iac.aws_lifecycle as aws_lifecycle_rules
     import mlstix.scan.rules.iac.aws_models as aws_model_rules
@@ -98,6 +99,7 @@ def default_registry() -> RuleRegistry:
     registry = RuleRegistry()
     modules = (
         aws_rules,
+        aws_capture_rules,
         aws_iam_rules,
         aws_lifecycle_rules,
         aws_model_rules,
