@@ -307,36 +307,47 @@ def calibrate_prada(
 
 class _VirtualClient:
     """A virtual honest client for :func:`calibrate_prada`: what :class:`Prada` does with its
-    queries fed ``step`` at a time, on a distance matrix taken once (a few hundred queries, so
-    no growing set reaches its cap and no class shares a set)."""
+    queries fed ``step`` at a time, on distance matrices taken once, one per class (queries of
+    different classes never meet; a few hundred queries, so no growing set reaches its cap
+    and no class shares a set)."""
 
     def __init__(self, rows: npt.NDArray[np.float64], norms: npt.NDArray[np.float64],
                  labels: npt.NDArray[np.int64], maxlen: int) -> None:  # fmt: skip
-        square = norms[:, None] + norms[None, :] - 2.0 * (rows @ rows.T)
-        self.dist = np.sqrt(np.maximum(square, 0.0))
-        self.dist[labels[:, None] != labels[None, :]] = np.inf
         self.labels = labels
         self.maxlen = maxlen
+        self.place = np.empty(len(labels), dtype=np.intp)  # each query's row in its class
+        self.dist: dict[int, npt.NDArray[np.float64]] = {}
+        by_class = np.argsort(labels, kind="stable")
+        grouped = labels[by_class]
+        edges = (np.flatnonzero(grouped[1:] != grouped[:-1]) + 1).tolist()
+        for low, high in zip([0, *edges], [*edges, len(labels)], strict=True):
+            members = by_class[low:high]
+            part, part_norms = rows[members], norms[members]
+            square = part_norms[:, None] + part_norms[None, :] - 2.0 * (part @ part.T)
+            self.dist[int(grouped[low])] = np.sqrt(np.maximum(square, 0.0))
+            self.place[members] = np.arange(high - low)
 
     def lowest_w(self, step: int, minimum: int, repeat: float) -> float:
         """The lowest W of the distance set, tested after every ``step`` queries that added a
         distance, once it holds ``minimum``."""
-        labels, dist = self.labels, self.dist
-        best = np.full(len(labels), np.inf)
-        stats: dict[int, list[float]] = {}
+        labels, place = self.labels, self.place
+        best = {label: np.full(len(d), np.inf) for label, d in self.dist.items()}
+        # threshold, accepted distances, their sum and sum of squares
+        stats = {label: [0.0, 0.0, 0.0, 0.0] for label in self.dist}
         distances: deque[float] = deque(maxlen=self.maxlen)
         lowest, fresh = 1.0, 0
         for start in range(0, len(labels), step):
             chunk = start + np.argsort(labels[start : start + step], kind="stable")
-            for t in chunk.tolist():  # class by class, as Prada.add_batch orders a batch
-                d = float(best[t])
-                # threshold, accepted distances, their sum and sum of squares
-                group = stats.setdefault(int(labels[t]), [0.0, 0.0, 0.0, 0.0])
+            for t in chunk.tolist():  # class by class, as Prada.add_pieces orders a piece
+                label = int(labels[t])
+                mine, row = best[label], int(place[t])
+                d = float(mine[row])
                 if d != math.inf:
                     if d <= repeat:
                         continue
                     distances.append(d)
                     fresh += 1
+                    group = stats[label]
                     if d <= group[0]:
                         continue
                     group[1] += 1.0
@@ -345,7 +356,7 @@ class _VirtualClient:
                     mean = group[2] / group[1]
                     std = math.sqrt(max(0.0, group[3] / group[1] - mean * mean))
                     group[0] = max(group[0], mean - std)
-                np.minimum(best, dist[t], out=best)  # it joins the growing set
+                np.minimum(mine, self.dist[label][row], out=mine)  # it joins the growing set
             if len(distances) >= minimum and fresh:
                 fresh = 0
                 w = shapiro_w(np.fromiter(distances, np.float64, len(distances)))
