@@ -87,7 +87,7 @@ def test_a_setstate_an_earlier_build_set_is_called_by_the_loader(obj: bytes, arg
 @pytest.mark.parametrize(
     "key",
     ["forward", "predict", "transform", "__reduce_ex__", "__deepcopy__", "get_params",
-     "__sklearn_tags__", "_modules"],
+     "__sklearn_tags__", "__sklearn_is_fitted__", "_validate_data", "summary", "_modules"],
 )  # fmt: skip
 @pytest.mark.parametrize("obj", [_NAMESPACE, _ESTIMATOR], ids=["namespace", "estimator"])
 def test_a_gadget_under_a_name_a_normal_call_looks_up_is_high(key: str, obj: bytes) -> None:

@@ -16,8 +16,12 @@ stored under one of them runs:
   ``torch.nn.Module`` (``Module.__call__`` runs ``self._call_impl`` -> ``self.forward``),
   submodules in ``_modules`` (``Module.__getattr__`` hands them to ``forward``'s code), the
   estimator API (``predict``, ``transform``, ... : ``model.predict(X)`` finds the instance
-  attribute first), ``get_params`` (``BaseEstimator.__repr__`` and ``clone`` call it) and
-  ``__sklearn_tags__`` (``sklearn.utils.get_tags`` calls it on every fit and check).
+  attribute first; ``summary`` of statsmodels results, ``inplace_predict`` of XGBoost, the
+  ``torch.nn.Module`` API), ``get_params`` (``BaseEstimator.__repr__`` and ``clone`` call it),
+  the hooks scikit-learn's helpers call on the instance (``__sklearn_tags__``/``_more_tags``
+  by ``get_tags``, ``__sklearn_is_fitted__`` by ``check_is_fitted`` before every predict,
+  ``__sklearn_clone__`` by ``clone``) and the ``BaseEstimator`` helpers ``predict`` and
+  ``transform`` call through ``self`` (``_validate_data``, ``_check_n_features``, ...).
 
 Operator dunders (``__call__``, ``__getattr__``, ``__repr__``, ...) set on an instance are
 ignored by Python and stay what they were.
@@ -49,6 +53,13 @@ RUNS_ON_USE: dict[str, str] = {
     "_modules": "as a submodule, when the module is called",
     "get_params": "when the estimator is printed or cloned (BaseEstimator.__repr__, clone)",
     "__sklearn_tags__": "on every fit and check (sklearn.utils.get_tags)",
+    "_more_tags": "on every fit and check (older scikit-learn's _get_tags)",
+    "_get_tags": "on every fit and check (older scikit-learn)",
+    "__sklearn_clone__": "when the estimator is cloned (sklearn.base.clone)",
+    "__sklearn_is_fitted__": "before every predict (sklearn.utils.validation.check_is_fitted)",
+    "_validate_data": "inside fit, predict and transform (BaseEstimator)",
+    "_check_n_features": "inside fit, predict and transform (BaseEstimator)",
+    "_check_feature_names": "inside fit, predict and transform (BaseEstimator)",
     **dict.fromkeys(
         [
             "predict",
@@ -63,6 +74,9 @@ RUNS_ON_USE: dict[str, str] = {
             "partial_fit",
             "score",
             "score_samples",
+            "apply",
+            "summary",
+            "inplace_predict",
             "generate",
             "state_dict",
             "load_state_dict",
@@ -71,6 +85,14 @@ RUNS_ON_USE: dict[str, str] = {
             "eval",
             "train",
             "to",
+            "cuda",
+            "cpu",
+            "half",
+            "float",
+            "modules",
+            "named_modules",
+            "children",
+            "zero_grad",
         ],
         _API,
     ),
