@@ -45,13 +45,27 @@ def kb() -> None:
     type=click.Path(path_type=Path),
     help="Folder to write into (default: the repository root, when run inside the checkout).",
 )
-def build(out: Path | None) -> None:
-    """Compile the YAML into stix/*.json, relationship-diagram.md and docs/reference/."""
+@click.option(
+    "--record-release",
+    "release",
+    metavar="LABEL",
+    help="After building, record the objects as published in LABEL (the data folder's "
+    "released.json), which later builds check modified against.",
+)
+def build(out: Path | None, release: str | None) -> None:
+    """Compile the YAML into stix/*.json, relationship-diagram.md and docs/reference/.
+
+    An object whose content changed since the release recorded in the data folder's
+    released.json, without a later modified, fails the build: STIX consumers keep one version
+    per id and modified, so the change would never reach them.
+    """
     from mlstix._io import prepare_out_dir
-    from mlstix.kb.build import write_tree
+    from mlstix.kb.build import record_release, write_tree
     from mlstix.kb.compile import BUNDLE_FILES
     from mlstix.kb.validate import validate_path
 
+    if release is not None and not release.strip():
+        raise UsageError("--record-release needs a non-empty label")
     if out is None:
         out = find_checkout()
         if out is None:
@@ -76,6 +90,10 @@ def build(out: Path | None) -> None:
     )
     if bad:
         raise MlstixError(f"stix2-validator reported {bad} problems in the generated bundles")
+    if release is not None:
+        label = release.strip()
+        recorded = record_release(knowledge, label)
+        console.print(f"recorded release {escape(label)} in {escape(utf8(str(recorded)))}")
 
 
 @kb.command()

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from mlstix.kb._yaml import Loader, problem
 
@@ -62,6 +62,9 @@ class _Tie(_Strict):
     attack_pattern: Annotated[str, Field(pattern=_KEY)]
     vulnerability: Annotated[str, Field(pattern=_KEY)]
     indicates_id: Annotated[str, Field(pattern=rf"^relationship--{_UUID4}$")]
+    # the indicator's exact modified time, for a rule changed more than once on one day (Sigma's
+    # own modified is a date, and a STIX consumer keeps one version per id and modified)
+    modified: AwareDatetime | None = None
 
 
 class _LogSource(_Strict):
@@ -167,6 +170,16 @@ def parse_rule(text: str, rel: str) -> tuple[RuleMeta | None, list[str]]:
         return None, _errors(rel, exc)
     created = _day(head.date)
     modified = _day(head.modified) if head.modified else created
+    problems = []
+    exact = head.mlstix.modified
+    if exact is not None:
+        exact = exact.astimezone(UTC)
+        if exact.date() != modified.date():
+            problems.append(
+                f"{rel}: field mlstix.modified: {exact.isoformat()} is not on the rule's "
+                f"modified date {modified.date().isoformat()}"
+            )
+        modified = exact
     rule = RuleMeta(
         path=rel,
         text=text,
@@ -186,7 +199,6 @@ def parse_rule(text: str, rel: str) -> tuple[RuleMeta | None, list[str]]:
         vulnerability=head.mlstix.vulnerability,
         indicates_id=head.mlstix.indicates_id,
     )
-    problems = []
     if modified < created:
         problems.append(f"{rel}: field modified: earlier than date")
     return rule, problems

@@ -30,7 +30,7 @@ from mlstix.kb.detections import load_detections
 from mlstix.kb.graph import KnowledgeBase
 from mlstix.kb.model import AttackPattern, CourseOfAction, MitreObject, Vulnerability
 
-__all__ = ["data_dir", "load_kb", "load_kb_from"]
+__all__ = ["active_data_dir", "data_dir", "load_kb", "load_kb_from"]
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -53,14 +53,16 @@ def data_dir() -> Path:
     return Path(str(resources.files("mlstix.kb") / "data"))
 
 
-def load_kb() -> KnowledgeBase:
-    """The knowledge base, loaded once per process.
-
-    The packaged data, unless the environment variable ``MLSTIX_KB_DATA`` names another data
-    folder (authors use it to try changes on a copy).
-    """
+def active_data_dir() -> Path:
+    """The data folder :func:`load_kb` reads: the packaged data, unless the environment variable
+    ``MLSTIX_KB_DATA`` names another data folder (authors use it to try changes on a copy)."""
     override = os.environ.get("MLSTIX_KB_DATA")
-    return load_kb_from(Path(override) if override else data_dir())
+    return Path(override) if override else data_dir()
+
+
+def load_kb() -> KnowledgeBase:
+    """The knowledge base of :func:`active_data_dir`, loaded once per process."""
+    return load_kb_from(active_data_dir())
 
 
 def load_kb_from(root: Path) -> KnowledgeBase:
