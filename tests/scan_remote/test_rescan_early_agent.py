@@ -208,3 +208,25 @@ def test_the_s3_stack_takes_the_standard_ssl_context_without_pyopenssl(endpoint:
                           timeout=60, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "False", "True", "True", "list"]
+
+
+def test_in_process_the_command_leaves_the_collector_and_no_child(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run in this process (as a host application or a test runner would), a remote scan that
+    stops on a bad argument restores the cyclic collector it paused and leaves no agent."""
+    import gc
+    import multiprocessing
+
+    from click.testing import CliRunner
+
+    from mlstix.cli.main import cli
+
+    for key, value in {**servers.S3_ENV, "AWS_ENDPOINT_URL": endpoint}.items():
+        monkeypatch.setenv(key, value)
+    assert gc.isenabled()
+    result = CliRunner().invoke(
+        cli, ["scan", "models", "s3://early/m", "--max-bytes-per-file", "lots"]
+    )
+    assert result.exit_code == 2 and "not a size" in result.output
+    assert gc.isenabled() and not multiprocessing.active_children()

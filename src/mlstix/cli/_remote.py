@@ -91,8 +91,28 @@ def start_listing(paths: tuple[str, ...], executor: str) -> Agent[Any] | None:
     from mlstix.scan.remote._listing import start_agent
 
     agent = start_agent(remote)
-    click.get_current_context().call_on_close(agent.cancel)
+    ctx = click.get_current_context()
+    ctx.call_on_close(agent.cancel)
+    _pause_gc()  # until the scan starts: the scanner's imports (see scan.remote._scan.paused_gc)
+    ctx.call_on_close(_resume_gc)
     return agent
+
+
+_gc_paused = False
+
+
+def _pause_gc() -> None:
+    global _gc_paused
+    if gc.isenabled():
+        gc.disable()
+        _gc_paused = True
+
+
+def _resume_gc() -> None:
+    global _gc_paused
+    if _gc_paused:
+        _gc_paused = False
+        gc.enable()
 
 
 def remote_paths(paths: tuple[str, ...]) -> list[str]:
@@ -166,6 +186,7 @@ def scan_with_remote(
     )
     stats = RemoteStats()
     remote_options = dataclasses.replace(options, hash_files=bool(hash_files))
+    _resume_gc()
     if sys.stderr.isatty():
         report = _with_progress(remote, remote_options, settings, stats, agent)
     else:

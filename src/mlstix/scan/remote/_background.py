@@ -239,10 +239,12 @@ def _agent(conn: Any, reads: Any, func: Callable[[], Any]) -> None:
 def _agent_run(conn: Any, reads: Any, func: Callable[[], Any]) -> None:
     from multiprocessing.connection import wait
 
+    gc.disable()  # the listing is mostly imports: see _scan.paused_gc
     try:
         answer: tuple[bool, Any] = (True, func())
     except Exception as exc:  # as _child
         answer = (False, exc)
+    gc.enable()
     conn.send(answer)
     if not answer[0]:
         return

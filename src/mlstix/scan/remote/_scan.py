@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
@@ -40,7 +41,7 @@ from mlstix.scan.remote._state import Row, StateStore
 from mlstix.scan.remote._work import ObjectResult, Work, reused, scan_object
 from mlstix.scan.rules import load_rules
 
-__all__ = ["RemoteOptions", "RemoteStats", "scan_remote"]
+__all__ = ["RemoteOptions", "RemoteStats", "paused_gc", "scan_remote"]
 
 # rules of the model scanner that read signature and provenance files beside a model on disk
 _LOCAL_ONLY = frozenset(
@@ -162,6 +163,21 @@ def _kept(
     return sorted(found.values(), key=lambda o: o.url)
 
 
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic collector paused (then restored as it was) while a scan starts: imports, the
+    knowledge base and the state allocate many objects and free few, and the collector's passes
+    over them are a tenth of that CPU (Python 3.11; 0.05 s of a rescan's 0.4 s here, as much in
+    the agent). Objects without cycles are freed as ever."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _make_executor(options: ScanOptions, remote: RemoteOptions) -> Executor:
     if remote.executor == "ray":
         return RayExecutor(remote.ray_address, remote.in_flight)
@@ -208,6 +224,7 @@ def _inline(work: Work, reads: Any, todo: list[RemoteObject]) -> Iterator[Object
     if work.limits.max_memory > 0:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_AS, (work.limits.max_memory,) * 2)
+    gc.enable()  # forked from a process that may have paused it
     _relay.use(reads)
     for obj in todo:
         yield scan_object(obj, work)
@@ -271,11 +288,13 @@ def scan_remote(
             listing = agent = agent or start_agent(paths)
         else:
             listing = in_thread(lambda: _list_all(paths, executor))
-        previous = store.load(loc.url for loc in locations) if store else {}
-        knowledge = kb if isinstance(kb, KnowledgeBase) else kb()
-        if agent is not None:
-            _warm_analyzers()  # while the agent lists: a worker forked from here inherits them
-        objs = _kept(listing.result(), paths, options.policy.ignored)
+        with paused_gc():
+            previous = store.load(loc.url for loc in locations) if store else {}
+            knowledge = kb if isinstance(kb, KnowledgeBase) else kb()
+            if agent is not None:
+                _warm_analyzers()  # while the agent lists: a worker forked here inherits them
+            listed = listing.result()
+        objs = _kept(listed, paths, options.policy.ignored)
         listing = None
         results: list[ObjectResult] = []
         todo: list[RemoteObject] = []
