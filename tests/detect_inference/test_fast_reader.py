@@ -318,3 +318,18 @@ def test_keys_are_matched_as_the_line_reader_matches_them(key: str) -> None:
         _check([*lines, _line("1,2,3").replace(f'"{key}"', f'"{spelling}"', 1)])
     tenant = _line("1,2,3", client="x").replace('"inferenceId"', '"Tenant"')
     assert not _check([tenant], spec="field:tenant")
+
+
+def test_a_block_whose_file_cannot_be_written_is_read_line_by_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reader = _fast.fast_reader(_KEY, "classifier")
+    assert reader is not None
+    block = ("\n".join(_rows([["1", "2"]] * 3)) + "\n").encode()
+    assert reader(block, "log", 1) is not None
+
+    def full(self: Path, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    assert reader(block, "log", 1) is None

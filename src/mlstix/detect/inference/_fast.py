@@ -185,6 +185,8 @@ class FastReader:
             raise KeyboardInterrupt from None  # Ctrl-C inside a query: stop, do not read on
         except self.error:
             return None  # a block DuckDB cannot read: the line-by-line reader words why
+        except OSError:
+            return None  # its file could not be written (a full disk): read line by line
 
     def _read(self, block: bytes, path: str, first_line: int) -> FastBatch | None:
         lines = self._strict(block) if len(block) < _MAX_LINE else None
