@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from mlstix.cli._console import err_console
 from mlstix.cli._params import AliasedOption, ExistingPath
 from mlstix.cli._report import EXIT_CODES_HELP, emit, report_options, wrote
 from mlstix.errors import UsageError
@@ -123,8 +124,17 @@ def export(target: str, out: Path, rules_dir: Path | None) -> None:
     Exit codes: 0 written; 2 a rule could not be converted or DIR could not be written.
     """
     from mlstix.detect.logs._rules import load_rules
-    from mlstix.detect.logs.export import export_rules
+    from mlstix.detect.logs.export import NOT_EXPORTED, export_rules
     from mlstix.kb.load import load_kb
 
     written = export_rules(load_rules(load_kb(), rules_dir), target.lower(), out)
     wrote(str(out), f" ({len(written)} files, {target.lower()})")
+    left_out = out / NOT_EXPORTED
+    if left_out in written:
+        # the file: a header line, a blank line, then one line per rule left out
+        count = len(left_out.read_text(encoding="utf-8").splitlines()) - 2
+        err_console.print(
+            f"note: {count} rule(s) cannot be expressed on {target.lower()}'s tables and were "
+            f"left out; {NOT_EXPORTED} names them and why",
+            soft_wrap=True,
+        )

@@ -123,6 +123,9 @@ def test_export(tmp_path: Path, target: str, suffix: str, bundle: str | None, ne
         conf = (out / bundle).read_text()
         assert all(f"[{r.title}]" in conf for r in rules)
     assert f"wrote {out}" in err
+    # a rule left out is said on the terminal, not only in a file the user may not open
+    note = f"note: {len(left_out)} rule(s) cannot be expressed on kusto's tables"
+    assert (note in err) == bool(left_out)
 
 
 def test_export_refuses_a_file_in_place_of_the_folder(tmp_path: Path) -> None:
