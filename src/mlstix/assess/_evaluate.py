@@ -1,14 +1,15 @@
 """Judge an inventory: the IaC rules of its cloud, then the live-only rules, as one report.
 
 Live resources are stored as the APIs describe them. Before the rules run, a few are given the
-view the IaC rules expect (:func:`_views`): a training job is read as the Training step of a
-pipeline (the step's arguments are the CreateTrainingJob request, which DescribeTrainingJob
-echoes), an IAM role's attached managed policies join its inline ones, and a bucket's public
-access block becomes the effective one (bucket settings OR account settings; S3 User Guide,
-"Blocking public access to your Amazon S3 storage"), and ECR repositories and registry scanning
-configurations share a scope per region (a registry's scanning rules are regional). Findings
-are then relocated to the real resource: ``location.path`` is its ARN / resource id,
-``location.resource`` its type and name, and the evidence names its account and region.
+view the IaC rules expect (:func:`_views`): a training (processing) job is read as the Training
+(Processing) step of a pipeline (the step's arguments are the CreateTrainingJob /
+CreateProcessingJob request, which the Describe call echoes), an IAM role's attached managed
+policies join its inline ones, and a bucket's public access block becomes the effective one
+(bucket settings OR account settings; S3 User Guide, "Blocking public access to your Amazon S3
+storage"), and ECR repositories and registry scanning configurations share a scope per region
+(a registry's scanning rules are regional). Findings are then relocated to the real resource:
+``location.path`` is its ARN / resource id, ``location.resource`` its type and name, and the
+evidence names its account and region.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ from mlstix.scan.iac.resource import Resource
 __all__ = ["evaluate_inventory"]
 
 _PAB = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+# jobs judged as the pipeline step their Describe response echoes the Create request of
+_AS_STEP = {
+    "AWS::SageMaker::TrainingJob": "Training",
+    "AWS::SageMaker::ProcessingJob": "Processing",
+}
 # settings that hold per region, judged against resources of the same region only
 _REGIONAL = frozenset({"AWS::ECR::Repository", "AWS::ECR::RegistryScanningConfiguration"})
 
@@ -59,8 +65,8 @@ def _views(resources: Iterable[Resource]) -> list[Resource]:
             out.append(terraform_view(r) or r)
         elif r.provider != "aws":
             out.append(r)
-        elif r.type == "AWS::SageMaker::TrainingJob":
-            step = {"Name": r.name, "Type": "Training", "Arguments": dict(r.attributes)}
+        elif r.type in _AS_STEP:
+            step = {"Name": r.name, "Type": _AS_STEP[r.type], "Arguments": dict(r.attributes)}
             body = {"Version": "2020-12-01", "Steps": [step]}
             out.append(
                 _view(

@@ -9,16 +9,11 @@ GuardDuty ones are in :mod:`._trail_rules`.
   block has ``RestrictPublicBuckets``) or another account without a condition.
 - ``kms-open-policy``: a customer-managed key used by ML resources whose key policy allows ``*``
   or another account without a condition.
-- ``processing-network-isolation`` / ``processing-vpc`` / ``processing-kms``: a recent processing
-  job (DescribeProcessingJob) without ``NetworkConfig.EnableNetworkIsolation``, without
-  ``NetworkConfig.VpcConfig``, or without ``ProcessingOutputConfig.KmsKeyId`` (when it has
-  outputs) or ``ProcessingResources.ClusterConfig.VolumeKmsKeyId`` (NVMe instance types excepted,
-  as for training): the training rules' settings, for the jobs that prepare data and evaluate
-  models.
 
-Lifecycle configurations that run fetched code (MLSTIX-AWS-LC-001) and endpoint data capture
-(MLSTIX-AWS-DC-001/002) are IaC rules (:mod:`mlstix.scan.rules.iac.aws_lifecycle`,
-:mod:`mlstix.scan.rules.iac.aws_capture`): the live configuration is the template's resource.
+Lifecycle configurations that run fetched code (MLSTIX-AWS-LC-001), endpoint data capture
+(MLSTIX-AWS-DC-001/002) and processing jobs (MLSTIX-AWS-PRC-001/002/003, judged as Processing
+steps) are IaC rules (:mod:`mlstix.scan.rules.iac.aws_lifecycle`, ``aws_capture``,
+``aws_processing``): the live resource is the template's.
 """
 
 from __future__ import annotations
@@ -26,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mlstix.scan.iac._values import lookup
 from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac import Context, Hit, RuleRegistry
 
@@ -195,57 +189,6 @@ def _kms_open(ctx: Context) -> Iterator[Hit]:
             )
 
 
-_PROCESSING = "AWS::SageMaker::ProcessingJob"
-
-
-def _processing_jobs(ctx: Context) -> Iterator[Resource]:
-    return (j for j in ctx.of_type("cloudformation", _PROCESSING) if j.extra.get("live"))
-
-
-def _processing_isolation(ctx: Context) -> Iterator[Hit]:
-    for job in _processing_jobs(ctx):
-        if lookup(job.attributes, "NetworkConfig.EnableNetworkIsolation") is not True:
-            yield Hit(
-                job,
-                "NetworkConfig.EnableNetworkIsolation is not true (default false): the "
-                "processing container can make outbound calls",
-                {"attribute": "NetworkConfig.EnableNetworkIsolation", "value": False},
-            )
-
-
-def _processing_vpc(ctx: Context) -> Iterator[Hit]:
-    for job in _processing_jobs(ctx):
-        if not lookup(job.attributes, "NetworkConfig.VpcConfig.Subnets"):
-            yield Hit(
-                job,
-                "NetworkConfig.VpcConfig is not set: the job runs on the service's network",
-                {"attribute": "NetworkConfig.VpcConfig.Subnets", "value": None},
-            )
-
-
-def _processing_kms(ctx: Context) -> Iterator[Hit]:
-    from mlstix.scan.rules.iac.aws_sagemaker import local_storage
-
-    for job in _processing_jobs(ctx):
-        attrs = job.attributes
-        missing = []
-        if lookup(attrs, "ProcessingOutputConfig.Outputs") and not lookup(
-            attrs, "ProcessingOutputConfig.KmsKeyId"
-        ):
-            missing.append("ProcessingOutputConfig.KmsKeyId")
-        cluster = "ProcessingResources.ClusterConfig"
-        if not lookup(attrs, f"{cluster}.VolumeKmsKeyId") and not local_storage(
-            lookup(attrs, f"{cluster}.InstanceType")
-        ):
-            missing.append(f"{cluster}.VolumeKmsKeyId")  # NVMe instance types take none
-        if missing:
-            yield Hit(
-                job,
-                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set",
-                {"attribute": missing[0], "value": None},
-            )
-
-
 def register(registry: RuleRegistry) -> None:
     from mlstix.assess.aws import _trail_rules
 
@@ -254,6 +197,3 @@ def register(registry: RuleRegistry) -> None:
     registry.logic_function("registry-shared")(_registry_shared)
     registry.logic_function("kms-open-policy")(_kms_open)
     registry.logic_function("bucket-shared")(_bucket_shared)
-    registry.logic_function("processing-network-isolation")(_processing_isolation)
-    registry.logic_function("processing-vpc")(_processing_vpc)
-    registry.logic_function("processing-kms")(_processing_kms)

@@ -16,33 +16,44 @@ from mlstix.scan.rules.iac._policy import as_list, decode_json_value
 from mlstix.scan.rules.iac.aws_sagemaker import local_storage
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
 
-__all__ = ["LOGIC"]
+__all__ = ["LOGIC", "arg_known", "pipeline_steps"]
 
 
-def _training_steps(steps: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
+def _steps(steps: Any, kind: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
     for step in as_list(steps):
         if not isinstance(step, Mapping):
             continue
         args = step.get("Arguments")
-        if step.get("Type") == "Training" and isinstance(args, Mapping):
+        if step.get("Type") == kind and isinstance(args, Mapping):
             yield str(step.get("Name", "?")), args
         elif step.get("Type") == "Condition" and isinstance(args, Mapping):
-            yield from _training_steps(args.get("IfSteps"))
-            yield from _training_steps(args.get("ElseSteps"))
+            yield from _steps(args.get("IfSteps"), kind)
+            yield from _steps(args.get("ElseSteps"), kind)
 
 
-def _pipelines(ctx: Context) -> Iterator[tuple[Resource, str, Mapping[str, Any]]]:
+def pipeline_steps(
+    ctx: Context, kind: str = "Training"
+) -> Iterator[tuple[Resource, str, Mapping[str, Any]]]:
+    """(pipeline, step name, step arguments) of every step of ``kind`` (``Training``,
+    ``Processing``: their arguments are the CreateTrainingJob / CreateProcessingJob request),
+    Condition steps' branches included."""
     for r in ctx.of_type("terraform", "aws_sagemaker_pipeline"):
         definition = decode_json_value(r.attributes.get("pipeline_definition"))
         if isinstance(definition, Mapping):
-            for name, args in _training_steps(definition.get("Steps")):
+            for name, args in _steps(definition.get("Steps"), kind):
                 yield r, name, args
     for r in ctx.of_type("cloudformation", "AWS::SageMaker::Pipeline"):
         body = lookup(r.attributes, "PipelineDefinition.PipelineDefinitionBody")
         definition = decode_json_value(body)
         if isinstance(definition, Mapping):
-            for name, args in _training_steps(definition.get("Steps")):
+            for name, args in _steps(definition.get("Steps"), kind):
                 yield r, name, args
+
+
+def arg_known(value: Any) -> bool:
+    """Pipeline parameters (``{"Get": "Parameters.X"}``) are decided at run time; values the
+    configuration leaves unknown are not known either."""
+    return not is_unknown(value) and _arg_known(value)
 
 
 def _arg_known(value: Any) -> bool:
@@ -52,7 +63,7 @@ def _arg_known(value: Any) -> bool:
 
 def _training_check(attr: str, kind: str) -> Logic:
     def logic(ctx: Context) -> Iterator[Hit]:
-        for r, step, args in _pipelines(ctx):
+        for r, step, args in pipeline_steps(ctx):
             bad: list[str] = []
             for path in attr.split("+"):
                 value = lookup(args, path)

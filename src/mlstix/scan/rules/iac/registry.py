@@ -85,6 +85,7 @@ def default_registry() -> RuleRegistry:
     import mlstix.scan.rules.iac.aws_iam as aws_iam_rules
     import mlstix.scan.rules.iac.aws_lifecycle as aws_lifecycle_rules
     import mlstix.scan.rules.iac.aws_models as aws_model_rules
+    import mlstix.scan.rules.iac.aws_processing as aws_processing_rules
     import mlstix.scan.rules.iac.aws_sagemaker as aws_sagemaker_rules
     import mlstix.scan.rules.iac.aws_training as aws_training_rules
     import mlstix.scan.rules.iac.azure as azure_rules
@@ -103,6 +104,7 @@ def default_registry() -> RuleRegistry:
         aws_iam_rules,
         aws_lifecycle_rules,
         aws_model_rules,
+        aws_processing_rules,
         aws_sagemaker_rules,
         aws_training_rules,
         azure_rules,
