@@ -71,6 +71,16 @@ def test_a_name_no_module_has_stays_lenient(real: RealReaders) -> None:
     assert mlstix_levels(analyze_pickle_stream(io.BytesIO(data), ImportPolicy())) == {}
 
 
+def test_a_standard_module_without_that_attribute_stays_lenient(real: RealReaders) -> None:
+    """A benign dump whose outer memo holds a standard module's name where the nested pickle
+    fetches its own module (``collections`` from an ``OrderedDict`` dumped first):
+    ``collections._reconstruct`` does not exist, the real loader fails, nothing runs."""
+    data = _dump("collections")
+    as_pickle = real.pickle(data, findable=True)
+    assert not as_pickle.ok and "_reconstruct" in str(as_pickle.error)
+    assert mlstix_levels(analyze_pickle_stream(io.BytesIO(data), ImportPolicy())) == {}
+
+
 def test_an_own_name_the_meant_module_does_not_allow_is_judged(real: RealReaders) -> None:
     """A non-standard module fetched from the outer memo, with an own name that is not
     allowlisted for the module the nested pickle meant: no real dump makes it."""

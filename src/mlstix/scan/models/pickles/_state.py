@@ -98,16 +98,19 @@ class State:
         and whose attribute is the nested pickle's own is what a real dump makes: the module
         the nested pickle meant (its own ``k``-th memoized value, at ``nested_base + k`` in
         the shared memo) with that attribute is an allowlisted pair, and the module fetched
-        instead is no standard-library module (those exist in every process, so the import
-        resolves whenever the attribute does: ``copy`` fetched where the dump meant
-        ``numpy.core.multiarray`` makes ``copy._reconstruct``, which calls its argument)."""
+        instead is no standard-library module, or one certainly without that attribute
+        (standard modules exist in every process, so the import resolves whenever the
+        attribute does: ``copy`` fetched where the dump meant ``numpy.core.multiarray`` makes
+        ``copy._reconstruct``, which calls its argument; ``collections.dtype`` fails)."""
         k = self.outer_index.get(id(module))
         if k is None or not isinstance(module, str):
             return False
         meant = self.memo.get(self.nested_base + k)
         if type(meant) is not str or self.policy.verdict(meant, name) != "allowed":
             return False
-        return module.split(".", 1)[0] not in sys.stdlib_module_names
+        if module.split(".", 1)[0] not in sys.stdlib_module_names:
+            return True
+        return _lacks(module, name)
 
     def from_outer(self, value: Any, pos: int) -> bool:
         """Whether ``value``, used at ``pos`` inside a nested pickle the plain view reads, is
@@ -194,3 +197,15 @@ def _read_bounds(start: int, data: bytes | None) -> tuple[int, ...]:
     if arg.name == "stringnl_noescape_pair":
         return (after_op, data.find(b"\n", after_op) + 1)
     return (after_op,)
+
+
+def _lacks(module: str, name: str) -> bool:
+    """Whether the standard-library ``module``, already loaded in this process, certainly has
+    no attribute ``name`` (``collections.dtype``: the real import fails, nothing runs). Read
+    from the module's dict only: nothing is imported or run (a module ``__getattr__`` could
+    supply the name: then it is not certain)."""
+    mod = sys.modules.get(module)
+    if mod is None:
+        return False
+    namespace = vars(mod)
+    return "__getattr__" not in namespace and name.split(".", 1)[0] not in namespace
