@@ -26,7 +26,7 @@ __all__ = ["nearest_in_window"]
 
 Matrix = npt.NDArray[np.float32]
 _SUB = 64  # queries ranked per product: each meets its window and the sub-block before it
-_WIDE = 1e30  # squared norms above this are ranked in float64 (float32 would overflow)
+_WIDE = 1e15  # values above this are ranked in float64 (float32 products would overflow)
 
 
 @lru_cache(maxsize=256)
@@ -48,10 +48,9 @@ def nearest_in_window(
     and that query (NaN, at distance inf, where there is none)."""
     h, k = len(history), len(batch)
     pool = np.concatenate([history, batch]) if h else batch
-    exact_pool = pool.astype(np.float64)
-    norms = np.einsum("ij,ij->i", exact_pool, exact_pool)
-    wide = not float(norms.max(initial=0.0)) < _WIDE
-    work = exact_pool if wide else pool
+    # values whose squares might pass float32's range are ranked in float64
+    wide = not float(np.abs(pool).max(initial=0.0)) < _WIDE
+    work = pool.astype(np.float64) if wide else pool
     unit = 2.0**-53 if wide else 2.0**-24
     slack = 8.0 * (pool.shape[1] + 4) * unit
     # centred on the batch's first query (near-duplicates then have small norms and a tight
@@ -86,13 +85,13 @@ def nearest_in_window(
             score[queries, top] = best
             near = np.flatnonzero(close)
             asks, rows = np.nonzero(score[near] <= limit[near, None])
-            diff = exact_pool[low + rows] - exact_pool[first + near[asks]]
+            diff = pool[low + rows].astype(np.float64) - pool[first + near[asks]]
             square = np.einsum("ij,ij->i", diff, diff)
             order = np.lexsort((rows, square, asks))  # nearest, then earliest, per query
             ranked = asks[order]
             won = order[np.concatenate([[True], ranked[1:] != ranked[:-1]])]
             index[start + near[asks[won]]] = low + rows[won]
-    diff = exact_pool[h:] - exact_pool[index]
+    diff = batch.astype(np.float64) - pool[index]
     nearest = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     nearest[index < 0] = np.inf
     previous = pool[index]

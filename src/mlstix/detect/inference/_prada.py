@@ -86,22 +86,49 @@ class Ring:
         return np.concatenate([self._data[self._next :], self._data[: self._next]])
 
 
+class _GrowingSet:
+    """One class's growing set: its queries (float64) and their squared norms."""
+
+    __slots__ = ("count", "norms", "points")
+
+    def __init__(self, dim: int) -> None:
+        self.points = np.empty((16, dim), dtype=np.float64)
+        self.norms = np.empty(16, dtype=np.float64)
+        self.count = 0
+
+    def add(self, rows: npt.NDArray[np.float64], norms: npt.NDArray[np.float64]) -> None:
+        end = self.count + len(rows)
+        if end > len(self.points):
+            size = max(end, 2 * len(self.points))
+            self.points = np.resize(self.points, (size, self.points.shape[1]))
+            self.norms = np.resize(self.norms, size)
+        self.points[self.count : end] = rows
+        self.norms[self.count : end] = norms
+        self.count = end
+
+    def nearest(
+        self, rows: npt.NDArray[np.float64], norms: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """Each row's distance to the nearest member (inf while the set is empty)."""
+        n = self.count
+        if not n:
+            return np.full(len(rows), np.inf)
+        square = norms[:, None] + self.norms[None, :n] - 2.0 * (rows @ self.points[:n].T)
+        out: npt.NDArray[np.float64] = np.sqrt(np.maximum(square.min(axis=1), 0.0))
+        return out
+
+
 class Prada:
     """PRADA's state for one client: a growing set per predicted class (at most ``cap`` queries
     each, at most 256 classes; later ones share one set) and the distance set ``D`` (its most
-    recent ``maxlen`` values). The growing sets of all classes live in one array, so a batch
-    is measured against them with one matrix product."""
+    recent ``maxlen`` values)."""
 
-    __slots__ = ("_classes", "_count", "_labels", "_norms", "_points", "_stats", "cap", "dim",
-                 "distances", "since_test")  # fmt: skip
+    __slots__ = ("_classes", "_sets", "_stats", "cap", "dim", "distances", "since_test")
 
     def __init__(self, dim: int, maxlen: int, cap: int = 512) -> None:
         self.dim = dim
         self.cap = cap
-        self._points = np.empty((16, dim), dtype=np.float64)
-        self._norms = np.empty(16, dtype=np.float64)
-        self._labels = np.empty(16, dtype=np.int64)
-        self._count = 0
+        self._sets: dict[int, _GrowingSet] = {}
         # per class: [members, threshold, accepted n, sum, sum of squares]
         self._stats: dict[int, list[float]] = {}
         self._classes: set[int] = set()
@@ -116,19 +143,6 @@ class Prada:
         self._classes.add(label)
         self._stats.setdefault(label, [0.0, 0.0, 0.0, 0.0, 0.0])
         return label
-
-    def _add(self, rows: npt.NDArray[np.float64], norms: npt.NDArray[np.float64],
-             label: int) -> None:  # fmt: skip
-        end = self._count + len(rows)
-        if end > len(self._points):
-            size = max(end, 2 * len(self._points))
-            self._points = np.resize(self._points, (size, self.dim))
-            self._norms = np.resize(self._norms, size)
-            self._labels = np.resize(self._labels, size)
-        self._points[self._count : end] = rows
-        self._norms[self._count : end] = norms
-        self._labels[self._count : end] = label
-        self._count = end
 
     def add_batch(self, batch: Matrix, labels: npt.NDArray[np.int64], repeat: float) -> None:
         """Add a batch of queries as one piece (see :meth:`add_pieces`)."""
@@ -156,22 +170,19 @@ class Prada:
         rows = batch.astype(np.float64)
         norms = np.einsum("ij,ij->i", rows, rows)
         classes = self._classes_of(labels, stops)
-        n = self._count
-        if n:
-            to_set = norms[:, None] + self._norms[None, :n] - 2.0 * (rows @ self._points[:n].T)
-            to_set[classes[:, None] != self._labels[None, :n]] = np.inf
-            best = np.sqrt(np.maximum(to_set.min(axis=1), 0.0))
-        else:
-            best = np.full(k, np.inf)
         # each class on its own: positions grouped by class, in order within each
         by_class = np.argsort(classes, kind="stable")
         grouped = classes[by_class]
         edges = (np.flatnonzero(grouped[1:] != grouped[:-1]) + 1).tolist()
+        best = np.empty(k)
         for low, high in zip([0, *edges], [*edges, k], strict=True):
             label = int(grouped[low])
-            joined = self._class_rows(label, best, by_class[low:high], rows, norms, repeat)
+            members = by_class[low:high]
+            growing = self._sets.setdefault(label, _GrowingSet(self.dim))
+            best[members] = growing.nearest(rows[members], norms[members])
+            joined = self._class_rows(label, best, members, rows, norms, repeat)
             if joined.size:
-                self._add(rows[joined], norms[joined], label)
+                growing.add(rows[joined], norms[joined])
         # D takes each piece's distances class by class
         if len(stops) == 1:
             order = by_class
