@@ -1,7 +1,8 @@
 """Kubernetes objects that Terraform declares: ``kubectl_manifest.yaml_body`` (the kubectl
-providers) and ``kubernetes_manifest.manifest`` (the Kubernetes provider), read as the
-manifests they apply, so the Kubernetes rules judge them (ML platforms on EKS/GKE commonly apply
-RayService, InferenceService or vLLM Deployments this way).
+providers), ``kubernetes_manifest.manifest`` and the typed resources of the Kubernetes provider
+(``kubernetes_deployment_v1``, ...: :mod:`._tfk8s_native`), read as the manifests they apply,
+so the Kubernetes rules judge them (ML platforms on EKS/GKE commonly apply RayService,
+InferenceService or vLLM Deployments this way).
 
 The object gets the Terraform block's file and line. Parts of a ``yaml_body`` template that stay
 unknown (``${var.x}``) stay unknown in the object; a body that is not YAML is not read.
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from mlstix.scan.iac import _yaml
+from mlstix.scan.iac._tfk8s_native import to_object
 from mlstix.scan.iac._values import BudgetExceeded, Expr, walk_limited
 from mlstix.scan.iac.kubernetes import KubernetesParser, is_kubernetes
 from mlstix.scan.iac.resource import Resource
@@ -60,13 +62,22 @@ def _documents(r: Resource) -> list[Any]:
 
 
 def manifests(resources: list[Resource]) -> Iterator[Resource]:
-    """The Kubernetes objects of ``kubectl_manifest``/``kubernetes_manifest`` resources."""
+    """The Kubernetes objects of ``kubectl_manifest``/``kubernetes_manifest`` resources and of
+    the Kubernetes provider's typed resources (:mod:`._tfk8s_native`)."""
     parser = KubernetesParser()
     for r in resources:
-        if r.type not in ("kubectl_manifest", "kubernetes_manifest") or r.dialect != "terraform":
+        if r.dialect != "terraform":
             continue
-        docs = [d for d in _documents(r) if is_kubernetes(d)]
+        if r.type in ("kubectl_manifest", "kubernetes_manifest"):
+            docs = [d for d in _documents(r) if is_kubernetes(d)]
+        else:
+            native = to_object(r.type, r.attributes) if r.type.startswith("kubernetes_") else None
+            docs = [native] if native is not None else []
         if not docs:
             continue
-        for obj in parser.parse(docs, "", r.file).resources:
+        try:
+            objects = parser.parse(docs, "", r.file).resources
+        except ValueError:
+            continue  # a shape the API server refuses: not an object it would create
+        for obj in objects:
             yield dataclasses.replace(obj, line=r.line, scope=r.scope)
