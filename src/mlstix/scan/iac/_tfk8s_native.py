@@ -98,8 +98,8 @@ def _blocks(value: Any, depth: int) -> Any:
     out: dict[str, Any] = {}
     for key, item in value.items():
         key = str(key)
-        is_block = isinstance(item, list) and bool(item) and all(
-            isinstance(i, Mapping) for i in item
+        is_block = (
+            isinstance(item, list) and bool(item) and all(isinstance(i, Mapping) for i in item)
         )
         if is_block and key in _REPEATED and not (key == "port" and "number" in item[0]):
             out[_REPEATED[key]] = [_blocks(i, depth + 1) for i in item]
