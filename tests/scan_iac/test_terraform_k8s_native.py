@@ -4,6 +4,7 @@ workload written as typed Terraform resources and as a manifest gets the same fi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from mlstix.scan.iac import collect
@@ -265,3 +266,63 @@ def test_typed_resources_and_the_manifest_get_the_same_findings(tmp_path: Path) 
         "MLSTIX-K8S-SRV-014",
     } <= rules
     assert "MLSTIX-K8S-SRV-003" not in rules  # readOnlyRootFilesystem true
+
+
+def test_a_plan_applies_its_kubernetes_objects(tmp_path: Path) -> None:
+    # terraform show -json: kubernetes_manifest values and typed resources' blocks as lists
+    notebook = {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "Notebook",
+        "metadata": {"name": "nb", "namespace": "team-a", "labels": None},
+        "spec": {"template": {"spec": {"hostNetwork": True, "containers": [{"name": "nb"}]}}},
+    }
+    deployment = {
+        "metadata": [{"name": "triton", "namespace": "serving"}],
+        "spec": [
+            {
+                "selector": [{"match_labels": {"app": "triton"}}],
+                "template": [
+                    {
+                        "metadata": [{"labels": {"app": "triton"}}],
+                        "spec": [
+                            {
+                                "container": [
+                                    {
+                                        "name": "triton",
+                                        "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+                                        "security_context": [{"privileged": True}],
+                                    }
+                                ]
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+
+    def resource(rtype: str, name: str, values: object) -> dict[str, object]:
+        return {
+            "address": f"{rtype}.{name}",
+            "mode": "managed",
+            "type": rtype,
+            "name": name,
+            "provider_name": "registry.terraform.io/hashicorp/kubernetes",
+            "values": values,
+        }
+
+    plan = {
+        "format_version": "1.2",
+        "planned_values": {
+            "root_module": {
+                "resources": [
+                    resource("kubernetes_manifest", "nb", {"manifest": notebook}),
+                    resource("kubernetes_deployment_v1", "triton", deployment),
+                ]
+            }
+        },
+    }
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    found = _findings(tmp_path)
+    assert ("MLSTIX-K8S-KF-002", "Notebook/team-a/nb") in found
+    assert ("MLSTIX-K8S-SRV-001", "Deployment/serving/triton") in found

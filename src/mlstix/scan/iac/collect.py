@@ -298,6 +298,8 @@ def collect(
             errors.append(ScanError(d.unit.shown, d.error))
         elif d.kind is not None:
             resources.extend(d.resources)
+            if d.kind == PlanParser.kind:  # the Kubernetes objects a plan applies
+                resources.extend(manifests(list(d.resources)))
             scanned.append(ScannedFile(d.unit.shown, d.kind, d.sha256))
     called = {
         target
