@@ -14,6 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
+from mlstix.detect.inference._baseline import Baseline
+from mlstix.detect.inference._detectors import PROFILES, ClientState, Where
 from mlstix.detect.inference._nearest import nearest_in_window
 from mlstix.detect.inference._prada import Prada, Ring
 from mlstix.detect.inference._steps import StepMemory, repeated_steps
@@ -204,3 +206,34 @@ def test_the_step_memory_gives_the_same_verdicts_however_the_steps_are_cut() -> 
         parts = np.concatenate([memory.judge(steps[rows], ends[rows]) for rows in cuts])
     assert parts.tolist() == whole.tolist()
     assert 50 < whole.sum() < 200
+
+
+def test_prada_distance_set_does_not_depend_on_where_batches_end() -> None:
+    # a full distance set (window 50: 200 distances) drops its oldest values as queries come;
+    # within a segment of 64 queries they join class by class, and a batch that ends inside a
+    # segment must not change that order (it decides which values are dropped first)
+    rng = np.random.default_rng(11)
+    dim, count = 4, 1500
+    queries = rng.normal(size=(count, dim)).astype(np.float32)
+    labels = rng.integers(0, 4, count)
+    off = np.zeros(count, dtype=bool)
+    where = Where(["log"], np.zeros(count, np.int64), np.arange(1, count + 1),
+                  np.full(count, np.nan))  # fmt: skip
+    zeros = np.zeros(dim, dtype=np.float32)
+    ref = rng.normal(size=(64, dim)).astype(np.float32)
+    baseline = Baseline(zeros, zeros + 1, ref, np.arange(64), 1.0, 9.0, 0.0, zeros + 1)
+    seen = []
+    for cuts in ([count], [100, 37, 300, 1, 62, 1000], [13] * 116):
+        state = ClientState(dim, 50, PROFILES["balanced"])
+        start = 0
+        with threadpool_limits(1, "blas"):
+            for size in [*cuts, count]:
+                rows = np.arange(start, min(start + size, count))
+                if len(rows):
+                    state.update(queries[rows], labels[rows], off[rows], where.take(rows), baseline)
+                start += size
+        assert state.queries == count
+        seen.append((state._prada.distances.values(), state.last_w))
+    for values, last_w in seen[1:]:
+        assert values == pytest.approx(seen[0][0], rel=1e-12)
+        assert last_w == pytest.approx(seen[0][1], rel=1e-12)

@@ -238,7 +238,8 @@ class ClientState:
         stops = (np.flatnonzero(seen % _SEGMENT == 0) + 1).tolist()
         if not stops or stops[-1] != k:
             stops.append(k)
-        for stop in self._prada.add_pieces(batch, labels, stops, repeat):
+        open_end = (before + k) % _SEGMENT != 0  # the next batch completes the last piece
+        for stop in self._prada.add_pieces(batch, labels, stops, repeat, open_end):
             at_test = (before + stop) % _SEGMENT == 0
             if not at_test or "prada" in self.detections:
                 continue

@@ -123,7 +123,8 @@ class Prada:
     each, at most 256 classes; later ones share one set) and the distance set ``D`` (its most
     recent ``maxlen`` values)."""
 
-    __slots__ = ("_classes", "_sets", "_stats", "cap", "dim", "distances", "since_test")
+    __slots__ = ("_classes", "_sets", "_stats", "_waiting", "cap", "dim", "distances",
+                 "since_test")  # fmt: skip
 
     def __init__(self, dim: int, maxlen: int, cap: int = 512) -> None:
         self.dim = dim
@@ -134,6 +135,8 @@ class Prada:
         self._classes: set[int] = set()
         self.distances = Ring(maxlen)
         self.since_test = 0
+        # the classes and distances of a piece that the next batch completes
+        self._waiting: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None
 
     def _class(self, label: int) -> int:
         if label in self._classes:
@@ -150,14 +153,22 @@ class Prada:
             pass
 
     def add_pieces(
-        self, batch: Matrix, labels: npt.NDArray[np.int64], stops: list[int], repeat: float
+        self,
+        batch: Matrix,
+        labels: npt.NDArray[np.int64],
+        stops: list[int],
+        repeat: float,
+        open_end: bool = False,
     ) -> Iterator[int]:
         """Add a batch of queries cut into pieces (``batch[0:stops[0]]``, ...), yielding each
         stop once its piece's distances have joined ``D``. Each query's minimum distance to
         its class's growing set joins ``D`` (an exact repeat adds nothing); it joins the
         growing set when the distance passes the class's threshold, and later queries of its
         class then measure to it too. Within a piece, distances join ``D`` class by class (in
-        the order of the labels), each class's in the batch's order.
+        the order of the labels), each class's in the batch's order. With ``open_end`` the
+        last piece is the start of a piece the next batch completes: its distances wait and
+        join ``D`` with the rest of it, in the same order as had the piece come whole (so
+        ``D`` does not depend on where batches end).
 
         Classes are independent, so each is followed on its own: its queries' distances to the
         growing set as it stood before the batch are one product, and only the queries that
@@ -193,9 +204,19 @@ class Prada:
         counted = (values != np.inf) & (values > repeat)
         start = 0
         for stop in stops:  # the pieces' positions come in order: the first ``stop`` of D's
-            fresh = values[start:stop][counted[start:stop]]
-            self.distances.extend(fresh)
-            self.since_test += len(fresh)
+            keep = counted[start:stop]
+            fresh, fresh_classes = values[start:stop][keep], classes[order[start:stop]][keep]
+            if self._waiting is not None and start == 0:  # this piece continues the waiting one
+                fresh_classes = np.concatenate([self._waiting[0], fresh_classes])
+                ranked = np.argsort(fresh_classes, kind="stable")
+                fresh_classes = fresh_classes[ranked]
+                fresh = np.concatenate([self._waiting[1], fresh])[ranked]
+                self._waiting = None
+            if open_end and stop == stops[-1]:
+                self._waiting = (fresh_classes, fresh)
+            else:
+                self.distances.extend(fresh)
+                self.since_test += len(fresh)
             start = stop
             yield stop
 
