@@ -5,6 +5,7 @@ never a result, and every object is in the report with what the real analysis fi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -131,3 +132,65 @@ def test_the_worker_reads_through_the_agent(
     options = ScanOptions(hash_files=False, isolate=False)  # no agent, no worker: read here
     scan_remote(["memory://reg"], kb, options, RemoteOptions(), stats=direct)
     assert stats.per_object == direct.per_object and stats.requests == direct.requests
+
+
+_STUCK_SCAN = """
+import os, sys, time
+import fsspec
+from mlstix.kb.load import load_kb
+from mlstix.scan.models import ScanOptions
+from mlstix.scan.remote import _scan
+from mlstix.scan.remote._work import scan_object
+
+fsspec.filesystem("memory").pipe("/reg/a.pkl", b"\\\\x80\\\\x04N.")
+
+def stuck(obj, work):
+    with open(sys.argv[1], "w") as marker:
+        marker.write(str(os.getpid()))
+    time.sleep(60)
+    return scan_object(obj, work)
+
+_scan.scan_object = stuck
+_scan.scan_remote(["memory://reg"], load_kb, ScanOptions(hash_files=False))
+"""
+
+
+def _session(sid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":
+                found.add(int(entry.name))
+    return found
+
+
+def test_the_agent_ends_with_the_scan_even_while_a_worker_runs(tmp_path: Path) -> None:
+    """The scan's process killed outright (no cleanup runs) while its worker is busy: the
+    agent sees its pipe close and ends; only the worker finishes what it was doing."""
+    import subprocess
+    import sys
+
+    marker = tmp_path / "worker.pid"
+    proc = subprocess.Popen([sys.executable, "-c", _STUCK_SCAN, str(marker)],
+                            start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() or not marker.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, "no worker started"
+            time.sleep(0.05)
+        worker = int(marker.read_text())
+        assert len(_session(proc.pid) - {proc.pid, worker}) == 1  # the agent
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while _session(proc.pid) - {worker} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _session(proc.pid) - {worker} == set()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

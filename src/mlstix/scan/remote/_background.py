@@ -155,7 +155,8 @@ class Agent(_Forked[T]):
         self.reads, reads_child = ctx.Pipe(duplex=True)
         # not a daemon: a daemonic process may not start the worker pool; it ends when its pipe
         # does (this process gone), and finish() or cancel() joins it
-        self.proc = ctx.Process(target=_agent, args=(child, reads_child, func), daemon=False)
+        ends = (self.conn, self.reads)  # this process's ends, which the agent closes
+        self.proc = ctx.Process(target=_agent, args=(child, reads_child, func, ends), daemon=False)
         self.proc.start()
         child.close()
         reads_child.close()
@@ -223,7 +224,10 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(143)  # unwinds the pool a process may run, which kills its workers
 
 
-def _agent(conn: Any, reads: Any, func: Callable[[], Any]) -> None:
+def _agent(conn: Any, reads: Any, func: Callable[[], Any], ends: tuple[Any, ...]) -> None:
+    for end in ends:  # the caller's ends: held here, the caller's exit would never show
+        with contextlib.suppress(OSError):
+            end.close()
     # what this process inherited stays as it is: the collector no longer walks it (nor copies
     # the pages it would touch); only what the listing and the analysis make is collected
     gc.freeze()
@@ -281,12 +285,20 @@ class Worker(Generic[R]):
     streaming each result back: the caller's sacrificial analyser (a hostile file that
     crashes or stalls it costs its own process)."""
 
-    def __init__(self, serve: Callable[[list[Any]], Iterator[R]], tasks: list[Any]) -> None:
+    def __init__(
+        self,
+        serve: Callable[[list[Any]], Iterator[R]],
+        tasks: list[Any],
+        close: tuple[Any, ...] = (),
+    ) -> None:
+        """``close``: connections of this process's that the worker closes at once (the
+        agent's control pipe: the agent ends when this process does, not when the worker
+        does)."""
         import multiprocessing
 
         ctx = multiprocessing.get_context("fork")
         self.conn, child = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=_worker, args=(child, serve, tasks), daemon=True)
+        self.proc = ctx.Process(target=_worker, args=(child, serve, tasks, close), daemon=True)
         self.proc.start()
         child.close()
 
@@ -308,7 +320,12 @@ class Worker(Generic[R]):
             self.conn.close()
 
 
-def _worker(conn: Any, serve: Callable[[list[Any]], Iterator[Any]], tasks: list[Any]) -> None:
+def _worker(
+    conn: Any, serve: Callable[[list[Any]], Iterator[Any]], tasks: list[Any], close: Any
+) -> None:
+    for other in close:
+        with contextlib.suppress(OSError):
+            other.close()
     gc.freeze()
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

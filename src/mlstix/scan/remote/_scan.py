@@ -312,7 +312,7 @@ def scan_remote(
             if len(todo) <= _INLINE and sum(o.size for o in todo) <= _INLINE_BYTES:
                 if not work.hash_file:
                     agent.prefetch(todo, work.max_bytes)
-                worker = Worker(functools.partial(_inline, work, agent.reads), todo)
+                worker = Worker(functools.partial(_inline, work, agent.reads), todo, (agent.conn,))
                 answers = worker.results(_deadline(work))
             else:
                 answers = agent.serve(functools.partial(_pool, remote.in_flight, work), todo)
