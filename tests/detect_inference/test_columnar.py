@@ -177,14 +177,16 @@ def test_times_and_labels_are_read_as_the_line_reader_reads_them() -> None:
     assert batch.vectors.tolist() == [np.array([1.5, -2.25, 3e-3], np.float32).tolist()] * 4
 
 
-@pytest.mark.parametrize("spec", ["attr:user", "json:$.user", "field:a.b", "field:client"])
+@pytest.mark.parametrize(
+    "spec", ["attr:user", "json:$.user", "field:a.b", "field:inferenceTime", "field:client"]
+)
 def test_client_keys_the_columnar_reader_leaves_to_the_line_reader(spec: str) -> None:
     reader = _fast.fast_reader(spec, "classifier")
     assert (reader is not None) == (spec == "field:client")
 
 
-@pytest.mark.parametrize("missing", ["duckdb", "simdjson", "orjson"])
-def test_without_duckdb_simdjson_or_orjson_every_block_is_read_line_by_line(
+@pytest.mark.parametrize("missing", ["duckdb", "simdjson"])
+def test_without_duckdb_or_simdjson_every_block_is_read_line_by_line(
     monkeypatch: pytest.MonkeyPatch, missing: str
 ) -> None:
     import importlib.util

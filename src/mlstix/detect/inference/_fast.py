@@ -19,9 +19,9 @@ way:
   with commas must parse as a flat array of numbers (no brackets, no newline, no ``nan``, no
   empty value), and each row's share of it is its commas plus one; a number at or past
   2**53 sends the block line by line (whole numbers there round differently);
-- the client is found by ``field:NAME`` or ``inference-id-prefix:SEP`` in a JSON string (a
-  value DuckDB may have rendered from a number, a boolean or an object is checked against the
-  line itself), and times are plain ISO 8601.
+- the client is found by ``field:NAME`` or ``inference-id-prefix:SEP`` in a JSON string (the
+  field is read as JSON: DuckDB would render a number or a boolean as text, which the line
+  reader turns into a client differently), and times are plain ISO 8601.
 
 Anything else (a line of another shape, an undecodable body, a missing client, a blank line)
 sends the whole block to the line-by-line reader, which words the errors. Tests run both
@@ -147,26 +147,26 @@ class FastReader:
         self.blocks = 0
         field = "inferenceId" if self.kind == "inference-id-prefix" else self.arg
         self.field = field
-        names = sorted({field, "inferenceTime"})
-        fields = ", ".join(f'"{name}" VARCHAR' for name in names)
+        # the caller's field as JSON, to tell a string from a number DuckDB would render as text
+        fields = f'"{field}" JSON, "inferenceTime" VARCHAR'
         columns = dict(_COLUMNS, eventMetadata=_COLUMNS["eventMetadata"].format(fields=fields))
         pairs = ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in columns.items())
         self.columns = "{" + pairs + "}"
         self.error: type[Exception] = duckdb.Error
         self.interrupt: type[Exception] = duckdb.InterruptException
         raw = f'eventMetadata."{field}"'  # fast_reader refuses a quote in the field name
+        value = f"({raw} ->> '$')"
         if self.kind == "inference-id-prefix":
             sep = _literal(self.arg)
-            who = f"case when contains({raw}, {sep}) then split_part({raw}, {sep}, 1) end"
+            who = f"case when contains({value}, {sep}) then split_part({value}, {sep}, 1) end"
         else:
-            who = raw
+            who = value
         x, y = "captureData.endpointInput", "captureData.endpointOutput"
         y_data = f"nullif({y}.data, '')" if classifier else "null"
         time = "eventMetadata.inferenceTime"
         self.query = f"""
             select {who} as client,
-                coalesce(try_cast({raw} as double) is not null or {raw} in ('true', 'false')
-                         or left({raw}, 1) in ('{{', '['), false) as odd,
+                coalesce(json_type({raw}) <> 'VARCHAR', true) as not_a_string,
                 coalesce({x}.data, '') as x,
                 coalesce({y_data}, '') as y,
                 {x}.data is not null and coalesce({x}.encoding in {_CSV}, false)
@@ -199,8 +199,7 @@ class FastReader:
         clients: list[str] = rows["client"].tolist()
         if not all(clients):  # a missing separator or client, or an empty prefix
             return None
-        odd = np.flatnonzero(rows["odd"])
-        if len(odd) and not self._strings(block, odd):
+        if np.any(rows["not_a_string"]):  # the line reader takes str() of a number: line by line
             return None
         inputs = self._rows(rows["x"].tolist(), lines)
         if inputs is None:
@@ -252,18 +251,6 @@ class FastReader:
             return None  # a string, an object or true/false/null among numbers
         finally:
             del doc  # the parser is reused: no document of it may outlive the call
-
-    def _strings(self, block: bytes, odd: npt.NDArray[np.intp]) -> bool:
-        """The client field of each ``odd`` line is a JSON string (DuckDB renders a number,
-        a boolean or an object in a VARCHAR column as text: the line reader does not)."""
-        from orjson import loads
-
-        lines = block.split(b"\n")
-        for index in odd.tolist():
-            meta = loads(lines[index]).get("eventMetadata")
-            if not isinstance(meta, dict) or not isinstance(meta.get(self.field), str):
-                return False
-        return True
 
     def _numbers(self, texts: list[str]) -> npt.NDArray[np.float64] | None:
         """The bodies as one flat array of doubles, or ``None`` when they are not all rows
@@ -333,18 +320,18 @@ def _labels(
 
 def fast_reader(spec: str | None, model_type: str) -> Callable[[bytes, str, int], Any] | None:
     """The columnar reader for ``--client-key spec``, or ``None`` when the spec needs the
-    line-by-line reader (``attr:``, ``json:``, ``join:``, a dotted field) or DuckDB, simdjson
-    or orjson is absent."""
+    line-by-line reader (``attr:``, ``json:``, ``join:``, a dotted field, the time's field)
+    or DuckDB or simdjson is absent."""
     kind, _, arg = (spec or "field:client").partition(":")
     kind = kind.strip().lower()
     if kind not in ("field", "inference-id-prefix") or not arg:
         return None
-    if kind == "field" and ("." in arg or '"' in arg):
+    if kind == "field" and ("." in arg or '"' in arg or arg == "inferenceTime"):
         return None
     import importlib.util
 
     # the detect extra installs them all; without them every block is read line by line
-    needed = ("duckdb", "simdjson", "orjson")
+    needed = ("duckdb", "simdjson")
     if any(importlib.util.find_spec(name) is None for name in needed):
         return None
     try:
