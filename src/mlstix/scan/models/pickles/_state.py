@@ -16,7 +16,14 @@ Reference: CPython ``Modules/_pickle.c`` (``_Unpickler_ReadImpl``, ``Pdata_pop``
 
 from __future__ import annotations
 
+import builtins
+import collections
+import copy
+import copyreg
+import functools
+import operator
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -199,12 +206,19 @@ def _read_bounds(start: int, data: bytes | None) -> tuple[int, ...]:
     return (after_op,)
 
 
+# Standard-library modules whose names ``_lacks`` reads: imported here, by us, so a verdict never
+# depends on what else happened to be loaded in the scanning process (a Ray worker, a test run)
+_READABLE = {
+    m.__name__: m for m in (builtins, collections, copy, copyreg, functools, operator, types)
+}
+
+
 def _lacks(module: str, name: str) -> bool:
-    """Whether the standard-library ``module``, already loaded in this process, certainly has
-    no attribute ``name`` (``collections.dtype``: the real import fails, nothing runs). Read
-    from the module's dict only: nothing is imported or run (a module ``__getattr__`` could
-    supply the name: then it is not certain)."""
-    mod = sys.modules.get(module)
+    """Whether the standard-library ``module`` certainly has no attribute ``name``
+    (``collections.dtype``: the real import fails, nothing runs). Only for the modules of
+    ``_READABLE``, read from their dicts: nothing is imported or run for the file, and a module
+    with ``__getattr__`` could supply the name (then it is not certain)."""
+    mod = _READABLE.get(module)
     if mod is None:
         return False
     namespace = vars(mod)
