@@ -248,6 +248,7 @@ def _agent_run(conn: Any, reads: Any, func: Callable[[], Any]) -> None:
         answer: tuple[bool, Any] = (True, func())
     except Exception as exc:  # as _child
         answer = (False, exc)
+    gc.freeze()  # what the imports made, never walked (re-enabled, a full pass would walk it)
     gc.enable()
     conn.send(answer)
     if not answer[0]:
