@@ -230,3 +230,16 @@ def test_in_process_the_command_leaves_the_collector_and_no_child(
     )
     assert result.exit_code == 2 and "not a size" in result.output
     assert gc.isenabled() and not multiprocessing.active_children()
+
+
+def test_a_library_that_needs_a_hidden_module_is_imported_with_it() -> None:
+    code = (
+        "from mlstix.scan.remote import _fs\n"
+        "_fs._UNUSED_BY_S3 = ('aiohttp',)  # as if s3fs needed it: it does\n"
+        "_fs._import('s3fs')\n"
+        "import s3fs, sys\n"
+        "print(sys.modules['aiohttp'] is not None)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout.split() == ["True"], proc.stderr

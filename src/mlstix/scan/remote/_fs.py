@@ -164,10 +164,15 @@ def _import(module: str) -> None:
         sys.modules[name] = None  # type: ignore[assignment]
     try:
         importlib.import_module(module)
+        return
+    except ImportError as exc:
+        if exc.name not in hidden:
+            raise
     finally:
         for name in hidden:
             if name in sys.modules and sys.modules[name] is None:
                 del sys.modules[name]
+    importlib.import_module(module)  # a version that needs one of them after all
 
 
 def _iso_timestamps(fs: AbstractFileSystem) -> None:
