@@ -166,7 +166,8 @@ def _import(module: str) -> None:
         importlib.import_module(module)
         return
     except ImportError as exc:
-        if exc.name not in hidden:
+        name = exc.name or ""
+        if not any(name == h or name.startswith(f"{h}.") for h in hidden):
             raise
     finally:
         for name in hidden:
