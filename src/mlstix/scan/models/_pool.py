@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import gc
 import multiprocessing
-import multiprocessing.connection
 import os
+import selectors
 import signal
 import time
 from collections import deque
@@ -39,6 +40,7 @@ def _grace(timeout: float) -> float:
 
 def _worker(conn: Any, func: Callable[[Any], Any], memory: int) -> None:
     faulthandler.disable()  # a crash is reported by the parent, in one line, not as a dump
+    gc.freeze()  # the inherited heap is never traversed by the collector, nor copied
     signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
     signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(143))
     if memory > 0:
@@ -48,17 +50,23 @@ def _worker(conn: Any, func: Callable[[Any], Any], memory: int) -> None:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     try:
         while True:
-            task = conn.recv()
-            if task is None:
+            batch = conn.recv()
+            if batch is None:
                 return
-            conn.send(func(task))
+            for task in batch:  # one result per message: a crash is the file it happened on
+                conn.send(func(task))
     except (EOFError, BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         return  # the parent is gone or stopping
     finally:
         os._exit(0)
 
 
-_AHEAD = 3  # tasks sent to a worker before it asks: it never waits for the parent
+# Tasks are sent to a worker in batches, ahead of need, so it never waits for the parent and
+# small files do not cost a message round trip each: at least _AHEAD tasks are outstanding, and
+# more (up to _BATCH) while their expected reading time stays under _AHEAD_SECONDS.
+_AHEAD = 3
+_BATCH = 32
+_AHEAD_SECONDS = 0.25
 
 
 @dataclass
@@ -103,30 +111,51 @@ def run_isolated(
     queue = deque(tasks)
     slots: list[_Slot[T]] = []
     grace = timeout + _grace(timeout) if timeout > 0 else 0.0
+    ready = selectors.DefaultSelector()  # each worker's pipe and process sentinel
 
     def start() -> _Slot[T]:
         parent, child = mp.Pipe()
         proc = mp.Process(target=_worker, args=(child, func, memory), daemon=True)
         proc.start()
         child.close()
-        return _Slot(proc, parent)
+        slot: _Slot[T] = _Slot(proc, parent)
+        watch(slot, True)
+        return slot
+
+    def watch(slot: _Slot[T], on: bool) -> None:
+        for fd in (slot.conn.fileno(), slot.proc.sentinel):
+            if on:
+                ready.register(fd, selectors.EVENT_READ)
+            else:
+                ready.unregister(fd)
 
     def fill(slot: _Slot[T]) -> None:
         if not slot.tasks:
             slot.started = time.monotonic()
-        while queue and len(slot.tasks) < _AHEAD:
+        batch: list[T] = []
+        ahead = sum(map(reading, slot.tasks))
+        while queue and (
+            len(slot.tasks) < _AHEAD or (len(slot.tasks) < _BATCH and ahead < _AHEAD_SECONDS)
+        ):
             task = queue.popleft()
+            ahead += reading(task)
             slot.tasks.append(task)
+            batch.append(task)
+        if batch:
             with contextlib.suppress(OSError):  # died before reading: seen through its sentinel
-                slot.conn.send(task)
+                slot.conn.send(batch)
         if not slot.tasks and not slot.closed:
             slot.closed = True
             with contextlib.suppress(OSError):
                 slot.conn.send(None)
+            watch(slot, False)  # an idle worker's pipe and exit are no longer waited for
 
     def replace(slot: _Slot[T]) -> _Slot[T]:
         """A dead or killed worker: what it had not started goes back to the queue."""
         queue.extendleft(reversed(slot.tasks))
+        if not slot.closed:
+            watch(slot, False)
+        slot.conn.close()
         fresh = start()
         slots[slots.index(slot)] = fresh
         return fresh
@@ -138,25 +167,28 @@ def run_isolated(
             fill(slot)
         meanwhile()
         while any(s.tasks for s in slots):
-            busy = [s for s in slots if s.tasks]
-            waitables = [s.conn for s in busy] + [s.proc.sentinel for s in busy]
-            multiprocessing.connection.wait(waitables, timeout=0.5)
-            for slot in busy:
-                task = slot.tasks[0]
-                if slot.conn.poll():
+            ready.select(0.5)
+            for slot in [s for s in slots if s.tasks]:
+                got = False
+                while slot.tasks and slot.conn.poll():  # every result that has arrived
+                    task = slot.tasks[0]
                     try:
                         result = slot.conn.recv()
                     except (EOFError, OSError):
                         slot.proc.join(1)
                         slot.tasks.popleft()
                         yield failed(task, _describe(slot.proc))
-                        fill(replace(slot))
-                        continue
+                        slot = replace(slot)
+                        break
+                    got = True
                     slot.tasks.popleft()
                     slot.started = time.monotonic()
                     yield result
+                if got or not slot.tasks:
                     fill(slot)
-                elif not slot.proc.is_alive():
+                    continue
+                task = slot.tasks[0]
+                if not slot.proc.is_alive():
                     slot.proc.join()
                     slot.tasks.popleft()
                     yield failed(task, _describe(slot.proc))
@@ -175,3 +207,4 @@ def run_isolated(
         for slot in slots:
             slot.proc.join()
             slot.conn.close()
+        ready.close()

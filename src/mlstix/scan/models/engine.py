@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib
+import io
 import os
 import signal
 import threading
@@ -112,6 +114,23 @@ def _open_local(target: Target) -> contextlib.AbstractContextManager[IO[bytes]]:
     return open(target.real, "rb", buffering=1 << 16)  # noqa: PTH123
 
 
+_READ_ONCE = 1 << 20  # files up to this size are read once, hashed and analysed from memory
+
+
+def _hashed(fp: IO[bytes], size: int) -> tuple[IO[bytes], str]:
+    """The SHA-256 of every byte of ``fp``, and the stream to analyse: a small file is read
+    once into memory (hashing it, then analysing the same bytes: one read instead of two);
+    a larger one is hashed as it is read and rewound."""
+    if size <= _READ_ONCE:
+        data = fp.read(_READ_ONCE + 1)
+        if len(data) <= _READ_ONCE:  # else it grew since it was listed: hash it as a stream
+            return io.BytesIO(data), hashlib.sha256(data).hexdigest()
+        fp.seek(0)
+    digest = hashlib.file_digest(fp, "sha256").hexdigest()  # type: ignore[arg-type]
+    fp.seek(0)
+    return fp, digest
+
+
 def scan_file(
     target: Target,
     allow: tuple[str, ...],
@@ -128,8 +147,7 @@ def scan_file(
         with opener(target) as fp:
             digest = None
             if hash_file:
-                digest = hashlib.file_digest(fp, "sha256").hexdigest()  # type: ignore[arg-type]
-                fp.seek(0)
+                fp, digest = _hashed(fp, target.size)
             with _deadline(limits.timeout):
                 kind = ctx.scan(Source(fp, target.size, name))
     except OSError as exc:
@@ -159,6 +177,28 @@ def _failed(target: Target, why: str) -> FileResult:
     return FileResult(target, "unknown", None, (Hit("models/unreadable", why),), why)
 
 
+# Optional libraries that some analyzers import when they first meet their format (h5py for
+# HDF5, NumPy's dtype parser for .npy, Jinja for GGUF chat templates). When a file's name
+# suggests the format, they are imported here, once, before the workers fork, instead of once
+# in every worker. Only a matter of speed: content decides the analysis, and a file of that
+# format under another name still gets them, imported in its worker.
+_WARM: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    ((".h5", ".hdf5", ".keras"), ("h5py",)),
+    ((".npy", ".npz"), ("numpy.lib.format",)),
+    ((".gguf",), ("jinja2", "jinja2.ext")),
+)
+
+
+def _warm(targets: list[Target]) -> None:
+    wanted: dict[str, None] = {}
+    for suffixes, modules in _WARM:
+        if any(t.display.lower().endswith(suffixes) for t in targets):
+            wanted.update(dict.fromkeys(modules))
+    for module in wanted:
+        with contextlib.suppress(ImportError):  # the analyzer reports a missing library itself
+            importlib.import_module(module)
+
+
 def _scan_all(
     targets: list[Target],
     options: ScanOptions,
@@ -181,6 +221,8 @@ def _scan_all(
                 progress(results[-1])
         meanwhile()
         return results
+    if jobs > 1 and len(ordered) > 1:
+        _warm(ordered)
     for res in run_isolated(
         ordered,
         work,

@@ -1,0 +1,87 @@
+"""The fast paths of ``scan models`` keep the results of the plain ones: a small file read once
+(hashed and analysed from memory) and a large one hashed as a stream give the file's real
+SHA-256 and the same findings; tasks sent to a worker in batches still cost only the task
+whose analysis crashed; libraries imported before the workers fork change no verdict."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from mlstix.findings.model import ScannedFile
+from mlstix.scan.models import engine
+from mlstix.scan.models._pool import run_isolated
+
+from . import builders as b
+from .conftest import Scan, rules
+
+
+def _digests(scanned: tuple[ScannedFile, ...]) -> dict[str, str | None]:
+    return {Path(s.path).name: s.sha256 for s in scanned}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_hashes_are_the_files_sha256_on_both_paths(tmp_path: Path, scan: Scan, jobs: int) -> None:
+    small = b.call_pickle("os", "system", "id")
+    large = small + b"\0" * (engine._READ_ONCE + 4096)  # padding after STOP
+    (tmp_path / "small.pkl").write_bytes(small)
+    (tmp_path / "large.pkl").write_bytes(large)
+    (tmp_path / "edge.pkl").write_bytes(small + b"\0" * (engine._READ_ONCE - len(small)))
+    report = scan(tmp_path, jobs=jobs)
+    assert _digests(report.scanned) == {
+        "small.pkl": hashlib.sha256(small).hexdigest(),
+        "large.pkl": hashlib.sha256(large).hexdigest(),
+        "edge.pkl": hashlib.sha256((tmp_path / "edge.pkl").read_bytes()).hexdigest(),
+    }
+    for name in ("small.pkl", "large.pkl", "edge.pkl"):
+        assert "models/pickle-dangerous-import" in rules(report, name), name
+
+
+def test_read_once_and_streamed_give_the_same_findings(
+    tmp_path: Path, scan: Scan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i, mod in enumerate(["os", "subprocess", "builtins"]):
+        (tmp_path / f"p{i}.pkl").write_bytes(b.call_pickle(mod, "system", "id"))
+    (tmp_path / "ok.npy").write_bytes(b.npy("<f4", (2,), b"\0" * 8))
+    once = scan(tmp_path, isolate=False)
+    monkeypatch.setattr(engine, "_READ_ONCE", -1)  # every file streamed, as before
+    streamed = scan(tmp_path, isolate=False)
+    assert once.to_json() == streamed.to_json()
+
+
+def _crash_on_three(task: int) -> int:
+    if task == 3:
+        os._exit(7)
+    return task * 10
+
+
+def test_a_crash_inside_a_batch_costs_only_its_task() -> None:
+    tasks = list(range(40))  # more than one batch per worker
+    got = list(
+        run_isolated(
+            tasks,
+            _crash_on_three,
+            lambda task, why: (task, why),
+            jobs=2,
+            timeout=30,
+            reading=lambda task: 0.0,
+            memory=0,
+        )
+    )
+    assert len(got) == len(tasks)
+    failed = [r for r in got if isinstance(r, tuple)]
+    assert failed == [(3, "the analysis process exited with status 7")]
+    assert sorted(r for r in got if isinstance(r, int)) == [t * 10 for t in tasks if t != 3]
+
+
+def test_warming_imports_changes_no_verdict(tmp_path: Path, scan: Scan) -> None:
+    (tmp_path / "a.npy").write_bytes(b.npy("<f4", (1,), b"\0" * 4))
+    (tmp_path / "b.h5").write_bytes(b"not hdf5 at all")
+    (tmp_path / "c.gguf").write_bytes(b.gguf({"general.name": "x"}))
+    (tmp_path / "d.pkl").write_bytes(b.call_pickle("os", "system", "id"))
+    warmed = scan(tmp_path, jobs=2)
+    single = scan(tmp_path, jobs=1)  # one worker: nothing imported ahead
+    assert warmed.to_json() == single.to_json()
