@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,29 @@ def test_warming_imports_changes_no_verdict(tmp_path: Path, scan: Scan) -> None:
     warmed = scan(tmp_path, jobs=2)
     single = scan(tmp_path, jobs=1)  # one worker: nothing imported ahead
     assert warmed.to_json() == single.to_json()
+
+
+def _stuck_on_five(task: int) -> int:
+    if task == 5:
+        time.sleep(60)
+    return task * 10
+
+
+def test_a_stuck_task_inside_a_group_is_the_one_that_fails() -> None:
+    """Results come back in groups: the finished tasks before the stuck one, not yet sent
+    when the worker is killed, are analysed again; only the stuck one fails."""
+    tasks = list(range(20))
+    got = list(
+        run_isolated(
+            tasks,
+            _stuck_on_five,
+            lambda task, why: (task, why),
+            jobs=1,
+            timeout=1,
+            reading=lambda task: 0.0,
+            memory=0,
+        )
+    )
+    failed = [r for r in got if isinstance(r, tuple)]
+    assert failed == [(5, "the analysis took longer than 2 s")]
+    assert sorted(r for r in got if isinstance(r, int)) == [t * 10 for t in tasks if t != 5]

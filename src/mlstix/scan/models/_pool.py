@@ -6,6 +6,13 @@ where no Python signal reaches, or exhaust memory. ``concurrent.futures`` loses 
 watches each worker's pipe, process sentinel and deadline, and a dead or stuck worker becomes
 an error result *for that file only*: the worker is replaced and the scan goes on.
 
+Small files cost little to analyse, so messages must cost less: tasks go to a worker in
+batches, and results come back in groups (every ``_FLUSH`` seconds or ``_GROUP`` results).
+Which file a dead or stuck worker was on is not read from the results, then, but from a
+shared page where the worker writes, before each task, how many it has started and when: the
+task it was on is the failed one, and those it finished but had not yet sent go back to the
+queue (their analysis is run again, by a new worker).
+
 Workers are forked (they inherit the imported analyzers), cap their address space
 (``RLIMIT_AS``), and leave quietly on Ctrl-C (the terminal sends SIGINT to the whole process
 group); the parent kills whatever is left when it stops, normally or not.
@@ -16,10 +23,12 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import gc
+import mmap
 import multiprocessing
 import os
 import selectors
 import signal
+import struct
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -38,7 +47,12 @@ def _grace(timeout: float) -> float:
     return max(1.0, min(10.0, timeout))
 
 
-def _worker(conn: Any, func: Callable[[Any], Any], memory: int) -> None:
+_PROGRESS = struct.Struct("<qd")  # tasks started by the worker, monotonic time of the last start
+_GROUP = 64  # results sent together at most
+_FLUSH = 0.02  # seconds a finished result may wait for others
+
+
+def _worker(conn: Any, func: Callable[[Any], Any], memory: int, progress: mmap.mmap) -> None:
     faulthandler.disable()  # a crash is reported by the parent, in one line, not as a dump
     gc.freeze()  # the inherited heap is never traversed by the collector, nor copied
     signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
@@ -48,13 +62,24 @@ def _worker(conn: Any, func: Callable[[Any], Any], memory: int) -> None:
 
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    started = 0
     try:
         while True:
             batch = conn.recv()
             if batch is None:
                 return
-            for task in batch:  # one result per message: a crash is the file it happened on
-                conn.send(func(task))
+            done: list[Any] = []
+            sent = time.monotonic()
+            for task in batch:
+                started += 1
+                _PROGRESS.pack_into(progress, 0, started, time.monotonic())
+                done.append(func(task))
+                if len(done) >= _GROUP or time.monotonic() - sent >= _FLUSH:
+                    conn.send(done)
+                    done = []
+                    sent = time.monotonic()
+            if done:
+                conn.send(done)
     except (EOFError, BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         return  # the parent is gone or stopping
     finally:
@@ -73,9 +98,16 @@ _AHEAD_SECONDS = 0.25
 class _Slot(Generic[T]):
     proc: Any
     conn: Any
+    progress: mmap.mmap  # shared with the worker: see _PROGRESS
     tasks: deque[T] = field(default_factory=deque)  # sent, in the order the worker runs them
-    started: float = 0.0  # when the worker began the first of them
+    received: int = 0  # results received from this worker
     closed: bool = False
+
+    def running(self) -> tuple[int, float]:
+        """``(i, since)``: the worker is on ``tasks[i]`` since ``since``; ``i`` is -1 when it
+        has started no task whose result is not in."""
+        started, since = _PROGRESS.unpack_from(self.progress, 0)
+        return started - self.received - 1, since
 
 
 def _describe(proc: Any) -> str:
@@ -111,14 +143,15 @@ def run_isolated(
     queue = deque(tasks)
     slots: list[_Slot[T]] = []
     grace = timeout + _grace(timeout) if timeout > 0 else 0.0
-    ready = selectors.DefaultSelector()  # each worker's pipe and process sentinel
+    ready = selectors.DefaultSelector()  # each busy worker's pipe and process sentinel
 
     def start() -> _Slot[T]:
         parent, child = mp.Pipe()
-        proc = mp.Process(target=_worker, args=(child, func, memory), daemon=True)
+        progress = mmap.mmap(-1, _PROGRESS.size)  # shared: the worker is forked
+        proc = mp.Process(target=_worker, args=(child, func, memory, progress), daemon=True)
         proc.start()
         child.close()
-        slot: _Slot[T] = _Slot(proc, parent)
+        slot: _Slot[T] = _Slot(proc, parent, progress)
         watch(slot, True)
         return slot
 
@@ -130,8 +163,6 @@ def run_isolated(
                 ready.unregister(fd)
 
     def fill(slot: _Slot[T]) -> None:
-        if not slot.tasks:
-            slot.started = time.monotonic()
         batch: list[T] = []
         ahead = sum(map(reading, slot.tasks))
         while queue and (
@@ -150,15 +181,35 @@ def run_isolated(
                 slot.conn.send(None)
             watch(slot, False)  # an idle worker's pipe and exit are no longer waited for
 
-    def replace(slot: _Slot[T]) -> _Slot[T]:
-        """A dead or killed worker: what it had not started goes back to the queue."""
+    def receive(slot: _Slot[T]) -> Iterator[R]:
+        """Every result that has arrived; stops at the end of the pipe (a dead worker)."""
+        while slot.tasks and slot.conn.poll():
+            try:
+                results = slot.conn.recv()
+            except (EOFError, OSError):
+                return
+            for result in results:
+                slot.tasks.popleft()
+                slot.received += 1
+                yield result
+
+    def lose(slot: _Slot[T], why: str) -> Iterator[R]:
+        """A dead or killed worker: the task it was on fails, the others go back to the queue
+        (finished ones whose results it had not sent are analysed again), a new worker starts."""
+        index, _ = slot.running()
+        index = max(0, min(index, len(slot.tasks) - 1))
+        task = slot.tasks[index]
+        del slot.tasks[index]
         queue.extendleft(reversed(slot.tasks))
+        slot.tasks.clear()
         if not slot.closed:
             watch(slot, False)
         slot.conn.close()
+        slot.progress.close()
         fresh = start()
         slots[slots.index(slot)] = fresh
-        return fresh
+        yield failed(task, why)
+        fill(fresh)
 
     try:
         for _ in range(max(1, min(jobs, len(tasks)))):
@@ -169,37 +220,30 @@ def run_isolated(
         while any(s.tasks for s in slots):
             ready.select(0.5)
             for slot in [s for s in slots if s.tasks]:
-                got = False
-                while slot.tasks and slot.conn.poll():  # every result that has arrived
-                    task = slot.tasks[0]
-                    try:
-                        result = slot.conn.recv()
-                    except (EOFError, OSError):
-                        slot.proc.join(1)
-                        slot.tasks.popleft()
-                        yield failed(task, _describe(slot.proc))
-                        slot = replace(slot)
-                        break
-                    got = True
-                    slot.tasks.popleft()
-                    slot.started = time.monotonic()
-                    yield result
-                if got or not slot.tasks:
+                yield from receive(slot)
+                if not slot.tasks:
                     fill(slot)
                     continue
-                task = slot.tasks[0]
                 if not slot.proc.is_alive():
+                    yield from receive(slot)  # what it sent before it ended
                     slot.proc.join()
-                    slot.tasks.popleft()
-                    yield failed(task, _describe(slot.proc))
-                    fill(replace(slot))
-                elif grace and time.monotonic() - slot.started > grace + reading(task):
+                    if slot.tasks:
+                        yield from lose(slot, _describe(slot.proc))
+                    else:
+                        fill(slot)
+                    continue
+                index, since = slot.running()
+                if index < 0 or index >= len(slot.tasks):
+                    fill(slot)
+                    continue
+                hard = grace + reading(slot.tasks[index])
+                if grace and time.monotonic() - since > hard:
                     slot.proc.kill()
                     slot.proc.join()
-                    slot.tasks.popleft()
-                    hard = grace + reading(task)
-                    yield failed(task, f"the analysis took longer than {hard:g} s")
-                    fill(replace(slot))
+                    yield from receive(slot)
+                    yield from lose(slot, f"the analysis took longer than {hard:g} s")
+                else:
+                    fill(slot)
     finally:
         for slot in slots:
             if slot.proc.is_alive():
@@ -207,4 +251,5 @@ def run_isolated(
         for slot in slots:
             slot.proc.join()
             slot.conn.close()
+            slot.progress.close()
         ready.close()
