@@ -93,7 +93,7 @@ def start_listing(paths: tuple[str, ...], executor: str) -> Agent[Any] | None:
     agent = start_agent(remote)
     ctx = click.get_current_context()
     ctx.call_on_close(agent.cancel)
-    _pause_gc()  # until the scan starts: the scanner's imports (see scan.remote._scan.paused_gc)
+    _pause_gc()  # until the scan starts: the scanner's imports (see remote._background.paused_gc)
     ctx.call_on_close(_resume_gc)
     return agent
 
