@@ -8,11 +8,13 @@ remote locations and are not listed in ``rules_run``; ``mlstix verify URL`` chec
 
 A nightly rescan of a large registry is mostly fixed cost, so the steps overlap and nothing is
 done twice: the listing runs in a forked process, the agent (:mod:`._background`; in a thread
-where the work runs in-process or on Ray), which imports the store's SDK and makes its client
-while this one reads the state and loads the knowledge base. The agent then analyses what
-changed: a few objects itself, under the workers' limits, more in the worker pool forked from
-it, which inherits the SDK and the analyzers. This process never imports the SDK unless the
-agent fails; whatever the agent did not answer is analysed here, in this process's own pool.
+where the work runs in-process or on Ray), forked by the CLI before it imports the scanner
+(:func:`~._listing.start_agent`), which imports the store's SDK and makes its client while
+this process imports the scanner, reads the state and loads the knowledge base. A few changed
+objects are then analysed by a worker forked from here, under the workers' limits, whose reads
+the agent does (:mod:`._relay`); more by the worker pool the agent forks, which inherits the
+SDK. This process never imports the SDK unless the agent fails; whatever was not answered is
+analysed here, in this process's own pool.
 """
 
 from __future__ import annotations
