@@ -190,7 +190,8 @@ def test_the_s3_stack_takes_the_standard_ssl_context_without_pyopenssl(endpoint:
     lists without httpx; both stay importable afterwards (hidden only while s3fs is imported)."""
     code = (
         "import ssl, sys\n"
-        "from mlstix.scan.remote._fs import filesystem, parse\n"
+        "from mlstix.scan.remote._fs import filesystem, lean_imports, parse\n"
+        "lean_imports()  # as the agent does\n"
         "filesystem(parse('s3://early/m'))\n"
         "import botocore.httpsession as h\n"
         "print(h.SSLContext is ssl.SSLContext, 'cryptography' in sys.modules)\n"
@@ -235,11 +236,31 @@ def test_in_process_the_command_leaves_the_collector_and_no_child(
 def test_a_library_that_needs_a_hidden_module_is_imported_with_it() -> None:
     code = (
         "from mlstix.scan.remote import _fs\n"
+        "_fs.lean_imports()\n"
         "_fs._UNUSED_BY_S3 = ('aiohttp',)  # as if s3fs needed it: it does\n"
         "_fs._import('s3fs')\n"
         "import s3fs, sys\n"
         "print(sys.modules['aiohttp'] is not None)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout.split() == ["True"], proc.stderr
+
+
+def test_outside_the_agent_the_s3_stack_is_imported_whole(endpoint: str) -> None:
+    """A process that did not ask for lean imports (a host application, the command itself
+    when it lists after all) imports s3fs as it is: nothing is hidden from its other threads."""
+    import importlib.util
+
+    if importlib.util.find_spec("OpenSSL") is None:
+        pytest.skip("pyOpenSSL is not installed: botocore does not import its urllib3 module")
+    code = (
+        "import sys\n"
+        "from mlstix.scan.remote._fs import filesystem, parse\n"
+        "filesystem(parse('s3://early/m'))\n"
+        "print('urllib3.contrib.pyopenssl' in sys.modules)\n"
+    )
+    env = servers.child_env(**{**servers.S3_ENV, "AWS_ENDPOINT_URL": endpoint})
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           timeout=60, check=False)  # fmt: skip
     assert proc.returncode == 0 and proc.stdout.split() == ["True"], proc.stderr

@@ -147,6 +147,15 @@ def filesystem(loc: Location) -> AbstractFileSystem:
 
 # what the S3 stack imports without using it (see _import)
 _UNUSED_BY_S3 = ("urllib3.contrib.pyopenssl", "httpx2", "httpx")
+_lean = False  # set in the scan's agent only: see lean_imports
+
+
+def lean_imports() -> None:
+    """Import the S3 stack without what s3fs does not use (see :func:`_import`), in this
+    process from now on. For a process that runs no other thread while it imports (the scan's
+    agent): another thread importing one of those modules meanwhile would find it missing."""
+    global _lean
+    _lean = True
 
 
 def _import(module: str) -> None:
@@ -156,9 +165,10 @@ def _import(module: str) -> None:
     library's ``SSLContext``, and aiobotocore imports httpx for a backend that s3fs does not
     use (it uses aiohttp). Where nothing imported them yet, they are hidden while s3fs is
     imported: botocore then takes the same ``SSLContext`` from urllib3 itself, and aiobotocore
-    runs as where httpx is not installed. They stay importable afterwards."""
+    runs as where httpx is not installed. They stay importable afterwards. Only where
+    :func:`lean_imports` was called."""
     hidden = [m for m in _UNUSED_BY_S3 if m not in sys.modules] if module == "s3fs" else []
-    if "aiobotocore" in sys.modules:
+    if "aiobotocore" in sys.modules or not _lean:
         hidden = []
     for name in hidden:
         sys.modules[name] = None  # type: ignore[assignment]

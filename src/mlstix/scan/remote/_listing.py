@@ -162,10 +162,13 @@ def list_location(loc: Location) -> list[RemoteObject]:
     return files
 
 
-def list_paths(paths: list[str]) -> list[list[RemoteObject]]:
-    """The objects of each location in ``paths``, in order."""
-    from mlstix.scan.remote._fs import parse
+def list_paths(paths: list[str], *, lean: bool = False) -> list[list[RemoteObject]]:
+    """The objects of each location in ``paths``, in order; ``lean``: in a process of its own
+    (the agent), with :func:`._fs.lean_imports`."""
+    from mlstix.scan.remote._fs import lean_imports, parse
 
+    if lean:
+        lean_imports()
     return [list_location(parse(p)) for p in paths]
 
 
@@ -175,7 +178,7 @@ def start_agent(paths: list[str]) -> Agent[list[list[RemoteObject]]]:
     Forked before the caller imports the scanner, it lists while the caller gets ready."""
     from mlstix.scan.remote._background import Agent
 
-    return Agent(functools.partial(list_paths, list(paths)))
+    return Agent(functools.partial(list_paths, list(paths), lean=True))
 
 
 def relative(obj: RemoteObject) -> str:
