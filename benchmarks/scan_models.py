@@ -8,6 +8,7 @@ planted payloads each tool found, and how many clean files each flagged.
     python benchmarks/scan_models.py --gb 3          # corpus size, default 2
     python benchmarks/scan_models.py --keep          # keep benchmarks/.work/scan_models/corpus
     python benchmarks/scan_models.py --reuse --repeat 3   # same corpus, best of 3 runs each
+    python benchmarks/scan_models.py --reuse --baseline REV  # also time mlstix as of commit REV
 
 The peer tools, and numpy/joblib/h5py used to write real joblib and HDF5 files, are installed
 into benchmarks/.work/scan_models/venv (git-ignored). Nothing generated here is ever loaded or
@@ -437,6 +438,21 @@ REPEAT = 1
 CPU: dict[tuple[str, ...], float] = {}  # command -> best CPU seconds (user + sys, children)
 
 
+def baseline_command(rev: str) -> list[str]:
+    """``mlstix`` as of commit ``rev``: its ``src`` tree (``git archive``, the repository is not
+    touched) run by this checkout's interpreter, ahead of the installed package."""
+    dest = WORK / f"baseline-{rev.replace('/', '_')}"
+    if not (dest / "src" / "mlstix").is_dir():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", rev, "src"], capture_output=True, check=True
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(dest, filter="data")
+    os.environ["PYTHONPATH"] = str(dest / "src")  # only the baseline's runs see it: see timed()
+    return [str(REPO / ".venv" / "bin" / "python"), "-m", "mlstix"]
+
+
 def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
     """The best of ``REPEAT`` runs (a shared machine's load only ever adds time), wall clock;
     the best CPU time of the command and its children goes to :data:`CPU`."""
@@ -447,7 +463,10 @@ def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
     for _ in range(REPEAT):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=WORK)
+        env = dict(os.environ)
+        if cmd[1:3] != ["-m", "mlstix"]:
+            env.pop("PYTHONPATH", None)
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=WORK, env=env)
         best = min(best, time.perf_counter() - start)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
@@ -476,6 +495,11 @@ def found_mlstix(out: Path) -> set[str]:
     }
 
 
+def _comparable(out: Path) -> object:
+    """The report as data (the reports carry no time stamp: equal data, equal findings)."""
+    return json.loads(out.read_text())
+
+
 def found_modelscan(out: Path) -> set[str]:
     if not out.exists():
         return set()
@@ -498,6 +522,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the corpus afterwards")
     ap.add_argument("--reuse", action="store_true", help="reuse an existing corpus")
     ap.add_argument("--repeat", type=int, default=1, help="runs per tool; the best is kept")
+    ap.add_argument(
+        "--baseline", metavar="REV", help="also time mlstix as of this commit (before/after)"
+    )
     args = ap.parse_args()
     global REPEAT
     REPEAT = max(1, args.repeat)
@@ -537,9 +564,18 @@ def main() -> None:
     t, proc = timed(cmd)
     results["mlstix"] = (t, found_mlstix(out), proc.returncode)
     cpu["mlstix"] = CPU[tuple(cmd)]
+    shutil.copyfile(out, out.with_name("mlstix-default.json"))
     t, proc = timed([*cmd, "--no-hash"])
     results["mlstix*"] = (t, found_mlstix(out), proc.returncode)
     cpu["mlstix*"] = CPU[(*cmd, "--no-hash")]
+    if args.baseline:
+        old_out = WORK / "mlstix-baseline.json"
+        old_cmd = [*baseline_command(args.baseline), *cmd[1:-1], str(old_out)]
+        t, proc = timed(old_cmd)
+        results["baseline"] = (t, found_mlstix(old_out), proc.returncode)
+        cpu["baseline"] = CPU[tuple(old_cmd)]
+        same = _comparable(old_out) == _comparable(out.with_name("mlstix-default.json"))
+        print(f"baseline {args.baseline}: JSON report {'identical' if same else 'DIFFERENT'}")
     ms_out = WORK / "modelscan.json"
     ms_out.unlink(missing_ok=True)
     t, proc = timed(
@@ -569,6 +605,7 @@ def main() -> None:
         print(f"{Path(p).name:<25} {marks}")
     print(
         "\nmlstix* = mlstix scan models --no-hash (no SHA-256 of every file); "
+        "baseline = mlstix scan models as of --baseline REV; "
         "time/mlstix is each tool's time over mlstix's (with hashing); CPU s is user + system "
         "time of the tool and its worker processes (what a busy machine's wall time tends to)"
     )
