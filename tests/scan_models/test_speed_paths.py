@@ -48,7 +48,7 @@ def test_read_once_and_streamed_give_the_same_findings(
         (tmp_path / f"p{i}.pkl").write_bytes(b.call_pickle(mod, "system", "id"))
     (tmp_path / "ok.npy").write_bytes(b.npy("<f4", (2,), b"\0" * 8))
     once = scan(tmp_path, isolate=False)
-    monkeypatch.setattr(engine, "_READ_ONCE", -1)  # every file streamed, as before
+    monkeypatch.setattr(engine, "_READ_ONCE", -1)  # every file read as a stream
     streamed = scan(tmp_path, isolate=False)
     assert once.to_json() == streamed.to_json()
 

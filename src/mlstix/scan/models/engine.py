@@ -111,21 +111,27 @@ def _deadline(seconds: float) -> Iterator[None]:
 
 
 def _open_local(target: Target) -> contextlib.AbstractContextManager[IO[bytes]]:
-    return open(target.real, "rb", buffering=1 << 16)  # noqa: PTH123
+    # a small file is read in one call (see _whole): no buffer to allocate and fill
+    buffering = 0 if target.size <= _READ_ONCE else 1 << 16
+    return open(target.real, "rb", buffering=buffering)  # noqa: PTH123
 
 
-_READ_ONCE = 1 << 20  # files up to this size are read once, hashed and analysed from memory
+_READ_ONCE = 1 << 20  # local files up to this size are read once and analysed from memory
 
 
-def _hashed(fp: IO[bytes], size: int) -> tuple[IO[bytes], str]:
-    """The SHA-256 of every byte of ``fp``, and the stream to analyse: a small file is read
-    once into memory (hashing it, then analysing the same bytes: one read instead of two);
-    a larger one is hashed as it is read and rewound."""
-    if size <= _READ_ONCE:
-        data = fp.read(_READ_ONCE + 1)
-        if len(data) <= _READ_ONCE:  # else it grew since it was listed: hash it as a stream
-            return io.BytesIO(data), hashlib.sha256(data).hexdigest()
+def _whole(fp: IO[bytes], size: int, hash_file: bool, whole: bool) -> tuple[IO[bytes], str | None]:
+    """The stream to analyse and, if ``hash_file``, the SHA-256 of every byte of ``fp``.
+    With ``whole``, a small file is read in one call and analysed from memory (and hashed from
+    the same bytes: one read instead of two); a larger one is hashed as it is read, then
+    rewound."""
+    if whole and size <= _READ_ONCE:
+        data = fp.read(size + 1)  # exactly: a larger read costs a larger allocation
+        if len(data) <= size:  # else it grew since it was listed: read it as a stream
+            digest = hashlib.sha256(data).hexdigest() if hash_file else None
+            return io.BytesIO(data), digest
         fp.seek(0)
+    if not hash_file:
+        return fp, None
     digest = hashlib.file_digest(fp, "sha256").hexdigest()  # type: ignore[arg-type]
     fp.seek(0)
     return fp, digest
@@ -145,9 +151,9 @@ def scan_file(
     ctx = Context(ImportPolicy(allow), limits, analyzers(), sniff, CONTAINERS, views)
     try:
         with opener(target) as fp:
-            digest = None
-            if hash_file:
-                fp, digest = _hashed(fp, target.size)
+            # remote readers fetch only the ranges an analyzer reads: no whole read there
+            whole = hash_file or opener is _open_local
+            fp, digest = _whole(fp, target.size, hash_file, whole)
             with _deadline(limits.timeout):
                 kind = ctx.scan(Source(fp, target.size, name))
     except OSError as exc:
