@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import importlib
 import io
 import os
 import signal
@@ -183,28 +182,6 @@ def _failed(target: Target, why: str) -> FileResult:
     return FileResult(target, "unknown", None, (Hit("models/unreadable", why),), why)
 
 
-# Optional libraries that some analyzers import when they first meet their format (h5py for
-# HDF5, NumPy's dtype parser for .npy, Jinja for GGUF chat templates). When a file's name
-# suggests the format, they are imported here, once, before the workers fork, instead of once
-# in every worker. Only a matter of speed: content decides the analysis, and a file of that
-# format under another name still gets them, imported in its worker.
-_WARM: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    ((".h5", ".hdf5", ".keras"), ("h5py",)),
-    ((".npy", ".npz"), ("numpy.lib.format",)),
-    ((".gguf",), ("jinja2", "jinja2.ext")),
-)
-
-
-def _warm(targets: list[Target]) -> None:
-    wanted: dict[str, None] = {}
-    for suffixes, modules in _WARM:
-        if any(t.display.lower().endswith(suffixes) for t in targets):
-            wanted.update(dict.fromkeys(modules))
-    for module in wanted:
-        with contextlib.suppress(ImportError):  # the analyzer reports a missing library itself
-            importlib.import_module(module)
-
-
 def _scan_all(
     targets: list[Target],
     options: ScanOptions,
@@ -227,8 +204,6 @@ def _scan_all(
                 progress(results[-1])
         meanwhile()
         return results
-    if jobs > 1 and len(ordered) > 1:
-        _warm(ordered)
     for res in run_isolated(
         ordered,
         work,
