@@ -86,10 +86,11 @@ def _worker(conn: Any, func: Callable[[Any], Any], memory: int, progress: mmap.m
         os._exit(0)
 
 
-# Tasks are sent to a worker in batches, ahead of need, so it never waits for the parent and
+# Tasks are sent to a worker in batches, ahead of need, so it seldom waits for the parent and
 # small files do not cost a message round trip each: at least _AHEAD tasks are outstanding, and
-# more (up to _BATCH) while their expected reading time stays under _AHEAD_SECONDS.
-_AHEAD = 3
+# more (up to _BATCH) while their expected reading time stays under _AHEAD_SECONDS. Big files
+# go one at a time: two large checkpoints queued to one worker leave the other one idle.
+_AHEAD = 1
 _BATCH = 32
 _AHEAD_SECONDS = 0.25
 
