@@ -15,6 +15,7 @@ import pytest
 from mlstix.findings.model import ScannedFile
 from mlstix.scan.models import engine
 from mlstix.scan.models._pool import run_isolated
+from mlstix.scan.models._walk import Target
 
 from . import builders as b
 from .conftest import Scan, rules
@@ -102,3 +103,14 @@ def test_a_stuck_task_inside_a_group_is_the_one_that_fails() -> None:
     failed = [r for r in got if isinstance(r, tuple)]
     assert failed == [(5, "the analysis took longer than 2 s")]
     assert sorted(r for r in got if isinstance(r, int)) == [t * 10 for t in tasks if t != 5]
+
+
+def test_automatic_jobs_follow_the_work() -> None:
+    """``-j 0``: one worker for a small scan (a second one costs more than it saves), more as
+    the expected work grows, never more than the usable cores."""
+    small = [Target("a", "a", "/", 7_000)] * 100
+    big = [Target("a", "a", "/", 64 << 30)] * 8
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert engine._auto_jobs(small, hashing=True) == 1
+    assert engine._auto_jobs(big, hashing=True) == (cores or 1)  # 8 x 64 GiB: minutes of work
+    assert engine._auto_jobs(big, hashing=True) >= engine._auto_jobs(big, hashing=False) >= 1
