@@ -18,7 +18,8 @@ data.pkl stored after its tensors, a polyglot). Then, in one run:
 It prints files/s, bytes fetched against the registry's bytes, the rescan's speed-up, and which
 planted payloads each tool found.
 
-    python benchmarks/scan_remote.py                     # 120 models, 20 ms per request
+    python benchmarks/scan_remote.py                     # 400 models, 20 ms per request
+    python benchmarks/scan_remote.py --models 120        # a small registry: start-up weighs more
     python benchmarks/scan_remote.py --models 300 --shard-mib 16 --latency-ms 30
     python benchmarks/scan_remote.py --no-ray --no-baseline
 
@@ -284,7 +285,8 @@ def _rel(path: str, folder: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", type=int, default=120)
+    ap.add_argument("--models", type=int, default=400,
+                    help="models in the registry (the issue: hundreds of models)")  # fmt: skip
     ap.add_argument("--shard-mib", type=int, default=8, help="size of a shard or checkpoint")
     ap.add_argument("--latency-ms", type=float, default=20.0, help="added to every request")
     ap.add_argument("--mbps", type=float, default=400.0,
