@@ -114,3 +114,25 @@ def test_automatic_jobs_follow_the_work() -> None:
     assert engine._auto_jobs(small, hashing=True) == 1
     assert engine._auto_jobs(big, hashing=True) == (cores or 1)  # 8 x 64 GiB: minutes of work
     assert engine._auto_jobs(big, hashing=True) >= engine._auto_jobs(big, hashing=False) >= 1
+
+
+def _unsendable_on_seven(task: int) -> object:
+    return (lambda: task) if task == 7 else task * 10  # a lambda cannot be pickled
+
+
+def test_a_result_that_cannot_be_sent_costs_only_its_task() -> None:
+    tasks = list(range(20))
+    got = list(
+        run_isolated(
+            tasks,
+            _unsendable_on_seven,
+            lambda task, why: (task, why),
+            jobs=1,
+            timeout=30,
+            reading=lambda task: 0.0,
+            memory=0,
+        )
+    )
+    failed = [r for r in got if isinstance(r, tuple)]
+    assert failed == [(7, "the analysis process ended without a result")]
+    assert sorted(r for r in got if isinstance(r, int)) == [t * 10 for t in tasks if t != 7]

@@ -69,21 +69,41 @@ def _worker(conn: Any, func: Callable[[Any], Any], memory: int, progress: mmap.m
             if batch is None:
                 return
             done: list[Any] = []
-            sent = time.monotonic()
+            since = time.monotonic()
             for task in batch:
                 started += 1
                 _PROGRESS.pack_into(progress, 0, started, time.monotonic())
                 done.append(func(task))
-                if len(done) >= _GROUP or time.monotonic() - sent >= _FLUSH:
-                    conn.send(done)
+                if len(done) >= _GROUP or time.monotonic() - since >= _FLUSH:
+                    _send(conn, done, progress, started)
                     done = []
-                    sent = time.monotonic()
+                    since = time.monotonic()
             if done:
-                conn.send(done)
+                _send(conn, done, progress, started)
     except (EOFError, BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         return  # the parent is gone or stopping
     finally:
         os._exit(0)
+
+
+def _send(conn: Any, done: list[Any], progress: mmap.mmap, started: int) -> None:
+    """Send a group of results. A result that cannot be sent (pickling it fails: nothing is
+    written then) is the failed task: the others go one by one, and the progress page is set
+    back to it before the worker ends, so that the parent blames that task and no other."""
+    try:
+        conn.send(done)
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        raise
+    except Exception:
+        first = started - len(done)  # tasks whose results were sent before this group
+        for i, result in enumerate(done):
+            try:
+                conn.send([result])
+            except (EOFError, BrokenPipeError, ConnectionResetError):
+                raise
+            except Exception:
+                _PROGRESS.pack_into(progress, 0, first + i + 1, time.monotonic())
+                raise
 
 
 # Tasks are sent to a worker in batches, ahead of need, so it seldom waits for the parent and
