@@ -41,9 +41,12 @@ def _versioned(objects: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, A
 
 def _instant(stamp: str) -> datetime:
     try:
-        return datetime.fromisoformat(stamp)
+        instant = datetime.fromisoformat(stamp)
     except ValueError:
-        raise KbDataError([f"{FILE_NAME}: not a STIX timestamp: {stamp!r}"]) from None
+        instant = None
+    if instant is None or instant.tzinfo is None:  # a naive time cannot be compared with UTC
+        raise KbDataError([f"{FILE_NAME}: not a STIX timestamp: {stamp!r}"])
+    return instant
 
 
 def release_document(label: str, objects: Iterable[Mapping[str, Any]]) -> str:

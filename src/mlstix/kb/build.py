@@ -18,7 +18,7 @@ from mlstix.kb._released import FILE_NAME, check_release, read_release, release_
 from mlstix.kb.compile import BUNDLE_FILES, compile_kb, serialize_bundle
 from mlstix.kb.controls import load_benchmark
 from mlstix.kb.graph import KnowledgeBase
-from mlstix.kb.load import active_data_dir
+from mlstix.kb.load import active_data_dir, data_dir
 from mlstix.kb.render.benchmark import benchmark_markdown
 from mlstix.kb.render.diagram import diagram_markdown
 from mlstix.kb.render.markdown import reference_pages
@@ -62,11 +62,17 @@ def render_tree(kb: KnowledgeBase, data: Path | None = None) -> dict[str, str]:
     files: dict[str, str] = {}
     for name, objects in compiled.bundles().items():
         files[f"stix/{name}"] = serialize_bundle(BUNDLE_FILES[name], objects)
-    release = read_release(data if data is not None else active_data_dir())
-    if release is not None:
-        problems = check_release(release, _bundle_objects(files), _sources(kb))
-        if problems:
-            raise KbDataError(problems)
+    folder = data if data is not None else active_data_dir()
+    try:
+        release = read_release(folder)
+        problems = (
+            [] if release is None else check_release(release, _bundle_objects(files), _sources(kb))
+        )
+    except KbDataError as exc:
+        problems = list(exc.problems)
+    if problems:  # the hint names a copied data folder (MLSTIX_KB_DATA), as load_kb's does
+        copied = folder.resolve() != data_dir().resolve()
+        raise KbDataError(problems, folder=folder.resolve() if copied else None)
     files["relationship-diagram.md"] = diagram_markdown(kb)
     for rel, text in reference_pages(kb).items():
         files[f"docs/reference/{rel}"] = text
