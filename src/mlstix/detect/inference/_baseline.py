@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from mlstix.detect.inference._order import median, quantiles
 from mlstix.detect.inference._prada import PradaProfile, calibrate_prada, sq_dists
 
 __all__ = ["REPEAT", "Baseline"]
@@ -39,12 +40,12 @@ def _spread(sample: Matrix) -> tuple[Matrix, Matrix]:
     range nor a tenth of the whole range, so a feature that is nearly always 0 (an edge pixel,
     a rare flag) does not get a tiny scale that lets its rare non-zero values swamp every
     distance; a feature that never varied takes a typical feature's scale."""
-    center = np.median(sample, axis=0).astype(np.float32)
-    mad = np.median(np.abs(sample - center), axis=0) * 1.4826
-    low, high = np.quantile(sample, [0.01, 0.99], axis=0)
+    center = median(sample, axis=0).astype(np.float32)
+    mad = median(np.abs(sample - center), axis=0) * 1.4826
+    low, high = quantiles(sample, [0.01, 0.99])
     whole = sample.max(axis=0) - sample.min(axis=0)
     spread = np.maximum(np.maximum(mad, (high - low) / 6.0), whole / 10.0)
-    typical = float(np.median(spread[spread > 0])) if np.any(spread > 0) else 1.0
+    typical = float(median(spread[spread > 0])) if np.any(spread > 0) else 1.0
     return center, np.where(spread > 0, spread, typical).astype(np.float32)
 
 
@@ -104,7 +105,7 @@ class Baseline:
             finite = np.sqrt(d.min(axis=1))
             finite = finite[np.isfinite(finite)]
         positive = finite[finite > 0]
-        radius = float(np.median(positive)) if positive.size else 1.0
+        radius = float(median(positive)) if positive.size else 1.0
         rng = np.random.default_rng(0xBA5E)
         pick = np.sort(rng.permutation(len(points))[:_REFERENCE])
         reference, ref_owners = points[pick], owners[pick]
@@ -115,7 +116,7 @@ class Baseline:
             to_ref = radius * np.ones(1)
         # a far-out fence on the quartiles: robust to the up-to-a-quarter of baseline queries
         # that attackers may have sent during the warm-up, unlike a high quantile
-        q1, q3 = np.quantile(to_ref, [0.25, 0.75])
+        q1, q3 = quantiles(to_ref, [0.25, 0.75])
         ood = max(float(q3 + profile.ood_fence * (q3 - q1)), radius)
         delta = calibrate_prada(points, labels, profile, maxlen, REPEAT * radius)
         whole = sample.max(axis=0) - sample.min(axis=0)

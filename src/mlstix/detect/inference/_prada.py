@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from mlstix.detect.inference._order import unique_ints
 from mlstix.detect.inference._stats import shapiro_w
 
 __all__ = ["Prada", "calibrate_prada", "sq_dists"]
@@ -232,7 +233,7 @@ class Prada:
         start = 0
         for stop in stops:
             part = labels[start:stop]
-            present = np.unique(part)
+            present = unique_ints(part)
             mapped = np.array([self._class(int(c)) for c in present.tolist()], dtype=np.int64)
             classes[start:stop] = mapped[np.searchsorted(present, part)]
             start = stop
@@ -316,7 +317,7 @@ def calibrate_prada(
         return profile.prada_delta
     lowest = 1.0
     step = profile.prada_every
-    few_classes = len(np.unique(labels)) <= 256 and length <= 512  # no shared set, no cap
+    few_classes = len(unique_ints(labels)) <= 256 and length <= 512  # no shared set, no cap
     rows = points.astype(np.float64)
     norms = np.einsum("ij,ij->i", rows, rows)
     for _ in range(runs):
