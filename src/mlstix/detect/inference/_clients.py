@@ -39,7 +39,9 @@ __all__ = ["ClientKey", "parse_client_key"]
 ClientKey = Callable[[Record], str | None]
 
 _REQUEST_ID_FIELDS = ("inferenceId", "xrequestid", "correlationid", "request_id", "requestId")
-_PATH_PART = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\[['\"]([^'\"]+)['\"]\]")
+# (a pattern, not a compiled one: compiling it at import cost 1.6 ms of every job's start-up,
+# and only json:PATH keys use it; re caches it on first use)
+_PATH_PART = r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\[['\"]([^'\"]+)['\"]\]"
 
 
 def _dig(value: Any, parts: Iterable[str | int]) -> Any:
@@ -70,7 +72,7 @@ def _json_path(path: str) -> list[str | int]:
     parts: list[str | int] = []
     pos = 0
     while pos < len(text):
-        match = _PATH_PART.match(text, pos)
+        match = re.compile(_PATH_PART).match(text, pos)
         if match is None:
             raise UsageError(f"--client-key json:{path}: cannot read the path at {text[pos:]!r}")
         name, index, quoted = match.groups()
