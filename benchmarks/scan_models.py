@@ -2,8 +2,9 @@
 
 Generates a mixed corpus (large PyTorch checkpoints, many small pickles, joblib, NumPy, Keras,
 ONNX, safetensors, GGUF) with planted payloads, each a different evasion, then times the three
-scanners on it in one run (page cache warmed first) and prints files/s, GB/s, the ratios, which
-planted payloads each tool found, and how many clean files each flagged.
+scanners on it in one run (page cache warmed first; with --repeat, in rounds that run every
+tool in turn, best of N) and prints files/s, GB/s, the ratios, which planted payloads each tool
+found, and how many clean files each flagged.
 
     python benchmarks/scan_models.py --gb 3          # corpus size, default 2
     python benchmarks/scan_models.py --keep          # keep benchmarks/.work/scan_models/corpus
@@ -31,6 +32,7 @@ import textwrap
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -435,9 +437,6 @@ def plant_session4(p: Path, marker: str) -> None:
 REPEAT = 1
 
 
-CPU: dict[tuple[str, ...], float] = {}  # command -> best CPU seconds (user + sys, children)
-
-
 def baseline_command(rev: str) -> list[str]:
     """``mlstix`` as of commit ``rev``: its ``src`` tree (``git archive``, the repository is not
     touched) run by this checkout's interpreter, ahead of the installed package."""
@@ -453,29 +452,31 @@ def baseline_command(rev: str) -> list[str]:
     return [str(REPO / ".venv" / "bin" / "python"), "-m", "mlstix"]
 
 
-def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
-    """The best of ``REPEAT`` runs (a shared machine's load only ever adds time), wall clock;
-    the best CPU time of the command and its children goes to :data:`CPU`."""
+def timed(cmds: dict[str, list[str]]) -> dict[str, tuple[float, float, Any]]:
+    """``tool -> (best wall s, best CPU s, last run)`` over ``REPEAT`` rounds. Each round runs
+    every tool once, in turn, so that a load spike on a shared machine falls on all tools
+    alike instead of on whichever tool's runs it met (load only ever adds time: best of N).
+    CPU is user + system time of the command and its children."""
     import resource
 
-    best = float("inf")
-    cpu = float("inf")
+    best: dict[str, tuple[float, float, Any]] = {}
     for _ in range(REPEAT):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        env = dict(os.environ)
-        if cmd[1:3] != ["-m", "mlstix"]:
-            env.pop("PYTHONPATH", None)
-        # as installed: bytecode cached (pip compiles at install; with this variable set, every
-        # run of a checkout whose sources changed since their .pyc compiles them again)
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=WORK, env=env)
-        best = min(best, time.perf_counter() - start)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-        cpu = min(cpu, used)
-    CPU[tuple(cmd)] = cpu
-    return best, proc
+        for tool, cmd in cmds.items():
+            env = dict(os.environ)
+            if cmd[1:3] != ["-m", "mlstix"]:
+                env.pop("PYTHONPATH", None)
+            # as installed: bytecode cached (pip compiles at install; with this variable set,
+            # every run of a checkout whose sources changed since their .pyc compiles them again)
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=WORK, env=env)
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+            old = best.get(tool, (float("inf"), float("inf"), None))
+            best[tool] = (min(old[0], wall), min(old[1], cpu), proc)
+    return best
 
 
 def found_mlstix(out: Path) -> set[str]:
@@ -560,35 +561,37 @@ def main() -> None:
         f"corpus: {n_files} files, {size / (1 << 30):.2f} GiB, {len(planted)} planted payloads; "
         f"{os.cpu_count()} cores\n"
     )
-    results = {}
     out = WORK / "mlstix.json"
-    cmd = [str(MLSTIX), "scan", "models", str(CORPUS), "--format", "json", "--output", str(out)]
-    cpu: dict[str, float] = {}
-    t, proc = timed(cmd)
-    results["mlstix"] = (t, found_mlstix(out), proc.returncode)
-    cpu["mlstix"] = CPU[tuple(cmd)]
-    shutil.copyfile(out, out.with_name("mlstix-default.json"))
-    t, proc = timed([*cmd, "--no-hash"])
-    results["mlstix*"] = (t, found_mlstix(out), proc.returncode)
-    cpu["mlstix*"] = CPU[(*cmd, "--no-hash")]
-    if args.baseline:
-        old_out = WORK / "mlstix-baseline.json"
-        old_cmd = [*baseline_command(args.baseline), *cmd[1:-1], str(old_out)]
-        t, proc = timed(old_cmd)
-        results["baseline"] = (t, found_mlstix(old_out), proc.returncode)
-        cpu["baseline"] = CPU[tuple(old_cmd)]
-        same = _comparable(old_out) == _comparable(out.with_name("mlstix-default.json"))
-        print(f"baseline {args.baseline}: JSON report {'identical' if same else 'DIFFERENT'}")
+    scan = ["scan", "models", str(CORPUS), "--format", "json", "--output"]
     ms_out = WORK / "modelscan.json"
     ms_out.unlink(missing_ok=True)
-    t, proc = timed(
-        [str(VENV / "bin" / "modelscan"), "-p", str(CORPUS), "-r", "json", "-o", str(ms_out)]
-    )
-    results["modelscan"] = (t, found_modelscan(ms_out), proc.returncode)
-    cpu["modelscan"] = list(CPU.values())[-1]
-    t, proc = timed([str(VENV / "bin" / "picklescan"), "--path", str(CORPUS)])
-    results["picklescan"] = (t, found_picklescan(proc.stdout), proc.returncode)
-    cpu["picklescan"] = list(CPU.values())[-1]
+    outs = {"mlstix": out, "mlstix*": WORK / "mlstix-nohash.json"}
+    cmds = {
+        "mlstix": [str(MLSTIX), *scan, str(out)],
+        "mlstix*": [str(MLSTIX), *scan, str(outs["mlstix*"]), "--no-hash"],
+    }
+    if args.baseline:
+        outs["baseline"] = WORK / "mlstix-baseline.json"
+        cmds["baseline"] = [*baseline_command(args.baseline), *scan, str(outs["baseline"])]
+    cmds["modelscan"] = [
+        str(VENV / "bin" / "modelscan"), "-p", str(CORPUS), "-r", "json", "-o", str(ms_out)
+    ]  # fmt: skip
+    cmds["picklescan"] = [str(VENV / "bin" / "picklescan"), "--path", str(CORPUS)]
+    runs = timed(cmds)
+    results: dict[str, tuple[float, set[str], int]] = {}
+    cpu: dict[str, float] = {}
+    for tool, (wall, used, proc) in runs.items():
+        if tool in outs:
+            flagged = found_mlstix(outs[tool])
+        elif tool == "modelscan":
+            flagged = found_modelscan(ms_out)
+        else:
+            flagged = found_picklescan(proc.stdout)
+        results[tool] = (wall, flagged, proc.returncode)
+        cpu[tool] = used
+    if args.baseline:
+        same = _comparable(outs["baseline"]) == _comparable(out)
+        print(f"baseline {args.baseline}: JSON report {'identical' if same else 'DIFFERENT'}")
     base = results["mlstix"][0]
     print(
         f"{'tool':<11} {'seconds':>8} {'files/s':>9} {'GB/s':>7} {'time/mlstix':>11} "

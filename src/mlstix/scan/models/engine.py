@@ -136,6 +136,38 @@ def _whole(fp: IO[bytes], size: int, hash_file: bool, whole: bool) -> tuple[IO[b
     return fp, digest
 
 
+class _Hashing:
+    """The SHA-256 of a large local file, computed in a thread while the analysis runs (the
+    reads and ``hashlib`` release the GIL: on a second core the hash costs no wall time). The
+    thread reads through its own descriptor; leaving the ``with`` waits for it."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._out: list[str | OSError] = []
+        self._thread = threading.Thread(target=self._run, name="mlstix-sha256", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            with open(self._path, "rb", buffering=0) as fp:  # noqa: PTH123
+                self._out.append(hashlib.file_digest(fp, "sha256").hexdigest())
+        except OSError as exc:
+            self._out.append(exc)
+
+    def __enter__(self) -> _Hashing:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._thread.join()
+
+    def digest(self) -> str:
+        self._thread.join()
+        out = self._out[0] if self._out else OSError("hashing stopped")
+        if isinstance(out, OSError):
+            raise out
+        return out
+
+
 def scan_file(
     target: Target,
     allow: tuple[str, ...],
@@ -149,12 +181,18 @@ def scan_file(
     name = os.path.basename(target.display)
     ctx = Context(ImportPolicy(allow), limits, analyzers(), sniff, CONTAINERS, views)
     try:
-        with opener(target) as fp:
-            # remote readers fetch only the ranges an analyzer reads: no whole read there
-            whole = hash_file or opener is _open_local
-            fp, digest = _whole(fp, target.size, hash_file, whole)
+        with opener(target) as fp, contextlib.ExitStack() as later:
+            local = opener is _open_local
+            if hash_file and local and target.size > _READ_ONCE:
+                hashing = later.enter_context(_Hashing(target.real))  # beside the analysis
+                fp, digest = fp, None
+            else:  # remote readers fetch only the ranges an analyzer reads: no whole read
+                hashing = None
+                fp, digest = _whole(fp, target.size, hash_file, hash_file or local)
             with _deadline(limits.timeout):
                 kind = ctx.scan(Source(fp, target.size, name))
+            if hashing is not None:
+                digest = hashing.digest()
     except OSError as exc:
         message = f"cannot read: {exc.strerror or exc}"
         hits: tuple[Hit, ...] = (Hit("models/unreadable", message),) if _model_named(name) else ()
