@@ -239,6 +239,12 @@ class Agent(_Forked[T]):
 
 
 def _stop(signum: int, frame: object) -> None:
+    # Python swallows the exception of a handler that runs inside an at-fork hook or a
+    # finalizer (a worker just forked, in logging's lock release): the process would go on and
+    # outlive the scan, so a timer ends it if the unwinding has not within a few seconds
+    backstop = threading.Timer(3.0, os._exit, (143,))
+    backstop.daemon = True
+    backstop.start()
     raise SystemExit(143)  # unwinds the pool a process may run, which kills its workers
 
 
