@@ -333,3 +333,36 @@ def test_a_block_whose_file_cannot_be_written_is_read_line_by_line(
 
     monkeypatch.setattr(Path, "write_bytes", full)
     assert reader(block, "log", 1) is None
+
+
+_FIRST = '"inferenceTime": "2020-01-01T00:00:00Z", "inferenceTime": "2026-11-30T10:00:00Z"'
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('{"captureData": ', '{"captureData": {"endpointInput": {"data": "9,9,9,9", '
+         '"encoding": "CSV"}}, "captureData": '),
+        ('"captureData": {"endpointInput": ', '"captureData": {"endpointInput": {"data": '
+         '"9,9,9,9", "encoding": "CSV"}, "endpointInput": '),
+        ('"data": "1,2,3,4"', '"data": "9,9,9,9", "data": "1,2,3,4"'),
+        ('"encoding": "CSV"', '"encoding": "BASE64", "encoding": "CSV"'),
+        ('"encoding": "CSV"', '"encoding": "CSV", "encoding": "BASE64"'),
+        ('"endpointOutput": ', '"endpointOutput": {"data": "0.9,0.1", "encoding": "CSV"}, '
+         '"endpointOutput": '),
+        ('"data": "0.2,0.8"', '"data": "0.9,0.1", "data": "0.2,0.8"'),
+        ('"data": "0.2,0.8", "encoding": "CSV"',
+         '"data": "0.2,0.8", "encoding": "CSV", "encoding": "BASE64"'),
+        ('"eventMetadata": ', '"eventMetadata": {"inferenceId": "zz:1"}, "eventMetadata": '),
+        ('"inferenceId": "c1:1"', '"inferenceId": "zz:1", "inferenceId": "c1:1"'),
+        ('"inferenceTime": "2026-11-30T10:00:00Z"', _FIRST),
+    ],
+)  # fmt: skip
+def test_duplicate_keys_at_every_level_go_line_by_line(old: str, new: str, pieces: None) -> None:
+    """The line reader keeps the last of duplicate keys (as json.loads does); a block with a
+    duplicate among the keys read, at any level, is not read in columns (DuckDB refuses it)."""
+    lines = _rows([["1", "2", "3", "4"]] * 20)
+    odd = _line("1,2,3,4", client="c1:1")
+    assert old in odd  # (the first place it occurs: the input's encoding before the output's)
+    assert _check([*lines, odd])
+    assert not _check([*lines[:5], odd.replace(old, new, 1), *lines[5:]])
