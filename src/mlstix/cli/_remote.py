@@ -130,6 +130,12 @@ def _human(n: int) -> str:
     return f"{n} B"
 
 
+def _percent(part: int, whole: int) -> str:
+    """``part`` of ``whole`` for a person: two significant digits, never an exponent (100%)."""
+    share = 100 * part / whole
+    return f"{share:.0f}%" if share >= 10 else f"{share:.2g}%"
+
+
 def _with_progress(
     paths: list[str],
     options: ScanOptions,
@@ -195,7 +201,7 @@ def scan_with_remote(
     # renders the report and ends: spare the cyclic collector walking it again, at exit above
     # all (about 0.15 s of CPU, a sixth of a nightly rescan that finds little changed)
     gc.freeze()
-    share = f" ({100 * stats.fetched_bytes / stats.total_bytes:.2g}%)" if stats.total_bytes else ""
+    share = f" ({_percent(stats.fetched_bytes, stats.total_bytes)})" if stats.total_bytes else ""
     unchanged = f"; {stats.reused} unchanged since the last scan" if state else ""
     err_console.print(
         f"fetched {_human(stats.fetched_bytes)} of {_human(stats.total_bytes)}{share} in "

@@ -50,7 +50,7 @@ _POLICY_HELP = (
               help="Leave out paths matching GLOB (fnmatch on the path relative to the scanned "
               "folder; repeatable). Adds to the policy's ignore_paths.")  # fmt: skip
 @click.option("--jobs", "-j", "--workers", "jobs", cls=AliasedOption, hidden_aliases=("--workers",),
-              type=click.IntRange(min=0), default=0, show_default="auto",
+              type=click.IntRange(0, 64), default=0, show_default="auto",
               help="Files scanned in parallel (0: one worker per 2 s or so of expected work, "
               "at most one per core).")  # fmt: skip
 @click.option("--public-key", type=click.Path(dir_okay=False, path_type=Path),
