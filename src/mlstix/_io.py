@@ -10,6 +10,8 @@ becomes an :class:`~mlstix.errors.OutputError` (``cannot write PATH: reason``, e
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import stat
 import sys
@@ -17,6 +19,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from mlstix.errors import OutputError
 
@@ -138,11 +141,33 @@ def write_many_atomic(files: Mapping[Path, bytes | str]) -> None:
             raise
 
 
+def _codec(stream: Any) -> tuple[str, str]:
+    return stream.encoding or "utf-8", stream.errors or "strict"
+
+
+def _write_all(raw: io.RawIOBase, data: bytes) -> None:
+    """Write all of ``data`` to an unbuffered file. Its write (and a text layer's over it) may
+    take only part of the data, when a signal arrives mid-write (a worker ending) or the reader
+    leaves, and nothing retries the rest: the report would end short, and a closed pipe would
+    exit 0 instead of failing on the next write."""
+    view = memoryview(data)
+    while view:
+        written = raw.write(view)
+        if not written:  # None: a non-blocking stdout that is full
+            raise BlockingIOError(errno.EAGAIN, "standard output is not accepting data")
+        view = view[written:]
+
+
 def write_output(target: str, data: bytes | str) -> None:
     """Write a command's output to ``target``: ``-`` for stdout, else a path (atomically)."""
     if target == "-":
         with _writing("standard output"):
-            if isinstance(data, bytes):
+            raw = getattr(sys.stdout, "buffer", None)
+            if isinstance(raw, io.RawIOBase):  # PYTHONUNBUFFERED=1 or -u: see _write_all
+                sys.stdout.flush()
+                text = data if isinstance(data, bytes) else data.encode(*_codec(sys.stdout))
+                _write_all(raw, text)
+            elif isinstance(data, bytes):
                 sys.stdout.flush()
                 sys.stdout.buffer.write(data)
                 sys.stdout.buffer.flush()
