@@ -36,3 +36,47 @@ def test_a_stop_signal_swallowed_in_an_at_fork_hook_still_ends_the_child() -> No
     )
     assert done.stdout.strip() == "143", done.stderr
     assert time.monotonic() - started < 10
+
+
+_PARENT = """
+import multiprocessing, os, signal, sys, time
+from mlstix.scan.remote._background import _stop
+signal.signal(signal.SIGINT, _stop)
+worker = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,), daemon=True)
+worker.start()
+print(worker.pid, flush=True)
+# the agent forks another pool worker and the signal lands in its own at-fork hook
+os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGINT))
+if os.fork() == 0:
+    os._exit(0)
+time.sleep(30)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_the_stopped_agent_takes_its_pool_workers_with_it() -> None:
+    # seen: eight pool workers, orphaned, blocked reading their pipes 30 s after the Ctrl-C
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _PARENT], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    worker = int(proc.stdout.readline())
+    try:
+        assert proc.wait(timeout=10) == 143
+        deadline = time.monotonic() + 3
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker)
+    finally:
+        proc.kill()
+        if _alive(worker):
+            os.kill(worker, 9)
+        proc.communicate()

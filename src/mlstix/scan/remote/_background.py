@@ -242,10 +242,21 @@ def _stop(signum: int, frame: object) -> None:
     # Python swallows the exception of a handler that runs inside an at-fork hook or a
     # finalizer (a worker just forked, in logging's lock release): the process would go on and
     # outlive the scan, so a timer ends it if the unwinding has not within a few seconds
-    backstop = threading.Timer(3.0, os._exit, (143,))
+    backstop = threading.Timer(3.0, _end_now)
     backstop.daemon = True
     backstop.start()
     raise SystemExit(143)  # unwinds the pool a process may run, which kills its workers
+
+
+def _end_now() -> None:
+    """End this process and the workers it forked (the unwinding that would have killed them
+    did not happen; orphaned, they wait on their pipes for ever)."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            child.kill()
+    os._exit(143)
 
 
 def _agent(conn: Any, reads: Any, func: Callable[[], Any], ends: tuple[Any, ...]) -> None:
