@@ -80,3 +80,41 @@ def test_the_stopped_agent_takes_its_pool_workers_with_it() -> None:
         if _alive(worker):
             os.kill(worker, 9)
         proc.communicate()
+
+
+_AGENT = """
+import multiprocessing, time
+from mlstix.scan.remote._background import _agent
+ctx = multiprocessing.get_context("fork")
+conn, conn_child = ctx.Pipe()
+reads, reads_child = ctx.Pipe()
+
+def listing():
+    worker = ctx.Process(target=time.sleep, args=(30,), daemon=True)
+    worker.start()
+    print(worker.pid, flush=True)
+    raise SystemExit(143)  # a stop unwinding while the pool was still starting its workers
+
+_agent(conn_child, reads_child, listing, ())
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_an_agent_ending_leaves_no_worker_behind() -> None:
+    # the agent ends with os._exit, so multiprocessing's exit handler never ends its daemons
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _AGENT], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    worker = int(proc.stdout.readline())
+    try:
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 3
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker)
+    finally:
+        proc.kill()
+        if _alive(worker):
+            os.kill(worker, 9)
+        proc.communicate()

@@ -248,15 +248,16 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(143)  # unwinds the pool a process may run, which kills its workers
 
 
-def _end_now() -> None:
-    """End this process and the workers it forked (the unwinding that would have killed them
-    did not happen; orphaned, they wait on their pipes for ever)."""
+def _end_now(code: int = 143) -> None:
+    """End this process and the workers it forked: an unwinding that stopped short (or never
+    ran) leaves them orphaned, waiting on their pipes for ever, and ``os._exit`` runs no
+    multiprocessing exit handler to end them."""
     import multiprocessing
 
     for child in multiprocessing.active_children():
         with contextlib.suppress(OSError, ValueError, AttributeError):
             child.kill()
-    os._exit(143)
+    os._exit(code)
 
 
 def _agent(conn: Any, reads: Any, func: Callable[[], Any], ends: tuple[Any, ...]) -> None:
@@ -272,7 +273,7 @@ def _agent(conn: Any, reads: Any, func: Callable[[], Any], ends: tuple[Any, ...]
         with contextlib.suppress(BaseException):  # the parent sees the pipe end, does the rest
             _agent_run(conn, reads, func)
     finally:
-        os._exit(0)
+        _end_now(0)
 
 
 def _agent_run(conn: Any, reads: Any, func: Callable[[], Any]) -> None:
@@ -371,4 +372,4 @@ def _worker(
                 conn.send(result)
             conn.send(_DONE)
     finally:
-        os._exit(0)
+        _end_now(0)
