@@ -241,8 +241,15 @@ class Agent(_Forked[T]):
 def _stop(signum: int, frame: object) -> None:
     # Python swallows the exception of a handler that runs inside an at-fork hook or a
     # finalizer (a worker just forked, in logging's lock release): the process would go on and
-    # outlive the scan, so a timer ends it if the unwinding has not within a few seconds
-    backstop = threading.Timer(3.0, _end_now)
+    # outlive the scan. So: no second stop interrupts this one (the parent's SIGTERM follows the
+    # Ctrl-C), the kernel ends the process in 4 s (SIGALRM's default action, which nothing in
+    # Python can swallow), and a thread ends it sooner with the workers it forked.
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.SIG_IGN)
+    if hasattr(signal, "setitimer"):
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.setitimer(signal.ITIMER_REAL, 4.0)
+    backstop = threading.Timer(2.0, _end_now)
     backstop.daemon = True
     backstop.start()
     raise SystemExit(143)  # unwinds the pool a process may run, which kills its workers
