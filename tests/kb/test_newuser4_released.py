@@ -44,3 +44,13 @@ def test_cli_names_the_copied_data_folder_for_a_damaged_release(
     assert "Traceback" not in result.output and FILE_NAME in result.output
     assert str(folder) in result.output  # the hint names the folder the user is editing
     assert not any(out.rglob("*"))  # nothing written
+
+
+@pytest.mark.parametrize("label", ["v1\nv2", "v1\x1b[31m", "tab\there"])
+def test_cli_refuses_a_release_label_with_control_characters(tmp_path: Path, label: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["kb", "build", "--out", str(tmp_path / "out"), "--record-release", label]
+    )
+    assert result.exit_code == 2, result.output
+    assert "--record-release" in result.output
+    assert not (tmp_path / "out").exists()

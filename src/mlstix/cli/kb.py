@@ -66,6 +66,8 @@ def build(out: Path | None, release: str | None) -> None:
 
     if release is not None and not release.strip():
         raise UsageError("--record-release needs a non-empty label")
+    if release is not None and not release.isprintable():  # it is printed in later errors
+        raise UsageError(f"--record-release {release!r}: a label is one line of printable text")
     if out is None:
         out = find_checkout()
         if out is None:
