@@ -244,8 +244,8 @@ def _stop(signum: int, frame: object) -> None:
     # outlive the scan. So: no second stop interrupts this one (the parent's SIGTERM follows the
     # Ctrl-C), the kernel ends the process in 4 s (SIGALRM's default action, which nothing in
     # Python can swallow), and a thread ends it sooner with the workers it forked.
-    for stop in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop, signal.SIG_IGN)
+    for stop in (signal.SIGINT, signal.SIGTERM):  # not SIG_IGN: a signal already pending
+        signal.signal(stop, _again)  # would then raise "Signal 15 ignored due to race condition"
     if hasattr(signal, "setitimer"):
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
         signal.setitimer(signal.ITIMER_REAL, 4.0)
@@ -253,6 +253,10 @@ def _stop(signum: int, frame: object) -> None:
     backstop.daemon = True
     backstop.start()
     raise SystemExit(143)  # unwinds the pool a process may run, which kills its workers
+
+
+def _again(signum: int, frame: object) -> None:
+    """A stop signal while stopping: nothing more to do."""
 
 
 def _end_now(code: int = 143) -> None:
