@@ -52,7 +52,18 @@ _GROUP = 64  # results sent together at most
 _FLUSH = 0.02  # seconds a finished result may wait for others
 
 
-def _worker(conn: Any, func: Callable[[Any], Any], memory: int, progress: mmap.mmap) -> None:
+def _worker(
+    conn: Any,
+    func: Callable[[Any], Any],
+    memory: int,
+    progress: mmap.mmap,
+    inherited: tuple[Any, ...] = (),
+) -> None:
+    # The fork copied the parent's ends of this worker's pipe and of its siblings' pipes: held
+    # here, they would keep a pipe open after the parent died, and recv() would wait for ever.
+    for end in inherited:
+        with contextlib.suppress(OSError):
+            end.close()
     faulthandler.disable()  # a crash is reported by the parent, in one line, not as a dump
     gc.freeze()  # the inherited heap is never traversed by the collector, nor copied
     signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
@@ -169,7 +180,10 @@ def run_isolated(
     def start() -> _Slot[T]:
         parent, child = mp.Pipe()
         progress = mmap.mmap(-1, _PROGRESS.size)  # shared: the worker is forked
-        proc = mp.Process(target=_worker, args=(child, func, memory, progress), daemon=True)
+        inherited = (parent, *(s.conn for s in slots if not s.conn.closed))
+        proc = mp.Process(
+            target=_worker, args=(child, func, memory, progress, inherited), daemon=True
+        )
         proc.start()
         child.close()
         slot: _Slot[T] = _Slot(proc, parent, progress)
