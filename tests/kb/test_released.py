@@ -4,6 +4,7 @@ a STIX consumer keeps one version per id and modified, so the change would never
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -174,3 +175,24 @@ def test_cli_refuses_an_empty_release_label(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "--record-release needs a non-empty label" in result.output
     assert not (tmp_path / "stix").exists()
+
+
+def test_cli_refuses_to_record_into_a_folder_it_cannot_write(
+    copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Said before anything is built: a failed record after the build wrote its files would
+    leave a build the author did not mean to publish without its record."""
+    monkeypatch.setenv("MLSTIX_KB_DATA", str(copy))
+    real_access = os.access
+    monkeypatch.setattr(
+        "mlstix.cli.kb.os.access",
+        lambda path, mode: False if Path(path) == copy else real_access(path, mode),
+    )
+    out = tmp_path / "out"
+    before = (copy / FILE_NAME).read_bytes()
+    result = CliRunner().invoke(cli, ["kb", "build", "--out", str(out), "--record-release", "v2"])
+    assert result.exit_code == 2
+    assert f"cannot record the release: the data folder {copy} is not writable" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+    assert (copy / FILE_NAME).read_bytes() == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -68,6 +69,15 @@ def build(out: Path | None, release: str | None) -> None:
         raise UsageError("--record-release needs a non-empty label")
     if release is not None and not release.isprintable():  # it is printed in later errors
         raise UsageError(f"--record-release {release!r}: a label is one line of printable text")
+    if release is not None:
+        from mlstix.kb.load import active_data_dir
+
+        data = active_data_dir()
+        if not os.access(data, os.W_OK):  # known before anything is built or written
+            raise MlstixError(
+                f"cannot record the release: the data folder {utf8(str(data))} is not writable",
+                hint="record it in a writable checkout or set MLSTIX_KB_DATA to a copy",
+            )
     if out is None:
         out = find_checkout()
         if out is None:
