@@ -401,5 +401,6 @@ def detect_inference(
             errors.append(ScanError(display, f"{where}{problem.message}"))
         hidden = stats.problem_count - len(stats.problems)
         if hidden > 0:
-            errors.append(ScanError(display, f"and {hidden} more lines that could not be read"))
+            # "lines …" sorts after every "line N: …" of the file: the count follows what it counts
+            errors.append(ScanError(display, f"lines not listed: {hidden} more could not be read"))
     return Report.build("inference", scanned, findings, errors)
