@@ -69,9 +69,14 @@ def _owned_statefulset(ns: str, name: str) -> dict[str, Any]:
     }
 
 
-def _assess(tmp_path: Path, objects: list[dict[str, Any]]) -> tuple[int, Any, str]:
+def _assess(
+    tmp_path: Path, objects: list[dict[str, Any]], forbidden: tuple[str, ...] = ()
+) -> tuple[int, Any, str]:
+    """``assess kubernetes`` against a replayed cluster; ``forbidden``: resources it refuses to
+    list (403)."""
     out = tmp_path / "live.json"
     with replay_server(objects) as (url, replay):
+        replay.forbidden.update(forbidden)
         config = kubeconfig(tmp_path / "kubeconfig", url)
         result = CliRunner().invoke(
             cli,
@@ -215,24 +220,7 @@ def test_forbidden_bindings_are_an_error_not_a_silent_pass(tmp_path: Path) -> No
         _notebook("team-a", "ops", {"serviceAccountName": "ops-admin"}),
         _cluster_admin_binding("team-a", "ops-admin"),
     ]
-    with replay_server(objects) as (url, replay):
-        replay.forbidden.add("clusterrolebindings")
-        config = kubeconfig(tmp_path / "kubeconfig", url)
-        out = tmp_path / "live.json"
-        result = CliRunner().invoke(
-            cli,
-            [
-                "assess",
-                "kubernetes",
-                "--kubeconfig",
-                str(config),
-                "--format",
-                "json",
-                "-o",
-                str(out),
-            ],
-        )
-    live = json.loads(out.read_text())
+    _, live, output = _assess(tmp_path, objects, forbidden=("clusterrolebindings",))
     assert [e["message"] for e in live["errors"]] == [
         "list clusterrolebindings.rbac.authorization.k8s.io was forbidden (403): grant the verb "
         "list on clusterrolebindings.rbac.authorization.k8s.io (docs/assess.md lists the "
@@ -240,4 +228,4 @@ def test_forbidden_bindings_are_an_error_not_a_silent_pass(tmp_path: Path) -> No
     ]
     assert not [f for f in live["findings"] if f["rule_id"] == "MLSTIX-K8S-KF-005"]
     # the rest of the assessment is judged: the notebook may run as root
-    assert any(f["rule_id"] == "MLSTIX-K8S-KF-003" for f in live["findings"]), result.output
+    assert any(f["rule_id"] == "MLSTIX-K8S-KF-003" for f in live["findings"]), output
