@@ -9,10 +9,11 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.procs import left_running
 
 _PARENT = textwrap.dedent(
     """
@@ -31,15 +32,6 @@ _PARENT = textwrap.dedent(
 )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    state = next(line for line in status.splitlines() if line.startswith("State:"))
-    return "Z" not in state.split()[1]  # a zombie has ended; only its parent may reap it
-
-
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
 def test_workers_end_when_the_parent_is_killed(tmp_path: Path) -> None:
     pids_file = tmp_path / "pids"
@@ -50,10 +42,5 @@ def test_workers_end_when_the_parent_is_killed(tmp_path: Path) -> None:
     assert proc.returncode == -9
     pids = [int(p) for p in pids_file.read_text().split()]
     assert len(pids) == 2
-    deadline = time.monotonic() + 10
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    left = [p for p in pids if _alive(p)]
-    for pid in left:
-        os.kill(pid, 9)
+    left = left_running(pids, 10)
     assert not left, f"workers {left} outlived their parent"

@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from tests.procs import left_running
+
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
 _CHILD = """
@@ -53,33 +55,29 @@ time.sleep(30)
 """
 
 
-def _alive(pid: int) -> bool:
+def _worker_outlives(script: str, expected: int | None) -> list[int]:
+    """Run ``script``, which prints the pid of a worker it forked and then ends; the worker's
+    pid if it is still running 3 s later. ``expected``: the script's exit status, if checked."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    worker = int(proc.stdout.readline())
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+        code = proc.wait(timeout=10)
+        if expected is not None:
+            assert code == expected
+        return left_running([worker], 3)
+    finally:
+        proc.kill()
+        left_running([worker], 0)
+        proc.communicate()
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
 def test_the_stopped_agent_takes_its_pool_workers_with_it() -> None:
     # seen: eight pool workers, orphaned, blocked reading their pipes 30 s after the Ctrl-C
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _PARENT], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    assert proc.stdout is not None
-    worker = int(proc.stdout.readline())
-    try:
-        assert proc.wait(timeout=10) == 143
-        deadline = time.monotonic() + 3
-        while _alive(worker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(worker)
-    finally:
-        proc.kill()
-        if _alive(worker):
-            os.kill(worker, 9)
-        proc.communicate()
+    assert _worker_outlives(_PARENT, 143) == []
 
 
 _AGENT = """
@@ -102,19 +100,4 @@ _agent(conn_child, reads_child, listing, ())
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
 def test_an_agent_ending_leaves_no_worker_behind() -> None:
     # the agent ends with os._exit, so multiprocessing's exit handler never ends its daemons
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _AGENT], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    assert proc.stdout is not None
-    worker = int(proc.stdout.readline())
-    try:
-        proc.wait(timeout=10)
-        deadline = time.monotonic() + 3
-        while _alive(worker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(worker)
-    finally:
-        proc.kill()
-        if _alive(worker):
-            os.kill(worker, 9)
-        proc.communicate()
+    assert _worker_outlives(_AGENT, None) == []
