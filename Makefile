@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# C accelerators compiled at install (hatch_build.py): a changed source reinstalls
+KERNELS := $(shell find src/mlstix -name '_k*.c')
 PY     := $(BIN)/python
 
 .PHONY: demo test test-deps lint typecheck pytest kb dist clean
@@ -12,11 +14,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed-base: pyproject.toml | $(PY)
+$(VENV)/.installed-base: pyproject.toml hatch_build.py $(KERNELS) | $(PY)
 	$(PY) -m pip install --quiet -e '.[all]'
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(PY)
+$(VENV)/.installed-dev: pyproject.toml hatch_build.py $(KERNELS) | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed-base
 
