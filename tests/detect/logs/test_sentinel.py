@@ -170,3 +170,21 @@ def test_rule_reading_a_field_the_table_lacks_is_listed_not_exported(
     assert "'sessionCredentialFromConsole' has no column in the AWSCloudTrail table" in note
     written = export_rules(load_rules(kb), "kusto", tmp_path / "out")
     assert (tmp_path / "out" / NOT_EXPORTED) in written
+
+
+AZURE = sorted(n for n in RULES if SOURCE[n] == "azure/activitylogs")
+
+
+@pytest.mark.parametrize("name", AZURE)
+def test_azure_rules_take_each_request_once_on_azure_activity(name: str) -> None:
+    """Every Activity Log rule matches a request by its Start record, or by the Failure record of
+    a request Resource Manager refused (403), in either generation of AzureActivity's spelling
+    (Start/Started, Failure/Failed); Success, Accept and other Failure records are not matched."""
+    where = _query(name).partition("\n| where ")[2]
+    started = 'ActivityStatusValue in~ ("Start", "Started")'
+    refused = (
+        '((ActivityStatusValue in~ ("Failure", "Failed")) and (ActivitySubstatusValue endswith '
+        '"Forbidden" or tostring(Properties_d.statusCode) =~ "Forbidden"))'
+    )
+    assert f"(({started}) or {refused})" in where
+    assert "Success" not in where and "Accept" not in where
