@@ -229,3 +229,104 @@ def test_forbidden_bindings_are_an_error_not_a_silent_pass(tmp_path: Path) -> No
     assert not [f for f in live["findings"] if f["rule_id"] == "MLSTIX-K8S-KF-005"]
     # the rest of the assessment is judged: the notebook may run as root
     assert any(f["rule_id"] == "MLSTIX-K8S-KF-003" for f in live["findings"]), output
+
+
+def _rbac(kind: str, name: str, ns: str | None = None, **body: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, **({"namespace": ns} if ns else {})}
+    meta.update(body.pop("metadata", {}))
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": meta, **body}
+
+
+def _binding(
+    kind: str, name: str, role: str, account: str, ns: str | None = None
+) -> dict[str, Any]:
+    role_kind = "Role" if role.startswith("Role/") else "ClusterRole"
+    sa_ns, sa = account.split("/")
+    return _rbac(
+        kind,
+        name,
+        ns,
+        roleRef={
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": role_kind,
+            "name": role.removeprefix("Role/"),
+        },
+        subjects=[{"kind": "ServiceAccount", "name": sa, "namespace": sa_ns}],
+    )
+
+
+_AGGREGATE = {"rbac.authorization.kubeflow.org/aggregate-to-kubeflow-edit": "true"}
+_SECRETS = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}
+
+
+def test_live_rbac_aggregated_roles_and_bindings_in_other_namespaces(tmp_path: Path) -> None:
+    objects = [
+        # as a cluster serves them: the aggregation controller has written the union into rules
+        _rbac(
+            "ClusterRole",
+            "kubeflow-edit",
+            aggregationRule={"clusterRoleSelectors": [{"matchLabels": _AGGREGATE}]},
+            rules=[_SECRETS],
+        ),
+        _rbac("ClusterRole", "kubeflow-secrets", metadata={"labels": _AGGREGATE}, rules=[_SECRETS]),
+        # an aggregated role nothing feeds: the controller leaves its rules empty
+        _rbac(
+            "ClusterRole",
+            "unused-aggregate",
+            aggregationRule={"clusterRoleSelectors": [{"matchLabels": {"feeds": "nothing"}}]},
+            rules=[],
+        ),
+        _binding("ClusterRoleBinding", "a-everywhere", "kubeflow-edit", "team-a/editor"),
+        _binding("ClusterRoleBinding", "b-unused", "unused-aggregate", "team-b/editor"),
+        _binding("RoleBinding", "c-in-d", "Role/reader", "team-c/editor", ns="team-d"),
+        _rbac("Role", "reader", "team-d", rules=[_SECRETS]),
+        _notebook("team-a", "a", {"serviceAccountName": "editor"}),
+        _notebook("team-b", "b", {"serviceAccountName": "editor"}),
+        _notebook("team-c", "c", {"serviceAccountName": "editor"}),
+    ]
+    code, live, output = _assess(tmp_path, objects)
+    assert code == 1, output
+    token = {
+        f["location"]["resource"]: f
+        for f in live["findings"]
+        if f["rule_id"] == "MLSTIX-K8S-KF-005"
+    }
+    assert set(token) == {"Notebook/team-a/a", "Notebook/team-c/c"}
+    assert token["Notebook/team-a/a"]["evidence"]["cluster_roles"] == [
+        "kubeflow-edit (ClusterRoleBinding a-everywhere, subject ServiceAccount team-a/editor, "
+        "aggregating kubeflow-secrets): read secrets"
+    ]
+    assert token["Notebook/team-c/c"]["evidence"]["other_namespaces"] == [
+        "team-d/reader (RoleBinding team-d/c-in-d, subject ServiceAccount team-c/editor) in "
+        "namespace team-d: read secrets"
+    ]
+    assert token["Notebook/team-a/a"]["severity"] == "high"
+    listed = {path for _, path in _listed_plurals(live)}
+    assert {"rolebindings", "clusterroles", "roles"} <= listed
+
+
+def _listed_plurals(live: Any) -> list[tuple[str, str]]:
+    return [(s["kind"], s["path"].split("/")[-2]) for s in live["scanned"]]
+
+
+def test_live_pod_starter_beside_a_cluster_admin_account_and_forbidden_roles(
+    tmp_path: Path,
+) -> None:
+    objects = [
+        _binding("RoleBinding", "default-editor", "edit", "team-a/default-editor", ns="team-a"),
+        _binding("RoleBinding", "default-viewer", "view", "team-a/default-viewer", ns="team-a"),
+        _binding("ClusterRoleBinding", "runner-admin", "cluster-admin", "team-a/pipeline-runner"),
+        _notebook("team-a", "editor", {"serviceAccountName": "default-editor"}),
+        _notebook("team-a", "viewer", {"serviceAccountName": "default-viewer"}),
+    ]
+    # the reader may not list ClusterRoles: the default roles are known by what they grant
+    code, live, output = _assess(tmp_path, objects, forbidden=("clusterroles",))
+    token = [f for f in live["findings"] if f["rule_id"] == "MLSTIX-K8S-KF-005"]
+    assert [f["location"]["resource"] for f in token] == ["Notebook/team-a/editor"]
+    assert token[0]["evidence"]["pivot_accounts"] == [
+        "team-a/pipeline-runner (ClusterRole cluster-admin)"
+    ]
+    assert [e["message"].split(" was ")[0] for e in live["errors"]] == [
+        "list clusterroles.rbac.authorization.k8s.io"
+    ]
+    assert code == 2, output  # part of the cluster could not be read

@@ -14,9 +14,10 @@ Deployment a KServe ``InferenceService`` makes, the StatefulSet of a Kubeflow ``
 left out: their owner is judged. Custom resources whose API the cluster does not serve (KServe,
 Seldon, Istio not installed) are noted; Kubeflow notebooks are read at ``kubeflow.org/v1``, else
 at the older v1beta1/v1alpha1 a cluster before Kubeflow 1.7 serves. LimitRanges (default limits
-of a namespace) and ClusterRoleBindings (who holds cluster-wide rights) are read for the
-Kubeflow notebook rules; the built-in ``view`` ClusterRole does not cover RBAC objects, so their
-list may be forbidden (an ``errors`` entry; the rule that needs them then finds nothing).
+of a namespace) and the RBAC objects (ClusterRoleBindings, RoleBindings, ClusterRoles, Roles:
+which rights a notebook's token carries) are read for the Kubeflow notebook rules; the built-in
+``view`` ClusterRole does not cover RBAC objects, so their list may be forbidden (an ``errors``
+entry; the rule that needs them then judges what it has).
 """
 
 from __future__ import annotations
@@ -56,9 +57,14 @@ KINDS: tuple[tuple[str, str, str, bool, bool], ...] = (
     ("batch/v1", "cronjobs", "CronJob", True, False),
     ("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy", True, False),
     ("networking.k8s.io/v1", "ingresses", "Ingress", True, False),
-    # cluster-wide grants (a notebook mounting a token with cluster-wide rights); the built-in
-    # view ClusterRole does not cover RBAC objects: a 403 is reported and the rest goes on
+    # who holds which rights (a notebook mounting a token with rights beyond its namespace:
+    # bindings, and the roles they name, aggregated ClusterRoles as the controller filled them);
+    # the built-in view ClusterRole does not cover RBAC objects: a 403 is reported and the rest
+    # goes on
     ("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding", False, False),
+    ("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding", True, False),
+    ("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole", False, False),
+    ("rbac.authorization.k8s.io/v1", "roles", "Role", True, False),
     ("serving.kserve.io/v1beta1", "inferenceservices", "InferenceService", True, True),
     ("serving.kserve.io/v1alpha1", "servingruntimes", "ServingRuntime", True, True),
     ("serving.kserve.io/v1alpha1", "clusterservingruntimes", "ClusterServingRuntime", False, True),

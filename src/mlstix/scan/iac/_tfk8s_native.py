@@ -38,6 +38,9 @@ KINDS = {
     "kubernetes_network_policy": ("networking.k8s.io/v1", "NetworkPolicy"),
     "kubernetes_ingress": ("networking.k8s.io/v1", "Ingress"),
     "kubernetes_cluster_role_binding": ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+    "kubernetes_role_binding": ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    "kubernetes_cluster_role": ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+    "kubernetes_role": ("rbac.authorization.k8s.io/v1", "Role"),
 }
 _VERSION_SUFFIX = re.compile(r"_v\d+$")
 # repeated blocks -> the Kubernetes list field
@@ -66,6 +69,7 @@ _REPEATED = {
     "match_expressions": "matchExpressions",
     "topology_spread_constraint": "topologySpreadConstraints",
     "readiness_gate": "readinessGates",
+    "cluster_role_selectors": "clusterRoleSelectors",
 }
 # names whose Kubernetes spelling is not the plain camelCase of the Terraform one
 _NAMES = {
@@ -75,6 +79,7 @@ _NAMES = {
     "cluster_ip": "clusterIP",
     "cluster_ips": "clusterIPs",
     "load_balancer_ip": "loadBalancerIP",
+    "non_resource_urls": "nonResourceURLs",
 }
 _MAX_DEPTH = 64
 

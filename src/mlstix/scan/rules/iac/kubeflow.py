@@ -23,13 +23,18 @@ whose API JSON is a manifest.
   ``kubeflow-notebook-limits``: a container without CPU and memory limits, where no LimitRange
   of the namespace gives a default;
   ``kubeflow-notebook-sa-token``: the service-account token is mounted and that service account
-  holds cluster-wide rights (a ClusterRoleBinding to it, to ``system:serviceaccounts[:<ns>]`` or
-  to ``system:authenticated``; the default discovery bindings excepted).
+  holds rights beyond the notebook's namespace (:mod:`._k8s_rbac`): a ClusterRoleBinding (to it,
+  to ``system:serviceaccounts[:<ns>]`` or to ``system:authenticated``; the default discovery
+  bindings excepted) of a ClusterRole that grants something (aggregated roles expanded), a
+  RoleBinding in another namespace, or, in its own namespace, the right to start pods where
+  another service account holds cluster-wide rights (the pod can run as that account). Rights
+  limited to its own namespace are not reported: a Kubeflow profile binds every notebook's
+  ``default-editor`` to ``kubeflow-edit`` there, which its users already hold as contributors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +51,7 @@ from mlstix.scan.rules.iac._k8s_pod import (
     token_mounted,
 )
 from mlstix.scan.rules.iac._k8s_policy import selects
+from mlstix.scan.rules.iac._k8s_rbac import Rbac, grants_something, runs_pods
 from mlstix.scan.rules.iac._policy import as_list
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
 from mlstix.scan.rules.iac.k8s_serving import ingress_backends
@@ -72,16 +78,6 @@ _INGRESS_AUTH = (
     "nginx.ingress.kubernetes.io/auth-type",
     "traefik.ingress.kubernetes.io/router.middlewares",
     "alb.ingress.kubernetes.io/auth-type",
-)
-# ClusterRoles every cluster binds to all users or all service accounts by default (Kubernetes
-# RBAC, "Default roles and role bindings": discovery only, no object access)
-_DISCOVERY_ROLES = frozenset(
-    {
-        "system:basic-user",
-        "system:discovery",
-        "system:public-info-viewer",
-        "system:service-account-issuer-discovery",
-    }
 )
 
 
@@ -294,69 +290,58 @@ def _notebook_limits(ctx: Context) -> Iterator[Hit]:
             )
 
 
-class _Grants:
-    """Who holds cluster-wide rights: ClusterRoleBindings (the default discovery ones excepted)
-    indexed by subject; ``unknown`` when a binding's role or subjects are unknown."""
-
-    def __init__(self, bindings: Iterable[Resource]) -> None:
-        self.unknown = False
-        self.by_subject: dict[tuple[str, str, str], list[str]] = {}
-        for b in bindings:
-            role = lookup(b.attributes, "roleRef.name")
-            subjects = b.attributes.get("subjects")
-            if is_unknown(subjects) or is_unknown(role):
-                self.unknown = True
-                continue
-            if str(role) in _DISCOVERY_ROLES:
-                continue
-            for s in as_list(subjects):
-                if not isinstance(s, Mapping):
-                    continue
-                kind, name, ns = s.get("kind"), s.get("name"), s.get("namespace")
-                if is_unknown(name) or is_unknown(ns):
-                    self.unknown = True
-                    continue
-                key = (str(kind), str(ns or "") if kind == "ServiceAccount" else "", str(name))
-                grant = f"{role} (ClusterRoleBinding {b.name}, subject {kind} {name})"
-                self.by_subject.setdefault(key, []).append(grant)
-
-    def of(self, namespace: str, account: str) -> list[str] | None:
-        """The ClusterRoles bound cluster-wide to this service account (None: unknown)."""
-        keys = [
-            ("ServiceAccount", namespace, account),
-            ("Group", "", "system:serviceaccounts"),
-            ("Group", "", f"system:serviceaccounts:{namespace}"),
-            ("Group", "", "system:authenticated"),
-        ]
-        roles = [g for k in keys for g in self.by_subject.get(k, [])]
-        return None if self.unknown and not roles else roles
-
-
 def _notebook_sa_token(ctx: Context) -> Iterator[Hit]:
-    grants = _Grants(ctx.of_type("kubernetes", "ClusterRoleBinding"))
+    rbac = Rbac(ctx)
     accounts = service_account_settings(ctx)
     for nb in notebooks(ctx):
         account = service_account_of(nb.pod)
         mounted, value = token_mounted(nb.pod, nb.namespace, accounts)
         if mounted is not True or is_unknown(account):
             continue
-        roles = grants.of(nb.namespace, str(account))
-        if roles:
-            setting = "not set, default true" if value is None else value
-            yield Hit(
-                nb.resource,
-                f"the pods mount the token of service account {nb.namespace}/{account} "
-                f"(automountServiceAccountToken is {setting}), "
-                f"which holds cluster-wide rights: ClusterRole {'; '.join(roles)}; any notebook "
-                "user can act with them across every namespace",
-                {
-                    "attribute": "spec.template.spec.automountServiceAccountToken",
-                    "value": value,
-                    "provider_default": value is None,
-                    "service_account": f"{nb.namespace}/{account}",
-                    "cluster_roles": roles,
-                },
+        grants = [g for g in rbac.grants(nb.namespace, str(account)) if grants_something(g)]
+        wide = [g for g in grants if g.namespace is None]
+        elsewhere = [g for g in grants if g.namespace not in (None, nb.namespace)]
+        # rights in its own namespace reach further only through another service account of
+        # the namespace with cluster-wide rights, which a pod started by the token can run as
+        pivots: list[str] = []
+        own = [g for g in grants if g.namespace == nb.namespace]
+        if not wide and any(g.rules is not None and runs_pods(g.rules) for g in own):
+            for other, other_grants in rbac.cluster_wide_accounts(nb.namespace).items():
+                if other != str(account):
+                    roles = ", ".join(g.role_name for g in other_grants)
+                    pivots.append(f"{nb.namespace}/{other} (ClusterRole {roles})")
+        if not (wide or elsewhere or pivots):
+            continue
+        setting = "not set, default true" if value is None else value
+        reasons = []
+        if wide:
+            reasons.append(
+                "cluster-wide rights: ClusterRole " + "; ".join(g.describe() for g in wide)
             )
+        if elsewhere:
+            reasons.append(
+                "rights in other namespaces: " + "; ".join(g.describe() for g in elsewhere)
+            )
+        if pivots:
+            reasons.append(
+                f"the right to start pods in {nb.namespace} as service account "
+                f"{', '.join(pivots)}, which holds cluster-wide rights"
+            )
+        yield Hit(
+            nb.resource,
+            f"the pods mount the token of service account {nb.namespace}/{account} "
+            f"(automountServiceAccountToken is {setting}), which holds {'; and '.join(reasons)}; "
+            "any notebook user can act with them beyond the profile's namespace",
+            {
+                "attribute": "spec.template.spec.automountServiceAccountToken",
+                "value": value,
+                "provider_default": value is None,
+                "service_account": f"{nb.namespace}/{account}",
+                "cluster_roles": [g.describe() for g in wide],
+                "other_namespaces": [g.describe() for g in elsewhere],
+                "pivot_accounts": pivots,
+            },
+        )
 
 
 LOGIC: dict[str, Logic] = {
