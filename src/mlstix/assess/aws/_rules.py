@@ -5,15 +5,12 @@ GuardDuty ones are in :mod:`._trail_rules`.
   ``ModelApprovalStatus`` is not ``Approved``.
 - ``registry-shared``: a model package group policy that lets principals outside the account
   write (anything but Describe/List/Get...), or read without an organisation condition.
-- ``bucket-shared``: a model bucket whose policy allows ``*`` (unless the effective public access
-  block has ``RestrictPublicBuckets``) or another account without a condition.
-- ``kms-open-policy``: a customer-managed key used by ML resources whose key policy allows ``*``
-  or another account without a condition.
 
 Lifecycle configurations that run fetched code (MLSTIX-AWS-LC-001), endpoint data capture
-(MLSTIX-AWS-DC-001/002) and processing jobs (MLSTIX-AWS-PRC-001/002/003, judged as Processing
-steps) are IaC rules (:mod:`mlstix.scan.rules.iac.aws_lifecycle`, ``aws_capture``,
-``aws_processing``): the live resource is the template's.
+(MLSTIX-AWS-DC-001/002), processing jobs (MLSTIX-AWS-PRC-001/002/003, judged as Processing
+steps), model bucket policies and ML keys' key policies (MLSTIX-AWS-S3L-001, MLSTIX-AWS-KMS-001)
+are IaC rules (:mod:`mlstix.scan.rules.iac.aws_lifecycle`, ``aws_capture``, ``aws_processing``,
+``aws_sharing``): the live resource is the template's.
 """
 
 from __future__ import annotations
@@ -86,19 +83,6 @@ def _outside(principal: Any, account: str) -> list[str]:
     return out
 
 
-def _open_statements(doc: Any, account: str, *, conditions_limit: bool) -> list[str]:
-    if not isinstance(doc, Mapping):
-        return []
-    found: list[str] = []
-    for st in _as_list(doc.get("Statement")):
-        if not isinstance(st, Mapping) or str(st.get("Effect", "")).lower() != "allow":
-            continue
-        if conditions_limit and st.get("Condition"):
-            continue
-        found += _outside(st.get("Principal"), account)
-    return found
-
-
 _READ_VERBS = ("Describe", "List", "Get", "BatchDescribe", "BatchGet", "Search")
 
 
@@ -151,49 +135,9 @@ def _registry_shared(ctx: Context) -> Iterator[Hit]:
             )
 
 
-def _bucket_shared(ctx: Context) -> Iterator[Hit]:
-    from mlstix.scan.rules.iac.aws import model_buckets
-
-    policies = {
-        str(p.attributes.get("Bucket")): p.attributes.get("PolicyDocument")
-        for p in ctx.of_type("cloudformation", "AWS::S3::BucketPolicy")
-        if p.extra.get("live")
-    }
-    for bucket in model_buckets(ctx):
-        if not bucket.extra.get("live") or bucket.name not in policies:
-            continue
-        account = str(bucket.extra.get("account", ""))
-        outside = set(_open_statements(policies[bucket.name], account, conditions_limit=True))
-        pab = bucket.attributes.get("PublicAccessBlockConfiguration")
-        if isinstance(pab, Mapping) and pab.get("RestrictPublicBuckets") is True:
-            outside.discard("*")  # S3 ignores public grants while RestrictPublicBuckets is on
-        if outside:
-            yield Hit(
-                bucket,
-                f"the bucket policy allows {', '.join(sorted(outside))} without a condition",
-                {"attribute": "BucketPolicy", "value": sorted(outside)},
-            )
-
-
-def _kms_open(ctx: Context) -> Iterator[Hit]:
-    for k in ctx.of_type("cloudformation", "AWS::KMS::Key"):
-        if not k.extra.get("live"):
-            continue
-        account = str(k.extra.get("account", ""))
-        outside = _open_statements(k.attributes.get("KeyPolicy"), account, conditions_limit=True)
-        if outside:
-            yield Hit(
-                k,
-                f"the key policy allows {', '.join(sorted(set(outside)))} without a condition",
-                {"attribute": "KeyPolicy", "value": sorted(set(outside))},
-            )
-
-
 def register(registry: RuleRegistry) -> None:
     from mlstix.assess.aws import _trail_rules
 
     _trail_rules.register(registry)
     registry.logic_function("endpoint-unapproved-package")(_unapproved)
     registry.logic_function("registry-shared")(_registry_shared)
-    registry.logic_function("kms-open-policy")(_kms_open)
-    registry.logic_function("bucket-shared")(_bucket_shared)

@@ -87,6 +87,7 @@ def default_registry() -> RuleRegistry:
     import mlstix.scan.rules.iac.aws_models as aws_model_rules
     import mlstix.scan.rules.iac.aws_processing as aws_processing_rules
     import mlstix.scan.rules.iac.aws_sagemaker as aws_sagemaker_rules
+    import mlstix.scan.rules.iac.aws_sharing as aws_sharing_rules
     import mlstix.scan.rules.iac.aws_training as aws_training_rules
     import mlstix.scan.rules.iac.azure as azure_rules
     import mlstix.scan.rules.iac.azure_acr as azure_acr_rules
@@ -106,6 +107,7 @@ def default_registry() -> RuleRegistry:
         aws_model_rules,
         aws_processing_rules,
         aws_sagemaker_rules,
+        aws_sharing_rules,
         aws_training_rules,
         azure_rules,
         azure_acr_rules,
