@@ -4,8 +4,9 @@ of the same line; every block it cannot vouch for it leaves to the line reader (
 
 The bodies cover what CSV writers produce (exponents, signs, negative zero, whole numbers next
 to fractions, spaces, every column count) and what they should not (NaN and infinity as text,
-empty bodies, brackets, a second row); the lines cover what DuckDB's JSON reader takes but
-strict JSON does not (NaN and Infinity literals, trailing commas, a byte-order mark)."""
+empty bodies, brackets, a second row); the lines cover what lenient JSON readers take but
+strict JSON does not (NaN and Infinity literals, trailing commas, a byte-order mark) and
+duplicate keys, where the last counts in both readers."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from mlstix.detect.inference._features import DecodeError, decode_input, decode_
 from mlstix.detect.inference._records import Record
 from mlstix.kb.graph import KnowledgeBase
 
-pytest.importorskip("duckdb")
 pytest.importorskip("simdjson")
 
 _KEY = "inference-id-prefix::"
@@ -170,7 +170,7 @@ def test_outputs_and_clients_as_the_line_reader_reads_them(pieces: None) -> None
         _line(x, y="0.2,0.8", y_encoding="csv"),
         _line(x, client="12:34"),  # a client that looks like a number, as a string
         _line(x, client="ünï:cödé"),
-        _line(x, client='nul\x00 \U0001f600 \u2028 \\ ":id'),  # escapes DuckDB must decode alike
+        _line(x, client='nul\x00 \U0001f600 \u2028 \\ ":id'),  # escapes decoded alike
         _line(x, client="a::b"),
         _line(x, when=None),
         _line(x, when="2026-11-30 23:59:59.123456"),
@@ -185,6 +185,8 @@ def test_outputs_and_clients_as_the_line_reader_reads_them(pieces: None) -> None
 def test_field_client_keys_check_values_that_may_not_be_strings() -> None:
     lines = [_line("1,2", client=name) for name in ("12", "true", "a", "{x", "-1e5")]
     assert _check(lines, spec="field:inferenceId")
+    assert _check(lines, spec="field:inferenceTime")  # the time as the client: read alike
+    assert _check(lines, spec='field:in"ferenceId') is False  # no such field: no client
     for value in (12, True, 1.5, {"x": 1}):
         assert not _check([*lines, _line("1,2", client=value)], spec="field:inferenceId")
         assert not _check([*lines, _line("1,2", client=value)])
@@ -250,22 +252,6 @@ def test_mixed_blocks_long_lines_and_gzip_give_the_line_readers_report(
     assert taken.count(True) > 20 and taken.count(False) >= 6
 
 
-def test_the_duckdb_package_and_its_engine_module_read_alike(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import importlib
-
-    block = ("\n".join(_rows([["1.5", "-2", "3e-3"]] * 50)) + "\n").encode()
-    light = _fast.fast_reader(_KEY, "classifier")
-    monkeypatch.setattr(_fast, "_duckdb", lambda: importlib.import_module("duckdb"))
-    full = _fast.fast_reader(_KEY, "classifier")
-    assert light is not None and full is not None
-    one, two = light(block, "log", 1), full(block, "log", 1)
-    assert one is not None and two is not None
-    assert one.clients == two.clients and one.vectors.tolist() == two.vectors.tolist()
-    assert one.times.tolist() == two.times.tolist() and one.labels.tolist() == two.labels.tolist()
-
-
 class _Pieces:
     """A stream whose ``read1`` returns at most ``piece`` bytes."""
 
@@ -311,28 +297,13 @@ def test_blank_lines_and_empty_values_at_every_cut(pieces: None) -> None:
     "key", ["captureData", "endpointInput", "data", "encoding", "inferenceId", "inferenceTime"]
 )
 def test_keys_are_matched_as_the_line_reader_matches_them(key: str) -> None:
-    """DuckDB's names are case-insensitive, JSON keys (and the line reader) are not: a key
-    spelled in other case is read as absent, or the block goes line by line."""
+    """JSON keys (and the line reader) are case-sensitive (SQL JSON readers' names are not): a
+    key spelled in other case is read as absent, or the block goes line by line."""
     lines = _rows([["1", "2", "3"]] * 5)
     for spelling in (key.upper(), key[0].swapcase() + key[1:]):
         _check([*lines, _line("1,2,3").replace(f'"{key}"', f'"{spelling}"', 1)])
     tenant = _line("1,2,3", client="x").replace('"inferenceId"', '"Tenant"')
     assert not _check([tenant], spec="field:tenant")
-
-
-def test_a_block_whose_file_cannot_be_written_is_read_line_by_line(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    reader = _fast.fast_reader(_KEY, "classifier")
-    assert reader is not None
-    block = ("\n".join(_rows([["1", "2"]] * 3)) + "\n").encode()
-    assert reader(block, "log", 1) is not None
-
-    def full(self: Path, data: bytes) -> int:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(Path, "write_bytes", full)
-    assert reader(block, "log", 1) is None
 
 
 _FIRST = '"inferenceTime": "2020-01-01T00:00:00Z", "inferenceTime": "2026-11-30T10:00:00Z"'
@@ -358,11 +329,17 @@ _FIRST = '"inferenceTime": "2020-01-01T00:00:00Z", "inferenceTime": "2026-11-30T
         ('"inferenceTime": "2026-11-30T10:00:00Z"', _FIRST),
     ],
 )  # fmt: skip
-def test_duplicate_keys_at_every_level_go_line_by_line(old: str, new: str, pieces: None) -> None:
-    """The line reader keeps the last of duplicate keys (as json.loads does); a block with a
-    duplicate among the keys read, at any level, is not read in columns (DuckDB refuses it)."""
+def test_duplicate_keys_at_every_level_are_read_as_the_line_reader_reads_them(
+    old: str, new: str, pieces: None
+) -> None:
+    """The line reader keeps the last of duplicate keys (as orjson and json.loads do); the
+    columnar reader parses each line with the same parser, so a duplicate among the keys read,
+    at any level, is read in columns with the last one counting (compared line by line)."""
     lines = _rows([["1", "2", "3", "4"]] * 20)
     odd = _line("1,2,3,4", client="c1:1")
     assert old in odd  # (the first place it occurs: the input's encoding before the output's)
     assert _check([*lines, odd])
-    assert not _check([*lines[:5], odd.replace(old, new, 1), *lines[5:]])
+    doubled = odd.replace(old, new, 1)
+    taken = _check([*lines[:5], doubled, *lines[5:]])
+    # the last key counts: a BASE64 encoding last sends the line (and the block) line by line
+    assert taken == (not new.endswith('"encoding": "BASE64"'))

@@ -1,31 +1,38 @@
 """The common case read in columns: SageMaker Data Capture lines with CSV bodies.
 
 Endpoints serving tabular models write Data Capture lines whose request is one CSV row and
-whose response is one CSV row of scores. Parsing those line by line in Python (a JSON object,
-then a CSV body, then the scores) costs more than judging them, so a block of such lines is
-read in bulk: DuckDB's JSON reader (``read_json``) pulls the bodies, the caller and the time
-out of every line, and simdjson (``pysimdjson``) reads all the bodies of the block as one JSON
-array of numbers straight into a buffer of doubles; the detectors receive arrays.
+whose response is one CSV row of scores. Parsing those line by line through the general reader
+(a record, a body decoded on its own, a client key, one query at a time) costs more than
+judging them, so a block of such lines is read in one pass: each line is parsed by the line
+reader's own JSON parser (orjson), the bodies, the caller and the time are taken out of it in
+one loop, and simdjson (``pysimdjson``) reads all the bodies of the block as one JSON array of
+numbers straight into a buffer of doubles; the detectors receive arrays.
 
 This path takes a block only when it can vouch that the line-by-line reader
 (:mod:`._records`, :mod:`._features`, :mod:`._clients`) would read every line of it the same
 way:
 
-- every line is strict JSON (simdjson parses the block; DuckDB alone also takes ``NaN``,
-  ``Infinity``, trailing commas and a byte-order mark, which the line reader refuses), and a
-  Data Capture record whose input and output (when there is one) say ``CSV``;
+- every line is parsed by the line reader's parser (so strict JSON, the last of duplicate keys,
+  no byte-order mark, exactly as there), and is a Data Capture record (an object holding a
+  ``captureData`` object and an ``eventMetadata`` object) whose input and output (when it has
+  an output body) say ``CSV`` (any spelling ``str.upper`` makes ``CSV``, as there);
 - every input body is one row of plain JSON numbers, the same count in every line (at least
   two, so that no JSON number in place of the body string passes for a row): the bodies joined
   with commas must parse as a flat array of numbers (no brackets, no newline, no ``nan``, no
   empty value), and each row's share of it is its commas plus one; a number at or past
   2**53 sends the block line by line (whole numbers there round differently);
-- the client is found by ``field:NAME`` or ``inference-id-prefix:SEP`` in a JSON string (the
-  field is read as JSON: DuckDB would render a number or a boolean as text, which the line
-  reader turns into a client differently), and times are plain ISO 8601.
+- the client is a non-empty string found by ``field:NAME`` or ``inference-id-prefix:SEP`` in
+  ``eventMetadata`` (a number or a boolean there, which the line reader turns into text, goes
+  line by line), and a time is absent, ``null`` or a string, read by the line reader's own
+  :func:`._records.parse_time`.
 
 Anything else (a line of another shape, an undecodable body, a missing client, a blank line)
 sends the whole block to the line-by-line reader, which words the errors. Tests run both
 readers on the same logs and compare the reports.
+
+(Until December 2026 DuckDB's ``read_json`` took the fields out, after a strict-JSON pass by
+simdjson: 3.1 us a record plus 0.04 CPU-s to import and connect it, against about 2 us here.
+DuckDB refused a duplicate key where the line reader keeps the last; now both keep the last.)
 """
 
 from __future__ import annotations
@@ -33,31 +40,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import repeat
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from mlstix.detect.inference._records import _loads, parse_time
+
 __all__ = ["FastBatch", "FastReader", "fast_reader"]
 
 _SHAPE = "sagemaker-data-capture"
 _MAX_LINE = 16 << 20  # the line reader's limit; a block this long is read line by line
-# ISO 8601 as Python's datetime.fromisoformat reads it (DuckDB also takes 24:00:00 and offsets
-# past 23:59, which Python refuses; a day that does not exist fails DuckDB's cast too)
-_HOUR_MINUTE = r"([01]\d|2[0-3]):[0-5]\d"
-_ISO = rf"\d{{4}}-\d\d-\d\d[T ]{_HOUR_MINUTE}:[0-5]\d(\.\d{{1,6}})?(Z|[+-]{_HOUR_MINUTE})?"
-# the spellings that str.upper() turns into CSV (a regular expression would be compiled anew
-# for every block)
-_CSV = "(" + ", ".join(f"'{a}{b}{c}'" for a in "Cc" for b in "Ss" for c in "Vv") + ")"
-_COLUMNS = {
-    "captureData": "STRUCT(endpointInput STRUCT(data VARCHAR, encoding VARCHAR), "
-    "endpointOutput STRUCT(data VARCHAR, encoding VARCHAR))",
-    "eventMetadata": "STRUCT({fields})",
-}
 _EXACT = 2.0**53  # whole numbers below this are exact in a double
 _PIECE = 256 << 10  # bytes simdjson reads at once (more spills out of the processor's cache)
+_TIMES = 1 << 16  # distinct time strings remembered (Data Capture writes whole seconds)
+_NAN = float("nan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,26 +91,6 @@ def _pieces(data: bytes, separator: bytes) -> list[bytes]:
         at = cut + 1
 
 
-def _literal(text: str) -> str:
-    """``text`` as an SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _duckdb() -> ModuleType:
-    """DuckDB's engine: ``_duckdb``, the compiled module whose connections ``duckdb``
-    re-exports (newer releases), without the relation API that ``import duckdb`` also loads
-    (about 0.1 CPU-s, a quarter of this command's start-up); ``duckdb`` where it is not."""
-    from importlib import import_module
-
-    try:
-        engine = import_module("_duckdb")
-    except ModuleNotFoundError:
-        return import_module("duckdb")
-    if all(hasattr(engine, name) for name in ("connect", "Error", "InterruptException")):
-        return engine
-    return import_module("duckdb")
-
-
 def _single_labels(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64] | None:
     """The label of a one-number output, as :func:`._features._label` reads a number: a
     whole number outside (0, 1) is a class, a probability in [0, 1] is thresholded at 0.5.
@@ -126,117 +103,132 @@ def _single_labels(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64] | N
     return out.astype(np.int64)
 
 
+def _is_csv(encoding: object) -> bool:
+    """Whether the line reader decodes a body of this ``encoding`` as CSV (it reads
+    ``str(encoding or "BASE64").upper()``; a value that is not a string is refused here)."""
+    return type(encoding) is str and (encoding == "CSV" or encoding.upper() == "CSV")
+
+
+class _Refused(Exception):
+    """A line the columnar reader cannot vouch for: the block goes line by line."""
+
+
 class FastReader:
     """Reads a block of Data Capture lines in columns, or says it cannot (``None``)."""
 
     def __init__(self, client: tuple[str, str], classifier: bool) -> None:
-        import tempfile
-
         import simdjson
 
-        duckdb = _duckdb()
         self.kind, self.arg = client
         self.classifier = classifier
-        self.con = duckdb.connect(":memory:", config={"threads": 1})
-        self.con.execute("SET TimeZone = 'UTC'")
+        self.loads: Callable[[bytes], Any] = _loads()  # the line reader's parser
         self.parser = simdjson.Parser()
         self.array = simdjson.Array
-        # DuckDB reads each block from a private file (a file-like object would go through
-        # fsspec, whose import costs more than the write)
-        self.folder = tempfile.TemporaryDirectory(prefix="mlstix-inference-")
-        self.blocks = 0
-        field = "inferenceId" if self.kind == "inference-id-prefix" else self.arg
-        self.field = field
-        # the caller's field as JSON, to tell a string from a number DuckDB would render as text
-        fields = f'"{field}" JSON, "inferenceTime" VARCHAR'
-        columns = dict(_COLUMNS, eventMetadata=_COLUMNS["eventMetadata"].format(fields=fields))
-        pairs = ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in columns.items())
-        self.columns = "{" + pairs + "}"
-        self.error: type[Exception] = duckdb.Error
-        self.interrupt: type[Exception] = duckdb.InterruptException
-        raw = f'eventMetadata."{field}"'  # fast_reader refuses a quote in the field name
-        value = f"({raw} ->> '$')"
-        if self.kind == "inference-id-prefix":
-            sep = _literal(self.arg)
-            who = f"case when contains({value}, {sep}) then split_part({value}, {sep}, 1) end"
-        else:
-            who = value
-        x, y = "captureData.endpointInput", "captureData.endpointOutput"
-        y_data = f"nullif({y}.data, '')" if classifier else "null"
-        time = "eventMetadata.inferenceTime"
-        self.query = f"""
-            select {who} as client,
-                coalesce(json_type({raw}) <> 'VARCHAR', true) as not_a_string,
-                coalesce({x}.data, '') as x,
-                coalesce({y_data}, '') as y,
-                {x}.data is not null and coalesce({x}.encoding in {_CSV}, false)
-                    and ({time} is null or regexp_full_match({time}, '{_ISO}'))
-                    and ({y_data} is null or coalesce({y}.encoding in {_CSV}, false))
-                    as ok,
-                coalesce(epoch(try_cast({time} as timestamptz)), 'nan'::double) as time,
-                {time} is not null and try_cast({time} as timestamptz) is null as bad_time
-            from read_json("""  # noqa: S608
-        self.options = f", format = 'newline_delimited', columns = {self.columns})"
+        self.field = "inferenceId" if self.kind == "inference-id-prefix" else self.arg
+        self.times: dict[str, float] = {}
 
     def __call__(self, block: bytes, path: str, first_line: int) -> FastBatch | None:
         try:
             return self._read(block, path, first_line)
-        except self.interrupt:
-            raise KeyboardInterrupt from None  # Ctrl-C inside a query: stop, do not read on
-        except self.error:
-            return None  # a block DuckDB cannot read: the line-by-line reader words why
-        except OSError:
-            return None  # its file could not be written (a full disk): read line by line
+        except _Refused:
+            return None  # the line-by-line reader words why
 
     def _read(self, block: bytes, path: str, first_line: int) -> FastBatch | None:
-        lines = self._strict(block) if len(block) < _MAX_LINE else None
+        if len(block) >= _MAX_LINE:
+            return None
+        lines = block.split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()
         if not lines:
             return None
-        rows = self._query(block)
-        ok = rows["ok"]
-        if len(ok) != lines or not np.all(ok) or np.any(rows["bad_time"]):
+        clients, inputs, outputs, times = self._fields(lines)
+        count = len(lines)
+        rows = self._rows(inputs, count)
+        if rows is None:
             return None
-        clients: list[str] = rows["client"].tolist()
-        if not all(clients):  # a missing separator or client, or an empty prefix
-            return None
-        if np.any(rows["not_a_string"]):  # the line reader takes str() of a number: line by line
-            return None
-        inputs = self._rows(rows["x"].tolist(), lines)
-        if inputs is None:
-            return None
-        labels = self._labels(rows["y"].tolist()) if self.classifier else None
-        if labels is None:
-            if self.classifier:
+        if self.classifier:
+            labels = self._labels(outputs)
+            if labels is None:
                 return None
-            labels = np.full(lines, -1, np.int64)
-        return FastBatch(path, _SHAPE, clients, inputs.astype(np.float32), labels,
-                         np.arange(first_line, first_line + lines, dtype=np.int64),
-                         np.asarray(rows["time"], dtype=np.float64))  # fmt: skip
+        else:
+            labels = np.full(count, -1, np.int64)
+        return FastBatch(path, _SHAPE, clients, rows.astype(np.float32), labels,
+                         np.arange(first_line, first_line + count, dtype=np.int64),
+                         np.array(times, dtype=np.float64))  # fmt: skip
 
-    def _query(self, block: bytes) -> dict[str, Any]:
-        """The query's columns over the block, read by DuckDB from a file of its own."""
-        self.blocks += 1
-        path = Path(self.folder.name) / f"{self.blocks}.jsonl"
-        path.write_bytes(block)
-        try:
-            query = self.query + _literal(str(path)) + self.options
-            result: dict[str, Any] = self.con.execute(query).fetchnumpy()
-        finally:
-            path.unlink()
-        return result
+    def _fields(self, lines: list[bytes]) -> tuple[list[str], list[str], list[str], list[float]]:
+        """Each line's client, input body, output body ('' for none) and time (NaN for none),
+        as the line reader reads them; raises :class:`_Refused` at the first line it cannot
+        vouch for."""
+        loads, field, classifier = self.loads, self.field, self.classifier
+        sep = self.arg if self.kind == "inference-id-prefix" else None
+        known = self.times
+        clients: list[str] = []
+        inputs: list[str] = []
+        outputs: list[str] = []
+        times: list[float] = []
+        for line in lines:
+            try:
+                record = loads(line)
+            except ValueError:  # (orjson's error is one; a blank line is one)
+                raise _Refused from None
+            if type(record) is not dict:
+                raise _Refused
+            capture = record.get("captureData")
+            meta = record.get("eventMetadata")
+            if type(capture) is not dict or type(meta) is not dict:
+                raise _Refused
+            request = capture.get("endpointInput")
+            if type(request) is not dict:
+                raise _Refused
+            data = request.get("data")
+            if type(data) is not str or not _is_csv(request.get("encoding")):
+                raise _Refused
+            inputs.append(data)
+            if classifier:
+                outputs.append(self._output(capture.get("endpointOutput")))
+            who = meta.get(field)
+            if type(who) is not str:
+                raise _Refused
+            if sep is not None:
+                who, found, _ = who.partition(sep)
+                if not found:
+                    raise _Refused
+            if not who:
+                raise _Refused
+            clients.append(who)
+            when = meta.get("inferenceTime")
+            if when is None:
+                times.append(_NAN)
+                continue
+            if type(when) is not str:
+                raise _Refused
+            seconds = known.get(when)
+            if seconds is None:
+                parsed = parse_time(when)
+                seconds = _NAN if parsed is None else parsed
+                if len(known) >= _TIMES:
+                    known.clear()
+                known[when] = seconds
+            times.append(seconds)
+        return clients, inputs, outputs, times
 
-    def _strict(self, block: bytes) -> int | None:
-        """The number of lines of the block, when every one is strict JSON (simdjson reads
-        them as JSON arrays of a few hundred KiB of lines each, a size that stays in the
-        processor's cache: a blank line, like anything not JSON, fails it)."""
-        body = block[:-1] if block.endswith(b"\n") else block
-        lines = 0
-        for piece in _pieces(body, b"\n"):
-            count = self._array(piece.replace(b"\n", b","), lambda doc: len(doc))
-            if count is None or not piece:  # (an empty piece: a blank line at a cut)
-                return None
-            lines += count
-        return lines
+    @staticmethod
+    def _output(response: Any) -> str:
+        """The output body ('' for none: no output captured, ``null`` or empty), as the line
+        reader reads it; a body that is neither a string nor CSV is refused."""
+        if type(response) is not dict:
+            return ""
+        data = response.get("data")
+        if data is None or data == "":
+            return ""
+        if not _is_csv(response.get("encoding")):
+            raise _Refused
+        if type(data) is str:
+            return data
+        if type(data) is int or type(data) is float:  # a number where the body belongs
+            return repr(data)  # (read as the one score it is; a bool or a list: refused)
+        raise _Refused
 
     def _array(self, items: bytes, take: Callable[[Any], Any]) -> Any:
         """``take`` of ``items`` read by simdjson as the items of a JSON array, or ``None``
@@ -320,21 +312,17 @@ def _labels(
 
 def fast_reader(spec: str | None, model_type: str) -> Callable[[bytes, str, int], Any] | None:
     """The columnar reader for ``--client-key spec``, or ``None`` when the spec needs the
-    line-by-line reader (``attr:``, ``json:``, ``join:``, a dotted field, the time's field)
-    or DuckDB or simdjson is absent."""
+    line-by-line reader (``attr:``, ``json:``, ``join:``, a dotted field)
+    or simdjson is absent."""
     kind, _, arg = (spec or "field:client").partition(":")
     kind = kind.strip().lower()
     if kind not in ("field", "inference-id-prefix") or not arg:
         return None
-    if kind == "field" and ("." in arg or '"' in arg or arg == "inferenceTime"):
+    if kind == "field" and "." in arg:
         return None
     import importlib.util
 
-    # the detect extra installs them all; without them every block is read line by line
-    needed = ("duckdb", "simdjson")
-    if any(importlib.util.find_spec(name) is None for name in needed):
+    # the detect extra installs it; without it every block is read line by line
+    if importlib.util.find_spec("simdjson") is None:
         return None
-    try:
-        return FastReader((kind, arg), model_type == "classifier")
-    except OSError:  # no private folder for the blocks: read line by line
-        return None
+    return FastReader((kind, arg), model_type == "classifier")
