@@ -30,9 +30,15 @@ KQL_WORDS = {"and", "or", "not", "in", "contains", "endswith", "startswith", "ma
 FUNCTIONS = {"tostring", "parse_json", "isnotempty", "isempty", "isnull", "not"}
 
 
-def _query(name: str) -> str:
+def _converted(name: str) -> str:
     (query,) = _kusto().convert(SigmaCollection.from_yaml(RULES[name].text))
     return str(query)
+
+
+def _query(name: str) -> str:
+    """The query without its leading ``//`` comment lines."""
+    lines = _converted(name).split("\n")
+    return "\n".join(line for line in lines if not line.startswith("//"))
 
 
 def _columns_used(where: str) -> list[tuple[str, str]]:
@@ -104,7 +110,7 @@ def test_known_queries() -> None:
     assert not re.search(r"\w\{\}", acl + public + ecr)
     assert 'EventName =~ "PutBucketPolicy"' in acl and "UserIdentity" not in acl
     human = _query("aws-sagemaker-endpoint-changed-by-human")
-    assert 'UserIdentityType in~ ("IAMUser", "Root")' in human
+    assert 'UserIdentityType in~ ("IAMUser", "Root", "IdentityCenterUser")' in human
     assert 'UserIdentityArn contains ":assumed-role/AWSReservedSSO_"' in human
     # AzureActivity spells the Start result type 'Start' or, in older workspaces, 'Started'
     azure = _query("azure-storage-immutability-policy-deleted")
@@ -188,3 +194,49 @@ def test_azure_rules_take_each_request_once_on_azure_activity(name: str) -> None
     )
     assert f"(({started}) or {refused})" in where
     assert "Success" not in where and "Accept" not in where
+
+
+HUMAN = sorted(n for n in RULES if n.endswith("-by-human"))
+
+
+@pytest.mark.parametrize("name", HUMAN)
+def test_by_human_rules_keep_the_signals_the_table_has_and_say_which_they_lose(name: str) -> None:
+    """AWSCloudTrail keeps no sessionCredentialFromConsole, sourceIdentity or onBehalfOf: those
+    alternatives (only ever adding matches) are left out, the query says so, and the IAM user,
+    root, Identity Center and AWSReservedSSO_ signals stay."""
+    text = _converted(name)
+    comments = [line for line in text.split("\n") if line.startswith("//")]
+    assert "AWSCloudTrail does not keep" in comments[0]
+    dropped = "\n".join(comments)
+    for absent in ("sessionCredentialFromConsole", "userIdentity.sessionContext.sourceIdentity",
+                   "userIdentity.onBehalfOf.userId"):  # fmt: skip
+        assert absent in dropped
+    query = _query(name)
+    assert 'UserIdentityType in~ ("IAMUser", "Root", "IdentityCenterUser")' in query
+    assert 'UserIdentityArn contains ":assumed-role/AWSReservedSSO_"' in query
+    assert "sessionCredentialFromConsole" not in query and "sourceIdentity" not in query
+
+
+def test_an_alternative_is_dropped_only_where_that_can_only_lose_matches() -> None:
+    from mlstix.detect.logs._absent import droppable
+
+    names = ["selection", "sel_a", "sel_b", "filter_x"]
+    assert droppable("sel_a", names, ["selection and 1 of sel_*"])
+    assert droppable("sel_a", names, ["selection and (1 of sel_* or filter_x)"])
+    assert droppable("sel_a", names, ["1 of them"])
+    assert not droppable("sel_a", names, ["selection and all of sel_*"])
+    assert not droppable("sel_a", names, ["selection and not 1 of sel_*"])
+    assert not droppable("sel_a", names, ["selection and not (filter_x or 1 of sel_*)"])
+    assert not droppable("sel_a", names, ["selection and sel_a"])
+    assert not droppable("sel_a", names, ["selection and 1 of sel_a*"])  # no sibling left
+    assert not droppable("filter_x", names, ["selection and not filter_x"])
+    assert not droppable("sel_a", names, ["selection"])  # not referenced: nothing to drop
+
+
+def test_a_negated_field_the_table_lacks_still_blocks_the_export() -> None:
+    """The presigned-URL rule excludes console sessions: without the column the query would match
+    what the rule excludes, so it stays NoColumn and is listed as not exported."""
+    from mlstix.detect.logs._sentinel import NoColumn as Missing
+
+    with pytest.raises(Missing, match="sessionCredentialFromConsole"):
+        _converted("aws-sagemaker-presigned-notebook-url-outside-console")

@@ -30,7 +30,9 @@ The tables do not keep the events' JSON shape:
 A path into a dynamic or JSON-string column is wrapped in ``tostring()`` (a dynamic value compared
 with ``=~`` or ``contains`` must be a string) and keys that are not KQL identifiers are quoted
 (``['x-amz-acl']``). A field the table does not keep (CloudTrail's ``sessionCredentialFromConsole``)
-raises :class:`NoColumn`: the rule cannot be expressed on that table.
+raises :class:`NoColumn`: the rule cannot be expressed on that table, unless the field only feeds an
+alternative of a positive ``1 of`` that :mod:`._absent` can drop (the query then matches less than
+the rule, never more, and starts with a comment saying what it cannot see).
 
 An any-element field (``bindingDeltas{}.member``, ``x-amz-acl{}``) has no KQL equivalent in a
 ``where`` clause (``mv-apply`` is a tabular operator), so it is matched in the list's compact JSON
@@ -62,6 +64,8 @@ from sigma.types import (
     SigmaType,
     SpecialChars,
 )
+
+from mlstix.detect.logs._absent import DropAbsentAlternatives, NoteDropped
 
 __all__ = ["TABLES", "NoColumn", "NotExpressible", "kql_field", "sentinel_pipeline"]
 
@@ -317,6 +321,17 @@ def kql_field(source: str, name: str) -> str:
     return TABLES[source].field(name)
 
 
+def _has_column(table: _Table) -> Callable[[str], bool]:
+    def has(name: str) -> bool:
+        try:
+            table.field(name.replace("{}", ""))
+        except NoColumn:
+            return False
+        return True
+
+    return has
+
+
 def _mapper(source: str) -> Callable[[str | None], str]:
     def apply(name: str | None) -> str:
         assert name is not None  # keywords are not mapped (apply_keyword is False)
@@ -327,7 +342,17 @@ def _mapper(source: str) -> Callable[[str | None], str]:
 
 def sentinel_pipeline() -> ProcessingPipeline:
     """Field names to table columns, one table per log source, and the table before each query."""
-    items: list[ProcessingItem] = [
+    items: list[ProcessingItem] = []
+    for source, table in TABLES.items():
+        product, service = source.split("/")
+        items.append(
+            ProcessingItem(
+                identifier=f"mlstix_sentinel_{table.name}_absent",
+                transformation=DropAbsentAlternatives(_has_column(table), table.name),
+                rule_conditions=[LogsourceCondition(product=product, service=service)],
+            )
+        )
+    items += [
         ProcessingItem(identifier="mlstix_sentinel_lists", transformation=_ArrayAsText()),
         ProcessingItem(
             identifier="mlstix_sentinel_activity_status",
@@ -353,6 +378,8 @@ def sentinel_pipeline() -> ProcessingPipeline:
                 rule_conditions=[LogsourceCondition(product=product, service=service)],
             )
         )
+    note = QueryPostprocessingItem(identifier="mlstix_sentinel_note", transformation=NoteDropped())
+    post.append(note)
     return ProcessingPipeline(
         name="mlstix: native audit-log fields to Microsoft Sentinel tables",
         priority=20,

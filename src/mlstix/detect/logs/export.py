@@ -20,12 +20,14 @@ Field names stay the logs' own (``eventName``, ``protoPayload.methodName``, ``ve
 SIEM keeps the events' JSON (Splunk, Elastic). Microsoft Sentinel's connectors store them in tables
 with their own columns, so the Kusto export maps every field to its table's column or to a path in
 a dynamic or JSON-string column (:mod:`._sentinel`); a rule reading a field its table does not keep
-is not exported, and ``NOT-EXPORTED.txt`` names it and the field. Every file is written
-atomically after every rule converted, so a failure leaves nothing half-written.
+is not exported, and ``NOT-EXPORTED.txt`` names it and the field, unless that field only feeds an
+alternative the query can lose without matching more (:mod:`._absent`; the query says so). Every
+file is written atomically after every rule converted, so a failure leaves nothing half-written.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -168,7 +170,8 @@ def render_rules(rules: list[LoadedRule], target: str) -> dict[str, str]:
     skipped: list[tuple[LoadedRule, str]] = []
     for rule in rules:
         try:
-            queries = factory().convert(SigmaCollection([rule.sigma]))
+            # pipelines change a rule in place (field names, dropped alternatives): convert a copy
+            queries = factory().convert(SigmaCollection([copy.deepcopy(rule.sigma)]))
         except NotExpressible as exc:
             skipped.append((rule, str(exc)))
             continue
@@ -183,7 +186,9 @@ def render_rules(rules: list[LoadedRule], target: str) -> dict[str, str]:
         )
     if bundle is not None and not problems:
         fmt, name = bundle
-        kept: list[Any] = [r.sigma for r in rules if all(r is not s for s, _ in skipped)]
+        kept: list[Any] = [
+            copy.deepcopy(r.sigma) for r in rules if all(r is not s for s, _ in skipped)
+        ]
         try:
             out = factory().convert(SigmaCollection(kept), output_format=fmt)
         except (SigmaError, RuntimeError) as exc:
