@@ -129,10 +129,21 @@ def test_a_state_dict_the_stream_builds_by_a_call_is_a_state_dict(state: bytes) 
     assert mlstix_levels(_analyze(data)).get(_QUAL, 0) == 3
 
 
-@pytest.mark.parametrize("key", ["__call__", "__getattr__", "__repr__", "helper"])
-def test_names_no_library_looks_up_on_the_instance_stay_medium(key: str) -> None:
-    """Python takes operator dunders from the type; other names are only references."""
+@pytest.mark.parametrize("key", ["__call__", "__getattr__", "__repr__"])
+def test_operator_dunders_on_the_instance_stay_medium(key: str) -> None:
+    """Python takes operator dunders from the type: set on the instance they never run."""
     assert mlstix_levels(_analyze(_with(_NAMESPACE, key))).get(_QUAL, 0) == 2
+
+
+@pytest.mark.parametrize("key", ["helper", "func", "score_func", "analyzer", "kernel"])
+def test_any_other_name_keeps_the_callable_for_later(key: str) -> None:
+    """Libraries call what an object holds under names no fixed list covers
+    (``FunctionTransformer.func``, ``SelectKBest.score_func``, a vectorizer's ``analyzer``, an
+    SVC's ``kernel``): a non-allowlisted callable stored under any name is high."""
+    result = _analyze(_with(_NAMESPACE, key))
+    assert mlstix_levels(result).get(_QUAL, 0) == 3
+    hits = [h for h in result.hits(None, "pickle") if h.evidence.get("import") == _QUAL]
+    assert "kept by argparse.Namespace" in hits[0].message
 
 
 @pytest.mark.parametrize(

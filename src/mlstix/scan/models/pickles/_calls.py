@@ -31,6 +31,7 @@ from mlstix.scan.models.pickles import _values as val
 from mlstix.scan.models.pickles._attrs import RUNS_ON_USE, state_dicts
 from mlstix.scan.models.pickles._commands import command_like, strings
 from mlstix.scan.models.pickles._joblib import COMPANIONS, WRAPPERS, companion_outside
+from mlstix.scan.models.pickles._kept import code_in_state, computed_keys, kept_callables
 from mlstix.scan.models.pickles._state import State
 from mlstix.scan.models.pickles.allowlist import (
     CONSTRUCTS_FIRST_ARG,
@@ -109,6 +110,7 @@ class Calls(State):
             if func.qualname in CONSTRUCTS_FIRST_ARG and args == ():
                 raise Malformed(f"{func.qualname} called without the class it builds", pos)
             self.mark(func, args)
+            self._keeps(func, args)
             first = args[0] if isinstance(args, tuple) and args else None
             if func.qualname in CONSTRUCTS_FIRST_ARG and isinstance(first, Global):
                 self.mark(first, args[1:])  # copyreg._reconstructor(cls, ...): cls is built
@@ -162,11 +164,29 @@ class Calls(State):
         if later is not None and not st.called and st.verdict != "allowed":
             st.later = later
         if st.called:
+            if st.verdict != "allowed" and not st.command:  # a later call may carry a command
+                st.command = any(command_like(t) for t in strings(args))
             return
         st.called = True
         if st.verdict != "allowed":
             st.args = short(args)
             st.command = any(command_like(t) for t in strings(args))
+
+    def _keeps(self, owner: Global, value: Any, *extra: Any) -> None:
+        """An allowlisted ``owner`` given ``value`` (arguments, a BUILD state) keeps the
+        function and class objects in it and calls them later (:mod:`._kept`)."""
+        if (st := self.result.imports.get(owner.qualname)) and st.verdict == "allowed":
+            for g in kept_callables((value, *extra) if extra else value):
+                if g.qualname != owner.qualname:
+                    self.mark(g, value, later=f"a callable kept by {owner.qualname}")
+
+    def _code_state(self, state: Any, pos: int) -> None:
+        """State a ``__setstate__`` runs as code, and attribute names computed on load."""
+        parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+        extra = [d for d in state_dicts(parts, self.held) if d not in parts]
+        self.result.code_states += [(text, pos) for text in code_in_state(state, extra)]
+        for computed in computed_keys(state, extra):
+            self._invoke_result(computed, ())
 
     def _set_attrs(self, obj: Any, state: Any) -> None:
         """BUILD without ``__setstate__``: the state's dict (and slot dict) become attributes
@@ -313,10 +333,12 @@ class Calls(State):
                 raise Malformed("BUILD calls a __setstate__ that cannot be called", pos)
             self._invoke_argument((setter, state), 0, 1, False)
             return
+        self._code_state(state, pos)
         cls = instance_class(obj)
         if cls is not None:
             self.mark(cls, state)
             self._state_set(state, everything=False)
+            self._keeps(cls, state, *state_dicts((state,), self.held))
             st = self.result.imports.get(cls.qualname)
             if st is not None and st.verdict == "allowed":  # getattr follows those only
                 self._set_attrs(obj, state)

@@ -51,6 +51,7 @@ class PickleResult:
     imports: dict[str, ImportStat] = field(default_factory=dict)
     dynamic: list[tuple[str, int]] = field(default_factory=list)  # computed imports
     chains: list[str] = field(default_factory=list)  # calls of values built by dangerous calls
+    code_states: list[tuple[str, int]] = field(default_factory=list)  # state run as code
     extensions: list[tuple[int, int]] = field(default_factory=list)
     malformed: tuple[str, int] | None = None  # where the analysis cannot follow the stream
     segments: int = 0
@@ -86,6 +87,7 @@ class PickleResult:
             mine.args = mine.args or st.args
         self.dynamic += [d for d in other.dynamic if d not in self.dynamic]
         self.chains += [c for c in other.chains if c not in self.chains][: 20 - len(self.chains)]
+        self.code_states += [c for c in other.code_states if c not in self.code_states]
         self.extensions += [
             e for e in other.extensions if e[1] < since and e not in self.extensions
         ]
@@ -144,6 +146,16 @@ class PickleResult:
                     f"calls {text}",
                     member,
                     evidence={"call": text},
+                )
+            )
+        for text, pos in self.code_states[:20]:
+            out.append(
+                Hit(
+                    "models/pickle-gadget-call",
+                    f"{'the pickle' if kind == 'pickle' else f'a pickle in this {kind}'} "
+                    f"sets state that is run as code: {text}",
+                    member,
+                    evidence={"state": text, "opcode": "BUILD", "offset": pos},
                 )
             )
         for code, pos in self.extensions:

@@ -1,0 +1,165 @@
+"""What an allowlisted object keeps from the stream and runs later: callables it is given,
+and state that its ``__setstate__`` runs as code.
+
+- **Kept callables.** An allowlisted constructor called with a function or class object
+  (``functools.partial(f, ...)``, ``collections.defaultdict(f)``, scikit-learn's
+  ``FunctionTransformer(func=f)``, SciPy's optimizer wrappers, pandas' ``Apply``) or a BUILD
+  state that stores one on the instance (``self.func = f``, a list of callbacks) keeps it to
+  call later: on the first missing key, ``transform``, ``__call__``. The attribute name does
+  not matter (a fixed list of names the libraries call cannot be complete), so every
+  non-allowlisted function or class object an allowlisted object is given, directly or inside
+  plain containers, counts as invoked (high; critical with a command-like argument beside it).
+  Instances (calls) are not walked: their class is judged where the stream built them.
+- **State run as code.** SciPy's ``rv_generic.__setstate__`` (every ``scipy.stats``
+  distribution, and subclasses in statsmodels and user code) updates ``__dict__`` from the
+  state and calls ``_attach_argparser_methods``, which runs ``exec(self._parse_arg_template)``:
+  the template is Python source taken from the pickle. What SciPy writes is three ``def``
+  statements whose bodies only return their arguments (``parse_arg_template`` in
+  ``scipy/stats/_distn_infrastructure.py``); anything else, or a template computed at load
+  time, is code run on load (critical). The check parses the text with :func:`ast.parse`
+  (nothing is compiled or run) and accepts only that shape, so the shape names of any SciPy
+  version and user-defined distributions pass.
+
+A state that names an attribute through a value computed at load time (a key that is a call
+result) hides which attribute it sets: reported as a call of that computation.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+from mlstix.scan.models.pickles.opcodes import Call, Global
+from mlstix.scan.models.pickles.result import short
+
+__all__ = ["CODE_STATE", "code_in_state", "computed_keys", "kept_callables"]
+
+_CONTAINERS = (tuple, list, dict, set, frozenset)
+_MAX_DEPTH = 4
+_MAX_ITEMS = 4096
+
+# state keys whose value a library's __setstate__ runs as Python source
+CODE_STATE = {
+    "_parse_arg_template": "exec()-ed by scipy.stats' rv_generic.__setstate__ on load "
+    "(_attach_argparser_methods)",
+}
+_SCIPY_PARSERS = frozenset(["_parse_args", "_parse_args_rvs", "_parse_args_stats"])
+_MAX_TEMPLATE = 1 << 16
+
+
+def kept_callables(value: Any) -> Iterator[Global]:
+    """Function and class objects in ``value``: itself, or items (dict keys and values) of
+    plain containers up to a few levels down; calls (instances) are not entered."""
+    todo: list[tuple[Any, int]] = [(value, 0)]
+    seen: set[int] = set()
+    visited = 0
+    while todo and visited < _MAX_ITEMS:
+        v, depth = todo.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        visited += 1
+        if isinstance(v, Global):
+            yield v
+        elif isinstance(v, _CONTAINERS) and depth < _MAX_DEPTH:
+            items = _items(v) if isinstance(v, dict) else iter(v)
+            todo += [(x, depth + 1) for x in itertools.islice(items, _MAX_ITEMS)]
+
+
+def _items(d: dict[Any, Any]) -> Iterator[Any]:
+    """A dict's keys and values, but for items under dunder names: Python takes operator
+    dunders (``__call__``, ``__repr__``) from the type, and those it looks up on the
+    instance are judged by name first (:data:`._attrs.RUNS_ON_USE`)."""
+    for key, value in d.items():
+        if not (isinstance(key, str) and key.startswith("__") and key.endswith("__")):
+            yield key
+            yield value
+
+
+def _pairs(state: Any) -> Iterator[tuple[Any, Any]]:
+    """The (key, value) pairs ``__dict__.update(state)`` would set: a dict's items, or a
+    sequence of pairs (what ``dict.update`` also takes); a BUILD ``(state, slots)`` tuple
+    gives both parts."""
+    parts = [state]
+    if isinstance(state, tuple) and len(state) == 2:
+        parts += list(state)
+    for part in parts:
+        if isinstance(part, dict):
+            yield from itertools.islice(part.items(), _MAX_ITEMS)
+        elif isinstance(part, tuple | list):
+            for pair in itertools.islice(part, _MAX_ITEMS):
+                if isinstance(pair, tuple | list) and len(pair) == 2:
+                    yield pair[0], pair[1]
+
+
+def code_in_state(state: Any, extra: list[dict[Any, Any]]) -> list[str]:
+    """What is wrong with each state item a ``__setstate__`` runs as code (:data:`CODE_STATE`)
+    whose value is not the inert text the library writes. ``extra``: the dicts the stream
+    built by calling ``dict``/``OrderedDict`` (:func:`._attrs.state_dicts`)."""
+    out: list[str] = []
+    for key, value in itertools.chain(_pairs(state), *(d.items() for d in extra)):
+        if isinstance(key, str) and key in CODE_STATE and not _inert_template(value):
+            out.append(f"{key} = {short(value)}: {CODE_STATE[key]}")
+    return out
+
+
+def computed_keys(state: Any, extra: list[dict[Any, Any]]) -> list[Call]:
+    """State keys computed at load time (call results): the attribute they set is unknown."""
+    return [
+        k
+        for k, _ in itertools.chain(_pairs(state), *(d.items() for d in extra))
+        if isinstance(k, Call)
+    ]
+
+
+def _inert_template(value: Any) -> bool:
+    """Whether ``value`` is SciPy's argument-parser template: ``def`` statements named
+    ``_parse_args*`` without decorators or annotations, constant defaults, and bodies that only
+    return names, constants, tuples and calls of ``self``'s methods on those."""
+    if not isinstance(value, str) or len(value) > _MAX_TEMPLATE:
+        return False
+    try:
+        tree = ast.parse(value)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return bool(tree.body) and all(_inert_def(node) for node in tree.body)
+
+
+def _inert_def(node: ast.stmt) -> bool:
+    if not isinstance(node, ast.FunctionDef) or node.name not in _SCIPY_PARSERS:
+        return False
+    a = node.args
+    if node.decorator_list or node.returns or getattr(node, "type_params", None):
+        return False
+    every = [*a.posonlyargs, *a.args, *a.kwonlyargs, *(x for x in (a.vararg, a.kwarg) if x)]
+    if any(arg.annotation is not None for arg in every):
+        return False
+    defaults = [*a.defaults, *(d for d in a.kw_defaults if d is not None)]
+    if not all(isinstance(d, ast.Constant) for d in defaults):
+        return False
+    return len(node.body) == 1 and isinstance(ret := node.body[0], ast.Return) and (
+        ret.value is not None and _inert_expr(ret.value)
+    )
+
+
+def _inert_expr(node: ast.expr) -> bool:
+    if isinstance(node, ast.Name | ast.Constant):
+        return True
+    if isinstance(node, ast.Tuple):
+        return all(_inert_expr(e) for e in node.elts)
+    if isinstance(node, ast.Call):
+        f = node.func
+        method = (
+            isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "self"
+        )
+        return (
+            method
+            and all(_inert_expr(x) and not isinstance(x, ast.Call) for x in node.args)
+            and all(
+                isinstance(k.value, ast.Name | ast.Constant) and k.arg is not None
+                for k in node.keywords
+            )
+        )
+    return False
