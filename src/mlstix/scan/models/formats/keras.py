@@ -13,7 +13,14 @@ nested models: the whole JSON tree is walked, iteratively):
 * Keras' own file-fetching helpers used as a gadget (CVE-2025-8747: ``keras.utils.get_file``
   downloads to any path while the model loads);
 * lookup layers whose ``vocabulary`` is a path (CVE-2025-12058: ``StringLookup`` and friends
-  read any local or remote file named in the config when the model loads).
+  read any local or remote file named in the config when the model loads), and any other
+  object whose config names a file it reads (KerasHub tokenizers' ``vocabulary``, ``merges``
+  and ``proto``; ``TFSMLayer``'s ``filepath``: an outside SavedModel whose graph runs on every
+  call);
+* Keras' own functions that turn safe mode off or load more (CVE-2025-9906:
+  ``keras.config.enable_unsafe_deserialization`` and ``set_global_attribute`` called from a
+  config before a Lambda layer; ``load_model``/``load_weights`` and every name that reads,
+  writes or fetches, judged by the denylist's attribute names).
 
 HDF5 attributes are read with ``h5py`` (the ``scan`` extra); without it, the raw bytes are
 searched for the config's JSON markers.
@@ -27,6 +34,7 @@ from typing import IO, Any
 
 from mlstix.scan.models._context import Context, Source
 from mlstix.scan.models.formats.ziparchive import ZipEntry
+from mlstix.scan.models.pickles._denylist import DANGEROUS_ATTR_PREFIXES, DANGEROUS_ATTRS
 
 __all__ = ["analyze_hdf5", "analyze_keras_zip", "check_config"]
 
@@ -34,6 +42,10 @@ _KERAS_MODULES = ("keras", "tf_keras", "tensorflow.keras", "keras_hub", "keras_n
 _MAX_CONFIG = 64 << 20
 _MAX_NODES = 2_000_000
 _FETCHERS = frozenset({"get_file", "file_utils.get_file"})
+# Keras functions that lift safe mode for the rest of the load (CVE-2025-9906)
+_UNSAFE = frozenset({"enable_unsafe_deserialization", "set_global_attribute", "TFSMLayer"})
+# config keys that name a file an object reads when it is built
+_PATH_KEYS = frozenset({"vocabulary", "merges", "proto", "filepath", "vocabulary_file"})
 _LOOKUPS = frozenset(
     {"StringLookup", "IntegerLookup", "TextVectorization", "Hashing", "IndexLookup"}
 )
@@ -88,6 +100,10 @@ def _reference(node: dict[str, Any]) -> tuple[str, str] | None:
     return module, name
 
 
+def _runs(name: str) -> bool:
+    return name in DANGEROUS_ATTRS or name.startswith(DANGEROUS_ATTR_PREFIXES)
+
+
 def check_config(config: Any, src: Source, ctx: Context, where: str) -> None:
     """Flag code paths anywhere in a Keras config (see the module docstring)."""
     seen: set[tuple[str, str, str]] = set()
@@ -103,20 +119,27 @@ def check_config(config: Any, src: Source, ctx: Context, where: str) -> None:
             name = _layer_name(node)
             once("models/keras-lambda", name,
                  f"Lambda layer {name!r} carries serialized Python code", layer=name)  # fmt: skip
-        if cls in _LOOKUPS:
-            cfg = node.get("config")
-            vocab = cfg.get("vocabulary") if isinstance(cfg, dict) else None
-            if isinstance(vocab, str) and vocab:
-                once("models/keras-file-reference", vocab,
-                     f"{cls} layer {_layer_name(node)!r} reads its vocabulary from {vocab!r} "
-                     "when the model loads (CVE-2025-12058)", path=vocab,
-                     cve="CVE-2025-12058")  # fmt: skip
+        cfg = node.get("config")
+        for key in _PATH_KEYS & set(cfg) if isinstance(cfg, dict) and cls else ():
+            path = cfg[key]
+            if isinstance(path, str) and path:
+                cve = {"cve": "CVE-2025-12058"} if cls in _LOOKUPS else {}
+                once("models/keras-file-reference", path,
+                     f"{cls} {_layer_name(node)!r} reads its {key} from {path!r} when the "
+                     f"model loads{' (CVE-2025-12058)' if cve else ''}", path=path,
+                     **cve)  # fmt: skip
         ref = _reference(node)
         if ref is None:
             continue
         module, name = ref
         keras_own = module.startswith(_KERAS_MODULES)
-        if keras_own and (name in _FETCHERS or name.endswith(".get_file")):
+        last = name.rsplit(".", 1)[-1]
+        if keras_own and (last in _UNSAFE or _runs(last)) and last != "get_file":
+            once("models/keras-dangerous-reference", f"{module}.{name}",
+                 f"{cls} makes Keras call {module}.{name}, which lifts safe mode or loads, "
+                 "reads or writes outside the model (CVE-2025-9906)", module=module,
+                 name=name, cve="CVE-2025-9906")  # fmt: skip
+        elif keras_own and (name in _FETCHERS or name.endswith(".get_file")):
             once("models/keras-file-reference", f"{module}.{name}",
                  f"{cls} refers to {module}.{name}, which downloads files while the model "
                  "loads (CVE-2025-8747)", module=module, name=name,
