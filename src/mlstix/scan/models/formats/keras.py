@@ -120,8 +120,9 @@ def check_config(config: Any, src: Source, ctx: Context, where: str) -> None:
             once("models/keras-lambda", name,
                  f"Lambda layer {name!r} carries serialized Python code", layer=name)  # fmt: skip
         cfg = node.get("config")
-        for key in _PATH_KEYS & set(cfg) if isinstance(cfg, dict) and cls else ():
-            path = cfg[key]
+        paths = cfg if isinstance(cfg, dict) and cls else {}
+        for key in sorted(_PATH_KEYS & set(paths)):
+            path = paths[key]
             if isinstance(path, str) and path:
                 cve = {"cve": "CVE-2025-12058"} if cls in _LOOKUPS else {}
                 once("models/keras-file-reference", path,
