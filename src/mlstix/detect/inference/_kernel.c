@@ -2,12 +2,299 @@
  *
  * Each function here has a NumPy twin in the module that calls it, which stays the reference:
  * tests run both on the same inputs and compare. Inputs arrive through the buffer protocol
- * (C-contiguous float64 or float32 arrays); nothing here keeps a reference to them.
+ * (C-contiguous float32 / float64 / int64 arrays, checked here: a wrong type, shape or size
+ * raises ValueError); nothing here keeps a reference to them, and the GIL is released while
+ * a kernel runs.
+ *
+ * nearest(pool, start, window, index, distance)  -- _nearest.py
+ *   For each pool row p >= start: the nearest of the `window` rows before it, by the exact
+ *   float64 sum of squared differences taken feature by feature in order (the sum NumPy's
+ *   cumsum takes), the earliest on a tie; rows with a NaN or an infinity are nobody's
+ *   nearest and have none. Candidates are ranked first in float32 (four lanes), each one
+ *   given up as soon as its partial sum passes what the best so far allows; every candidate
+ *   within a proven rounding bound of the best is then summed exactly (see rank_limit).
+ *   Pools with a value of 1e15 or more are ranked in float64 directly (float32 squares of
+ *   their differences could overflow).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef float v4f __attribute__((vector_size(16)));
+
+
+#define WIDE 1e15f
+
+/* ---------------------------------------------------------------- buffers */
+
+/* A buffer of `ndim` dimensions holding `kind` ('f' float32, 'd' float64, 'q' int64,
+ * '?' bool): C-contiguous and native, else ValueError. */
+static int take(PyObject *obj, Py_buffer *view, const char *name, char kind, int ndim,
+                int writable) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s: not a %sC-contiguous array", name,
+                     writable ? "writable " : "");
+        return -1;
+    }
+    const char *format = view->format ? view->format : "B";
+    if (*format == '@' || *format == '=') format++;
+    int ok;
+    switch (kind) {
+    case 'f': ok = strcmp(format, "f") == 0 && view->itemsize == 4; break;
+    case 'd': ok = strcmp(format, "d") == 0 && view->itemsize == 8; break;
+    case 'q':
+        ok = (strcmp(format, "q") == 0 || strcmp(format, "l") == 0) && view->itemsize == 8;
+        break;
+    default: ok = strcmp(format, "?") == 0 && view->itemsize == 1; break;
+    }
+    if (!ok || view->ndim != ndim) {
+        PyErr_Format(PyExc_ValueError, "%s: wrong type or number of dimensions (%s, %d)", name,
+                     format, view->ndim);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- nearest */
+
+/* The float32 ranks of |x - c_i|^2 for four candidates at once (x is loaded once for all
+ * four), in any order of summation: rank_limit bounds every order. Written once for a
+ * vector type of LANES floats; instantiated for 16-byte vectors (SSE2 on every x86-64) and,
+ * chosen at run time where the processor has it, AVX. */
+#define HSUM4(t) (((t)[0] + (t)[2]) + ((t)[1] + (t)[3]))
+#define HSUM8(t) ((((t)[0] + (t)[4]) + ((t)[2] + (t)[6])) + (((t)[1] + (t)[5]) + ((t)[3] + (t)[7])))
+#define RANK4_BODY(V, LANES, HSUM)                                                          \
+    V a0 = {0}, a1 = a0, a2 = a0, a3 = a0;                                                  \
+    Py_ssize_t j = 0;                                                                       \
+    for (; j + LANES <= d; j += LANES) {                                                    \
+        V xv, v0, v1, v2, v3;                                                               \
+        memcpy(&xv, x + j, sizeof xv);                                                      \
+        memcpy(&v0, c0 + j, sizeof v0);                                                     \
+        memcpy(&v1, c1 + j, sizeof v1);                                                     \
+        memcpy(&v2, c2 + j, sizeof v2);                                                     \
+        memcpy(&v3, c3 + j, sizeof v3);                                                     \
+        v0 = xv - v0;                                                                       \
+        v1 = xv - v1;                                                                       \
+        v2 = xv - v2;                                                                       \
+        v3 = xv - v3;                                                                       \
+        a0 += v0 * v0;                                                                      \
+        a1 += v1 * v1;                                                                      \
+        a2 += v2 * v2;                                                                      \
+        a3 += v3 * v3;                                                                      \
+    }                                                                                       \
+    float s0 = HSUM(a0), s1 = HSUM(a1), s2 = HSUM(a2), s3 = HSUM(a3);                       \
+    for (; j < d; j++) {                                                                    \
+        float xj = x[j], q0 = xj - c0[j], q1 = xj - c1[j], q2 = xj - c2[j], q3 = xj - c3[j]; \
+        s0 += q0 * q0;                                                                      \
+        s1 += q1 * q1;                                                                      \
+        s2 += q2 * q2;                                                                      \
+        s3 += q3 * q3;                                                                      \
+    }                                                                                       \
+    out[0] = s0;                                                                            \
+    out[1] = s1;                                                                            \
+    out[2] = s2;                                                                            \
+    out[3] = s3;
+
+static inline void rank4_sse(const float *x, const float *c0, const float *c1,
+                             const float *c2, const float *c3, Py_ssize_t d, float *out) {
+    RANK4_BODY(v4f, 4, HSUM4)
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define HAVE_AVX 1
+typedef float v8f __attribute__((vector_size(32)));
+__attribute__((target("avx"))) static inline void rank4_avx(const float *x, const float *c0,
+                                                             const float *c1, const float *c2,
+                                                             const float *c3, Py_ssize_t d,
+                                                             float *out) {
+    RANK4_BODY(v8f, 8, HSUM8)
+}
+#endif
+
+/* The exact float64 sum of squared differences, feature by feature in order (NumPy's cumsum
+ * order); given up (any value above `stop`) once it passes `stop`. */
+static double exact64(const float *x, const float *c, Py_ssize_t d, double stop) {
+    double s = 0.0;
+    Py_ssize_t j = 0;
+    for (; j + 8 <= d; j += 8) {
+        for (int t = 0; t < 8; t++) {
+            double q = (double)x[j + t] - (double)c[j + t];
+            s += q * q;
+        }
+        if (s > stop) return s;
+    }
+    for (; j < d; j++) {
+        double q = (double)x[j] - (double)c[j];
+        s += q * q;
+    }
+    return s;
+}
+
+/* Every candidate whose float32 rank is at most this may be the exact nearest when the best
+ * rank is `best`. A rank r of exact sum S (d terms): each difference and square is rounded
+ * once (relative u = 2^-24, or an absolute 2^-149 below float32's normal range) and a sum of
+ * non-negative terms in any order is off by at most (d - 1) u relatively (Higham, Accuracy
+ * and Stability of Numerical Algorithms, 2nd ed., 3.1), so r is within e = (d + 3) u of S
+ * plus d 2^-149; float64's own sums are within (d + 3) 2^-53. Twice those, to spare. */
+static double rank_limit(double best, Py_ssize_t d) {
+    double e = 2.0 * (double)(d + 3) * 0x1p-24, tiny = 2.0 * (double)d * 0x1p-149;
+    double g = 2.0 * (double)(d + 3) * 0x1p-53;
+    return (best + tiny) * (1.0 + e) / (1.0 - e) * (1.0 + g) / (1.0 - g) + tiny;
+}
+
+typedef struct {
+    const float *pool;
+    Py_ssize_t n, d, start, window;
+    int64_t *index;
+    double *distance;
+    unsigned char *finite;
+    float *rank;
+    int avx;
+} Nearest;
+
+/* Rank the candidates low..p-1 of x into w->rank (INFINITY: not finite); the lowest rank.
+ * Four at a time; a last group of fewer repeats its last candidate. */
+#define RANK_ALL(RANK4)                                                                     \
+    const Py_ssize_t d = w->d;                                                              \
+    const float *pool = w->pool;                                                            \
+    float *rank = w->rank, out[4];                                                          \
+    for (Py_ssize_t c = low; c < p; c += 4) {                                               \
+        Py_ssize_t c1 = c + 1 < p ? c + 1 : p - 1, c2 = c + 2 < p ? c + 2 : p - 1;          \
+        Py_ssize_t c3 = c + 3 < p ? c + 3 : p - 1;                                          \
+        RANK4(x, pool + c * d, pool + c1 * d, pool + c2 * d, pool + c3 * d, d, out);        \
+        for (int t = 0; t < 4 && c + t < p; t++)                                            \
+            rank[c - low + t] = w->finite[c + t] ? out[t] : INFINITY;                       \
+    }                                                                                       \
+    float top = INFINITY;                                                                   \
+    for (Py_ssize_t c = 0; c < p - low; c++)                                                \
+        if (rank[c] < top) top = rank[c];                                                   \
+    return top;
+
+static float rank_all_sse(const Nearest *w, const float *x, Py_ssize_t low, Py_ssize_t p) {
+    RANK_ALL(rank4_sse)
+}
+
+#ifdef HAVE_AVX
+__attribute__((target("avx"))) static float rank_all_avx(const Nearest *w, const float *x,
+                                                          Py_ssize_t low, Py_ssize_t p) {
+    RANK_ALL(rank4_avx)
+}
+#endif
+
+static void nearest_one(const Nearest *w, Py_ssize_t p, int wide) {
+    const Py_ssize_t d = w->d;
+    const float *x = w->pool + p * d;
+    Py_ssize_t low = p - w->window < 0 ? 0 : p - w->window;
+    int64_t found = -1;
+    double best = INFINITY;
+    if (!w->finite[p] || low >= p) goto done;
+    if (wide) { /* exact sums only, latest first so a near one comes early */
+        for (Py_ssize_t c = p - 1; c >= low; c--) {
+            if (!w->finite[c]) continue;
+            double s = exact64(x, w->pool + c * d, d, best);
+            if (s <= best) { /* on a tie the earlier (this one) wins */
+                best = s;
+                found = c;
+            }
+        }
+        goto done;
+    }
+    /* rank every candidate in float32, then sum exactly those that may be the nearest */
+    float *rank = w->rank;
+#ifdef HAVE_AVX
+    float top = w->avx ? rank_all_avx(w, x, low, p) : rank_all_sse(w, x, low, p);
+#else
+    float top = rank_all_sse(w, x, low, p);
+#endif
+    if (top == INFINITY) goto done;
+    double limit = rank_limit((double)top, d);
+    for (Py_ssize_t c = low; c < p; c++) {
+        if ((double)rank[c - low] > limit) continue;
+        double s = exact64(x, w->pool + c * d, d, best);
+        if (s < best) { /* ascending: the earliest keeps a tie */
+            best = s;
+            found = c;
+        }
+    }
+done:
+    w->index[p - w->start] = found;
+    w->distance[p - w->start] = found < 0 ? INFINITY : sqrt(best);
+}
+
+static PyObject *kernel_nearest(PyObject *self, PyObject *args) {
+    PyObject *pool_obj, *index_obj, *distance_obj;
+    Py_ssize_t start, window;
+    if (!PyArg_ParseTuple(args, "OnnOO:nearest", &pool_obj, &start, &window, &index_obj,
+                          &distance_obj))
+        return NULL;
+    Py_buffer pool, index, distance;
+    if (take(pool_obj, &pool, "pool", 'f', 2, 0) < 0) return NULL;
+    if (take(index_obj, &index, "index", 'q', 1, 1) < 0) {
+        PyBuffer_Release(&pool);
+        return NULL;
+    }
+    if (take(distance_obj, &distance, "distance", 'd', 1, 1) < 0) {
+        PyBuffer_Release(&pool);
+        PyBuffer_Release(&index);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t n = pool.shape[0], d = pool.shape[1];
+    unsigned char *finite = NULL;
+    float *rank = NULL;
+    if (start < 0 || start > n || window < 0) {
+        PyErr_SetString(PyExc_ValueError, "start must be within the pool, window >= 0");
+        goto out;
+    }
+    if (index.shape[0] != n - start || distance.shape[0] != n - start) {
+        PyErr_SetString(PyExc_ValueError, "index and distance need one entry per new row");
+        goto out;
+    }
+    Py_ssize_t span = window < n ? window : n;
+    finite = PyMem_Malloc((size_t)n + 1);
+    rank = PyMem_Malloc(sizeof(float) * ((size_t)span + 1));
+    if (finite == NULL || rank == NULL) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    Nearest w = {pool.buf, n, d, start, window, index.buf, distance.buf, finite, rank, 0};
+#ifdef HAVE_AVX
+    w.avx = __builtin_cpu_supports("avx");
+#endif
+    Py_BEGIN_ALLOW_THREADS;
+    int wide = 0;
+    for (Py_ssize_t r = 0; r < n; r++) {
+        const float *row = w.pool + r * d;
+        unsigned char ok = 1;
+        for (Py_ssize_t j = 0; j < d; j++) {
+            float v = row[j];
+            if (!isfinite(v)) ok = 0;
+            else if (!(fabsf(v) < WIDE)) wide = 1;
+        }
+        finite[r] = ok;
+    }
+    for (Py_ssize_t p = start; p < n; p++) nearest_one(&w, p, wide);
+    Py_END_ALLOW_THREADS;
+    result = Py_NewRef(Py_None);
+out:
+    PyMem_Free(finite);
+    PyMem_Free(rank);
+    PyBuffer_Release(&pool);
+    PyBuffer_Release(&index);
+    PyBuffer_Release(&distance);
+    return result;
+}
+
+/* ---------------------------------------------------------------- module */
 
 static PyMethodDef kernel_methods[] = {
+    {"nearest", kernel_nearest, METH_VARARGS,
+     "nearest(pool, start, window, index, distance): each new row's nearest earlier row."},
     {NULL, NULL, 0, NULL},
 };
 
