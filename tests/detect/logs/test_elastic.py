@@ -1,5 +1,10 @@
 """``detect export --target lucene|esql``: regular expressions in Lucene's syntax (whole-value
-matches, no ``\\d``/``(?:``, ``"`` reserved), compared with the rules' own expressions."""
+matches, no ``\\d``/``(?:``, ``"`` reserved), compared with the rules' own expressions.
+
+No Elasticsearch server is needed: every exported Lucene query is parsed by luqum (a Lucene
+query-syntax parser), and every regular expression in the Lucene and ES|QL exports is read by a
+port of Lucene's own RegExp parser (lucene_regexp.py), whose reading is compared with the rule's
+expression on the fixtures' values and mutations of them."""
 
 from __future__ import annotations
 
@@ -17,28 +22,7 @@ from mlstix.detect.logs._sentinel import NotExpressible
 from mlstix.detect.logs.export import NOT_EXPORTED, render_rules
 from mlstix.kb.load import load_kb
 from tests.detect.logs.conftest import RULES, event
-
-
-def _back(lucene: str) -> str:
-    """A Lucene expression as a Python one for re.fullmatch with DOTALL (Lucene's . is any
-    character), for the subset lucene_regex writes."""
-    out, i = "", 0
-    while i < len(lucene):
-        ch = lucene[i]
-        if ch == "\\":
-            nxt = lucene[i + 1]
-            out += nxt if nxt in '"@&~<>#' else lucene[i : i + 2]
-            i += 2
-        elif ch == "[":
-            j = lucene.index("]", i + 2 if lucene[i + 1 : i + 3] in ("^]",) else i + 1)
-            while lucene[j - 1] == "\\" and lucene[j - 2] != "\\":
-                j = lucene.index("]", j + 1)
-            out += lucene[i : j + 1]
-            i = j + 1
-        else:
-            out += "(?:" if ch == "(" else ch
-            i += 1
-    return out
+from tests.detect.logs.lucene_regexp import LuceneSyntaxError, to_python
 
 
 def _regexes() -> list[tuple[str, str, str]]:
@@ -81,7 +65,7 @@ REGEXES = _regexes()
 
 @pytest.mark.parametrize(("rule", "field", "rx"), REGEXES, ids=[f"{r}:{f}" for r, f, _ in REGEXES])
 def test_lucene_expression_matches_what_the_rule_matches(rule: str, field: str, rx: str) -> None:
-    back = _back(lucene_regex(rx))
+    back = to_python(lucene_regex(rx))  # read as Lucene's own parser reads it
     values = _values(rule, field)
     assert values, f"no fixture value for {field}"
     rnd = random.Random(9)
@@ -113,4 +97,86 @@ def test_every_rule_exports_with_lucene_expressions(target: str) -> None:
     assert NOT_EXPORTED not in files
     checkpoint = files[f"aws-s3-checkpoint-written-outside-training.{target}"]
     assert "(?:" not in checkpoint and "\\d" not in checkpoint and "^arn" not in checkpoint
-    assert "arn:aws[a-z-]*:sts::[0-9]{12}:assumed-role" in checkpoint
+    dash = "\\-" if target == "lucene" else "\\\\-"  # an ES|QL string escapes the backslash
+    assert f"arn:aws[a-z{dash}]*:sts::[0-9]{{12}}:assumed-role" in checkpoint
+
+
+def _exported(target: str) -> dict[str, str]:
+    return {
+        name: text
+        for name, text in render_rules(load_rules(load_kb()), target).items()
+        if name != NOT_EXPORTED
+    }
+
+
+def test_every_lucene_query_parses_and_its_regexes_are_lucene_regexes() -> None:
+    pytest.importorskip("luqum", reason="the Lucene syntax check needs luqum (dev extra)")
+    from luqum.parser import parser
+    from luqum.tree import Regex, SearchField
+    from luqum.visitor import TreeVisitor
+
+    class Collect(TreeVisitor):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(track_parents=False)
+            self.fields: list[str] = []
+            self.regexes: list[str] = []
+
+        def visit_search_field(self, node: Any, context: Any) -> Any:
+            self.fields.append(node.name)
+            yield from self.generic_visit(node, context)
+
+        def visit_regex(self, node: Any, context: Any) -> Any:
+            self.regexes.append(node.value[1:-1])
+            yield from self.generic_visit(node, context)
+
+    seen = 0
+    for name, text in _exported("lucene").items():
+        tree = parser.parse(text.strip())
+        collect = Collect()
+        list(collect.visit(tree))
+        assert collect.fields, name
+        for field in collect.fields:
+            assert "{}" not in field and not field.startswith("'"), (name, field)
+        for rx in collect.regexes:
+            seen += 1
+            # Lucene's query syntax ends a regex at an unescaped '/': the body keeps \/ escapes
+            assert not re.search(r"(?<!\\)/", rx.replace("\\\\", "")), (name, rx)
+            _check_lucene(name, rx.replace("\\/", "/"))
+        assert isinstance(tree, object) and Regex and SearchField
+    assert seen >= 8  # the rules' |re fields, some in several selections
+
+
+def _check_lucene(name: str, rx: str) -> None:
+    """What our translator promises, judged on Lucene's own reading of the expression."""
+    try:
+        to_python(rx)
+    except LuceneSyntaxError as exc:
+        raise AssertionError(f"{name}: Lucene rejects {rx!r}: {exc}") from None
+    outside = re.sub(r"\[(?:\\.|[^\]\\])*\]", "", rx)
+    assert not re.search(r"(?<!\\)[$]", outside), (name, "a $ anchor is a literal in Lucene")
+    assert not re.search(r"(?<!\\)\^", outside), (name, "a ^ anchor is a literal in Lucene")
+    assert not re.search(r"\\[dDwWsSb]", rx), (name, "a shorthand class")
+    assert "(?" not in rx and not re.search(r"(?<!\\)[\"@#~&<]", outside), name
+    assert not re.search(r"(?<!\\)[(|]\||(?<!\\)\|\)", rx), (name, "an empty alternative")
+
+
+def test_every_esql_rlike_pattern_is_a_lucene_regex() -> None:
+    seen = 0
+    for name, text in _exported("esql").items():
+        for literal in re.findall(r'(?:RLIKE|rlike) "((?:[^"\\]|\\.)*)"', text):
+            seen += 1
+            # an ES|QL string literal: \\ is a backslash, \" a quote
+            _check_lucene(name, re.sub(r"\\(.)", r"\1", literal))
+    assert seen >= 8
+
+
+def test_lucene_reads_empty_alternatives_and_trailing_dashes_unlike_re2() -> None:
+    """The two readings the translator must avoid, shown on Lucene's parser itself."""
+    assert re.fullmatch(to_python("(|a)x"), "|ax")  # '|' after '(' is a literal
+    with pytest.raises(LuceneSyntaxError, match="invalid range"):
+        to_python("[a-]")  # '-' before ']' starts a range ending at ']'
+    assert to_python(lucene_regex(r"^(?:|a)x$")) and re.fullmatch(
+        to_python(lucene_regex(r"^(?:|a)x$")), "x"
+    )
+    assert re.fullmatch(to_python(lucene_regex("[a-z-]+")), "-a-")
+    assert re.fullmatch(to_python(lucene_regex("a|b")), "xbx")  # .*(a|b).*, not .*a|b.*

@@ -62,6 +62,12 @@ def _class(token: str) -> str:
     """A character class with the shorthands spelt out (a negated shorthand cannot be)."""
     negated = token.startswith("[^")
     body = token[2 if negated else 1 : -1]
+    # a '-' first or last is literal in RE2 but starts a range in Lucene (RegExp.parseCharClass
+    # reads '[a-]' as the range from 'a' to ']'): escape it
+    if body.startswith("-"):
+        body = "\\" + body
+    if body.endswith("-") and not body.endswith("\\-"):
+        body = body[:-1] + "\\-"
     out, i = "", 0
     while i < len(body):
         if body[i] == "\\" and body[i + 1 : i + 2] in _CLASSES:
@@ -80,7 +86,7 @@ def _class(token: str) -> str:
 
 
 def _convert(tokens: list[str]) -> str:
-    out = []
+    out: list[str] = []
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -88,6 +94,10 @@ def _convert(tokens: list[str]) -> str:
             out.append("(")
             i += 3
             continue
+        if tok in ("|", ")") and (not out or out[-1] in ("(", "|")):
+            # an empty alternative: Lucene's parser reads the '|' or ')' after nothing as a
+            # literal character (RegExp.parseSimpleExp), so the empty string is written '()'
+            out.append("()")
         if tok in ("^", "$"):
             raise NotExpressible("an anchor inside a regular expression")
         if tok.startswith("["):
@@ -99,7 +109,18 @@ def _convert(tokens: list[str]) -> str:
         else:
             out.append(tok)
         i += 1
+    if out and out[-1] == "|":
+        out.append("()")
     return "".join(out)
+
+
+def _top_level_union(tokens: list[str]) -> bool:
+    depth = 0
+    for tok in tokens:
+        depth += (tok == "(") - (tok == ")")
+        if tok == "|" and depth == 0:
+            return True
+    return False
 
 
 def _alternatives(tokens: list[str]) -> list[list[str]] | None:
@@ -138,6 +159,11 @@ def lucene_regex(rx: str) -> str:
             group[0] = group[0][2:]
         parts = [_convert(a[:-1]) if a[-1:] == ["$"] else _convert(a) + tail for a in group if a]
         converted = "(" + "|".join(parts) + ")"
+    elif _top_level_union(body):
+        if start or end:
+            raise NotExpressible(f"regular expression {rx!r}: an anchor on one alternative")
+        # a|b matched anywhere is .*(a|b).*, not .*a|b.*
+        converted = "(" + _convert(body) + ")" + tail
     else:
         converted = _convert(body) + tail
     return ("" if start else ".*") + converted
