@@ -24,7 +24,21 @@ def _template(replay: Any) -> dict[str, Any]:
     for items in replay.estate.values():
         for body in items:
             rtype = body.get("type")
-            if not rtype or rtype == "Microsoft.Insights/diagnosticSettings":
+            if "/providers/microsoft.insights/diagnosticSettings/" in body.get("id", ""):
+                # an extension resource: its scope is the workspace it belongs to
+                ws = body["id"].split("/workspaces/", 1)[1].split("/", 1)[0]
+                scope = f"[resourceId('Microsoft.MachineLearningServices/workspaces', '{ws}')]"
+                resources.append(
+                    {
+                        "type": "Microsoft.Insights/diagnosticSettings",
+                        "apiVersion": "2021-05-01-preview",
+                        "scope": scope,
+                        "name": body["name"],
+                        "properties": body["properties"],
+                    }
+                )
+                continue
+            if not rtype:
                 continue
             parts = body["id"].split("/providers/", 1)[1].split("/")
             names = parts[2::2]
@@ -50,7 +64,7 @@ def _live(url: str, **kw: Any) -> Any:
     return inventory, evaluate_inventory(inventory, load_kb())
 
 
-def test_live_finds_what_scan_iac_finds_plus_diagnostics(tmp_path: Path) -> None:
+def test_live_finds_what_scan_iac_finds_diagnostics_included(tmp_path: Path) -> None:
     with arm_server() as (url, replay):
         _, report = _live(url)
     assert report.errors == ()

@@ -1,9 +1,7 @@
-"""Logic of the Google Cloud live-only rules (metadata in ``assess/rules/gcp.yaml``).
+"""Logic of the Google Cloud live-only rules (metadata in ``assess/rules/gcp.yaml``). Data Access
+audit logs (MLSTIX-GCP-AUD-001) are an IaC rule judged live too
+(:mod:`mlstix.scan.rules.iac.gcp_audit`).
 
-- ``gcp-aiplatform-data-access``: the project IAM policy's ``auditConfigs`` enable neither
-  ``DATA_READ`` nor ``DATA_WRITE`` Data Access audit logs for ``aiplatform.googleapis.com``
-  (directly or through ``allServices``); they are off by default (Cloud Audit Logs, "Data Access
-  audit logs"), so predictions and reads of models leave no record.
 - ``vertex-custom-job-cmek`` / ``vertex-custom-job-network``: a recent custom or pipeline job
   without ``encryptionSpec.kmsKeyName``, or that names no ``network`` (nor a Private Service
   Connect interface): it runs on a Google-managed network with internet egress (Vertex AI
@@ -23,34 +21,9 @@ from mlstix.scan.rules.iac import Context, Hit, RuleRegistry
 
 __all__ = ["register"]
 
-_PROJECT = "cloudresourcemanager.googleapis.com/Project"
 _CUSTOM = "aiplatform.googleapis.com/CustomJob"
 _PIPELINE = "aiplatform.googleapis.com/PipelineJob"
 _DEFAULT_SA = re.compile(r"(?i)^\d+-compute@developer\.gserviceaccount\.com$")
-
-
-def _log_types(configs: Any) -> set[str]:
-    found: set[str] = set()
-    for c in configs if isinstance(configs, list) else []:
-        if not isinstance(c, Mapping):
-            continue
-        if c.get("service") not in ("aiplatform.googleapis.com", "allServices"):
-            continue
-        for entry in c.get("auditLogConfigs") or []:
-            if isinstance(entry, Mapping) and entry.get("logType"):
-                found.add(str(entry["logType"]))
-    return found
-
-
-def _data_access(ctx: Context) -> Iterator[Hit]:
-    for p in ctx.of_type("terraform", _PROJECT):
-        missing = sorted({"DATA_READ", "DATA_WRITE"} - _log_types(p.attributes.get("auditConfigs")))
-        if missing:
-            yield Hit(
-                p,
-                f"Data Access audit logs for aiplatform.googleapis.com lack {', '.join(missing)}",
-                {"attribute": "auditConfigs", "value": missing},
-            )
 
 
 def _jobs(ctx: Context) -> Iterator[tuple[Any, Mapping[str, Any]]]:
@@ -96,7 +69,6 @@ def _pipeline_sa(ctx: Context) -> Iterator[Hit]:
 
 
 def register(registry: RuleRegistry) -> None:
-    registry.logic_function("gcp-aiplatform-data-access")(_data_access)
     registry.logic_function("vertex-custom-job-cmek")(_cmek)
     registry.logic_function("vertex-custom-job-network")(_network)
     registry.logic_function("vertex-pipeline-default-sa")(_pipeline_sa)

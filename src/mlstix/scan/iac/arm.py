@@ -76,7 +76,10 @@ def _resources(
     for res in values:
         if not isinstance(res, dict) or not isinstance(res.get("type"), str):
             continue
-        rtype = f"{parent}/{res['type']}" if parent and "/" not in res["type"] else res["type"]
+        # a child's type is its own segment; an extension declared inside its parent
+        # (``providers/diagnosticSettings``, name ``Microsoft.Insights/x``) extends the parent
+        child = "/" not in res["type"] or res["type"].lower().startswith("providers/")
+        rtype = f"{parent}/{res['type']}" if parent and child else res["type"]
         yield rtype, res, parent_name
         yield from _resources(res.get("resources"), rtype, res)
 

@@ -92,8 +92,10 @@ def default_registry() -> RuleRegistry:
     import mlstix.scan.rules.iac.azure as azure_rules
     import mlstix.scan.rules.iac.azure_acr as azure_acr_rules
     import mlstix.scan.rules.iac.azure_compute as azure_compute_rules
+    import mlstix.scan.rules.iac.azure_diagnostics as azure_diagnostics_rules
     import mlstix.scan.rules.iac.azure_network as azure_network_rules
     import mlstix.scan.rules.iac.gcp as gcp_rules
+    import mlstix.scan.rules.iac.gcp_audit as gcp_audit_rules
     import mlstix.scan.rules.iac.k8s_serving as k8s_serving_rules
     import mlstix.scan.rules.iac.kubeflow as kubeflow_rules
     import mlstix.scan.rules.iac.kubernetes as k8s_rules
@@ -112,8 +114,10 @@ def default_registry() -> RuleRegistry:
         azure_rules,
         azure_acr_rules,
         azure_compute_rules,
+        azure_diagnostics_rules,
         azure_network_rules,
         gcp_rules,
+        gcp_audit_rules,
         k8s_rules,
         k8s_serving_rules,
         kubeflow_rules,
