@@ -84,6 +84,28 @@ def test_a_callable_an_allowlisted_object_keeps_is_high(data: bytes) -> None:
     assert "a callable kept by" in hits[0].message
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        # BUILD {"funcs": d} with d empty and memoized, then d["k"] = gadget
+        _instance(*_FT) + b"}" + b.unicode_op("funcs") + b"}q\x00sb"
+        + b"h\x00" + b.unicode_op("k") + b.global_op(*_GADGET) + b"s0.",
+        # ... a list appended to afterwards
+        _instance(*_FT) + b"}" + b.unicode_op("funcs") + b"]q\x00sb"
+        + b"h\x00" + b.global_op(*_GADGET) + b"a0.",
+        # an OrderedDict in the state, filled by SETITEM after the BUILD
+        _instance(*_FT) + b"}" + b.unicode_op("funcs") + b.global_op("collections", "OrderedDict")
+        + b")Rq\x00sb" + b"h\x00" + b.unicode_op("k") + b.global_op(*_GADGET) + b"s0.",
+    ],
+    ids=["dict-filled-later", "list-filled-later", "ordereddict-filled-later"],
+)  # fmt: skip
+def test_what_a_kept_container_is_filled_with_afterwards_is_kept(data: bytes) -> None:
+    """The object holds what its containers hold when the pickle ends, not at the BUILD."""
+    result = _analyze(b"\x80\x02" + data)
+    hits = [h for h in result.hits(None, "pickle") if h.evidence.get("import") == _QUAL]
+    assert [h.rule_id for h in hits] == ["models/pickle-unallowed-call"]
+
+
 def test_a_partial_kept_with_a_command_is_critical() -> None:
     """``partial(gadget)`` whose BUILD state gives it a command: calling it later runs it."""
     state = b"(" + b.global_op(*_GADGET) + b"(" + b.unicode_op("touch /tmp/x") + b"t}Nt"

@@ -31,8 +31,7 @@ from mlstix.scan.models.pickles import _values as val
 from mlstix.scan.models.pickles._attrs import RUNS_ON_USE, state_dicts
 from mlstix.scan.models.pickles._commands import command_like, strings
 from mlstix.scan.models.pickles._joblib import COMPANIONS, WRAPPERS, companion_outside
-from mlstix.scan.models.pickles._kept import code_in_state, computed_keys, kept_callables
-from mlstix.scan.models.pickles._state import State
+from mlstix.scan.models.pickles._kept import Kept
 from mlstix.scan.models.pickles.allowlist import (
     CONSTRUCTS_FIRST_ARG,
     INVOKES_ARGUMENT,
@@ -70,7 +69,7 @@ _FUNCTIONS = frozenset(
 )  # (the "every argument" entries of INVOKES_ARGUMENT are classes)
 
 
-class Calls(State):
+class Calls(Kept):
     """Import and call handling, mixed into the machine."""
 
     def import_(
@@ -171,22 +170,6 @@ class Calls(State):
         if st.verdict != "allowed":
             st.args = short(args)
             st.command = any(command_like(t) for t in strings(args))
-
-    def _keeps(self, owner: Global, value: Any, *extra: Any) -> None:
-        """An allowlisted ``owner`` given ``value`` (arguments, a BUILD state) keeps the
-        function and class objects in it and calls them later (:mod:`._kept`)."""
-        if (st := self.result.imports.get(owner.qualname)) and st.verdict == "allowed":
-            for g in kept_callables((value, *extra) if extra else value):
-                if g.qualname != owner.qualname:
-                    self.mark(g, value, later=f"a callable kept by {owner.qualname}")
-
-    def _code_state(self, state: Any, pos: int) -> None:
-        """State a ``__setstate__`` runs as code, and attribute names computed on load."""
-        parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
-        extra = [d for d in state_dicts(parts, self.held) if d not in parts]
-        self.result.code_states += [(text, pos) for text in code_in_state(state, extra)]
-        for computed in computed_keys(state, extra):
-            self._invoke_result(computed, ())
 
     def _set_attrs(self, obj: Any, state: Any) -> None:
         """BUILD without ``__setstate__``: the state's dict (and slot dict) become attributes

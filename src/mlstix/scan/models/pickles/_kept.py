@@ -22,6 +22,10 @@ and state that its ``__setstate__`` runs as code.
 
 A state that names an attribute through a value computed at load time (a key that is a call
 result) hides which attribute it sets: reported as a call of that computation.
+
+What an object keeps is looked at again when the pickle ends (:meth:`Kept.recheck_kept`): a
+dict or list handed over empty can be filled afterwards (SETITEM, APPEND on its memo copy),
+and the object holds what it holds at the end, not at the BUILD.
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
+from mlstix.scan.models.pickles._attrs import state_dicts
+from mlstix.scan.models.pickles._state import State
 from mlstix.scan.models.pickles.opcodes import Call, Global
 from mlstix.scan.models.pickles.result import short
 
-__all__ = ["CODE_STATE", "code_in_state", "computed_keys", "kept_callables"]
+__all__ = ["CODE_STATE", "Kept", "code_in_state", "computed_keys", "kept_callables"]
 
 _CONTAINERS = (tuple, list, dict, set, frozenset)
 _MAX_DEPTH = 4
@@ -47,11 +53,55 @@ CODE_STATE = {
 }
 _SCIPY_PARSERS = frozenset(["_parse_args", "_parse_args_rvs", "_parse_args_stats"])
 _MAX_TEMPLATE = 1 << 16
+_MAX_KEPT = 4096  # objects whose kept values are looked at again at the end, per pickle
 
 
-def kept_callables(value: Any) -> Iterator[Global]:
+class Kept(State):
+    """Kept callables and state run as code, mixed into the machine (:class:`._calls.Calls`
+    supplies :meth:`mark` and :meth:`_invoke_result`)."""
+
+    def mark(self, g: Global, args: Any, later: str | None = None) -> None:
+        raise NotImplementedError
+
+    def _invoke_result(self, func: Call, args: Any) -> None:
+        raise NotImplementedError
+
+    def _keeps(self, owner: Global, value: Any, *extra: Any) -> None:
+        """An allowlisted ``owner`` given ``value`` (arguments, a BUILD state) keeps the
+        function and class objects in it and calls them later."""
+        st = self.result.imports.get(owner.qualname)
+        if st is None or st.verdict != "allowed":
+            return
+        whole = (value, *extra) if extra else value
+        if len(self.kept) < _MAX_KEPT:
+            self.kept.append((owner, value, whole))
+        for g in kept_callables(whole, self.held):
+            if g.qualname != owner.qualname:
+                self.mark(g, value, later=f"a callable kept by {owner.qualname}")
+
+    def recheck_kept(self) -> None:
+        """At the end of the pickle: what kept containers were filled with afterwards."""
+        for owner, value, whole in self.kept:
+            for g in kept_callables(whole, self.held):
+                if g.qualname != owner.qualname:
+                    self.mark(g, value, later=f"a callable kept by {owner.qualname}")
+
+    def _code_state(self, state: Any, pos: int) -> None:
+        """State a ``__setstate__`` runs as code, and attribute names computed on load."""
+        parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+        extra = [d for d in state_dicts(parts, self.held) if d not in parts]
+        self.result.code_states += [(text, pos) for text in code_in_state(state, extra)]
+        for computed in computed_keys(state, extra):
+            self._invoke_result(computed, ())
+
+
+def kept_callables(
+    value: Any, held: dict[int, tuple[Any, list[Any]]] | None = None
+) -> Iterator[Global]:
     """Function and class objects in ``value``: itself, or items (dict keys and values) of
-    plain containers up to a few levels down; calls (instances) are not entered."""
+    plain containers up to a few levels down, and what SETITEM/APPEND put into objects the
+    stream built (``held``: an ``OrderedDict``, a ``deque``); calls (instances) are not
+    entered otherwise."""
     todo: list[tuple[Any, int]] = [(value, 0)]
     seen: set[int] = set()
     visited = 0
@@ -66,6 +116,8 @@ def kept_callables(value: Any) -> Iterator[Global]:
         elif isinstance(v, _CONTAINERS) and depth < _MAX_DEPTH:
             items = _items(v) if isinstance(v, dict) else iter(v)
             todo += [(x, depth + 1) for x in itertools.islice(items, _MAX_ITEMS)]
+        elif isinstance(v, Call) and held and id(v) in held and depth < _MAX_DEPTH:
+            todo += [(x, depth + 1) for x in itertools.islice(held[id(v)][1], _MAX_ITEMS)]
 
 
 def _items(d: dict[Any, Any]) -> Iterator[Any]:
@@ -139,8 +191,10 @@ def _inert_def(node: ast.stmt) -> bool:
     defaults = [*a.defaults, *(d for d in a.kw_defaults if d is not None)]
     if not all(isinstance(d, ast.Constant) for d in defaults):
         return False
-    return len(node.body) == 1 and isinstance(ret := node.body[0], ast.Return) and (
-        ret.value is not None and _inert_expr(ret.value)
+    return (
+        len(node.body) == 1
+        and isinstance(ret := node.body[0], ast.Return)
+        and (ret.value is not None and _inert_expr(ret.value))
     )
 
 

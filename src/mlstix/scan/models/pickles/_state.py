@@ -61,6 +61,7 @@ class State:
         self.held: dict[int, tuple[Any, list[Any]]] = {}
         self.bound: dict[int, tuple[Any, Any]] = {}
         self.attrs: dict[int, tuple[Any, dict[Any, Any]]] = {}  # what BUILD states set
+        self.kept: list[tuple[Any, Any, Any]] = []  # allowlisted owners and what they keep
         self.walked = 0  # values visited looking into what is called (bounded per pickle)
         self.here = 0  # the offset of the call or BUILD being followed
         self.result = result

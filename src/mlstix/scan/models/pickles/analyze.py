@@ -156,6 +156,8 @@ def _run(
         except (Malformed, struct.error, UnicodeDecodeError, OverflowError, ValueError) as exc:
             pos = exc.pos if isinstance(exc, Malformed) else r.tell()
             raise _SegmentError(str(exc), pos, machine.imports_seen) from None
+        finally:
+            machine.recheck_kept()
 
     def nested() -> None:
         one(False)
