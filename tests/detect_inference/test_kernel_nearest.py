@@ -37,7 +37,7 @@ def _brute(pool: np.ndarray, h: int, window: int) -> list[int]:
     """Each row's nearest by the in-order float64 sum, the earliest on a tie; rows with a
     NaN or an infinity have none and are nobody's."""
     wide = pool.astype(np.float64)
-    finite = np.isfinite(wide).all(axis=1)
+    finite = np.asarray(np.isfinite(wide).all(axis=1))
     chosen = []
     for p in range(h, len(pool)):
         best, where = math.inf, -1

@@ -15,6 +15,11 @@
  *   within a proven rounding bound of the best is then summed exactly (see rank_limit).
  *   Pools with a value of 1e15 or more are ranked in float64 directly (float32 squares of
  *   their differences could overflow).
+ *
+ * steps(pool, ends, lengths, first, minimum, lookback, out)  -- _steps.py
+ *   For each pool row q >= first (a step, finite): whether it repeats one of the `lookback`
+ *   rows before it by the exact test of _steps.py, pair by pair with early exits (no
+ *   prefilter: the cosine bound of the NumPy path only skips pairs this test rejects).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -290,11 +295,109 @@ out:
     return result;
 }
 
+/* ---------------------------------------------------------------- steps */
+
+/* One pair of steps against the exact test of _steps.py: lengths within 20 % of the longer,
+ * no shared query, at least `minimum` common movers (both above 1e-6) and agreement within
+ * 5 % of the larger on at least 80 % of them. All in float32 as NumPy computes it, the
+ * counts compared as NumPy compares them (0.8 * movers in float64); it gives up as soon as
+ * the agreements needed can no longer come, and stops as soon as they have. */
+static int repeats(const float *a, const float *b, const uint64_t *ma, const uint64_t *mb,
+                   Py_ssize_t words, Py_ssize_t minimum) {
+    int64_t movers = 0;
+    for (Py_ssize_t k = 0; k < words; k++) movers += __builtin_popcountll(ma[k] & mb[k]);
+    if (movers < minimum) return 0;
+    double t = 0.8 * (double)movers;
+    int64_t need = (int64_t)ceil(t), fails = 0, agree = 0;
+    if (need <= 0) return 1;
+    int64_t spare = movers - need;
+    for (Py_ssize_t k = 0; k < words; k++) {
+        uint64_t both = ma[k] & mb[k];
+        while (both) {
+            Py_ssize_t j = 64 * k + __builtin_ctzll(both);
+            both &= both - 1;
+            float x = a[j], y = b[j], m = x > y ? x : y;
+            if (fabsf(x - y) <= 0.05f * m) {
+                if (++agree >= need) return 1;
+            } else if (++fails > spare) {
+                return 0;
+            }
+        }
+    }
+    return 0;
+}
+
+static PyObject *kernel_steps(PyObject *self, PyObject *args) {
+    PyObject *pool_obj, *ends_obj, *lengths_obj, *out_obj;
+    Py_ssize_t first, minimum, lookback;
+    if (!PyArg_ParseTuple(args, "OOOnnnO:steps", &pool_obj, &ends_obj, &lengths_obj, &first,
+                          &minimum, &lookback, &out_obj))
+        return NULL;
+    Py_buffer pool, ends, lengths, out;
+    Py_buffer *held[4] = {&pool, &ends, &lengths, &out};
+    int taken = 0;
+    if (take(pool_obj, &pool, "pool", 'f', 2, 0) < 0) goto fail;
+    taken++;
+    if (take(ends_obj, &ends, "ends", 'd', 2, 0) < 0) goto fail;
+    taken++;
+    if (take(lengths_obj, &lengths, "lengths", 'f', 1, 0) < 0) goto fail;
+    taken++;
+    if (take(out_obj, &out, "out", '?', 1, 1) < 0) goto fail;
+    taken++;
+    Py_ssize_t n = pool.shape[0], d = pool.shape[1];
+    if (ends.shape[0] != n || ends.shape[1] != 2 || lengths.shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "ends (n x 2) and lengths (n) need one entry per step");
+        goto fail;
+    }
+    if (first < 0 || first > n || out.shape[0] != n - first || lookback < 0) {
+        PyErr_SetString(PyExc_ValueError, "first must be within the pool, out one per new step");
+        goto fail;
+    }
+    Py_ssize_t words = (d + 63) / 64;
+    uint64_t *masks = PyMem_Calloc((size_t)(n * words) + 1, sizeof(uint64_t));
+    if (masks == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    const float *steps = pool.buf, *length = lengths.buf;
+    const double *end = ends.buf;
+    unsigned char *hit = out.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t r = 0; r < n; r++) {
+        for (Py_ssize_t j = 0; j < d; j++)
+            if (steps[r * d + j] > 1e-6f) masks[r * words + j / 64] |= (uint64_t)1 << (j % 64);
+    }
+    for (Py_ssize_t q = first; q < n; q++) {
+        const float *a = steps + q * d, la = length[q];
+        const double e0 = end[2 * q], e1 = end[2 * q + 1];
+        unsigned char found = 0;
+        for (Py_ssize_t c = q - 1; c >= 0 && c >= q - lookback && !found; c--) {
+            float lb = length[c], m = la > lb ? la : lb;
+            if (!(fabsf(la - lb) <= 0.2f * m)) continue;
+            const double f0 = end[2 * c], f1 = end[2 * c + 1];
+            if (!(e0 != f0 && e0 != f1 && e1 != f0 && e1 != f1)) continue;
+            found = (unsigned char)repeats(a, steps + c * d, masks + q * words, masks + c * words,
+                                           words, minimum);
+        }
+        hit[q - first] = found;
+    }
+    Py_END_ALLOW_THREADS;
+    PyMem_Free(masks);
+    for (int i = 0; i < taken; i++) PyBuffer_Release(held[i]);
+    Py_RETURN_NONE;
+fail:
+    for (int i = 0; i < taken; i++) PyBuffer_Release(held[i]);
+    return NULL;
+}
+
 /* ---------------------------------------------------------------- module */
 
 static PyMethodDef kernel_methods[] = {
     {"nearest", kernel_nearest, METH_VARARGS,
      "nearest(pool, start, window, index, distance): each new row's nearest earlier row."},
+    {"steps", kernel_steps, METH_VARARGS,
+     "steps(pool, ends, lengths, first, minimum, lookback, out): which new steps repeat one "
+     "of the lookback steps before them."},
     {NULL, NULL, 0, NULL},
 };
 

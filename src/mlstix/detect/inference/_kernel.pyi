@@ -7,3 +7,9 @@ ABI: int
 def nearest(pool: Any, start: int, window: int, index: Any, distance: Any, /) -> None:
     """For rows ``start:`` of ``pool`` (float32, 2-D): their nearest among the ``window``
     rows before each, into ``index`` (int64, -1 where none) and ``distance`` (float64)."""
+
+def steps(
+    pool: Any, ends: Any, lengths: Any, first: int, minimum: int, lookback: int, out: Any, /
+) -> None:
+    """Which rows ``first:`` of ``pool`` (float32 steps) repeat one of the ``lookback`` rows
+    before each, into ``out`` (bool); ``ends`` (float64, n x 2), ``lengths`` (float32)."""

@@ -15,6 +15,13 @@ first, with one matrix product per 64 steps (a bound on the cosines of the log-s
 ``_OMEGA``) and a comparison of the lengths (with a little slack: the exact test decides).
 A client's earlier steps keep what the bound needs of them, so each step's cosines, sines and
 length are computed once.
+
+The compiled kernel (``_kernel.steps``, used where it is built, see :mod:`._accel`) runs the
+exact test on every pair in the band instead, one by one with early exits (the common movers
+counted from bit masks, and each pair given up once the agreements it needs can no longer
+come); it needs no bound, because the bound only skips pairs the exact test rejects. Both
+take each step's length from the same expression, once, and give the same verdicts (tests
+compare them).
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
+
+from mlstix.detect.inference._accel import load
 
 __all__ = ["LOOKBACK", "StepMemory", "repeated_steps"]
 
@@ -69,11 +78,12 @@ def _waves(steps: Matrix) -> tuple[Matrix, Matrix]:
 
 class StepMemory:
     """A client's last ``LOOKBACK`` steps (the finite ones), with the fingerprints of the two
-    queries each joins and what the bound needs of them."""
+    queries each joins, their lengths and (NumPy path) what the bound needs of them."""
 
-    __slots__ = ("ends", "lengths", "other", "query", "steps", "usable")
+    __slots__ = ("_kernel", "ends", "lengths", "other", "query", "steps", "usable")
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, kernel: bool = True) -> None:
+        self._kernel = load("_kernel") if kernel else None
         self.steps: Matrix = np.empty((0, dim), dtype=np.float32)
         self.ends = np.empty((0, 2), dtype=np.float64)
         self.query: Matrix = np.empty((0, 3 * dim), dtype=np.float32)
@@ -86,23 +96,40 @@ class StepMemory:
         ``LOOKBACK`` finite steps before them (remembered, then this batch's own); the finite
         ones are remembered."""
         out = np.zeros(len(steps), dtype=np.bool_)
-        ok = np.isfinite(steps).all(axis=1)
+        ok: npt.NDArray[np.bool_] = np.asarray(np.isfinite(steps).all(axis=1))
         mine = steps[ok] if not ok.all() else steps
         if not len(mine):
             return out
-        query, other = _waves(mine)
         minimum = max(3, steps.shape[1] // 4)
-        # a step that moved fewer features than a match needs (a repeated query moved none)
-        # matches nothing
-        usable = np.count_nonzero(mine > 1e-6, axis=1) >= minimum
         lengths = np.sqrt(np.einsum("ij,ij->i", mine, mine))
         first = len(self.steps)
         pool = np.concatenate([self.steps, mine])
         pool_ends = np.concatenate([self.ends, ends[ok]])
+        pool_lengths = np.concatenate([self.lengths, lengths])
+        kernel = self._kernel
+        if kernel is not None:
+            hit = np.zeros(len(mine), dtype=np.bool_)
+            kernel.steps(pool, pool_ends, pool_lengths, first, minimum, LOOKBACK, hit)
+            out[np.flatnonzero(ok)] = hit
+        else:
+            self._judge(pool, pool_ends, pool_lengths, first, minimum, ok, out)
+        self.steps = pool[-LOOKBACK:]
+        self.ends = pool_ends[-LOOKBACK:]
+        self.lengths = pool_lengths[-LOOKBACK:]
+        return out
+
+    def _judge(self, pool: Matrix, pool_ends: npt.NDArray[np.float64], pool_lengths: Matrix,
+               first: int, minimum: int, ok: npt.NDArray[np.bool_],
+               out: npt.NDArray[np.bool_]) -> None:  # fmt: skip
+        """The NumPy path: the bound skips the pairs that cannot pass, the exact test decides."""
+        mine = pool[first:]
+        query, other = _waves(mine)
+        # a step that moved fewer features than a match needs (a repeated query moved none)
+        # matches nothing
+        usable = np.count_nonzero(mine > 1e-6, axis=1) >= minimum
         pool_query = np.concatenate([self.query, query])
         pool_other = np.concatenate([self.other, other])
         pool_usable = np.concatenate([self.usable, usable])
-        pool_lengths = np.concatenate([self.lengths, lengths])
         found_rows: list[npt.NDArray[np.intp]] = []
         found_cols: list[npt.NDArray[np.intp]] = []
         for start in range(0, len(mine), LOOKBACK):
@@ -118,20 +145,18 @@ class StepMemory:
             found_cols.append(cols + low)
         rows = np.concatenate(found_rows)
         if rows.size:
-            hit = _repeats(pool, pool_ends, rows, np.concatenate(found_cols), minimum)
+            cols = np.concatenate(found_cols)
+            hit = _repeats(pool, pool_ends, pool_lengths, rows, cols, minimum)
             out[np.flatnonzero(ok)] = hit[first:]
-        self.steps = pool[-LOOKBACK:]
-        self.ends = pool_ends[-LOOKBACK:]
         self.query = pool_query[-LOOKBACK:]
         self.other = pool_other[-LOOKBACK:]
         self.usable = pool_usable[-LOOKBACK:]
-        self.lengths = pool_lengths[-LOOKBACK:]
-        return out
 
 
 def _repeats(
     pool: Matrix,
     ends: npt.NDArray[np.float64],
+    lengths: Matrix,
     rows: npt.NDArray[np.intp],
     cols: npt.NDArray[np.intp],
     minimum: int,
@@ -140,8 +165,7 @@ def _repeats(
     pool rows repeat an earlier one."""
     hit = np.zeros(len(pool), dtype=np.bool_)
     a, b = pool[rows], pool[cols]
-    mine = np.sqrt(np.einsum("ij,ij->i", a, a))
-    other = np.sqrt(np.einsum("ij,ij->i", b, b))
+    mine, other = lengths[rows], lengths[cols]
     keep = np.abs(mine - other) <= _LENGTHS * np.maximum(mine, other)
     mine_ends, other_ends = ends[rows], ends[cols]
     keep &= (mine_ends[:, 0] != other_ends[:, 0]) & (mine_ends[:, 0] != other_ends[:, 1])
@@ -161,9 +185,11 @@ def repeated_steps(
     ends: npt.NDArray[np.float64],
     templates: Matrix,
     template_ends: npt.NDArray[np.float64],
+    kernel: bool = True,
 ) -> npt.NDArray[np.bool_]:
     """Which rows of ``steps`` repeat one of the ``LOOKBACK`` finite steps before them:
-    ``templates`` (earlier finite steps, oldest first), then this batch's own."""
-    memory = StepMemory(steps.shape[1])
+    ``templates`` (earlier finite steps, oldest first), then this batch's own; by the
+    compiled kernel where there is one and ``kernel`` is true, else with NumPy."""
+    memory = StepMemory(steps.shape[1], kernel)
     memory.judge(templates, template_ends)
     return memory.judge(steps, ends)
