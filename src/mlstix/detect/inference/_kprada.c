@@ -1,0 +1,421 @@
+/* PRADA's growing sets in C (optional; see hatch_build.py and _prada.py, whose NumPy path is
+ * the reference and the fallback).
+ *
+ * One `Sets` object per client holds, for each of its growing sets (one per predicted class,
+ * numbered by the caller), the member queries (float64) and the threshold statistics. `add`
+ * takes a batch of queries in order: each query's distance to its set is the smallest exact
+ * float64 distance to a member, the square root of the sum of the squared differences summed
+ * feature by feature from the first (the order `np.cumsum` sums in, so the NumPy path gets the
+ * same bits); a member is abandoned as soon as its partial sum exceeds the smallest so far
+ * (a sum of non-negative terms never falls, so a member finished is measured exactly and one
+ * abandoned could not have been nearest). Then PRADA's rule, as `_prada.py` reads it: a NaN
+ * distance is skipped; a finite one at or below `repeat` (a repeated query) or the set's
+ * threshold is not kept; a finite one above is accepted and the threshold rises to
+ * max(threshold, mean - std) of the accepted distances; the set's first query and every
+ * accepted one join the set while it holds fewer than `cap` queries.
+ *
+ * Also the Shapiro-Wilk W of a sample given its Royston coefficients, with every sum taken
+ * from the first term on (the order `_stats.py` sums in).
+ *
+ * Arrays arrive through the buffer protocol, C-contiguous; sizes and formats are checked and a
+ * mismatch raises ValueError. Nothing here keeps a reference to a caller's array.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_GROUPS 4096 /* the caller uses at most 257 */
+
+typedef struct {
+    double *points;         /* capacity x dim, the first count in use */
+    unsigned char *finite;  /* per member: all of its values are finite */
+    Py_ssize_t count, capacity;
+    double threshold, accepted, sum, squares;
+} Group;
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t dim, cap;
+    Group *groups;
+    Py_ssize_t ngroups;
+} SetsObject;
+
+static int sets_init(SetsObject *self, PyObject *args, PyObject *kwds) {
+    static char *names[] = {"dim", "cap", NULL};
+    Py_ssize_t dim, cap;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nn", names, &dim, &cap)) {
+        return -1;
+    }
+    if (dim < 1 || dim > (1 << 24) || cap < 0 || cap > (1 << 24)) {
+        PyErr_SetString(PyExc_ValueError, "Sets: dim must be 1..2**24 and cap 0..2**24");
+        return -1;
+    }
+    if (self->groups != NULL) {
+        PyErr_SetString(PyExc_ValueError, "Sets: already initialised");
+        return -1;
+    }
+    self->dim = dim;
+    self->cap = cap;
+    return 0;
+}
+
+static void sets_dealloc(SetsObject *self) {
+    for (Py_ssize_t g = 0; g < self->ngroups; g++) {
+        PyMem_Free(self->groups[g].points);
+        PyMem_Free(self->groups[g].finite);
+    }
+    PyMem_Free(self->groups);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* The group `slot`, created (empty) with those before it when missing; NULL on failure. */
+static Group *group_at(SetsObject *self, long long slot) {
+    if (slot < 0 || slot >= MAX_GROUPS) {
+        PyErr_Format(PyExc_ValueError, "Sets: slot %lld out of range 0..%d", slot, MAX_GROUPS - 1);
+        return NULL;
+    }
+    if (slot >= self->ngroups) {
+        Py_ssize_t size = (Py_ssize_t)slot + 1;
+        Group *grown = PyMem_Realloc(self->groups, (size_t)size * sizeof(Group));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        memset(grown + self->ngroups, 0, (size_t)(size - self->ngroups) * sizeof(Group));
+        self->groups = grown;
+        self->ngroups = size;
+    }
+    return &self->groups[slot];
+}
+
+static int group_append(Group *g, const double *row, Py_ssize_t dim, Py_ssize_t cap, int finite) {
+    if (g->count == g->capacity) {
+        Py_ssize_t size = g->capacity ? 2 * g->capacity : 16;
+        if (size > cap) {
+            size = cap;
+        }
+        double *points = PyMem_Realloc(g->points, (size_t)size * (size_t)dim * sizeof(double));
+        if (points == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        g->points = points;
+        unsigned char *flags = PyMem_Realloc(g->finite, (size_t)size);
+        if (flags == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        g->finite = flags;
+        g->capacity = size;
+    }
+    memcpy(g->points + g->count * dim, row, (size_t)dim * sizeof(double));
+    g->finite[g->count] = (unsigned char)finite;
+    g->count++;
+    return 0;
+}
+
+/* The squared distance from `q` to the nearest member of `g` (inf when empty, NaN when a
+ * member's distance is NaN). */
+static double group_nearest(const Group *g, const double *q, Py_ssize_t dim, int finite) {
+    double best = INFINITY;
+    int nan = 0;
+    for (Py_ssize_t p = 0; p < g->count; p++) {
+        const double *m = g->points + p * dim;
+        double diff = q[0] - m[0];
+        double s = diff * diff;
+        Py_ssize_t j = 1;
+        if (finite && g->finite[p]) { /* no NaN can arise: a partial sum only grows */
+            for (; j < dim && !(s > best); j++) {
+                diff = q[j] - m[j];
+                s += diff * diff;
+            }
+            if (s < best) {
+                best = s;
+            }
+            continue;
+        }
+        for (; j < dim; j++) {
+            diff = q[j] - m[j];
+            s += diff * diff;
+        }
+        if (s != s) {
+            nan = 1;
+        } else if (s < best) {
+            best = s;
+        }
+    }
+    return nan ? NAN : best;
+}
+
+static int get_buffer(PyObject *obj, Py_buffer *view, int writable, const char *what) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s: a C-contiguous%s array is needed", what,
+                     writable ? " writable" : "");
+        return -1;
+    }
+    return 0;
+}
+
+static char format_of(const Py_buffer *view) {
+    const char *f = view->format ? view->format : "B";
+    if (f[0] == '<' || f[0] == '=' || f[0] == '@') {
+        f++;
+    }
+    return (f[0] != '\0' && f[1] == '\0') ? f[0] : '?';
+}
+
+static PyObject *sets_add(SetsObject *self, PyObject *args) {
+    PyObject *rows_obj, *slots_obj, *out_obj;
+    double repeat;
+    if (self->dim < 1) {
+        PyErr_SetString(PyExc_ValueError, "Sets: not initialised");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OOdO", &rows_obj, &slots_obj, &repeat, &out_obj)) {
+        return NULL;
+    }
+    Py_buffer rows, slots, out;
+    if (get_buffer(rows_obj, &rows, 0, "rows") < 0) {
+        return NULL;
+    }
+    if (get_buffer(slots_obj, &slots, 0, "slots") < 0) {
+        PyBuffer_Release(&rows);
+        return NULL;
+    }
+    if (get_buffer(out_obj, &out, 1, "out") < 0) {
+        PyBuffer_Release(&rows);
+        PyBuffer_Release(&slots);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    double *q = NULL;
+    const Py_ssize_t dim = self->dim;
+    char rf = format_of(&rows), sf = format_of(&slots), of = format_of(&out);
+    int wide = rf == 'd' && rows.itemsize == 8;
+    if (!(wide || (rf == 'f' && rows.itemsize == 4)) || rows.ndim != 2 ||
+        rows.shape[1] != dim) {
+        PyErr_Format(PyExc_ValueError, "rows: a (k, %zd) float32 or float64 array is needed", dim);
+        goto done;
+    }
+    Py_ssize_t k = rows.shape[0];
+    if (!((sf == 'q' || sf == 'l') && slots.itemsize == 8) || slots.ndim != 1 ||
+        slots.shape[0] != k) {
+        PyErr_SetString(PyExc_ValueError, "slots: an int64 array of one slot per row is needed");
+        goto done;
+    }
+    if (!(of == 'd' && out.itemsize == 8) || out.ndim != 1 || out.shape[0] != k) {
+        PyErr_SetString(PyExc_ValueError, "out: a float64 array of one value per row is needed");
+        goto done;
+    }
+    const long long *slot = (const long long *)slots.buf;
+    for (Py_ssize_t i = 0; i < k; i++) { /* every group before any state changes */
+        if (group_at(self, slot[i]) == NULL) {
+            goto done;
+        }
+    }
+    q = PyMem_Malloc((size_t)dim * sizeof(double));
+    if (q == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    double *best = (double *)out.buf;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        int finite = 1;
+        if (wide) {
+            const double *src = (const double *)rows.buf + i * dim;
+            for (Py_ssize_t j = 0; j < dim; j++) {
+                q[j] = src[j];
+                finite &= isfinite(src[j]) != 0;
+            }
+        } else {
+            const float *src = (const float *)rows.buf + i * dim;
+            for (Py_ssize_t j = 0; j < dim; j++) {
+                q[j] = (double)src[j];
+                finite &= isfinite(src[j]) != 0;
+            }
+        }
+        Group *g = &self->groups[slot[i]];
+        double d = sqrt(group_nearest(g, q, dim, finite));
+        best[i] = d;
+        if (d != d) {
+            continue; /* NaN: neither kept nor joined */
+        }
+        if (d != INFINITY) {
+            if (d <= repeat || d <= g->threshold) {
+                continue;
+            }
+            g->accepted += 1.0;
+            g->sum += d;
+            g->squares += d * d;
+            double mean = g->sum / g->accepted;
+            double var = g->squares / g->accepted - mean * mean;
+            double low = mean - sqrt(var > 0.0 ? var : 0.0);
+            if (low > g->threshold) {
+                g->threshold = low;
+            }
+        }
+        if (g->count < self->cap && group_append(g, q, dim, self->cap, finite) < 0) {
+            goto done;
+        }
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_Free(q);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&slots);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyObject *sets_group(SetsObject *self, PyObject *args) {
+    long long slot;
+    if (!PyArg_ParseTuple(args, "L", &slot)) {
+        return NULL;
+    }
+    if (slot < 0 || slot >= self->ngroups) {
+        return Py_BuildValue("(nddddy#)", (Py_ssize_t)0, 0.0, 0.0, 0.0, 0.0, "", (Py_ssize_t)0);
+    }
+    const Group *g = &self->groups[slot];
+    return Py_BuildValue("(nddddy#)", g->count, g->threshold, g->accepted, g->sum, g->squares,
+                         g->points ? (const char *)g->points : "",
+                         (Py_ssize_t)(g->count * self->dim * (Py_ssize_t)sizeof(double)));
+}
+
+static PyObject *sets_groups(SetsObject *self, PyObject *Py_UNUSED(ignored)) {
+    return PyLong_FromSsize_t(self->ngroups);
+}
+
+static PyMethodDef sets_methods[] = {
+    {"add", (PyCFunction)sets_add, METH_VARARGS,
+     "add(rows, slots, repeat, out): a batch of queries in order; each one's distance to its "
+     "set into out."},
+    {"group", (PyCFunction)sets_group, METH_VARARGS,
+     "group(slot) -> (members, threshold, accepted, sum, squares, points as float64 bytes)"},
+    {"groups", (PyCFunction)sets_groups, METH_NOARGS, "How many slots exist."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject SetsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mlstix.detect.inference._kprada.Sets",
+    .tp_basicsize = sizeof(SetsObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Sets(dim, cap): one client's PRADA growing sets.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)sets_init,
+    .tp_dealloc = (destructor)sets_dealloc,
+    .tp_methods = sets_methods,
+};
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* shapiro_w(values, coefficients) -> W: values (float64, n of them, no NaN) and their Royston
+ * coefficients (float64, n); the sums from the first term on, as _stats.py takes them. */
+static PyObject *shapiro_w(PyObject *Py_UNUSED(module), PyObject *args) {
+    PyObject *values_obj, *coef_obj;
+    if (!PyArg_ParseTuple(args, "OO", &values_obj, &coef_obj)) {
+        return NULL;
+    }
+    Py_buffer values, coef;
+    if (get_buffer(values_obj, &values, 0, "values") < 0) {
+        return NULL;
+    }
+    if (get_buffer(coef_obj, &coef, 0, "coefficients") < 0) {
+        PyBuffer_Release(&values);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    double *x = NULL;
+    Py_ssize_t n = values.ndim == 1 ? values.shape[0] : -1;
+    if (!(format_of(&values) == 'd' && values.itemsize == 8) || n < 3 ||
+        !(format_of(&coef) == 'd' && coef.itemsize == 8) || coef.ndim != 1 ||
+        coef.shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError,
+                        "shapiro_w: n >= 3 float64 values and n float64 coefficients are needed");
+        goto done;
+    }
+    x = PyMem_Malloc((size_t)n * sizeof(double));
+    if (x == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(x, values.buf, (size_t)n * sizeof(double));
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (x[i] != x[i]) {
+            PyErr_SetString(PyExc_ValueError, "shapiro_w: a value is NaN");
+            goto done;
+        }
+    }
+    qsort(x, (size_t)n, sizeof(double), cmp_double);
+    double total = x[0];
+    for (Py_ssize_t i = 1; i < n; i++) {
+        total += x[i];
+    }
+    double mean = total / (double)n;
+    double dev = x[0] - mean;
+    double ssq = dev * dev;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        dev = x[i] - mean;
+        ssq += dev * dev;
+    }
+    double top = fabs(x[0]) > fabs(x[n - 1]) ? fabs(x[0]) : fabs(x[n - 1]);
+    if (top < 1.0) {
+        top = 1.0;
+    }
+    double w;
+    if (ssq <= 1e-24 * (top * top)) {
+        w = 0.0;
+    } else {
+        const double *a = (const double *)coef.buf;
+        double dot = a[0] * x[0];
+        for (Py_ssize_t i = 1; i < n; i++) {
+            dot += a[i] * x[i];
+        }
+        w = dot * dot / ssq;
+        if (w > 1.0) {
+            w = 1.0;
+        }
+    }
+    result = PyFloat_FromDouble(w);
+done:
+    PyMem_Free(x);
+    PyBuffer_Release(&values);
+    PyBuffer_Release(&coef);
+    return result;
+}
+
+static PyMethodDef kprada_methods[] = {
+    {"shapiro_w", shapiro_w, METH_VARARGS,
+     "shapiro_w(values, coefficients) -> W (see _stats.shapiro_w)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef kprada_module = {
+    PyModuleDef_HEAD_INIT, "_kprada", "PRADA's growing sets and W, compiled.", -1, kprada_methods,
+};
+
+PyMODINIT_FUNC PyInit__kprada(void) {
+    if (PyType_Ready(&SetsType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&kprada_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&SetsType);
+    if (PyModule_AddObject(module, "Sets", (PyObject *)&SetsType) < 0 ||
+        PyModule_AddIntConstant(module, "ABI", 1) < 0) {
+        Py_DECREF(&SetsType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
