@@ -139,6 +139,38 @@ def seed(session: Any, recorded: Recorded) -> dict[str, str]:
         ),
     )
     wide_arn, narrow_arn = wide["Role"]["Arn"], narrow["Role"]["Arn"]
+    # people and groups, not only execution roles: a data scientist with every SageMaker
+    # action, a platform group that may pass any role (a local managed policy), and their
+    # narrow counterparts
+    iam.create_user(UserName="ds-alice")
+    iam.put_user_policy(
+        UserName="ds-alice",
+        PolicyName="sagemaker-everything",
+        PolicyDocument=_doc({"Effect": "Allow", "Action": "sagemaker:*", "Resource": "*"}),
+    )
+    pass_any = iam.create_policy(
+        PolicyName="pass-any-role",
+        PolicyDocument=_doc({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}),
+    )["Policy"]["Arn"]
+    iam.create_group(GroupName="ml-platform")
+    iam.attach_group_policy(GroupName="ml-platform", PolicyArn=pass_any)
+    iam.add_user_to_group(GroupName="ml-platform", UserName="ds-alice")
+    iam.create_user(UserName="ds-bob")
+    iam.put_user_policy(
+        UserName="ds-bob",
+        PolicyName="describe-endpoints",
+        PolicyDocument=_doc(
+            {"Effect": "Allow", "Action": "sagemaker:DescribeEndpoint", "Resource": "*"}
+        ),
+    )
+    iam.create_group(GroupName="model-readers")
+    iam.put_group_policy(
+        GroupName="model-readers",
+        PolicyName="read-models",
+        PolicyDocument=_doc(
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{h}/*"}
+        ),
+    )
 
     ecr = session.client("ecr", region_name=E1)
     ecr.create_repository(repositoryName="inference-mutable")

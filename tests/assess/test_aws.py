@@ -56,6 +56,8 @@ EXPECTED = {
     ("MLSTIX-AWS-CT-002", "arn:aws:s3:::ml-models-insecure"),
     ("MLSTIX-AWS-CT-002", "arn:aws:s3:::ml-models-hardened"),
     ("MLSTIX-AWS-IAM-001", f"arn:aws:iam::{ACCOUNT}:role/sm-exec-wide"),
+    ("MLSTIX-AWS-IAM-001", f"arn:aws:iam::{ACCOUNT}:user/ds-alice"),
+    ("MLSTIX-AWS-IAM-003", f"arn:aws:iam::{ACCOUNT}:group/ml-platform"),
     ("MLSTIX-AWS-IAM-002", f"arn:aws:iam::{ACCOUNT}:role/sm-exec-wide"),
     ("MLSTIX-AWS-ECR-001", f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/inference-mutable"),
     ("MLSTIX-AWS-ECR-002", f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/inference-mutable"),
@@ -69,6 +71,8 @@ HARDENED = (
     f"{SM}:training-job/train-hardened",
     f"{SM}:processing-job/features-hardened",
     f"arn:aws:iam::{ACCOUNT}:role/sm-exec-narrow",
+    f"arn:aws:iam::{ACCOUNT}:user/ds-bob",
+    f"arn:aws:iam::{ACCOUNT}:group/model-readers",
     f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/inference-locked",
     f"aws://{ACCOUNT}/us-east-1",
 )

@@ -3,13 +3,13 @@
 Live resources are stored as the APIs describe them. Before the rules run, a few are given the
 view the IaC rules expect (:func:`_views`): a training (processing) job is read as the Training
 (Processing) step of a pipeline (the step's arguments are the CreateTrainingJob /
-CreateProcessingJob request, which the Describe call echoes), an IAM role's attached managed
-policies join its inline ones, and a bucket's public access block becomes the effective one
-(bucket settings OR account settings; S3 User Guide, "Blocking public access to your Amazon S3
-storage"), and ECR repositories and registry scanning configurations share a scope per region
-(a registry's scanning rules are regional). Findings are then relocated to the real resource:
-``location.path`` is its ARN / resource id, ``location.resource`` its type and name, and the
-evidence names its account and region.
+CreateProcessingJob request, which the Describe call echoes), an IAM role's, user's or group's
+attached managed policies join its inline ones, and a bucket's public access block becomes the
+effective one (bucket settings OR account settings; S3 User Guide, "Blocking public access to
+your Amazon S3 storage"), and ECR repositories and registry scanning configurations share a
+scope per region (a registry's scanning rules are regional). Findings are then relocated to the
+real resource: ``location.path`` is its ARN / resource id, ``location.resource`` its type and
+name, and the evidence names its account and region.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _views(resources: Iterable[Resource]) -> list[Resource]:
                     f"{r.type} {r.name}",
                 )
             )
-        elif r.type == "AWS::IAM::Role":
+        elif r.type in ("AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group"):
             attrs = dict(r.attributes)
             attached = [
                 {"PolicyName": a.get("PolicyArn"), "PolicyDocument": a.get("PolicyDocument")}

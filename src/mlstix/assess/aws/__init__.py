@@ -37,6 +37,7 @@ from mlstix.assess.aws._dependencies import (
     collect_key,
     collect_role,
 )
+from mlstix.assess.aws._identities import collect_identities
 from mlstix.assess.aws._sagemaker import collect_sagemaker, describe_package
 from mlstix.errors import UsageError
 
@@ -202,6 +203,7 @@ def _dependencies(access: AwsAccess, first_region: str) -> list[Callable[[], Non
     tasks += [_bind(collect_key, access, k, reg, seen_keys) for k, reg in sorted(keys.items())]
     tasks += [_bind(collect_ecr_repository, access, reg, names) for reg, names in repos.items()]
     tasks += [_bind(collect_role, access, arn, cache) for arn in sorted(roles)]
+    tasks.append(_bind(collect_identities, access, cache))  # users and groups
     tasks += [
         _bind(describe_package, access, reg, arn)
         for arn, reg in sorted(packages)

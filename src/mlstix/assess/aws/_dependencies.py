@@ -8,7 +8,8 @@ CloudFormation resources the IaC rules read: ``AWS::S3::Bucket``
 with its policy as an ``AWS::S3::BucketPolicy``; ``AWS::KMS::Key`` (``KeyPolicy``,
 ``EnableKeyRotation``); ``AWS::ECR::Repository`` and ``AWS::ECR::RegistryScanningConfiguration``
 (the ECR API's camelCase keys in PascalCase); ``AWS::IAM::Role`` (``Policies`` inline,
-``AttachedPolicies`` with their default versions' documents).
+``AttachedPolicies`` with their default versions' documents). IAM users and groups are read
+whole, not by reference (:mod:`._identities`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "collect_ecr_repository",
     "collect_key",
     "collect_role",
+    "managed_document",
 ]
 
 IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@\s]+)")
@@ -253,7 +255,7 @@ def collect_role(access: AwsAccess, arn: str, cache: dict[str, Any]) -> None:
     ):
         parn = ap["PolicyArn"]
         if parn not in cache:
-            cache[parn] = _managed_document(access, parn)
+            cache[parn] = managed_document(access, parn)
         attached.append(
             {"PolicyArn": parn, "PolicyName": ap.get("PolicyName"), "PolicyDocument": cache[parn]}
         )
@@ -269,7 +271,8 @@ def collect_role(access: AwsAccess, arn: str, cache: dict[str, Any]) -> None:
     _add(access, "AWS::IAM::Role", attrs["RoleName"], role.get("Arn", arn), "", attrs)
 
 
-def _managed_document(access: AwsAccess, arn: str) -> Any:
+def managed_document(access: AwsAccess, arn: str) -> Any:
+    """The default version's document of a managed policy (None: it does not exist)."""
     p = access.call("iam", access.home_region, "GetPolicy", absent=("NoSuchEntity",), PolicyArn=arn)
     if p is None:
         return None
