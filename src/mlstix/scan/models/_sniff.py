@@ -176,8 +176,8 @@ def sniff(src: Source) -> str | None:
     if src.size >= 22 and _has_eocd(src):
         return "zip"  # data prepended to a zip: the reader still finds its directory
     base = src.name.rsplit("/", 1)[-1]
-    if base in _HF_CONFIGS and head.lstrip()[:1] == b"{":
-        return "hf-config"  # transformers reads it by name: its auto_map imports code
+    if base in _HF_CONFIGS and head.lstrip()[:1] in (b"{", b"["):
+        return "hf-config"  # read by name: its auto_map (modules.json: types) imports code
     if base == "chat_template.jinja":
         return "chat-template"
     return None
@@ -186,7 +186,8 @@ def sniff(src: Source) -> str | None:
 _HF_CONFIGS = frozenset(
     ["config.json", "tokenizer_config.json", "processor_config.json",
      "preprocessor_config.json", "feature_extractor_config.json",
-     "image_processor_config.json", "video_preprocessor_config.json", "chat_template.json"]
+     "image_processor_config.json", "video_preprocessor_config.json", "chat_template.json",
+     "modules.json"]
 )  # fmt: skip
 _PICKLE_KINDS = frozenset({"pickle"})
 

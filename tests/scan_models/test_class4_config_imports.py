@@ -1,0 +1,57 @@
+"""Class 4, configuration files that make a loader import code by name, beyond
+transformers' ``auto_map``: sentence-transformers' ``modules.json`` (every module's ``type``
+is imported; a ``module.py`` beside the weights is imported from a local folder even without
+``trust_remote_code``), a CrossEncoder's activation function (imported and called on load),
+and ``config.json``'s ``custom_pipelines``. Each was clean (``modules.json`` was not read)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Scan, rules
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("modules.json", [{"idx": 0, "name": "0", "path": "", "type":
+                           "sentence_transformers.models.Transformer"},
+                          {"idx": 1, "name": "1", "path": "1_Pooling", "type": "pool.Pooling"}]),
+        ("modules.json", [{"idx": 0, "name": "0", "path": "x.bin", "type": "joblib.numpy_pickle"}]),
+        ("config.json", {"sentence_transformers": {"activation_fn": "antigravity.geohash"}}),
+        ("config.json", {"sbert_ce_default_activation_function": "pdb.set_trace"}),
+        ("config.json", {"custom_pipelines": {"text-classification": {"impl": "p.MyPipeline"}}}),
+    ],
+    ids=["shipped-module", "installed-module-load", "activation", "old-activation",
+         "custom-pipeline"],
+)  # fmt: skip
+def test_a_config_that_imports_code_by_name_is_high(
+    tmp_path: Path, scan: Scan, name: str, content: Any
+) -> None:
+    (tmp_path / name).write_text(json.dumps(content))
+    assert "models/shipped-python-code" in rules(scan(tmp_path / name), name)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("modules.json", [{"idx": 0, "name": "0", "path": "", "type":
+                           "sentence_transformers.models.Transformer"},
+                          {"idx": 1, "name": "1", "path": "1_Pooling", "type":
+                           "sentence_transformers.models.Pooling"}]),
+        ("config.json", {"sentence_transformers": {"activation_fn":
+                                                   "torch.nn.modules.activation.Sigmoid"}}),
+    ],
+    ids=["sentence-transformers-modules", "torch-activation"],
+)  # fmt: skip
+def test_what_sentence_transformers_writes_stays_clean(
+    tmp_path: Path, scan: Scan, name: str, content: Any
+) -> None:
+    (tmp_path / name).write_text(json.dumps(content))
+    report = scan(tmp_path / name)
+    assert "models/shipped-python-code" not in rules(report, name)
+    assert not report.errors
