@@ -16,4 +16,5 @@ class Sets:
     def groups(self) -> int: ...
 
 def shapiro_w(values: Any, coefficients: Any, /) -> float:
-    """W of ``values`` (float64, n >= 3, no NaN) given their Royston coefficients."""
+    """W of ``values`` (float64, n >= 3, sorted ascending, no NaN) given their Royston
+    coefficients."""
