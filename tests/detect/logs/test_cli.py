@@ -98,8 +98,8 @@ def test_own_rules_folder(tmp_path: Path) -> None:
     ("target", "suffix", "bundle", "needle"),
     [
         ("splunk", ".spl", "savedsearches.conf", '"PutObject"'),
-        ("esql", ".esql", None, 'eventName in ("PutObject"'),
-        ("lucene", ".lucene", None, "eventName:(PutObject"),
+        ("esql", ".esql", None, 'to_lower(eventName) in ("putobject"'),
+        ("lucene", ".lucene", None, "eventName:/[pP][uU][tT][oO][bB][jJ][eE][cC][tT]/"),
         ("kusto", ".kql", "NOT-EXPORTED.txt", 'AWSCloudTrail\n| where (EventSource =~ "s3.'),
         ("sigma", ".yml", None, "eventName:"),
     ],

@@ -179,7 +179,10 @@ def test_same_matches_as_pysigma_sqlite_reference(name: str, tmp_path: Path, kb:
     db.create_function(
         "REGEXP", 2, lambda rx, v: None if v is None else re.search(rx, str(v)) is not None
     )
-    db.execute("CREATE TABLE logs (n INTEGER, " + ", ".join(f'"{c}"' for c in columns) + ")")
+    # Sigma compares strings in any case: SQLite's '=' does so under NOCASE (its LIKE already does)
+    db.execute(
+        "CREATE TABLE logs (n INTEGER, " + ", ".join(f'"{c}" COLLATE NOCASE' for c in columns) + ")"
+    )
     for n, row in enumerate(rows, 1):
         db.execute(
             f"INSERT INTO logs VALUES (?, {', '.join('?' for _ in columns)})",

@@ -26,8 +26,15 @@ from dataclasses import dataclass
 
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import FieldFunctionTransformation
-from sigma.processing.transformations.base import ValueTransformation
-from sigma.types import SigmaRegularExpression, SigmaType
+from sigma.processing.transformations.base import DetectionItemTransformation, ValueTransformation
+from sigma.rule import SigmaDetection, SigmaDetectionItem
+from sigma.types import (
+    SigmaCasedString,
+    SigmaRegularExpression,
+    SigmaString,
+    SigmaType,
+    SpecialChars,
+)
 
 from mlstix.detect.logs._sentinel import NotExpressible
 
@@ -179,9 +186,82 @@ class _LuceneRegex(ValueTransformation):
         return None
 
 
-def elastic_pipeline() -> ProcessingPipeline:
+_BOOLEANS = ("true", "false")  # JSON booleans: a boolean field takes no regexp or to_lower()
+
+
+def _folds(val: SigmaType) -> bool:
+    """A case-insensitive string (Sigma's default) whose letters Elasticsearch would compare
+    case-sensitively (keyword fields have no normalizer)."""
+    return (
+        isinstance(val, SigmaString)
+        and not isinstance(val, SigmaCasedString)
+        and any(isinstance(p, str) and p.lower() != p.upper() for p in val.s)
+        and str(val).lower() not in _BOOLEANS
+    )
+
+
+def _folded_regex(val: SigmaString) -> str:
+    """``Put*`` as ``^[pP][uU][tT].*$``: the same strings, in any case."""
+    out = []
+    for part in val.s:
+        if part is SpecialChars.WILDCARD_MULTI:
+            out.append(".*")
+        elif part is SpecialChars.WILDCARD_SINGLE:
+            out.append(".")
+        elif isinstance(part, str):
+            for ch in part:
+                low, up = ch.lower(), ch.upper()
+                out.append(
+                    f"[{low}{up}]" if low != up and len(low) == len(up) == 1 else re.escape(ch)
+                )
+        else:
+            raise NotExpressible(f"value {val}: a placeholder")
+    return "^" + "".join(out) + "$"
+
+
+@dataclass
+class _CaseFoldLucene(ValueTransformation):
+    """Lucene: a case-insensitive string becomes a regular expression with both cases of each
+    letter (query_string has no case-insensitive term syntax)."""
+
+    def apply_value(self, field: str | None, val: SigmaType) -> SigmaType | None:
+        if _folds(val):
+            assert isinstance(val, SigmaString)
+            return SigmaRegularExpression(_folded_regex(val))
+        return None
+
+
+_ESQL_NAME = re.compile(r"^[\w.]+$")
+
+
+@dataclass
+class _CaseFoldEsql(DetectionItemTransformation):
+    """ES|QL: ``to_lower(field)`` compared with the lower-cased strings."""
+
+    def apply_detection_item(
+        self, detection_item: SigmaDetectionItem
+    ) -> SigmaDetection | SigmaDetectionItem | None:
+        values = detection_item.value
+        name = detection_item.field
+        if name is None or not values or not all(_folds(v) for v in values):
+            return None
+        quoted = name if _ESQL_NAME.match(name) else f"`{name}`"
+        detection_item.field = f"to_lower({quoted})"
+        detection_item.value = [v.lower() for v in values if isinstance(v, SigmaString)]
+        self.processing_item_applied(detection_item)
+        return None
+
+
+def elastic_pipeline(target: str = "lucene") -> ProcessingPipeline:
+    """List fields, Sigma's case-insensitive strings and regular expressions for ``target``
+    (``lucene`` or ``esql``)."""
+    fold: ProcessingItem = (
+        ProcessingItem(identifier="mlstix_elastic_case", transformation=_CaseFoldLucene())
+        if target == "lucene"
+        else ProcessingItem(identifier="mlstix_elastic_case", transformation=_CaseFoldEsql())
+    )
     return ProcessingPipeline(
-        name="mlstix: list fields and regular expressions for Elasticsearch",
+        name="mlstix: list fields, case and regular expressions for Elasticsearch",
         priority=20,
         items=[
             ProcessingItem(
@@ -190,6 +270,7 @@ def elastic_pipeline() -> ProcessingPipeline:
                     {}, lambda name: (name or "").replace("{}", "")
                 ),
             ),
+            fold,
             ProcessingItem(identifier="mlstix_elastic_regex", transformation=_LuceneRegex()),
         ],
     )

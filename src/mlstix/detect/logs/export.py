@@ -98,7 +98,11 @@ def _esql() -> Any:
 
     from mlstix.detect.logs._elastic import elastic_pipeline
 
-    return ESQLBackend(elastic_pipeline())
+    class _Esql(ESQLBackend):
+        # to_lower(field) is an expression, not a name to quote
+        field_quote_pattern = re.compile(r"^(?:[\w.]+|to_lower\(.+\))$")
+
+    return _Esql(elastic_pipeline("esql"))
 
 
 def _lucene() -> Any:
@@ -106,7 +110,7 @@ def _lucene() -> Any:
 
     from mlstix.detect.logs._elastic import elastic_pipeline
 
-    return LuceneBackend(elastic_pipeline())
+    return LuceneBackend(elastic_pipeline("lucene"))
 
 
 def _kusto() -> Any:
