@@ -2,7 +2,10 @@
 transformers' ``auto_map``: sentence-transformers' ``modules.json`` (every module's ``type``
 is imported; a ``module.py`` beside the weights is imported from a local folder even without
 ``trust_remote_code``), a CrossEncoder's activation function (imported and called on load),
-and ``config.json``'s ``custom_pipelines``. Each was clean (``modules.json`` was not read)."""
+``config.json``'s ``custom_pipelines``, and diffusers' ``model_index.json`` components from a
+library that is neither diffusers' own nor a ``diffusers.pipelines`` module (custom code in
+``<component>/<library>.py``). Each was clean (``modules.json`` and ``model_index.json`` were
+not read)."""
 
 from __future__ import annotations
 
@@ -25,9 +28,12 @@ from .conftest import Scan, rules
         ("config.json", {"sentence_transformers": {"activation_fn": "antigravity.geohash"}}),
         ("config.json", {"sbert_ce_default_activation_function": "pdb.set_trace"}),
         ("config.json", {"custom_pipelines": {"text-classification": {"impl": "p.MyPipeline"}}}),
+        ("model_index.json", {"_class_name": "StableDiffusionPipeline",
+                              "scheduler": ["my_sched", "MyScheduler"]}),
+        ("model_index.json", {"_class_name": ["pipeline", "MyPipeline"]}),
     ],
     ids=["shipped-module", "installed-module-load", "activation", "old-activation",
-         "custom-pipeline"],
+         "custom-pipeline", "diffusers-custom-component", "diffusers-custom-pipeline"],
 )  # fmt: skip
 def test_a_config_that_imports_code_by_name_is_high(
     tmp_path: Path, scan: Scan, name: str, content: Any
@@ -45,8 +51,15 @@ def test_a_config_that_imports_code_by_name_is_high(
                            "sentence_transformers.models.Pooling"}]),
         ("config.json", {"sentence_transformers": {"activation_fn":
                                                    "torch.nn.modules.activation.Sigmoid"}}),
+        ("model_index.json", {  # what StableDiffusionPipeline.save_pretrained writes
+            "_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.42.1",
+            "feature_extractor": ["transformers", "CLIPImageProcessor"],
+            "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"],
+            "scheduler": ["diffusers", "PNDMScheduler"], "image_encoder": [None, None],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "requires_safety_checker": True}),
     ],
-    ids=["sentence-transformers-modules", "torch-activation"],
+    ids=["sentence-transformers-modules", "torch-activation", "diffusers-index"],
 )  # fmt: skip
 def test_what_sentence_transformers_writes_stays_clean(
     tmp_path: Path, scan: Scan, name: str, content: Any

@@ -24,10 +24,18 @@ activation function (``sentence_transformers.activation_fn``, older
 ``sbert_ce_default_activation_function``), imported and called on load: outside ``torch.`` it
 is reported too.
 
+diffusers: ``model_index.json`` (and ``modular_model_index.json``) maps each component to
+``[library, class]``. A library that is not one diffusers loads from (``diffusers``,
+``transformers``, ``onnxruntime.training``) nor a ``diffusers.pipelines`` module is custom code:
+``<component>/<library>.py`` beside the weights, imported by ``get_class_from_dynamic_module``
+(older diffusers did it without ``trust_remote_code``), or a module imported by name; a
+``_class_name`` given as ``[module, class]`` names a custom pipeline file. Both are reported.
+
 Reference: transformers ``dynamic_module_utils.get_class_from_dynamic_module``,
 ``models/auto/configuration_auto.py`` (``auto_map``), ``pipelines/__init__.py``
 (``custom_pipelines``); sentence-transformers ``SentenceTransformer._load_sbert_model`` and
-``_load_module_class_from_ref``, ``cross_encoder/CrossEncoder.py``.
+``_load_module_class_from_ref``, ``cross_encoder/CrossEncoder.py``; diffusers
+``pipelines/pipeline_loading_utils.py`` (``get_class_obj_and_candidates``, ``LOADABLE_CLASSES``).
 """
 
 from __future__ import annotations
@@ -40,6 +48,34 @@ from mlstix.scan.models._context import Context, Source
 __all__ = ["analyze_chat_template", "analyze_hf_config"]
 
 _MAX = 32 << 20
+_DIFFUSERS_INDEXES = frozenset(["model_index.json", "modular_model_index.json"])
+_DIFFUSERS_LIBRARIES = frozenset(["diffusers", "transformers", "onnxruntime.training"])
+# diffusers.pipelines modules (0.42.1, and older ones since moved to pipelines/deprecated):
+# a component from one of them is diffusers' own code
+_DIFFUSERS_PIPELINES = frozenset(
+    ["ace_step", "allegro", "alt_diffusion", "amused", "animatediff", "anyflow",
+     "audio_diffusion", "audioldm", "audioldm2", "aura_flow", "blip_diffusion", "bria",
+     "bria_fibo", "bria_fibo2", "chroma", "chronoedit", "cogvideo", "cogview3", "cogview4",
+     "consisid", "consistency_models", "controlnet", "controlnet_hunyuandit", "controlnet_sd3",
+     "cosmos", "dance_diffusion", "ddim", "ddpm", "deepfloyd_if", "deprecated",
+     "diffusion_gemma", "dit", "dreamlite", "easyanimate", "ernie_image", "flux", "flux2",
+     "glm_image", "helios", "hidream_image", "hunyuan_image", "hunyuan_video",
+     "hunyuan_video1_5", "hunyuan_video_framepack", "hunyuandit", "i2vgen_xl", "ideogram4",
+     "joyimage", "kandinsky", "kandinsky2_2", "kandinsky3", "kandinsky5", "kandinsky6",
+     "kolors", "krea2", "latent_consistency_models", "latent_diffusion", "latte", "ledits_pp",
+     "llada2", "longcat_audio_dit", "longcat_image", "ltx", "ltx2", "lucy", "lumina",
+     "lumina2", "marigold", "mochi", "motif_video", "musicldm", "nucleusmoe_image", "omnigen",
+     "ovis_image", "pag", "paint_by_example", "pia", "pixart_alpha", "prx", "qwenimage",
+     "qwenimage21", "rfd4_proteina", "sana", "sana_video", "sana_wm",
+     "semantic_stable_diffusion", "shap_e", "skyreels_v2", "spectrogram_diffusion",
+     "stable_audio", "stable_audio_3", "stable_cascade", "stable_diffusion",
+     "stable_diffusion_3", "stable_diffusion_attend_and_excite", "stable_diffusion_diffedit",
+     "stable_diffusion_gligen", "stable_diffusion_ldm3d", "stable_diffusion_panorama",
+     "stable_diffusion_safe", "stable_diffusion_sag", "stable_diffusion_xl",
+     "stable_video_diffusion", "t2i_adapter", "text_to_video_synthesis", "unclip",
+     "unidiffuser", "versatile_diffusion", "visualcloze", "vq_diffusion", "wan", "wuerstchen",
+     "z_image"]
+)  # fmt: skip
 
 
 def analyze_hf_config(src: Source, ctx: Context) -> str:
@@ -58,6 +94,8 @@ def analyze_hf_config(src: Source, ctx: Context) -> str:
         _sentence_modules(src, ctx, config)
     if not isinstance(config, dict):
         return "hf-config"
+    if src.name.rsplit("/", 1)[-1] in _DIFFUSERS_INDEXES:
+        _diffusers_components(src, ctx, config)
     _templates(src, ctx, config.get("chat_template"))
     auto_map = config.get("auto_map")
     if isinstance(auto_map, dict):
@@ -89,6 +127,24 @@ def _sentence_modules(src: Source, ctx: Context, modules: list[Any]) -> None:
                 "the model is loaded from a local folder, even without trust_remote_code, or "
                 "any installed module) and builds the module with it",
             )  # fmt: skip
+
+
+def _diffusers_components(src: Source, ctx: Context, index: dict[str, Any]) -> None:
+    for component, spec in list(index.items())[:1000]:
+        if not (isinstance(spec, list) and len(spec) >= 2 and isinstance(spec[0], str)):
+            continue
+        library, cls = spec[0], spec[1]
+        if component == "_class_name":
+            what = f"diffusers loads the custom pipeline {cls} from {library}.py"
+        elif library in _DIFFUSERS_LIBRARIES or library in _DIFFUSERS_PIPELINES:
+            continue
+        else:
+            what = (
+                f"diffusers imports its {component} component {cls} from {component}/"
+                f"{library}.py beside the weights (older diffusers without trust_remote_code) "
+                f"or from the module {library}"
+            )
+        _import_hit(src, ctx, f"{library}.{cls}", what)
 
 
 def _import_hit(src: Source, ctx: Context, ref: str, what: str) -> None:
