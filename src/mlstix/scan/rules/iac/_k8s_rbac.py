@@ -51,6 +51,7 @@ DISCOVERY_ROLES = frozenset(
     }
 )
 
+_MAX_NESTING = 32  # aggregated ClusterRoles followed through at most this many levels
 _READ = ("get", "list", "watch")
 _WRITE = ("create", "update", "patch", "delete")
 _WORKLOADS = {
@@ -182,11 +183,11 @@ class Grant:
 
 
 class Rbac:
-    """The scan's roles and bindings, indexed; ``unknown`` when a binding's role or subjects are
-    unknown (a Terraform value known only at apply time)."""
+    """The scan's roles and bindings, indexed. A binding whose role or subjects are unknown (a
+    Terraform value known only at apply time) grants nothing that can be shown, so it is left
+    out: unknown is never reported."""
 
     def __init__(self, ctx: Context) -> None:
-        self.unknown = False
         self._cluster_roles = {r.name: r for r in ctx.of_type("kubernetes", "ClusterRole")}
         self._roles = {
             (str(r.extra.get("namespace")), r.name): r for r in ctx.of_type("kubernetes", "Role")
@@ -200,7 +201,6 @@ class Rbac:
         kind, role = lookup(b.attributes, "roleRef.kind"), lookup(b.attributes, "roleRef.name")
         subjects = b.attributes.get("subjects")
         if is_unknown(subjects) or is_unknown(role) or is_unknown(kind):
-            self.unknown = True
             return
         ns = None if b.type == "ClusterRoleBinding" else str(b.extra.get("namespace") or "default")
         if ns is None and str(role) in DISCOVERY_ROLES:
@@ -213,7 +213,6 @@ class Rbac:
                 continue
             skind, name, sns = s.get("kind"), s.get("name"), s.get("namespace")
             if is_unknown(name) or is_unknown(sns):
-                self.unknown = True
                 continue
             if skind == "ServiceAccount":
                 key = ("ServiceAccount", str(sns or ns or ""), str(name))
@@ -243,6 +242,8 @@ class Rbac:
     ) -> tuple[list[Mapping[str, Any]] | None, tuple[str, ...]]:
         if name in self._expanded:
             return self._expanded[name]
+        if len(seen) >= _MAX_NESTING:
+            return None, ()  # a chain of aggregations this deep is not a real cluster's
         role = self._cluster_roles.get(name)
         if role is None:
             builtin = _BUILTIN.get(name)
@@ -254,28 +255,28 @@ class Rbac:
             if is_unknown(selectors):
                 rules = None
             else:
+                matched = False
                 for other in sorted(self._cluster_roles.values(), key=lambda r: r.name):
-                    if other.name in seen | {name}:
-                        continue
-                    labels = _labels(other)
-                    if not any(
-                        isinstance(sel, Mapping) and selects(sel, labels)
+                    if other.name == name or not any(
+                        isinstance(sel, Mapping) and selects(sel, _labels(other))
                         for sel in as_list(selectors)
                     ):
                         continue
+                    matched = True
+                    if other.name in seen:
+                        continue  # a cycle: the role on the way here holds the union already
                     more, _ = self._cluster_role(other.name, seen | {name})
                     if more is None:
                         rules = None
                         break
                     rules = [*rules, *more]
                     sources.append(other.name)
-                if rules is not None and not rules and not role.extra.get("live"):
+                if rules is not None and not matched and not rules and not role.extra.get("live"):
                     # rules: [] in a manifest, nothing in the scan selected: the roles that feed
                     # it are installed elsewhere, so what it grants is unknown
                     rules = None
         result = (rules, tuple(sources))
-        if not seen:
-            self._expanded[name] = result
+        self._expanded[name] = result  # a cycle is cut where it closes; the union is the same
         return result
 
     def grants(self, namespace: str, account: str) -> list[Grant]:
