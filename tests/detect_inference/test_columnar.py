@@ -213,3 +213,23 @@ def test_a_damaged_gzip_keeps_every_line_before_the_damage(
     assert fast.scanned[0].kind == "sagemaker-data-capture"
     judged = {f.evidence["client"] for f in fast.findings if "client" in f.evidence}
     assert "prober" in judged  # its queries before the damage were read and judged
+
+
+def test_a_gzip_damaged_inside_is_an_error_entry_not_a_traceback(
+    tmp_path: Path, kb: KnowledgeBase
+) -> None:
+    """Bytes changed inside the deflate stream make zlib raise its own error (``zlib.error``,
+    not an OSError): the file is an errors entry, not a traceback."""
+    import gzip
+    import zlib
+
+    text = "\n".join(_traffic(np.random.default_rng(9), 2500)) + "\n"
+    data = bytearray(gzip.compress(text.encode()))
+    data[200:260] = bytes(b ^ 0x55 for b in data[200:260])
+    with pytest.raises(zlib.error):
+        gzip.decompress(bytes(data))  # (the damage this test is about)
+    log = tmp_path / "damaged.jsonl.gz"
+    log.write_bytes(bytes(data))
+    fast, slow = _both([str(log)], kb, client_key="inference-id-prefix::")
+    assert _summary(fast) == _summary(slow)
+    assert [e.message.split(":")[0] for e in fast.errors] == ["the file ends early or is damaged"]

@@ -2,6 +2,10 @@
 
 When stdout is not a terminal (piped, redirected), plain lines are not wrapped (``soft_wrap``):
 a URL or a path stays whole for ``grep`` and for the next program.
+
+The consoles are made when first used (``rich.console`` costs about 0.02-0.03 CPU-s to import):
+a command that only writes a JSON report to a file and says ``wrote PATH`` (see
+:func:`mlstix.cli._report.wrote`) does not import rich at all.
 """
 
 from __future__ import annotations
@@ -9,22 +13,39 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["console", "err_console", "progress_bar", "utf8"]
 
-
-class _Console(Console):
-    def on_broken_pipe(self) -> None:
-        """The reader left (``mlstix kb list | head``). rich would exit 1, which a scan's caller
-        reads as "findings": hand it to ``mlstix.cli.main``, which exits 141 quietly."""
-        self.quiet = True
-        raise BrokenPipeError
+console: Console  # made on first use (module __getattr__)
+err_console: Console
 
 
-console = _Console(highlight=False, soft_wrap=not sys.stdout.isatty())
-err_console = _Console(stderr=True, highlight=False, soft_wrap=True)
+def _make(name: str) -> Console:
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """The reader left (``mlstix kb list | head``). rich would exit 1, which a scan's
+            caller reads as "findings": hand it to ``mlstix.cli.main``, which exits 141
+            quietly."""
+            self.quiet = True
+            raise BrokenPipeError
+
+    if name == "console":
+        return _Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+    return _Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def __getattr__(name: str) -> Console:
+    if name not in ("console", "err_console"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    made = _make(name)
+    globals()[name] = made
+    return made
 
 
 def utf8(text: str) -> str:
@@ -49,6 +70,7 @@ def progress_bar(
     ``progress(result)`` callbacks the scanners take."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    err_console = sys.modules[__name__].err_console  # (made on first use; a test may set it)
     with Progress(
         TextColumn(f"[bold]{label}"),
         BarColumn(),

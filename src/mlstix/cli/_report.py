@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from mlstix._io import check_output_path, write_output
-from mlstix.cli._console import console, err_console, utf8
+from mlstix.cli import _console
+from mlstix.cli._console import utf8
 from mlstix.findings.formats import FORMAT_NAMES, render
-from mlstix.findings.formats.table import print_table
 from mlstix.findings.model import Report, Severity
 
 if TYPE_CHECKING:  # loaded in emit() only where the output speaks its prose (not for JSON)
@@ -65,11 +65,21 @@ def output_option(
 
 
 def wrote(output: str, detail: str = "") -> None:
-    """Say ``wrote PATH`` on stderr after a file was written (never after stdout)."""
-    if output != "-":
-        from rich.markup import escape
+    """Say ``wrote PATH`` on stderr after a file was written (never after stdout).
 
-        err_console.print(f"wrote {escape(utf8(output))}{escape(utf8(detail))}", highlight=False)
+    The line is written as it is when every character of it is printable, which is what rich
+    would print (no markup, no emoji codes: a path holding ``:smile:`` stays as it is); a path
+    with a tab or a control character goes through rich, which expands or drops them."""
+    if output == "-":
+        return
+    said = f"{utf8(output)}{utf8(detail)}"
+    if said.isprintable():
+        sys.stderr.write(f"wrote {said}\n")
+        sys.stderr.flush()
+        return
+    from rich.markup import escape
+
+    _console.err_console.print(f"wrote {escape(said)}", highlight=False, emoji=False)
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -186,9 +196,13 @@ def emit(report: Report, fmt: str | None, output: str, fail_on: str, *, skip_hin
         fmt = "table" if output == "-" and sys.stdout.isatty() else "json"
     fmt = fmt.lower()
     if fmt == "table" and output == "-":
-        print_table(report, _load_kb(), console)
+        from mlstix.findings.formats.table import print_table
+
+        print_table(report, _load_kb(), _console.console)
     elif fmt == "table":
         from rich.console import Console
+
+        from mlstix.findings.formats.table import print_table
 
         buffer = io.StringIO()
         print_table(report, _load_kb(), Console(file=buffer, width=140, color_system=None))
@@ -209,7 +223,7 @@ def emit(report: Report, fmt: str | None, output: str, fail_on: str, *, skip_hin
             if entries != files
             else ("listed in the report's errors")
         )
-        err_console.print(
+        _console.err_console.print(
             f"[red]{_files(files)} could not be scanned in full[/] ({detail}); exit 2. "
             f"{skip_hint}".rstrip(),
             highlight=False,
@@ -246,7 +260,7 @@ def _publish(report: Report, kb: KnowledgeBase, url: str, collection: str) -> No
             f"{len(result.failures)} of {result.total} findings objects were refused by "
             f"{result.collection_url}"
         )
-    err_console.print(
+    _console.err_console.print(
         f"published {result.succeeded} object{'s' * (result.succeeded != 1)} to "
         f"{result.collection_url}",
         highlight=False,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from mlstix.cli._console import err_console
+from mlstix.cli import _console
 from mlstix.cli._params import AliasedOption, ExistingPath
 from mlstix.cli._report import EXIT_CODES_HELP, emit, report_options, wrote
 from mlstix.errors import UsageError
@@ -133,7 +133,7 @@ def export(target: str, out: Path, rules_dir: Path | None) -> None:
     if left_out in written:
         # the file: a header line, a blank line, then one line per rule left out
         count = len(left_out.read_text(encoding="utf-8").splitlines()) - 2
-        err_console.print(
+        _console.err_console.print(
             f"note: {count} rule(s) cannot be expressed on {target.lower()}'s tables and were "
             f"left out; {NOT_EXPORTED} names them and why",
             soft_wrap=True,

@@ -22,16 +22,19 @@ does); a record keeps the body as the log holds it.
 
 from __future__ import annotations
 
-import gzip
 import json
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
+from zlib import error as ZlibError
 
-__all__ = ["Body", "LogProblem", "Record", "read_log", "read_logs"]
+from mlstix.errors import UsageError
+
+__all__ = ["Body", "LogProblem", "Record", "log_files", "read_log", "read_logs"]
 
 _MAX_LINE = 16 << 20  # a captured request above this is not a query we judge
 _MAX_PENDING = 200_000  # Azure inputs waiting for their outputs (and the reverse)
@@ -73,6 +76,8 @@ class LogProblem:
 def _open(path: Path) -> IO[bytes]:
     raw = path.open("rb")
     if raw.read(2) == b"\x1f\x8b":
+        import gzip  # (only for a gzipped log)
+
         raw.seek(0)
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     raw.seek(0)
@@ -227,6 +232,29 @@ def _plain(obj: dict[str, Any], path: str, line: int) -> Iterator[Record]:
     )
 
 
+def log_files(paths: Iterable[str]) -> list[tuple[Path, str]]:
+    """The files under ``paths`` (files, or folders read recursively, hidden names left out),
+    each with the name it is shown by; raises :class:`~mlstix.errors.UsageError` for a
+    missing path or when there is nothing to read."""
+    out: list[tuple[Path, str]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if not name.startswith("."):
+                        full = Path(root) / name
+                        out.append((full, str(full)))
+        elif path.exists():
+            out.append((path, raw))
+        else:
+            raise UsageError(f"{raw}: no such file or directory")
+    if not out:
+        raise UsageError("nothing to read: the paths hold no log files")
+    return out
+
+
 Fast = Callable[[bytes, str, int], Any]
 """A columnar reader tried on each block of whole lines (``block``, display name, number of
 its first line): it returns what it read (its ``len()`` the number of lines it took, all of
@@ -268,7 +296,7 @@ def _blocks(stream: IO[bytes]) -> Iterator[tuple[bytes, Exception | None]]:
     while True:
         try:
             piece = read(_BLOCK)
-        except (EOFError, gzip.BadGzipFile, OSError) as exc:
+        except (EOFError, OSError, ZlibError) as exc:  # (gzip.BadGzipFile is an OSError)
             rest = b"".join(parts)
             cut = rest.rfind(b"\n") + 1
             if cut:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from mlstix.detect.inference._clients import parse_client_key
 from mlstix.detect.inference._detectors import PROFILES, ClientState, Where
 from mlstix.detect.inference._fast import FastBatch, fast_reader
 from mlstix.detect.inference._features import DecodeError, decode_input, decode_labels
-from mlstix.detect.inference._records import LogProblem, Record, read_logs
+from mlstix.detect.inference._records import LogProblem, Record, log_files, read_logs
 from mlstix.detect.inference._report import MIN_BASELINE, MIN_QUERIES, finding, not_enough
 from mlstix.detect.inference._terms import Terms
 from mlstix.errors import UsageError
@@ -58,6 +57,8 @@ class InferenceOptions:
     max_clients: int = 100_000
     chunk: int = 65536
     columnar: bool = True  # read Data Capture CSV blocks in columns (see ._fast)
+    # the caller set the BLAS thread variables to 1 before NumPy was imported (the CLI does)
+    blas_pinned: bool = False
 
 
 @dataclass
@@ -93,24 +94,16 @@ class _FileStats:
     problem_count: int = 0
 
 
-def _log_files(paths: Iterable[str]) -> list[tuple[Path, str]]:
-    out: list[tuple[Path, str]] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if not name.startswith("."):
-                        full = Path(root) / name
-                        out.append((full, str(full)))
-        elif path.exists():
-            out.append((path, raw))
-        else:
-            raise UsageError(f"{raw}: no such file or directory")
-    if not out:
-        raise UsageError("nothing to read: the paths hold no log files")
-    return out
+def _openblas() -> bool:
+    """Whether NumPy was built on OpenBLAS (as its wheels are), which reads
+    ``OPENBLAS_NUM_THREADS`` when it is loaded; another BLAS is limited with threadpoolctl."""
+    try:
+        from numpy.__config__ import CONFIG
+
+        name = CONFIG["Build Dependencies"]["blas"]["name"]
+    except (ImportError, KeyError, TypeError):
+        return False
+    return isinstance(name, str) and "openblas" in name.lower()
 
 
 class _Run:
@@ -274,6 +267,9 @@ class _Run:
     def run(self, files: list[tuple[Path, str]]) -> None:
         # the matrices here are small (a client's batch against its window): a multi-threaded
         # BLAS spends more time waking threads than multiplying; one thread is twice as fast
+        if self.options.blas_pinned and _openblas():
+            self._run(files)  # loaded with one thread (OPENBLAS_NUM_THREADS=1)
+            return
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1, user_api="blas"):
@@ -377,7 +373,7 @@ def detect_inference(
     when the first finding is made), or ``None``: the few terms they need read from the
     packaged rule and knowledge-base files without loading the rest (see :mod:`._terms`)."""
     options = options or InferenceOptions()
-    files = _log_files(paths)
+    files = log_files(paths)
     terms = Terms(kb)
     run = _Run(options)
     run.run(files)
