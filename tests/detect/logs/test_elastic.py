@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlstix.detect.logs._elastic import lucene_regex
+from mlstix.detect.logs._elastic import MAPPINGS, OBJECT_VALUED, lucene_regex
 from mlstix.detect.logs._rules import load_rules
 from mlstix.detect.logs._sentinel import NotExpressible
 from mlstix.detect.logs.export import NOT_EXPORTED, render_rules
@@ -105,7 +105,7 @@ def _exported(target: str) -> dict[str, str]:
     return {
         name: text
         for name, text in render_rules(load_rules(load_kb()), target).items()
-        if name != NOT_EXPORTED
+        if name not in (NOT_EXPORTED, MAPPINGS)
     }
 
 
@@ -185,7 +185,7 @@ def test_lucene_reads_empty_alternatives_and_trailing_dashes_unlike_re2() -> Non
 # Fields the rules read with a regular expression whose CloudTrail value is a JSON object (a bucket
 # policy): Elasticsearch indexes only an object's leaves, so these must reach the index as their
 # JSON text (docs/detect.md says how); everything else is indexed as Elasticsearch does by itself.
-_AS_TEXT = {"requestParameters.bucketPolicy"}
+_AS_TEXT = OBJECT_VALUED
 
 
 def _index(doc: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -272,3 +272,42 @@ def test_lucene_query_decides_every_fixture_event_like_the_rule(name: str) -> No
         for case in cases[key]:
             doc = _index(event(name, case["event"]))
             assert _lucene_matches(tree, doc) is expected, case["why"]
+
+
+@pytest.mark.parametrize("target", ["lucene", "esql"])
+def test_index_template_keeps_long_policies_searchable(target: str) -> None:
+    """ignore_above: a keyword value longer than it is not indexed, so no query can match it (ECS
+    templates use 1024, dynamic mappings 256; IAM and bucket policies are often longer). The
+    exported template maps every string field a rule reads with a regular expression as
+    ``wildcard`` (no length limit) and other strings as keywords up to Lucene's term limit."""
+    template = json.loads(render_rules(load_rules(load_kb()), target)[MAPPINGS])
+    mappings = template["template"]["mappings"]
+    (dynamic,) = mappings["dynamic_templates"]
+    keyword = dynamic["strings_as_keywords"]["mapping"]
+    assert keyword["type"] == "keyword" and keyword["ignore_above"] * 4 <= 32766
+
+    def leaf(path: str) -> Any:
+        node: Any = {"properties": mappings["properties"]}
+        for part in path.split("."):
+            node = node.get("properties", {}).get(part)
+            if node is None:
+                return None
+        return node
+
+    fields = {f.replace("{}", "") for _, f, _ in REGEXES}
+    assert {"requestParameters.policyDocument", "userIdentity.arn"} <= fields
+    for field in fields - OBJECT_VALUED:
+        assert leaf(field) == {"type": "wildcard"}, field
+    for field in OBJECT_VALUED:
+        assert leaf(field) is None  # an object meeting a wildcard mapping rejects the document
+    long_policy = (
+        '{"Version":"2012-10-17","Statement":['
+        + ",".join(
+            '{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/' + str(i) + '"}'
+            for i in range(40)
+        )
+        + ',{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+    )
+    assert len(long_policy) > 1024
+    rx = '"Action"\\s*:\\s*(\\[[^\\]]*)?"\\*"'
+    assert re.fullmatch(to_python(lucene_regex(rx)), long_policy, re.DOTALL)

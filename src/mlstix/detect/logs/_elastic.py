@@ -21,8 +21,10 @@ group) raises :class:`~._sentinel.NotExpressible`; the rule is then left out of 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import FieldFunctionTransformation
@@ -38,7 +40,7 @@ from sigma.types import (
 
 from mlstix.detect.logs._sentinel import NotExpressible
 
-__all__ = ["elastic_pipeline", "lucene_regex"]
+__all__ = ["MAPPINGS", "OBJECT_VALUED", "elastic_pipeline", "index_template", "lucene_regex"]
 
 _CLASSES = {"d": "0-9", "w": "0-9A-Za-z_", "s": "^!-~"}
 _RESERVED = set('"@&~<>#')
@@ -274,3 +276,66 @@ def elastic_pipeline(target: str = "lucene") -> ProcessingPipeline:
             ProcessingItem(identifier="mlstix_elastic_regex", transformation=_LuceneRegex()),
         ],
     )
+
+
+MAPPINGS = "elastic-index-template.json"
+# read with a regular expression over their JSON text, but objects in the events as delivered:
+# Elasticsearch indexes only an object's leaves (and rejects a document whose object meets a
+# wildcard mapping), so these need the shipper to write them as text (docs/detect.md)
+OBJECT_VALUED = frozenset({"requestParameters.bucketPolicy"})
+_KEYWORD_LIMIT = 8191  # Lucene's 32766-byte term limit over 4-byte UTF-8 characters
+
+
+def _regex_fields(items: list[Any]) -> set[str]:
+    out: set[str] = set()
+    for item in items:
+        if isinstance(item, SigmaDetection):
+            out |= _regex_fields(item.detection_items)
+        elif any(isinstance(v, SigmaRegularExpression) for v in item.value) and item.field:
+            out.add(item.field.replace("{}", ""))
+    return out
+
+
+def index_template(rules: list[Any]) -> str:
+    """An index template under which the exported queries read the events as they were written.
+
+    Elasticsearch maps a string it has not seen as ``text`` (analysed: a whole-value term, wildcard
+    or regular expression no longer applies) with a ``keyword`` sub-field that ignores values over
+    256 characters; ECS templates use 1024. A value over ``ignore_above`` is not indexed at all, so
+    no query can match it: an IAM policy or bucket policy is often longer, and a policy-document
+    rule would silently miss exactly the long ones. Here every string is a ``keyword`` up to
+    Lucene's term limit, and every field a rule reads with a regular expression is a ``wildcard``
+    field, which indexes values of any length for wildcard and regexp queries (except
+    :data:`OBJECT_VALUED`, which the shipper must first turn into text)."""
+    fields: set[str] = set()
+    for rule in rules:
+        for detection in rule.detection.detections.values():
+            fields |= _regex_fields(detection.detection_items)
+    properties: dict[str, Any] = {}
+    for name in sorted(fields - OBJECT_VALUED):
+        node = properties
+        *parents, leaf = name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {"properties": {}})["properties"]
+        node[leaf] = {"type": "wildcard"}
+    template = {
+        "index_patterns": ["cloudtrail-*", "azure-activity-*", "gcp-audit-*", "k8s-audit-*"],
+        "template": {
+            "mappings": {
+                "dynamic_templates": [
+                    {
+                        "strings_as_keywords": {
+                            "match_mapping_type": "string",
+                            "mapping": {"type": "keyword", "ignore_above": _KEYWORD_LIMIT},
+                        }
+                    }
+                ],
+                "properties": properties,
+            }
+        },
+        "_meta": {
+            "description": "mlstix detect export: index template for the exported queries "
+            "(PUT _index_template/mlstix-audit with this body; adjust index_patterns)"
+        },
+    }
+    return json.dumps(template, indent=2, sort_keys=True) + "\n"

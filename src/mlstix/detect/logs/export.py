@@ -7,9 +7,9 @@ rule, plus the target's import format where the backend has one:
 target     backend (package)                      files
 =========  =====================================  ====================================
 splunk     SplunkBackend (pySigma-backend-splunk)  ``<rule>.spl``, ``savedsearches.conf``
-esql       ESQLBackend (pySigma-backend-           ``<rule>.esql``
-           elasticsearch)
-lucene     LuceneBackend (same package)            ``<rule>.lucene``
+esql       ESQLBackend (pySigma-backend-           ``<rule>.esql``,
+           elasticsearch)                          ``elastic-index-template.json``
+lucene     LuceneBackend (same package)            ``<rule>.lucene``, the same template
 kusto      KustoBackend (pySigma-backend-kusto)    ``<rule>.kql`` for Microsoft Sentinel's
            with :mod:`._sentinel`'s pipeline      tables (AWSCloudTrail, AzureActivity,
                                                    GCPAuditLogs, AKSAudit); ``NOT-EXPORTED.txt``
@@ -201,6 +201,10 @@ def render_rules(rules: list[LoadedRule], target: str) -> dict[str, str]:
             files[name] = _fix_bundle(target, _text(out).rstrip("\n") + "\n")
     if problems:
         raise RuleError(f"cannot convert to {target}:\n" + "\n".join(f"  {p}" for p in problems))
+    if target in ("lucene", "esql"):
+        from mlstix.detect.logs._elastic import MAPPINGS, index_template
+
+        files[MAPPINGS] = index_template([r.sigma for r in rules])
     return files
 
 
