@@ -302,7 +302,7 @@ out:
  * 5 % of the larger on at least 80 % of them. All in float32 as NumPy computes it, the
  * counts compared as NumPy compares them (0.8 * movers in float64); it gives up as soon as
  * the agreements needed can no longer come, and stops as soon as they have. */
-static int repeats(const float *a, const float *b, const uint64_t *ma, const uint64_t *mb,
+static inline int repeats(const float *a, const float *b, const uint64_t *ma, const uint64_t *mb,
                    Py_ssize_t words, Py_ssize_t minimum) {
     int64_t movers = 0;
     for (Py_ssize_t k = 0; k < words; k++) movers += __builtin_popcountll(ma[k] & mb[k]);
@@ -326,6 +326,94 @@ static int repeats(const float *a, const float *b, const uint64_t *ma, const uin
     }
     return 0;
 }
+
+#ifdef HAVE_AVX
+#include <immintrin.h>
+
+/* The same test eight features at a time (AVX: the same float32 operations lane by lane,
+ * counted from the lanes' sign masks), settled after each eight as soon as it can be. */
+__attribute__((target("avx,popcnt"))) static inline int repeats_avx(const float *a, const float *b,
+                                                              const uint64_t *ma,
+                                                              const uint64_t *mb,
+                                                              Py_ssize_t words, Py_ssize_t d,
+                                                              Py_ssize_t minimum) {
+    int64_t movers = 0;
+    for (Py_ssize_t k = 0; k < words; k++) movers += __builtin_popcountll(ma[k] & mb[k]);
+    if (movers < minimum) return 0;
+    double t = 0.8 * (double)movers;
+    int64_t need = (int64_t)ceil(t), fails = 0, agree = 0;
+    if (need <= 0) return 1;
+    int64_t spare = movers - need;
+    const __m256 tiny = _mm256_set1_ps(1e-6f), share = _mm256_set1_ps(0.05f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    Py_ssize_t j = 0;
+    for (; j + 8 <= d; j += 8) {
+        __m256 x = _mm256_loadu_ps(a + j), y = _mm256_loadu_ps(b + j);
+        __m256 larger = _mm256_max_ps(x, y);
+        __m256 gap = _mm256_andnot_ps(sign, _mm256_sub_ps(x, y));
+        __m256 close = _mm256_cmp_ps(gap, _mm256_mul_ps(share, larger), _CMP_LE_OQ);
+        __m256 both = _mm256_and_ps(_mm256_cmp_ps(x, tiny, _CMP_GT_OQ),
+                                    _mm256_cmp_ps(y, tiny, _CMP_GT_OQ));
+        unsigned moved = (unsigned)_mm256_movemask_ps(both);
+        unsigned same = (unsigned)_mm256_movemask_ps(close) & moved;
+        agree += __builtin_popcount(same);
+        fails += __builtin_popcount(moved & ~same);
+        if (agree >= need) return 1;
+        if (fails > spare) return 0;
+    }
+    for (; j < d; j++) {
+        float x = a[j], y = b[j], m = x > y ? x : y;
+        if (!(x > 1e-6f && y > 1e-6f)) continue;
+        if (fabsf(x - y) <= 0.05f * m) {
+            if (++agree >= need) return 1;
+        } else if (++fails > spare) {
+            return 0;
+        }
+    }
+    return 0;
+}
+#endif
+
+/* Every new step q >= first against the `lookback` steps before it (cheap tests first). */
+typedef struct {
+    const float *steps, *length;
+    const double *end;
+    const uint64_t *masks;
+    Py_ssize_t n, d, words, first, minimum, lookback;
+    unsigned char *hit;
+} Steps;
+
+#define JUDGE_ALL(REPEATS)                                                                  \
+    const Py_ssize_t d = w->d, words = w->words;                                            \
+    for (Py_ssize_t q = w->first; q < w->n; q++) {                                          \
+        const float *a = w->steps + q * d, la = w->length[q];                               \
+        const double e0 = w->end[2 * q], e1 = w->end[2 * q + 1];                            \
+        unsigned char found = 0;                                                            \
+        Py_ssize_t low = q - w->lookback < 0 ? 0 : q - w->lookback;                         \
+        for (Py_ssize_t c = q - 1; c >= low; c--) {                                         \
+            float lb = w->length[c], m = la > lb ? la : lb;                                 \
+            if (!(fabsf(la - lb) <= 0.2f * m)) continue;                                    \
+            const double f0 = w->end[2 * c], f1 = w->end[2 * c + 1];                        \
+            if (!(e0 != f0 && e0 != f1 && e1 != f0 && e1 != f1)) continue;                  \
+            if (REPEATS) {                                                                  \
+                found = 1;                                                                  \
+                break;                                                                      \
+            }                                                                               \
+        }                                                                                   \
+        w->hit[q - w->first] = found;                                                       \
+    }
+
+static void judge_all(const Steps *w) {
+    JUDGE_ALL(repeats(a, w->steps + c * d, w->masks + q * words, w->masks + c * words, words,
+                      w->minimum))
+}
+
+#ifdef HAVE_AVX
+__attribute__((target("avx,popcnt"))) static void judge_all_avx(const Steps *w) {
+    JUDGE_ALL(repeats_avx(a, w->steps + c * d, w->masks + q * words, w->masks + c * words,
+                          words, d, w->minimum))
+}
+#endif
 
 static PyObject *kernel_steps(PyObject *self, PyObject *args) {
     PyObject *pool_obj, *ends_obj, *lengths_obj, *out_obj;
@@ -362,25 +450,22 @@ static PyObject *kernel_steps(PyObject *self, PyObject *args) {
     const float *steps = pool.buf, *length = lengths.buf;
     const double *end = ends.buf;
     unsigned char *hit = out.buf;
+    int avx = 0;
+#ifdef HAVE_AVX
+    avx = __builtin_cpu_supports("avx") && __builtin_cpu_supports("popcnt");
+#endif
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t r = 0; r < n; r++) {
         for (Py_ssize_t j = 0; j < d; j++)
             if (steps[r * d + j] > 1e-6f) masks[r * words + j / 64] |= (uint64_t)1 << (j % 64);
     }
-    for (Py_ssize_t q = first; q < n; q++) {
-        const float *a = steps + q * d, la = length[q];
-        const double e0 = end[2 * q], e1 = end[2 * q + 1];
-        unsigned char found = 0;
-        for (Py_ssize_t c = q - 1; c >= 0 && c >= q - lookback && !found; c--) {
-            float lb = length[c], m = la > lb ? la : lb;
-            if (!(fabsf(la - lb) <= 0.2f * m)) continue;
-            const double f0 = end[2 * c], f1 = end[2 * c + 1];
-            if (!(e0 != f0 && e0 != f1 && e1 != f0 && e1 != f1)) continue;
-            found = (unsigned char)repeats(a, steps + c * d, masks + q * words, masks + c * words,
-                                           words, minimum);
-        }
-        hit[q - first] = found;
-    }
+    Steps w = {steps, length, end, masks, n, d, words, first, minimum, lookback, hit};
+#ifdef HAVE_AVX
+    if (avx)
+        judge_all_avx(&w);
+    else
+#endif
+        judge_all(&w);
     Py_END_ALLOW_THREADS;
     PyMem_Free(masks);
     for (int i = 0; i < taken; i++) PyBuffer_Release(held[i]);
