@@ -38,7 +38,15 @@ from mlstix.scan.rules.iac._k8s_policy import selects
 from mlstix.scan.rules.iac._policy import as_list
 from mlstix.scan.rules.iac.context import Context
 
-__all__ = ["DISCOVERY_ROLES", "Grant", "Rbac", "grants_something", "powers", "runs_pods"]
+__all__ = [
+    "DISCOVERY_ROLES",
+    "Grant",
+    "Rbac",
+    "changes_access",
+    "grants_something",
+    "powers",
+    "runs_pods",
+]
 
 # ClusterRoles every cluster binds to all users or all service accounts by default (Kubernetes
 # RBAC, "Default roles and role bindings": discovery and self-review only, no object access)
@@ -114,6 +122,15 @@ def runs_pods(rules: Iterable[Mapping[str, Any]]) -> bool:
     pods, or a Kubeflow Notebook; the pod may name any service account of the namespace."""
     rules = list(rules)
     return any(_any(rules, g, r, "create") for g, rs in _WORKLOADS.items() for r in rs)
+
+
+def changes_access(rules: Iterable[Mapping[str, Any]]) -> bool:
+    """The rules let their holder create or change RoleBindings: give any user, group or
+    service account of the cluster rights in the namespace (``admin``, ``cluster-admin`` bound
+    by a RoleBinding; not ``edit``)."""
+    return _any(
+        list(rules), "rbac.authorization.k8s.io", "rolebindings", "create", "update", "patch"
+    )
 
 
 def powers(rules: Iterable[Mapping[str, Any]]) -> list[str]:

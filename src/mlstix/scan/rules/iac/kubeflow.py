@@ -27,9 +27,10 @@ whose API JSON is a manifest.
   to ``system:serviceaccounts[:<ns>]`` or to ``system:authenticated``; the default discovery
   bindings excepted) of a ClusterRole that grants something (aggregated roles expanded), a
   RoleBinding in another namespace, or, in its own namespace, the right to start pods where
-  another service account holds cluster-wide rights (the pod can run as that account). Rights
-  limited to its own namespace are not reported: a Kubeflow profile binds every notebook's
-  ``default-editor`` to ``kubeflow-edit`` there, which its users already hold as contributors.
+  another service account holds cluster-wide rights (the pod can run as that account), or to
+  change its RoleBindings (opening the namespace to anyone). Other rights limited to its own
+  namespace are not reported: a Kubeflow profile binds every notebook's ``default-editor`` to
+  ``kubeflow-edit`` there, which its users already hold as contributors.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from mlstix.scan.rules.iac._k8s_pod import (
     token_mounted,
 )
 from mlstix.scan.rules.iac._k8s_policy import selects
-from mlstix.scan.rules.iac._k8s_rbac import Rbac, grants_something, runs_pods
+from mlstix.scan.rules.iac._k8s_rbac import Rbac, changes_access, grants_something, runs_pods
 from mlstix.scan.rules.iac._policy import as_list
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
 from mlstix.scan.rules.iac.k8s_serving import ingress_backends
@@ -301,16 +302,18 @@ def _notebook_sa_token(ctx: Context) -> Iterator[Hit]:
         grants = [g for g in rbac.grants(nb.namespace, str(account)) if grants_something(g)]
         wide = [g for g in grants if g.namespace is None]
         elsewhere = [g for g in grants if g.namespace not in (None, nb.namespace)]
-        # rights in its own namespace reach further only through another service account of
-        # the namespace with cluster-wide rights, which a pod started by the token can run as
+        # rights in its own namespace reach further through another service account of the
+        # namespace with cluster-wide rights, which a pod started by the token can run as, or
+        # by changing RoleBindings, which opens the namespace to anyone
         pivots: list[str] = []
-        own = [g for g in grants if g.namespace == nb.namespace]
-        if not wide and any(g.rules is not None and runs_pods(g.rules) for g in own):
+        own = [g for g in grants if g.namespace == nb.namespace and g.rules is not None]
+        if not wide and any(runs_pods(g.rules or ()) for g in own):
             for other, other_grants in rbac.cluster_wide_accounts(nb.namespace).items():
                 if other != str(account):
                     roles = ", ".join(g.role_name for g in other_grants)
                     pivots.append(f"{nb.namespace}/{other} (ClusterRole {roles})")
-        if not (wide or elsewhere or pivots):
+        opens = [g for g in own if not wide and changes_access(g.rules or ())]
+        if not (wide or elsewhere or pivots or opens):
             continue
         setting = "not set, default true" if value is None else value
         reasons = []
@@ -327,6 +330,11 @@ def _notebook_sa_token(ctx: Context) -> Iterator[Hit]:
                 f"the right to start pods in {nb.namespace} as service account "
                 f"{', '.join(pivots)}, which holds cluster-wide rights"
             )
+        if opens:
+            reasons.append(
+                "the right to change RoleBindings of its namespace, so to give anyone in the "
+                "cluster access to it: " + "; ".join(g.describe() for g in opens)
+            )
         yield Hit(
             nb.resource,
             f"the pods mount the token of service account {nb.namespace}/{account} "
@@ -340,6 +348,7 @@ def _notebook_sa_token(ctx: Context) -> Iterator[Hit]:
                 "cluster_roles": [g.describe() for g in wide],
                 "other_namespaces": [g.describe() for g in elsewhere],
                 "pivot_accounts": pivots,
+                "namespace_rbac": [g.describe() for g in opens],
             },
         )
 
