@@ -15,7 +15,8 @@ bucket's Block Public Access ``RestrictPublicBuckets`` is on, which a bucket cre
 2023 has unless a written configuration turns it off (S3 User Guide, "Blocking public access to
 your Amazon S3 storage"), nor under an account-level ``aws_s3_account_public_access_block`` that
 restricts. Keys "used by ML resources" are those a SageMaker resource or a bucket holding models
-(or its encryption configuration) refers to; the live collector reads only such keys.
+(or its encryption configuration) refers to, or whose name, description or tags say ML (as for
+buckets); the live collector reads only keys that ML resources refer to.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from typing import Any
 from mlstix.scan.iac._values import Expr, is_unknown, norm
 from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac._policy import as_list, statements
-from mlstix.scan.rules.iac._refs import refers_to
-from mlstix.scan.rules.iac.aws import model_buckets
+from mlstix.scan.rules.iac._refs import iter_strings, refers_to
+from mlstix.scan.rules.iac.aws import ML_NAME, model_buckets
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
 
 __all__ = ["LOGIC"]
@@ -183,6 +184,13 @@ def _ml_keys(ctx: Context) -> Iterator[tuple[Resource, list[tuple[Resource, Any]
 
 
 def _used_by_ml(ctx: Context, key: Resource, buckets: list[Resource]) -> bool:
+    label = " ".join(
+        str(x)
+        for x in (key.name, key.attributes.get("description"), key.attributes.get("Description"))
+        if x and not is_unknown(x)
+    )
+    if ML_NAME.search(label) or ML_NAME.search(_tags_text(key)):
+        return True  # named or tagged for ML, as buckets are
     for r in ctx.resources:
         if r.scope != key.scope or r.dialect != key.dialect:
             continue
@@ -197,6 +205,11 @@ def _used_by_ml(ctx: Context, key: Resource, buckets: list[Resource]) -> bool:
             if refers_to(sse.attributes.get("bucket"), b) and refers_to(sse.attributes, key):
                 return True
     return False
+
+
+def _tags_text(r: Resource) -> str:
+    tags = r.attributes.get("tags") or r.attributes.get("Tags") or {}
+    return " ".join(str(s) for s in iter_strings(tags))
 
 
 def _kms_open(ctx: Context) -> Iterator[Hit]:
