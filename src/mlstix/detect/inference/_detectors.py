@@ -96,20 +96,28 @@ def _probe(dim: int) -> npt.NDArray[np.float64]:
 class _Window:
     """How many of the last ``size`` flags are set, for each position of a new batch."""
 
-    __slots__ = ("flags", "size", "total")
+    __slots__ = ("flags", "live", "size", "total")
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.flags = np.zeros(0, dtype=np.bool_)
+        self.live = 0  # flags set in ``flags``
         self.total = 0
 
-    def push(self, new: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    def push(self, new: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64] | None:
+        """The counts, or None where every one is 0 (no flag in the window or the batch: the
+        common case, answered without arrays)."""
+        added = int(np.count_nonzero(new))
+        self.total += added
+        if not added and not self.live:
+            self.flags = new[:0]  # flags that are not set change no count
+            return None
         joined = np.concatenate([self.flags, new])
         sums = np.concatenate([[0], np.cumsum(joined, dtype=np.int64)])
         ends = np.arange(len(self.flags) + 1, len(joined) + 1)
         counts: npt.NDArray[np.int64] = sums[ends] - sums[np.maximum(ends - self.size, 0)]
         self.flags = joined[-self.size :]
-        self.total += int(new.sum())
+        self.live = int(np.count_nonzero(self.flags))
         return counts
 
 
@@ -206,10 +214,7 @@ class ClientState:
         steps = self._step_memory.judge(moves, ends) & ~dups
         dup_counts = self._dups.push(dups)
         step_counts = self._steps.push(steps)
-        off_total = self.off_manifold + np.cumsum(off, dtype=np.int64)
-        seen = before + np.arange(1, k + 1)
         self.queries += k
-        self.off_manifold = int(off_total[-1])
         self._hist = np.concatenate([self._hist, batch])[-self.window :]
 
         def fire(detector: str, index: int, stat: dict[str, Any]) -> None:
@@ -217,25 +222,34 @@ class ClientState:
             self.detections[detector] = Detection(detector, before + index + 1, stat, path,
                                                   line, when)  # fmt: skip
 
-        hit = dup_counts >= profile.dup_count
-        if "probing" not in self.detections and hit.any():
-            i = int(hit.argmax())
-            radius = round(profile.dup_ratio * baseline.nn_radius, 6)
-            stat = {"near_duplicates_in_window": int(dup_counts[i]), "window": self.window,
-                    "radius": radius}  # fmt: skip
-            fire("probing", i, stat)
-        hit = step_counts >= profile.dup_count
-        if "steps" not in self.detections and hit.any():
-            i = int(hit.argmax())
-            fire("steps", i, {"sign_steps_in_window": int(step_counts[i]), "window": self.window})
-        hit = (seen >= profile.ood_min) & (off_total >= profile.ood_fraction * seen)
-        if "coverage" not in self.detections and hit.any():
-            i = int(hit.argmax())
-            fire("coverage", i, {"off_manifold_share": round(float(off_total[i] / seen[i]), 4),
-                                 "threshold": profile.ood_fraction})  # fmt: skip
+        if dup_counts is not None and "probing" not in self.detections:
+            hit = dup_counts >= profile.dup_count
+            if hit.any():
+                i = int(hit.argmax())
+                radius = round(profile.dup_ratio * baseline.nn_radius, 6)
+                stat = {"near_duplicates_in_window": int(dup_counts[i]),
+                        "window": self.window, "radius": radius}  # fmt: skip
+                fire("probing", i, stat)
+        if step_counts is not None and "steps" not in self.detections:
+            hit = step_counts >= profile.dup_count
+            if hit.any():
+                i = int(hit.argmax())
+                fire("steps", i, {"sign_steps_in_window": int(step_counts[i]),
+                                  "window": self.window})  # fmt: skip
+        if "coverage" in self.detections:
+            self.off_manifold += int(np.count_nonzero(off))
+        else:
+            off_total = self.off_manifold + np.cumsum(off, dtype=np.int64)
+            seen = before + np.arange(1, k + 1)
+            self.off_manifold = int(off_total[-1])
+            hit = (seen >= profile.ood_min) & (off_total >= profile.ood_fraction * seen)
+            if hit.any():
+                i = int(hit.argmax())
+                fire("coverage", i, {"off_manifold_share": round(float(off_total[i] / seen[i]), 4),
+                                     "threshold": profile.ood_fraction})  # fmt: skip
         # PRADA: tested at the client's queries _SEGMENT, 2 * _SEGMENT, ... (when enough new
         # distances have come since the last test), whatever the batches
-        stops = (np.flatnonzero(seen % _SEGMENT == 0) + 1).tolist()
+        stops = list(range(_SEGMENT - before % _SEGMENT, k + 1, _SEGMENT))
         if not stops or stops[-1] != k:
             stops.append(k)
         open_end = (before + k) % _SEGMENT != 0  # the next batch completes the last piece
