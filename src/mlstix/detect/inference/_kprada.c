@@ -120,7 +120,8 @@ static int group_append(Group *g, const double *row, Py_ssize_t dim, Py_ssize_t 
  * member's distance is NaN). */
 static double group_nearest(const Group *g, const double *q, Py_ssize_t dim, int finite) {
     double best = INFINITY;
-    int nan = 0;
+    double nan = 0.0; /* the first NaN met (the hardware's, as NumPy's would be), or 0 */
+    int seen = 0;
     for (Py_ssize_t p = 0; p < g->count; p++) {
         const double *m = g->points + p * dim;
         double diff = q[0] - m[0];
@@ -141,12 +142,15 @@ static double group_nearest(const Group *g, const double *q, Py_ssize_t dim, int
             s += diff * diff;
         }
         if (s != s) {
-            nan = 1;
+            if (!seen) {
+                nan = s;
+                seen = 1;
+            }
         } else if (s < best) {
             best = s;
         }
     }
-    return nan ? NAN : best;
+    return seen ? nan : best;
 }
 
 static int get_buffer(PyObject *obj, Py_buffer *view, int writable, const char *what) {

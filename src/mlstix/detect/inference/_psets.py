@@ -75,10 +75,11 @@ def exact_sq(a: Floats, ai: npt.NDArray[np.intp], b: Floats, bi: npt.NDArray[np.
     summed feature by feature from the first (the kernel's order and rounding)."""
     out = np.empty(len(ai), dtype=np.float64)
     step = max(1, _PAIRS // a.shape[1])
-    for start in range(0, len(ai), step):
-        diff = a[ai[start : start + step]] - b[bi[start : start + step]]
-        np.multiply(diff, diff, out=diff)
-        out[start : start + len(diff)] = np.cumsum(diff, axis=1)[:, -1]
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in the kernel
+        for start in range(0, len(ai), step):
+            diff = a[ai[start : start + step]] - b[bi[start : start + step]]
+            np.multiply(diff, diff, out=diff)
+            out[start : start + len(diff)] = np.cumsum(diff, axis=1)[:, -1]
     return out
 
 
@@ -251,11 +252,12 @@ class NumpySets:
         columns = rows.T
         out = np.empty((len(open_rows), len(later)), dtype=np.float64)
         step = max(1, _PAIRS // (rows.shape[1] * len(later)))
-        for start in range(0, len(open_rows), step):
-            part = open_rows[start : start + step]
-            diff = columns[:, part, None] - columns[:, None, later]
-            np.multiply(diff, diff, out=diff)
-            out[start : start + len(part)] = np.sqrt(np.cumsum(diff, axis=0)[-1])
+        with np.errstate(invalid="ignore", over="ignore"):
+            for start in range(0, len(open_rows), step):
+                part = open_rows[start : start + step]
+                diff = columns[:, part, None] - columns[:, None, later]
+                np.multiply(diff, diff, out=diff)
+                out[start : start + len(part)] = np.sqrt(np.cumsum(diff, axis=0)[-1])
         return out
 
 
@@ -267,8 +269,11 @@ class KernelSets:
         self.dim = dim
 
     def add(self, rows: Matrix, slots: npt.NDArray[np.int64], repeat: float) -> Floats:
+        # what the kernel takes: C-contiguous float32 (kept: widening is exact) or float64
+        kind = np.float32 if rows.dtype == np.float32 else np.float64
+        rows = np.ascontiguousarray(rows, dtype=kind)
         best = np.empty(len(rows), dtype=np.float64)
-        self._sets.add(rows, slots, repeat, best)
+        self._sets.add(rows, np.ascontiguousarray(slots, dtype=np.int64), float(repeat), best)
         return best
 
     def group(self, slot: int) -> GroupState:

@@ -78,7 +78,7 @@ def shapiro_w(values: npt.ArrayLike, kernel: bool | None = None) -> float | None
     data = np.sort(data)
     module = kernel_module(kernel)
     if module is not None and not np.isnan(data[-1]):  # NaN sorts last
-        return module.shapiro_w(data, _coefficients(n))
+        return float(module.shapiro_w(data, _coefficients(n)))
     deviation = data - np.cumsum(data)[-1] / n
     ssq = float(np.cumsum(deviation * deviation)[-1])
     top = max(1.0, abs(float(data[0])), abs(float(data[-1])))
