@@ -10,6 +10,7 @@ The JSON shape (``Report.to_json``) is a contract for machines, documented in DE
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -182,7 +183,7 @@ class Report:
             scanner=scanner,
             scanned=tuple(sorted(scanned, key=lambda s: s.path)),
             findings=tuple(sorted(findings, key=Finding.sort_key)),
-            errors=tuple(sorted(errors, key=lambda e: (e.path, e.message))),
+            errors=tuple(sorted(errors, key=_error_order)),
             rules_run=tuple(sorted(set(rules_run))),
         )
 
@@ -201,6 +202,20 @@ class Report:
             "errors": [e.to_json() for e in self.errors],
             "rules_run": list(self.rules_run),
         }
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _error_order(error: ScanError) -> tuple[Any, ...]:
+    """Errors by file, then in natural order of their messages: numbers in a message compare
+    as numbers, so ``line 2: …`` comes before ``line 10: …`` (then the text itself, so that
+    ``line 02`` and ``line 2`` still have one order)."""
+    parts: list[Any] = _DIGITS.split(error.message)
+    # a run of digits as (its length without leading zeros, the digits): numeric order with no
+    # int() of a hostile thousand-digit run
+    parts[1::2] = [(len(run.lstrip("0")), run.lstrip("0")) for run in parts[1::2]]
+    return (error.path, parts, error.message)
 
 
 def remediation(kb: KnowledgeBase, finding: Finding) -> str:
