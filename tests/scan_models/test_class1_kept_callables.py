@@ -265,3 +265,40 @@ def test_scanning_a_kept_gadget_fails_the_scan(scan: Scan, tmp_path: Path) -> No
     path.write_bytes(b"\x80\x02" + _instance(*_FT) + b"}" + b.unicode_op("func") + partial + b"sb.")
     found = rules(scan(path), "model.pkl")
     assert "models/pickle-dangerous-import" in found
+
+
+# -- bound methods of allowlisted instances that act outside the process ---------------------
+
+
+def _method(path: str, name: str, *args: bytes) -> bytes:
+    inst = b.global_op("pathlib", "PosixPath") + b"(" + b.unicode_op(path) + b"tR"
+    bound = b.global_op("builtins", "getattr") + b"(" + inst + b.unicode_op(name) + b"tR"
+    return b"\x80\x02" + bound + b"(" + b"".join(args) + b"tR."
+
+
+_TARGET = b.global_op("pathlib", "PosixPath") + b"(" + b.unicode_op("/srv/www/key") + b"tR"
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("replace", _TARGET), ("rename", _TARGET), ("copy", _TARGET), ("move", _TARGET),
+     ("lchmod", b"K\x07"), ("unlink", b""), ("walk", b""), ("iterdir", b"")],
+)  # fmt: skip
+def test_a_path_method_that_touches_the_file_system_is_dangerous(name: str, args: bytes) -> None:
+    """``PosixPath(key).replace(target)`` moves any file (3.14 adds ``copy``/``move``): a path's
+    methods are harmless only when they compute from the name."""
+    assert "models/pickle-dangerous-import" in _rules(_method("/home/u/.ssh/id_rsa", name, args))
+
+
+@pytest.mark.parametrize("name", ["joinpath", "with_suffix", "as_posix", "relative_to"])
+def test_a_path_method_that_computes_from_the_name_is_allowed(name: str) -> None:
+    found = _rules(_method("/home/u", name, b.unicode_op("x")))
+    assert not found & {"models/pickle-dangerous-import", "models/pickle-unallowed-call"}
+
+
+def test_a_joblib_wrapper_read_through_getattr_is_dangerous() -> None:
+    """``NDArrayWrapper.read(unpickler)`` runs ``np.load(allow_pickle=True)`` on a companion."""
+    wrapper = b.global_op("joblib.numpy_pickle_compat", "NDArrayWrapper") + b")\x81"
+    bound = b.global_op("builtins", "getattr") + b"(" + wrapper + b.unicode_op("read") + b"tR"
+    data = b"\x80\x02" + bound + b"(" + b.global_op("types", "SimpleNamespace") + b")RtR."
+    assert "models/pickle-dangerous-import" in _rules(data)

@@ -463,6 +463,7 @@ DANGEROUS_ATTRS = frozenset(
         "from_pretrained",
         "from_cython",
         "_unpickle_model",
+        "read",  # joblib's array wrappers: np.load(allow_pickle=True) of a companion file
     ]
 )
 # Attribute-name prefixes of the same (to_csv, to_pickle, read_csv, save_model, dump_model,

@@ -305,6 +305,20 @@ SETS_AFTER_LOAD: dict[str, tuple[int | None, int | None]] = {
 }
 
 
+# Allowed classes whose instances name something outside the process: a path. Of their bound
+# methods only those that compute from the name are harmless; every other one reads, writes,
+# moves, copies, links or deletes under innocent names (``Path.replace``, ``copy``, ``move``,
+# ``lchmod``, ``walk``), so it is judged dangerous. Reference: ``pathlib.PurePath`` (3.11-3.14).
+_PURE_METHODS = {
+    "pathlib": frozenset(
+        ["joinpath", "with_name", "with_stem", "with_suffix", "with_segments", "relative_to",
+         "is_relative_to", "is_absolute", "is_reserved", "match", "full_match", "as_posix",
+         "as_uri", "name", "stem", "suffix", "suffixes", "parent", "parents", "parts",
+         "anchor", "drive", "root", "parser"]
+    ),
+}  # fmt: skip
+
+
 def normalize(module: str, name: str) -> tuple[str, str]:
     """Map Python 2 names the way ``pickle`` does for protocols below 3."""
     if (module, name) in _compat_pickle.NAME_MAPPING:
@@ -376,7 +390,11 @@ class ImportPolicy:
     def method_verdict(self, cls_module: str, cls_name: str, attr: str) -> Verdict:
         """``getattr(instance, attr)`` on an instance of ``cls_module.cls_name``: a bound method
         of an allowlisted class is allowed unless the attribute itself is dangerous
-        (``to_csv``, ``save_model``, ``__reduce__``); of any other class, as the class."""
+        (``to_csv``, ``save_model``, ``__reduce__``) or one of a path that touches the file
+        system (:data:`_PURE_METHODS`); of any other class, as the class."""
         if dangerous(cls_module, f"{cls_name}.{attr}"):
+            return "dangerous"
+        pure = _PURE_METHODS.get(cls_module)
+        if pure is not None and attr not in pure:
             return "dangerous"
         return self.verdict(cls_module, cls_name)
