@@ -6,6 +6,7 @@ values of 1e15 and more; and wrong arguments refused with ValueError, never a cr
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -18,6 +19,17 @@ from mlstix.detect.inference import _nearest
 kernel = pytest.importorskip(
     "mlstix.detect.inference._kernel", reason="the C kernel is not built (no compiler?)"
 )
+
+_SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]  # the fixture is a mode
+
+
+@pytest.fixture(autouse=True, params=["avx", "portable"])
+def _simd(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test runs the AVX variants (where this processor has them) and the portable ones
+    (what processors without AVX, and other architectures, run)."""
+    allowed, _ = kernel.simd(request.param == "avx")
+    yield
+    kernel.simd(bool(allowed))
 
 
 def _kernel(pool: np.ndarray, h: int, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +98,7 @@ def pools(draw: st.DrawFn) -> tuple[np.ndarray, int, int]:
     return pool, h, window
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=_SLOW)
 @given(pools())
 def test_kernel_and_numpy_find_the_same_queries_at_the_same_distances(
     case: tuple[np.ndarray, int, int],
@@ -99,7 +111,7 @@ def test_kernel_and_numpy_find_the_same_queries_at_the_same_distances(
     assert distance.tobytes() == ref_distance.tobytes()  # bit for bit, inf where none
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=_SLOW)
 @given(pools())
 def test_kernel_matches_a_brute_force_search(case: tuple[np.ndarray, int, int]) -> None:
     pool, h, window = case

@@ -6,6 +6,8 @@ and wrong arguments refused with ValueError, never a crash."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,6 +19,17 @@ from mlstix.detect.inference._steps import LOOKBACK, StepMemory
 kernel = pytest.importorskip(
     "mlstix.detect.inference._kernel", reason="the C kernel is not built (no compiler?)"
 )
+
+_SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]  # the fixture is a mode
+
+
+@pytest.fixture(autouse=True, params=["avx", "portable"])
+def _simd(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test runs the AVX variants (where this processor has them) and the portable ones
+    (what processors without AVX, and other architectures, run)."""
+    allowed, _ = kernel.simd(request.param == "avx")
+    yield
+    kernel.simd(bool(allowed))
 
 
 def _pairwise(steps: np.ndarray, ends: np.ndarray) -> list[bool]:
@@ -77,7 +90,7 @@ def _judge(steps: np.ndarray, ends: np.ndarray, cuts: list[int], use: bool) -> l
     return out
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=_SLOW)
 @given(streams())
 def test_kernel_and_numpy_give_the_same_verdicts(
     case: tuple[np.ndarray, np.ndarray, list[int]],
@@ -86,7 +99,7 @@ def test_kernel_and_numpy_give_the_same_verdicts(
     assert _judge(steps, ends, cuts, True) == _judge(steps, ends, [], False)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=_SLOW)
 @given(streams())
 def test_kernel_follows_the_rule_pair_by_pair(
     case: tuple[np.ndarray, np.ndarray, list[int]],

@@ -32,6 +32,10 @@ typedef float v4f __attribute__((vector_size(16)));
 
 #define WIDE 1e15f
 
+/* Whether the AVX variants may be used where the processor has them (tests turn them off to
+ * run the portable variants too: see simd()). */
+static int vectors_allowed = 1;
+
 /* ---------------------------------------------------------------- buffers */
 
 /* A buffer of `ndim` dimensions holding `kind` ('f' float32, 'd' float64, 'q' int64,
@@ -269,7 +273,7 @@ static PyObject *kernel_nearest(PyObject *self, PyObject *args) {
     }
     Nearest w = {pool.buf, n, d, start, window, index.buf, distance.buf, finite, rank, 0};
 #ifdef HAVE_AVX
-    w.avx = __builtin_cpu_supports("avx");
+    w.avx = vectors_allowed && __builtin_cpu_supports("avx");
 #endif
     Py_BEGIN_ALLOW_THREADS;
     int wide = 0;
@@ -452,7 +456,7 @@ static PyObject *kernel_steps(PyObject *self, PyObject *args) {
     unsigned char *hit = out.buf;
     int avx = 0;
 #ifdef HAVE_AVX
-    avx = __builtin_cpu_supports("avx") && __builtin_cpu_supports("popcnt");
+    avx = vectors_allowed && __builtin_cpu_supports("avx") && __builtin_cpu_supports("popcnt");
 #endif
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t r = 0; r < n; r++) {
@@ -475,6 +479,19 @@ fail:
     return NULL;
 }
 
+static PyObject *kernel_simd(PyObject *self, PyObject *arg) {
+    int allow = PyObject_IsTrue(arg);
+    if (allow < 0) return NULL;
+    int was = vectors_allowed;
+#ifdef HAVE_AVX
+    int have = __builtin_cpu_supports("avx") && __builtin_cpu_supports("popcnt");
+#else
+    int have = 0;
+#endif
+    vectors_allowed = allow;
+    return Py_BuildValue("(ii)", was, have);
+}
+
 /* ---------------------------------------------------------------- module */
 
 static PyMethodDef kernel_methods[] = {
@@ -483,6 +500,9 @@ static PyMethodDef kernel_methods[] = {
     {"steps", kernel_steps, METH_VARARGS,
      "steps(pool, ends, lengths, first, minimum, lookback, out): which new steps repeat one "
      "of the lookback steps before them."},
+    {"simd", kernel_simd, METH_O,
+     "simd(allow): allow the AVX variants (where the processor has them) or not; returns "
+     "(allowed before, processor has them). For tests of the portable variants."},
     {NULL, NULL, 0, NULL},
 };
 

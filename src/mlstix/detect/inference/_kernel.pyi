@@ -13,3 +13,7 @@ def steps(
 ) -> None:
     """Which rows ``first:`` of ``pool`` (float32 steps) repeat one of the ``lookback`` rows
     before each, into ``out`` (bool); ``ends`` (float64, n x 2), ``lengths`` (float32)."""
+
+def simd(allow: bool, /) -> tuple[int, int]:
+    """Allow the AVX variants or not (tests run the portable ones too); returns (allowed
+    before, processor has them)."""
