@@ -118,11 +118,6 @@ class Prada:
             out[label] = [float(count), threshold, accepted, total, squares]
         return out
 
-    def members(self, label: int) -> npt.NDArray[np.float64]:
-        """The queries in ``label``'s growing set (float64), in the order they joined."""
-        slot = self._slots.get(label)
-        return np.empty((0, self.dim)) if slot is None else self._sets.group(slot)[5]
-
     def _class(self, label: int) -> int:
         if label in self._classes:
             return label
