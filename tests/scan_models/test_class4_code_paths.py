@@ -117,8 +117,23 @@ def _node(op: str, attrs: dict[str, str] | None = None) -> bytes:
         (b.pb_len(1, _node("InitializeTableFromTextFileV2")), ["InitializeTableFromTextFileV2"]),
         (b.pb_len(1, _node("PrintV2", {"output_stream": "file:///tmp/x"})), ["PrintV2"]),
         (b.pb_len(1, _node("PrintV2", {"output_stream": "stderr"})), []),
+        (b.pb_len(1, _node("TFRecordDatasetV2")), ["TFRecordDatasetV2"]),
+        (b.pb_len(1, _node("SaveDatasetV2")), ["SaveDatasetV2"]),
+        (b.pb_len(1, _node("RpcServerStart")), ["RpcServerStart"]),
+        (b.pb_len(1, _node("DataServiceDatasetV4")), ["DataServiceDatasetV4"]),
     ],
-    ids=["write", "function-library", "unknown-field", "table-from-file", "print-file", "print"],
+    ids=[
+        "write",
+        "function-library",
+        "unknown-field",
+        "table-from-file",
+        "print-file",
+        "print",
+        "dataset-reads",
+        "dataset-writes",
+        "rpc-server",
+        "data-service",
+    ],
 )
 def test_tf_ops_wherever_a_graph_holds_them(
     tmp_path: Path, scan: Scan, graph: bytes, expected: list[str]

@@ -36,7 +36,21 @@ _FILE_OPS = frozenset(
      "InitializeTableFromTextFileV2", "TextLineReader", "TextLineReaderV2",
      "FixedLengthRecordReader", "FixedLengthRecordReaderV2", "TFRecordReader",
      "TFRecordReaderV2", "CreateSummaryFileWriter", "DebugIdentity", "DebugNanCount",
-     "DebugNumericSummary", "DebugIdentityV2", "DebugIdentityV3"}
+     "DebugNumericSummary", "DebugIdentityV2", "DebugIdentityV3",
+     # tf.data readers and writers of files named by their inputs, summary databases, and
+     # checkpoint readers outside the saver (tensorflow/core/ops/*dataset_ops.cc,
+     # summary_ops.cc, checkpoint_ops.cc)
+     "TextLineDataset", "TFRecordDataset", "TFRecordDatasetV2", "FixedLengthRecordDataset",
+     "FixedLengthRecordDatasetV2", "CSVDataset", "CSVDatasetV2", "ExperimentalCSVDataset",
+     "LMDBDataset", "ExperimentalLMDBDataset", "SqlDataset", "ExperimentalSqlDataset",
+     "LoadDataset", "SaveDataset", "SaveDatasetV2", "SnapshotDataset", "SnapshotDatasetV2",
+     "DistributedSave", "DatasetToTFRecord", "ExperimentalDatasetToTFRecord",
+     "CreateSummaryDbWriter", "LoadAndRemapMatrix",
+     # the network: TF's RPC ops (a graph that serves or calls), remote function calls, and
+     # tf.data service clients (rpc_ops.cc, functional_ops.cc, data_service_ops.cc)
+     "RpcServer", "RpcServerStart", "RpcServerRegister", "RpcClient", "RpcCall", "Rpc",
+     "TryRpc", "RemoteCall", "DataServiceDataset", "DataServiceDatasetV2",
+     "DataServiceDatasetV3", "DataServiceDatasetV4", "RegisterDataset", "RegisterDatasetV2"}
 )  # fmt: skip
 _PRINT_OPS = frozenset({"PrintV2"})  # a file only when output_stream is "file://..."
 _ALL_OPS = _PY_OPS | _FILE_OPS | _PRINT_OPS
@@ -167,8 +181,8 @@ def _report_ops(src: Source, ctx: Context, ops: set[str]) -> None:
             ctx.hit("models/tf-file-op", f"graph uses {op} with a file:// output stream, "
                     "which writes files", src, op=op)  # fmt: skip
         else:
-            ctx.hit("models/tf-file-op", f"graph uses {op}, which touches files or processes",
-                    src, op=op)  # fmt: skip
+            ctx.hit("models/tf-file-op", f"graph uses {op}, which touches files, the network "
+                    "or processes", src, op=op)  # fmt: skip
 
 
 def _analyze_tf(src: Source, ctx: Context, kind: str, label: str) -> str:
