@@ -339,7 +339,7 @@ def _notebook_sa_token(ctx: Context) -> Iterator[Hit]:
             nb.resource,
             f"the pods mount the token of service account {nb.namespace}/{account} "
             f"(automountServiceAccountToken is {setting}), which holds {'; and '.join(reasons)}; "
-            "any notebook user can act with them beyond the profile's namespace",
+            "any notebook user can use them",
             {
                 "attribute": "spec.template.spec.automountServiceAccountToken",
                 "value": value,
