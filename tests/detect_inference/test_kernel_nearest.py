@@ -23,13 +23,16 @@ kernel = pytest.importorskip(
 _SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]  # the fixture is a mode
 
 
-@pytest.fixture(autouse=True, params=["avx", "portable"])
+@pytest.fixture(autouse=True, params=[2, 1, 0], ids=["fma", "avx", "portable"])
 def _simd(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every test runs the AVX variants (where this processor has them) and the portable ones
-    (what processors without AVX, and other architectures, run)."""
-    allowed, _ = kernel.simd(request.param == "avx")
+    """Every test runs each variant this processor has: AVX with FMA, AVX, and the portable
+    one (what processors without AVX, and other architectures, run)."""
+    cap, best = kernel.simd(request.param)
+    if request.param > best:
+        kernel.simd(cap)
+        pytest.skip(f"this processor has no {request.node.callspec.id} variant")
     yield
-    kernel.simd(bool(allowed))
+    kernel.simd(cap)
 
 
 def _kernel(pool: np.ndarray, h: int, window: int) -> tuple[np.ndarray, np.ndarray]:

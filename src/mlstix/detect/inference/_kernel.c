@@ -32,9 +32,24 @@ typedef float v4f __attribute__((vector_size(16)));
 
 #define WIDE 1e15f
 
-/* Whether the AVX variants may be used where the processor has them (tests turn them off to
- * run the portable variants too: see simd()). */
-static int vectors_allowed = 1;
+/* The vector instructions the kernels use: 0 portable (16-byte vectors), 1 AVX (with POPCNT),
+ * 2 AVX and FMA; the best the processor has, capped by `isa_cap` (tests lower it to run
+ * every variant: see simd()). */
+static int isa_cap = 2;
+
+static int isa_best(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (!__builtin_cpu_supports("avx") || !__builtin_cpu_supports("popcnt")) return 0;
+    return __builtin_cpu_supports("fma") ? 2 : 1;
+#else
+    return 0;
+#endif
+}
+
+static int isa(void) {
+    int best = isa_best();
+    return best < isa_cap ? best : isa_cap;
+}
 
 /* ---------------------------------------------------------------- buffers */
 
@@ -72,56 +87,77 @@ static int take(PyObject *obj, Py_buffer *view, const char *name, char kind, int
 /* ---------------------------------------------------------------- nearest */
 
 /* The float32 ranks of |x - c_i|^2 for four candidates at once (x is loaded once for all
- * four), in any order of summation: rank_limit bounds every order. Written once for a
- * vector type of LANES floats; instantiated for 16-byte vectors (SSE2 on every x86-64) and,
- * chosen at run time where the processor has it, AVX. */
-#define HSUM4(t) (((t)[0] + (t)[2]) + ((t)[1] + (t)[3]))
-#define HSUM8(t) ((((t)[0] + (t)[4]) + ((t)[2] + (t)[6])) + (((t)[1] + (t)[5]) + ((t)[3] + (t)[7])))
-#define RANK4_BODY(V, LANES, HSUM)                                                          \
-    V a0 = {0}, a1 = a0, a2 = a0, a3 = a0;                                                  \
-    Py_ssize_t j = 0;                                                                       \
-    for (; j + LANES <= d; j += LANES) {                                                    \
-        V xv, v0, v1, v2, v3;                                                               \
-        memcpy(&xv, x + j, sizeof xv);                                                      \
-        memcpy(&v0, c0 + j, sizeof v0);                                                     \
-        memcpy(&v1, c1 + j, sizeof v1);                                                     \
-        memcpy(&v2, c2 + j, sizeof v2);                                                     \
-        memcpy(&v3, c3 + j, sizeof v3);                                                     \
-        v0 = xv - v0;                                                                       \
-        v1 = xv - v1;                                                                       \
-        v2 = xv - v2;                                                                       \
-        v3 = xv - v3;                                                                       \
-        a0 += v0 * v0;                                                                      \
-        a1 += v1 * v1;                                                                      \
-        a2 += v2 * v2;                                                                      \
-        a3 += v3 * v3;                                                                      \
-    }                                                                                       \
-    float s0 = HSUM(a0), s1 = HSUM(a1), s2 = HSUM(a2), s3 = HSUM(a3);                       \
-    for (; j < d; j++) {                                                                    \
-        float xj = x[j], q0 = xj - c0[j], q1 = xj - c1[j], q2 = xj - c2[j], q3 = xj - c3[j]; \
-        s0 += q0 * q0;                                                                      \
-        s1 += q1 * q1;                                                                      \
-        s2 += q2 * q2;                                                                      \
-        s3 += q3 * q3;                                                                      \
-    }                                                                                       \
-    out[0] = s0;                                                                            \
-    out[1] = s1;                                                                            \
-    out[2] = s2;                                                                            \
-    out[3] = s3;
-
+ * four), in any order of summation: rank_limit bounds every order. Rows are `stride` floats
+ * (a multiple of 8: narrower pools are copied with zero columns, which add nothing). Written
+ * for 16-byte vectors (SSE2 on every x86-64; the vector extension elsewhere) and, chosen at
+ * run time where the processor has them, AVX and AVX with FMA. */
 static inline void rank4_sse(const float *x, const float *c0, const float *c1,
-                             const float *c2, const float *c3, Py_ssize_t d, float *out) {
-    RANK4_BODY(v4f, 4, HSUM4)
+                             const float *c2, const float *c3, Py_ssize_t stride, float *out) {
+    v4f a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
+    for (Py_ssize_t j = 0; j < stride; j += 4) {
+        v4f xv, v0, v1, v2, v3;
+        memcpy(&xv, x + j, sizeof xv);
+        memcpy(&v0, c0 + j, sizeof v0);
+        memcpy(&v1, c1 + j, sizeof v1);
+        memcpy(&v2, c2 + j, sizeof v2);
+        memcpy(&v3, c3 + j, sizeof v3);
+        v0 = xv - v0;
+        v1 = xv - v1;
+        v2 = xv - v2;
+        v3 = xv - v3;
+        a0 += v0 * v0;
+        a1 += v1 * v1;
+        a2 += v2 * v2;
+        a3 += v3 * v3;
+    }
+    out[0] = (a0[0] + a0[2]) + (a0[1] + a0[3]);
+    out[1] = (a1[0] + a1[2]) + (a1[1] + a1[3]);
+    out[2] = (a2[0] + a2[2]) + (a2[1] + a2[3]);
+    out[3] = (a3[0] + a3[2]) + (a3[1] + a3[3]);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define HAVE_AVX 1
-typedef float v8f __attribute__((vector_size(32)));
+#include <immintrin.h>
+
+/* The four sums of four 8-lane accumulators, into out[0..3]. */
+__attribute__((target("avx"))) static inline void sum4(__m256 a0, __m256 a1, __m256 a2,
+                                                        __m256 a3, float *out) {
+    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+}
+
+#define RANK4_AVX(ACCUMULATE)                                                               \
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                             \
+    for (Py_ssize_t j = 0; j < stride; j += 8) {                                            \
+        __m256 xv = _mm256_loadu_ps(x + j);                                                 \
+        __m256 v0 = _mm256_sub_ps(xv, _mm256_loadu_ps(c0 + j));                             \
+        __m256 v1 = _mm256_sub_ps(xv, _mm256_loadu_ps(c1 + j));                             \
+        __m256 v2 = _mm256_sub_ps(xv, _mm256_loadu_ps(c2 + j));                             \
+        __m256 v3 = _mm256_sub_ps(xv, _mm256_loadu_ps(c3 + j));                             \
+        a0 = ACCUMULATE(v0, a0);                                                            \
+        a1 = ACCUMULATE(v1, a1);                                                            \
+        a2 = ACCUMULATE(v2, a2);                                                            \
+        a3 = ACCUMULATE(v3, a3);                                                            \
+    }                                                                                       \
+    sum4(a0, a1, a2, a3, out);
+
+#define SQUARE_ADD(v, a) _mm256_add_ps(a, _mm256_mul_ps(v, v))
+#define SQUARE_FMA(v, a) _mm256_fmadd_ps(v, v, a)
+
 __attribute__((target("avx"))) static inline void rank4_avx(const float *x, const float *c0,
                                                              const float *c1, const float *c2,
-                                                             const float *c3, Py_ssize_t d,
-                                                             float *out) {
-    RANK4_BODY(v8f, 8, HSUM8)
+                                                             const float *c3,
+                                                             Py_ssize_t stride, float *out) {
+    RANK4_AVX(SQUARE_ADD)
+}
+
+/* With fused multiply-adds: one rounding fewer per term, within the same bound. */
+__attribute__((target("avx,fma"))) static inline void rank4_fma(const float *x, const float *c0,
+                                                                 const float *c1, const float *c2,
+                                                                 const float *c3,
+                                                                 Py_ssize_t stride, float *out) {
+    RANK4_AVX(SQUARE_FMA)
 }
 #endif
 
@@ -157,30 +193,30 @@ static double rank_limit(double best, Py_ssize_t d) {
 }
 
 typedef struct {
-    const float *pool;
-    Py_ssize_t n, d, start, window;
+    const float *pool, *rows; /* the pool; the same with `stride` floats a row */
+    Py_ssize_t n, d, stride, start, window;
     int64_t *index;
     double *distance;
     unsigned char *finite;
     float *rank;
-    int avx;
+    int isa;
 } Nearest;
 
-/* Rank the candidates low..p-1 of x into w->rank (INFINITY: not finite); the lowest rank.
- * Four at a time; a last group of fewer repeats its last candidate. */
+/* Rank the candidates low..p-1 of x into w->rank (a candidate with a NaN or an infinity ranks
+ * NaN or inf: the exact pass skips it); the lowest rank. Four at a time (w->rank has room
+ * for the three past the end that a last short group writes). */
 #define RANK_ALL(RANK4)                                                                     \
-    const Py_ssize_t d = w->d;                                                              \
-    const float *pool = w->pool;                                                            \
-    float *rank = w->rank, out[4];                                                          \
+    const Py_ssize_t stride = w->stride;                                                    \
+    const float *rows = w->rows;                                                            \
+    float *rank = w->rank - low;                                                            \
     for (Py_ssize_t c = low; c < p; c += 4) {                                               \
-        Py_ssize_t c1 = c + 1 < p ? c + 1 : p - 1, c2 = c + 2 < p ? c + 2 : p - 1;          \
-        Py_ssize_t c3 = c + 3 < p ? c + 3 : p - 1;                                          \
-        RANK4(x, pool + c * d, pool + c1 * d, pool + c2 * d, pool + c3 * d, d, out);        \
-        for (int t = 0; t < 4 && c + t < p; t++)                                            \
-            rank[c - low + t] = w->finite[c + t] ? out[t] : INFINITY;                       \
+        Py_ssize_t c1 = c + 1 < p ? c + 1 : c, c2 = c + 2 < p ? c + 2 : c;                  \
+        Py_ssize_t c3 = c + 3 < p ? c + 3 : c;                                              \
+        RANK4(x, rows + c * stride, rows + c1 * stride, rows + c2 * stride,                 \
+              rows + c3 * stride, stride, rank + c);                                        \
     }                                                                                       \
     float top = INFINITY;                                                                   \
-    for (Py_ssize_t c = 0; c < p - low; c++)                                                \
+    for (Py_ssize_t c = low; c < p; c++)                                                    \
         if (rank[c] < top) top = rank[c];                                                   \
     return top;
 
@@ -192,6 +228,11 @@ static float rank_all_sse(const Nearest *w, const float *x, Py_ssize_t low, Py_s
 __attribute__((target("avx"))) static float rank_all_avx(const Nearest *w, const float *x,
                                                           Py_ssize_t low, Py_ssize_t p) {
     RANK_ALL(rank4_avx)
+}
+
+__attribute__((target("avx,fma"))) static float rank_all_fma(const Nearest *w, const float *x,
+                                                              Py_ssize_t low, Py_ssize_t p) {
+    RANK_ALL(rank4_fma)
 }
 #endif
 
@@ -214,16 +255,19 @@ static void nearest_one(const Nearest *w, Py_ssize_t p, int wide) {
         goto done;
     }
     /* rank every candidate in float32, then sum exactly those that may be the nearest */
+    const float *xr = w->rows + p * w->stride;
     float *rank = w->rank;
 #ifdef HAVE_AVX
-    float top = w->avx ? rank_all_avx(w, x, low, p) : rank_all_sse(w, x, low, p);
+    float top = w->isa >= 2   ? rank_all_fma(w, xr, low, p)
+                : w->isa == 1 ? rank_all_avx(w, xr, low, p)
+                              : rank_all_sse(w, xr, low, p);
 #else
-    float top = rank_all_sse(w, x, low, p);
+    float top = rank_all_sse(w, xr, low, p);
 #endif
     if (top == INFINITY) goto done;
     double limit = rank_limit((double)top, d);
     for (Py_ssize_t c = low; c < p; c++) {
-        if ((double)rank[c - low] > limit) continue;
+        if (!((double)rank[c - low] <= limit)) continue;
         double s = exact64(x, w->pool + c * d, d, best);
         if (s < best) { /* ascending: the earliest keeps a tie */
             best = s;
@@ -255,7 +299,7 @@ static PyObject *kernel_nearest(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     Py_ssize_t n = pool.shape[0], d = pool.shape[1];
     unsigned char *finite = NULL;
-    float *rank = NULL;
+    float *rank = NULL, *padded = NULL;
     if (start < 0 || start > n || window < 0) {
         PyErr_SetString(PyExc_ValueError, "start must be within the pool, window >= 0");
         goto out;
@@ -264,16 +308,21 @@ static PyObject *kernel_nearest(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "index and distance need one entry per new row");
         goto out;
     }
-    Py_ssize_t span = window < n ? window : n;
+    Py_ssize_t span = window < n ? window : n, stride = (d + 7) / 8 * 8;
     finite = PyMem_Malloc((size_t)n + 1);
-    rank = PyMem_Malloc(sizeof(float) * ((size_t)span + 1));
-    if (finite == NULL || rank == NULL) {
+    rank = PyMem_Malloc(sizeof(float) * ((size_t)span + 4));
+    if (stride != d) padded = PyMem_Calloc((size_t)(n * stride) + 1, sizeof(float));
+    if (finite == NULL || rank == NULL || (stride != d && padded == NULL)) {
         PyErr_NoMemory();
         goto out;
     }
-    Nearest w = {pool.buf, n, d, start, window, index.buf, distance.buf, finite, rank, 0};
+    Nearest w = {pool.buf, padded ? padded : pool.buf, n, d, stride, start, window,
+                 index.buf, distance.buf, finite, rank, 0};
+    if (padded)
+        for (Py_ssize_t r = 0; r < n; r++)
+            memcpy(padded + r * stride, w.pool + r * d, sizeof(float) * (size_t)d);
 #ifdef HAVE_AVX
-    w.avx = vectors_allowed && __builtin_cpu_supports("avx");
+    w.isa = isa();
 #endif
     Py_BEGIN_ALLOW_THREADS;
     int wide = 0;
@@ -293,6 +342,7 @@ static PyObject *kernel_nearest(PyObject *self, PyObject *args) {
 out:
     PyMem_Free(finite);
     PyMem_Free(rank);
+    PyMem_Free(padded);
     PyBuffer_Release(&pool);
     PyBuffer_Release(&index);
     PyBuffer_Release(&distance);
@@ -332,7 +382,6 @@ static inline int repeats(const float *a, const float *b, const uint64_t *ma, co
 }
 
 #ifdef HAVE_AVX
-#include <immintrin.h>
 
 /* The same test eight features at a time (AVX: the same float32 operations lane by lane,
  * counted from the lanes' sign masks), settled after each eight as soon as it can be. */
@@ -456,7 +505,7 @@ static PyObject *kernel_steps(PyObject *self, PyObject *args) {
     unsigned char *hit = out.buf;
     int avx = 0;
 #ifdef HAVE_AVX
-    avx = vectors_allowed && __builtin_cpu_supports("avx") && __builtin_cpu_supports("popcnt");
+    avx = isa() >= 1;
 #endif
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t r = 0; r < n; r++) {
@@ -480,16 +529,15 @@ fail:
 }
 
 static PyObject *kernel_simd(PyObject *self, PyObject *arg) {
-    int allow = PyObject_IsTrue(arg);
-    if (allow < 0) return NULL;
-    int was = vectors_allowed;
-#ifdef HAVE_AVX
-    int have = __builtin_cpu_supports("avx") && __builtin_cpu_supports("popcnt");
-#else
-    int have = 0;
-#endif
-    vectors_allowed = allow;
-    return Py_BuildValue("(ii)", was, have);
+    long cap = PyLong_AsLong(arg);
+    if (cap == -1 && PyErr_Occurred()) return NULL;
+    if (cap < 0 || cap > 2) {
+        PyErr_SetString(PyExc_ValueError, "simd: 0 (portable), 1 (AVX) or 2 (AVX and FMA)");
+        return NULL;
+    }
+    int was = isa_cap;
+    isa_cap = (int)cap;
+    return Py_BuildValue("(ii)", was, isa_best());
 }
 
 /* ---------------------------------------------------------------- module */
@@ -501,8 +549,9 @@ static PyMethodDef kernel_methods[] = {
      "steps(pool, ends, lengths, first, minimum, lookback, out): which new steps repeat one "
      "of the lookback steps before them."},
     {"simd", kernel_simd, METH_O,
-     "simd(allow): allow the AVX variants (where the processor has them) or not; returns "
-     "(allowed before, processor has them). For tests of the portable variants."},
+     "simd(cap): use vector instructions up to 0 (portable), 1 (AVX) or 2 (AVX and FMA) "
+     "where the processor has them; returns (cap before, best the processor has). For tests "
+     "of every variant."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -14,6 +14,6 @@ def steps(
     """Which rows ``first:`` of ``pool`` (float32 steps) repeat one of the ``lookback`` rows
     before each, into ``out`` (bool); ``ends`` (float64, n x 2), ``lengths`` (float32)."""
 
-def simd(allow: bool, /) -> tuple[int, int]:
-    """Allow the AVX variants or not (tests run the portable ones too); returns (allowed
-    before, processor has them)."""
+def simd(cap: int, /) -> tuple[int, int]:
+    """Use vector instructions up to ``cap``: 0 portable, 1 AVX, 2 AVX and FMA (where the
+    processor has them); returns (cap before, best the processor has). For tests."""
