@@ -53,7 +53,8 @@ CODE_STATE = {
 }
 _SCIPY_PARSERS = frozenset(["_parse_args", "_parse_args_rvs", "_parse_args_stats"])
 _MAX_TEMPLATE = 1 << 16
-_MAX_KEPT = 4096  # objects whose kept values are looked at again at the end, per pickle
+_MAX_KEPT = 1 << 18  # kept values looked at again at the end, per pickle (past it: an error)
+_MUTABLE = (dict, list, set, Call)
 
 
 class Kept(State):
@@ -73,11 +74,15 @@ class Kept(State):
         if st is None or st.verdict != "allowed":
             return
         whole = (value, *extra) if extra else value
-        if len(self.kept) < _MAX_KEPT:
-            self.kept.append((owner, value, whole))
-        for g in kept_callables(whole, self.held):
+        mutable: list[bool] = []
+        for g in kept_callables(whole, self.held, mutable):
             if g.qualname != owner.qualname:
                 self.mark(g, value, later=f"a callable kept by {owner.qualname}")
+        if mutable:  # what it holds may still be filled: look again at the end
+            if len(self.kept) >= _MAX_KEPT:
+                self.soft("too many objects hold containers to follow", self.here)
+            else:
+                self.kept.append((owner, value, whole))
 
     def recheck_kept(self) -> None:
         """At the end of the pickle: what kept containers were filled with afterwards."""
@@ -96,12 +101,15 @@ class Kept(State):
 
 
 def kept_callables(
-    value: Any, held: dict[int, tuple[Any, list[Any]]] | None = None
+    value: Any,
+    held: dict[int, tuple[Any, list[Any]]] | None = None,
+    mutable: list[bool] | None = None,
 ) -> Iterator[Global]:
     """Function and class objects in ``value``: itself, or items (dict keys and values) of
     plain containers up to a few levels down, and what SETITEM/APPEND put into objects the
     stream built (``held``: an ``OrderedDict``, a ``deque``); calls (instances) are not
-    entered otherwise."""
+    entered otherwise. ``mutable`` gets an item when a container that can still be filled
+    (a dict, list or set, a call result) is on the way."""
     todo: list[tuple[Any, int]] = [(value, 0)]
     seen: set[int] = set()
     visited = 0
@@ -111,6 +119,8 @@ def kept_callables(
             continue
         seen.add(id(v))
         visited += 1
+        if mutable is not None and not mutable and isinstance(v, _MUTABLE):
+            mutable.append(True)
         if isinstance(v, Global):
             yield v
         elif isinstance(v, _CONTAINERS) and depth < _MAX_DEPTH:
