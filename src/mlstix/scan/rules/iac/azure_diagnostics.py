@@ -22,7 +22,10 @@ A setting is tied to its workspace as each language writes it:
 - live (``mlstix assess azure``): the workspace's own ``.../providers/Microsoft.Insights/
   diagnosticSettings`` list.
 
-A setting whose destination or logs are unknown at plan time counts as routing them. Settings
+A setting whose destination or logs are unknown at plan time counts as routing them, and one
+attached to something unknown (a parameter without a default, a variable) that names none of
+the configuration's workspaces counts for each of them: unknown is never reported. A workspace
+whose name is a template expression is named by a setting that uses the same expression. Settings
 an Azure Policy ``DeployIfNotExists`` assignment creates are not in a template: such estates
 show the setting live.
 """
@@ -94,9 +97,42 @@ def _short(r: Resource) -> str:
     return r.name.rsplit("/", 1)[-1]
 
 
-def _routed(ctx: Context, ws: Resource) -> bool:
+def _links(ctx: Context, scope: str) -> list[Any]:
+    """What each routing diagnostic setting of a template or module is attached to: the ARM
+    ``scope``, the azapi ``parent_id``, the Terraform ``target_resource_id``, or the workspace
+    name of the ``providers/diagnosticSettings`` child forms."""
+    links: list[Any] = []
+    for d, props in arm_like(ctx, _SETTING):
+        link = d.attributes.get("parent_id" if d.dialect == "terraform" else "scope")
+        if d.scope == scope and not d.extra.get("live") and link is not None and _routes(props):
+            links.append(link)
+    for d in ctx.in_scope(scope, "arm", _CHILD):
+        if _routes(d.attributes.get("properties")):
+            links.append(("child", d.name.split("/", 1)[0]))
+    for d in ctx.in_scope(scope, "terraform", "azurerm_monitor_diagnostic_setting"):
+        if _tf_routes(d):
+            links.append(d.attributes.get("target_resource_id"))
+    return links
+
+
+def _names(link: Any, ws: Resource) -> bool:
+    """The link names this workspace: by reference or literal name, by the child form's first
+    segment, or by the same template expression when the name is not known."""
+    if isinstance(link, tuple):
+        return bool(link[1] == _short(ws))
+    if refers_to(link, ws):
+        return True
+    name = _short(ws)
+    if is_unknown(ws.name) and name.startswith("[") and name.endswith("]"):
+        inner = name[1:-1].strip()  # [parameters('ws')] inside [resourceId(..., parameters('ws'))]
+        return bool(inner) and isinstance(link, str) and inner in link
+    return False
+
+
+def _routed(ctx: Context, ws: Resource, workspaces: list[Resource]) -> bool:
     """Some diagnostic setting of the configuration (or the live subscription) routes the
-    workspace's logs."""
+    workspace's logs, or may: a setting attached to something the configuration leaves unknown
+    (a parameter without a default, a variable) that names none of its workspaces counts."""
     if ws.extra.get("live"):
         own = ws.file.lower()
         return any(
@@ -105,19 +141,14 @@ def _routed(ctx: Context, ws: Resource) -> bool:
             and _routes(props)
             for d, props in arm_like(ctx, _SETTING)
         )
-    for d, props in arm_like(ctx, _SETTING):
-        if d.scope != ws.scope:
-            continue
-        link = d.attributes.get("parent_id" if d.dialect == "terraform" else "scope")
-        if link is not None and refers_to(link, ws) and _routes(props):
+    siblings = [w for w in workspaces if w.scope == ws.scope]
+    for link in _links(ctx, ws.scope):
+        if _names(link, ws):
             return True
-    for d in ctx.in_scope(ws.scope, "arm", _CHILD):
-        if d.name.split("/", 1)[0] == _short(ws) and _routes(d.attributes.get("properties")):
+        unknown = is_unknown(link) or (isinstance(link, str) and "${" in link)
+        if unknown and not any(_names(link, w) for w in siblings):
             return True
-    return any(
-        refers_to(d.attributes.get("target_resource_id"), ws) and _tf_routes(d)
-        for d in ctx.in_scope(ws.scope, "terraform", "azurerm_monitor_diagnostic_setting")
-    )
+    return False
 
 
 def _workspaces(ctx: Context) -> Iterator[Resource]:
@@ -127,8 +158,9 @@ def _workspaces(ctx: Context) -> Iterator[Resource]:
 
 
 def _diagnostics(ctx: Context) -> Iterator[Hit]:
-    for ws in _workspaces(ctx):
-        if _routed(ctx, ws):
+    workspaces = list(_workspaces(ctx))
+    for ws in workspaces:
+        if _routed(ctx, ws, workspaces):
             continue
         where = "" if ws.extra.get("live") else " of the configuration"
         yield Hit(
