@@ -98,9 +98,18 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     return seen
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 def test_columnar_and_line_readers_give_the_same_report(
-    tmp_path: Path, kb: KnowledgeBase, counted: dict[str, int]
+    tmp_path: Path,
+    kb: KnowledgeBase,
+    counted: dict[str, int],
+    compiled: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if not compiled:
+        monkeypatch.setattr(_fast, "_kernel", lambda: None)  # simdjson reads the bodies
+    elif _fast._kernel() is None:
+        pytest.skip("the compiled loop _kread is not built (no C compiler at install?)")
     log = tmp_path / "capture.jsonl"
     log.write_text("\n".join(_traffic(np.random.default_rng(5))) + "\n", encoding="utf-8")
     fast, slow = _both([str(log)], kb, client_key="inference-id-prefix::")
@@ -185,16 +194,18 @@ def test_client_keys_the_columnar_reader_leaves_to_the_line_reader(spec: str) ->
     assert (reader is not None) == (spec in ("field:client", "field:inferenceTime"))
 
 
-def test_without_simdjson_every_block_is_read_line_by_line(
+def test_without_the_compiled_loop_or_simdjson_every_block_is_read_line_by_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    missing = "simdjson"
     import importlib.util
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == missing else real(name, *a)
+        importlib.util, "find_spec", lambda name, *a: None if name == "simdjson" else real(name, *a)
     )
+    compiled = _fast._kernel() is not None
+    assert (_fast.fast_reader("field:client", "classifier") is not None) == compiled
+    monkeypatch.setattr(_fast, "_kernel", lambda: None)
     assert _fast.fast_reader("field:client", "classifier") is None
 
 

@@ -24,15 +24,20 @@ from mlstix.detect.inference._features import DecodeError, decode_input, decode_
 from mlstix.detect.inference._records import Record
 from mlstix.kb.graph import KnowledgeBase
 
-pytest.importorskip("simdjson")
-
 _KEY = "inference-id-prefix::"
 
 
-@pytest.fixture(params=[256 << 10, 1, 7])
+@pytest.fixture(params=["compiled", 256 << 10, 1, 7])
 def pieces(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """simdjson's pieces as in use, or cut at every line and value (a cut next to a blank
-    line, an empty value or a trailing comma must not hide it)."""
+    """The bodies read by the compiled loop (``_kread.c``, where it is built), or by simdjson:
+    its pieces as in use, or cut at every line and value (a cut next to a blank line, an
+    empty value or a trailing comma must not hide it)."""
+    if request.param == "compiled":
+        if _fast._kernel() is None:
+            pytest.skip("the compiled loop _kread is not built (no C compiler at install?)")
+        return
+    pytest.importorskip("simdjson")
+    monkeypatch.setattr(_fast, "_kernel", lambda: None)
     monkeypatch.setattr(_fast, "_PIECE", request.param)
 
 

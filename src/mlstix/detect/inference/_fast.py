@@ -5,8 +5,9 @@ whose response is one CSV row of scores. Parsing those line by line through the 
 (a record, a body decoded on its own, a client key, one query at a time) costs more than
 judging them, so a block of such lines is read in one pass: each line is parsed by the line
 reader's own JSON parser (orjson), the bodies, the caller and the time are taken out of it in
-one loop, and simdjson (``pysimdjson``) reads all the bodies of the block as one JSON array of
-numbers straight into a buffer of doubles; the detectors receive arrays.
+one loop, and all the bodies of the block are read into one buffer of doubles: by a compiled
+loop (``_kread.c``, built at install) or, where it is not built, by simdjson (``pysimdjson``)
+reading them as one JSON array of numbers, its reference twin; the detectors receive arrays.
 
 This path takes a block only when it can vouch that the line-by-line reader
 (:mod:`._records`, :mod:`._features`, :mod:`._clients`) would read every line of it the same
@@ -17,10 +18,10 @@ way:
   ``captureData`` object and an ``eventMetadata`` object) whose input and output (when it has
   an output body) say ``CSV`` (any spelling ``str.upper`` makes ``CSV``, as there);
 - every input body is one row of plain JSON numbers, the same count in every line (at least
-  two, so that no JSON number in place of the body string passes for a row): the bodies joined
-  with commas must parse as a flat array of numbers (no brackets, no newline, no ``nan``, no
-  empty value), and each row's share of it is its commas plus one; a number at or past
-  2**53 sends the block line by line (whole numbers there round differently);
+  two, so that no JSON number in place of the body string passes for a row): comma-separated
+  JSON numbers with JSON whitespace around them (no brackets, no newline, no ``nan``, no empty
+  value); a number at or past 2**53 sends the block line by line (whole numbers there round
+  differently);
 - the client is a non-empty string found by ``field:NAME`` or ``inference-id-prefix:SEP`` in
   ``eventMetadata`` (a number or a boolean there, which the line reader turns into text, goes
   line by line), and a time is absent, ``null`` or a string, read by the line reader's own
@@ -109,6 +110,13 @@ def _is_csv(encoding: object) -> bool:
     return type(encoding) is str and (encoding == "CSV" or encoding.upper() == "CSV")
 
 
+def _kernel() -> Any:
+    """The compiled ``numbers`` loop (``_kread.c``), or None (not built, ``MLSTIX_NO_KERNEL``)."""
+    from mlstix.detect.inference._accel import load
+
+    return load("_kread")
+
+
 class _Refused(Exception):
     """A line the columnar reader cannot vouch for: the block goes line by line."""
 
@@ -117,15 +125,20 @@ class FastReader:
     """Reads a block of Data Capture lines in columns, or says it cannot (``None``)."""
 
     def __init__(self, client: tuple[str, str], classifier: bool) -> None:
-        import simdjson
-
         self.kind, self.arg = client
         self.classifier = classifier
         self.loads: Callable[[bytes], Any] = _loads()  # the line reader's parser
-        self.parser = simdjson.Parser()
-        self.array = simdjson.Array
         self.field = "inferenceId" if self.kind == "inference-id-prefix" else self.arg
         self.times: dict[str, float] = {}
+        # the bodies: by the compiled loop (_kread.c), else by simdjson (its reference twin)
+        self.kernel = _kernel()
+        self.parser: Any = None
+        self.array: Any = None
+        if self.kernel is None:
+            import simdjson
+
+            self.parser = simdjson.Parser()
+            self.array = simdjson.Array
 
     def __call__(self, block: bytes, path: str, first_line: int) -> FastBatch | None:
         try:
@@ -257,21 +270,39 @@ class FastReader:
             if buffer is None or not piece:  # (an empty piece: an empty value at a cut)
                 return None
             parts.append(np.frombuffer(buffer, dtype=np.float64))
-        values = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _split(
+        self, texts: list[str]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]] | None:
+        """Every text's numbers, flat, and how many each text holds (0 for an empty text), or
+        ``None`` when a text is not a row of plain JSON numbers below 2**53 (in magnitude)."""
+        if self.kernel is not None:
+            read = self.kernel.numbers(texts)
+            if read is None:
+                return None
+            values = np.frombuffer(read[0], dtype=np.float64)
+            counts = np.frombuffer(read[1], dtype=np.int64)
+        else:
+            counts = np.fromiter(map(str.count, texts, repeat(",")), np.int64, len(texts)) + 1
+            counts[np.fromiter(map(len, texts), np.int64, len(texts)) == 0] = 0
+            answered = [text for text in texts if text]
+            flat = self._numbers(answered) if answered else np.empty(0)
+            if flat is None or len(flat) != int(counts.sum()):
+                return None
+            values = flat
         if len(values) and not np.abs(values).max() < _EXACT:
             return None
-        return values
+        return values, counts
 
     def _rows(self, texts: list[str], lines: int) -> npt.NDArray[np.float64] | None:
         """The input rows, every one of the same width (at least 2)."""
-        width = texts[0].count(",") + 1 if texts else 0
-        if width < 2:
+        split = self._split(texts)
+        if split is None:
             return None
-        commas = np.fromiter(map(str.count, texts, repeat(",")), np.int64, len(texts))
-        if np.any(commas != width - 1):
-            return None
-        values = self._numbers(texts)
-        if values is None or len(values) != lines * width:
+        values, counts = split
+        width = int(counts[0]) if len(counts) else 0
+        if width < 2 or np.any(counts != width) or len(counts) != lines:
             return None
         return values.reshape(lines, width)
 
@@ -279,13 +310,8 @@ class FastReader:
         """A label per row, as :func:`._features.decode_labels` reads a CSV output: the
         argmax of several scores (as float32), the rule of :func:`_single_labels` for one,
         none (-1) for none."""
-        counts = np.fromiter(map(str.count, texts, repeat(",")), np.int64, len(texts)) + 1
-        counts[np.fromiter(map(len, texts), np.int64, len(texts)) == 0] = 0
-        answered = [text for text in texts if text]
-        scores = self._numbers(answered) if answered else np.empty(0)
-        if scores is None or len(scores) != int(counts.sum()):
-            return None
-        return _labels(scores, counts)
+        split = self._split(texts)
+        return None if split is None else _labels(*split)
 
 
 def _labels(
@@ -313,7 +339,7 @@ def _labels(
 def fast_reader(spec: str | None, model_type: str) -> Callable[[bytes, str, int], Any] | None:
     """The columnar reader for ``--client-key spec``, or ``None`` when the spec needs the
     line-by-line reader (``attr:``, ``json:``, ``join:``, a dotted field)
-    or simdjson is absent."""
+    or neither the compiled loop nor simdjson is there."""
     kind, _, arg = (spec or "field:client").partition(":")
     kind = kind.strip().lower()
     if kind not in ("field", "inference-id-prefix") or not arg:
@@ -322,7 +348,8 @@ def fast_reader(spec: str | None, model_type: str) -> Callable[[bytes, str, int]
         return None
     import importlib.util
 
-    # the detect extra installs it; without it every block is read line by line
-    if importlib.util.find_spec("simdjson") is None:
+    # the bodies need the compiled loop or simdjson (the detect extra installs it); without
+    # either, every block is read line by line
+    if _kernel() is None and importlib.util.find_spec("simdjson") is None:
         return None
     return FastReader((kind, arg), model_type == "classifier")

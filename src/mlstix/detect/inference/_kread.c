@@ -1,0 +1,236 @@
+/* The columnar reader's compiled loop (optional; see hatch_build.py): CSV bodies of plain JSON
+ * numbers read into doubles.
+ *
+ * Its twin is FastReader._numbers in _fast.py (simdjson reading the bodies joined by commas as
+ * one JSON array), which stays the reference and the fallback: tests run both, and the line
+ * reader (orjson, then float() per value), on the same bytes and compare.
+ *
+ * numbers(texts) -> (values, counts) | None
+ *   texts: a list of str. Each text is read as comma-separated JSON numbers
+ *   (-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?), each with optional JSON whitespace
+ *   around it (space, tab, carriage return; a newline is a second row and is refused). An
+ *   empty text has no numbers. values: bytes of float64, every text's numbers in order;
+ *   counts: bytes of int64, the count of each text. None when any text is not a str, holds a
+ *   character outside ASCII, an empty value, anything that is not such a number, or a number
+ *   whose double is infinite.
+ *   A number with a fraction or an exponent is the correctly rounded double of its decimal
+ *   value (Clinger's exact case: at most 19 significant digits, a mantissa up to 2**53 and a
+ *   power of ten up to 22, one IEEE operation; otherwise CPython's own PyOS_string_to_double,
+ *   the parser of float()). A whole number is its value as a double with no sign on zero
+ *   ("-0" is the integer 0, as orjson and simdjson read it; "-0.0" keeps its sign).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+#define EXACT_MANTISSA 9007199254740992ULL /* 2**53 */
+
+static inline int is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+static inline int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* The double of the JSON number token [start, end) by CPython's parser (float()'s), or -1
+ * (with no exception set) when it does not read the whole token. */
+static int slow_double(const char *start, const char *end, double *out) {
+    Py_ssize_t size = end - start;
+    char small[64];
+    char *text = size < (Py_ssize_t)sizeof small ? small : PyMem_Malloc((size_t)size + 1);
+    if (text == NULL) return -1;
+    memcpy(text, start, (size_t)size);
+    text[size] = '\0';
+    char *stop = NULL;
+    double value = PyOS_string_to_double(text, &stop, NULL); /* overflow: +-inf, no error */
+    int ok = !(value == -1.0 && PyErr_Occurred()) && stop == text + size;
+    if (PyErr_Occurred()) PyErr_Clear();
+    if (text != small) PyMem_Free(text);
+    if (!ok) return -1;
+    *out = value;
+    return 0;
+}
+
+/* One JSON number at *at (no whitespace before it); advances *at past it. 0, or -1 when the
+ * bytes there are not a JSON number. */
+static int read_number(const char **at, const char *end, double *out) {
+    const char *p = *at, *start = *at;
+    int negative = 0, whole = 1, truncated = 0, significant = 0;
+    uint64_t mantissa = 0;
+    long exponent = 0; /* power of ten applied to the mantissa */
+    if (p < end && *p == '-') {
+        negative = 1;
+        p++;
+    }
+    if (p >= end || !is_digit(*p)) return -1;
+    if (*p == '0') {
+        p++;
+        if (p < end && is_digit(*p)) return -1; /* a leading zero */
+    } else {
+        for (; p < end && is_digit(*p); p++) {
+            if (significant < 19) {
+                mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+                significant++;
+            } else {
+                truncated = 1;
+                exponent++;
+            }
+        }
+    }
+    if (p < end && *p == '.') {
+        whole = 0;
+        p++;
+        if (p >= end || !is_digit(*p)) return -1;
+        for (; p < end && is_digit(*p); p++) {
+            if (mantissa == 0 && *p == '0') {
+                exponent--; /* a leading zero of the fraction: no significant digit yet */
+            } else if (significant < 19) {
+                mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+                significant++;
+                exponent--;
+            } else {
+                truncated = 1;
+            }
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        whole = 0;
+        p++;
+        int minus = 0;
+        if (p < end && (*p == '+' || *p == '-')) {
+            minus = *p == '-';
+            p++;
+        }
+        if (p >= end || !is_digit(*p)) return -1;
+        long power = 0;
+        for (; p < end && is_digit(*p); p++) {
+            if (power < 100000) power = power * 10 + (*p - '0');
+        }
+        exponent += minus ? -power : power;
+    }
+    *at = p;
+    double value;
+    if (whole) {
+        if (truncated) {
+            if (slow_double(start, p, &value) < 0) return -1;
+            *out = value; /* (at least 1e19: the caller refuses it, past 2**53) */
+            return 0;
+        }
+        value = (double)mantissa;
+        *out = negative && mantissa != 0 ? -value : value; /* the integer 0 has no sign */
+        return 0;
+    }
+    if (!truncated && mantissa <= EXACT_MANTISSA && exponent >= -22 && exponent <= 22) {
+        value = (double)mantissa;
+        value = exponent >= 0 ? value * POW10[exponent] : value / POW10[-exponent];
+        *out = negative ? -value : value;
+        return 0;
+    }
+    return slow_double(start, p, out);
+}
+
+static int grow(char **values, Py_ssize_t *capacity, Py_ssize_t need) {
+    if (need <= *capacity) return 0;
+    Py_ssize_t size = *capacity * 2 > need ? *capacity * 2 : need;
+    char *bigger = PyMem_Realloc(*values, (size_t)size * sizeof(double));
+    if (bigger == NULL) return -1;
+    *values = bigger;
+    *capacity = size;
+    return 0;
+}
+
+static PyObject *numbers(PyObject *self, PyObject *arg) {
+    (void)self;
+    if (!PyList_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "numbers() takes a list of str");
+        return NULL;
+    }
+    Py_ssize_t rows = PyList_GET_SIZE(arg);
+    PyObject *counts = PyBytes_FromStringAndSize(NULL, rows * (Py_ssize_t)sizeof(int64_t));
+    if (counts == NULL) return NULL;
+    int64_t *count = (int64_t *)PyBytes_AS_STRING(counts);
+    Py_ssize_t capacity = 1024, used = 0;
+    char *values = PyMem_Malloc((size_t)capacity * sizeof(double));
+    if (values == NULL) {
+        Py_DECREF(counts);
+        return PyErr_NoMemory();
+    }
+    int refused = 0;
+    for (Py_ssize_t row = 0; row < rows && !refused; row++) {
+        PyObject *text = PyList_GET_ITEM(arg, row);
+        if (!PyUnicode_Check(text) || !PyUnicode_IS_ASCII(text)) {
+            refused = 1;
+            break;
+        }
+        const char *p = (const char *)PyUnicode_DATA(text);
+        const char *end = p + PyUnicode_GET_LENGTH(text);
+        int64_t found = 0;
+        if (p == end) {
+            count[row] = 0;
+            continue;
+        }
+        /* at most one number per two characters, plus one */
+        if (grow(&values, &capacity, used + (end - p) / 2 + 1) < 0) {
+            PyMem_Free(values);
+            Py_DECREF(counts);
+            return PyErr_NoMemory();
+        }
+        double *out = (double *)values + used;
+        for (;;) {
+            while (p < end && is_space(*p)) p++;
+            double value;
+            if (read_number(&p, end, &value) < 0 || value - value != 0.0) { /* bad, or inf */
+                refused = 1;
+                break;
+            }
+            out[found++] = value;
+            while (p < end && is_space(*p)) p++;
+            if (p == end) break;
+            if (*p != ',') {
+                refused = 1;
+                break;
+            }
+            p++;
+        }
+        count[row] = found;
+        used += found;
+    }
+    if (refused) {
+        PyMem_Free(values);
+        Py_DECREF(counts);
+        Py_RETURN_NONE;
+    }
+    PyObject *packed = PyBytes_FromStringAndSize(values, used * (Py_ssize_t)sizeof(double));
+    PyMem_Free(values);
+    if (packed == NULL) {
+        Py_DECREF(counts);
+        return NULL;
+    }
+    PyObject *result = PyTuple_Pack(2, packed, counts);
+    Py_DECREF(packed);
+    Py_DECREF(counts);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"numbers", numbers, METH_O,
+     "numbers(texts) -> (values, counts) | None: CSV bodies of JSON numbers as doubles."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_kread",
+    "The columnar reader's compiled loop: CSV bodies of JSON numbers to doubles.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__kread(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddIntConstant(m, "ABI", 1) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
