@@ -150,3 +150,66 @@ def test_malformed_rbac_objects_do_not_break_the_rule(tmp_path: Path) -> None:
     ]
     found = _findings(tmp_path, objects)
     assert list(found) == ["Notebook/team-a/nb"]  # 'odder' grants pods (a single string)
+
+
+def test_a_role_binding_in_a_namespace_known_only_at_apply_is_not_placed(tmp_path: Path) -> None:
+    (tmp_path / "main.tf").write_text(
+        """
+variable "ns" { type = string }
+resource "kubernetes_role_binding_v1" "rb" {
+  metadata {
+    name      = "x"
+    namespace = var.ns
+  }
+  role_ref {
+    api_group = "rbac.authorization.k8s.io"
+    kind      = "ClusterRole"
+    name      = "edit"
+  }
+  subject {
+    kind      = "ServiceAccount"
+    name      = "default-editor"
+    namespace = "team-a"
+  }
+}
+resource "kubernetes_role_binding_v1" "known" {
+  metadata {
+    name      = "y"
+    namespace = "team-b"
+  }
+  role_ref {
+    api_group = "rbac.authorization.k8s.io"
+    kind      = "ClusterRole"
+    name      = "view"
+  }
+  subject {
+    kind      = "ServiceAccount"
+    name      = "default-editor"
+    namespace = "team-c"
+  }
+}
+resource "kubernetes_manifest" "nb_a" {
+  manifest = {
+    apiVersion = "kubeflow.org/v1"
+    kind       = "Notebook"
+    metadata   = { name = "nb", namespace = "team-a" }
+    spec = { template = { spec = { containers = [{ name = "nb", image = "x" }],
+      serviceAccountName = "default-editor" } } }
+  }
+}
+resource "kubernetes_manifest" "nb_c" {
+  manifest = {
+    apiVersion = "kubeflow.org/v1"
+    kind       = "Notebook"
+    metadata   = { name = "nb", namespace = "team-c" }
+    spec = { template = { spec = { containers = [{ name = "nb", image = "x" }],
+      serviceAccountName = "default-editor" } } }
+  }
+}
+"""
+    )
+    found = collect([tmp_path])
+    registry = default_registry()
+    findings = evaluate(registry, [registry.get(RULE)], found.resources, None)
+    # team-c's account holds view in team-b (known): reported; team-a's binding is unplaceable
+    assert [f.location.resource for f in findings] == ["Notebook/team-c/nb"]

@@ -301,7 +301,12 @@ def _notebook_sa_token(ctx: Context) -> Iterator[Hit]:
             continue
         grants = [g for g in rbac.grants(nb.namespace, str(account)) if grants_something(g)]
         wide = [g for g in grants if g.namespace is None]
-        elsewhere = [g for g in grants if g.namespace not in (None, nb.namespace)]
+        # a RoleBinding whose namespace is known only at apply time cannot be placed
+        elsewhere = [
+            g
+            for g in grants
+            if g.namespace not in (None, nb.namespace) and "${" not in str(g.namespace)
+        ]
         # rights in its own namespace reach further through another service account of the
         # namespace with cluster-wide rights, which a pod started by the token can run as, or
         # by changing RoleBindings, which opens the namespace to anyone
