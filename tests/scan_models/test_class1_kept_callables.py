@@ -302,3 +302,29 @@ def test_a_joblib_wrapper_read_through_getattr_is_dangerous() -> None:
     bound = b.global_op("builtins", "getattr") + b"(" + wrapper + b.unicode_op("read") + b"tR"
     data = b"\x80\x02" + bound + b"(" + b.global_op("types", "SimpleNamespace") + b")RtR."
     assert "models/pickle-dangerous-import" in _rules(data)
+
+
+# -- a user's allow_imports pattern ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "module", "name"),
+    [("torch.*", "torch.serialization", "os.system"), ("torch.*", "torch", "load"),
+     ("numpy*", "numpy.testing", "runstring"), ("*", "posix", "system")],
+)  # fmt: skip
+def test_a_wildcard_pattern_never_allows_a_dangerous_name(
+    pattern: str, module: str, name: str
+) -> None:
+    """Class 1 again through the policy file: ``allow_imports: ['torch.*']`` meant torch's
+    classes, not what torch's modules import."""
+    assert ImportPolicy((pattern,)).verdict(module, name) == "dangerous"
+    assert ImportPolicy((pattern,)).verdict("torch.nn.modules.linear", "Linear") in (
+        "allowed",
+        "unknown",
+    )
+
+
+def test_an_exact_pattern_allows_what_it_names() -> None:
+    policy = ImportPolicy(("acme.ml.*", "torch.load"))
+    assert policy.verdict("acme.ml.models", "Net") == "allowed"
+    assert policy.verdict("torch", "load") == "allowed"

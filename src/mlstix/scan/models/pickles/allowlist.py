@@ -375,10 +375,15 @@ class ImportPolicy:
         return cls(tuple(patterns))
 
     def verdict(self, module: str, name: str) -> Verdict:
+        """A user's pattern allows what it matches, but a wildcard never allows a dangerous
+        name (``torch.*`` must not allow ``torch.serialization.os.system`` or ``torch.load``):
+        only the exact name does."""
         module, name = normalize(module, name)
         qualname = f"{module}.{name}"
         if any(fnmatch.fnmatchcase(qualname, p) for p in self.extra_allowed):
-            return "allowed"
+            if qualname in self.extra_allowed or not dangerous(module, name):
+                return "allowed"
+            return "dangerous"
         if qualname in _HAND_ALLOWED:  # curated: may sit inside a denied module (torch.jit)
             return "allowed"
         if dangerous(module, name):
