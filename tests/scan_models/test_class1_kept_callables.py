@@ -328,3 +328,14 @@ def test_an_exact_pattern_allows_what_it_names() -> None:
     policy = ImportPolicy(("acme.ml.*", "torch.load"))
     assert policy.verdict("acme.ml.models", "Net") == "allowed"
     assert policy.verdict("torch", "load") == "allowed"
+
+
+def test_what_an_allowed_function_calls_while_it_runs_is_a_call_now_not_later() -> None:
+    """``_rebuild_from_type_v2(func, type, args, state)`` calls ``func(*args)`` during load: the
+    finding says so with its arguments, not 'kept for later'."""
+    data = b"\x80\x02" + b.global_op("torch._tensor", "_rebuild_from_type_v2") + b"("
+    data += b.global_op(*_GADGET) + b.global_op("torch", "Tensor")
+    data += b"(" + b.unicode_op("touch /tmp/x") + b"t}tR."
+    hits = [h for h in _analyze(data).hits(None, "pickle") if h.evidence.get("import") == _QUAL]
+    assert [h.rule_id for h in hits] == ["models/pickle-gadget-call"]
+    assert "after load" not in hits[0].message and "touch /tmp/x" in hits[0].message

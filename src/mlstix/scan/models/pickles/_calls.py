@@ -109,7 +109,6 @@ class Calls(Kept):
             if func.qualname in CONSTRUCTS_FIRST_ARG and args == ():
                 raise Malformed(f"{func.qualname} called without the class it builds", pos)
             self.mark(func, args)
-            self._keeps(func, args)
             first = args[0] if isinstance(args, tuple) and args else None
             if func.qualname in CONSTRUCTS_FIRST_ARG and isinstance(first, Global):
                 self.mark(first, args[1:])  # copyreg._reconstructor(cls, ...): cls is built
@@ -121,6 +120,7 @@ class Calls(Kept):
                     self._runs_later(args[hooks], "a backward hook")
                 if state is not None and state < len(args):
                     self._state_set(args[state], everything=True)
+            self._keeps(func, args)  # after what it calls or sets while it runs
         elif isinstance(func, Call):
             self._invoke_result(func, args)
         return Call(func, args)
