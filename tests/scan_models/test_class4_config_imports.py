@@ -31,9 +31,12 @@ from .conftest import Scan, rules
         ("model_index.json", {"_class_name": "StableDiffusionPipeline",
                               "scheduler": ["my_sched", "MyScheduler"]}),
         ("model_index.json", {"_class_name": ["pipeline", "MyPipeline"]}),
+        ("adapter_config.json", {"peft_type": "LORA", "auto_mapping": {
+            "base_model_class": "Net", "parent_library": "my_models.net"}}),
     ],
     ids=["shipped-module", "installed-module-load", "activation", "old-activation",
-         "custom-pipeline", "diffusers-custom-component", "diffusers-custom-pipeline"],
+         "custom-pipeline", "diffusers-custom-component", "diffusers-custom-pipeline",
+         "peft-parent-library"],
 )  # fmt: skip
 def test_a_config_that_imports_code_by_name_is_high(
     tmp_path: Path, scan: Scan, name: str, content: Any
@@ -58,8 +61,11 @@ def test_a_config_that_imports_code_by_name_is_high(
             "scheduler": ["diffusers", "PNDMScheduler"], "image_encoder": [None, None],
             "text_encoder": ["transformers", "CLIPTextModel"],
             "requires_safety_checker": True}),
+        ("adapter_config.json", {"peft_type": "LORA", "task_type": None, "auto_mapping": {
+            "base_model_class": "BertModel",
+            "parent_library": "transformers.models.bert.modeling_bert"}}),
     ],
-    ids=["sentence-transformers-modules", "torch-activation", "diffusers-index"],
+    ids=["sentence-transformers-modules", "torch-activation", "diffusers-index", "peft"],
 )  # fmt: skip
 def test_what_sentence_transformers_writes_stays_clean(
     tmp_path: Path, scan: Scan, name: str, content: Any

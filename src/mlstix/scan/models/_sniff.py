@@ -187,7 +187,7 @@ _HF_CONFIGS = frozenset(
     ["config.json", "tokenizer_config.json", "processor_config.json",
      "preprocessor_config.json", "feature_extractor_config.json",
      "image_processor_config.json", "video_preprocessor_config.json", "chat_template.json",
-     "modules.json", "model_index.json", "modular_model_index.json"]
+     "modules.json", "model_index.json", "modular_model_index.json", "adapter_config.json"]
 )  # fmt: skip
 _PICKLE_KINDS = frozenset({"pickle"})
 

@@ -24,6 +24,10 @@ activation function (``sentence_transformers.activation_fn``, older
 ``sbert_ce_default_activation_function``), imported and called on load: outside ``torch.`` it
 is reported too.
 
+PEFT: ``adapter_config.json``'s ``auto_mapping`` (``{"base_model_class", "parent_library"}``)
+makes ``AutoPeftModel.from_pretrained`` import ``parent_library``, whatever it names, and call
+``from_pretrained`` on the class: a library outside transformers is reported.
+
 diffusers: ``model_index.json`` (and ``modular_model_index.json``) maps each component to
 ``[library, class]``. A library that is not one diffusers loads from (``diffusers``,
 ``transformers``, ``onnxruntime.training``) nor a ``diffusers.pipelines`` module is custom code:
@@ -35,7 +39,8 @@ Reference: transformers ``dynamic_module_utils.get_class_from_dynamic_module``,
 ``models/auto/configuration_auto.py`` (``auto_map``), ``pipelines/__init__.py``
 (``custom_pipelines``); sentence-transformers ``SentenceTransformer._load_sbert_model`` and
 ``_load_module_class_from_ref``, ``cross_encoder/CrossEncoder.py``; diffusers
-``pipelines/pipeline_loading_utils.py`` (``get_class_obj_and_candidates``, ``LOADABLE_CLASSES``).
+``pipelines/pipeline_loading_utils.py`` (``get_class_obj_and_candidates``, ``LOADABLE_CLASSES``);
+peft ``auto.py`` (``_BaseAutoPeftModel.from_pretrained``).
 """
 
 from __future__ import annotations
@@ -109,6 +114,12 @@ def analyze_hf_config(src: Source, ctx: Context) -> str:
             impl = spec.get("impl") if isinstance(spec, dict) else None
             if isinstance(impl, str) and impl:
                 _report(src, ctx, f"the {task} pipeline", impl)
+    peft = config.get("auto_mapping")
+    library = peft.get("parent_library") if isinstance(peft, dict) else None
+    if isinstance(library, str) and library and not library.startswith("transformers."):
+        cls = peft.get("base_model_class") if isinstance(peft, dict) else None
+        _import_hit(src, ctx, f"{library}.{cls}", "AutoPeftModel imports the module and loads "
+                    "the base model with its class's from_pretrained")  # fmt: skip
     st = config.get("sentence_transformers")
     for ref in (st.get("activation_fn") if isinstance(st, dict) else None,
                 config.get("sbert_ce_default_activation_function")):  # fmt: skip
