@@ -1,0 +1,125 @@
+"""Benchmark: PRADA's compiled kernel (``_kprada``) against its NumPy path, in-process.
+
+Run by hand (never in the test suite), from the repository root, on capture files written by
+``benchmarks/detect_inference.py --keep DIR``:
+
+    .venv/bin/python benchmarks/detect_inference_prada.py DIR/digits-7.jsonl \
+        DIR/breast_cancer-7.jsonl [--rounds 4] [--old-src PATH]
+
+Each round runs ``detect_inference`` on every file in a fresh process per path, the paths in
+turn (so a load spike on the shared machine falls on all alike): PRADA's kernel, its NumPy path
+(only PRADA's kernel off: the other kernels stay as they are), and optionally the code of
+another tree (``--old-src``: a ``src`` folder, e.g. from ``git archive REV src``). It prints the
+least CPU time over the rounds of PRADA's work while judging (``Prada.add_pieces`` and
+``Prada.w``), of PRADA's calibration while learning the baseline (``calibrate_prada``), and of
+the whole library call, with the ratios against the NumPy path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# run in a child process: times PRADA's parts of one library call on one file
+_CHILD = r"""
+import json, os, sys, time
+sys.path.insert(0, os.environ["PRADA_SRC"])
+import duckdb, threadpoolctl  # imported before the clock starts
+if os.environ.get("PRADA_OFF"):
+    from mlstix.detect.inference import _accel
+    _accel._loaded["_kprada"] = None
+from mlstix.detect.inference import InferenceOptions, detect_inference, _baseline, _prada
+from mlstix.kb.load import load_kb
+
+spent = {"prada": 0.0, "calibration": 0.0}
+add, w, calibrate = _prada.Prada.add_pieces, _prada.Prada.w, _baseline.calibrate_prada
+
+def add_pieces(self, *args, **kwargs):
+    pieces = add(self, *args, **kwargs)
+    while True:
+        begun = time.process_time()
+        try:
+            stop = next(pieces)
+        except StopIteration:
+            spent["prada"] += time.process_time() - begun
+            return
+        spent["prada"] += time.process_time() - begun
+        yield stop
+
+def timed_w(self):
+    begun = time.process_time()
+    try:
+        return w(self)
+    finally:
+        spent["prada"] += time.process_time() - begun
+
+def timed_calibrate(*args, **kwargs):
+    begun = time.process_time()
+    try:
+        return calibrate(*args, **kwargs)
+    finally:
+        spent["calibration"] += time.process_time() - begun
+
+_prada.Prada.add_pieces, _prada.Prada.w = add_pieces, timed_w
+_baseline.calibrate_prada = timed_calibrate
+kb = load_kb()
+options = InferenceOptions(client_key="inference-id-prefix::")
+begun = time.process_time()
+detect_inference([sys.argv[1]], kb, options)
+spent["call"] = time.process_time() - begun
+print(json.dumps(spent))
+"""
+
+
+def _run(path: Path, src: Path, prada_off: bool) -> dict[str, float]:
+    env = {**os.environ, "PRADA_SRC": str(src)}
+    env.pop("MLSTIX_NO_KERNEL", None)
+    if prada_off:
+        env["PRADA_OFF"] = "1"
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(path)], env=env,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    spent: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return spent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--old-src", type=Path, help="the src folder of another tree")
+    args = parser.parse_args()
+    paths = {"kernel": (ROOT / "src", False), "numpy": (ROOT / "src", True)}
+    if args.old_src:
+        paths["old"] = (args.old_src, False)
+    least: dict[tuple[str, str], dict[str, float]] = {}
+    print(f"{time.strftime('%H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()[0]:.1f}")
+    for _ in range(args.rounds):
+        for path in args.files:
+            for name, (src, off) in paths.items():
+                spent = _run(path, src, off)
+                best = least.setdefault((path.name, name), spent)
+                for key, value in spent.items():
+                    best[key] = min(best[key], value)
+    print(f"{time.strftime('%H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()[0]:.1f}")
+    print(f"least CPU-s of {args.rounds} rounds")
+    print(f"{'file':24} {'path':7} {'PRADA':>7} {'calibration':>12} {'call':>7}  vs NumPy path")
+    for path in args.files:
+        numpy = least[(path.name, "numpy")]
+        for name in paths:
+            spent = least[(path.name, name)]
+            ratio = (numpy["prada"] + numpy["calibration"]) / (
+                spent["prada"] + spent["calibration"]
+            )
+            print(f"{path.name:24} {name:7} {spent['prada']:7.3f} {spent['calibration']:12.3f} "
+                  f"{spent['call']:7.3f}  {ratio:.2f}x")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
