@@ -180,6 +180,8 @@ def sniff(src: Source) -> str | None:
         return "hf-config"  # read by name: its auto_map (modules.json: types) imports code
     if base == "chat_template.jinja":
         return "chat-template"
+    if base == "MLmodel":
+        return "mlflow-model"  # mlflow.pyfunc.load_model imports what it names
     return None
 
 
@@ -234,6 +236,7 @@ def _registry() -> dict[str, Analyzer]:
         compressed,
         hfconfig,
         keras,
+        mlflow,
         protobuf,
         serialized,
         tensors,
@@ -243,6 +246,7 @@ def _registry() -> dict[str, Analyzer]:
         "zip": archives.analyze_zip,
         "hf-config": hfconfig.analyze_hf_config,
         "chat-template": hfconfig.analyze_chat_template,
+        "mlflow-model": mlflow.analyze_mlmodel,
         "tar": archives.analyze_tar,
         "gzip": compressed.analyze_compressed,
         "bz2": compressed.analyze_compressed,

@@ -52,6 +52,7 @@ _NOT_MODELS = frozenset(
         "tf-fingerprint",
         "hf-config",
         "chat-template",
+        "mlflow-model",
     }
 )
 
