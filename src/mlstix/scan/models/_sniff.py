@@ -182,6 +182,8 @@ def sniff(src: Source) -> str | None:
         return "chat-template"
     if base == "MLmodel":
         return "mlflow-model"  # mlflow.pyfunc.load_model imports what it names
+    if base == "config.pbtxt":
+        return "triton-config"  # its backend may be Python shipped beside it
     return None
 
 
@@ -240,6 +242,7 @@ def _registry() -> dict[str, Analyzer]:
         protobuf,
         serialized,
         tensors,
+        triton,
     )
 
     return {
@@ -247,6 +250,7 @@ def _registry() -> dict[str, Analyzer]:
         "hf-config": hfconfig.analyze_hf_config,
         "chat-template": hfconfig.analyze_chat_template,
         "mlflow-model": mlflow.analyze_mlmodel,
+        "triton-config": triton.analyze_triton_config,
         "tar": archives.analyze_tar,
         "gzip": compressed.analyze_compressed,
         "bz2": compressed.analyze_compressed,

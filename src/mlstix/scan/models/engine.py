@@ -53,6 +53,7 @@ _NOT_MODELS = frozenset(
         "hf-config",
         "chat-template",
         "mlflow-model",
+        "triton-config",
     }
 )
 
