@@ -43,3 +43,24 @@ def test_an_onnx_runtime_config_stays_clean(tmp_path: Path, scan: Scan) -> None:
     report = scan(tmp_path / "config.pbtxt")
     assert "models/shipped-python-code" not in rules(report, "config.pbtxt")
     assert not report.errors
+
+
+def test_sagemaker_code_in_a_model_archive_is_high(tmp_path: Path, scan: Scan) -> None:
+    """``model.tar.gz`` with ``code/inference.py`` and ``code/requirements.txt``: SageMaker's
+    framework containers import the one and pip-install the other when the endpoint starts."""
+    import io
+    import tarfile
+
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w:gz") as tar:
+        members = {"model.pth": b"\x80\x02}.", "code/inference.py": b"import os\n",
+                   "code/requirements.txt": b"somepkg\n", "notes/x.py": b""}  # fmt: skip
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (tmp_path / "model.tar.gz").write_bytes(bio.getvalue())
+    report = scan(tmp_path / "model.tar.gz")
+    code = [f for f in report.findings if f.rule_id == "models/shipped-python-code"]
+    refs = sorted(f.evidence["reference"] for f in code)
+    assert refs == ["code/inference.py", "code/requirements.txt"]

@@ -304,6 +304,7 @@ def analyze_tar(src: Source, ctx: Context) -> str:
                     continue
                 child = Source(stream, info.size, info.name.rsplit("/", 1)[-1],
                                src.child_member(info.name), src.depth + 1)  # fmt: skip
+                _sagemaker_code(ctx, child, info.name)
                 if kind == "pytorch-legacy-tar" and child.name in ("storages", "tensors"):
                     _legacy_member(ctx, child)
                 else:
@@ -312,6 +313,26 @@ def analyze_tar(src: Source, ctx: Context) -> str:
         ctx.malformed("models/archive-anomaly", f"tar cannot be read: {exc}", src,
                       quirk="unreadable tar")  # fmt: skip
     return kind
+
+
+_SAGEMAKER_CODE = re.compile(r"^(?:\./)?code/(?:[^/]+\.py|requirements\.txt)$")
+
+
+def _sagemaker_code(ctx: Context, child: Source, name: str) -> None:
+    """A ``model.tar.gz``'s ``code/``: SageMaker's framework serving containers import the
+    entry script (``inference.py`` unless ``SAGEMAKER_PROGRAM`` names another) and
+    ``pip install -r code/requirements.txt`` when the endpoint starts (sagemaker-inference-toolkit,
+    sagemaker-pytorch-inference-toolkit)."""
+    if not _SAGEMAKER_CODE.match(name):
+        return
+    what = (
+        "SageMaker's serving containers pip-install the packages it lists (from any index it "
+        "names) when the endpoint starts"
+        if name.endswith(".txt")
+        else "SageMaker's serving containers import it from code/ when the endpoint starts"
+    )
+    ctx.hit("models/shipped-python-code", f"{name} ships in the archive: {what}", child,
+            reference=name)  # fmt: skip
 
 
 def _legacy_member(ctx: Context, child: Source) -> None:
