@@ -17,7 +17,9 @@ together. Their distances to the set as it stood are ranked with one matrix prod
 ``|x|^2 + |m|^2 - 2 x.m``, and every member within a proven error bound of the best is measured
 exactly; only the queries farther than the class's threshold (which only rises, while a
 distance only falls) are visited one by one, and when one joins, the later queries' distances
-to it are taken the same way (ranked, then exact where they could lower the distance).
+to it are taken the same way (ranked, then exact where they could lower the distance). An empty
+set takes its class's first 16 queries as a run: the first joins whatever comes, so each later
+query's exact distance to it bounds what the others must beat.
 
 The bound: a dot product of ``d`` terms in any order (BLAS, fused or not) is off by at most
 ``d u |x| |m| / (1 - d u)`` (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed.,
@@ -58,7 +60,7 @@ GroupState = tuple[int, float, float, float, float, Floats]
 
 _UNIT = 2.0**-53
 _PAIRS = 1 << 20  # squared differences held at once when measuring exactly
-_RUN = 16  # a class's rows taken together by the NumPy path (pairs within a run: all measured)
+_RUN = 16  # the first run of a class with an empty set, or where a value is not finite
 
 
 class Sets(Protocol):
@@ -185,17 +187,18 @@ class NumpySets:
         for low, high in zip([0, *edges], [*edges, k], strict=True):
             g = self._groups.setdefault(int(grouped[low]), _Group(self.dim))
             # a class's rows in runs: each row measured against the set as it stood before its
-            # run, then against the rows before it in the run that joined; while the set is
-            # empty (or a value is not finite) every pair of a run is measured, so runs are short
+            # run, then against the rows before it in the run that joined; where a value is
+            # not finite every pair of a run is measured, so those runs are short
             start = low
             while start < high:
-                whole = g.count > 0 and finite and g.finite
+                ranked = finite and g.finite
+                whole = ranked and g.count > 0  # an empty set ranks a short run first
                 members = by_slot[start : high if whole else min(start + _RUN, high)]
                 start += len(members)
                 pre = nearest_sq(wide[members], norms[members], g.points[: g.count],
                                  g.norms[: g.count], finite and g.finite)  # fmt: skip
                 mine = np.sqrt(pre)
-                joined = self._visit(g, mine, pre, wide[members], norms[members], repeat, whole)
+                joined = self._visit(g, mine, pre, wide[members], norms[members], repeat, ranked)
                 best[members] = mine
                 if joined.size:
                     g.append(wide[members[joined]], norms[members[joined]], finite)
@@ -210,6 +213,7 @@ class NumpySets:
         if not open_rows.size:
             return open_rows
         first = int(open_rows[0])
+        ranked = ranked and self.cap > g.count  # (with no room, nothing joins: never read)
         within = self._within(open_rows, first, pre, rows, norms, ranked)
         joined: list[int] = []
         room = self.cap - g.count
@@ -242,7 +246,14 @@ class NumpySets:
             within = np.full((len(open_rows), len(later)), np.inf)
             score, bound = _ranked(rows[open_rows], norms[open_rows], rows[later], norms[later])
             need = later[None, :] > open_rows[:, None]
-            need &= score <= pre[later][None, :] + bound[:, None]
+            reach = pre[later]
+            if math.isinf(pre[first]):  # an empty set: its first row joins, whatever comes,
+                # and no later row's distance then exceeds its distance to that one
+                head = exact_sq(rows, np.full(len(later) - 1, first), rows, later[1:])
+                within[0, 1:] = np.sqrt(head)
+                need[0] = False
+                reach = np.concatenate([[np.inf], head])
+            need &= score <= reach[None, :] + bound[:, None]
             asks, those = np.nonzero(need)
             if asks.size:
                 within[asks, those] = np.sqrt(exact_sq(rows, open_rows[asks], rows, later[those]))
