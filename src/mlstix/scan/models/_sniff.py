@@ -184,6 +184,8 @@ def sniff(src: Source) -> str | None:
         return "mlflow-model"  # mlflow.pyfunc.load_model imports what it names
     if base == "config.pbtxt":
         return "triton-config"  # its backend may be Python shipped beside it
+    if base == "model_config.yaml":
+        return "hydra-config"  # NeMo instantiates its _target_s
     return None
 
 
@@ -237,6 +239,7 @@ def _registry() -> dict[str, Analyzer]:
         archives,
         compressed,
         hfconfig,
+        hydra,
         keras,
         mlflow,
         protobuf,
@@ -251,6 +254,7 @@ def _registry() -> dict[str, Analyzer]:
         "chat-template": hfconfig.analyze_chat_template,
         "mlflow-model": mlflow.analyze_mlmodel,
         "triton-config": triton.analyze_triton_config,
+        "hydra-config": hydra.analyze_hydra_yaml,
         "tar": archives.analyze_tar,
         "gzip": compressed.analyze_compressed,
         "bz2": compressed.analyze_compressed,

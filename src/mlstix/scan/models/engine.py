@@ -54,6 +54,7 @@ _NOT_MODELS = frozenset(
         "chat-template",
         "mlflow-model",
         "triton-config",
+        "hydra-config",
     }
 )
 

@@ -49,6 +49,7 @@ import json
 from typing import Any
 
 from mlstix.scan.models._context import Context, Source
+from mlstix.scan.models.formats.hydra import check_targets
 
 __all__ = ["analyze_chat_template", "analyze_hf_config"]
 
@@ -102,6 +103,7 @@ def analyze_hf_config(src: Source, ctx: Context) -> str:
     if src.name.rsplit("/", 1)[-1] in _DIFFUSERS_INDEXES:
         _diffusers_components(src, ctx, config)
     _templates(src, ctx, config.get("chat_template"))
+    check_targets(src, ctx, config)  # Hydra-configured Hub models (uni2TS, FlexTok)
     auto_map = config.get("auto_map")
     if isinstance(auto_map, dict):
         for auto, target in auto_map.items():
