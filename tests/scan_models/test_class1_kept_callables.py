@@ -339,3 +339,13 @@ def test_what_an_allowed_function_calls_while_it_runs_is_a_call_now_not_later() 
     hits = [h for h in _analyze(data).hits(None, "pickle") if h.evidence.get("import") == _QUAL]
     assert [h.rule_id for h in hits] == ["models/pickle-gadget-call"]
     assert "after load" not in hits[0].message and "touch /tmp/x" in hits[0].message
+
+
+def test_a_template_under_a_key_computed_at_load_time_is_critical() -> None:
+    """``{_codecs.encode('_cnefr_net_grzcyngr', 'rot13'): code}``: every callable is allowed,
+    but the key is ``_parse_arg_template`` only once the stream runs."""
+    key = b.global_op("_codecs", "encode") + b"(" + b.unicode_op(codecs.encode(
+        "_parse_arg_template", "rot13")) + b.unicode_op("rot13") + b"tR"  # fmt: skip
+    state = b"}" + key + _binunicode(_PAYLOAD) + b"s"
+    data = b"\x80\x02" + _instance("scipy.stats._continuous_distns", "norm_gen") + state + b"b."
+    assert "models/pickle-gadget-call" in _rules(data)

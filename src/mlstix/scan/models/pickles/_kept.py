@@ -96,8 +96,13 @@ class Kept(State):
         parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
         extra = [d for d in state_dicts(parts, self.held) if d not in parts]
         self.result.code_states += [(text, pos) for text in code_in_state(state, extra)]
-        for computed in computed_keys(state, extra):
-            self._invoke_result(computed, ())
+        for key, value in computed_keys(state, extra):
+            self._invoke_result(key, ())
+            text = f"{short(key)} = {short(value)}"
+            if isinstance(value, str) and not _inert_template(value):
+                self.result.code_states.append((f"{text}: an attribute named at load time", pos))
+            elif len(self.result.chains) < 20:
+                self.result.chains.append(f"{text} (an attribute named at load time)")
 
 
 def kept_callables(
@@ -167,11 +172,12 @@ def code_in_state(state: Any, extra: list[dict[Any, Any]]) -> list[str]:
     return out
 
 
-def computed_keys(state: Any, extra: list[dict[Any, Any]]) -> list[Call]:
-    """State keys computed at load time (call results): the attribute they set is unknown."""
+def computed_keys(state: Any, extra: list[dict[Any, Any]]) -> list[tuple[Call, Any]]:
+    """State items whose key is computed at load time (a call result): the attribute they set
+    is unknown, so it may be one a ``__setstate__`` runs (:data:`CODE_STATE`)."""
     return [
-        k
-        for k, _ in itertools.chain(_pairs(state), *(d.items() for d in extra))
+        (k, v)
+        for k, v in itertools.chain(_pairs(state), *(d.items() for d in extra))
         if isinstance(k, Call)
     ]
 
