@@ -175,11 +175,10 @@ def code_in_state(state: Any, extra: list[dict[Any, Any]]) -> list[str]:
 def computed_keys(state: Any, extra: list[dict[Any, Any]]) -> list[tuple[Call, Any]]:
     """State items whose key is computed at load time (a call result): the attribute they set
     is unknown, so it may be one a ``__setstate__`` runs (:data:`CODE_STATE`)."""
-    return [
-        (k, v)
-        for k, v in itertools.chain(_pairs(state), *(d.items() for d in extra))
-        if isinstance(k, Call)
-    ]
+    parts = [state, *(state if isinstance(state, tuple) and len(state) == 2 else ()), *extra]
+    dicts = [p for p in parts if isinstance(p, dict)]  # pairs in tuples are other states' data
+    return [(k, v) for d in dicts for k, v in itertools.islice(d.items(), _MAX_ITEMS) if
+            isinstance(k, Call)]  # fmt: skip
 
 
 def _inert_template(value: Any) -> bool:
