@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlstix.cli._console import err_console
+from mlstix.cli import _console
 from mlstix.cli._params import ExistingPath
 from mlstix.errors import UsageError
 
@@ -70,7 +70,7 @@ def local_model(location: Path | str) -> Iterator[Path]:
         return
     from mlstix.scan.remote._download import local_copy
 
-    err_console.print(f"fetching {location} to hash every file", highlight=False)
+    _console.err_console.print(f"fetching {location} to hash every file", highlight=False)
     with local_copy(location) as path:
         yield path
 
@@ -203,7 +203,7 @@ def scan_with_remote(
     gc.freeze()
     share = f" ({_percent(stats.fetched_bytes, stats.total_bytes)})" if stats.total_bytes else ""
     unchanged = f"; {stats.reused} unchanged since the last scan" if state else ""
-    err_console.print(
+    _console.err_console.print(
         f"fetched {_human(stats.fetched_bytes)} of {_human(stats.total_bytes)}{share} in "
         f"{stats.requests} range read{'s' * (stats.requests != 1)} for {stats.analysed} of "
         f"{stats.objects} object{'s' * (stats.objects != 1)}"

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
-from mlstix.cli._console import console
+from mlstix.cli import _console
 from mlstix.cli._params import AliasedOption, missing_path
 from mlstix.cli._report import emit, report_options
 from mlstix.errors import KbDataError, UsageError
@@ -238,6 +236,10 @@ def list_rules(cloud: str | None, fmt: str) -> None:
         ]
         click.echo(json.dumps(rows, indent=2))
         return
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = _console.console
     wide = console.width >= 120  # narrower: no languages column (`rules show` lists them)
     table = Table(title=f"{len(selected)} rule{'s' * (len(selected) != 1)}")
     table.add_column("id", no_wrap=True)
@@ -255,12 +257,15 @@ def list_rules(cloud: str | None, fmt: str) -> None:
 @click.argument("rule_id", metavar="RULE_ID")
 def show_rule(rule_id: str) -> None:
     """Show one rule: metadata, KB vulnerability, courses of action, fix per language."""
+    from rich.markup import escape
+
     from mlstix.kb.load import load_kb
     from mlstix.scan.rules.iac import default_registry
 
     rule = default_registry().get(rule_id)
     kb = load_kb()
     vuln = kb.vulnerability(rule.vulnerability)
+    console = _console.console
     console.print(f"[bold]{rule.id}[/]  {escape(vuln.name)}: {escape(rule.title)}")
     console.print(
         f"severity: {rule.severity.value}   cloud: {rule.cloud}   "
