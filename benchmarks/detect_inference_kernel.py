@@ -1,0 +1,129 @@
+"""Benchmark: the nearest-query and repeated-steps kernel (``_kernel``) against its NumPy path,
+in-process.
+
+Run by hand (never in the test suite), from the repository root, on capture files written by
+``benchmarks/detect_inference.py --keep DIR``:
+
+    .venv/bin/python benchmarks/detect_inference_kernel.py DIR/digits-7.jsonl \
+        DIR/breast_cancer-7.jsonl [--rounds 4] [--old-src PATH]
+
+Each round runs ``detect_inference`` on every file in a fresh process per path, the paths in
+turn (so a load spike on the shared machine falls on all alike): this kernel, its NumPy path
+(only ``_kernel`` off: the other kernels stay as they are), and optionally the code of another
+tree (``--old-src``: a ``src`` folder, e.g. from ``git archive REV src``). It prints the least
+CPU time over the rounds of: the nearest earlier query (``nearest_in_window`` as the detectors
+call it), the repeated steps (``StepMemory.judge``), the rest of the per-batch bookkeeping
+(``ClientState._update`` less those two and PRADA), all of judging (``engine._Run.judge``) and
+the whole library call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# run in a child process: times the parts of one library call on one file
+_CHILD = r"""
+import json, os, sys, time
+sys.path.insert(0, os.environ["KERNEL_SRC"])
+import duckdb, threadpoolctl  # imported before the clock starts
+if os.environ.get("KERNEL_OFF"):
+    from mlstix.detect.inference import _accel
+    _accel._loaded["_kernel"] = None
+from mlstix.detect.inference import InferenceOptions, detect_inference, engine
+from mlstix.detect.inference import _detectors, _prada, _steps
+from mlstix.kb.load import load_kb
+
+spent = {"nearest": 0.0, "steps": 0.0, "prada": 0.0, "update": 0.0, "judge": 0.0}
+
+def timed(owner, name, key):
+    plain = getattr(owner, name)
+    def call(*args, **kwargs):
+        begun = time.process_time()
+        try:
+            return plain(*args, **kwargs)
+        finally:
+            spent[key] += time.process_time() - begun
+    setattr(owner, name, call)
+
+add = _prada.Prada.add_pieces
+def add_pieces(self, *args, **kwargs):  # a generator: time each step of it
+    pieces = add(self, *args, **kwargs)
+    while True:
+        begun = time.process_time()
+        try:
+            stop = next(pieces)
+        except StopIteration:
+            spent["prada"] += time.process_time() - begun
+            return
+        spent["prada"] += time.process_time() - begun
+        yield stop
+
+_prada.Prada.add_pieces = add_pieces
+timed(_prada.Prada, "w", "prada")
+timed(_detectors, "nearest_in_window", "nearest")
+timed(_steps.StepMemory, "judge", "steps")
+timed(_detectors.ClientState, "_update", "update")
+timed(engine._Run, "judge", "judge")
+kb = load_kb()
+options = InferenceOptions(client_key="inference-id-prefix::")
+begun = time.process_time()
+detect_inference([sys.argv[1]], kb, options)
+spent["call"] = time.process_time() - begun
+spent["bookkeeping"] = spent["update"] - spent["nearest"] - spent["steps"] - spent["prada"]
+print(json.dumps(spent))
+"""
+
+_COLUMNS = ("nearest", "steps", "bookkeeping", "judge", "call")
+
+
+def _run(path: Path, src: Path, kernel_off: bool) -> dict[str, float]:
+    env = {**os.environ, "KERNEL_SRC": str(src)}
+    env.pop("MLSTIX_NO_KERNEL", None)
+    if kernel_off:
+        env["KERNEL_OFF"] = "1"
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(path)], env=env,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    spent: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return spent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--old-src", type=Path, help="the src folder of another tree")
+    args = parser.parse_args()
+    paths = {"kernel": (ROOT / "src", False), "numpy": (ROOT / "src", True)}
+    if args.old_src:
+        paths["old"] = (args.old_src, False)
+    least: dict[tuple[str, str], dict[str, float]] = {}
+    print(f"{time.strftime('%H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()[0]:.1f}")
+    for _ in range(args.rounds):
+        for path in args.files:
+            for name, (src, off) in paths.items():
+                spent = _run(path, src, off)
+                best = least.setdefault((path.name, name), spent)
+                for key, value in spent.items():
+                    best[key] = min(best[key], value)
+    print(f"{time.strftime('%H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()[0]:.1f}")
+    print(f"least CPU-s of {args.rounds} rounds; ratio: nearest + steps against the NumPy path")
+    print(f"{'file':24} {'path':7} " + " ".join(f"{c:>11}" for c in _COLUMNS) + "  ratio")
+    for path in args.files:
+        numpy = least[(path.name, "numpy")]
+        for name in paths:
+            spent = least[(path.name, name)]
+            ratio = (numpy["nearest"] + numpy["steps"]) / (spent["nearest"] + spent["steps"])
+            row = " ".join(f"{spent[c]:11.3f}" for c in _COLUMNS)
+            print(f"{path.name:24} {name:7} {row}  {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
