@@ -123,9 +123,17 @@ def test_a_partial_kept_with_a_command_is_critical() -> None:
         b"]" + b.global_op(*_GADGET) + b"a.",
         # operator dunders on the instance: Python takes them from the type
         _instance(*_FT) + b"}" + b.unicode_op("__call__") + b.global_op(*_GADGET) + b"sb.",
+        # the libraries' own functions their objects keep: SelectKBest's default score_func,
+        # a scorer's metric (what pickle.dump of fitted scikit-learn objects writes)
+        _instance("sklearn.feature_selection._univariate_selection", "SelectKBest") + b"}"
+        + b.unicode_op("score_func")
+        + b.global_op("sklearn.feature_selection._univariate_selection", "f_classif") + b"sb.",
+        _instance("sklearn.metrics._scorer", "_Scorer") + b"}" + b.unicode_op("_score_func")
+        + b.global_op("sklearn.metrics._classification", "f1_score") + b"sb.",
     ],
-    ids=["allowlisted-function", "allowlisted-in-state", "list-item", "operator-dunder"],
-)
+    ids=["allowlisted-function", "allowlisted-in-state", "list-item", "operator-dunder",
+         "selectkbest-score-func", "scorer-metric"],
+)  # fmt: skip
 def test_what_is_not_kept_stays_as_it_was(data: bytes) -> None:
     assert not {"models/pickle-unallowed-call", "models/pickle-gadget-call"} & _rules(
         b"\x80\x02" + data

@@ -8,7 +8,10 @@ and state that its ``__setstate__`` runs as code.
   call later: on the first missing key, ``transform``, ``__call__``. The attribute name does
   not matter (a fixed list of names the libraries call cannot be complete), so every
   non-allowlisted function or class object an allowlisted object is given, directly or inside
-  plain containers, counts as invoked (high; critical with a command-like argument beside it).
+  plain containers, counts as invoked (high; critical with a command-like argument beside it),
+  unless it belongs to one of the libraries the allowlist comes from: their own functions are
+  what their objects keep (``SelectKBest``'s ``f_classif``, a scorer's ``f1_score``, a
+  ``metric=`` of ``sklearn.metrics.pairwise``) and stay what they were (medium when unknown).
   Instances (calls) are not walked: their class is judged where the stream built them.
 - **State run as code.** SciPy's ``rv_generic.__setstate__`` (every ``scipy.stats``
   distribution, and subclasses in statsmodels and user code) updates ``__dict__`` from the
@@ -31,12 +34,15 @@ and the object holds what it holds at the end, not at the BUILD.
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 from mlstix.scan.models.pickles._attrs import state_dicts
 from mlstix.scan.models.pickles._state import State
+from mlstix.scan.models.pickles.allowlist import allowed_pairs
 from mlstix.scan.models.pickles.opcodes import Call, Global
 from mlstix.scan.models.pickles.result import short
 
@@ -76,7 +82,7 @@ class Kept(State):
         whole = (value, *extra) if extra else value
         mutable: list[bool] = []
         for g in kept_callables(whole, self.held, mutable):
-            if g.qualname != owner.qualname:
+            if g.qualname != owner.qualname and not _library_own(g):
                 self.mark(g, value, later=f"a callable kept by {owner.qualname}")
         if mutable:  # what it holds may still be filled: look again at the end
             if len(self.kept) >= _MAX_KEPT:
@@ -88,7 +94,7 @@ class Kept(State):
         """At the end of the pickle: what kept containers were filled with afterwards."""
         for owner, value, whole in self.kept:
             for g in kept_callables(whole, self.held):
-                if g.qualname != owner.qualname:
+                if g.qualname != owner.qualname and not _library_own(g):
                     self.mark(g, value, later=f"a callable kept by {owner.qualname}")
 
     def _code_state(self, state: Any, pos: int) -> None:
@@ -103,6 +109,18 @@ class Kept(State):
                 self.result.code_states.append((f"{text}: an attribute named at load time", pos))
             elif len(self.result.chains) < 20:
                 self.result.chains.append(f"{text} (an attribute named at load time)")
+
+
+@functools.cache
+def _libraries() -> frozenset[str]:
+    """The third-party packages the allowlist comes from (numpy, scipy, sklearn, pandas, ...)."""
+    roots = {q.split(".", 1)[0] for q in allowed_pairs()}
+    return frozenset(roots - set(sys.stdlib_module_names))
+
+
+def _library_own(g: Global) -> bool:
+    """A function or class of those libraries (dangerous ones are judged by the denylist)."""
+    return g.module.split(".", 1)[0] in _libraries()
 
 
 def kept_callables(
