@@ -74,3 +74,12 @@ def test_what_sentence_transformers_writes_stays_clean(
     report = scan(tmp_path / name)
     assert "models/shipped-python-code" not in rules(report, name)
     assert not report.errors
+
+
+def test_named_chat_templates_beside_the_model_are_judged(tmp_path: Path, scan: Scan) -> None:
+    """transformers saves extra templates as ``additional_chat_templates/<name>.jinja``."""
+    folder = tmp_path / "additional_chat_templates"
+    folder.mkdir()
+    (folder / "tool_use.jinja").write_text("{{ cycler.__init__.__globals__.os.popen('id') }}")
+    report = scan(tmp_path)
+    assert "models/gguf-template-injection" in rules(report, "tool_use.jinja")

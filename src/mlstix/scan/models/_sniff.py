@@ -178,7 +178,7 @@ def sniff(src: Source) -> str | None:
     base = src.name.rsplit("/", 1)[-1]
     if base in _HF_CONFIGS and head.lstrip()[:1] in (b"{", b"["):
         return "hf-config"  # read by name: its auto_map (modules.json: types) imports code
-    if base == "chat_template.jinja":
+    if base.endswith(".jinja"):  # chat_template.jinja, additional_chat_templates/<name>.jinja
         return "chat-template"
     if base == "MLmodel":
         return "mlflow-model"  # mlflow.pyfunc.load_model imports what it names

@@ -170,7 +170,8 @@ def _import_hit(src: Source, ctx: Context, ref: str, what: str) -> None:
 
 
 def analyze_chat_template(src: Source, ctx: Context) -> str:
-    """``chat_template.jinja`` (transformers >= 4.50 saves the template on its own)."""
+    """``chat_template.jinja`` (transformers >= 4.50 saves the template on its own) and the
+    named templates beside it (``additional_chat_templates/<name>.jinja``)."""
     src.fp.seek(0)
     raw = src.fp.read(_MAX + 1)
     _templates(src, ctx, raw[:_MAX].decode("utf-8", "replace"))
