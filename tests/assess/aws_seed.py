@@ -72,6 +72,7 @@ def seed(session: Any, recorded: Recorded) -> dict[str, str]:
     )
     kms = session.client("kms", region_name=E1)
     good_key = kms.create_key(Description="models")["KeyMetadata"]["Arn"]
+    kms.enable_key_rotation(KeyId=good_key)  # the capture key below never rotates
     open_policy = _doc(
         {
             "Sid": "root",

@@ -109,6 +109,10 @@ def test_finds_every_seeded_misconfiguration_and_nothing_on_hardened(
     assert not [p for p in found if p[1] in HARDENED]
     kms = [f for f in report["findings"] if f["rule_id"] == "MLSTIX-AWS-KMS-001"]
     assert len(kms) == 1 and "allows *" in kms[0]["message"]
+    # GetKeyRotationStatus: the models key rotates, the capture key does not
+    rotation = [f for f in report["findings"] if f["rule_id"] == "MLSTIX-AWS-KMS-002"]
+    assert [f["location"]["path"] for f in rotation] == [kms[0]["location"]["path"]]
+    assert "automatic key rotation is off" in rotation[0]["message"]
     for f in report["findings"]:
         assert f["evidence"]["account"] == ACCOUNT
         assert f["vulnerability"] and f["courses_of_action"]

@@ -177,6 +177,7 @@ def collect_key(access: AwsAccess, key: str, region: str, seen: set[str]) -> Non
         "KeyUsage": meta.get("KeyUsage"),
         "Enabled": meta.get("Enabled"),
         "KeyState": meta.get("KeyState"),
+        "Origin": meta.get("Origin"),  # EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE: no rotation
     }
     policy = access.call("kms", region, "GetKeyPolicy", KeyId=key_id, PolicyName="default")
     if policy is not None and policy.get("Policy"):
@@ -193,6 +194,8 @@ def collect_key(access: AwsAccess, key: str, region: str, seen: set[str]) -> Non
     )
     if rotation is not None:
         attrs["EnableKeyRotation"] = bool(rotation.get("KeyRotationEnabled"))
+        if rotation.get("RotationPeriodInDays") is not None:  # answered when rotation is on
+            attrs["RotationPeriodInDays"] = rotation["RotationPeriodInDays"]
     _add(access, "AWS::KMS::Key", key_id, meta["Arn"], region, attrs)
 
 

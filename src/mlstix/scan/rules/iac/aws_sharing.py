@@ -32,7 +32,7 @@ from mlstix.scan.rules.iac._refs import iter_strings, refers_to
 from mlstix.scan.rules.iac.aws import ML_NAME, model_buckets
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
 
-__all__ = ["LOGIC"]
+__all__ = ["LOGIC", "ml_keys"]
 
 _DOC_REF = re.compile(r"^\$\{data\.aws_iam_policy_document\.([\w-]+)\.json\}$")
 _ML_PREFIX = {"terraform": "aws_sagemaker_", "cloudformation": "AWS::SageMaker::"}
@@ -181,6 +181,14 @@ def _ml_keys(ctx: Context) -> Iterator[tuple[Resource, list[tuple[Resource, Any]
             if refers_to(p.attributes.get("key_id"), key)
         ]
         yield key, policies
+
+
+def ml_keys(ctx: Context) -> list[Resource]:
+    """The KMS keys ML resources use (as :func:`_ml_keys` finds them), once per scan."""
+    if "aws-ml-keys" not in ctx.memo:
+        ctx.memo["aws-ml-keys"] = [key for key, _ in _ml_keys(ctx)]
+    found: list[Resource] = ctx.memo["aws-ml-keys"]
+    return found
 
 
 def _used_by_ml(ctx: Context, key: Resource, buckets: list[Resource]) -> bool:

@@ -97,6 +97,7 @@ def default_registry() -> RuleRegistry:
     import mlstix.scan.rules.iac.gcp as gcp_rules
     import mlstix.scan.rules.iac.gcp_audit as gcp_audit_rules
     import mlstix.scan.rules.iac.k8s_serving as k8s_serving_rules
+    import mlstix.scan.rules.iac.key_rotation as key_rotation_rules
     import mlstix.scan.rules.iac.kubeflow as kubeflow_rules
     import mlstix.scan.rules.iac.kubernetes as k8s_rules
 
@@ -120,6 +121,7 @@ def default_registry() -> RuleRegistry:
         gcp_audit_rules,
         k8s_rules,
         k8s_serving_rules,
+        key_rotation_rules,
         kubeflow_rules,
     )
     for module in modules:
