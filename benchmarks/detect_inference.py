@@ -4,6 +4,7 @@ Run by hand (never in the test suite), from the repository root:
 
     .venv/bin/python benchmarks/detect_inference.py [--honest 200] [--per-client 500]
         [--datasets digits,breast_cancer] [--seeds 7,8,9] [--no-peer] [--keep DIR]
+        [--baseline REV] [--repeat N]
 
 For each data set (both ship inside scikit-learn, nothing is downloaded) and seed, it trains a
 classifier, serves it through the endpoint shim of ``tests/detect_inference/traffic.py`` and
@@ -21,7 +22,10 @@ detection, the JSON report), its user + system CPU time taken from the operating
 (``RUSAGE_CHILDREN``). The job is single-threaded (DuckDB and BLAS held to one thread), so CPU
 time is time on one core. The same run prints the in-process figure without start-up, and the
 peer: the same library call with the columnar reader off (the line-by-line reader every record
-took before it), on the same file.
+took before it), on the same file. ``--baseline REV`` also runs the whole job with mlstix as of
+commit REV (its ``src`` from ``git archive``, its C accelerators compiled by its own
+``hatch_build.py``), alternating with today's ``--repeat`` times, and prints the ratio of the
+least CPU times and whether the two JSON reports are byte-identical.
 
 Published reference points, for comparison: PRADA (Juuti et al., EuroS&P 2019) reports
 detecting all the extraction attacks it studied with no false positives on its benign traffic;
@@ -73,10 +77,35 @@ TARGET = 100_000  # records per CPU-second per core (issue 16)
 JUDGING_TARGET = 4.0  # CPU microseconds per record for judging: a quarter of the whole budget
 
 
-def job(path: Path, out: Path) -> tuple[dict[str, dict[str, int]], float]:
-    """The whole CLI job as its own process: findings per client, and its CPU seconds."""
+def baseline_src(rev: str, scratch: Path) -> Path:
+    """mlstix's ``src`` as of commit ``rev`` (``git archive``; the working tree is not touched),
+    its C accelerators compiled in place by its own ``hatch_build.py`` where it has one (a
+    failed compile leaves its NumPy paths, as an install would), bytecode compiled."""
+    import io
+    import tarfile
+
+    dest = scratch / f"baseline-{rev.replace('/', '_')}"
+    names = ["src"]
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", rev],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    if "hatch_build.py" in listed.stdout.split():
+        names.append("hatch_build.py")
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, *names],
+                             capture_output=True, check=True)  # fmt: skip
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    if (dest / "hatch_build.py").exists():
+        subprocess.run([sys.executable, "hatch_build.py"], cwd=dest, capture_output=True,
+                       check=False, timeout=600)  # fmt: skip
+    compileall.compile_dir(dest / "src" / "mlstix", quiet=1)
+    return dest / "src"
+
+
+def job(path: Path, out: Path, src: Path = ROOT / "src") -> tuple[dict[str, dict[str, int]], float]:
+    """The whole CLI job as its own process (mlstix from ``src``): findings per client, and
+    its CPU seconds."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(src)}
     # as installed: bytecode cached (pip compiles at install; with this variable set, every run
     # of a checkout compiles the modules it imports again: about 0.03 CPU-s of this job)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -102,8 +131,7 @@ def library(path: Path, columnar: bool) -> tuple[float, float]:
     loaded before the clock starts), and of its judging: the detectors' work on the queries
     once the baseline is learnt (``engine._Run.judge``: scaling, the off-manifold test,
     grouping by client and every client's detectors)."""
-    import duckdb  # noqa: F401  (imported here so that its import is not timed)
-    import threadpoolctl  # noqa: F401
+    import threadpoolctl  # noqa: F401  (imported here so that its import is not timed)
 
     from mlstix.detect.inference import InferenceOptions, detect_inference, engine
     from mlstix.kb.load import load_kb
@@ -134,6 +162,19 @@ def main() -> None:
     parser.add_argument("--datasets", default="digits,breast_cancer")
     parser.add_argument("--seeds", default="7,8,9")
     parser.add_argument("--no-peer", action="store_true", help="skip the line-by-line peer")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also time the whole job with mlstix as of commit REV, alternating "
+        "with today's, and say whether the reports are byte-identical",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each whole job N times (alternating with --baseline), least CPU time counted",
+    )
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="write the capture files and reports into DIR and keep them "
                         "(for profiling the job); default: a temporary folder")  # fmt: skip
@@ -146,10 +187,23 @@ def main() -> None:
         tmp = str(args.keep or scratch)
         Path(tmp).mkdir(parents=True, exist_ok=True)
         compileall.compile_dir(ROOT / "src" / "mlstix", quiet=1)  # as pip does at install
+        old = baseline_src(args.baseline, Path(scratch)) if args.baseline else None
         for dataset in args.datasets.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
                 path, records = build(dataset, seed, args.honest, args.per_client, Path(tmp))
-                found, cpu = job(path, Path(tmp) / f"{dataset}-{seed}.json")
+                report = Path(tmp) / f"{dataset}-{seed}.json"
+                cpu = then = float("inf")
+                for _ in range(max(1, args.repeat)):
+                    if old is not None:
+                        then = min(then, job(path, Path(scratch) / "baseline.json", old)[1])
+                    found, spent = job(path, report)
+                    cpu = min(cpu, spent)
+                if old is not None:
+                    same = (Path(scratch) / "baseline.json").read_bytes() == report.read_bytes()
+                    print(f"{dataset} seed {seed}: whole job as of {args.baseline} {then:.2f} "
+                          f"CPU-s ({records / then:,.0f}/s), now {cpu:.2f} ({records / cpu:,.0f}"
+                          f"/s): {then / cpu:.2f}x; reports "
+                          f"{'byte-identical' if same else 'DIFFERENT'}", flush=True)  # fmt: skip
                 inside, judging = library(path, columnar=True)
                 peer = None if args.no_peer else library(path, columnar=False)[0]
                 sums = speeds.setdefault(dataset, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
