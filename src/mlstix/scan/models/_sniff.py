@@ -16,6 +16,7 @@ import struct
 from collections.abc import Callable
 
 from mlstix.scan.models._context import Analyzer, Source
+from mlstix.scan.models.formats.native import native_kind
 from mlstix.scan.models.pickles import looks_like_pickle
 
 __all__ = ["CONTAINERS", "MODEL_SUFFIXES", "analyzers", "sniff", "views"]
@@ -158,6 +159,8 @@ def sniff(src: Source) -> str | None:
         return "joblib-zfile"  # joblib < 0.10: "ZF", 19 hex digits of length, zlib data
     if head[:6] == b"\x93NUMPY":
         return "numpy"
+    if native_kind(head):
+        return "native-code"  # loaders that take native code from the model run it
     if head[:8] == b"\x89HDF\r\n\x1a\n":
         return "hdf5"
     if head[:4] == b"GGUF":
@@ -242,6 +245,7 @@ def _registry() -> dict[str, Analyzer]:
         hydra,
         keras,
         mlflow,
+        native,
         protobuf,
         serialized,
         tensors,
@@ -255,6 +259,7 @@ def _registry() -> dict[str, Analyzer]:
         "mlflow-model": mlflow.analyze_mlmodel,
         "triton-config": triton.analyze_triton_config,
         "hydra-config": hydra.analyze_hydra_yaml,
+        "native-code": native.analyze_native,
         "tar": archives.analyze_tar,
         "gzip": compressed.analyze_compressed,
         "bz2": compressed.analyze_compressed,

@@ -55,6 +55,7 @@ _NOT_MODELS = frozenset(
         "mlflow-model",
         "triton-config",
         "hydra-config",
+        "native-code",
     }
 )
 
