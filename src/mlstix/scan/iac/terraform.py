@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mlstix.scan.iac._hcl import HclSyntaxError, Node, TopBlock, parse_blocks, parse_expression
+from mlstix.scan.iac._tfoverride import merge_body
 from mlstix.scan.iac._values import LineIndex
 
 __all__ = [
@@ -82,16 +83,25 @@ class TerraformDir:
     files: list[tuple[str, str]] = field(default_factory=list)  # (shown path, sha256)
 
 
-def _tfvars_order(path: Path) -> tuple[int, str]:
-    # Terraform: terraform.tfvars, terraform.tfvars.json, then *.auto.tfvars(.json) by name
-    return (0 if path.name.startswith("terraform.tfvars") else 1, path.name)
+def is_override(name: str) -> bool:
+    """``override.tf``, ``*_override.tf`` (and ``.tf.json``): merged into the other files."""
+    stem = name.removesuffix(".json").removesuffix(".tf")
+    return name.endswith((".tf", ".tf.json")) and (stem == "override" or stem.endswith("_override"))
+
+
+def _load_order(path: Path) -> tuple[int, str]:
+    # Terraform: terraform.tfvars, terraform.tfvars.json, then *.auto.tfvars(.json) by name;
+    # configuration files by name, override files after all the others (by name)
+    if path.name.startswith("terraform.tfvars"):
+        return (0, path.name)
+    return (2 if is_override(path.name) else 1, path.name)
 
 
 def load_dir(folder: Path, files: list[Path], display: dict[Path, str]) -> TerraformDir:
     """Parse the given files of one folder; a bad file is an error entry, the rest still count."""
     shown_files = [display.get(p, str(p)) for p in files]
     out = TerraformDir(path=folder, shown=str(Path(shown_files[0]).parent) if files else "")
-    for path in sorted(files, key=_tfvars_order):
+    for path in sorted(files, key=_load_order):
         shown = display.get(path, str(path))
         try:
             if path.stat().st_size > MAX_HCL_BYTES:
@@ -108,7 +118,10 @@ def load_dir(folder: Path, files: list[Path], display: dict[Path, str]) -> Terra
             out.errors.append((shown, str(exc) or type(exc).__name__))
             continue
         out.files.append((shown, digest))
-        _add_blocks(out, blocks, shown)
+        if is_override(path.name):
+            merge_overrides(out, blocks, shown)
+        else:
+            _add_blocks(out, blocks, shown)
     return out
 
 
@@ -129,6 +142,41 @@ def _add_blocks(out: TerraformDir, blocks: list[TopBlock], shown: str) -> None:
             )
         elif block.type == "module" and labels:
             out.modules.append(Block("module", labels[0], block.body, shown, block.line))
+
+
+def merge_overrides(out: TerraformDir, blocks: list[TopBlock], shown: str) -> None:
+    """Merge the blocks of an override file into the module's (see :mod:`._tfoverride`)."""
+    for block in blocks:
+        labels = block.labels
+        if block.type == "locals":
+            out.locals.update(block.body)
+            continue
+        if block.type == "variable" and labels and labels[0] in out.variables:
+            var = out.variables[labels[0]]
+            out.variables[labels[0]] = Variable(
+                block.body.get("default", var.default), block.body.get("type", var.type)
+            )
+            continue
+        if block.type == "output" and labels and labels[0] in out.outputs:
+            if "value" in block.body:
+                out.outputs[labels[0]] = block.body["value"]
+            continue
+        base = None
+        if block.type in ("resource", "data") and len(labels) == 2:
+            data = block.type == "data"
+            base = next(
+                (b for b in out.blocks if (b.type, b.name, b.data) == (labels[0], labels[1], data)),
+                None,
+            )
+        elif block.type == "module" and labels:
+            base = next((m for m in out.modules if m.name == labels[0]), None)
+        elif block.type in ("terraform", "provider", "moved", "import", "check", "removed"):
+            continue  # nothing the evaluation reads
+        if base is not None:
+            base.body = merge_body(base.body, block.body)
+        else:
+            what = " ".join((block.type, *labels))
+            out.errors.append((shown, f"line {block.line}: override of {what} has no original"))
 
 
 def _tfvars(text: str, is_json: bool) -> dict[str, Any]:
