@@ -11,8 +11,10 @@ Each round runs ``detect_inference`` on every file in a fresh process per path, 
 turn (so a load spike on the shared machine falls on all alike): this kernel, its NumPy path
 (only ``_kernel`` off: the other kernels stay as they are), and optionally the code of another
 tree (``--old-src``: a ``src`` folder, e.g. from ``git archive REV src``). It prints the least
-CPU time over the rounds of: the nearest earlier query (``nearest_in_window`` as the detectors
-call it), the repeated steps (``StepMemory.judge``), the rest of the per-batch bookkeeping
+CPU time over the rounds of: the nearest earlier query (``nearest_index``, or
+``nearest_in_window`` in older trees, as the detectors call it), the repeated steps from the
+queries and their nearest (``StepMemory.judge_queries``; older: the detectors' moves and
+fingerprints are bookkeeping, ``StepMemory.judge`` is steps), the rest of the per-batch bookkeeping
 (``ClientState._update`` less those two and PRADA), all of judging (``engine._Run.judge``) and
 the whole library call.
 """
@@ -68,8 +70,10 @@ def add_pieces(self, *args, **kwargs):  # a generator: time each step of it
 
 _prada.Prada.add_pieces = add_pieces
 timed(_prada.Prada, "w", "prada")
-timed(_detectors, "nearest_in_window", "nearest")
-timed(_steps.StepMemory, "judge", "steps")
+# the detectors' names for the two (older trees: nearest_in_window, StepMemory.judge)
+new = hasattr(_detectors, "nearest_index")
+timed(_detectors, "nearest_index" if new else "nearest_in_window", "nearest")
+timed(_steps.StepMemory, "judge_queries" if new else "judge", "steps")
 timed(_detectors.ClientState, "_update", "update")
 timed(engine._Run, "judge", "judge")
 kb = load_kb()

@@ -163,3 +163,97 @@ def _call(**change: object) -> None:
 def test_wrong_arguments_are_refused(change: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _call(**change)
+
+
+@st.composite
+def clients(draw: st.DrawFn) -> tuple[np.ndarray, list[int], int]:
+    """A client's queries (with synthetic signed steps, repeats, NaN and huge values), the
+    batch cuts and the window."""
+    dim = draw(st.integers(1, 80))
+    count = draw(st.integers(1, 260))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    queries = rng.normal(size=(count, dim)).astype(np.float32)
+    if draw(st.booleans()):  # x +/- lambda sign(g): Jacobian augmentation
+        seeds = queries[: max(1, count // 10)]
+        signs = rng.choice([-1.0, 0.0, 1.0], size=(count, dim)).astype(np.float32)
+        queries = seeds[rng.integers(len(seeds), size=count)] + np.float32(0.1) * signs
+    if draw(st.booleans()):
+        queries[rng.random(count) < 0.2] = queries[0]  # repeats
+    if draw(st.booleans()):
+        queries[int(rng.integers(count)), int(rng.integers(dim))] = np.nan
+    if draw(st.booleans()):
+        queries[rng.random(count) < 0.1, int(rng.integers(dim))] = np.float32(3e38)
+        queries[rng.random(count) < 0.1, int(rng.integers(dim))] = np.float32(-3e38)
+    cuts = sorted(set(draw(st.lists(st.integers(1, count), max_size=4))))
+    return queries, cuts, draw(st.integers(1, 300))
+
+
+def _follow(queries: np.ndarray, cuts: list[int], window: int, use: bool) -> list[object]:
+    """A client's steps judged batch by batch from its queries, as the detectors do: the
+    verdicts, then the memory left."""
+    from mlstix.detect.inference._nearest import nearest_index
+
+    memory = StepMemory(queries.shape[1], kernel=use)
+    history = queries[:0]
+    verdicts: list[bool] = []
+    with threadpool_limits(1, "blas"), np.errstate(all="ignore"):
+        for low, high in zip([0, *cuts], [*cuts, len(queries)], strict=True):
+            pool, index, _ = nearest_index(history, queries[low:high], window)
+            verdicts.extend(memory.judge_queries(pool, len(history), index).tolist())
+            history = pool[-window:]
+    return [verdicts, memory.steps.tobytes(), memory.ends.tobytes(), memory.lengths.tobytes()]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=_SLOW)
+@given(clients())
+def test_steps_from_queries_match_the_numpy_path(case: tuple[np.ndarray, list[int], int]) -> None:
+    queries, cuts, window = case
+    assert _follow(queries, cuts, window, True) == _follow(queries, [], window, False)
+
+
+def _call_from(**change: object) -> None:
+    dim = 3
+    args: dict[str, object] = {
+        "queries": np.zeros((4, dim), np.float32),
+        "start": 1,
+        "index": np.array([0, 1, -1], np.int64),
+        "probe": np.ones(dim),
+        "steps": np.zeros((0, dim), np.float32),
+        "ends": np.zeros((0, 2)),
+        "lengths": np.zeros(0, np.float32),
+        "minimum": 3,
+        "lookback": 4,
+        "hit": np.zeros(3, np.bool_),
+        "keep_steps": np.zeros((4, dim), np.float32),
+        "keep_ends": np.zeros((4, 2)),
+        "keep_lengths": np.zeros(4, np.float32),
+    }
+    args.update(change)
+    kernel.steps_from(*args.values())
+
+
+def test_steps_from_takes_good_arguments() -> None:
+    _call_from()  # the baseline of the cases below is accepted
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"index": np.array([0, 2, -1], np.int64)}, "index"),  # not an earlier query
+        ({"index": np.array([0, 1, -2], np.int64)}, "index"),
+        ({"index": np.array([0, 1], np.int64)}, "start"),
+        ({"start": 5}, "start"),
+        ({"probe": np.ones(4)}, "probe"),
+        ({"probe": np.ones(3, np.float32)}, "probe"),
+        ({"steps": np.zeros((5, 3), np.float32)}, "lookback"),
+        ({"steps": np.zeros((1, 3), np.float32)}, "lookback"),  # ends and lengths have none
+        ({"keep_steps": np.zeros((3, 3), np.float32)}, "lookback"),
+        ({"keep_ends": np.zeros((4, 2), np.float32)}, "keep_ends"),
+        ({"lookback": 0}, "lookback"),
+        ({"hit": np.zeros(3, np.int8)}, "hit"),
+        ({"queries": np.zeros((4, 3))}, "queries"),
+    ],
+)
+def test_steps_from_refuses_wrong_arguments(change: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _call_from(**change)

@@ -32,14 +32,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from mlstix.detect.inference._baseline import REPEAT, Baseline
-from mlstix.detect.inference._nearest import nearest_in_window
+from mlstix.detect.inference._nearest import nearest_in_window, nearest_index
 from mlstix.detect.inference._prada import Prada
 from mlstix.detect.inference._steps import StepMemory
 
@@ -83,14 +82,6 @@ class Detection:
     path: str
     line: int
     time: float | None
-
-
-@lru_cache(maxsize=8)
-def _probe(dim: int) -> npt.NDArray[np.float64]:
-    """A fixed random projection: a number per query that equal queries share."""
-    out: npt.NDArray[np.float64] = np.random.default_rng(0xF1).normal(size=dim)
-    out.setflags(write=False)
-    return out
 
 
 class _Window:
@@ -161,7 +152,6 @@ class ClientState:
     _dups: _Window = field(init=False, repr=False)
     _steps: _Window = field(init=False, repr=False)
     _step_memory: StepMemory = field(init=False, repr=False)
-    _probe: npt.NDArray[np.float64] = field(init=False, repr=False)
     _prada: Prada = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -169,7 +159,6 @@ class ClientState:
         self._dups = _Window(self.window)
         self._steps = _Window(self.window)
         self._step_memory = StepMemory(self.dim)
-        self._probe = _probe(self.dim)
         self._prada = Prada(self.dim, max(4 * self.window, 2 * self.profile.prada_min))
 
     @property
@@ -205,17 +194,15 @@ class ClientState:
         profile = self.profile
         before = self.queries
         k = len(batch)
-        nearest, previous = self.nearest_previous(batch)
+        pool, index, nearest = nearest_index(self._hist, batch, self.window)
         repeat = REPEAT * baseline.nn_radius
         # an exact repeat (a health check, a retry) tells an attacker nothing: not a probe
         dups = (nearest > repeat) & (nearest < profile.dup_ratio * baseline.nn_radius)
-        moves = np.abs(batch - previous)
-        ends = np.stack([batch @ self._probe, previous @ self._probe], axis=1)
-        steps = self._step_memory.judge(moves, ends) & ~dups
+        steps = self._step_memory.judge_queries(pool, len(self._hist), index) & ~dups
         dup_counts = self._dups.push(dups)
         step_counts = self._steps.push(steps)
         self.queries += k
-        self._hist = np.concatenate([self._hist, batch])[-self.window :]
+        self._hist = pool[-self.window :]
 
         def fire(detector: str, index: int, stat: dict[str, Any]) -> None:
             path, line, when = where.at(index)

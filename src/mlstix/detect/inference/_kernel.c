@@ -25,6 +25,7 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef float v4f __attribute__((vector_size(16)));
@@ -468,6 +469,27 @@ __attribute__((target("avx,popcnt"))) static void judge_all_avx(const Steps *w) 
 }
 #endif
 
+/* Judge steps first..n-1 of a pool (masks built here); -1 when out of memory. Needs no GIL. */
+static int run_steps(const float *steps, const float *length, const double *end, Py_ssize_t n,
+                     Py_ssize_t d, Py_ssize_t first, Py_ssize_t minimum, Py_ssize_t lookback,
+                     unsigned char *hit) {
+    Py_ssize_t words = (d + 63) / 64;
+    uint64_t *masks = calloc((size_t)(n * words) + 1, sizeof(uint64_t));
+    if (masks == NULL) return -1;
+    for (Py_ssize_t r = 0; r < n; r++)
+        for (Py_ssize_t j = 0; j < d; j++)
+            if (steps[r * d + j] > 1e-6f) masks[r * words + j / 64] |= (uint64_t)1 << (j % 64);
+    Steps w = {steps, length, end, masks, n, d, words, first, minimum, lookback, hit};
+#ifdef HAVE_AVX
+    if (isa() >= 1)
+        judge_all_avx(&w);
+    else
+#endif
+        judge_all(&w);
+    free(masks);
+    return 0;
+}
+
 static PyObject *kernel_steps(PyObject *self, PyObject *args) {
     PyObject *pool_obj, *ends_obj, *lengths_obj, *out_obj;
     Py_ssize_t first, minimum, lookback;
@@ -494,38 +516,138 @@ static PyObject *kernel_steps(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "first must be within the pool, out one per new step");
         goto fail;
     }
-    Py_ssize_t words = (d + 63) / 64;
-    uint64_t *masks = PyMem_Calloc((size_t)(n * words) + 1, sizeof(uint64_t));
-    if (masks == NULL) {
+    int failed;
+    Py_BEGIN_ALLOW_THREADS;
+    failed = run_steps(pool.buf, lengths.buf, ends.buf, n, d, first, minimum, lookback, out.buf);
+    Py_END_ALLOW_THREADS;
+    if (failed) {
         PyErr_NoMemory();
         goto fail;
     }
-    const float *steps = pool.buf, *length = lengths.buf;
-    const double *end = ends.buf;
-    unsigned char *hit = out.buf;
-    int avx = 0;
-#ifdef HAVE_AVX
-    avx = isa() >= 1;
-#endif
-    Py_BEGIN_ALLOW_THREADS;
-    for (Py_ssize_t r = 0; r < n; r++) {
-        for (Py_ssize_t j = 0; j < d; j++)
-            if (steps[r * d + j] > 1e-6f) masks[r * words + j / 64] |= (uint64_t)1 << (j % 64);
-    }
-    Steps w = {steps, length, end, masks, n, d, words, first, minimum, lookback, hit};
-#ifdef HAVE_AVX
-    if (avx)
-        judge_all_avx(&w);
-    else
-#endif
-        judge_all(&w);
-    Py_END_ALLOW_THREADS;
-    PyMem_Free(masks);
     for (int i = 0; i < taken; i++) PyBuffer_Release(held[i]);
     Py_RETURN_NONE;
 fail:
     for (int i = 0; i < taken; i++) PyBuffer_Release(held[i]);
     return NULL;
+}
+
+/* The steps of new queries start..n-1 of `queries` to their nearest (`index`, -1: none),
+ * judged against the client's remembered steps and each other; the last `lookback` finite
+ * steps (remembered, then new) come back in keep_*, their count returned. A step is the
+ * float32 |x - nearest|, its length the float32 square root of the in-order float32 sum of
+ * its squares, and each query's fingerprint the in-order float64 sum of x_j * probe_j: as
+ * _steps.py computes them. */
+static PyObject *kernel_steps_from(PyObject *self, PyObject *args) {
+    PyObject *o[12];
+    Py_ssize_t start, minimum, lookback;
+    if (!PyArg_ParseTuple(args, "OnOOOOOnnOOOO:steps_from", &o[0], &start, &o[1], &o[2], &o[3],
+                          &o[4], &o[5], &minimum, &lookback, &o[6], &o[7], &o[8], &o[9]))
+        return NULL;
+    static const char *names[10] = {"queries", "index", "probe", "steps", "ends", "lengths",
+                                    "hit", "keep_steps", "keep_ends", "keep_lengths"};
+    static const char kinds[10] = {'f', 'q', 'd', 'f', 'd', 'f', '?', 'f', 'd', 'f'};
+    static const int dims[10] = {2, 1, 1, 2, 2, 1, 1, 2, 2, 1};
+    Py_buffer b[10];
+    int taken = 0;
+    PyObject *result = NULL;
+    float *comb = NULL, *clen = NULL;
+    double *cend = NULL, *fp = NULL;
+    Py_ssize_t *owner = NULL;
+    unsigned char *chit = NULL;
+    for (; taken < 10; taken++)
+        if (take(o[taken], &b[taken], names[taken], kinds[taken], dims[taken], taken >= 6) < 0)
+            goto out;
+    Py_ssize_t n = b[0].shape[0], d = b[0].shape[1], k = n - start, mem = b[3].shape[0];
+    if (start < 0 || start > n || b[1].shape[0] != k || b[6].shape[0] != k) {
+        PyErr_SetString(PyExc_ValueError, "start must be within queries; index, hit: one each");
+        goto out;
+    }
+    if (b[2].shape[0] != d || b[3].shape[1] != d || b[7].shape[1] != d) {
+        PyErr_SetString(PyExc_ValueError, "probe, steps and keep_steps need the queries' width");
+        goto out;
+    }
+    if (lookback < 1 || mem > lookback || b[4].shape[0] != mem || b[4].shape[1] != 2 ||
+        b[5].shape[0] != mem || b[7].shape[0] != lookback || b[8].shape[0] != lookback ||
+        b[8].shape[1] != 2 || b[9].shape[0] != lookback) {
+        PyErr_SetString(PyExc_ValueError,
+                        "steps, ends, lengths: at most lookback rows; keep_*: lookback rows");
+        goto out;
+    }
+    const int64_t *index = b[1].buf;
+    for (Py_ssize_t i = 0; i < k; i++)
+        if (index[i] < -1 || index[i] >= start + i) {
+            PyErr_SetString(PyExc_ValueError, "index: each entry -1 or an earlier query");
+            goto out;
+        }
+    size_t rows = (size_t)(mem + k) + 1;
+    comb = malloc(rows * (size_t)(d ? d : 1) * sizeof(float));
+    clen = malloc(rows * sizeof(float));
+    cend = malloc(2 * rows * sizeof(double));
+    fp = malloc(((size_t)n + 1) * sizeof(double));
+    owner = malloc(rows * sizeof(Py_ssize_t));
+    chit = calloc(rows, 1);
+    if (!comb || !clen || !cend || !fp || !owner || !chit) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    const float *queries = b[0].buf;
+    const double *probe = b[2].buf;
+    unsigned char *hit = b[6].buf;
+    Py_ssize_t m = mem, kept;
+    int failed;
+    Py_BEGIN_ALLOW_THREADS;
+    if (mem) {
+        memcpy(comb, b[3].buf, (size_t)(mem * d) * sizeof(float));
+        memcpy(cend, b[4].buf, (size_t)(2 * mem) * sizeof(double));
+        memcpy(clen, b[5].buf, (size_t)mem * sizeof(float));
+    }
+    for (Py_ssize_t r = 0; r < n; r++) {
+        double f = 0.0;
+        for (Py_ssize_t j = 0; j < d; j++) f += (double)queries[r * d + j] * probe[j];
+        fp[r] = f;
+    }
+    memset(hit, 0, (size_t)k);
+    for (Py_ssize_t i = 0; i < k; i++) {
+        int64_t c = index[i];
+        if (c < 0) continue;
+        const float *x = queries + (start + i) * d, *y = queries + c * d;
+        float *row = comb + m * d, square = 0.0f;
+        int finite = 1;
+        for (Py_ssize_t j = 0; j < d; j++) {
+            float v = fabsf(x[j] - y[j]);
+            row[j] = v;
+            finite &= isfinite(v) != 0;
+            square += v * v;
+        }
+        if (!finite) continue;
+        clen[m] = sqrtf(square);
+        cend[2 * m] = fp[start + i];
+        cend[2 * m + 1] = fp[c];
+        owner[m - mem] = i;
+        m++;
+    }
+    failed = run_steps(comb, clen, cend, m, d, mem, minimum, lookback, chit);
+    if (!failed)
+        for (Py_ssize_t t = mem; t < m; t++) hit[owner[t - mem]] = chit[t - mem];
+    kept = m < lookback ? m : lookback;
+    memcpy(b[7].buf, comb + (m - kept) * d, (size_t)(kept * d) * sizeof(float));
+    memcpy(b[8].buf, cend + 2 * (m - kept), (size_t)(2 * kept) * sizeof(double));
+    memcpy(b[9].buf, clen + (m - kept), (size_t)kept * sizeof(float));
+    Py_END_ALLOW_THREADS;
+    if (failed) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    result = PyLong_FromSsize_t(kept);
+out:
+    free(comb);
+    free(clen);
+    free(cend);
+    free(fp);
+    free(owner);
+    free(chit);
+    for (int i = 0; i < taken; i++) PyBuffer_Release(&b[i]);
+    return result;
 }
 
 static PyObject *kernel_simd(PyObject *self, PyObject *arg) {
@@ -548,6 +670,9 @@ static PyMethodDef kernel_methods[] = {
     {"steps", kernel_steps, METH_VARARGS,
      "steps(pool, ends, lengths, first, minimum, lookback, out): which new steps repeat one "
      "of the lookback steps before them."},
+    {"steps_from", kernel_steps_from, METH_VARARGS,
+     "steps_from(queries, start, index, probe, steps, ends, lengths, minimum, lookback, hit, "
+     "keep_steps, keep_ends, keep_lengths): the new queries' steps judged; how many kept."},
     {"simd", kernel_simd, METH_O,
      "simd(cap): use vector instructions up to 0 (portable), 1 (AVX) or 2 (AVX and FMA) "
      "where the processor has them; returns (cap before, best the processor has). For tests "

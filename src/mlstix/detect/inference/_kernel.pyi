@@ -14,6 +14,26 @@ def steps(
     """Which rows ``first:`` of ``pool`` (float32 steps) repeat one of the ``lookback`` rows
     before each, into ``out`` (bool); ``ends`` (float64, n x 2), ``lengths`` (float32)."""
 
+def steps_from(
+    queries: Any,
+    start: int,
+    index: Any,
+    probe: Any,
+    steps: Any,
+    ends: Any,
+    lengths: Any,
+    minimum: int,
+    lookback: int,
+    hit: Any,
+    keep_steps: Any,
+    keep_ends: Any,
+    keep_lengths: Any,
+    /,
+) -> int:
+    """The steps of queries ``start:`` to their nearest (``index``) judged against the
+    remembered ``steps``/``ends``/``lengths`` and each other, into ``hit``; the last
+    ``lookback`` finite steps into ``keep_*``; returns how many were kept."""
+
 def simd(cap: int, /) -> tuple[int, int]:
     """Use vector instructions up to ``cap``: 0 portable, 1 AVX, 2 AVX and FMA (where the
     processor has them); returns (cap before, best the processor has). For tests."""

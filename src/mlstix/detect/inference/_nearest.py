@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from mlstix.detect.inference._accel import load
 
-__all__ = ["nearest_in_window"]
+__all__ = ["nearest_in_window", "nearest_index"]
 
 Matrix = npt.NDArray[np.float32]
 _SUB = 64  # queries ranked per product: each meets its window and the sub-block before it
@@ -56,6 +56,17 @@ def nearest_in_window(
     and that query (NaN, at distance inf, where there is none). A query with a NaN or an
     infinity has none and is nobody's nearest. The compiled kernel finds the same queries
     and distances, bit for bit (``_kernel.c``; tests compare the two)."""
+    pool, index, nearest = nearest_index(history, batch, window)
+    previous = pool[index]
+    previous[index < 0] = np.nan
+    return nearest, previous
+
+
+def nearest_index(
+    history: Matrix, batch: Matrix, window: int
+) -> tuple[Matrix, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """As :func:`nearest_in_window`: the pool (``history`` then ``batch``), each batch row's
+    nearest as a row of the pool (-1 where none), and the distance to it."""
     h, k = len(history), len(batch)
     if history.shape[1:] != batch.shape[1:] or batch.ndim != 2:
         raise ValueError("history and batch must be matrices with the same columns")
@@ -67,11 +78,9 @@ def nearest_in_window(
         nearest = np.empty(k, dtype=np.float64)
         kernel.nearest(pool, h, int(window), index, nearest)
     else:
-        index = _search(pool, h, window)
+        index = _search(pool, h, window).astype(np.int64)
         nearest = _measure(pool, h, index)
-    previous = pool[index]
-    previous[index < 0] = np.nan
-    return nearest, previous
+    return pool, index, nearest
 
 
 def _exact(a: Matrix, b: Matrix) -> npt.NDArray[np.float64]:
@@ -85,7 +94,7 @@ def _exact(a: Matrix, b: Matrix) -> npt.NDArray[np.float64]:
     return square
 
 
-def _measure(pool: Matrix, h: int, index: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+def _measure(pool: Matrix, h: int, index: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     """The distances from the rows ``h:`` of ``pool`` to their nearest (inf where none)."""
     with np.errstate(invalid="ignore", over="ignore"):  # rows with no nearest: set below
         nearest = np.sqrt(_exact(pool[h:], pool[index]))

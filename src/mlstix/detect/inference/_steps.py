@@ -19,9 +19,10 @@ length are computed once.
 The compiled kernel (``_kernel.steps``, used where it is built, see :mod:`._accel`) runs the
 exact test on every pair in the band instead, one by one with early exits (the common movers
 counted from bit masks, and each pair given up once the agreements it needs can no longer
-come); it needs no bound, because the bound only skips pairs the exact test rejects. Both
-take each step's length from the same expression, once, and give the same verdicts (tests
-compare them).
+come); it needs no bound, because the bound only skips pairs the exact test rejects. Both give
+the same verdicts (tests compare them). Each step's length is the root of the float32 sum of
+its squares taken in order, and each query's fingerprint the float64 sum of ``x_j * probe_j``
+in order, the same in both paths (``einsum`` and BLAS add in orders C cannot follow).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy.typing as npt
 
 from mlstix.detect.inference._accel import load
 
-__all__ = ["LOOKBACK", "StepMemory", "repeated_steps"]
+__all__ = ["LOOKBACK", "StepMemory", "fingerprints", "lengths", "probe", "repeated_steps"]
 
 Matrix = npt.NDArray[np.float32]
 
@@ -76,14 +77,42 @@ def _waves(steps: Matrix) -> tuple[Matrix, Matrix]:
     return query, other
 
 
+@lru_cache(maxsize=8)
+def probe(dim: int) -> npt.NDArray[np.float64]:
+    """A fixed random projection: a number per query (its fingerprint) that equal queries
+    share."""
+    out: npt.NDArray[np.float64] = np.random.default_rng(0xF1).normal(size=dim)
+    out.setflags(write=False)
+    return out
+
+
+def fingerprints(queries: Matrix, direction: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Each query's fingerprint: the float64 sum of ``x_j * direction_j`` taken in order (as
+    the kernel takes it)."""
+    if not queries.shape[1]:
+        return np.zeros(len(queries))
+    out: npt.NDArray[np.float64] = np.cumsum(queries.astype(np.float64) * direction, axis=1)[:, -1]
+    return out
+
+
+def lengths(steps: Matrix) -> Matrix:
+    """Each step's length: the float32 square root of the float32 sum of its squares taken in
+    order (as the kernel takes it)."""
+    if not steps.shape[1]:
+        return np.zeros(len(steps), dtype=np.float32)
+    out: Matrix = np.sqrt(np.cumsum(steps * steps, axis=1, dtype=np.float32)[:, -1])
+    return out
+
+
 class StepMemory:
     """A client's last ``LOOKBACK`` steps (the finite ones), with the fingerprints of the two
     queries each joins, their lengths and (NumPy path) what the bound needs of them."""
 
-    __slots__ = ("_kernel", "ends", "lengths", "other", "query", "steps", "usable")
+    __slots__ = ("_kernel", "_probe", "ends", "lengths", "other", "query", "steps", "usable")
 
     def __init__(self, dim: int, kernel: bool = True) -> None:
         self._kernel = load("_kernel") if kernel else None
+        self._probe = probe(dim)
         self.steps: Matrix = np.empty((0, dim), dtype=np.float32)
         self.ends = np.empty((0, 2), dtype=np.float64)
         self.query: Matrix = np.empty((0, 3 * dim), dtype=np.float32)
@@ -94,18 +123,18 @@ class StepMemory:
     def judge(self, steps: Matrix, ends: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
         """Which rows of ``steps`` (NaN rows: a query with no earlier one) repeat one of the
         ``LOOKBACK`` finite steps before them (remembered, then this batch's own); the finite
-        ones are remembered."""
+        ones are remembered. A memory is judged by this or by :meth:`judge_queries`, whose
+        fingerprints are not ``ends`` given here."""
         out = np.zeros(len(steps), dtype=np.bool_)
         ok: npt.NDArray[np.bool_] = np.asarray(np.isfinite(steps).all(axis=1))
         mine = steps[ok] if not ok.all() else steps
         if not len(mine):
             return out
         minimum = max(3, steps.shape[1] // 4)
-        lengths = np.sqrt(np.einsum("ij,ij->i", mine, mine))
         first = len(self.steps)
         pool = np.concatenate([self.steps, mine])
         pool_ends = np.concatenate([self.ends, ends[ok]])
-        pool_lengths = np.concatenate([self.lengths, lengths])
+        pool_lengths = np.concatenate([self.lengths, lengths(mine)])
         kernel = self._kernel
         if kernel is not None:
             hit = np.zeros(len(mine), dtype=np.bool_)
@@ -117,6 +146,31 @@ class StepMemory:
         self.ends = pool_ends[-LOOKBACK:]
         self.lengths = pool_lengths[-LOOKBACK:]
         return out
+
+    def judge_queries(
+        self, queries: Matrix, start: int, index: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.bool_]:
+        """:meth:`judge` on the steps of queries ``start:`` of ``queries`` to their nearest
+        earlier query (``index``, -1 where none; see :mod:`._nearest`): each step the float32
+        ``|x - nearest|``, its ends the two queries' fingerprints. The kernel computes them
+        itself, in one call; the NumPy path computes the same values."""
+        kernel = self._kernel
+        if kernel is None:
+            marks = fingerprints(queries, self._probe)
+            with np.errstate(invalid="ignore", over="ignore"):
+                moves = np.abs(queries[start:] - queries[index])
+            moves[index < 0] = np.nan
+            return self.judge(moves, np.stack([marks[start:], marks[index]], axis=1))
+        dim = queries.shape[1]
+        hit = np.zeros(len(queries) - start, dtype=np.bool_)
+        steps = np.empty((LOOKBACK, dim), dtype=np.float32)
+        ends = np.empty((LOOKBACK, 2), dtype=np.float64)
+        sizes = np.empty(LOOKBACK, dtype=np.float32)
+        kept = kernel.steps_from(queries, start, index, self._probe, self.steps, self.ends,
+                                 self.lengths, max(3, dim // 4), LOOKBACK, hit, steps, ends,
+                                 sizes)  # fmt: skip
+        self.steps, self.ends, self.lengths = steps[:kept], ends[:kept], sizes[:kept]
+        return hit
 
     def _judge(self, pool: Matrix, pool_ends: npt.NDArray[np.float64], pool_lengths: Matrix,
                first: int, minimum: int, ok: npt.NDArray[np.bool_],
