@@ -363,7 +363,8 @@ static inline int repeats(const float *a, const float *b, const uint64_t *ma, co
     for (Py_ssize_t k = 0; k < words; k++) movers += __builtin_popcountll(ma[k] & mb[k]);
     if (movers < minimum) return 0;
     double t = 0.8 * (double)movers;
-    int64_t need = (int64_t)ceil(t), fails = 0, agree = 0;
+    int64_t need = (int64_t)t, fails = 0, agree = 0; /* the least integer >= t */
+    if ((double)need < t) need++;
     if (need <= 0) return 1;
     int64_t spare = movers - need;
     for (Py_ssize_t k = 0; k < words; k++) {
@@ -395,7 +396,8 @@ __attribute__((target("avx,popcnt"))) static inline int repeats_avx(const float 
     for (Py_ssize_t k = 0; k < words; k++) movers += __builtin_popcountll(ma[k] & mb[k]);
     if (movers < minimum) return 0;
     double t = 0.8 * (double)movers;
-    int64_t need = (int64_t)ceil(t), fails = 0, agree = 0;
+    int64_t need = (int64_t)t, fails = 0, agree = 0; /* the least integer >= t */
+    if ((double)need < t) need++;
     if (need <= 0) return 1;
     int64_t spare = movers - need;
     const __m256 tiny = _mm256_set1_ps(1e-6f), share = _mm256_set1_ps(0.05f);
