@@ -34,6 +34,7 @@ import yaml
 
 from mlstix.findings.model import ScanError, ScannedFile
 from mlstix.scan.iac import _yaml
+from mlstix.scan.iac._cfnnested import nested_stacks
 from mlstix.scan.iac._tfk8s import manifests
 from mlstix.scan.iac._tfmodule import Options, RootEvaluation
 from mlstix.scan.iac._values import BudgetExceeded, walk_limited
@@ -156,6 +157,14 @@ def _parse_file(unit: _Unit) -> _Done:
     except (BudgetExceeded, RecursionError, ValueError, TypeError, AttributeError) as exc:
         return _Done(unit, error=f"cannot interpret {which or 'file'}: {exc}")
     return _Done(unit, parsed.resources, parsed.kind, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def _parse_child(
+    path: Path, shown: str, parameters: tuple[tuple[str, str], ...]
+) -> tuple[Resource, ...] | str:
+    """A nested stack's template read with the parameter values its parent passes."""
+    d = _parse_file(_Unit("file", path, shown, parameters=parameters))
+    return d.error if d.error is not None else d.resources
 
 
 def _run(unit: _Unit) -> _Done:
@@ -291,13 +300,24 @@ def collect(
     resources: list[Resource] = []
     scanned: list[ScannedFile] = []
     dirs: dict[Path, TerraformDir] = {}
+    children, nested, nest_errors = nested_stacks(
+        {
+            d.unit.path.resolve(): (d.unit.shown, d.resources)
+            for d in done
+            if d.kind == CloudFormationParser.kind
+        },
+        _parse_child,
+    )
+    resources.extend(nested)
+    errors.extend(ScanError(p, m) for p, m in nest_errors)
     for d in done:
         if d.tfdir is not None:
             dirs[d.unit.path] = d.tfdir
         elif d.error is not None:
             errors.append(ScanError(d.unit.shown, d.error))
         elif d.kind is not None:
-            resources.extend(d.resources)
+            if d.kind != CloudFormationParser.kind or d.unit.path.resolve() not in children:
+                resources.extend(d.resources)  # a nested stack's child is read through it
             if d.kind == PlanParser.kind:  # the Kubernetes objects a plan applies
                 resources.extend(manifests(list(d.resources)))
             scanned.append(ScannedFile(d.unit.shown, d.kind, d.sha256))
