@@ -5,7 +5,10 @@ Short-form tags are read by :mod:`mlstix.scan.iac._yaml`. Static evaluation, at 
 ``Default`` values or the values given with ``--parameter KEY=VALUE``:
 
 - ``Ref`` to a parameter resolves; ``Ref: AWS::NoValue`` removes the property; pseudo
-  parameters (``AWS::Region``, ``AWS::AccountId``...) and resources stay unknown;
+  parameters (``AWS::Region``, ``AWS::AccountId``...) and resources stay unknown, and so do
+  parameters of an SSM type (``AWS::SSM::Parameter::Value<String>``: the default or given value
+  is the name of the SSM parameter whose value CloudFormation reads) and any string holding a
+  dynamic reference (``{{resolve:ssm:...}}``, ``ssm-secure``, ``secretsmanager``);
 - ``Conditions`` are evaluated (``Fn::Equals``, ``Fn::And``, ``Fn::Or``, ``Fn::Not``,
   ``Condition``); a resource whose ``Condition`` is false is not created, so not reported;
   ``Fn::If`` takes the branch of a known condition (of an unknown one only when both agree);
@@ -114,11 +117,11 @@ class _Resolver:
             items = [self(v, depth + 1) for v in value]
             return [v for v in items if v is not _NO_VALUE]
         if not isinstance(value, dict):
-            return value
+            return _dynamic(value)
         if len(value) == 1:
             ((key, arg),) = value.items()
             if key == "Ref" or str(key).startswith("Fn::"):
-                return self._intrinsic(str(key), arg, depth)
+                return _dynamic(self._intrinsic(str(key), arg, depth))
         out = {}
         for k, v in value.items():
             r = self(v, depth + 1)
@@ -191,6 +194,14 @@ class _Resolver:
         return None if missing else text.replace("${!", "${")
 
 
+def _dynamic(value: Any) -> Any:
+    """A string holding a dynamic reference (``{{resolve:ssm:...}}``, ``ssm-secure``,
+    ``secretsmanager``) is resolved by CloudFormation at deploy time: not known here."""
+    if isinstance(value, str) and not isinstance(value, Expr) and "{{resolve:" in value:
+        return Expr(value)
+    return value
+
+
 def _known(value: Any) -> bool:
     return isinstance(value, str | int | float | bool) and not isinstance(value, Expr)
 
@@ -204,6 +215,8 @@ def _scalar(value: Any) -> Any:
 def _parameters(document: Mapping[str, Any], given: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, p in (document.get("Parameters") or {}).items():
+        if isinstance(p, dict) and str(p.get("Type", "")).startswith("AWS::SSM::Parameter::"):
+            continue  # its value is the named SSM parameter's, read at deploy time: unknown
         if name in given:
             out[name] = given[name]
         elif isinstance(p, dict) and "Default" in p and not isinstance(p["Default"], dict):
