@@ -2,7 +2,8 @@
 
 - Variables: the ``default`` (``null`` is null: the attribute is then unset), then
   ``TF_VAR_name`` environment values, ``terraform.tfvars``, ``*.auto.tfvars`` by name,
-  ``--var-file`` files in order, ``--var`` values; a variable with none of these is unknown.
+  ``--var-file`` files in order, ``--var`` values; a variable with none of these is unknown; a
+  ``null`` given to a ``nullable = false`` variable takes its default.
   Type constraints convert primitives and fill ``optional(type, default)`` attributes.
 - Locals, outputs of called modules (``module.x.y``), ``each``/``count``, ``path``,
   ``terraform.workspace`` (``default``) resolve, and so do the configured arguments of
@@ -120,8 +121,10 @@ class RootEvaluation:
     def variables(self, tfdir: TerraformDir, given: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, var in tfdir.variables.items():
-            if name in given:
-                value = given[name]
+            if name in given and not (
+                given[name] is None and not var.nullable and var.default is not NO_DEFAULT
+            ):
+                value = given[name]  # (null given to a non-nullable variable: its default)
             elif var.default is NO_DEFAULT:
                 value = Expr("${var." + name + "}")
             else:

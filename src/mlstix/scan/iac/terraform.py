@@ -65,6 +65,7 @@ class Block:
 class Variable:
     default: Any  # NO_DEFAULT when the block has none
     type: Any = None  # the type constraint expression, if any
+    nullable: bool = True  # false: a null given takes the default (Terraform >= 1.1)
 
 
 @dataclass
@@ -130,7 +131,9 @@ def _add_blocks(out: TerraformDir, blocks: list[TopBlock], shown: str) -> None:
         labels = block.labels
         if block.type == "variable" and labels:
             out.variables[labels[0]] = Variable(
-                block.body.get("default", NO_DEFAULT), block.body.get("type")
+                block.body.get("default", NO_DEFAULT),
+                block.body.get("type"),
+                block.body.get("nullable") is not False,
             )
         elif block.type == "locals":
             out.locals.update(block.body)
@@ -153,8 +156,11 @@ def merge_overrides(out: TerraformDir, blocks: list[TopBlock], shown: str) -> No
             continue
         if block.type == "variable" and labels and labels[0] in out.variables:
             var = out.variables[labels[0]]
+            nullable = block.body.get("nullable", var.nullable)
             out.variables[labels[0]] = Variable(
-                block.body.get("default", var.default), block.body.get("type", var.type)
+                block.body.get("default", var.default),
+                block.body.get("type", var.type),
+                nullable is not False,
             )
             continue
         if block.type == "output" and labels and labels[0] in out.outputs:
