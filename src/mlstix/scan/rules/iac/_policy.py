@@ -3,7 +3,8 @@
 Sources: a mapping (CloudFormation ``PolicyDocument``), a JSON string (heredoc), Terraform
 ``jsonencode({...})`` (which the HCL parser renders as a Python literal inside ``${}``; read with
 :func:`ast.literal_eval`, never evaluated), and a reference to a ``data.aws_iam_policy_document``
-in the same module, converted to the JSON grammar (IAM JSON policy reference). None = unknown.
+in the same module, converted to the JSON grammar (IAM JSON policy reference), with the documents
+it composes (``source_policy_documents``, ``override_policy_documents``). None = unknown.
 """
 
 from __future__ import annotations
@@ -57,7 +58,37 @@ def decode_json_value(value: Any) -> Any:
     return None
 
 
-def _from_document(doc: Resource) -> list[Mapping[str, Any]]:
+def _merge(into: list[Mapping[str, Any]], extra: list[Mapping[str, Any]]) -> None:
+    """Statements with a ``Sid`` replace those of ``into`` with the same one; others append."""
+    for st in extra:
+        sid = st.get("Sid")
+        at = next((i for i, s in enumerate(into) if sid and s.get("Sid") == sid), None)
+        if at is None:
+            into.append(st)
+        else:
+            into[at] = st
+
+
+def _from_document(doc: Resource, ctx: Context, depth: int) -> list[Mapping[str, Any]] | None:
+    """The statements of a ``data.aws_iam_policy_document`` as the AWS provider builds them:
+    ``source_policy_documents`` first, the document's own ``statement`` blocks replacing those
+    with the same ``sid``, then ``override_policy_documents`` replacing by ``sid`` (others
+    appended). A source document that cannot be known is left out (it cannot take away what
+    the others grant); an override that cannot be known makes the whole document unknown."""
+    out: list[Mapping[str, Any]] = []
+    for src in as_list(doc.attributes.get("source_policy_documents")):
+        found = statements(src, ctx, doc, depth + 1)
+        out.extend(found or [])
+    _merge(out, _own_statements(doc))
+    for src in as_list(doc.attributes.get("override_policy_documents")):
+        found = statements(src, ctx, doc, depth + 1)
+        if found is None:
+            return None
+        _merge(out, list(found))
+    return out
+
+
+def _own_statements(doc: Resource) -> list[Mapping[str, Any]]:
     out: list[Mapping[str, Any]] = []
     for st in as_list(doc.attributes.get("statement")):
         if not isinstance(st, Mapping):
@@ -67,6 +98,8 @@ def _from_document(doc: Resource) -> list[Mapping[str, Any]]:
             if isinstance(c, Mapping):
                 cond.setdefault(str(c.get("test")), {})[str(c.get("variable"))] = c.get("values")
         item: dict[str, Any] = {"Effect": st.get("effect", "Allow"), "Condition": cond}
+        if isinstance(st.get("sid"), str) and st["sid"]:
+            item["Sid"] = st["sid"]
         for src, dst in (
             ("actions", "Action"),
             ("not_actions", "NotAction"),
@@ -79,14 +112,18 @@ def _from_document(doc: Resource) -> list[Mapping[str, Any]]:
     return out
 
 
-def statements(value: Any, ctx: Context, owner: Resource) -> list[Mapping[str, Any]] | None:
+def statements(
+    value: Any, ctx: Context, owner: Resource, depth: int = 0
+) -> list[Mapping[str, Any]] | None:
     """The statements of a policy value, or None when it cannot be known statically."""
     if isinstance(value, Expr):
         m = _DOC_REF.match(str(value))
         if m:
+            if depth > 8:
+                return None  # documents composed deeper than this (or in a cycle): unknown
             for doc in ctx.in_scope(owner.scope, "terraform", "aws_iam_policy_document"):
                 if doc.data and doc.name == m.group(1) and doc.module == owner.module:
-                    return _from_document(doc)
+                    return _from_document(doc, ctx, depth)
             return None
     doc = decode_json_value(value)
     if not isinstance(doc, Mapping):
