@@ -121,6 +121,10 @@ class Evaluator:
         return unknown(node.src)
 
     def _tpl(self, node: Node, roots: Mapping[str, Any]) -> Any:
+        if len(node.args) == 1 and isinstance(node.args[0], Node):
+            # HCL: a template that is a single interpolation ("${x}", the JSON syntax's usual
+            # form) is the value itself, not converted to a string
+            return self.node(node.args[0], roots)
         out: list[str] = []
         known = True
         for part in node.args:

@@ -201,13 +201,56 @@ def _tfvars(text: str, is_json: bool) -> dict[str, Any]:
     return parse_attributes(text)
 
 
+def _end_of_sequence(text: str, start: int) -> int:
+    """Index of the ``}`` closing the ``{`` at ``start`` (braces and quoted strings inside
+    counted), or -1."""
+    depth, i, quoted = 0, start, False
+    while i < len(text):
+        c = text[i]
+        if quoted:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                quoted = False
+        elif c == '"':
+            quoted = True
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def _hcl_template(text: str) -> str:
+    """A JSON string value as an HCL quoted template: literal text escaped, the interpolation
+    and directive sequences kept as written (their quotes are not escaped in HCL)."""
+    out, i = ['"'], 0
+    while i < len(text):
+        if text.startswith(("$${", "%%{"), i):
+            out.append(text[i : i + 3])  # an escaped sequence stays literal
+            i += 3
+            continue
+        if text.startswith(("${", "%{"), i):
+            end = _end_of_sequence(text, i + 1)
+            if end > 0:
+                out.append(text[i : end + 1])
+                i = end + 1
+                continue
+        out.append(json.dumps(text[i])[1:-1])
+        i += 1
+    return "".join(out) + '"'
+
+
 def _templates(value: Any, depth: int = 0) -> Any:
     """Strings of ``.tf.json`` are templates: ``"${var.x}"`` is an expression."""
     if depth > 100:
         raise ValueError("JSON nested too deeply")
     if isinstance(value, str) and ("${" in value or "%{" in value):
         try:
-            return parse_expression(json.dumps(value))
+            return parse_expression(_hcl_template(value))
         except HclSyntaxError:
             return Node("unknown", (), value)
     if isinstance(value, dict):
