@@ -73,3 +73,17 @@ def test_ordinary_keras_references_stay_clean(tmp_path: Path, scan: Scan) -> Non
     (tmp_path / "m.keras").write_bytes(_model(*layers))
     found = [r for r in rules(scan(tmp_path / "m.keras"), "m.keras") if r.startswith("models/k")]
     assert found == []
+
+
+_LAMBDA_CODE = {"class_name": "__lambda__", "config": {"code": "4wEAAAAA", "defaults": None}}
+
+
+@pytest.mark.parametrize("key", ["activation", "kernel_regularizer", "bias_constraint"])
+def test_a_serialized_lambda_anywhere_is_high(tmp_path: Path, scan: Scan, key: str) -> None:
+    """``Dense(activation=lambda x: ...)`` saves ``{"class_name": "__lambda__", "config":
+    {"code": <marshal>}}``: ``deserialize_keras_object`` runs it with ``func_load`` when safe
+    mode is off, as a Lambda layer's."""
+    (tmp_path / "m.keras").write_bytes(
+        _model(_layer("keras.layers", "Dense", **{key: _LAMBDA_CODE}))
+    )
+    assert "models/keras-lambda" in rules(scan(tmp_path / "m.keras"), "m.keras")

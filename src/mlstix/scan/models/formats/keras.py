@@ -4,8 +4,9 @@ zips (``config.json``), following the Keras serialization format (``keras.saving
 Flags, anywhere a config can hold them (layers, activations, initializers, nested and deeply
 nested models: the whole JSON tree is walked, iteratively):
 
-* ``Lambda`` layers: their Python code is marshalled into the config and runs on load with
-  ``safe_mode=False`` or on old Keras;
+* ``Lambda`` layers and serialized lambdas anywhere (``{"class_name": "__lambda__"}`` as an
+  activation, a regularizer, a loss): their Python code is marshalled into the config and runs
+  on load with ``safe_mode=False`` or on old Keras;
 * references that make ``deserialize_keras_object`` import a module and fetch an attribute
   (``module`` / ``class_name`` / ``registered_name``, function ``config``) outside Keras, and
   at high when the target is a dangerous callable (CVE-2025-1550: Keras < 3.9 imported any
@@ -107,6 +108,7 @@ def _runs(name: str) -> bool:
 def check_config(config: Any, src: Source, ctx: Context, where: str) -> None:
     """Flag code paths anywhere in a Keras config (see the module docstring)."""
     seen: set[tuple[str, str, str]] = set()
+    in_lambda: set[int] = set()
 
     def once(rule: str, key: str, message: str, **evidence: object) -> None:
         if (rule, key, message) not in seen:
@@ -119,6 +121,15 @@ def check_config(config: Any, src: Source, ctx: Context, where: str) -> None:
             name = _layer_name(node)
             once("models/keras-lambda", name,
                  f"Lambda layer {name!r} carries serialized Python code", layer=name)  # fmt: skip
+            inner = node.get("config")
+            if isinstance(inner, dict):
+                in_lambda.add(id(inner.get("function")))  # its own code: said once
+        elif cls == "__lambda__" and id(node) not in in_lambda:  # an activation, a loss, ...
+            code = node.get("config")
+            key = str(code.get("code"))[:64] if isinstance(code, dict) else "?"
+            once("models/keras-lambda", key,
+                 "a serialized Python lambda (marshalled code that deserialize_keras_object "
+                 "runs with func_load when safe mode is off)", layer="__lambda__")  # fmt: skip
         cfg = node.get("config")
         paths = cfg if isinstance(cfg, dict) and cls else {}
         for key in sorted(_PATH_KEYS & set(paths)):
@@ -200,13 +211,17 @@ def analyze_hdf5(src: Source, ctx: Context) -> str:
     return "keras-h5" if found else "hdf5"
 
 
+_RAW_LAMBDA = (b'"class_name": "Lambda"', b'"class_name":"Lambda"', b'"class_name": "__lambda__"',
+               b'"class_name":"__lambda__"')  # fmt: skip
+
+
 def _raw_hdf5(src: Source, ctx: Context) -> str:
     """Without h5py: look for Lambda layers in the raw bytes (the config is stored as text)."""
     src.fp.seek(0)
     tail = b""
     while chunk := src.fp.read(1 << 20):
         window = tail + chunk
-        if b'"class_name": "Lambda"' in window or b'"class_name":"Lambda"' in window:
+        if any(m in window for m in _RAW_LAMBDA):
             ctx.hit("models/keras-lambda",
                     "a Lambda layer is declared in the HDF5 model config", src)  # fmt: skip
             break
