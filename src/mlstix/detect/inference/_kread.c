@@ -22,7 +22,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -131,16 +130,6 @@ static int read_number(const char **at, const char *end, double *out) {
     return slow_double(start, p, out);
 }
 
-static int grow(char **values, Py_ssize_t *capacity, Py_ssize_t need) {
-    if (need <= *capacity) return 0;
-    Py_ssize_t size = *capacity * 2 > need ? *capacity * 2 : need;
-    char *bigger = PyMem_Realloc(*values, (size_t)size * sizeof(double));
-    if (bigger == NULL) return -1;
-    *values = bigger;
-    *capacity = size;
-    return 0;
-}
-
 static PyObject *numbers(PyObject *self, PyObject *arg) {
     (void)self;
     if (!PyList_Check(arg)) {
@@ -148,44 +137,38 @@ static PyObject *numbers(PyObject *self, PyObject *arg) {
         return NULL;
     }
     Py_ssize_t rows = PyList_GET_SIZE(arg);
+    /* at most one number per two characters, plus one: the values are written straight into
+     * one buffer of that size, cut to what was read at the end */
+    Py_ssize_t bound = 0;
+    for (Py_ssize_t row = 0; row < rows; row++) {
+        PyObject *text = PyList_GET_ITEM(arg, row);
+        if (!PyUnicode_Check(text) || !PyUnicode_IS_ASCII(text)) Py_RETURN_NONE;
+        bound += PyUnicode_GET_LENGTH(text) / 2 + 1;
+    }
     PyObject *counts = PyBytes_FromStringAndSize(NULL, rows * (Py_ssize_t)sizeof(int64_t));
     if (counts == NULL) return NULL;
-    int64_t *count = (int64_t *)PyBytes_AS_STRING(counts);
-    Py_ssize_t capacity = 1024, used = 0;
-    char *values = PyMem_Malloc((size_t)capacity * sizeof(double));
+    PyObject *values = PyBytes_FromStringAndSize(NULL, bound * (Py_ssize_t)sizeof(double));
     if (values == NULL) {
         Py_DECREF(counts);
-        return PyErr_NoMemory();
+        return NULL;
     }
+    int64_t *count = (int64_t *)PyBytes_AS_STRING(counts);
+    double *out = (double *)PyBytes_AS_STRING(values);
+    Py_ssize_t used = 0;
     int refused = 0;
     for (Py_ssize_t row = 0; row < rows && !refused; row++) {
         PyObject *text = PyList_GET_ITEM(arg, row);
-        if (!PyUnicode_Check(text) || !PyUnicode_IS_ASCII(text)) {
-            refused = 1;
-            break;
-        }
         const char *p = (const char *)PyUnicode_DATA(text);
         const char *end = p + PyUnicode_GET_LENGTH(text);
         int64_t found = 0;
-        if (p == end) {
-            count[row] = 0;
-            continue;
-        }
-        /* at most one number per two characters, plus one */
-        if (grow(&values, &capacity, used + (end - p) / 2 + 1) < 0) {
-            PyMem_Free(values);
-            Py_DECREF(counts);
-            return PyErr_NoMemory();
-        }
-        double *out = (double *)values + used;
-        for (;;) {
+        while (p < end) {
             while (p < end && is_space(*p)) p++;
             double value;
             if (read_number(&p, end, &value) < 0 || value - value != 0.0) { /* bad, or inf */
                 refused = 1;
                 break;
             }
-            out[found++] = value;
+            out[used + found++] = value;
             while (p < end && is_space(*p)) p++;
             if (p == end) break;
             if (*p != ',') {
@@ -193,23 +176,25 @@ static PyObject *numbers(PyObject *self, PyObject *arg) {
                 break;
             }
             p++;
+            if (p == end) { /* a comma last: an empty value */
+                refused = 1;
+                break;
+            }
         }
         count[row] = found;
         used += found;
     }
     if (refused) {
-        PyMem_Free(values);
+        Py_DECREF(values);
         Py_DECREF(counts);
         Py_RETURN_NONE;
     }
-    PyObject *packed = PyBytes_FromStringAndSize(values, used * (Py_ssize_t)sizeof(double));
-    PyMem_Free(values);
-    if (packed == NULL) {
+    if (_PyBytes_Resize(&values, used * (Py_ssize_t)sizeof(double)) < 0) {
         Py_DECREF(counts);
         return NULL;
     }
-    PyObject *result = PyTuple_Pack(2, packed, counts);
-    Py_DECREF(packed);
+    PyObject *result = PyTuple_Pack(2, values, counts);
+    Py_DECREF(values);
     Py_DECREF(counts);
     return result;
 }
