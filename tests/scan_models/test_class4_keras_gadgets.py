@@ -75,13 +75,13 @@ def test_ordinary_keras_references_stay_clean(tmp_path: Path, scan: Scan) -> Non
     assert found == []
 
 
-_LAMBDA_CODE = {"class_name": "__lambda__", "config": {"code": "4wEAAAAA", "defaults": None}}
+_LAMBDA_CODE = {"class_name": "__lambda__", "config": {"value": "4wEAAAAA"}}
 
 
 @pytest.mark.parametrize("key", ["activation", "kernel_regularizer", "bias_constraint"])
 def test_a_serialized_lambda_anywhere_is_high(tmp_path: Path, scan: Scan, key: str) -> None:
     """``Dense(activation=lambda x: ...)`` saves ``{"class_name": "__lambda__", "config":
-    {"code": <marshal>}}``: ``deserialize_keras_object`` runs it with ``func_load`` when safe
+    {"value": <marshal>}}``: ``deserialize_keras_object`` runs it with ``func_load`` when safe
     mode is off, as a Lambda layer's."""
     (tmp_path / "m.keras").write_bytes(
         _model(_layer("keras.layers", "Dense", **{key: _LAMBDA_CODE}))

@@ -126,7 +126,7 @@ def check_config(config: Any, src: Source, ctx: Context, where: str) -> None:
                 in_lambda.add(id(inner.get("function")))  # its own code: said once
         elif cls == "__lambda__" and id(node) not in in_lambda:  # an activation, a loss, ...
             code = node.get("config")
-            key = str(code.get("code"))[:64] if isinstance(code, dict) else "?"
+            key = str(code.get("value", code.get("code")))[:64] if isinstance(code, dict) else "?"
             once("models/keras-lambda", key,
                  "a serialized Python lambda (marshalled code that deserialize_keras_object "
                  "runs with func_load when safe mode is off)", layer="__lambda__")  # fmt: skip
