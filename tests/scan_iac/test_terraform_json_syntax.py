@@ -84,3 +84,59 @@ resource "aws_s3_bucket" "counted" {
     assert counted.attributes["bucket"] == "c-1"
     assert counted.attributes["tags"]["n"] == 2
     assert is_unknown(counted.attributes["tags"]["unknown"])
+
+
+def test_dynamic_blocks_in_json_syntax(tmp_path: Path) -> None:
+    def config(capture: bool) -> dict[str, object]:
+        content = {
+            "enable_capture": True,
+            "initial_sampling_percentage": 100,
+            "destination_s3_uri": "s3://capture",
+            "kms_key_id": "k",
+            "dynamic": {
+                "capture_options": {
+                    "for_each": '${["Input", "Output"]}',
+                    "iterator": "mode",
+                    "content": {"capture_mode": "${mode.value}"},
+                }
+            },
+        }
+        return {
+            "variable": {"capture": {"default": capture}},
+            "resource": {
+                "aws_sagemaker_endpoint_configuration": {
+                    "ep": {
+                        "name": "ep",
+                        "kms_key_arn": "k",
+                        "production_variants": {
+                            "variant_name": "main",
+                            "model_name": "m",
+                            "instance_type": "ml.m5.large",
+                            "initial_instance_count": 1,
+                        },
+                        "dynamic": {
+                            "data_capture_config": {
+                                "for_each": "${var.capture ? [1] : []}",
+                                "content": content,
+                            }
+                        },
+                    }
+                }
+            },
+        }
+
+    registry = default_registry()
+    for capture, expected in ((True, []), (False, ["aws_sagemaker_endpoint_configuration.ep"])):
+        folder = tmp_path / str(capture)
+        folder.mkdir()
+        (folder / "main.tf.json").write_text(json.dumps(config(capture)))
+        found = collect([folder])
+        assert not found.errors
+        hits = evaluate(registry, [registry.get("MLSTIX-AWS-DC-001")], found.resources, None)
+        assert [f.location.resource for f in hits] == expected
+        if capture:
+            (ep,) = found.resources
+            assert ep.attributes["data_capture_config"][0]["capture_options"] == [
+                {"capture_mode": "Input"},
+                {"capture_mode": "Output"},
+            ]

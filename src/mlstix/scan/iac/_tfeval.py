@@ -121,10 +121,12 @@ class Evaluator:
         return unknown(node.src)
 
     def _tpl(self, node: Node, roots: Mapping[str, Any]) -> Any:
-        if len(node.args) == 1 and isinstance(node.args[0], Node):
+        if len(node.args) == 1 and not isinstance(node.args[0], str):
             # HCL: a template that is a single interpolation ("${x}", the JSON syntax's usual
-            # form) is the value itself, not converted to a string
-            return self.node(node.args[0], roots)
+            # form) is the value itself, not converted to a string (a literal the parser
+            # folded, "${[1, 2]}", too)
+            part = node.args[0]
+            return self.node(part, roots) if isinstance(part, Node) else part
         out: list[str] = []
         known = True
         for part in node.args:

@@ -348,6 +348,8 @@ class _Instance:
     def _dynamic(self, label: str, spec: Mapping[str, Any], roots: Mapping[str, Any]) -> list[Any]:
         iterator = spec.get("iterator")
         name = iterator.args[0] if isinstance(iterator, Node) and iterator.kind == "var" else label
+        if isinstance(iterator, str) and iterator.isidentifier():
+            name = iterator  # JSON syntax: the iterator's name as a string
         contents = spec.get("content")
         content = contents[0] if isinstance(contents, list) and contents else {}
         items = self.run.attr(spec.get("for_each"), roots)

@@ -260,6 +260,39 @@ def _templates(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def _json_dynamic(body: Any, depth: int = 0) -> Any:
+    """JSON syntax's ``"dynamic": {"x": {"for_each": ..., "content": {...}}}`` in the native
+    shape (``[{"x": {"for_each": ..., "content": [{...}]}}]``), nested ones too."""
+    if depth > 100 or not isinstance(body, dict):
+        return body
+    out = {}
+    for key, value in body.items():
+        if key == "dynamic":
+            blocks = []
+            for group in value if isinstance(value, list) else [value]:
+                if not isinstance(group, dict):
+                    continue
+                for label, spec in group.items():
+                    for one in spec if isinstance(spec, list) else [spec]:
+                        if not isinstance(one, dict):
+                            continue
+                        inner = dict(one)
+                        content = inner.get("content")
+                        contents = content if isinstance(content, list) else [content]
+                        inner["content"] = [
+                            _json_dynamic(c, depth + 1) for c in contents if isinstance(c, dict)
+                        ]
+                        blocks.append({label: inner})
+            out[key] = blocks
+        elif isinstance(value, dict):
+            out[key] = _json_dynamic(value, depth + 1)
+        elif isinstance(value, list):
+            out[key] = [_json_dynamic(v, depth + 1) for v in value]
+        else:
+            out[key] = value
+    return out
+
+
 def _json_blocks(text: str) -> list[TopBlock]:
     """Top-level blocks of a ``.tf.json`` file (Terraform's JSON configuration syntax)."""
     try:
@@ -293,6 +326,7 @@ def _json_blocks(text: str) -> list[TopBlock]:
                     for named_group in bodies(named):
                         for name, body in named_group.items():
                             for b in bodies(body):
+                                b = _json_dynamic(b)
                                 out.append(TopBlock(kind, (rtype, name), b, line_of(rtype, name)))
             elif kind in ("variable", "module", "output"):
                 for name, body in group.items():
