@@ -195,7 +195,7 @@ def test_cli_bad_reports_are_one_line_and_exit_2(
 
 def test_cli_missing_report_and_no_input(tmp_path: Path) -> None:
     code, _, err = _run("assess", str(tmp_path / "nope.json"))
-    assert code == 2 and "no such report" in err
+    assert code == 2 and "nope.json: no such file or directory" in err
     code, _, err = _run("assess", str(tmp_path))
     assert code == 2 and "is a folder" in err
     code, _, err = _run("assess")

@@ -5,6 +5,7 @@
   click's multi-line usage message.
 - :class:`AliasedOption`: an option whose old names still work but are not shown in ``--help``
   (``--workers`` for ``-j/--jobs``, ``--ignore-path`` for ``--exclude``).
+- :class:`UniformPath`: every ``click.Path`` of the command tree, with the same wording.
 - :func:`missing_path`: the one error for a path that does not exist.
 - :func:`utf8_names`: refuses a model holding a file name that is not UTF-8 (sign, verify).
 """
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import click
 
 from mlstix.errors import UsageError
 
-__all__ = ["AliasedOption", "ExistingPath", "missing_path", "utf8_names"]
+__all__ = ["AliasedOption", "ExistingPath", "UniformPath", "missing_path", "utf8_names"]
 
 
 def missing_path(path: object) -> UsageError:
@@ -49,6 +51,29 @@ class ExistingPath(click.ParamType[Path, Any]):
         if not self.file_okay and not path.is_dir():
             raise UsageError(f"{path}: is not a folder")
         return path
+
+
+class UniformPath(click.Path):
+    """``click.Path`` with mlstix's one wording: ``PATH: no such file or directory`` for a
+    missing path it must find, ``PATH: is a folder, not a file`` (or ``is not a folder``), one
+    line and exit 2, instead of click's four-line usage message. ``mlstix.cli.main`` gives
+    every ``click.Path`` of every command this class, so no command can forget it."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, (str, os.PathLike)) and not (self.allow_dash and value == "-"):
+            path = os.fspath(value)
+            try:
+                st: os.stat_result | None = Path(path).stat()
+            except OSError as exc:
+                if self.exists:  # missing, a dangling link, a link loop, no permission
+                    reason = (exc.strerror or type(exc).__name__).lower()
+                    raise UsageError(f"{path}: {reason}") from None
+                st = None
+            if st is not None and stat.S_ISDIR(st.st_mode) and not self.dir_okay:
+                raise UsageError(f"{path}: is a folder, not a file")
+            if st is not None and not stat.S_ISDIR(st.st_mode) and not self.file_okay:
+                raise UsageError(f"{path}: is not a folder")
+        return super().convert(value, param, ctx)
 
 
 class AliasedOption(click.Option):

@@ -116,10 +116,10 @@ def show(control_id: str) -> None:
 
 
 @benchmark.command()
-@click.argument("reports", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("reports", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--level", type=click.IntRange(1, 2), help="Assess the controls up to this level.")
 @click.option("--platform", type=click.Choice(_PLATFORMS), help="Assess for this platform only.")
-@click.option("--attest", type=click.Path(path_type=Path), help=_ATTEST_HELP)
+@click.option("--attest", type=click.Path(exists=True, path_type=Path), help=_ATTEST_HELP)
 @click.option(
     "--format",
     "fmt",

@@ -179,6 +179,9 @@ class _Group(click.Group):
                     "check that the file is the one intended",
                 ) from None
             except RuntimeError as exc:  # (after its subclass RecursionError) DuckDB takes Ctrl-C
+                loop = _symlink_loop(exc)
+                if loop is not None:
+                    raise MlstixError(loop) from None
                 if str(exc) != "Query interrupted":
                     raise
                 _interrupted()
@@ -217,11 +220,16 @@ class _OneLineLog(logging.Handler):
 
 
 def _case_insensitive(command: click.Command) -> click.Command:
-    """Every choice of every command accepts any case (``--format JSON``, ``--fail-on High``):
-    set here once for the whole tree, so no command can forget it."""
+    """Every choice of every command accepts any case (``--format JSON``, ``--fail-on High``),
+    and every path reports a missing file or a folder in one line (:class:`UniformPath`): set
+    here once for the whole tree, so no command can forget it."""
+    from mlstix.cli._params import UniformPath
+
     for param in command.params:
         if isinstance(param.type, click.Choice):
             param.type.case_sensitive = False
+        if type(param.type) is click.Path:  # the same checks, in mlstix's one-line wording
+            param.type.__class__ = UniformPath
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             _case_insensitive(sub)
@@ -232,6 +240,18 @@ def _os_error(exc: OSError) -> str:
     reason = exc.strerror or str(exc) or type(exc).__name__
     reason = reason[:1].lower() + reason[1:]
     return f"{exc.filename}: {reason}" if exc.filename is not None else reason
+
+
+def _symlink_loop(exc: RuntimeError) -> str | None:
+    """Python before 3.13 reports a symbolic-link loop met by ``Path.resolve()`` as
+    ``RuntimeError("Symlink loop from '/a/b'")`` instead of ``OSError(ELOOP)``: the one line
+    for it, naming the path, or None for any other RuntimeError."""
+    prefix = "Symlink loop from "
+    text = str(exc)
+    if not text.startswith(prefix):
+        return None
+    path = text.removeprefix(prefix).strip("'\"")
+    return f"{path}: too many levels of symbolic links"
 
 
 def _interrupted() -> None:

@@ -44,7 +44,8 @@ _POLICY_HELP = (
 @scan.command("models")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @report_options
-@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--policy", "policy_file",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help=_POLICY_HELP)  # fmt: skip
 @click.option("--exclude", multiple=True, metavar="GLOB",
               help="Leave out paths matching GLOB (fnmatch on the path relative to the scanned "
@@ -107,7 +108,9 @@ def models(
     if (identity is None) != (identity_provider is None):
         raise UsageError("--identity and --identity-provider go together")
     if public_key is not None and not public_key.is_file():
-        raise UsageError(f"--public-key {public_key}: no such file")
+        if not public_key.exists():  # (missing, or a symbolic link that leads nowhere)
+            raise UsageError(f"--public-key {public_key}: no such file or directory")
+        raise UsageError(f"--public-key {public_key}: not a regular file")
     policy = load_policy(policy_file) if policy_file else ScanPolicy()
     if exclude:
         policy = policy.model_copy(update={"ignore_paths": (*policy.ignore_paths, *exclude)})

@@ -91,7 +91,7 @@ def _password_options(func: Any) -> Any:
 @click.option(
     "--config",
     "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="TOML settings file.",
 )
 @click.option(
@@ -212,7 +212,7 @@ def _redact(url: str) -> str:
 @click.option(
     "--config",
     "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="TOML settings file.",
 )
 def adduser(
@@ -350,7 +350,7 @@ def publish(
         try:
             data = Path(file).read_bytes()
         except OSError as exc:
-            raise UsageError(f"cannot read {file}: {exc.strerror}") from None
+            raise UsageError(f"cannot read {file}: {(exc.strerror or str(exc)).lower()}") from None
     try:
         objects = objects_of(data)
     except PublishError as exc:

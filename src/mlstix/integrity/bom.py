@@ -80,6 +80,15 @@ def _shown(name: str) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
+def _uri_path(name: str) -> str:
+    """A relative path as a URI reference: a byte of a name that is not UTF-8 (a lone
+    surrogate here) and ``%`` itself are percent-encoded (``\\xff`` is no valid IRI)."""
+    return "".join(
+        f"%{ord(c) - 0xDC00:02X}" if 0xDC80 <= ord(c) <= 0xDCFF else "%25" if c == "%" else c
+        for c in name
+    )
+
+
 def _timestamp() -> datetime:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch and epoch.isdigit():
@@ -181,7 +190,7 @@ def build_bom(
         references.append(
             ExternalReference(
                 type=ExternalReferenceType.DIGITAL_SIGNATURE,
-                url=XsUri(_shown(Path(os.path.relpath(signature.resolve(), folder)).as_posix())),
+                url=XsUri(_uri_path(Path(os.path.relpath(signature.resolve(), folder)).as_posix())),
                 comment=comment,
                 hashes=[sha256(hashlib.sha256(signature.read_bytes()).hexdigest())],
             )

@@ -285,6 +285,14 @@ def _chain(botocore_session: Any) -> list[str]:
     return [str(p.METHOD) for p in getattr(resolver, "providers", []) if getattr(p, "METHOD", None)]
 
 
+def _no_profile(profile: str | None, exc: Exception) -> CredentialsError:
+    """The profile named by --profile, or else by AWS_PROFILE (botocore names it), is missing."""
+    if profile is not None:
+        return CredentialsError(f"no AWS profile named {profile!r}")
+    named = getattr(exc, "kwargs", {}).get("profile")
+    return CredentialsError(f"no AWS profile named {named!r} (the AWS_PROFILE variable)")
+
+
 def connect(
     inventory: Inventory,
     *,
@@ -317,8 +325,8 @@ def connect(
         try:
             core = botocore.session.Session(profile=profile)
             session = boto3.Session(botocore_session=core)
-        except ProfileNotFound:
-            raise CredentialsError(f"no AWS profile named {profile!r}") from None
+        except ProfileNotFound as exc:
+            raise _no_profile(profile, exc) from None
         except BotoCoreError as exc:  # a config file that is not INI, a bad setting
             raise CredentialsError(
                 f"the AWS configuration could not be read: {_one_line(str(exc))}"
@@ -337,8 +345,8 @@ def connect(
     chain = ", ".join(_chain(core))
     try:
         creds = session.get_credentials()
-    except ProfileNotFound:
-        raise CredentialsError(f"no AWS profile named {profile!r}") from None
+    except ProfileNotFound as exc:
+        raise _no_profile(profile, exc) from None
     except BotoCoreError as exc:
         raise CredentialsError(
             f"AWS credentials could not be loaded ({type(exc).__name__}: {_one_line(str(exc))}); "

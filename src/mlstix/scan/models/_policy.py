@@ -49,8 +49,11 @@ class ScanPolicy(BaseModel):
 def load_policy(path: Path) -> ScanPolicy:
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read policy {path}: {exc}") from None
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise UsageError(f"cannot read policy {path}: {reason}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read policy {path}: not UTF-8 text ({exc.reason})") from None
     try:
         raw = _yaml.load(text) or {}
     except yaml.YAMLError as exc:
