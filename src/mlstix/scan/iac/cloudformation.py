@@ -12,8 +12,10 @@ Short-form tags are read by :mod:`mlstix.scan.iac._yaml`. Static evaluation, at 
 - ``Conditions`` are evaluated (``Fn::Equals``, ``Fn::And``, ``Fn::Or``, ``Fn::Not``,
   ``Condition``); a resource whose ``Condition`` is false is not created, so not reported;
   ``Fn::If`` takes the branch of a known condition (of an unknown one only when both agree);
-- ``Fn::FindInMap`` over ``Mappings``, ``Fn::Sub`` with known variables, ``Fn::Base64``,
-  ``Fn::Join``, ``Fn::Select`` of known values resolve;
+- ``Fn::FindInMap`` over ``Mappings`` (with ``AWS::LanguageExtensions``' ``DefaultValue``),
+  ``Fn::Sub`` with known variables, ``Fn::Base64``, ``Fn::Join``, ``Fn::Select`` of known
+  values resolve, and so do ``Fn::Length`` and ``Fn::ToJsonString`` (of a value with unknown
+  parts: the value itself, whose unknown leaves stay unknown);
 - anything else becomes an :class:`Expr` holding the JSON of the intrinsic, so references stay
   visible to rules.
 
@@ -166,6 +168,16 @@ class _Resolver:
                     found = found.get(k) if isinstance(found, dict) else None
                 if found is not None:
                     return self(found, depth + 1)
+                if len(arg) == 4 and isinstance(arg[3], dict) and "DefaultValue" in arg[3]:
+                    return self(arg[3]["DefaultValue"], depth + 1)  # AWS::LanguageExtensions
+        elif key == "Fn::ToJsonString":  # AWS::LanguageExtensions
+            value = self(arg, depth + 1)
+            if isinstance(value, dict | list):
+                # the JSON text when every value is known; else the structure itself, so its
+                # unknown leaves stay unknown where the JSON text would make them look literal
+                return json.dumps(value, separators=(",", ":")) if _fully_known(value) else value
+        elif key == "Fn::Length" and isinstance(arg, list):  # AWS::LanguageExtensions
+            return len(self(arg, depth + 1))
         elif key == "Fn::Select" and isinstance(arg, list) and len(arg) == 2:
             index, items = self(arg[0], depth + 1), self(arg[1], depth + 1)
             if isinstance(items, list) and str(index).isdigit() and int(index) < len(items):
@@ -200,6 +212,16 @@ def _dynamic(value: Any) -> Any:
     if isinstance(value, str) and not isinstance(value, Expr) and "{{resolve:" in value:
         return Expr(value)
     return value
+
+
+def _fully_known(value: Any, depth: int = 0) -> bool:
+    if depth > MAX_DEPTH or isinstance(value, Expr):
+        return False
+    if isinstance(value, dict):
+        return all(_fully_known(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return all(_fully_known(v, depth + 1) for v in value)
+    return True
 
 
 def _known(value: Any) -> bool:
