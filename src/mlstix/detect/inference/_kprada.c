@@ -8,11 +8,14 @@
  * feature by feature from the first (the order `np.cumsum` sums in, so the NumPy path gets the
  * same bits); a member is abandoned as soon as its partial sum exceeds the smallest so far
  * (a sum of non-negative terms never falls, so a member finished is measured exactly and one
- * abandoned could not have been nearest). Then PRADA's rule, as `_prada.py` reads it: a NaN
- * distance is skipped; a finite one at or below `repeat` (a repeated query) or the set's
- * threshold is not kept; a finite one above is accepted and the threshold rises to
- * max(threshold, mean - std) of the accepted distances; the set's first query and every
- * accepted one join the set while it holds fewer than `cap` queries.
+ * abandoned could not have been nearest). Where the query and the set are finite, four members
+ * are summed side by side (four independent chains: the additions of one sum wait on each
+ * other, four sums keep the processor busy) and left once all four have passed.
+ *
+ * Then PRADA's rule, as `_prada.py` reads it: a NaN distance is skipped; a finite one at or
+ * below `repeat` (a repeated query) or the set's threshold is not kept; a finite one above is
+ * accepted and the threshold rises to max(threshold, mean - std) of the accepted distances; the
+ * set's first query and every accepted one join the set while it holds fewer than `cap`.
  *
  * Also the Shapiro-Wilk W of a sorted sample given its Royston coefficients, with every sum
  * taken from the first term on (the order `_stats.py` sums in).

@@ -24,7 +24,8 @@ query's exact distance to it bounds what the others must beat.
 The bound: a dot product of ``d`` terms in any order (BLAS, fused or not) is off by at most
 ``d u |x| |m| / (1 - d u)`` (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed.,
 §3.1), the norms by ``d u |x|^2``, the two additions by a rounding each, and the exact sum
-itself by ``d u |x - m|^2``: all within ``(2d + 3) u (|x| + |m|)^2``; we take ``8 (d + 4) u``.
+itself by ``d u |x - m|^2``: all within ``(2d + 3) u (|x| + |m|)^2``; we take ``8 (d + 4) u``
+times that, with ``|m|`` the largest member norm (one bound per query).
 Rows with a NaN or infinite value skip the ranking and are measured against every member.
 """
 
