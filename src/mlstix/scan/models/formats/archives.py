@@ -21,6 +21,7 @@ import zlib
 from typing import IO
 
 from mlstix.scan.models._context import Context, Hit, Source
+from mlstix.scan.models.formats._paths import escapes, link_escapes, member_key, through_link
 from mlstix.scan.models.formats._torchscript import judge_bytecode, judge_name, judge_script
 from mlstix.scan.models.formats.serialized import report_pickle
 from mlstix.scan.models.formats.ziparchive import (
@@ -157,6 +158,9 @@ def _analyze_entries(src: Source, ctx: Context, entries: list[ZipEntry], quirks:
         entries = entries[: ctx.limits.max_members]
     for quirk in quirks:
         _anomaly(ctx, src, "", quirk)
+    for e in entries:
+        if escapes(e.name):
+            _escape(ctx, src, e.name, "its name")
     files = [e for e in entries if not e.is_dir]
     kind = _zip_kind([e.name for e in files])
     if kind in ("pytorch-zip", "torchscript", "torch-package", "torchserve-mar"):
@@ -282,10 +286,12 @@ def analyze_tar(src: Source, ctx: Context) -> str:
     try:
         with tarfile.open(fileobj=src.fp, mode="r:") as tar:
             members = []
+            links: set[str] = set()
             for i, info in enumerate(tar):
                 if i >= ctx.limits.max_members:
                     _limit(ctx, src, "tar has too many members; the rest were not scanned")
                     break
+                _tar_escape(ctx, src, info, links)
                 if info.isfile() and info.size:
                     members.append(info)
             names = {m.name.rsplit("/", 1)[-1] for m in members}
@@ -313,6 +319,27 @@ def analyze_tar(src: Source, ctx: Context) -> str:
         ctx.malformed("models/archive-anomaly", f"tar cannot be read: {exc}", src,
                       quirk="unreadable tar")  # fmt: skip
     return kind
+
+
+def _escape(ctx: Context, src: Source, name: str, how: str) -> None:
+    ctx.hit("models/archive-path-escape", f"archive member {name!r} leaves the folder it is "
+            f"extracted into ({how}): extracting the model writes outside it", src,
+            member_name=name)  # fmt: skip
+
+
+def _tar_escape(ctx: Context, src: Source, info: tarfile.TarInfo, links: set[str]) -> None:
+    """Absolute or ``..`` names, links out of the destination, and members written through a
+    symlink member (``tarfile`` without a filter follows it)."""
+    if escapes(info.name):
+        _escape(ctx, src, info.name, "its name")
+    elif info.issym() or info.islnk():
+        if link_escapes(info.name, info.linkname, hard=info.islnk()):
+            kind = "hard link" if info.islnk() else "symlink"
+            _escape(ctx, src, info.name, f"a {kind} to {info.linkname!r}")
+        if info.issym():
+            links.add(member_key(info.name))
+    if (via := through_link(info.name, links)) is not None:
+        _escape(ctx, src, info.name, f"written through the symlink member {via!r}")
 
 
 _SAGEMAKER_CODE = re.compile(r"^(?:\./)?code/(?:[^/]+\.py|requirements\.txt)$")
