@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlstix.detect.inference import _fast
+from mlstix.detect.inference._records import parse_time
 
 _KERNEL = _fast._kernel()
 _built = pytest.mark.skipif(
@@ -147,3 +148,86 @@ def test_the_compiled_loop_is_built_on_ci() -> None:
     if not os.environ.get("CI"):
         pytest.skip("only on CI, which builds the C accelerators")
     assert importlib.import_module("mlstix.detect.inference._kread").ABI == 1
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False),
+                    st.sampled_from(["", "CSV", "csv", "cSv", "BASE64", "1,2", "0.3,0.7", "7",
+                                     "c1:7", ":7", "c1", "a::b", "2026-12-01T00:00:00Z",
+                                     "2026-12-01 10:00:00.5+01:00", "30/11/2026", "\u017fx"]),
+                    st.lists(st.integers(0, 3), max_size=2),
+                    st.dictionaries(st.sampled_from(["data", "encoding"]),
+                                    st.just("CSV")))  # fmt: skip
+
+
+def _record(draw: st.DrawFn) -> bytes:
+    """A Data Capture line, each part in its usual form or replaced by an odd value."""
+
+    def part(usual: Any) -> Any:
+        return usual if draw(st.integers(0, 5)) else draw(_VALUES)
+
+    request = part({"data": part("1,2,3"), "encoding": part("CSV"), "mode": "INPUT"})
+    response = part({"data": part("0.2,0.8"), "encoding": part("CSV")})
+    meta = part({"inferenceId": part(f"c{draw(st.integers(0, 3))}:1"),
+                 "inferenceTime": part("2026-12-01T00:00:00Z"), "tenant": part("t1")})  # fmt: skip
+    capture = part({"endpointInput": request, "endpointOutput": response})
+    record = part({"captureData": capture, "eventMetadata": meta})
+    text = orjson.dumps(record)
+    return text if draw(st.integers(0, 20)) else text[:-1]  # now and then not JSON
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.sampled_from(["inference-id-prefix::", "field:tenant", "field:inferenceId"]),
+       st.booleans())  # fmt: skip
+@_built
+def test_the_compiled_field_loop_reads_as_the_python_loop(
+    data: st.DataObject, spec: str, classifier: bool
+) -> None:
+    """Where the compiled loop reads a block, it reads what the Python loop reads (clients,
+    bodies, times, and the times remembered); where it declines, the Python loop decides."""
+    import types
+
+    lines = data.draw(st.lists(st.builds(lambda: None).flatmap(lambda _: st.composite(
+        lambda draw: _record(draw))()), min_size=1, max_size=6))  # fmt: skip
+    kind, _, arg = spec.partition(":")
+    compiled = _fast.FastReader((kind, arg), classifier)
+    python = _fast.FastReader((kind, arg), classifier)
+    python.kernel = types.SimpleNamespace(numbers=_KERNEL.numbers)
+    try:
+        expected: Any = python._fields(lines)
+    except _fast._Refused:
+        expected = None
+    fields = _KERNEL.fields
+    sep = arg if kind == "inference-id-prefix" else None
+    got = fields(lines, compiled.loads, compiled.field, sep, classifier, compiled.times,
+                 parse_time)  # fmt: skip
+    if got is None:
+        return
+    assert expected is not None, lines
+    clients, inputs, outputs, times = got
+    assert (clients, inputs, outputs) == tuple(expected[:3])
+    assert np.array(times).tobytes() == np.array(expected[3]).tobytes()
+    assert compiled.times.keys() == python.times.keys()
+
+
+@_built
+def test_the_compiled_field_loop_takes_the_usual_lines() -> None:
+    line = orjson.dumps({"captureData": {"endpointInput": {"data": "1,2", "encoding": "CSV"},
+                                         "endpointOutput": {"data": "0.1,0.9", "encoding": "CSV"}},
+                         "eventMetadata": {"inferenceId": "alice:1",
+                                           "inferenceTime": "2026-12-01T00:00:00Z"}})  # fmt: skip
+    times: dict[str, float] = {}
+    fields = _KERNEL.fields
+    got = fields([line, line], orjson.loads, "inferenceId", ":", True, times, parse_time)
+    when = 1796083200.0  # 2026-12-01T00:00:00Z
+    assert got == (["alice", "alice"], ["1,2", "1,2"], ["0.1,0.9", "0.1,0.9"], [when, when])
+    assert times == {"2026-12-01T00:00:00Z": when}
+    broken = [b"{", line]
+    assert fields(broken, orjson.loads, "inferenceId", ":", True, {}, parse_time) is None
+
+    def interrupted(line: bytes) -> Any:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fields([line], interrupted, "inferenceId", ":", True, {}, parse_time)
+    with pytest.raises(TypeError):
+        fields(line, orjson.loads, "inferenceId", ":", True, {}, parse_time)

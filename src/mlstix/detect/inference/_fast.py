@@ -176,6 +176,11 @@ class FastReader:
         loads, field, classifier = self.loads, self.field, self.classifier
         sep = self.arg if self.kind == "inference-id-prefix" else None
         known = self.times
+        compiled = getattr(self.kernel, "fields", None)  # the common case in C (_kread.c)
+        if compiled is not None:
+            read = compiled(lines, loads, field, sep, classifier, known, parse_time)
+            if read is not None:
+                return read  # type: ignore[no-any-return]
         clients: list[str] = []
         inputs: list[str] = []
         outputs: list[str] = []
