@@ -4,7 +4,9 @@ Format: https://developer.hashicorp.com/terraform/internals/json-format. Values 
 ``planned_values`` (plan) or ``values`` (state) are resolved by Terraform itself, provider
 defaults included. An attribute listed in ``resource_changes[].change.after_unknown`` is only
 known after apply: it becomes an :class:`Expr` carrying the configuration's references, so rules
-that look for a reference (say, a KMS key) still see one. ``null`` means "not set".
+that look for a reference (say, a KMS key) still see one; inside nested blocks and lists
+(``"data_capture_config": [{"kms_key_id": true}]``) it becomes an :class:`Expr` too. ``null``
+means "not set".
 """
 
 from __future__ import annotations
@@ -59,6 +61,30 @@ def _drop_nulls(value: Any) -> Any:
     return value
 
 
+def _mark_unknown(values: Any, unknown: Any, depth: int = 0) -> Any:
+    """``values`` with what ``after_unknown`` flags (at any depth: inside nested blocks and
+    lists too) as unknown :class:`Expr` values."""
+    if unknown is True:
+        return values if isinstance(values, Expr) else Expr("${known after apply}")
+    if depth > 64:
+        return values
+    if isinstance(unknown, dict) and isinstance(values, dict):
+        out = dict(values)
+        for k, flag in unknown.items():
+            if flag is True or k in out:
+                out[k] = _mark_unknown(out.get(k), flag, depth + 1)
+        return out
+    if isinstance(unknown, list) and isinstance(values, list):
+        out_list = list(values)
+        for i, flag in enumerate(unknown):
+            if i < len(out_list):
+                out_list[i] = _mark_unknown(out_list[i], flag, depth + 1)
+            elif flag is True:
+                out_list.append(Expr("${known after apply}"))
+        return out_list
+    return values
+
+
 def _key(index: Any) -> str | int | None:
     if isinstance(index, bool) or not isinstance(index, str | int):
         return None
@@ -91,6 +117,8 @@ class PlanParser:
                     if flag is True and attr not in values:
                         ref = config.get(attr)
                         values[attr] = Expr(f"${{{ref}}}" if ref else "${known after apply}")
+                    elif attr in values:
+                        values[attr] = _mark_unknown(values[attr], flag)
                 m = re.search(r'"address"\s*:\s*' + re.escape(json.dumps(address)), text)
                 module_addr = str(module.get("address", ""))
                 rtype = str(res["type"])
