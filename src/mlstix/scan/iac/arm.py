@@ -4,10 +4,11 @@ Template structure: https://learn.microsoft.com/azure/azure-resource-manager/tem
 Resources are read from ``resources`` (an array, or a symbolic-name object in language version
 2.0), child resources from a resource's own ``resources`` (their type is the parent's type plus
 the child's, as ARM defines it). ``[parameters('x')]`` and ``[variables('x')]`` resolve to the
-value given with ``--parameter x=...`` or the literal ``defaultValue`` / variable; every other
-template expression becomes an :class:`Expr`. A resource whose ``condition`` is false at these
-values (a literal, ``parameters()``/``variables()``, ``equals``, ``not``, ``and``, ``or`` of
-them) is not deployed, so not reported.
+value given with ``--parameter x=...`` or the literal ``defaultValue`` / variable; ``format`` and
+``concat`` of literal arguments (Bicep's child names, ``format('{0}/{1}', ...)``) give their
+string; every other template expression becomes an :class:`Expr`. A resource whose
+``condition`` is false at these values (a literal, ``parameters()``/``variables()``,
+``equals``, ``not``, ``and``, ``or`` of them) is not deployed, so not reported.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ class _Resolver:
                 if m.group(2) in table:
                     found = table[m.group(2)]
                     return found if depth > 90 else self(found, depth + 10)
-            return Expr(_INNER.sub(self._inline, value))
+            inlined = _INNER.sub(self._inline, value)
+            literal = _string_call(inlined)
+            return literal if literal is not None else Expr(inlined)
         if isinstance(value, dict):
             return {k: self(v, depth + 1) for k, v in value.items()}
         if isinstance(value, list):
@@ -65,6 +68,41 @@ class _Resolver:
         if isinstance(found, str) and "'" not in found and not found.startswith("["):
             return f"'{found}'"
         return m.group(0)
+
+
+_STRING_CALL = re.compile(r"^\[\s*(format|concat)\((.*)\)\s*\]$", re.S)
+_LITERAL = re.compile(r"^'((?:[^']|'')*)'$|^(-?\d+)$", re.S)
+_PLACE = re.compile(r"\{(\d+)(?::[^}]*)?\}")
+
+
+def _string_call(expr: str) -> str | None:
+    """``[format('{0}/{1}', 'kv', 'cmk')]`` or ``[concat('kv', '/', 'cmk')]`` of literal
+    arguments (what Bicep writes for child names, once parameters are inlined) → the string."""
+    m = _STRING_CALL.match(expr)
+    if m is None:
+        return None
+    args: list[str] = []
+    for arg in _split_args(m.group(2)):
+        lit = _LITERAL.match(arg)
+        if lit is None:
+            return None
+        args.append(lit.group(1).replace("''", "'") if lit.group(1) is not None else lit.group(2))
+    if m.group(1) == "concat":
+        return "".join(args)
+    if not args:
+        return None
+    values = args[1:]
+
+    def place(p: re.Match[str]) -> str:
+        i = int(p.group(1))
+        if i >= len(values):
+            raise IndexError
+        return values[i]
+
+    try:
+        return _PLACE.sub(place, args[0]).replace("{{", "{").replace("}}", "}")
+    except IndexError:
+        return None
 
 
 def _resources(
