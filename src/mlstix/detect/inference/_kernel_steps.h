@@ -1,0 +1,308 @@
+/* Part of _kernel.c (included there, not compiled on its own): the repeated-steps test,
+ * and the steps made from queries and their nearest. */
+#ifndef MLSTIX_KERNEL_STEPS_H
+#define MLSTIX_KERNEL_STEPS_H
+
+/* ---------------------------------------------------------------- steps */
+
+/* One pair of steps against the exact test of _steps.py: lengths within 20 % of the longer,
+ * no shared query, at least `minimum` common movers (both above 1e-6) and agreement within
+ * 5 % of the larger on at least 80 % of them. All in float32 as NumPy computes it, the
+ * counts compared as NumPy compares them (0.8 * movers in float64); it gives up as soon as
+ * the agreements needed can no longer come, and stops as soon as they have. */
+static inline int repeats(const float *a, const float *b, const uint64_t *ma, const uint64_t *mb,
+                   Py_ssize_t words, Py_ssize_t minimum) {
+    int64_t movers = 0;
+    for (Py_ssize_t k = 0; k < words; k++) movers += __builtin_popcountll(ma[k] & mb[k]);
+    if (movers < minimum) return 0;
+    double t = 0.8 * (double)movers;
+    int64_t need = (int64_t)t, fails = 0, agree = 0; /* the least integer >= t */
+    if ((double)need < t) need++;
+    if (need <= 0) return 1;
+    int64_t spare = movers - need;
+    for (Py_ssize_t k = 0; k < words; k++) {
+        uint64_t both = ma[k] & mb[k];
+        while (both) {
+            Py_ssize_t j = 64 * k + __builtin_ctzll(both);
+            both &= both - 1;
+            float x = a[j], y = b[j], m = x > y ? x : y;
+            if (fabsf(x - y) <= 0.05f * m) {
+                if (++agree >= need) return 1;
+            } else if (++fails > spare) {
+                return 0;
+            }
+        }
+    }
+    return 0;
+}
+
+#ifdef HAVE_AVX
+
+/* The same test eight features at a time (AVX: the same float32 operations lane by lane,
+ * counted from the lanes' sign masks), settled after each eight as soon as it can be. */
+__attribute__((target("avx,popcnt"))) static inline int repeats_avx(const float *a, const float *b,
+                                                              const uint64_t *ma,
+                                                              const uint64_t *mb,
+                                                              Py_ssize_t words, Py_ssize_t d,
+                                                              Py_ssize_t minimum) {
+    int64_t movers = 0;
+    for (Py_ssize_t k = 0; k < words; k++) movers += __builtin_popcountll(ma[k] & mb[k]);
+    if (movers < minimum) return 0;
+    double t = 0.8 * (double)movers;
+    int64_t need = (int64_t)t, fails = 0, agree = 0; /* the least integer >= t */
+    if ((double)need < t) need++;
+    if (need <= 0) return 1;
+    int64_t spare = movers - need;
+    const __m256 tiny = _mm256_set1_ps(1e-6f), share = _mm256_set1_ps(0.05f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    Py_ssize_t j = 0;
+    for (; j + 8 <= d; j += 8) {
+        __m256 x = _mm256_loadu_ps(a + j), y = _mm256_loadu_ps(b + j);
+        __m256 larger = _mm256_max_ps(x, y);
+        __m256 gap = _mm256_andnot_ps(sign, _mm256_sub_ps(x, y));
+        __m256 close = _mm256_cmp_ps(gap, _mm256_mul_ps(share, larger), _CMP_LE_OQ);
+        __m256 both = _mm256_and_ps(_mm256_cmp_ps(x, tiny, _CMP_GT_OQ),
+                                    _mm256_cmp_ps(y, tiny, _CMP_GT_OQ));
+        unsigned moved = (unsigned)_mm256_movemask_ps(both);
+        unsigned same = (unsigned)_mm256_movemask_ps(close) & moved;
+        agree += __builtin_popcount(same);
+        fails += __builtin_popcount(moved & ~same);
+        if (agree >= need) return 1;
+        if (fails > spare) return 0;
+    }
+    for (; j < d; j++) {
+        float x = a[j], y = b[j], m = x > y ? x : y;
+        if (!(x > 1e-6f && y > 1e-6f)) continue;
+        if (fabsf(x - y) <= 0.05f * m) {
+            if (++agree >= need) return 1;
+        } else if (++fails > spare) {
+            return 0;
+        }
+    }
+    return 0;
+}
+#endif
+
+/* Every new step q >= first against the `lookback` steps before it (cheap tests first). */
+typedef struct {
+    const float *steps, *length;
+    const double *end;
+    const uint64_t *masks;
+    Py_ssize_t n, d, words, first, minimum, lookback;
+    unsigned char *hit;
+} Steps;
+
+#define JUDGE_ALL(REPEATS)                                                                  \
+    const Py_ssize_t d = w->d, words = w->words;                                            \
+    for (Py_ssize_t q = w->first; q < w->n; q++) {                                          \
+        const float *a = w->steps + q * d, la = w->length[q];                               \
+        const double e0 = w->end[2 * q], e1 = w->end[2 * q + 1];                            \
+        unsigned char found = 0;                                                            \
+        Py_ssize_t low = q - w->lookback < 0 ? 0 : q - w->lookback;                         \
+        for (Py_ssize_t c = q - 1; c >= low; c--) {                                         \
+            float lb = w->length[c], m = la > lb ? la : lb;                                 \
+            if (!(fabsf(la - lb) <= 0.2f * m)) continue;                                    \
+            const double f0 = w->end[2 * c], f1 = w->end[2 * c + 1];                        \
+            if (!(e0 != f0 && e0 != f1 && e1 != f0 && e1 != f1)) continue;                  \
+            if (REPEATS) {                                                                  \
+                found = 1;                                                                  \
+                break;                                                                      \
+            }                                                                               \
+        }                                                                                   \
+        w->hit[q - w->first] = found;                                                       \
+    }
+
+static void judge_all(const Steps *w) {
+    JUDGE_ALL(repeats(a, w->steps + c * d, w->masks + q * words, w->masks + c * words, words,
+                      w->minimum))
+}
+
+#ifdef HAVE_AVX
+__attribute__((target("avx,popcnt"))) static void judge_all_avx(const Steps *w) {
+    JUDGE_ALL(repeats_avx(a, w->steps + c * d, w->masks + q * words, w->masks + c * words,
+                          words, d, w->minimum))
+}
+#endif
+
+/* Judge steps first..n-1 of a pool (masks built here); -1 when out of memory. Needs no GIL. */
+static int run_steps(const float *steps, const float *length, const double *end, Py_ssize_t n,
+                     Py_ssize_t d, Py_ssize_t first, Py_ssize_t minimum, Py_ssize_t lookback,
+                     unsigned char *hit) {
+    Py_ssize_t words = (d + 63) / 64;
+    uint64_t *masks = calloc((size_t)(n * words) + 1, sizeof(uint64_t));
+    if (masks == NULL) return -1;
+    for (Py_ssize_t r = 0; r < n; r++)
+        for (Py_ssize_t j = 0; j < d; j++)
+            if (steps[r * d + j] > 1e-6f) masks[r * words + j / 64] |= (uint64_t)1 << (j % 64);
+    Steps w = {steps, length, end, masks, n, d, words, first, minimum, lookback, hit};
+#ifdef HAVE_AVX
+    if (isa() >= 1)
+        judge_all_avx(&w);
+    else
+#endif
+        judge_all(&w);
+    free(masks);
+    return 0;
+}
+
+static PyObject *kernel_steps(PyObject *self, PyObject *args) {
+    PyObject *pool_obj, *ends_obj, *lengths_obj, *out_obj;
+    Py_ssize_t first, minimum, lookback;
+    if (!PyArg_ParseTuple(args, "OOOnnnO:steps", &pool_obj, &ends_obj, &lengths_obj, &first,
+                          &minimum, &lookback, &out_obj))
+        return NULL;
+    Py_buffer pool, ends, lengths, out;
+    Py_buffer *held[4] = {&pool, &ends, &lengths, &out};
+    int taken = 0;
+    if (take(pool_obj, &pool, "pool", 'f', 2, 0) < 0) goto fail;
+    taken++;
+    if (take(ends_obj, &ends, "ends", 'd', 2, 0) < 0) goto fail;
+    taken++;
+    if (take(lengths_obj, &lengths, "lengths", 'f', 1, 0) < 0) goto fail;
+    taken++;
+    if (take(out_obj, &out, "out", '?', 1, 1) < 0) goto fail;
+    taken++;
+    Py_ssize_t n = pool.shape[0], d = pool.shape[1];
+    if (ends.shape[0] != n || ends.shape[1] != 2 || lengths.shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "ends (n x 2) and lengths (n) need one entry per step");
+        goto fail;
+    }
+    if (first < 0 || first > n || out.shape[0] != n - first || lookback < 0) {
+        PyErr_SetString(PyExc_ValueError, "first must be within the pool, out one per new step");
+        goto fail;
+    }
+    int failed;
+    Py_BEGIN_ALLOW_THREADS;
+    failed = run_steps(pool.buf, lengths.buf, ends.buf, n, d, first, minimum, lookback, out.buf);
+    Py_END_ALLOW_THREADS;
+    if (failed) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (int i = 0; i < taken; i++) PyBuffer_Release(held[i]);
+    Py_RETURN_NONE;
+fail:
+    for (int i = 0; i < taken; i++) PyBuffer_Release(held[i]);
+    return NULL;
+}
+
+/* The steps of new queries start..n-1 of `queries` to their nearest (`index`, -1: none),
+ * judged against the client's remembered steps and each other; the last `lookback` finite
+ * steps (remembered, then new) come back in keep_*, their count returned. A step is the
+ * float32 |x - nearest|, its length the float32 square root of the in-order float32 sum of
+ * its squares, and each query's fingerprint the in-order float64 sum of x_j * probe_j: as
+ * _steps.py computes them. */
+static PyObject *kernel_steps_from(PyObject *self, PyObject *args) {
+    PyObject *o[12];
+    Py_ssize_t start, minimum, lookback;
+    if (!PyArg_ParseTuple(args, "OnOOOOOnnOOOO:steps_from", &o[0], &start, &o[1], &o[2], &o[3],
+                          &o[4], &o[5], &minimum, &lookback, &o[6], &o[7], &o[8], &o[9]))
+        return NULL;
+    static const char *names[10] = {"queries", "index", "probe", "steps", "ends", "lengths",
+                                    "hit", "keep_steps", "keep_ends", "keep_lengths"};
+    static const char kinds[10] = {'f', 'q', 'd', 'f', 'd', 'f', '?', 'f', 'd', 'f'};
+    static const int dims[10] = {2, 1, 1, 2, 2, 1, 1, 2, 2, 1};
+    Py_buffer b[10];
+    int taken = 0;
+    PyObject *result = NULL;
+    float *comb = NULL, *clen = NULL;
+    double *cend = NULL, *fp = NULL;
+    Py_ssize_t *owner = NULL;
+    unsigned char *chit = NULL;
+    for (; taken < 10; taken++)
+        if (take(o[taken], &b[taken], names[taken], kinds[taken], dims[taken], taken >= 6) < 0)
+            goto out;
+    Py_ssize_t n = b[0].shape[0], d = b[0].shape[1], k = n - start, mem = b[3].shape[0];
+    if (start < 0 || start > n || b[1].shape[0] != k || b[6].shape[0] != k) {
+        PyErr_SetString(PyExc_ValueError, "start must be within queries; index, hit: one each");
+        goto out;
+    }
+    if (b[2].shape[0] != d || b[3].shape[1] != d || b[7].shape[1] != d) {
+        PyErr_SetString(PyExc_ValueError, "probe, steps and keep_steps need the queries' width");
+        goto out;
+    }
+    if (lookback < 1 || mem > lookback || b[4].shape[0] != mem || b[4].shape[1] != 2 ||
+        b[5].shape[0] != mem || b[7].shape[0] != lookback || b[8].shape[0] != lookback ||
+        b[8].shape[1] != 2 || b[9].shape[0] != lookback) {
+        PyErr_SetString(PyExc_ValueError,
+                        "steps, ends, lengths: at most lookback rows; keep_*: lookback rows");
+        goto out;
+    }
+    const int64_t *index = b[1].buf;
+    for (Py_ssize_t i = 0; i < k; i++)
+        if (index[i] < -1 || index[i] >= start + i) {
+            PyErr_SetString(PyExc_ValueError, "index: each entry -1 or an earlier query");
+            goto out;
+        }
+    size_t rows = (size_t)(mem + k) + 1;
+    comb = malloc(rows * (size_t)(d ? d : 1) * sizeof(float));
+    clen = malloc(rows * sizeof(float));
+    cend = malloc(2 * rows * sizeof(double));
+    fp = malloc(((size_t)n + 1) * sizeof(double));
+    owner = malloc(rows * sizeof(Py_ssize_t));
+    chit = calloc(rows, 1);
+    if (!comb || !clen || !cend || !fp || !owner || !chit) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    const float *queries = b[0].buf;
+    const double *probe = b[2].buf;
+    unsigned char *hit = b[6].buf;
+    Py_ssize_t m = mem, kept;
+    int failed;
+    Py_BEGIN_ALLOW_THREADS;
+    if (mem) {
+        memcpy(comb, b[3].buf, (size_t)(mem * d) * sizeof(float));
+        memcpy(cend, b[4].buf, (size_t)(2 * mem) * sizeof(double));
+        memcpy(clen, b[5].buf, (size_t)mem * sizeof(float));
+    }
+    for (Py_ssize_t r = 0; r < n; r++) {
+        double f = 0.0;
+        for (Py_ssize_t j = 0; j < d; j++) f += (double)queries[r * d + j] * probe[j];
+        fp[r] = f;
+    }
+    memset(hit, 0, (size_t)k);
+    for (Py_ssize_t i = 0; i < k; i++) {
+        int64_t c = index[i];
+        if (c < 0) continue;
+        const float *x = queries + (start + i) * d, *y = queries + c * d;
+        float *row = comb + m * d, square = 0.0f;
+        int finite = 1;
+        for (Py_ssize_t j = 0; j < d; j++) {
+            float v = fabsf(x[j] - y[j]);
+            row[j] = v;
+            finite &= isfinite(v) != 0;
+            square += v * v;
+        }
+        if (!finite) continue;
+        clen[m] = sqrtf(square);
+        cend[2 * m] = fp[start + i];
+        cend[2 * m + 1] = fp[c];
+        owner[m - mem] = i;
+        m++;
+    }
+    failed = run_steps(comb, clen, cend, m, d, mem, minimum, lookback, chit);
+    if (!failed)
+        for (Py_ssize_t t = mem; t < m; t++) hit[owner[t - mem]] = chit[t - mem];
+    kept = m < lookback ? m : lookback;
+    memcpy(b[7].buf, comb + (m - kept) * d, (size_t)(kept * d) * sizeof(float));
+    memcpy(b[8].buf, cend + 2 * (m - kept), (size_t)(2 * kept) * sizeof(double));
+    memcpy(b[9].buf, clen + (m - kept), (size_t)kept * sizeof(float));
+    Py_END_ALLOW_THREADS;
+    if (failed) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    result = PyLong_FromSsize_t(kept);
+out:
+    free(comb);
+    free(clen);
+    free(cend);
+    free(fp);
+    free(owner);
+    free(chit);
+    for (int i = 0; i < taken; i++) PyBuffer_Release(&b[i]);
+    return result;
+}
+
+#endif
