@@ -15,6 +15,7 @@ import io
 import os
 import pickle
 import re
+import stat
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,6 +26,7 @@ import click
 from mlstix._io import check_output_path, write_output
 from mlstix.cli import _console
 from mlstix.cli._console import utf8
+from mlstix.errors import OutputError
 from mlstix.findings.formats import FORMAT_NAMES, render
 from mlstix.findings.model import Report, Severity
 
@@ -190,6 +192,8 @@ def emit(report: Report, fmt: str | None, output: str, fail_on: str, *, skip_hin
     unreadable is never silently clean (DESIGN.md, exit codes). ``skip_hint`` tells the user
     how to leave such files out when they are not meant to be scanned.
     """
+    if output != "-":
+        _not_an_input(Path(output), report)
     if not _all_utf8(report):
         report = _printable(report)
     if fmt is None:
@@ -232,6 +236,28 @@ def emit(report: Report, fmt: str | None, output: str, fail_on: str, *, skip_hin
     if fail_on.lower() == "none":
         return 0
     return report.exit_code(Severity(fail_on.lower()))
+
+
+def _not_an_input(output: Path, report: Report) -> None:
+    """Refuse ``-o`` naming a file the command just read (``scan models m.pkl -o m.pkl``): the
+    report would replace the very file it describes."""
+    try:
+        target = output.stat()
+    except OSError:
+        return  # not there yet (or unreadable: writing it will say so)
+    if not stat.S_ISREG(target.st_mode):
+        return
+    for path in {*(s.path for s in report.scanned), *(e.path for e in report.errors)}:
+        try:
+            read = Path(path).stat()
+        except (OSError, ValueError):  # a remote location, a member, a line reference
+            continue
+        if (read.st_dev, read.st_ino) == (target.st_dev, target.st_ino):
+            raise OutputError(
+                output,
+                "it is one of the files read; the report would replace it",
+                hint="write the report to another file",
+            )
 
 
 def _files(count: int) -> str:

@@ -133,6 +133,13 @@ def models(
             report = _with_progress(paths, load_kb, options)
         else:
             report = scan_models(paths, load_kb, options)
+    if not (report.scanned or report.findings or report.errors):
+        raise UsageError(
+            f"nothing to scan: no model files in {', '.join(paths)} (no file there is named or "
+            "built like a format mlstix reads)",
+            hint="pass model files or the folders that hold them (PyTorch, pickle, joblib, NumPy, "
+            "Keras, TensorFlow, ONNX, GGUF, safetensors)",
+        )
     hint = "Leave them out with --exclude if intended."
     sys.exit(emit(report, fmt, output, fail_on, skip_hint=hint))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlstix._io import check_output_path, write_atomic
-from mlstix.errors import UsageError
+from mlstix.errors import OutputError, UsageError
 from mlstix.integrity import _library
 from mlstix.integrity._fasthash import start_hashing
 from mlstix.integrity.errors import SigningError
@@ -207,6 +207,8 @@ def sign_model(
     _check_signer(signer)
     extra: list[Path] = []
     root, sig = model.resolve(), target.resolve()
+    if sig == root or (model.is_dir() and sig.is_relative_to(root)):
+        _not_a_model_file(target, model)
     if model.is_dir() and sig.is_relative_to(root):
         extra.append(sig.relative_to(root))
     # Hash on worker threads while this one imports model-signing and loads the key.
@@ -232,6 +234,28 @@ def sign_model(
     write_atomic(target, signature.bundle.to_json())
     files = len({_file(name, options.method == "shards") for name in hashed.digests})
     return SignResult(target, method, files, len(hashed.digests))
+
+
+def _not_a_model_file(target: Path, model: Path) -> None:
+    """``--signature`` inside the model may replace an earlier signature (a ``*.sig`` file, an
+    empty file, or anything that reads as a bundle), never a file of the model itself
+    (``sign m --signature m/config.json`` overwrote the config, and signed the model without it)."""
+    try:
+        if not target.is_file() or target.suffix == ".sig" or target.stat().st_size == 0:
+            return
+    except OSError:
+        return  # writing it will say what is wrong
+    from mlstix.integrity.bundle import read_signature
+    from mlstix.integrity.errors import SignatureError
+
+    try:
+        read_signature(target)
+    except SignatureError:
+        raise OutputError(
+            target,
+            f"it is a file of the model {model}, not a signature; signing would replace it",
+            hint="choose another --signature path (default: MODEL/model.sig, or FILE.sig)",
+        ) from None
 
 
 def _file(identifier: str, sharded: bool) -> str:
