@@ -1,15 +1,21 @@
 """Wrong arguments to PRADA's compiled kernel are refused with ValueError (never a crash, never
-a half-done batch), and the Python side hands it only what it accepts."""
+a half-done batch), the Python side hands it only what it accepts, and values at float32's
+limits (inf and NaN once scaled) are judged the same both ways without a warning."""
 
 from __future__ import annotations
 
+import json
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from mlstix.detect.inference import InferenceOptions, _accel, detect_inference
 from mlstix.detect.inference._prada import Prada
 from mlstix.detect.inference._stats import _coefficients
+from mlstix.kb.graph import KnowledgeBase
 
 kprada = pytest.importorskip(
     "mlstix.detect.inference._kprada", reason="the C kernel is not built (no compiler?)"
@@ -36,7 +42,7 @@ def _out(k: int = 4) -> np.ndarray:
         (ROWS, SLOTS.astype(np.int32), _out(), "slots"),
         (ROWS, SLOTS[:3], _out(), "slots"),
         (ROWS, SLOTS, _out(3), "out"),
-        (ROWS, SLOTS, _out().astype(np.float32), "out"),
+        (ROWS, SLOTS, np.zeros(4, np.float32), "out"),
         (ROWS, np.array([0, 1, -1, 2], np.int64), _out(), "slot -1"),
         (ROWS, np.array([0, 1, 2, 4096], np.int64), _out(), "slot 4096"),
         ("not an array", SLOTS, _out(), "rows"),
@@ -105,3 +111,35 @@ def test_prada_hands_the_kernel_what_it_takes() -> None:
         got.append((prada.distances.values().tobytes(), prada._stats))
     assert got[0] == got[1]
     assert len(got[0][1]) == 3
+
+
+def _judge_quietly(log: Path, kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch,
+                   off: bool) -> list[tuple[str, str]]:  # fmt: skip
+    with monkeypatch.context() as patch:
+        patch.setattr(_accel, "_loaded", {})  # decided again, from the variable below
+        if off:
+            patch.setenv("MLSTIX_NO_KERNEL", "1")
+        else:
+            patch.delenv("MLSTIX_NO_KERNEL", raising=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no NumPy warning reaches the user
+            report = detect_inference([str(log)], kb, InferenceOptions())
+    assert not report.errors
+    return sorted((f.rule_id, json.dumps(f.evidence, sort_keys=True)) for f in report.findings)
+
+
+def test_values_at_float32s_limits_are_judged_quietly_and_alike(
+    tmp_path: Path, kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # centred and scaled in float32 these overflow to inf (and inf - inf to NaN)
+    rng = np.random.default_rng(4)
+    log = tmp_path / "limits.jsonl"
+    with log.open("w", encoding="utf-8") as out:
+        for i in range(2600):
+            x = [float(rng.choice([3.3e38, -3.3e38, 0.0, 1.0])), float(rng.random()),
+                 float(rng.random() * 1e20)]  # fmt: skip
+            out.write(json.dumps({"client": f"c{i % 20}", "time": 1_700_000_000 + i,
+                                  "input": x, "output": [0.2, 0.8] if i % 2 else [0.7, 0.3]})
+                      + "\n")  # fmt: skip
+    kernel = _judge_quietly(log, kb, monkeypatch, off=False)
+    assert kernel == _judge_quietly(log, kb, monkeypatch, off=True)

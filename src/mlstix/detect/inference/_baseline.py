@@ -12,8 +12,10 @@ quartile-based, so attackers present during the warm-up cannot define "normal".
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ParamSpec, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +30,22 @@ Matrix = npt.NDArray[np.float32]
 REPEAT = 1e-3  # a distance below this share of the natural NN distance is a repeated query
 _REFERENCE = 256  # baseline queries the off-manifold test measures against
 _CHUNK = 4096  # rows transformed and tested off-manifold at a time
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _quiet(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Values near float32's limits overflow to inf when centred and scaled (and inf - inf is
+    NaN): the detectors take such rows as they are, so NumPy's warnings about them would only
+    be noise to a user. (A fresh ``np.errstate`` per call: one instance cannot be entered
+    twice.)"""
+
+    @functools.wraps(function)
+    def quiet(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return function(*args, **kwargs)
+
+    return quiet
 
 
 class BaselineProfile(PradaProfile, Protocol):
@@ -73,6 +91,7 @@ class Baseline:
     step_unit: Matrix  # scaled units -> share of the feature's range (NaN: constant feature)
 
     @classmethod
+    @_quiet
     def learn(
         cls,
         vectors: Matrix,
@@ -124,6 +143,7 @@ class Baseline:
             unit = np.where(whole > 0, scale / whole, np.nan).astype(np.float32)
         return cls(center, scale, reference, ref_owners, radius, ood, delta, unit)
 
+    @_quiet
     def transform(self, vectors: Matrix) -> Matrix:
         """``vectors`` centred and scaled (float32), ``_CHUNK`` rows at a time (see
         :meth:`off_manifold`)."""
@@ -133,6 +153,7 @@ class Baseline:
             out[start : start + len(part)] = ((part - self.center) / self.scale).astype(np.float32)
         return out
 
+    @_quiet
     def off_manifold(self, scaled: Matrix, owners: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         """Which rows are farther than ``ood_radius`` from every reference query of another
         client (float32: this is the one test every query takes). Rows are taken
