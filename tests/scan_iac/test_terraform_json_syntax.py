@@ -19,6 +19,7 @@ def test_hcl_template_of_json_strings() -> None:
         '"say \\"hi\\" ${upper("x}")} $${raw}"'
     )
     assert _hcl_template("${unclosed") == '"${unclosed"'  # left to the parser to refuse
+    assert _hcl_template('a "${b ${c "d"') == '"a \\"${b ${c "d""'  # the rest as written
     assert _hcl_template("a\nb\\c") == '"a\\nb\\\\c"'
 
 

@@ -235,10 +235,12 @@ def _hcl_template(text: str) -> str:
             continue
         if text.startswith(("${", "%{"), i):
             end = _end_of_sequence(text, i + 1)
-            if end > 0:
-                out.append(text[i : end + 1])
-                i = end + 1
-                continue
+            if end < 0:  # never closed: the rest as written, for the parser to refuse
+                out.append(text[i:])  # (scanning on from each later "${" would be quadratic)
+                break
+            out.append(text[i : end + 1])
+            i = end + 1
+            continue
         out.append(json.dumps(text[i])[1:-1])
         i += 1
     return "".join(out) + '"'
