@@ -239,7 +239,7 @@ static PyObject *kernel_steps_from(PyObject *self, PyObject *args) {
     clen = malloc(rows * sizeof(float));
     cend = malloc(2 * rows * sizeof(double));
     fp = malloc(((size_t)n + 1) * sizeof(double));
-    owner = malloc(rows * sizeof(Py_ssize_t));
+    owner = malloc(2 * rows * sizeof(Py_ssize_t));
     chit = calloc(rows, 1);
     if (!comb || !clen || !cend || !fp || !owner || !chit) {
         PyErr_NoMemory();
@@ -256,10 +256,30 @@ static PyObject *kernel_steps_from(PyObject *self, PyObject *args) {
         memcpy(cend, b[4].buf, (size_t)(2 * mem) * sizeof(double));
         memcpy(clen, b[5].buf, (size_t)mem * sizeof(float));
     }
-    for (Py_ssize_t r = 0; r < n; r++) {
-        double f = 0.0;
-        for (Py_ssize_t j = 0; j < d; j++) f += (double)queries[r * d + j] * probe[j];
-        fp[r] = f;
+    /* fingerprints of the rows a step joins only (new queries with a nearest, and those
+     * nearest), four rows at a time: each row's sum stays in order, the four interleave */
+    Py_ssize_t need = 0;
+    for (Py_ssize_t i = 0; i < k; i++)
+        if (index[i] >= 0) {
+            owner[need++] = start + i;
+            owner[need++] = (Py_ssize_t)index[i];
+        }
+    for (Py_ssize_t t = 0; t < need; t += 4) {
+        Py_ssize_t r0 = owner[t], r1 = owner[t + 1 < need ? t + 1 : t];
+        Py_ssize_t r2 = owner[t + 2 < need ? t + 2 : t], r3 = owner[t + 3 < need ? t + 3 : t];
+        const float *q0 = queries + r0 * d, *q1 = queries + r1 * d, *q2 = queries + r2 * d,
+                    *q3 = queries + r3 * d;
+        double f0 = 0.0, f1 = 0.0, f2 = 0.0, f3 = 0.0;
+        for (Py_ssize_t j = 0; j < d; j++) {
+            f0 += (double)q0[j] * probe[j];
+            f1 += (double)q1[j] * probe[j];
+            f2 += (double)q2[j] * probe[j];
+            f3 += (double)q3[j] * probe[j];
+        }
+        fp[r0] = f0;
+        fp[r1] = f1;
+        fp[r2] = f2;
+        fp[r3] = f3;
     }
     memset(hit, 0, (size_t)k);
     for (Py_ssize_t i = 0; i < k; i++) {
