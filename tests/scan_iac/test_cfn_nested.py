@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mlstix.scan.iac import collect
 from mlstix.scan.rules.iac import default_registry, evaluate
 
@@ -124,3 +126,21 @@ Resources:
     (tmp_path / "b.yaml").write_text(stack.format(target="a.yaml"))
     found = collect([tmp_path])
     assert any("nesting cycle" in e.message for e in found.errors)
+
+
+def test_fan_out_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlstix.scan.iac import _cfnnested
+
+    monkeypatch.setattr(_cfnnested, "MAX_INSTANCES", 20)
+    fan = "".join(
+        f"  S{i}:\n    Type: AWS::CloudFormation::Stack\n    Properties:\n"
+        f"      TemplateURL: {{target}}\n"
+        for i in range(5)
+    )
+    head = 'AWSTemplateFormatVersion: "2010-09-09"\nResources:\n'
+    (tmp_path / "root.yaml").write_text(head + fan.format(target="l1.yaml"))
+    (tmp_path / "l1.yaml").write_text(head + fan.format(target="l2.yaml"))
+    (tmp_path / "l2.yaml").write_text(head + fan.format(target="l3.yaml"))
+    (tmp_path / "l3.yaml").write_text(CHILD.format(default="Enabled"))
+    found = collect([tmp_path])  # 5 * 5 * 5 instances of l3 alone, more than 20
+    assert [e.message for e in found.errors] == ["more than 20 nested stack instances"]

@@ -10,7 +10,8 @@ passes that is not known (a reference, an unresolved intrinsic) stays unknown in
 its ``Default`` would otherwise have been taken; a parameter the parent leaves out takes the
 child's ``Default``. Each instance has its own scope (``child.yaml<parent.yaml#Stack``), so its
 references resolve inside it. Remote ``TemplateURL``s (``https://``, ``s3://``) are not read.
-Nesting is followed :data:`MAX_NESTING` levels; a cycle is cut.
+Nesting is followed :data:`MAX_NESTING` levels and :data:`MAX_INSTANCES` instances in all
+(an errors entry past either); a cycle is cut.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from mlstix.scan.iac.resource import Resource
 __all__ = ["MAX_NESTING", "nested_stacks"]
 
 MAX_NESTING = 8
+MAX_INSTANCES = 2000  # nested stack instances in one scan (a fan-out chain multiplies them)
 _STACKS = {"AWS::CloudFormation::Stack": "TemplateURL", "AWS::Serverless::Application": "Location"}
 
 # (path, shown, parameters) -> the child's resources, or an error message
@@ -79,10 +81,17 @@ def nested_stacks(
             if target != path:
                 children.add(target)
 
+    count = [0]
+
     def instantiate(stack: Resource, target: Path, chain: tuple[Path, ...]) -> None:
         shown = templates[target][0]
         if target in chain or len(chain) > MAX_NESTING:
             errors.append((shown, f"nested stack {stack.name}: nesting cycle or too deep"))
+            return
+        count[0] += 1
+        if count[0] > MAX_INSTANCES:
+            if count[0] == MAX_INSTANCES + 1:
+                errors.append((shown, f"more than {MAX_INSTANCES} nested stack instances"))
             return
         parsed = parse(target, shown, _parameters(stack.attributes.get("Parameters")))
         if isinstance(parsed, str):
