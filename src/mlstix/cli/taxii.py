@@ -355,6 +355,10 @@ def publish(
         objects = objects_of(data)
     except PublishError as exc:
         raise UsageError(f"{file}: {exc}", hint="give a STIX 2.1 bundle") from None
+    except RecursionError:  # json's decoder recurses once per level
+        raise UsageError(
+            f"{file}: its JSON is nested too deeply", hint="give a STIX 2.1 bundle"
+        ) from None
     auth = Credentials(user=user, password=password, api_key=api_key)
     result = publish_bundle(
         objects,

@@ -51,6 +51,11 @@ def load_report_json(text: str | bytes, name: str) -> Any:
         raise UsageError(
             f"{name} is not JSON: {exc}", hint="pass a `--format json` report"
         ) from None
+    except RecursionError:  # json's decoder recurses once per level
+        raise UsageError(
+            f"{name} is not an mlstix JSON report: it is nested too deeply",
+            hint="pass a `--format json` report",
+        ) from None
 
 
 def read_report(text: str | bytes, name: str) -> tuple[Finding, ...]:

@@ -92,6 +92,8 @@ def validate_path(path: Path, *, strict: bool = True) -> list[Problem]:
         return [
             Problem("error", None, f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
         ]
+    except RecursionError:  # json's decoder recurses once per level
+        return [Problem("error", None, "not STIX: its JSON is nested too deeply")]
     shape = _shape_problems(document)
     if shape:
         return shape
