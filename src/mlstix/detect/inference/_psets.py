@@ -75,14 +75,19 @@ class Sets(Protocol):
 
 def exact_sq(a: Floats, ai: npt.NDArray[np.intp], b: Floats, bi: npt.NDArray[np.intp]) -> Floats:
     """The squared distance between rows ``a[ai[p]]`` and ``b[bi[p]]`` for each pair ``p``,
-    summed feature by feature from the first (the kernel's order and rounding)."""
-    out = np.empty(len(ai), dtype=np.float64)
+    summed feature by feature from the first (the kernel's order and rounding). Callers with
+    values that are not finite silence NumPy's warnings (inf - inf is NaN, as in the kernel)."""
     step = max(1, _PAIRS // a.shape[1])
-    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in the kernel
-        for start in range(0, len(ai), step):
-            diff = a[ai[start : start + step]] - b[bi[start : start + step]]
-            np.multiply(diff, diff, out=diff)
-            out[start : start + len(diff)] = np.cumsum(diff, axis=1)[:, -1]
+    if len(ai) <= step:  # the common case: a few pairs
+        diff = a[ai] - b[bi]
+        diff *= diff
+        sums: Floats = diff.cumsum(axis=1)[:, -1]
+        return sums
+    out = np.empty(len(ai), dtype=np.float64)
+    for start in range(0, len(ai), step):
+        diff = a[ai[start : start + step]] - b[bi[start : start + step]]
+        diff *= diff
+        out[start : start + len(diff)] = diff.cumsum(axis=1)[:, -1]
     return out
 
 
@@ -113,7 +118,8 @@ def nearest_sq(rows: Floats, norms: Floats, members: Floats, member_norms: Float
         return np.full(k, np.inf)
     if not finite:
         asks, those = np.divmod(np.arange(k * n), n)
-        every: Floats = exact_sq(rows, asks, members, those).reshape(k, n).min(axis=1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            every: Floats = exact_sq(rows, asks, members, those).reshape(k, n).min(axis=1)
         return every
     score, bound = _ranked(rows, norms, members, member_norms)
     # the nearest is at most the lowest score plus the bound; a member is measured unless its
@@ -238,19 +244,21 @@ class NumpySets:
     def _within(open_rows: npt.NDArray[np.intp], first: int, pre: Floats, rows: Floats,
                 norms: Floats, ranked: bool) -> Floats:  # fmt: skip
         """Distances from each open row to the rows from ``first`` on, exact where one could
-        lower a later row's distance. With ``ranked`` (every value finite, the set not empty)
-        the others are inf: a pair whose ranking score less its bound is above the later row's
-        exact squared distance to the set (``pre``, which its distance never exceeds) cannot.
-        Pairs not later than the open row are not read."""
+        lower a later row's distance. With ``ranked`` (every value finite, room in the set) the
+        others are inf: a pair whose ranking score less its bound is above the later row's
+        exact squared distance to the set (``pre``, which its distance never exceeds) cannot;
+        for an empty set, above its distance to the run's first row (which joins whatever
+        comes). Pairs not later than the open row are not read."""
         later = np.arange(first, len(pre))
         if ranked:
             within = np.full((len(open_rows), len(later)), np.inf)
-            score, bound = _ranked(rows[open_rows], norms[open_rows], rows[later], norms[later])
+            score, bound = _ranked(rows[open_rows], norms[open_rows], rows[first:], norms[first:])
             need = later[None, :] > open_rows[:, None]
-            reach = pre[later]
-            if math.isinf(pre[first]):  # an empty set: its first row joins, whatever comes,
-                # and no later row's distance then exceeds its distance to that one
-                head = exact_sq(rows, np.full(len(later) - 1, first), rows, later[1:])
+            reach = pre[first:]
+            if math.isinf(pre[first]):  # an empty set
+                diff = rows[first + 1 :] - rows[first]
+                diff *= diff
+                head = diff.cumsum(axis=1)[:, -1]  # exact_sq's sums (a square has no sign)
                 within[0, 1:] = np.sqrt(head)
                 need[0] = False
                 reach = np.concatenate([[np.inf], head])
@@ -259,8 +267,8 @@ class NumpySets:
             if asks.size:
                 within[asks, those] = np.sqrt(exact_sq(rows, open_rows[asks], rows, later[those]))
             return within
-        # a class's first rows (nothing to rank against) or NaN and infinite values: every pair,
-        # feature-major so that each step of the sum is one pass over all pairs
+        # NaN or infinite values (no ranking): every pair, feature-major so that each step of
+        # the sum is one pass over all pairs
         columns = rows.T
         out = np.empty((len(open_rows), len(later)), dtype=np.float64)
         step = max(1, _PAIRS // (rows.shape[1] * len(later)))
