@@ -244,13 +244,15 @@ static PyObject *kernel_nearest(PyObject *self, PyObject *args) {
     int wide = 0;
     for (Py_ssize_t r = 0; r < n; r++) {
         const float *row = w.pool + r * d;
-        unsigned char ok = 1;
+        int ok = 1, big = 0; /* branch-free, so the compiler may vectorize it */
         for (Py_ssize_t j = 0; j < d; j++) {
-            float v = row[j];
-            if (!isfinite(v)) ok = 0;
-            else if (!(fabsf(v) < WIDE)) wide = 1;
+            float a = fabsf(row[j]);
+            int real = a <= FLT_MAX; /* false for NaN and infinities */
+            ok &= real;
+            big |= real & (a >= WIDE);
         }
-        finite[r] = ok;
+        finite[r] = (unsigned char)ok;
+        wide |= big;
     }
     for (Py_ssize_t p = start; p < n; p++) nearest_one(&w, p, wide);
     Py_END_ALLOW_THREADS;
