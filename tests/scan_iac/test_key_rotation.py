@@ -203,7 +203,7 @@ def test_plan_json(tmp_path: Path) -> None:
                 "rotation_period_in_days": days,
                 "customer_master_key_spec": "SYMMETRIC_DEFAULT",
                 "key_usage": "ENCRYPT_DECRYPT",
-                "custom_key_store_id": None,
+                "custom_key_store_id": "" if name == "off" else None,
                 "xks_key_id": None,
             },
         }

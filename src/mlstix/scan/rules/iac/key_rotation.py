@@ -98,8 +98,8 @@ def _aws_rotatable(key: Resource) -> bool:
         return False
     if usage is not None and norm(usage) != "encrypt_decrypt":
         return False
-    if key.dialect == "terraform":
-        return a.get("custom_key_store_id") is None and a.get("xks_key_id") is None
+    if key.dialect == "terraform":  # (a plan may write an unset string as "")
+        return all(a.get(k) in (None, "") for k in ("custom_key_store_id", "xks_key_id"))
     origin = a.get("Origin")
     if origin is not None and norm(origin) != "aws_kms":
         return False  # EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE
