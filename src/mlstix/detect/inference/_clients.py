@@ -123,16 +123,23 @@ def _load_access_logs(
             handle = path.open("rb")
         except OSError as exc:
             raise UsageError(f"--access-log {path}: {exc.strerror or exc}") from None
+        found = 0
         with handle:
             for line in handle:
                 try:
                     obj = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue
                 request = _scalar(_dig(obj, req_parts))
                 client = _scalar(_dig(obj, client_parts))
                 if request and client:
                     table[request] = client
+                    found += 1
+        if not found:  # garbage, an empty file, or fields named wrong: say so
+            raise UsageError(
+                f"--access-log {path}: no JSON line gives both {request_field} and {client_field}",
+                hint="--client-key join:REQUEST_FIELD=CLIENT_FIELD names the access log's fields",
+            )
     return table
 
 
