@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # C accelerators compiled at install (hatch_build.py): a changed source reinstalls
-KERNELS := $(shell find src/mlstix -name '_k*.c')
+KERNELS := $(shell find src/mlstix -name '_k*.[ch]')
 PY     := $(BIN)/python
 
 .PHONY: demo test test-deps lint typecheck pytest kb dist clean
