@@ -117,9 +117,11 @@ def test_assessment_results_tie_findings_to_controls_and_subjects(
     assert failed["target"]["status"]["state"] == "not-satisfied"
     observations = {o["uuid"]: o for o in res["observations"]}
     obs = [observations[r["observation-uuid"]] for r in failed["related-observations"]]
-    subjects = {r["uuid"]: r["title"] for r in doc["back-matter"]["resources"]}
-    assert [subjects[o["subjects"][0]["subject-uuid"]] for o in obs] == [
-        "main.tf:3 (aws_s3_bucket.weights)"
+    items = {i["uuid"]: i for i in res["local-definitions"]["inventory-items"]}
+    assert [o["subjects"][0]["type"] for o in obs] == ["inventory-item"]
+    subject = items[obs[0]["subjects"][0]["subject-uuid"]]
+    assert subject["props"] == [
+        {"name": "location", "value": "main.tf:3 (aws_s3_bucket.weights)", "ns": oscal.NS}
     ]
     passed = findings["mlcs-4.4_obj"]
     assert passed["target"]["status"]["state"] == "satisfied"

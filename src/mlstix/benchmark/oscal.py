@@ -9,18 +9,24 @@ Language), built and validated with compliance-trestle's models.
   ``owasp-ml-top-10``, ``mitre-atlas``, ``eu-ai-act``).
 - :func:`profile`: a level profile (level 1 selects the level-1 controls; level 2 all of them)
   importing the catalog through a back-matter resource.
-- :func:`assessment_results`: one OSCAL result per assessment: the reviewed controls, an
-  observation per failing resource (subject: a back-matter resource naming it), per passing rule
-  set and per attestation, and a finding per control whose target is ``<control>_obj``
-  (``satisfied`` for pass, ``not-satisfied`` for fail and, conservatively, for controls not
-  assessed or waiting for a manual review, which carry the ``mlstix`` ``status`` property).
+- :func:`assessment_results`: one OSCAL result per assessment: the reviewed controls (those out
+  of scope, not applicable, in ``exclude-controls``: an objective's status is satisfied or
+  not-satisfied, nothing else), an observation per failing resource (subject: an inventory item of
+  the result's local definitions), per passing rule set and per attestation, and a finding per
+  control in scope whose target is ``<control>_obj`` (``satisfied`` for pass, ``not-satisfied``
+  for fail and, conservatively, for controls not assessed or waiting for a manual review, which
+  carry the ``mlstix`` ``status`` property).
 
 Identifiers are UUIDv5 derived from stable names, and the catalog's timestamps are the
-benchmark's release date, so the same benchmark exports byte-identical files.
+benchmark's release date, so the same benchmark exports byte-identical files. An assessment's
+uuids derive from the assessment itself (time, scope, reports, decisions): the same assessment
+exports the same uuids, and two assessments never share one; a scanned resource keeps its uuid
+across assessments.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, time
@@ -191,23 +197,60 @@ def _status_state(status: Status) -> common.ObjectiveStatusStateValidValues:
     return common.ObjectiveStatusStateValidValues.not_satisfied
 
 
+def _seed(assessment: Assessment, when: datetime) -> str:
+    """The identity of one assessment: its benchmark, time, scope, reports and what it decided.
+    Every uuid of its assessment-results derives from it, so the same assessment exports the same
+    uuids and two assessments (another time, scope, report or result) never share one."""
+    bench = assessment.benchmark
+    digest = hashlib.sha256()
+    for r in assessment.results:
+        digest.update(f"{r.control.id}\x1f{r.status.value}\x1e".encode())
+        for f in r.failures:
+            digest.update(f"{f.report}\x1f{f.finding.rule_id}\x1f{f.finding.location}\x1e".encode())
+    return _uuid(
+        "assessment-results",
+        bench.info.id,
+        bench.info.version,
+        when.isoformat(),
+        str(assessment.level or ""),
+        assessment.platform or "",
+        *assessment.reports,
+        digest.hexdigest(),
+    )
+
+
+def _subject(where: str, items: dict[str, common.InventoryItem]) -> common.InventoryItem:
+    """The scanned file or cloud resource a finding is about, as an inventory item of the result's
+    local definitions (an OSCAL subject of type ``inventory-item``). Its uuid depends only on
+    where it is, so the same resource has the same uuid in every assessment."""
+    item = items.get(where)
+    if item is None:
+        item = common.InventoryItem(
+            uuid=_uuid("subject", where),
+            description=f"Scanned by mlstix: {where}",
+            props=[_prop("location", where)],
+        )
+        items[where] = item
+    return item
+
+
 def _observations(
-    r: ControlResult, when: datetime, subjects: dict[str, common.Resource]
+    seed: str, r: ControlResult, when: datetime, items: dict[str, common.InventoryItem]
 ) -> Iterable[common.Observation]:
     cid = control_id(r.control)
     for index, failure in enumerate(r.failures):
         where = str(failure.finding.location)
-        res = subjects.setdefault(where, common.Resource(uuid=_uuid("subject", where), title=where))
+        item = _subject(where, items)
         yield common.Observation(
-            uuid=_uuid("observation", cid, str(index), where, failure.finding.rule_id),
+            uuid=_uuid(seed, "observation", cid, str(index), where, failure.finding.rule_id),
             title=f"{failure.finding.rule_id} on {where}",
             description=" ".join(failure.finding.message.split()) or failure.finding.title,
             methods=["TEST"],
             types=["finding"],
             subjects=[
                 common.SubjectReference(
-                    subject_uuid=res.uuid,
-                    type="resource",
+                    subject_uuid=item.uuid,
+                    type="inventory-item",
                     title=where,
                 )
             ],
@@ -220,7 +263,8 @@ def _observations(
         )
     if r.status is Status.PASS and r.rules:
         yield common.Observation(
-            uuid=_uuid("observation", cid, "pass"),
+            uuid=_uuid(seed, "observation", cid, "pass"),
+            title=f"{r.control.id}: its rules found nothing",
             description=f"The rules {', '.join(r.rules)} ran and found nothing.",
             methods=["TEST"],
             collected=when,
@@ -228,7 +272,8 @@ def _observations(
     att = r.attestation
     if att is not None and r.attested:
         yield common.Observation(
-            uuid=_uuid("observation", cid, "attestation", att.by, att.date.isoformat()),
+            uuid=_uuid(seed, "observation", cid, "attestation", att.by, att.date.isoformat()),
+            title=f"{r.control.id} attested {att.result.value}",
             description=(
                 f"Attested {att.result.value} by {att.by} on {att.date.isoformat()}"
                 + (f": {' '.join(att.note.split())}" if att.note else "")
@@ -244,38 +289,60 @@ def _observations(
         )
 
 
+def _finding(seed: str, r: ControlResult, obs: list[common.Observation]) -> common.Finding:
+    cid = control_id(r.control)
+    return common.Finding(
+        uuid=_uuid(seed, "finding", cid),
+        title=f"{r.control.id} {r.control.title}",
+        description=r.reason,
+        props=[_prop("status", r.status.value)],
+        target=common.FindingTarget(
+            type=common.FindingTargetTypeValidValues.objective_id,
+            target_id=f"{cid}_obj",
+            status=common.ObjectiveStatus(state=_status_state(r.status), reason=_reason(r.status)),
+        ),
+        related_observations=[common.RelatedObservation(observation_uuid=o.uuid) for o in obs]
+        or None,
+    )
+
+
+def _reviewed(assessment: Assessment) -> common.ReviewedControls:
+    """The controls in scope, and those left out as not applicable (another platform, or
+    attested so): OSCAL's objective status is satisfied or not-satisfied, nothing else, so a
+    control out of scope has no finding; it is named in ``exclude-controls``."""
+
+    def ids(rs: Iterable[ControlResult]) -> list[common.SelectControlById] | None:
+        out = [common.SelectControlById(control_id=control_id(r.control)) for r in rs]
+        return out or None
+
+    applicable = [r for r in assessment.results if r.status is not Status.NOT_APPLICABLE]
+    left_out = [r for r in assessment.results if r.status is Status.NOT_APPLICABLE]
+    return common.ReviewedControls(
+        control_selections=[
+            common.ControlSelections(
+                description="Controls out of scope are not applicable: "
+                + ("; ".join(f"{r.control.id}: {r.reason}" for r in left_out) or "none")
+                + ".",
+                include_controls=ids(applicable),
+                exclude_controls=ids(left_out),
+            )
+        ]
+    )
+
+
 def assessment_results(assessment: Assessment, when: datetime) -> ar.AssessmentResults:
+    """One OSCAL result for ``assessment`` run at ``when``: a finding per control in scope (its
+    objective satisfied or not), observations with the failing resources as inventory items."""
     bench = assessment.benchmark
-    subjects: dict[str, common.Resource] = {}
+    seed = _seed(assessment, when)
+    items: dict[str, common.InventoryItem] = {}
     observations: list[common.Observation] = []
     findings: list[common.Finding] = []
     for r in assessment.results:
-        obs = list(_observations(r, when, subjects))
+        obs = list(_observations(seed, r, when, items))
         observations += obs
-        cid = control_id(r.control)
-        target = common.FindingTarget(
-            type=common.FindingTargetTypeValidValues.objective_id,
-            target_id=f"{cid}_obj",
-            status=None
-            if r.status is Status.NOT_APPLICABLE
-            else common.ObjectiveStatus(state=_status_state(r.status), reason=_reason(r.status)),
-            implementation_status=common.ImplementationStatus(state=common.State.not_applicable)
-            if r.status is Status.NOT_APPLICABLE
-            else None,
-        )
-        findings.append(
-            common.Finding(
-                uuid=_uuid("finding", cid),
-                title=f"{r.control.id} {r.control.title}",
-                description=r.reason,
-                props=[_prop("status", r.status.value)],
-                target=target,
-                related_observations=[
-                    common.RelatedObservation(observation_uuid=o.uuid) for o in obs
-                ]
-                or None,
-            )
-        )
+        if r.status is not Status.NOT_APPLICABLE:
+            findings.append(_finding(seed, r, obs))
     scope = f"level {assessment.level}" if assessment.level else "all levels"
     scope += f", {assessment.platform or 'all platforms'}"
     plan = common.Resource(
@@ -287,33 +354,25 @@ def assessment_results(assessment: Assessment, when: datetime) -> ar.AssessmentR
         ),
     )
     result = ar.Result(
-        uuid=_uuid("result", bench.info.id, when.isoformat()),
+        uuid=_uuid(seed, "result"),
         title=f"{bench.info.title} {bench.info.version} assessment ({scope})",
         description=f"Controls decided from {len(assessment.reports)} mlstix report(s).",
         start=when,
         end=when,
         props=[_prop("report", name) for name in assessment.reports] or None,
-        reviewed_controls=common.ReviewedControls(
-            control_selections=[
-                common.ControlSelections(
-                    include_controls=[
-                        common.SelectControlById(control_id=control_id(r.control))
-                        for r in assessment.results
-                    ]
-                )
-            ]
-        ),
+        local_definitions=ar.LocalDefinitions1(inventory_items=list(items.values()))
+        if items
+        else None,
+        reviewed_controls=_reviewed(assessment),
         observations=observations or None,
         findings=findings or None,
     )
     return ar.AssessmentResults(
-        uuid=_uuid("assessment-results", bench.info.id, when.isoformat()),
+        uuid=seed,
         metadata=_metadata(bench, f"{bench.info.title}: assessment results", when),
         import_ap=ar.ImportAp(href=f"#{plan.uuid}"),
         results=[result],
-        back_matter=common.BackMatter(
-            resources=[plan, _catalog_resource(bench), *subjects.values()]
-        ),
+        back_matter=common.BackMatter(resources=[plan, _catalog_resource(bench)]),
     )
 
 
