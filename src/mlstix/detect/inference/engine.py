@@ -238,11 +238,13 @@ class _Run:
         if baseline is None or not len(rows):
             return
         scaled = baseline.transform(rows.vectors)
+        # each client's code in order of first appearance, mapped in C-level loops
+        codes = {client: code for code, client in enumerate(dict.fromkeys(rows.clients))}
+        count = len(rows.clients)
+        index = np.fromiter(map(codes.__getitem__, rows.clients), np.int64, count)
         known = self.owner_ids
-        owners = np.array([known.get(client, -1) for client in rows.clients], np.int64)
-        off = baseline.off_manifold(scaled, owners)
-        codes: dict[str, int] = {}
-        index = np.array([codes.setdefault(c, len(codes)) for c in rows.clients], np.int64)
+        owner = np.array([known.get(client, -1) for client in codes], np.int64)
+        off = baseline.off_manifold(scaled, owner[index])
         order = np.argsort(index, kind="stable")
         bounds = np.searchsorted(index[order], np.arange(len(codes) + 1))
         where = Where(self.names, rows.files, rows.lines, rows.times)
