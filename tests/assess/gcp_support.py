@@ -1,5 +1,6 @@
 """A replayed Google API front end for the assess tests: Vertex AI v1, Notebooks v2 (Workbench),
-Cloud Storage JSON v1 and Cloud Resource Manager v1, on one loopback port.
+Cloud Storage JSON v1, Cloud Resource Manager v1 and Cloud KMS v1 (the CMEK key), on one
+loopback port.
 
 Bodies use the fields of the v1/v2 REST references (the discovery documents bundled with
 google-api-python-client define them; a test checks every top-level field against them); one
@@ -195,8 +196,34 @@ def iam_policy(*, audited: bool) -> dict[str, Any]:
     return policy
 
 
+def crypto_key(*, rotated: bool) -> dict[str, Any]:
+    # follows the cloudkms v1 REST reference, projects.locations.keyRings.cryptoKeys (CryptoKey)
+    key: dict[str, Any] = {
+        "name": CMEK,
+        "primary": {
+            "name": f"{CMEK}/cryptoKeyVersions/1",
+            "state": "ENABLED",
+            "protectionLevel": "SOFTWARE",
+            "algorithm": "GOOGLE_SYMMETRIC_ENCRYPTION",
+            "createTime": "2026-06-01T10:00:00.123456Z",
+        },
+        "purpose": "ENCRYPT_DECRYPT",
+        "createTime": "2026-06-01T10:00:00.123456Z",
+        "versionTemplate": {
+            "protectionLevel": "SOFTWARE",
+            "algorithm": "GOOGLE_SYMMETRIC_ENCRYPTION",
+        },
+        "destroyScheduledDuration": "2592000s",
+    }
+    if rotated:
+        key["rotationPeriod"] = "7776000s"
+        key["nextRotationTime"] = "2026-12-30T10:00:00Z"
+    return key
+
+
 class GoogleReplay:
     def __init__(self) -> None:
+        self.key_rotated = True
         self.vertex = vertex()
         self.instances = workbench()
         self.buckets = buckets()
@@ -281,6 +308,9 @@ def _handler(replay: GoogleReplay) -> type[BaseHTTPRequestHandler]:
                     self.end_headers()
                     self.wfile.write(data)
                     return
+            if path == f"/v1/{CMEK}":
+                self._send(200, crypto_key(rotated=replay.key_rotated))
+                return
             if path.startswith("/storage/v1/b/"):
                 name = path.rsplit("/", 1)[-1]
                 found = [b for b in replay.buckets if b["name"] == name]

@@ -59,7 +59,7 @@ class StaticCredentials:
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
-    for api in ("AIPLATFORM", "NOTEBOOKS", "CLOUDRESOURCEMANAGER"):
+    for api in ("AIPLATFORM", "NOTEBOOKS", "CLOUDRESOURCEMANAGER", "CLOUDKMS"):
         monkeypatch.setenv(f"CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}", f"{url}/")
     monkeypatch.setenv("CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE", f"{url}/storage/v1/")
 
@@ -129,6 +129,29 @@ def test_fixture_fields_exist_in_the_discovery_documents() -> None:
         assert set(item["gceSetup"]) <= schema("notebooks.v2.json", "GceSetup")
     for item in gcp_support.buckets():
         assert set(item) <= schema("storage.v1.json", "Bucket")
+    for rotated in (True, False):
+        key = gcp_support.crypto_key(rotated=rotated)
+        assert set(key) <= schema("cloudkms.v1.json", "CryptoKey")
+        assert set(key["primary"]) <= schema("cloudkms.v1.json", "CryptoKeyVersion")
+        assert set(key["versionTemplate"]) <= schema("cloudkms.v1.json", "CryptoKeyVersionTemplate")
+
+
+def test_cmek_key_rotation_is_read_and_judged(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.assess.gcp_support import CMEK
+
+    for rotated in (True, False):
+        with google_server() as (url, replay):
+            replay.key_rotated = rotated
+            report = _live(monkeypatch, url)
+        assert report.errors == ()
+        reads = [p for _m, p in replay.requests if p.split("?")[0] == f"/v1/{CMEK}"]
+        assert len(reads) == 1  # named by many resources, read once
+        found = [f for f in report.findings if f.rule_id == "MLSTIX-GCP-KMS-001"]
+        if rotated:
+            assert found == []
+        else:
+            assert [f.location.path for f in found] == [f"//cloudkms.googleapis.com/{CMEK}"]
+            assert "no rotation_period" in found[0].message
 
 
 def test_cli_snapshot_and_missing_credentials(

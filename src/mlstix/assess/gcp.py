@@ -13,7 +13,8 @@ Read, per project and ``--location``: Vertex AI endpoints (``aiplatform.googleap
 models, datasets, featurestores, metadata stores, tensorboards, index endpoints, recent custom
 and pipeline jobs; Workbench instances (``notebooks.googleapis.com/v2``, every zone); the
 buckets those reference plus ML-named ones (``storage/v1``); the project IAM policy's
-``auditConfigs`` (``projects.getIamPolicy``, a read sent as POST). Nothing else is sent: a
+``auditConfigs`` (``projects.getIamPolicy``, a read sent as POST); the Cloud KMS keys those
+name (``cloudkms/v1``, :mod:`._gcp_keys`). Nothing else is sent: a
 wrapper refuses any method but GET and ``getIamPolicy``.
 
 Resources are stored under their Cloud Asset Inventory type names (``aiplatform.googleapis.com/
@@ -34,6 +35,7 @@ from typing import Any
 
 from mlstix.assess._artifacts import Artifact
 from mlstix.assess._gcp_artifacts import vertex_artifacts
+from mlstix.assess._gcp_keys import KEY_ASSET, key_names, read_keys
 from mlstix.assess._inventory import Inventory, live_resource
 from mlstix.assess._names import check_gcp
 from mlstix.assess._pool import run as _run
@@ -123,7 +125,8 @@ def terraform_view(r: Resource) -> Resource | None:
     """The resource as the Terraform rules read it, or None when no Terraform type matches."""
     import dataclasses
 
-    tf = {asset: tf for asset, tf in (*_VERTEX.values(), _WORKBENCH, _BUCKET) if tf}.get(r.type)
+    assets = (*_VERTEX.values(), _WORKBENCH, _BUCKET, KEY_ASSET)
+    tf = {asset: tf for asset, tf in assets if tf}.get(r.type)
     if not tf:
         return None
     attrs = _bucket_view(r.attributes) if tf == _BUCKET[1] else _snaked(r.attributes)
@@ -399,4 +402,18 @@ def collect_gcp(options: GcpOptions) -> tuple[Inventory, list[Artifact]]:
     tasks.append(functools.partial(_workbench, g))
     _run(tasks, options.jobs)
     _buckets(g)
+    _keys(g)
     return inventory, vertex_artifacts(g, inventory)
+
+
+def _keys(g: _Google) -> None:
+    """The Cloud KMS keys the collected resources name (:mod:`._gcp_keys`)."""
+    api = g.service("cloudkms", "v1")
+    keys = api.projects().locations().keyRings().cryptoKeys()
+    names = key_names(kv for r in list(g.inventory.resources) for kv in _strings(r.attributes))
+    read_keys(
+        names,
+        lambda name: g.execute(keys.get(name=name)),
+        lambda body, location: _add(g, KEY_ASSET[0], body, location),
+        lambda name, fn: g.guarded(f"kms/{name}", "cloudkms.cryptoKeys.get", fn, missing_ok=True),
+    )

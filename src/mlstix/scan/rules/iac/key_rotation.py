@@ -23,7 +23,8 @@
   ``s`` suffix). Automatic rotation applies to symmetric ``ENCRYPT_DECRYPT`` keys; keys of
   another ``purpose``, ``import_only`` keys and keys whose versions are ``EXTERNAL`` or
   ``EXTERNAL_VPC`` (Cloud EKM) are not judged. Keys used by ML: those a Vertex AI, Workbench or
-  Notebooks resource or a model bucket refers to, or named or labelled for ML.
+  Notebooks resource or a model bucket refers to, or named or labelled for ML; live (``mlstix
+  assess gcp``, ``cryptoKeys.get``), the keys the collected ML resources name.
 
 "At least yearly" is a period of at most 365 days (31,536,000 s). A value that cannot be known
 from the template (a variable without a value, a reference) decides nothing.
@@ -292,8 +293,8 @@ _SECONDS = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
 def _gcp_ml_key(ctx: Context, key: Resource) -> bool:
-    if _labelled_ml(key, "name"):
-        return True
+    if key.extra.get("live") or _labelled_ml(key, "name"):
+        return True  # live: read because an ML resource names it
     for r in ctx.resources:
         ml = r.scope == key.scope and r.dialect == "terraform" and r.type.startswith(_GCP_ML)
         if ml and refers_to(r.attributes, key):
