@@ -116,14 +116,17 @@ def _client(options: KubeOptions) -> tuple[Any, str]:
         kube_error = " ".join(str(exc).split())[:200]  # not YAML, not UTF-8
     except (TypeError, AttributeError):  # YAML, but not the shape of a kubeconfig
         kube_error = "not a kubeconfig: a YAML mapping with clusters, contexts and users"
+    except RecursionError:  # PyYAML's composer recurses once per level
+        kube_error = "not a kubeconfig: YAML nested too deeply"
     if options.context is None:
         try:
             config.load_incluster_config()
             return client.ApiClient(), "in-cluster"
         except ConfigException:
             pass
+    where = f" {options.kubeconfig}" if options.kubeconfig is not None else ""
     raise KubernetesCredentialsError(
-        f"no Kubernetes credentials: tried the kubeconfig ({kube_error}) and the in-cluster "
+        f"no Kubernetes credentials: tried the kubeconfig{where} ({kube_error}) and the in-cluster "
         "service account"
     )
 

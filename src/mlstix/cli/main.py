@@ -171,6 +171,11 @@ class _Group(click.Group):
                 _interrupted()
             except OSError as exc:  # the last resort: one line, never a traceback
                 raise MlstixError(_os_error(exc)) from None
+            except UnicodeError as exc:  # the last resort for text no reader or writer expected
+                said = (
+                    exc.reason if isinstance(exc, UnicodeEncodeError | UnicodeDecodeError) else exc
+                )
+                raise MlstixError(f"cannot handle text that is not valid UTF-8: {said}") from None
             except RecursionError:  # json/yaml readers recurse once per level of nesting
                 raise MlstixError(
                     "cannot read an input: it is nested too deeply (JSON or YAML nested more "

@@ -185,7 +185,7 @@ def build_bom(
                 f"OpenSSF model-signing signature, signed by {read_signature(signature).signer}"
             )
         except SignatureError as exc:
-            comment = f"OpenSSF model-signing signature (unreadable: {exc})"
+            comment = f"OpenSSF model-signing signature (unreadable: {_shown(str(exc))})"
         folder = folder.resolve()
         references.append(
             ExternalReference(

@@ -237,6 +237,7 @@ def log_files(paths: Iterable[str]) -> list[tuple[Path, str]]:
     each with the name it is shown by; raises :class:`~mlstix.errors.UsageError` for a
     missing path or when there is nothing to read."""
     out: list[tuple[Path, str]] = []
+    paths = list(paths)
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -251,7 +252,7 @@ def log_files(paths: Iterable[str]) -> list[tuple[Path, str]]:
         else:
             raise UsageError(f"{raw}: no such file or directory")
     if not out:
-        raise UsageError("nothing to read: the paths hold no log files")
+        raise UsageError(f"nothing to read: no log files in {', '.join(paths)}")
     return out
 
 
