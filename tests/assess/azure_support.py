@@ -187,6 +187,41 @@ def _vault(name: str, *, locked: bool) -> dict[str, Any]:
     }
 
 
+def _key(vault: str, name: str, *, rotated: bool) -> dict[str, Any]:
+    # follows specification/keyvault/resource-manager/Microsoft.KeyVault/stable/2023-07-01/
+    # examples/getKey.json, with the rotationPolicy of KeyProperties
+    props: dict[str, Any] = {
+        "attributes": {
+            "enabled": True,
+            "created": 1780000000,
+            "updated": 1780000000,
+            "recoveryLevel": "Recoverable",
+            "exportable": False,
+        },
+        "kty": "RSA",
+        "keyOps": ["wrapKey", "unwrapKey"],
+        "keySize": 2048,
+        "keyUri": f"https://{vault}.vault.azure.net/keys/{name}",
+        "keyUriWithVersion": f"https://{vault}.vault.azure.net/keys/{name}/aabbccddee112233",
+    }
+    if rotated:
+        props["rotationPolicy"] = {
+            "attributes": {"expiryTime": "P2Y"},
+            "lifetimeActions": [
+                {"trigger": {"timeAfterCreate": "P1Y"}, "action": {"type": "rotate"}},
+                {"trigger": {"timeBeforeExpiry": "P30D"}, "action": {"type": "notify"}},
+            ],
+        }
+    return {
+        "id": f"{RG}/providers/Microsoft.KeyVault/vaults/{vault}/keys/{name}",
+        "name": name,
+        "type": "Microsoft.KeyVault/vaults/keys",
+        "location": "eastus2",
+        "tags": {},
+        "properties": props,
+    }
+
+
 def _registry(name: str, *, locked: bool) -> dict[str, Any]:
     # follows specification/containerregistry/resource-manager/Microsoft.ContainerRegistry/
     # stable/2023-07-01/examples/RegistryGet.json
@@ -308,6 +343,9 @@ def estate() -> dict[str, list[dict[str, Any]]]:
             _registry(f"acr{name}", locked=locked),
         ):
             out[body["id"]] = [body]
+        if locked:  # the customer-managed key its encryption names
+            key = _key(f"kv-{name}", "cmk", rotated=True)
+            out[key["id"]] = [key]
     return out
 
 

@@ -255,3 +255,21 @@ def test_scan_artifacts_reports_the_pickle_on_the_azure_endpoint(
         f"{ML}/workspaces/wslocked/onlineEndpoints/ep-wslocked",
     }
     assert {m for m, _ in replay.requests} == {"GET"}
+
+
+def test_workspace_cmk_rotation_is_read_and_judged() -> None:
+    from tests.assess.azure_support import RG, _key
+
+    kid = f"{RG}/providers/Microsoft.KeyVault/vaults/kv-wslocked/keys/cmk"
+    for rotated in (True, False):
+        with arm_server() as (url, replay):
+            replay.estate[kid] = [_key("kv-wslocked", "cmk", rotated=rotated)]
+            _, report = _live(url)
+        assert report.errors == ()
+        assert [p for _m, p in replay.requests if p.split("?")[0] == kid]  # read
+        found = [f for f in report.findings if f.rule_id == "MLSTIX-AZ-KV-002"]
+        if rotated:
+            assert found == []
+        else:
+            assert [f.location.path for f in found] == [kid]
+            assert "no automatic rotation policy" in found[0].message

@@ -9,7 +9,8 @@ resources (``id``, ``type``, ``location``, ``properties``, ``identity``), so the
 judge them unchanged. Read, per subscription (or ``--resource-group``): workspaces
 (``Microsoft.MachineLearningServices`` 2024-04-01) with their computes, online endpoints and
 deployments, batch endpoints and diagnostic settings; registries; and the storage account,
-key vault and container registry each workspace names.
+key vault and container registry each workspace names, and the Key Vault key of its
+customer-managed encryption (``Microsoft.KeyVault/vaults/keys``, with its ``rotationPolicy``).
 
 Only ``GET`` is sent: a pipeline policy refuses anything else, and the ARM pipeline's automatic
 resource-provider registration (a ``POST``) is left out. Plain ``http`` is accepted only for a
@@ -46,6 +47,7 @@ API_VERSIONS = {
 }
 _ML = "Microsoft.MachineLearningServices"
 _ID = re.compile(r"(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/[^/]+/[^/]+/[^/]+$")
+_KEY_URI = re.compile(r"(?i)^https://[^/]+/keys/([A-Za-z0-9-]{1,127})(/|$)")
 
 
 class AzureCredentialsError(MlstixError):
@@ -274,6 +276,11 @@ def _workspace(arm: _Arm, ws: dict[str, Any], sub: str, deps: set[str]) -> None:
     for key in ("storageAccount", "keyVault", "containerRegistry"):
         if isinstance(props.get(key), str) and _ID.match(props[key]):
             deps.add(props[key])
+    cmk = (props.get("encryption") or {}).get("keyVaultProperties") or {}
+    vault, ident = cmk.get("keyVaultArmId"), cmk.get("keyIdentifier")
+    found = _KEY_URI.match(ident) if isinstance(ident, str) else None
+    if isinstance(vault, str) and _ID.match(vault) and found:
+        deps.add(f"{vault}/keys/{found.group(1)}")  # its rotation policy (MLSTIX-AZ-KV-002)
     _add_all(arm, f"{wid}/computes", v, sub)
     _add_all(arm, f"{wid}/batchEndpoints", v, sub)
 

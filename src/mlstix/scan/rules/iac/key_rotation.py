@@ -18,7 +18,8 @@
   or ``time_before_expiry`` before its expiry. Keys used by ML: those an Azure ML resource (the
   workspace's customer-managed ``encryption``) or the storage account of a workspace
   (``azurerm_storage_account_customer_managed_key``, ARM ``keyvaultproperties.keyname``) refers
-  to, or named or tagged for ML.
+  to, or named or tagged for ML; live (``mlstix assess azure``), the key of a workspace's
+  customer-managed encryption.
 - **Google Cloud KMS** (Terraform ``google_kms_crypto_key`` ``rotation_period``, seconds with an
   ``s`` suffix). Automatic rotation applies to symmetric ``ENCRYPT_DECRYPT`` keys; keys of
   another ``purpose``, ``import_only`` keys and keys whose versions are ``EXTERNAL`` or
@@ -232,8 +233,8 @@ _ARM_KEY = "Microsoft.KeyVault/vaults/keys"
 
 
 def _arm_ml_key(ctx: Context, key: Resource) -> bool:
-    if _labelled_ml(key):
-        return True
+    if key.extra.get("live") or _labelled_ml(key):
+        return True  # live: read because a workspace's encryption names it
     short = key.name.rsplit("/", 1)[-1].lower()
     for r in ctx.in_scope(key.scope, "arm", "Microsoft.MachineLearningServices/workspaces"):
         props = r.attributes.get("properties")
