@@ -111,7 +111,8 @@ def _is_csv(encoding: object) -> bool:
 
 
 def _kernel() -> Any:
-    """The compiled ``numbers`` loop (``_kread.c``), or None (not built, ``MLSTIX_NO_KERNEL``)."""
+    """The compiled loops (``_kread.c``: ``fields``, ``numbers``), or None (not built, or
+    ``MLSTIX_NO_KERNEL`` set)."""
     from mlstix.detect.inference._accel import load
 
     return load("_kread")
@@ -130,7 +131,7 @@ class FastReader:
         self.loads: Callable[[bytes], Any] = _loads()  # the line reader's parser
         self.field = "inferenceId" if self.kind == "inference-id-prefix" else self.arg
         self.times: dict[str, float] = {}
-        # the bodies: by the compiled loop (_kread.c), else by simdjson (its reference twin)
+        # the compiled loops (_kread.c); without them the Python loop and simdjson, their twins
         self.kernel = _kernel()
         self.parser: Any = None
         self.array: Any = None
