@@ -285,6 +285,22 @@ def _failed(
         )
 
 
+def _unreachable(exc: BaseException) -> str:
+    """Why a connection failed, in words (urllib3 wraps it: MaxRetryError -> its reason)."""
+    why = getattr(exc, "reason", None) or exc
+    text = str(why).lower()
+    for needle, said in (
+        ("connection refused", "connection refused"),
+        ("timed out", "timed out"),
+        ("name or service not known", "unknown host name"),
+        ("nodename nor servname", "unknown host name"),
+        ("certificate verify failed", "its TLS certificate is not trusted"),
+    ):
+        if needle in text:
+            return said
+    return type(why).__name__
+
+
 def collect_kubernetes(options: KubeOptions) -> Inventory:
     """Read the cluster's workloads, services, policies and model-serving custom resources."""
     from urllib3.exceptions import HTTPError
@@ -297,7 +313,7 @@ def collect_kubernetes(options: KubeOptions) -> Inventory:
         status, answer = _get(api, "/api", [])
     except (HTTPError, OSError) as exc:
         raise KubernetesCredentialsError(
-            f"cannot reach the Kubernetes API server {host}: {type(exc).__name__}"
+            f"cannot reach the Kubernetes API server {host}: {_unreachable(exc)}"
         ) from None
     if status == 401:
         raise KubernetesCredentialsError(
