@@ -161,3 +161,23 @@ def test_platform_selection(bench: Benchmark) -> None:
         Platform.KUBERNETES in c.platforms or Platform.ANY in c.platforms for c in k8s
     )
     assert all(c.level == 1 for c in bench.select(level=1))
+
+
+def test_rules_pass_on_is_checked() -> None:
+    from pydantic import ValidationError
+
+    from mlstix.kb.controls import Audit
+
+    ok = Audit.model_validate(
+        {"rules": ["MLSTIX-AWS-CT-001"], "manual": {"azure": "x"}, "rules_pass_on": ["aws"]}
+    )
+    assert ok.rules_pass_on is not None and [p.value for p in ok.rules_pass_on] == ["aws"]
+    bad = [
+        {"rules": ["MLSTIX-AWS-CT-001"], "manual": {"azure": "x"}, "rules_pass_on": ["aws"],
+         "rules_can_pass": False},  # contradictory
+        {"manual": {"azure": "x"}, "rules_pass_on": ["aws"]},  # no rules to pass it
+        {"rules": ["MLSTIX-AWS-CT-001"], "manual": {"aws": "x"}, "rules_pass_on": ["aws"]},
+    ]  # fmt: skip
+    for data in bad:
+        with pytest.raises(ValidationError):
+            Audit.model_validate(data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,16 @@ def test_catalog_metadata_and_profile_hrefs(bench: Benchmark, kb: KnowledgeBase)
         assert res["rlinks"][0]["href"] == oscal.CATALOG_HREF
         assert res["rlinks"][0]["media-type"] == "application/oscal.catalog+json"
         assert prof["profile"]["metadata"]["version"] == meta["version"]
+
+
+def test_catalog_uuid_follows_its_content(bench: Benchmark, kb: KnowledgeBase) -> None:
+    """Same content, same uuid; an edited control gives the catalog a new uuid (OSCAL: a
+    document's uuid changes whenever its content does)."""
+    first = oscal.catalog(bench, kb)
+    assert oscal.catalog(bench, kb).uuid == first.uuid
+    section = bench.sections[0]
+    control = section.controls[0]
+    edited_control = control.model_copy(update={"title": control.title + " (edited)"})
+    edited_section = replace(section, controls=(edited_control, *section.controls[1:]))
+    edited = replace(bench, sections=(edited_section, *bench.sections[1:]))
+    assert oscal.catalog(edited, kb).uuid != first.uuid

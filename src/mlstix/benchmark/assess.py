@@ -9,7 +9,7 @@ A control is decided in this order (the first that applies wins):
 4. **pass** when every one of its rules (those judging the selected platform) ran in at least one
    report, none found anything, and every platform in scope that the control applies to is
    judged by one of them (unless the control says its rules can fail it but not pass it:
-   ``rules_can_pass: false``);
+   ``rules_can_pass: false``, or only on the platforms it lists in ``rules_pass_on``);
 5. the attested result, when a reviewer attested pass or fail;
 6. **not-assessed** when it has rules but some did not run in any report: never "pass" for a
    control whose rules did not run;
@@ -111,6 +111,8 @@ def _unjudged(
 ) -> list[str]:
     """The platforms in scope that the control applies to but none of its rules judges."""
     judged = {catalog[r].platform for r in rules if r in catalog}
+    if control.audit.rules_pass_on is not None:  # where clean rules show it met
+        judged &= {p.value for p in control.audit.rules_pass_on}
     if "any" in judged or not rules:
         return []
     wanted = [p.value for p in control.platforms if p.value != "any"]
@@ -162,8 +164,8 @@ def _decide(
         return ControlResult(control, Status.MANUAL, reason, rules)
     if rules:
         reason = (
-            f"its rules ran with no finding, but no rule judges {', '.join(unjudged)}: follow "
-            "the manual audit there and attest the result"
+            f"its rules ran with no finding, but they cannot show it is met on "
+            f"{', '.join(unjudged)}: follow the manual audit there and attest the result"
         )
         return ControlResult(control, Status.MANUAL, reason, rules)
     reason = "no rule decides it: follow the manual audit and attest the result"

@@ -18,7 +18,9 @@ Language), built and validated with compliance-trestle's models.
   carry the ``mlstix`` ``status`` property).
 
 Identifiers are UUIDv5 derived from stable names, and the catalog's timestamps are the
-benchmark's release date, so the same benchmark exports byte-identical files. An assessment's
+benchmark's release date, so the same benchmark exports byte-identical files; a document's own
+uuid also derives from its content (OSCAL asks for a new one whenever the content changes), so an
+edited control gives the catalog a new uuid. An assessment's
 uuids derive from the assessment itself (time, scope, reports, decisions): the same assessment
 exports the same uuids, and two assessments never share one; a scanned resource keeps its uuid
 across assessments.
@@ -159,8 +161,12 @@ def catalog(bench: Benchmark, kb: KnowledgeBase) -> cat.Catalog:
                 controls=[_control(bench, c, kb) for c in section.controls],
             )
         )
+    # OSCAL: a document's uuid changes with its content; derived from the content, it does
+    content = hashlib.sha256()
+    for group in groups:
+        content.update(group.oscal_serialize_json().encode())
     return cat.Catalog(
-        uuid=_uuid("catalog", bench.info.id, bench.info.version),
+        uuid=_uuid("catalog", bench.info.id, bench.info.version, content.hexdigest()),
         metadata=_metadata(bench, bench.info.title, _released(bench)),
         groups=groups,
     )
@@ -183,7 +189,7 @@ def profile(bench: Benchmark, level: int) -> prof.Profile:
         href=f"#{resource.uuid}", include_controls=[prof.SelectControl(with_ids=ids)]
     )
     return prof.Profile(
-        uuid=_uuid("profile", bench.info.id, bench.info.version, str(level)),
+        uuid=_uuid("profile", bench.info.id, bench.info.version, str(level), *ids),
         metadata=_metadata(bench, f"{bench.info.title}: Level {level} profile", _released(bench)),
         imports=[imp],
         merge=prof.Merge2(as_is=prof.BooleanDatatype(True)),

@@ -88,10 +88,25 @@ class Audit(_Strict):
         ),
     )
 
+    rules_pass_on: tuple[Platform, ...] | None = Field(
+        default=None,
+        description=(
+            "the platforms on which its rules, run clean, show the control is met (default: every "
+            "platform one of them judges); on the others the rules can fail it, and a pass needs "
+            "the manual audit, attested"
+        ),
+    )
+
     @model_validator(mode="after")
     def _decidable(self) -> Audit:
         if not (self.rules or self.rule_patterns or self.manual):
             raise ValueError("a control needs rules or a manual procedure")
+        if self.rules_pass_on is not None:
+            if not self.rules_can_pass or not self.automated:
+                raise ValueError("rules_pass_on needs rules that can pass (rules_can_pass true)")
+            left = [p.value for p in Platform if p not in self.rules_pass_on and p in self.manual]
+            if not left:
+                raise ValueError("rules_pass_on leaves no platform to the manual audit")
         return self
 
     @property

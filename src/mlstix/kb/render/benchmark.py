@@ -100,6 +100,9 @@ def benchmark_markdown(bench: Benchmark, kb: KnowledgeBase) -> str:
             audit = "automated" if c.audit.automated else "manual"
             if c.audit.automated and not c.audit.rules_can_pass:
                 audit = "automated (fail) + manual (pass)"
+            elif c.audit.rules_pass_on:
+                only = ", ".join(p.value for p in c.audit.rules_pass_on)
+                audit = f"automated (pass on {only}) + manual"
             platforms = ", ".join(p.value for p in c.platforms)
             lines.append(f"| {c.id} | {c.level} | {platforms} | {audit} | {_cell(c.title)} |")
         lines.append("")
@@ -118,6 +121,12 @@ def benchmark_markdown(bench: Benchmark, kb: KnowledgeBase) -> str:
                 + (
                     "; its findings fail the control, a pass needs the manual audit"
                     if rules and not c.audit.rules_can_pass
+                    else ""
+                )
+                + (
+                    f"; a clean run passes it on {', '.join(p.value for p in passes)} only, "
+                    "elsewhere a pass needs the manual audit"
+                    if (passes := c.audit.rules_pass_on)
                     else ""
                 ),
             ]
