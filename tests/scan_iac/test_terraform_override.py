@@ -126,6 +126,10 @@ def test_lifecycle_merges_argument_by_argument() -> None:
     }
     dyn = {"dynamic": [{"rule": {"for_each": [], "content": [{}]}}], "rule": [{"x": 1}]}
     assert merge_body(dyn, {"rule": [{"y": 2}]}) == {"rule": [{"y": 2}]}
+    # static and dynamic blocks of one type in the override both stay
+    mixed = {"rule": [{"y": 2}], "dynamic": [{"rule": {"for_each": [], "content": [{}]}}]}
+    assert merge_body({"rule": [{"x": 1}]}, mixed) == mixed
+    assert merge_body({"dynamic": True}, {"dynamic": False}) == {"dynamic": False}  # attributes
 
 
 def test_variables_locals_and_module_calls_merge(tmp_path: Path) -> None:

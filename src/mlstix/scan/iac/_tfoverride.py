@@ -25,19 +25,20 @@ def _is_blocks(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) for v in value)
 
 
+def _dynamics(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The ``dynamic`` blocks of a body (an attribute named so that is not a block: none)."""
+    value = body.get("dynamic")
+    return [e for e in value if isinstance(e, Mapping)] if isinstance(value, list) else []
+
+
 def _dynamic_labels(body: Mapping[str, Any]) -> set[str]:
-    return {
-        label
-        for entry in body.get("dynamic") or ()
-        if isinstance(entry, Mapping)
-        for label in entry
-    }
+    return {str(label) for entry in _dynamics(body) for label in entry}
 
 
 def _without_dynamic(body: dict[str, Any], labels: set[str]) -> None:
-    kept = [
-        e for e in body.get("dynamic") or () if not (isinstance(e, Mapping) and set(e) & labels)
-    ]
+    if not _is_blocks(body.get("dynamic")):
+        return
+    kept = [e for e in _dynamics(body) if not set(e) & labels]
     if kept:
         body["dynamic"] = kept
     else:
@@ -47,9 +48,13 @@ def _without_dynamic(body: dict[str, Any], labels: set[str]) -> None:
 def merge_body(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` with ``override`` merged in, as Terraform merges a top-level block."""
     out = dict(base)
-    replaced: set[str] = set()  # nested block types the override redefines
+    labels = _dynamic_labels(override)  # block types the override makes dynamic
+    replaced = {k for k, v in override.items() if k != "dynamic" and _is_blocks(v)}
+    for label in labels:
+        out.pop(label, None)  # the original's static blocks of those types
+    _without_dynamic(out, replaced | labels)  # the original's dynamic blocks of redefined types
     for key, value in override.items():
-        if key == "dynamic":
+        if key == "dynamic" and _is_blocks(value):
             continue
         if key == "lifecycle" and _is_blocks(value) and _is_blocks(out.get(key)):
             merged = dict(out[key][0])
@@ -58,12 +63,6 @@ def merge_body(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
             out[key] = [merged]
             continue
         out[key] = value
-        if _is_blocks(value):
-            replaced.add(key)
-    labels = _dynamic_labels(override)
-    for label in labels:
-        out.pop(label, None)  # static blocks of a type the override makes dynamic
-    _without_dynamic(out, replaced | labels)
     if labels:
-        out["dynamic"] = [*out.get("dynamic", []), *override["dynamic"]]
+        out["dynamic"] = [*_dynamics(out), *_dynamics(override)]
     return out
