@@ -4,7 +4,8 @@ Template structure: https://learn.microsoft.com/azure/azure-resource-manager/tem
 Resources are read from ``resources`` (an array, or a symbolic-name object in language version
 2.0), child resources from a resource's own ``resources`` (their type is the parent's type plus
 the child's, as ARM defines it). ``[parameters('x')]`` and ``[variables('x')]`` resolve to the
-value given with ``--parameter x=...`` or the literal ``defaultValue`` / variable; ``format`` and
+value given with ``--parameter x=...`` or the literal ``defaultValue`` / variable (an element
+``[parameters('x')[0].name]`` too); ``copy`` loops expand (:mod:`._armcopy`); ``format`` and
 ``concat`` of literal arguments (Bicep's child names, ``format('{0}/{1}', ...)``) give their
 string; every other template expression becomes an :class:`Expr`. A resource whose
 ``condition`` is false at these values (a literal, ``parameters()``/``variables()``,
@@ -18,6 +19,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from mlstix.scan.iac._armcopy import expand_properties, instances
 from mlstix.scan.iac._values import Expr, LineIndex
 from mlstix.scan.iac.resource import ParsedFile, Resource
 
@@ -46,6 +48,9 @@ class _Resolver:
         if isinstance(value, str):
             if value.startswith("[[") or not (value.startswith("[") and value.endswith("]")):
                 return value[1:] if value.startswith("[[") else value
+            found = _member(value, self.params, self.variables)
+            if found is not None:
+                return found if depth > 90 else self(found, depth + 10)
             m = _SIMPLE.match(value)
             if m:
                 table = self.params if m.group(1) == "parameters" else self.variables
@@ -68,6 +73,31 @@ class _Resolver:
         if isinstance(found, str) and "'" not in found and not found.startswith("["):
             return f"'{found}'"
         return m.group(0)
+
+
+_MEMBER = re.compile(
+    r"^\[\s*(parameters|variables)\(\s*'([^']+)'\s*\)((?:\[\d+\]|\.[A-Za-z_]\w*)+)\s*\]$"
+)
+_STEP = re.compile(r"\[(\d+)\]|\.([A-Za-z_]\w*)")
+
+
+def _member(expr: str, params: Mapping[str, Any], variables: Mapping[str, Any]) -> Any:
+    """``[parameters('x')[0]]``, ``[variables('v')[1].name]``: the element, or None."""
+    m = _MEMBER.match(expr)
+    if m is None:
+        return None
+    node = (params if m.group(1) == "parameters" else variables).get(m.group(2))
+    for step in _STEP.finditer(m.group(3)):
+        if step.group(1) is not None and isinstance(node, list):
+            i = int(step.group(1))
+            node = node[i] if i < len(node) else None
+        elif step.group(2) is not None and isinstance(node, dict):
+            node = node.get(step.group(2))
+        else:
+            return None
+        if node is None:
+            return None
+    return node
 
 
 _STRING_CALL = re.compile(r"^\[\s*(format|concat)\((.*)\)\s*\]$", re.S)
@@ -238,23 +268,27 @@ class ArmParser:
             if m:
                 cursor = m.end()
                 line = index.line_of(m.start())
-            if not deployed(res, params, variables):
-                continue
-            name = resolve(res.get("name", ""))
-            parent_name = full_names.get(id(parent)) if parent is not None else None
-            full = _full_name(rtype, name, parent_name)
-            full_names[id(res)] = full
-            attrs = resolve({k: v for k, v in res.items() if k != "resources"})
-            out.append(
-                Resource(
-                    provider="azure",
-                    type=rtype,
-                    name=full if isinstance(full, str) else str(full),
-                    attributes=attrs,
-                    file=path,
-                    line=line,
-                    language="arm",
-                    scope=path,
+            tables = {"parameters": params, "variables": variables}
+            for inst in instances(res, resolve, tables):
+                if not deployed(inst, params, variables):
+                    continue
+                name = resolve(inst.get("name", ""))
+                parent_name = full_names.get(id(parent)) if parent is not None else None
+                full = _full_name(rtype, name, parent_name)
+                full_names[id(res)] = full
+                body = {k: v for k, v in inst.items() if k != "resources"}
+                if "properties" in body:
+                    body["properties"] = expand_properties(body["properties"], resolve, tables)
+                out.append(
+                    Resource(
+                        provider="azure",
+                        type=rtype,
+                        name=full if isinstance(full, str) else str(full),
+                        attributes=resolve(body),
+                        file=path,
+                        line=line,
+                        language="arm",
+                        scope=path,
+                    )
                 )
-            )
         return ParsedFile(tuple(out), self.kind)
