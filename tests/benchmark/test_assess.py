@@ -394,3 +394,23 @@ def test_end_to_end_from_a_scan_iac_json_report(repo_root: Path, tmp_path: Path)
     assert by_id["MLCS-9.6"]["status"] == "not-assessed"  # live-only rules did not run
     assert "mlstix assess" in by_id["MLCS-9.6"]["reason"]
     assert by_id["MLCS-7.4"]["status"] == "not-applicable"  # kubernetes, not aws
+
+
+def test_a_report_that_could_not_read_every_input_fails_controls_but_passes_none(
+    bench: Benchmark, catalog: dict[str, CatalogRule], write_report: WriteReport
+) -> None:
+    """`scan iac` over a folder with a Terraform file it cannot parse (exit 2, an errors entry):
+    the bucket in that file may be unversioned, so MLCS-4.1 must not pass; a finding it did make
+    still fails its control; a clean report of the same rules beside it does not make it pass."""
+    clean = write_report(rules_run=list(catalog))
+    broken = write_report([finding("MLSTIX-AWS-S3-002")], rules_run=list(catalog))
+    data = json.loads(broken.read_text(encoding="utf-8"))
+    data["errors"] = [{"path": "models.tf", "message": "HCL syntax error at line 3"}]
+    broken.write_text(json.dumps(data), encoding="utf-8")
+    results, a = _result(bench, catalog, [clean, broken], platform="aws")
+    assert results["MLCS-4.1"].status is Status.NOT_ASSESSED
+    assert "could not read every input" in results["MLCS-4.1"].reason
+    assert results["MLCS-4.3"].status is Status.FAIL  # MLSTIX-AWS-S3-002's finding
+    assert any("models.tf: HCL syntax error" in n for n in a.notes)
+    results, a = _result(bench, catalog, [clean], platform="aws")
+    assert results["MLCS-4.1"].status is Status.PASS and not a.notes

@@ -4,7 +4,8 @@ A report is untrusted input. Its findings are read by :func:`mlstix.findings.rea
 (which names the file and field of any problem); this module adds what the benchmark needs besides:
 ``rules_run`` (the rules the scan evaluated) and ``scanned``. A report written before
 ``rules_run`` existed still counts its findings, but no rule is taken to have run from it, so it
-can fail controls and never pass one.
+can fail controls and never pass one. Nor does a report with ``errors`` (inputs it could not
+read in full): what it could not read may hold what its rules would have failed.
 """
 
 from __future__ import annotations
@@ -23,10 +24,17 @@ __all__ = ["ReportInput", "load_reports"]
 _MAX_BYTES = 256 * 1024 * 1024
 
 
+class _Error(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    path: str = ""
+    message: str = ""
+
+
 class _Extra(BaseModel):
     model_config = ConfigDict(extra="ignore")
     rules_run: list[str] | None = None
     scanned: list[dict[str, object]] = []
+    errors: list[_Error] = []
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class ReportInput:
     findings: tuple[Finding, ...]
     rules_run: frozenset[str] | None  # None: an older report that does not say
     scanned: int
+    errors: tuple[str, ...] = ()  # "path: message" of each input it could not read in full
 
 
 def load_reports(paths: list[Path]) -> list[ReportInput]:
@@ -68,4 +77,5 @@ def _load(path: Path) -> ReportInput:
             f"{name} is not an mlstix JSON report: field {where}: {first['msg']}"
         ) from None
     rules = frozenset(extra.rules_run) if extra.rules_run is not None else None
-    return ReportInput(name, findings, rules, len(extra.scanned))
+    errors = tuple(f"{e.path}: {e.message}" for e in extra.errors)
+    return ReportInput(name, findings, rules, len(extra.scanned), errors)

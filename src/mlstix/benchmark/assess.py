@@ -16,7 +16,9 @@ A control is decided in this order (the first that applies wins):
 7. **manual** otherwise: no rule decides it (or, for some platform in scope, none of its rules
    judges that platform) and nobody attested it.
 
-"Ran" comes from the reports' ``rules_run``; a report without it contributes findings only.
+"Ran" comes from the reports' ``rules_run``; a report without it contributes findings only, and
+so does a report with ``errors`` (inputs it could not read in full): a control whose rules ran
+only that way is not-assessed, not pass.
 Controls above ``--level`` are left out of the assessment (they are not in that profile).
 """
 
@@ -126,6 +128,7 @@ def _decide(
     control: Control,
     by_rule: Mapping[str, list[Failure]],
     ran: frozenset[str],
+    partial: Mapping[str, str],
     attestation: Attestation | None,
     catalog: Mapping[str, CatalogRule],
     platform: str | None,
@@ -144,7 +147,7 @@ def _decide(
     if attestation is not None and attestation.result is AttestedResult.NOT_APPLICABLE:
         reason = f"attested not applicable by {attestation.by} on {attestation.date}"
         return ControlResult(control, Status.NOT_APPLICABLE, reason, rules, (), (), attestation)
-    not_run = tuple(r for r in rules if r not in ran)
+    not_run = tuple(r for r in rules if r not in ran or r in partial)
     unjudged = _unjudged(control, rules, catalog, platform)
     if rules and not not_run and not unjudged and control.audit.rules_can_pass:
         reason = f"{len(rules)} rule{'s' * (len(rules) != 1)} ran with no finding"
@@ -153,6 +156,14 @@ def _decide(
         status = Status(attestation.result.value)
         reason = f"attested {status.value} by {attestation.by} on {attestation.date}"
         return ControlResult(control, status, reason, rules, not_run, (), attestation)
+    incomplete = sorted({partial[r] for r in not_run if r in partial})
+    if incomplete:
+        reason = (
+            f"{', '.join(incomplete)} could not read every input, so its rules "
+            f"{', '.join(r for r in not_run if r in partial)} cannot pass it: fix or exclude "
+            "what it could not read and scan again"
+        )
+        return ControlResult(control, Status.NOT_ASSESSED, reason, rules, not_run)
     if not_run:
         reason = f"rules not run: {', '.join(not_run)}{_rule_hint(not_run, catalog)}"
         return ControlResult(control, Status.NOT_ASSESSED, reason, rules, not_run)
@@ -184,7 +195,18 @@ def assess(
 ) -> Assessment:
     attestations = attestations or {}
     ran = frozenset(r for report in reports for r in (report.rules_run or ()))
+    # rules that ran over inputs a report could not read in full: they fail, never pass
+    partial = {
+        r: report.name for report in reports if report.errors for r in report.rules_run or ()
+    }
     extra = list(notes)
+    for report in reports:
+        if report.errors:
+            more = f" and {len(report.errors) - 1} more" if report.errors[1:] else ""
+            extra.append(
+                f"{report.name} could not read every input ({report.errors[0]}{more}): its "
+                "findings can fail controls, but the controls its rules would pass are not assessed"
+            )
     for report in reports:
         if report.rules_run is None:
             extra.append(
@@ -204,7 +226,7 @@ def assess(
                 "fail nothing here (rules of another mlstix version, or `mlstix detect` rules)"
             )
     results = tuple(
-        _decide(benchmark, c, by_rule, ran, attestations.get(c.id), catalog, platform)
+        _decide(benchmark, c, by_rule, ran, partial, attestations.get(c.id), catalog, platform)
         for c in benchmark.controls
         if level is None or c.level <= level
     )

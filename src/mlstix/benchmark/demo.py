@@ -30,7 +30,13 @@ def print_demo_scorecard(
     reports: Mapping[str, Report], kb: KnowledgeBase, console: Console
 ) -> None:
     inputs = [
-        ReportInput(name, r.findings, frozenset(r.rules_run), len(r.scanned))
+        ReportInput(
+            name,
+            r.findings,
+            frozenset(r.rules_run),
+            len(r.scanned),
+            tuple(f"{e.path}: {e.message}" for e in r.errors),
+        )
         for name, r in reports.items()
     ]
     result = assess(load_benchmark(kb), inputs, rule_catalog())
