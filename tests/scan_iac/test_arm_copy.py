@@ -100,3 +100,20 @@ def test_property_loops(tmp_path: Path) -> None:
     assert props["later"] == [{"a": 1}]
     assert props["supportsHttpsTrafficOnly"] is True
     assert not any(is_unknown(v) for v in props["ipRules"][0].values())
+
+
+def test_expansion_is_bounded(tmp_path: Path) -> None:
+    res = {
+        "type": "Microsoft.Storage/storageAccounts",
+        "name": "[concat('st', copyIndex())]",
+        "copy": {"name": "l", "count": 800},
+        "properties": {"copy": [{"name": "ipRules", "count": 800, "input": {"v": 1}}]},
+    }
+    (tmp_path / "t.json").write_text(
+        json.dumps({"$schema": SCHEMA, "contentVersion": "1.0.0.0", "resources": [res] * 80})
+    )
+    found = collect([tmp_path])
+    assert found.resources == ()
+    assert [e.message for e in found.errors] == [
+        "cannot interpret arm: copy loops expand to more than 50000 resources/elements"
+    ]

@@ -13,9 +13,24 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-__all__ = ["MAX_COPIES", "expand_properties", "instances"]
+__all__ = ["MAX_COPIES", "MAX_EXPANDED", "Budget", "expand_properties", "instances"]
 
 MAX_COPIES = 800
+MAX_EXPANDED = 50_000  # instances and property elements one template may expand to
+
+
+class Budget:
+    """What one template's loops may still expand to; past it the template is refused."""
+
+    def __init__(self, left: int = MAX_EXPANDED) -> None:
+        self.left = left
+
+    def take(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise ValueError(f"copy loops expand to more than {MAX_EXPANDED} resources/elements")
+
+
 _INDEX = re.compile(r"copyIndex\(\s*(?:'([^']*)'\s*)?(?:,?\s*(-?\d+)\s*)?\)", re.I)
 _LENGTH = re.compile(r"^\[\s*length\(\s*(parameters|variables)\(\s*'([^']+)'\s*\)\s*\)\s*\]$")
 
@@ -64,6 +79,7 @@ def instances(
     res: Mapping[str, Any],
     resolve: Callable[[Any], Any],
     tables: Mapping[str, Mapping[str, Any]],
+    budget: Budget,
 ) -> Iterator[Mapping[str, Any]]:
     """The instances a resource deploys (itself when it has no ``copy`` or an unknown count)."""
     spec = res.get("copy")
@@ -74,6 +90,7 @@ def instances(
     if count is None:
         yield res
         return
+    budget.take(count)
     body = {k: v for k, v in res.items() if k != "copy"}
     name = spec.get("name") if isinstance(spec.get("name"), str) else None
     for i in range(count):
@@ -81,7 +98,10 @@ def instances(
 
 
 def expand_properties(
-    props: Any, resolve: Callable[[Any], Any], tables: Mapping[str, Mapping[str, Any]]
+    props: Any,
+    resolve: Callable[[Any], Any],
+    tables: Mapping[str, Mapping[str, Any]],
+    budget: Budget,
 ) -> Any:
     """A ``properties`` object whose ``copy`` array builds array properties."""
     if not isinstance(props, Mapping) or not isinstance(props.get("copy"), list):
@@ -94,6 +114,7 @@ def expand_properties(
         if count is None:
             out[spec["name"]] = [spec.get("input")]  # one element, its index unknown
             continue
+        budget.take(count)
         out[spec["name"]] = [
             _substitute(spec.get("input"), spec["name"], i, unnamed=False) for i in range(count)
         ]

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mlstix.scan.iac._armcopy import expand_properties, instances
+from mlstix.scan.iac._armcopy import Budget, expand_properties, instances
 from mlstix.scan.iac._values import Expr, LineIndex
 from mlstix.scan.iac.resource import ParsedFile, Resource
 
@@ -261,6 +261,7 @@ class ArmParser:
         cursor = 0
         out = []
         full_names: dict[int, Any] = {}  # id(resource dict) -> its full name, for children
+        budget = Budget()
         for rtype, res, parent in _resources(document.get("resources")):
             raw_type = json.dumps(res["type"])
             m = re.compile(r'"type"\s*:\s*' + re.escape(raw_type)).search(text, cursor)
@@ -269,7 +270,7 @@ class ArmParser:
                 cursor = m.end()
                 line = index.line_of(m.start())
             tables = {"parameters": params, "variables": variables}
-            for inst in instances(res, resolve, tables):
+            for inst in instances(res, resolve, tables, budget):
                 if not deployed(inst, params, variables):
                     continue
                 name = resolve(inst.get("name", ""))
@@ -278,7 +279,8 @@ class ArmParser:
                 full_names[id(res)] = full
                 body = {k: v for k, v in inst.items() if k != "resources"}
                 if "properties" in body:
-                    body["properties"] = expand_properties(body["properties"], resolve, tables)
+                    props = expand_properties(body["properties"], resolve, tables, budget)
+                    body["properties"] = props
                 out.append(
                     Resource(
                         provider="azure",
