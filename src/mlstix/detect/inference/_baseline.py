@@ -148,6 +148,11 @@ class Baseline:
         """``vectors`` centred and scaled (float32), ``_CHUNK`` rows at a time (see
         :meth:`off_manifold`)."""
         out: Matrix = np.empty(vectors.shape, dtype=np.float32)
+        if vectors.dtype == self.center.dtype == self.scale.dtype == np.float32:
+            # float32 arithmetic throughout (as below): straight into ``out``, no temporaries
+            np.subtract(vectors, self.center, out=out)
+            np.divide(out, self.scale, out=out)
+            return out
         for start in range(0, len(vectors), _CHUNK):
             part = vectors[start : start + _CHUNK]
             out[start : start + len(part)] = ((part - self.center) / self.scale).astype(np.float32)

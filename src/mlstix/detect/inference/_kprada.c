@@ -17,7 +17,8 @@
  * accepted and the threshold rises to max(threshold, mean - std) of the accepted distances; the
  * set's first query and every accepted one join the set while it holds fewer than `cap`.
  *
- * Also the Shapiro-Wilk W of a sorted sample given its Royston coefficients, with every sum
+ * Also (in _kprada_dset.h, included) PRADA's distance set D, kept sorted as values come and
+ * go, and the Shapiro-Wilk W of a sorted sample given its Royston coefficients, with every sum
  * taken from the first term on (the order `_stats.py` sums in).
  *
  * Arrays arrive through the buffer protocol, C-contiguous; sizes and formats are checked and a
@@ -208,6 +209,8 @@ static char format_of(const Py_buffer *view) {
     return (f[0] != '\0' && f[1] == '\0') ? f[0] : '?';
 }
 
+#include "_kprada_dset.h"
+
 static PyObject *sets_add(SetsObject *self, PyObject *args) {
     PyObject *rows_obj, *slots_obj, *out_obj;
     double repeat;
@@ -351,74 +354,6 @@ static PyTypeObject SetsType = {
     .tp_methods = sets_methods,
 };
 
-/* shapiro_w(values, coefficients) -> W: values (float64, n of them, sorted ascending, no NaN)
- * and their Royston coefficients (float64, n); the sums from the first term on, as _stats.py
- * takes them. (NumPy sorts far faster than qsort, so the caller sorts.) */
-static PyObject *shapiro_w(PyObject *Py_UNUSED(module), PyObject *args) {
-    PyObject *values_obj, *coef_obj;
-    if (!PyArg_ParseTuple(args, "OO", &values_obj, &coef_obj)) {
-        return NULL;
-    }
-    Py_buffer values, coef;
-    if (get_buffer(values_obj, &values, 0, "values") < 0) {
-        return NULL;
-    }
-    if (get_buffer(coef_obj, &coef, 0, "coefficients") < 0) {
-        PyBuffer_Release(&values);
-        return NULL;
-    }
-    PyObject *result = NULL;
-    Py_ssize_t n = values.ndim == 1 ? values.shape[0] : -1;
-    if (!(format_of(&values) == 'd' && values.itemsize == 8) || n < 3 ||
-        !(format_of(&coef) == 'd' && coef.itemsize == 8) || coef.ndim != 1 ||
-        coef.shape[0] != n) {
-        PyErr_SetString(PyExc_ValueError,
-                        "shapiro_w: n >= 3 float64 values and n float64 coefficients are needed");
-        goto done;
-    }
-    const double *x = (const double *)values.buf;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (x[i] != x[i] || (i > 0 && !(x[i - 1] <= x[i]))) {
-            PyErr_SetString(PyExc_ValueError, "shapiro_w: the values must be sorted, without NaN");
-            goto done;
-        }
-    }
-    double total = x[0];
-    for (Py_ssize_t i = 1; i < n; i++) {
-        total += x[i];
-    }
-    double mean = total / (double)n;
-    double dev = x[0] - mean;
-    double ssq = dev * dev;
-    for (Py_ssize_t i = 1; i < n; i++) {
-        dev = x[i] - mean;
-        ssq += dev * dev;
-    }
-    double top = fabs(x[0]) > fabs(x[n - 1]) ? fabs(x[0]) : fabs(x[n - 1]);
-    if (top < 1.0) {
-        top = 1.0;
-    }
-    double w;
-    if (ssq <= 1e-24 * (top * top)) {
-        w = 0.0;
-    } else {
-        const double *a = (const double *)coef.buf;
-        double dot = a[0] * x[0];
-        for (Py_ssize_t i = 1; i < n; i++) {
-            dot += a[i] * x[i];
-        }
-        w = dot * dot / ssq;
-        if (w > 1.0) {
-            w = 1.0;
-        }
-    }
-    result = PyFloat_FromDouble(w);
-done:
-    PyBuffer_Release(&values);
-    PyBuffer_Release(&coef);
-    return result;
-}
-
 static PyMethodDef kprada_methods[] = {
     {"shapiro_w", shapiro_w, METH_VARARGS,
      "shapiro_w(values, coefficients) -> W (see _stats.shapiro_w)."},
@@ -430,7 +365,7 @@ static struct PyModuleDef kprada_module = {
 };
 
 PyMODINIT_FUNC PyInit__kprada(void) {
-    if (PyType_Ready(&SetsType) < 0) {
+    if (PyType_Ready(&SetsType) < 0 || PyType_Ready(&DSetType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&kprada_module);
@@ -438,9 +373,12 @@ PyMODINIT_FUNC PyInit__kprada(void) {
         return NULL;
     }
     Py_INCREF(&SetsType);
+    Py_INCREF(&DSetType);
     if (PyModule_AddObject(module, "Sets", (PyObject *)&SetsType) < 0 ||
+        PyModule_AddObject(module, "DSet", (PyObject *)&DSetType) < 0 ||
         PyModule_AddIntConstant(module, "ABI", 1) < 0) {
         Py_DECREF(&SetsType);
+        Py_DECREF(&DSetType);
         Py_DECREF(module);
         return NULL;
     }

@@ -15,6 +15,20 @@ class Sets:
         """(members, threshold, accepted, sum, squares, the members as float64 bytes)."""
     def groups(self) -> int: ...
 
+class DSet:
+    """One client's PRADA distance set: its last ``maxlen`` distances, kept sorted too."""
+
+    def __init__(self, maxlen: int) -> None: ...
+    def __len__(self) -> int: ...
+    def take(self, values: Any, classes: Any, repeat: float, open: bool, /) -> int:
+        """One piece's distances (float64) and classes (int64), in the batch's order: the
+        finite ones above ``repeat``, class by class after the waiting piece's, wait (``open``)
+        or join D; returns how many joined."""
+    def w(self, coefficients: Any, /) -> float:
+        """The Shapiro-Wilk W of D (at least 3 values) given its n coefficients."""
+    def values(self) -> bytes:
+        """D's values, oldest first (float64 bytes)."""
+
 def shapiro_w(values: Any, coefficients: Any, /) -> float:
     """W of ``values`` (float64, n >= 3, sorted ascending, no NaN) given their Royston
     coefficients."""

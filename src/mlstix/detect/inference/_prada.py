@@ -18,14 +18,17 @@ NumPy's otherwise, with the same bits). This module keeps the order in which dis
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from mlstix.detect.inference._order import unique_ints
-from mlstix.detect.inference._psets import make_sets
-from mlstix.detect.inference._stats import shapiro_w
+from mlstix.detect.inference._psets import kernel_module, make_sets
+from mlstix.detect.inference._stats import coefficients, shapiro_w
+
+if TYPE_CHECKING:
+    from mlstix.detect.inference._kprada import DSet
 
 __all__ = ["Prada", "calibrate_prada", "sq_dists"]
 
@@ -88,22 +91,44 @@ class Ring:
         return np.concatenate([self._data[self._next :], self._data[: self._next]])
 
 
+class KernelRing:
+    """The kernel's ``D`` (``_kprada.DSet``) seen as a :class:`Ring`."""
+
+    __slots__ = ("_dset",)
+
+    def __init__(self, dset: DSet) -> None:
+        self._dset = dset
+
+    def __len__(self) -> int:
+        return len(self._dset)
+
+    def values(self) -> npt.NDArray[np.float64]:
+        """The values held, oldest first."""
+        return np.frombuffer(self._dset.values(), dtype=np.float64).copy()
+
+
 class Prada:
     """PRADA's state for one client: a growing set per predicted class (at most ``cap`` queries
     each, at most 256 classes; later ones share one set) and the distance set ``D`` (its most
-    recent ``maxlen`` values). The sets are the compiled kernel's when it is there (``kernel``
-    None), or NumPy's (``kernel`` False); both give the same bits (see :mod:`._psets`)."""
+    recent ``maxlen`` values). The sets and ``D`` are the compiled kernel's when it is there
+    (``kernel`` None: ``_kprada.DSet`` keeps ``D`` sorted as values come and go, and orders each
+    piece's distances in C), or NumPy's (``kernel`` False); both give the same bits (see
+    :mod:`._psets`; ``D`` holds only finite distances above ``repeat``, so values that compare
+    equal are the same bits and a sorted ``D`` is the same however it is kept)."""
 
-    __slots__ = ("_classes", "_sets", "_slots", "_waiting", "cap", "dim", "distances",
+    __slots__ = ("_classes", "_dset", "_sets", "_slots", "_waiting", "cap", "dim", "distances",
                  "since_test")  # fmt: skip
 
     def __init__(self, dim: int, maxlen: int, cap: int = 512, kernel: bool | None = None) -> None:
         self.dim = dim
         self.cap = cap
         self._sets = make_sets(dim, cap, kernel)
+        module = kernel_module(kernel)
+        maker = None if module is None else getattr(module, "DSet", None)
         self._slots: dict[int, int] = {}  # each growing set's slot, in order of registration
         self._classes: set[int] = set()
-        self.distances = Ring(maxlen)
+        self._dset: DSet | None = None if maker is None else maker(maxlen)
+        self.distances = Ring(maxlen) if self._dset is None else KernelRing(self._dset)
         self.since_test = 0
         # the classes and distances of a piece that the next batch completes
         self._waiting: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None
@@ -160,6 +185,14 @@ class Prada:
         else:
             slots = table[np.searchsorted(present, classes)]
         best = self._sets.add(batch, slots, repeat)
+        if self._dset is not None:  # the kernel orders the pieces and keeps D
+            start, last = 0, stops[-1]
+            for stop in stops:
+                piece = best[start:stop], classes[start:stop]
+                self.since_test += self._dset.take(*piece, repeat, open_end and stop == last)
+                start = stop
+                yield stop
+            return
         # D takes each piece's distances class by class
         by_class = np.argsort(classes, kind="stable")
         if len(stops) == 1:
@@ -169,6 +202,8 @@ class Prada:
             order = by_class[np.argsort(pieces, kind="stable")]
         values = best[order]
         counted = (values != np.inf) & (values > repeat)
+        ring = self.distances
+        assert isinstance(ring, Ring)  # (the NumPy path's D)
         start = 0
         for stop in stops:  # the pieces' positions come in order: the first ``stop`` of D's
             keep = counted[start:stop]
@@ -182,7 +217,7 @@ class Prada:
             if open_end and stop == stops[-1]:
                 self._waiting = (fresh_classes, fresh)
             else:
-                self.distances.extend(fresh)
+                ring.extend(fresh)
                 self.since_test += len(fresh)
             start = stop
             yield stop
@@ -210,7 +245,10 @@ class Prada:
 
     def w(self) -> float | None:
         self.since_test = 0
-        return shapiro_w(self.distances.values())
+        if self._dset is None:
+            return shapiro_w(self.distances.values())
+        n = len(self._dset)  # the kernel's D: kept sorted, finite
+        return self._dset.w(coefficients(n)) if 3 <= n <= 5000 else None
 
 
 def calibrate_prada(

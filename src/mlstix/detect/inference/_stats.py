@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from mlstix.detect.inference._psets import kernel_module
 
-__all__ = ["shapiro_w"]
+__all__ = ["coefficients", "shapiro_w"]
 
 _C1 = (0.0, 0.221157, -0.147981, -2.071190, 4.434685, -2.706056)
 _C2 = (0.0, 0.042981, -0.293762, -1.752461, 5.682633, -3.582633)
@@ -64,6 +64,11 @@ def _coefficients(n: int) -> npt.NDArray[np.float64]:
     full[n - half :] = upper[::-1]
     full.setflags(write=False)  # shared through the cache
     return full
+
+
+def coefficients(n: int) -> npt.NDArray[np.float64]:
+    """Royston's coefficients for a sorted sample of ``n`` (3 to 5,000), read-only."""
+    return _coefficients(n)
 
 
 def shapiro_w(values: npt.ArrayLike, kernel: bool | None = None) -> float | None:
