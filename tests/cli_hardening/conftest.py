@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +41,23 @@ class Outcome:
         return [line for line in self.err.splitlines() if line.lower().startswith("error:")]
 
 
-def invoke(args: list[str], *, env: dict[str, str] | None = None, stdin: str = "") -> Outcome:
-    """Run ``mlstix ARGS`` in this process, stdin not a terminal, stdout captured."""
-    result = CliRunner().invoke(cli, args, input=stdin, env=env, catch_exceptions=True)
+def _alarm(signum: int, frame: object) -> None:
+    raise TimeoutError("the command ran past its alarm (a server that should have refused?)")
+
+
+def invoke(
+    args: list[str], *, env: dict[str, str | None] | None = None, stdin: str = "", alarm: int = 0
+) -> Outcome:
+    """Run ``mlstix ARGS`` in this process, stdin not a terminal, stdout captured; with
+    ``alarm``, a command still running after that many seconds fails with TimeoutError."""
+    previous = signal.signal(signal.SIGALRM, _alarm) if alarm else None
+    signal.alarm(alarm)
+    try:
+        result = CliRunner().invoke(cli, args, input=stdin, env=env, catch_exceptions=True)
+    finally:
+        signal.alarm(0)
+        if previous is not None:
+            signal.signal(signal.SIGALRM, previous)
     exc = result.exception
     if isinstance(exc, SystemExit):
         exc = None
