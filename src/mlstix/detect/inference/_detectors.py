@@ -125,6 +125,9 @@ class Where:
     def take(self, rows: npt.NDArray[np.int64]) -> Where:
         return Where(self.names, self.files[rows], self.lines[rows], self.times[rows])
 
+    def part(self, rows: slice) -> Where:
+        return Where(self.names, self.files[rows], self.lines[rows], self.times[rows])
+
     def at(self, index: int) -> tuple[str, int, float | None]:
         when = float(self.times[index])
         return (
@@ -185,9 +188,12 @@ class ClientState:
             low, high = float(times.min()), float(times.max())
             self.first_time = low if self.first_time is None else min(self.first_time, low)
             self.last_time = high if self.last_time is None else max(self.last_time, high)
+        if len(batch) <= _BLOCK:  # the common case: one block, as it came
+            self._update(batch, labels, off, where, baseline)
+            return
         for start in range(0, len(batch), _BLOCK):
-            rows = np.arange(start, min(start + _BLOCK, len(batch)))
-            self._update(batch[rows], labels[rows], off[rows], where.take(rows), baseline)
+            part = slice(start, start + _BLOCK)  # views: each block's rows are contiguous
+            self._update(batch[part], labels[part], off[part], where.part(part), baseline)
 
     def _update(self, batch: Matrix, labels: npt.NDArray[np.int64], off: npt.NDArray[np.bool_],
                 where: Where, baseline: Baseline) -> None:  # fmt: skip
