@@ -82,10 +82,10 @@ def test_a_documented_command_parses(doc: str, line: str) -> None:
     command, rest, name = _resolve(argv)
     if command.name == "detect" and isinstance(command, click.Group):
         command = command.get_command(click.Context(command), "logs")  # type: ignore[assignment]
-    options = {o: p for p in command.params if isinstance(p, click.Option) for o in p.opts}
-    options.update(
-        {o: p for p in command.params if isinstance(p, click.Option) for o in p.secondary_opts}
-    )
+    # get_params adds click's help option (--help/-h) to the command's own
+    params = command.get_params(click.Context(command))
+    options = {o: p for p in params if isinstance(p, click.Option) for o in p.opts}
+    options.update({o: p for p in params if isinstance(p, click.Option) for o in p.secondary_opts})
     i = 0
     while i < len(rest):
         word = rest[i]
