@@ -149,3 +149,17 @@ def test_non_utf8_argv_bytes(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.decode("utf-8").strip().endswith("/gone\\xff.pkl: no such file or directory")
+
+
+def test_password_on_stdin_that_is_not_utf8() -> None:
+    """Bytes that are not UTF-8 reach Python's stdin as surrogates: one line, not a
+    UnicodeEncodeError from the hash."""
+    proc = subprocess.run(
+        [*CLI, "serve", "hash-password", "--password-stdin"],
+        input=b"p\xe4ss\xff\n",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.decode() == "error: the password read from stdin is not UTF-8 text\n"

@@ -52,14 +52,19 @@ def _password(given: str | None, from_stdin: bool, *, confirm: bool = True) -> s
         if given is not None:
             raise UsageError("give --password-stdin or a password, not both")
         line = sys.stdin.readline()
-        password = line[:-1] if line.endswith("\n") else line
-        return password.removesuffix("\r")
+        password = (line[:-1] if line.endswith("\n") else line).removesuffix("\r")
+        try:
+            password.encode("utf-8")
+        except UnicodeEncodeError:  # stdin decodes bytes that are not UTF-8 as surrogates
+            raise UsageError("the password read from stdin is not UTF-8 text") from None
+        return password
     if given is not None:
         return given
     if not sys.stdin.isatty():
         raise UsageError(
             "no password: pass --password-stdin or set MLSTIX_TAXII_PASSWORD",
-            hint='e.g. printf %s "$PW" | mlstix serve adduser NAME --password-stdin',
+            hint='e.g. printf %s "$PW" | mlstix serve adduser NAME --password-stdin; publish '
+            "reading the bundle from stdin takes MLSTIX_TAXII_PASSWORD",
         )
     value: str = click.prompt(
         "Password", hide_input=True, confirmation_prompt=confirm, err=True, show_default=False
