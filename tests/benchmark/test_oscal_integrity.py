@@ -207,3 +207,55 @@ def test_catalog_uuid_follows_its_content(bench: Benchmark, kb: KnowledgeBase) -
     edited_section = replace(section, controls=(edited_control, *section.controls[1:]))
     edited = replace(bench, sections=(edited_section, *bench.sections[1:]))
     assert oscal.catalog(edited, kb).uuid != first.uuid
+
+
+def test_component_definition_names_the_rules_of_each_automated_control(
+    bench: Benchmark, catalog: dict[str, CatalogRule], kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    from trestle.oscal.component import ComponentDefinition
+
+    from mlstix.benchmark._component import TRESTLE_NS, component_definition
+
+    model = component_definition(bench, catalog)
+    path = tmp_path / "component.json"
+    path.write_text(model.oscal_serialize_json(pretty=True), encoding="utf-8")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert _schema_errors(doc) == []
+    assert ComponentDefinition.oscal_read(path) == model
+    assert (
+        model.oscal_serialize_json() == component_definition(bench, catalog).oscal_serialize_json()
+    )
+    cd = doc["component-definition"]
+    assert cd["metadata"]["oscal-version"] == OSCAL_VERSION
+    (component,) = cd["components"]
+    assert component["type"] == "validation"
+    declared: dict[str, set[str]] = {}
+    for p in component["props"]:
+        declared.setdefault(p["remarks"], set()).add(p["name"])
+        assert p["ns"] in (TRESTLE_NS, oscal.NS)
+    assert all(
+        {"Rule_Id", "Rule_Description", "Check_Id", "Check_Description"} <= names
+        for names in declared.values()
+    )
+    rule_ids = {p["value"] for p in component["props"] if p["name"] == "Rule_Id"}
+    (impl,) = component["control-implementations"]
+    # the source is the catalog, through the back-matter resource the profiles import
+    resource = next(r for r in cd["back-matter"]["resources"] if f"#{r['uuid']}" == impl["source"])
+    assert resource["rlinks"][0]["href"] == oscal.CATALOG_HREF
+    cat = json.loads(oscal.catalog(bench, kb).oscal_serialize_json())
+    control_ids = {c["id"] for g in cat["catalog"]["groups"] for c in g["controls"]}
+    requirements = {r["control-id"]: r for r in impl["implemented-requirements"]}
+    assert set(requirements) <= control_ids
+    automated = {oscal.control_id(c) for c in bench.controls if c.audit.automated}
+    assert set(requirements) == automated
+    for control in bench.controls:
+        req = requirements.get(oscal.control_id(control))
+        if req is None:
+            continue
+        named = [p["value"] for p in req["props"] if p["name"] == "Rule_Id"]
+        assert named == list(bench.rules_of(control, set(catalog)))
+        assert set(named) <= rule_ids  # every rule named is declared on the component
+    assert {p["value"] for p in requirements["mlcs-1.3"]["props"]} >= {"false"}
+    assert "aws" in {p["value"] for p in requirements["mlcs-9.6"]["props"]}
+    defined = [u for p, u in _walk(doc) if p.endswith("/uuid")]
+    assert len(defined) == len(set(defined))

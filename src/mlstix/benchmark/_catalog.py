@@ -19,6 +19,7 @@ class CatalogRule:
     id: str
     platform: str  # aws | azure | gcp | kubernetes | any (model files)
     command: str  # the mlstix command whose JSON report carries its results
+    title: str = ""  # what it checks, as its registry says
 
 
 @cache
@@ -27,12 +28,15 @@ def rule_catalog() -> dict[str, CatalogRule]:
     from mlstix.scan.rules import load_rules
     from mlstix.scan.rules.iac import default_registry
 
-    rules = [CatalogRule(i, "any", "mlstix scan models") for i in load_rules("models").ids]
-    rules += [CatalogRule(r.id, r.cloud, "mlstix scan iac") for r in default_registry()]
+    rules = [
+        CatalogRule(r.id, "any", "mlstix scan models", " ".join(r.check.split()))
+        for r in load_rules("models").rules
+    ]
+    rules += [CatalogRule(r.id, r.cloud, "mlstix scan iac", r.title) for r in default_registry()]
     try:
         from mlstix.assess._rules import live_registry
     except ImportError:  # an installation without the assessment package
         pass
     else:
-        rules += [CatalogRule(r.id, r.cloud, "mlstix assess") for r in live_registry()]
+        rules += [CatalogRule(r.id, r.cloud, "mlstix assess", r.title) for r in live_registry()]
     return {r.id: r for r in rules}

@@ -149,6 +149,11 @@ def export_benchmark(fmt: str, bench: Benchmark, kb: KnowledgeBase, level: int) 
         from mlstix.benchmark.oscal import profile
 
         return profile(bench, level).oscal_serialize_json(pretty=True) + "\n"
+    if fmt == "oscal-component":
+        from mlstix.benchmark._catalog import rule_catalog
+        from mlstix.benchmark._component import component_definition
+
+        return component_definition(bench, rule_catalog()).oscal_serialize_json(pretty=True) + "\n"
     rows = control_table(bench, kb)
     if fmt == "csv":
         text = io.StringIO(newline="")

@@ -30,7 +30,7 @@ __all__ = ["benchmark"]
 
 _PLATFORMS = ("aws", "azure", "gcp", "kubernetes")
 _ASSESS_FORMATS = ("table", "json", "html", "markdown", "oscal")
-_EXPORT_FORMATS = ("oscal-catalog", "oscal-profile", "csv", "xlsx")
+_EXPORT_FORMATS = ("oscal-catalog", "oscal-profile", "oscal-component", "csv", "xlsx")
 _STYLE = {
     "pass": "green",
     "fail": "bold red",
@@ -192,7 +192,8 @@ def assess(
 
 @benchmark.command()
 @click.option("--format", "fmt", type=click.Choice(_EXPORT_FORMATS), required=True,
-              help="oscal-catalog or oscal-profile (OSCAL JSON), csv or xlsx.")  # fmt: skip
+              help="oscal-catalog, oscal-profile or oscal-component (OSCAL JSON; the "
+                   "component definition of mlstix's rules), csv or xlsx.")  # fmt: skip
 @click.option(
     "--level",
     type=click.IntRange(1, 2),
@@ -202,7 +203,8 @@ def assess(
 )
 @output_option("File to write ('-' for stdout).", default=None, required=True)
 def export(fmt: str, level: int, output: str) -> None:
-    """Export the benchmark: an OSCAL catalog, an OSCAL level profile, CSV or xlsx."""
+    """Export the benchmark: an OSCAL catalog, an OSCAL level profile, the OSCAL component
+    definition of mlstix's rules, CSV or xlsx."""
     from mlstix._io import write_output
     from mlstix.benchmark._text import export_benchmark
 
