@@ -259,3 +259,21 @@ def test_component_definition_names_the_rules_of_each_automated_control(
     assert "aws" in {p["value"] for p in requirements["mlcs-9.6"]["props"]}
     defined = [u for p, u in _walk(doc) if p.endswith("/uuid")]
     assert len(defined) == len(set(defined))
+
+
+def test_assessment_notes_reach_the_result_remarks(
+    bench: Benchmark, catalog: dict[str, CatalogRule], write_report: WriteReport, tmp_path: Path
+) -> None:
+    """What the scorecard says beside the controls (a report that could not read an input, an
+    old report) is in the OSCAL result too, and its controls are not-satisfied, not satisfied."""
+    path = write_report(rules_run=list(catalog))
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["errors"] = [{"path": "models.tf", "message": "HCL syntax error at line 3"}]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    model = oscal.assessment_results(assess(bench, load_reports([path]), catalog), WHEN)
+    doc = json.loads(model.oscal_serialize_json())
+    _check_common(doc)
+    res = doc["assessment-results"]["results"][0]
+    assert "models.tf: HCL syntax error" in res["remarks"]
+    states = {f["target"]["status"]["state"] for f in res["findings"]}
+    assert states == {"not-satisfied"}

@@ -372,6 +372,7 @@ def assessment_results(assessment: Assessment, when: datetime) -> ar.AssessmentR
         reviewed_controls=_reviewed(assessment),
         observations=observations or None,
         findings=findings or None,
+        remarks="\n\n".join(assessment.notes) or None,  # old reports, unread inputs, expiries
     )
     return ar.AssessmentResults(
         uuid=seed,
