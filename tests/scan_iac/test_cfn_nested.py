@@ -95,6 +95,14 @@ def test_child_is_read_with_its_parents_values(tmp_path: Path) -> None:
     # once per created parent stack resource, never on its own nor under DevOnly (false)
     assert every == ["App", "FromImport", "Locked", "Research"]
     assert flagged == ["App", "Research"]
+    found = collect([tmp_path])
+    registry = default_registry()
+    hits = evaluate(registry, [registry.get("MLSTIX-AWS-SM-001")], found.resources, None)
+    assert sorted(f.location.resource or "" for f in hits) == [
+        "AWS::SageMaker::NotebookInstance App/Nb",
+        "AWS::SageMaker::NotebookInstance Research/Nb",
+    ]  # a finding per instance, on the child's file
+    assert {f.location.path for f in hits} == {str(tmp_path / "stacks" / "notebook.yaml")}
 
 
 def test_unknown_value_from_the_parent_is_not_the_childs_default(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ read once per parent stack resource, with those values, and not on its own. A va
 passes that is not known (a reference, an unresolved intrinsic) stays unknown in the child, where
 its ``Default`` would otherwise have been taken; a parameter the parent leaves out takes the
 child's ``Default``. Each instance has its own scope (``child.yaml<parent.yaml#Stack``), so its
-references resolve inside it. Remote ``TemplateURL``s (``https://``, ``s3://``) are not read.
+references resolve inside it, and its resources are named after the stack resource that deploys
+them (``Research/Notebook``), so two instances of one child get a finding each. Remote ``TemplateURL``s (``https://``, ``s3://``) are not read.
 Nesting is followed :data:`MAX_NESTING` levels and :data:`MAX_INSTANCES` instances in all
 (an errors entry past either); a cycle is cut.
 """
@@ -98,7 +99,8 @@ def nested_stacks(
             errors.append((shown, parsed))
             return
         scope = f"{shown}<{stack.scope}#{stack.name}"
-        inner = [replace(r, scope=scope) for r in parsed]
+        # named after the stack that deploys it (references resolve by the last segment)
+        inner = [replace(r, scope=scope, name=f"{stack.name}/{r.name}") for r in parsed]
         out.extend(inner)
         for child_stack, grandchild in stacks(inner, target.parent):
             instantiate(child_stack, grandchild, (*chain, target))
