@@ -10,9 +10,10 @@ passes that is not known (a reference, an unresolved intrinsic) stays unknown in
 its ``Default`` would otherwise have been taken; a parameter the parent leaves out takes the
 child's ``Default``. Each instance has its own scope (``child.yaml<parent.yaml#Stack``), so its
 references resolve inside it, and its resources are named after the stack resource that deploys
-them (``Research/Notebook``), so two instances of one child get a finding each. Remote ``TemplateURL``s (``https://``, ``s3://``) are not read.
-Nesting is followed :data:`MAX_NESTING` levels and :data:`MAX_INSTANCES` instances in all
-(an errors entry past either); a cycle is cut.
+them (``Research/Notebook``), so two instances of one child get a finding each. Remote
+``TemplateURL``s (``https://``, ``s3://``) are not read. Nesting is followed
+:data:`MAX_NESTING` levels and :data:`MAX_INSTANCES` instances in all (an errors entry past
+either); a cycle is cut.
 """
 
 from __future__ import annotations
