@@ -277,3 +277,19 @@ def test_assessment_notes_reach_the_result_remarks(
     assert "models.tf: HCL syntax error" in res["remarks"]
     states = {f["target"]["status"]["state"] for f in res["findings"]}
     assert states == {"not-satisfied"}
+
+
+def test_another_attester_is_another_assessment(
+    bench: Benchmark, catalog: dict[str, CatalogRule]
+) -> None:
+    def by(who: str) -> str:
+        att = Attestation.model_validate(
+            {"control": "MLCS-8.2", "result": "pass", "by": who, "date": "2026-11-20",
+             "evidence": "SEC-7"}
+        )  # fmt: skip
+        return oscal.assessment_results(
+            assess(bench, [], catalog, attestations={"MLCS-8.2": att}), WHEN
+        ).uuid
+
+    assert by("Ana") == by("Ana")
+    assert by("Ana") != by("Bo")

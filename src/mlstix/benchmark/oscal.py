@@ -210,7 +210,9 @@ def _seed(assessment: Assessment, when: datetime) -> str:
     bench = assessment.benchmark
     digest = hashlib.sha256()
     for r in assessment.results:
-        digest.update(f"{r.control.id}\x1f{r.status.value}\x1e".encode())
+        digest.update(f"{r.control.id}\x1f{r.status.value}\x1f{r.reason}\x1e".encode())
+        if r.attestation is not None:
+            digest.update(r.attestation.model_dump_json().encode())
         for f in r.failures:
             digest.update(f"{f.report}\x1f{f.finding.rule_id}\x1f{f.finding.location}\x1e".encode())
     return _uuid(
