@@ -163,3 +163,19 @@ def test_password_on_stdin_that_is_not_utf8() -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.decode() == "error: the password read from stdin is not UTF-8 text\n"
+
+
+def test_stdout_that_cannot_encode_the_output() -> None:
+    """A terminal or pipe set to ASCII (PYTHONIOENCODING=ascii, an old locale): one line that
+    says what to change, not a UnicodeEncodeError traceback."""
+    proc = subprocess.run(
+        [*CLI, "kb", "show", "ml-model-tampering"],
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert err.startswith("error: cannot print a character of the output in the encoding ascii")
+    assert "Traceback" not in err

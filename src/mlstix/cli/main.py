@@ -172,10 +172,8 @@ class _Group(click.Group):
             except OSError as exc:  # the last resort: one line, never a traceback
                 raise MlstixError(_os_error(exc)) from None
             except UnicodeError as exc:  # the last resort for text no reader or writer expected
-                said = (
-                    exc.reason if isinstance(exc, UnicodeEncodeError | UnicodeDecodeError) else exc
-                )
-                raise MlstixError(f"cannot handle text that is not valid UTF-8: {said}") from None
+                said, hint = _unicode(exc)
+                raise MlstixError(said, hint=hint) from None
             except RecursionError:  # json/yaml readers recurse once per level of nesting
                 raise MlstixError(
                     "cannot read an input: it is nested too deeply (JSON or YAML nested more "
@@ -245,6 +243,18 @@ def _os_error(exc: OSError) -> str:
     reason = exc.strerror or str(exc) or type(exc).__name__
     reason = reason[:1].lower() + reason[1:]
     return f"{exc.filename}: {reason}" if exc.filename is not None else reason
+
+
+def _unicode(exc: UnicodeError) -> tuple[str, str]:
+    """One line (and a hint) for text that could not be encoded or decoded."""
+    if isinstance(exc, UnicodeEncodeError) and exc.encoding.replace("-", "").lower() != "utf8":
+        return (
+            f"cannot print a character of the output in the encoding {exc.encoding}",
+            "use a UTF-8 locale (LANG=C.UTF-8) or PYTHONIOENCODING=utf-8, or write to a file "
+            "with -o",
+        )
+    said = exc.reason if isinstance(exc, UnicodeEncodeError | UnicodeDecodeError) else str(exc)
+    return f"cannot handle text that is not valid UTF-8: {said}", ""
 
 
 def _symlink_loop(exc: RuntimeError) -> str | None:
