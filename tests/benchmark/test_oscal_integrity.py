@@ -287,9 +287,10 @@ def test_another_attester_is_another_assessment(
             {"control": "MLCS-8.2", "result": "pass", "by": who, "date": "2026-11-20",
              "evidence": "SEC-7"}
         )  # fmt: skip
-        return oscal.assessment_results(
+        model = oscal.assessment_results(
             assess(bench, [], catalog, attestations={"MLCS-8.2": att}), WHEN
-        ).uuid
+        )
+        return str(model.uuid)
 
     assert by("Ana") == by("Ana")
     assert by("Ana") != by("Bo")
