@@ -135,8 +135,15 @@ def test_cli_exports(tmp_path: Path) -> None:
 
     from mlstix.cli.main import cli
 
+    from trestle.oscal.component import ComponentDefinition
+
     runner = CliRunner()
-    for fmt, cls in (("oscal-catalog", Catalog), ("oscal-profile", Profile)):
+    formats = (
+        ("oscal-catalog", Catalog),
+        ("oscal-profile", Profile),
+        ("oscal-component", ComponentDefinition),
+    )
+    for fmt, cls in formats:
         out = tmp_path / f"{fmt}.json"
         result = runner.invoke(cli, ["benchmark", "export", "--format", fmt, "-o", str(out)])
         assert result.exit_code == 0, result.output
