@@ -132,10 +132,9 @@ def test_assessment_results_tie_findings_to_controls_and_subjects(
 
 def test_cli_exports(tmp_path: Path) -> None:
     from click.testing import CliRunner
+    from trestle.oscal.component import ComponentDefinition
 
     from mlstix.cli.main import cli
-
-    from trestle.oscal.component import ComponentDefinition
 
     runner = CliRunner()
     formats = (
