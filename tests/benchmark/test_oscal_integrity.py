@@ -4,6 +4,7 @@ deterministic yet unique, props in our namespace, no empty arrays, metadata righ
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -123,8 +124,11 @@ def test_every_assessment_shape_is_valid_and_resolves(
         assert AssessmentResults.oscal_read(path) == model, name
         ar = doc["assessment-results"]
         res = ar["results"][0]
-        resources = {r["uuid"] for r in ar["back-matter"]["resources"]}
-        assert ar["import-ap"]["href"][1:] in resources
+        resources = {r["uuid"]: r for r in ar["back-matter"]["resources"]}
+        assert all("rlinks" in r or "base64" in r for r in resources.values())  # NIST constraint
+        plan = resources[ar["import-ap"]["href"][1:]]
+        run = base64.b64decode(plan["base64"]["value"]).decode()
+        assert all(name in run for name in assessment.reports)
         # reviewed controls: in scope included, not applicable excluded, each exactly once
         (sel,) = res["reviewed-controls"]["control-selections"]
         included = [c["control-id"] for c in sel.get("include-controls", [])]

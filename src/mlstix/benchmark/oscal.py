@@ -28,6 +28,7 @@ across assessments.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import uuid
 from collections.abc import Iterable
@@ -338,6 +339,34 @@ def _reviewed(assessment: Assessment) -> common.ReviewedControls:
     )
 
 
+def _plan(assessment: Assessment, seed: str, scope: str) -> common.Resource:
+    """What ``import-ap`` points at. mlstix writes no OSCAL assessment plan; the plan of this
+    assessment is the run itself, carried as the resource's content (OSCAL wants a back-matter
+    resource to hold an rlink or base64): benchmark, scope and the reports it read."""
+    bench = assessment.benchmark
+    lines = [
+        f"mlstix {__version__} benchmark assess",
+        f"benchmark: {bench.info.title} {bench.info.version} ({bench.info.id})",
+        f"scope: {scope}",
+        "reports:",
+        *(f"  {name}" for name in assessment.reports),
+    ]
+    text = "\n".join(lines) + "\n"
+    return common.Resource(
+        uuid=_uuid(seed, "assessment-plan"),
+        title="mlstix benchmark assess",
+        description=(
+            "No separate OSCAL assessment plan: the assessment ran `mlstix benchmark assess` "
+            "over the reports listed in the result's props, as this resource records."
+        ),
+        base64=common.Base64(
+            filename="mlstix-benchmark-assess.txt",
+            media_type="text/plain",
+            value=base64.b64encode(text.encode()).decode(),
+        ),
+    )
+
+
 def assessment_results(assessment: Assessment, when: datetime) -> ar.AssessmentResults:
     """One OSCAL result for ``assessment`` run at ``when``: a finding per control in scope (its
     objective satisfied or not), observations with the failing resources as inventory items."""
@@ -353,14 +382,7 @@ def assessment_results(assessment: Assessment, when: datetime) -> ar.AssessmentR
             findings.append(_finding(seed, r, obs))
     scope = f"level {assessment.level}" if assessment.level else "all levels"
     scope += f", {assessment.platform or 'all platforms'}"
-    plan = common.Resource(
-        uuid=_uuid("assessment-plan", bench.info.id),
-        title="mlstix benchmark assess",
-        description=(
-            "No separate assessment plan: the assessment ran `mlstix benchmark assess` over the "
-            "reports listed in the result's props."
-        ),
-    )
+    plan = _plan(assessment, seed, scope)
     result = ar.Result(
         uuid=_uuid(seed, "result"),
         title=f"{bench.info.title} {bench.info.version} assessment ({scope})",
