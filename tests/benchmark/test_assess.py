@@ -329,6 +329,10 @@ def test_show_and_list(bench: Benchmark) -> None:
     assert code == 0 and "models/no-provenance" in out and "SR-4" in out
     code, _, err = _run("show", "MLCS-0.1")
     assert code == 2 and "no control" in err
+    code, out, _ = _run("show", "MLCS-9.6")
+    assert code == 0 and "passes it on aws only" in " ".join(out.split())
+    code, out, _ = _run("show", "MLCS-9.5")
+    assert code == 0 and "a pass needs the manual audit" in " ".join(out.split())
     code, out, _ = _run("list", "--format", "json", "--level", "1", "--platform", "kubernetes")
     rows = json.loads(out)
     assert rows and all(r["level"] == 1 for r in rows)

@@ -44,7 +44,13 @@ def control_markdown(bench: Benchmark, control: Control, kb: KnowledgeBase) -> s
     ]
     if control.audit.automated:
         rules = ", ".join(f"`{r}`" for r in (*control.audit.rules, *control.audit.rule_patterns))
-        lines += [f"Automated by {rules}.", ""]
+        limit = ""
+        if not control.audit.rules_can_pass:
+            limit = " Their findings fail it; a pass needs the manual audit, attested."
+        elif control.audit.rules_pass_on:
+            only = ", ".join(p.value for p in control.audit.rules_pass_on)
+            limit = f" A clean run passes it on {only} only; elsewhere the manual audit decides."
+        lines += [f"Automated by {rules}.{limit}", ""]
     for platform, text in control.audit.manual.items():
         lines += [f"- **{platform.value}**: {' '.join(text.split())}"]
     lines += ["", "## Remediation", ""]
