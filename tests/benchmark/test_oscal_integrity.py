@@ -298,3 +298,17 @@ def test_another_attester_is_another_assessment(
 
     assert by("Ana") == by("Ana")
     assert by("Ana") != by("Bo")
+
+
+def test_catalog_assessment_method_says_where_rules_cannot_pass(
+    bench: Benchmark, kb: KnowledgeBase
+) -> None:
+    doc = json.loads(oscal.catalog(bench, kb).oscal_serialize_json())
+    method = {
+        c["id"]: next(p["prose"] for p in c["parts"] if p["name"] == "assessment-method")
+        for g in doc["catalog"]["groups"]
+        for c in g["controls"]
+    }
+    assert "a pass needs the manual audit" in method["mlcs-1.3"]
+    assert "passes it on aws only" in method["mlcs-9.6"]
+    assert "manual audit" not in method["mlcs-4.1"].split("Manual")[0]

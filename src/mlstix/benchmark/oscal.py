@@ -106,7 +106,13 @@ def _audit(control: Control) -> str:
     lines = []
     if control.audit.automated:
         rules = [*control.audit.rules, *control.audit.rule_patterns]
-        lines.append(f"Automated: decided by the mlstix rules {', '.join(rules)}.")
+        line = f"Automated: decided by the mlstix rules {', '.join(rules)}."
+        if not control.audit.rules_can_pass:
+            line += " Their findings fail it; a pass needs the manual audit, attested."
+        elif control.audit.rules_pass_on:
+            only = ", ".join(p.value for p in control.audit.rules_pass_on)
+            line += f" A clean run passes it on {only} only; elsewhere the manual audit decides."
+        lines.append(line)
     for platform, text in control.audit.manual.items():
         lines.append(f"Manual ({platform.value}): {' '.join(text.split())}")
     return "\n\n".join(lines)
