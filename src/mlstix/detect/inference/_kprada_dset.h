@@ -172,9 +172,19 @@ static void dset_push(DSetObject *self, double v) {
     self->next = self->next + 1 == self->size ? 0 : self->next + 1;
 }
 
-/* A stable sort of pairs on their class (top-down merge; `tmp` as long as `p`). */
+/* A stable sort of pairs on their class (top-down merge over insertion-sorted runs; `tmp` as
+ * long as `p`). */
 static void pairs_sort(Pair *p, Pair *tmp, Py_ssize_t n) {
-    if (n < 2) {
+    if (n <= 32) { /* insertion: stable, and cheapest for a piece's few dozen */
+        for (Py_ssize_t i = 1; i < n; i++) {
+            Pair item = p[i];
+            Py_ssize_t j = i;
+            while (j > 0 && p[j - 1].cls > item.cls) {
+                p[j] = p[j - 1];
+                j--;
+            }
+            p[j] = item;
+        }
         return;
     }
     Py_ssize_t half = n / 2;
