@@ -121,6 +121,9 @@ CASES: dict[str, ArgCase] = {
                                    {"STORAGE_EMULATOR_HOST": CLOSED}, "127.0.0.1:1"),
     "scan models az unreachable": (["scan", "models", "az://container/p"],
                                    {"AZURE_STORAGE_CONNECTION_STRING": _AZ}, "127.0.0.1:1"),
+    "scan models az malformed connection string": (
+        ["scan", "models", "az://container/p"],
+        {"AZURE_STORAGE_CONNECTION_STRING": "garbage"}, "AZURE_STORAGE_CONNECTION_STRING"),
     "scan models --publish unreachable": (
         ["scan", "models", "-j", "1", "{model}", "--publish", f"{CLOSED}/taxii2/",
          "-o", "{work}/published.json"], {}, "127.0.0.1:1"),

@@ -136,7 +136,14 @@ def filesystem(loc: Location) -> AbstractFileSystem:
         )
     if loc.protocol == "az" and "AZURE_STORAGE_CONNECTION_STRING" not in os.environ:
         options["anon"] = False  # adlfs: use DefaultAzureCredential
-    fs = fsspec.filesystem(loc.protocol, **options)
+    try:
+        fs = fsspec.filesystem(loc.protocol, **options)
+    except ValueError as exc:  # adlfs: a malformed AZURE_STORAGE_CONNECTION_STRING
+        said = " ".join(str(exc).split())[:300]
+        raise RemoteError(
+            f"{loc.url}: cannot set up {loc.scheme}:// access: {said}",
+            hint=f"check {settings_of(loc.scheme)}",
+        ) from None
     if loc.protocol == "s3":
         _iso_timestamps(fs)
     endpoint = _endpoint(fs, loc.protocol)
