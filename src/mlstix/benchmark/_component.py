@@ -21,7 +21,14 @@ from trestle.oscal import component as comp
 
 from mlstix import __version__
 from mlstix.benchmark._catalog import CatalogRule
-from mlstix.benchmark.oscal import _catalog_resource, _metadata, _prop, _released, _uuid, control_id
+from mlstix.benchmark._oscal_common import (
+    catalog_resource,
+    control_id,
+    metadata,
+    prop,
+    released,
+    uuid5,
+)
 from mlstix.kb.controls import Benchmark
 
 __all__ = ["TRESTLE_NS", "component_definition"]
@@ -35,7 +42,7 @@ def _rule_props(index: int, rule: CatalogRule) -> list[common.Property]:
     def trestle(name: str, value: str) -> common.Property:
         return common.Property(name=name, value=value, ns=TRESTLE_NS, remarks=rule_set)
 
-    ours = [_prop("platform", rule.platform), _prop("command", rule.command)]
+    ours = [prop("platform", rule.platform), prop("command", rule.command)]
     return [
         trestle("Rule_Id", rule.id),
         trestle("Rule_Description", rule.title or rule.id),
@@ -54,7 +61,7 @@ def component_definition(
     deciding = {c.id: bench.rules_of(c, known) for c in bench.controls}
     used = sorted({r for ids in deciding.values() for r in ids})
     props = [p for i, r in enumerate(used, start=1) for p in _rule_props(i, rules[r])]
-    resource = _catalog_resource(bench)
+    resource = catalog_resource(bench)
     requirements = []
     for control in bench.controls:
         ids = deciding[control.id]
@@ -63,12 +70,12 @@ def component_definition(
         cid = control_id(control)
         req_props = [common.Property(name="Rule_Id", value=r, ns=TRESTLE_NS) for r in ids]
         if not control.audit.rules_can_pass:
-            req_props.append(_prop("rules-can-pass", "false"))
+            req_props.append(prop("rules-can-pass", "false"))
         for platform in control.audit.rules_pass_on or ():
-            req_props.append(_prop("rules-pass-on", platform.value))
+            req_props.append(prop("rules-pass-on", platform.value))
         requirements.append(
             comp.ImplementedRequirement(
-                uuid=_uuid("implemented-requirement", bench.info.id, cid),
+                uuid=uuid5("implemented-requirement", bench.info.id, cid),
                 control_id=cid,
                 description=f"{control.id} is decided by the mlstix rules {', '.join(ids)}.",
                 props=req_props,
@@ -78,7 +85,7 @@ def component_definition(
     for r in used:
         content.update(f"\x1e{r}\x1f{rules[r].title}\x1f{rules[r].command}".encode())
     implementation = comp.ControlImplementation(
-        uuid=_uuid("control-implementation", bench.info.id, bench.info.version),
+        uuid=uuid5("control-implementation", bench.info.id, bench.info.version),
         source=f"#{resource.uuid}",
         description=(
             f"The controls of {bench.info.title} {bench.info.version} that mlstix rules decide."
@@ -86,7 +93,7 @@ def component_definition(
         implemented_requirements=requirements,
     )
     component = comp.DefinedComponent(
-        uuid=_uuid("component", "mlstix"),
+        uuid=uuid5("component", "mlstix"),
         type="validation",
         title="mlstix",
         description=(
@@ -97,14 +104,14 @@ def component_definition(
         control_implementations=[implementation],
     )
     return comp.ComponentDefinition(
-        uuid=_uuid(
+        uuid=uuid5(
             "component-definition",
             bench.info.id,
             bench.info.version,
             __version__,
             content.hexdigest(),
         ),
-        metadata=_metadata(bench, f"{bench.info.title}: mlstix rules", _released(bench)),
+        metadata=metadata(bench, f"{bench.info.title}: mlstix rules", released(bench)),
         components=[component],
         back_matter=common.BackMatter(resources=[resource]),
     )
