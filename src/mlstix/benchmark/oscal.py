@@ -15,15 +15,15 @@ Language), built and validated with compliance-trestle's models.
   the result's local definitions), per passing rule set and per attestation, and a finding per
   control in scope whose target is ``<control>_obj`` (``satisfied`` for pass, ``not-satisfied``
   for fail and, conservatively, for controls not assessed or waiting for a manual review, which
-  carry the ``mlstix`` ``status`` property).
+  carry the ``mlstix`` ``status`` property). Built in :mod:`mlstix.benchmark._results`.
+- The component definition of mlstix's rules: :mod:`mlstix.benchmark._component`.
 
 Identifiers are UUIDv5 derived from stable names, and the catalog's timestamps are the
 benchmark's release date, so the same benchmark exports byte-identical files; a document's own
 uuid also derives from its content (OSCAL asks for a new one whenever the content changes), so an
-edited control gives the catalog a new uuid. An assessment's
-uuids derive from the assessment itself (time, scope, reports, decisions): the same assessment
-exports the same uuids, and two assessments never share one; a scanned resource keeps its uuid
-across assessments.
+edited control gives the catalog a new uuid. An assessment's uuids derive from the assessment
+itself (time, scope, reports, decisions, attestations): the same assessment exports the same
+uuids, and two assessments never share one; a scanned resource keeps its uuid across assessments.
 """
 
 from __future__ import annotations
