@@ -229,8 +229,15 @@ class ClientState:
                 i = int(hit.argmax())
                 fire("steps", i, {"sign_steps_in_window": int(step_counts[i]),
                                   "window": self.window})  # fmt: skip
+        fresh_off = int(np.count_nonzero(off))
         if "coverage" in self.detections:
-            self.off_manifold += int(np.count_nonzero(off))
+            self.off_manifold += fresh_off
+        elif not fresh_off:  # the share only falls: the first query tested decides
+            i = max(0, profile.ood_min - before - 1)
+            seen_i = before + i + 1
+            if i < k and self.off_manifold >= profile.ood_fraction * seen_i:
+                fire("coverage", i, {"off_manifold_share": round(self.off_manifold / seen_i, 4),
+                                     "threshold": profile.ood_fraction})  # fmt: skip
         else:
             off_total = self.off_manifold + np.cumsum(off, dtype=np.int64)
             seen = before + np.arange(1, k + 1)
