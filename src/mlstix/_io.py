@@ -3,7 +3,8 @@
 A regular file is written atomically: a temporary file in the same folder, flushed and renamed
 over the target, so a failed run leaves no half-written file. ``-`` means stdout. A path that
 exists and is not a regular file (a FIFO, ``/dev/null``, ``/dev/stdout``) is written in place and
-never renamed over; a folder is refused. The folder an output file goes into must exist: a typo
+never renamed over; a folder is refused; a symbolic link is followed (its target is replaced,
+the link stays). The folder an output file goes into must exist: a typo
 in ``-o reprots/x.json`` is an error, not a new folder. Every ``OSError`` met while writing
 becomes an :class:`~mlstix.errors.OutputError` (``cannot write PATH: reason``, exit 2).
 """
@@ -50,6 +51,7 @@ def _mode(path: Path) -> int | None:
 def check_output_path(path: Path) -> None:
     """Refuse, before any work is done, an output file that cannot be written: a folder, or a
     file whose folder does not exist (or is not a folder)."""
+    path = _through_link(path)
     with _writing(path):
         mode = _mode(path)
         if mode is not None and stat.S_ISDIR(mode):
@@ -91,12 +93,24 @@ def _temp_beside(path: Path, data: bytes) -> Path:
     return Path(tmp)
 
 
+def _through_link(path: Path) -> Path:
+    """An output that is a symbolic link is written where the link leads, atomically there:
+    the link stays a link (renaming over it made it a file and left its target as it was)."""
+    if not path.is_symlink():
+        return path
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a loop: writing the path itself will say so
+        return path
+
+
 def write_atomic(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new, never a part.
 
     The folder of ``path`` must exist. Raises :class:`OutputError`.
     """
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    path = _through_link(path)
     check_output_path(path)
     with _writing(path):
         mode = _mode(path)

@@ -180,3 +180,23 @@ def test_failed_write_keeps_the_previous_file(command: str, good: Material, tmp_
     assert lines == [f"error: cannot write {target}: file too large"], proc.stderr
     assert target.read_bytes() == b"previous version\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.file"]
+
+
+def test_output_through_a_symbolic_link(good: Material, tmp_path: Path) -> None:
+    """``-o latest.json`` where latest.json links to the real file: the file it leads to is
+    replaced (atomically, beside itself) and the link stays a link; a link into a missing
+    folder is refused before any work."""
+    real = tmp_path / "reports" / "2026-12.json"
+    real.parent.mkdir()
+    real.write_text("old\n")
+    link = tmp_path / "latest.json"
+    link.symlink_to(real)
+    outcome = invoke(["navigator", "-o", str(link)])
+    assert outcome.code == 0, outcome
+    assert link.is_symlink() and real.read_text().startswith("{")
+    assert sorted(p.name for p in real.parent.iterdir()) == ["2026-12.json"]
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to(tmp_path / "gone" / "x.json")
+    outcome = invoke(["scan", "models", "-j", "1", str(good.model), "-o", str(dangling)])
+    assert_clean(outcome, {2}, names="gone")
+    assert "does not exist" in outcome.err
