@@ -142,6 +142,8 @@ CASES: dict[str, ArgCase] = {
                             {}, "empty.db"),
     "serve PostgreSQL unreachable": (["serve", "--db", "postgresql://u:pw@127.0.0.1:1/db",
                                       "--port", "0"], {}, "cannot open the database"),
+    "serve empty host": (["serve", "--host", "", "--port", "0", "--db", "sqlite:///{work}/t.db"],
+                         {}, "host is empty"),
     "serve port in use": (["serve", "--db", "sqlite:///{work}/t.db", "--port", "{port}"], {},
                           "{port}"),
     "serve adduser no password": (["serve", "adduser", "bob", "--db", "sqlite:///{work}/t.db"],

@@ -168,6 +168,8 @@ def serve(
         workers=workers,
         api_docs=api_docs,
     )
+    if not cfg.host.strip():  # (uvicorn takes '' as every address, and links read http://:PORT)
+        raise UsageError("the host is empty", hint="--host 127.0.0.1, or 0.0.0.0 for every address")
     if bool(cfg.certfile) != bool(cfg.keyfile):
         raise UsageError("TLS needs both --certfile and --keyfile")
     if cfg.certfile and cfg.keyfile:
