@@ -39,3 +39,39 @@ def test_transform_is_the_plain_formula(arrays: tuple[np.ndarray, np.ndarray, np
             wide.tobytes()
             == ((vectors.astype(np.float64) - center) / scale).astype(np.float32).tobytes()
         )
+
+
+def _plain_off_manifold(b: Baseline, scaled: np.ndarray, owners: np.ndarray) -> np.ndarray:
+    """The off-manifold test as written before the owner codes: the whole int64 mask."""
+    ref = b.reference
+    half = 0.5 * np.einsum("ij,ij->i", ref, ref)[None, :]
+    score = scaled @ ref.T
+    np.subtract(half, score, out=score)
+    np.putmask(score, owners[:, None] == b.reference_owners[None, :], np.inf)
+    nearest = np.einsum("ij,ij->i", scaled, scaled) + 2.0 * score.min(axis=1)
+    out: np.ndarray = nearest > b.ood_radius**2
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 300),  # rows
+    st.integers(1, 20),  # reference queries
+    st.sampled_from([[-2], [0], [0, 1, 2], [5, 9, 2**40], list(range(20))]),  # their owners
+    st.lists(st.integers(-1, 12), min_size=1, max_size=5),  # the rows' owners, cycled
+    st.integers(0, 2**32 - 1),
+)
+def test_off_manifold_is_the_plain_masked_minimum(
+    rows: int, refs: int, ref_owner_pool: list[int], row_owner_pool: list[int], seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    dim = 4
+    reference = rng.normal(size=(refs, dim)).astype(np.float32)
+    ref_owners = np.resize(np.array(ref_owner_pool, dtype=np.int64), refs)
+    scaled = rng.normal(size=(rows, dim)).astype(np.float32) * 1.5
+    scaled[::7] = reference[0]  # some on a reference query
+    owners = np.resize(np.array(row_owner_pool, dtype=np.int64), rows)
+    zeros = np.zeros(dim, dtype=np.float32)
+    b = Baseline(zeros, zeros + 1, reference, ref_owners, 1.0, 1.2, 0.9, zeros + 1)
+    got = b.off_manifold(scaled, owners)
+    assert got.tolist() == _plain_off_manifold(b, scaled, owners).tolist()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -77,6 +77,22 @@ def _nearest_other(
         block[owners[start : start + 512, None] == ref_owners[None, :]] = np.inf
         out[start : start + 512] = np.sqrt(block.min(axis=1))
     return out
+
+
+def _owner_codes(
+    owners: npt.NDArray[np.int64], reference_owners: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.integer[Any]], npt.NDArray[np.integer[Any]]]:
+    """The owners as small codes (the same equalities, a quarter of the bytes to compare): a
+    reference owner's rank among the distinct reference owners (at most 256 of them), -1 for
+    an owner with no reference query."""
+    distinct = np.unique(reference_owners)
+    if len(distinct) >= 2**15:  # (not from learn: as they are)
+        return owners, reference_owners
+    theirs = np.searchsorted(distinct, reference_owners).astype(np.int16)
+    at = np.minimum(np.searchsorted(distinct, owners), max(len(distinct) - 1, 0))
+    found = distinct[at] == owners if len(distinct) else np.zeros(len(owners), np.bool_)
+    mine = np.where(found, at, -1).astype(np.int16)
+    return mine, theirs
 
 
 @dataclass
@@ -168,13 +184,15 @@ class Baseline:
         ref = self.reference
         half = 0.5 * np.einsum("ij,ij->i", ref, ref)[None, :]
         far: npt.NDArray[np.bool_] = np.empty(len(scaled), dtype=np.bool_)
+        mine, theirs = _owner_codes(owners, self.reference_owners)
         for start in range(0, len(scaled), _CHUNK):
             part = scaled[start : start + _CHUNK]
             # |x - r|^2 = |x|^2 + 2 (|r|^2 / 2 - x.r): the minimum over r needs one product
             score = part @ ref.T
             np.subtract(half, score, out=score)
-            mask = owners[start : start + _CHUNK, None] == self.reference_owners[None, :]
-            np.putmask(score, mask, np.inf)
+            codes = mine[start : start + _CHUNK]
+            if codes.max(initial=-1) >= 0:  # rows of clients with reference queries
+                np.putmask(score, codes[:, None] == theirs[None, :], np.inf)
             nearest = np.einsum("ij,ij->i", part, part) + 2.0 * score.min(axis=1)
             far[start : start + len(part)] = nearest > self.ood_radius**2
         return far
