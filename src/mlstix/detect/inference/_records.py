@@ -22,6 +22,7 @@ does); a record keeps the body as the log holds it.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections import OrderedDict
@@ -275,6 +276,8 @@ def read_logs(
     for path, display in files:
         try:
             yield from _read_one(path, display, join, fast)
+        except io.UnsupportedOperation:  # (an OSError) a FIFO or pipe: the reader seeks
+            yield LogProblem(display, 0, "a pipe or FIFO, not a regular file: not read")
         except OSError as exc:
             yield LogProblem(display, 0, f"cannot read: {exc.strerror or exc}")
     yield from join.flush()
