@@ -99,6 +99,11 @@ def _through_link(path: Path) -> Path:
     if not path.is_symlink():
         return path
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return path  # a device, FIFO or pipe behind it (/dev/stdout): written in place
+    except OSError:
+        pass  # a dangling link, or a loop: resolved, or the write says why
+    try:
         return path.resolve()
     except (OSError, RuntimeError):  # a loop: writing the path itself will say so
         return path
