@@ -18,14 +18,9 @@ the whole library call, with the ratios against the NumPy path.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _inprocess import least_cpu
 
 # run in a child process: times PRADA's parts of one library call on one file
 _CHILD = r"""
@@ -78,36 +73,13 @@ print(json.dumps(spent))
 """
 
 
-def _run(path: Path, src: Path, prada_off: bool) -> dict[str, float]:
-    env = {**os.environ, "PRADA_SRC": str(src)}
-    env.pop("MLSTIX_NO_KERNEL", None)
-    if prada_off:
-        env["PRADA_OFF"] = "1"
-    done = subprocess.run([sys.executable, "-c", _CHILD, str(path)], env=env,
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    spent: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return spent
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--old-src", type=Path, help="the src folder of another tree")
     args = parser.parse_args()
-    paths = {"kernel": (ROOT / "src", False), "numpy": (ROOT / "src", True)}
-    if args.old_src:
-        paths["old"] = (args.old_src, False)
-    least: dict[tuple[str, str], dict[str, float]] = {}
-    print(f"{time.strftime('%H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()[0]:.1f}")
-    for _ in range(args.rounds):
-        for path in args.files:
-            for name, (src, off) in paths.items():
-                spent = _run(path, src, off)
-                best = least.setdefault((path.name, name), spent)
-                for key, value in spent.items():
-                    best[key] = min(best[key], value)
-    print(f"{time.strftime('%H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()[0]:.1f}")
+    paths, least = least_cpu(_CHILD, "PRADA", args.files, args.rounds, args.old_src)
     print(f"least CPU-s of {args.rounds} rounds")
     print(f"{'file':24} {'path':7} {'PRADA':>7} {'calibration':>12} {'call':>7}  vs NumPy path")
     for path in args.files:
