@@ -6,8 +6,6 @@ and wrong arguments refused with ValueError, never a crash."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,16 +21,7 @@ kernel = pytest.importorskip(
 _SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]  # the fixture is a mode
 
 
-@pytest.fixture(autouse=True, params=[2, 1, 0], ids=["fma", "avx", "portable"])
-def _simd(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every test runs each variant this processor has: AVX with FMA, AVX, and the portable
-    one (what processors without AVX, and other architectures, run)."""
-    cap, best = kernel.simd(request.param)
-    if request.param > best:
-        kernel.simd(cap)
-        pytest.skip(f"this processor has no {request.node.callspec.id} variant")
-    yield
-    kernel.simd(cap)
+pytestmark = pytest.mark.usefixtures("simd_variant")  # every test runs each SIMD variant
 
 
 def _pairwise(steps: np.ndarray, ends: np.ndarray) -> list[bool]:
