@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlstix._timeouts import PROBE_ENV, probe_timeout, read_timeout
 from mlstix.assess._inventory import Inventory, live_resource
 from mlstix.assess._pool import run
 from mlstix.errors import MlstixError
@@ -107,7 +108,10 @@ def _client(options: KubeOptions) -> tuple[Any, str]:
         raise KubernetesCredentialsError(f"no kubeconfig file at {options.kubeconfig}")
     try:
         api = config.new_client_from_config(
-            config_file=options.kubeconfig, context=options.context, persist_config=False
+            config_file=options.kubeconfig,
+            context=options.context,
+            persist_config=False,
+            client_configuration=_configuration(),
         )
         _, active = config.list_kube_config_contexts(config_file=options.kubeconfig)
         name = options.context or str((active or {}).get("name") or "kubeconfig")
@@ -120,8 +124,9 @@ def _client(options: KubeOptions) -> tuple[Any, str]:
         kube_error = "not a kubeconfig: YAML nested too deeply"
     if options.context is None:
         try:
-            config.load_incluster_config()
-            return client.ApiClient(), "in-cluster"
+            configuration = _configuration()
+            config.load_incluster_config(client_configuration=configuration)
+            return client.ApiClient(configuration), "in-cluster"
         except ConfigException:
             pass
     where = f" {options.kubeconfig}" if options.kubeconfig is not None else ""
@@ -131,7 +136,21 @@ def _client(options: KubeOptions) -> tuple[Any, str]:
     )
 
 
-def _get(api: Any, path: str, query: list[tuple[str, Any]]) -> tuple[int, Any]:
+def _configuration() -> Any:
+    """A client configuration whose connections retry a read timeout once (urllib3's default
+    retries it three times, so a silent server held a command for minutes)."""
+    from kubernetes import client
+    from urllib3.util.retry import Retry
+
+    configuration = client.Configuration()
+    configuration.retries = Retry(total=3, connect=2, read=1, status=0, backoff_factor=0.2)
+    return configuration
+
+
+def _get(
+    api: Any, path: str, query: list[tuple[str, Any]], *, wait: float | None = None
+) -> tuple[int, Any]:
+    """GET ``path``; ``wait`` is the read timeout (default ``MLSTIX_READ_TIMEOUT``, 60 s)."""
     from kubernetes.client.exceptions import ApiException
 
     try:
@@ -142,7 +161,7 @@ def _get(api: Any, path: str, query: list[tuple[str, Any]]) -> tuple[int, Any]:
             header_params={"Accept": "application/json"},
             auth_settings=["BearerToken"],
             _preload_content=False,
-            _request_timeout=(10, 60),
+            _request_timeout=(10, read_timeout() if wait is None else wait),
         )
     except ApiException as exc:
         return int(exc.status or 0), exc.reason
@@ -309,9 +328,16 @@ def collect_kubernetes(options: KubeOptions) -> Inventory:
     inventory = Inventory(cloud="kubernetes", target=cluster)
     inventory.collected_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     host = str(api.configuration.host)
+    wait = probe_timeout()  # MLSTIX_PROBE_TIMEOUT: the first call, to a server that may be silent
     try:
-        status, answer = _get(api, "/api", [])
+        status, answer = _get(api, "/api", [], wait=wait)
     except (HTTPError, OSError) as exc:
+        if _unreachable(exc) == "timed out" and "read timed out" in str(exc).lower():
+            raise KubernetesCredentialsError(
+                f"the Kubernetes API server {host} accepted the connection but did not answer "
+                f"within {wait:g} s (tried twice)",
+                hint=f"check the server of the kubeconfig context; {PROBE_ENV} raises the wait",
+            ) from None
         raise KubernetesCredentialsError(
             f"cannot reach the Kubernetes API server {host}: {_unreachable(exc)}"
         ) from None

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlstix._timeouts import PROBE_ENV, probe_timeout, read_timeout
 from mlstix.assess._inventory import Inventory, live_resource
 from mlstix.errors import MlstixError, UsageError
 
@@ -135,7 +136,7 @@ class AwsAccess:
                     retries={"mode": "adaptive", "max_attempts": _max_attempts()},
                     max_pool_connections=max(self.jobs, 4),
                     connect_timeout=10,
-                    read_timeout=60,
+                    read_timeout=read_timeout(),  # MLSTIX_READ_TIMEOUT, 60 s by default
                     user_agent_extra="mlstix-assess",
                 )
                 self._clients[key] = self.session.client(service, region_name=region, config=config)
@@ -318,6 +319,7 @@ def connect(
         ConnectTimeoutError,
         EndpointConnectionError,
         ProfileNotFound,
+        ReadTimeoutError,
     )
     from botocore.parsers import ResponseParserError
 
@@ -358,8 +360,12 @@ def connect(
     access = AwsAccess(session, "", "aws", "", source, inventory, jobs=jobs)
     # the first call says whether AWS can be reached at all: two attempts, not the eight with
     # back-off the collectors use against throttling, so an unreachable endpoint is an error
-    # in seconds and is not blamed on the credentials
-    probe = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5)
+    # in seconds and is not blamed on the credentials; an endpoint that accepts the connection
+    # but never answers is given MLSTIX_PROBE_TIMEOUT seconds per attempt
+    wait = probe_timeout()
+    probe = Config(
+        retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=5, read_timeout=wait
+    )
     try:
         sts = session.client("sts", region_name=region or "us-east-1", config=probe)
     except ValueError as exc:  # AWS_ENDPOINT_URL that is not a URL, a region that is no name
@@ -373,6 +379,13 @@ def connect(
         raise MlstixError(
             f"{sts.meta.endpoint_url} did not answer as AWS STS does: {_one_line(str(exc))[:120]}",
             hint="check the network, or AWS_ENDPOINT_URL if you set it",
+        ) from None
+    except ReadTimeoutError as exc:
+        url = getattr(exc, "kwargs", {}).get("endpoint_url") or sts.meta.endpoint_url
+        raise MlstixError(
+            f"{url} accepted the connection but did not answer within {wait:g} s (tried twice)",
+            hint=f"check the network, or AWS_ENDPOINT_URL if you set it; {PROBE_ENV} raises the "
+            "wait",
         ) from None
     except (EndpointConnectionError, ConnectTimeoutError) as exc:
         url = getattr(exc, "kwargs", {}).get("endpoint_url", "the AWS endpoint")

@@ -136,6 +136,8 @@ def filesystem(loc: Location) -> AbstractFileSystem:
         )
     if loc.protocol == "az" and "AZURE_STORAGE_CONNECTION_STRING" not in os.environ:
         options["anon"] = False  # adlfs: use DefaultAzureCredential
+    if loc.protocol == "s3":
+        options["config_kwargs"] = _s3_config()
     try:
         fs = fsspec.filesystem(loc.protocol, **options)
     except ValueError as exc:  # adlfs: a malformed AZURE_STORAGE_CONNECTION_STRING
@@ -145,11 +147,32 @@ def filesystem(loc: Location) -> AbstractFileSystem:
             hint=f"check {settings_of(loc.scheme)}",
         ) from None
     if loc.protocol == "s3":
+        fs.retries = S3_FS_RETRIES  # botocore's own retries (in config_kwargs) do the retrying
         _iso_timestamps(fs)
     endpoint = _endpoint(fs, loc.protocol)
     if endpoint:
         reachable(endpoint, f"{loc.url}: cannot reach", settings_of(loc.scheme))
     return fs
+
+
+S3_READ_TIMEOUT = 15.0  # s3fs' own default: seconds an S3 request waits between bytes
+S3_FS_RETRIES = 1  # s3fs' loop around botocore's: one pass (its default 5 multiplies botocore's)
+
+
+def _s3_config() -> dict[str, Any]:
+    """botocore ``Config`` settings of the S3 client: a request that gets no answer waits
+    ``MLSTIX_READ_TIMEOUT`` (15 s) and is tried twice, so a silent endpoint is an error within
+    about 30 s; s3fs' defaults (15 s, five botocore attempts inside five s3fs attempts) waited
+    minutes. ``AWS_MAX_ATTEMPTS``/``AWS_RETRY_MODE``, when set, are left to botocore."""
+    from mlstix._timeouts import read_timeout
+
+    config: dict[str, Any] = {
+        "connect_timeout": CONNECT_TIMEOUT,
+        "read_timeout": read_timeout(S3_READ_TIMEOUT),
+    }
+    if not any(k in os.environ for k in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")):
+        config["retries"] = {"total_max_attempts": 2, "mode": "standard"}
+    return config
 
 
 # what the S3 stack imports without using it (see _import)
@@ -301,4 +324,8 @@ def describe_failure(exc: BaseException) -> str:
         return f"not found{': ' + text if text else ''}"
     if isinstance(exc, PermissionError):
         return f"access denied{': ' + text if text else ''}"
+    if name == "ReadTimeoutError":  # botocore's: connected, then no answer within read_timeout
+        return (
+            f"no answer ({name}){': ' + text if text else ''}; MLSTIX_READ_TIMEOUT raises the wait"
+        )
     return f"{name}: {text}" if text else name

@@ -1,0 +1,177 @@
+"""A server that accepts the TCP connection and never answers must not hang a command.
+
+Before, ``assess aws``, ``assess kubernetes`` and ``scan models s3://`` pointed at such a server
+were still waiting after 150 s (60 s read timeouts times the SDKs' retries). Now each stops
+within a bound (about 30 s by default; a few seconds here, with ``MLSTIX_PROBE_TIMEOUT`` and
+``MLSTIX_READ_TIMEOUT`` set to 1 s), says in one line which endpoint did not answer, exits 2,
+and writes no report. Each case runs the real command in a subprocess, as a CI gate would.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlstix._timeouts import PROBE_ENV, READ_ENV
+
+BOUND = 25.0  # seconds: 1 s timeouts tried twice, back-off and start-up, on a loaded machine
+
+
+@pytest.fixture
+def silent() -> Iterator[str]:
+    """``host:port`` of a server that accepts every connection and never sends a byte."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)  # kept open, never read or answered
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    host, port = server.getsockname()
+    try:
+        yield f"{host}:{port}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        server.close()
+    assert held, "the command never connected to the silent server"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "KUBECONFIG", "MLSTIX_", "HTTP", "http", "ALL_PROXY"))
+    }
+    return {
+        **keep,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "NO_PROXY": "127.0.0.1",
+        PROBE_ENV: "1",
+        READ_ENV: "1",
+        **extra,
+    }
+
+
+def _run(
+    env: dict[str, str], out: Path, *args: str
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlstix", *args, "--format", "json", "-o", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return proc, time.monotonic() - start
+
+
+def _one_line(proc: subprocess.CompletedProcess[str], out: Path, took: float, *words: str) -> None:
+    said = (
+        f"exit {proc.returncode} after {took:.1f} s\nstderr: {proc.stderr}\nstdout: {proc.stdout}"
+    )
+    assert proc.returncode == 2, said
+    assert "Traceback" not in proc.stderr + proc.stdout, said
+    assert not out.exists(), f"a report was written although nothing was read\n{said}"
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, said
+    assert all(w in errors[0] for w in words), said
+    assert took < BOUND, said
+
+
+def _kubeconfig(path: Path, server: str) -> Path:
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: silent\n"
+        f"clusters:\n- name: c\n  cluster: {{server: '{server}'}}\n"
+        "contexts:\n- name: silent\n  context: {cluster: c, user: u}\n"
+        "users:\n- name: u\n  user: {token: not-a-secret}\n"
+    )
+    return path
+
+
+def test_assess_aws_names_the_silent_endpoint(silent: str, tmp_path: Path) -> None:
+    pytest.importorskip("boto3")
+    out = tmp_path / "report.json"
+    proc, took = _run(_env(AWS_ENDPOINT_URL=f"http://{silent}"), out, "assess", "aws")
+    _one_line(proc, out, took, silent, "did not answer within 1 s")
+
+
+def test_assess_kubernetes_names_the_silent_api_server(silent: str, tmp_path: Path) -> None:
+    pytest.importorskip("kubernetes")
+    config = _kubeconfig(tmp_path / "kubeconfig", f"http://{silent}")
+    out = tmp_path / "report.json"
+    proc, took = _run(_env(), out, "assess", "kubernetes", "--kubeconfig", str(config))
+    _one_line(proc, out, took, silent, "did not answer within 1 s")
+
+
+def test_scan_models_s3_names_the_silent_endpoint(silent: str, tmp_path: Path) -> None:
+    pytest.importorskip("s3fs")
+    out = tmp_path / "report.json"
+    proc, took = _run(
+        _env(AWS_ENDPOINT_URL=f"http://{silent}"), out, "scan", "models", "s3://models/x"
+    )
+    _one_line(proc, out, took, "s3://models/x", silent, "no answer", READ_ENV)
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-3", "nan", "1e9"])
+def test_a_wait_that_is_no_number_of_seconds_is_refused(value: str, tmp_path: Path) -> None:
+    pytest.importorskip("kubernetes")
+    config = _kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9")
+    out = tmp_path / "report.json"
+    proc, took = _run(
+        _env(**{PROBE_ENV: value}), out, "assess", "kubernetes", "--kubeconfig", str(config)
+    )
+    _one_line(proc, out, took, PROBE_ENV, "not a number of seconds")
+
+
+def test_the_s3_client_carries_the_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings reach the botocore client s3fs makes; ``AWS_MAX_ATTEMPTS`` stays the
+    user's."""
+    pytest.importorskip("s3fs")
+    from mlstix.scan.remote import _fs
+
+    for name in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", READ_ENV):
+        monkeypatch.delenv(name, raising=False)
+    config = _fs._s3_config()
+    assert config["read_timeout"] == 15.0
+    assert config["retries"] == {"total_max_attempts": 2, "mode": "standard"}
+    monkeypatch.setenv(READ_ENV, "42")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "7")
+    config = _fs._s3_config()
+    assert config["read_timeout"] == 42.0 and "retries" not in config
+
+    import s3fs  # type: ignore[import-untyped]
+
+    fs = s3fs.S3FileSystem(config_kwargs=config, skip_instance_cache=True, anon=True)
+    client_config = fs.connect().meta.config
+    assert client_config.read_timeout == 42.0
+    assert client_config.connect_timeout == _fs.CONNECT_TIMEOUT
