@@ -175,3 +175,54 @@ def test_the_s3_client_carries_the_timeouts(monkeypatch: pytest.MonkeyPatch) -> 
     client_config = fs.connect().meta.config
     assert client_config.read_timeout == 42.0
     assert client_config.connect_timeout == _fs.CONNECT_TIMEOUT
+
+
+def test_listings_slower_than_the_probe_still_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster that answers ``GET /api`` at once and each list after 1.3 s, more than the
+    probe's 1 s: the listings wait ``MLSTIX_READ_TIMEOUT``, so the assessment completes; with
+    that below 1.3 s, it is one clear error, not a hang."""
+    pytest.importorskip("kubernetes")
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mlstix.assess.kubernetes import KubeOptions, KubernetesCredentialsError
+    from mlstix.assess.kubernetes import collect_kubernetes as collect
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] == "/api":
+                body = b'{"kind": "APIVersions", "versions": ["v1"]}'
+            else:
+                time.sleep(1.3)
+                body = b'{"kind": "List", "apiVersion": "v1", "metadata": {}, "items": []}'
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:  # the client gave up waiting, as the second half of the test wants
+                pass
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        options = KubeOptions(kubeconfig=str(_kubeconfig(tmp_path / "kubeconfig", url)), jobs=16)
+        monkeypatch.setenv(PROBE_ENV, "1")
+        monkeypatch.setenv(READ_ENV, "10")
+        inventory = collect(options)
+        assert not inventory.errors, inventory.errors
+        monkeypatch.setenv(READ_ENV, "0.5")
+        lost = r"lost the Kubernetes API server .*: timed out \(no answer within 0.5 s\)"
+        with pytest.raises(KubernetesCredentialsError, match=lost):
+            collect(options)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlstix._timeouts import PROBE_ENV, probe_timeout, read_timeout
+from mlstix._timeouts import PROBE_ENV, READ_ENV, probe_timeout, read_timeout
 from mlstix.assess._inventory import Inventory, live_resource
 from mlstix.assess._pool import run
 from mlstix.errors import MlstixError
@@ -361,8 +361,11 @@ def collect_kubernetes(options: KubeOptions) -> Inventory:
     try:
         run(tasks, options.jobs)
     except (HTTPError, OSError) as exc:
+        why = _unreachable(exc)
         raise KubernetesCredentialsError(
-            f"lost the Kubernetes API server {host}: {type(exc).__name__}"
+            f"lost the Kubernetes API server {host}: {why}"
+            + (f" (no answer within {read_timeout():g} s)" if why == "timed out" else ""),
+            hint=f"{READ_ENV} raises the wait" if why == "timed out" else "",
         ) from None
     finally:
         api.close()
