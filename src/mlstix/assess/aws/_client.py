@@ -133,7 +133,9 @@ class AwsAccess:
         with self._lock:
             if key not in self._clients:
                 config = Config(
-                    retries={"mode": "adaptive", "max_attempts": _max_attempts()},
+                    # total_max_attempts counts the first attempt, as AWS_MAX_ATTEMPTS does
+                    # (botocore's max_attempts key counts retries: one attempt more)
+                    retries={"mode": "adaptive", "total_max_attempts": _max_attempts()},
                     max_pool_connections=max(self.jobs, 4),
                     connect_timeout=10,
                     read_timeout=read_timeout(),  # MLSTIX_READ_TIMEOUT, 60 s by default
