@@ -9,7 +9,9 @@ one.
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,54 +102,127 @@ def _from_lines(path: Path, shape: Shape, problems: list[str]) -> list[tuple[int
     return records
 
 
-def _position(text: str, index: int) -> str:
-    line = text.count("\n", 0, index) + 1
-    column = index - (text.rfind("\n", 0, index) + 1) + 1
-    return f"line {line}, column {column}"
+_SKIP = re.compile(r"[ \t\r\n,]*")
+
+
+class _Text:
+    """The decompressed text of a file, decoded and held a window at a time: what was parsed is
+    dropped, so memory is one step plus the record being read, whatever the file's size."""
+
+    def __init__(self, path: Path, gzipped: bool, problems: list[str]) -> None:
+        self.chunks = _chunks(path, gzipped)
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.problems = problems
+        self.text = ""
+        self.size = 0  # decompressed bytes read so far
+        self.done = False
+        self.lines = 0  # newlines in the dropped text
+        self.column = 0  # characters after the last dropped newline
+
+    def more(self) -> bool:
+        """Read one more step; False at the end (a cut or damaged stream is a problem)."""
+        if self.done:
+            return False
+        try:
+            chunk = next(self.chunks, None)
+        except (OSError, EOFError, zlib.error) as exc:
+            self.problems.append(f"{exc}; the records before the cut were read")
+            chunk = None
+        if chunk is None:
+            self.done = True
+            self.text += self.decoder.decode(b"", final=True)
+            return False
+        self.size += len(chunk)
+        if self.size > MAX_DOCUMENT:
+            raise _TooLarge
+        self.text += self.decoder.decode(chunk)
+        return True
+
+    def drop(self, pos: int) -> None:
+        newlines = self.text.count("\n", 0, pos)
+        if newlines:
+            self.lines += newlines
+            self.column = pos - (self.text.rfind("\n", 0, pos) + 1)
+        else:
+            self.column += pos
+        self.text = self.text[pos:]
+
+    def position(self, index: int) -> str:
+        newlines = self.text.count("\n", 0, index)
+        line = self.lines + newlines + 1
+        if newlines:
+            column = index - (self.text.rfind("\n", 0, index) + 1) + 1
+        else:
+            column = self.column + index + 1
+        return f"line {line}, column {column}"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _start(text: _Text, shape: Shape) -> int:
+    """Where the records array opens (after its ``[``), or -1."""
+    while True:
+        start = text.text.find("[")
+        if shape.container == "document":
+            key = text.text.find(f'"{shape.records_key}"')
+            start = text.text.find("[", key) if key >= 0 else -1
+        if start >= 0 or not text.more():
+            return start + 1 if start >= 0 else -1
 
 
 def _from_array(path: Path, shape: Shape, problems: list[str]) -> list[tuple[int, bytes]]:
-    data = b""
-    try:
-        for chunk in _chunks(path, shape.compression == "gzip"):
-            data += chunk
-            if len(data) > MAX_DOCUMENT:
-                problems.append(f"larger than {MAX_DOCUMENT} bytes decompressed; not read")
-                return []
-    except (OSError, EOFError, zlib.error) as exc:
-        problems.append(f"{exc}; the records before the cut were read")
-    text = data.decode("utf-8", errors="replace")
+    text = _Text(path, shape.compression == "gzip", problems)
     decoder = json.JSONDecoder()
-    start = text.find("[")
-    if shape.container == "document":
-        key = text.find(f'"{shape.records_key}"')
-        start = text.find("[", key) if key >= 0 else -1
-    if start < 0:
-        problems.append("line 1: no records array")
-        return []
     records: list[tuple[int, bytes]] = []
-    pos = start + 1
-    index = 0
-    while True:
-        while pos < len(text) and text[pos] in " \t\r\n,":
-            pos += 1
-        if pos >= len(text) or text[pos] == "]":
-            if pos >= len(text):
-                problems.append(f"{_position(text, pos)}: the records array is not closed")
-            break
-        index += 1
-        try:
-            obj, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            problems.append(
-                f"{_position(text, exc.pos)}: record {index} is not valid JSON ({exc.msg}); "
-                "it and the records after it were not read"
-            )
-            break
-        if not isinstance(obj, dict):
-            problems.append(f"record {index}: not a JSON object")
-            continue
-        records.append((index, orjson.dumps(_envelope(obj, shape))))
+    try:
+        pos = _start(text, shape)
+        if pos < 0:
+            problems.append("line 1: no records array")
+            return []
+        index = 0
+        while True:
+            pos = _SKIP.match(text.text, pos).end()  # type: ignore[union-attr]
+            if pos >= len(text.text):
+                text.drop(pos)
+                pos = 0
+                if text.more():
+                    continue
+                problems.append(f"{text.position(0)}: the records array is not closed")
+                break
+            if text.text[pos] == "]":
+                break
+            text.drop(pos)
+            pos = 0
+            index += 1
+            failure: json.JSONDecodeError | None = None
+            while True:  # a record cut by the end of a step is read again with the next step
+                try:
+                    obj, pos = decoder.raw_decode(text.text, 0)
+                    failure = None
+                    break
+                except json.JSONDecodeError as exc:
+                    failure = exc
+                    if len(text.text) > _MAX_LINE or not text.more():
+                        break
+            if failure is not None:
+                if len(text.text) > _MAX_LINE:
+                    why = f"longer than {_MAX_LINE} bytes"
+                else:
+                    why = f"not valid JSON ({failure.msg})"
+                problems.append(
+                    f"{text.position(failure.pos)}: record {index} is {why}; "
+                    "it and the records after it were not read"
+                )
+                break
+            if not isinstance(obj, dict):
+                problems.append(f"record {index}: not a JSON object")
+                continue
+            records.append((index, orjson.dumps(_envelope(obj, shape))))
+    except _TooLarge:
+        problems.append(f"larger than {MAX_DOCUMENT} bytes decompressed; not read")
+        return []
     return records
 
 
