@@ -31,7 +31,7 @@ import orjson
 
 from mlstix.detect.logs._evidence import finding_of
 from mlstix.detect.logs._rules import Plan
-from mlstix.detect.logs._salvage import MAX_DOCUMENT, line_numbers, salvage
+from mlstix.detect.logs._salvage import line_numbers, salvage
 from mlstix.detect.logs._shapes import EmptyLog, Shape, sniff
 from mlstix.findings.model import Finding, ScanError, ScannedFile
 from mlstix.kb.graph import KnowledgeBase
@@ -39,8 +39,10 @@ from mlstix.kb.graph import KnowledgeBase
 __all__ = ["FileResult", "collect", "scan_files"]
 
 # DuckDB's maximum_object_size (default 16 MB): a whole CloudTrail or Azure records document, or
-# one event of JSON lines and arrays; larger input fails over to the salvage path, which refuses it
-_MAX_DOCUMENT = MAX_DOCUMENT
+# one event of JSON lines and arrays. DuckDB holds a document whole (a 512 MiB one took 690 MiB),
+# so a larger document fails over to the salvage path, which parses it as it inflates (up to
+# _salvage.MAX_DOCUMENT decompressed) and keeps only its records
+_MAX_DOCUMENT = 64 * 1024 * 1024
 _MAX_OBJECT = 64 * 1024 * 1024
 _SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".gz")
 
@@ -190,7 +192,7 @@ class _Runner:
         fd, tmp = tempfile.mkstemp(suffix=".ndjson", prefix="mlstix-detect-")
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(b"\n".join(body for _, body in records) + b"\n")
+                out.writelines(body + b"\n" for _, body in records)
             return self.rows(plan, _source_sql(shape, tmp, "salvaged"))
         finally:
             Path(tmp).unlink(missing_ok=True)
