@@ -50,19 +50,26 @@ def _chunks(path: Path, gzipped: bool) -> Iterator[bytes]:
 
 def _lines(path: Path, gzipped: bool, problems: list[str]) -> Iterator[tuple[int, bytes]]:
     number = 0
-    pending = b""
+    pending: list[bytes] = []  # the start of a line not ended yet, in pieces (never re-copied)
+    size = 0
     try:
         for chunk in _chunks(path, gzipped):
-            pending += chunk
-            *whole, pending = pending.split(b"\n")
-            for line in whole:
-                number += 1
-                yield number, line
-            if len(pending) > _MAX_LINE:
+            *whole, rest = chunk.split(b"\n")
+            if whole:
+                if pending:
+                    whole[0] = b"".join([*pending, whole[0]])
+                    pending, size = [], 0
+                for line in whole:
+                    number += 1
+                    yield number, line
+            if rest:
+                pending.append(rest)
+                size += len(rest)
+            if size > _MAX_LINE:
                 problems.append(f"line {number + 1}: longer than {_MAX_LINE} bytes; not read")
                 return
         if pending:
-            yield number + 1, pending
+            yield number + 1, b"".join(pending)
     except (OSError, EOFError, zlib.error) as exc:
         problems.append(f"line {number + 1}: {exc}; the lines before it were read")
 
