@@ -89,3 +89,20 @@ def test_a_large_document_of_concatenated_members_is_read_past_duckdbs_limit(
     report = json.loads(done.stdout)
     assert report["errors"] == [], report["errors"]
     assert [s["path"] for s in report["scanned"]] == [str(path)]
+
+
+def test_a_gzip_bomb_of_zeros_in_json_lines_is_one_error_for_its_line(tmp_path: Path) -> None:
+    """640 MiB of NUL bytes after a first event: line 2 is refused at the line limit, the event
+    before it is still read, and the file is not inflated further."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = packer.compress(b"\0" * _SPACES) + packer.flush()
+    path = tmp_path / "audit.jsonl.gz"
+    path.write_bytes(gzip.compress((json.dumps(_EVENT) + "\n").encode()) + zeros * 40)
+    done = _run(path)
+    assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr, done.stderr
+    assert done.returncode == 2, done.stderr
+    report = json.loads(done.stdout)
+    assert report["errors"] == [
+        {"path": str(path), "message": f"line 2: longer than {64 << 20} bytes; not read"}
+    ]
+    assert [s["path"] for s in report["scanned"]] == [str(path)]

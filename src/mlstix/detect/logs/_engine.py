@@ -43,7 +43,10 @@ __all__ = ["FileResult", "collect", "scan_files"]
 # so a larger document fails over to the salvage path, which parses it as it inflates (up to
 # _salvage.MAX_DOCUMENT decompressed) and keeps only its records
 _MAX_DOCUMENT = 64 * 1024 * 1024
-_MAX_OBJECT = 64 * 1024 * 1024
+_MAX_OBJECT = 64 * 1024 * 1024  # one record the salvage path re-encoded (its own line limit)
+# one event of JSON lines or arrays as DuckDB reads it (DuckDB's default); it buffers several
+# times this, so a longer line (a bomb of zeros: 346 MiB at 64 MiB) goes to the salvage path
+_MAX_EVENT = 16 * 1024 * 1024
 _SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".gz")
 
 
@@ -82,7 +85,7 @@ def _literal(text: str) -> str:
 
 def _source_sql(shape: Shape, file: str, container: str | None = None) -> str:
     container = container or shape.container
-    size = _MAX_DOCUMENT if container == "document" else _MAX_OBJECT
+    size = _MAX_DOCUMENT if container == "document" else _MAX_EVENT
     opts = f"compression='{shape.compression}', maximum_object_size={size}"
     envelope = shape.envelope if container != "salvaged" else None
     ev = f"json_extract(json, '$.\"{envelope}\"')" if envelope else "json"
