@@ -315,6 +315,22 @@ def test_ctrl_c_inside_a_duckdb_query_is_an_interrupt(monkeypatch: pytest.Monkey
         _run(["other"])
 
 
+def test_running_out_of_memory_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A MemoryError (a compression bomb under a memory limit) reached the user as a
+    traceback."""
+
+    @click.command("hungry")
+    def hungry() -> None:
+        raise MemoryError
+
+    monkeypatch.setitem(main._COMMANDS, "hungry", lambda: hungry)
+    monkeypatch.setattr(main.cli, "commands", dict(main.cli.commands))
+    code, output = _run(["hungry"])
+    assert code == 2
+    assert "Traceback" not in output
+    assert output.startswith("error: ran out of memory: an input is far larger than it looks")
+
+
 def test_publish_counts_in_the_singular(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """ "1 requests" read as a slip; the server side is tests/taxii/test_publish_cli.py."""
     pytest.importorskip("httpx")

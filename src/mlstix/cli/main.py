@@ -181,6 +181,12 @@ class _Group(click.Group):
                     hint="no report, policy or bundle mlstix reads is nested that deeply: "
                     "check that the file is the one intended",
                 ) from None
+            except MemoryError:  # the big buffers are gone once the stack has unwound to here
+                raise MlstixError(
+                    "ran out of memory: an input is far larger than it looks (a compression "
+                    "bomb?) or than this machine's memory limit",
+                    hint="check the inputs; split a large log, or raise the memory limit",
+                ) from None
             except RuntimeError as exc:  # (after its subclass RecursionError) DuckDB takes Ctrl-C
                 loop = _symlink_loop(exc)
                 if loop is not None:
