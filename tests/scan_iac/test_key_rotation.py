@@ -13,6 +13,7 @@ import pytest
 from mlstix.scan.iac import Options, collect
 from mlstix.scan.rules.iac import default_registry, evaluate
 from mlstix.scan.rules.iac.key_rotation import iso_days
+from tests.scan_iac.files import write_tree as _write
 
 
 def _hits(root: Path, rule_id: str, options: Options | None = None) -> list[str]:
@@ -21,14 +22,6 @@ def _hits(root: Path, rule_id: str, options: Options | None = None) -> list[str]
     registry = default_registry()
     findings = evaluate(registry, [registry.get(rule_id)], found.resources, None)
     return sorted(f.location.resource or "" for f in findings)
-
-
-def _write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
 
 
 @pytest.mark.parametrize(

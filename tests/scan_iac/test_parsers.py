@@ -13,16 +13,9 @@ import pytest
 from mlstix.scan.iac import collect
 from mlstix.scan.iac._values import Expr
 from mlstix.scan.rules.iac import default_registry, evaluate
+from tests.scan_iac.files import write_tree as _write
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def _write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
 
 
 def _by_name(found: object) -> dict[str, object]:

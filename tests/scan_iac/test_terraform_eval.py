@@ -12,6 +12,7 @@ import pytest
 from mlstix.scan.iac import Options, collect
 from mlstix.scan.iac._values import Expr
 from mlstix.scan.rules.iac import default_registry, evaluate
+from tests.scan_iac.files import write_tree as _write
 
 NB = """
 resource "aws_sagemaker_notebook_instance" "{name}" {{
@@ -25,14 +26,6 @@ resource "aws_sagemaker_notebook_instance" "{name}" {{
   subnet_id              = "s"
 }}
 """
-
-
-def _write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
 
 
 def _hits(found: Any, rule_id: str) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 from mlstix.scan.iac import collect
 from mlstix.scan.iac._tfoverride import merge_body
 from mlstix.scan.rules.iac import default_registry, evaluate
+from tests.scan_iac.files import write_tree as _write
 
 NB = """
 resource "aws_sagemaker_notebook_instance" "nb" {
@@ -25,12 +26,6 @@ resource "aws_sagemaker_notebook_instance" "nb" {
   subnet_id              = "s"
 }
 """
-
-
-def _write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        (root / name).write_text(text)
-    return root
 
 
 def _hits(found: Any) -> list[tuple[str, str]]:
