@@ -3,9 +3,10 @@
 per path and the paths in turn each round (so a load spike on the shared machine falls on all
 alike), and keep the least CPU time of each part over the rounds.
 
-The child is a ``python -c`` program that reads its ``src`` folder from ``{prefix}_SRC``, turns
-its kernel off when ``{prefix}_OFF`` is set, and prints one JSON object of CPU-seconds by part
-as its last line.
+The child is a ``python -c`` program made by :func:`child_program`: it reads its ``src`` folder
+from ``{prefix}_SRC``, turns its kernel off when ``{prefix}_OFF`` is set, wraps the functions
+its part list names with timers, runs the library call once, and prints one JSON object of
+CPU-seconds by part as its last line.
 """
 
 from __future__ import annotations
@@ -20,6 +21,63 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 Least = dict[tuple[str, str], dict[str, float]]
+
+_HEAD = r"""
+import json, os, sys, time
+sys.path.insert(0, os.environ["{prefix}_SRC"])
+import duckdb, threadpoolctl  # imported before the clock starts
+if os.environ.get("{prefix}_OFF"):
+    from mlstix.detect.inference import _accel
+    _accel._loaded["{module}"] = None
+from mlstix.detect.inference import InferenceOptions, detect_inference, engine
+from mlstix.detect.inference import _baseline, _detectors, _prada, _steps
+from mlstix.kb.load import load_kb
+
+spent = {{}}
+
+def timed(owner, name, key):
+    plain = getattr(owner, name)
+    spent.setdefault(key, 0.0)
+    def call(*args, **kwargs):
+        begun = time.process_time()
+        try:
+            return plain(*args, **kwargs)
+        finally:
+            spent[key] += time.process_time() - begun
+    setattr(owner, name, call)
+
+def timed_steps(owner, name, key):  # a generator: time each step of it
+    plain = getattr(owner, name)
+    spent.setdefault(key, 0.0)
+    def steps(*args, **kwargs):
+        pieces = plain(*args, **kwargs)
+        while True:
+            begun = time.process_time()
+            try:
+                stop = next(pieces)
+            except StopIteration:
+                spent[key] += time.process_time() - begun
+                return
+            spent[key] += time.process_time() - begun
+            yield stop
+    setattr(owner, name, steps)
+"""
+
+_TAIL = r"""
+kb = load_kb()
+options = InferenceOptions(client_key="inference-id-prefix::")
+begun = time.process_time()
+detect_inference([sys.argv[1]], kb, options)
+spent["call"] = time.process_time() - begun
+"""
+
+
+def child_program(prefix: str, module: str, timers: str, after: str = "") -> str:
+    """The child's program: ``timers`` (calls of ``timed``/``timed_steps`` on the library's
+    functions) run before the library call, ``after`` (derived parts) after it; ``module`` is
+    the kernel ``{prefix}_OFF`` turns off."""
+    head = _HEAD.format(prefix=prefix, module=module)
+    return head + timers + _TAIL + after + "print(json.dumps(spent))\n"
 
 
 def _run(child: str, prefix: str, path: Path, src: Path, off: bool) -> dict[str, float]:

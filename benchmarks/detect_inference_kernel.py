@@ -24,46 +24,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from _inprocess import least_cpu
+from _inprocess import child_program, least_cpu
 
 # run in a child process: times the parts of one library call on one file
-_CHILD = r"""
-import json, os, sys, time
-sys.path.insert(0, os.environ["KERNEL_SRC"])
-import duckdb, threadpoolctl  # imported before the clock starts
-if os.environ.get("KERNEL_OFF"):
-    from mlstix.detect.inference import _accel
-    _accel._loaded["_kernel"] = None
-from mlstix.detect.inference import InferenceOptions, detect_inference, engine
-from mlstix.detect.inference import _detectors, _prada, _steps
-from mlstix.kb.load import load_kb
-
-spent = {"nearest": 0.0, "steps": 0.0, "prada": 0.0, "update": 0.0, "judge": 0.0}
-
-def timed(owner, name, key):
-    plain = getattr(owner, name)
-    def call(*args, **kwargs):
-        begun = time.process_time()
-        try:
-            return plain(*args, **kwargs)
-        finally:
-            spent[key] += time.process_time() - begun
-    setattr(owner, name, call)
-
-add = _prada.Prada.add_pieces
-def add_pieces(self, *args, **kwargs):  # a generator: time each step of it
-    pieces = add(self, *args, **kwargs)
-    while True:
-        begun = time.process_time()
-        try:
-            stop = next(pieces)
-        except StopIteration:
-            spent["prada"] += time.process_time() - begun
-            return
-        spent["prada"] += time.process_time() - begun
-        yield stop
-
-_prada.Prada.add_pieces = add_pieces
+_CHILD = child_program(
+    "KERNEL",
+    "_kernel",
+    r"""
+timed_steps(_prada.Prada, "add_pieces", "prada")
 timed(_prada.Prada, "w", "prada")
 # the detectors' names for the two (older trees: nearest_in_window, StepMemory.judge)
 new = hasattr(_detectors, "nearest_index")
@@ -71,14 +39,11 @@ timed(_detectors, "nearest_index" if new else "nearest_in_window", "nearest")
 timed(_steps.StepMemory, "judge_queries" if new else "judge", "steps")
 timed(_detectors.ClientState, "_update", "update")
 timed(engine._Run, "judge", "judge")
-kb = load_kb()
-options = InferenceOptions(client_key="inference-id-prefix::")
-begun = time.process_time()
-detect_inference([sys.argv[1]], kb, options)
-spent["call"] = time.process_time() - begun
+""",
+    after="""
 spent["bookkeeping"] = spent["update"] - spent["nearest"] - spent["steps"] - spent["prada"]
-print(json.dumps(spent))
-"""
+""",
+)
 
 _COLUMNS = ("nearest", "steps", "bookkeeping", "judge", "call")
 

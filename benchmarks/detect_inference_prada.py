@@ -20,57 +20,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from _inprocess import least_cpu
+from _inprocess import child_program, least_cpu
 
 # run in a child process: times PRADA's parts of one library call on one file
-_CHILD = r"""
-import json, os, sys, time
-sys.path.insert(0, os.environ["PRADA_SRC"])
-import duckdb, threadpoolctl  # imported before the clock starts
-if os.environ.get("PRADA_OFF"):
-    from mlstix.detect.inference import _accel
-    _accel._loaded["_kprada"] = None
-from mlstix.detect.inference import InferenceOptions, detect_inference, _baseline, _prada
-from mlstix.kb.load import load_kb
-
-spent = {"prada": 0.0, "calibration": 0.0}
-add, w, calibrate = _prada.Prada.add_pieces, _prada.Prada.w, _baseline.calibrate_prada
-
-def add_pieces(self, *args, **kwargs):
-    pieces = add(self, *args, **kwargs)
-    while True:
-        begun = time.process_time()
-        try:
-            stop = next(pieces)
-        except StopIteration:
-            spent["prada"] += time.process_time() - begun
-            return
-        spent["prada"] += time.process_time() - begun
-        yield stop
-
-def timed_w(self):
-    begun = time.process_time()
-    try:
-        return w(self)
-    finally:
-        spent["prada"] += time.process_time() - begun
-
-def timed_calibrate(*args, **kwargs):
-    begun = time.process_time()
-    try:
-        return calibrate(*args, **kwargs)
-    finally:
-        spent["calibration"] += time.process_time() - begun
-
-_prada.Prada.add_pieces, _prada.Prada.w = add_pieces, timed_w
-_baseline.calibrate_prada = timed_calibrate
-kb = load_kb()
-options = InferenceOptions(client_key="inference-id-prefix::")
-begun = time.process_time()
-detect_inference([sys.argv[1]], kb, options)
-spent["call"] = time.process_time() - begun
-print(json.dumps(spent))
-"""
+_CHILD = child_program(
+    "PRADA",
+    "_kprada",
+    r"""
+timed_steps(_prada.Prada, "add_pieces", "prada")
+timed(_prada.Prada, "w", "prada")
+timed(_baseline, "calibrate_prada", "calibration")
+""",
+)
 
 
 def main() -> None:
