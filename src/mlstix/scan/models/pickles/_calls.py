@@ -30,8 +30,8 @@ from typing import Any
 from mlstix.scan.models.pickles import _values as val
 from mlstix.scan.models.pickles._attrs import RUNS_ON_USE, state_dicts
 from mlstix.scan.models.pickles._commands import command_like, strings
+from mlstix.scan.models.pickles._inserts import Inserts, instance_class
 from mlstix.scan.models.pickles._joblib import COMPANIONS, WRAPPERS, companion_outside
-from mlstix.scan.models.pickles._kept import Kept
 from mlstix.scan.models.pickles.allowlist import (
     CONSTRUCTS_FIRST_ARG,
     INVOKES_ARGUMENT,
@@ -69,7 +69,7 @@ _FUNCTIONS = frozenset(
 )  # (the "every argument" entries of INVOKES_ARGUMENT are classes)
 
 
-class Calls(Kept):
+class Calls(Inserts):
     """Import and call handling, mixed into the machine."""
 
     def import_(
@@ -309,6 +309,7 @@ class Calls(Kept):
             return
         if isinstance(obj, Global):
             self.mark(obj, state)
+            self.mutated(obj, state, "BUILD", pos)
             return
         setter = self.attrs.get(id(obj), (None, {}))[1].get("__setstate__")
         if setter is not None:  # load_build: getattr(inst, "__setstate__"), the instance's
@@ -371,15 +372,3 @@ def _importable(module: str, name: str) -> bool:
     return all(p.isidentifier() for p in module.split(".")) and all(
         p.isidentifier() for p in name.split(".")
     )
-
-
-def instance_class(value: Any) -> Global | None:
-    """The class of what a call built: the class called, or the class handed to a known
-    constructor function (``copyreg._reconstructor(cls, ...)``)."""
-    if not isinstance(value, Call) or not isinstance(value.func, Global):
-        return None
-    func = value.func
-    if func.qualname in CONSTRUCTS_FIRST_ARG and isinstance(value.args, tuple) and value.args:
-        first = value.args[0]
-        return first if isinstance(first, Global) else None
-    return func

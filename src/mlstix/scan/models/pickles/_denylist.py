@@ -356,6 +356,18 @@ DANGEROUS_MODULES = frozenset(
         "_ctypes_test",
         "_xxtestfuzz",
         "_remote_debugging",
+        # the unpickler's own name tables: filled by the stream (SETITEM on the imported
+        # dict), they decide what a later protocol-2 import or EXT opcode really imports
+        "_compat_pickle",
+        "copyreg._inverted_registry",
+        "copyreg._extension_registry",
+        "copyreg._extension_cache",
+        "copyreg.add_extension",
+        "copyreg.remove_extension",
+        "copyreg.clear_extension_cache",
+        "copyreg.dispatch_table",
+        "copyreg.pickle",
+        "copyreg.constructor",
         "gzip.GzipFile",
         "bz2.BZ2File",
         "lzma.LZMAFile",

@@ -46,7 +46,14 @@ from mlstix.scan.models.pickles.allowlist import allowed_pairs
 from mlstix.scan.models.pickles.opcodes import Call, Global
 from mlstix.scan.models.pickles.result import short
 
-__all__ = ["CODE_STATE", "Kept", "code_in_state", "computed_keys", "kept_callables"]
+__all__ = [
+    "CODE_STATE",
+    "Kept",
+    "code_in_state",
+    "computed_keys",
+    "kept_callables",
+    "library_own",
+]
 
 _CONTAINERS = (tuple, list, dict, set, frozenset)
 _MAX_DEPTH = 4
@@ -82,7 +89,7 @@ class Kept(State):
         whole = (value, *extra) if extra else value
         mutable: list[bool] = []
         for g in kept_callables(whole, self.held, mutable):
-            if g.qualname != owner.qualname and not _library_own(g):
+            if g.qualname != owner.qualname and not library_own(g):
                 self.mark(g, value, later=f"a callable kept by {owner.qualname}")
         if mutable:  # what it holds may still be filled: look again at the end
             if len(self.kept) >= _MAX_KEPT:
@@ -94,7 +101,7 @@ class Kept(State):
         """At the end of the pickle: what kept containers were filled with afterwards."""
         for owner, value, whole in self.kept:
             for g in kept_callables(whole, self.held):
-                if g.qualname != owner.qualname and not _library_own(g):
+                if g.qualname != owner.qualname and not library_own(g):
                     self.mark(g, value, later=f"a callable kept by {owner.qualname}")
 
     def _code_state(self, state: Any, pos: int) -> None:
@@ -118,7 +125,7 @@ def _libraries() -> frozenset[str]:
     return frozenset(roots - set(sys.stdlib_module_names))
 
 
-def _library_own(g: Global) -> bool:
+def library_own(g: Global) -> bool:
     """A function or class of those libraries (dangerous ones are judged by the denylist)."""
     return g.module.split(".", 1)[0] in _libraries()
 

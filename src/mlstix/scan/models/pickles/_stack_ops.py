@@ -80,7 +80,7 @@ class StackOps(State):
             if isinstance(target, list):
                 target.extend(items)
             elif not val.concrete(target):
-                self.hold(target, items)
+                self.inserted(target, items, name, pos)
         elif name in ("SETITEM", "SETITEMS"):
             if name == "SETITEM":
                 value = self.pop(pos)
@@ -89,7 +89,7 @@ class StackOps(State):
                 items = self.pop_mark(pos)
             target = self.top(pos)
             if items:  # CPython: nothing to do, no check
-                self._setitems(target, items, pos)
+                self._setitems(target, items, pos, name)
         elif name == "ADDITEMS":
             items = self.pop_mark(pos)
             target = self.top(pos)
@@ -101,7 +101,7 @@ class StackOps(State):
             if isinstance(target, set):
                 target.update(keys)
             elif not val.concrete(target):
-                self.hold(target, items)
+                self.inserted(target, items, name, pos)
         elif name == "NEXT_BUFFER":
             raise Malformed("out-of-band buffer, and no loader passes buffers", pos)
         elif name == "READONLY_BUFFER":
@@ -131,7 +131,7 @@ class StackOps(State):
         except TypeError:
             raise Malformed("unhashable set item", pos) from None
 
-    def _setitems(self, target: Any, items: list[Any], pos: int) -> None:
+    def _setitems(self, target: Any, items: list[Any], pos: int, opcode: str) -> None:
         if len(items) % 2:
             raise Malformed("odd number of items for SETITEMS", pos)
         if _tensor(target) and len(self.result.chains) < 20:
@@ -148,7 +148,7 @@ class StackOps(State):
             elif isinstance(target, list):
                 target[items[i]] = items[i + 1]
         if not val.concrete(target):  # an OrderedDict, a defaultdict: it holds keys and values
-            self.hold(target, items)
+            self.inserted(target, items, opcode, pos)
 
 
 _TENSORS = ("torch._utils._rebuild_", "torch._tensor._rebuild_", "torch.Tensor",

@@ -132,6 +132,10 @@ class State:
         entry = self.held.setdefault(id(target), (target, []))
         entry[1].extend(items[: max(0, _MAX_HELD - len(entry[1]))])
 
+    def inserted(self, target: Any, items: list[Any], opcode: str, pos: int) -> None:
+        """Items ``opcode`` puts into a symbolic object (:class:`._inserts.Inserts`)."""
+        raise NotImplementedError
+
     def straddles(self, start: int, end: int, data: bytes | None = None) -> None:
         """A read that crosses the end of its FRAME: CPython reading a file without ``peek``
         (``io.BytesIO``, what ``torch.load`` hands its unpickler) drops the rest of the frame

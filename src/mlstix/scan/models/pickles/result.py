@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from mlstix.scan.models._context import Hit
@@ -52,6 +53,7 @@ class PickleResult:
     dynamic: list[tuple[str, int]] = field(default_factory=list)  # computed imports
     chains: list[str] = field(default_factory=list)  # calls of values built by dangerous calls
     code_states: list[tuple[str, int]] = field(default_factory=list)  # state run as code
+    mutations: list[tuple[str, int]] = field(default_factory=list)  # imported objects changed
     extensions: list[tuple[int, int]] = field(default_factory=list)
     malformed: tuple[str, int] | None = None  # where the analysis cannot follow the stream
     segments: int = 0
@@ -88,6 +90,7 @@ class PickleResult:
         self.dynamic += [d for d in other.dynamic if d not in self.dynamic]
         self.chains += [c for c in other.chains if c not in self.chains][: 20 - len(self.chains)]
         self.code_states += [c for c in other.code_states if c not in self.code_states]
+        self.mutations += [c for c in other.mutations if c not in self.mutations]
         self.extensions += [
             e for e in other.extensions if e[1] < since and e not in self.extensions
         ]
@@ -158,6 +161,17 @@ class PickleResult:
                     evidence={"state": text, "opcode": "BUILD", "offset": pos},
                 )
             )
+        for text, pos in self.mutations[:20]:
+            out.append(
+                Hit(
+                    "models/pickle-unallowed-call",
+                    f"{'the pickle' if kind == 'pickle' else f'a pickle in this {kind}'} "
+                    f"changes an imported object, and the change stays in the loading process "
+                    f"(what later imports and instances get): {text}",
+                    member,
+                    evidence={"mutation": text, "offset": pos},
+                )
+            )
         for code, pos in self.extensions:
             out.append(
                 Hit(
@@ -197,6 +211,11 @@ def _render(value: Any, depth: int = 0) -> str:
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, list):
         return "[" + ", ".join(_render(v, depth + 1) for v in value[:8]) + "]"
+    if isinstance(value, dict):
+        pairs = [
+            f"{_render(k, depth + 1)}: {_render(v, depth + 1)}" for k, v in islice(value.items(), 8)
+        ]
+        return "{" + ", ".join(pairs) + "}"
     if isinstance(value, Blob):
         return f"<{value.size} bytes>"
     return repr(value)[:200]
