@@ -24,7 +24,8 @@ nested models: the whole JSON tree is walked, iteratively):
   writes or fetches, judged by the denylist's attribute names).
 
 HDF5 attributes are read with ``h5py`` (the ``scan`` extra); without it, the raw bytes are
-searched for the config's JSON markers.
+searched for the config's JSON markers. With it, links, external storage and virtual datasets
+that read other files are reported too (:mod:`._hdf5_links`, CVE-2026-1669).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from mlstix.scan.models._context import Context, Source
+from mlstix.scan.models.formats._hdf5_links import check_links
 from mlstix.scan.models.formats.ziparchive import ZipEntry
 from mlstix.scan.models.pickles._denylist import DANGEROUS_ATTR_PREFIXES, DANGEROUS_ATTRS
 
@@ -206,6 +208,9 @@ def analyze_hdf5(src: Source, ctx: Context) -> str:
                 config = load_json(text, src, ctx, f"{attr} attribute")
                 if config is not None:
                     check_config(config, src, ctx, attr)
+            check_links(f, src, ctx)
+    except (KeyError, RuntimeError, ValueError) as exc:
+        ctx.malformed("models/unrecognized-model-file", f"HDF5 links cannot be read: {exc}", src)
     except OSError as exc:
         ctx.malformed("models/unrecognized-model-file", f"HDF5 file cannot be read: {exc}", src)
     return "keras-h5" if found else "hdf5"
