@@ -69,6 +69,10 @@ _RULES_HELP = (
 @click.option("--jobs", "-j", "--workers", "jobs", cls=AliasedOption, hidden_aliases=("--workers",),
               type=click.IntRange(0, 64), default=0, show_default="all cores",
               help="Files read in parallel (0: one per core).")  # fmt: skip
+@click.option("--max-findings-per-rule", "max_per_rule", type=click.IntRange(0), default=100,
+              show_default=True, metavar="N",
+              help="Findings listed per rule and file; the matches past N are one more finding "
+              "that counts them (evidence more_matches). 0: list every match.")  # fmt: skip
 @report_options
 def logs(
     logs: tuple[Path, ...],
@@ -76,6 +80,7 @@ def logs(
     since: datetime | None,
     until: datetime | None,
     jobs: int,
+    max_per_rule: int,
     fmt: str | None,
     output: str,
     fail_on: str,
@@ -96,7 +101,15 @@ def logs(
 
     if since is not None and until is not None and since >= until:
         raise UsageError("--since must be earlier than --until")
-    report = detect_logs(load_kb(), logs, rules_dir=rules_dir, since=since, until=until, jobs=jobs)
+    report = detect_logs(
+        load_kb(),
+        logs,
+        rules_dir=rules_dir,
+        since=since,
+        until=until,
+        jobs=jobs,
+        max_per_rule=max_per_rule,
+    )
     if not report.scanned and not report.errors:
         raise UsageError(
             f"no log files in {', '.join(map(str, logs))} (folders are searched for *.json, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from mlstix.detect.logs import detect_logs
+from mlstix.detect.logs._limits import Problems
 from mlstix.detect.logs._salvage import salvage
 from mlstix.detect.logs._shapes import sniff
 from tests.detect.logs.conftest import BASE, event, merge, write_document, write_lines
@@ -236,10 +238,12 @@ def test_salvage_agrees_with_the_standard_readers(tmp_path: Path) -> None:
     lines = write_lines(tmp_path / "a.jsonl.gz", events, gz=True)
     doc = write_document(tmp_path / "b.json.gz", events)
     for path in (lines, doc):
-        records, problems = salvage(path, sniff(path))
-        assert problems == []
-        assert [json.loads(body) for _, body in records] == events
-        assert [n for n, _ in records] == [1, 2, 3]
+        problems = Problems()
+        out = io.BytesIO()
+        locations = salvage(path, sniff(path), out, problems)
+        assert problems.messages() == []
+        assert [json.loads(body) for body in out.getvalue().splitlines()] == events
+        assert list(locations) == [1, 2, 3]
 
 
 def test_oversized_line_is_refused_with_bounded_memory(tmp_path: Path, kb: Any) -> None:

@@ -30,14 +30,21 @@ def detect_logs(
     since: datetime | None = None,
     until: datetime | None = None,
     jobs: int | None = None,
+    max_per_rule: int | None = None,
 ) -> Report:
-    """Evaluate the rules over every log file under ``paths``."""
+    """Evaluate the rules over every log file under ``paths``.
+
+    ``max_per_rule``: findings listed per rule and file (default 100, 0: all); the matches past
+    it are one summary finding with their count in ``evidence["more_matches"]``.
+    """
     from mlstix.detect.logs._engine import collect, scan_files
+    from mlstix.detect.logs._limits import MAX_FINDINGS_PER_RULE
 
     plans = _plans(kb, rules_dir)
     files, errors = collect(paths)
     workers = jobs if jobs and jobs > 0 else (os.cpu_count() or 1)
-    results = scan_files(kb, plans, files, (since, until), workers)
+    cap = MAX_FINDINGS_PER_RULE if max_per_rule is None else max_per_rule
+    results = scan_files(kb, plans, files, (since, until), workers, cap)
     return Report.build(
         "detect",
         [r.scanned for r in results if r.scanned is not None],

@@ -3,7 +3,8 @@
 Why DuckDB (and not SQLite, the other embedded engine pySigma targets): DuckDB reads gzip and
 JSON itself (``read_json_objects``: JSON lines, arrays and whole documents), extracts every field
 the rules need in one parse per event (``json_extract_string`` with a list of paths), and streams,
-so a file is never loaded into Python and memory stays bounded by one file's matches. With SQLite
+so a file is never loaded into Python; its matches are fetched as they stream, and a file adds at
+most so many findings per rule and so many errors to the report (:mod:`._limits`). With SQLite
 every event would have to be parsed in Python and inserted first, which costs more than the
 matching itself (measured in ``benchmarks/detect.py``).
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,7 @@ import duckdb
 import orjson
 
 from mlstix.detect.logs._evidence import finding_of
+from mlstix.detect.logs._limits import MAX_FINDINGS_PER_RULE, Problems, Row, Tally, build
 from mlstix.detect.logs._rules import Plan
 from mlstix.detect.logs._salvage import line_numbers, salvage
 from mlstix.detect.logs._shapes import EmptyLog, Shape, sniff
@@ -48,6 +50,7 @@ _MAX_OBJECT = 64 * 1024 * 1024  # one record the salvage path re-encoded (its ow
 # times this, so a longer line (a bomb of zeros: 346 MiB at 64 MiB) goes to the salvage path
 _MAX_EVENT = 16 * 1024 * 1024
 _SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".gz")
+_BATCH = 2048  # rows fetched from DuckDB at a time
 
 
 @dataclass
@@ -126,10 +129,13 @@ def _query(plan: Plan, source_sql: str, window: tuple[datetime | None, datetime 
 
 
 class _Runner:
-    def __init__(self, kb: KnowledgeBase, plans: dict[str, Plan], window: Any, jobs: int) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, plans: dict[str, Plan], window: Any, jobs: int, cap: int
+    ) -> None:
         self.kb = kb
         self.plans = plans
         self.window = window
+        self.cap = cap
         self.con = duckdb.connect(config={"threads": max(1, jobs)})
         self.local = threading.local()
 
@@ -139,8 +145,17 @@ class _Runner:
             cur = self.local.cursor = self.con.cursor()
         return cur
 
-    def rows(self, plan: Plan, sql: str) -> list[tuple[Any, ...]]:
-        return self.cursor().execute(_query(plan, sql, self.window)).fetchall()
+    def rows(self, plan: Plan, sql: str) -> Iterator[Row]:
+        """The query's rows as DuckDB streams them (never the whole result at once)."""
+        result = self.cursor().execute(_query(plan, sql, self.window))
+        while batch := result.fetchmany(_BATCH):
+            yield from batch
+
+    def tally(self, plan: Plan, sql: str, problems: Problems) -> Tally:
+        tally = Tally(len(plan.rules), self.cap, problems)
+        for row in self.rows(plan, sql):
+            tally.add(row)
+        return tally
 
     def scan(self, path: Path) -> FileResult:
         result = FileResult()
@@ -158,45 +173,53 @@ class _Runner:
         if plan is None:
             return result  # no rule reads this source
         document = shape.container == "document"
+        problems = Problems()
         try:
-            rows = self.rows(plan, _source_sql(shape, name))
+            tally = self.tally(plan, _source_sql(shape, name), problems)
             locations: Sequence[int] | dict[int, int] | None = None
-            if rows and shape.container == "lines":
+            wanted = tally.records()
+            if wanted and shape.container == "lines":
                 # DuckDB numbers records and skips blank lines: map to true line numbers
-                locations = line_numbers(path, shape, max(r[0] for r in rows))
+                locations = line_numbers(path, shape, wanted)
         except duckdb.InterruptException:
             raise KeyboardInterrupt from None  # Ctrl-C inside a query: stop, do not salvage
         except duckdb.Error:
-            records, bad = salvage(path, shape)
-            result.errors.extend(ScanError(name, msg) for msg in bad)
-            locations = [loc for loc, _ in records]
+            problems = Problems()
             try:
-                rows = self._rows_of(plan, shape, records)
+                locations, tally = self._salvaged(plan, shape, path, problems)
             except duckdb.Error as exc:  # the engine refused even the salvaged records
-                result.errors.append(ScanError(name, f"cannot evaluate the rules: {exc}"))
+                problems.append(f"cannot evaluate the rules: {exc}")
+                result.errors.extend(ScanError(name, msg) for msg in problems.messages())
                 return result
-        for rec, raw, hits, missing in rows:
-            where = _at(locations, rec)
-            place = f"record {where}" if document else f"line {where}"
-            if missing:
-                result.errors.append(ScanError(name, _missing(plan, raw, place)))
-                continue
+
+        def place(rec: int) -> str:
+            return f"{'record' if document else 'line'} {_at(locations, rec)}"
+
+        for rec, raw in tally.missing:
+            problems.items.append(_missing(plan, raw, place(rec)))
+        result.errors.extend(ScanError(name, msg) for msg in problems.messages())
+
+        def make(index: int, raw: str, rec: int) -> Finding:
+            rule = plan.rules[index][0]
             event = orjson.loads(raw)
-            for index in (h for h in hits if h is not None):
-                rule = plan.rules[index][0]
-                result.findings.append(
-                    finding_of(self.kb, rule.meta, plan.source, event, name, where, document)
-                )
+            where = _at(locations, rec)
+            return finding_of(self.kb, rule.meta, plan.source, event, name, where, document)
+
+        result.findings.extend(build(make, tally))
         return result
 
-    def _rows_of(self, plan: Plan, shape: Shape, records: list[tuple[int, bytes]]) -> Any:
-        if not records:
-            return []
+    def _salvaged(
+        self, plan: Plan, shape: Shape, path: Path, problems: Problems
+    ) -> tuple[Sequence[int], Tally]:
+        """Salvage a file the fast path refused: its good records go to a temporary file of JSON
+        lines, which the same query reads."""
         fd, tmp = tempfile.mkstemp(suffix=".ndjson", prefix="mlstix-detect-")
         try:
             with os.fdopen(fd, "wb") as out:
-                out.writelines(body + b"\n" for _, body in records)
-            return self.rows(plan, _source_sql(shape, tmp, "salvaged"))
+                locations = salvage(path, shape, out, problems)
+            if not locations:
+                return locations, Tally(len(plan.rules), self.cap, problems)
+            return locations, self.tally(plan, _source_sql(shape, tmp, "salvaged"), problems)
         finally:
             Path(tmp).unlink(missing_ok=True)
 
@@ -231,8 +254,10 @@ def scan_files(
     files: Sequence[Path],
     window: tuple[datetime | None, datetime | None],
     jobs: int,
+    cap: int = MAX_FINDINGS_PER_RULE,
 ) -> list[FileResult]:
-    runner = _Runner(kb, plans, window, jobs)
+    """Each file's findings (at most ``cap`` per rule, then one summary; 0: no cap) and errors."""
+    runner = _Runner(kb, plans, window, jobs, cap)
     if jobs <= 1 or len(files) <= 1:
         return [runner.scan(f) for f in files]
     with ThreadPoolExecutor(max_workers=jobs) as pool:

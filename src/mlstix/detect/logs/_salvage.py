@@ -1,10 +1,12 @@
 """Read what can be read of a damaged log file, and say where the damage is.
 
-Used only for files the fast path (DuckDB) refused. Returns the good records, each with its
-location (line number in JSON lines, record number in arrays and documents) re-encoded as one
-JSON line, and one message per problem naming the line. A truncated gzip keeps every complete
-line before the cut; a truncated or malformed array keeps every complete record before the bad
-one.
+Used only for files the fast path (DuckDB) refused. Writes the good records, each re-encoded as
+one JSON line, to a file the engine queries, returns their locations (line number in JSON lines,
+record number in arrays and documents), and records one problem per bad line naming it (the
+first hundred in full, :class:`~._limits.Problems`). Nothing is held per record but its location,
+so a damaged file of millions of records is read in bounded memory. A truncated gzip keeps every
+complete line before the cut; a truncated or malformed array keeps every complete record before
+the bad one.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import codecs
 import json
 import re
 import zlib
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
+from mlstix.detect.logs._limits import Problems
 from mlstix.detect.logs._shapes import Shape
 
 __all__ = ["MAX_DOCUMENT", "line_numbers", "salvage"]
@@ -48,7 +53,7 @@ def _chunks(path: Path, gzipped: bool) -> Iterator[bytes]:
             raise EOFError("the gzip stream ends before its end marker (truncated)")
 
 
-def _lines(path: Path, gzipped: bool, problems: list[str]) -> Iterator[tuple[int, bytes]]:
+def _lines(path: Path, gzipped: bool, problems: Problems) -> Iterator[tuple[int, bytes]]:
     number = 0
     pending: list[bytes] = []  # the start of a line not ended yet, in pieces (never re-copied)
     size = 0
@@ -74,15 +79,19 @@ def _lines(path: Path, gzipped: bool, problems: list[str]) -> Iterator[tuple[int
         problems.append(f"line {number + 1}: {exc}; the lines before it were read")
 
 
-def line_numbers(path: Path, shape: Shape, last: int) -> dict[int, int]:
-    """Record number (as DuckDB counts them: non-blank lines) → line number, up to ``last``."""
+def line_numbers(path: Path, shape: Shape, wanted: set[int]) -> dict[int, int]:
+    """Record number (as DuckDB counts them: non-blank lines) → line number, for the records in
+    ``wanted`` (the file is read up to the last of them)."""
     out: dict[int, int] = {}
-    problems: list[str] = []
-    for number, line in _lines(path, shape.compression == "gzip", problems):
+    last = max(wanted, default=0)
+    record = 0
+    for number, line in _lines(path, shape.compression == "gzip", Problems()):
+        if record >= last:
+            break
         if line.strip():
-            out[len(out) + 1] = number
-            if len(out) >= last:
-                break
+            record += 1
+            if record in wanted:
+                out[record] = number
     return out
 
 
@@ -92,8 +101,8 @@ def _envelope(obj: object, shape: Shape) -> object:
     return obj
 
 
-def _from_lines(path: Path, shape: Shape, problems: list[str]) -> list[tuple[int, bytes]]:
-    records = []
+def _from_lines(path: Path, shape: Shape, problems: Problems, out: BinaryIO) -> array[int]:
+    records = array("q")
     for number, line in _lines(path, shape.compression == "gzip", problems):
         if not line.strip():
             continue
@@ -105,7 +114,8 @@ def _from_lines(path: Path, shape: Shape, problems: list[str]) -> list[tuple[int
         if not isinstance(obj, dict):
             problems.append(f"line {number}: not a JSON object")
             continue
-        records.append((number, orjson.dumps(_envelope(obj, shape))))
+        out.write(orjson.dumps(_envelope(obj, shape)) + b"\n")
+        records.append(number)
     return records
 
 
@@ -116,7 +126,7 @@ class _Text:
     """The decompressed text of a file, decoded and held a window at a time: what was parsed is
     dropped, so memory is one step plus the record being read, whatever the file's size."""
 
-    def __init__(self, path: Path, gzipped: bool, problems: list[str]) -> None:
+    def __init__(self, path: Path, gzipped: bool, problems: Problems) -> None:
         self.chunks = _chunks(path, gzipped)
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.problems = problems
@@ -179,15 +189,15 @@ def _start(text: _Text, shape: Shape) -> int:
             return start + 1 if start >= 0 else -1
 
 
-def _from_array(path: Path, shape: Shape, problems: list[str]) -> list[tuple[int, bytes]]:
+def _from_array(path: Path, shape: Shape, problems: Problems, out: BinaryIO) -> array[int]:
     text = _Text(path, shape.compression == "gzip", problems)
     decoder = json.JSONDecoder()
-    records: list[tuple[int, bytes]] = []
+    records = array("q")
     try:
         pos = _start(text, shape)
         if pos < 0:
             problems.append("line 1: no records array")
-            return []
+            return records
         index = 0
         while True:
             pos = _SKIP.match(text.text, pos).end()  # type: ignore[union-attr]
@@ -226,19 +236,25 @@ def _from_array(path: Path, shape: Shape, problems: list[str]) -> list[tuple[int
             if not isinstance(obj, dict):
                 problems.append(f"record {index}: not a JSON object")
                 continue
-            records.append((index, orjson.dumps(_envelope(obj, shape))))
+            out.write(orjson.dumps(_envelope(obj, shape)) + b"\n")
+            records.append(index)
     except _TooLarge:
         problems.append(f"larger than {MAX_DOCUMENT} bytes decompressed; not read")
-        return []
+        out.seek(0)
+        out.truncate()
+        return array("q")
     return records
 
 
-def salvage(path: Path, shape: Shape) -> tuple[list[tuple[int, bytes]], list[str]]:
-    """(records with their line or record number, problems) of a damaged file."""
-    problems: list[str] = []
+def salvage(path: Path, shape: Shape, out: BinaryIO, problems: Problems) -> array[int]:
+    """Write the good records of a damaged file to ``out``, one JSON line each; their line or
+    record numbers, in order; what was wrong goes to ``problems``."""
     try:
         if shape.container == "lines":
-            return _from_lines(path, shape, problems), problems
-        return _from_array(path, shape, problems), problems
+            return _from_lines(path, shape, problems, out)
+        return _from_array(path, shape, problems, out)
     except OSError as exc:
-        return [], [*problems, f"cannot read: {exc}"]
+        problems.append(f"cannot read: {exc}")
+        out.seek(0)
+        out.truncate()
+        return array("q")
