@@ -388,13 +388,18 @@ def test_end_to_end_from_a_scan_iac_json_report(repo_root: Path, tmp_path: Path)
               "-o", str(report), "--fail-on", "none"],
     )  # fmt: skip
     assert scan.exit_code == 0, scan.output
-    assert "MLSTIX-AWS-IAM-001" in json.loads(report.read_text(encoding="utf-8"))["rules_run"]
+    written = json.loads(report.read_text(encoding="utf-8"))
+    assert "MLSTIX-AWS-SM-005" in written["rules_run"]  # judged the two models
+    assert "MLSTIX-AWS-IAM-001" in written["rules_not_applicable"]  # the examples hold no IAM
     code, out, _ = _run("assess", str(report), "--platform", "aws", "--format", "json")
     assert code == 1
     by_id = {c["id"]: c for c in json.loads(out)["controls"]}
     assert by_id["MLCS-4.1"]["status"] == "fail"  # the example bucket has no versioning
     assert by_id["MLCS-4.1"]["failures"][0]["location"]["resource"] == "aws_s3_bucket.models"
-    assert by_id["MLCS-6.1"]["status"] == "pass"  # no IAM policy grants sagemaker:*
+    # no IAM policy in the examples: nothing shows sagemaker:* is not granted
+    assert by_id["MLCS-6.1"]["status"] == "not-applicable"
+    assert "MLSTIX-AWS-IAM-001" in by_id["MLCS-6.1"]["reason"]
+    assert by_id["MLCS-6.3"]["status"] == "pass"  # its rules judged the model bucket: private
     assert by_id["MLCS-9.6"]["status"] == "not-assessed"  # live-only rules did not run
     assert "mlstix assess" in by_id["MLCS-9.6"]["reason"]
     assert by_id["MLCS-7.4"]["status"] == "not-applicable"  # kubernetes, not aws

@@ -155,5 +155,9 @@ def evaluate_inventory(
     ]
     scanned += extra_scanned
     ran = [*judged.ran(iac_rules), *judged_live.ran(live_rules)]
+    idle = [*judged.not_applicable(iac_rules), *judged_live.not_applicable(live_rules)]
     errors = [*inventory.errors, *judged.errors, *judged_live.errors]
-    return Report.build("assess", scanned, [*relocated, *extra_findings], errors, rules_run=ran)
+    reported = [*relocated, *extra_findings]
+    return Report.build(
+        "assess", scanned, reported, errors, rules_run=ran, rules_not_applicable=idle
+    )

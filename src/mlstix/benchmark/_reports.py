@@ -2,10 +2,15 @@
 
 A report is untrusted input. Its findings are read by :func:`mlstix.findings.read.read_report`
 (which names the file and field of any problem); this module adds what the benchmark needs besides:
-``rules_run`` (the rules the scan evaluated) and ``scanned``. A report written before
-``rules_run`` existed still counts its findings, but no rule is taken to have run from it, so it
-can fail controls and never pass one. Nor does a report with ``errors`` (inputs it could not
-read in full): what it could not read may hold what its rules would have failed.
+``rules_run`` (the rules that judged at least one resource), ``rules_not_applicable`` (the rules
+that ran over inputs holding nothing they judge) and ``scanned``.
+
+Older reports still read. One written before ``rules_run`` existed counts its findings, but no
+rule is taken to have run from it. One written before ``rules_not_applicable`` existed lists in
+``rules_run`` every rule it evaluated, whether or not it found anything to judge, so its
+``rules_run`` cannot show a rule judged anything: it too can fail controls and never pass one.
+Nor does a report with ``errors`` (inputs it could not read in full): what it could not read may
+hold what its rules would have failed.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class _Error(BaseModel):
 class _Extra(BaseModel):
     model_config = ConfigDict(extra="ignore")
     rules_run: list[str] | None = None
+    rules_not_applicable: list[str] | None = None
     scanned: list[dict[str, object]] = []
     errors: list[_Error] = []
 
@@ -44,6 +50,21 @@ class ReportInput:
     rules_run: frozenset[str] | None  # None: an older report that does not say
     scanned: int
     errors: tuple[str, ...] = ()  # "path: message" of each input it could not read in full
+    # rules that ran over nothing they judge; None: a report written before mlstix said so,
+    # whose rules_run then names every rule it evaluated (judged something or not)
+    rules_not_applicable: frozenset[str] | None = None
+
+    @property
+    def judged(self) -> frozenset[str]:
+        """The rules this report shows judged at least one resource."""
+        if self.rules_not_applicable is None:
+            return frozenset()
+        return self.rules_run or frozenset()
+
+    @property
+    def legacy(self) -> bool:
+        """Written before mlstix recorded which rules judged something."""
+        return self.rules_run is not None and self.rules_not_applicable is None
 
 
 def load_reports(paths: list[Path]) -> list[ReportInput]:
@@ -77,5 +98,15 @@ def _load(path: Path) -> ReportInput:
             f"{name} is not an mlstix JSON report: field {where}: {first['msg']}"
         ) from None
     rules = frozenset(extra.rules_run) if extra.rules_run is not None else None
+    idle = extra.rules_not_applicable
     errors = tuple(f"{e.path}: {e.message}" for e in extra.errors)
-    return ReportInput(name, findings, rules, len(extra.scanned), errors)
+    return ReportInput(
+        name,
+        findings,
+        rules,
+        len(extra.scanned),
+        errors,
+        frozenset(idle) - (rules or frozenset())
+        if idle is not None and rules is not None
+        else None,
+    )

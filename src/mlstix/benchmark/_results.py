@@ -127,7 +127,11 @@ def _finding(seed: str, r: ControlResult, obs: list[common.Observation]) -> comm
         target=common.FindingTarget(
             type=common.FindingTargetTypeValidValues.objective_id,
             target_id=f"{cid}_obj",
-            status=common.ObjectiveStatus(state=_status_state(r.status), reason=_reason(r.status)),
+            status=common.ObjectiveStatus(
+                state=_status_state(r.status),
+                reason=_reason(r.status),
+                remarks=None if r.status in (Status.PASS, Status.FAIL) else _remark(r),
+            ),
         ),
         related_observations=[common.RelatedObservation(observation_uuid=o.uuid) for o in obs]
         or None,
@@ -143,8 +147,8 @@ def _reviewed(assessment: Assessment) -> common.ReviewedControls:
         out = [common.SelectControlById(control_id=control_id(r.control)) for r in rs]
         return out or None
 
-    applicable = [r for r in assessment.results if r.status is not Status.NOT_APPLICABLE]
-    left_out = [r for r in assessment.results if r.status is Status.NOT_APPLICABLE]
+    applicable = [r for r in assessment.results if _in_scope(r)]
+    left_out = [r for r in assessment.results if not _in_scope(r)]
     return common.ReviewedControls(
         control_selections=[
             common.ControlSelections(
@@ -197,7 +201,7 @@ def assessment_results(assessment: Assessment, when: datetime) -> ar.AssessmentR
     for r in assessment.results:
         obs = list(_observations(seed, r, when, items))
         observations += obs
-        if r.status is not Status.NOT_APPLICABLE:
+        if _in_scope(r):
             findings.append(_finding(seed, r, obs))
     scope = f"level {assessment.level}" if assessment.level else "all levels"
     scope += f", {assessment.platform or 'all platforms'}"
@@ -224,6 +228,20 @@ def assessment_results(assessment: Assessment, when: datetime) -> ar.AssessmentR
         results=[result],
         back_matter=common.BackMatter(resources=[plan, catalog_resource(bench)]),
     )
+
+
+def _in_scope(r: ControlResult) -> bool:
+    """In the assessment's scope: every control but those not applicable by their platforms or
+    by attestation. A control not applicable because its rules found nothing to judge in the
+    inputs stays in scope: the inputs, not the control, made it so, and OSCAL's objective status
+    has no "not applicable", so it is reported not satisfied with a remark saying why."""
+    return r.status is not Status.NOT_APPLICABLE or r.nothing_judged
+
+
+def _remark(r: ControlResult) -> str:
+    if r.nothing_judged:
+        return f"Not applicable to the inputs, not shown satisfied: {r.reason}."
+    return f"{r.status.value.capitalize()}, not shown satisfied: {r.reason}."
 
 
 def _reason(status: Status) -> str:

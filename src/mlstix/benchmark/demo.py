@@ -36,6 +36,7 @@ def print_demo_scorecard(
             frozenset(r.rules_run),
             len(r.scanned),
             tuple(f"{e.path}: {e.message}" for e in r.errors),
+            frozenset(r.rules_not_applicable),
         )
         for name, r in reports.items()
     ]

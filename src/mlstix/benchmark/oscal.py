@@ -14,8 +14,9 @@ Language), built and validated with compliance-trestle's models.
   not-satisfied, nothing else), an observation per failing resource (subject: an inventory item of
   the result's local definitions), per passing rule set and per attestation, and a finding per
   control in scope whose target is ``<control>_obj`` (``satisfied`` for pass, ``not-satisfied``
-  for fail and, conservatively, for controls not assessed or waiting for a manual review, which
-  carry the ``mlstix`` ``status`` property). Built in :mod:`mlstix.benchmark._results`.
+  for fail and, conservatively, for controls not assessed, waiting for a manual review or whose
+  rules found nothing to judge in the inputs, which carry the ``mlstix`` ``status`` property and
+  a ``remarks`` saying why). Built in :mod:`mlstix.benchmark._results`.
 - The component definition of mlstix's rules: :mod:`mlstix.benchmark._component`.
 
 Identifiers are UUIDv5 derived from stable names, and the catalog's timestamps are the

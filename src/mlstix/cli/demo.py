@@ -93,7 +93,12 @@ def demo() -> None:
     judged = evaluate_isolated(registry, list(registry), found.resources, knowledge)
     errors = [*found.errors, *judged.errors]
     iac_report = Report.build(
-        "iac", found.scanned, judged.findings, errors, rules_run=judged.ran(registry)
+        "iac",
+        found.scanned,
+        judged.findings,
+        errors,
+        rules_run=judged.ran(registry),
+        rules_not_applicable=judged.not_applicable(registry),
     )
     print_table(iac_report, knowledge, console)
 

@@ -152,8 +152,11 @@ def iac(
         kb = None  # titles fall back to the rule's; emit() reports the KB problem itself
     judged = evaluate_isolated(default_registry(), selected, found.resources, kb)
     ran = judged.ran(selected) if found.scanned else []
+    idle = judged.not_applicable(selected) if found.scanned else []
     errors = [*found.errors, *judged.errors]
-    report = Report.build("iac", found.scanned, judged.findings, errors, rules_run=ran)
+    report = Report.build(
+        "iac", found.scanned, judged.findings, errors, rules_run=ran, rules_not_applicable=idle
+    )
     hint = (
         "Leave them out with --exclude if they are not IaC; for remote Terraform modules, run "
         "`terraform init` first."

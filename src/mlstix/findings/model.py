@@ -166,8 +166,10 @@ class Report:
     scanned: tuple[ScannedFile, ...] = ()
     findings: tuple[Finding, ...] = ()
     errors: tuple[ScanError, ...] = ()
-    # ids of the rules that were evaluated: a rule listed here with no finding passed
+    # ids of the rules that judged at least one input: a rule listed here with no finding passed
     rules_run: tuple[str, ...] = ()
+    # rules evaluated over inputs holding nothing of the kinds they judge: they showed nothing
+    rules_not_applicable: tuple[str, ...] = ()
 
     @classmethod
     def build(
@@ -177,6 +179,7 @@ class Report:
         findings: Iterable[Finding],
         errors: Iterable[ScanError] = (),
         rules_run: Iterable[str] = (),
+        rules_not_applicable: Iterable[str] = (),
     ) -> Report:
         """A report with its parts in a stable order, so outputs are deterministic."""
         return cls(
@@ -185,6 +188,7 @@ class Report:
             findings=tuple(sorted(findings, key=Finding.sort_key)),
             errors=tuple(sorted(errors, key=_error_order)),
             rules_run=tuple(sorted(set(rules_run))),
+            rules_not_applicable=tuple(sorted(set(rules_not_applicable) - set(rules_run))),
         )
 
     def at_or_above(self, threshold: Severity) -> tuple[Finding, ...]:
@@ -201,6 +205,7 @@ class Report:
             "findings": [f.to_json() for f in self.findings],
             "errors": [e.to_json() for e in self.errors],
             "rules_run": list(self.rules_run),
+            "rules_not_applicable": list(self.rules_not_applicable),
         }
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["render"]
 
-_LISTS = ("scanned", "findings", "errors", "rules_run")
+_LISTS = ("scanned", "findings", "errors", "rules_run", "rules_not_applicable")
 
 
 def render(report: Report, kb: KnowledgeBase | None = None) -> str:

@@ -3,6 +3,13 @@
 A finding's title is the KB vulnerability's name followed by the rule's title suffix; its
 vulnerability and courses of action are the rule's KB keys (remediation prose is rendered from
 the KB by the output formats). Its location is the resource's file, line and address.
+
+The engine also counts what each rule judged, so that a report's ``rules_run`` names only the
+rules that judged something: a declarative rule judges the resources of its check's types (those
+its ``referenced_by`` admits), a Python rule those of the types it declares (``judges``), and
+any rule the resources it found. A rule that ran over a scan holding none of them is reported
+as not applicable (``rules_not_applicable``): it showed nothing, so it can pass no control.
+Terraform data sources are read, not configured here: they count only when a rule flags one.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from mlstix.scan.rules.iac.declarative import evaluate_condition
 from mlstix.scan.rules.iac.model import Check, Rule
 from mlstix.scan.rules.iac.registry import RuleRegistry
 
-__all__ = ["Evaluation", "evaluate", "evaluate_isolated"]
+__all__ = ["Evaluation", "evaluate", "evaluate_isolated", "subject_matches", "subject_type"]
 
 
 def _title(rule: Rule, kb: KnowledgeBase | None) -> str:
@@ -52,12 +59,14 @@ def _with_companions(ctx: Context, check: Check, resource: Resource) -> Mapping[
     return merged
 
 
-def _declarative(rule: Rule, ctx: Context) -> Iterable[Hit]:
+def _declarative(rule: Rule, ctx: Context, judged: set[int]) -> Iterable[Hit]:
     for dialect, checks in rule.check.items():
         for check in checks:
             for resource in ctx.of_type(dialect, *check.types):
                 if check.referenced_by and not _referenced(ctx, check, resource):
                     continue
+                if not resource.data:
+                    judged.add(id(resource))
                 attributes = _with_companions(ctx, check, resource)
                 for cond in check.all:
                     failure = evaluate_condition(cond, attributes)
@@ -68,26 +77,76 @@ def _declarative(rule: Rule, ctx: Context) -> Iterable[Hit]:
 
 @dataclass
 class Evaluation:
-    """What the rules found, and the rules that failed on some input (an ``errors`` entry each,
-    with the file; they did not run to the end, so they are not in ``rules_run``)."""
+    """What the rules found, how many resources each rule judged, and the rules that failed on
+    some input (an ``errors`` entry each, with the file; they did not run to the end, so they are
+    in neither ``rules_run`` nor ``rules_not_applicable``)."""
 
     findings: list[Finding] = field(default_factory=list)
     errors: list[ScanError] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)
+    judged: dict[str, int] = field(default_factory=dict)  # rule id -> resources it judged
 
     def ran(self, rules: Iterable[Rule]) -> list[str]:
-        return [r.id for r in rules if r.id not in self.failed]
+        """The rules that ran to the end and judged at least one resource: ``rules_run``."""
+        return [r.id for r in rules if r.id not in self.failed and self.judged.get(r.id, 0)]
+
+    def not_applicable(self, rules: Iterable[Rule]) -> list[str]:
+        """The rules that ran to the end over resources none of which they judge."""
+        return [r.id for r in rules if r.id not in self.failed and not self.judged.get(r.id, 0)]
 
 
-def _hits(registry: RuleRegistry, rule: Rule, ctx: Context) -> list[Hit]:
-    return list(registry.logic[rule.logic](ctx) if rule.logic else _declarative(rule, ctx))
+_AZAPI = "azapi_resource:"
 
 
-def _isolated(registry: RuleRegistry, rule: Rule, ctx: Context, out: Evaluation) -> list[Hit]:
+def subject_type(pattern: str) -> str:
+    """The resource type a ``judges`` pattern looks up (``azapi_resource`` for an azapi one)."""
+    return _AZAPI[:-1] if pattern.startswith(_AZAPI) else pattern
+
+
+def subject_matches(pattern: str, resource: Resource) -> bool:
+    """Whether ``resource`` is of a type a rule's ``judges`` pattern names: an exact type, a
+    prefix ending in ``*``, or ``azapi_resource:<ARM type>`` (Terraform's generic Azure resource,
+    by the ARM type its ``type`` attribute names before ``@``)."""
+    if pattern.startswith(_AZAPI):
+        declared = resource.attributes.get("type")
+        return (
+            resource.type == _AZAPI[:-1]
+            and isinstance(declared, str)
+            and declared.split("@", 1)[0].lower() == pattern[len(_AZAPI) :].lower()
+        )
+    if pattern.endswith("*"):
+        return resource.type.startswith(pattern[:-1])
+    return resource.type == pattern
+
+
+def _applicable(rule: Rule, ctx: Context, judged: set[int]) -> None:
+    """Record the resources of the types a Python rule declares it judges."""
+    for dialect in rule.dialects:
+        for pattern in rule.subjects(dialect):
+            if pattern.endswith("*"):
+                found = [r for r in ctx.resources if r.dialect == dialect]
+            else:
+                found = ctx.of_type(dialect, subject_type(pattern))
+            judged.update(id(r) for r in found if not r.data and subject_matches(pattern, r))
+
+
+def _hits(registry: RuleRegistry, rule: Rule, ctx: Context, judged: set[int]) -> list[Hit]:
+    if rule.logic:
+        _applicable(rule, ctx, judged)
+        hits = list(registry.logic[rule.logic](ctx))
+    else:
+        hits = list(_declarative(rule, ctx, judged))
+    judged.update(id(h.resource) for h in hits if h.resource.dialect in rule.dialects)
+    return hits
+
+
+def _isolated(
+    registry: RuleRegistry, rule: Rule, ctx: Context, out: Evaluation, judged: set[int]
+) -> list[Hit]:
     """The rule's hits; a rule that raises is run again one scope (root module, template,
     manifest file) at a time, so one input it cannot handle costs that input only."""
     try:
-        return _hits(registry, rule, ctx)
+        return _hits(registry, rule, ctx, judged)
     except Exception:  # a rule's defect must not end the scan: judge each scope on its own
         scopes: dict[tuple[str, str], list[Resource]] = {}
         for r in ctx.resources:
@@ -95,7 +154,7 @@ def _isolated(registry: RuleRegistry, rule: Rule, ctx: Context, out: Evaluation)
     hits: list[Hit] = []
     for group in scopes.values():
         try:
-            hits += _hits(registry, rule, Context(tuple(group)))
+            hits += _hits(registry, rule, Context(tuple(group)), judged)
         except Exception as exc:
             out.failed.add(rule.id)
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -140,7 +199,7 @@ def evaluate(
     """The rules' findings; a rule that raises ends the call (tests and callers that want
     every defect to show). Commands use :func:`evaluate_isolated`."""
     ctx = Context(tuple(resources))
-    return [f for rule in rules for f in _findings(rule, _hits(registry, rule, ctx), kb)]
+    return [f for rule in rules for f in _findings(rule, _hits(registry, rule, ctx, set()), kb)]
 
 
 def evaluate_isolated(
@@ -154,5 +213,7 @@ def evaluate_isolated(
     ctx = Context(tuple(resources))
     out = Evaluation()
     for rule in rules:
-        out.findings += _findings(rule, _isolated(registry, rule, ctx, out), kb)
+        judged: set[int] = set()
+        out.findings += _findings(rule, _isolated(registry, rule, ctx, out, judged), kb)
+        out.judged[rule.id] = len(judged)
     return out

@@ -5,7 +5,9 @@ of action by key (title, risk and remediation prose come from the knowledge base
 title suffix, a severity, the cloud, and an IaC fix snippet per language. It is either
 declarative (``check``: per dialect, resource types and conditions on attribute paths, each with
 the provider's default when the attribute is absent) or names a Python ``logic`` function
-registered in :mod:`mlstix.scan.rules.iac.registry`.
+registered in :mod:`mlstix.scan.rules.iac.registry`, with the languages it reads and, per
+language, the resource types it judges (``judges``; the registry refuses a Python rule without
+them): a rule is reported as run only on a scan holding one of them (or one it flags).
 """
 
 from __future__ import annotations
@@ -95,6 +97,11 @@ class Rule(_Strict):
     check: dict[Dialect, tuple[Check, ...]] = Field(default_factory=dict)
     logic: str | None = None
     languages: tuple[Dialect, ...] = ()
+    # a Python rule's applicability: per language, the resource types it judges (a trailing
+    # ``*`` matches a prefix). It is "run" on a scan only when one such resource is there
+    judges: dict[Dialect, tuple[Annotated[str, Field(min_length=1)], ...]] = Field(
+        default_factory=dict
+    )
     fix: dict[Dialect, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -105,6 +112,11 @@ class Rule(_Strict):
             raise ValueError("'languages' is derived from 'check' for declarative rules")
         if self.logic and not self.languages:
             raise ValueError("a Python rule lists its 'languages'")
+        if self.check and self.judges:
+            raise ValueError("'judges' is derived from 'check' for declarative rules")
+        extra = set(self.judges) - set(self.languages)
+        if extra:
+            raise ValueError(f"'judges' names languages the rule does not list: {sorted(extra)}")
         missing = set(self.dialects) - set(self.fix)
         if missing:
             raise ValueError(f"no fix snippet for {sorted(missing)}")
@@ -113,6 +125,12 @@ class Rule(_Strict):
     @property
     def dialects(self) -> tuple[Dialect, ...]:
         return tuple(self.check) if self.check else self.languages
+
+    def subjects(self, dialect: Dialect) -> tuple[str, ...]:
+        """The resource types the rule judges in ``dialect`` (patterns end in ``*``)."""
+        if self.check:
+            return tuple(t for check in self.check.get(dialect, ()) for t in check.types)
+        return self.judges.get(dialect, ())
 
 
 class RuleFile(_Strict):

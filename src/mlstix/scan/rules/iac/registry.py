@@ -60,10 +60,19 @@ class RuleRegistry:
             self.add(rule, origin)
 
     def check(self) -> None:
-        """Every Python rule's logic exists."""
+        """Every Python rule's logic exists, and it declares what it judges in each language
+        (without it, a scan could not tell a rule that judged something from one that had
+        nothing to judge, and a benchmark control would pass on rules that judged nothing)."""
         for rule in self.rules.values():
             if rule.logic is not None and rule.logic not in self.logic:
                 raise MlstixError(f"rule {rule.id}: no logic registered as {rule.logic!r}")
+        for rule in self.rules.values():
+            missing = [d for d in rule.dialects if not rule.subjects(d)]
+            if missing:
+                raise MlstixError(
+                    f"rule {rule.id}: no 'judges' for {', '.join(missing)}",
+                    hint="list, per language, the resource types the rule's logic judges",
+                )
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(sorted(self.rules.values(), key=lambda r: r.id))
