@@ -14,7 +14,7 @@ import pytest
 @pytest.mark.skipif(not os.environ.get("CI"), reason="only on CI, which builds the kernels")
 def test_the_kernel_is_built_on_ci() -> None:
     module = importlib.import_module("mlstix.detect.inference._kernel")
-    assert module.ABI == 1
+    assert module.ABI == 2
 
 
 def test_mlstix_no_kernel_forces_the_numpy_path() -> None:

@@ -42,14 +42,13 @@ def test_transform_is_the_plain_formula(arrays: tuple[np.ndarray, np.ndarray, np
 
 
 def _plain_off_manifold(b: Baseline, scaled: np.ndarray, owners: np.ndarray) -> np.ndarray:
-    """The off-manifold test as written before the owner codes: the whole int64 mask."""
-    ref = b.reference
-    half = 0.5 * np.einsum("ij,ij->i", ref, ref)[None, :]
-    score = scaled @ ref.T
-    np.subtract(half, score, out=score)
-    np.putmask(score, owners[:, None] == b.reference_owners[None, :], np.inf)
-    nearest = np.einsum("ij,ij->i", scaled, scaled) + 2.0 * score.min(axis=1)
-    out: np.ndarray = nearest > b.ood_radius**2
+    """The off-manifold test as defined: every reference query of another owner farther than
+    the fence, by the float64 sum of squared differences taken in order (the whole int64
+    owner mask, no codes)."""
+    diff = scaled.astype(np.float64)[:, None, :] - b.reference.astype(np.float64)[None, :, :]
+    square = np.cumsum(diff * diff, axis=2)[:, :, -1]
+    other = owners[:, None] != b.reference_owners[None, :]
+    out: np.ndarray = ~(other & ~(square > b.ood_radius**2)).any(axis=1)
     return out
 
 

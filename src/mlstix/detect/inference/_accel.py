@@ -19,7 +19,7 @@ from types import ModuleType
 
 __all__ = ["disabled", "load"]
 
-_ABI = {"_kernel": 1}  # the ABI each caller was written for; unknown names need 1
+_ABI = {"_kernel": 2}  # the ABI each caller was written for; unknown names need 1
 _loaded: dict[str, ModuleType | None] = {}
 
 

@@ -20,6 +20,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from mlstix.detect.inference._accel import load
 from mlstix.detect.inference._order import median, quantiles
 from mlstix.detect.inference._prada import PradaProfile, calibrate_prada, sq_dists
 
@@ -77,6 +78,16 @@ def _nearest_other(
         block[owners[start : start + 512, None] == ref_owners[None, :]] = np.inf
         out[start : start + 512] = np.sqrt(block.min(axis=1))
     return out
+
+
+def _exact(a: Matrix, b: Matrix) -> npt.NDArray[np.float64]:
+    """Row by row, the float64 sum of squared differences taken feature by feature in order
+    (``cumsum`` adds in order, as the kernel does)."""
+    if not a.shape[1]:
+        return np.zeros(len(a))
+    diff = a.astype(np.float64) - b
+    square: npt.NDArray[np.float64] = np.cumsum(diff * diff, axis=1)[:, -1]
+    return square
 
 
 def _owner_codes(
@@ -177,14 +188,35 @@ class Baseline:
     @_quiet
     def off_manifold(self, scaled: Matrix, owners: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         """Which rows are farther than ``ood_radius`` from every reference query of another
-        client (float32: this is the one test every query takes). Rows are taken
-        ``_CHUNK`` at a time: each row's result is its own, and a job then reuses one
-        few-MiB score matrix instead of faulting in a fresh one of 37 MiB per 37,000 rows
-        (a quarter of a CPU-second in a new process)."""
+        client: ``S > ood_radius**2`` for each, ``S`` the float64 sum of squared differences
+        taken feature by feature in order (a NaN ``S`` is not beyond the fence: a row with a
+        NaN is on the manifold, one with an infinity beyond every finite reference). The
+        compiled kernel
+        (``_kernel.off``) stops at the first reference within the fence and leaves a
+        reference once its partial sum has passed it; the NumPy path takes the nearest by one
+        float32 product per ``_CHUNK`` rows and sums exactly every pair of a row whose nearest
+        is within a proven rounding bound of the fence. They give the same verdicts (tests
+        compare them)."""
+        far: npt.NDArray[np.bool_] = np.empty(len(scaled), dtype=np.bool_)
+        limit = float(self.ood_radius) ** 2
+        kernel = load("_kernel")
+        if kernel is not None:
+            kernel.off(np.ascontiguousarray(scaled, dtype=np.float32),
+                       np.ascontiguousarray(owners, dtype=np.int64),
+                       np.ascontiguousarray(self.reference, dtype=np.float32),
+                       np.ascontiguousarray(self.reference_owners, dtype=np.int64), limit,
+                       far)  # fmt: skip
+            return far
         ref = self.reference
         half = 0.5 * np.einsum("ij,ij->i", ref, ref)[None, :]
-        far: npt.NDArray[np.bool_] = np.empty(len(scaled), dtype=np.bool_)
+        widest = float(np.sqrt(2.0 * half.max(initial=0.0)))
         mine, theirs = _owner_codes(owners, self.reference_owners)
+        # the float32 score |x|^2 + |r|^2 - 2 x.r, summed in any order, is within
+        # 2 (d + 2) u (|x| + |r|)^2 of the exact in-order float64 sum (u = 2^-24; Higham,
+        # Accuracy and Stability of Numerical Algorithms, 2nd ed., 3.1: each is within
+        # (d + 2) u of the real one); twice that, and d 2^-140 below float32's normal range
+        slack = 8.0 * (ref.shape[1] + 4) * 2.0**-24
+        tiny = (ref.shape[1] + 4) * 2.0**-140
         for start in range(0, len(scaled), _CHUNK):
             part = scaled[start : start + _CHUNK]
             # |x - r|^2 = |x|^2 + 2 (|r|^2 / 2 - x.r): the minimum over r needs one product
@@ -193,8 +225,22 @@ class Baseline:
             codes = mine[start : start + _CHUNK]
             if codes.max(initial=-1) >= 0:  # rows of clients with reference queries
                 np.putmask(score, codes[:, None] == theirs[None, :], np.inf)
-            nearest = np.einsum("ij,ij->i", part, part) + 2.0 * score.min(axis=1)
-            far[start : start + len(part)] = nearest > self.ood_radius**2
+            norms = np.einsum("ij,ij->i", part, part).astype(np.float64)
+            nearest = norms + 2.0 * score.min(axis=1, initial=np.inf)
+            reach = np.sqrt(norms) + widest
+            bound = slack * reach * reach + tiny
+            near = nearest + bound <= limit  # surely within the fence
+            far_part = nearest - bound > limit  # surely beyond it (NaN, inf: neither)
+            unsure = np.flatnonzero(~near & ~far_part)
+            if unsure.size:  # each pair of those rows not surely beyond is measured exactly
+                each = norms[unsure, None] + 2.0 * score[unsure]
+                maybe = ~(each - bound[unsure, None] > limit)
+                maybe &= codes[unsure, None] != theirs[None, :]
+                rows, cols = np.nonzero(maybe)
+                square = _exact(part[unsure[rows]], ref[cols])
+                far_part[unsure] = True
+                far_part[unsure[rows[~(square > limit)]]] = False
+            far[start : start + len(part)] = far_part
         return far
 
     @property

@@ -21,6 +21,10 @@
  *   For each pool row q >= first (a step, finite): whether it repeats one of the `lookback`
  *   rows before it by the exact test of _steps.py, pair by pair with early exits (no
  *   prefilter: the cosine bound of the NumPy path only skips pairs this test rejects).
+ *
+ * off(points, owners, reference, reference_owners, limit, out)  -- _baseline.py
+ *   For each point: whether every reference query of another owner is farther than the
+ *   fence, by the exact float64 sum of squared differences in order (see _kernel_off.h).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -92,6 +96,7 @@ static int take(PyObject *obj, Py_buffer *view, const char *name, char kind, int
 
 #include "_kernel_nearest.h"
 #include "_kernel_steps.h"
+#include "_kernel_off.h"
 
 static PyObject *kernel_simd(PyObject *self, PyObject *arg) {
     long cap = PyLong_AsLong(arg);
@@ -116,6 +121,9 @@ static PyMethodDef kernel_methods[] = {
     {"steps_from", kernel_steps_from, METH_VARARGS,
      "steps_from(queries, start, index, probe, steps, ends, lengths, minimum, lookback, hit, "
      "keep_steps, keep_ends, keep_lengths): the new queries' steps judged; how many kept."},
+    {"off", kernel_off, METH_VARARGS,
+     "off(points, owners, reference, reference_owners, limit, out): which points are farther "
+     "than the fence from every reference query of another owner."},
     {"simd", kernel_simd, METH_O,
      "simd(cap): use vector instructions up to 0 (portable), 1 (AVX) or 2 (AVX and FMA) "
      "where the processor has them; returns (cap before, best the processor has). For tests "
@@ -130,7 +138,7 @@ static struct PyModuleDef kernel_module = {
 
 PyMODINIT_FUNC PyInit__kernel(void) {
     PyObject *module = PyModule_Create(&kernel_module);
-    if (module != NULL && PyModule_AddIntConstant(module, "ABI", 1) < 0) {
+    if (module != NULL && PyModule_AddIntConstant(module, "ABI", 2) < 0) {
         Py_DECREF(module);
         return NULL;
     }

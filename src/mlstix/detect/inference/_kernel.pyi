@@ -37,3 +37,10 @@ def steps_from(
 def simd(cap: int, /) -> tuple[int, int]:
     """Use vector instructions up to ``cap``: 0 portable, 1 AVX, 2 AVX and FMA (where the
     processor has them); returns (cap before, best the processor has). For tests."""
+
+def off(
+    points: Any, owners: Any, reference: Any, reference_owners: Any, limit: float, out: Any, /
+) -> None:
+    """Into ``out`` (bool): whether each row of ``points`` (float32) is farther than ``limit``
+    (a squared distance) from every row of ``reference`` (float32) of another owner
+    (``owners``, ``reference_owners``: int64), by the exact float64 sum in order."""
