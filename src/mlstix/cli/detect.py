@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -59,8 +60,15 @@ _RULES_HELP = (
 )
 
 
+class _LogPath(ExistingPath):
+    """A log path that must exist, or ``-`` for standard input."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        return Path("-") if value == "-" else super().convert(value, param, ctx)
+
+
 @detect.command("logs", epilog=EXIT_CODES_HELP)
-@click.argument("logs", nargs=-1, required=True, metavar="LOG...", type=ExistingPath())
+@click.argument("logs", nargs=-1, required=True, metavar="LOG...", type=_LogPath())
 @click.option("--rules", "rules_dir", type=ExistingPath(file_okay=False), help=_RULES_HELP)
 @click.option("--since", callback=_when, metavar="TIME",
               help="Only events at or after TIME (ISO 8601; UTC without an offset).")  # fmt: skip
@@ -88,7 +96,8 @@ def logs(
     """Run Sigma rules over cloud audit logs: CloudTrail (files as delivered to S3, gzipped, whole
     AWSLogs/ trees; CloudTrail Lake and EventBridge JSON lines), Azure Activity Log exports,
     Google Cloud audit LogEntry JSON (gcloud logging read --format=json, sink exports) and
-    Kubernetes audit JSON lines.
+    Kubernetes audit JSON lines. LOG '-' reads standard input, gzipped or not (copied to a
+    temporary file in TMPDIR as it arrives: a damaged log is read twice, and a pipe only once).
 
     Each match is a finding with the rule, the event's time, principal, source IP and resource,
     and the event as evidence.

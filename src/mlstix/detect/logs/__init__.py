@@ -10,6 +10,7 @@ findings name the rule, the event's time, principal, source IP and resource, and
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from datetime import datetime
@@ -32,19 +33,27 @@ def detect_logs(
     jobs: int | None = None,
     max_per_rule: int | None = None,
 ) -> Report:
-    """Evaluate the rules over every log file under ``paths``.
+    """Evaluate the rules over every log file under ``paths`` (``-``: standard input).
 
     ``max_per_rule``: findings listed per rule and file (default 100, 0: all); the matches past
     it are one summary finding with their count in ``evidence["more_matches"]``.
     """
     from mlstix.detect.logs._engine import collect, scan_files
     from mlstix.detect.logs._limits import MAX_FINDINGS_PER_RULE
+    from mlstix.detect.logs._stdin import STDIN, spooled
 
     plans = _plans(kb, rules_dir)
-    files, errors = collect(paths)
+    paths = list(dict.fromkeys(paths))
     workers = jobs if jobs and jobs > 0 else (os.cpu_count() or 1)
     cap = MAX_FINDINGS_PER_RULE if max_per_rule is None else max_per_rule
-    results = scan_files(kb, plans, files, (since, until), workers, cap)
+    with contextlib.ExitStack() as stack:
+        names: dict[Path, str] = {}
+        if Path(STDIN) in paths:  # standard input, spooled to a temporary file first
+            spool = stack.enter_context(spooled())
+            names[spool] = STDIN
+            paths = [spool if p == Path(STDIN) else p for p in paths]
+        files, errors = collect(paths)
+        results = scan_files(kb, plans, files, (since, until), workers, cap, names)
     return Report.build(
         "detect",
         [r.scanned for r in results if r.scanned is not None],

@@ -157,9 +157,10 @@ class _Runner:
             tally.add(row)
         return tally
 
-    def scan(self, path: Path) -> FileResult:
+    def scan(self, path: Path, name: str | None = None) -> FileResult:
+        """The findings and errors of one file, reported under ``name`` (default: its path)."""
         result = FileResult()
-        name = str(path)
+        name = name or str(path)
         try:
             shape = sniff(path)
         except EmptyLog:
@@ -255,10 +256,13 @@ def scan_files(
     window: tuple[datetime | None, datetime | None],
     jobs: int,
     cap: int = MAX_FINDINGS_PER_RULE,
+    names: dict[Path, str] | None = None,
 ) -> list[FileResult]:
-    """Each file's findings (at most ``cap`` per rule, then one summary; 0: no cap) and errors."""
+    """Each file's findings (at most ``cap`` per rule, then one summary; 0: no cap) and errors;
+    ``names``: the name a file has in the report when it is not its path (standard input)."""
     runner = _Runner(kb, plans, window, jobs, cap)
+    labels = [(names or {}).get(f) for f in files]
     if jobs <= 1 or len(files) <= 1:
-        return [runner.scan(f) for f in files]
+        return [runner.scan(f, n) for f, n in zip(files, labels, strict=True)]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(runner.scan, files))
+        return list(pool.map(runner.scan, files, labels))
