@@ -279,7 +279,8 @@ def test_blocks_are_whole_lines_whatever_the_reads_return(
     lines = [b"x" * n for n in (5, 0, 300, 99, 100, 101, 1, 250, 0, 0, 7)]
     for data in (b"\n".join(lines) + b"\n", b"\n".join(lines), b"", b"\n\n", b"a" * 450):
         stream: Any = _Pieces(data, piece)
-        blocks = [block for block, error in _records._blocks(stream) if error is None]
+        # (each block is a view of the reader's buffer, valid until the next is asked for)
+        blocks = [bytes(block) for block, error in _records._blocks(stream) if error is None]
         assert b"".join(blocks) == data
         assert all(block.endswith(b"\n") for block in blocks[:-1])
         # a block is cut in the first read that brings a newline once it holds a block's size:

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mlstix.detect.inference._records import _loads, parse_time
+from mlstix.detect.inference._records import Block, Fast, _loads, parse_time
 
 __all__ = ["FastBatch", "FastReader", "fast_reader"]
 
@@ -141,16 +141,29 @@ class FastReader:
             self.parser = simdjson.Parser()
             self.array = simdjson.Array
 
-    def __call__(self, block: bytes, path: str, first_line: int) -> FastBatch | None:
+    def __call__(self, block: Block, path: str, first_line: int) -> FastBatch | None:
         try:
             return self._read(block, path, first_line)
         except _Refused:
             return None  # the line-by-line reader words why
 
-    def _read(self, block: bytes, path: str, first_line: int) -> FastBatch | None:
+    def _read(self, block: Block, path: str, first_line: int) -> FastBatch | None:
         if len(block) >= _MAX_LINE:
             return None
-        lines = block.split(b"\n")
+        capture = getattr(self.kernel, "capture", None)  # the whole block in C (_kread.c)
+        if capture is not None:
+            sep = self.arg if self.kind == "inference-id-prefix" else None
+            read = capture(block, self.field, sep, self.classifier, self.times, parse_time,
+                           self.loads)  # fmt: skip
+            if read is not None:
+                clients, vectors, width, labels, seconds = read
+                count = len(clients)
+                return FastBatch(path, _SHAPE, clients,
+                                 np.frombuffer(vectors, np.float32).reshape(count, width),
+                                 np.frombuffer(labels, np.int64),
+                                 np.arange(first_line, first_line + count, dtype=np.int64),
+                                 np.frombuffer(seconds, np.float64))  # fmt: skip
+        lines = bytes(block).split(b"\n")
         if lines[-1] == b"":
             lines.pop()
         if not lines:
@@ -350,7 +363,7 @@ def _labels(
     return out
 
 
-def fast_reader(spec: str | None, model_type: str) -> Callable[[bytes, str, int], Any] | None:
+def fast_reader(spec: str | None, model_type: str) -> Fast | None:
     """The columnar reader for ``--client-key spec``, or ``None`` when the spec needs the
     line-by-line reader (``attr:``, ``json:``, ``join:``, a dotted field)
     or neither the compiled loop nor simdjson is there."""

@@ -33,6 +33,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -65,8 +66,8 @@ static int slow_double(const char *start, const char *end, double *out) {
 }
 
 /* One JSON number at *at (no whitespace before it); advances *at past it. 0, or -1 when the
- * bytes there are not a JSON number. */
-static int read_number(const char **at, const char *end, double *out) {
+ * bytes there are not a JSON number. (read_number below: the general case.) */
+static __attribute__((noinline)) int read_number_general(const char **at, const char *end, double *out) {
     const char *p = *at, *start = *at;
     int negative = 0, whole = 1, truncated = 0, significant = 0;
     uint64_t mantissa = 0;
@@ -142,6 +143,99 @@ static int read_number(const char **at, const char *end, double *out) {
     return slow_double(start, p, out);
 }
 
+/* read_number_general's common case first: at most 19 digits in all, no exponent; the same
+ * double (a whole number is its value, no sign on zero; a fraction is its digits as an integer
+ * divided by a power of ten up to 1e19, exact when the integer is at most 2**53: Clinger's
+ * case, as there); anything else is left to read_number_general from the start. */
+static inline int read_number(const char **at, const char *end, double *out) {
+    const char *p = *at;
+    int negative = p < end && *p == '-';
+    p += negative;
+    const char *digits = p;
+    uint64_t mantissa = 0;
+    while (p < end && is_digit(*p)) mantissa = mantissa * 10 + (uint64_t)(*p++ - '0');
+    Py_ssize_t whole = p - digits, fraction = 0;
+    if (whole == 0 || (whole > 1 && *digits == '0')) return -1; /* no digit, a leading zero */
+    if (p < end && *p == '.') {
+        const char *point = ++p;
+        while (p < end && is_digit(*p)) mantissa = mantissa * 10 + (uint64_t)(*p++ - '0');
+        fraction = p - point;
+        if (fraction == 0) return -1;
+    }
+    if (whole + fraction > 19 || (p < end && (*p == 'e' || *p == 'E')))
+        return read_number_general(at, end, out);
+    if (fraction && mantissa > EXACT_MANTISSA) return read_number_general(at, end, out);
+    *at = p;
+    if (fraction == 0) {
+        double value = (double)mantissa;
+        *out = negative && mantissa != 0 ? -value : value; /* the integer 0 has no sign */
+        return 0;
+    }
+    double value = (double)mantissa / POW10[fraction];
+    *out = negative ? -value : value;
+    return 0;
+}
+
+/* One value of a CSV row at *at: blanks, a JSON number whose double is finite, blanks, then
+ * ',' and more (1; *at past the comma) or the row's end (0); -1 when it is not such a row
+ * (a comma last is an empty value). */
+static inline int row_next(const char **at, const char *end, double *value) {
+    const char *p = *at;
+    while (p < end && is_space(*p)) p++;
+    if (read_number(&p, end, value) < 0 || *value - *value != 0.0) return -1; /* bad, or inf */
+    while (p < end && is_space(*p)) p++;
+    *at = p;
+    if (p == end) return 0;
+    if (*p != ',' || p + 1 == end) return -1;
+    *at = p + 1;
+    return 1;
+}
+
+/* row_next, with its common case inline: a number of at most 19 digits and no exponent (the
+ * double read_number makes of it) right before a comma with more after it, or the row's end;
+ * anything else (blanks, an exponent, more digits, a bad value) goes to row_next from the same
+ * place, so the two read every row alike. (Reading 8 digits at a time, SWAR, was slower on
+ * these short numbers.) */
+static inline __attribute__((always_inline)) int row_value(const char **at, const char *end,
+                                                           double *value) {
+    const char *p = *at;
+    int negative = p < end && *p == '-';
+    p += negative;
+    const char *digits = p;
+    uint64_t mantissa = 0;
+    unsigned d;
+    while (p < end && (d = (unsigned)(unsigned char)*p - '0') < 10) {
+        mantissa = mantissa * 10 + d;
+        p++;
+    }
+    Py_ssize_t whole = p - digits, fraction = 0;
+    if (p < end && *p == '.') {
+        const char *point = ++p;
+        while (p < end && (d = (unsigned)(unsigned char)*p - '0') < 10) {
+            mantissa = mantissa * 10 + d;
+            p++;
+        }
+        fraction = p - point;
+    }
+    if (whole == 0 || (whole > 1 && *digits == '0') || (fraction == 0 && p[-1] == '.') ||
+        whole + fraction > 19 || (fraction && mantissa > EXACT_MANTISSA) ||
+        (p < end && (*p != ',' || p + 1 == end)))
+        return row_next(at, end, value);
+    double v = (double)mantissa;
+    if (fraction) {
+        v /= POW10[fraction];
+        *value = negative ? -v : v;
+    } else {
+        *value = negative && mantissa != 0 ? -v : v; /* the integer 0 has no sign */
+    }
+    if (p == end) {
+        *at = p;
+        return 0;
+    }
+    *at = p + 1;
+    return 1;
+}
+
 static PyObject *numbers(PyObject *self, PyObject *arg) {
     (void)self;
     if (!PyList_Check(arg)) {
@@ -173,25 +267,16 @@ static PyObject *numbers(PyObject *self, PyObject *arg) {
         const char *p = (const char *)PyUnicode_DATA(text);
         const char *end = p + PyUnicode_GET_LENGTH(text);
         int64_t found = 0;
-        while (p < end) {
-            while (p < end && is_space(*p)) p++;
-            double value;
-            if (read_number(&p, end, &value) < 0 || value - value != 0.0) { /* bad, or inf */
-                refused = 1;
-                break;
-            }
-            out[used + found++] = value;
-            while (p < end && is_space(*p)) p++;
-            if (p == end) break;
-            if (*p != ',') {
-                refused = 1;
-                break;
-            }
-            p++;
-            if (p == end) { /* a comma last: an empty value */
-                refused = 1;
-                break;
-            }
+        if (p < end) {
+            int more;
+            do {
+                more = row_next(&p, end, &out[used + found]);
+                if (more < 0) {
+                    refused = 1;
+                    break;
+                }
+                found++;
+            } while (more);
         }
         count[row] = found;
         used += found;
@@ -227,6 +312,84 @@ static int is_csv(PyObject *encoding) {
 
 #define TIMES_KEPT 65536
 
+/* The seconds of a time value (a str, None or absent) as a new float, NaN for none: looked up
+ * in `times`, else read by `parse_time` and kept there. NULL on an error. */
+static PyObject *time_of(PyObject *when, PyObject *times, PyObject *parse_time) {
+    if (when == NULL || when == Py_None) return PyFloat_FromDouble(Py_NAN);
+    PyObject *seconds = PyDict_GetItemWithError(times, when);
+    if (seconds != NULL) return Py_NewRef(seconds);
+    if (PyErr_Occurred()) return NULL;
+    PyObject *parsed = PyObject_CallOneArg(parse_time, when);
+    if (parsed == NULL) return NULL;
+    if (parsed == Py_None) {
+        Py_DECREF(parsed);
+        seconds = PyFloat_FromDouble(Py_NAN);
+        if (seconds == NULL) return NULL;
+    } else {
+        seconds = parsed;
+    }
+    if (PyDict_GET_SIZE(times) >= TIMES_KEPT) PyDict_Clear(times);
+    if (PyDict_SetItem(times, when, seconds) < 0) {
+        Py_DECREF(seconds);
+        return NULL;
+    }
+    return seconds;
+}
+
+/* One parsed line as fields() reads it: 1 with *client and *seconds (new references) and
+ * *data and *answer (borrowed from record), 0 declined, -1 error. */
+static int take_record(PyObject *record, PyObject *field, PyObject *sep, int classifier,
+                       PyObject *times, PyObject *parse_time, PyObject **client,
+                       PyObject **data, PyObject **answer, PyObject **seconds) {
+    PyObject *capture, *meta, *request, *encoding, *who, *when;
+    if (!PyDict_CheckExact(record)) return 0;
+    if (get(record, K_CAPTURE, &capture) < 0 || get(record, K_META, &meta) < 0) return -1;
+    if (capture == NULL || meta == NULL || !PyDict_CheckExact(capture) ||
+        !PyDict_CheckExact(meta))
+        return 0;
+    if (get(capture, K_INPUT, &request) < 0) return -1;
+    if (request == NULL || !PyDict_CheckExact(request)) return 0;
+    if (get(request, K_DATA, data) < 0 || get(request, K_ENCODING, &encoding) < 0) return -1;
+    if (*data == NULL || !PyUnicode_CheckExact(*data) || !is_csv(encoding)) return 0;
+    *answer = S_EMPTY;
+    if (classifier) {
+        PyObject *response, *scores, *coding;
+        if (get(capture, K_OUTPUT, &response) < 0) return -1;
+        if (response != NULL && PyDict_CheckExact(response)) {
+            if (get(response, K_DATA, &scores) < 0) return -1;
+            if (scores != NULL && scores != Py_None &&
+                !(PyUnicode_CheckExact(scores) && PyUnicode_GET_LENGTH(scores) == 0)) {
+                if (get(response, K_ENCODING, &coding) < 0) return -1;
+                if (!PyUnicode_CheckExact(scores) || !is_csv(coding)) return 0;
+                *answer = scores;
+            }
+        }
+    }
+    if (get(meta, field, &who) < 0) return -1;
+    if (who == NULL || !PyUnicode_CheckExact(who)) return 0;
+    if (get(meta, K_TIME, &when) < 0) return -1;
+    if (when != NULL && when != Py_None && !PyUnicode_CheckExact(when)) return 0;
+    if (sep != Py_None) {
+        Py_ssize_t at = PyUnicode_Find(who, sep, 0, PyUnicode_GET_LENGTH(who), 1);
+        if (at == -2) return -1;
+        if (at < 0) return 0;
+        *client = PyUnicode_Substring(who, 0, at);
+        if (*client == NULL) return -1;
+    } else {
+        *client = Py_NewRef(who);
+    }
+    if (PyUnicode_GET_LENGTH(*client) == 0) {
+        Py_CLEAR(*client);
+        return 0;
+    }
+    *seconds = time_of(when, times, parse_time);
+    if (*seconds == NULL) {
+        Py_CLEAR(*client);
+        return -1;
+    }
+    return 1;
+}
+
 /* 1 done, 0 declined (the Python loop reads the block), -1 error */
 static int fields_into(PyObject *lines, PyObject *loads, PyObject *field, PyObject *sep,
                        int classifier, PyObject *times, PyObject *parse_time,
@@ -242,87 +405,16 @@ static int fields_into(PyObject *lines, PyObject *loads, PyObject *field, PyObje
             }
             return -1;
         }
-        int status = 0; /* 0 declined, 1 this line read, -1 error */
-        PyObject *capture, *meta, *request, *data, *encoding, *who, *when;
-        PyObject *client = NULL;
-        if (!PyDict_CheckExact(record)) goto done;
-        if (get(record, K_CAPTURE, &capture) < 0 || get(record, K_META, &meta) < 0) goto fail;
-        if (capture == NULL || meta == NULL || !PyDict_CheckExact(capture) ||
-            !PyDict_CheckExact(meta))
-            goto done;
-        if (get(capture, K_INPUT, &request) < 0) goto fail;
-        if (request == NULL || !PyDict_CheckExact(request)) goto done;
-        if (get(request, K_DATA, &data) < 0 || get(request, K_ENCODING, &encoding) < 0) goto fail;
-        if (data == NULL || !PyUnicode_CheckExact(data) || !is_csv(encoding)) goto done;
-        PyObject *answer = S_EMPTY;
-        if (classifier) {
-            PyObject *response, *scores, *coding;
-            if (get(capture, K_OUTPUT, &response) < 0) goto fail;
-            if (response != NULL && PyDict_CheckExact(response)) {
-                if (get(response, K_DATA, &scores) < 0) goto fail;
-                if (scores != NULL && scores != Py_None &&
-                    !(PyUnicode_CheckExact(scores) && PyUnicode_GET_LENGTH(scores) == 0)) {
-                    if (get(response, K_ENCODING, &coding) < 0) goto fail;
-                    if (!PyUnicode_CheckExact(scores) || !is_csv(coding)) goto done;
-                    answer = scores;
-                }
-            }
-        }
-        if (get(meta, field, &who) < 0) goto fail;
-        if (who == NULL || !PyUnicode_CheckExact(who)) goto done;
-        if (sep != Py_None) {
-            Py_ssize_t at = PyUnicode_Find(who, sep, 0, PyUnicode_GET_LENGTH(who), 1);
-            if (at == -2) goto fail;
-            if (at < 0) goto done;
-            client = PyUnicode_Substring(who, 0, at);
-            if (client == NULL) goto fail;
-        } else {
-            client = Py_NewRef(who);
-        }
-        if (PyUnicode_GET_LENGTH(client) == 0) goto done;
-        if (get(meta, K_TIME, &when) < 0) goto fail;
-        PyObject *seconds;
-        if (when == NULL || when == Py_None) {
-            seconds = PyFloat_FromDouble(Py_NAN);
-        } else if (!PyUnicode_CheckExact(when)) {
-            goto done;
-        } else {
-            seconds = PyDict_GetItemWithError(times, when);
-            if (seconds != NULL) {
-                Py_INCREF(seconds);
-            } else if (PyErr_Occurred()) {
-                goto fail;
-            } else {
-                PyObject *parsed = PyObject_CallOneArg(parse_time, when);
-                if (parsed == NULL) goto fail;
-                if (parsed == Py_None) {
-                    Py_DECREF(parsed);
-                    seconds = PyFloat_FromDouble(Py_NAN);
-                } else {
-                    seconds = parsed;
-                }
-                if (seconds == NULL) goto fail;
-                if (PyDict_GET_SIZE(times) >= TIMES_KEPT) PyDict_Clear(times);
-                if (PyDict_SetItem(times, when, seconds) < 0) {
-                    Py_DECREF(seconds);
-                    goto fail;
-                }
-            }
-        }
-        if (seconds == NULL) goto fail;
-        if (PyList_Append(clients, client) < 0 || PyList_Append(inputs, data) < 0 ||
-            (classifier && PyList_Append(outputs, answer) < 0) ||
-            PyList_Append(when_list, seconds) < 0) {
-            Py_DECREF(seconds);
-            goto fail;
-        }
-        Py_DECREF(seconds);
-        status = 1;
-        goto done;
-    fail:
-        status = -1;
-    done:
+        PyObject *client = NULL, *data = NULL, *answer = NULL, *seconds = NULL;
+        int status = take_record(record, field, sep, classifier, times, parse_time, &client,
+                                 &data, &answer, &seconds);
+        if (status == 1 &&
+            (PyList_Append(clients, client) < 0 || PyList_Append(inputs, data) < 0 ||
+             (classifier && PyList_Append(outputs, answer) < 0) ||
+             PyList_Append(when_list, seconds) < 0))
+            status = -1;
         Py_XDECREF(client);
+        Py_XDECREF(seconds);
         Py_DECREF(record);
         if (status != 1) return status;
     }
@@ -362,12 +454,18 @@ static PyObject *fields(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+#include "_kread_capture.h"
+
 static PyMethodDef methods[] = {
     {"numbers", numbers, METH_O,
      "numbers(texts) -> (values, counts) | None: CSV bodies of JSON numbers as doubles."},
     {"fields", (PyCFunction)(void (*)(void))fields, METH_FASTCALL,
      "fields(lines, loads, field, sep, classifier, times, parse_time): the common case of "
      "FastReader._fields, or None."},
+    {"capture", (PyCFunction)(void (*)(void))capture, METH_FASTCALL,
+     "capture(block, field, sep, classifier, times, parse_time, loads): a block of Data "
+     "Capture lines in columns (clients, vectors, width, labels, seconds), or None."},
+    {"simd", simd, METH_O, "simd(flag): scan strings 16 bytes at a time (1) or not (0)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -257,10 +257,14 @@ def log_files(paths: Iterable[str]) -> list[tuple[Path, str]]:
     return out
 
 
-Fast = Callable[[bytes, str, int], Any]
+Block = bytes | bytearray | memoryview
+"""Whole lines of a log, as :func:`read_logs` hands them to a columnar reader."""
+
+Fast = Callable[[Block, str, int], Any]
 """A columnar reader tried on each block of whole lines (``block``, display name, number of
 its first line): it returns what it read (its ``len()`` the number of lines it took, all of
-them), or ``None`` to have the block read line by line."""
+them), or ``None`` to have the block read line by line. The block is only valid during the
+call (its memory is reused for the next one): a reader keeps nothing that points into it."""
 
 _BLOCK = 8 << 20  # bytes read at a time (whole lines; a block is under _MAX_LINE unless a line is)
 
@@ -288,37 +292,70 @@ def read_log(path: Path, display: str) -> Iterator[Record | LogProblem]:
     return read_logs([(path, display)])
 
 
-def _blocks(stream: IO[bytes]) -> Iterator[tuple[bytes, Exception | None]]:
-    """Blocks of whole lines (a line is what ends in ``\\n``, as in iterating the file), and
-    last, the error a damaged stream ended with, after every whole line read before it (pieces
-    are read with ``read1``: a gzip stream's ``read(n)`` drops what it decompressed when it
-    meets the damage). Pieces are joined once per block (a file's ``read1`` gives a whole
-    block at a time, gzip's much less)."""
-    parts: list[bytes] = []
-    size = 0
+def _filler(stream: IO[bytes]) -> Callable[[memoryview], int]:
+    """The stream's ``readinto1`` (one read of what is there, straight into the buffer: a
+    file's whole request, a gzip stream's next piece), or its ``read1`` (else ``read``) copied
+    into it."""
+    into = getattr(stream, "readinto1", None)
+    if into is not None:
+        return into  # type: ignore[no-any-return]
     read = getattr(stream, "read1", stream.read)
+
+    def fill(view: memoryview) -> int:
+        piece = read(len(view))
+        view[: len(piece)] = piece
+        return len(piece)
+
+    return fill
+
+
+def _blocks(stream: IO[bytes]) -> Iterator[tuple[Block, Exception | None]]:
+    """Blocks of whole lines (a line is what ends in ``\\n``, as in iterating the file), and
+    last, the error a damaged stream ended with, after every whole line read before it (reads
+    take what the stream has, ``readinto1``: a gzip stream's ``read(n)`` drops what it
+    decompressed when it meets the damage). The stream is read into one buffer of a block's
+    size, reused: each block is a view of it, released when the consumer asks for the next
+    (a line longer than the buffer grows it until the line ends)."""
+    fill = _filler(stream)
+    buffer = bytearray(_BLOCK)
+    view = memoryview(buffer)
+    have = 0  # bytes in the buffer: whole lines and the start of the next
     while True:
+        if have == len(buffer):  # a line longer than the buffer: read on into a larger one
+            buffer = buffer + bytes(len(buffer))
+            view = memoryview(buffer)
         try:
-            piece = read(_BLOCK)
+            read = fill(view[have:])
         except (EOFError, OSError, ZlibError) as exc:  # (gzip.BadGzipFile is an OSError)
-            rest = b"".join(parts)
-            cut = rest.rfind(b"\n") + 1
+            cut = buffer.rfind(b"\n", 0, have) + 1
             if cut:
-                yield rest[:cut], None
+                yield from _lent(view, cut)
             yield b"", exc
             return
-        if not piece:
-            if size:
-                yield b"".join(parts), None
+        if not read:
+            if have:
+                yield from _lent(view, have)
             return
-        parts.append(piece)
-        size += len(piece)
-        if size >= _BLOCK and b"\n" in piece:  # (a line longer than a block: read on)
-            data = b"".join(parts)
-            cut = data.rfind(b"\n") + 1
-            yield (data if cut == len(data) else data[:cut]), None
-            parts = [data[cut:]] if cut < len(data) else []
-            size = len(data) - cut
+        start, have = have, have + read
+        if have >= _BLOCK and buffer.find(b"\n", start, have) >= 0:
+            cut = buffer.rfind(b"\n", 0, have) + 1
+            yield from _lent(view, cut)
+            rest = have - cut
+            if len(buffer) > _BLOCK and rest < _BLOCK:  # (back to a block's size after a long line)
+                buffer = bytearray(buffer[cut:have]) + bytes(_BLOCK - rest)
+                view = memoryview(buffer)
+            else:
+                view[:rest] = buffer[cut:have]
+            have = rest
+
+
+def _lent(view: memoryview, size: int) -> Iterator[tuple[Block, None]]:
+    """The first ``size`` bytes of ``view``, released once the consumer is done with them."""
+    block = view[:size]
+    try:
+        yield block, None
+    finally:
+        block.release()
 
 
 def _read_one(
@@ -336,7 +373,7 @@ def _read_one(
                 number += len(read)
                 yield read
                 continue
-            lines = block.split(b"\n")
+            lines = bytes(block).split(b"\n")
             if lines[-1] == b"":
                 lines.pop()
             for line in lines:
