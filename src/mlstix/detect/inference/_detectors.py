@@ -30,6 +30,7 @@ A client's queries are judged in small batches with array operations; what depen
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,6 +138,29 @@ class Where:
         )
 
 
+def _coverage(
+    total: int, offs: list[int], before: int, k: int, profile: Profile
+) -> tuple[int, float] | None:
+    """The first of ``k`` new queries at which the off-manifold share reaches the profile's
+    fraction (from the ``ood_min``-th query of the client on), and the share there (rounded):
+    ``total`` off-manifold queries among the ``before`` earlier ones, ``offs`` the positions
+    of the new off-manifold ones, ascending. Between two off-manifold queries the share only
+    falls, so only the first query tested and the off-manifold ones can be the first hit."""
+    first = max(0, profile.ood_min - before - 1)
+    if first >= k:
+        return None
+    fraction = profile.ood_fraction
+    taken = bisect.bisect_right(offs, first)  # off-manifold queries up to ``first``
+    count = total + taken
+    if count >= fraction * (before + first + 1):
+        return first, round(count / (before + first + 1), 4)
+    for i in offs[taken:]:
+        count += 1
+        if count >= fraction * (before + i + 1):
+            return i, round(count / (before + i + 1), 4)
+    return None
+
+
 @dataclass
 class ClientState:
     """Everything kept about one client: bounded by the window, the growing-set cap and the
@@ -180,12 +204,17 @@ class ClientState:
         return nearest_in_window(self._hist, batch, self.window)
 
     def update(self, batch: Matrix, labels: npt.NDArray[np.int64], off: npt.NDArray[np.bool_],
-               where: Where, baseline: Baseline) -> None:  # fmt: skip
+               where: Where, baseline: Baseline,
+               span: tuple[float, float] | None = None) -> None:  # fmt: skip
         """Judge ``batch`` (this client's next queries, in order) and remember them. The
-        result does not depend on how a client's queries are cut into batches."""
-        times = where.times[~np.isnan(where.times)]
-        if times.size:
-            low, high = float(times.min()), float(times.max())
+        result does not depend on how a client's queries are cut into batches. ``span``: the
+        earliest and latest of ``where.times`` (NaN where there is none), when the caller has
+        them already."""
+        if span is None:
+            times = where.times[~np.isnan(where.times)]
+            span = (float(times.min()), float(times.max())) if times.size else (math.nan, 0.0)
+        low, high = span
+        if not math.isnan(low):
             self.first_time = low if self.first_time is None else min(self.first_time, low)
             self.last_time = high if self.last_time is None else max(self.last_time, high)
         if len(batch) <= _BLOCK:  # the common case: one block, as it came
@@ -229,23 +258,15 @@ class ClientState:
                 i = int(hit.argmax())
                 fire("steps", i, {"sign_steps_in_window": int(step_counts[i]),
                                   "window": self.window})  # fmt: skip
-        fresh_off = int(np.count_nonzero(off))
         if "coverage" in self.detections:
-            self.off_manifold += fresh_off
-        elif not fresh_off:  # the share only falls: the first query tested decides
-            i = max(0, profile.ood_min - before - 1)
-            seen_i = before + i + 1
-            if i < k and self.off_manifold >= profile.ood_fraction * seen_i:
-                fire("coverage", i, {"off_manifold_share": round(self.off_manifold / seen_i, 4),
-                                     "threshold": profile.ood_fraction})  # fmt: skip
+            self.off_manifold += int(np.count_nonzero(off))
         else:
-            off_total = self.off_manifold + np.cumsum(off, dtype=np.int64)
-            seen = before + np.arange(1, k + 1)
-            self.off_manifold = int(off_total[-1])
-            hit = (seen >= profile.ood_min) & (off_total >= profile.ood_fraction * seen)
-            if hit.any():
-                i = int(hit.argmax())
-                fire("coverage", i, {"off_manifold_share": round(float(off_total[i] / seen[i]), 4),
+            offs = np.flatnonzero(off).tolist()
+            reached = _coverage(self.off_manifold, offs, before, k, profile)
+            self.off_manifold += len(offs)
+            if reached is not None:
+                i, share = reached
+                fire("coverage", i, {"off_manifold_share": share,
                                      "threshold": profile.ood_fraction})  # fmt: skip
         # PRADA: tested at the client's queries _SEGMENT, 2 * _SEGMENT, ... (when enough new
         # distances have come since the last test), whatever the batches
