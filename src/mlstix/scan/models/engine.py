@@ -27,6 +27,7 @@ from typing import IO
 from mlstix.errors import UsageError
 from mlstix.findings.model import Finding, Location, Report, ScanError, ScannedFile
 from mlstix.kb.graph import KnowledgeBase
+from mlstix.scan.models._beside import beside_hits
 from mlstix.scan.models._context import Context, Hit, Limits, Source
 from mlstix.scan.models._integrity import ModelFile, Trust, check_units
 from mlstix.scan.models._policy import ScanPolicy
@@ -352,6 +353,9 @@ def scan_models(
         if res.kind not in _NOT_MODELS:
             model_files.append(ModelFile(res.target.real, display, res.target.root))
     for display, hit in check_units(model_files, options.trust):
+        findings.append(_finding(knowledge, hit, display, options.policy))
+    rows = ((r.target.real, r.target.display, r.target.root, r) for r in results)
+    for display, hit in beside_hits(rows, _NOT_MODELS):
         findings.append(_finding(knowledge, hit, display, options.policy))
     # every rule runs on every model file, except signature verification without trust options
     # (then a present signature is reported as unverified instead)
