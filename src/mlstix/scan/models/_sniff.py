@@ -96,6 +96,8 @@ def _protobuf_kind(src: Source, head: bytes) -> str | None:
         return "sentencepiece"
     if 10 in seen and seen <= {10, 18, 24, 34}:
         return "tf-graphdef"
+    if 18 in seen and seen <= {10, 18, 26, 34, 42, 50, 58} and src.name.endswith(".meta"):
+        return "tf-graphdef"  # a TF1 MetaGraphDef (model.ckpt.meta: import_meta_graph)
     return None
 
 
@@ -187,6 +189,8 @@ def sniff(src: Source) -> str | None:
         return "mlflow-model"  # mlflow.pyfunc.load_model imports what it names
     if base == "config.pbtxt":
         return "triton-config"  # its backend may be Python shipped beside it
+    if base.endswith((".pbtxt", ".meta")):
+        return "tf-text-graph"  # saved_model.pbtxt, graph.pbtxt, a text MetaGraphDef
     if base == "model_config.yaml":
         return "hydra-config"  # NeMo instantiates its _target_s
     return None
@@ -239,6 +243,7 @@ def analyzers() -> dict[str, Analyzer]:
 @functools.cache
 def _registry() -> dict[str, Analyzer]:
     from mlstix.scan.models.formats import (
+        _tftext,
         archives,
         compressed,
         hfconfig,
@@ -280,6 +285,7 @@ def _registry() -> dict[str, Analyzer]:
         "onnx": protobuf.analyze_onnx,
         "tf-savedmodel": protobuf.analyze_savedmodel,
         "tf-graphdef": protobuf.analyze_graphdef,
+        "tf-text-graph": _tftext.analyze_tf_text,
         "keras-metadata": protobuf.analyze_keras_metadata,
         "tf-fingerprint": protobuf.analyze_inert,
         "sentencepiece": protobuf.analyze_inert,

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from mlstix.scan.models._context import Context, Source
 from mlstix.scan.models.formats.pbwire import PbError, TooLarge, fields, read_bytes, strings, walk
 
-__all__ = ["analyze_onnx", "analyze_savedmodel"]
+__all__ = ["analyze_onnx", "analyze_savedmodel", "ops_in", "report_ops"]
 
 _STANDARD_DOMAINS = frozenset(
     {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training",
@@ -160,9 +160,15 @@ def _strings_anywhere(fp: IO[bytes], size: int) -> Iterator[tuple[int, str]]:
 def _tf_ops(fp: IO[bytes], size: int) -> set[str]:
     """Dangerous op names anywhere in the message (NodeDef.op of graph nodes, function-library
     nodes, or messages this reader has no schema for)."""
+    return ops_in(text for _, text in _strings_anywhere(fp, size))
+
+
+def ops_in(texts: Iterable[str]) -> set[str]:
+    """The dangerous op names among a graph's strings (``PrintV2`` only beside a ``file://``
+    output stream)."""
     found: set[str] = set()
     to_file = False
-    for _, text in _strings_anywhere(fp, size):
+    for text in texts:
         if text in _ALL_OPS:
             found.add(text)
         elif text.startswith("file://"):
@@ -172,7 +178,7 @@ def _tf_ops(fp: IO[bytes], size: int) -> set[str]:
     return found
 
 
-def _report_ops(src: Source, ctx: Context, ops: set[str]) -> None:
+def report_ops(src: Source, ctx: Context, ops: set[str]) -> None:
     for op in sorted(ops):
         if op in _PY_OPS:
             ctx.hit("models/tf-python-op", f"graph uses {op}, which calls Python code", src,
@@ -187,7 +193,7 @@ def _report_ops(src: Source, ctx: Context, ops: set[str]) -> None:
 
 def _analyze_tf(src: Source, ctx: Context, kind: str, label: str) -> str:
     try:
-        _report_ops(src, ctx, _tf_ops(src.fp, src.size))
+        report_ops(src, ctx, _tf_ops(src.fp, src.size))
     except (PbError, TooLarge) as exc:
         ctx.malformed("models/unrecognized-model-file", f"{label} cannot be parsed: {exc}", src)
     return kind
