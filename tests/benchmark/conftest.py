@@ -41,21 +41,32 @@ def finding(rule_id: str, resource: str = "aws_s3_bucket.models", message: str =
 
 @pytest.fixture
 def write_report(tmp_path: Path, kb: KnowledgeBase) -> WriteReport:
-    """Write a real JSON report (through the JSON format) with these findings and rules_run;
-    ``rules_run=None`` writes a report of an older mlstix, without the field."""
+    """Write a real JSON report (through the JSON format) with these findings, rules_run and
+    rules_not_applicable; ``rules_run=None`` writes a report of an mlstix before rules_run,
+    ``legacy=True`` one before rules_not_applicable (its rules_run then named every rule
+    evaluated, judged or not)."""
     count = iter(range(1000))
 
-    def write(findings: Iterable[Finding] = (), rules_run: Iterable[str] | None = ()) -> Path:
+    def write(
+        findings: Iterable[Finding] = (),
+        rules_run: Iterable[str] | None = (),
+        not_applicable: Iterable[str] = (),
+        *,
+        legacy: bool = False,
+    ) -> Path:
         report = Report.build(
             "iac",
             [ScannedFile("main.tf", "terraform")],
             list(findings),
             rules_run=rules_run or (),
+            rules_not_applicable=not_applicable,
         )
         text = render(report, kb)
-        if rules_run is None:
+        if rules_run is None or legacy:
             data = json.loads(text)
-            del data["rules_run"]
+            del data["rules_not_applicable"]
+            if rules_run is None:
+                del data["rules_run"]
             text = json.dumps(data)
         path = tmp_path / f"report-{next(count)}.json"
         path.write_text(text, encoding="utf-8")

@@ -364,13 +364,18 @@ def test_demo_step_assesses_the_example_iac(repo_root: Path, kb: KnowledgeBase) 
     from mlstix.benchmark.demo import print_demo_scorecard
     from mlstix.findings.model import Report
     from mlstix.scan.iac import collect
-    from mlstix.scan.rules.iac import default_registry, evaluate
+    from mlstix.scan.rules.iac import default_registry, evaluate_isolated
 
     found = collect([repo_root / "examples" / "iac"])
     registry = default_registry()
-    findings = evaluate(registry, list(registry), found.resources, kb)
+    judged = evaluate_isolated(registry, list(registry), found.resources, kb)
     report = Report.build(
-        "iac", found.scanned, findings, found.errors, rules_run=[r.id for r in registry]
+        "iac",
+        found.scanned,
+        judged.findings,
+        found.errors,
+        rules_run=judged.ran(registry),
+        rules_not_applicable=judged.not_applicable(registry),
     )
     buffer = io.StringIO()
     print_demo_scorecard({"scan iac": report}, kb, Console(file=buffer, width=200))
