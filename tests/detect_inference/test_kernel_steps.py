@@ -246,3 +246,47 @@ def test_steps_from_takes_good_arguments() -> None:
 def test_steps_from_refuses_wrong_arguments(change: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _call_from(**change)
+
+
+def _rule(pool: np.ndarray, ends: np.ndarray, lengths: np.ndarray, first: int, minimum: int,
+          lookback: int) -> list[bool]:  # fmt: skip
+    """``kernel.steps``' contract read pair by pair: each step from ``first`` against the
+    ``lookback`` pool rows before it (any ``minimum``, any ``lookback``)."""
+    out = []
+    for i in range(first, len(pool)):
+        found = False
+        for j in range(max(0, i - lookback), i):
+            a, b, la, lb = pool[i], pool[j], lengths[i], lengths[j]
+            if not np.abs(la - lb) <= np.float32(0.2) * max(la, lb):
+                continue
+            if set(ends[i].tolist()) & set(ends[j].tolist()):
+                continue
+            both = (a > np.float32(1e-6)) & (b > np.float32(1e-6))
+            same = np.abs(a - b) <= np.float32(0.05) * np.maximum(a, b)
+            movers = int(both.sum())
+            if movers >= minimum and int((same & both).sum()) >= 0.8 * movers:
+                found = True
+                break
+        out.append(found)
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=_SLOW)
+@given(streams(), st.integers(1, 90), st.integers(0, 6), st.integers(0, 40))
+def test_any_lookback_and_minimum_follow_the_rule(
+    case: tuple[np.ndarray, np.ndarray, list[int]], lookback: int, minimum: int, first: int
+) -> None:
+    """Windows shorter and longer than the kernel's blocks of candidates, windows reaching
+    the pool's first row or not, and minimums down to 0 (a pair with no common mover then
+    repeats)."""
+    steps, ends, _ = case
+    finite = np.isfinite(steps).all(axis=1)
+    pool = np.ascontiguousarray(steps[finite][:150])
+    ends = np.ascontiguousarray(ends[finite][:150])
+    first = min(first, len(pool))
+    with np.errstate(all="ignore"):
+        lengths = np.sqrt(np.cumsum(pool * pool, axis=1, dtype=np.float32)[:, -1]) if pool.size \
+            else np.zeros(len(pool), np.float32)  # fmt: skip
+        out = np.zeros(len(pool) - first, np.bool_)
+        kernel.steps(pool, ends, lengths, first, minimum, lookback, out)
+        assert out.tolist() == _rule(pool, ends, lengths, first, minimum, lookback)

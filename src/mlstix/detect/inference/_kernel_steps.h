@@ -36,52 +36,6 @@ static inline int repeats(const float *a, const float *b, const uint64_t *ma, co
     return 0;
 }
 
-#ifdef HAVE_AVX
-
-/* The same test eight features at a time (AVX: the same float32 operations lane by lane,
- * counted from the lanes' sign masks), settled after each eight as soon as it can be. */
-__attribute__((target("avx,popcnt"))) static inline int repeats_avx(const float *a, const float *b,
-                                                              const uint64_t *ma,
-                                                              const uint64_t *mb,
-                                                              Py_ssize_t words, Py_ssize_t d,
-                                                              Py_ssize_t minimum) {
-    int64_t movers = 0;
-    for (Py_ssize_t k = 0; k < words; k++) movers += __builtin_popcountll(ma[k] & mb[k]);
-    if (movers < minimum) return 0;
-    double t = 0.8 * (double)movers;
-    int64_t need = (int64_t)t, fails = 0, agree = 0; /* the least integer >= t */
-    if ((double)need < t) need++;
-    if (need <= 0) return 1;
-    int64_t spare = movers - need;
-    const __m256 tiny = _mm256_set1_ps(1e-6f), share = _mm256_set1_ps(0.05f);
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    Py_ssize_t j = 0;
-    for (; j + 8 <= d; j += 8) {
-        __m256 x = _mm256_loadu_ps(a + j), y = _mm256_loadu_ps(b + j);
-        __m256 larger = _mm256_max_ps(x, y);
-        __m256 gap = _mm256_andnot_ps(sign, _mm256_sub_ps(x, y));
-        __m256 close = _mm256_cmp_ps(gap, _mm256_mul_ps(share, larger), _CMP_LE_OQ);
-        __m256 both = _mm256_and_ps(_mm256_cmp_ps(x, tiny, _CMP_GT_OQ),
-                                    _mm256_cmp_ps(y, tiny, _CMP_GT_OQ));
-        unsigned moved = (unsigned)_mm256_movemask_ps(both);
-        unsigned same = (unsigned)_mm256_movemask_ps(close) & moved;
-        agree += __builtin_popcount(same);
-        fails += __builtin_popcount(moved & ~same);
-        if (agree >= need) return 1;
-        if (fails > spare) return 0;
-    }
-    for (; j < d; j++) {
-        float x = a[j], y = b[j], m = x > y ? x : y;
-        if (!(x > 1e-6f && y > 1e-6f)) continue;
-        if (fabsf(x - y) <= 0.05f * m) {
-            if (++agree >= need) return 1;
-        } else if (++fails > spare) {
-            return 0;
-        }
-    }
-    return 0;
-}
-#endif
 
 /* Every new step q >= first against the `lookback` steps before it (cheap tests first). */
 typedef struct {
@@ -117,10 +71,109 @@ static void judge_all(const Steps *w) {
                       w->minimum))
 }
 
+
 #ifdef HAVE_AVX
-__attribute__((target("avx,popcnt"))) static void judge_all_avx(const Steps *w) {
-    JUDGE_ALL(repeats_avx(a, w->steps + c * d, w->masks + q * words, w->masks + c * words,
-                          words, d, w->minimum))
+
+/* The same verdicts with eight candidates side by side: the candidates' steps are read
+ * feature-major (`cols`, d rows of `n + 8` floats, zero past the pool), each lane counts the
+ * agreements and failures of one pair over the features the new step moved (a common mover
+ * needs both; the candidate's side is tested in the lane), with the same float32 operations
+ * as repeats(), and a block is settled every eight features: as soon as one lane has its
+ * agreements (a repeat) or every lane has failed too often. A pair's verdict is its counts
+ * over all common movers, so where each lane stops does not change it. `cols` has 8 zero
+ * floats before and after each feature's row, so a block reaching below row 0 reads zeros
+ * in its dead lanes. */
+__attribute__((target("avx,popcnt"))) static void judge_lanes_avx(const Steps *w,
+                                                                  const float *cols,
+                                                                  const float *need_of,
+                                                                  Py_ssize_t *moved) {
+    const Py_ssize_t d = w->d, words = w->words, n = w->n, stride = n + 16;
+    const __m256 tiny = _mm256_set1_ps(1e-6f), share = _mm256_set1_ps(0.05f);
+    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+    for (Py_ssize_t q = w->first; q < n; q++) {
+        const float *a = w->steps + q * d, la = w->length[q];
+        const double e0 = w->end[2 * q], e1 = w->end[2 * q + 1];
+        const uint64_t *mq = w->masks + q * words;
+        Py_ssize_t count = 0;
+        for (Py_ssize_t j = 0; j < d; j++) { /* the features the step moved, branch-free */
+            moved[count] = j;
+            count += a[j] > 1e-6f;
+        }
+        Py_ssize_t low = q - w->lookback < 0 ? 0 : q - w->lookback;
+        const __m256 lav = _mm256_set1_ps(la), fifth = _mm256_set1_ps(0.2f);
+        const __m256d e0v = _mm256_set1_pd(e0), e1v = _mm256_set1_pd(e1);
+        unsigned char found = 0;
+        for (Py_ssize_t top = q; top > low && !found; top -= 8) {
+            Py_ssize_t base = top - 8; /* lanes base..top-1 (those below `low` dead) */
+            int live = base >= low ? 0xff : (0xff << (low - base)) & 0xff;
+            /* lengths within a fifth of the longer (the pool's lengths have 8 NaN before) */
+            __m256 lb = _mm256_loadu_ps(w->length + base);
+            __m256 apart = _mm256_andnot_ps(sign, _mm256_sub_ps(lav, lb));
+            __m256 most = _mm256_mul_ps(fifth, _mm256_max_ps(lav, lb));
+            live &= _mm256_movemask_ps(_mm256_cmp_ps(apart, most, _CMP_LE_OQ));
+            if (!live) continue;
+            /* no shared query: neither end of the candidate is either end of this step */
+            const double *ends = w->end + 2 * base;
+            int shared = 0;
+            for (int h = 0; h < 4; h++) {
+                __m256d f = _mm256_loadu_pd(ends + 4 * h);
+                __m256d same = _mm256_or_pd(_mm256_cmp_pd(f, e0v, _CMP_EQ_OQ),
+                                            _mm256_cmp_pd(f, e1v, _CMP_EQ_OQ));
+                shared |= _mm256_movemask_pd(same) << (4 * h);
+            }
+            shared = (shared | shared >> 1) & 0x5555; /* lane l: bit 2l, folded to bit l */
+            shared = (shared | shared >> 1) & 0x3333;
+            shared = (shared | shared >> 2) & 0x0f0f;
+            shared = (shared | shared >> 4) & 0x00ff;
+            live &= ~shared;
+            float need[8], spare[8];
+            int alive = 0;
+            for (int l = 0; l < 8; l++) {
+                need[l] = INFINITY;
+                spare[l] = -1.0f;
+            }
+            for (int bits = live; bits; bits &= bits - 1) {
+                int l = __builtin_ctz((unsigned)bits);
+                Py_ssize_t c = base + l;
+                int64_t movers = 0;
+                for (Py_ssize_t k = 0; k < words; k++)
+                    movers += __builtin_popcountll(mq[k] & w->masks[c * words + k]);
+                if (movers < w->minimum) continue;
+                if (need_of[movers] <= 0.0f) { /* nothing to agree on: a repeat */
+                    found = 1;
+                    break;
+                }
+                need[l] = need_of[movers];
+                spare[l] = (float)movers - need_of[movers];
+                alive |= 1 << l;
+            }
+            if (found || !alive) continue;
+            const __m256 needs = _mm256_loadu_ps(need), spares = _mm256_loadu_ps(spare);
+            const float *block = cols + 8 + base; /* base >= -7 */
+            __m256 agree = _mm256_setzero_ps(), fails = agree;
+            for (Py_ssize_t t = 0; t < count; t++) {
+                Py_ssize_t j = moved[t];
+                __m256 x = _mm256_set1_ps(a[j]);
+                __m256 y = _mm256_loadu_ps(block + j * stride);
+                __m256 larger = _mm256_max_ps(x, y);
+                __m256 gap = _mm256_andnot_ps(sign, _mm256_sub_ps(x, y));
+                __m256 close = _mm256_cmp_ps(gap, _mm256_mul_ps(share, larger), _CMP_LE_OQ);
+                __m256 both = _mm256_cmp_ps(y, tiny, _CMP_GT_OQ);
+                agree = _mm256_add_ps(agree, _mm256_and_ps(_mm256_and_ps(both, close), one));
+                fails = _mm256_add_ps(fails, _mm256_and_ps(_mm256_andnot_ps(close, both), one));
+                if ((t & 3) == 3 || t == count - 1) {
+                    int hit = _mm256_movemask_ps(_mm256_cmp_ps(agree, needs, _CMP_GE_OQ)) & alive;
+                    if (hit) {
+                        found = 1;
+                        break;
+                    }
+                    int open = _mm256_movemask_ps(_mm256_cmp_ps(fails, spares, _CMP_LE_OQ));
+                    if (!(open & alive)) break;
+                }
+            }
+        }
+        w->hit[q - w->first] = found;
+    }
 }
 #endif
 
@@ -131,14 +184,58 @@ static int run_steps(const float *steps, const float *length, const double *end,
     Py_ssize_t words = (d + 63) / 64;
     uint64_t *masks = calloc((size_t)(n * words) + 1, sizeof(uint64_t));
     if (masks == NULL) return -1;
-    for (Py_ssize_t r = 0; r < n; r++)
-        for (Py_ssize_t j = 0; j < d; j++)
-            if (steps[r * d + j] > 1e-6f) masks[r * words + j / 64] |= (uint64_t)1 << (j % 64);
+    for (Py_ssize_t r = 0; r < n; r++) /* branch-free: the bits of the movers */
+        for (Py_ssize_t k = 0; k < words; k++) {
+            const float *row = steps + r * d + 64 * k;
+            Py_ssize_t width = d - 64 * k < 64 ? d - 64 * k : 64;
+            uint64_t bits = 0;
+            for (Py_ssize_t j = 0; j < width; j++) bits |= (uint64_t)(row[j] > 1e-6f) << j;
+            masks[r * words + k] = bits;
+        }
     Steps w = {steps, length, end, masks, n, d, words, first, minimum, lookback, hit};
 #ifdef HAVE_AVX
-    if (isa() >= 1)
-        judge_all_avx(&w);
-    else
+    if (isa() >= 1) {
+        /* the steps feature-major, 8 zero floats before and after each row */
+        float *cols = calloc((size_t)(d * (n + 16)) + 1, sizeof(float));
+        float *need_of = malloc(((size_t)d + 1) * sizeof(float));
+        Py_ssize_t *moved = malloc(((size_t)d + 1) * sizeof(Py_ssize_t));
+        float *padded_lengths = malloc(((size_t)n + 8) * sizeof(float));
+        double *padded_ends = malloc(((size_t)n + 8) * 2 * sizeof(double));
+        if (cols == NULL || need_of == NULL || moved == NULL || padded_lengths == NULL ||
+            padded_ends == NULL) {
+            free(cols);
+            free(need_of);
+            free(moved);
+            free(padded_lengths);
+            free(padded_ends);
+            free(masks);
+            return -1;
+        }
+        /* lengths and ends with 8 NaN rows before: a block reaching below row 0 reads them */
+        for (int i = 0; i < 8; i++) {
+            padded_lengths[i] = NAN;
+            padded_ends[2 * i] = padded_ends[2 * i + 1] = NAN;
+        }
+        memcpy(padded_lengths + 8, length, (size_t)n * sizeof(float));
+        memcpy(padded_ends + 16, end, (size_t)n * 2 * sizeof(double));
+        Steps lanes = w;
+        lanes.length = padded_lengths + 8;
+        lanes.end = padded_ends + 16;
+        for (Py_ssize_t r = 0; r < n; r++)
+            for (Py_ssize_t j = 0; j < d; j++) cols[j * (n + 16) + 8 + r] = steps[r * d + j];
+        for (Py_ssize_t m = 0; m <= d; m++) { /* the least integer >= 0.8 m, as repeats() */
+            double t = 0.8 * (double)m;
+            int64_t need = (int64_t)t;
+            if ((double)need < t) need++;
+            need_of[m] = (float)need;
+        }
+        judge_lanes_avx(&lanes, cols, need_of, moved);
+        free(cols);
+        free(need_of);
+        free(moved);
+        free(padded_lengths);
+        free(padded_ends);
+    } else
 #endif
         judge_all(&w);
     free(masks);
