@@ -208,7 +208,7 @@ def _decide(
     judged_all = bool(covered) and not empty
     if rules and not not_run and judged_all and not unjudged and control.audit.rules_can_pass:
         n = len(rules) - len(idle)
-        reason = f"{n} rule{'s' * (n != 1)} judged resources with no finding"
+        reason = f"{n} rule{'s' * (n != 1)} judged the inputs with no finding"
         if idle:
             reason += f"; {', '.join(idle)} had nothing to judge"
         return ControlResult(control, Status.PASS, reason, rules, (), (), attestation, idle)
@@ -250,8 +250,9 @@ def _decide(
     if rules:
         empty_rules = [r for r in idle if catalog[r].platform in empty]
         reason = (
-            f"judged on {', '.join(covered)} with no finding, but its rules for "
-            f"{', '.join(empty)} ({', '.join(empty_rules)}) found nothing to judge in the "
+            f"judged on {', '.join(covered)} with no finding, but its "
+            f"rule{'s' * (len(empty_rules) != 1)} for {', '.join(empty)} "
+            f"({', '.join(empty_rules)}) found nothing to judge in the "
             f"inputs: pass a report that covers {', '.join(empty)}, or assess with "
             f"--platform {covered[0]}"
         )

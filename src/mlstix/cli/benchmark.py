@@ -139,8 +139,10 @@ def assess(
     """Decide each control from JSON REPORTS of `mlstix scan ... --format json` and `mlstix
     assess`, plus manual attestations, and print a scorecard.
 
-    A control passes only when every rule that decides it ran (the reports' rules_run) and found
-    nothing. Exit codes: 0 no control failed; 1 a control failed; 2 the assessment could not run.
+    A control passes only when every rule that decides it ran and found nothing, and on each of
+    its platforms one of them judged a resource (the reports' rules_run); rules that had nothing
+    to judge (rules_not_applicable) pass nothing. Exit codes: 0 no control failed; 1 a control
+    failed; 2 the assessment could not run.
     """
     from mlstix.benchmark._attest import expired, load_attestations
     from mlstix.benchmark._catalog import rule_catalog
