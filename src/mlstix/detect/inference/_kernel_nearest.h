@@ -28,10 +28,9 @@ static inline void rank4_sse(const float *x, const float *c0, const float *c1,
         a2 += v2 * v2;
         a3 += v3 * v3;
     }
-    out[0] = (a0[0] + a0[2]) + (a0[1] + a0[3]);
-    out[1] = (a1[0] + a1[2]) + (a1[1] + a1[3]);
-    out[2] = (a2[0] + a2[2]) + (a2[1] + a2[3]);
-    out[3] = (a3[0] + a3[2]) + (a3[1] + a3[3]);
+    v4f sums = {(a0[0] + a0[2]) + (a0[1] + a0[3]), (a1[0] + a1[2]) + (a1[1] + a1[3]),
+                (a2[0] + a2[2]) + (a2[1] + a2[3]), (a3[0] + a3[2]) + (a3[1] + a3[3])};
+    memcpy(out, &sums, sizeof sums); /* one store: the caller reads the four back at once */
 }
 
 #ifdef HAVE_AVX
@@ -121,19 +120,26 @@ typedef struct {
 /* Rank the candidates low..p-1 of x into w->rank (a candidate with a NaN or an infinity ranks
  * NaN or inf: the exact pass skips it); the lowest rank. Four at a time (w->rank has room
  * for the three past the end that a last short group writes). */
+typedef int v4i32 __attribute__((vector_size(16)));
+
 #define RANK_ALL(RANK4)                                                                     \
     const Py_ssize_t stride = w->stride;                                                    \
     const float *rows = w->rows;                                                            \
     float *rank = w->rank - low;                                                            \
+    v4f least = {INFINITY, INFINITY, INFINITY, INFINITY};                                   \
     for (Py_ssize_t c = low; c < p; c += 4) {                                               \
         Py_ssize_t c1 = c + 1 < p ? c + 1 : c, c2 = c + 2 < p ? c + 2 : c;                  \
         Py_ssize_t c3 = c + 3 < p ? c + 3 : c;                                              \
         RANK4(x, rows + c * stride, rows + c1 * stride, rows + c2 * stride,                 \
               rows + c3 * stride, stride, rank + c);                                        \
+        v4f four; /* the running least, lane by lane (a NaN rank is never less) */          \
+        memcpy(&four, rank + c, sizeof four);                                               \
+        v4i32 less = four < least;                                                          \
+        least = (v4f)(((v4i32)four & less) | ((v4i32)least & ~less));                       \
     }                                                                                       \
-    float top = INFINITY;                                                                   \
-    for (Py_ssize_t c = low; c < p; c++)                                                    \
-        if (rank[c] < top) top = rank[c];                                                   \
+    float top = least[0];                                                                   \
+    for (int l = 1; l < 4; l++)                                                             \
+        if (least[l] < top) top = least[l];                                                 \
     return top;
 
 static float rank_all_sse(const Nearest *w, const float *x, Py_ssize_t low, Py_ssize_t p) {
@@ -182,17 +188,55 @@ static void nearest_one(const Nearest *w, Py_ssize_t p, int wide) {
 #endif
     if (top == INFINITY) goto done;
     double limit = rank_limit((double)top, d);
-    for (Py_ssize_t c = low; c < p; c++) {
-        if (!((double)rank[c - low] <= limit)) continue;
-        double s = exact64(x, w->pool + c * d, d, best);
-        if (s < best) { /* ascending: the earliest keeps a tie */
-            best = s;
-            found = c;
+    /* (double)r <= limit exactly when r <= the largest float not above limit */
+    float below = (float)limit;
+    if ((double)below > limit) below = nextafterf(below, -INFINITY);
+    const v4f bar = {below, below, below, below};
+    for (Py_ssize_t c = low; c < p; c += 4) { /* four ranks a test: most pass none */
+        v4f four;
+        memcpy(&four, rank + (c - low), sizeof four); /* (room for 3 past the end) */
+        v4i32 in = four <= bar;
+        if (!(in[0] | in[1] | in[2] | in[3])) continue;
+        for (int l = 0; l < 4 && c + l < p; l++) {
+            if (!in[l]) continue;
+            double s = exact64(x, w->pool + (c + l) * d, d, best);
+            if (s < best) { /* ascending: the earliest keeps a tie */
+                best = s;
+                found = c + l;
+            }
         }
     }
 done:
     w->index[p - w->start] = found;
     w->distance[p - w->start] = found < 0 ? INFINITY : sqrt(best);
+}
+
+/* Whether the row holds a finite value of WIDE or more (into the return value) and no NaN or
+ * infinity (into *finite); four values at a time. */
+static int row_flags(const float *row, Py_ssize_t d, unsigned char *finite) {
+    const v4f zero = {0, 0, 0, 0}, wide = {WIDE, WIDE, WIDE, WIDE};
+    const v4f most = {FLT_MAX, FLT_MAX, FLT_MAX, FLT_MAX};
+    const v4i32 magnitude = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
+    v4f bad = zero; /* x * 0 is NaN for a NaN or an infinity, a zero otherwise */
+    v4i32 big = {0, 0, 0, 0};
+    Py_ssize_t j = 0;
+    for (; j + 4 <= d; j += 4) {
+        v4f v;
+        memcpy(&v, row + j, sizeof v);
+        bad += v * zero;
+        v4f a = (v4f)((v4i32)v & magnitude);
+        big |= (a >= wide) & (a <= most);
+    }
+    int ok = bad[0] == 0 && bad[1] == 0 && bad[2] == 0 && bad[3] == 0;
+    int large = (big[0] | big[1] | big[2] | big[3]) != 0;
+    for (; j < d; j++) {
+        float a = fabsf(row[j]);
+        int real = a <= FLT_MAX; /* false for NaN and infinities */
+        ok &= real;
+        large |= real & (a >= WIDE);
+    }
+    *finite = (unsigned char)ok;
+    return large;
 }
 
 static PyObject *kernel_nearest(PyObject *self, PyObject *args) {
@@ -242,18 +286,7 @@ static PyObject *kernel_nearest(PyObject *self, PyObject *args) {
 #endif
     Py_BEGIN_ALLOW_THREADS;
     int wide = 0;
-    for (Py_ssize_t r = 0; r < n; r++) {
-        const float *row = w.pool + r * d;
-        int ok = 1, big = 0; /* branch-free, so the compiler may vectorize it */
-        for (Py_ssize_t j = 0; j < d; j++) {
-            float a = fabsf(row[j]);
-            int real = a <= FLT_MAX; /* false for NaN and infinities */
-            ok &= real;
-            big |= real & (a >= WIDE);
-        }
-        finite[r] = (unsigned char)ok;
-        wide |= big;
-    }
+    for (Py_ssize_t r = 0; r < n; r++) wide |= row_flags(w.pool + r * d, d, finite + r);
     for (Py_ssize_t p = start; p < n; p++) nearest_one(&w, p, wide);
     Py_END_ALLOW_THREADS;
     result = Py_NewRef(Py_None);
