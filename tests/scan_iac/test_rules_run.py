@@ -121,6 +121,59 @@ def test_terraform_data_sources_count_only_when_a_rule_flags_one(tmp_path: Path)
     assert "MLSTIX-AWS-S3-004" in report["rules_not_applicable"]
 
 
+_NOT_ML = {
+    "main.tf": """
+resource "aws_s3_bucket" "access_logs" {
+  bucket = "acme-access-logs"
+}
+
+resource "aws_sagemaker_pipeline" "prep" {
+  pipeline_name         = "prep"
+  pipeline_display_name = "prep"
+  role_arn              = "arn:aws:iam::123456789012:role/p"
+  pipeline_definition = jsonencode({
+    Version = "2020-12-01"
+    Steps = [{
+      Name = "clean", Type = "Processing"
+      Arguments = { NetworkConfig = { EnableNetworkIsolation = true } }
+    }]
+  })
+}
+""",
+    "web.yaml": """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: web, image: "nginx:1.27"}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {type: LoadBalancer, selector: {app: web}, ports: [{port: 80}]}
+""",
+}
+
+
+def test_rules_that_judge_some_resources_of_a_type_did_not_run_on_the_others(
+    tmp_path: Path,
+) -> None:
+    """A bucket that is not a model bucket, a web server that is not a model server, a pipeline
+    with no Training step, a Service of no Kubeflow component: the rules that judge the ML ones
+    had nothing to judge, so their controls cannot pass on them."""
+    report = _scan(tmp_path, _NOT_ML)
+    idle = set(report["rules_not_applicable"])
+    assert {"MLSTIX-AWS-S3-001", "MLSTIX-AWS-S3-004", "MLSTIX-AWS-S3L-001"} <= idle
+    assert {"MLSTIX-K8S-SRV-001", "MLSTIX-K8S-SRV-006", "MLSTIX-K8S-KF-001"} <= idle
+    assert "MLSTIX-AWS-TRN-001" in idle
+    assert "MLSTIX-AWS-PRC-001" in report["rules_run"]  # the Processing step was judged
+
+
 # --- every Python rule declares what it judges, and the declaration holds ------------------
 
 
@@ -223,9 +276,17 @@ def test_what_a_python_rule_flags_is_of_a_type_it_declares(rule_id: str, case: s
     assert stray == [], f"{rule_id} flags types its 'judges' does not name"
     labelled = [r for r in found.resources if r.dialect == dialect and _label(r.name)]
     assert any(subject_matches(p, r) for r in labelled for p in patterns)
-    # without the resources it flags, the pass_ ones it declares still make it have run
+    narrowed = registry.subjects.get(rule.logic)
+    if narrowed is not None:  # what it flags is among what it says it judges
+        subjects = {id(r) for r in narrowed(Context(tuple(found.resources)))}
+        unjudged = [h.resource.name for h in hits if id(h.resource) not in subjects]
+        assert unjudged == [], f"{rule_id} flags resources its subjects leave out"
+    # without the resources it flags, the pass_ ones it judges still make it have run
     clean = [r for r in found.resources if _label(r.name) != "fail"]
     passes = [r for r in clean if r.dialect == dialect and _label(r.name) == "pass"]
+    if narrowed is not None:
+        judged_ids = {id(r) for r in narrowed(Context(tuple(clean)))}
+        passes = [r for r in passes if id(r) in judged_ids]
     if any(subject_matches(p, r) for r in passes for p in patterns if not r.data):
         judged = evaluate_isolated(registry, [rule], clean, None)
         assert judged.ran([rule]) == [rule_id], f"{rule_id} judged none of its pass_ resources"

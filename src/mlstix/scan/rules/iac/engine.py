@@ -119,8 +119,19 @@ def subject_matches(pattern: str, resource: Resource) -> bool:
     return resource.type == pattern
 
 
-def _applicable(rule: Rule, ctx: Context, judged: set[int]) -> None:
-    """Record the resources of the types a Python rule declares it judges."""
+def _applicable(registry: RuleRegistry, rule: Rule, ctx: Context, judged: set[int]) -> None:
+    """Record the resources a Python rule judges: those of the types it declares, or of them the
+    ones its registered subjects say it looks at (model buckets, model servers)."""
+    narrowed = registry.subjects.get(rule.logic or "")
+    if narrowed is not None:
+        judged.update(
+            id(r)
+            for r in narrowed(ctx)
+            if not r.data
+            and r.dialect in rule.dialects
+            and any(subject_matches(p, r) for p in rule.subjects(r.dialect))
+        )
+        return
     for dialect in rule.dialects:
         for pattern in rule.subjects(dialect):
             if pattern.endswith("*"):
@@ -132,7 +143,7 @@ def _applicable(rule: Rule, ctx: Context, judged: set[int]) -> None:
 
 def _hits(registry: RuleRegistry, rule: Rule, ctx: Context, judged: set[int]) -> list[Hit]:
     if rule.logic:
-        _applicable(rule, ctx, judged)
+        _applicable(registry, rule, ctx, judged)
         hits = list(registry.logic[rule.logic](ctx))
     else:
         hits = list(_declarative(rule, ctx, judged))

@@ -57,7 +57,7 @@ from mlstix.scan.rules.iac._policy import as_list
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
 from mlstix.scan.rules.iac.k8s_serving import ingress_backends
 
-__all__ = ["LOGIC", "Notebook", "notebooks"]
+__all__ = ["LOGIC", "Notebook", "kubeflow_services", "notebooks"]
 
 _COMPONENTS = {
     "ml-pipeline": "the Kubeflow Pipelines API (it creates runs: pods with any image and command)",
@@ -149,6 +149,12 @@ def _component(ctx: Context, svc: Resource) -> str | None:
             if selects({"matchLabels": selector}, nb.labels):
                 return f"the Kubeflow notebook server {nb.resource.name} (Jupyter: it runs code)"
     return None
+
+
+def kubeflow_services(ctx: Context) -> list[Resource]:
+    """The Services of Kubeflow components and notebook servers: what ``kubeflow-exposed``
+    judges."""
+    return [svc for svc in ctx.of_type("kubernetes", "Service") if _component(ctx, svc)]
 
 
 def _internal(svc: Resource) -> bool:

@@ -9,7 +9,7 @@ findings. The rule modules import :mod:`.context` only, never this module.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from importlib import resources
 
@@ -17,10 +17,14 @@ import yaml
 from pydantic import ValidationError
 
 from mlstix.errors import MlstixError
+from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
 from mlstix.scan.rules.iac.model import Rule, RuleFile
 
-__all__ = ["Context", "Hit", "Logic", "RuleRegistry", "default_registry"]
+__all__ = ["Context", "Hit", "Logic", "RuleRegistry", "Subjects", "default_registry"]
+
+# the resources a Python rule judges, where they are fewer than every resource of its types
+Subjects = Callable[[Context], Iterable[Resource]]
 
 
 class RuleRegistry:
@@ -29,6 +33,9 @@ class RuleRegistry:
     def __init__(self) -> None:
         self.rules: dict[str, Rule] = {}
         self.logic: dict[str, Logic] = {}
+        # by logic name: which resources of its declared types it judges (model buckets of all
+        # buckets, model servers of all workloads); without one, every resource of them
+        self.subjects: dict[str, Subjects] = {}
 
     def logic_function(self, name: str) -> Callable[[Logic], Logic]:
         """Decorator: register ``fn`` as the logic named ``name``."""
@@ -45,6 +52,13 @@ class RuleRegistry:
         """Register every function of a rule module's ``LOGIC`` table."""
         for name, fn in table.items():
             self.logic_function(name)(fn)
+
+    def add_subjects(self, table: Mapping[str, Subjects]) -> None:
+        """Narrow what Python rules judge: logic name -> the resources it judges."""
+        for name, fn in table.items():
+            if name in self.subjects:
+                raise ValueError(f"subjects of {name!r} registered twice")
+            self.subjects[name] = fn
 
     def add(self, rule: Rule, origin: str) -> None:
         if rule.id in self.rules:
@@ -135,9 +149,49 @@ def default_registry() -> RuleRegistry:
     )
     for module in modules:
         registry.add_logic(module.LOGIC)
+    registry.add_subjects(_narrowed())
     folder = resources.files("mlstix.scan.rules.iac") / "data"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
             registry.load_yaml(entry.read_text(encoding="utf-8"), f"rules/iac/data/{entry.name}")
     registry.check()
     return registry
+
+
+def _narrowed() -> dict[str, Subjects]:
+    """The Python rules that judge only some resources of their declared types, and which: the
+    helper their logic iterates, so what counts as judged is what the logic looks at."""
+    from mlstix.scan.rules.iac.aws import model_buckets
+    from mlstix.scan.rules.iac.aws_training import pipeline_steps
+    from mlstix.scan.rules.iac.gcp import model_buckets as gcs_model_buckets
+    from mlstix.scan.rules.iac.kubeflow import kubeflow_services
+    from mlstix.scan.rules.iac.kubernetes import servers
+
+    def model_servers(ctx: Context) -> list[Resource]:
+        return [s.resource for s in servers(ctx)]
+
+    def pipelines(kind: str) -> Subjects:
+        return lambda ctx: [r for r, _, _ in pipeline_steps(ctx, kind)]
+
+    table: dict[str, Subjects] = {}
+    for name in (
+        "k8s-privileged", "k8s-root", "k8s-writable-rootfs", "k8s-limits", "k8s-host-path",
+        "k8s-sa-token", "k8s-network-policy", "k8s-no-auth", "k8s-ray-exposed",
+        "k8s-management-api-exposed", "k8s-trust-remote-code", "k8s-llm-no-api-key",
+        "k8s-mutable-image",
+    ):  # fmt: skip
+        table[name] = model_servers
+    for name in (
+        "s3-versioning", "s3-object-lock", "s3-kms-encryption", "s3-public-access-block",
+        "s3-tls-only", "bucket-shared",
+    ):  # fmt: skip
+        table[name] = model_buckets
+    for name in ("gcs-uniform-access", "gcs-versioning", "gcs-retention"):
+        table[name] = gcs_model_buckets
+    for name in ("training-network-isolation", "training-inter-container-encryption",
+                 "training-vpc", "training-kms"):  # fmt: skip
+        table[name] = pipelines("Training")
+    for name in ("processing-network-isolation", "processing-vpc", "processing-kms"):
+        table[name] = pipelines("Processing")
+    table["kubeflow-exposed"] = kubeflow_services
+    return table
