@@ -16,7 +16,7 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from mlstix.scan.models.pickles._state import MAX_OPS
-from mlstix.scan.models.pickles.opcodes import OPS, BufReader, Malformed
+from mlstix.scan.models.pickles.opcodes import OPS, BufReader, Malformed, OverBudget
 
 if TYPE_CHECKING:
     from mlstix.scan.models.pickles.vm import Machine
@@ -136,7 +136,7 @@ def run_fast(m: Machine, r: BufReader) -> Any:
             if start < m.frame_end < pos:
                 _straddle_run(m, c, start, pos, data)
             if ops > MAX_OPS:
-                raise Malformed("too many opcodes", start)
+                raise OverBudget("too many opcodes", pos)
     except (IndexError, struct.error):
         raise Malformed("truncated", pos) from None
     finally:

@@ -25,12 +25,15 @@ import struct
 from typing import IO, Any
 
 from mlstix.scan.models.pickles import _values as val
+from mlstix.scan.models.pickles._state import MAX_OPS
+from mlstix.scan.models.pickles._tail import scan_tail
 from mlstix.scan.models.pickles.allowlist import ImportPolicy
 from mlstix.scan.models.pickles.opcodes import (
     MAX_BUFFER,
     OPS,
     BufReader,
     Malformed,
+    OverBudget,
     Reader,
     StreamReader,
     read_arg,
@@ -153,6 +156,12 @@ def _run(
             machine.read_as_plain_view(*plain)
         try:
             return machine.run(r)
+        except OverBudget as exc:
+            # a loader reads on: the rest is searched for imports (see _tail)
+            result.unchecked.append((f"the analysis stopped after {MAX_OPS:,} opcodes", exc.pos))
+            if scan_tail(machine, r):
+                return None
+            raise _SegmentError("the pickle breaks after the opcode budget", r.tell(), 1) from None
         except (Malformed, struct.error, UnicodeDecodeError, OverflowError, ValueError) as exc:
             pos = exc.pos if isinstance(exc, Malformed) else r.tell()
             raise _SegmentError(str(exc), pos, machine.imports_seen) from None

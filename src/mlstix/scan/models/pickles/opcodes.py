@@ -40,6 +40,10 @@ class Malformed(Exception):
         self.pos = pos
 
 
+class OverBudget(Malformed):
+    """The machine's opcode budget ran out at ``pos``; the stream itself may go on."""
+
+
 @dataclass(frozen=True)
 class Global:
     module: str

@@ -54,6 +54,7 @@ class PickleResult:
     chains: list[str] = field(default_factory=list)  # calls of values built by dangerous calls
     code_states: list[tuple[str, int]] = field(default_factory=list)  # state run as code
     mutations: list[tuple[str, int]] = field(default_factory=list)  # imported objects changed
+    unchecked: list[tuple[str, int]] = field(default_factory=list)  # opcode budget spent here
     extensions: list[tuple[int, int]] = field(default_factory=list)
     malformed: tuple[str, int] | None = None  # where the analysis cannot follow the stream
     segments: int = 0
@@ -91,6 +92,7 @@ class PickleResult:
         self.chains += [c for c in other.chains if c not in self.chains][: 20 - len(self.chains)]
         self.code_states += [c for c in other.code_states if c not in self.code_states]
         self.mutations += [c for c in other.mutations if c not in self.mutations]
+        self.unchecked += [c for c in other.unchecked if c not in self.unchecked]
         self.extensions += [
             e for e in other.extensions if e[1] < since and e not in self.extensions
         ]
@@ -170,6 +172,17 @@ class PickleResult:
                     f"(what later imports and instances get): {text}",
                     member,
                     evidence={"mutation": text, "offset": pos},
+                )
+            )
+        for text, pos in self.unchecked[:20]:
+            out.append(
+                Hit(
+                    "models/archive-limit",
+                    f"{'the pickle' if kind == 'pickle' else f'a pickle in this {kind}'} was "
+                    f"not followed to its end ({text} at byte {pos}; a loader reads on): "
+                    "only the imports after that point were checked",
+                    member,
+                    evidence={"limit": "max_opcodes", "offset": pos},
                 )
             )
         for code, pos in self.extensions:

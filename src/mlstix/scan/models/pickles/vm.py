@@ -33,6 +33,7 @@ from mlstix.scan.models.pickles.opcodes import (
     Call,
     Global,
     Malformed,
+    OverBudget,
     Reader,
     read_arg,
 )
@@ -54,15 +55,15 @@ class Machine(Calls, StackOps):
         ops = 0
         while True:
             pos = r.tell()
+            ops += 1
+            if ops > MAX_OPS:
+                raise OverBudget("too many opcodes", pos)
             code = r.code()
             if code is None:
                 raise Malformed("truncated: no STOP opcode", pos)
             op = OPS.get(code)
             if op is None:
                 raise Malformed(f"unknown opcode 0x{code:02x}", pos)
-            ops += 1
-            if ops > MAX_OPS:
-                raise Malformed("too many opcodes", pos)
             done = self.step(op.name, self.read(r, op, pos), pos, r)
             self.straddles(pos, r.tell())
             if done:
