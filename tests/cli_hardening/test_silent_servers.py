@@ -63,7 +63,10 @@ def _env(**extra: str) -> dict[str, str]:
     keep = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "KUBECONFIG", "MLSTIX_", "HTTP", "http", "ALL_PROXY"))
+        if not k.startswith(
+            ("AWS_", "KUBECONFIG", "MLSTIX_", "HTTP", "http", "ALL_PROXY", "AZURE_", "GOOGLE_")
+        )
+        and k not in ("STORAGE_EMULATOR_HOST", "HF_ENDPOINT", "HF_TOKEN")
     }
     return {
         **keep,
@@ -140,6 +143,47 @@ def test_scan_models_s3_names_the_silent_endpoint(silent: str, tmp_path: Path) -
         _env(AWS_ENDPOINT_URL=f"http://{silent}"), out, "scan", "models", "s3://models/x"
     )
     _one_line(proc, out, took, "s3://models/x", silent, "no answer", READ_ENV)
+
+
+_AZURITE_KEY = (  # Azurite's published development account key, not a secret
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def _azurite(endpoint: str) -> str:
+    return (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        f"AccountKey={_AZURITE_KEY};BlobEndpoint={endpoint}/devstoreaccount1;"
+    )
+
+
+def test_scan_models_gs_names_the_silent_endpoint(silent: str, tmp_path: Path) -> None:
+    """Was still waiting at 200 s (gcsfs: 60 s a read, six attempts with back-off)."""
+    pytest.importorskip("gcsfs")
+    out = tmp_path / "report.json"
+    env = _env(STORAGE_EMULATOR_HOST=f"http://{silent}")
+    proc, took = _run(env, out, "scan", "models", "gs://models/x")
+    _one_line(proc, out, took, "gs://models/x", f"no answer from http://{silent}", READ_ENV)
+
+
+def test_scan_models_az_names_the_silent_endpoint(silent: str, tmp_path: Path) -> None:
+    """Was still waiting at 200 s (azure-storage-blob: 60 s between bytes, three retries after
+    15, 18 and 24 s, for each of the listing's requests)."""
+    pytest.importorskip("adlfs")
+    out = tmp_path / "report.json"
+    env = _env(AZURE_STORAGE_CONNECTION_STRING=_azurite(f"http://{silent}"))
+    proc, took = _run(env, out, "scan", "models", "az://models/x")
+    _one_line(proc, out, took, "az://models/x", f"no answer from http://{silent}", READ_ENV)
+
+
+def test_scan_models_hf_names_the_silent_hub(silent: str, tmp_path: Path) -> None:
+    """The Hub client bounds its own wait (HF_HUB_ETAG_TIMEOUT, 10 s); the line now says which
+    endpoint did not answer (it said only 'ReadTimeout: timed out')."""
+    pytest.importorskip("huggingface_hub")
+    out = tmp_path / "report.json"
+    env = _env(HF_ENDPOINT=f"http://{silent}", HF_HUB_ETAG_TIMEOUT="1", HF_HUB_OFFLINE="0")
+    proc, took = _run(env, out, "scan", "models", "hf://org/model")
+    _one_line(proc, out, took, "hf://org/model", f"no answer from http://{silent}", "HF_HUB_")
 
 
 @pytest.mark.parametrize("value", ["soon", "0", "-3", "nan", "1e9"])
@@ -226,3 +270,41 @@ def test_listings_slower_than_the_probe_still_work(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_gcs_and_azure_clients_carry_the_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gcsfs gets an aiohttp ClientTimeout as its requests_timeout; the azure-storage-blob
+    client adlfs made is made again with the SDK's own timeout and retry settings, for the same
+    account URL and credential (a connection string, an account name and key)."""
+    pytest.importorskip("gcsfs")
+    pytest.importorskip("adlfs")
+    from mlstix.scan.remote import _fs
+
+    for name in (READ_ENV, "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_CONNECTION_STRING"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_fs, "reachable", lambda *args: None)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
+    gcs = _fs.filesystem(_fs.parse("gs://models/x"))
+    assert gcs.requests_timeout.total == _fs.GCS_TIMEOUT
+    assert gcs.requests_timeout.sock_connect == _fs.CONNECT_TIMEOUT
+    monkeypatch.setenv(READ_ENV, "7")
+    assert _fs.filesystem(_fs.parse("gs://models/y")).requests_timeout.total == 7.0
+
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", _azurite("http://127.0.0.1:9"))
+    az = _fs.filesystem(_fs.parse("az://models/x"))
+    client = az.service_client
+    policy = client._config.retry_policy
+    assert (policy.total_retries, policy.initial_backoff) == (_fs.AZ_RETRIES, 1)
+    transport = client._pipeline._transport.connection_config
+    assert (transport.timeout, transport.read_timeout) == (_fs.CONNECT_TIMEOUT, 7.0)
+    assert client.url.startswith("http://127.0.0.1:9/devstoreaccount1")
+    assert client.credential.account_name == "devstoreaccount1"
+    assert az._timeout_kwargs == {"connection_timeout": _fs.CONNECT_TIMEOUT, "read_timeout": 7.0}
+
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING")
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "acmemodels")
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", _AZURITE_KEY)
+    keyed = _fs.filesystem(_fs.parse("az://models/x")).service_client
+    assert keyed.url == "https://acmemodels.blob.core.windows.net/"
+    assert keyed.credential.account_name == "acmemodels"
+    assert keyed._config.retry_policy.total_retries == _fs.AZ_RETRIES

@@ -12,8 +12,11 @@ itself: they stay with the libraries and never reach a report or a log line.
 Before a store is first used in a process, its endpoint (or the proxy that the standard
 ``HTTPS_PROXY``/``NO_PROXY`` settings send it through) must accept a TCP connection within
 :data:`CONNECT_TIMEOUT` seconds: the libraries retry a refused or silent endpoint for half a
-minute (gcsfs) to three minutes (adlfs), so an unreachable one is said as such, at once. Once
-the endpoint answers, each library's own retries and timeouts apply unchanged.
+minute (gcsfs) to three minutes (adlfs), so an unreachable one is said as such, at once. An
+endpoint that connects and then never answers is bounded with each library's own settings
+(``MLSTIX_READ_TIMEOUT``, :mod:`mlstix._timeouts`): botocore's ``Config`` for S3, gcsfs'
+``requests_timeout`` for Cloud Storage, the azure-storage-blob client's timeouts and retries
+for Azure (:func:`_bound_azure`); the Hub client bounds its own wait (``HF_HUB_ETAG_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ import importlib
 import os
 import sys
 import urllib.parse
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlstix._timeouts import READ_ENV
 from mlstix.errors import MlstixError, UsageError
 
 if TYPE_CHECKING:
@@ -35,6 +40,7 @@ __all__ = [
     "Location",
     "RemoteError",
     "describe_failure",
+    "endpoint_of",
     "filesystem",
     "is_remote",
     "parse",
@@ -138,6 +144,11 @@ def filesystem(loc: Location) -> AbstractFileSystem:
         options["anon"] = False  # adlfs: use DefaultAzureCredential
     if loc.protocol == "s3":
         options["config_kwargs"] = _s3_config()
+    if loc.protocol == "gcs":
+        options["requests_timeout"] = _gcs_timeout()
+    if loc.protocol == "az":  # adlfs' own two (for its downloads); the rest in _bound_azure
+        az = _az_timeouts()
+        options.update(connection_timeout=az["connection_timeout"], read_timeout=az["read_timeout"])
     try:
         fs = fsspec.filesystem(loc.protocol, **options)
     except ValueError as exc:  # adlfs: a malformed AZURE_STORAGE_CONNECTION_STRING
@@ -149,10 +160,21 @@ def filesystem(loc: Location) -> AbstractFileSystem:
     if loc.protocol == "s3":
         fs.retries = S3_FS_RETRIES  # botocore's own retries (in config_kwargs) do the retrying
         _iso_timestamps(fs)
+    if loc.protocol == "az":
+        _bound_azure(fs)
     endpoint = _endpoint(fs, loc.protocol)
     if endpoint:
+        _endpoints[loc.scheme] = endpoint
         reachable(endpoint, f"{loc.url}: cannot reach", settings_of(loc.scheme))
     return fs
+
+
+_endpoints: dict[str, str] = {}  # scheme -> where its filesystem sends requests (this process)
+
+
+def endpoint_of(scheme: str) -> str | None:
+    """The endpoint the filesystem of ``scheme`` was made for in this process, if one was."""
+    return _endpoints.get(scheme)
 
 
 S3_READ_TIMEOUT = 15.0  # s3fs' own default: seconds an S3 request waits between bytes
@@ -173,6 +195,58 @@ def _s3_config() -> dict[str, Any]:
     if not any(k in os.environ for k in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")):
         config["retries"] = {"total_max_attempts": 2, "mode": "standard"}
     return config
+
+
+GCS_TIMEOUT = 60.0  # seconds a gs:// request may take in all, when MLSTIX_READ_TIMEOUT is unset
+AZ_READ_TIMEOUT = 15.0  # seconds an az:// request waits between bytes (as S3's)
+AZ_RETRIES = 1  # one retry of a request that failed: two attempts, as on S3
+_bounded: weakref.WeakSet[AbstractFileSystem] = weakref.WeakSet()  # az filesystems already set
+
+
+def _gcs_timeout() -> Any:
+    """gcsfs' ``requests_timeout``, the aiohttp ``ClientTimeout`` of each request: a request
+    not done within ``MLSTIX_READ_TIMEOUT`` (60 s) in all fails, and connecting waits
+    :data:`CONNECT_TIMEOUT`. A whole-request timeout is the one failure gcsfs' retry loop does
+    not retry (its six attempts, with back-off, are fixed when gcsfs is imported; they catch
+    aiohttp's per-read timeout but not ``asyncio.TimeoutError``), so a silent endpoint is an
+    error after one wait instead of six and 30 s of back-off. The largest request mlstix makes
+    is one 16 MiB read-ahead, which the default allows at 280 KB/s."""
+    import aiohttp
+
+    from mlstix._timeouts import read_timeout
+
+    return aiohttp.ClientTimeout(total=read_timeout(GCS_TIMEOUT), sock_connect=CONNECT_TIMEOUT)
+
+
+def _az_timeouts() -> dict[str, Any]:
+    """azure-storage-blob's own settings: ``connection_timeout``, ``read_timeout`` (between
+    bytes: ``MLSTIX_READ_TIMEOUT``, 15 s), and one retry after about two seconds (the SDK's
+    default is three retries after 15, 18 and 24 s, each waiting 60 s for bytes: about five
+    minutes against a silent endpoint)."""
+    from mlstix._timeouts import read_timeout
+
+    return {
+        "connection_timeout": CONNECT_TIMEOUT,
+        "read_timeout": read_timeout(AZ_READ_TIMEOUT),
+        "retry_total": AZ_RETRIES,
+        "initial_backoff": 1,  # the retry after 2 +- 1 s (initial_backoff + increment_base**1)
+        "increment_base": 1,
+        "random_jitter_range": 1,
+    }
+
+
+def _bound_azure(fs: AbstractFileSystem) -> None:
+    """adlfs passes ``connection_timeout``/``read_timeout`` to downloads and uploads only, and
+    no retry setting at all: its listings and property reads run with the SDK's defaults. So
+    the SDK client adlfs made is made again, from its own URL and credential, with
+    :func:`_az_timeouts` (the SDK's constructor settings, which every operation inherits)."""
+    if fs in _bounded:
+        return
+    client = fs.service_client
+    fs.service_client = type(client)(
+        account_url=client.url, credential=client.credential, **_az_timeouts()
+    )
+    _bounded.add(fs)
 
 
 # what the S3 stack imports without using it (see _import)
@@ -309,9 +383,28 @@ def _http_status(exc: BaseException) -> int | None:
     return None
 
 
-def describe_failure(exc: BaseException) -> str:
+# the libraries' errors for a request that got no answer in time: botocore, requests/httpx (the
+# Hub), fsspec (gcsfs' whole-request timeout), aiohttp, azure-core
+_TIMEOUTS = {
+    "ReadTimeoutError": READ_ENV,
+    "ConnectTimeoutError": READ_ENV,
+    "FSTimeoutError": READ_ENV,
+    "TimeoutError": READ_ENV,
+    "ServerTimeoutError": READ_ENV,
+    "SocketTimeoutError": READ_ENV,
+    "ConnectionTimeoutError": READ_ENV,
+    "ServiceResponseTimeoutError": READ_ENV,
+    "ServiceRequestTimeoutError": READ_ENV,
+    "ReadTimeout": "HF_HUB_ETAG_TIMEOUT",  # httpx's and requests': the Hub's client
+    "ConnectTimeout": "HF_HUB_ETAG_TIMEOUT",
+}
+
+
+def describe_failure(exc: BaseException, endpoint: str | None = None) -> str:
     """One line for a library's exception: its class and first line, without credentials (the
-    libraries do not put secrets in messages; URLs with query strings are cut)."""
+    libraries do not put secrets in messages; URLs with query strings are cut). A request that
+    got no answer in time names ``endpoint`` (when its text does not) and the setting that
+    raises the wait."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if "?" in text:  # a signed URL's query string carries a signature
         text = text.split("?", 1)[0] + "?…"
@@ -324,8 +417,8 @@ def describe_failure(exc: BaseException) -> str:
         return f"not found{': ' + text if text else ''}"
     if isinstance(exc, PermissionError):
         return f"access denied{': ' + text if text else ''}"
-    if name == "ReadTimeoutError":  # botocore's: connected, then no answer within read_timeout
-        return (
-            f"no answer ({name}){': ' + text if text else ''}; MLSTIX_READ_TIMEOUT raises the wait"
-        )
+    if name in _TIMEOUTS:  # connected, then no answer within the wait
+        where = f" from {endpoint}" if endpoint and endpoint not in text else ""
+        said = f": {text}" if text else ""
+        return f"no answer{where} ({name}){said}; {_TIMEOUTS[name]} raises the wait"
     return f"{name}: {text}" if text else name

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlstix.errors import UsageError
-from mlstix.scan.remote._fs import Location, RemoteError, describe_failure, filesystem, settings_of
+from mlstix.scan.remote._fs import (
+    Location,
+    RemoteError,
+    describe_failure,
+    endpoint_of,
+    filesystem,
+    settings_of,
+)
 from mlstix.scan.remote._pin import listed_version
 
 if TYPE_CHECKING:
@@ -83,7 +90,7 @@ def _obj(loc: Location, info: dict[str, Any]) -> RemoteObject:
 
 def _fail(loc: Location, what: str, exc: BaseException) -> RemoteError:
     return RemoteError(
-        f"{loc.url}: cannot {what}: {describe_failure(exc)}",
+        f"{loc.url}: cannot {what}: {describe_failure(exc, endpoint_of(loc.scheme))}",
         hint=f"check the location, the network and {settings_of(loc.scheme)}",
     )
 
