@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from mlstix._timeouts import forwarded
 from mlstix.errors import MlstixError, UsageError
 from mlstix.scan.remote._fs import Location, RemoteError, reachable
 from mlstix.scan.remote._listing import RemoteObject, list_location, list_under, split
@@ -143,6 +144,7 @@ class RayExecutor:
         ray = _ray()
         _probe(address)
         env = {k: os.environ[k] for k in _ENDPOINT_VARS if k in os.environ}
+        env.update(forwarded())  # the workers wait for a silent endpoint as this process does
         # one attempt of Ray's GCS client (about 40 s) for an endpoint that accepts TCP but is
         # no Ray cluster, not Ray's default of 20; a value the user set is kept
         user_set = _RAY_WAIT in os.environ
