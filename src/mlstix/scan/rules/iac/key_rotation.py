@@ -46,7 +46,7 @@ from mlstix.scan.rules.iac.aws_sharing import ml_keys
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
 from mlstix.scan.rules.iac.gcp import model_buckets as gcs_model_buckets
 
-__all__ = ["LOGIC", "iso_days"]
+__all__ = ["LOGIC", "aws_rotation_keys", "azure_rotation_keys", "gcp_rotation_keys", "iso_days"]
 
 _YEAR_DAYS = 365
 _YEAR_SECONDS = _YEAR_DAYS * 86400
@@ -338,6 +338,32 @@ def _gcp(ctx: Context) -> Iterator[Hit]:
 def _azure(ctx: Context) -> Iterator[Hit]:
     yield from _azure_tf(ctx)
     yield from _azure_arm(ctx)
+
+
+def aws_rotation_keys(ctx: Context) -> list[Resource]:
+    """The keys ``aws-kms-rotation`` judges: ML keys that can rotate, whose status is known."""
+    out = []
+    for key in ml_keys(ctx):
+        if key.data or not _aws_rotatable(key):
+            continue
+        if key.attributes.get(_AWS_SHAPE[key.dialect][0]) is None and key.extra.get("live"):
+            continue  # rotation status not answered: not judged
+        out.append(key)
+    return out
+
+
+def azure_rotation_keys(ctx: Context) -> list[Resource]:
+    """The keys ``azure-key-rotation`` judges: Key Vault keys ML resources use."""
+    tf = [k for k in ctx.of_type("terraform", "azurerm_key_vault_key") if not k.data]
+    return [k for k in tf if _azure_ml_key_tf(ctx, k)] + [
+        k for k in ctx.of_type("arm", _ARM_KEY) if _arm_ml_key(ctx, k)
+    ]
+
+
+def gcp_rotation_keys(ctx: Context) -> list[Resource]:
+    """The keys ``gcp-kms-rotation`` judges: ML keys Cloud KMS can rotate."""
+    keys = ctx.of_type("terraform", "google_kms_crypto_key")
+    return [k for k in keys if not k.data and _gcp_rotatable(k) and _gcp_ml_key(ctx, k)]
 
 
 LOGIC: dict[str, Logic] = {

@@ -162,8 +162,14 @@ def _narrowed() -> dict[str, Subjects]:
     """The Python rules that judge only some resources of their declared types, and which: the
     helper their logic iterates, so what counts as judged is what the logic looks at."""
     from mlstix.scan.rules.iac.aws import model_buckets
+    from mlstix.scan.rules.iac.aws_sharing import ml_keys
     from mlstix.scan.rules.iac.aws_training import pipeline_steps
     from mlstix.scan.rules.iac.gcp import model_buckets as gcs_model_buckets
+    from mlstix.scan.rules.iac.key_rotation import (
+        aws_rotation_keys,
+        azure_rotation_keys,
+        gcp_rotation_keys,
+    )
     from mlstix.scan.rules.iac.kubeflow import kubeflow_services
     from mlstix.scan.rules.iac.kubernetes import servers
 
@@ -194,4 +200,8 @@ def _narrowed() -> dict[str, Subjects]:
     for name in ("processing-network-isolation", "processing-vpc", "processing-kms"):
         table[name] = pipelines("Processing")
     table["kubeflow-exposed"] = kubeflow_services
+    table["kms-open-policy"] = ml_keys
+    table["aws-kms-rotation"] = aws_rotation_keys
+    table["azure-key-rotation"] = azure_rotation_keys
+    table["gcp-kms-rotation"] = gcp_rotation_keys
     return table
