@@ -224,4 +224,5 @@ def test_a_spinning_parser_is_stopped(
     assert [e.message for e in report.errors] == [
         "analysis failed: AnalysisTimeout: gave up after 0.5 s"
     ]
-    assert "models/unreadable" in rules(report)
+    # not checked in full: what a loader would still run there is unknown (high)
+    assert "models/archive-limit" in rules(report)

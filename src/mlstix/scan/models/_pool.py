@@ -35,10 +35,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-__all__ = ["run_isolated"]
+__all__ = ["TOOK_LONGER", "run_isolated"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+TOOK_LONGER = "the analysis took longer than"  # how a task killed for its time is described
 
 
 def _grace(timeout: float) -> float:
@@ -276,7 +279,7 @@ def run_isolated(
                     slot.proc.kill()
                     slot.proc.join()
                     yield from receive(slot)
-                    yield from lose(slot, f"the analysis took longer than {hard:g} s")
+                    yield from lose(slot, f"{TOOK_LONGER} {hard:g} s")
                 else:
                     fill(slot)
     finally:

@@ -31,7 +31,7 @@ from mlstix.scan.models._beside import beside_hits
 from mlstix.scan.models._context import Context, Hit, Limits, Source
 from mlstix.scan.models._integrity import ModelFile, Trust, check_units
 from mlstix.scan.models._policy import ScanPolicy
-from mlstix.scan.models._pool import run_isolated
+from mlstix.scan.models._pool import TOOK_LONGER, run_isolated
 from mlstix.scan.models._sniff import CONTAINERS, MODEL_SUFFIXES, analyzers, sniff, views
 from mlstix.scan.models._walk import Target, collect
 from mlstix.scan.models.pickles.allowlist import ImportPolicy
@@ -204,7 +204,7 @@ def scan_file(
         return FileResult(target, "unknown" if hits else None, None, hits, message)
     except Exception as exc:  # the per-file boundary, see the docstring
         message = f"analysis failed: {type(exc).__name__}: {exc}"
-        hits = (*ctx.hits, Hit("models/unreadable", message))
+        hits = (*ctx.hits, _unfinished(message) if _limit(exc) else _unreadable(message))
         return FileResult(target, "unknown", None, hits, message)
     if kind is None and _model_named(name):
         ctx.hits.append(
@@ -222,7 +222,24 @@ _SLOWEST_READ = 32 << 20  # bytes/s: hashing and reading a file, outside the ana
 
 
 def _failed(target: Target, why: str) -> FileResult:
-    return FileResult(target, "unknown", None, (Hit("models/unreadable", why),), why)
+    hit = _unfinished(why) if why.startswith(TOOK_LONGER) else _unreadable(why)
+    return FileResult(target, "unknown", None, (hit,), why)
+
+
+def _limit(exc: BaseException) -> bool:
+    """A limit of the scan stopped the analysis (the loader has none): time or memory."""
+    return isinstance(exc, AnalysisTimeout | MemoryError)
+
+
+def _unfinished(why: str) -> Hit:
+    """What a hostile file gains by making the analysis slow or large: it is not clean, and
+    what was not checked may run (a padded pickle with a payload at its end)."""
+    return Hit("models/archive-limit", f"the file was not checked in full: {why}",
+               evidence={"limit": "timeout or memory"})  # fmt: skip
+
+
+def _unreadable(why: str) -> Hit:
+    return Hit("models/unreadable", why)
 
 
 # One more worker process pays for itself only with enough work to share: each one costs its
