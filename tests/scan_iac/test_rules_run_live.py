@@ -50,3 +50,24 @@ def test_an_account_with_regions_and_one_bucket_runs_only_the_rules_that_judged_
     assert not {r for r in run | idle if not r.startswith("MLSTIX-AWS-")}  # AWS rules only
     data = report.to_json()
     assert data["rules_not_applicable"] == sorted(idle)
+
+
+def test_a_bucket_that_holds_no_models_gives_the_model_bucket_rules_nothing_to_judge() -> None:
+    logs = live_resource(
+        provider="aws",
+        type="AWS::S3::Bucket",
+        name="acme-access-logs",
+        ident="arn:aws:s3:::acme-access-logs",
+        attributes={"BucketName": "acme-access-logs"},
+        language="cloudformation",
+        account="123456789012",
+        region="eu-west-1",
+    )
+    inventory = Inventory(cloud="aws", target="123456789012", regions=("eu-west-1",))
+    inventory.add(_region("eu-west-1"))
+    inventory.add(logs)
+    report = evaluate_inventory(inventory, None)
+    assert {"MLSTIX-AWS-CT-002", "MLSTIX-AWS-S3-001", "MLSTIX-AWS-S3L-001"} <= set(
+        report.rules_not_applicable
+    )
+    assert "MLSTIX-AWS-CT-001" in report.rules_run  # the region was judged

@@ -212,8 +212,16 @@ def _guardduty_s3(ctx: Context) -> Iterator[Hit]:
             )
 
 
+def _live_model_buckets(ctx: Context) -> list[Resource]:
+    """What ``trail-model-bucket-data-events`` judges: the live model buckets."""
+    from mlstix.scan.rules.iac.aws import model_buckets
+
+    return [b for b in model_buckets(ctx) if b.extra.get("live")]
+
+
 def register(registry: RuleRegistry) -> None:
     registry.logic_function("trail-sagemaker-management")(_trail_management)
     registry.logic_function("trail-model-bucket-data-events")(_trail_data)
+    registry.add_subjects({"trail-model-bucket-data-events": _live_model_buckets})
     registry.logic_function("guardduty-enabled")(_guardduty)
     registry.logic_function("guardduty-s3-protection")(_guardduty_s3)
