@@ -223,6 +223,7 @@ def test_the_reason_reaches_every_output(
     code, out = _invoke("benchmark", "assess", str(path), "--format", "json")
     by_id = {c["id"]: c for c in json.loads(out)["controls"]}
     assert by_id["MLCS-6.1"]["status"] == "not-applicable"
+    assert by_id["MLCS-6.1"]["rules_not_applicable"] == [IAM]
 
 
 def test_oscal_keeps_a_control_with_nothing_judged_in_scope_as_not_satisfied_with_a_remark(

@@ -87,6 +87,7 @@ def _result_json(r: ControlResult) -> dict[str, Any]:
         "reason": r.reason,
         "rules": list(r.rules),
         "rules_not_run": list(r.rules_not_run),
+        "rules_not_applicable": list(r.rules_idle),  # ran, but had nothing to judge
         "attestation": None
         if att is None
         else {
