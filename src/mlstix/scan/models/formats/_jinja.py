@@ -55,7 +55,8 @@ def _walk(tree: Any, nodes: Any) -> list[str]:
     folder = _Folder(nodes)
     names: list[str] = []
     for count, node in enumerate(tree.find_all(nodes.Node)):
-        if count > _MAX_NODES:
+        if count > _MAX_NODES:  # the rest is not followed: judged as built at run time
+            names.append(COMPUTED)
             break
         if isinstance(node, nodes.Assign) and isinstance(node.target, nodes.Name):
             folder.env[node.target.name] = folder.fold(node.node, 0)

@@ -54,11 +54,15 @@ _LOOKUPS = frozenset(
 )
 
 
-def _walk(root: Any) -> Iterator[dict[str, Any]]:
-    """Every JSON object in ``root``, depth first, without recursion."""
+def _walk(root: Any, cut: list[bool]) -> Iterator[dict[str, Any]]:
+    """Every JSON object in ``root``, depth first, without recursion; past ``_MAX_NODES``
+    values ``cut`` gets an item and the rest is not walked."""
     stack = [root]
     seen = 0
-    while stack and seen < _MAX_NODES:
+    while stack:
+        if seen >= _MAX_NODES:
+            cut.append(True)
+            return
         node = stack.pop()
         seen += 1
         if isinstance(node, dict):
@@ -117,7 +121,8 @@ def check_config(config: Any, src: Source, ctx: Context, where: str) -> None:
             seen.add((rule, key, message))
             ctx.hit(rule, f"{where}: {message}", src, **evidence)
 
-    for node in _walk(config):
+    cut: list[bool] = []
+    for node in _walk(config, cut):
         cls = node.get("class_name")
         if cls == "Lambda":
             name = _layer_name(node)
@@ -166,6 +171,10 @@ def check_config(config: Any, src: Source, ctx: Context, where: str) -> None:
             once("models/keras-custom-object", f"{cls}:{module}",
                  f"{cls} comes from {module!r}, imported when the model loads",
                  class_name=str(cls), module=module)  # fmt: skip
+    if cut:
+        ctx.hit("models/archive-limit", f"{where}: more than {_MAX_NODES:,} values; the rest of "
+                "the config (layers Keras still builds) was not checked", src,
+                limit="max_nodes")  # fmt: skip
 
 
 def analyze_keras_zip(
@@ -181,6 +190,10 @@ def analyze_keras_zip(
         stream, _ = opened
         with stream:
             if entry.name == "config.json":
+                if entry.size > _MAX_CONFIG:
+                    ctx.hit("models/archive-limit", f"config.json is larger than {_MAX_CONFIG} "
+                            "bytes: not checked", src, limit="max_config")  # fmt: skip
+                    continue
                 config = load_json(stream.read(_MAX_CONFIG), src, ctx, "config.json")
                 if config is not None:
                     check_config(config, src, ctx, "config.json")
