@@ -35,6 +35,8 @@ from typing import Any
 
 from mlstix.assess._artifacts import Artifact
 from mlstix.assess._gcp_artifacts import vertex_artifacts
+from mlstix.assess._gcp_auth import GcpCredentialsError, default_credentials
+from mlstix.assess._gcp_auth import reason as auth_reason
 from mlstix.assess._gcp_keys import KEY_ASSET, key_names, read_keys
 from mlstix.assess._inventory import Inventory, live_resource
 from mlstix.assess._names import check_gcp
@@ -44,7 +46,6 @@ from mlstix.scan.iac.resource import Resource
 
 __all__ = ["GcpCredentialsError", "GcpOptions", "collect_gcp", "terraform_view"]
 
-SCOPE = "https://www.googleapis.com/auth/cloud-platform.read-only"
 _GS = re.compile(r"gs://([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(/|$)")
 # Vertex AI collection -> (Cloud Asset type, Terraform type or "" when none)
 _VERTEX = {
@@ -69,12 +70,6 @@ _WORKBENCH = ("notebooks.googleapis.com/Instance", "google_workbench_instance")
 _BUCKET = ("storage.googleapis.com/Bucket", "google_storage_bucket")
 _PROJECT = ("cloudresourcemanager.googleapis.com/Project", "")
 _JOB_LIMIT = 50
-
-
-class GcpCredentialsError(MlstixError):
-    """No usable application-default credentials, or the APIs cannot be reached."""
-
-    hint = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS"
 
 
 @dataclass(frozen=True)
@@ -147,7 +142,7 @@ class _Google:
 
         self.options = options
         self.inventory = inventory
-        self.credentials = options.credentials or _default_credentials()
+        self.credentials = options.credentials or default_credentials()
         self._clients: dict[tuple[str, str], Any] = {}
         import threading
 
@@ -189,10 +184,10 @@ class _Google:
             return request.execute(num_retries=self.retries)
         except RefreshError as exc:
             raise GcpCredentialsError(
-                f"Google rejected the application-default credentials: {_line(exc)}"
+                f"Google rejected the application-default credentials: {auth_reason(exc)}"
             ) from None
         except GoogleAuthError as exc:
-            raise GcpCredentialsError(f"Google credentials failed: {_line(exc)}") from None
+            raise GcpCredentialsError(f"Google credentials failed: {auth_reason(exc)}") from None
         except (HttpLib2Error, OSError) as exc:
             raise GcpCredentialsError(
                 f"cannot reach the Google APIs: {type(exc).__name__}"
@@ -256,27 +251,6 @@ def _google_error(content: Any) -> bool:
 
 def _line(exc: Any) -> str:
     return " ".join(str(exc).split())[:200]
-
-
-def _default_credentials() -> Any:
-    import google.auth
-    from google.auth.exceptions import DefaultCredentialsError
-
-    try:
-        credentials, _ = google.auth.default(scopes=[SCOPE])
-    except DefaultCredentialsError as exc:
-        named = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-        if named:  # the file named is what failed: say so, not the whole chain
-            raise GcpCredentialsError(
-                f"GOOGLE_APPLICATION_CREDENTIALS names {named}, which is not a usable "
-                f"credentials file: {_line(exc)}"
-            ) from None
-        raise GcpCredentialsError(
-            "no Google application-default credentials: tried GOOGLE_APPLICATION_CREDENTIALS, "
-            "the gcloud ADC file (application_default_credentials.json) and the GCE metadata "
-            "server"
-        ) from None
-    return credentials
 
 
 def _add(g: _Google, asset_type: str, body: Mapping[str, Any], region: str) -> None:
