@@ -1,7 +1,8 @@
 """PRADA's distance set in the compiled kernel (``_kprada.DSet``) against PRADA's rules for D
 read in plain Python: each piece's finite distances above ``repeat`` taken class by class
 (stably, after the waiting piece's), waiting while the piece is open, the last ``maxlen`` kept;
-W of the sorted values bit for bit NumPy's; and wrong arguments refused with nothing half done."""
+PRADA's W of the sorted values (the far-out tail pulled in) bit for bit NumPy's; and wrong
+arguments refused with nothing half done."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlstix.detect.inference._stats import coefficients, shapiro_w
+from mlstix.detect.inference._stats import coefficients, prada_w
 
 kprada = pytest.importorskip(
     "mlstix.detect.inference._kprada", reason="the C kernel is not built (no compiler?)"
@@ -70,7 +71,7 @@ def test_the_kernels_d_follows_the_rules(maxlen: int, pieces: list[Any]) -> None
         if len(held) >= 3:
             w = dset.w(coefficients(len(held)))
             with np.errstate(over="ignore", invalid="ignore"):  # 1e300 squared
-                want = shapiro_w(held, kernel=False)  # NumPy's sort and sums
+                want = prada_w(held, kernel=False)  # NumPy's sort, fence and sums
             assert np.float64(w).tobytes() == np.float64(want).tobytes()
 
 
@@ -85,7 +86,7 @@ def test_a_long_stream_keeps_the_sorted_set_of_its_last_values() -> None:
         held = (held + values[order][values[order] > 1e-3].tolist())[-800:]
         n = len(held)
         w = dset.w(coefficients(n))
-        assert np.float64(w).tobytes() == np.float64(shapiro_w(held, kernel=False)).tobytes()
+        assert np.float64(w).tobytes() == np.float64(prada_w(held, kernel=False)).tobytes()
     assert np.frombuffer(dset.values(), dtype=np.float64).tolist() == held
 
 

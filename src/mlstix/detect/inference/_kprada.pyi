@@ -25,7 +25,8 @@ class DSet:
         finite ones above ``repeat``, class by class after the waiting piece's, wait (``open``)
         or join D; returns how many joined."""
     def w(self, coefficients: Any, /) -> float:
-        """The Shapiro-Wilk W of D (at least 3 values) given its n coefficients."""
+        """PRADA's W of D (at least 3 values) given its n coefficients: the Shapiro-Wilk W with
+        its few most extreme values past the far-out fence clamped to it (``_stats.prada_w``)."""
     def values(self) -> bytes:
         """D's values, oldest first (float64 bytes)."""
 

@@ -14,8 +14,9 @@
  * (which come first within a class); with `open` they wait for the next piece, else they join D.
  * Returns how many joined.
  *
- * `w(coefficients)` is the Shapiro-Wilk W of D (n = len(D) >= 3; the coefficients of n), summed
- * as `shapiro_w` sums (w_sorted in _kprada.c).
+ * `w(coefficients)` is PRADA's W of D (n = len(D) >= 3; the coefficients of n): the Shapiro-Wilk
+ * W with its few most extreme values past the far-out fence clamped to it (_stats.prada_w), summed as
+ * `shapiro_w` sums.
  */
 
 typedef struct {
@@ -34,21 +35,25 @@ typedef struct {
     Py_ssize_t work_cap, spare_cap;
 } DSetObject;
 
-/* W of sorted values x (n >= 3, no NaN) given their coefficients a: every sum from the first
- * term on, as _stats.py takes them. */
-static double w_sorted(const double *x, Py_ssize_t n, const double *a) {
-    double total = x[0];
+/* W of sorted values x (n >= 3, no NaN) given their coefficients a, the values from index
+ * `from` on taken as `fence` (from = n: as they are): every sum from the first term on, as
+ * _stats.py takes them. */
+static double w_sorted(const double *x, Py_ssize_t n, const double *a, Py_ssize_t from,
+                       double fence) {
+#define W_AT(i) ((i) >= from ? fence : x[(i)])
+    double total = W_AT(0);
     for (Py_ssize_t i = 1; i < n; i++) {
-        total += x[i];
+        total += W_AT(i);
     }
     double mean = total / (double)n;
-    double dev = x[0] - mean;
+    double dev = W_AT(0) - mean;
     double ssq = dev * dev;
     for (Py_ssize_t i = 1; i < n; i++) {
-        dev = x[i] - mean;
+        dev = W_AT(i) - mean;
         ssq += dev * dev;
     }
-    double top = fabs(x[0]) > fabs(x[n - 1]) ? fabs(x[0]) : fabs(x[n - 1]);
+    double first = fabs(W_AT(0)), last = fabs(W_AT(n - 1));
+    double top = first > last ? first : last;
     if (top < 1.0) {
         top = 1.0;
     }
@@ -56,9 +61,9 @@ static double w_sorted(const double *x, Py_ssize_t n, const double *a) {
     if (ssq <= 1e-24 * (top * top)) {
         w = 0.0;
     } else {
-        double dot = a[0] * x[0];
+        double dot = a[0] * W_AT(0);
         for (Py_ssize_t i = 1; i < n; i++) {
-            dot += a[i] * x[i];
+            dot += a[i] * W_AT(i);
         }
         w = dot * dot / ssq;
         if (w > 1.0) {
@@ -66,6 +71,24 @@ static double w_sorted(const double *x, Py_ssize_t n, const double *a) {
         }
     }
     return w;
+#undef W_AT
+}
+
+/* PRADA's W of sorted x (n >= 3), as _stats.prada_w and _stats.fenced: the largest values past
+ * Tukey's far-out fence q3 + 3 (q3 - q1), at most max(2, n / 25) of them, take the fence or the
+ * largest value left as it is, whichever is larger (the quartiles taken as order statistics
+ * x[(n - 1) / 4] and x[n - 1 - (n - 1) / 4]). */
+static double prada_w_sorted(const double *x, Py_ssize_t n, const double *a) {
+    double low = x[(n - 1) / 4], high = x[n - 1 - (n - 1) / 4];
+    double fence = high + 3.0 * (high - low);
+    Py_ssize_t most = n / 25 > 2 ? n / 25 : 2, from = n;
+    while (from > 0 && n - from < most && x[from - 1] > fence) {
+        from--;
+    }
+    if (from < n && from > 0 && x[from - 1] > fence) {
+        fence = x[from - 1]; /* more lie past the fence: the top ones take the next one's value */
+    }
+    return w_sorted(x, n, a, from, fence);
 }
 
 /* shapiro_w(values, coefficients) -> W: values (float64, n of them, sorted ascending, no NaN)
@@ -100,7 +123,7 @@ static PyObject *shapiro_w(PyObject *Py_UNUSED(module), PyObject *args) {
             goto done;
         }
     }
-    result = PyFloat_FromDouble(w_sorted(x, n, (const double *)coef.buf));
+    result = PyFloat_FromDouble(w_sorted(x, n, (const double *)coef.buf, n, 0.0));
 done:
     PyBuffer_Release(&values);
     PyBuffer_Release(&coef);
@@ -321,7 +344,8 @@ static PyObject *dset_w(DSetObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError,
                         "DSet.w: at least 3 values and one float64 coefficient each are needed");
     } else {
-        result = PyFloat_FromDouble(w_sorted(self->sorted, self->count, (const double *)coef.buf));
+        result = PyFloat_FromDouble(
+            prada_w_sorted(self->sorted, self->count, (const double *)coef.buf));
     }
     PyBuffer_Release(&coef);
     return result;
@@ -352,7 +376,7 @@ static PySequenceMethods dset_sequence = {.sq_length = (lenfunc)dset_len};
 static PyMethodDef dset_methods[] = {
     {"take", (PyCFunction)dset_take, METH_VARARGS,
      "take(values, classes, repeat, open) -> how many joined D (see _kprada_dset.h)."},
-    {"w", (PyCFunction)dset_w, METH_VARARGS, "w(coefficients) -> the Shapiro-Wilk W of D."},
+    {"w", (PyCFunction)dset_w, METH_VARARGS, "w(coefficients) -> PRADA's W of D (past the far-out fence clamped)."},
     {"values", (PyCFunction)dset_values, METH_NOARGS, "The values held, oldest first (bytes)."},
     {NULL, NULL, 0, NULL},
 };

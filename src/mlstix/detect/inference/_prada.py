@@ -13,6 +13,9 @@ A query's distance is exact in float64 (summed feature by feature, so a repeated
 0); the growing sets are :mod:`._psets`' (the compiled kernel ``_kprada`` when it is there,
 NumPy's otherwise, with the same bits). This module keeps the order in which distances join
 ``D``, the classes' sets, W, and the calibration of ``delta``.
+
+W is taken with ``D``'s far-out upper tail clamped to Tukey's fence (:func:`._stats.prada_w`):
+one natural query unlike anything in the baseline would otherwise decide the test alone.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import numpy.typing as npt
 
 from mlstix.detect.inference._order import unique_ints
 from mlstix.detect.inference._psets import kernel_module, make_sets
-from mlstix.detect.inference._stats import coefficients, shapiro_w
+from mlstix.detect.inference._stats import coefficients, prada_w
 
 if TYPE_CHECKING:
     from mlstix.detect.inference._kprada import DSet
@@ -246,7 +249,7 @@ class Prada:
     def w(self) -> float | None:
         self.since_test = 0
         if self._dset is None:
-            return shapiro_w(self.distances.values())
+            return prada_w(self.distances.values())
         n = len(self._dset)  # the kernel's D: kept sorted, finite
         return self._dset.w(coefficients(n)) if 3 <= n <= 5000 else None
 
@@ -329,7 +332,7 @@ class _VirtualClient:
         lowest, before = 1.0, 0
         for total in totals:
             if total > before and min(total, self.maxlen) >= minimum:
-                w = shapiro_w(values[max(0, total - self.maxlen) : total])
+                w = prada_w(values[max(0, total - self.maxlen) : total])
                 if w is not None:
                     lowest = min(lowest, w)
             before = total
