@@ -127,11 +127,15 @@ typedef int v4i32 __attribute__((vector_size(16)));
     const float *rows = w->rows;                                                            \
     float *rank = w->rank - low;                                                            \
     v4f least = {INFINITY, INFINITY, INFINITY, INFINITY};                                   \
-    for (Py_ssize_t c = low; c < p; c += 4) {                                               \
-        Py_ssize_t c1 = c + 1 < p ? c + 1 : c, c2 = c + 2 < p ? c + 2 : c;                  \
-        Py_ssize_t c3 = c + 3 < p ? c + 3 : c;                                              \
-        RANK4(x, rows + c * stride, rows + c1 * stride, rows + c2 * stride,                 \
-              rows + c3 * stride, stride, rank + c);                                        \
+    const float *row = rows + low * stride;                                                 \
+    Py_ssize_t c = low;                                                                     \
+    for (; c < p; c += 4, row += 4 * stride) {                                              \
+        if (c + 4 <= p) /* four whole candidates, or the last ones repeated */              \
+            RANK4(x, row, row + stride, row + 2 * stride, row + 3 * stride, stride,         \
+                  rank + c);                                                                \
+        else                                                                                \
+            RANK4(x, row, row + (c + 1 < p) * stride, row + 2 * (c + 2 < p) * stride,       \
+                  row, stride, rank + c);                                                   \
         v4f four; /* the running least, lane by lane (a NaN rank is never less) */          \
         memcpy(&four, rank + c, sizeof four);                                               \
         v4i32 less = four < least;                                                          \
