@@ -176,7 +176,7 @@ def _line(draw: st.DrawFn, width: int) -> bytes:
     return text.encode()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.sampled_from(sorted(_SPECS)), st.booleans(), st.integers(1, 5))
 def test_capture_reads_what_its_twin_reads(
     data: st.DataObject, spec: str, classifier: bool, width: int
@@ -187,7 +187,7 @@ def test_capture_reads_what_its_twin_reads(
     _agree(block, spec, classifier)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.integers(2, 6))
 def test_usual_lines_are_read_here_whatever_their_numbers(data: st.DataObject, width: int) -> None:
     """Lines of the usual shape in compact JSON are read by capture whenever their numbers are
@@ -217,7 +217,7 @@ _ISO = st.builds(
 )  # fmt: skip
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_ISO)
 def test_times_are_the_line_readers(when: str) -> None:
     """Every time string is read as ``parse_time`` reads it (the common form here, any other

@@ -309,7 +309,19 @@ def _filler(stream: IO[bytes]) -> Callable[[memoryview], int]:
     return fill
 
 
-def _blocks(stream: IO[bytes]) -> Iterator[tuple[Block, Exception | None]]:
+def _size(stream: IO[bytes]) -> int:
+    """The buffer for ``stream``: a block, or for a plain file smaller than that, the file and
+    a little room (a folder of small captures must not cost a block's memory each)."""
+    if not isinstance(stream, io.BufferedReader):
+        return _BLOCK  # (gzip: its size inflated is not known)
+    try:
+        size = os.fstat(stream.fileno()).st_size
+    except OSError:
+        return _BLOCK
+    return max(1, min(_BLOCK, size + (64 << 10)))
+
+
+def _blocks(stream: IO[bytes], size: int | None = None) -> Iterator[tuple[Block, Exception | None]]:
     """Blocks of whole lines (a line is what ends in ``\\n``, as in iterating the file), and
     last, the error a damaged stream ended with, after every whole line read before it (reads
     take what the stream has, ``readinto1``: a gzip stream's ``read(n)`` drops what it
@@ -317,7 +329,7 @@ def _blocks(stream: IO[bytes]) -> Iterator[tuple[Block, Exception | None]]:
     size, reused: each block is a view of it, released when the consumer asks for the next
     (a line longer than the buffer grows it until the line ends)."""
     fill = _filler(stream)
-    buffer = bytearray(_BLOCK)
+    buffer = bytearray(size or _BLOCK)
     view = memoryview(buffer)
     have = 0  # bytes in the buffer: whole lines and the start of the next
     while True:
@@ -364,7 +376,7 @@ def _read_one(
     loads = _loads()
     number = 0
     with _open(path) as stream:
-        for block, error in _blocks(stream):
+        for block, error in _blocks(stream, _size(stream)):
             if error is not None:
                 yield LogProblem(display, 0, f"the file ends early or is damaged: {error}")
                 return
