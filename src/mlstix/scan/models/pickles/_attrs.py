@@ -29,7 +29,6 @@ ignored by Python and stay what they were.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from mlstix.scan.models.pickles.opcodes import Call, Global
@@ -130,11 +129,11 @@ def _as_dict(value: Any, held: dict[int, tuple[Any, list[Any]]]) -> dict[Any, An
     for arg in args[skip : skip + 1]:
         pairs = arg.items() if isinstance(arg, dict) else arg
         if isinstance(pairs, list | tuple) or isinstance(arg, dict):
-            for pair in itertools.islice(pairs, 4096):
+            for pair in pairs:
                 if isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str):
                     out[pair[0]] = pair[1]
     items = held.get(id(value), (None, []))[1]
-    for i in range(0, min(len(items), 8192) - 1, 2):
+    for i in range(0, len(items) - 1, 2):
         if isinstance(items[i], str):
             out[items[i]] = items[i + 1]
     return out

@@ -23,7 +23,6 @@ Reference: CPython ``Lib/pickle.py`` (``load_reduce``, ``load_newobj``, ``load_b
 
 from __future__ import annotations
 
-import itertools
 import re
 from typing import Any
 
@@ -194,7 +193,7 @@ class Calls(Inserts):
         any non-allowlisted name set on the tensor is attached code."""
         parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
         for part in state_dicts(parts, self.held):
-            for key, value in itertools.islice(part.items(), 4096):
+            for key, value in part.items():
                 if key == "__class__":
                     self._runs_later(value, "its class (__class__ set from its state)")
                 elif isinstance(key, str) and key.startswith("_") and key.endswith("_hooks"):

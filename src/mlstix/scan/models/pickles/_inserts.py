@@ -74,7 +74,7 @@ class Inserts(Kept):
         if st is None or st.verdict != "allowed":
             return  # building it was already a call of what it is
         how = f"an item {opcode} hands to {cls.qualname}'s {_METHOD.get(opcode, opcode)}"
-        for g in kept_callables(items, self.held):
+        for g in kept_callables(items, self.held, None, self.kept_budget):
             if g.qualname != cls.qualname and not library_own(g):
                 self.mark(g, (target,), later=how)
 
@@ -86,7 +86,7 @@ class Inserts(Kept):
             self.result.mutations.append((text, pos))
         parts = value if isinstance(value, tuple) else (value,)
         whole = [list(p.items()) if isinstance(p, dict) else p for p in parts]  # dunders too
-        for g in kept_callables(whole, self.held):
+        for g in kept_callables(whole, self.held, None, self.kept_budget):
             if g.qualname != target.qualname:
                 self.mark(g, (), later=f"stored into {target.qualname} by {opcode}")
 

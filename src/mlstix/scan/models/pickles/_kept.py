@@ -37,7 +37,7 @@ import ast
 import functools
 import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mlstix.scan.models.pickles._attrs import state_dicts
@@ -56,8 +56,8 @@ __all__ = [
 ]
 
 _CONTAINERS = (tuple, list, dict, set, frozenset)
-_MAX_DEPTH = 4
-_MAX_ITEMS = 4096
+_MAX_STEPS = 1 << 24  # items looked at per pickle for what objects keep (past it: not checked)
+_WALKED = (Global, Call, *_CONTAINERS)
 
 # state keys whose value a library's __setstate__ runs as Python source
 CODE_STATE = {
@@ -88,21 +88,32 @@ class Kept(State):
             return
         whole = (value, *extra) if extra else value
         mutable: list[bool] = []
-        for g in kept_callables(whole, self.held, mutable):
+        for g in kept_callables(whole, self.held, mutable, self.kept_budget):
             if g.qualname != owner.qualname and not library_own(g):
                 self.mark(g, value, later=f"a callable kept by {owner.qualname}")
+        self.kept_cut()
         if mutable:  # what it holds may still be filled: look again at the end
             if len(self.kept) >= _MAX_KEPT:
-                self.soft("too many objects hold containers to follow", self.here)
+                self.kept_budget[0] = -1
+                self.kept_cut()
             else:
                 self.kept.append((owner, value, whole))
+
+    def kept_cut(self) -> None:
+        """Report once that the budget for what objects keep ran out (``models/archive-limit``:
+        a loader is not limited, so what was not looked at may be a kept gadget)."""
+        if self.kept_budget[0] < 0 and not self.kept_reported:
+            self.kept_reported = True
+            self.result.unchecked.append(("what objects keep was not followed to its end",
+                                          self.here))  # fmt: skip
 
     def recheck_kept(self) -> None:
         """At the end of the pickle: what kept containers were filled with afterwards."""
         for owner, value, whole in self.kept:
-            for g in kept_callables(whole, self.held):
+            for g in kept_callables(whole, self.held, None, self.kept_budget):
                 if g.qualname != owner.qualname and not library_own(g):
                     self.mark(g, value, later=f"a callable kept by {owner.qualname}")
+        self.kept_cut()
 
     def _code_state(self, state: Any, pos: int) -> None:
         """State a ``__setstate__`` runs as code, and attribute names computed on load."""
@@ -134,30 +145,41 @@ def kept_callables(
     value: Any,
     held: dict[int, tuple[Any, list[Any]]] | None = None,
     mutable: list[bool] | None = None,
+    budget: list[int] | None = None,
 ) -> Iterator[Global]:
     """Function and class objects in ``value``: itself, or items (dict keys and values) of
-    plain containers up to a few levels down, and what SETITEM/APPEND put into objects the
-    stream built (``held``: an ``OrderedDict``, a ``deque``); calls (instances) are not
-    entered otherwise. ``mutable`` gets an item when a container that can still be filled
-    (a dict, list or set, a call result) is on the way."""
-    todo: list[tuple[Any, int]] = [(value, 0)]
+    plain containers at any depth, and what SETITEM/APPEND put into objects the stream built
+    (``held``: an ``OrderedDict``, a ``deque``); calls (instances) are not entered otherwise.
+    ``mutable`` gets an item when a container that can still be filled (a dict, list or set,
+    a call result) is on the way. ``budget``: items left to look at (shared by the pickle's
+    walks); when it runs out the walk stops with ``budget[0]`` below zero, and the caller
+    reports that what follows was not checked (no silent cap: a gadget after 4,096 padding
+    items, or six lists deep, was once a medium)."""
+    left = budget if budget is not None else [_MAX_STEPS]
+    todo: list[Any] = [value]
     seen: set[int] = set()
-    visited = 0
-    while todo and visited < _MAX_ITEMS:
-        v, depth = todo.pop()
-        if id(v) in seen:
-            continue
-        seen.add(id(v))
-        visited += 1
-        if mutable is not None and not mutable and isinstance(v, _MUTABLE):
-            mutable.append(True)
+    while todo:
+        v = todo.pop()
         if isinstance(v, Global):
             yield v
-        elif isinstance(v, _CONTAINERS) and depth < _MAX_DEPTH:
-            items = _items(v) if isinstance(v, dict) else iter(v)
-            todo += [(x, depth + 1) for x in itertools.islice(items, _MAX_ITEMS)]
-        elif isinstance(v, Call) and held and id(v) in held and depth < _MAX_DEPTH:
-            todo += [(x, depth + 1) for x in itertools.islice(held[id(v)][1], _MAX_ITEMS)]
+            continue
+        if id(v) in seen:
+            continue
+        if isinstance(v, _CONTAINERS):
+            items: Iterable[Any] = _items(v) if isinstance(v, dict) else v
+        elif isinstance(v, Call) and held and id(v) in held:
+            items = held[id(v)][1]
+        else:
+            continue
+        seen.add(id(v))
+        if mutable is not None and not mutable and isinstance(v, _MUTABLE):
+            mutable.append(True)
+        for x in items:
+            left[0] -= 1
+            if left[0] < 0:
+                return
+            if isinstance(x, _WALKED):
+                todo.append(x)
 
 
 def _items(d: dict[Any, Any]) -> Iterator[Any]:
@@ -179,9 +201,9 @@ def _pairs(state: Any) -> Iterator[tuple[Any, Any]]:
         parts += list(state)
     for part in parts:
         if isinstance(part, dict):
-            yield from itertools.islice(part.items(), _MAX_ITEMS)
+            yield from part.items()
         elif isinstance(part, tuple | list):
-            for pair in itertools.islice(part, _MAX_ITEMS):
+            for pair in part:
                 if isinstance(pair, tuple | list) and len(pair) == 2:
                     yield pair[0], pair[1]
 
@@ -202,7 +224,7 @@ def computed_keys(state: Any, extra: list[dict[Any, Any]]) -> list[tuple[Call, A
     is unknown, so it may be one a ``__setstate__`` runs (:data:`CODE_STATE`)."""
     parts = [state, *(state if isinstance(state, tuple) and len(state) == 2 else ()), *extra]
     dicts = [p for p in parts if isinstance(p, dict)]  # pairs in tuples are other states' data
-    return [(k, v) for d in dicts for k, v in itertools.islice(d.items(), _MAX_ITEMS) if
+    return [(k, v) for d in dicts for k, v in d.items() if
             isinstance(k, Call)]  # fmt: skip
 
 

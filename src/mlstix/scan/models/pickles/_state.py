@@ -36,7 +36,7 @@ __all__ = ["MAX_OPS", "State"]
 
 MAX_OPS = 50_000_000  # opcodes interpreted per pickle before the stream is called malformed
 _NEVER = 1 << 62
-_MAX_HELD = 1 << 16  # items kept per symbolic container (more: the walk would stop there)
+_MAX_HELD = 1 << 20  # items followed per symbolic container (past it: not checked)
 _WIDTH = {"long1": 1, "long4": 4, **{k: w for k, (w, _) in _SIZED.items()}}
 
 
@@ -62,6 +62,9 @@ class State:
         self.bound: dict[int, tuple[Any, Any]] = {}
         self.attrs: dict[int, tuple[Any, dict[Any, Any]]] = {}  # what BUILD states set
         self.kept: list[tuple[Any, Any, Any]] = []  # allowlisted owners and what they keep
+        self.kept_budget = [1 << 24]  # items left to look at for what objects keep (_kept)
+        self.kept_reported = False
+        self.held_reported = False
         self.walked = 0  # values visited looking into what is called (bounded per pickle)
         self.here = 0  # the offset of the call or BUILD being followed
         self.result = result
@@ -128,9 +131,16 @@ class State:
         return type(value) is _Outer or (not isinstance(value, str) and id(value) in self.outer_ids)
 
     def hold(self, target: Any, items: list[Any]) -> None:
-        """Items put into a symbolic object: it keeps them, for the analysis too."""
+        """Items put into a symbolic object: it keeps them, for the analysis too. Past
+        ``_MAX_HELD`` items an object's further items are not followed, and the file says so
+        (``models/archive-limit``)."""
         entry = self.held.setdefault(id(target), (target, []))
-        entry[1].extend(items[: max(0, _MAX_HELD - len(entry[1]))])
+        room = max(0, _MAX_HELD - len(entry[1]))
+        entry[1].extend(items[:room])
+        if len(items) > room and not self.held_reported:
+            self.held_reported = True
+            text = f"items put into one object past {_MAX_HELD:,} were not followed"
+            self.result.unchecked.append((text, self.here))
 
     def inserted(self, target: Any, items: list[Any], opcode: str, pos: int) -> None:
         """Items ``opcode`` puts into a symbolic object (:class:`._inserts.Inserts`)."""
