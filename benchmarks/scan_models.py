@@ -429,6 +429,51 @@ def plant_session4(p: Path, marker: str) -> None:
         z.writestr("m/constants.pkl", b"\x80\x02).")
         z.writestr("m/version", "3\n")
     (p / "gguf_tail.gguf").write_bytes(gguf_bytes("{{ messages }}") + call("os", "system", marker))
+    plant_session5(p, marker)
+
+
+def plant_session5(p: Path, marker: str) -> None:
+    """Evasions closed in the sixth session: objects the stream fills or changes run code,
+    walks that stopped at a cap without a word, HDF5 weights that read other files, and
+    TensorFlow graphs in text or MetaGraphDef form."""
+    gadget = g("evil_tools.shell", "run")
+    # DataFrame.__setitem__ calls a callable key with the frame
+    (p / "dataframe_setitem.pkl").write_bytes(
+        b"\x80\x02" + g("pandas", "DataFrame") + b")R" + gadget + u(marker) + b"s."
+    )
+    # a Bunch answers APPENDS' lookup of "extend" with its item
+    (p / "bunch_extend.pkl").write_bytes(
+        b"\x80\x02" + g("sklearn.utils._bunch", "Bunch") + b")R" + u("extend") + gadget
+        + b"s(" + u(marker) + b"e."
+    )  # fmt: skip
+    # _compat_pickle.NAME_MAPPING renames the next protocol-2 OrderedDict import
+    (p / "name_mapping.pkl").write_bytes(
+        b"\x80\x02" + g("_compat_pickle", "NAME_MAPPING") + b"(" + u("collections")
+        + u("OrderedDict") + b"t(" + u("evil_tools.shell") + u("run") + b"ts0"
+        + g("collections", "OrderedDict") + b"(" + u(marker) + b"tR."
+    )  # fmt: skip
+    # copyreg's inverted registry decides what EXT1 imports
+    (p / "ext_registry.pkl").write_bytes(
+        b"\x80\x02" + g("copyreg", "_inverted_registry") + b"K\x07(" + u("evil_tools.shell")
+        + u("run") + b"ts0\x82\x07(" + u(marker) + b"tR."
+    )  # fmt: skip
+    # the kept function after 5,000 padding attributes of the estimator's state
+    pads = b"".join(u(f"p{i}") + b"K\x00" for i in range(5000))
+    ft = g("sklearn.preprocessing._function_transformer", "FunctionTransformer") + b")\x81"
+    (p / "padded_state.pkl").write_bytes(
+        b"\x80\x02" + ft + b"}(" + pads + u("func") + gadget + b"ub."
+    )
+    # TF graphs: text format, and a TF1 MetaGraphDef
+    (p / "graph.pbtxt").write_text('node {\n  name: "p"\n  op: "Py" "Func"\n}\n')
+    graph = pb(1, pb(1, b"p") + pb(2, b"PyFunc"))
+    (p / "model.ckpt.meta").write_bytes(pb(1, pb(1, b"serve")) + pb(2, graph) + pb(3, pb(1, b"s")))
+    try:
+        import h5py
+    except ImportError:
+        return
+    with h5py.File(p / "external.weights.h5", "w") as f:  # CVE-2026-1669
+        f.create_dataset("layers/dense/vars/0", shape=(64,), dtype="u1",
+                         external=[("/etc/passwd", 0, 64)])  # fmt: skip
 
 
 # -- running the tools ------------------------------------------------------------------------
