@@ -339,3 +339,18 @@ def test_odd_characters_at_every_place_in_a_string(odd: str) -> None:
                                                "other": name}})  # fmt: skip
         assert _agree(line + b"\n", "field:tenant"), (odd, at)
         assert _agree(line + b"\n"), (odd, at)
+
+
+def test_each_client_is_one_object_and_many_clients_are_all_read() -> None:
+    """A client's name is one str object across lines and blocks (the names are remembered in
+    a bounded table); with more names than the table holds, every one is still read right."""
+    template = (b'{"captureData":{"endpointInput":{"data":"1,2","encoding":"CSV"}},'
+                b'"eventMetadata":{"inferenceId":"%s:1"}}')  # fmt: skip
+    names = [f"client-{i}" for i in range(10_000)] + ["a", "a", "", "b"][:3]
+    block = b"\n".join(template % name.encode() for name in names if name)
+    first = _capture(block, "inference-id-prefix::", False)
+    again = _capture(block, "inference-id-prefix::", False)
+    assert first is not None and again is not None
+    assert first[0] == [name for name in names if name]
+    assert first[0][-1] is first[0][-2]  # ("a" twice)
+    assert again[0][-1] is first[0][-1]

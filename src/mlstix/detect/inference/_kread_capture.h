@@ -51,6 +51,40 @@ static int buf_new(Buf *b, Py_ssize_t cap) {
     return 0;
 }
 
+/* Client names seen lately (a table of 4,096 slots for the whole process, a slot reused when
+ * its probes are taken): each distinct client is one str object, not one per query (the
+ * engine's dicts of clients then compare by identity, with the hash kept). ASCII names only
+ * (the scanner's spans are). */
+#define NAMES 4096
+#define PROBES 8
+
+static struct {
+    uint64_t hash;
+    PyObject *name;
+} names[NAMES];
+
+static PyObject *name_of(const char *s, Py_ssize_t size) {
+    uint64_t hash = 14695981039346656037ULL; /* FNV-1a */
+    for (Py_ssize_t i = 0; i < size; i++) hash = (hash ^ (unsigned char)s[i]) * 1099511628211ULL;
+    size_t at = (size_t)hash & (NAMES - 1);
+    for (int probe = 0; probe < PROBES; probe++) {
+        size_t slot = (at + (size_t)probe) & (NAMES - 1);
+        PyObject *name = names[slot].name;
+        if (name == NULL) {
+            at = slot;
+            break;
+        }
+        if (names[slot].hash == hash && PyUnicode_GET_LENGTH(name) == size &&
+            memcmp(PyUnicode_DATA(name), s, (size_t)size) == 0)
+            return Py_NewRef(name);
+    }
+    PyObject *name = PyUnicode_FromStringAndSize(s, size);
+    if (name == NULL) return NULL;
+    Py_XSETREF(names[at].name, Py_NewRef(name));
+    names[at].hash = hash;
+    return name;
+}
+
 /* The label of a row of scores, as FastReader._labels reads it: 1 (into *label), 0 declined */
 static inline int label_of(const char *p, const char *end, int64_t *label) {
     if (p == end) {
@@ -175,7 +209,7 @@ static int from_spans(Out *out, const Line *line, const Keys *keys, PyObject *ti
         Py_DECREF(value);
         if (seconds == -1.0 && PyErr_Occurred()) return -1;
     }
-    PyObject *client = PyUnicode_FromStringAndSize(who->s, name_end - who->s);
+    PyObject *client = name_of(who->s, name_end - who->s);
     if (client == NULL) return -1;
     return emit(out, in->data.s, in->data.e, answer, answer_end, client, seconds);
 }
