@@ -59,6 +59,17 @@ def test_a_module_named_like_what_loaders_import_is_high(tmp_path: Path, scan: S
     assert not report.errors  # "x = 1" is no zlib stream
 
 
+def test_a_sourceless_pyc_counts_as_the_module(tmp_path: Path, scan: Scan) -> None:
+    """The import system imports ``helper.pyc`` when there is no ``helper.py``."""
+    (tmp_path / "helper.pyc").write_bytes(b"\x00" * 16)
+    (tmp_path / "model.pkl").write_bytes(_reference("helper", "Thing"))
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "numpy.cpython-311.pyc").write_bytes(b"\x00" * 16)
+    report = scan(tmp_path)
+    assert _shipped(report, "model.pkl")
+    assert not _shipped(report, ".cpython-311.pyc")
+
+
 def test_loose_files_no_loader_imports_stay_clean(tmp_path: Path, scan: Scan) -> None:
     """Helpers nothing names, names that cannot be shadowed (``os``: imported at start-up),
     ``test.py``, and shadowing names in a folder without a model."""

@@ -15,7 +15,8 @@ folder, or in a folder above it, imports what is shipped there before anything i
   starts (``os``, ``codecs``, ...) cannot be shadowed and are left out.
 
 Both are ``models/shipped-python-code`` (high); other loose ``.py`` files are left alone (no
-loader imports them by itself).
+loader imports them by itself). A ``.pyc`` without its source is imported like a ``.py``
+(sourceless imports) and counts the same; ``__pycache__`` is used only beside a source.
 
 Reference: Python ``sys.path`` initialization (the ``sys.path[0]`` rules) and PEP 420
 (namespace packages); ``pickle.Unpickler.find_class``.
@@ -36,6 +37,7 @@ from mlstix.scan.models._context import Hit
 __all__ = ["SHADOWED", "beside_hits"]
 
 _RULE = "models/shipped-python-code"
+_SOURCES = (".py", ".pyc", ".pyw")  # what the import system takes from a folder (sourceless too)
 # imported before any user code runs: already in sys.modules, a file of that name is not read
 _STARTUP = frozenset(
     ["abc", "builtins", "codecs", "encodings", "genericpath", "io", "marshal", "os", "posix",
@@ -68,7 +70,9 @@ def _provided(real: str, root: str) -> Iterator[tuple[str, str]]:
     folder between it and ``root``: ``a/b/c.py`` gives ``c`` in ``a/b``, ``b`` in ``a``, ``a``
     in the root."""
     folder, name = os.path.split(real)
-    stem = name[:-3]
+    stem = name.rsplit(".", 1)[0]
+    if folder.endswith(os.sep + "__pycache__"):
+        return  # used only beside its source, which is looked at itself
     if stem != "__init__" and stem.isidentifier():
         yield folder, stem
     while folder != root and folder.startswith(root.rstrip(os.sep) + os.sep):
@@ -86,7 +90,7 @@ def beside_hits(
     rows = list(results)
     modules: dict[str, dict[str, str]] = {}  # folder -> top-level name -> display path of a .py
     for real, display, root, _ in rows:
-        if real.endswith(".py"):
+        if real.endswith(_SOURCES):
             for folder, name in _provided(real, root):
                 modules.setdefault(folder, {}).setdefault(name, display)
     if not modules:
