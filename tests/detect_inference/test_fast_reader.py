@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mlstix.detect.inference import InferenceOptions, _fast, _records, detect_inference
+from mlstix.detect.inference import InferenceOptions, _fast, _lines, _records, detect_inference
 from mlstix.detect.inference._clients import parse_client_key
 from mlstix.detect.inference._features import DecodeError, decode_input, decode_labels
 from mlstix.detect.inference._records import Record
@@ -272,20 +272,43 @@ class _Pieces:
 
 
 @pytest.mark.parametrize("piece", [1, 7, 64, 1000])
-def test_blocks_are_whole_lines_whatever_the_reads_return(
-    monkeypatch: pytest.MonkeyPatch, piece: int
-) -> None:
-    monkeypatch.setattr(_records, "_BLOCK", 100)
+def test_blocks_are_whole_lines_whatever_the_reads_return(piece: int) -> None:
     lines = [b"x" * n for n in (5, 0, 300, 99, 100, 101, 1, 250, 0, 0, 7)]
     for data in (b"\n".join(lines) + b"\n", b"\n".join(lines), b"", b"\n\n", b"a" * 450):
         stream: Any = _Pieces(data, piece)
         # (each block is a view of the reader's buffer, valid until the next is asked for)
-        blocks = [bytes(block) for block, error in _records._blocks(stream) if error is None]
+        blocks = [bytes(block) for block, error in _lines.blocks(stream, 100) if error is None]
         assert b"".join(blocks) == data
         assert all(block.endswith(b"\n") for block in blocks[:-1])
         # a block is cut in the first read that brings a newline once it holds a block's size:
         # every newline before that read's bytes is within the first 100
         assert all(block.rfind(b"\n", 0, max(0, len(block) - piece)) < 100 for block in blocks)
+
+
+def test_a_small_file_gets_a_small_buffer_and_blocks_are_lent(tmp_path: Path) -> None:
+    """A plain file smaller than a block is read into a buffer of its size (and a little
+    room), not a block's; a gzip stream into a block's. Each block is a view of the buffer,
+    released once the next is asked for (it may not be kept)."""
+    import gzip
+
+    small = tmp_path / "small.jsonl"
+    small.write_bytes(b"a\n" * 500)
+    with small.open("rb") as plain:
+        assert _lines._size(plain, 8 << 20) == 1000 + (64 << 10)
+        assert _lines._size(plain, 100) == 100
+    packed = tmp_path / "small.jsonl.gz"
+    packed.write_bytes(gzip.compress(b"a\n" * 500))
+    with gzip.open(packed, "rb") as stream:
+        assert _lines._size(stream, 8 << 20) == 8 << 20  # type: ignore[arg-type]
+    with small.open("rb") as plain:
+        reader = _lines.blocks(plain, 100)
+        first, error = next(reader)
+        assert error is None and bytes(first) == b"a\n" * 50
+        second, _ = next(reader)
+        with pytest.raises(ValueError, match="released"):
+            bytes(first)
+        assert bytes(second) == b"a\n" * 50
+        assert b"".join(bytes(block) for block, _ in reader) == b"a\n" * 400
 
 
 def test_blank_lines_and_empty_values_at_every_cut(pieces: None) -> None:

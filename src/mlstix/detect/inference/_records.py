@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
-from zlib import error as ZlibError
 
+from mlstix.detect.inference._lines import Block, blocks
 from mlstix.errors import UsageError
 
-__all__ = ["Body", "LogProblem", "Record", "log_files", "read_log", "read_logs"]
+__all__ = ["Block", "Body", "LogProblem", "Record", "log_files", "read_log", "read_logs"]
 
 _MAX_LINE = 16 << 20  # a captured request above this is not a query we judge
 _MAX_PENDING = 200_000  # Azure inputs waiting for their outputs (and the reverse)
@@ -257,9 +257,6 @@ def log_files(paths: Iterable[str]) -> list[tuple[Path, str]]:
     return out
 
 
-Block = bytes | bytearray | memoryview
-"""Whole lines of a log, as :func:`read_logs` hands them to a columnar reader."""
-
 Fast = Callable[[Block, str, int], Any]
 """A columnar reader tried on each block of whole lines (``block``, display name, number of
 its first line): it returns what it read (its ``len()`` the number of lines it took, all of
@@ -292,91 +289,13 @@ def read_log(path: Path, display: str) -> Iterator[Record | LogProblem]:
     return read_logs([(path, display)])
 
 
-def _filler(stream: IO[bytes]) -> Callable[[memoryview], int]:
-    """The stream's ``readinto1`` (one read of what is there, straight into the buffer: a
-    file's whole request, a gzip stream's next piece), or its ``read1`` (else ``read``) copied
-    into it."""
-    into = getattr(stream, "readinto1", None)
-    if into is not None:
-        return into  # type: ignore[no-any-return]
-    read = getattr(stream, "read1", stream.read)
-
-    def fill(view: memoryview) -> int:
-        piece = read(len(view))
-        view[: len(piece)] = piece
-        return len(piece)
-
-    return fill
-
-
-def _size(stream: IO[bytes]) -> int:
-    """The buffer for ``stream``: a block, or for a plain file smaller than that, the file and
-    a little room (a folder of small captures must not cost a block's memory each)."""
-    if not isinstance(stream, io.BufferedReader):
-        return _BLOCK  # (gzip: its size inflated is not known)
-    try:
-        size = os.fstat(stream.fileno()).st_size
-    except OSError:
-        return _BLOCK
-    return max(1, min(_BLOCK, size + (64 << 10)))
-
-
-def _blocks(stream: IO[bytes], size: int | None = None) -> Iterator[tuple[Block, Exception | None]]:
-    """Blocks of whole lines (a line is what ends in ``\\n``, as in iterating the file), and
-    last, the error a damaged stream ended with, after every whole line read before it (reads
-    take what the stream has, ``readinto1``: a gzip stream's ``read(n)`` drops what it
-    decompressed when it meets the damage). The stream is read into one buffer of a block's
-    size, reused: each block is a view of it, released when the consumer asks for the next
-    (a line longer than the buffer grows it until the line ends)."""
-    fill = _filler(stream)
-    buffer = bytearray(size or _BLOCK)
-    view = memoryview(buffer)
-    have = 0  # bytes in the buffer: whole lines and the start of the next
-    while True:
-        if have == len(buffer):  # a line longer than the buffer: read on into a larger one
-            buffer = buffer + bytes(len(buffer))
-            view = memoryview(buffer)
-        try:
-            read = fill(view[have:])
-        except (EOFError, OSError, ZlibError) as exc:  # (gzip.BadGzipFile is an OSError)
-            cut = buffer.rfind(b"\n", 0, have) + 1
-            if cut:
-                yield from _lent(view, cut)
-            yield b"", exc
-            return
-        if not read:
-            if have:
-                yield from _lent(view, have)
-            return
-        start, have = have, have + read
-        if have >= _BLOCK and buffer.find(b"\n", start, have) >= 0:
-            cut = buffer.rfind(b"\n", 0, have) + 1
-            yield from _lent(view, cut)
-            rest = have - cut
-            if len(buffer) > _BLOCK and rest < _BLOCK:  # (back to a block's size after a long line)
-                buffer = bytearray(buffer[cut:have]) + bytes(_BLOCK - rest)
-                view = memoryview(buffer)
-            else:
-                view[:rest] = buffer[cut:have]
-            have = rest
-
-
-def _lent(view: memoryview, size: int) -> Iterator[tuple[Block, None]]:
-    """The first ``size`` bytes of ``view``, released once the consumer is done with them."""
-    block = view[:size]
-    try:
-        yield block, None
-    finally:
-        block.release()
-
-
 def _read_one(
     path: Path, display: str, join: _AzureJoin, fast: Fast | None
 ) -> Iterator[Record | LogProblem | Any]:
     loads = _loads()
     number = 0
     with _open(path) as stream:
-        for block, error in _blocks(stream, _size(stream)):
+        for block, error in blocks(stream, _BLOCK):
             if error is not None:
                 yield LogProblem(display, 0, f"the file ends early or is damaged: {error}")
                 return
