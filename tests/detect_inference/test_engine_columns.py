@@ -145,3 +145,26 @@ def test_clients_grouped_by_16_or_64_bit_codes_and_any_chunk_give_one_report(
     whole = _judged(monkeypatch, [str(log)], replace(options, chunk=1 << 20))
     assert whole[0]["findings"]
     assert judged[0] == judged[1] == whole
+
+
+@pytest.mark.parametrize("count", [0, 15, 60])
+def test_volumes_count_every_query_read_whatever_path_it_took(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    """Queries of another width, queries read before there is a baseline and queries never
+    judged (too few to learn from) count in the clients' volumes as the line reader counts
+    them: the "not enough data" finding says how many were read."""
+    monkeypatch.setattr(_records, "_BLOCK", 4 << 10)
+    rng = np.random.default_rng(count)
+    lines = [_line(f"wide{i % 2}", rng.normal(size=5).tolist()) for i in range(9)]
+    lines += [_line(f"user{i % 4}", rng.normal(size=12).tolist()) for i in range(count)]
+    log = tmp_path / "capture.jsonl"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    key = "inference-id-prefix::"
+    fast, slow = (
+        _judged(monkeypatch, [str(log)], InferenceOptions(key, warmup=20, columnar=columnar))
+        for columnar in (True, False)
+    )
+    assert fast == slow
+    assert sum(fast[1]["volumes"].values()) == len(lines)
+    assert any("not-enough-data" in f["rule_id"] for f in fast[0]["findings"])

@@ -68,7 +68,7 @@ class Profile:
 
 
 PROFILES = {
-    "balanced": Profile("balanced", 0.90, 0.05, 100, 10, 0.10, 8, 3.0, 0.25, 30),
+    "balanced": Profile("balanced", 0.90, 0.10, 100, 10, 0.10, 8, 3.0, 0.25, 30),
     "strict": Profile("strict", 0.94, 0.0, 50, 5, 0.15, 5, 2.0, 0.15, 20),
 }
 
@@ -104,6 +104,16 @@ class _Window:
         if not added and not self.live:
             self.flags = new[:0]  # flags that are not set change no count
             return None
+        return self._counts(new)
+
+    def push_none(self, count: int) -> npt.NDArray[np.int64] | None:
+        """:meth:`push` of ``count`` flags that are not set."""
+        if not self.live:
+            self.flags = self.flags[:0]
+            return None
+        return self._counts(np.zeros(count, dtype=np.bool_))
+
+    def _counts(self, new: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
         joined = np.concatenate([self.flags, new])
         sums = np.concatenate([[0], np.cumsum(joined, dtype=np.int64)])
         ends = np.arange(len(self.flags) + 1, len(joined) + 1)
@@ -231,10 +241,16 @@ class ClientState:
         k = len(batch)
         pool, index, nearest = nearest_index(self._hist, batch, self.window)
         repeat = REPEAT * baseline.nn_radius
-        # an exact repeat (a health check, a retry) tells an attacker nothing: not a probe
-        dups = (nearest > repeat) & (nearest < profile.dup_ratio * baseline.nn_radius)
-        steps = self._step_memory.judge_queries(pool, len(self._hist), index) & ~dups
-        dup_counts = self._dups.push(dups)
+        radius = profile.dup_ratio * baseline.nn_radius
+        steps = self._step_memory.judge_queries(pool, len(self._hist), index)
+        # (the common case: no query within the radius, NaN distances aside, so no duplicate)
+        if np.fmin.reduce(nearest) < radius:
+            # an exact repeat (a health check, a retry) tells an attacker nothing: not a probe
+            dups = (nearest > repeat) & (nearest < radius)
+            steps = steps & ~dups
+            dup_counts = self._dups.push(dups)
+        else:
+            dup_counts = self._dups.push_none(k)
         step_counts = self._steps.push(steps)
         self.queries += k
         self._hist = pool[-self.window :]

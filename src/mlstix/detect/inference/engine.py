@@ -83,6 +83,9 @@ class _Rows:
     files: npt.NDArray[np.int64]
     lines: npt.NDArray[np.int64]
     times: npt.NDArray[np.float64]
+    # whether the clients' volumes count these rows yet (rows of blocks read in columns are
+    # counted where their clients are grouped: one pass over the names instead of two)
+    counted: bool = True
 
     def __len__(self) -> int:
         return len(self.clients)
@@ -90,16 +93,7 @@ class _Rows:
     def part(self, start: int, stop: int) -> _Rows:
         return _Rows(self.clients[start:stop], self.vectors[start:stop],
                      self.labels[start:stop], self.files[start:stop], self.lines[start:stop],
-                     self.times[start:stop])  # fmt: skip
-
-    @classmethod
-    def join(cls, parts: list[_Rows]) -> _Rows:
-        if len(parts) == 1:
-            return parts[0]
-        clients = list(itertools.chain.from_iterable(part.clients for part in parts))
-        columns = ("vectors", "labels", "files", "lines", "times")
-        joined = (np.concatenate([getattr(part, name) for part in parts]) for name in columns)
-        return cls(clients, *joined)
+                     self.times[start:stop], self.counted)  # fmt: skip
 
 
 # a warm-up query read one by one, or the first ``stop`` queries of a block read in columns
@@ -164,9 +158,8 @@ class _Run:
         for entry in read_logs(files, self.fast):
             if isinstance(entry, LogProblem):
                 self.problem(entry)
-            elif isinstance(entry, FastBatch):
+            elif isinstance(entry, FastBatch):  # volumes counted later (see _Rows.counted)
                 self.files[entry.path].shapes[entry.shape] += len(entry.clients)
-                self.volumes.update(entry.clients)
                 yield entry
             else:
                 yield from self._instances(entry, self.files[entry.path])
@@ -239,6 +232,7 @@ class _Run:
                 continue
             batch, stop = piece
             if self.kind != "numeric" or batch.vectors.shape[1] != self.dim:
+                self.volumes.update(batch.clients[:stop])
                 items.extend(item for item in self._items(batch, 0, stop) if self._fits(item))
                 continue
             if items:
@@ -249,7 +243,24 @@ class _Run:
             parts.append(replace(rows, labels=np.maximum(rows.labels, -1)))
         if items:
             parts.append(self._columns(items))
-        return _Rows.join(parts) if parts else None
+        return self.join(parts) if parts else None
+
+    def join(self, parts: list[_Rows]) -> _Rows:
+        """``parts`` as one, in order (uncounted where all of them are)."""
+        if len(parts) == 1:
+            return parts[0]
+        counted = any(part.counted for part in parts)
+        if counted:
+            for part in parts:
+                if not part.counted:
+                    self.volumes.update(part.clients)
+        clients = list(itertools.chain.from_iterable(part.clients for part in parts))
+
+        def joined(name: str) -> Any:
+            return np.concatenate([getattr(part, name) for part in parts])
+
+        return _Rows(clients, joined("vectors"), joined("labels"), joined("files"),
+                     joined("lines"), joined("times"), counted)  # fmt: skip
 
     def learn(self, warm: list[_Warm]) -> _Rows | None:
         shapes: Counter[tuple[str, int]] = Counter()
@@ -286,6 +297,8 @@ class _Run:
     def judge(self, rows: _Rows) -> None:
         baseline = self.baseline
         if baseline is None or not len(rows):
+            if not rows.counted:
+                self.volumes.update(rows.clients)
             return
         scaled = baseline.transform(rows.vectors)
         # each client's code in order of first appearance, mapped in C-level loops (16-bit
@@ -300,11 +313,16 @@ class _Run:
         # in a product of another height, so its chunks stay where they were)
         off = baseline.off_manifold(scaled, owner[index])
         order = np.argsort(index, kind="stable")
-        ends = np.cumsum(np.bincount(index, minlength=len(codes))).tolist()
+        sizes = np.bincount(index, minlength=len(codes))
+        if not rows.counted:
+            volumes = self.volumes
+            for client, size in zip(codes, sizes.tolist(), strict=True):
+                volumes[client] += size
+        ends = np.cumsum(sizes).tolist()
         starts = [0, *ends[:-1]]
         # every column in client order at once: each client's rows are then one slice
-        scaled, labels, off = scaled[order], rows.labels[order], off[order]
-        files, lines, times = rows.files[order], rows.lines[order], rows.times[order]
+        scaled, labels, off = scaled.take(order, 0), rows.labels.take(order), off.take(order)
+        files, lines, times = rows.files.take(order), rows.lines.take(order), rows.times.take(order)
         firsts = np.fmin.reduceat(times, starts).tolist()  # NaN: no time
         lasts = np.fmax.reduceat(times, starts).tolist()
         names = self.names
@@ -379,6 +397,7 @@ class _Run:
 
     def _batch_rows(self, batch: FastBatch, start: int) -> _Rows | None:
         if self.kind != "numeric" or batch.vectors.shape[1] != self.dim:
+            self.volumes.update(batch.clients[start:])
             items = [item for item in self._items(batch, start) if self._fits(item)]
             return self._columns(items) if items else None
         return self._slice(batch, start, len(batch))
@@ -386,7 +405,7 @@ class _Run:
     def _slice(self, batch: FastBatch, start: int, end: int) -> _Rows:
         files = np.full(end - start, self.file_ids[batch.path], dtype=np.int64)
         return _Rows(batch.clients[start:end], batch.vectors[start:end], batch.labels[start:end],
-                     files, batch.lines[start:end], batch.times[start:end])  # fmt: skip
+                     files, batch.lines[start:end], batch.times[start:end], False)  # fmt: skip
 
 
 class _Queue:
@@ -423,7 +442,7 @@ class _Queue:
             self.items = []
         parts, self.parts, self.count = self.parts, [], 0
         if parts:
-            self.run.judge(_Rows.join(parts))
+            self.run.judge(self.run.join(parts))
 
 
 def detect_inference(
