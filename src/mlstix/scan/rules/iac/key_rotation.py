@@ -34,7 +34,7 @@ from the template (a variable without a value, a reference) decides nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from mlstix.scan.iac._values import is_unknown, lookup, norm
@@ -206,9 +206,7 @@ def _azure_ml_key_tf(ctx: Context, key: Resource) -> bool:
 
 
 def _azure_tf(ctx: Context) -> Iterator[Hit]:
-    for key in ctx.of_type("terraform", "azurerm_key_vault_key"):
-        if key.data or not _azure_ml_key_tf(ctx, key):
-            continue
+    for key in _memo(ctx, "azure-tf-rotation-keys", _azure_tf_keys):
         policy = key.attributes.get("rotation_policy")
         if is_unknown(policy):
             continue
@@ -251,9 +249,7 @@ def _arm_ml_key(ctx: Context, key: Resource) -> bool:
 
 
 def _azure_arm(ctx: Context) -> Iterator[Hit]:
-    for key in ctx.of_type("arm", _ARM_KEY):
-        if not _arm_ml_key(ctx, key):
-            continue
+    for key in _memo(ctx, "azure-arm-rotation-keys", _azure_arm_keys):
         policy = lookup(key.attributes.get("properties"), "rotationPolicy")
         if is_unknown(policy):
             continue
@@ -316,9 +312,7 @@ def _gcp_rotatable(key: Resource) -> bool:
 
 
 def _gcp(ctx: Context) -> Iterator[Hit]:
-    for key in ctx.of_type("terraform", "google_kms_crypto_key"):
-        if key.data or not _gcp_rotatable(key) or not _gcp_ml_key(ctx, key):
-            continue
+    for key in gcp_rotation_keys(ctx):
         period = key.attributes.get("rotation_period")
         if is_unknown(period):
             continue
@@ -352,18 +346,37 @@ def aws_rotation_keys(ctx: Context) -> list[Resource]:
     return out
 
 
+def _memo(ctx: Context, name: str, find: Callable[[Context], list[Resource]]) -> list[Resource]:
+    if name not in ctx.memo:
+        ctx.memo[name] = find(ctx)
+    found: list[Resource] = ctx.memo[name]
+    return found
+
+
+def _azure_tf_keys(ctx: Context) -> list[Resource]:
+    keys = ctx.of_type("terraform", "azurerm_key_vault_key")
+    return [k for k in keys if not k.data and _azure_ml_key_tf(ctx, k)]
+
+
+def _azure_arm_keys(ctx: Context) -> list[Resource]:
+    return [k for k in ctx.of_type("arm", _ARM_KEY) if _arm_ml_key(ctx, k)]
+
+
 def azure_rotation_keys(ctx: Context) -> list[Resource]:
-    """The keys ``azure-key-rotation`` judges: Key Vault keys ML resources use."""
-    tf = [k for k in ctx.of_type("terraform", "azurerm_key_vault_key") if not k.data]
-    return [k for k in tf if _azure_ml_key_tf(ctx, k)] + [
-        k for k in ctx.of_type("arm", _ARM_KEY) if _arm_ml_key(ctx, k)
-    ]
+    """The keys ``azure-key-rotation`` judges: Key Vault keys ML resources use (once a scan)."""
+    return _memo(ctx, "azure-tf-rotation-keys", _azure_tf_keys) + _memo(
+        ctx, "azure-arm-rotation-keys", _azure_arm_keys
+    )
+
+
+def _gcp_keys(ctx: Context) -> list[Resource]:
+    keys = ctx.of_type("terraform", "google_kms_crypto_key")
+    return [k for k in keys if not k.data and _gcp_rotatable(k) and _gcp_ml_key(ctx, k)]
 
 
 def gcp_rotation_keys(ctx: Context) -> list[Resource]:
-    """The keys ``gcp-kms-rotation`` judges: ML keys Cloud KMS can rotate."""
-    keys = ctx.of_type("terraform", "google_kms_crypto_key")
-    return [k for k in keys if not k.data and _gcp_rotatable(k) and _gcp_ml_key(ctx, k)]
+    """The keys ``gcp-kms-rotation`` judges: ML keys Cloud KMS can rotate (once a scan)."""
+    return _memo(ctx, "gcp-rotation-keys", _gcp_keys)
 
 
 LOGIC: dict[str, Logic] = {

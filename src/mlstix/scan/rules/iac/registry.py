@@ -177,7 +177,14 @@ def _narrowed() -> dict[str, Subjects]:
         return [s.resource for s in servers(ctx)]
 
     def pipelines(kind: str) -> Subjects:
-        return lambda ctx: [r for r, _, _ in pipeline_steps(ctx, kind)]
+        def judged(ctx: Context) -> list[Resource]:
+            key = f"pipelines-with-{kind}-steps"
+            if key not in ctx.memo:
+                ctx.memo[key] = list({id(r): r for r, _, _ in pipeline_steps(ctx, kind)}.values())
+            found: list[Resource] = ctx.memo[key]
+            return found
+
+        return judged
 
     table: dict[str, Subjects] = {}
     for name in (
