@@ -56,16 +56,22 @@ class BaselineProfile(PradaProfile, Protocol):
 
 def _spread(sample: Matrix) -> tuple[Matrix, Matrix]:
     """Centre and scale per feature: the MAD, but never below a sixth of the central 98 %
-    range nor a tenth of the whole range, so a feature that is nearly always 0 (an edge pixel,
-    a rare flag) does not get a tiny scale that lets its rare non-zero values swamp every
-    distance; a feature that never varied takes a typical feature's scale."""
+    range nor a tenth of the whole range; a feature that never varied takes a typical
+    feature's scale. A feature that holds one value in more than half the sample (MAD 0: an
+    edge pixel, a rare flag, a count that is nearly always 0) is never below the typical scale
+    of the features that do vary: its range in the warm-up says little about the values it
+    takes (a pixel that is 0 or 1 in 2,000 warm-up queries and 8 in the next one), and a small
+    scale lets its rare values swamp every distance, making honest queries look like outliers
+    to PRADA, the nearest-query tests and the off-manifold test."""
     center = median(sample, axis=0).astype(np.float32)
     mad = median(np.abs(sample - center), axis=0) * 1.4826
     low, high = quantiles(sample, [0.01, 0.99])
     whole = sample.max(axis=0) - sample.min(axis=0)
     spread = np.maximum(np.maximum(mad, (high - low) / 6.0), whole / 10.0)
-    typical = float(median(spread[spread > 0])) if np.any(spread > 0) else 1.0
-    return center, np.where(spread > 0, spread, typical).astype(np.float32)
+    varied = mad > 0
+    basis = spread[varied] if np.any(varied) else spread[spread > 0]
+    typical = float(median(basis)) if basis.size else 1.0
+    return center, np.where(varied, spread, np.maximum(spread, typical)).astype(np.float32)
 
 
 def _nearest_other(
