@@ -249,6 +249,8 @@ def test_oscal_keeps_a_control_with_nothing_judged_in_scope_as_not_satisfied_wit
     assert IAM in nothing["target"]["status"]["remarks"]
     assert any(p["name"] == "status" and p["value"] == "not-applicable" for p in nothing["props"])
     assert findings["mlcs-4.1_obj"]["target"]["status"] == {"state": "satisfied", "reason": "pass"}
+    passed = {o["title"]: o for o in result["observations"]}["MLCS-4.1: its rules found nothing"]
+    assert passed["description"].startswith("The rules MLSTIX-AWS-S3-001 judged the inputs")
     assert "remarks" in findings["mlcs-6.12_obj"]["target"]["status"]  # not assessed: says why
     # out of scope by platform: excluded, no finding
     excluded = result["reviewed-controls"]["control-selections"][0]["exclude-controls"]

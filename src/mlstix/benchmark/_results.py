@@ -90,10 +90,12 @@ def _observations(
             collected=when,
         )
     if r.status is Status.PASS and r.rules:
+        judged = [rule for rule in r.rules if rule not in r.rules_idle]
+        idle = f" {', '.join(r.rules_idle)} had nothing to judge." if r.rules_idle else ""
         yield common.Observation(
             uuid=uuid5(seed, "observation", cid, "pass"),
             title=f"{r.control.id}: its rules found nothing",
-            description=f"The rules {', '.join(r.rules)} ran and found nothing.",
+            description=f"The rules {', '.join(judged)} judged the inputs and found nothing.{idle}",
             methods=["TEST"],
             collected=when,
         )
