@@ -188,3 +188,34 @@ def test_read_only_outputs_are_refused() -> None:
     index.setflags(write=False)
     with pytest.raises(ValueError, match="index"):
         kernel.nearest(np.zeros((2, 2), np.float32), 0, 1, index, np.empty(2))
+
+
+def _brute_distance(pool: np.ndarray, p: int, c: int) -> float:
+    """The in-order float64 sum of squared differences of rows p and c, rooted."""
+    square = 0.0
+    for a, b in zip(pool[p].astype(np.float64).tolist(), pool[c].astype(np.float64).tolist(),
+                    strict=True):  # fmt: skip
+        square += (a - b) * (a - b)
+    return math.sqrt(square)
+
+
+@pytest.mark.parametrize("dim", [1, 7, 8, 30, 64, 65])
+def test_queries_ranked_four_at_a_time_keep_their_exact_sums(dim: int) -> None:
+    """The AVX variants rank four queries against each loaded candidate at once (their
+    windows differ by a row each); every query still gets the brute-force nearest and the
+    in-order float64 distance to it, bit for bit, for any number of new queries (not a
+    multiple of four), any start and windows shorter and longer than the pool; a probing walk
+    (near-duplicates one step apart) and repeats included."""
+    rng = np.random.default_rng(dim)
+    base = rng.normal(size=dim)
+    walk = base + np.cumsum(rng.normal(size=(40, dim)) * 1e-4, axis=0)  # probing
+    pool = np.concatenate([rng.normal(size=(40, dim)) * 3, walk, walk[::7]]).astype(np.float32)
+    for h in (0, 1, 5, 38):
+        for window in (1, 3, 8, 9, 33, 500):
+            for end in (h + 1, h + 2, h + 5, h + 7, len(pool)):
+                part = np.ascontiguousarray(pool[:end])
+                index, distance = _kernel(part, h, window)
+                assert index.tolist() == _brute(part, h, window)
+                for p, (c, got) in enumerate(zip(index.tolist(), distance.tolist(),
+                                                 strict=True), start=h):  # fmt: skip
+                    assert got == (math.inf if c < 0 else _brute_distance(part, p, c))

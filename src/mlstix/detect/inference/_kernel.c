@@ -1,8 +1,9 @@
 /* The inference detectors' compiled kernels (optional; see hatch_build.py).
  *
- * The kernels themselves are in _kernel_nearest.h and _kernel_steps.h, included below (one
- * extension module). Each function here has a NumPy twin in the module that calls it, which stays the reference:
- * tests run both on the same inputs and compare. Inputs arrive through the buffer protocol
+ * The kernels themselves are in _kernel_nearest.h (with _kernel_lanes.h), _kernel_steps.h
+ * and _kernel_off.h, included below (one extension module). Each function here has a NumPy
+ * twin in the module that calls it, which stays the reference: tests run both on the same
+ * inputs and compare. Inputs arrive through the buffer protocol
  * (C-contiguous float32 / float64 / int64 arrays, checked here: a wrong type, shape or size
  * raises ValueError); nothing here keeps a reference to them, and the GIL is released while
  * a kernel runs.
@@ -11,16 +12,18 @@
  *   For each pool row p >= start: the nearest of the `window` rows before it, by the exact
  *   float64 sum of squared differences taken feature by feature in order (the sum NumPy's
  *   cumsum takes), the earliest on a tie; rows with a NaN or an infinity are nobody's
- *   nearest and have none. Candidates are ranked first in float32 (four lanes), each one
- *   given up as soon as its partial sum passes what the best so far allows; every candidate
- *   within a proven rounding bound of the best is then summed exactly (see rank_limit).
+ *   nearest and have none. Candidates are ranked first in float32 (with AVX: eight
+ *   candidates side by side against four queries at once, _kernel_lanes.h; else four
+ *   candidates a pass); every candidate within a proven rounding bound of the best is then
+ *   summed exactly (see rank_limit and nearest_lanes).
  *   Pools with a value of 1e15 or more are ranked in float64 directly (float32 squares of
  *   their differences could overflow).
  *
  * steps(pool, ends, lengths, first, minimum, lookback, out)  -- _steps.py
  *   For each pool row q >= first (a step, finite): whether it repeats one of the `lookback`
- *   rows before it by the exact test of _steps.py, pair by pair with early exits (no
- *   prefilter: the cosine bound of the NumPy path only skips pairs this test rejects).
+ *   rows before it by the exact test of _steps.py, with early exits (with AVX eight
+ *   candidates side by side; no prefilter: the cosine bound of the NumPy path only skips
+ *   pairs this test rejects).
  *
  * off(points, owners, reference, reference_owners, limit, out)  -- _baseline.py
  *   For each point: whether every reference query of another owner is farther than the

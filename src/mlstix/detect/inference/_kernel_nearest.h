@@ -243,6 +243,8 @@ static int row_flags(const float *row, Py_ssize_t d, unsigned char *finite) {
     return large;
 }
 
+#include "_kernel_lanes.h"
+
 static PyObject *kernel_nearest(PyObject *self, PyObject *args) {
     PyObject *pool_obj, *index_obj, *distance_obj;
     Py_ssize_t start, window;
@@ -274,7 +276,7 @@ static PyObject *kernel_nearest(PyObject *self, PyObject *args) {
     }
     Py_ssize_t span = window < n ? window : n, stride = (d + 7) / 8 * 8;
     finite = PyMem_Malloc((size_t)n + 1);
-    rank = PyMem_Malloc(sizeof(float) * ((size_t)span + 4));
+    rank = PyMem_Malloc(sizeof(float) * ((size_t)span + 24)); /* (lanes: up to 8 vectors past) */
     if (stride != d) padded = PyMem_Calloc((size_t)(n * stride) + 1, sizeof(float));
     if (finite == NULL || rank == NULL || (stride != d && padded == NULL)) {
         PyErr_NoMemory();
@@ -288,11 +290,31 @@ static PyObject *kernel_nearest(PyObject *self, PyObject *args) {
 #ifdef HAVE_AVX
     w.isa = isa();
 #endif
+    int lanes_failed = 0, done;
     Py_BEGIN_ALLOW_THREADS;
     int wide = 0;
     for (Py_ssize_t r = 0; r < n; r++) wide |= row_flags(w.pool + r * d, d, finite + r);
-    for (Py_ssize_t p = start; p < n; p++) nearest_one(&w, p, wide);
+    done = 0;
+#ifdef HAVE_AVX
+    if (!wide && w.isa >= 1 && start < n && n < ((Py_ssize_t)1 << 24)) {
+        Lanes lanes;
+        float *buffer;
+        if (lanes_make(&w, &lanes, &buffer) == 0) {
+            for (Py_ssize_t p = start; p < n; p += 4) nearest_lanes(&w, &lanes, p);
+            done = 1;
+        } else {
+            lanes_failed = 1;
+        }
+        free(buffer);
+    }
+#endif
+    if (!done && !lanes_failed)
+        for (Py_ssize_t p = start; p < n; p++) nearest_one(&w, p, wide);
     Py_END_ALLOW_THREADS;
+    if (lanes_failed) {
+        PyErr_NoMemory();
+        goto out;
+    }
     result = Py_NewRef(Py_None);
 out:
     PyMem_Free(finite);
