@@ -16,7 +16,6 @@ import io
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,18 +78,42 @@ def prepare_out_dir(out: Path) -> None:
         out.mkdir()
 
 
+# how tempfile.mkstemp opens its files: only this process's new file, never through a link
+_EXCLUSIVE = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
+def _create_beside(path: Path) -> tuple[int, Path]:
+    """A new, empty file ``.NAME.XXXXXXXXXXXX.tmp`` beside ``path`` (mode 0600), opened for
+    writing: what ``tempfile.mkstemp`` makes, without importing ``tempfile`` (with ``random``,
+    ``shutil``, ``bz2`` and ``lzma`` it was about 3 ms of every command that writes a file)."""
+    for _ in range(100):  # 48 random bits: a clash is an accident, a hundred in a row is not
+        tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
+        try:
+            return os.open(tmp, _EXCLUSIVE, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free name for a temporary file", str(path.parent))
+
+
 def _temp_beside(path: Path, data: bytes) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_beside(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        Path(tmp).chmod(0o644)
+        tmp.chmod(0o644)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return Path(tmp)
+    return tmp
 
 
 def _through_link(path: Path) -> Path:

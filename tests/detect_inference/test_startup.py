@@ -36,19 +36,23 @@ def _log(path: Path, count: int = 400) -> Path:
     return path
 
 
+# main() ends the process itself after this command (no teardown): the probe looks from an
+# atexit handler, which main() still runs
 _PROBE = """
-import json, sys
+import atexit, json, sys
 sys.argv = ["mlstix", "detect", "inference", sys.argv[1], "--client-key",
             "inference-id-prefix::", "--format", "json", "-o", sys.argv[2]]
+_UNWANTED = ("rich", "duckdb", "_duckdb", "threadpoolctl", "logging", "tempfile")
+
+def look():
+    loaded = sorted(m for m in _UNWANTED if m in sys.modules)
+    from threadpoolctl import threadpool_info
+    blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    print(json.dumps({"loaded": loaded, "blas": blas}))
+
+atexit.register(look)
 from mlstix.cli.main import main
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-loaded = sorted(m for m in ("rich", "duckdb", "_duckdb", "threadpoolctl") if m in sys.modules)
-from threadpoolctl import threadpool_info
-blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-print(json.dumps({"code": code, "loaded": loaded, "blas": blas}))
+main()
 """
 
 
@@ -64,7 +68,7 @@ def _probe(tmp_path: Path, **env: str) -> dict[str, Any]:
         timeout=120,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode in (0, 1), done.stderr
     assert done.stderr == f"wrote {out} (json)\n"
     assert json.loads(out.read_text(encoding="utf-8"))["scanned"][0]["kind"] == (
         "sagemaker-data-capture"
@@ -73,9 +77,10 @@ def _probe(tmp_path: Path, **env: str) -> dict[str, Any]:
     return result
 
 
-def test_a_json_report_loads_no_rich_duckdb_or_threadpoolctl(tmp_path: Path) -> None:
+def test_a_json_report_loads_no_rich_duckdb_threadpoolctl_logging_or_tempfile(
+    tmp_path: Path,
+) -> None:
     result = _probe(tmp_path)
-    assert result["code"] in (0, 1)
     assert result["loaded"] == []
     assert result["blas"] and set(result["blas"]) == {1}  # one BLAS thread from the start
 
