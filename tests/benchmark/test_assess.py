@@ -383,6 +383,27 @@ def test_demo_step_assesses_the_example_iac(repo_root: Path, kb: KnowledgeBase) 
     assert "MLCS-7.4" in text and "kserve.yaml" in text  # privileged KServe predictor
     assert "MLCS-4.1" in text and "aws_s3_bucket.models" in text
     assert "by course of action" in text and "score " in text
+    # the examples hold no IAM, ECR, pipeline, Azure or Google resource: nothing passes on them
+    from mlstix.benchmark._catalog import rule_catalog
+    from mlstix.benchmark._reports import ReportInput
+    from mlstix.kb.controls import load_benchmark
+
+    inputs = [
+        ReportInput(
+            "scan iac",
+            report.findings,
+            frozenset(report.rules_run),
+            len(report.scanned),
+            (),
+            frozenset(report.rules_not_applicable),
+        )
+    ]
+    catalog = rule_catalog()
+    results = {r.control.id: r for r in assess(load_benchmark(kb), inputs, catalog).results}
+    assert results["MLCS-6.1"].status is Status.NOT_APPLICABLE
+    for r in results.values():
+        if r.status is Status.PASS:
+            assert all(catalog[rule].platform in ("aws", "kubernetes") for rule in r.rules), r
 
 
 def test_end_to_end_from_a_scan_iac_json_report(repo_root: Path, tmp_path: Path) -> None:
