@@ -104,9 +104,18 @@ def _client(options: KubeOptions) -> tuple[Any, str]:
     from kubernetes.config.config_exception import ConfigException
     from yaml import YAMLError
 
+    from mlstix.assess._kubeconfig import loader
+
     if options.kubeconfig is not None and not Path(options.kubeconfig).is_file():
         raise KubernetesCredentialsError(f"no kubeconfig file at {options.kubeconfig}")
     try:
+        parsed = loader(options.kubeconfig, options.context)  # one parse, PyYAML's C loader
+        if parsed is not None:
+            configuration = _configuration()
+            parsed.load_and_set(configuration)
+            active = parsed.current_context
+            name = options.context or str((active or {}).get("name") or "kubeconfig")
+            return client.ApiClient(configuration), name
         api = config.new_client_from_config(
             config_file=options.kubeconfig,
             context=options.context,
