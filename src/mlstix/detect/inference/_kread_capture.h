@@ -125,62 +125,6 @@ static inline int label_of(const char *p, const char *end, int64_t *label) {
     return 1;
 }
 
-#if defined(__SSE2__)
-/* A row of whole numbers of one to three digits (no sign, no leading zero, no blank), such as
- * pixel values, all at once: the commas found 16 bytes at a time, each value between two of
- * them taken by its length without a branch on it. The count of values stored into out (as
- * float32, their exact value, as row_value and the cast make of them), or -1 when the row is
- * not such a row or holds more than `room` values (row_value then reads it). The two bytes
- * after `end` must be readable (a JSON string's closing quote and what follows it). */
-static Py_ssize_t small_whole_numbers(const char *p, const char *end, float *out,
-                                      Py_ssize_t room) {
-    const __m128i zero = _mm_set1_epi8('0' - 1 - 128), nine = _mm_set1_epi8('9' - 128),
-                  flip = _mm_set1_epi8((char)0x80), comma = _mm_set1_epi8(',');
-    Py_ssize_t count = 0, size = end - p;
-    const char *value = p;
-    for (Py_ssize_t at = 0; at < size; at += 16) {
-        unsigned valid, commas;
-        if (size - at >= 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(p + at));
-            __m128i shifted = _mm_xor_si128(v, flip); /* unsigned order as signed */
-            __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(shifted, zero),
-                                          _mm_cmpgt_epi8(_mm_add_epi8(nine, _mm_set1_epi8(1)),
-                                                         shifted));
-            __m128i is_comma = _mm_cmpeq_epi8(v, comma);
-            valid = (unsigned)_mm_movemask_epi8(_mm_or_si128(digit, is_comma));
-            commas = (unsigned)_mm_movemask_epi8(is_comma);
-            if (valid != 0xFFFFu) return -1;
-        } else {
-            valid = commas = 0;
-            for (Py_ssize_t i = 0; i < size - at; i++) {
-                char c = p[at + i];
-                if (c == ',') commas |= 1u << i;
-                else if (!is_digit(c)) return -1;
-            }
-        }
-        while (commas) {
-            const char *stop = p + at + __builtin_ctz(commas);
-            commas &= commas - 1;
-            Py_ssize_t length = stop - value;
-            if (length < 1 || length > 3 || (length > 1 && *value == '0') || count >= room)
-                return -1;
-            unsigned a = (unsigned)(value[0] - '0'), b = (unsigned)(value[1] - '0'),
-                     c = (unsigned)(value[2] - '0');
-            unsigned two = a * 10 + b, three = two * 10 + c;
-            out[count++] = (float)(length == 1 ? a : length == 2 ? two : three);
-            value = stop + 1;
-        }
-    }
-    Py_ssize_t length = end - value; /* the last value */
-    if (length < 1 || length > 3 || (length > 1 && *value == '0') || count >= room) return -1;
-    unsigned a = (unsigned)(value[0] - '0'), b = (unsigned)(value[1] - '0'),
-             c = (unsigned)(value[2] - '0');
-    unsigned two = a * 10 + b, three = two * 10 + c;
-    out[count++] = (float)(length == 1 ? a : length == 2 ? two : three);
-    return count;
-}
-#endif
-
 /* Appends one line's query: 1, 0 declined, -1 error. Steals `client`. With `padded`, the two
  * bytes after in_end may be read. */
 static int emit(Out *out, const char *in, const char *in_end, const char *answer,
