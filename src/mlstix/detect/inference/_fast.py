@@ -3,11 +3,16 @@
 Endpoints serving tabular models write Data Capture lines whose request is one CSV row and
 whose response is one CSV row of scores. Parsing those line by line through the general reader
 (a record, a body decoded on its own, a client key, one query at a time) costs more than
-judging them, so a block of such lines is read in one pass: each line is parsed by the line
-reader's own JSON parser (orjson), the bodies, the caller and the time are taken out of it in
-one loop, and all the bodies of the block are read into one buffer of doubles: by a compiled
-loop (``_kread.c``, built at install) or, where it is not built, by simdjson (``pysimdjson``)
-reading them as one JSON array of numbers, its reference twin; the detectors receive arrays.
+judging them, so a block of such lines is read in one pass. Where the compiled loops
+(``_kread.c``, built at install) are there, ``capture`` reads the block's bytes straight into
+the columns: a strict JSON scanner for the lines orjson surely reads alike (printable ASCII
+strings without escapes, the last of repeated keys), the bodies to float32, the scores to
+labels and the common ISO time form to seconds, and any other line parsed by orjson in the
+same pass. Where it declines a block, and where it is not built, the reference twin reads
+it: each line parsed by the line reader's own JSON parser (orjson), the bodies, the caller and
+the time taken out of it in one loop, and all the bodies of the block read into one buffer of
+doubles (by the compiled ``numbers``, or by simdjson, ``pysimdjson``, reading them as one
+JSON array of numbers); the detectors receive arrays.
 
 This path takes a block only when it can vouch that the line-by-line reader
 (:mod:`._records`, :mod:`._features`, :mod:`._clients`) would read every line of it the same
