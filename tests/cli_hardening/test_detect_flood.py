@@ -205,3 +205,26 @@ def test_a_gzip_of_150k_matching_events_stays_within_bounded_memory(tmp_path: Pa
         149_900,
         149_900,
     ]
+
+
+def test_large_events_are_listed_until_the_files_byte_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events near DuckDB's 16 MiB limit, 100 per rule, would hold 1.6 GB per rule: the events
+    kept from one file stop at MAX_KEPT_BYTES (here lowered to about ten events), and the
+    summary says why fewer than the cap were listed; the counts still add up."""
+    from mlstix.detect.logs import _limits
+
+    size = len(json.dumps(_event(0)))
+    monkeypatch.setattr(_limits, "MAX_KEPT_BYTES", size * 10)
+    log = tmp_path / "lake.jsonl"
+    log.write_text(_lines([_event(i) for i in range(250)]))
+    _, report = _run(tmp_path, log)
+    found = _by_rule(report)
+    for title, total in (("Model written", 125), ("Any S3 call", 250)):
+        listed = [f for f in found[title] if "more_matches" not in f["evidence"]]
+        (more,) = [f for f in found[title] if "more_matches" in f["evidence"]]
+        assert 5 <= len(listed) <= 10
+        assert len(listed) + more["evidence"]["more_matches"] == total
+        assert f"reached {(size * 10) >> 20} MiB" in more["message"]
+    assert len({f["location"]["line"] for f in report["findings"]}) <= 12
