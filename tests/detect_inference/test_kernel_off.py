@@ -188,3 +188,19 @@ def test_wrong_arguments_are_refused(change: dict[str, object]) -> None:
         _call(**args)
     kernel.off(np.zeros((0, 3), np.float32), np.zeros(0, np.int64), np.zeros((0, 3), np.float32),
                np.zeros(0, np.int64), 1.0, np.zeros(0, np.bool_))  # fmt: skip
+
+
+def test_a_nan_fence_puts_every_point_with_a_reference_on_the_manifold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``S > NaN`` is false: no reference of another owner is beyond a NaN fence (a point with
+    none, all of its own, stays off)."""
+    rng = np.random.default_rng(2)
+    reference = rng.normal(size=(20, 9)).astype(np.float32)
+    ref_owners = np.zeros(20, dtype=np.int64)
+    points = (rng.normal(size=(30, 9)) * 50).astype(np.float32)
+    owners = np.array([0, 1, -1] * 10, dtype=np.int64)
+    base = _baseline(reference, ref_owners, math.nan)
+    with_kernel, numpy = _both(base, points, owners, monkeypatch)
+    want = _rule(points, owners, reference, ref_owners, math.nan)
+    assert with_kernel == want == numpy == [owner == 0 for owner in owners.tolist()]

@@ -58,13 +58,13 @@ typedef struct {
         a = a + ta;                                                                         \
         b = b + tb;                                                                         \
         if ((j & 7) == 7) { /* every lane that counts past the fence: none can come back */ \
-            v4i in_a = (a <= lim) & live_a, in_b = (b <= lim) & live_b;                     \
+            v4i in_a = ~(a > lim) & live_a, in_b = ~(b > lim) & live_b;                     \
             if (!((in_a[0] | in_a[1] | in_a[2] | in_a[3]) |                                 \
                   (in_b[0] | in_b[1] | in_b[2] | in_b[3])))                                 \
                 return 0;                                                                   \
         }                                                                                   \
     }                                                                                       \
-    v4i in_a = (a <= lim) & live_a, in_b = (b <= lim) & live_b;                             \
+    v4i in_a = ~(a > lim) & live_a, in_b = ~(b > lim) & live_b; /* (a NaN fence: in) */  \
     return ((in_a[0] | in_a[1] | in_a[2] | in_a[3]) | (in_b[0] | in_b[1] | in_b[2] | in_b[3])) != 0;
 
 static int off_group(const OffGroups *w, Py_ssize_t group, const float *x, int64_t owner) {
