@@ -21,7 +21,7 @@ def _sample() -> np.ndarray:
 
 
 def test_a_feature_nearly_always_at_one_value_takes_a_typical_scale() -> None:
-    _, scale = _spread(_sample())
+    _, scale, _ = _spread(_sample())
     varied = scale[[0, 1, 2, 4, 6, 7]]
     assert scale[3] >= np.median(varied)
     assert 8.0 / scale[3] < 4.0  # a later 8 there: a few units, not 80
@@ -30,7 +30,7 @@ def test_a_feature_nearly_always_at_one_value_takes_a_typical_scale() -> None:
 
 def test_features_that_vary_keep_their_robust_scale() -> None:
     sample = _sample()
-    _, scale = _spread(sample)
+    _, scale, _ = _spread(sample)
     for f in (0, 1, 2, 4, 6, 7):
         column = sample[:, f].astype(np.float64)
         mad = np.median(np.abs(column - np.median(column))) * 1.4826
@@ -43,7 +43,16 @@ def test_when_no_feature_varies_the_positive_spreads_set_the_scale() -> None:
     sample = np.zeros((500, 4), dtype=np.float32)
     sample[:3, 0] = 1.0
     sample[:3, 1] = 10.0  # sparse counts: every MAD is 0
-    _, scale = _spread(sample)
+    _, scale, _ = _spread(sample)
     assert np.all(scale > 0)
     assert scale[2] == scale[3]
     assert abs(float(scale[2]) - 0.55) < 1e-6  # the median of the positive spreads 0.1 and 1
+
+
+def test_the_off_manifold_test_keeps_the_fine_scale() -> None:
+    # a value the edge pixel never took in the warm-up is what lies off the manifold: there
+    # the pixel keeps its small scale (random-query extraction sends such values everywhere)
+    _, scale, fine = _spread(_sample())
+    assert float(fine[3]) < float(scale[3]) / 5
+    for f in (0, 1, 2, 4, 6, 7):
+        assert fine[f] == scale[f]

@@ -115,14 +115,18 @@ class World:
 
 
 def make_world(dataset: str = "digits", seed: int = 7) -> World:
-    """Train the endpoint's model on ``digits`` or ``breast_cancer`` (bundled with sklearn)."""
-    from sklearn.datasets import load_breast_cancer, load_digits
+    """Train the endpoint's model on ``digits``, ``breast_cancer``, ``wine`` or ``iris``
+    (bundled with sklearn; the last two small, with few held-back inputs that honest clients
+    send again and again, and iris in coarse units: tenths of a centimetre)."""
+    from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    loader = {"digits": load_digits, "breast_cancer": load_breast_cancer}[dataset]
+    loaders = {"digits": load_digits, "breast_cancer": load_breast_cancer, "wine": load_wine,
+               "iris": load_iris}  # fmt: skip
+    loader = loaders[dataset]
     x, y = loader(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=0.5, random_state=seed, stratify=y

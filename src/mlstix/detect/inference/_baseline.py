@@ -54,24 +54,27 @@ class BaselineProfile(PradaProfile, Protocol):
     def ood_fence(self) -> float: ...
 
 
-def _spread(sample: Matrix) -> tuple[Matrix, Matrix]:
-    """Centre and scale per feature: the MAD, but never below a sixth of the central 98 %
-    range nor a tenth of the whole range; a feature that never varied takes a typical
-    feature's scale. A feature that holds one value in more than half the sample (MAD 0: an
-    edge pixel, a rare flag, a count that is nearly always 0) is never below the typical scale
-    of the features that do vary: its range in the warm-up says little about the values it
-    takes (a pixel that is 0 or 1 in 2,000 warm-up queries and 8 in the next one), and a small
-    scale lets its rare values swamp every distance, making honest queries look like outliers
-    to PRADA, the nearest-query tests and the off-manifold test."""
+def _spread(sample: Matrix) -> tuple[Matrix, Matrix, Matrix]:
+    """Centre and two scales per feature. The fine scale: the MAD, but never below a sixth of
+    the central 98 % range nor a tenth of the whole range; a feature that never varied takes
+    a typical feature's scale. The scale: the same, except that a feature holding one value in
+    more than half the sample (MAD 0: an edge pixel, a rare flag, a count nearly always 0) is
+    never below the typical scale of the features that do vary. Its range in the warm-up says
+    little about the values it takes (a pixel 0 or 1 in 2,000 warm-up queries and 8 in the
+    next one), and at the fine scale its rare values swamp every distance between natural
+    queries (PRADA, the nearest-query tests). The off-manifold test keeps the fine scale: a
+    value such a feature never took is what lies off the manifold."""
     center = median(sample, axis=0).astype(np.float32)
     mad = median(np.abs(sample - center), axis=0) * 1.4826
     low, high = quantiles(sample, [0.01, 0.99])
     whole = sample.max(axis=0) - sample.min(axis=0)
     spread = np.maximum(np.maximum(mad, (high - low) / 6.0), whole / 10.0)
+    typical = float(median(spread[spread > 0])) if np.any(spread > 0) else 1.0
+    fine = np.where(spread > 0, spread, typical).astype(np.float32)
     varied = mad > 0
     basis = spread[varied] if np.any(varied) else spread[spread > 0]
-    typical = float(median(basis)) if basis.size else 1.0
-    return center, np.where(varied, spread, np.maximum(spread, typical)).astype(np.float32)
+    usual = float(median(basis)) if basis.size else 1.0
+    return center, np.where(varied, spread, np.maximum(spread, usual)).astype(np.float32), fine
 
 
 def _nearest_other(
@@ -122,6 +125,8 @@ class Baseline:
     ood_radius: float  # far-out fence of the distances to the reference
     prada_delta: float  # PRADA's threshold, calibrated for this endpoint
     step_unit: Matrix  # scaled units -> share of the feature's range (NaN: constant feature)
+    steps_count: int = 0  # repeated steps in a window that flag a client (0: the profile's)
+    sharpen: Matrix | None = None  # scaled -> the off-manifold test's fine scale (None: same)
 
     @classmethod
     @_quiet
@@ -138,8 +143,11 @@ class Baseline:
         """Learn from ``vectors`` (each client's share already capped); feature spreads come
         from ``spread_from`` (all warm-up queries) when given."""
         sample = vectors if spread_from is None else spread_from
+        sharpen = None
         if kind == "numeric":
-            center, scale = _spread(sample)
+            center, scale, fine = _spread(sample)
+            if np.any(scale != fine):
+                sharpen = (scale / fine).astype(np.float32)
         else:  # pixels and trigram histograms are already commensurate
             center = np.zeros(vectors.shape[1], dtype=np.float32)
             scale = np.ones(vectors.shape[1], dtype=np.float32)
@@ -160,8 +168,9 @@ class Baseline:
         radius = float(median(positive)) if positive.size else 1.0
         rng = np.random.default_rng(0xBA5E)
         pick = np.sort(rng.permutation(len(points))[:_REFERENCE])
-        reference, ref_owners = points[pick], owners[pick]
-        to_ref = _nearest_other(points, owners, reference, ref_owners)
+        sharp = points if sharpen is None else points * sharpen  # the off-manifold test's
+        reference, ref_owners = sharp[pick], owners[pick]
+        to_ref = _nearest_other(sharp, owners, reference, ref_owners)
         to_ref = to_ref[np.isfinite(to_ref)]
         if to_ref.size == 0:
             ref_owners = np.full(len(pick), -2, dtype=np.int64)  # one client: no exclusion
@@ -174,7 +183,7 @@ class Baseline:
         whole = sample.max(axis=0) - sample.min(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
             unit = np.where(whole > 0, scale / whole, np.nan).astype(np.float32)
-        return cls(center, scale, reference, ref_owners, radius, ood, delta, unit)
+        return cls(center, scale, reference, ref_owners, radius, ood, delta, unit, 0, sharpen)
 
     @_quiet
     def transform(self, vectors: Matrix) -> Matrix:
@@ -193,7 +202,8 @@ class Baseline:
 
     @_quiet
     def off_manifold(self, scaled: Matrix, owners: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-        """Which rows are farther than ``ood_radius`` from every reference query of another
+        """Which rows (``scaled`` by :meth:`transform`; measured at the fine scale, see
+        :func:`_spread`) are farther than ``ood_radius`` from every reference query of another
         client: ``S > ood_radius**2`` for each, ``S`` the float64 sum of squared differences
         taken feature by feature in order (a NaN ``S`` is not beyond the fence: a row with a
         NaN is on the manifold, one with an infinity beyond every finite reference). The
@@ -203,6 +213,8 @@ class Baseline:
         float32 product per ``_CHUNK`` rows and sums exactly every pair of a row whose nearest
         is within a proven rounding bound of the fence. They give the same verdicts (tests
         compare them)."""
+        if self.sharpen is not None:  # to the fine scale (see _spread)
+            scaled = scaled * self.sharpen
         far: npt.NDArray[np.bool_] = np.empty(len(scaled), dtype=np.bool_)
         limit = float(self.ood_radius) ** 2
         kernel = load("_kernel")

@@ -185,6 +185,7 @@ class ClientState:
     last_time: float | None = None
     detections: dict[str, Detection] = field(default_factory=dict)
     last_w: float | None = None
+    steps_peak: int = 0  # the most repeated steps seen in a window (for calibration)
     _hist: Matrix = field(init=False, repr=False)
     _dups: _Window = field(init=False, repr=False)
     _steps: _Window = field(init=False, repr=False)
@@ -268,12 +269,15 @@ class ClientState:
                 stat = {"near_duplicates_in_window": int(dup_counts[i]),
                         "window": self.window, "radius": radius}  # fmt: skip
                 fire("probing", i, stat)
+        if step_counts is not None:
+            self.steps_peak = max(self.steps_peak, int(step_counts.max()))
         if step_counts is not None and "steps" not in self.detections:
-            hit = step_counts >= profile.dup_count
+            need = max(profile.dup_count, baseline.steps_count)
+            hit = step_counts >= need
             if hit.any():
                 i = int(hit.argmax())
                 fire("steps", i, {"sign_steps_in_window": int(step_counts[i]),
-                                  "window": self.window})  # fmt: skip
+                                  "window": self.window, "threshold": need})  # fmt: skip
         if "coverage" in self.detections:
             self.off_manifold += int(np.count_nonzero(off))
         else:

@@ -265,7 +265,8 @@ def calibrate_prada(
     kernel: bool | None = None,
 ) -> float:
     """PRADA's ``delta`` for this endpoint: the lowest W that *virtual honest clients* reach,
-    each a random draw of baseline queries judged as a client is (fed ``prada_every`` at a time
+    each a random draw of baseline queries (with replacement when the baseline holds fewer
+    distinct queries than the client sends) judged as a client is (fed ``prada_every`` at a time
     and tested after each feed that added a distance, from ``prada_min`` distances on), less a
     margin; never above the profile's ``prada_delta``. PRADA's authors set ``delta`` per model
     from benign traffic; this does the same from the endpoint's own traffic, so an endpoint
@@ -273,7 +274,7 @@ def calibrate_prada(
     not flag its honest clients."""
     rng = np.random.default_rng(0x5EED)
     n = len(points)
-    if n < profile.prada_min + 2:
+    if n < 2:
         return profile.prada_delta
     lowest = 1.0
     step = profile.prada_every
@@ -282,7 +283,8 @@ def calibrate_prada(
     slots = np.searchsorted(present, labels).astype(np.int64)  # in the order of the labels
     for _ in range(runs):
         size = int(rng.integers(profile.prada_min + step, length + 1))
-        order = rng.permutation(n)[: min(size, n)]
+        # a small endpoint's clients send the same inputs again: so do its virtual ones
+        order = rng.permutation(n)[:size] if size <= n else rng.integers(0, n, size=size)
         if few_classes:
             client = _VirtualClient(points[order], None, slots[order], maxlen, kernel)
             lowest = min(lowest, client.lowest_w(step, profile.prada_min, repeat))

@@ -291,6 +291,12 @@ class _Run:
                 fitting.vectors[pick], owner_ids, fitting.labels[pick], self.kind, self.profile,
                 maxlen, fitting.vectors,
             )  # fmt: skip
+            from mlstix.detect.inference._calibrate import steps_needed
+
+            self.baseline.steps_count = steps_needed(
+                self.baseline, fitting.vectors[pick], fitting.labels[pick], self.profile,
+                self.options.window,
+            )  # fmt: skip
             self.owner_ids = owners
         return fitting
 
