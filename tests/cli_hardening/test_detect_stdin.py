@@ -117,3 +117,40 @@ def test_a_terminal_or_a_closed_stdin_is_one_line() -> None:
     closed = _real(None, close_stdin=True)  # as `mlstix detect - <&-` in a shell
     assert closed.returncode == 2 and "Traceback" not in closed.stderr, closed.stderr
     assert closed.stderr.startswith("error: -: standard input is closed\n"), closed.stderr
+
+
+def test_ctrl_c_while_reading_stdin_leaves_no_spool(tmp_path: Path) -> None:
+    """A pipe whose writer never finishes: Ctrl-C is exit 130 at once, no traceback, no report,
+    and the spool file in TMPDIR is gone."""
+    import signal
+    import time
+
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    out = tmp_path / "report.json"
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlstix", "detect", "-", "--format", "json", "-o", str(out)],
+        stdin=read_end,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TMPDIR": str(spool)},
+    )
+    os.close(read_end)
+    try:
+        os.write(write_end, _lines([_event(0)]).encode())  # a first line, then nothing more
+        deadline = time.monotonic() + 60
+        while not list(spool.iterdir()) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        assert list(spool.iterdir()), "the command never started spooling"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        os.close(write_end)
+        if proc.poll() is None:
+            proc.kill()
+    text = err.decode(errors="replace")
+    assert proc.returncode in (130, -signal.SIGINT), text
+    assert "Traceback" not in text, text
+    assert list(spool.iterdir()) == [] and not out.exists()
