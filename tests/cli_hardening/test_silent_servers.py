@@ -308,3 +308,22 @@ def test_the_gcs_and_azure_clients_carry_the_timeouts(monkeypatch: pytest.Monkey
     assert keyed.url == "https://acmemodels.blob.core.windows.net/"
     assert keyed.credential.account_name == "acmemodels"
     assert keyed._config.retry_policy.total_retries == _fs.AZ_RETRIES
+
+
+def _sas_case(host: str, tmp_path: Path) -> None:
+    pytest.importorskip("adlfs")
+    sas = "sv=2024-01-01&ss=b&srt=sco&sp=rl&se=2030-01-01&sig=SECRETSIGNATURE%3D"
+    conn = f"BlobEndpoint=http://{host}/devstoreaccount1;SharedAccessSignature={sas}"
+    out = tmp_path / "report.json"
+    env = _env(AZURE_STORAGE_CONNECTION_STRING=conn)
+    proc, took = _run(env, out, "scan", "models", "az://models/x")
+    _one_line(proc, out, took, "az://models/x", f"http://{host}/devstoreaccount1/")
+    assert "SECRETSIGNATURE" not in proc.stderr + proc.stdout
+
+
+def test_a_sas_token_never_reaches_the_error_line(silent: str, tmp_path: Path) -> None:
+    """The endpoint named in the line is the account URL without its query: a connection
+    string's SharedAccessSignature rides there (it was printed whole, signature included, for
+    an endpoint that refused the connection)."""
+    _sas_case(silent, tmp_path)
+    _sas_case("127.0.0.1:9", tmp_path)

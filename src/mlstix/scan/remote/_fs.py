@@ -325,8 +325,8 @@ def _endpoint(fs: AbstractFileSystem, protocol: str) -> str | None:
             return str(fs.connect().meta.endpoint_url)
         if protocol == "gcs":
             return str(fs._location)
-        if protocol == "az":
-            return str(fs.service_client.url)
+        if protocol == "az":  # without the query: a SAS token's signature rides there
+            return str(fs.service_client.url).split("?", 1)[0]
         if protocol == "hf":
             return str(fs.endpoint)
     except Exception:  # the library could not say: its own first request will
