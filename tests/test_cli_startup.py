@@ -134,7 +134,10 @@ from mlstix.cli import main
 @click.command("noisy")
 def noisy() -> None:
     assert "logging" not in sys.modules, "logging was imported before the command"
+    import importlib.util
+    assert importlib.util.find_spec("logging") is not None  # asked for, not loaded
     import logging
+    assert not any(type(f).__name__ == "_WhenLoggingLoads" for f in sys.meta_path)
     from importlib.machinery import SourceFileLoader
     assert isinstance(logging.__loader__, SourceFileLoader), logging.__loader__
     assert isinstance(logging.__spec__.loader, SourceFileLoader)

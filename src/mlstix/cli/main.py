@@ -232,22 +232,22 @@ def _quiet_library_logs() -> None:
 
 class _WhenLoggingLoads:
     """A meta-path finder that waits for :mod:`logging`: it leaves the finding to the other
-    finders and, once the module has run, calls :func:`_quiet_library_logs`. It removes itself
-    on first use; the module keeps its real loader (``__loader__``, ``__spec__.loader``)."""
+    finders and, when the module is loaded, removes itself and calls
+    :func:`_quiet_library_logs` once the module has run (a spec asked for and not loaded,
+    ``importlib.util.find_spec("logging")``, leaves it waiting). The module keeps its real
+    loader (``__loader__``, ``__spec__.loader``)."""
 
     def find_spec(
         self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
         if name != "logging":
             return None
-        with contextlib.suppress(ValueError):
-            sys.meta_path.remove(self)
         for finder in list(sys.meta_path):
-            find = getattr(finder, "find_spec", None)
+            find = getattr(finder, "find_spec", None) if finder is not self else None
             spec: ModuleSpec | None = find(name, path, target) if find is not None else None
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _ThenQuiet(spec.loader)  # type: ignore[assignment]
+                    spec.loader = _ThenQuiet(spec.loader, self)  # type: ignore[assignment]
                 return spec
         return None
 
@@ -255,14 +255,17 @@ class _WhenLoggingLoads:
 class _ThenQuiet:
     """The loader of :mod:`logging`, and :func:`_quiet_library_logs` once it has run."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, finder: _WhenLoggingLoads) -> None:
         self._loader = loader
+        self._finder = finder
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
         made: ModuleType | None = self._loader.create_module(spec)
         return made
 
     def exec_module(self, module: ModuleType) -> None:
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self._finder)
         module.__loader__ = self._loader
         if module.__spec__ is not None:
             module.__spec__.loader = self._loader
