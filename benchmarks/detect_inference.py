@@ -4,7 +4,7 @@ Run by hand (never in the test suite), from the repository root:
 
     .venv/bin/python benchmarks/detect_inference.py [--honest 200] [--per-client 500]
         [--datasets digits,breast_cancer] [--seeds 7,8,9] [--no-peer] [--keep DIR]
-        [--baseline REV] [--repeat N]
+        [--baseline REV] [--repeat N] [--captures FILE...]
 
 For each data set (both ship inside scikit-learn, nothing is downloaded) and seed, it trains a
 classifier, serves it through the endpoint shim of ``tests/detect_inference/traffic.py`` and
@@ -47,11 +47,13 @@ import argparse
 import compileall
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,6 +190,22 @@ def library(path: Path, columnar: bool) -> tuple[float, float]:
         engine._Run.judge = judge  # type: ignore[method-assign]
 
 
+def inputs(args: argparse.Namespace, out: Path) -> Iterator[tuple[str, str, Path, int, int]]:
+    """(data set, seed, capture file, records, honest clients) of each run: traffic made now,
+    or the files of ``--captures`` (their honest clients counted by name in the file)."""
+    if not args.captures:
+        for dataset in args.datasets.split(","):
+            for seed in args.seeds.split(","):
+                path, records = build(dataset, int(seed), args.honest, args.per_client, out)
+                yield dataset, seed, path, records, args.honest
+        return
+    for path in args.captures:
+        dataset, _, seed = path.name.removesuffix(".jsonl").rpartition("-")
+        data = path.read_bytes()
+        honest = set(re.findall(rb'"inferenceId":\s*"(honest-\d+):', data))
+        yield dataset or seed, seed if dataset else "-", path, data.count(b"\n"), len(honest)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--honest", type=int, default=200, help="honest clients per run")
@@ -208,6 +226,11 @@ def main() -> None:
         metavar="N",
         help="run each whole job N times (alternating with --baseline), least CPU time counted",
     )
+    parser.add_argument("--captures", type=Path, nargs="+", metavar="FILE",
+                        help="time the job on these capture files (written by an earlier run's "
+                        "--keep, named DATASET-SEED.jsonl) instead of making new traffic; "
+                        "--honest, --per-client, --datasets and --seeds are then "
+                        "ignored")  # fmt: skip
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="write the capture files and reports into DIR and keep them "
                         "(for profiling the job); default: a temporary folder")  # fmt: skip
@@ -221,59 +244,57 @@ def main() -> None:
         Path(tmp).mkdir(parents=True, exist_ok=True)
         compileall.compile_dir(ROOT / "src" / "mlstix", quiet=1)  # as pip does at install
         old = baseline_src(args.baseline, Path(scratch)) if args.baseline else None
-        for dataset in args.datasets.split(","):
-            for seed in (int(s) for s in args.seeds.split(",")):
-                path, records = build(dataset, seed, args.honest, args.per_client, Path(tmp))
-                report = Path(tmp) / f"{dataset}-{seed}.json"
-                shorter = Path(scratch) / f"{dataset}-{seed}-half.jsonl"
-                half = first_half(path, shorter)
-                cpu = then = cpu_half = float("inf")
-                for _ in range(max(1, args.repeat)):
-                    if old is not None:
-                        then = min(then, job(path, Path(scratch) / "baseline.json", old)[1])
-                    found, spent = job(path, report)
-                    cpu = min(cpu, spent)
-                    cpu_half = min(cpu_half, job(shorter, Path(scratch) / "half.json")[1])
+        for dataset, seed, path, records, honest in inputs(args, Path(tmp)):
+            report = Path(tmp) / f"{dataset}-{seed}.json"
+            shorter = Path(scratch) / f"{dataset}-{seed}-half.jsonl"
+            half = first_half(path, shorter)
+            cpu = then = cpu_half = float("inf")
+            for _ in range(max(1, args.repeat)):
                 if old is not None:
-                    same = (Path(scratch) / "baseline.json").read_bytes() == report.read_bytes()
-                    print(f"{dataset} seed {seed}: whole job as of {args.baseline} {then:.2f} "
-                          f"CPU-s ({records / then:,.0f}/s), now {cpu:.2f} ({records / cpu:,.0f}"
-                          f"/s): {then / cpu:.2f}x; reports "
-                          f"{'byte-identical' if same else 'DIFFERENT'}", flush=True)  # fmt: skip
-                inside, judging = library(path, columnar=True)
-                peer = None if args.no_peer else library(path, columnar=False)[0]
-                sums = speeds.setdefault(dataset, [0.0] * 8)
-                sums[0] += records
-                sums[1] += cpu
-                sums[2] += inside
-                sums[3] += peer or 0.0
-                sums[4] += records if peer else 0
-                sums[5] += judging
-                sums[6] += half
-                sums[7] += cpu_half
-                flagged = [c for c in found if c.startswith("honest")]
-                honest_flagged += len(flagged)
-                honest_total += args.honest
-                for client, name in ATTACKS.items():
-                    hits = found.get(client, {})
-                    first = min(hits.values()) if hits else None
-                    rows.append((dataset, seed, name, ",".join(sorted(hits)) or "-", first))
-                shown = f"{peer:.2f} s" if peer else "skipped"
-                margin = marginal(records, cpu, half, cpu_half)
-                steady = (
-                    f"{1e6 * margin[0]:.2f} us/record ({1 / margin[0]:,.0f}/s), fixed cost "
-                    f"{margin[1]:.2f} CPU-s"
-                    if margin
-                    else "not measurable (the longer job was not the dearer one: noise)"
-                ) + (" (imprecise: half the file is under 10,000 records)" if half < 10_000 else "")
-                print(
-                    f"{dataset} seed {seed}: {records:,} records; whole job {cpu:.2f} CPU-s "
-                    f"({records / cpu:,.0f}/s); first {half:,} records {cpu_half:.2f} CPU-s; "
-                    f"steady state {steady}; library call {inside:.2f} CPU-s, of which "
-                    f"judging {judging:.2f} ({1e6 * judging / records:.1f} us/record); "
-                    f"line-by-line peer {shown}; honest flagged: {flagged or 'none'}",
-                    flush=True,
-                )
+                    then = min(then, job(path, Path(scratch) / "baseline.json", old)[1])
+                found, spent = job(path, report)
+                cpu = min(cpu, spent)
+                cpu_half = min(cpu_half, job(shorter, Path(scratch) / "half.json")[1])
+            if old is not None:
+                same = (Path(scratch) / "baseline.json").read_bytes() == report.read_bytes()
+                print(f"{dataset} seed {seed}: whole job as of {args.baseline} {then:.2f} "
+                      f"CPU-s ({records / then:,.0f}/s), now {cpu:.2f} ({records / cpu:,.0f}"
+                      f"/s): {then / cpu:.2f}x; reports "
+                      f"{'byte-identical' if same else 'DIFFERENT'}", flush=True)  # fmt: skip
+            inside, judging = library(path, columnar=True)
+            peer = None if args.no_peer else library(path, columnar=False)[0]
+            sums = speeds.setdefault(dataset, [0.0] * 8)
+            sums[0] += records
+            sums[1] += cpu
+            sums[2] += inside
+            sums[3] += peer or 0.0
+            sums[4] += records if peer else 0
+            sums[5] += judging
+            sums[6] += half
+            sums[7] += cpu_half
+            flagged = [c for c in found if c.startswith("honest")]
+            honest_flagged += len(flagged)
+            honest_total += honest
+            for client, name in ATTACKS.items():
+                hits = found.get(client, {})
+                first = min(hits.values()) if hits else None
+                rows.append((dataset, seed, name, ",".join(sorted(hits)) or "-", first))
+            shown = f"{peer:.2f} s" if peer else "skipped"
+            margin = marginal(records, cpu, half, cpu_half)
+            steady = (
+                f"{1e6 * margin[0]:.2f} us/record ({1 / margin[0]:,.0f}/s), fixed cost "
+                f"{margin[1]:.2f} CPU-s"
+                if margin
+                else "not measurable (the longer job was not the dearer one: noise)"
+            ) + (" (imprecise: half the file is under 10,000 records)" if half < 10_000 else "")
+            print(
+                f"{dataset} seed {seed}: {records:,} records; whole job {cpu:.2f} CPU-s "
+                f"({records / cpu:,.0f}/s); first {half:,} records {cpu_half:.2f} CPU-s; "
+                f"steady state {steady}; library call {inside:.2f} CPU-s, of which "
+                f"judging {judging:.2f} ({1e6 * judging / records:.1f} us/record); "
+                f"line-by-line peer {shown}; honest flagged: {flagged or 'none'}",
+                flush=True,
+            )
     print()
     print(f"{'data set':14} {'seed':>4}  {'attack':36} {'detectors':32} {'first at query':>14}")
     for dataset, seed, name, detectors, first in rows:
