@@ -201,16 +201,16 @@ def test_the_s3_client_carries_the_timeouts(monkeypatch: pytest.MonkeyPatch) -> 
     """The settings reach the botocore client s3fs makes; ``AWS_MAX_ATTEMPTS`` stays the
     user's."""
     pytest.importorskip("s3fs")
-    from mlstix.scan.remote import _fs
+    from mlstix.scan.remote import _waits
 
     for name in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", READ_ENV):
         monkeypatch.delenv(name, raising=False)
-    config = _fs._s3_config()
+    config = _waits.s3_config()
     assert config["read_timeout"] == 15.0
     assert config["retries"] == {"total_max_attempts": 2, "mode": "standard"}
     monkeypatch.setenv(READ_ENV, "42")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "7")
-    config = _fs._s3_config()
+    config = _waits.s3_config()
     assert config["read_timeout"] == 42.0 and "retries" not in config
 
     import s3fs  # type: ignore[import-untyped]
@@ -218,7 +218,7 @@ def test_the_s3_client_carries_the_timeouts(monkeypatch: pytest.MonkeyPatch) -> 
     fs = s3fs.S3FileSystem(config_kwargs=config, skip_instance_cache=True, anon=True)
     client_config = fs.connect().meta.config
     assert client_config.read_timeout == 42.0
-    assert client_config.connect_timeout == _fs.CONNECT_TIMEOUT
+    assert client_config.connect_timeout == _waits.CONNECT_TIMEOUT
 
 
 def test_listings_slower_than_the_probe_still_work(
@@ -278,15 +278,15 @@ def test_the_gcs_and_azure_clients_carry_the_timeouts(monkeypatch: pytest.Monkey
     account URL and credential (a connection string, an account name and key)."""
     pytest.importorskip("gcsfs")
     pytest.importorskip("adlfs")
-    from mlstix.scan.remote import _fs
+    from mlstix.scan.remote import _fs, _waits
 
     for name in (READ_ENV, "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_CONNECTION_STRING"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(_fs, "reachable", lambda *args: None)
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
     gcs = _fs.filesystem(_fs.parse("gs://models/x"))
-    assert gcs.requests_timeout.total == _fs.GCS_TIMEOUT
-    assert gcs.requests_timeout.sock_connect == _fs.CONNECT_TIMEOUT
+    assert gcs.requests_timeout.total == _waits.GCS_TIMEOUT
+    assert gcs.requests_timeout.sock_connect == _waits.CONNECT_TIMEOUT
     monkeypatch.setenv(READ_ENV, "7")
     assert _fs.filesystem(_fs.parse("gs://models/y")).requests_timeout.total == 7.0
 
@@ -294,12 +294,12 @@ def test_the_gcs_and_azure_clients_carry_the_timeouts(monkeypatch: pytest.Monkey
     az = _fs.filesystem(_fs.parse("az://models/x"))
     client = az.service_client
     policy = client._config.retry_policy
-    assert (policy.total_retries, policy.initial_backoff) == (_fs.AZ_RETRIES, 1)
+    assert (policy.total_retries, policy.initial_backoff) == (_waits.AZ_RETRIES, 1)
     transport = client._pipeline._transport.connection_config
-    assert (transport.timeout, transport.read_timeout) == (_fs.CONNECT_TIMEOUT, 7.0)
+    assert (transport.timeout, transport.read_timeout) == (_waits.CONNECT_TIMEOUT, 7.0)
     assert client.url.startswith("http://127.0.0.1:9/devstoreaccount1")
     assert client.credential.account_name == "devstoreaccount1"
-    assert az._timeout_kwargs == {"connection_timeout": _fs.CONNECT_TIMEOUT, "read_timeout": 7.0}
+    assert az._timeout_kwargs == {"connection_timeout": _waits.CONNECT_TIMEOUT, "read_timeout": 7.0}
 
     monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING")
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "acmemodels")
@@ -307,7 +307,7 @@ def test_the_gcs_and_azure_clients_carry_the_timeouts(monkeypatch: pytest.Monkey
     keyed = _fs.filesystem(_fs.parse("az://models/x")).service_client
     assert keyed.url == "https://acmemodels.blob.core.windows.net/"
     assert keyed.credential.account_name == "acmemodels"
-    assert keyed._config.retry_policy.total_retries == _fs.AZ_RETRIES
+    assert keyed._config.retry_policy.total_retries == _waits.AZ_RETRIES
 
 
 def _sas_case(host: str, tmp_path: Path) -> None:

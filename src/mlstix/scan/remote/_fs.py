@@ -16,7 +16,7 @@ minute (gcsfs) to three minutes (adlfs), so an unreachable one is said as such, 
 endpoint that connects and then never answers is bounded with each library's own settings
 (``MLSTIX_READ_TIMEOUT``, :mod:`mlstix._timeouts`): botocore's ``Config`` for S3, gcsfs'
 ``requests_timeout`` for Cloud Storage, the azure-storage-blob client's timeouts and retries
-for Azure (:func:`_bound_azure`); the Hub client bounds its own wait (``HF_HUB_ETAG_TIMEOUT``).
+for Azure (:mod:`._waits`); the Hub client bounds its own wait (``HF_HUB_ETAG_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -26,12 +26,19 @@ import importlib
 import os
 import sys
 import urllib.parse
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlstix._timeouts import READ_ENV
 from mlstix.errors import MlstixError, UsageError
+from mlstix.scan.remote._waits import (
+    CONNECT_TIMEOUT,
+    S3_FS_RETRIES,
+    az_timeouts,
+    bound_azure,
+    gcs_timeout,
+    s3_config,
+)
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
@@ -53,7 +60,6 @@ class RemoteError(MlstixError):
     """A remote location could not be listed or read at all (exit 2)."""
 
 
-CONNECT_TIMEOUT = 5.0  # seconds for an endpoint to accept a TCP connection
 _reached: set[tuple[str, int]] = set()  # endpoints that answered in this process
 
 
@@ -143,11 +149,11 @@ def filesystem(loc: Location) -> AbstractFileSystem:
     if loc.protocol == "az" and "AZURE_STORAGE_CONNECTION_STRING" not in os.environ:
         options["anon"] = False  # adlfs: use DefaultAzureCredential
     if loc.protocol == "s3":
-        options["config_kwargs"] = _s3_config()
+        options["config_kwargs"] = s3_config()
     if loc.protocol == "gcs":
-        options["requests_timeout"] = _gcs_timeout()
+        options["requests_timeout"] = gcs_timeout()
     if loc.protocol == "az":  # adlfs' own two (for its downloads); the rest in _bound_azure
-        az = _az_timeouts()
+        az = az_timeouts()
         options.update(connection_timeout=az["connection_timeout"], read_timeout=az["read_timeout"])
     try:
         fs = fsspec.filesystem(loc.protocol, **options)
@@ -161,8 +167,8 @@ def filesystem(loc: Location) -> AbstractFileSystem:
         fs.retries = S3_FS_RETRIES  # botocore's own retries (in config_kwargs) do the retrying
         _iso_timestamps(fs)
     if loc.protocol == "az":
-        _bound_azure(fs)
-    endpoint = _endpoint(fs, loc.protocol)
+        bound_azure(fs)
+    endpoint = _shown(_endpoint(fs, loc.protocol))
     if endpoint:
         _endpoints[loc.scheme] = endpoint
         reachable(endpoint, f"{loc.url}: cannot reach", settings_of(loc.scheme))
@@ -175,78 +181,6 @@ _endpoints: dict[str, str] = {}  # scheme -> where its filesystem sends requests
 def endpoint_of(scheme: str) -> str | None:
     """The endpoint the filesystem of ``scheme`` was made for in this process, if one was."""
     return _endpoints.get(scheme)
-
-
-S3_READ_TIMEOUT = 15.0  # s3fs' own default: seconds an S3 request waits between bytes
-S3_FS_RETRIES = 1  # s3fs' loop around botocore's: one pass (its default 5 multiplies botocore's)
-
-
-def _s3_config() -> dict[str, Any]:
-    """botocore ``Config`` settings of the S3 client: a request that gets no answer waits
-    ``MLSTIX_READ_TIMEOUT`` (15 s) and is tried twice, so a silent endpoint is an error within
-    about 30 s; s3fs' defaults (15 s, five botocore attempts inside five s3fs attempts) waited
-    minutes. ``AWS_MAX_ATTEMPTS``/``AWS_RETRY_MODE``, when set, are left to botocore."""
-    from mlstix._timeouts import read_timeout
-
-    config: dict[str, Any] = {
-        "connect_timeout": CONNECT_TIMEOUT,
-        "read_timeout": read_timeout(S3_READ_TIMEOUT),
-    }
-    if not any(k in os.environ for k in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")):
-        config["retries"] = {"total_max_attempts": 2, "mode": "standard"}
-    return config
-
-
-GCS_TIMEOUT = 60.0  # seconds a gs:// request may take in all, when MLSTIX_READ_TIMEOUT is unset
-AZ_READ_TIMEOUT = 15.0  # seconds an az:// request waits between bytes (as S3's)
-AZ_RETRIES = 1  # one retry of a request that failed: two attempts, as on S3
-_bounded: weakref.WeakSet[AbstractFileSystem] = weakref.WeakSet()  # az filesystems already set
-
-
-def _gcs_timeout() -> Any:
-    """gcsfs' ``requests_timeout``, the aiohttp ``ClientTimeout`` of each request: a request
-    not done within ``MLSTIX_READ_TIMEOUT`` (60 s) in all fails, and connecting waits
-    :data:`CONNECT_TIMEOUT`. A whole-request timeout is the one failure gcsfs' retry loop does
-    not retry (its six attempts, with back-off, are fixed when gcsfs is imported; they catch
-    aiohttp's per-read timeout but not ``asyncio.TimeoutError``), so a silent endpoint is an
-    error after one wait instead of six and 30 s of back-off. The largest request mlstix makes
-    is one 16 MiB read-ahead, which the default allows at 280 KB/s."""
-    import aiohttp
-
-    from mlstix._timeouts import read_timeout
-
-    return aiohttp.ClientTimeout(total=read_timeout(GCS_TIMEOUT), sock_connect=CONNECT_TIMEOUT)
-
-
-def _az_timeouts() -> dict[str, Any]:
-    """azure-storage-blob's own settings: ``connection_timeout``, ``read_timeout`` (between
-    bytes: ``MLSTIX_READ_TIMEOUT``, 15 s), and one retry after about two seconds (the SDK's
-    default is three retries after 15, 18 and 24 s, each waiting 60 s for bytes: about five
-    minutes against a silent endpoint)."""
-    from mlstix._timeouts import read_timeout
-
-    return {
-        "connection_timeout": CONNECT_TIMEOUT,
-        "read_timeout": read_timeout(AZ_READ_TIMEOUT),
-        "retry_total": AZ_RETRIES,
-        "initial_backoff": 1,  # the retry after 2 +- 1 s (initial_backoff + increment_base**1)
-        "increment_base": 1,
-        "random_jitter_range": 1,
-    }
-
-
-def _bound_azure(fs: AbstractFileSystem) -> None:
-    """adlfs passes ``connection_timeout``/``read_timeout`` to downloads and uploads only, and
-    no retry setting at all: its listings and property reads run with the SDK's defaults. So
-    the SDK client adlfs made is made again, from its own URL and credential, with
-    :func:`_az_timeouts` (the SDK's constructor settings, which every operation inherits)."""
-    if fs in _bounded:
-        return
-    client = fs.service_client
-    fs.service_client = type(client)(
-        account_url=client.url, credential=client.credential, **_az_timeouts()
-    )
-    _bounded.add(fs)
 
 
 # what the S3 stack imports without using it (see _import)
@@ -318,6 +252,16 @@ def iso_timestamp(value: Any) -> Any:
     return parse_timestamp(value)
 
 
+def _shown(url: str | None) -> str | None:
+    """An endpoint as an error line may show it: without user info or a query (credentials
+    ride there: ``user:password@``, a SAS token)."""
+    if not url or "://" not in url:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def _endpoint(fs: AbstractFileSystem, protocol: str) -> str | None:
     """The URL the filesystem sends its requests to, as its library resolved it."""
     try:
@@ -325,8 +269,8 @@ def _endpoint(fs: AbstractFileSystem, protocol: str) -> str | None:
             return str(fs.connect().meta.endpoint_url)
         if protocol == "gcs":
             return str(fs._location)
-        if protocol == "az":  # without the query: a SAS token's signature rides there
-            return str(fs.service_client.url).split("?", 1)[0]
+        if protocol == "az":
+            return str(fs.service_client.url)
         if protocol == "hf":
             return str(fs.endpoint)
     except Exception:  # the library could not say: its own first request will
