@@ -4,9 +4,10 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
-#endif
-
 static int use_sse2 = 1; /* see simd() */
+#else
+static int use_sse2 = 0;
+#endif
 
 enum { V_ABSENT = 0, V_STR, V_NULL, V_OBJ, V_OTHER };
 
