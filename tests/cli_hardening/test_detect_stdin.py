@@ -154,3 +154,48 @@ def test_ctrl_c_while_reading_stdin_leaves_no_spool(tmp_path: Path) -> None:
     assert proc.returncode in (130, -signal.SIGINT), text
     assert "Traceback" not in text, text
     assert list(spool.iterdir()) == [] and not out.exists()
+
+
+def test_stdin_redirected_from_a_file_is_read_as_that_file(tmp_path: Path) -> None:
+    """``mlstix detect - < log.gz``: the same report as the file by name, and no copy in TMPDIR
+    (read through /proc/self/fd on Linux; elsewhere the copy is made and removed)."""
+    rules = _rules(tmp_path / "rules")
+    log = tmp_path / "lake.jsonl.gz"
+    log.write_bytes(gzip.compress(_lines([_event(i) for i in range(4)]).encode()))
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    args = [sys.executable, "-m", "mlstix", "detect", "-", "--rules", str(rules), "-j", "1"]
+    with log.open("rb") as stdin:
+        done = subprocess.run(
+            [*args, "--format", "json"],
+            stdin=stdin,
+            capture_output=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "TMPDIR": str(spool)},
+        )
+    assert done.returncode == 1, done.stderr
+    piped = json.loads(done.stdout)
+    _, by_name = _detect(["logs", str(log), "--rules", str(rules)], b"")
+    assert _without_path(piped) == _without_path(by_name) and len(piped["findings"]) == 6
+    assert piped["scanned"][0]["path"] == "-"
+    assert list(spool.iterdir()) == []
+
+
+def test_a_redirected_file_is_not_copied_and_a_pipe_is(tmp_path: Path, spool_dir: Path) -> None:
+    from mlstix.detect.logs._stdin import spooled
+
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("no /proc/self/fd here: a redirected file is copied like a pipe")
+    data = gzip.compress(_lines([_event(0)]).encode())
+    log = tmp_path / "lake.jsonl.gz"
+    log.write_bytes(data)
+    with log.open("rb") as stdin, spooled(stdin) as path:
+        assert str(path).startswith("/proc/self/fd/") and path.read_bytes() == data
+        assert list(spool_dir.iterdir()) == []
+    read_end, write_end = os.pipe()
+    os.write(write_end, data)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as stdin, spooled(stdin) as path:
+        assert path.parent == spool_dir and path.read_bytes() == data
+    assert list(spool_dir.iterdir()) == []

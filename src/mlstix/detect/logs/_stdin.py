@@ -1,6 +1,7 @@
 """``mlstix detect -``: a log read from standard input.
 
-The stream is copied as it arrives, still compressed if it is (gzip is recognised by its magic
+Standard input redirected from a file (``mlstix detect - < trail.json.gz``) is read as that
+file. A pipe is copied as it arrives, still compressed if it is (gzip is recognised by its magic
 bytes afterwards, as for any file), to a private temporary file (mode 0600, in ``TMPDIR``) that is
 read like a file given by name and removed when the run ends, Ctrl-C included. Why not hand the
 pipe itself to DuckDB: a damaged log is read twice (DuckDB refuses it, then the salvage reader
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -43,10 +45,28 @@ def _stream() -> BinaryIO:
     return stream.buffer if hasattr(stream, "buffer") else stream  # type: ignore[return-value]
 
 
+def _regular_file(source: BinaryIO) -> Path | None:
+    """Standard input redirected from a file (``< trail.json.gz``): the file itself, reopened
+    through ``/proc/self/fd`` (Linux: a new open of the same file, from its start), so nothing
+    is copied; None for a pipe, a socket, a terminal or where /proc is not there."""
+    try:
+        fd = source.fileno()
+        regular = stat.S_ISREG(os.fstat(fd).st_mode) and os.lseek(fd, 0, os.SEEK_CUR) == 0
+    except (OSError, ValueError, AttributeError):  # io.BytesIO and the like have no fd
+        return None
+    path = Path(f"/proc/self/fd/{fd}")
+    return path if regular and path.exists() else None
+
+
 @contextmanager
 def spooled(stream: BinaryIO | None = None) -> Iterator[Path]:
-    """A temporary file holding everything read from ``stream`` (standard input by default)."""
+    """A file holding everything read from ``stream`` (standard input by default): the file
+    standard input was redirected from, else a temporary copy."""
     source = stream if stream is not None else _stream()
+    direct = _regular_file(source)
+    if direct is not None:
+        yield direct
+        return
     fd, tmp = tempfile.mkstemp(prefix="mlstix-stdin-", suffix=".log")
     try:
         with os.fdopen(fd, "wb") as out:
