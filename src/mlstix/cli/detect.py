@@ -96,8 +96,8 @@ def logs(
     """Run Sigma rules over cloud audit logs: CloudTrail (files as delivered to S3, gzipped, whole
     AWSLogs/ trees; CloudTrail Lake and EventBridge JSON lines), Azure Activity Log exports,
     Google Cloud audit LogEntry JSON (gcloud logging read --format=json, sink exports) and
-    Kubernetes audit JSON lines. LOG '-' reads standard input, gzipped or not (copied to a
-    temporary file in TMPDIR as it arrives: a damaged log is read twice, and a pipe only once).
+    Kubernetes audit JSON lines. LOG '-' reads standard input, gzipped or not (a pipe is copied
+    to a temporary file in TMPDIR as it arrives: a damaged log is read twice, a pipe only once).
 
     Each match is a finding with the rule, the event's time, principal, source IP and resource,
     and the event as evidence.
