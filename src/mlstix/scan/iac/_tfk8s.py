@@ -63,10 +63,12 @@ def _documents(r: Resource) -> list[Any]:
 
 def manifests(resources: list[Resource]) -> Iterator[Resource]:
     """The Kubernetes objects of ``kubectl_manifest``/``kubernetes_manifest`` resources and of
-    the Kubernetes provider's typed resources (:mod:`._tfk8s_native`)."""
+    the Kubernetes provider's typed resources (:mod:`._tfk8s_native`). A data source
+    (``data "kubernetes_service_v1"``, ``data "kubernetes_resource"``) reads an object applied
+    elsewhere: it is not an object this configuration applies, so it is not read as one."""
     parser = KubernetesParser()
     for r in resources:
-        if r.dialect != "terraform":
+        if r.dialect != "terraform" or r.data:
             continue
         if r.type in ("kubectl_manifest", "kubernetes_manifest"):
             docs = [d for d in _documents(r) if is_kubernetes(d)]

@@ -6,7 +6,8 @@ defaults included. An attribute listed in ``resource_changes[].change.after_unkn
 known after apply: it becomes an :class:`Expr` carrying the configuration's references, so rules
 that look for a reference (say, a KMS key) still see one; inside nested blocks and lists
 (``"data_capture_config": [{"kms_key_id": true}]``) it becomes an :class:`Expr` too. ``null``
-means "not set".
+means "not set". Data sources (``"mode": "data"``, read during plan or deferred to apply)
+keep their ``data`` flag: rules never judge them (:class:`~mlstix.scan.rules.iac.Context`).
 """
 
 from __future__ import annotations
@@ -85,6 +86,16 @@ def _mark_unknown(values: Any, unknown: Any, depth: int = 0) -> Any:
     return values
 
 
+def _is_data(res: Mapping[str, Any], address: str, module: str) -> bool:
+    """A data source (``mode: "data"``): a read of something managed elsewhere. Without a
+    ``mode`` (hand-trimmed JSON), the address tells: ``[module.x.]data.TYPE.NAME``."""
+    mode = res.get("mode")
+    if isinstance(mode, str):
+        return mode == "data"
+    local = address[len(module) + 1 :] if module and address.startswith(module + ".") else address
+    return local.startswith("data.")
+
+
 def _key(index: Any) -> str | int | None:
     if isinstance(index, bool) or not isinstance(index, str | int):
         return None
@@ -133,7 +144,7 @@ class PlanParser:
                         language="terraform-plan",
                         scope=path,
                         module=module_addr,
-                        data=res.get("mode") == "data",
+                        data=_is_data(res, address, module_addr),
                         key=_key(res.get("index")),
                     )
                 )

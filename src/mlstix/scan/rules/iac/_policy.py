@@ -121,8 +121,8 @@ def statements(
         if m:
             if depth > 8:
                 return None  # documents composed deeper than this (or in a cycle): unknown
-            for doc in ctx.in_scope(owner.scope, "terraform", "aws_iam_policy_document"):
-                if doc.data and doc.name == m.group(1) and doc.module == owner.module:
+            for doc in ctx.reads(owner.scope, "terraform", "aws_iam_policy_document"):
+                if doc.name == m.group(1) and doc.module == owner.module:
                     return _from_document(doc, ctx, depth)
             return None
     doc = decode_json_value(value)

@@ -45,8 +45,8 @@ def _document_statements(value: Any, ctx: Context, owner: Resource) -> list[Mapp
     if m is None:
         return statements(value, ctx, owner) or []
     out: list[Mapping[str, Any]] = []
-    for doc in ctx.in_scope(owner.scope, "terraform", "aws_iam_policy_document"):
-        if not (doc.data and doc.name == m.group(1) and doc.module == owner.module):
+    for doc in ctx.reads(owner.scope, "terraform", "aws_iam_policy_document"):
+        if not (doc.name == m.group(1) and doc.module == owner.module):
             continue
         for st in as_list(doc.attributes.get("statement")):
             if not isinstance(st, Mapping):

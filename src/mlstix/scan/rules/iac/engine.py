@@ -9,7 +9,8 @@ rules that judged something: a declarative rule judges the resources of its chec
 its ``referenced_by`` admits), a Python rule those of the types it declares (``judges``), and
 any rule the resources it found. A rule that ran over a scan holding none of them is reported
 as not applicable (``rules_not_applicable``): it showed nothing, so it can pass no control.
-Terraform data sources are read, not configured here: they count only when a rule flags one.
+Terraform data sources are read, not configured here: the rules' :class:`Context` keeps them
+out of the resources a rule judges, and a hit on one is dropped (never a finding, never judged).
 """
 
 from __future__ import annotations
@@ -65,8 +66,7 @@ def _declarative(rule: Rule, ctx: Context, judged: set[int]) -> Iterable[Hit]:
             for resource in ctx.of_type(dialect, *check.types):
                 if check.referenced_by and not _referenced(ctx, check, resource):
                     continue
-                if not resource.data:
-                    judged.add(id(resource))
+                judged.add(id(resource))
                 attributes = _with_companions(ctx, check, resource)
                 for cond in check.all:
                     failure = evaluate_condition(cond, attributes)
@@ -138,13 +138,13 @@ def _applicable(registry: RuleRegistry, rule: Rule, ctx: Context, judged: set[in
                 found = [r for r in ctx.resources if r.dialect == dialect]
             else:
                 found = ctx.of_type(dialect, subject_type(pattern))
-            judged.update(id(r) for r in found if not r.data and subject_matches(pattern, r))
+            judged.update(id(r) for r in found if subject_matches(pattern, r))
 
 
 def _hits(registry: RuleRegistry, rule: Rule, ctx: Context, judged: set[int]) -> list[Hit]:
     if rule.logic:
         _applicable(registry, rule, ctx, judged)
-        hits = list(registry.logic[rule.logic](ctx))
+        hits = [h for h in registry.logic[rule.logic](ctx) if not h.resource.data]
     else:
         hits = list(_declarative(rule, ctx, judged))
     judged.update(id(h.resource) for h in hits if h.resource.dialect in rule.dialects)
@@ -160,7 +160,7 @@ def _isolated(
         return _hits(registry, rule, ctx, judged)
     except Exception:  # a rule's defect must not end the scan: judge each scope on its own
         scopes: dict[tuple[str, str], list[Resource]] = {}
-        for r in ctx.resources:
+        for r in ctx.scanned:
             scopes.setdefault((r.scope, r.file if not r.scope else ""), []).append(r)
     hits: list[Hit] = []
     for group in scopes.values():

@@ -69,9 +69,7 @@ def _types(service: Any, entries: Any, log_key: str) -> set[str] | None:
 
 def _policy_types(ctx: Context, scope: str) -> set[str] | None:
     found: set[str] = set()
-    for doc in ctx.in_scope(scope, "terraform", "google_iam_policy"):
-        if not doc.data:
-            continue
+    for doc in ctx.reads(scope, "terraform", "google_iam_policy"):
         for block in as_list(doc.attributes.get("audit_config")):
             if not isinstance(block, Mapping):
                 continue
@@ -97,7 +95,7 @@ def _module_data_access(ctx: Context) -> Iterator[Hit]:
     vertex: dict[str, list[Resource]] = {}
     for r in ctx.resources:
         live = r.extra.get("live")  # a live project is judged on its own IAM policy
-        if r.dialect == "terraform" and not r.data and not live and r.type.startswith(_VERTEX):
+        if r.dialect == "terraform" and not live and r.type.startswith(_VERTEX):
             vertex.setdefault(r.scope, []).append(r)
     if not vertex:
         return

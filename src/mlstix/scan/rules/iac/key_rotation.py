@@ -111,7 +111,7 @@ def _aws_rotatable(key: Resource) -> bool:
 
 def _aws_rotation(ctx: Context) -> Iterator[Hit]:
     for key in ml_keys(ctx):
-        if key.data or not _aws_rotatable(key):  # a data source reads a key made elsewhere
+        if not _aws_rotatable(key):
             continue
         rot_attr, period_attr, _spec, _usage = _AWS_SHAPE[key.dialect]
         enabled = key.attributes.get(rot_attr)
@@ -338,7 +338,7 @@ def aws_rotation_keys(ctx: Context) -> list[Resource]:
     """The keys ``aws-kms-rotation`` judges: ML keys that can rotate, whose status is known."""
     out = []
     for key in ml_keys(ctx):
-        if key.data or not _aws_rotatable(key):
+        if not _aws_rotatable(key):
             continue
         if key.attributes.get(_AWS_SHAPE[key.dialect][0]) is None and key.extra.get("live"):
             continue  # rotation status not answered: not judged
@@ -355,7 +355,7 @@ def _memo(ctx: Context, name: str, find: Callable[[Context], list[Resource]]) ->
 
 def _azure_tf_keys(ctx: Context) -> list[Resource]:
     keys = ctx.of_type("terraform", "azurerm_key_vault_key")
-    return [k for k in keys if not k.data and _azure_ml_key_tf(ctx, k)]
+    return [k for k in keys if _azure_ml_key_tf(ctx, k)]
 
 
 def _azure_arm_keys(ctx: Context) -> list[Resource]:
@@ -371,7 +371,7 @@ def azure_rotation_keys(ctx: Context) -> list[Resource]:
 
 def _gcp_keys(ctx: Context) -> list[Resource]:
     keys = ctx.of_type("terraform", "google_kms_crypto_key")
-    return [k for k in keys if not k.data and _gcp_rotatable(k) and _gcp_ml_key(ctx, k)]
+    return [k for k in keys if _gcp_rotatable(k) and _gcp_ml_key(ctx, k)]
 
 
 def gcp_rotation_keys(ctx: Context) -> list[Resource]:
