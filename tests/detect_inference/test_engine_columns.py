@@ -168,3 +168,21 @@ def test_volumes_count_every_query_read_whatever_path_it_took(
     assert fast == slow
     assert sum(fast[1]["volumes"].values()) == len(lines)
     assert any("not-enough-data" in f["rule_id"] for f in fast[0]["findings"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=6), st.integers(0, 2**32 - 1))
+def test_parts_put_in_client_order_are_the_joined_rows_taken_in_order(
+    sizes: list[int], seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    vectors = [rng.normal(size=(size, 3)).astype(np.float32) for size in sizes]
+    parts = [
+        engine._Rows([f"c{i}" for i in range(len(v))], v, np.zeros(len(v), np.int64),
+                     np.zeros(len(v), np.int64), np.arange(len(v)), np.zeros(len(v)))
+        for v in vectors
+    ]  # fmt: skip
+    order = rng.permutation(sum(sizes))
+    joined = np.concatenate(vectors)[order]
+    got = engine._in_order(parts, order, sum(sizes))
+    assert got.dtype == np.float32 and np.array_equal(got, joined)

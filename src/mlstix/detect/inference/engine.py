@@ -300,43 +300,56 @@ class _Run:
             self.owner_ids = owners
         return fitting
 
-    def judge(self, rows: _Rows) -> None:
+    def judge(self, rows: _Rows | list[_Rows]) -> None:
+        """Judge queries (one part, or the parts queued, in log order)."""
+        parts = [part for part in ([rows] if isinstance(rows, _Rows) else rows) if len(part)]
         baseline = self.baseline
-        if baseline is None or not len(rows):
-            if not rows.counted:
-                self.volumes.update(rows.clients)
-            return
-        scaled = baseline.transform(rows.vectors)
+        uncounted = [part for part in parts if not part.counted]
+        if baseline is None or not parts or len(uncounted) < len(parts):
+            for part in uncounted:
+                self.volumes.update(part.clients)
+            if baseline is None or not parts:
+                return
+        clients = parts[0].clients if len(parts) == 1 else list(
+            itertools.chain.from_iterable(part.clients for part in parts))  # fmt: skip
         # each client's code in order of first appearance, mapped in C-level loops (16-bit
         # codes where they fit: NumPy sorts those by radix, six times faster here)
-        codes = {client: code for code, client in enumerate(dict.fromkeys(rows.clients))}
+        codes = {client: code for code, client in enumerate(dict.fromkeys(clients))}
         small = len(codes) <= _SMALL_CODES
-        index = np.fromiter(map(codes.__getitem__, rows.clients),
-                            np.uint16 if small else np.int64, len(rows))  # fmt: skip
-        known = self.owner_ids
-        owner = np.array([known.get(client, -1) for client in codes], np.int64)
-        # (the off-manifold test takes the rows as they came: BLAS may sum a row differently
-        # in a product of another height, so its chunks stay where they were)
-        off = baseline.off_manifold(scaled, owner[index])
+        index = np.fromiter(map(codes.__getitem__, clients),
+                            np.uint16 if small else np.int64, len(clients))  # fmt: skip
         order = np.argsort(index, kind="stable")
         sizes = np.bincount(index, minlength=len(codes))
-        if not rows.counted:
+        if uncounted and len(uncounted) == len(parts):
             volumes = self.volumes
             for client, size in zip(codes, sizes.tolist(), strict=True):
                 volumes[client] += size
         ends = np.cumsum(sizes).tolist()
         starts = [0, *ends[:-1]]
-        # every column in client order at once: each client's rows are then one slice
-        scaled, labels, off = scaled.take(order, 0), rows.labels.take(order), off.take(order)
-        files, lines, times = rows.files.take(order), rows.lines.take(order), rows.times.take(order)
+        # every column in client order at once (each client's rows are then one slice), the
+        # inputs straight from the parts; the off-manifold test is exact row by row, so it
+        # takes them in this order too
+        vectors = _in_order(parts, order, len(clients))
+        scaled = baseline.transform(vectors)
+        known = self.owner_ids
+        owner = np.array([known.get(client, -1) for client in codes], np.int64)
+        off = baseline.off_manifold(scaled, np.repeat(owner, sizes))
+
+        def column(name: str) -> Any:
+            if len(parts) == 1:
+                return getattr(parts[0], name).take(order)
+            return np.concatenate([getattr(part, name) for part in parts]).take(order)
+
+        labels, files, lines, times = (column(name) for name in ("labels", "files", "lines",
+                                                                  "times"))  # fmt: skip
         firsts = np.fmin.reduceat(times, starts).tolist()  # NaN: no time
         lasts = np.fmax.reduceat(times, starts).tolist()
         names = self.names
         for client, start, end, first, last in zip(codes, starts, ends, firsts, lasts,
                                                    strict=True):  # fmt: skip
-            part = slice(start, end)
-            where = Where(names, files[part], lines[part], times[part])
-            self._state(client).update(scaled[part], labels[part], off[part], where, baseline,
+            mine = slice(start, end)
+            where = Where(names, files[mine], lines[mine], times[mine])
+            self._state(client).update(scaled[mine], labels[mine], off[mine], where, baseline,
                                        span=(first, last))  # fmt: skip
 
     def _state(self, client: str) -> ClientState:
@@ -414,6 +427,21 @@ class _Run:
                      files, batch.lines[start:end], batch.times[start:end], False)  # fmt: skip
 
 
+def _in_order(parts: list[_Rows], order: npt.NDArray[np.intp], count: int) -> Matrix:
+    """The parts' inputs, joined, in ``order`` (rows of the joined parts): put in place
+    straight from each part (one pass, no joined copy)."""
+    if len(parts) == 1:
+        return parts[0].vectors.take(order, 0)
+    place = np.empty(count, dtype=np.intp)
+    place[order] = np.arange(count)
+    out: Matrix = np.empty((count, parts[0].vectors.shape[1]), dtype=np.float32)
+    at = 0
+    for part in parts:
+        out[place[at : at + len(part)]] = part.vectors
+        at += len(part)
+    return out
+
+
 class _Queue:
     """Queries waiting to be judged, in log order, judged ``size`` at a time (bounded memory;
     large batches per client keep the per-call cost of the array operations small)."""
@@ -448,7 +476,7 @@ class _Queue:
             self.items = []
         parts, self.parts, self.count = self.parts, [], 0
         if parts:
-            self.run.judge(self.run.join(parts))
+            self.run.judge(parts)
 
 
 def detect_inference(
