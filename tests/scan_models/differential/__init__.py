@@ -32,6 +32,7 @@ import base64
 import io
 import json
 import os
+import select
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -119,6 +120,12 @@ class RealReaders:
         message = {"op": op, "data": base64.b64encode(data).decode(), "timeout": self.timeout}
         proc.stdin.write(json.dumps({**message, **extra}) + "\n")
         proc.stdin.flush()
+        # the worker's alarm cannot stop a reader stuck in C code: wait a little longer, then
+        # give up on it (one reply per request, so nothing is left buffered to be missed)
+        ready, _, _ = select.select([proc.stdout], [], [], self.timeout + 10)
+        if not ready:
+            self.close()
+            return RealResult(False, "real reader stuck", inconclusive=True)
         line = proc.stdout.readline()
         if not line:  # the worker died (a crash in a C reader, the address-space cap)
             self.close()
