@@ -71,3 +71,59 @@ def test_a_bucket_that_holds_no_models_gives_the_model_bucket_rules_nothing_to_j
         report.rules_not_applicable
     )
     assert "MLSTIX-AWS-CT-001" in report.rules_run  # the region was judged
+
+
+def _detector(region: str, features: list[dict[str, str]] | None, enable: bool = True) -> Resource:
+    attrs: dict[str, object] = {"Enable": enable, "Status": "ENABLED" if enable else "DISABLED"}
+    if features is not None:
+        attrs["Features"] = features
+    return live_resource(
+        provider="aws",
+        type="AWS::GuardDuty::Detector",
+        name=f"d-{region}",
+        ident=f"arn:aws:guardduty:{region}:123456789012:detector/d-{region}",
+        attributes=attrs,
+        language="cloudformation",
+        account="123456789012",
+        region=region,
+    )
+
+
+def _model_bucket(region: str) -> Resource:
+    return live_resource(
+        provider="aws",
+        type="AWS::S3::Bucket",
+        name=f"acme-ml-models-{region}",
+        ident=f"arn:aws:s3:::acme-ml-models-{region}",
+        attributes={"BucketName": f"acme-ml-models-{region}"},
+        language="cloudformation",
+        account="123456789012",
+        region=region,
+    )
+
+
+_ON = [{"Name": "S3_DATA_EVENTS", "Status": "ENABLED"}]
+
+
+def test_guardduty_s3_protection_judges_only_detectors_where_model_buckets_live() -> None:
+    """MLSTIX-AWS-GD-002 judges an enabled detector with a known S3 Protection status in a region
+    holding model buckets; a detector elsewhere, a disabled one (GD-001's) or one whose status
+    GuardDuty did not answer is not judged."""
+    regions = ("eu-west-1", "us-east-1", "us-west-2", "ap-south-1")
+    cases = [
+        (_detector("eu-west-1", _ON), [_model_bucket("eu-west-1")], True),
+        (_detector("us-east-1", _ON), [], False),  # no model bucket in the region
+        (_detector("us-west-2", _ON, enable=False), [_model_bucket("us-west-2")], False),
+        (_detector("ap-south-1", None), [_model_bucket("ap-south-1")], False),  # not answered
+    ]
+    for detector, buckets, judged in cases:
+        region = str(detector.extra.get("region"))
+        inventory = Inventory(cloud="aws", target="123456789012", regions=regions)
+        inventory.add(_region(region))
+        inventory.add(detector)
+        for bucket in buckets:
+            inventory.add(bucket)
+        report = evaluate_inventory(inventory, None)
+        assert not [f for f in report.findings if f.rule_id == "MLSTIX-AWS-GD-002"]
+        assert ("MLSTIX-AWS-GD-002" in report.rules_run) is judged, region
+        assert ("MLSTIX-AWS-GD-002" in report.rules_not_applicable) is not judged, region

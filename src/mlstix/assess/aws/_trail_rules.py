@@ -189,20 +189,33 @@ def _s3_protection(detector: Resource) -> str | None:
     return str(logs.get("Status")) if isinstance(logs, Mapping) and logs.get("Status") else None
 
 
-def _guardduty_s3(ctx: Context) -> Iterator[Hit]:
+def _s3_protection_detectors(ctx: Context) -> list[tuple[Resource, str, list[str]]]:
+    """The detectors ``guardduty-s3-protection`` judges, with their S3 Protection status and the
+    model buckets of their region: enabled detectors (a disabled or missing one is GD-001) in a
+    region holding live model buckets, whose status GuardDuty answered (once a scan)."""
+    if "guardduty-s3-detectors" in ctx.memo:
+        memo: list[tuple[Resource, str, list[str]]] = ctx.memo["guardduty-s3-detectors"]
+        return memo
     from mlstix.scan.rules.iac.aws import model_buckets
 
     regions: dict[str, list[str]] = {}
     for bucket in model_buckets(ctx):
         if bucket.extra.get("live"):
             regions.setdefault(str(bucket.extra.get("region", "")), []).append(bucket.name)
+    out = []
     for d in ctx.of_type("cloudformation", "AWS::GuardDuty::Detector"):
         region = str(d.extra.get("region", ""))
-        if d.attributes.get("Enable") is not True or region not in regions:
-            continue  # a disabled or missing detector is GD-001
         status = _s3_protection(d)
-        if status is not None and status != "ENABLED":
-            buckets = sorted(regions[region])
+        if d.attributes.get("Enable") is True and region in regions and status is not None:
+            out.append((d, status, sorted(regions[region])))
+    ctx.memo["guardduty-s3-detectors"] = out
+    return out
+
+
+def _guardduty_s3(ctx: Context) -> Iterator[Hit]:
+    for d, status, buckets in _s3_protection_detectors(ctx):
+        region = str(d.extra.get("region", ""))
+        if status != "ENABLED":
             yield Hit(
                 d,
                 f"S3 Protection (feature S3_DATA_EVENTS) is {status} while {len(buckets)} model "
@@ -210,6 +223,11 @@ def _guardduty_s3(ctx: Context) -> Iterator[Hit]:
                 f"({', '.join(buckets[:5])}{', ...' if len(buckets) > 5 else ''})",
                 {"attribute": "Features.S3_DATA_EVENTS", "value": status},
             )
+
+
+def _s3_detectors(ctx: Context) -> list[Resource]:
+    """What ``guardduty-s3-protection`` judges (:func:`_s3_protection_detectors`)."""
+    return [d for d, _, _ in _s3_protection_detectors(ctx)]
 
 
 def _live_model_buckets(ctx: Context) -> list[Resource]:
@@ -223,5 +241,6 @@ def register(registry: RuleRegistry) -> None:
     registry.logic_function("trail-sagemaker-management")(_trail_management)
     registry.logic_function("trail-model-bucket-data-events")(_trail_data)
     registry.add_subjects({"trail-model-bucket-data-events": _live_model_buckets})
+    registry.add_subjects({"guardduty-s3-protection": _s3_detectors})
     registry.logic_function("guardduty-enabled")(_guardduty)
     registry.logic_function("guardduty-s3-protection")(_guardduty_s3)

@@ -10,7 +10,8 @@ verify`` or, on AKS, Ratify. A registry that still relies on DCT (ARM
 ``trust_policy { enabled }`` before azurerm 4) is flagged. Notation signatures are OCI referrers
 stored beside the images, which the registry resource does not show, so a registry without DCT is
 not judged here. Only registries an ML workspace uses (``container_registry_id``,
-``properties.containerRegistry``) are in scope.
+``properties.containerRegistry``) are in scope: the rule judges (:func:`dct_registries`, its
+subjects in the report's ``rules_run``) the workspace registries with DCT on, nothing else.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mlstix.scan.iac.resource import Resource
 from mlstix.scan.rules.iac._refs import refers_to
 from mlstix.scan.rules.iac.context import Context, Hit, Logic
 
-__all__ = ["LOGIC"]
+__all__ = ["LOGIC", "dct_registries"]
 
 # dialect → (registry type, DCT attribute paths, workspace type, workspace's registry path)
 _SHAPES = {
@@ -49,7 +50,8 @@ def _used_by_workspace(ctx: Context, reg: Resource, ws_type: str, path: str) -> 
     return False
 
 
-def _dct(ctx: Context) -> Iterator[Hit]:
+def _dct_on(ctx: Context) -> list[tuple[Resource, str]]:
+    out = []
     for dialect, (reg_type, paths, ws_type, ws_path) in _SHAPES.items():
         for reg in ctx.of_type(dialect, reg_type):
             on = [
@@ -58,21 +60,39 @@ def _dct(ctx: Context) -> Iterator[Hit]:
                 if not is_unknown(lookup(reg.attributes, p))
                 and norm(lookup(reg.attributes, p)) in (True, "enabled")
             ]
-            if not on or not _used_by_workspace(ctx, reg, ws_type, ws_path):
-                continue
-            yield Hit(
-                reg,
-                f"{on[0]} turns on Docker Content Trust, which Azure Container Registry "
-                "deprecated and removes on 2028-03-31: "
-                "sign the serving images with Notation (Notary Project, keys in Azure Key "
-                "Vault), verify them before deployment, then turn DCT off",
-                {
-                    "attribute": on[0],
-                    "value": "enabled",
-                    "retired": "2028-03-31",
-                    "replacement": "Notary Project signing (Notation)",
-                },
-            )
+            if on and _used_by_workspace(ctx, reg, ws_type, ws_path):
+                out.append((reg, on[0]))
+    return out
+
+
+def _memo(ctx: Context) -> list[tuple[Resource, str]]:
+    if "acr-dct-on" not in ctx.memo:
+        ctx.memo["acr-dct-on"] = _dct_on(ctx)
+    found: list[tuple[Resource, str]] = ctx.memo["acr-dct-on"]
+    return found
+
+
+def dct_registries(ctx: Context) -> list[Resource]:
+    """The registries the rule judges: those an ML workspace uses that turn DCT on (once a
+    scan). A registry without DCT may or may not carry Notation signatures: not judged."""
+    return [reg for reg, _ in _memo(ctx)]
+
+
+def _dct(ctx: Context) -> Iterator[Hit]:
+    for reg, attr in _memo(ctx):
+        yield Hit(
+            reg,
+            f"{attr} turns on Docker Content Trust, which Azure Container Registry "
+            "deprecated and removes on 2028-03-31: "
+            "sign the serving images with Notation (Notary Project, keys in Azure Key "
+            "Vault), verify them before deployment, then turn DCT off",
+            {
+                "attribute": attr,
+                "value": "enabled",
+                "retired": "2028-03-31",
+                "replacement": "Notary Project signing (Notation)",
+            },
+        )
 
 
 LOGIC: dict[str, Logic] = {"azure-acr-content-trust": _dct}

@@ -164,6 +164,7 @@ def _narrowed() -> dict[str, Subjects]:
     from mlstix.scan.rules.iac.aws import model_buckets
     from mlstix.scan.rules.iac.aws_sharing import ml_keys
     from mlstix.scan.rules.iac.aws_training import pipeline_steps
+    from mlstix.scan.rules.iac.azure_acr import dct_registries
     from mlstix.scan.rules.iac.gcp import model_buckets as gcs_model_buckets
     from mlstix.scan.rules.iac.key_rotation import (
         aws_rotation_keys,
@@ -208,6 +209,7 @@ def _narrowed() -> dict[str, Subjects]:
         table[name] = pipelines("Processing")
     table["kubeflow-exposed"] = kubeflow_services
     table["kms-open-policy"] = ml_keys
+    table["azure-acr-content-trust"] = dct_registries
     table["aws-kms-rotation"] = aws_rotation_keys
     table["azure-key-rotation"] = azure_rotation_keys
     table["gcp-kms-rotation"] = gcp_rotation_keys
