@@ -14,7 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlstix.detect.inference import InferenceOptions, _records, detect_inference, engine
+from mlstix.detect.inference import (
+    InferenceOptions,
+    _records,
+    _rows,
+    detect_inference,
+    engine,
+)
 from mlstix.detect.inference._baseline import Baseline
 from mlstix.detect.inference._detectors import PROFILES, ClientState, Where
 from tests.detect_inference.test_columnar import _line, _traffic
@@ -178,11 +184,11 @@ def test_parts_put_in_client_order_are_the_joined_rows_taken_in_order(
     rng = np.random.default_rng(seed)
     vectors = [rng.normal(size=(size, 3)).astype(np.float32) for size in sizes]
     parts = [
-        engine._Rows([f"c{i}" for i in range(len(v))], v, np.zeros(len(v), np.int64),
+        _rows.Rows([f"c{i}" for i in range(len(v))], v, np.zeros(len(v), np.int64),
                      np.zeros(len(v), np.int64), np.arange(len(v)), np.zeros(len(v)))
         for v in vectors
     ]  # fmt: skip
     order = rng.permutation(sum(sizes))
     joined = np.concatenate(vectors)[order]
-    got = engine._in_order(parts, order, sum(sizes))
+    got = _rows.in_order(parts, order, sum(sizes))
     assert got.dtype == np.float32 and np.array_equal(got, joined)

@@ -32,6 +32,7 @@ from mlstix.detect.inference._fast import FastBatch, fast_reader
 from mlstix.detect.inference._features import DecodeError, decode_input, decode_labels
 from mlstix.detect.inference._records import LogProblem, Record, log_files, read_logs
 from mlstix.detect.inference._report import MIN_BASELINE, MIN_QUERIES, finding, not_enough
+from mlstix.detect.inference._rows import Item, Queue, Rows, Warm, in_order
 from mlstix.detect.inference._terms import Terms
 from mlstix.errors import UsageError
 from mlstix.findings.model import Finding, Report, ScanError, ScannedFile
@@ -45,6 +46,7 @@ Matrix = npt.NDArray[np.float32]
 
 _ERRORS_LISTED = 5  # per file; the rest are counted
 _SMALL_CODES = 0xFFFF  # distinct clients in a chunk up to which they are sorted as 16-bit codes
+_Rows = Rows  # (the name benchmarks/detect_inference.py's judging timer is annotated with)
 
 
 @dataclass(frozen=True)
@@ -60,44 +62,6 @@ class InferenceOptions:
     columnar: bool = True  # read Data Capture CSV blocks in columns (see ._fast)
     # the caller set the BLAS thread variables to 1 before NumPy was imported (the CLI does)
     blas_pinned: bool = False
-
-
-@dataclass
-class _Item:
-    client: str
-    kind: str
-    vector: Any
-    label: int | None
-    path: str
-    line: int
-    time: float | None
-
-
-@dataclass
-class _Rows:
-    """Queries that fit the endpoint's input, in columns, in log order."""
-
-    clients: list[str]
-    vectors: Matrix
-    labels: npt.NDArray[np.int64]
-    files: npt.NDArray[np.int64]
-    lines: npt.NDArray[np.int64]
-    times: npt.NDArray[np.float64]
-    # whether the clients' volumes count these rows yet (rows of blocks read in columns are
-    # counted where their clients are grouped: one pass over the names instead of two)
-    counted: bool = True
-
-    def __len__(self) -> int:
-        return len(self.clients)
-
-    def part(self, start: int, stop: int) -> _Rows:
-        return _Rows(self.clients[start:stop], self.vectors[start:stop],
-                     self.labels[start:stop], self.files[start:stop], self.lines[start:stop],
-                     self.times[start:stop], self.counted)  # fmt: skip
-
-
-# a warm-up query read one by one, or the first ``stop`` queries of a block read in columns
-_Warm = _Item | tuple[FastBatch, int]
 
 
 @dataclass
@@ -149,7 +113,7 @@ class _Run:
         if len(stats.problems) < _ERRORS_LISTED:
             stats.problems.append(problem)
 
-    def entries(self, files: list[tuple[Path, str]]) -> Iterator[_Item | FastBatch]:
+    def entries(self, files: list[tuple[Path, str]]) -> Iterator[Item | FastBatch]:
         """The queries of the logs, in order: one by one, or a block at a time in columns."""
         for _, display in files:
             self.files[display] = _FileStats(Counter(), [])
@@ -158,13 +122,13 @@ class _Run:
         for entry in read_logs(files, self.fast):
             if isinstance(entry, LogProblem):
                 self.problem(entry)
-            elif isinstance(entry, FastBatch):  # volumes counted later (see _Rows.counted)
+            elif isinstance(entry, FastBatch):  # volumes counted later (see Rows.counted)
                 self.files[entry.path].shapes[entry.shape] += len(entry.clients)
                 yield entry
             else:
                 yield from self._instances(entry, self.files[entry.path])
 
-    def _instances(self, record: Record, stats: _FileStats) -> Iterator[_Item]:
+    def _instances(self, record: Record, stats: _FileStats) -> Iterator[Item]:
         client = self.key(record)
         if client is None:
             self.no_client += 1
@@ -182,20 +146,20 @@ class _Run:
             labels = [None] * len(instances)
         self.volumes[client] += len(instances)
         for instance, label in zip(instances, labels, strict=True):
-            yield _Item(client, instance.kind, instance.vector, label, record.path, record.line,
-                        record.time)  # fmt: skip
+            yield Item(client, instance.kind, instance.vector, label, record.path, record.line,
+                       record.time)  # fmt: skip
 
     @staticmethod
-    def _items(batch: FastBatch, start: int = 0, stop: int | None = None) -> Iterator[_Item]:
+    def _items(batch: FastBatch, start: int = 0, stop: int | None = None) -> Iterator[Item]:
         for i in range(start, len(batch.clients) if stop is None else stop):
             when = float(batch.times[i])
             label = int(batch.labels[i])
-            yield _Item(batch.clients[i], "numeric", batch.vectors[i],
-                        None if label < 0 else label, batch.path, int(batch.lines[i]),
-                        None if math.isnan(when) else when)  # fmt: skip
+            yield Item(batch.clients[i], "numeric", batch.vectors[i],
+                       None if label < 0 else label, batch.path, int(batch.lines[i]),
+                       None if math.isnan(when) else when)  # fmt: skip
 
-    def _columns(self, items: list[_Item]) -> _Rows:
-        return _Rows(
+    def columns(self, items: list[Item]) -> Rows:
+        return Rows(
             [item.client for item in items],
             np.stack([item.vector for item in items]).astype(np.float32),
             np.array([-1 if i.label is None else i.label for i in items], dtype=np.int64),
@@ -206,7 +170,7 @@ class _Run:
 
     # -- judging -----------------------------------------------------------------------------
 
-    def _fits(self, item: _Item) -> bool:
+    def _fits(self, item: Item) -> bool:
         kind, vector = item.kind, item.vector
         if kind == self.kind and len(vector) == self.dim:
             return True
@@ -220,13 +184,13 @@ class _Run:
         )
         return False
 
-    def _warm_rows(self, warm: list[_Warm]) -> _Rows | None:
+    def _warm_rows(self, warm: list[Warm]) -> Rows | None:
         """The warm-up queries that fit the endpoint's input, in columns, in log order (the
         others are problems); blocks read in columns stay in columns."""
-        parts: list[_Rows] = []
-        items: list[_Item] = []
+        parts: list[Rows] = []
+        items: list[Item] = []
         for piece in warm:
-            if isinstance(piece, _Item):
+            if isinstance(piece, Item):
                 if self._fits(piece):
                     items.append(piece)
                 continue
@@ -236,16 +200,16 @@ class _Run:
                 items.extend(item for item in self._items(batch, 0, stop) if self._fits(item))
                 continue
             if items:
-                parts.append(self._columns(items))
+                parts.append(self.columns(items))
                 items = []
             rows = self._slice(batch, 0, stop)
             # as read one by one: a negative label is none (-1)
             parts.append(replace(rows, labels=np.maximum(rows.labels, -1)))
         if items:
-            parts.append(self._columns(items))
+            parts.append(self.columns(items))
         return self.join(parts) if parts else None
 
-    def join(self, parts: list[_Rows]) -> _Rows:
+    def join(self, parts: list[Rows]) -> Rows:
         """``parts`` as one, in order (uncounted where all of them are)."""
         if len(parts) == 1:
             return parts[0]
@@ -259,13 +223,13 @@ class _Run:
         def joined(name: str) -> Any:
             return np.concatenate([getattr(part, name) for part in parts])
 
-        return _Rows(clients, joined("vectors"), joined("labels"), joined("files"),
-                     joined("lines"), joined("times"), counted)  # fmt: skip
+        return Rows(clients, joined("vectors"), joined("labels"), joined("files"),
+                    joined("lines"), joined("times"), counted)  # fmt: skip
 
-    def learn(self, warm: list[_Warm]) -> _Rows | None:
+    def learn(self, warm: list[Warm]) -> Rows | None:
         shapes: Counter[tuple[str, int]] = Counter()
         for piece in warm:
-            if isinstance(piece, _Item):
+            if isinstance(piece, Item):
                 shapes[(piece.kind, len(piece.vector))] += 1
             else:
                 shapes[("numeric", piece[0].vectors.shape[1])] += piece[1]
@@ -300,9 +264,9 @@ class _Run:
             self.owner_ids = owners
         return fitting
 
-    def judge(self, rows: _Rows | list[_Rows]) -> None:
+    def judge(self, rows: Rows | list[Rows]) -> None:
         """Judge queries (one part, or the parts queued, in log order)."""
-        parts = [part for part in ([rows] if isinstance(rows, _Rows) else rows) if len(part)]
+        parts = [part for part in ([rows] if isinstance(rows, Rows) else rows) if len(part)]
         baseline = self.baseline
         uncounted = [part for part in parts if not part.counted]
         if baseline is None or not parts or len(uncounted) < len(parts):
@@ -329,7 +293,7 @@ class _Run:
         # every column in client order at once (each client's rows are then one slice), the
         # inputs straight from the parts; the off-manifold test is exact row by row, so it
         # takes them in this order too
-        vectors = _in_order(parts, order, len(clients))
+        vectors = in_order(parts, order, len(clients))
         scaled = baseline.transform(vectors)
         known = self.owner_ids
         owner = np.array([known.get(client, -1) for client in codes], np.int64)
@@ -378,7 +342,7 @@ class _Run:
 
     def _run(self, files: list[tuple[Path, str]]) -> None:
         stream = self.entries(files)
-        warm: list[_Warm] = []
+        warm: list[Warm] = []
         count = 0
         rest: FastBatch | None = None
         rest_from = 0
@@ -401,7 +365,7 @@ class _Run:
         pending = self.learn(warm)
         # at most 64 MiB of inputs judged at once, however wide they are
         size = min(self.options.chunk, max(256, (64 << 20) // (4 * max(1, self.dim))))
-        queue = _Queue(self, size)
+        queue = Queue(self, size)
         for start in range(0, len(pending) if pending is not None else 0, size):
             assert pending is not None
             queue.add(pending.part(start, start + size))
@@ -414,69 +378,17 @@ class _Run:
                 queue.item(entry)
         queue.flush()
 
-    def _batch_rows(self, batch: FastBatch, start: int) -> _Rows | None:
+    def _batch_rows(self, batch: FastBatch, start: int) -> Rows | None:
         if self.kind != "numeric" or batch.vectors.shape[1] != self.dim:
             self.volumes.update(batch.clients[start:])
             items = [item for item in self._items(batch, start) if self._fits(item)]
-            return self._columns(items) if items else None
+            return self.columns(items) if items else None
         return self._slice(batch, start, len(batch))
 
-    def _slice(self, batch: FastBatch, start: int, end: int) -> _Rows:
+    def _slice(self, batch: FastBatch, start: int, end: int) -> Rows:
         files = np.full(end - start, self.file_ids[batch.path], dtype=np.int64)
-        return _Rows(batch.clients[start:end], batch.vectors[start:end], batch.labels[start:end],
-                     files, batch.lines[start:end], batch.times[start:end], False)  # fmt: skip
-
-
-def _in_order(parts: list[_Rows], order: npt.NDArray[np.intp], count: int) -> Matrix:
-    """The parts' inputs, joined, in ``order`` (rows of the joined parts): put in place
-    straight from each part (one pass, no joined copy)."""
-    if len(parts) == 1:
-        return parts[0].vectors.take(order, 0)
-    place = np.empty(count, dtype=np.intp)
-    place[order] = np.arange(count)
-    out: Matrix = np.empty((count, parts[0].vectors.shape[1]), dtype=np.float32)
-    at = 0
-    for part in parts:
-        out[place[at : at + len(part)]] = part.vectors
-        at += len(part)
-    return out
-
-
-class _Queue:
-    """Queries waiting to be judged, in log order, judged ``size`` at a time (bounded memory;
-    large batches per client keep the per-call cost of the array operations small)."""
-
-    def __init__(self, run: _Run, size: int) -> None:
-        self.run = run
-        self.size = size
-        self.parts: list[_Rows] = []
-        self.items: list[_Item] = []
-        self.count = 0
-
-    def item(self, item: _Item) -> None:
-        self.items.append(item)
-        self.count += 1
-        if self.count >= self.size:
-            self.flush()
-
-    def add(self, rows: _Rows | None) -> None:
-        if rows is None:
-            return
-        if self.items:
-            self.parts.append(self.run._columns(self.items))
-            self.items = []
-        self.parts.append(rows)
-        self.count += len(rows)
-        if self.count >= self.size:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.items:
-            self.parts.append(self.run._columns(self.items))
-            self.items = []
-        parts, self.parts, self.count = self.parts, [], 0
-        if parts:
-            self.run.judge(parts)
+        return Rows(batch.clients[start:end], batch.vectors[start:end], batch.labels[start:end],
+                    files, batch.lines[start:end], batch.times[start:end], False)  # fmt: skip
 
 
 def detect_inference(
