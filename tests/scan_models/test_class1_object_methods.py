@@ -19,6 +19,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +171,48 @@ def test_copyregs_constructors_stay_allowed() -> None:
     data += b.global_op("builtins", "object") + b"NtR."
     rules, _ = _worst(data)
     assert rules == set()
+
+
+# -- methods called by their name --------------------------------------------------------------
+
+
+def _bound(method: str, args: bytes) -> bytes:
+    """``getattr(DataFrame({'a': [1]}), method)(*args)``."""
+    frame = b.global_op("pandas", "DataFrame") + b"(}" + _U("a") + b"]K\x01asNtR"
+    return (
+        b"\x80\x02" + b.global_op("builtins", "getattr") + b"(" + frame + _U(method) + b"tR" + args
+    )
+
+
+@pytest.mark.parametrize(
+    "method, args",
+    [
+        ("agg", b"(" + _U("to_csv") + b"K\x00" + _U("/tmp/x.csv") + b"tR."),
+        ("aggregate", b"(" + _U("to_pickle") + b"K\x00" + _U("/tmp/x") + b"tR."),
+        ("transform", b"(](" + _U("a") + _U("sum") * 300 + _U("to_csv") + b"eK\x00tR."),
+        ("apply", b"(}" + _U("a") + _U("to_csv") + b"sK\x00tR."),
+    ],
+    ids=["agg", "aggregate-pickle", "name-after-300-in-a-list", "dict-by-column"],
+)  # fmt: skip
+def test_a_method_named_in_a_dispatch_call_is_high(method: str, args: bytes) -> None:
+    """pandas' agg/aggregate/apply/transform call the method a string names: ``df.agg(
+    'to_csv', 0, path)`` writes a file (was clean: both the class and ``agg`` are harmless)."""
+    rules, messages = _worst(_bound(method, args))
+    assert "models/pickle-unallowed-call" in rules, messages
+    assert any("a method called by its name" in m for m in messages)
+
+
+def test_dispatch_with_harmless_names_stays_clean() -> None:
+    rules, _ = _worst(_bound("agg", b"(" + _U("sum") + b"tR."))
+    assert rules == set()
+
+
+def test_the_real_pandas_writes_the_file(tmp_path: Path) -> None:
+    """What the finding says, with the real loader (the file is written before it fails)."""
+    pytest.importorskip("pandas", reason="the real pandas is needed to load it")
+    target = tmp_path / "written.csv"
+    data = _bound("agg", b"(" + _U("to_csv") + b"K\x00" + _U(str(target)) + b"tR.")
+    subprocess.run([sys.executable, "-c", "import pickle, sys\ntry:\n    pickle.loads("
+                    "sys.stdin.buffer.read())\nexcept Exception:\n    pass"], input=data,
+                   check=True, timeout=120)  # fmt: skip
+    assert target.exists()

@@ -28,13 +28,14 @@ from typing import Any
 
 from mlstix.scan.models.pickles import _values as val
 from mlstix.scan.models.pickles._attrs import RUNS_ON_USE, state_dicts
-from mlstix.scan.models.pickles._commands import command_like, strings
+from mlstix.scan.models.pickles._commands import command_like, method_names, strings
 from mlstix.scan.models.pickles._inserts import Inserts, instance_class
 from mlstix.scan.models.pickles._joblib import COMPANIONS, WRAPPERS, companion_outside
 from mlstix.scan.models.pickles.allowlist import (
     CONSTRUCTS_FIRST_ARG,
     INVOKES_ARGUMENT,
     SETS_AFTER_LOAD,
+    dangerous_attr,
     normalize,
 )
 from mlstix.scan.models.pickles.opcodes import Call, Global, Malformed, Reader
@@ -120,9 +121,24 @@ class Calls(Inserts):
                 if state is not None and state < len(args):
                     self._state_set(args[state], everything=True)
             self._keeps(func, args)  # after what it calls or sets while it runs
+            if ".<instance>." in func.qualname:
+                self._dispatch(func, args)
         elif isinstance(func, Call):
             self._invoke_result(func, args)
         return Call(func, args)
+
+    def _dispatch(self, method: Global, args: Any) -> None:
+        """A bound method of an allowlisted instance called with the name of another method:
+        pandas' ``agg``/``aggregate``/``apply``/``transform`` (and the like) look a string up
+        on the object and call it, so ``df.agg('to_csv', 0, path)`` writes a file. A string
+        argument that names a method that reads, writes, runs or loads is that call."""
+        first = args[0] if isinstance(args, tuple) and args else None
+        names = [t for t in method_names(first) if dangerous_attr(t)]
+        if names and len(self.result.chains) < 20:
+            self.result.chains.append(
+                f"{short(Call(method, args))}: a method called by its name {names[0]!r} "
+                "(one that reads, writes or runs)"
+            )
 
     def _getattr(self, args: Any, pos: int) -> Any:
         """``getattr(imported, 'attr')``: the attribute path ``find_class`` would resolve,

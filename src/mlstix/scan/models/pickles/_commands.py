@@ -8,7 +8,7 @@ import itertools
 import re
 from typing import Any
 
-__all__ = ["command_like", "strings"]
+__all__ = ["command_like", "method_names", "strings"]
 
 _PROGRAMS = (
     r"sh|bash|zsh|dash|ksh|csh|fish|busybox|cmd(?:\.exe)?|powershell(?:\.exe)?|pwsh|"
@@ -54,3 +54,21 @@ def _strings(value: Any, depth: int, out: list[str], limit: int) -> None:
     elif isinstance(value, tuple | list | dict):
         for v in itertools.islice(value.values() if isinstance(value, dict) else value, 32):
             _strings(v, depth + 1, out, limit)
+
+
+def method_names(value: Any) -> list[str]:
+    """The method names a dispatching method takes as its first argument: a name, a list of
+    names, or a dict of names (or lists of names) by column; every one, however many."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        out: list[str] = []
+        for v in value:
+            if isinstance(v, str):
+                out.append(v)
+            elif isinstance(v, list | tuple):
+                out += [x for x in v if isinstance(x, str)]
+        return out
+    return []

@@ -45,6 +45,7 @@ __all__ = [
     "Verdict",
     "allowed_pairs",
     "dangerous",
+    "dangerous_attr",
     "normalize",
 ]
 
@@ -340,7 +341,8 @@ def _listed(candidate: str) -> bool:
     return candidate in DANGEROUS_MODULES or candidate in DANGEROUS_NAMES
 
 
-def _dangerous_attr(part: str) -> bool:
+def dangerous_attr(part: str) -> bool:
+    """An attribute name that reads, writes, runs or loads (``to_csv``, ``system``, ``load``)."""
     return part in DANGEROUS_ATTRS or part.startswith(DANGEROUS_ATTR_PREFIXES)
 
 
@@ -354,7 +356,7 @@ def dangerous(module: str, name: str) -> bool:
     attrs = parts[first_attr:]
     if any(p.startswith("__") and p.endswith("__") and len(p) > 4 for p in attrs):
         return True  # __globals__, __builtins__, __subclasses__, ...
-    if any(_dangerous_attr(p) for p in attrs):
+    if any(dangerous_attr(p) for p in attrs):
         return True
     for start in (0, *range(first_attr, len(parts))):
         tail = parts[start:]
