@@ -3,7 +3,8 @@
 ``data "aws_s3_bucket" "x" { bucket = "..." }`` holds none of the bucket's settings: a rule that
 judges configuration must neither flag it nor count it as judged, whatever the provider (AWS,
 ``azurerm_*``, ``google_*``, the Kubernetes provider) and whether the input is HCL or a plan's
-JSON (``"mode": "data"``). Rules still read a data source's content for a managed resource (a
+JSON (``"mode": "data"``); ARM's ``"existing": true`` resources are the same kind of read.
+Rules still read a data source's content for a managed resource (a
 ``data.aws_iam_policy_document`` a bucket policy attaches).
 """
 
@@ -33,6 +34,13 @@ _TF_CASES = sorted(
     if case.is_dir() and case.name.split("-", 1)[0] == "terraform"
 )
 _RESOURCE = re.compile(r'(?m)^(\s*)resource(\s+")')
+_ARM_CASES = sorted(
+    (rule_dir.name, case.name)
+    for rule_dir in FIXTURES.iterdir()
+    if rule_dir.is_dir()
+    for case in rule_dir.iterdir()
+    if case.is_dir() and case.name.split("-", 1)[0] == "arm"
+)
 
 
 def _scan(tmp_path: Path, files: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -64,11 +72,39 @@ def test_a_rule_fixture_read_as_data_sources_is_not_judged(
     assert out.not_applicable([rule]) == [rule_id]
 
 
+def _existing(resources: Any) -> None:
+    for res in resources.values() if isinstance(resources, dict) else resources or []:
+        if isinstance(res, dict):
+            res["existing"] = True
+            _existing(res.get("resources"))
+
+
+@pytest.mark.parametrize(("rule_id", "case"), _ARM_CASES, ids=[f"{r}/{c}" for r, c in _ARM_CASES])
+def test_a_rule_fixture_of_arm_existing_resources_is_not_judged(
+    rule_id: str, case: str, tmp_path: Path
+) -> None:
+    """ARM's data sources: every resource of a rule's ARM fixture declared ``"existing": true``
+    (a reference to a resource deployed elsewhere, Bicep's ``existing``). Nothing judged."""
+    rule = default_registry().get(rule_id)
+    copy = tmp_path / case
+    shutil.copytree(FIXTURES / rule_id / case, copy)
+    for template in copy.rglob("*.json"):
+        doc = json.loads(template.read_text())
+        _existing(doc.get("resources"))
+        template.write_text(json.dumps(doc, indent=1))
+    found = collect([copy])
+    assert not found.errors, found.errors
+    assert found.resources and all(r.data for r in found.resources if r.dialect == "arm")
+    out = evaluate_isolated(default_registry(), [rule], found.resources, None)
+    assert [f.location.resource for f in out.findings] == []
+    assert out.not_applicable([rule]) == [rule_id]
+
+
 def test_the_managed_fixtures_are_still_judged() -> None:
     """The counterpart: each rule's main Terraform fixture, managed, is judged and flagged."""
     registry = default_registry()
-    for rule_id, case in _TF_CASES:
-        if case != "terraform":
+    for rule_id, case in _TF_CASES + _ARM_CASES:
+        if case not in ("terraform", "arm"):
             continue
         rule = registry.get(rule_id)
         found = collect([FIXTURES / rule_id / case])

@@ -9,7 +9,10 @@ value given with ``--parameter x=...`` or the literal ``defaultValue`` / variabl
 ``concat`` of literal arguments (Bicep's child names, ``format('{0}/{1}', ...)``) give their
 string; every other template expression becomes an :class:`Expr`. A resource whose
 ``condition`` is false at these values (a literal, ``parameters()``/``variables()``,
-``equals``, ``not``, ``and``, ``or`` of them) is not deployed, so not reported.
+``equals``, ``not``, ``and``, ``or`` of them) is not deployed, so not reported. A resource
+declared ``"existing": true`` (language version 2.0; Bicep's ``existing`` keyword) is a reference
+to a resource deployed elsewhere, like a Terraform data source: it is kept, marked ``data``, for
+the references it answers, and no rule judges it.
 """
 
 from __future__ import annotations
@@ -291,6 +294,7 @@ class ArmParser:
                         line=line,
                         language="arm",
                         scope=path,
+                        data=inst.get("existing") is True,
                     )
                 )
         return ParsedFile(tuple(out), self.kind)

@@ -35,7 +35,7 @@ class Resource:
     language: Language
     scope: str = ""  # references resolve inside one scope: a Terraform root module, a template
     module: str = ""  # Terraform module path, e.g. "module.net"
-    data: bool = False  # a Terraform data source
+    data: bool = False  # a read, not managed here: a Terraform data source, an ARM existing one
     extra: Mapping[str, Any] = field(default_factory=dict)  # namespace of a Kubernetes object
     key: str | int | None = None  # Terraform instance key: count.index or each.key
 
