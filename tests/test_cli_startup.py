@@ -161,16 +161,42 @@ def test_library_records_are_one_line_when_logging_is_imported_late() -> None:
 def test_collection_is_back_on_after_the_imports() -> None:
     done = _python(
         "import gc, sys\n"
-        "import mlstix.cli.main\n"
+        "import mlstix.cli.main as main\n"
         "print(gc.isenabled())\n"
-        "gc.disable()\n"  # a program that turned it off itself keeps it off
-        "from mlstix.cli import inference\n"
-        "with inference._no_collections():\n"
+        "with main.collector_off():\n"
         "    inner = gc.isenabled()\n"
-        "print(inner, gc.isenabled())\n"
+        "print(inner, gc.isenabled(), gc.get_freeze_count())\n"  # not the mlstix process
+        "gc.disable()\n"  # a program that turned it off itself keeps it off
+        "with main.collector_off():\n"
+        "    pass\n"
+        "print(gc.isenabled())\n"
     )
-    assert done.stdout.split() == ["True", "False", "False"], done.stderr
+    assert done.stdout.split() == ["True", "False", "True", "0", "False"], done.stderr
     assert gc.isenabled()
+
+
+def test_the_mlstix_process_freezes_what_its_imports_made(capture: Path) -> None:
+    """In the process main() runs, the objects the imports made are out of the collector's
+    sight (the first collection after the imports walked them all); the report is the one an
+    in-process run writes."""
+    look = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: sys.stderr.write(f'frozen {gc.get_freeze_count()}\\n'))\n"
+        "sys.argv = ['mlstix', *sys.argv[1:]]\n"
+        "from mlstix.cli.main import main\n"
+        "main()\n"
+    )
+    done = _python(look, *_inference(capture, "--format", "json", "-o", "-"))
+    frozen = int(done.stderr.split("frozen ")[1].split()[0])
+    assert frozen > 10_000, done.stderr  # NumPy's and the detectors' objects among them
+    from click.testing import CliRunner
+
+    from mlstix.cli.main import cli
+
+    before = gc.get_freeze_count()
+    inside = CliRunner().invoke(cli, _inference(capture, "--format", "json"))
+    assert gc.get_freeze_count() == before  # a program that imported mlstix: nothing frozen
+    assert json.loads(inside.stdout) == json.loads(done.stdout)
 
 
 def test_the_temporary_file_is_new_and_ours(

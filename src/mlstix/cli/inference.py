@@ -8,18 +8,15 @@ written and lists each file and line under ``errors``).
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from mlstix.cli._params import ExistingPath
 from mlstix.cli._report import EXIT_CODES_HELP, emit, report_options
-from mlstix.cli.main import skip_teardown
+from mlstix.cli.main import collector_off, skip_teardown
 
 __all__ = ["inference"]
 
@@ -91,7 +88,7 @@ def inference(
     not start, or some file or line could not be read (the report lists it under errors).
     """
     pinned = _one_blas_thread()
-    with _no_collections():  # NumPy and the detectors: about 0.1 CPU-s of imports
+    with collector_off():  # NumPy and the detectors: about 0.1 CPU-s of imports
         from mlstix.detect.inference import InferenceOptions, detect_inference
 
     options = InferenceOptions(
@@ -109,16 +106,3 @@ def inference(
     code = emit(report, fmt, output, fail_on)
     skip_teardown()  # the report is written; nothing is left to finalise
     sys.exit(code)
-
-
-@contextmanager
-def _no_collections() -> Iterator[None]:
-    """No garbage collection while modules are imported: they make no garbage cycles, and each
-    collection only walks the objects they made (1-5 ms of NumPy's and the detectors')."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
