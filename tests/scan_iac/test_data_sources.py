@@ -296,3 +296,24 @@ data "aws_iam_policy_document" "d" {
     registry = default_registry()
     out = evaluate_isolated(registry, [registry.get("MLSTIX-AWS-IAM-001")], found.resources, None)
     assert [f.location.resource for f in out.findings] == ["aws_iam_policy.p"]
+
+
+def test_data_sources_in_json_syntax_and_in_a_child_module_are_not_judged(tmp_path: Path) -> None:
+    files = {
+        "main.tf.json": json.dumps(
+            {
+                "data": {"aws_s3_bucket": {"models": {"bucket": "acme-ml-models"}}},
+                "resource": {"aws_s3_bucket": {"real": {"bucket": "acme-ml-models-2"}}},
+                "module": {"store": {"source": "./store"}},
+            }
+        ),
+        "store/main.tf": _AWS_DATA.replace('"models"', '"shared"'),
+    }
+    found = collect([write_tree(tmp_path / "read", files)])
+    assert {r.address for r in found.resources if r.data} == {
+        "data.aws_s3_bucket.models",
+        "module.store.data.aws_s3_bucket.shared",
+    }
+    code, report = _scan(tmp_path, files)
+    assert code == 1
+    assert {f["location"]["resource"] for f in report["findings"]} == {"aws_s3_bucket.real"}
