@@ -174,7 +174,7 @@ def test_gcp_credentials_file_named_but_unusable(
     _one_line(result, f"GOOGLE_APPLICATION_CREDENTIALS names {bad}, which is not a usable")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
     result, _ = _run("gcp", "--project", "ml-prod-4821")
-    _one_line(result, "was not found")
+    _one_line(result, "missing.json: no such file or directory")
 
 
 def _kubeconfig(path: Path, server: str) -> Path:

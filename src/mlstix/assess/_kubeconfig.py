@@ -72,6 +72,8 @@ def loader(explicit: str | None, context: str | None) -> Any:
         parsed = yaml.load(stream, Loader=load)  # noqa: S506 (a safe loader, C or Python)
     if parsed is None:
         raise ConfigException("Invalid kube-config file. No configuration found.")
+    if not isinstance(parsed, dict):  # a list or a scalar: YAML, but not a kubeconfig
+        raise TypeError(f"a kubeconfig is a YAML mapping, not a {type(parsed).__name__}")
     return KubeConfigLoader(
         config_dict=parsed,
         active_context=context,
