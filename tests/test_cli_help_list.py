@@ -52,4 +52,5 @@ def test_help_imports_no_sub_command() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=60)  # fmt: skip
     assert "Commands:" in done.stdout
-    assert json.loads(done.stdout.splitlines()[-1]) == ["mlstix.cli.main"]
+    # _process: what the mlstix process does around any command (start and end)
+    assert json.loads(done.stdout.splitlines()[-1]) == ["mlstix.cli._process", "mlstix.cli.main"]

@@ -161,13 +161,14 @@ def test_library_records_are_one_line_when_logging_is_imported_late() -> None:
 def test_collection_is_back_on_after_the_imports() -> None:
     done = _python(
         "import gc, sys\n"
-        "import mlstix.cli.main as main\n"
+        "import mlstix.cli.main\n"
+        "from mlstix.cli import _process\n"
         "print(gc.isenabled())\n"
-        "with main.collector_off():\n"
+        "with _process.collector_off():\n"
         "    inner = gc.isenabled()\n"
         "print(inner, gc.isenabled(), gc.get_freeze_count())\n"  # not the mlstix process
         "gc.disable()\n"  # a program that turned it off itself keeps it off
-        "with main.collector_off():\n"
+        "with _process.collector_off():\n"
         "    pass\n"
         "print(gc.isenabled())\n"
     )

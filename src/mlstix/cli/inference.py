@@ -15,8 +15,8 @@ from pathlib import Path
 import click
 
 from mlstix.cli._params import ExistingPath
+from mlstix.cli._process import collector_off, skip_teardown
 from mlstix.cli._report import EXIT_CODES_HELP, emit, report_options
-from mlstix.cli.main import collector_off, skip_teardown
 
 __all__ = ["inference"]
 

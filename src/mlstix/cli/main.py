@@ -20,19 +20,16 @@ import contextlib  # noqa: E402
 import importlib  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Callable, Iterator, Sequence  # noqa: E402
-from typing import TYPE_CHECKING, Any  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
 
 import click  # noqa: E402
 
 from mlstix import __version__  # noqa: E402
+from mlstix.cli import _process  # noqa: E402
 from mlstix.errors import MlstixError  # noqa: E402
 
-if TYPE_CHECKING:
-    from importlib.machinery import ModuleSpec
-    from types import ModuleType
-
-__all__ = ["cli", "collector_off", "main", "skip_teardown"]
+__all__ = ["cli", "main"]
 
 
 def _attr(spec: str) -> Any:
@@ -158,7 +155,7 @@ class _Group(click.Group):
         click.Group(commands=[c for c in listed if c is not None]).format_commands(ctx, formatter)
 
     def invoke(self, ctx: click.Context) -> Any:
-        _quiet_library_logs()
+        _process.quiet_library_logs()
         try:
             try:
                 return super().invoke(ctx)
@@ -215,62 +212,6 @@ class _Group(click.Group):
             said = escape(utf8(exc.diagnostics()))  # a path that is not UTF-8 shows as \xff
             err_console.print(f"[bold red]error:[/] {said}", soft_wrap=True)
             sys.exit(exc.exit_code)
-
-
-def _quiet_library_logs() -> None:
-    """Records nothing handles print one line each, never a traceback
-    (:class:`mlstix.cli._logs.OneLineLog` in place of :data:`logging.lastResort`): now when
-    :mod:`logging` is loaded, else the moment something imports it (:class:`_WhenLoggingLoads`),
-    so that a command whose libraries never log does not import it at all."""
-    if "logging" in sys.modules:
-        from mlstix.cli._logs import install
-
-        install()
-    elif not any(isinstance(finder, _WhenLoggingLoads) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _WhenLoggingLoads())
-
-
-class _WhenLoggingLoads:
-    """A meta-path finder that waits for :mod:`logging`: it leaves the finding to the other
-    finders and, when the module is loaded, removes itself and calls
-    :func:`_quiet_library_logs` once the module has run (a spec asked for and not loaded,
-    ``importlib.util.find_spec("logging")``, leaves it waiting). The module keeps its real
-    loader (``__loader__``, ``__spec__.loader``)."""
-
-    def find_spec(
-        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> ModuleSpec | None:
-        if name != "logging":
-            return None
-        for finder in list(sys.meta_path):
-            find = getattr(finder, "find_spec", None) if finder is not self else None
-            spec: ModuleSpec | None = find(name, path, target) if find is not None else None
-            if spec is not None:
-                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _ThenQuiet(spec.loader, self)  # type: ignore[assignment]
-                return spec
-        return None
-
-
-class _ThenQuiet:
-    """The loader of :mod:`logging`, and :func:`_quiet_library_logs` once it has run."""
-
-    def __init__(self, loader: Any, finder: _WhenLoggingLoads) -> None:
-        self._loader = loader
-        self._finder = finder
-
-    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
-        made: ModuleType | None = self._loader.create_module(spec)
-        return made
-
-    def exec_module(self, module: ModuleType) -> None:
-        with contextlib.suppress(ValueError):
-            sys.meta_path.remove(self._finder)
-        module.__loader__ = self._loader
-        if module.__spec__ is not None:
-            module.__spec__.loader = self._loader
-        self._loader.exec_module(module)
-        _quiet_library_logs()
 
 
 def _case_insensitive(command: click.Command) -> click.Command:
@@ -363,86 +304,17 @@ def cli() -> None:
     """Security of ML models in the cloud: knowledge base, scanners, signing, TAXII."""
 
 
-# set by a command that has written all it writes (skip_teardown); main() reads it
-_SKIP_TEARDOWN = False
-# whether this process is the mlstix command (main() runs it), not a program that imported us
-_OURS = False
-
-
-@contextlib.contextmanager
-def collector_off() -> Iterator[None]:
-    """Import a command's modules without garbage collection: they make no garbage cycles, and
-    each collection would only walk the objects they made. In the mlstix process itself the
-    objects made so far are then frozen (:func:`gc.freeze`: modules live until the end
-    anyway), or the first collection after the imports walks them all (16-26 ms after ``detect
-    inference``'s imports). A program that imported mlstix keeps its collector as it was."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if _OURS:
-            gc.freeze()
-        if collecting:
-            gc.enable()
-
-
-def skip_teardown() -> None:
-    """Let :func:`main` end the process at once when the command exits, without the
-    interpreter's teardown (every module and object freed one by one: 20-60 ms after ``detect
-    inference`` on a 37,500-record log, most of a small log's whole run). For a command that
-    has written everything it writes and leaves no thread or unwritten file behind; atexit
-    handlers still run and stdout and stderr are flushed (:func:`_end_now`)."""
-    global _SKIP_TEARDOWN
-    _SKIP_TEARDOWN = True
-
-
 def main() -> None:
-    """The ``mlstix`` command (the console script): runs it and ends the process."""
-    global _SKIP_TEARDOWN, _OURS
-    _SKIP_TEARDOWN = False
-    _OURS = True
-    gc.freeze()  # what the imports so far made (collector_off)
+    """The ``mlstix`` command (the console script): runs it and ends the process
+    (:mod:`mlstix.cli._process`: a command that wrote everything ends without teardown)."""
+    _process.begin()
     try:
         cli(prog_name="mlstix")
     except SystemExit as exc:
-        if _SKIP_TEARDOWN:
-            _end_now(exc.code)
+        _process.end(exc.code)  # returns when the ordinary exit is to follow
         raise
-    finally:  # the ordinary exit: its last collection sees everything again, finalisers run
-        gc.unfreeze()
-
-
-def _end_now(code: object) -> None:
-    """End the process with ``code`` as the interpreter's exit would, minus its teardown: the
-    atexit handlers run and stdout and stderr are flushed, then ``os._exit``. Returns (and the
-    ordinary exit follows) when that would not be the same: another thread still running, a
-    code that is not a number, stdout or stderr failing to flush (the ordinary exit reports it
-    as it always did)."""
-    import atexit
-
-    if code is None:
-        code = 0
-    threading = sys.modules.get("threading")
-    run_handlers = getattr(atexit, "_run_exitfuncs", None)
-    if type(code) is not int or run_handlers is None:
-        return
-    if threading is not None and threading.active_count() > 1:
-        return
-    if not _flushed():
-        return
-    run_handlers()
-    os._exit(code if _flushed() else 120)  # 120: what Python exits with when it cannot flush
-
-
-def _flushed() -> bool:
-    try:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                stream.flush()
-    except (OSError, ValueError):
-        return False
-    return True
+    finally:
+        _process.ordinary_exit()
 
 
 if _COLLECTING:  # the end of this module's imports (at its top)
