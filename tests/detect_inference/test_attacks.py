@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from mlstix.detect.inference import InferenceOptions, detect_inference
 from mlstix.kb.graph import KnowledgeBase
 
 pytest.importorskip("sklearn")
@@ -36,13 +35,7 @@ def findings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
              kb: KnowledgeBase) -> dict[str, set[str]]:  # fmt: skip
     dataset, seed = request.param
     log = _log(tmp_path_factory.mktemp(dataset), dataset, seed)
-    report = detect_inference([str(log)], kb, InferenceOptions(client_key="inference-id-prefix::"))
-    assert not report.errors
-    found: dict[str, set[str]] = {}
-    for f in report.findings:
-        if f.rule_id != "inference/not-enough-data":
-            found.setdefault(str(f.evidence["client"]), set()).add(f.rule_id)
-    return found
+    return traffic.findings_by_client(log, kb)
 
 
 def test_no_honest_client_is_flagged(findings: dict[str, set[str]]) -> None:

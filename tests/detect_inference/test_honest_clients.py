@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from mlstix.detect.inference import InferenceOptions, detect_inference
 from mlstix.kb.graph import KnowledgeBase
 
 pytest.importorskip("sklearn")
@@ -27,13 +26,7 @@ def _findings(tmp: Path, kb: KnowledgeBase, dataset: str, seed: int,
     traffic.random_extraction(world, "attacker-random", 300)
     traffic.boundary_attack(world, "attacker-boundary", 300)
     log = world.endpoint.write(tmp / f"{dataset}-{seed}.jsonl")
-    report = detect_inference([str(log)], kb, InferenceOptions(client_key="inference-id-prefix::"))
-    assert not report.errors
-    found: dict[str, set[str]] = {}
-    for f in report.findings:
-        if f.rule_id != "inference/not-enough-data":
-            found.setdefault(str(f.evidence["client"]), set()).add(f.rule_id)
-    return found
+    return traffic.findings_by_client(log, kb)
 
 
 @pytest.mark.parametrize(("dataset", "seed"), [("digits", 10), ("iris", 7), ("wine", 9)])

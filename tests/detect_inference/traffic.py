@@ -290,3 +290,17 @@ def hopskipjump(world: World, client: str, budget: int = 600, samples: int = 40)
         else:
             break
     return float(np.linalg.norm(adv - x0))
+
+
+def findings_by_client(log: Path, kb: Any) -> dict[str, set[str]]:
+    """Run the detector on ``log`` (clients by inference-id prefix) and give each client's
+    rule ids, "not enough data" aside; the run must report no errors."""
+    from mlstix.detect.inference import InferenceOptions, detect_inference
+
+    report = detect_inference([str(log)], kb, InferenceOptions(client_key="inference-id-prefix::"))
+    assert not report.errors
+    found: dict[str, set[str]] = {}
+    for f in report.findings:
+        if f.rule_id != "inference/not-enough-data":
+            found.setdefault(str(f.evidence["client"]), set()).add(f.rule_id)
+    return found
