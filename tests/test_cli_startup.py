@@ -226,3 +226,21 @@ def test_a_link_in_the_temporary_files_place_is_not_followed(
         _io.write_output(str(tmp_path / "report.json"), "x")
     assert victim.read_text(encoding="utf-8") == "keep"
     assert not (tmp_path / "report.json").exists()
+
+
+def test_a_program_that_ran_main_freezes_nothing_afterwards(
+    capture: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """main() run in-process (a wrapper or a test catching SystemExit) leaves the collector as
+    it found it: later commands run through click freeze nothing (they froze every object of
+    the program, for good)."""
+    from click.testing import CliRunner
+
+    from mlstix.cli.main import cli, main
+
+    monkeypatch.setattr(sys, "argv", ["mlstix", "--version"])
+    with pytest.raises(SystemExit):
+        main()
+    assert gc.get_freeze_count() == 0
+    CliRunner().invoke(cli, _inference(capture, "--format", "json"))
+    assert gc.get_freeze_count() == 0

@@ -96,7 +96,11 @@ def end(code: object) -> None:
 
 def ordinary_exit() -> None:
     """Before the interpreter's own exit: everything unfrozen, so that its last collection sees
-    it all and finalisers run as they would have."""
+    it all and finalisers run as they would have. A program that called ``main()`` and goes on
+    (a test, a wrapper catching ``SystemExit``) is no longer the mlstix process: commands it
+    runs later freeze nothing."""
+    global _OURS
+    _OURS = False
     gc.unfreeze()
 
 
