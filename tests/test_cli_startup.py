@@ -196,7 +196,8 @@ def test_the_mlstix_process_freezes_what_its_imports_made(capture: Path) -> None
 
     before = gc.get_freeze_count()
     inside = CliRunner().invoke(cli, _inference(capture, "--format", "json"))
-    assert gc.get_freeze_count() == before  # a program that imported mlstix: nothing frozen
+    # a program that imported mlstix: nothing frozen (what other code froze may be freed)
+    assert gc.get_freeze_count() <= before
     assert json.loads(inside.stdout) == json.loads(done.stdout)
 
 
@@ -241,6 +242,6 @@ def test_a_program_that_ran_main_freezes_nothing_afterwards(
     monkeypatch.setattr(sys, "argv", ["mlstix", "--version"])
     with pytest.raises(SystemExit):
         main()
-    assert gc.get_freeze_count() == 0
+    after = gc.get_freeze_count()  # (main unfreezes all at its end: 0, unless others froze)
     CliRunner().invoke(cli, _inference(capture, "--format", "json"))
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() <= after
