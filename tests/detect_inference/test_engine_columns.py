@@ -23,6 +23,7 @@ from mlstix.detect.inference import (
 )
 from mlstix.detect.inference._baseline import Baseline
 from mlstix.detect.inference._detectors import PROFILES, ClientState, Where
+from tests.detect_inference import rules
 from tests.detect_inference.test_columnar import _line, _traffic
 
 DIM = 3
@@ -50,18 +51,6 @@ def _judged(
         for client, state in [*runs[0].states.items(), *runs[0].done]
     }  # fmt: skip
     return report.to_json(), {"states": states, "volumes": dict(runs[0].volumes)}
-
-
-def _rule(off: list[bool], profile_name: str) -> tuple[int, float] | None:
-    """Query by query: the first (1-based) where at least ood_min queries were seen and the
-    share of off-manifold ones reaches the profile's fraction, and that share rounded."""
-    profile = PROFILES[profile_name]
-    total = 0
-    for seen, flag in enumerate(off, start=1):
-        total += flag
-        if seen >= profile.ood_min and total >= profile.ood_fraction * seen:
-            return seen, round(total / seen, 4)
-    return None
 
 
 @settings(max_examples=80, deadline=None)
@@ -94,7 +83,7 @@ def test_coverage_and_time_span_match_the_query_by_query_rule(
         span = (float(np.fmin.reduce(times[part])), float(np.fmax.reduce(times[part])))
         given_span.update(queries[part], labels, off[part], where.part(part), baseline, span=span)
         start, turn = stop, turn + 1
-    want = _rule(off.tolist(), profile_name)
+    want = rules.coverage(off.tolist(), profile_name)
     for state in (plain, given_span):
         got = state.detections.get("coverage")
         assert (None if got is None else (got.query, got.statistic["off_manifold_share"])) == want

@@ -10,20 +10,9 @@ from hypothesis import strategies as st
 
 from mlstix.detect.inference._baseline import Baseline
 from mlstix.detect.inference._detectors import PROFILES, ClientState, Where
+from tests.detect_inference import rules
 
 DIM = 3
-
-
-def _plain(off: list[bool], profile_name: str) -> tuple[int, float] | None:
-    """The first query (1-based) where at least ood_min queries were seen and the share of
-    off-manifold ones reaches the profile's fraction, and that share rounded."""
-    profile = PROFILES[profile_name]
-    total = 0
-    for seen, flag in enumerate(off, start=1):
-        total += flag
-        if seen >= profile.ood_min and total >= profile.ood_fraction * seen:
-            return seen, round(total / seen, 4)
-    return None
 
 
 @settings(max_examples=60, deadline=None)
@@ -53,7 +42,7 @@ def test_coverage_fires_where_the_rule_says(
         state.update(queries[rows], np.zeros(len(rows), np.int64), off[rows],
                      where.take(rows), baseline)  # fmt: skip
         start, turn = stop, turn + 1
-    want = _plain(off.tolist(), profile_name)
+    want = rules.coverage(off.tolist(), profile_name)
     got = state.detections.get("coverage")
     assert (None if got is None else (got.query, got.statistic["off_manifold_share"])) == want
     assert state.off_manifold == int(off.sum())
