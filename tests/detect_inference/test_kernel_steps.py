@@ -6,6 +6,8 @@ and wrong arguments refused with ValueError, never a crash."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,6 +26,21 @@ _SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]  # the fixtu
 pytestmark = pytest.mark.usefixtures("simd_variant")  # every test runs each SIMD variant
 
 
+def _repeats(steps: Any, lengths: Any, ends: Any, i: int, j: int, minimum: int) -> bool:
+    """The exact rule for one pair: step ``i`` repeats step ``j`` (lengths within 20 %, not
+    joining the same queries, agreeing within 5 % on 80 % of at least ``minimum`` common
+    movers)."""
+    a, b, la, lb = steps[i], steps[j], lengths[i], lengths[j]
+    if not np.abs(la - lb) <= np.float32(0.2) * max(la, lb):
+        return False
+    if set(ends[i].tolist()) & set(ends[j].tolist()):
+        return False
+    both = (a > np.float32(1e-6)) & (b > np.float32(1e-6))
+    same = np.abs(a - b) <= np.float32(0.05) * np.maximum(a, b)
+    movers = int(both.sum())
+    return movers >= minimum and int((same & both).sum()) >= 0.8 * movers
+
+
 def _pairwise(steps: np.ndarray, ends: np.ndarray) -> list[bool]:
     """The rule pair by pair, in float32 as NumPy computes it, with no bound or early exit."""
     finite = [i for i in range(len(steps)) if np.isfinite(steps[i]).all()]
@@ -32,15 +49,7 @@ def _pairwise(steps: np.ndarray, ends: np.ndarray) -> list[bool]:
     length = np.sqrt(np.einsum("ij,ij->i", steps, steps))
     for rank, i in enumerate(finite):
         for j in finite[max(0, rank - LOOKBACK) : rank]:
-            a, b, la, lb = steps[i], steps[j], length[i], length[j]
-            if not np.abs(la - lb) <= np.float32(0.2) * max(la, lb):
-                continue
-            if set(ends[i].tolist()) & set(ends[j].tolist()):
-                continue
-            both = (a > np.float32(1e-6)) & (b > np.float32(1e-6))
-            same = np.abs(a - b) <= np.float32(0.05) * np.maximum(a, b)
-            movers = int(both.sum())
-            if movers >= minimum and int((same & both).sum()) >= 0.8 * movers:
+            if _repeats(steps, length, ends, i, j, minimum):
                 out[i] = True
                 break
     return out
@@ -256,15 +265,7 @@ def _rule(pool: np.ndarray, ends: np.ndarray, lengths: np.ndarray, first: int, m
     for i in range(first, len(pool)):
         found = False
         for j in range(max(0, i - lookback), i):
-            a, b, la, lb = pool[i], pool[j], lengths[i], lengths[j]
-            if not np.abs(la - lb) <= np.float32(0.2) * max(la, lb):
-                continue
-            if set(ends[i].tolist()) & set(ends[j].tolist()):
-                continue
-            both = (a > np.float32(1e-6)) & (b > np.float32(1e-6))
-            same = np.abs(a - b) <= np.float32(0.05) * np.maximum(a, b)
-            movers = int(both.sum())
-            if movers >= minimum and int((same & both).sum()) >= 0.8 * movers:
+            if _repeats(pool, lengths, ends, i, j, minimum):
                 found = True
                 break
         out.append(found)
